@@ -1,0 +1,8 @@
+package main
+
+import "github.com/spf13/cobra"
+
+// TODO: placeholder until its issue lands.
+func (app *App) assignCmd() *cobra.Command {
+	return &cobra.Command{Use: "assign", Short: "not built yet", Hidden: true, RunE: func(*cobra.Command, []string) error { return errFailed }}
+}

@@ -1,0 +1,131 @@
+// Command rollout is a GitOps rollout controller for LLM model and prompt changes: it judges each
+// rollout spec in a git repository against real metrics, proposes the next stage as a pull request and
+// commits rollbacks straight to the default branch.
+//
+// This file is the one boundary where errors become exit codes and messages: 0 done, 1 a rollout or
+// spec failed, 2 usage.
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"github.com/spf13/cobra"
+)
+
+// Exit codes of the contract.
+const (
+	exitOK     = 0
+	exitFailed = 1
+	exitUsage  = 2
+)
+
+// errFailed reports that a rollout or spec failed; the command has already said why.
+var errFailed = errors.New("failed")
+
+// usageError is a mistake in the command line.
+type usageError struct{ err error }
+
+func (e usageError) Error() string { return e.err.Error() }
+func (e usageError) Unwrap() error { return e.err }
+
+// App holds what every command shares: its streams, its environment and its clock.
+type App struct {
+	Stdin  io.Reader
+	Stdout io.Writer
+	Stderr io.Writer
+	Getenv func(string) string
+	Now    func() time.Time
+
+	// Repository flags, shared by the commands that read a repository.
+	Repo   string
+	Branch string
+	Dir    string
+}
+
+func main() {
+	app := &App{Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr, Getenv: os.Getenv, Now: time.Now}
+	os.Exit(app.Main(os.Args[1:]))
+}
+
+// Main runs the command line args and returns the exit code.
+func (app *App) Main(args []string) int {
+	root := app.rootCmd()
+	root.SetArgs(args)
+	root.SetIn(app.Stdin)
+	root.SetOut(app.Stdout)
+	root.SetErr(app.Stderr)
+	err := root.Execute()
+	switch {
+	case err == nil:
+		return exitOK
+	case errors.Is(err, errFailed):
+		return exitFailed
+	case isUsage(err):
+		fmt.Fprintf(app.Stderr, "rollout: %v\n", err)
+		fmt.Fprintln(app.Stderr, "Run 'rollout --help' for usage.")
+		return exitUsage
+	default:
+		fmt.Fprintf(app.Stderr, "rollout: %v\n", err)
+		return exitFailed
+	}
+}
+
+func isUsage(err error) bool {
+	var u usageError
+	return errors.As(err, &u)
+}
+
+func (app *App) rootCmd() *cobra.Command {
+	root := &cobra.Command{
+		Use:           "rollout",
+		Short:         "GitOps canary rollouts for LLM model and prompt changes",
+		Long:          "rollout judges canary rollouts of model and prompt changes against real metrics.\nIt proposes each next stage as a pull request and commits rollbacks straight to the default branch.",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
+	pf := root.PersistentFlags()
+	pf.StringVar(&app.Repo, "repo", "", "the repository: a URL or a local path (default: the current checkout)")
+	pf.StringVar(&app.Branch, "branch", "", "the branch holding the specs (default: the remote's default branch)")
+	pf.StringVar(&app.Dir, "dir", "rollouts", "the folder of the specs in the repository")
+	root.AddCommand(
+		app.validateCmd(),
+		app.schemaCmd(),
+		app.assignCmd(),
+		app.evaluateCmd(),
+		app.planCmd(),
+		app.reconcileCmd(),
+		app.runCmd(),
+		app.statusCmd(),
+		app.historyCmd(),
+		app.rollbackCmd(),
+		app.pauseCmd(),
+		app.resumeCmd(),
+		app.demoCmd(),
+	)
+	return root
+}
+
+// exactArgs is cobra.ExactArgs whose error is a usage error.
+func exactArgs(n int) cobra.PositionalArgs {
+	return func(cmd *cobra.Command, args []string) error {
+		if err := cobra.ExactArgs(n)(cmd, args); err != nil {
+			return usageError{err}
+		}
+		return nil
+	}
+}
+
+// minArgs is cobra.MinimumNArgs whose error is a usage error.
+func minArgs(n int) cobra.PositionalArgs {
+	return func(cmd *cobra.Command, args []string) error {
+		if err := cobra.MinimumNArgs(n)(cmd, args); err != nil {
+			return usageError{err}
+		}
+		return nil
+	}
+}

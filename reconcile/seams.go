@@ -1,0 +1,131 @@
+// Package reconcile is the loop that turns the judge's decisions into git history: a start or rollback
+// commit on the default branch, an advance or promotion proposed from the branch rollout/<name>.
+//
+// Every side effect goes through an interface declared here: Repository (git), Forge (pull requests),
+// Notifier (rollback alerts) and policy.Source (metrics). cmd/rollout picks the real implementations.
+package reconcile
+
+import (
+	"context"
+	"errors"
+	"io/fs"
+	"time"
+
+	"github.com/rollout-dev/rollout/rollouts"
+)
+
+// Snapshot is the tree of one commit of the default branch.
+type Snapshot struct {
+	// Branch is the default branch's name, Head its commit hash.
+	Branch string
+	Head   string
+	// Files is the commit's tree, read-only.
+	Files fs.FS
+}
+
+// PushRequest asks for one commit on top of Parent, holding Files (path to new content; nil content
+// deletes), pushed to Branch.
+type PushRequest struct {
+	Branch  string
+	Parent  string
+	Files   map[string][]byte
+	Message string
+	// Expect is the remote head of Branch the push may replace: "" when the branch must not exist yet.
+	// When Expect is not an ancestor of the new commit the push is a force-push, which the repository
+	// performs only if Force is set.
+	Expect string
+	Force  bool
+	// When is the commit's author and committer time.
+	When time.Time
+}
+
+// Repository is the git remote that holds the specs.
+//
+// Snapshot is read-only and idempotent. Push creates exactly one commit and updates the remote branch
+// atomically; it returns an error wrapping ErrStale when the remote branch is not at Expect (someone
+// pushed in between), and nothing is written in that case.
+type Repository interface {
+	Snapshot(ctx context.Context) (*Snapshot, error)
+	Push(ctx context.Context, req PushRequest) (commit string, err error)
+	// Branch returns the remote head of a branch ("" if absent) and whether every commit on it that is
+	// not on base was made by the bot.
+	Branch(ctx context.Context, name, base string) (BranchState, error)
+}
+
+// BranchState is what the loop needs to know of a bot branch before it pushes to it.
+type BranchState struct {
+	Head string
+	// OnlyBot is true when every commit between base and Head was made by the bot identity.
+	OnlyBot bool
+}
+
+// ErrStale is returned by Push when the remote branch moved; the loop fetches and decides again.
+var ErrStale = errors.New("remote branch moved")
+
+// ProposalState is where a proposal is in its life.
+type ProposalState string
+
+// The states of a proposal.
+const (
+	ProposalOpen   ProposalState = "open"
+	ProposalClosed ProposalState = "closed" // closed without merging: "not this stage"
+	ProposalMerged ProposalState = "merged"
+)
+
+// Proposal is a request to merge a bot branch: a GitHub pull request, or a branch printed by the local
+// forge.
+type Proposal struct {
+	Rollout string
+	Branch  string
+	Number  int
+	URL     string
+	Title   string
+	Body    string
+	State   ProposalState
+	// Head is the commit the proposal's branch points at.
+	Head string
+}
+
+// ProposalRequest is what the loop wants a proposal to say.
+type ProposalRequest struct {
+	Rollout   string
+	Branch    string
+	Base      string
+	Title     string
+	Body      string
+	Labels    []string
+	Reviewers []string
+	// AutoMerge asks the forge to merge once checks pass (promotion.via: auto-merge).
+	AutoMerge bool
+}
+
+// Forge is where proposals live.
+//
+// Proposals lists the bot's proposals, open ones and the most recent closed one per rollout, in a
+// constant number of calls. Propose opens the proposal for req.Branch or updates the open one, changing
+// only what differs; it never opens a second one for the same branch. Close closes one with a comment.
+// Every method returns errors wrapping ErrTransient for failures worth retrying on a later tick.
+type Forge interface {
+	Proposals(ctx context.Context) (map[string]Proposal, error)
+	Propose(ctx context.Context, req ProposalRequest) (Proposal, error)
+	Close(ctx context.Context, p Proposal, comment string) error
+}
+
+// ErrTransient marks an error that a later tick may not see: a network failure, a rate limit.
+var ErrTransient = errors.New("transient")
+
+// Event is one thing worth telling people: a rollback, or an alert such as repeated metrics failures.
+type Event struct {
+	Rollout  string   `json:"rollout"`
+	Decision string   `json:"decision"`
+	From     int      `json:"from"`
+	To       int      `json:"to"`
+	Reasons  []string `json:"reasons"`
+	Commit   string   `json:"commit"`
+}
+
+// Notifier delivers an event to one rollout's notification targets. It is not idempotent: a failed
+// delivery is reported and retried on the next tick, and never undoes the commit it reports.
+type Notifier interface {
+	Notify(ctx context.Context, targets []rollouts.Notify, ev Event) error
+}

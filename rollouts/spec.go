@@ -1,0 +1,179 @@
+// Package rollouts holds the domain of rollout: the spec of one canary rollout of an LLM model or prompt
+// change, its validation, the minimal-diff edits the controller makes to it, and the assignment of users
+// to variants that applications use at request time.
+//
+// The package does no I/O beyond reading spec files from a directory handed to it: no git, no GitHub,
+// no network. Everything here is safe to import from an application's request path.
+package rollouts
+
+import "time"
+
+// APIVersion and Kind are the only values a spec's apiVersion and kind may hold.
+const (
+	APIVersion = "rollout/v1"
+	Kind       = "Rollout"
+)
+
+// Spec is one rollout, as written in one YAML file of the repository's rollouts folder.
+type Spec struct {
+	APIVersion  string `yaml:"apiVersion" json:"apiVersion"`
+	Kind        string `yaml:"kind" json:"kind"`
+	Name        string `yaml:"name" json:"name" jsonschema:"pattern=^[a-z0-9-]+$"`
+	Description string `yaml:"description,omitempty" json:"description,omitempty"`
+	// Stable is what most users get, and everyone when there is no canary.
+	Stable Variant `yaml:"stable" json:"stable"`
+	// Canary is the change being rolled out. Adding or changing it starts a rollout; removing it ends one.
+	Canary *Variant `yaml:"canary,omitempty" json:"canary,omitempty"`
+	// Traffic is what production does now. Only the controller, or a human's pull request, changes it.
+	Traffic Traffic `yaml:"traffic" json:"traffic"`
+	// Assignment says how the application maps a request to a variant.
+	Assignment Assignment `yaml:"assignment,omitempty" json:"assignment,omitempty"`
+	// Schedule is the cron expression on which `rollout run` evaluates this rollout.
+	Schedule   string        `yaml:"schedule,omitempty" json:"schedule,omitempty"`
+	Stages     []Stage       `yaml:"stages" json:"stages"`
+	Metrics    MetricsSource `yaml:"metrics,omitempty" json:"metrics,omitempty"`
+	Analysis   Analysis      `yaml:"analysis,omitempty" json:"analysis,omitempty"`
+	Promotion  Promotion     `yaml:"promotion,omitempty" json:"promotion,omitempty"`
+	Rollback   RollbackPolicy `yaml:"rollback,omitempty" json:"rollback,omitempty"`
+	// Previous is the stable that the last promotion replaced, kept for a quick way back.
+	Previous *Variant `yaml:"previous,omitempty" json:"previous,omitempty"`
+	// Status is written by the controller only.
+	Status *Status `yaml:"status,omitempty" json:"status,omitempty"`
+}
+
+// Variant is one arm of a rollout: a model and a prompt.
+type Variant struct {
+	Model string `yaml:"model" json:"model"`
+	// Prompt is a path in the repository or an opaque version label such as "v3".
+	Prompt string `yaml:"prompt,omitempty" json:"prompt,omitempty"`
+}
+
+// Traffic is the share of users and requests that production sends to the canary now.
+type Traffic struct {
+	// Weight is the percent of assignment keys routed to the canary, 0..100.
+	Weight int `yaml:"weight" json:"weight" jsonschema:"minimum=0,maximum=100"`
+	// Shadow is the percent of requests mirrored to the canary; users still see stable.
+	Shadow int `yaml:"shadow,omitempty" json:"shadow,omitempty" jsonschema:"minimum=0,maximum=100"`
+}
+
+// Assignment says what the application hashes and which keys bypass the hash.
+type Assignment struct {
+	Key string `yaml:"key,omitempty" json:"key,omitempty"`
+	// Salt seeds the hash. Default: the rollout name plus the canary model.
+	Salt string `yaml:"salt,omitempty" json:"salt,omitempty"`
+	// Exclude holds glob patterns of keys that always get stable.
+	Exclude []string `yaml:"exclude,omitempty" json:"exclude,omitempty"`
+	// Include holds glob patterns of keys that always get the canary.
+	Include []string `yaml:"include,omitempty" json:"include,omitempty"`
+}
+
+// Stage is one step of the rollout: a weight (or a shadow share) held until the evidence allows the next.
+type Stage struct {
+	Weight      int      `yaml:"weight,omitempty" json:"weight,omitempty" jsonschema:"minimum=0,maximum=100"`
+	Shadow      int      `yaml:"shadow,omitempty" json:"shadow,omitempty" jsonschema:"minimum=0,maximum=100"`
+	MinDuration Duration `yaml:"minDuration,omitempty" json:"minDuration,omitempty"`
+	// MinRequests is the number of requests each arm needs in this stage's window.
+	MinRequests int64    `yaml:"minRequests,omitempty" json:"minRequests,omitempty"`
+	MaxDuration Duration `yaml:"maxDuration,omitempty" json:"maxDuration,omitempty"`
+	// Gate must open before the stage may start.
+	Gate *Gate `yaml:"gate,omitempty" json:"gate,omitempty"`
+}
+
+// Gate is a check outside the metrics that must pass before a stage starts: an offline eval file or a
+// webhook. Exactly one of Evals and Webhook is set.
+type Gate struct {
+	Evals         string  `yaml:"evals,omitempty" json:"evals,omitempty"`
+	MinPassRate   float64 `yaml:"minPassRate,omitempty" json:"minPassRate,omitempty" jsonschema:"minimum=0,maximum=1"`
+	NoRegressions bool    `yaml:"noRegressions,omitempty" json:"noRegressions,omitempty"`
+	Webhook       string  `yaml:"webhook,omitempty" json:"webhook,omitempty"`
+}
+
+// MetricsSource names where the request metrics live: file:PATH, prometheus:URL or postgres://….
+type MetricsSource struct {
+	Source string `yaml:"source,omitempty" json:"source,omitempty"`
+}
+
+// Analysis is how the canary is judged against stable.
+type Analysis struct {
+	// Confidence of every verdict, default 0.95; split across the rules.
+	Confidence float64 `yaml:"confidence,omitempty" json:"confidence,omitempty" jsonschema:"exclusiveMinimum=0,exclusiveMaximum=1"`
+	Rules      []Rule  `yaml:"rules,omitempty" json:"rules,omitempty"`
+	// OnInconclusive applies when maxDuration passes undecided: hold or rollback.
+	OnInconclusive string `yaml:"onInconclusive,omitempty" json:"onInconclusive,omitempty" jsonschema:"enum=hold,enum=rollback"`
+	// OnMetricsError applies after repeated metrics failures: hold or rollback.
+	OnMetricsError string `yaml:"onMetricsError,omitempty" json:"onMetricsError,omitempty" jsonschema:"enum=hold,enum=rollback"`
+	// Accelerate skips a stage when every rule shows the canary clearly better.
+	Accelerate bool `yaml:"accelerate,omitempty" json:"accelerate,omitempty"`
+	// RequirePass advances only when every rule is shown within its limit.
+	RequirePass bool `yaml:"requirePass,omitempty" json:"requirePass,omitempty"`
+}
+
+// Rule is one limit on one metric. Max and Min are absolute limits on the canary; MaxIncrease and
+// MaxDecrease are relative to stable over the same window.
+type Rule struct {
+	Metric string `yaml:"metric" json:"metric"`
+	// Query is a source-defined query for a metric that is not built in.
+	Query       string   `yaml:"query,omitempty" json:"query,omitempty"`
+	Max         *float64 `yaml:"max,omitempty" json:"max,omitempty"`
+	Min         *float64 `yaml:"min,omitempty" json:"min,omitempty"`
+	MaxIncrease *Ratio   `yaml:"maxIncrease,omitempty" json:"maxIncrease,omitempty"`
+	MaxDecrease *Ratio   `yaml:"maxDecrease,omitempty" json:"maxDecrease,omitempty"`
+}
+
+// Promotion says how the controller proposes the next stage.
+type Promotion struct {
+	// Via is pull-request (default), auto-merge or commit.
+	Via       string   `yaml:"via,omitempty" json:"via,omitempty" jsonschema:"enum=pull-request,enum=auto-merge,enum=commit"`
+	Reviewers []string `yaml:"reviewers,omitempty" json:"reviewers,omitempty"`
+	Labels    []string `yaml:"labels,omitempty" json:"labels,omitempty"`
+}
+
+// RollbackPolicy says how the controller rolls back and whom it tells.
+type RollbackPolicy struct {
+	// Via is commit (default: straight to the default branch) or pull-request.
+	Via    string   `yaml:"via,omitempty" json:"via,omitempty" jsonschema:"enum=commit,enum=pull-request"`
+	Notify []Notify `yaml:"notify,omitempty" json:"notify,omitempty"`
+	// KeepPrevious is how long `previous` stays after a promotion, default 30d.
+	KeepPrevious Duration `yaml:"keepPrevious,omitempty" json:"keepPrevious,omitempty"`
+}
+
+// Notify is one notification target. Its URL is an env: reference, never a literal secret.
+type Notify struct {
+	Slack   string `yaml:"slack,omitempty" json:"slack,omitempty"`
+	Webhook string `yaml:"webhook,omitempty" json:"webhook,omitempty"`
+}
+
+// Phase is where a rollout is in its life.
+type Phase string
+
+// The phases of a rollout.
+const (
+	Pending     Phase = "Pending"
+	Progressing Phase = "Progressing"
+	Paused      Phase = "Paused"
+	RolledBack  Phase = "RolledBack"
+	Completed   Phase = "Completed"
+)
+
+// Status is the controller's record of a rollout's progress, kept in the spec file itself.
+type Status struct {
+	Phase Phase `yaml:"phase" json:"phase" jsonschema:"enum=Pending,enum=Progressing,enum=Paused,enum=RolledBack,enum=Completed"`
+	Stage int   `yaml:"stage" json:"stage"`
+	// StageStartedAt is when the stage's weight landed on the default branch. Zero while a merged
+	// advance waits for its first tick.
+	StageStartedAt time.Time `yaml:"stageStartedAt,omitempty" json:"stageStartedAt,omitempty"`
+	// Canary is the fingerprint of the canary block this status belongs to. Empty means the current one.
+	Canary  string `yaml:"canary,omitempty" json:"canary,omitempty"`
+	Message string `yaml:"message,omitempty" json:"message,omitempty"`
+	// MetricsErrors counts consecutive ticks on which the metrics source failed.
+	MetricsErrors int `yaml:"metricsErrors,omitempty" json:"metricsErrors,omitempty"`
+	// PromotedAt is when the last promotion landed; `previous` is dropped keepPrevious after it.
+	PromotedAt time.Time `yaml:"promotedAt,omitempty" json:"promotedAt,omitempty"`
+}
+
+// Defaults applied by Parse where a spec leaves a field out.
+const (
+	DefaultConfidence   = 0.95
+	DefaultKeepPrevious = 30 * 24 * time.Hour
+	DefaultDir          = "rollouts"
+)
