@@ -52,13 +52,13 @@ type ArmValue struct {
 // RuleResult is the evidence of one rule: both arms, the interval, the verdict and a sentence a
 // reviewer understands.
 type RuleResult struct {
-	Name     string         `json:"name"`
-	Rule     rollouts.Rule  `json:"-"`
-	Stable   ArmValue       `json:"stable"`
-	Canary   ArmValue       `json:"canary"`
-	Verdict  Verdict        `json:"verdict"`
-	Interval *Interval      `json:"interval"`
-	Reason   string         `json:"reason"`
+	Name     string        `json:"name"`
+	Rule     rollouts.Rule `json:"-"`
+	Stable   ArmValue      `json:"stable"`
+	Canary   ArmValue      `json:"canary"`
+	Verdict  Verdict       `json:"verdict"`
+	Interval *Interval     `json:"interval"`
+	Reason   string        `json:"reason"`
 }
 
 // GateResult is a gate's answer, computed outside the judge (it reads files or calls a webhook).
@@ -80,9 +80,9 @@ type Evidence struct {
 
 // Decision is the judge's answer for one rollout on one tick.
 type Decision struct {
-	Rollout string       `json:"rollout"`
-	Action  Action       `json:"decision"`
-	Current Step         `json:"current"`
+	Rollout string `json:"rollout"`
+	Action  Action `json:"decision"`
+	Current Step   `json:"current"`
 	// Next is the stage the decision moves to; nil for hold.
 	Next    *Step        `json:"next"`
 	Reasons []string     `json:"reasons"`

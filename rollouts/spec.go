@@ -29,12 +29,12 @@ type Spec struct {
 	// Assignment says how the application maps a request to a variant.
 	Assignment Assignment `yaml:"assignment,omitempty" json:"assignment,omitempty"`
 	// Schedule is the cron expression on which `rollout run` evaluates this rollout.
-	Schedule   string        `yaml:"schedule,omitempty" json:"schedule,omitempty"`
-	Stages     []Stage       `yaml:"stages" json:"stages"`
-	Metrics    MetricsSource `yaml:"metrics,omitempty" json:"metrics,omitempty"`
-	Analysis   Analysis      `yaml:"analysis,omitempty" json:"analysis,omitempty"`
-	Promotion  Promotion     `yaml:"promotion,omitempty" json:"promotion,omitempty"`
-	Rollback   RollbackPolicy `yaml:"rollback,omitempty" json:"rollback,omitempty"`
+	Schedule  string         `yaml:"schedule,omitempty" json:"schedule,omitempty"`
+	Stages    []Stage        `yaml:"stages" json:"stages"`
+	Metrics   MetricsSource  `yaml:"metrics,omitempty" json:"metrics,omitempty"`
+	Analysis  Analysis       `yaml:"analysis,omitempty" json:"analysis,omitempty"`
+	Promotion Promotion      `yaml:"promotion,omitempty" json:"promotion,omitempty"`
+	Rollback  RollbackPolicy `yaml:"rollback,omitempty" json:"rollback,omitempty"`
 	// Previous is the stable that the last promotion replaced, kept for a quick way back.
 	Previous *Variant `yaml:"previous,omitempty" json:"previous,omitempty"`
 	// Status is written by the controller only.
