@@ -1,8 +1,9 @@
 module github.com/rollout-dev/rollout
 
-go 1.26
+go 1.26.0
 
 require (
+	github.com/DataDog/sketches-go v1.4.8
 	github.com/spf13/cobra v1.10.2
 	gopkg.in/yaml.v3 v3.0.1
 )
@@ -10,4 +11,5 @@ require (
 require (
 	github.com/inconshreveable/mousetrap v1.1.0 // indirect
 	github.com/spf13/pflag v1.0.9 // indirect
+	google.golang.org/protobuf v1.36.12 // indirect
 )
