@@ -320,13 +320,13 @@ llm_requests_total{outcome="refusal",rollout="summarizer",variant="canary"} 1
 		}
 	}
 	want := map[key][2]float64{
-		{MetricDuration, "rollout=summarizer,variant=stable"}:                  {2, 2.5},
-		{MetricDuration, "rollout=summarizer,variant=canary"}:                  {1, 1},
-		{MetricCost, "rollout=summarizer,variant=stable"}:                      {1, 0.002},
-		{MetricTokens, "direction=input,rollout=summarizer,variant=stable"}:    {1, 1000},
-		{MetricTokens, "direction=output,rollout=summarizer,variant=stable"}:   {1, 200},
-		{MetricQuality, "rollout=summarizer,variant=stable"}:                   {1, 0.9},
-		{MetricQuality, "rollout=summarizer,variant=canary"}:                   {1, 0},
+		{MetricDuration, "rollout=summarizer,variant=stable"}:                {2, 2.5},
+		{MetricDuration, "rollout=summarizer,variant=canary"}:                {1, 1},
+		{MetricCost, "rollout=summarizer,variant=stable"}:                    {1, 0.002},
+		{MetricTokens, "direction=input,rollout=summarizer,variant=stable"}:  {1, 1000},
+		{MetricTokens, "direction=output,rollout=summarizer,variant=stable"}: {1, 200},
+		{MetricQuality, "rollout=summarizer,variant=stable"}:                 {1, 0.9},
+		{MetricQuality, "rollout=summarizer,variant=canary"}:                 {1, 0},
 	}
 	if len(got) != len(want) {
 		t.Errorf("histograms = %v, want %v", got, want)
