@@ -6,6 +6,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"math"
 	"math/rand"
 	"os"
@@ -374,4 +375,30 @@ func TestMulti(t *testing.T) {
 	if n := testutil.CollectAndCount(metrics, MetricRequests); n != 1 {
 		t.Errorf("%d request series, want 1", n)
 	}
+}
+
+func BenchmarkRecord(b *testing.B) {
+	req := randomRequest(rand.New(rand.NewSource(1)), 0)
+	b.Run("jsonl", func(b *testing.B) {
+		rec := NewJSONL(io.Discard)
+		b.ReportAllocs()
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				if err := rec.Record(req); err != nil {
+					b.Error(err)
+				}
+			}
+		})
+	})
+	b.Run("prometheus", func(b *testing.B) {
+		m := NewMetrics()
+		b.ReportAllocs()
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				if err := m.Record(req); err != nil {
+					b.Error(err)
+				}
+			}
+		})
+	})
 }
