@@ -68,6 +68,14 @@ func (j *JSONL) Record(r Request) error {
 		r.Time = j.Now()
 	}
 	j.line = AppendJSON(j.line[:0], &r)
+	// Whole lines per write: a reader tailing the file, or another process appending to it, never sees
+	// half a record.
+	if j.w.Buffered() > 0 && j.w.Available() < len(j.line) {
+		if err := j.w.Flush(); err != nil {
+			j.err = fmt.Errorf("write request record: %w", err)
+			return j.err
+		}
+	}
 	if _, err := j.w.Write(j.line); err != nil {
 		j.err = fmt.Errorf("write request record: %w", err)
 		return j.err

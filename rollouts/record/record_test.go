@@ -402,3 +402,39 @@ func BenchmarkRecord(b *testing.B) {
 		})
 	})
 }
+
+// lineWriter fails the test when a write does not end a line.
+type lineWriter struct {
+	t      *testing.T
+	writes int
+	bytes.Buffer
+}
+
+func (w *lineWriter) Write(p []byte) (int, error) {
+	w.writes++
+	if len(p) == 0 || p[len(p)-1] != '\n' {
+		w.t.Errorf("write %d of %d bytes does not end a line", w.writes, len(p))
+	}
+	return w.Buffer.Write(p)
+}
+
+func TestJSONLWritesWholeLines(t *testing.T) {
+	w := &lineWriter{t: t}
+	rec := NewJSONL(w)
+	r := rand.New(rand.NewSource(9))
+	for i := range 5000 {
+		req := randomRequest(r, i)
+		if i%1000 == 0 {
+			req.Key = strings.Repeat("x", 100<<10) // a record larger than the buffer
+		}
+		if err := rec.Record(req); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := rec.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if w.writes < 10 || strings.Count(w.String(), "\n") != 5000 {
+		t.Errorf("%d writes, %d lines; want many writes and 5000 lines", w.writes, strings.Count(w.String(), "\n"))
+	}
+}
