@@ -2,6 +2,7 @@ package jsonl
 
 import (
 	"fmt"
+	"math"
 
 	"github.com/DataDog/sketches-go/ddsketch"
 
@@ -54,7 +55,7 @@ func (s *Sketch) Count() float64 { return s.s.GetCount() }
 func (s *Sketch) Quantile(q float64) float64 {
 	v, err := s.s.GetValueAtQuantile(q)
 	if err != nil {
-		return nan()
+		return math.NaN()
 	}
 	return v
 }

@@ -15,7 +15,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math"
 	"os"
 	"strings"
 
@@ -56,7 +55,7 @@ var ErrNoRollout = errors.New("query names no rollout")
 
 // Stats streams the file once and returns the statistics of q.Rollout's records whose ts lies in
 // q.Window (inclusive; a zero bound is open). Shadow records count toward the canary and Stats.Shadow.
-// Only the metrics q names are returned, all built-in metrics when q names none; a name the source does
+// Blank lines are skipped. Only the metrics q names are returned, all built-in metrics when q names none; a name the source does
 // not know is absent.
 //
 // Stats is idempotent and writes nothing. A missing or unreadable file, or a read error midway (such as
@@ -88,6 +87,9 @@ func (s *Source) Stats(ctx context.Context, q policy.Query) (*policy.Stats, erro
 func (s *Source) decompress(f *os.File) (io.Reader, error) {
 	br := bufio.NewReaderSize(f, 64<<10)
 	magic, _ := br.Peek(2)
+	if len(magic) == 0 {
+		return br, nil // an empty file holds no records, compressed or not
+	}
 	if strings.HasSuffix(s.Path, ".gz") || bytes.Equal(magic, []byte{0x1f, 0x8b}) {
 		zr, err := gzip.NewReader(br)
 		if err != nil {
@@ -193,5 +195,3 @@ func discardLine(br *bufio.Reader) error {
 func blank(line []byte) bool {
 	return len(bytes.TrimSpace(line)) == 0
 }
-
-func nan() float64 { return math.NaN() }

@@ -275,6 +275,13 @@ func TestStatsErrors(t *testing.T) {
 		t.Fatal(err)
 	}
 	missing := filepath.Join(dir, "missing.jsonl")
+	empty := filepath.Join(dir, "empty.jsonl.gz")
+	if err := os.WriteFile(empty, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if st, err := Open(empty).Stats(context.Background(), policy.Query{Rollout: "r"}); err != nil || st.Canary.Requests != 0 {
+		t.Errorf("empty file: %v, %v; want no records and no error", st, err)
+	}
 	tests := []struct {
 		name, path string
 	}{
