@@ -68,9 +68,18 @@ type parser struct {
 	i     int
 	stack []byte // open brackets while skipping an unknown value
 	ts    []byte
-	// scratch holds decoded strings that had escapes, so req's slices stay valid for the line.
+	// scratch holds decoded strings that had escapes, one slot per field, so that req's slices stay
+	// valid for the whole line.
 	scratch [4][]byte
 }
+
+// Scratch slots of the strings a parser decodes.
+const (
+	slotVariant = iota
+	slotTS
+	slotRollout
+	slotKey
+)
 
 // parse decodes line into req. It returns a wrapped reason when the line is not a valid record.
 func (p *parser) parse(line []byte, req *request) error {
@@ -86,7 +95,7 @@ func (p *parser) parse(line []byte, req *request) error {
 	}
 	for {
 		p.ws()
-		key, err := p.str(3)
+		key, err := p.str(slotKey)
 		if err != nil {
 			return err
 		}
@@ -141,11 +150,11 @@ func (p *parser) field(key []byte, req *request) error {
 	var err error
 	switch string(key) {
 	case "ts":
-		p.ts, err = p.optStr(1)
+		p.ts, err = p.optStr(slotTS)
 	case "rollout":
-		req.rollout, err = p.optStr(2)
+		req.rollout, err = p.optStr(slotRollout)
 	case "variant":
-		req.variant, err = p.optStr(0)
+		req.variant, err = p.optStr(slotVariant)
 	case "shadow":
 		req.shadow, _, err = p.optBool()
 	case "error":
@@ -264,49 +273,14 @@ func (p *parser) optBool() (v, set bool, err error) {
 // str reads a JSON string at p.i and returns its decoded bytes: a slice of the line when it has no
 // escapes, else a decoded copy in scratch[slot].
 func (p *parser) str(slot int) ([]byte, error) {
-	if !p.eat('"') {
-		return nil, errSyntax
+	quoted, escaped, err := p.quoted()
+	if err != nil {
+		return nil, err
 	}
-	start := p.i
-	escaped := false
-	for p.i < len(p.b) {
-		c := p.b[p.i]
-		switch {
-		case c == '"':
-			raw := p.b[start:p.i]
-			p.i++
-			if !escaped {
-				return raw, nil
-			}
-			return p.unescape(p.b[start-1:p.i], slot)
-		case c == '\\':
-			escaped = true
-			if p.i+1 >= len(p.b) {
-				return nil, errSyntax
-			}
-			switch p.b[p.i+1] {
-			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
-				p.i += 2
-			case 'u':
-				if p.i+6 > len(p.b) {
-					return nil, errSyntax
-				}
-				for _, h := range p.b[p.i+2 : p.i+6] {
-					if !isHex(h) {
-						return nil, errSyntax
-					}
-				}
-				p.i += 6
-			default:
-				return nil, errSyntax
-			}
-		case c < 0x20:
-			return nil, errSyntax
-		default:
-			p.i++
-		}
+	if escaped {
+		return p.unescape(quoted, slot)
 	}
-	return nil, errSyntax
+	return quoted[1 : len(quoted)-1], nil
 }
 
 // unescape decodes a quoted JSON string with escapes; rare, so it leans on encoding/json.
@@ -407,7 +381,7 @@ func (p *parser) skip() error {
 			}
 			continue
 		case c == '"':
-			if _, err := p.strNoDecode(); err != nil {
+			if _, _, err := p.quoted(); err != nil {
 				return err
 			}
 		case c == 't':
@@ -454,7 +428,7 @@ func (p *parser) skip() error {
 
 // objectKey moves past `"key" :` inside a skipped object.
 func (p *parser) objectKey() error {
-	if _, err := p.strNoDecode(); err != nil {
+	if _, _, err := p.quoted(); err != nil {
 		return err
 	}
 	p.ws()
@@ -464,10 +438,11 @@ func (p *parser) objectKey() error {
 	return nil
 }
 
-// strNoDecode validates a string without decoding its escapes.
-func (p *parser) strNoDecode() ([]byte, error) {
+// quoted moves past a string at p.i, validating it, and returns it with its quotes and whether it has
+// escapes.
+func (p *parser) quoted() (quoted []byte, escaped bool, err error) {
 	if p.i >= len(p.b) || p.b[p.i] != '"' {
-		return nil, errSyntax
+		return nil, false, errSyntax
 	}
 	start := p.i
 	p.i++
@@ -476,32 +451,33 @@ func (p *parser) strNoDecode() ([]byte, error) {
 		switch {
 		case c == '"':
 			p.i++
-			return p.b[start:p.i], nil
+			return p.b[start:p.i], escaped, nil
 		case c == '\\':
+			escaped = true
 			if p.i+1 >= len(p.b) {
-				return nil, errSyntax
+				return nil, false, errSyntax
 			}
 			switch p.b[p.i+1] {
 			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
 				p.i += 2
 			case 'u':
 				if p.i+6 > len(p.b) {
-					return nil, errSyntax
+					return nil, false, errSyntax
 				}
 				for _, h := range p.b[p.i+2 : p.i+6] {
 					if !isHex(h) {
-						return nil, errSyntax
+						return nil, false, errSyntax
 					}
 				}
 				p.i += 6
 			default:
-				return nil, errSyntax
+				return nil, false, errSyntax
 			}
 		case c < 0x20:
-			return nil, errSyntax
+			return nil, false, errSyntax
 		default:
 			p.i++
 		}
 	}
-	return nil, errSyntax
+	return nil, false, errSyntax
 }
