@@ -3,6 +3,7 @@ module github.com/rollout-dev/rollout
 go 1.26
 
 require (
+	github.com/robfig/cron/v3 v3.0.1
 	github.com/spf13/cobra v1.10.2
 	gopkg.in/yaml.v3 v3.0.1
 )
