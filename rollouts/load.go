@@ -199,6 +199,15 @@ func sortProblems(ps []Problem) {
 // Parse reads and validates one spec file. It returns the spec (nil when there is any error) and
 // every problem found, each at its line and column. Warnings (lints) are not produced here; see Lint.
 func Parse(file string, src []byte) (*Spec, []Problem) {
+	spec, problems := parseRaw(file, src)
+	if spec != nil {
+		applyDefaults(spec)
+	}
+	return spec, problems
+}
+
+// parseRaw is Parse without the defaults: the spec exactly as the file states it.
+func parseRaw(file string, src []byte) (*Spec, []Problem) {
 	d := newSpecDecoder(file)
 	if len(src) > MaxFileSize {
 		d.errorAt(nil, "file is %d bytes; a rollout spec may hold at most %d", len(src), MaxFileSize)
@@ -231,7 +240,6 @@ func Parse(file string, src []byte) (*Spec, []Problem) {
 	if len(d.problems) > 0 {
 		return nil, d.problems
 	}
-	applyDefaults(&spec)
 	return &spec, nil
 }
 
