@@ -33,6 +33,10 @@ type Change struct {
 // ErrEdit is wrapped by every error Edit returns: the file is left as it was.
 var ErrEdit = errors.New("edit spec")
 
+// errVerify marks an edit whose result does not hold the intended spec: a bug in Edit, never the
+// input's fault. The fuzz target looks for it.
+var errVerify = errors.New("the edited file does not hold the intended spec")
+
 // Edit applies ch to the bytes of a spec file and returns the new bytes.
 //
 // It edits the bytes themselves, not a re-encoding of them: only the lines that must change differ.
@@ -72,10 +76,10 @@ func Edit(src []byte, ch Change) ([]byte, error) {
 		}
 		got, problems := parseRaw("", out)
 		if len(problems) > 0 {
-			return nil, fmt.Errorf("%w: the edited file does not parse: %s", ErrEdit, problems[0].Message)
+			return nil, fmt.Errorf("%w: %w: it does not parse: %s", ErrEdit, errVerify, problems[0].Message)
 		}
 		if !reflect.DeepEqual(normalizeTimes(*got), normalizeTimes(want)) {
-			return nil, fmt.Errorf("%w: the edited file does not hold the intended spec", ErrEdit)
+			return nil, fmt.Errorf("%w: %w", ErrEdit, errVerify)
 		}
 	}
 	return out, nil
