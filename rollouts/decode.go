@@ -25,10 +25,32 @@ type specDecoder struct {
 	problems []Problem
 	values   map[string]*yaml.Node
 	keys     map[string]*yaml.Node
+	// broken holds the paths whose value had the wrong type, so later checks stay quiet about them.
+	broken map[string]bool
 }
 
 func newSpecDecoder(file string) *specDecoder {
-	return &specDecoder{file: file, values: map[string]*yaml.Node{}, keys: map[string]*yaml.Node{}}
+	return &specDecoder{file: file, values: map[string]*yaml.Node{}, keys: map[string]*yaml.Node{}, broken: map[string]bool{}}
+}
+
+// typeErrorAt reports a value of the wrong type at path.
+func (d *specDecoder) typeErrorAt(n *yaml.Node, path, format string, args ...any) {
+	d.broken[path] = true
+	d.errorAt(n, format, args...)
+}
+
+// isBroken reports whether path, or a path above it, had a value of the wrong type.
+func (d *specDecoder) isBroken(path string) bool {
+	for {
+		if d.broken[path] {
+			return true
+		}
+		i := strings.LastIndexAny(path, ".[")
+		if i < 0 {
+			return false
+		}
+		path = path[:i]
+	}
 }
 
 func (d *specDecoder) errorAt(n *yaml.Node, format string, args ...any) {
@@ -82,7 +104,7 @@ func (d *specDecoder) decode(n *yaml.Node, v reflect.Value, path string) {
 	}
 	if reflect.PointerTo(v.Type()).Implements(unmarshalerType) {
 		if err := v.Addr().Interface().(yaml.Unmarshaler).UnmarshalYAML(n); err != nil {
-			d.errorAt(n, "%s: %v", path, err)
+			d.typeErrorAt(n, path, "%s: %v", path, err)
 		}
 		return
 	}
@@ -90,7 +112,7 @@ func (d *specDecoder) decode(n *yaml.Node, v reflect.Value, path string) {
 	case v.Type() == timeType:
 		var t time.Time
 		if n.Kind != yaml.ScalarNode || n.Decode(&t) != nil {
-			d.errorAt(n, "%s: want a time such as 2026-04-16T00:00:00Z, got %s", path, describe(n))
+			d.typeErrorAt(n, path, "%s: want a time such as 2026-04-16T00:00:00Z, got %s", path, describe(n))
 			return
 		}
 		v.Set(reflect.ValueOf(t))
@@ -98,7 +120,7 @@ func (d *specDecoder) decode(n *yaml.Node, v reflect.Value, path string) {
 		d.decodeStruct(n, v, path)
 	case v.Kind() == reflect.Slice:
 		if n.Kind != yaml.SequenceNode {
-			d.errorAt(n, "%s: want a list, got %s", path, describe(n))
+			d.typeErrorAt(n, path, "%s: want a list, got %s", path, describe(n))
 			return
 		}
 		s := reflect.MakeSlice(v.Type(), len(n.Content), len(n.Content))
@@ -121,7 +143,7 @@ func (d *specDecoder) decodeScalar(n *yaml.Node, v reflect.Value, path string) {
 		return
 	}
 	if n.Kind != yaml.ScalarNode {
-		d.errorAt(n, "%s: want %s, got %s", path, want, describe(n))
+		d.typeErrorAt(n, path, "%s: want %s, got %s", path, want, describe(n))
 		return
 	}
 	switch v.Kind() {
@@ -153,12 +175,12 @@ func (d *specDecoder) decodeScalar(n *yaml.Node, v reflect.Value, path string) {
 			}
 		}
 	}
-	d.errorAt(n, "%s: want %s, got %s", path, want, describe(n))
+	d.typeErrorAt(n, path, "%s: want %s, got %s", path, want, describe(n))
 }
 
 func (d *specDecoder) decodeStruct(n *yaml.Node, v reflect.Value, path string) {
 	if n.Kind != yaml.MappingNode {
-		d.errorAt(n, "%s: want a mapping, got %s", orRoot(path), describe(n))
+		d.typeErrorAt(n, path, "%s: want a mapping, got %s", orRoot(path), describe(n))
 		return
 	}
 	fields := yamlFields(v.Type())

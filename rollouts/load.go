@@ -149,20 +149,30 @@ func (s *Set) addFile(fsys fs.FS, p string) {
 	}
 }
 
-// checkUniqueNames reports every rollout whose name an earlier file already uses, and drops it: two
-// specs that share a name would fight over one branch and one status.
+// checkUniqueNames reports every rollout whose name another file also uses, and drops all of them:
+// two specs that share a name would fight over one branch and one status, and which one is meant is
+// for a human to say.
 func (s *Set) checkUniqueNames() {
-	first := map[string]*Document{}
+	byName := map[string][]*Document{}
+	for _, d := range s.Documents {
+		byName[d.Spec.Name] = append(byName[d.Spec.Name], d)
+	}
 	kept := s.Documents[:0]
 	for _, d := range s.Documents {
-		if f, ok := first[d.Spec.Name]; ok {
-			line, col := nameLine(d.Source)
-			s.Problems = append(s.Problems, Problem{File: d.Path, Line: line, Col: col,
-				Message: fmt.Sprintf("name: %q is already used by %s; names are unique across the folder", d.Spec.Name, f.Path)})
+		same := byName[d.Spec.Name]
+		if len(same) == 1 {
+			kept = append(kept, d)
 			continue
 		}
-		first[d.Spec.Name] = d
-		kept = append(kept, d)
+		var others []string
+		for _, o := range same {
+			if o != d {
+				others = append(others, o.Path)
+			}
+		}
+		line, col := nameLine(d.Source)
+		s.Problems = append(s.Problems, Problem{File: d.Path, Line: line, Col: col,
+			Message: fmt.Sprintf("name: %q is also the name of %s; names are unique across the folder", d.Spec.Name, strings.Join(others, ", "))})
 	}
 	s.Documents = kept
 	sortProblems(s.Problems)
@@ -261,7 +271,10 @@ func parseNode(src []byte) (*yaml.Node, error) {
 		if err != nil {
 			return nil, err
 		}
-		return nil, fmt.Errorf("line %d: a file holds one rollout; found a second YAML document", extra.Line)
+		// A trailing "---" opens an empty document, which is harmless.
+		if len(extra.Content) > 0 && extra.Content[0].Tag != "!!null" {
+			return nil, fmt.Errorf("line %d: a file holds one rollout; found a second YAML document", extra.Content[0].Line)
+		}
 	}
 	if doc.Kind != yaml.DocumentNode || len(doc.Content) == 0 {
 		return nil, nil

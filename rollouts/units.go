@@ -45,7 +45,15 @@ func (d Duration) String() string {
 	if td > 0 && td%(24*time.Hour) == 0 {
 		return strconv.FormatInt(int64(td/(24*time.Hour)), 10) + "d"
 	}
-	return td.String()
+	// 4h0m0s reads better as 4h, and parses back the same.
+	out := td.String()
+	if strings.HasSuffix(out, "m0s") {
+		out = strings.TrimSuffix(out, "0s")
+	}
+	if strings.HasSuffix(out, "h0m") {
+		out = strings.TrimSuffix(out, "0m")
+	}
+	return out
 }
 
 // UnmarshalYAML reads a duration string.

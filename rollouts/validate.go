@@ -66,7 +66,7 @@ func (d *specDecoder) validate(s *Spec) {
 
 func (d *specDecoder) checkHeader(s *Spec) {
 	required := func(p, v string) bool {
-		if v == "" {
+		if v == "" && !d.isBroken(p) {
 			d.errorAt(d.at(p), "%s: required", p)
 			return false
 		}
@@ -88,7 +88,7 @@ func (d *specDecoder) checkVariant(p string, v *Variant, needModel bool) {
 		d.errorAt(d.at(p), "stable: required (the model and prompt most users get)")
 		return
 	}
-	if needModel && v.Model == "" {
+	if needModel && v.Model == "" && !d.isBroken(p+".model") {
 		d.errorAt(d.at(p+".model"), "%s.model: required", p)
 	}
 }
@@ -232,7 +232,9 @@ func (d *specDecoder) checkAnalysis(a *Analysis) {
 
 func (d *specDecoder) checkRule(p string, r Rule) {
 	if r.Metric == "" {
-		d.errorAt(d.at(p), "%s.metric: required", p)
+		if !d.isBroken(p + ".metric") {
+			d.errorAt(d.at(p), "%s.metric: required", p)
+		}
 		return
 	}
 	if r.Max == nil && r.Min == nil && r.MaxIncrease == nil && r.MaxDecrease == nil {
@@ -292,7 +294,7 @@ func (d *specDecoder) checkRule(p string, r Rule) {
 func (d *specDecoder) checkStatus(s *Spec) {
 	st := s.Status
 	d.checkEnum("status.phase", string(st.Phase), string(Pending), string(Progressing), string(Paused), string(RolledBack), string(Completed))
-	if st.Phase == "" {
+	if st.Phase == "" && !d.isBroken("status.phase") {
 		d.errorAt(d.at("status.phase"), "status.phase: required")
 	}
 	if st.Stage < 0 || (len(s.Stages) > 0 && st.Stage >= len(s.Stages)) {

@@ -52,12 +52,12 @@ Example:
 
 // assignChoice is one line of `rollout assign -o json`.
 type assignChoice struct {
-	Key    string  `json:"key"`
-	Arm    string  `json:"arm"`
-	Model  string  `json:"model"`
-	Prompt string  `json:"prompt"`
-	Reason string  `json:"reason"`
-	Hash   float64 `json:"hash"`
+	Key    string   `json:"key"`
+	Arm    string   `json:"arm"`
+	Model  string   `json:"model"`
+	Prompt string   `json:"prompt"`
+	Reason string   `json:"reason"`
+	Hash   *float64 `json:"hash,omitempty"` // only when the hash decided`
 }
 
 // assignRun routes each key and prints its choice; a spec with errors prints them and fails.
@@ -78,7 +78,11 @@ func assignRun(opts *assignOptions, stderr io.Writer) error {
 		enc := json.NewEncoder(opts.Out)
 		for _, k := range opts.Keys {
 			c := a.Choose(k)
-			if err := enc.Encode(assignChoice{k, string(c.Arm), c.Variant.Model, c.Variant.Prompt, c.Reason, c.Hash}); err != nil {
+			line := assignChoice{k, string(c.Arm), c.Variant.Model, c.Variant.Prompt, c.Reason, nil}
+			if c.Reason == "hash" {
+				line.Hash = &c.Hash
+			}
+			if err := enc.Encode(line); err != nil {
 				return fmt.Errorf("write choice: %w", err)
 			}
 		}
