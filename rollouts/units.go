@@ -39,13 +39,19 @@ func ParseDuration(s string) (Duration, error) {
 	return Duration(days + d), nil
 }
 
-// String formats d the way a human would write it in a spec: whole days as "Nd".
+// String formats d the way a human would write it in a spec: whole days as "Nd", and no zero units
+// ("1d12h", "4h", "1h30m"). The result parses back to d.
 func (d Duration) String() string {
 	td := time.Duration(d)
-	if td > 0 && td%(24*time.Hour) == 0 {
-		return strconv.FormatInt(int64(td/(24*time.Hour)), 10) + "d"
+	day := 24 * time.Hour
+	days := ""
+	if td >= day {
+		days = strconv.FormatInt(int64(td/day), 10) + "d"
+		td %= day
+		if td == 0 {
+			return days
+		}
 	}
-	// 4h0m0s reads better as 4h, and parses back the same.
 	out := td.String()
 	if strings.HasSuffix(out, "m0s") {
 		out = strings.TrimSuffix(out, "0s")
@@ -53,7 +59,7 @@ func (d Duration) String() string {
 	if strings.HasSuffix(out, "h0m") {
 		out = strings.TrimSuffix(out, "0m")
 	}
-	return out
+	return days + out
 }
 
 // UnmarshalYAML reads a duration string.
