@@ -485,7 +485,8 @@ func deleteTopKey(src []byte, key string) ([]byte, error) {
 	return f.splice(f.lines[first-1], f.lines[f.entryLastLine(k)], ""), nil
 }
 
-// appendTopBlock adds a new top-level block at the end of the file, or before the entry named before.
+// appendTopBlock adds a new top-level block before the first present entry named in before (a
+// comma-separated list), or at the end of the file.
 // With flow set, the block is written on one line as a flow mapping, to match a file written that way.
 func appendTopBlock(src []byte, key string, fields []field, before string, flow bool) ([]byte, error) {
 	f, err := load(src)
@@ -512,9 +513,11 @@ func appendTopBlock(src []byte, key string, fields []field, before string, flow 
 			}
 		}
 	}
-	if k, _, _ := mapEntry(f.root, before); k != nil {
-		at := f.lines[f.headCommentStart(k.Line, k.Column-1)-1]
-		return f.splice(at, at, b.String()), nil
+	for _, name := range strings.Split(before, ",") {
+		if k, _, _ := mapEntry(f.root, name); k != nil && name != "" {
+			at := f.lines[f.headCommentStart(k.Line, k.Column-1)-1]
+			return f.splice(at, at, b.String()), nil
+		}
 	}
 	at := len(src)
 	prefix := ""
@@ -560,7 +563,8 @@ func setTraffic(src []byte, weight, shadow *int) ([]byte, error) {
 	if shadow != nil {
 		fields = append(fields, intField("shadow", *shadow, false))
 	}
-	return setBlock(src, "traffic", fields, "assignment")
+	// A new traffic block goes where the contract's layout has it: after the variants.
+	return setBlock(src, "traffic", fields, "assignment,schedule,stages,metrics,analysis,promotion,rollback,previous,status")
 }
 
 func setStatus(src []byte, st *Status) ([]byte, error) {

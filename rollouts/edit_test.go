@@ -36,6 +36,11 @@ var editCases = []struct {
 	{"pending-promote", "pending.yaml", Change{Promote: true}},
 	{"nonewline-status", "nonewline.yaml", Change{Weight: intp(100), Status: &Status{Phase: Progressing, Stage: 0, StageStartedAt: t0, Message: "it's: #1"}}},
 	{"nonewline-clear", "nonewline.yaml", Change{ClearStatus: true, Promote: true}},
+	{"crlf-advance", "crlf.yaml", Change{Weight: intp(100), Status: &Status{Phase: Progressing, Stage: 1, StageStartedAt: t0, Message: "first try"}}},
+	{"crlf-rollback", "crlf.yaml", Change{Weight: intp(0), Status: &Status{Phase: RolledBack, Stage: 0}}},
+	{"literal-resume", "literal.yaml", Change{Status: &Status{Phase: Progressing, Stage: 0, StageStartedAt: t0, Canary: "00001111"}}},
+	{"literal-promote", "literal.yaml", Change{Promote: true, Weight: intp(0), ClearStatus: true}},
+	{"literal-shadow", "literal.yaml", Change{Shadow: intp(20)}},
 }
 
 func TestEditGolden(t *testing.T) {
@@ -84,7 +89,7 @@ func TestEditGolden(t *testing.T) {
 
 // An edit that changes nothing returns the file byte for byte.
 func TestEditNoChangeIsIdentity(t *testing.T) {
-	for _, file := range []string{"summarizer.yaml", "flow.yaml", "pending.yaml", "nonewline.yaml"} {
+	for _, file := range []string{"summarizer.yaml", "flow.yaml", "pending.yaml", "nonewline.yaml", "crlf.yaml", "literal.yaml"} {
 		src, err := os.ReadFile(filepath.Join("testdata", "edit", file))
 		if err != nil {
 			t.Fatal(err)
