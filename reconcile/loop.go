@@ -52,6 +52,9 @@ type Loop struct {
 	Sources func(*rollouts.Spec) (policy.Source, error)
 	// Gates checks a stage gate; nil uses policy.Gatekeeper with its defaults.
 	Gates GateCheck
+	// Judge decides one rollout; nil uses policy.Judge. Tests replace it to drive the loop through
+	// decisions without simulating traffic.
+	Judge func(spec *rollouts.Spec, ev policy.Evidence, now time.Time) policy.Decision
 	// Dir is the folder of the specs in the repository; default "rollouts".
 	Dir string
 	// Bot is the name the bot signs its proposals and comments with; default "rollout-bot".
@@ -466,7 +469,11 @@ func (l *Loop) decide(ctx context.Context, t *tick, spec *rollouts.Spec, now tim
 			ev.Gates[i] = l.gates()(ctx, t.snap.Files, spec, i)
 		}
 	}
-	d := policy.Judge(spec, ev, now)
+	judge := l.Judge
+	if judge == nil {
+		judge = policy.Judge
+	}
+	d := judge(spec, ev, now)
 	recorded := 0
 	if spec.Status != nil {
 		recorded = spec.Status.MetricsErrors

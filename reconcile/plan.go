@@ -81,7 +81,7 @@ func planChange(in planInput) (action, error) {
 		next := *d.Next
 		status := rollouts.Status{Phase: rollouts.Progressing, Stage: next.Stage, StageStartedAt: in.Now, Canary: fp}
 		act := action{kind: actCommit, to: next.Weight, effect: "commit the start of stage " + fmt.Sprint(next.Stage),
-			change:  rollouts.Change{Weight: ptr(next.Weight), Shadow: ptr(next.Shadow), Status: &status},
+			change:  trafficChange(spec, next.Weight, next.Shadow, &status),
 			message: commitMessage(name, fmt.Sprintf("start stage %d at %s", next.Stage, trafficText(next)), d.Reasons, policy.Start)}
 		if open {
 			act.closeComment = "The rollout started over at stage 0 in {commit}, so this proposal no longer applies."
@@ -99,10 +99,11 @@ func planChange(in planInput) (action, error) {
 			next := *d.Next
 			to = next.Weight
 			status = rollouts.Status{Phase: rollouts.Progressing, Stage: next.Stage, Canary: fp}
-			change = rollouts.Change{Weight: ptr(next.Weight), Shadow: ptr(next.Shadow), Status: &status}
+			change = trafficChange(spec, next.Weight, next.Shadow, &status)
 		} else {
 			status = rollouts.Status{Phase: rollouts.Completed, Stage: d.Current.Stage, Canary: fp}
-			change = rollouts.Change{Promote: true, Weight: ptr(0), Shadow: ptr(0), Status: &status}
+			change = trafficChange(spec, 0, 0, &status)
+			change.Promote = true
 		}
 		title := Title(name, from, to)
 		if spec.Promotion.Via == "commit" {
@@ -131,7 +132,7 @@ func planChange(in planInput) (action, error) {
 		status.MetricsErrors = 0
 		reasons := failingReasons(d)
 		status.Message = fmt.Sprintf("rollback %d%% → 0%%: %s", from, strings.Join(reasons, "; "))
-		change := rollouts.Change{Weight: ptr(0), Shadow: ptr(0), Status: &status}
+		change := trafficChange(spec, 0, 0, &status)
 		subject := fmt.Sprintf("rollback %d%% → 0%%", from)
 		if spec.Rollback.Via == "pull-request" {
 			return planProposal(in, fmt.Sprintf("rollout(%s): %s", name, subject), 0, change), nil
@@ -246,6 +247,18 @@ func planProposal(in planInput, title string, to int, change rollouts.Change) ac
 	return base
 }
 
+// trafficChange sets the weight and the shadow share, touching only the values that differ, and the status.
+func trafficChange(spec *rollouts.Spec, weight, shadow int, status *rollouts.Status) rollouts.Change {
+	ch := rollouts.Change{Status: status}
+	if spec.Traffic.Weight != weight {
+		ch.Weight = ptr(weight)
+	}
+	if spec.Traffic.Shadow != shadow {
+		ch.Shadow = ptr(shadow)
+	}
+	return ch
+}
+
 func proposalRequest(spec *rollouts.Spec, title, body string) ProposalRequest {
 	return ProposalRequest{Rollout: spec.Name, Branch: BranchFor(spec.Name), Title: title, Body: body,
 		Labels: spec.Promotion.Labels, Reviewers: spec.Promotion.Reviewers, AutoMerge: spec.Promotion.Via == "auto-merge"}
@@ -292,8 +305,10 @@ func failingReasons(d policy.Decision) []string {
 // It lives in git so that a stateless cron run delivers it too.
 const notifyPendingMark = " [notification pending]"
 
-func notifyPending(msg string) bool        { return strings.HasSuffix(msg, notifyPendingMark) }
-func withNotifyPending(msg string) string { return strings.TrimSuffix(msg, notifyPendingMark) + notifyPendingMark }
+func notifyPending(msg string) bool { return strings.HasSuffix(msg, notifyPendingMark) }
+func withNotifyPending(msg string) string {
+	return strings.TrimSuffix(msg, notifyPendingMark) + notifyPendingMark
+}
 
 // targetHash names what a proposal proposes: the title and the default-branch file it was made from.
 // An open proposal with the same target already carries the change, so it is not pushed again.
