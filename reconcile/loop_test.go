@@ -4,8 +4,8 @@ import (
 	"context"
 	"errors"
 	"flag"
-	"os"
 	"io/fs"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -82,7 +82,9 @@ func (h *harness) newLoop() *Loop {
 				return &policy.Stats{}, nil
 			}), nil
 		},
-		Gates: func(context.Context, fs.FS, *rollouts.Spec, int) policy.GateResult { return policy.GateResult{Open: true} },
+		Gates: func(context.Context, fs.FS, *rollouts.Spec, int) policy.GateResult {
+			return policy.GateResult{Open: true}
+		},
 	}
 }
 
