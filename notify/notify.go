@@ -92,14 +92,24 @@ func (d *Dispatcher) deliver(ctx context.Context, kind, ref string, payload any)
 		if errors.Is(err, context.DeadlineExceeded) {
 			return fmt.Errorf("%s %s: no answer within %s", kind, ref, timeout)
 		}
-		return fmt.Errorf("%s %s: %s", kind, ref, strings.ReplaceAll(err.Error(), u, "<url>"))
+		return fmt.Errorf("%s %s: %s", kind, ref, redact(err.Error(), req.URL))
 	}
 	defer resp.Body.Close()
 	snippet, _ := io.ReadAll(io.LimitReader(resp.Body, 200))
 	if resp.StatusCode/100 != 2 {
-		return fmt.Errorf("%s %s: answered %s: %s", kind, ref, resp.Status, strings.TrimSpace(strings.ReplaceAll(string(snippet), u, "<url>")))
+		return fmt.Errorf("%s %s: answered %s: %s", kind, ref, resp.Status, redact(string(snippet), req.URL))
 	}
 	return nil
+}
+
+// redact removes the secret parts of u (its path and query) from an answer a server gave.
+func redact(s string, u *url.URL) string {
+	for _, secret := range []string{u.String(), u.RawQuery, u.EscapedPath(), u.Path} {
+		if len(secret) > 1 {
+			s = strings.ReplaceAll(s, secret, "<redacted>")
+		}
+	}
+	return strings.TrimSpace(strings.ToValidUTF8(s, ""))
 }
 
 // resolve returns the URL an env: reference names.

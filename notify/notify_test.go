@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -73,16 +74,23 @@ func TestWebhookAndSlackPayloads(t *testing.T) {
 	if msg["text"] != "summarizer: rollback 25% → 0%" {
 		t.Errorf("slack text = %v", msg["text"])
 	}
-	blocks, _ := json.Marshal(msg["blocks"])
-	if !strings.Contains(string(blocks), "rolled back: 25% → 0%") || !strings.Contains(string(blocks), "&lt;b&gt;") || !strings.Contains(string(blocks), "3f2a9c1e") {
+	blocks := fmt.Sprint(msg["blocks"])
+	if !strings.Contains(blocks, "rolled back: 25% → 0%") || !strings.Contains(blocks, "&lt;b&gt;") || !strings.Contains(blocks, "3f2a9c1e") {
 		t.Errorf("slack blocks = %s", blocks)
 	}
 }
 
 func TestFailuresNeverShowTheURL(t *testing.T) {
 	failing := newRecorder(t, http.StatusInternalServerError)
-	hang := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { <-r.Context().Done() }))
+	release := make(chan struct{})
+	hang := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-r.Context().Done():
+		case <-release:
+		}
+	}))
 	t.Cleanup(hang.Close)
+	t.Cleanup(func() { close(release) })
 	closed := httptest.NewServer(http.NotFoundHandler())
 	closedURL := closed.URL + secretPath
 	closed.Close()
