@@ -616,3 +616,12 @@ func short(h string) string {
 	}
 	return h
 }
+
+// Specs reads the specs of the default branch as they are now: what the daemon schedules from.
+func (l *Loop) Specs(ctx context.Context) (*rollouts.Set, error) {
+	t := &tick{}
+	if err := l.refresh(ctx, t); err != nil {
+		return nil, err
+	}
+	return t.set, nil
+}
