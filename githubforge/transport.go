@@ -135,9 +135,24 @@ func sleepContext(ctx context.Context, d time.Duration) error {
 type revalidate struct{ base http.RoundTripper }
 
 func (t revalidate) RoundTrip(req *http.Request) (*http.Response, error) {
-	if req.Method == http.MethodGet && req.Header.Get("Cache-Control") == "" {
+	if req.Method != http.MethodGet {
+		return t.base.RoundTrip(req)
+	}
+	if req.Header.Get("Cache-Control") == "" {
 		req = req.Clone(req.Context())
 		req.Header.Set("Cache-Control", "max-age=0")
 	}
-	return t.base.RoundTrip(req)
+	resp, err := t.base.RoundTrip(req)
+	if err != nil {
+		return nil, err
+	}
+	// httpcache stores a body when it is read to EOF; go-github's JSON decoder stops at the end of the
+	// value, so read it all here.
+	body, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil {
+		return nil, err
+	}
+	resp.Body = io.NopCloser(bytes.NewReader(body))
+	return resp, nil
 }

@@ -8,6 +8,7 @@
 package githubtest
 
 import (
+	"cmp"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -57,8 +58,10 @@ type Server struct {
 	Now func() time.Time
 	// AutoMergeAllowed is the repository setting "Allow auto-merge".
 	AutoMergeAllowed bool
-	// InstallationID is the id of the App installation on the repository.
+	// InstallationID is the id of the App installation on the repository; TokenLifetime how long
+	// the installation tokens it mints last (default an hour, as on GitHub).
 	InstallationID int64
+	TokenLifetime  time.Duration
 
 	t        testing.TB
 	mu       sync.Mutex
@@ -67,7 +70,7 @@ type Server struct {
 	commits  map[int][]Commit
 	nextID   int64
 	calls    map[string]int
-	faults   []Fault
+	faults   []routeFault
 	rate     rateState
 	minted   map[string]bool
 	issues   int
@@ -96,12 +99,20 @@ func New(t testing.TB, owner, repo string, now func() time.Time) *Server {
 func (s *Server) APIURL() string { return s.URL + "/" }
 
 // Fail makes the next n requests answer with f.
-func (s *Server) Fail(n int, f Fault) {
+func (s *Server) Fail(n int, f Fault) { s.FailRoute("", n, f) }
+
+// FailRoute makes the next n requests to route (a key of Calls) answer with f.
+func (s *Server) FailRoute(route string, n int, f Fault) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for range n {
-		s.faults = append(s.faults, f)
+		s.faults = append(s.faults, routeFault{route: route, fault: f})
 	}
+}
+
+type routeFault struct {
+	route string
+	fault Fault
 }
 
 // Calls returns how many requests each endpoint served, keyed "METHOD /route", e.g.
@@ -422,11 +433,12 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, http.StatusUnauthorized, apiError{Message: "Bad credentials", DocumentationURL: "https://docs.github.com/rest"})
 		return
 	}
-	if len(s.faults) > 0 {
-		f := s.faults[0]
-		s.faults = s.faults[1:]
-		s.writeFault(w, f)
-		return
+	for i, f := range s.faults {
+		if f.route == "" || f.route == route {
+			s.faults = append(s.faults[:i], s.faults[i+1:]...)
+			s.writeFault(w, f.fault)
+			return
+		}
 	}
 	if strings.HasPrefix(route, "GET /repos/") && len(params) >= 2 && (params[0] != s.Owner || params[1] != s.Repo) {
 		s.writeRate(w)
@@ -903,10 +915,11 @@ func (h handler) addLabels() {
 	if !ok {
 		return
 	}
+	// GitHub takes {"labels": [...]} or a bare array of names.
 	var req struct {
 		Labels []string `json:"labels"`
 	}
-	if !h.decode(&req) {
+	if err := json.Unmarshal(h.body, &req.Labels); err != nil && !h.decode(&req) {
 		return
 	}
 	for _, name := range req.Labels {
@@ -991,7 +1004,7 @@ func (h handler) accessToken() {
 	h.s.nextID++
 	tok := fmt.Sprintf("ghs_fakeinstallation%d", h.s.nextID)
 	h.s.minted[tok] = true
-	h.json(http.StatusCreated, map[string]any{"token": tok, "expires_at": *ts(h.s.Now().Add(time.Hour)),
+	h.json(http.StatusCreated, map[string]any{"token": tok, "expires_at": *ts(h.s.Now().Add(cmp.Or(h.s.TokenLifetime, time.Hour))),
 		"permissions": map[string]string{"contents": "write", "pull_requests": "write"}, "repository_selection": "selected"})
 }
 
