@@ -73,6 +73,7 @@ type Server struct {
 	faults   []routeFault
 	rate     rateState
 	minted   map[string]bool
+	git      gitStore
 	issues   int
 	branches map[string]string
 }
@@ -86,7 +87,7 @@ func New(t testing.TB, owner, repo string, now func() time.Time) *Server {
 	s := &Server{
 		Owner: owner, Repo: repo, Now: now, t: t,
 		commits: map[int][]Commit{}, calls: map[string]int{}, minted: map[string]bool{},
-		branches: map[string]string{}, nextID: 1000,
+		branches: map[string]string{}, nextID: 1000, git: newGitStore(),
 		rate:           rateState{limit: 5000, remaining: 5000},
 		InstallationID: 77,
 	}
@@ -393,11 +394,23 @@ var routes = []struct {
 	{"GET", "/repos/{owner}/{repo}/installation", nil},
 	{"POST", "/app/installations/{installation_id}/access_tokens", nil},
 	{"POST", "/graphql", nil},
+	{"GET", "/repos/{owner}/{repo}/git/commits/{sha}", nil},
+	{"POST", "/repos/{owner}/{repo}/git/blobs", nil},
+	{"POST", "/repos/{owner}/{repo}/git/trees", nil},
+	{"POST", "/repos/{owner}/{repo}/git/commits", nil},
+	{"GET", "/repos/{owner}/{repo}/git/ref/{ref}", nil},
+	{"POST", "/repos/{owner}/{repo}/git/refs", nil},
+	{"PATCH", "/repos/{owner}/{repo}/git/refs/{ref}", nil},
 }
 
 func init() {
 	for i, r := range routes {
-		re := regexp.MustCompile(`\{[a-z_]+\}`).ReplaceAllStringFunc(r.pattern, func(string) string { return `([^/]+)` })
+		re := regexp.MustCompile(`\{[a-z_]+\}`).ReplaceAllStringFunc(r.pattern, func(p string) string {
+			if p == "{ref}" {
+				return `(.+)` // refs hold slashes: heads/rollout/summarizer
+			}
+			return `([^/]+)`
+		})
 		routes[i].re = regexp.MustCompile("^" + re + "$")
 	}
 }
@@ -478,6 +491,8 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		h.accessToken()
 	case "POST /graphql":
 		h.graphql()
+	default:
+		h.gitData(route)
 	}
 }
 
