@@ -150,7 +150,7 @@ func (h handler) commitJSON(c *gitCommit) map[string]any {
 	}
 	return map[string]any{"sha": c.SHA, "node_id": "C_" + c.SHA, "url": base + "/commits/" + c.SHA,
 		"html_url": fmt.Sprintf("%s/%s/%s/commit/%s", h.s.URL, h.s.Owner, h.s.Repo, c.SHA),
-		"author": c.Author, "committer": c.Committer, "message": c.Message,
+		"author":   c.Author, "committer": c.Committer, "message": c.Message,
 		"tree":    map[string]string{"sha": c.Tree, "url": base + "/trees/" + c.Tree},
 		"parents": parents, "verification": verification}
 }
