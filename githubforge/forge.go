@@ -189,6 +189,16 @@ func New(o Options) (*Forge, error) {
 	return f, nil
 }
 
+// GitURL is the HTTPS URL git clones and pushes owner/repo with, on serverURL as GITHUB_SERVER_URL
+// holds it (default https://github.com). Git authenticates with GitToken as the password of user
+// x-access-token.
+func GitURL(serverURL, owner, repo string) string {
+	if serverURL == "" {
+		serverURL = "https://github.com"
+	}
+	return strings.TrimSuffix(serverURL, "/") + "/" + owner + "/" + repo + ".git"
+}
+
 // GitToken returns the token git pushes with over HTTPS, as the password of user x-access-token.
 func (f *Forge) GitToken(ctx context.Context) (string, error) {
 	tok, err := f.token(ctx)

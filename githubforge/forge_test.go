@@ -653,3 +653,45 @@ func TestFromEnv(t *testing.T) {
 		t.Errorf("err = %v", err)
 	}
 }
+
+func TestGitURL(t *testing.T) {
+	if got := githubforge.GitURL("", "acme", "x"); got != "https://github.com/acme/x.git" {
+		t.Errorf("GitURL = %q", got)
+	}
+	if got := githubforge.GitURL("https://ghe.example.com/", "acme", "x"); got != "https://ghe.example.com/acme/x.git" {
+		t.Errorf("GitURL = %q", got)
+	}
+}
+
+// BenchmarkTick is one tick's Proposals over 100 rollouts' pull requests when nothing changed: one
+// revalidated list call answered 304 and served from the cache.
+func BenchmarkTick(b *testing.B) {
+	c := newClock()
+	srv := githubtest.New(b, owner, repo, c.Now)
+	for i := range 100 {
+		srv.AddPull(fmt.Sprintf("rollout/r%d", i), "main", "rollout(r): 5% → 25%", strings.Repeat("evidence ", 500), "rollout-bot[bot]")
+	}
+	f, err := githubforge.New(githubforge.Options{Owner: owner, Repo: repo, APIURL: srv.APIURL(), Token: token, Now: c.Now, Sleep: c.Sleep})
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx := context.Background()
+	if _, err := f.Proposals(ctx); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := f.Proposals(ctx); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func TestForbiddenIsNotRetried(t *testing.T) {
+	fx := setup(t, nil)
+	fx.srv.Fail(1, githubtest.Fault{Status: 403})
+	_, err := fx.forge.Proposals(context.Background())
+	if err == nil || errors.Is(err, reconcile.ErrTransient) || len(fx.clock.Sleeps()) != 0 {
+		t.Errorf("err = %v, sleeps %v: want a permanent error at once", err, fx.clock.Sleeps())
+	}
+}
