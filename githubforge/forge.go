@@ -65,6 +65,9 @@ type Options struct {
 	Sleep         func(ctx context.Context, d time.Duration) error
 	RetryBudget   time.Duration
 	RetryAttempts int
+	// WriteGap is the least time between two writes, as GitHub asks of integrations that write a lot
+	// (default a second; negative for none).
+	WriteGap time.Duration
 
 	// Transport is the HTTP transport underneath; default http.DefaultTransport.
 	Transport http.RoundTripper
@@ -154,6 +157,9 @@ func New(o Options) (*Forge, error) {
 	if o.RetryAttempts == 0 {
 		o.RetryAttempts = 6
 	}
+	if o.WriteGap == 0 {
+		o.WriteGap = time.Second
+	}
 	if o.ListPages == 0 {
 		o.ListPages = 3
 	}
@@ -165,7 +171,8 @@ func New(o Options) (*Forge, error) {
 	}
 
 	f := &Forge{opts: o, listed: map[string]*github.PullRequest{}}
-	retry := &retryTransport{base: o.Transport, now: o.Now, sleep: o.Sleep, budget: o.RetryBudget, attempts: o.RetryAttempts}
+	retry := &retryTransport{base: o.Transport, now: o.Now, sleep: o.Sleep, budget: o.RetryBudget, attempts: o.RetryAttempts,
+		writeGap: max(o.WriteGap, 0)}
 	var authed http.RoundTripper
 	if o.AppID != 0 {
 		app, err := newAppAuth(retry, strings.TrimSuffix(o.APIURL, "/"), o)

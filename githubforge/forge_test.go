@@ -71,7 +71,7 @@ func setup(t *testing.T, edit func(*githubforge.Options)) *fixture {
 	srv.Token = token
 	o := githubforge.Options{Owner: owner, Repo: repo, APIURL: srv.APIURL(), Token: token,
 		BotLogin: "rollout-bot[bot]", BotEmail: "rollout-bot@users.noreply.github.com",
-		Now: c.Now, Sleep: c.Sleep}
+		Now: c.Now, Sleep: c.Sleep, WriteGap: -1}
 	if edit != nil {
 		edit(&o)
 	}
@@ -693,5 +693,17 @@ func TestForbiddenIsNotRetried(t *testing.T) {
 	_, err := fx.forge.Proposals(context.Background())
 	if err == nil || errors.Is(err, reconcile.ErrTransient) || len(fx.clock.Sleeps()) != 0 {
 		t.Errorf("err = %v, sleeps %v: want a permanent error at once", err, fx.clock.Sleeps())
+	}
+}
+
+func TestWritesAreSpacedBySecond(t *testing.T) {
+	fx := setup(t, func(o *githubforge.Options) { o.WriteGap = 0 }) // the default: a second
+	ctx := context.Background()
+	if _, err := fx.forge.Propose(ctx, request("summarizer")); err != nil {
+		t.Fatal(err)
+	}
+	// Three writes (create, labels, reviewers) with no time passing between them: two waits.
+	if got := fx.clock.Sleeps(); !slices.Equal(got, []time.Duration{time.Second, time.Second}) {
+		t.Errorf("sleeps = %v", got)
 	}
 }

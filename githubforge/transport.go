@@ -25,8 +25,11 @@ type retryTransport struct {
 	sleep    func(context.Context, time.Duration) error
 	budget   time.Duration
 	attempts int
+	// writeGap is the least time between two writes (GitHub asks for a second); 0 for none.
+	writeGap time.Duration
 
-	writeMu sync.Mutex
+	writeMu   sync.Mutex
+	lastWrite time.Time
 }
 
 // Backoff bounds for answers that name no wait.
@@ -40,6 +43,14 @@ func (t *retryTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if write {
 		t.writeMu.Lock()
 		defer t.writeMu.Unlock()
+		if !t.lastWrite.IsZero() && t.writeGap > 0 {
+			if wait := t.writeGap - t.now().Sub(t.lastWrite); wait > 0 {
+				if err := t.sleep(req.Context(), wait); err != nil {
+					return nil, err
+				}
+			}
+		}
+		defer func() { t.lastWrite = t.now() }()
 	}
 	var waited time.Duration
 	for attempt := 1; ; attempt++ {
