@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/cgi"
 	"net/http/httptest"
 	"regexp"
 	"sort"
@@ -56,6 +57,9 @@ type Server struct {
 	Token string
 	// Now is the server's clock, used for timestamps and rate-limit resets.
 	Now func() time.Time
+	// Logins maps commit author emails to accounts, as GitHub does for verified emails; with git
+	// enabled it names the authors GET pulls/{n}/commits reports.
+	Logins map[string]string
 	// AutoMergeAllowed is the repository setting "Allow auto-merge".
 	AutoMergeAllowed bool
 	// InstallationID is the id of the App installation on the repository; TokenLifetime how long
@@ -74,6 +78,9 @@ type Server struct {
 	rate     rateState
 	minted   map[string]bool
 	git      gitStore
+
+	gitDir     string
+	gitHandler *cgi.Handler
 	issues   int
 	branches map[string]string
 }
@@ -232,7 +239,9 @@ func (s *Server) MergePull(number int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if p := s.find(number); p != nil {
-		s.merge(p, "merge")
+		if err := s.merge(p, "merge"); err != nil {
+			s.t.Fatalf("githubtest: merge #%d: %v", number, err)
+		}
 	}
 }
 
@@ -416,6 +425,9 @@ func init() {
 }
 
 func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
+	if s.serveGit(w, r) {
+		return
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 
@@ -584,6 +596,9 @@ func (s *Server) create(head, base, title, body, login string) *pullRequest {
 	s.issues++ // issues and pull requests share one sequence of numbers
 	n := s.issues
 	sha := s.branches[head]
+	if git := s.gitHead(head); git != "" {
+		sha = git
+	}
 	if sha == "" {
 		sha = fakeSHA(head)
 	}
@@ -602,12 +617,36 @@ func (s *Server) create(head, base, title, body, login string) *pullRequest {
 	return p
 }
 
-func (s *Server) merge(p *pullRequest, method string) {
+func (s *Server) merge(p *pullRequest, method string) error {
 	now := s.Now()
 	sha := fakeSHA(fmt.Sprintf("merge-%d", p.Number))
+	if s.gitDir != "" {
+		var err error
+		if sha, err = s.gitMerge(p.Number, p.Base.Ref, p.Head.Ref); err != nil {
+			return err
+		}
+	}
 	p.State, p.Merged, p.MergedAt, p.ClosedAt, p.MergeCommitSHA = "closed", true, ts(now), ts(now), &sha
 	p.mergeMethod = method
 	p.touch(now)
+	return nil
+}
+
+// refreshHeads reads the head of every open pull request's branch from the served git repository;
+// a push to it updates the pull request, as on GitHub.
+func (s *Server) refreshHeads() {
+	if s.gitDir == "" {
+		return
+	}
+	for _, p := range s.pulls {
+		if p.State != "open" {
+			continue
+		}
+		if sha := s.gitHead(p.Head.Ref); sha != "" && sha != p.Head.SHA {
+			p.Head.SHA = sha
+			p.touch(s.Now())
+		}
+	}
 }
 
 func fakeSHA(s string) string {
@@ -680,6 +719,7 @@ func (h handler) decode(v any) bool {
 }
 
 func (h handler) listPulls() {
+	h.s.refreshHeads()
 	q := h.r.URL.Query()
 	state := q.Get("state")
 	if state == "" {
@@ -772,6 +812,7 @@ func (h handler) createPull() {
 }
 
 func (h handler) getPull() {
+	h.s.refreshHeads()
 	if p, ok := h.number(); ok {
 		h.cacheable(p, "")
 	}
@@ -824,7 +865,11 @@ func (h handler) listCommits() {
 		return
 	}
 	out := []map[string]any{}
-	for _, c := range h.s.commits[p.Number] {
+	commits, set := h.s.commits[p.Number]
+	if !set {
+		commits = h.s.gitCommits(p.Base.Ref, p.Head.Ref)
+	}
+	for _, c := range commits {
 		var author any
 		if c.AuthorLogin != "" {
 			author = user{Login: c.AuthorLogin, ID: 3, Type: "User"}
@@ -896,6 +941,7 @@ func containsTeam(ts []team, slug string) bool {
 }
 
 func (h handler) mergePull() {
+	h.s.refreshHeads()
 	p, ok := h.number()
 	if !ok {
 		return
@@ -921,7 +967,11 @@ func (h handler) mergePull() {
 	if method == "" {
 		method = "merge"
 	}
-	h.s.merge(p, method)
+	if err := h.s.merge(p, method); err != nil {
+		h.fail(http.StatusMethodNotAllowed, apiError{Message: "Pull Request is not mergeable: " + err.Error(),
+			DocumentationURL: "https://docs.github.com/rest/pulls/pulls#merge-a-pull-request"})
+		return
+	}
 	h.json(http.StatusOK, map[string]any{"sha": *p.MergeCommitSHA, "merged": true, "message": "Pull Request successfully merged"})
 }
 
