@@ -81,8 +81,8 @@ type Server struct {
 
 	gitDir     string
 	gitHandler *cgi.Handler
-	issues   int
-	branches map[string]string
+	issues     int
+	branches   map[string]string
 }
 
 type rateState struct {
