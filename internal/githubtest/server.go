@@ -4,7 +4,9 @@
 //
 // It keeps pull requests, comments, labels, reviewers and merges in memory, counts calls by endpoint,
 // injects faults (5xx, primary and secondary rate limits) on demand, and fails the test on any request
-// it does not implement.
+// it does not implement. With EnableGit it is also the git remote, served over smart HTTP by the real
+// `git http-backend` (go-git and the git CLI clone and push through it with the token), so that an
+// end-to-end test needs nothing but GITHUB_API_URL and GITHUB_SERVER_URL pointing at it.
 package githubtest
 
 import (
