@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -569,7 +570,7 @@ func (t *inFlight) RoundTrip(req *http.Request) (*http.Response, error) {
 			break
 		}
 	}
-	time.Sleep(time.Millisecond) // widen the window in which a second write could overlap
+	runtime.Gosched() // let another writer in, were the forge to allow it
 	return t.base.RoundTrip(req)
 }
 
