@@ -1,0 +1,232 @@
+package gitrepo
+
+import (
+	"context"
+	"errors"
+	"io/fs"
+	"strings"
+	"sync"
+	"testing"
+	"testing/fstest"
+	"time"
+
+	"github.com/rollout-dev/rollout/internal/gittest"
+	"github.com/rollout-dev/rollout/reconcile"
+)
+
+var when = time.Date(2026, 4, 16, 10, 0, 0, 0, time.UTC)
+
+var seedFiles = map[string]string{
+	"README.md":                "hello\n",
+	"rollouts/summarizer.yaml": "name: summarizer\ntraffic:\n  weight: 5\n",
+	"rollouts/chat.yaml":       "name: chat\ntraffic:\n  weight: 0\n",
+	"prompts/v3/summarize.md":  "Summarize.\n",
+}
+
+func openRemote(t *testing.T, url string) *Remote {
+	t.Helper()
+	r, err := Open(context.Background(), Options{URL: url})
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	return r
+}
+
+func TestSnapshotReadsTheDefaultBranchAtDepthOne(t *testing.T) {
+	bare := gittest.NewBare(t, seedFiles)
+	human := gittest.Clone(t, bare)
+	human.Write(map[string]string{"rollouts/chat.yaml": "name: chat\ntraffic:\n  weight: 10\n"})
+	human.Commit("bump chat")
+	human.Push()
+
+	for _, url := range []string{bare, "file://" + bare} {
+		r := openRemote(t, url)
+		if r.DefaultBranch() != "main" {
+			t.Fatalf("default branch = %q", r.DefaultBranch())
+		}
+		snap, err := r.Snapshot(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := gittest.Head(t, bare, "main"); snap.Head != want || snap.Branch != "main" {
+			t.Fatalf("snapshot head %s %s, want main %s", snap.Branch, snap.Head, want)
+		}
+		b, err := fs.ReadFile(snap.Files, "rollouts/chat.yaml")
+		if err != nil || !strings.Contains(string(b), "weight: 10") {
+			t.Fatalf("read chat.yaml: %q %v", b, err)
+		}
+		if err := fstest.TestFS(snap.Files, "README.md", "rollouts/summarizer.yaml", "rollouts/chat.yaml", "prompts/v3/summarize.md"); err != nil {
+			t.Fatal(err)
+		}
+		// Depth 1: the parent commit was not fetched.
+		r.mu.Lock()
+		st := r.snapshots[len(r.snapshots)-1].store
+		r.mu.Unlock()
+		shallow, _ := st.Shallow()
+		if len(shallow) != 1 {
+			t.Fatalf("shallow commits = %v, want the head only", shallow)
+		}
+	}
+}
+
+func TestPushAddsOneCommitByTheBot(t *testing.T) {
+	bare := gittest.NewBare(t, seedFiles)
+	r := openRemote(t, bare)
+	snap, err := r.Snapshot(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	commit, err := r.Push(context.Background(), reconcile.PushRequest{
+		Branch: "main", Parent: snap.Head, Expect: snap.Head, When: when,
+		Message: "rollout(summarizer): rollback 5% → 0%\n\nRollout: summarizer\nRollout-Decision: rollback\n",
+		Files: map[string][]byte{
+			"rollouts/summarizer.yaml": []byte("name: summarizer\ntraffic:\n  weight: 0\n"),
+			"prompts/v3/summarize.md":  nil,
+			"rollouts/new/deep.yaml":   []byte("x: 1\n"),
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := gittest.Head(t, bare, "main"); got != commit {
+		t.Fatalf("remote main = %s, want %s", got, commit)
+	}
+	if got := gittest.Git(t, bare, "log", "-1", "--format=%an <%ae> %aI|%cn|%P", "main"); got != "rollout-bot <rollout-bot@users.noreply.github.com> 2026-04-16T10:00:00+00:00|rollout-bot|"+snap.Head {
+		t.Fatalf("commit = %s", got)
+	}
+	if got := gittest.Git(t, bare, "show", "main:rollouts/summarizer.yaml"); !strings.Contains(got, "weight: 0") {
+		t.Fatalf("summarizer.yaml = %q", got)
+	}
+	if got := gittest.Git(t, bare, "diff", "--name-status", snap.Head, "main"); got != "D\tprompts/v3/summarize.md\nA\trollouts/new/deep.yaml\nM\trollouts/summarizer.yaml" {
+		t.Fatalf("diff = %q", got)
+	}
+	gittest.Git(t, bare, "fsck", "--strict")
+}
+
+func TestPushAfterAHumanCommitIsStaleAndKeepsTheHumanCommit(t *testing.T) {
+	bare := gittest.NewBare(t, seedFiles)
+	r := openRemote(t, bare)
+	snap, err := r.Snapshot(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	human := gittest.Clone(t, bare)
+	human.Write(map[string]string{"README.md": "edited\n"})
+	humanCommit := human.Commit("docs")
+	human.Push()
+
+	_, err = r.Push(context.Background(), reconcile.PushRequest{
+		Branch: "main", Parent: snap.Head, Expect: snap.Head, When: when, Message: "bot",
+		Files: map[string][]byte{"rollouts/chat.yaml": []byte("x")},
+	})
+	if !errors.Is(err, reconcile.ErrStale) {
+		t.Fatalf("err = %v, want ErrStale", err)
+	}
+	if got := gittest.Head(t, bare, "main"); got != humanCommit {
+		t.Fatalf("remote main = %s, want the human's %s", got, humanCommit)
+	}
+}
+
+func TestForcePushRules(t *testing.T) {
+	bare := gittest.NewBare(t, seedFiles)
+	r := openRemote(t, bare)
+	ctx := context.Background()
+	snap, err := r.Snapshot(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	first, err := r.Push(ctx, reconcile.PushRequest{Branch: "rollout/chat", Parent: snap.Head, When: when, Message: "first",
+		Files: map[string][]byte{"rollouts/chat.yaml": []byte("w: 5\n")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	state, err := r.Branch(ctx, "rollout/chat", snap.Head)
+	if err != nil || state.Head != first || !state.OnlyBot {
+		t.Fatalf("Branch = %+v, %v; want head %s only bot", state, err, first)
+	}
+	// The branch must not exist yet when Expect is empty.
+	if _, err := r.Push(ctx, reconcile.PushRequest{Branch: "rollout/chat", Parent: snap.Head, When: when, Message: "again",
+		Files: map[string][]byte{"rollouts/chat.yaml": []byte("w: 6\n")}}); !errors.Is(err, reconcile.ErrStale) {
+		t.Fatalf("push over an existing branch: %v, want ErrStale", err)
+	}
+	// Replacing the bot's own commit needs Force.
+	replace := reconcile.PushRequest{Branch: "rollout/chat", Parent: snap.Head, Expect: first, When: when.Add(time.Hour), Message: "second",
+		Files: map[string][]byte{"rollouts/chat.yaml": []byte("w: 25\n")}}
+	if _, err := r.Push(ctx, replace); !errors.Is(err, ErrNotFastForward) {
+		t.Fatalf("push without force: %v, want ErrNotFastForward", err)
+	}
+	replace.Force = true
+	second, err := r.Push(ctx, replace)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A human commit on the bot branch: no force-push any more.
+	human := gittest.Clone(t, bare)
+	human.Git("checkout", "--quiet", "rollout/chat")
+	human.Write(map[string]string{"rollouts/chat.yaml": "w: 30\n"})
+	humanCommit := human.Commit("I know better")
+	human.Push("rollout/chat")
+	state, err = r.Branch(ctx, "rollout/chat", snap.Head)
+	if err != nil || state.Head != humanCommit || state.OnlyBot {
+		t.Fatalf("Branch = %+v, %v; want head %s not only bot", state, err, humanCommit)
+	}
+	replace.Expect = humanCommit
+	if _, err := r.Push(ctx, replace); !errors.Is(err, ErrForeignCommits) {
+		t.Fatalf("force-push over a human commit: %v, want ErrForeignCommits", err)
+	}
+	if got := gittest.Head(t, bare, "rollout/chat"); got != humanCommit {
+		t.Fatalf("rollout/chat = %s, want the human's %s (second was %s)", got, humanCommit, second)
+	}
+	// The default branch is never force-pushed.
+	other, err := r.Push(ctx, reconcile.PushRequest{Branch: "main", Parent: snap.Head, Expect: snap.Head, When: when, Message: "ok",
+		Files: map[string][]byte{"README.md": []byte("x\n")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.Push(ctx, reconcile.PushRequest{Branch: "main", Parent: snap.Head, Expect: other, Force: true, When: when, Message: "rewrite",
+		Files: map[string][]byte{"README.md": []byte("y\n")}}); !errors.Is(err, ErrForceDefault) {
+		t.Fatalf("force-push of main: %v, want ErrForceDefault", err)
+	}
+}
+
+func TestTwoConcurrentPushersExactlyOneWins(t *testing.T) {
+	bare := gittest.NewBare(t, seedFiles)
+	srv := gittest.NewServer(t, strings.TrimSuffix(bare, "/remote.git"))
+	url := srv.URL + "/remote.git"
+	for round := range 5 {
+		var wg sync.WaitGroup
+		errs := make([]error, 2)
+		for i := range 2 {
+			r := openRemote(t, url)
+			snap, err := r.Snapshot(context.Background())
+			if err != nil {
+				t.Fatal(err)
+			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				_, errs[i] = r.Push(context.Background(), reconcile.PushRequest{
+					Branch: "main", Parent: snap.Head, Expect: snap.Head, When: when, Message: "pusher",
+					Files: map[string][]byte{"rollouts/chat.yaml": []byte{byte('a' + i), byte('0' + round)}},
+				})
+			}()
+		}
+		wg.Wait()
+		wins := 0
+		for _, err := range errs {
+			switch {
+			case err == nil:
+				wins++
+			case errors.Is(err, reconcile.ErrStale):
+			default:
+				t.Fatalf("round %d: unexpected error %v", round, err)
+			}
+		}
+		if wins != 1 {
+			t.Fatalf("round %d: %d pushes won (%v), want exactly 1", round, wins, errs)
+		}
+	}
+	if got := gittest.Git(t, bare, "rev-list", "--count", "main"); got != "6" {
+		t.Fatalf("main has %s commits, want 6", got)
+	}
+}
