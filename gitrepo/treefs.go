@@ -20,7 +20,7 @@ import (
 type treeFS struct {
 	store storer.EncodedObjectStorer
 	root  *object.Tree
-	when time.Time
+	when  time.Time
 }
 
 var (

@@ -1,0 +1,110 @@
+package gitrepo
+
+import (
+	"bytes"
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/rollout-dev/rollout/internal/gittest"
+	"github.com/rollout-dev/rollout/reconcile"
+)
+
+func TestLocalForgeLifecycle(t *testing.T) {
+	bare := gittest.NewBare(t, seedFiles)
+	r := openRemote(t, bare)
+	var out bytes.Buffer
+	forge := &LocalForge{Remote: r, Out: &out}
+	ctx := context.Background()
+
+	props, err := forge.Proposals(ctx)
+	if err != nil || len(props) != 0 {
+		t.Fatalf("Proposals on a fresh remote = %v, %v", props, err)
+	}
+	snap, err := r.Snapshot(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	head, err := r.Push(ctx, reconcile.PushRequest{Branch: "rollout/chat", Parent: snap.Head, When: when,
+		Message: "rollout(chat): 0% → 5%\n\n| rule | verdict |\n\nRollout: chat\nRollout-Decision: advance\n",
+		Files:   map[string][]byte{"rollouts/chat.yaml": []byte("name: chat\ntraffic:\n  weight: 5\n")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := forge.Propose(ctx, reconcile.ProposalRequest{Rollout: "chat", Branch: "rollout/chat", Base: "main", Title: "rollout(chat): 0% → 5%", Body: "| rule | verdict |"})
+	if err != nil || p.Head != head || p.State != reconcile.ProposalOpen {
+		t.Fatalf("Propose = %+v, %v", p, err)
+	}
+	if !strings.Contains(out.String(), "rollout(chat): 0% → 5%") || !strings.Contains(out.String(), "    | rule | verdict |") {
+		t.Fatalf("printed proposal:\n%s", out.String())
+	}
+	props, err = forge.Proposals(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := props["chat"]
+	if got.State != reconcile.ProposalOpen || got.Head != head || got.Title != "rollout(chat): 0% → 5%" || !strings.Contains(got.Body, "Rollout-Decision: advance") {
+		t.Fatalf("open proposal = %+v", got)
+	}
+
+	// A human merges it with a merge commit; the proposal reads as merged.
+	human := gittest.Clone(t, bare)
+	human.Git("merge", "--quiet", "--no-ff", "-m", "Merge rollout/chat", "origin/rollout/chat")
+	human.Push()
+	props, err = forge.Proposals(ctx)
+	if err != nil || props["chat"].State != reconcile.ProposalMerged {
+		t.Fatalf("after merge: %+v, %v", props["chat"], err)
+	}
+
+	// Close deletes the bot's branch.
+	out.Reset()
+	if err := forge.Close(ctx, props["chat"], "Rolled back: error_rate."); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := gittest.RunGit(bare, "rev-parse", "--verify", "refs/heads/rollout/chat"); err == nil {
+		t.Fatal("rollout/chat still exists after Close")
+	}
+	if !strings.Contains(out.String(), "    Rolled back: error_rate.") {
+		t.Fatalf("printed comment:\n%s", out.String())
+	}
+}
+
+func TestLocalForgeMergedBySquashAndKeepsHumanBranches(t *testing.T) {
+	bare := gittest.NewBare(t, seedFiles)
+	r := openRemote(t, bare)
+	forge := &LocalForge{Remote: r}
+	ctx := context.Background()
+	snap, err := r.Snapshot(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	content := "name: summarizer\ntraffic:\n  weight: 25\n"
+	if _, err := r.Push(ctx, reconcile.PushRequest{Branch: "rollout/summarizer", Parent: snap.Head, When: when, Message: "rollout(summarizer): 5% → 25%",
+		Files: map[string][]byte{"rollouts/summarizer.yaml": []byte(content)}}); err != nil {
+		t.Fatal(err)
+	}
+	// Squash-merged by hand: same content, different commit.
+	human := gittest.Clone(t, bare)
+	human.Write(map[string]string{"rollouts/summarizer.yaml": content})
+	human.Commit("squash")
+	human.Push()
+	props, err := forge.Proposals(ctx)
+	if err != nil || props["summarizer"].State != reconcile.ProposalMerged {
+		t.Fatalf("after squash: %+v, %v", props["summarizer"], err)
+	}
+	// A human commit on the branch: Close leaves it.
+	human.Git("checkout", "--quiet", "rollout/summarizer")
+	human.Write(map[string]string{"notes.md": "mine\n"})
+	humanHead := human.Commit("human note")
+	human.Push("rollout/summarizer")
+	props, err = forge.Proposals(ctx)
+	if err != nil || props["summarizer"].State != reconcile.ProposalOpen {
+		t.Fatalf("with a human commit: %+v, %v", props["summarizer"], err)
+	}
+	if err := forge.Close(ctx, props["summarizer"], "bye"); err != nil {
+		t.Fatal(err)
+	}
+	if got := gittest.Head(t, bare, "rollout/summarizer"); got != humanHead {
+		t.Fatalf("rollout/summarizer = %s, want the human's %s", got, humanHead)
+	}
+}
