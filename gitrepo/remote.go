@@ -636,6 +636,15 @@ func (r *Remote) wrap(op string, err error) error {
 }
 
 func isTransient(err error) bool {
+	// go-git's UnexpectedError and PermanentError hide their cause from errors.As.
+	var unexpected *plumbing.UnexpectedError
+	if errors.As(err, &unexpected) && unexpected.Err != nil {
+		return isTransient(unexpected.Err)
+	}
+	var permanent *plumbing.PermanentError
+	if errors.As(err, &permanent) && permanent.Err != nil {
+		return isTransient(permanent.Err)
+	}
 	var netErr net.Error
 	var httpErr *githttp.Err
 	switch {

@@ -88,6 +88,13 @@ func (s *Server) HangNext(n int) {
 	}
 }
 
+// Heal drops every fault still pending.
+func (s *Server) Heal() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.faults = nil
+}
+
 // Requests returns how many requests the server has received.
 func (s *Server) Requests() int {
 	s.mu.Lock()
