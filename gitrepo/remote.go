@@ -112,6 +112,9 @@ func Open(ctx context.Context, opts Options) (*Remote, error) {
 	if err != nil {
 		return nil, err
 	}
+	if _, basic := auth.(*githttp.BasicAuth); basic && !strings.HasPrefix(url, "http://") && !strings.HasPrefix(url, "https://") {
+		auth = nil // a token means nothing to a local path; go-git would refuse it
+	}
 	r := &Remote{url: url, branch: opts.Branch, name: opts.AuthorName, email: opts.AuthorEmail, auth: auth}
 	if r.name == "" {
 		r.name = DefaultAuthorName
