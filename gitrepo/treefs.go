@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"path"
 	"sort"
+	"sync"
 	"time"
 
 	"github.com/go-git/go-git/v5/plumbing/filemode"
@@ -17,10 +18,53 @@ import (
 
 // treeFS is a read-only fs.FS over the tree of one commit. Every file has the commit's time as its
 // modification time. Submodules are left out: their content is not in this repository.
+//
+// Folders are decoded once and indexed by name, so that reading every file of a large folder costs one
+// decode of that folder, not one per file. It is safe for concurrent use.
 type treeFS struct {
 	store storer.EncodedObjectStorer
 	root  *object.Tree
 	when  time.Time
+
+	mu   sync.Mutex
+	dirs map[string]*dirIndex
+}
+
+// dirIndex is one decoded folder.
+type dirIndex struct {
+	tree   *object.Tree
+	byName map[string]*object.TreeEntry
+}
+
+// dir returns the decoded folder at p ("." for the root).
+func (f *treeFS) dir(p string) (*dirIndex, error) {
+	f.mu.Lock()
+	d, ok := f.dirs[p]
+	f.mu.Unlock()
+	if ok {
+		return d, nil
+	}
+	tree := f.root
+	if p != "." {
+		e, err := f.lookup("open", p)
+		if err != nil {
+			return nil, err
+		}
+		if e.Mode != filemode.Dir {
+			return nil, errors.New("not a directory")
+		}
+		if tree, err = object.GetTree(f.store, e.Hash); err != nil {
+			return nil, err
+		}
+	}
+	d = &dirIndex{tree: tree, byName: make(map[string]*object.TreeEntry, len(tree.Entries))}
+	for i := range tree.Entries {
+		d.byName[tree.Entries[i].Name] = &tree.Entries[i]
+	}
+	f.mu.Lock()
+	f.dirs[p] = d
+	f.mu.Unlock()
+	return d, nil
 }
 
 var (
@@ -30,7 +74,7 @@ var (
 )
 
 func newTreeFS(st storer.EncodedObjectStorer, root *object.Tree, when time.Time) *treeFS {
-	return &treeFS{store: st, root: root, when: when}
+	return &treeFS{store: st, root: root, when: when, dirs: map[string]*dirIndex{}}
 }
 
 // lookup finds the entry at name; "." is the root tree.
@@ -41,8 +85,12 @@ func (f *treeFS) lookup(op, name string) (*object.TreeEntry, error) {
 	if name == "." {
 		return &object.TreeEntry{Name: ".", Mode: filemode.Dir, Hash: f.root.Hash}, nil
 	}
-	e, err := f.root.FindEntry(name)
-	if err != nil || e.Mode == filemode.Submodule {
+	d, err := f.dir(path.Dir(name))
+	if err != nil {
+		return nil, &fs.PathError{Op: op, Path: name, Err: fs.ErrNotExist}
+	}
+	e, ok := d.byName[path.Base(name)]
+	if !ok || e.Mode == filemode.Submodule {
 		return nil, &fs.PathError{Op: op, Path: name, Err: fs.ErrNotExist}
 	}
 	return e, nil
@@ -114,25 +162,22 @@ func (f *treeFS) ReadDir(name string) ([]fs.DirEntry, error) {
 	if err != nil {
 		return nil, err
 	}
-	entries, err := f.readDir(e)
+	entries, err := f.readDir(name, e)
 	if err != nil {
 		return nil, &fs.PathError{Op: "readdir", Path: name, Err: err}
 	}
 	return entries, nil
 }
 
-func (f *treeFS) readDir(e *object.TreeEntry) ([]fs.DirEntry, error) {
+func (f *treeFS) readDir(name string, e *object.TreeEntry) ([]fs.DirEntry, error) {
 	if e.Mode != filemode.Dir {
 		return nil, errors.New("not a directory")
 	}
-	tree := f.root
-	if e.Hash != f.root.Hash {
-		t, err := object.GetTree(f.store, e.Hash)
-		if err != nil {
-			return nil, err
-		}
-		tree = t
+	d, err := f.dir(name)
+	if err != nil {
+		return nil, err
 	}
+	tree := d.tree
 	out := make([]fs.DirEntry, 0, len(tree.Entries))
 	for i := range tree.Entries {
 		te := &tree.Entries[i]
@@ -161,7 +206,7 @@ func (f *treeFS) Open(name string) (fs.File, error) {
 	}
 	info.name = path.Base(name)
 	if e.Mode == filemode.Dir {
-		entries, err := f.readDir(e)
+		entries, err := f.readDir(name, e)
 		if err != nil {
 			return nil, &fs.PathError{Op: "open", Path: name, Err: err}
 		}
