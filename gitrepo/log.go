@@ -35,17 +35,39 @@ type Commit struct {
 // Log returns the commits of the branch that changed the file at path, newest first, at most n
 // (0: all). Like `git log -- path`, a merge that took the file unchanged from one side is followed
 // down that side only, so a merged pull request shows as the commit that made the change.
-// It fetches the branch's whole history: one fetch.
+// It fetches the branch's whole history: one fetch. To read the logs of many files, use History.
 func (r *Remote) Log(ctx context.Context, path string, n int) ([]Commit, error) {
+	h, err := r.History(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return h.Log(path, n)
+}
+
+// History is the whole history of the branch, fetched once, for reading the logs of many files (as
+// `rollout status` does for every rollout). It is safe for concurrent use.
+type History struct {
+	st       *memory.Storage
+	head     plumbing.Hash
+	botEmail string
+}
+
+// History fetches the branch's whole history: one fetch.
+func (r *Remote) History(ctx context.Context) (*History, error) {
 	st := memory.NewStorage()
 	if err := r.fetch(ctx, st, 0, r.branch); err != nil {
 		return nil, err
 	}
 	head, err := remoteHead(st, r.branch)
 	if err != nil {
-		return nil, fmt.Errorf("log %s: %w", path, err)
+		return nil, fmt.Errorf("history: %w", err)
 	}
-	out, err := fileHistory(st, head, path, n, r.email)
+	return &History{st: st, head: head, botEmail: r.email}, nil
+}
+
+// Log is Remote.Log on the fetched history.
+func (h *History) Log(path string, n int) ([]Commit, error) {
+	out, err := fileHistory(h.st, h.head, path, n, h.botEmail)
 	if err != nil {
 		return nil, fmt.Errorf("log %s: %w", path, err)
 	}

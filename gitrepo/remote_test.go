@@ -230,3 +230,46 @@ func TestTwoConcurrentPushersExactlyOneWins(t *testing.T) {
 		t.Fatalf("main has %s commits, want 6", got)
 	}
 }
+
+func TestSnapshotFilesAreSafeForConcurrentReads(t *testing.T) {
+	bare := gittest.NewBare(t, seedFiles)
+	snap, err := openRemote(t, bare).Snapshot(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for name, want := range seedFiles {
+				got, err := fs.ReadFile(snap.Files, name)
+				if err != nil || string(got) != want {
+					t.Errorf("ReadFile(%s) = %q, %v", name, got, err)
+				}
+			}
+			if _, err := fs.ReadDir(snap.Files, "rollouts"); err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	for _, bad := range []string{"/README.md", "../x", "rollouts/", "missing", "README.md/x"} {
+		if _, err := snap.Files.Open(bad); err == nil {
+			t.Errorf("Open(%q) succeeded", bad)
+		}
+	}
+}
+
+func TestPushFromAnUnknownParentIsStale(t *testing.T) {
+	bare := gittest.NewBare(t, seedFiles)
+	r := openRemote(t, bare)
+	_, err := r.Push(context.Background(), reconcile.PushRequest{Branch: "main", Parent: strings.Repeat("ab", 20), Expect: strings.Repeat("ab", 20), When: when, Message: "x"})
+	if !errors.Is(err, reconcile.ErrStale) {
+		t.Fatalf("push from an unknown parent: %v, want ErrStale", err)
+	}
+	_, err = r.Push(context.Background(), reconcile.PushRequest{Branch: "main", Parent: "nope", When: when, Message: "x"})
+	if err == nil || errors.Is(err, reconcile.ErrStale) {
+		t.Fatalf("push from a malformed parent: %v, want a plain error", err)
+	}
+}
