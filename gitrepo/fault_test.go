@@ -3,6 +3,7 @@ package gitrepo
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"net/http"
 	"path/filepath"
@@ -31,7 +32,7 @@ func TestOverHTTPWithAuth(t *testing.T) {
 	if err == nil || strings.Contains(err.Error(), "wrong-token") {
 		t.Fatalf("Open with a wrong token: %v", err)
 	}
-	// Credentials in the URL are moved out of it and never echoed.
+	// Credentials in the URL are moved out of it and never echoed, not even in errors.
 	withCreds := strings.Replace(url, "http://", "http://x-access-token:"+token+"@", 1)
 	r, err := Open(ctx, Options{URL: withCreds})
 	if err != nil {
@@ -39,6 +40,10 @@ func TestOverHTTPWithAuth(t *testing.T) {
 	}
 	if strings.Contains(r.Redacted(), token) {
 		t.Fatalf("Redacted() = %s holds the token", r.Redacted())
+	}
+	srv.FailNext(1, http.StatusInternalServerError)
+	if _, err := r.Snapshot(ctx); err == nil || strings.Contains(err.Error(), token) || strings.Contains(fmt.Sprintf("%+v", err), token) {
+		t.Fatalf("snapshot from a failing server: %v", err)
 	}
 	snap, err := r.Snapshot(ctx)
 	if err != nil {
@@ -75,13 +80,21 @@ func TestUnreachableRemoteIsTransientAndWritesNothing(t *testing.T) {
 	if _, err := r.Snapshot(ctx); !errors.Is(err, reconcile.ErrTransient) {
 		t.Fatalf("snapshot from a failing remote: %v, want ErrTransient", err)
 	}
-	// A remote that hangs: the context bounds the wait.
+	// A remote that hangs: the caller's context, or the remote's own timeout, bounds the wait.
 	srv.Heal()
 	srv.HangNext(1)
 	short, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
 	defer cancel()
-	if _, err := r.Push(short, req); err == nil {
-		t.Fatal("push to a hanging remote succeeded")
+	if _, err := r.Push(short, req); !errors.Is(err, reconcile.ErrTransient) {
+		t.Fatalf("push to a hanging remote: %v, want ErrTransient", err)
+	}
+	impatient, err := Open(ctx, Options{URL: url, Branch: "main", Timeout: 200 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.HangNext(1)
+	if _, err := impatient.Snapshot(ctx); !errors.Is(err, reconcile.ErrTransient) {
+		t.Fatalf("snapshot from a hanging remote: %v, want ErrTransient", err)
 	}
 	// Nobody listening at all.
 	ln, err := net.Listen("tcp", "127.0.0.1:0")

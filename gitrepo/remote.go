@@ -71,7 +71,13 @@ type Options struct {
 	AuthorEmail string
 	// Auth authenticates to the remote, e.g. TokenAuth(token). It never appears in logs or errors.
 	Auth transport.AuthMethod
+	// Timeout bounds each exchange with the remote, so that a hanging server cannot stall a tick;
+	// 0 means DefaultTimeout.
+	Timeout time.Duration
 }
+
+// DefaultTimeout bounds one exchange with the remote when Options.Timeout is 0.
+const DefaultTimeout = 2 * time.Minute
 
 // TokenAuth is the basic auth that GitHub (and most forges) accept for a token over HTTPS.
 func TokenAuth(token string) transport.AuthMethod {
@@ -88,7 +94,8 @@ type Remote struct {
 	branch string
 	name   string
 	email  string
-	auth   transport.AuthMethod
+	auth    transport.AuthMethod
+	timeout time.Duration
 
 	mu sync.Mutex
 	// snapshots keeps the object stores of the last few snapshots, so that a push can build on any
@@ -115,7 +122,10 @@ func Open(ctx context.Context, opts Options) (*Remote, error) {
 	if _, basic := auth.(*githttp.BasicAuth); basic && !strings.HasPrefix(url, "http://") && !strings.HasPrefix(url, "https://") {
 		auth = nil // a token means nothing to a local path; go-git would refuse it
 	}
-	r := &Remote{url: url, branch: opts.Branch, name: opts.AuthorName, email: opts.AuthorEmail, auth: auth}
+	r := &Remote{url: url, branch: opts.Branch, name: opts.AuthorName, email: opts.AuthorEmail, auth: auth, timeout: opts.Timeout}
+	if r.timeout <= 0 {
+		r.timeout = DefaultTimeout
+	}
 	if r.name == "" {
 		r.name = DefaultAuthorName
 	}
@@ -254,6 +264,8 @@ func (r *Remote) newRemote(st *memory.Storage) *git.Remote {
 
 // list reads the remote's refs: one round trip.
 func (r *Remote) list(ctx context.Context) ([]*plumbing.Reference, error) {
+	ctx, cancel := context.WithTimeout(ctx, r.timeout)
+	defer cancel()
 	refs, err := r.newRemote(memory.NewStorage()).ListContext(ctx, &git.ListOptions{Auth: r.auth})
 	if err != nil {
 		return nil, r.wrap("list refs of", err)
@@ -263,6 +275,8 @@ func (r *Remote) list(ctx context.Context) ([]*plumbing.Reference, error) {
 
 // fetch fetches branches into st; depth 0 means full history.
 func (r *Remote) fetch(ctx context.Context, st *memory.Storage, depth int, branches ...string) error {
+	ctx, cancel := context.WithTimeout(ctx, r.timeout)
+	defer cancel()
 	specs := make([]config.RefSpec, 0, len(branches))
 	for _, b := range branches {
 		specs = append(specs, config.RefSpec("+refs/heads/"+b+":refs/remotes/origin/"+b))
@@ -453,6 +467,8 @@ func isAncestor(st storer.EncodedObjectStorer, a, b plumbing.Hash) bool {
 // in one receive-pack session. The remote checks old under its ref lock, so the update is atomic.
 // A zero new deletes the ref.
 func (r *Remote) sendUpdate(ctx context.Context, objs *memory.Storage, ref plumbing.ReferenceName, old, new plumbing.Hash) (err error) {
+	ctx, cancel := context.WithTimeout(ctx, r.timeout)
+	defer cancel()
 	ep, err := transport.NewEndpoint(r.url)
 	if err != nil {
 		return fmt.Errorf("remote %s: %w", r.url, err)
