@@ -90,10 +90,10 @@ func TokenAuth(token string) transport.AuthMethod {
 // Remote is one git remote holding the specs. It implements reconcile.Repository. It is safe for
 // concurrent use.
 type Remote struct {
-	url    string
-	branch string
-	name   string
-	email  string
+	url     string
+	branch  string
+	name    string
+	email   string
 	auth    transport.AuthMethod
 	timeout time.Duration
 
