@@ -3,6 +3,9 @@ package gitrepo
 import (
 	"bytes"
 	"context"
+	"flag"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -35,9 +38,7 @@ func TestLocalForgeLifecycle(t *testing.T) {
 	if err != nil || p.Head != head || p.State != reconcile.ProposalOpen {
 		t.Fatalf("Propose = %+v, %v", p, err)
 	}
-	if !strings.Contains(out.String(), "rollout(chat): 0% → 5%") || !strings.Contains(out.String(), "    | rule | verdict |") {
-		t.Fatalf("printed proposal:\n%s", out.String())
-	}
+	printed := out.String()
 	props, err = forge.Proposals(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -64,9 +65,8 @@ func TestLocalForgeLifecycle(t *testing.T) {
 	if _, err := gittest.RunGit(bare, "rev-parse", "--verify", "refs/heads/rollout/chat"); err == nil {
 		t.Fatal("rollout/chat still exists after Close")
 	}
-	if !strings.Contains(out.String(), "    Rolled back: error_rate.") {
-		t.Fatalf("printed comment:\n%s", out.String())
-	}
+	printed += out.String()
+	checkGolden(t, "local-forge.golden", strings.ReplaceAll(printed, bare, "REMOTE"))
 }
 
 func TestLocalForgeMergedBySquashAndKeepsHumanBranches(t *testing.T) {
@@ -106,5 +106,29 @@ func TestLocalForgeMergedBySquashAndKeepsHumanBranches(t *testing.T) {
 	}
 	if got := gittest.Head(t, bare, "rollout/summarizer"); got != humanHead {
 		t.Fatalf("rollout/summarizer = %s, want the human's %s", got, humanHead)
+	}
+}
+
+var update = flag.Bool("update", false, "rewrite the golden files under testdata/")
+
+// checkGolden compares got with testdata/name, or rewrites the file with -update.
+func checkGolden(t *testing.T, name, got string) {
+	t.Helper()
+	path := filepath.Join("testdata", name)
+	if *update {
+		if err := os.MkdirAll("testdata", 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run go test -update to create it)", err)
+	}
+	if got != string(want) {
+		t.Errorf("%s differs (go test -update rewrites it):\n--- got\n%s\n--- want\n%s", path, got, want)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -156,5 +157,31 @@ func TestHistoryErrors(t *testing.T) {
 		if code != tt.code || !strings.Contains(stderr, tt.msg) {
 			t.Errorf("%v: exit %d, stderr %q; want exit %d with %q", tt.args, code, stderr, tt.code, tt.msg)
 		}
+	}
+}
+
+func TestHistoryOverHTTPWithGitHubToken(t *testing.T) {
+	bare := historyRepo(t)
+	srv := gittest.NewServer(t, filepath.Dir(bare))
+	srv.RequireAuth("x-access-token", "ghs_secret")
+	url := srv.URL + "/" + filepath.Base(bare)
+	var out, errOut bytes.Buffer
+	app := &App{Stdout: &out, Stderr: &errOut, Stdin: strings.NewReader(""), Now: func() time.Time { return time.Date(2026, 4, 17, 0, 0, 0, 0, time.UTC) },
+		Getenv: func(k string) string {
+			if k == "GITHUB_TOKEN" {
+				return "ghs_secret"
+			}
+			return ""
+		}}
+	if code := app.Main([]string{"history", "summarizer", "--repo", url}); code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut.String())
+	}
+	if !strings.Contains(out.String(), "25% → 0%") {
+		t.Fatalf("history over HTTP:\n%s", out.String())
+	}
+	// Without the token: a clear error that names the remote, never a secret.
+	_, stderr, code := historyMain("history", "summarizer", "--repo", url)
+	if code != exitFailed || !strings.Contains(stderr, "authentication required") || strings.Contains(stderr, "ghs_secret") {
+		t.Fatalf("without a token: exit %d, %q", code, stderr)
 	}
 }
