@@ -132,3 +132,35 @@ func checkGolden(t *testing.T, name, got string) {
 		t.Errorf("%s differs (go test -update rewrites it):\n--- got\n%s\n--- want\n%s", path, got, want)
 	}
 }
+
+// TestProposalsCostTheSameRoundTripsForAnyNumberOfBranches counts the HTTP requests the local forge
+// makes: one list and one fetch, whether there is one rollout branch or twenty.
+func TestProposalsCostTheSameRoundTripsForAnyNumberOfBranches(t *testing.T) {
+	_, url, srv := serve(t)
+	ctx := context.Background()
+	r := openRemote(t, url)
+	forge := &LocalForge{Remote: r}
+	snap, err := r.Snapshot(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var perCall []int
+	for i := range 20 {
+		name := "r" + string(rune('a'+i))
+		if _, err := r.Push(ctx, reconcile.PushRequest{Branch: "rollout/" + name, Parent: snap.Head, When: when, Message: "rollout(" + name + "): 0% → 5%",
+			Files: map[string][]byte{"rollouts/" + name + ".yaml": []byte("w: 5\n")}}); err != nil {
+			t.Fatal(err)
+		}
+		before := srv.Requests()
+		props, err := forge.Proposals(ctx)
+		if err != nil || len(props) != i+1 {
+			t.Fatalf("Proposals = %d, %v; want %d", len(props), err, i+1)
+		}
+		perCall = append(perCall, srv.Requests()-before)
+	}
+	for _, n := range perCall {
+		if n != perCall[0] {
+			t.Fatalf("requests per Proposals call = %v, want a constant", perCall)
+		}
+	}
+}

@@ -273,3 +273,43 @@ func TestPushFromAnUnknownParentIsStale(t *testing.T) {
 		t.Fatalf("push from a malformed parent: %v, want a plain error", err)
 	}
 }
+
+func TestTwoForcePushersOnTheBotBranchExactlyOneWins(t *testing.T) {
+	bare := gittest.NewBare(t, seedFiles)
+	ctx := context.Background()
+	r := openRemote(t, bare)
+	snap, err := r.Snapshot(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	first, err := r.Push(ctx, reconcile.PushRequest{Branch: "rollout/chat", Parent: snap.Head, When: when, Message: "first",
+		Files: map[string][]byte{"rollouts/chat.yaml": []byte("w: 5\n")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	errs := make([]error, 2)
+	for i := range 2 {
+		pusher := openRemote(t, bare)
+		s, err := pusher.Snapshot(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, errs[i] = pusher.Push(ctx, reconcile.PushRequest{Branch: "rollout/chat", Parent: s.Head, Expect: first, Force: true,
+				When: when.Add(time.Duration(i+1) * time.Minute), Message: "replace",
+				Files: map[string][]byte{"rollouts/chat.yaml": []byte{byte('a' + i)}}})
+		}()
+	}
+	wg.Wait()
+	if (errs[0] == nil) == (errs[1] == nil) {
+		t.Fatalf("errors = %v, want exactly one winner", errs)
+	}
+	for _, err := range errs {
+		if err != nil && !errors.Is(err, reconcile.ErrStale) {
+			t.Fatalf("loser's error = %v, want ErrStale", err)
+		}
+	}
+}
