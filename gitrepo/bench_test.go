@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/rollout-dev/rollout/internal/gittest"
+	"github.com/rollout-dev/rollout/reconcile"
 )
 
 // benchRepos are built once per run of the test binary, with git fast-import, and removed by TestMain.
@@ -91,6 +92,7 @@ func benchSpec(i, version int) string {
 	return fmt.Sprintf(`apiVersion: rollout/v1
 kind: Rollout
 name: r%04d
+description: version %d
 stable: {model: claude-sonnet-4-5-20260301, prompt: prompts/v3.md}
 canary: {model: claude-sonnet-4-5-20260415, prompt: prompts/v3.md}
 traffic: {weight: %d, shadow: 0}
@@ -99,7 +101,7 @@ stages:
   - {weight: 25, minDuration: 8h, minRequests: 200}
   - {weight: 100, minDuration: 24h}
 metrics: {source: "file:traffic/r%04d.jsonl"}
-`, i, version%100, i)
+`, i, version, version%100, i)
 }
 
 // snapshotAndRead is what a tick does with git before judging: fetch, then read every spec.
@@ -172,5 +174,51 @@ func BenchmarkSnapshotHistory(b *testing.B) {
 				snapshotAndRead(b, r)
 			}
 		})
+	}
+}
+
+// BenchmarkPush measures one commit changing one spec of 1,000, pushed to a local bare repository.
+func BenchmarkPush(b *testing.B) {
+	src := benchRepo(b, 1000, 1)
+	dir := filepath.Join(b.TempDir(), "push.git")
+	gittest.Git(b, ".", "clone", "--quiet", "--bare", src, dir)
+	r, err := Open(context.Background(), Options{URL: dir, Branch: "main"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := range b.N {
+		b.StopTimer()
+		snap, err := r.Snapshot(context.Background())
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.StartTimer()
+		if _, err := r.Push(context.Background(), reconcile.PushRequest{Branch: "main", Parent: snap.Head, Expect: snap.Head,
+			When: when, Message: "bench", Files: map[string][]byte{"rollouts/r0001.yaml": []byte(benchSpec(1, i+1))}}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkLog10000Commits reads the history of one spec in a repository of 10,000 commits, as
+// `rollout history` does.
+func BenchmarkLog10000Commits(b *testing.B) {
+	dir := benchRepo(b, 100, 10000)
+	r, err := Open(context.Background(), Options{URL: dir, Branch: "main"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for range b.N {
+		commits, err := r.Log(context.Background(), "rollouts/r0007.yaml", 0)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if len(commits) != 101 { // the first commit, then every 100th
+			b.Fatalf("%d commits, want 101", len(commits))
+		}
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/go-git/go-git/v5/plumbing/filemode"
 	"github.com/go-git/go-git/v5/plumbing/object"
 	"github.com/go-git/go-git/v5/storage/memory"
 )
@@ -76,6 +77,8 @@ func (h *History) Log(path string, n int) ([]Commit, error) {
 
 // fileHistory walks the history from head, newest first, simplifying merges as git log does.
 func fileHistory(st *memory.Storage, head plumbing.Hash, path string, n int, botEmail string) ([]Commit, error) {
+	blobs := &pathResolver{st: st, path: strings.Split(path, "/"), byCommit: map[plumbing.Hash]plumbing.Hash{}, byTree: map[treeKey]plumbing.Hash{}}
+	fileBlob := blobs.commitBlob
 	var out []Commit
 	queue := &commitQueue{}
 	seen := map[plumbing.Hash]bool{}
@@ -99,7 +102,7 @@ func fileHistory(st *memory.Storage, head plumbing.Hash, path string, n int, bot
 	}
 	for queue.Len() > 0 && (n <= 0 || len(out) < n) {
 		c := heap.Pop(queue).(*object.Commit)
-		blob, err := fileBlob(c, path)
+		blob, err := fileBlob(c)
 		if err != nil {
 			return nil, err
 		}
@@ -110,7 +113,7 @@ func fileHistory(st *memory.Storage, head plumbing.Hash, path string, n int, bot
 			if err != nil {
 				continue
 			}
-			pb, err := fileBlob(pc, path)
+			pb, err := fileBlob(pc)
 			if err != nil {
 				return nil, err
 			}
@@ -141,17 +144,61 @@ func fileHistory(st *memory.Storage, head plumbing.Hash, path string, n int, bot
 	return out, nil
 }
 
-// fileBlob is the hash of path's blob in c, zero when absent.
-func fileBlob(c *object.Commit, path string) (plumbing.Hash, error) {
-	tree, err := c.Tree()
+// pathResolver finds one path's blob in many commits. It remembers each commit's answer, and each
+// folder's answer by the folder's tree hash: most commits leave the specs folder alone, so most
+// lookups never decode it again.
+type pathResolver struct {
+	st       *memory.Storage
+	path     []string
+	byCommit map[plumbing.Hash]plumbing.Hash
+	byTree   map[treeKey]plumbing.Hash
+}
+
+type treeKey struct {
+	tree  plumbing.Hash
+	depth int
+}
+
+// commitBlob is the hash of the path's blob in c, zero when absent.
+func (p *pathResolver) commitBlob(c *object.Commit) (plumbing.Hash, error) {
+	if h, ok := p.byCommit[c.Hash]; ok {
+		return h, nil
+	}
+	h, err := p.treeBlob(c.TreeHash, 0)
 	if err != nil {
 		return plumbing.ZeroHash, fmt.Errorf("tree of %s: %w", c.Hash, err)
 	}
-	e, err := tree.FindEntry(path)
-	if err != nil || !e.Mode.IsFile() {
-		return plumbing.ZeroHash, nil
+	p.byCommit[c.Hash] = h
+	return h, nil
+}
+
+func (p *pathResolver) treeBlob(tree plumbing.Hash, depth int) (plumbing.Hash, error) {
+	key := treeKey{tree, depth}
+	if h, ok := p.byTree[key]; ok {
+		return h, nil
 	}
-	return e.Hash, nil
+	t, err := object.GetTree(p.st, tree)
+	if err != nil {
+		return plumbing.ZeroHash, err
+	}
+	var h plumbing.Hash
+	for _, e := range t.Entries {
+		if e.Name != p.path[depth] {
+			continue
+		}
+		last := depth == len(p.path)-1
+		switch {
+		case last && e.Mode.IsFile():
+			h = e.Hash
+		case !last && e.Mode == filemode.Dir:
+			if h, err = p.treeBlob(e.Hash, depth+1); err != nil {
+				return plumbing.ZeroHash, err
+			}
+		}
+		break
+	}
+	p.byTree[key] = h
+	return h, nil
 }
 
 func blobContent(st *memory.Storage, h plumbing.Hash) ([]byte, error) {
