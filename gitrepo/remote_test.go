@@ -10,6 +10,9 @@ import (
 	"testing/fstest"
 	"time"
 
+	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/go-git/go-git/v5/storage/memory"
+
 	"github.com/rollout-dev/rollout/internal/gittest"
 	"github.com/rollout-dev/rollout/reconcile"
 )
@@ -311,5 +314,68 @@ func TestTwoForcePushersOnTheBotBranchExactlyOneWins(t *testing.T) {
 		if err != nil && !errors.Is(err, reconcile.ErrStale) {
 			t.Fatalf("loser's error = %v, want ErrStale", err)
 		}
+	}
+}
+
+func TestBranchOnAnOldBaseIsStillOnlyBot(t *testing.T) {
+	bare, url, srv := serve(t)
+	ctx := context.Background()
+	r := openRemote(t, url)
+	snap, err := r.Snapshot(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	botHead, err := r.Push(ctx, reconcile.PushRequest{Branch: "rollout/chat", Parent: snap.Head, When: when, Message: "bot",
+		Files: map[string][]byte{"rollouts/chat.yaml": []byte("w: 5\n")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The default branch moves on under the bot branch: a long history the check must not need.
+	human := gittest.Clone(t, bare)
+	for i := range 30 {
+		human.Write(map[string]string{"README.md": strings.Repeat("x", i+1)})
+		human.Commit("docs")
+	}
+	human.Push()
+	newHead := gittest.Head(t, bare, "main")
+	before := srv.Requests()
+	state, err := r.Branch(ctx, "rollout/chat", newHead)
+	if err != nil || state.Head != botHead || !state.OnlyBot {
+		t.Fatalf("Branch = %+v, %v; want head %s, only bot", state, err, botHead)
+	}
+	if n := srv.Requests() - before; n > 5 {
+		t.Fatalf("Branch made %d requests", n)
+	}
+	// The remote sent only what the default branch does not reach: main's head and the bot commit,
+	// not the 30 commits in between.
+	st := memory.NewStorage()
+	if ok, err := r.onlyBot(ctx, st, "rollout/chat", plumbing.NewHash(botHead), plumbing.NewHash(newHead)); err != nil || !ok {
+		t.Fatalf("onlyBot = %v, %v", ok, err)
+	}
+	iter, _ := st.IterEncodedObjects(plumbing.CommitObject)
+	commits := 0
+	_ = iter.ForEach(func(plumbing.EncodedObject) error { commits++; return nil })
+	if commits != 2 {
+		t.Fatalf("fetched %d commits, want 2", commits)
+	}
+	// The bot can replace its commit with one on the new head.
+	snap, err = r.Snapshot(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.Push(ctx, reconcile.PushRequest{Branch: "rollout/chat", Parent: snap.Head, Expect: botHead, Force: true, When: when, Message: "bot again",
+		Files: map[string][]byte{"rollouts/chat.yaml": []byte("w: 25\n")}}); err != nil {
+		t.Fatal(err)
+	}
+	// A human merging main into the bot branch makes it not only the bot's.
+	human.Git("fetch", "--quiet")
+	human.Git("checkout", "--quiet", "-b", "work", "origin/rollout/chat")
+	human.Write(map[string]string{"other.md": "y"})
+	human.Commit("side")
+	human.Git("merge", "--quiet", "--no-ff", "-m", "merge main", "origin/main")
+	human.Push("work:rollout/chat")
+	state, err = r.Branch(ctx, "rollout/chat", "main")
+	if err != nil || state.OnlyBot {
+		t.Fatalf("Branch after a human merge = %+v, %v; want not only bot", state, err)
 	}
 }
