@@ -51,8 +51,8 @@ var (
 	// ErrNotFastForward is returned by Push when the new commit does not descend from Expect and
 	// Force is not set.
 	ErrNotFastForward = errors.New("push is not a fast-forward and force was not asked for")
-	// ErrForeignCommits is returned by Push and LocalForge.Close when a branch they would rewrite or
-	// delete holds a commit that the bot did not make.
+	// ErrForeignCommits is returned by Push when the branch it would force-push holds a commit that
+	// the bot did not make. (LocalForge.Close leaves such a branch in place and says so.)
 	ErrForeignCommits = errors.New("branch holds commits that are not the bot's")
 	// ErrRejected is returned by Push when the remote refused the update for a reason other than a
 	// moved branch (a hook, a protected branch, a checked-out branch of a non-bare repository).
