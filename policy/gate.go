@@ -175,7 +175,7 @@ func (g *Gatekeeper) checkWebhook(ctx context.Context, spec *rollouts.Spec, stag
 	answer, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		reason := fmt.Sprintf("webhook answered %s", resp.Status)
-		if text := strings.TrimSpace(strings.ReplaceAll(string(answer), url, "<webhook>")); text != "" && isText(text) {
+		if text := redactURL(strings.TrimSpace(string(answer)), req); text != "" && isText(text) {
 			reason += ": " + firstLine(text, 200)
 		}
 		return false, reason
@@ -202,6 +202,18 @@ func redactedCause(err error, timeout time.Duration) string {
 		return "host not found"
 	}
 	return "the request failed"
+}
+
+// redactURL removes the webhook's URL, and its path and query (where tokens live), from an answer.
+func redactURL(s string, req *http.Request) string {
+	s = strings.ReplaceAll(s, req.URL.String(), "<webhook>")
+	if uri := req.URL.RequestURI(); len(uri) > 1 {
+		s = strings.ReplaceAll(s, uri, "<webhook>")
+	}
+	if p := req.URL.EscapedPath(); len(p) > 1 {
+		s = strings.ReplaceAll(s, p, "<webhook>")
+	}
+	return s
 }
 
 func isText(s string) bool {
