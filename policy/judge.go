@@ -161,7 +161,7 @@ func judgeStage(d Decision, spec *rollouts.Spec, ev Evidence, now time.Time) Dec
 		d.Metrics[i] = o.RuleResult
 		switch o.Verdict {
 		case Fail:
-			failed = append(failed, o.Reason)
+			failed = append(failed, o.failures...)
 		case Inconclusive:
 			inconclusive = append(inconclusive, o.Name)
 		}

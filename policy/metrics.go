@@ -106,3 +106,7 @@ func trimFloat(v float64, prec int) string {
 
 // confidenceWords writes a confidence such as 0.95 as "95%".
 func confidenceWords(c float64) string { return fmt.Sprintf("%s%%", trimFloat(c*100, 2)) }
+
+// FormatValue writes one value of a metric the way the judge's sentences do: 3.1% for a rate, $0.0042
+// for a cost, 812 ms for a latency.
+func FormatValue(metric string, v float64) string { return labelOf(metric).value(v) }

@@ -59,6 +59,8 @@ type ruleOutcome struct {
 	withinLimits bool
 	// better: the canary is shown better than stable at the rule's confidence (for acceleration).
 	better bool
+	// failures are the sentences of the limits that failed, for a rollback's reasons.
+	failures []string
 }
 
 // armEstimate is one arm's estimate of a metric.
@@ -213,6 +215,9 @@ func judgeRule(rule rollouts.Rule, stats *Stats, alpha, confidence float64) rule
 	sentences := make([]string, len(checks))
 	for i, c := range checks {
 		sentences[i] = c.sentence
+		if c.verdict == Fail {
+			out.failures = append(out.failures, c.sentence)
+		}
 	}
 	out.Reason = strings.Join(sentences, "; ")
 	out.better = shownBetter(label, limits[0].upper(), stable, canary, alpha, sok)
