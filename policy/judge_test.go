@@ -125,7 +125,7 @@ func TestJudge(t *testing.T) {
 		{name: "inconclusive rules are listed on advance", ev: Evidence{Stats: &Stats{Stable: armOf(5000, 50, 0.87, 0.1), Canary: armOf(250, 2, 0.87, 0.1)}},
 			want: Advance, wantReason: "still inconclusive: error_rate"},
 		{name: "requirePass holds while a rule is inconclusive", edit: func(s *rollouts.Spec) { s.Analysis.RequirePass = true },
-			ev: Evidence{Stats: &Stats{Stable: armOf(5000, 50, 0.87, 0.1), Canary: armOf(250, 2, 0.87, 0.1)}},
+			ev:   Evidence{Stats: &Stats{Stable: armOf(5000, 50, 0.87, 0.1), Canary: armOf(250, 2, 0.87, 0.1)}},
 			want: Hold, wantReason: "requirePass: not yet shown within limits: error_rate"},
 		{name: "requirePass advances when every rule passes", edit: func(s *rollouts.Spec) { s.Analysis.RequirePass = true },
 			ev: Evidence{Stats: healthy()}, want: Advance},
@@ -144,12 +144,12 @@ func TestJudge(t *testing.T) {
 		}, ev: Evidence{Stats: &Stats{Stable: armOf(5000, 50, 0.87, 0.1), Canary: armOf(250, 2, 0.87, 0.1)}}, now: t0.Add(73 * time.Hour),
 			want: Rollback, wantNext: &Step{Stage: 2}, wantReason: "onInconclusive: rollback"},
 		{name: "next stage's gate shut holds", edit: func(s *rollouts.Spec) { s.Stages[2].Gate = &rollouts.Gate{Webhook: "env:GATE"} },
-			ev: Evidence{Stats: healthy(), Gates: map[int]GateResult{2: {Stage: 2, Reason: "webhook answered 403 Forbidden"}}},
+			ev:   Evidence{Stats: healthy(), Gates: map[int]GateResult{2: {Stage: 2, Reason: "webhook answered 403 Forbidden"}}},
 			want: Hold, wantReason: "gate of stage 2 is shut: webhook answered 403 Forbidden"},
 		{name: "next stage's gate open advances", edit: func(s *rollouts.Spec) { s.Stages[2].Gate = &rollouts.Gate{Webhook: "env:GATE"} },
 			ev: Evidence{Stats: healthy(), Gates: openGate}, want: Advance, wantNext: &Step{Stage: 2, Weight: 25}},
 		{name: "accelerate skips a stage when the canary is clearly better", edit: func(s *rollouts.Spec) { s.Analysis.Accelerate = true },
-			ev: Evidence{Stats: &Stats{Stable: armOf(200000, 2000, 0.80, 0.1), Canary: armOf(20000, 100, 0.90, 0.1)}},
+			ev:   Evidence{Stats: &Stats{Stable: armOf(200000, 2000, 0.80, 0.1), Canary: armOf(20000, 100, 0.90, 0.1)}},
 			want: Advance, wantNext: &Step{Stage: 3, Weight: 50}, wantReason: "stage 2 is skipped"},
 		{name: "accelerate never skips past a gate", edit: func(s *rollouts.Spec) {
 			s.Analysis.Accelerate = true
