@@ -91,24 +91,29 @@ func errorRun(spec *rollouts.Spec, rng *rand.Rand, stablePerTick, canaryPerTick 
 }
 
 // TestAAFalseRollbackRate: identical arms, the canary exactly at its limit (maxIncrease 0%, the
-// hardest null), judged on all 96 ticks of a day; at most alpha of the rollouts may roll back. With the
-// realistic limit of +50% the rate must be far lower still.
+// hardest null), judged on all 96 ticks of a day; at most alpha of the rollouts may roll back, at a 5%
+// stage's traffic, at a tenth of it (where the burn-in and the shrunk variance matter) and with frequent
+// events. With the realistic limit of +50% the rate must be far lower still.
 func TestAAFalseRollbackRate(t *testing.T) {
 	alpha := 0.05
 	for _, tc := range []struct {
-		name    string
-		limit   float64
-		maxRate float64
+		name                         string
+		limit                        float64
+		stablePerTick, canaryPerTick int64
+		rate                         float64
+		maxRate                      float64
 	}{
-		{"at the limit (maxIncrease 0%)", 0, alpha},
-		{"realistic limit (maxIncrease 50%)", 0.5, alpha / 5},
+		{"at the limit (maxIncrease 0%)", 0, 950, 50, 0.01, alpha},
+		{"realistic limit (maxIncrease 50%)", 0.5, 950, 50, 0.01, alpha / 5},
+		{"low traffic at the limit", 0, 95, 5, 0.01, alpha},
+		{"frequent events at the limit", 0, 950, 50, 0.2, alpha},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			spec := simSpec(rollouts.Rule{Metric: "error_rate", MaxIncrease: ratio(tc.limit)})
 			rng := rand.New(rand.NewPCG(1, 2))
 			rollbacks := 0
 			for range simRuns {
-				if errorRun(spec, rng, 950, 50, 0.01, 0.01, simTicks) >= 0 {
+				if errorRun(spec, rng, tc.stablePerTick, tc.canaryPerTick, tc.rate, tc.rate, simTicks) >= 0 {
 					rollbacks++
 				}
 			}
