@@ -125,7 +125,7 @@ func (app *App) evaluate(ctx context.Context, opts *evaluateOptions) error {
 	if q, ok := policy.QueryFor(spec, now); ok {
 		source, err := opts.OpenSource(spec, opts.Metrics)
 		if err != nil {
-			return fmt.Errorf("rollout %s: %w", spec.Name, err)
+			return fmt.Errorf("open metrics source: %w", err)
 		}
 		ev.Stats, ev.Err = source.Stats(ctx, q)
 	}
