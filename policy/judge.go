@@ -142,13 +142,17 @@ func judgeStage(d Decision, spec *rollouts.Spec, ev Evidence, now time.Time) Dec
 	stage := spec.Stages[st.Stage]
 	if ev.Err != nil {
 		n := st.MetricsErrors + 1
-		reason := fmt.Sprintf("metrics source failed (%d consecutive): %v", n, ev.Err)
+		reason := fmt.Sprintf("metrics source failed: %v", ev.Err)
+		count := fmt.Sprintf("%d consecutive metrics failures", n)
+		if n == 1 {
+			count = "1 consecutive metrics failure"
+		}
 		if spec.Analysis.OnMetricsError == "rollback" && n >= MaxMetricsErrors {
 			d.Action, d.Next = Rollback, &Step{Stage: st.Stage}
-			d.Reasons = []string{reason, fmt.Sprintf("onMetricsError: rollback after %d consecutive failures", MaxMetricsErrors)}
+			d.Reasons = []string{reason, count + " (onMetricsError: rollback)"}
 			return d
 		}
-		return d.hold(reason)
+		return d.hold(reason, count)
 	}
 	if ev.Stats == nil {
 		return d.hold("no statistics for this stage")

@@ -100,15 +100,15 @@ func TestJudge(t *testing.T) {
 		{name: "completed holds", edit: func(s *rollouts.Spec) { s.Status.Phase = rollouts.Completed }, want: Hold, wantReason: "completed"},
 		{name: "stage out of range holds", edit: func(s *rollouts.Spec) { s.Status.Stage = 9 }, want: Hold, wantReason: "status.stage 9"},
 		{name: "source error holds", ev: Evidence{Err: errors.New("connection refused")},
-			want: Hold, wantReason: "metrics source failed (1 consecutive): connection refused"},
+			want: Hold, wantReason: "metrics source failed: connection refused\n1 consecutive metrics failure"},
 		{name: "source error below the threshold holds even with onMetricsError rollback", edit: func(s *rollouts.Spec) {
 			s.Analysis.OnMetricsError = "rollback"
 			s.Status.MetricsErrors = MaxMetricsErrors - 2
-		}, ev: Evidence{Err: errors.New("timeout")}, want: Hold, wantReason: "(2 consecutive)"},
+		}, ev: Evidence{Err: errors.New("timeout")}, want: Hold, wantReason: "2 consecutive metrics failures"},
 		{name: "source error at the threshold rolls back with onMetricsError rollback", edit: func(s *rollouts.Spec) {
 			s.Analysis.OnMetricsError = "rollback"
 			s.Status.MetricsErrors = MaxMetricsErrors - 1
-		}, ev: Evidence{Err: errors.New("timeout")}, want: Rollback, wantNext: &Step{Stage: 1}, wantReason: "onMetricsError"},
+		}, ev: Evidence{Err: errors.New("timeout")}, want: Rollback, wantNext: &Step{Stage: 1}, wantReason: "3 consecutive metrics failures (onMetricsError: rollback)"},
 		{name: "source error with onMetricsError hold never rolls back", edit: func(s *rollouts.Spec) { s.Status.MetricsErrors = 10 },
 			ev: Evidence{Err: errors.New("timeout")}, want: Hold},
 		{name: "missing stats holds", want: Hold, wantReason: "no statistics"},
