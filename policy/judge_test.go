@@ -117,7 +117,7 @@ func TestJudge(t *testing.T) {
 		{name: "healthy stage advances", ev: Evidence{Stats: healthy()}, want: Advance, wantNext: &Step{Stage: 2, Weight: 25},
 			wantReason: "stage 1 passed"},
 		{name: "minDuration not reached holds", ev: Evidence{Stats: healthy()}, now: t0.Add(time.Hour),
-			want: Hold, wantReason: "minDuration 4h0m0s not reached (1h0m0s so far)"},
+			want: Hold, wantReason: "minDuration 4h not reached (1h so far)"},
 		{name: "minRequests not reached holds", ev: Evidence{Stats: &Stats{Stable: armOf(5000, 50, 0.87, 0.1), Canary: armOf(150, 1, 0.87, 0.1)}},
 			want: Hold, wantReason: "canary has 150 of 200 requests"},
 		{name: "point estimate over the limit holds", ev: Evidence{Stats: &Stats{Stable: armOf(5000, 50, 0.87, 0.1), Canary: armOf(250, 4, 0.87, 0.1)}},

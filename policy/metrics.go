@@ -81,7 +81,7 @@ func relative(v float64) string {
 		return "-∞"
 	}
 	s := trimFloat(v*100, 1)
-	if v >= 0 {
+	if !strings.HasPrefix(s, "-") {
 		s = "+" + s
 	}
 	return s + "%"

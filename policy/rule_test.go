@@ -62,6 +62,9 @@ func TestJudgeRule(t *testing.T) {
 		{"proportion with no stable events is unbounded, not a failure", rollouts.Rule{Metric: "error_rate", MaxIncrease: ratio(0.5)},
 			stats("error_rate", Sample{Kind: Proportion, N: 40, Sum: 0}, Sample{Kind: Proportion, N: 40, Sum: 1}),
 			Inconclusive, false, "is not yet shown within the allowed +50%", true},
+		{"a stable arm without events still bounds the ratio from below", rollouts.Rule{Metric: "error_rate", MaxIncrease: ratio(0.5)},
+			stats("error_rate", Sample{Kind: Proportion, N: 5000, Sum: 0}, Sample{Kind: Proportion, N: 1000, Sum: 30}),
+			Fail, false, "error rate 3% vs 0% (+∞, 95% CS +", true},
 		{"absolute max fails", rollouts.Rule{Metric: "error_rate", Max: f64(0.02)},
 			stats("error_rate", Sample{Kind: Proportion, N: 100000, Sum: 1000}, Sample{Kind: Proportion, N: 5000, Sum: 155}),
 			Fail, false, "error rate 3.1% (95% CS 2.41%..3.79%) exceeds the maximum 2%", false},
@@ -127,6 +130,9 @@ func TestJudgeRule(t *testing.T) {
 			}
 			if o.Interval != nil {
 				unbounded := math.IsInf(o.Interval.Low, 0) || math.IsInf(o.Interval.High, 0)
+				if iv := *o.Interval; o.Verdict == Fail && (math.IsInf(iv.Low, 0) || iv.Low <= 0.5) && tt.rule.MaxIncrease != nil {
+					t.Errorf("a failing maxIncrease rule's interval %+v does not clear the limit", iv)
+				}
 				if unbounded != tt.wantNoRange {
 					t.Errorf("interval %+v, unbounded %v want %v", *o.Interval, unbounded, tt.wantNoRange)
 				}

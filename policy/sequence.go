@@ -96,7 +96,32 @@ func ratioBounds(mc, vc, ms, vs, t, alpha float64) (low, high float64) {
 	b := -2 * mc * ms
 	c := mc*mc - z2*vc
 	if a <= 0 {
-		return math.Inf(-1), math.Inf(1)
+		// The stable mean is too close to zero to bound the ratio from above. For the usual
+		// non-negative metrics the lower bound still exists: the smallest r at which the lower bound
+		// of mean(canary) - r·mean(stable) reaches zero, which decreases in r.
+		low = math.Inf(-1)
+		if mc >= 0 && ms >= 0 {
+			lowD := func(r float64) float64 { return mc - r*ms - z*math.Sqrt(vc+r*r*vs) }
+			switch {
+			case lowD(0) <= 0:
+				low = 0
+			default:
+				lo, hi := 0.0, 1.0
+				for lowD(hi) > 0 && hi < 1e12 {
+					lo, hi = hi, hi*2
+				}
+				for range 100 {
+					mid := (lo + hi) / 2
+					if lowD(mid) > 0 {
+						lo = mid
+					} else {
+						hi = mid
+					}
+				}
+				low = lo
+			}
+		}
+		return low, math.Inf(1)
 	}
 	disc := b*b - 4*a*c
 	if disc < 0 {

@@ -119,7 +119,7 @@ func TestEvaluateGolden(t *testing.T) {
 			if err := app.evaluate(context.Background(), opts); err != nil {
 				t.Fatalf("evaluate: %v (stderr %s)", err, errOut)
 			}
-			golden(t, filepath.Join("testdata", "evaluate", tt.name), out.Bytes())
+			checkGolden(t, ".", filepath.Join("evaluate", tt.name), out.Bytes())
 			if tt.spec == "pending.yaml" {
 				if len(src.queries) != 0 {
 					t.Errorf("a pending rollout read metrics: %+v", src.queries)

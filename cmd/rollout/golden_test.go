@@ -8,12 +8,13 @@ import (
 	"testing"
 )
 
-// update rewrites the golden files under testdata/ instead of comparing with them: go test -update.
 var update = flag.Bool("update", false, "rewrite the golden files under testdata/")
 
-// golden compares got with the golden file at path, or rewrites it with -update.
-func golden(t *testing.T, path string, got []byte) {
+// checkGolden compares got with testdata/<name>, rewriting it under -update. name is relative to
+// the package folder even when the test has changed directory, through base.
+func checkGolden(t *testing.T, base, name string, got []byte) {
 	t.Helper()
+	path := filepath.Join(base, "testdata", name)
 	if *update {
 		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 			t.Fatal(err)
@@ -21,13 +22,20 @@ func golden(t *testing.T, path string, got []byte) {
 		if err := os.WriteFile(path, got, 0o644); err != nil {
 			t.Fatal(err)
 		}
-		return
 	}
 	want, err := os.ReadFile(path)
 	if err != nil {
-		t.Fatalf("read golden file (run go test -update to create it): %v", err)
+		t.Fatalf("%v (run go test -update)", err)
 	}
 	if !bytes.Equal(got, want) {
-		t.Errorf("%s differs from the output (go test -update rewrites it)\n--- got\n%s\n--- want\n%s", path, got, want)
+		t.Errorf("output differs from %s:\n--- got\n%s\n--- want\n%s", path, got, want)
 	}
+}
+
+// runApp runs the command line and returns its exit code, stdout and stderr.
+func runApp(args ...string) (int, string, string) {
+	var stdout, stderr bytes.Buffer
+	app := &App{Stdin: bytes.NewReader(nil), Stdout: &stdout, Stderr: &stderr, Getenv: func(string) string { return "" }}
+	code := app.Main(args)
+	return code, stdout.String(), stderr.String()
 }
