@@ -5,6 +5,8 @@ import (
 	"math"
 	"strconv"
 	"strings"
+
+	"github.com/rollout-dev/rollout/rollouts"
 )
 
 // metricLabel is how the judge writes a metric for a reviewer: its words, its unit and, for a quantile
@@ -17,26 +19,30 @@ type metricLabel struct {
 	q       float64 // rank of a quantile metric
 }
 
-// metricLabels covers the built-in metrics of the contract. A source-defined metric is written by its
-// name; a source-defined quantile metric takes its rank from a _pNN suffix (p99_latency_slo is not one:
-// sources report it as a Value).
+// metricLabels words the built-in metrics of the contract. A source-defined metric is written by its
+// name; a source-defined quantile metric takes its rank from a _pNN part of its name (p99_latency_slo
+// from a Prometheus query is reported as a Value, which needs none).
 var metricLabels = map[string]metricLabel{
 	"error_rate":                {words: "error rate", percent: true},
 	"refusal_rate":              {words: "refusal rate", percent: true},
 	"negative_feedback_rate":    {words: "negative feedback rate", percent: true},
 	"latency_mean_ms":           {words: "mean latency", unit: " ms"},
-	"latency_p50_ms":            {words: "p50 latency", unit: " ms", q: 0.50},
-	"latency_p95_ms":            {words: "p95 latency", unit: " ms", q: 0.95},
-	"latency_p99_ms":            {words: "p99 latency", unit: " ms", q: 0.99},
+	"latency_p50_ms":            {words: "p50 latency", unit: " ms"},
+	"latency_p95_ms":            {words: "p95 latency", unit: " ms"},
+	"latency_p99_ms":            {words: "p99 latency", unit: " ms"},
 	"cost_per_request":          {words: "cost per request", dollars: true},
 	"input_tokens_per_request":  {words: "input tokens per request", unit: " tokens"},
 	"output_tokens_per_request": {words: "output tokens per request", unit: " tokens"},
 	"quality_score":             {words: "quality score"},
 }
 
-// labelOf returns the label of a metric name, built in or not.
+// labelOf returns the label of a metric name, built in or not. A built-in quantile metric takes its
+// rank from rollouts.BuiltinMetrics.
 func labelOf(name string) metricLabel {
 	if l, ok := metricLabels[name]; ok {
+		if m, ok := rollouts.BuiltinMetrics[name]; ok && m.Kind == rollouts.Quantile {
+			l.q = m.Q
+		}
 		return l
 	}
 	l := metricLabel{words: name}
@@ -45,11 +51,9 @@ func labelOf(name string) metricLabel {
 	}
 	for _, part := range strings.Split(name, "_") {
 		if len(part) >= 3 && part[0] == 'p' {
-			if v, err := strconv.Atoi(part[1:]); err == nil && v > 0 && v < 100 {
-				l.q = float64(v) / 100
-				if len(part) > 3 { // p999 is the 99.9th
-					l.q = float64(v) / math.Pow10(len(part)-1)
-				}
+			// p95 is the 0.95 quantile, p999 the 0.999 one.
+			if v, err := strconv.Atoi(part[1:]); err == nil && v > 0 {
+				l.q = float64(v) / math.Pow10(len(part)-1)
 			}
 		}
 	}

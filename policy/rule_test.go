@@ -206,3 +206,14 @@ func TestIntervalJSON(t *testing.T) {
 		t.Errorf("got %s, %v", b, err)
 	}
 }
+
+func TestQuantileRank(t *testing.T) {
+	for name, want := range map[string]float64{
+		"latency_p50_ms": 0.5, "latency_p95_ms": 0.95, "latency_p99_ms": 0.99, // built in
+		"ttft_p90_ms": 0.9, "tool_latency_p999": 0.999, "error_rate": 0, "slowness": 0,
+	} {
+		if got := labelOf(name).q; math.Abs(got-want) > 1e-12 {
+			t.Errorf("%s: rank %v, want %v", name, got, want)
+		}
+	}
+}
