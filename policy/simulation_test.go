@@ -326,3 +326,41 @@ func TestLatencyRegressionCaught(t *testing.T) {
 		t.Errorf("caught in %d of %d runs, want ≥ 95%%", caught, runs)
 	}
 }
+
+// TestHealthyCanaryAdvances: a canary as good as stable (1% errors in both arms, maxIncrease 50%, a 4h
+// minDuration and 200 requests per arm) must not be stuck: it advances within the day in at least 95% of
+// runs, and rolls back in at most alpha of them.
+func TestHealthyCanaryAdvances(t *testing.T) {
+	spec := simSpec(rollouts.Rule{Metric: "error_rate", MaxIncrease: ratio(0.5)})
+	spec.Stages[0].MinDuration = rollouts.Duration(4 * time.Hour)
+	spec.Stages[0].MinRequests = 200
+	rng := rand.New(rand.NewPCG(11, 12))
+	advanced, rolledBack := 0, 0
+	var firstTick []int
+	for range simRuns {
+		var s, c errorArm
+		for tick := 1; tick <= simTicks; tick++ {
+			s.add(rng, 950, 0.01)
+			c.add(rng, 50, 0.01)
+			d := Judge(spec, Evidence{Stats: &Stats{Stable: s.stats(), Canary: c.stats()}}, simStart.Add(time.Duration(tick)*15*time.Minute))
+			if d.Action == Advance {
+				advanced++
+				firstTick = append(firstTick, tick)
+				break
+			}
+			if d.Action == Rollback {
+				rolledBack++
+				break
+			}
+		}
+	}
+	slices.Sort(firstTick)
+	median := -1
+	if len(firstTick) > 0 {
+		median = firstTick[len(firstTick)/2]
+	}
+	t.Logf("healthy canary: advanced in %d of %d runs (median tick %d, the first eligible is 16), rolled back in %d", advanced, simRuns, median, rolledBack)
+	if float64(advanced)/simRuns < 0.95 || float64(rolledBack)/simRuns > 0.05 {
+		t.Errorf("advanced %d, rolled back %d of %d", advanced, rolledBack, simRuns)
+	}
+}
