@@ -9,10 +9,10 @@ import "math"
 // days does not inflate the error rate the way a fixed-horizon test re-checked does.
 //
 // The bound is the asymptotic confidence sequence of Waudby-Smith, Arbour, Sinha, Kennedy and Ramdas,
-// "Time-uniform central limit theory and asymptotic confidence sequences" (Annals of Statistics, 2024),
-// the one GrowthBook uses, in its one-sided form: a Robbins normal mixture over a half-normal prior of
-// precision rho² (Howard, Ramdas, McAuliffe and Sekhon 2021, Proposition 6). After t observations of a
-// standardized sum S_t the mixture martingale is
+// "Time-uniform central limit theory and asymptotic confidence sequences" (2023), the one GrowthBook
+// uses, in its one-sided form: a Robbins normal mixture over a half-normal prior of variance rho²
+// (Howard, Ramdas, McAuliffe and Sekhon 2021). After t observations of a standardized sum S_t the
+// mixture martingale is
 //
 //	M_t = 2/sqrt(t rho² + 1) · exp(rho² S_t² / (2(t rho² + 1))) · Φ(rho S_t / sqrt(t rho² + 1))
 //
@@ -30,8 +30,8 @@ import "math"
 // sharpest bound near the size of a day's canary stage.
 const tuningObservations = 10000
 
-// mixtureRho2 returns the mixture precision rho² that makes the bound tightest at n observations for
-// level alpha (Howard et al. 2021, eq. 3.10, as GrowthBook computes it).
+// mixtureRho2 returns the mixture's prior variance rho² that makes the bound tightest at n observations for
+// level alpha, as GrowthBook computes it from its sequential tuning parameter.
 func mixtureRho2(alpha float64, n float64) float64 {
 	l := -2 * math.Log(alpha)
 	return (l + math.Log(l+1)) / n
