@@ -97,6 +97,8 @@ type Outcome struct {
 	// RemoteURL serves BareDir in this process; see Scheme.
 	RemoteURL string
 	Events    []Event
+	// Proposals holds every proposal the reconciler opened or updated, evidence included, in order.
+	Proposals []reconcile.ProposalRequest
 	// Final is each rollout's spec on the default branch at the end, by name.
 	Final map[string]*rollouts.Spec
 }
@@ -205,7 +207,7 @@ func newStory(ctx context.Context, cfg Config, out *Outcome) (*story, error) {
 	s.bot = bot
 	s.reviewer = &humanReviewer{remote: human, forge: forge, bareDir: out.BareDir}
 	s.loop = &reconcile.Loop{
-		Repo: bot, Forge: forge, Notifier: timelineNotifier{s}, Sources: s.source,
+		Repo: bot, Forge: proposalLog{Forge: forge, out: out}, Notifier: timelineNotifier{s}, Sources: s.source,
 		Gates: reconcile.Gatekeeper(&http.Client{Transport: noNetwork{}}, time.Second),
 		Now:   func() time.Time { return s.now },
 	}
@@ -342,6 +344,22 @@ func (n timelineNotifier) Notify(_ context.Context, _ []rollouts.Notify, ev reco
 	hour := int(n.s.now.Sub(n.s.cfg.Start) / time.Hour)
 	n.s.emit(Event{Kind: Notified, Hour: hour, At: n.s.now, Rollout: ev.Rollout, Notice: &ev})
 	return nil
+}
+
+// proposalLog is the local forge, keeping each proposal's request: the local forge's own record of a
+// proposal is its branch's commit message, without the evidence table a pull request would show.
+type proposalLog struct {
+	reconcile.Forge
+	out *Outcome
+}
+
+// Propose opens or updates the proposal, and keeps the request once the forge accepted it.
+func (f proposalLog) Propose(ctx context.Context, req reconcile.ProposalRequest) (reconcile.Proposal, error) {
+	p, err := f.Forge.Propose(ctx, req)
+	if err == nil {
+		f.out.Proposals = append(f.out.Proposals, req)
+	}
+	return p, err
 }
 
 // noNetwork refuses every request: a webhook gate stays shut in the demo, with this reason.

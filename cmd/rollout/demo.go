@@ -119,10 +119,10 @@ func (app *App) demoRun(ctx context.Context, opts *demoOptions) error {
 	section("Where things stand")
 	printStanding(w, out)
 
-	if merges := out.Merges(); len(merges) > 0 {
-		p := merges[0].Proposal
-		section("A proposal, as the reviewer saw it: " + p.Branch)
-		fmt.Fprintf(w, "%s\n\n%s\n", p.Title, p.Body)
+	if len(out.Proposals) > 0 {
+		p := out.Proposals[0]
+		section("A proposal, as the reviewer saw it: " + p.Branch + " → " + demo.DefaultBranch)
+		fmt.Fprintf(w, "%s\n\n%s\n", p.Title, strings.TrimRight(p.Body, "\n"))
 	}
 	for _, e := range out.Decisions(demo.Regressing) {
 		if e.Result.Decision == policy.Rollback && e.Result.Commit != "" {
