@@ -3,6 +3,7 @@ package demo
 import (
 	"bytes"
 	"fmt"
+	"io/fs"
 
 	"github.com/rollout-dev/rollout/examples"
 	"github.com/rollout-dev/rollout/source/jsonl"
@@ -69,6 +70,15 @@ func Default() (Scenario, error) {
 		files[a.file] = bytes.Replace(src, []byte(a.old), []byte(a.new), 1)
 	}
 	return Scenario{Files: files, Traffic: DefaultTraffic()}, nil
+}
+
+// ScenarioFrom is the scenario of a repository tree and its applications' traffic.
+func ScenarioFrom(repo fs.FS, traffic map[string]Traffic) (Scenario, error) {
+	files, err := readFiles(repo)
+	if err != nil {
+		return Scenario{}, err
+	}
+	return Scenario{Files: files, Traffic: traffic}, nil
 }
 
 // DefaultTraffic is the application behaviour of the default story.
