@@ -257,6 +257,9 @@ func mapEntry(m *yaml.Node, key string) (k, v *yaml.Node, i int) {
 // scalarEnd returns the byte offset just after a single-line scalar, or -1 when the scalar is not one
 // Edit replaces in place (block scalars, multi-line values).
 func (f *fileText) scalarEnd(n *yaml.Node) int {
+	if n.Style&yaml.TaggedStyle != 0 {
+		return -1 // the node's position is its tag's; leave tagged values alone
+	}
 	start := f.offset(n.Line, n.Column)
 	lineEnd := f.lines[n.Line]
 	text := f.src[start:lineEnd]
@@ -284,7 +287,8 @@ func (f *fileText) scalarEnd(n *yaml.Node) int {
 		return -1
 	default:
 		if n.Tag == "!!null" && n.Value == "" {
-			return start
+			// An implicit null has no text of its own to replace; callers rewrite the entry.
+			return -1
 		}
 		if bytes.HasPrefix(text, []byte(n.Value)) {
 			return start + len(n.Value)
@@ -425,8 +429,23 @@ func (f *fileText) insertion(m *yaml.Node, entries []string) (int, string, error
 // the fallback for removing a key from a flow mapping.
 func (f *fileText) rerenderFlow(m *yaml.Node, fields []field) ([]byte, error) {
 	start := f.offset(m.Line, m.Column)
-	end := bytes.IndexByte(f.src[start:f.lines[m.Line]], '}')
-	if end < 0 || !singleLineFlow(f, m) {
+	if !singleLineFlow(f, m) {
+		return nil, fmt.Errorf("cannot rewrite the multi-line flow mapping at line %d", m.Line)
+	}
+	// The closing brace follows the last entry's text, which may itself hold a quoted "}".
+	from := start
+	for _, c := range m.Content {
+		if e := f.scalarEnd(c); e > from {
+			from = e
+		} else if o := f.offset(c.Line, c.Column); o > from {
+			from = o
+		}
+	}
+	end := bytes.IndexByte(f.src[from:f.lines[m.Line]], '}')
+	if end >= 0 {
+		end += from - start
+	}
+	if end < 0 {
 		return nil, fmt.Errorf("cannot rewrite the multi-line flow mapping at line %d", m.Line)
 	}
 	var parts []string
@@ -436,10 +455,10 @@ func (f *fileText) rerenderFlow(m *yaml.Node, fields []field) ([]byte, error) {
 		fd, ok := findField(fields, k.Value)
 		switch {
 		case !ok:
-			parts = append(parts, k.Value+": "+string(f.src[f.offset(v.Line, v.Column):f.scalarEnd(v)]))
+			parts = append(parts, k.Value+": "+f.valueText(v))
 		case fd.omit && !fd.same(v):
 		case fd.same(v):
-			parts = append(parts, k.Value+": "+string(f.src[f.offset(v.Line, v.Column):f.scalarEnd(v)]))
+			parts = append(parts, k.Value+": "+f.valueText(v))
 		default:
 			parts = append(parts, k.Value+": "+fd.text)
 		}
@@ -455,11 +474,22 @@ func (f *fileText) rerenderFlow(m *yaml.Node, fields []field) ([]byte, error) {
 
 func singleLineFlow(f *fileText, m *yaml.Node) bool {
 	for _, c := range m.Content {
-		if c.Kind != yaml.ScalarNode || c.Line != m.Line || f.scalarEnd(c) < 0 {
+		if c.Kind != yaml.ScalarNode || c.Line != m.Line || (f.scalarEnd(c) < 0 && !implicitNull(c)) {
 			return false
 		}
 	}
 	return true
+}
+
+func implicitNull(n *yaml.Node) bool { return n.Kind == yaml.ScalarNode && n.Tag == "!!null" && n.Value == "" }
+
+// valueText is the source text of a single-line scalar, "" for an implicit null.
+func (f *fileText) valueText(v *yaml.Node) string {
+	end := f.scalarEnd(v)
+	if end < 0 {
+		return ""
+	}
+	return string(f.src[f.offset(v.Line, v.Column):end])
 }
 
 func findField(fields []field, key string) (field, bool) {

@@ -214,3 +214,13 @@ func TestClosest(t *testing.T) {
 		}
 	}
 }
+
+func TestParseRefusesCustomTags(t *testing.T) {
+	_, problems := Parse("t.yaml", []byte(minimal+"description: !secret abc\n"))
+	if len(problems) != 1 || !strings.Contains(problems[0].Error(), "t.yaml:6:14: YAML tag \"!secret\" is not allowed") {
+		t.Fatalf("problems = %v", problems)
+	}
+	if _, problems := Parse("t.yaml", []byte(minimal+"description: !!str 5\n")); len(problems) != 0 {
+		t.Fatalf("standard tag refused: %v", problems)
+	}
+}
