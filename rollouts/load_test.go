@@ -84,7 +84,7 @@ func TestParseProblems(t *testing.T) {
 		{"two documents", minimal + "---\n" + minimal, "7:1: invalid YAML: a file holds one rollout"},
 		{"empty", "", "1:1: empty file"},
 		{"comment only", "# nothing\n", "1:1: empty file"},
-		{"not a mapping", "- a\n- b\n", "1:1: spec: want a mapping, got a list"},
+		{"not a mapping", "- a\n- b\n", "1:1: spec: want a mapping of apiVersion, kind, name, …, got a list"},
 		{"alias", minimal + "description: &d text\nx: *d\n", "6:14: YAML anchors and aliases are not allowed"},
 	}
 	for _, tt := range tests {
