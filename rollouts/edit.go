@@ -481,7 +481,9 @@ func singleLineFlow(f *fileText, m *yaml.Node) bool {
 	return true
 }
 
-func implicitNull(n *yaml.Node) bool { return n.Kind == yaml.ScalarNode && n.Tag == "!!null" && n.Value == "" }
+func implicitNull(n *yaml.Node) bool {
+	return n.Kind == yaml.ScalarNode && n.Tag == "!!null" && n.Value == ""
+}
 
 // valueText is the source text of a single-line scalar, "" for an implicit null.
 func (f *fileText) valueText(v *yaml.Node) string {
