@@ -71,7 +71,7 @@ func Edit(src []byte, ch Change) ([]byte, error) {
 	}
 	if before != nil && len(problems) == 0 {
 		want := *before
-		if err := ch.applyTo(&want); err != nil {
+		if err := ch.Apply(&want); err != nil {
 			return nil, fmt.Errorf("%w: %w", ErrEdit, err)
 		}
 		got, problems := parseRaw("", out)
@@ -85,8 +85,8 @@ func Edit(src []byte, ch Change) ([]byte, error) {
 	return out, nil
 }
 
-// Apply makes ch to a parsed spec, as Edit makes it to the file.
-func (ch Change) applyTo(s *Spec) error {
+// Apply makes ch to a parsed spec, as Edit makes it to the file: the spec that the edited file holds.
+func (ch Change) Apply(s *Spec) error {
 	if ch.Promote {
 		if s.Canary == nil {
 			return errors.New("promote: no canary")

@@ -60,7 +60,7 @@ func TestEditGolden(t *testing.T) {
 			}
 			// The edited file parses to exactly the intended spec.
 			want := *before
-			if err := tc.change.applyTo(&want); err != nil {
+			if err := tc.change.Apply(&want); err != nil {
 				t.Fatal(err)
 			}
 			after, problems := parseRaw(tc.file, got)
