@@ -89,6 +89,8 @@ func TestSchemaValidatesExamples(t *testing.T) {
 		filepath.Join("..", "..", "testdata", "specs", "rollouts", "lints.yaml"),
 		filepath.Join("..", "..", "testdata", "specs", "rollouts", "escape.yaml"),
 	)
+	examples, _ := filepath.Glob(filepath.Join("..", "..", "examples", "*", "rollouts", "*.yaml"))
+	valid = append(valid, examples...)
 	goldens, _ := filepath.Glob(filepath.Join("..", "..", "rollouts", "testdata", "edit", "*.golden"))
 	for _, g := range goldens {
 		valid = append(valid, g)

@@ -110,3 +110,16 @@ func TestEscapeWorkflowCommand(t *testing.T) {
 		t.Errorf("escapeProperty = %q", got)
 	}
 }
+
+// Every example repository under examples/ validates with no errors, its lints resolved against its
+// own tree.
+func TestValidateExamples(t *testing.T) {
+	dirs, _ := filepath.Glob(filepath.Join("..", "..", "examples", "*", "rollouts"))
+	for _, dir := range dirs {
+		repo := filepath.Dir(dir)
+		code, stdout, stderr := runApp("validate", "--repo", repo)
+		if code != exitOK || !strings.Contains(stderr, " 0 errors") {
+			t.Errorf("%s: exit %d\n%s%s", repo, code, stdout, stderr)
+		}
+	}
+}
