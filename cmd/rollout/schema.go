@@ -12,7 +12,7 @@ import (
 
 // SchemaID is where the published schema lives; examples point editors at it with a
 // `# yaml-language-server: $schema=…` first line.
-const SchemaID = "https://raw.githubusercontent.com/rollout-dev/rollout/main/rollout.schema.json"
+const SchemaID = "https://raw.githubusercontent.com/rollout-dev/rollout/main/docs/rollout.schema.json"
 
 func (app *App) schemaCmd() *cobra.Command {
 	return &cobra.Command{
