@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -17,6 +18,10 @@ func TestSchemaGolden(t *testing.T) {
 	code, stdout, stderr := runApp("schema")
 	if code != exitOK {
 		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	// Descriptions come from the doc comments of the spec types.
+	if !strings.Contains(stdout, `"Weight is the percent of assignment keys routed to the canary, 0..100."`) {
+		t.Error("the schema lacks the doc comment of Traffic.Weight")
 	}
 	// The published copy that the examples' yaml-language-server lines point at never drifts from
 	// the types: it is this test's golden file.
