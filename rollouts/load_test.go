@@ -46,6 +46,7 @@ func TestParseProblems(t *testing.T) {
 		{"no stages", strings.Replace(minimal, "[{weight: 100}]", "[]", 1), "5:1: stages: want at least one stage"},
 		{"stages missing", strings.Replace(minimal, "stages: [{weight: 100}]\n", "", 1), "stages: want at least one stage"},
 		{"decreasing", strings.Replace(minimal, "[{weight: 100}]", "[{weight: 50}, {weight: 10}]", 1), "5:33: stages[1].weight: 10 is below the previous stage's 50"},
+		{"null stage", strings.Replace(minimal, "[{weight: 100}]", "[{weight: 10}, ~]", 1), "5:24: stages[1]: empty stage"},
 		{"stage weight range", strings.Replace(minimal, "{weight: 100}", "{weight: 200}", 1), "stages[0].weight: 200 is not a percent"},
 		{"duration", strings.Replace(minimal, "{weight: 100}", "{weight: 100, minDuration: 3 days}", 1), "stages[0].minDuration: invalid duration \"3 days\""},
 		{"duration days ok, max below min", strings.Replace(minimal, "{weight: 100}", "{weight: 100, minDuration: 2d, maxDuration: 1d12h}", 1), "stages[0].maxDuration: 1d12h is shorter than minDuration 2d"},
