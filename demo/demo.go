@@ -190,6 +190,8 @@ type story struct {
 	loop      *reconcile.Loop
 	reviewer  *humanReviewer
 	recorders map[string]*record.JSONL
+	// notices holds the notifications of the tick under way, told after its decisions.
+	notices []Event
 }
 
 func newStory(ctx context.Context, cfg Config, out *Outcome) (*story, error) {
@@ -243,6 +245,10 @@ func (s *story) playHour(ctx context.Context, hour int) error {
 		n := served[res.Rollout]
 		s.emit(Event{Kind: Decided, Hour: hour, At: s.now, Rollout: res.Rollout, Result: res, Stable: n[0], Canary: n[1]})
 	}
+	for _, e := range s.notices {
+		s.emit(e)
+	}
+	s.notices = nil
 	mergedAt := s.now.Add(20 * time.Minute)
 	merges, err := s.reviewer.mergeOpen(ctx, mergedAt)
 	for i := range merges {
@@ -342,7 +348,7 @@ var _ reconcile.Notifier = timelineNotifier{}
 // Notify records ev as delivered; it never fails.
 func (n timelineNotifier) Notify(_ context.Context, _ []rollouts.Notify, ev reconcile.Event) error {
 	hour := int(n.s.now.Sub(n.s.cfg.Start) / time.Hour)
-	n.s.emit(Event{Kind: Notified, Hour: hour, At: n.s.now, Rollout: ev.Rollout, Notice: &ev})
+	n.s.notices = append(n.s.notices, Event{Kind: Notified, Hour: hour, At: n.s.now, Rollout: ev.Rollout, Notice: &ev})
 	return nil
 }
 
