@@ -40,7 +40,7 @@ const (
 
 // Header prints the column titles.
 func (t *Timeline) Header() {
-	t.line(t.paint(ansiBold, fmt.Sprintf("%-5s %-11s  %-13s  %-9s %-11s  %s", "HOUR", "SIM. TIME", "ROLLOUT", "EVENT", "WEIGHT", "WHY")))
+	t.line(t.paint(ansiBold, fmt.Sprintf("%-5s %-12s  %-13s  %-9s %-11s  %s", "HOUR", "SIM. TIME", "ROLLOUT", "EVENT", "WEIGHT", "WHY")))
 }
 
 // Observe prints one event; it is a Config.Observe.
@@ -132,7 +132,7 @@ func (t *Timeline) row(e Event, event, weight, why string) {
 		}
 		return s + strings.Repeat(" ", n-visible)
 	}
-	t.line(fmt.Sprintf("%-5s %-11s  %s  %s %s  %s", fmt.Sprintf("+%02dh", e.Hour), e.At.UTC().Format("Jan 2 15:04"),
+	t.line(fmt.Sprintf("%-5s %-12s  %s  %s %s  %s", fmt.Sprintf("+%02dh", e.Hour), e.At.UTC().Format("Jan _2 15:04"),
 		pad(e.Rollout, 13), pad(event, 9), pad(weight, 11), why))
 }
 

@@ -43,7 +43,7 @@ func TestTimeline(t *testing.T) {
 		"+04h  Apr 16 13:00  a              hold      5%           quality score: too few observations yet",
 		"+05h  Apr 16 14:00  a              rollback  5% → 0%      error rate exceeds",
 		"+07h  Apr 16 16:00  b              hold      0%           one; two (+2 more)",
-		"+08h  Jan 1 00:00  b              error                  push main: remote moved",
+		"+08h  Jan  1 00:00  b              error                  push main: remote moved",
 	}
 	if strings.Join(lines, "\n") != strings.Join(want, "\n") {
 		t.Errorf("timeline:\n%s\nwant:\n%s", strings.Join(lines, "\n"), strings.Join(want, "\n"))

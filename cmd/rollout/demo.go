@@ -146,7 +146,7 @@ func (app *App) demoRun(ctx context.Context, opts *demoOptions) error {
 	if opts.Keep {
 		section("Kept")
 		fmt.Fprintf(w, "  repository (bare): %s\n  clone:             %s\n  request records:   %s\n\n", out.BareDir, out.CloneDir, out.TrafficDir)
-		fmt.Fprintf(w, "Explore it:\n  cd %s\n  git log --oneline --all\n  go run github.com/rollout-dev/rollout/cmd/rollout status --repo %s\n", out.CloneDir, out.BareDir)
+		fmt.Fprintf(w, "Explore it with git:\n  cd %s\n  git log --oneline --graph --all\n  rollout status --repo %s\n", out.CloneDir, out.BareDir)
 	} else {
 		fmt.Fprintf(w, "\nThe repository was removed; run with --keep to explore it.\n")
 	}
