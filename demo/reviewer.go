@@ -88,7 +88,7 @@ func (h *humanReviewer) merge(ctx context.Context, p reconcile.Proposal, when ti
 	}
 	commit, err := h.remote.Push(ctx, reconcile.PushRequest{
 		Branch: snap.Branch, Parent: snap.Head, Expect: snap.Head, Files: files, When: when,
-		Message: fmt.Sprintf("%s (#%s)\n\nMerged after reading the evidence.\n", p.Title, p.Branch),
+		Message: fmt.Sprintf("%s (merged %s)\n\nMerged after reading the evidence.\n", p.Title, p.Branch),
 	})
 	if err != nil {
 		return Merge{}, err
