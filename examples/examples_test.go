@@ -44,10 +44,10 @@ func samples() map[string]sample {
 		p.LatencyMedianMs, p.CostPerInputToken, p.CostPerOutputToken = 450, 1e-6, 5e-6
 	}
 	return map[string]sample{
-		"model-bump": {rollout: "summarizer", seed: 1, canaryShare: 0.05,
+		"model-bump": {rollout: "summarizer", seed: 1, canaryShare: 0.25,
 			stable: arm("claude-sonnet-4-5-20260301", "prompts/summarize/v3.md", nil),
 			canary: arm("claude-sonnet-4-5-20260415", "prompts/summarize/v3.md", func(p *jsonl.ArmProfile) { p.QualityMean = 0.86 })},
-		"prompt-rewrite": {rollout: "support-reply", seed: 2, canaryShare: 0.10,
+		"prompt-rewrite": {rollout: "support-reply", seed: 2, canaryShare: 0.50,
 			stable: arm("claude-haiku-4-5-20251001", "prompts/support/v5.md", func(p *jsonl.ArmProfile) {
 				haiku(p)
 				p.FeedbackShare, p.NegativeShare = 0.4, 0.12
@@ -61,7 +61,7 @@ func samples() map[string]sample {
 			canary: arm("claude-sonnet-4-5-20260415", "prompts/classify/v2.md", func(p *jsonl.ArmProfile) {
 				p.ErrorRate, p.LatencyMedianMs = 0.005, 700
 			})},
-		"cost-cut": {rollout: "tagger", seed: 4, canaryShare: 0.10,
+		"cost-cut": {rollout: "tagger", seed: 4, canaryShare: 0.50,
 			stable: arm("claude-sonnet-4-5-20260301", "v4", nil),
 			canary: arm("claude-haiku-4-5-20251001", "v4", func(p *jsonl.ArmProfile) { haiku(p); p.QualityMean = 0.84 })},
 	}
@@ -111,6 +111,46 @@ func TestExampleTraffic(t *testing.T) {
 			}
 			if s.shadowShare > 0 && stats.Shadow != stats.Canary.Requests {
 				t.Errorf("%s: %d shadow of %d canary requests, want all shadow", path, stats.Shadow, stats.Canary.Requests)
+			}
+		})
+	}
+}
+
+// TestSampleDayIsHealthy judges each example on its day of sample traffic, as `rollout evaluate`
+// does once a reconciler has started the rollout: the sample canaries are healthy, so none is rolled
+// back, and the judge reads every rule's metric from the file.
+func TestSampleDayIsHealthy(t *testing.T) {
+	now := sampleStart.Add(24 * time.Hour)
+	for _, name := range examples.Names {
+		t.Run(name, func(t *testing.T) {
+			repo := os.DirFS(name)
+			set, err := rollouts.Load(repo, rollouts.DefaultDir)
+			if err != nil || len(set.Documents) != 1 {
+				t.Fatalf("load: %v, %d documents", err, len(set.Documents))
+			}
+			spec := set.Documents[0].Spec
+			spec.Status = &rollouts.Status{Phase: rollouts.Progressing, Stage: 0, StageStartedAt: sampleStart}
+			q, ok := policy.QueryFor(spec, now)
+			if !ok {
+				t.Fatal("no metrics query for a progressing rollout")
+			}
+			stats, err := jsonl.Open(filepath.Join(name, "traffic", spec.Name+".jsonl")).Stats(context.Background(), q)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ev := policy.Evidence{Stats: stats, Gates: map[int]policy.GateResult{}}
+			gates := &policy.Gatekeeper{Repo: repo}
+			for _, i := range policy.NextGates(spec) {
+				ev.Gates[i] = gates.Check(context.Background(), spec, i)
+			}
+			d := policy.Judge(spec, ev, now)
+			if d.Action == policy.Rollback {
+				t.Errorf("the sample day rolls back: %v", d.Reasons)
+			}
+			for _, m := range d.Metrics {
+				if m.Canary.N == 0 || (m.Stable.N == 0 && spec.Traffic.Shadow == 0 && spec.Stages[0].Shadow == 0) {
+					t.Errorf("%s: no data (stable n=%d, canary n=%d)", m.Name, m.Stable.N, m.Canary.N)
+				}
 			}
 		})
 	}
