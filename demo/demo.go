@@ -156,6 +156,9 @@ func Run(ctx context.Context, cfg Config) (*Outcome, error) {
 	}
 	defer s.close()
 	for hour := 1; hour <= cfg.Hours; hour++ {
+		if err := ctx.Err(); err != nil {
+			return out, fmt.Errorf("stopped before hour %d: %w", hour, err)
+		}
 		if err := s.playHour(ctx, hour); err != nil {
 			return out, fmt.Errorf("hour %d: %w", hour, err)
 		}

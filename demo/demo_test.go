@@ -2,6 +2,7 @@ package demo
 
 import (
 	"context"
+	"errors"
 	"math/rand/v2"
 	"strings"
 	"testing"
@@ -169,4 +170,25 @@ func containsInOrder(got []policy.Action, want ...policy.Action) bool {
 		}
 	}
 	return i == len(want)
+}
+
+func TestRunStopsWhenCancelled(t *testing.T) {
+	sc, err := Default()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	hours := 0
+	_, err = Run(ctx, Config{Dir: t.TempDir(), Scenario: sc, Start: testStart, Hours: DefaultHours, Rand: rand.New(rand.NewPCG(1, 1)),
+		Observe: func(e Event) {
+			if e.Kind == Ticked {
+				hours++
+				if hours == 2 {
+					cancel()
+				}
+			}
+		}})
+	if !errors.Is(err, context.Canceled) || hours != 2 {
+		t.Errorf("after cancel: %v, %d hours played; want context.Canceled after 2", err, hours)
+	}
 }

@@ -6,6 +6,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"os"
+	"os/signal"
 	"sort"
 	"strings"
 	"time"
@@ -84,6 +85,9 @@ func (app *App) demoRun(ctx context.Context, opts *demoOptions) error {
 	if ctx == nil {
 		ctx = context.Background()
 	}
+	// An interrupt stops the story between two hours, so that the temp dir is still removed.
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt)
+	defer stop()
 	dir, err := os.MkdirTemp("", "rollout-demo-")
 	if err != nil {
 		return fmt.Errorf("demo: %w", err)
