@@ -9,8 +9,7 @@ import (
 )
 
 // TestDemo runs `rollout demo --seed 1` as a user would, on a machine without the git binary, and checks
-// the storyline, then the whole transcript against a golden file: the story is deterministic, commit
-// hashes included.
+// the storyline, then the whole transcript against a golden file: the story is deterministic.
 func TestDemo(t *testing.T) {
 	t.Setenv("PATH", "")
 	t.Setenv("TMPDIR", t.TempDir())
@@ -56,8 +55,13 @@ func TestDemo(t *testing.T) {
 	if entries, _ := os.ReadDir(os.Getenv("TMPDIR")); len(entries) != 0 {
 		t.Errorf("the demo left %d entries in the temp dir without --keep", len(entries))
 	}
-	checkGolden(t, ".", "demo/seed-1.txt", []byte(stdout))
+	// Hashes are left out of the comparison: any change to a commit message anywhere in the story
+	// changes every later hash. demo's TestDeterministic compares the commits of two runs instead.
+	checkGolden(t, ".", "demo/seed-1.txt", []byte(gitHash.ReplaceAllString(stdout, "<hash>")))
 }
+
+// gitHash matches a full or abbreviated git object name.
+var gitHash = regexp.MustCompile(`\b[0-9a-f]{7,40}\b`)
 
 func TestDemoKeep(t *testing.T) {
 	t.Setenv("PATH", "")
