@@ -84,8 +84,10 @@ type Event struct {
 	Result *reconcile.Result
 	// Merge is the reviewer's merge (Merged).
 	Merge *Merge
-	// Notice is the delivered notification (Notified).
-	Notice *reconcile.Event
+	// Notice is the delivered notification and Targets the kinds of its targets, "slack" or "webhook"
+	// (Notified).
+	Notice  *reconcile.Event
+	Targets []string
 	// Served counts the requests per arm in the hour before the tick (Decided).
 	Stable, Canary int
 }
@@ -349,9 +351,18 @@ type timelineNotifier struct{ s *story }
 var _ reconcile.Notifier = timelineNotifier{}
 
 // Notify records ev as delivered; it never fails.
-func (n timelineNotifier) Notify(_ context.Context, _ []rollouts.Notify, ev reconcile.Event) error {
+func (n timelineNotifier) Notify(_ context.Context, targets []rollouts.Notify, ev reconcile.Event) error {
 	hour := int(n.s.now.Sub(n.s.cfg.Start) / time.Hour)
-	n.s.notices = append(n.s.notices, Event{Kind: Notified, Hour: hour, At: n.s.now, Rollout: ev.Rollout, Notice: &ev})
+	var kinds []string
+	for _, t := range targets {
+		switch {
+		case t.Slack != "":
+			kinds = append(kinds, "slack")
+		case t.Webhook != "":
+			kinds = append(kinds, "webhook")
+		}
+	}
+	n.s.notices = append(n.s.notices, Event{Kind: Notified, Hour: hour, At: n.s.now, Rollout: ev.Rollout, Notice: &ev, Targets: kinds})
 	return nil
 }
 

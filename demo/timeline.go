@@ -62,7 +62,7 @@ func (t *Timeline) Observe(e Event) {
 	case Notified:
 		n := e.Notice
 		t.row(e, t.paint(ansiRed, "notified"), fmt.Sprintf("%d%% → %d%%", n.From, n.To),
-			"rollback notification (Slack in production; no network in the demo)")
+			fmt.Sprintf("%s %s with commit %.8s (told here: the demo has no network)", strings.Join(e.Targets, ", "), n.Decision, n.Commit))
 	case Decided:
 		t.decided(e)
 	}
