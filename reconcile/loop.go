@@ -266,6 +266,8 @@ func (l *Loop) attempt(ctx context.Context, t *tick, doc *rollouts.Document) (Re
 	}
 	res.To = act.to
 	res.Effect = act.effect
+	// A proposal asks to merge into the default branch the tick read.
+	act.proposal.Base = t.snap.Branch
 	if alert != nil && !t.dryRun {
 		l.notify(ctx, spec, *alert)
 	}
