@@ -2,11 +2,13 @@ package e2egithub_test
 
 import (
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/rollout-dev/rollout/internal/githubtest"
 	"github.com/rollout-dev/rollout/policy"
 	"github.com/rollout-dev/rollout/reconcile"
 	"github.com/rollout-dev/rollout/rollouts"
@@ -167,10 +169,14 @@ func TestLifecycle(t *testing.T) {
 		t.Errorf("bot branch spec: traffic %+v status %+v", s.Traffic, s.Status)
 	}
 
-	// The same tick again: the pull request is up to date; no push, no duplicate.
+	// The same tick again: the pull request is up to date; no push, no duplicate, one API call.
+	w.srv.ResetCalls()
 	r = w.result(w.tick(), name)
 	if r.Commit != "" || len(w.botPulls(name)) != 1 || w.head("rollout/summarizer") != branchHead {
 		t.Fatalf("repeated tick: commit %q, %d pull requests, effect %q", r.Commit, len(w.botPulls(name)), r.Effect)
+	}
+	if api := apiCalls(w.srv.Calls()); !maps.Equal(api, map[string]int{listPulls: 1}) {
+		t.Errorf("repeated tick's API calls %v, want only the list", api)
 	}
 
 	// The reviewer merges; the next tick starts the stage's window.
@@ -210,7 +216,14 @@ func TestLifecycle(t *testing.T) {
 	w.traffic(name, stage1.Add(2*time.Hour), stage1.Add(3*time.Hour), 8000, 25, brokenCanary(), 3)
 	w.at(stage1.Add(3 * time.Hour))
 	before := w.head("main")
+	// GitHub pushes back while the bot closes the pull request: a 502 on the comment, a secondary
+	// rate limit on the close. The rollback waits them out; nothing is dropped.
+	w.srv.FailRoute("POST /repos/{owner}/{repo}/issues/{number}/comments", 1, githubtest.Fault{Status: 502})
+	w.srv.FailRoute("PATCH /repos/{owner}/{repo}/pulls/{number}", 1, githubtest.Fault{Status: 403, Secondary: true, RetryAfter: 60})
 	r = w.result(w.tick(), name)
+	if !slices.Contains(w.sleeps, 60*time.Second) {
+		t.Errorf("the forge waited %v, want the 60 s GitHub asked for", w.sleeps)
+	}
 	if r.Decision != policy.Rollback || r.From != 25 || r.To != 0 || r.Commit == "" {
 		t.Fatalf("regression: %s %d→%d commit %q %v", r.Decision, r.From, r.To, r.Commit, r.Reasons)
 	}

@@ -435,3 +435,28 @@ func (w *world) botPulls(name string) []githubtest.PullRequest {
 	}
 	return out
 }
+
+// listPulls is the one API call of a tick that changes nothing.
+const listPulls = "GET /repos/{owner}/{repo}/pulls"
+
+// apiCalls keeps the REST and GraphQL calls of a call count, leaving out git's smart-HTTP requests.
+func apiCalls(calls map[string]int) map[string]int {
+	out := map[string]int{}
+	for k, v := range calls {
+		if !strings.HasPrefix(k, "GIT ") {
+			out[k] = v
+		}
+	}
+	return out
+}
+
+// gitCalls keeps git's smart-HTTP requests of a call count.
+func gitCalls(calls map[string]int) map[string]int {
+	out := map[string]int{}
+	for k, v := range calls {
+		if strings.HasPrefix(k, "GIT ") {
+			out[k] = v
+		}
+	}
+	return out
+}
