@@ -231,13 +231,21 @@ func planProposal(in planInput, title string, to int, change rollouts.Change) ac
 	base := action{to: to, proposal: req, needsForge: true}
 	switch {
 	case p != nil && p.State == ProposalOpen && p.Title == title && targetOf(p.Body) == target:
-		if p.Body == body {
+		if p.Body == body && !req.AutoMerge {
 			base.kind, base.effect, base.needsForge = actNone, "proposal up to date", false
 			return base
 		}
+		// With auto-merge the forge is asked again on every tick: a pull request that could not be
+		// merged before (checks pending, auto-merge forbidden) may be mergeable now.
 		base.kind, base.effect = actRefresh, "refresh the proposal's evidence"
+		if p.Body == body {
+			base.effect = "proposal up to date; auto-merge asked again"
+		}
 		return base
-	case p != nil && p.State == ProposalClosed && p.Title == title:
+	case p != nil && p.State == ProposalClosed && p.Title == title && (targetOf(p.Body) == target || targetOf(p.Body) == ""):
+		// The same change from the same spec was turned down. A changed spec on the default branch
+		// (a new canary, an edited rule) is a new decision and is proposed again. A body without a target
+		// marker was not written by this loop: its title alone decides.
 		base.kind, base.effect, base.needsForge = actNone, "proposal was closed without merging; not reopened", false
 		return base
 	}
