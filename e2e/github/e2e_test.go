@@ -21,7 +21,7 @@ func specFile(name, promotion string) string {
 apiVersion: rollout/v1
 kind: Rollout
 name: %[1]s
-description: Sonnet 4.5 April bump
+description: "Sonnet 4.5 April bump <img src=x onerror=alert(1)> cc @ml-team"
 stable:
   model: claude-sonnet-4-5-20260301
   prompt: v3
@@ -95,6 +95,7 @@ func (w *world) assertBotCommit(hash, subject, rollout, decision string) {
 // healthy stage 0, bot pull request 5% → 25% with evidence, merged by the test, stage 1 started,
 // pull request 25% → 50%, a regression, the rollback commit on main and that pull request closed.
 func TestLifecycle(t *testing.T) {
+	t.Parallel()
 	const name = "summarizer"
 	path := "rollouts/" + name + ".yaml"
 	w := newWorld(t, map[string]string{path: specFile(name, "pull-request"), "README.md": "llm app\n"})
@@ -155,10 +156,16 @@ func TestLifecycle(t *testing.T) {
 		!slices.Equal(pr1.TeamReviewers, []string{"ml-platform"}) {
 		t.Errorf("labels %v reviewers %v teams %v", pr1.Labels, pr1.Reviewers, pr1.TeamReviewers)
 	}
-	for _, want := range []string{"error_rate", "latency_p95_ms", "| metric |", reconcile.Marker(name)} {
+	// The body is the evidence: the table with the change column, sample sizes, the stage timeline, a
+	// chart GitHub draws, the hidden marker; and what came from the spec is inert.
+	for _, want := range []string{"| metric | stable | canary | change | interval |", `error\_rate`, `latency\_p95\_ms`,
+		"Sample sizes", "Stage timeline", "```mermaid", reconcile.Marker(name), "&lt;img src=x"} {
 		if !strings.Contains(pr1.Body, want) {
 			t.Errorf("bot pull request body lacks %q:\n%s", want, pr1.Body)
 		}
+	}
+	if strings.Contains(pr1.Body, "<img") || strings.Contains(pr1.Body, "@ml-team") {
+		t.Errorf("the spec's description reaches the body unescaped:\n%s", pr1.Body)
 	}
 	branchHead := w.head("rollout/summarizer")
 	w.assertBotCommit(branchHead, "rollout(summarizer): 5% → 25%", name, "advance")
