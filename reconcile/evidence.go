@@ -5,20 +5,26 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/rollout-dev/rollout/evidence"
 	"github.com/rollout-dev/rollout/policy"
+	"github.com/rollout-dev/rollout/rollouts"
 )
 
 // Marker is the hidden line by which a proposal body names its rollout, for forges that must find the
 // bot's proposals among others.
 func Marker(rollout string) string { return "<!-- rollout:" + rollout + " -->" }
 
-// EvidenceBody is the body of a proposal: the evidence table, the judge's reasons, and the hidden
-// markers of the rollout and of the change proposed (target).
-func EvidenceBody(rollout string, d policy.Decision, target, bot string) string {
+// EvidenceBody is the body of a proposal: the evidence package's rendering of the decision on spec
+// (table, sample sizes, timeline, charts, escaped), a line naming the bot, and the hidden markers of the
+// rollout and of the change proposed (target). It holds no clock reading, so the same evidence renders
+// the same body and an unchanged proposal is not edited.
+func EvidenceBody(spec *rollouts.Spec, d policy.Decision, target, bot string) string {
 	var b strings.Builder
-	b.WriteString(EvidenceMarkdown(d))
-	fmt.Fprintf(&b, "\n<sub>Proposed by %s. Merging applies the change; the stage's metrics window starts when it lands on the default branch.</sub>\n\n", bot)
-	b.WriteString(Marker(rollout) + "\n")
+	b.WriteString(evidence.Render(evidence.Input{Spec: spec, Decision: d}))
+	fmt.Fprintf(&b, "\n<sub>Proposed by %s. Merging applies the change; the stage's metrics window starts when it lands on the default branch.</sub>\n\n", evidence.Text(bot))
+	if m := Marker(spec.Name); !strings.Contains(b.String(), m) {
+		b.WriteString(m + "\n")
+	}
 	if target != "" {
 		fmt.Fprintf(&b, "<!-- rollout-target:%s -->\n", target)
 	}

@@ -208,7 +208,7 @@ func planHousekeeping(in planInput, st rollouts.Status) (action, error) {
 	}
 	if open {
 		// Keep the open proposal's title and target: only the evidence changes.
-		body := EvidenceBody(name, d, targetOf(in.Proposal.Body), in.Bot)
+		body := EvidenceBody(spec, d, targetOf(in.Proposal.Body), in.Bot)
 		if body == in.Proposal.Body {
 			none.effect = "nothing to do; proposal evidence unchanged"
 			return none, nil
@@ -225,7 +225,7 @@ func planHousekeeping(in planInput, st rollouts.Status) (action, error) {
 func planProposal(in planInput, title string, to int, change rollouts.Change) action {
 	spec, d := in.Doc.Spec, in.Decision
 	target := targetHash(in.Doc.Source, title)
-	body := EvidenceBody(spec.Name, d, target, in.Bot)
+	body := EvidenceBody(spec, d, target, in.Bot)
 	req := proposalRequest(spec, title, body)
 	p := in.Proposal
 	base := action{to: to, proposal: req, needsForge: true}
