@@ -159,7 +159,7 @@ func TestLifecycle(t *testing.T) {
 	// The body is the evidence: the table with the change column, sample sizes, the stage timeline, a
 	// chart GitHub draws, the hidden marker; and what came from the spec is inert.
 	for _, want := range []string{"| metric | stable | canary | change | interval |", `error\_rate`, `latency\_p95\_ms`,
-		"Sample sizes", "Stage timeline", "```mermaid", reconcile.Marker(name), "&lt;img src=x"} {
+		"Sample sizes", "Stage timeline", "```mermaid", reconcile.Marker(name), `&lt;img src\=x`} {
 		if !strings.Contains(pr1.Body, want) {
 			t.Errorf("bot pull request body lacks %q:\n%s", want, pr1.Body)
 		}
