@@ -46,6 +46,7 @@ promotion:
   labels: [rollout, llm]
 rollback:
   via: commit
+  notify: [{webhook: env:ROLLBACK_WEBHOOK}]
 `, name, promotion)
 }
 
@@ -127,8 +128,12 @@ func TestLifecycle(t *testing.T) {
 		!s.Status.StageStartedAt.Equal(stage0) || s.Status.Canary != rollouts.Fingerprint(s.Canary) {
 		t.Fatalf("after start: traffic %+v status %+v", s.Traffic, s.Status)
 	}
-	if !strings.HasPrefix(w.file(r.Commit, path), "# Owned by the summarization team.") {
-		t.Errorf("the start commit lost the file's comment")
+	// The commit changes only the lines it must: the weight, and the status it adds.
+	removed, added := w.diffLines(w.commit(r.Commit))
+	wantAdded := []string{"  weight: 5", "status:", "  phase: Progressing", "  stage: 0",
+		"  stageStartedAt: " + stage0.Format(time.RFC3339), "  canary: " + s.Status.Canary}
+	if !slices.Equal(removed, []string{"  weight: 0"}) || !sameSet(added, wantAdded) {
+		t.Errorf("start commit removes %q and adds %q; want only the weight and the status", removed, added)
 	}
 
 	// Too early and no traffic: hold, nothing written.
@@ -245,6 +250,10 @@ func TestLifecycle(t *testing.T) {
 	if s.Traffic.Weight != 0 || s.Status.Phase != rollouts.RolledBack {
 		t.Errorf("after rollback: traffic %+v status %+v", s.Traffic, s.Status)
 	}
+	if evs := w.events(); len(evs) != 1 || evs[0].Decision != "rollback" || evs[0].From != 25 || evs[0].To != 0 ||
+		evs[0].Commit != r.Commit || evs[0].Rollout != name {
+		t.Errorf("rollback webhook received %+v, want one rollback 25 → 0 naming %s", evs, r.Commit)
+	}
 	p2 := w.pull(pr2.Number)
 	if p2.State != "closed" || p2.Merged {
 		t.Errorf("pull request #%d %s merged=%v, want closed unmerged", p2.Number, p2.State, p2.Merged)
@@ -275,4 +284,12 @@ func TestLifecycle(t *testing.T) {
 	if len(subjects) < len(want) || !slices.Equal(subjects[:len(want)], want) {
 		t.Errorf("main's history:\n%s\nwant it to start with:\n%s", strings.Join(subjects, "\n"), strings.Join(want, "\n"))
 	}
+}
+
+// sameSet reports whether a and b hold the same strings, in any order.
+func sameSet(a, b []string) bool {
+	a, b = slices.Clone(a), slices.Clone(b)
+	slices.Sort(a)
+	slices.Sort(b)
+	return slices.Equal(a, b)
 }

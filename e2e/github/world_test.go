@@ -3,9 +3,12 @@ package e2egithub_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"log/slog"
 	"math/rand"
+	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"os"
 	"os/exec"
@@ -17,12 +20,14 @@ import (
 
 	"github.com/go-git/go-git/v5"
 	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/go-git/go-git/v5/plumbing/format/diff"
 	"github.com/go-git/go-git/v5/plumbing/object"
 	"github.com/google/go-github/v60/github"
 
 	"github.com/rollout-dev/rollout/githubforge"
 	"github.com/rollout-dev/rollout/gitrepo"
 	"github.com/rollout-dev/rollout/internal/githubtest"
+	"github.com/rollout-dev/rollout/notify"
 	"github.com/rollout-dev/rollout/policy"
 	"github.com/rollout-dev/rollout/reconcile"
 	"github.com/rollout-dev/rollout/rollouts"
@@ -96,7 +101,14 @@ type world struct {
 	sleeps []time.Duration
 	// output is everything the loop said: reports, errors and log lines.
 	output strings.Builder
+	// hookURL is the rollback webhook, a secret like the token; hooks are the events it received.
+	hookURL string
+	hookMu  sync.Mutex
+	hooks   []reconcile.Event
 }
+
+// hookSecret is the path of the rollback webhook's URL: a secret, like a Slack webhook's.
+const hookSecret = "/hooks/T0SECRET/B0SECRET/xoxSecretPath"
 
 // newWorld starts a fake GitHub serving a repository whose first commit on main holds files.
 func newWorld(t *testing.T, files map[string]string) *world {
@@ -107,7 +119,21 @@ func newWorld(t *testing.T, files map[string]string) *world {
 	w.srv.Logins = map[string]string{gitrepo.DefaultAuthorEmail: botLogin, alice: "alice"}
 	w.bare, w.cloneURL = w.srv.EnableGit(files)
 
+	hook := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		var ev reconcile.Event
+		if r.Method != http.MethodPost || r.URL.Path != hookSecret || json.NewDecoder(r.Body).Decode(&ev) != nil {
+			http.Error(rw, "bad request", http.StatusBadRequest)
+			return
+		}
+		w.hookMu.Lock()
+		w.hooks = append(w.hooks, ev)
+		w.hookMu.Unlock()
+	}))
+	t.Cleanup(hook.Close)
+	w.hookURL = hook.URL + hookSecret
+
 	env := map[string]string{
+		"ROLLBACK_WEBHOOK":  w.hookURL,
 		"GITHUB_REPOSITORY": owner + "/" + repoName,
 		"GITHUB_API_URL":    w.srv.APIURL(),
 		"GITHUB_SERVER_URL": w.srv.URL,
@@ -139,11 +165,12 @@ func newWorld(t *testing.T, files map[string]string) *world {
 		t.Fatalf("open the remote: %v", err)
 	}
 	w.loop = &reconcile.Loop{
-		Repo:    w.remote,
-		Forge:   w.forge,
-		Sources: w.source,
-		Now:     w.clock.Now,
-		Log:     slog.New(slog.NewTextHandler(w.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		Repo:     w.remote,
+		Forge:    w.forge,
+		Notifier: &notify.Dispatcher{Client: hook.Client(), Getenv: func(k string) string { return env[k] }},
+		Sources:  w.source,
+		Now:      w.clock.Now,
+		Log:      slog.New(slog.NewTextHandler(w.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 	}
 	t.Cleanup(func() { w.assertNoToken() })
 	return w
@@ -207,6 +234,9 @@ func (w *world) assertNoToken() {
 	all.WriteString(w.gitOut(w.bare, "log", "--all", "--format=%H %an %ae%n%B"))
 	if strings.Contains(all.String(), token) {
 		w.t.Errorf("the token appears in the loop's output, logs, pull requests or commits")
+	}
+	if strings.Contains(all.String(), hookSecret) {
+		w.t.Errorf("the webhook URL appears in the loop's output, logs, pull requests or commits")
 	}
 }
 
@@ -459,4 +489,41 @@ func gitCalls(calls map[string]int) map[string]int {
 		}
 	}
 	return out
+}
+
+// events returns the events the rollback webhook received.
+func (w *world) events() []reconcile.Event {
+	w.hookMu.Lock()
+	defer w.hookMu.Unlock()
+	return append([]reconcile.Event(nil), w.hooks...)
+}
+
+// diffLines returns the lines a commit removes and adds against its first parent.
+func (w *world) diffLines(c *object.Commit) (removed, added []string) {
+	w.t.Helper()
+	parent, err := c.Parent(0)
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	patch, err := parent.Patch(c)
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	for _, fp := range patch.FilePatches() {
+		for _, ch := range fp.Chunks() {
+			lines := strings.SplitAfter(ch.Content(), "\n")
+			for _, l := range lines {
+				if l == "" {
+					continue
+				}
+				switch ch.Type() {
+				case diff.Delete:
+					removed = append(removed, strings.TrimSuffix(l, "\n"))
+				case diff.Add:
+					added = append(added, strings.TrimSuffix(l, "\n"))
+				}
+			}
+		}
+	}
+	return removed, added
 }
