@@ -293,3 +293,61 @@ func sameSet(a, b []string) bool {
 	slices.Sort(b)
 	return slices.Equal(a, b)
 }
+
+// TestPromotion follows a healthy rollout through every stage: each stage's pull request merged by the
+// test, each landing recorded, and at 100% the promotion pull request that makes the canary the new
+// stable, after which the rollout is Completed and nothing more is written.
+func TestPromotion(t *testing.T) {
+	t.Parallel()
+	const name = "tagger"
+	path := "rollouts/" + name + ".yaml"
+	w := newWorld(t, map[string]string{path: specFile(name, "pull-request")})
+	w.startCanary(name, canaryModel)
+	at := t0.Add(time.Minute)
+	w.at(at)
+	if r := w.result(w.tick(), name); r.Decision != policy.Start {
+		t.Fatalf("start: %s %v", r.Decision, r.Reasons)
+	}
+	weights := []int{5, 25, 50, 100}
+	for stage, weight := range weights {
+		w.traffic(name, at, at.Add(2*time.Hour), max(4000*100/weight, 8000), weight, healthyCanary(), int64(100+stage))
+		at = at.Add(2 * time.Hour)
+		w.at(at)
+		r := w.result(w.tick(), name)
+		want, to := policy.Advance, 100
+		if stage+1 < len(weights) {
+			to = weights[stage+1]
+		} else {
+			want = policy.Promote
+		}
+		if r.Decision != want || r.From != weight || r.To != to || r.Proposal == "" {
+			t.Fatalf("stage %d at %d%%: %s %d→%d proposal %q %v", stage, weight, r.Decision, r.From, r.To, r.Proposal, r.Reasons)
+		}
+		prs := w.botPulls(name)
+		pr := prs[len(prs)-1]
+		if wantTitle := fmt.Sprintf("rollout(%s): %d%% → %d%%", name, weight, to); pr.Title != wantTitle || pr.State != "open" {
+			t.Fatalf("stage %d: pull request %q %s, want %q open", stage, pr.Title, pr.State, wantTitle)
+		}
+		w.srv.MergePull(pr.Number)
+		at = at.Add(5 * time.Minute)
+		w.at(at)
+		r = w.result(w.tick(), name)
+		if want == policy.Promote {
+			break
+		}
+		if r.Decision != policy.Start || r.Commit == "" {
+			t.Fatalf("stage %d landed: %s %q %v", stage+1, r.Decision, r.Commit, r.Reasons)
+		}
+	}
+	s := w.spec(w.head("main"), path)
+	if s.Canary != nil || s.Stable.Model != canaryModel || s.Previous == nil || s.Previous.Model != "claude-sonnet-4-5-20260301" ||
+		s.Traffic.Weight != 0 || s.Status == nil || s.Status.Phase != rollouts.Completed {
+		t.Fatalf("after the promotion: stable %+v canary %+v previous %+v traffic %+v status %+v", s.Stable, s.Canary, s.Previous, s.Traffic, s.Status)
+	}
+	// Completed: a later tick writes nothing and opens nothing.
+	head, pulls := w.head("main"), len(w.botPulls(name))
+	w.at(at.Add(time.Hour))
+	if r := w.result(w.tick(), name); r.Commit != "" || w.head("main") != head || len(w.botPulls(name)) != pulls {
+		t.Errorf("completed rollout: %s commit %q (%s)", r.Decision, r.Commit, r.Effect)
+	}
+}
