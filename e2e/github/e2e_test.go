@@ -333,6 +333,14 @@ func TestPromotion(t *testing.T) {
 		w.at(at)
 		r = w.result(w.tick(), name)
 		if want == policy.Promote {
+			// The promotion landed: one commit records when, so that previous expires on time.
+			if r.Commit == "" {
+				t.Fatalf("after the promotion merged: %s, no commit (%s)", r.Decision, r.Effect)
+			}
+			w.assertBotCommit(r.Commit, "rollout(tagger): promotion landed", name, "hold")
+			if s := w.spec(r.Commit, path); s.Status == nil || !s.Status.PromotedAt.Equal(at) {
+				t.Errorf("promotion landed: status %+v, want promotedAt %s", s.Status, at)
+			}
 			break
 		}
 		if r.Decision != policy.Start || r.Commit == "" {
