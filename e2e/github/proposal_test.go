@@ -204,3 +204,40 @@ func (w *world) stageZeroPassed(name string) int {
 	}
 	return w.onlyPull(name).Number
 }
+
+// TestRollbackUnderRateLimit: with the API's rate limit spent for the next hour, a regression still
+// rolls back at once (the commit needs git only), and the pull request left open is closed, with a
+// comment, by the first tick after the limit resets.
+func TestRollbackUnderRateLimit(t *testing.T) {
+	t.Parallel()
+	const name = "summarizer"
+	w, n := firstProposal(t, name, "pull-request")
+	w.traffic(name, t0.Add(2*time.Hour+time.Minute), t0.Add(3*time.Hour), 40000, 5, brokenCanary(), 40)
+	w.at(t0.Add(3 * time.Hour))
+	w.srv.Fail(1, githubtest.Fault{Status: 403, Primary: true, ResetIn: time.Hour}) // the list call
+	before := w.head("main")
+	r := w.result(w.tick(), name)
+	if r.Decision != policy.Rollback || r.Commit == "" || w.head("main") != r.Commit || w.commit(r.Commit).ParentHashes[0].String() != before {
+		t.Fatalf("rate-limited regression: %s commit %q (%s)", r.Decision, r.Commit, r.Effect)
+	}
+	w.assertBotCommit(r.Commit, "rollout(summarizer): rollback 5% → 0%", name, "rollback")
+	for _, d := range w.sleeps {
+		if d > 2*time.Minute {
+			t.Errorf("the tick waited %s for the rate limit; a rollback never waits an hour", d)
+		}
+	}
+	if evs := w.events(); len(evs) != 1 || evs[0].Commit != r.Commit {
+		t.Errorf("webhook events %+v, want the rollback", evs)
+	}
+
+	// The limit resets: the stale pull request is closed with a comment; nothing else is written.
+	w.at(t0.Add(4*time.Hour + time.Minute))
+	r = w.result(w.tick(), name)
+	p := w.pull(n)
+	if p.State != "closed" || p.Merged || len(p.CommentBodies) != 1 || r.Commit != "" {
+		t.Fatalf("after the reset: pull request %s merged=%v comments %q; commit %q (%s)", p.State, p.Merged, p.CommentBodies, r.Commit, r.Effect)
+	}
+	if !strings.Contains(p.CommentBodies[0], "rolled back") {
+		t.Errorf("closing comment %q does not say the rollout was rolled back", p.CommentBodies[0])
+	}
+}
