@@ -343,6 +343,9 @@ func phaseOf(spec *rollouts.Spec, st rollouts.Status) string {
 	if spec.Canary == nil && st.Phase != rollouts.RolledBack {
 		return "finished"
 	}
+	if st.Phase == rollouts.RolledBack {
+		return "rolled back"
+	}
 	return strings.ToLower(string(st.Phase))
 }
 
