@@ -1,6 +1,10 @@
 package e2egithub_test
 
 import (
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
+	"encoding/pem"
 	"fmt"
 	"maps"
 	"strings"
@@ -125,5 +129,29 @@ func TestTokenNeverShown(t *testing.T) {
 	w.loop.Log.Error("errors", "all", errs)
 	if strings.Contains(w.logs.String(), token) {
 		t.Errorf("the logs show the token")
+	}
+}
+
+// TestGitHubApp: authenticated as a GitHub App (GITHUB_APP_ID and GITHUB_APP_PRIVATE_KEY), the bot
+// mints an installation token, pushes with it over git and opens its pull request with it.
+func TestGitHubApp(t *testing.T) {
+	t.Parallel()
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pemKey := pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(key)})
+	const name = "summarizer"
+	w := newWorldAuth(t, map[string]string{"rollouts/" + name + ".yaml": specFile(name, "pull-request")}, pemKey)
+	n := w.stageZeroPassed(name)
+	calls := w.srv.Calls()
+	if calls["GET /repos/{owner}/{repo}/installation"] != 1 || calls["POST /app/installations/{installation_id}/access_tokens"] < 1 {
+		t.Errorf("App calls %v: want the installation looked up once and a token minted", apiCalls(calls))
+	}
+	if p := w.pull(n); p.State != "open" || p.Title != "rollout(summarizer): 5% → 25%" {
+		t.Errorf("pull request #%d %s %q", n, p.State, p.Title)
+	}
+	if c := w.commit(w.head("rollout/" + name)); c.Author.Email != gitrepo.DefaultAuthorEmail {
+		t.Errorf("bot branch commit by %s", c.Author.Email)
 	}
 }

@@ -105,13 +105,24 @@ type world struct {
 	hookURL string
 	hookMu  sync.Mutex
 	hooks   []reconcile.Event
+	// secrets must never show: the token, the webhook's path, a line of the App's private key.
+	secrets []string
 }
 
 // hookSecret is the path of the rollback webhook's URL: a secret, like a Slack webhook's.
 const hookSecret = "/hooks/T0SECRET/B0SECRET/xoxSecretPath"
 
-// newWorld starts a fake GitHub serving a repository whose first commit on main holds files.
+// newWorld starts a fake GitHub serving a repository whose first commit on main holds files; the bot
+// authenticates with GITHUB_TOKEN.
 func newWorld(t *testing.T, files map[string]string) *world {
+	t.Helper()
+	return newWorldAuth(t, files, nil)
+}
+
+// newWorldAuth is newWorld with the bot's credentials in appKey: nil for GITHUB_TOKEN, or the PEM
+// private key of a GitHub App (GITHUB_APP_ID, GITHUB_APP_PRIVATE_KEY) whose installation tokens the bot
+// mints. The humans always use the token.
+func newWorldAuth(t *testing.T, files map[string]string, appKey []byte) *world {
 	t.Helper()
 	w := &world{t: t, ctx: context.Background(), clock: &clock{now: t0}, dir: t.TempDir(), logs: &syncBuffer{}}
 	w.srv = githubtest.New(t, owner, repoName, w.clock.Now)
@@ -138,6 +149,15 @@ func newWorld(t *testing.T, files map[string]string) *world {
 		"GITHUB_API_URL":    w.srv.APIURL(),
 		"GITHUB_SERVER_URL": w.srv.URL,
 		"GITHUB_TOKEN":      token,
+	}
+	if appKey != nil {
+		delete(env, "GITHUB_TOKEN")
+		env["GITHUB_APP_ID"] = "4242"
+		env["GITHUB_APP_PRIVATE_KEY"] = string(appKey)
+	}
+	w.secrets = []string{token, hookSecret}
+	if appKey != nil {
+		w.secrets = append(w.secrets, strings.Split(strings.TrimSpace(string(appKey)), "\n")[1])
 	}
 	opts, err := githubforge.FromEnv(func(k string) string { return env[k] })
 	if err != nil {
@@ -232,11 +252,10 @@ func (w *world) assertNoToken() {
 		all.WriteString(p.Title + p.Body + strings.Join(p.CommentBodies, "\n"))
 	}
 	all.WriteString(w.gitOut(w.bare, "log", "--all", "--format=%H %an %ae%n%B"))
-	if strings.Contains(all.String(), token) {
-		w.t.Errorf("the token appears in the loop's output, logs, pull requests or commits")
-	}
-	if strings.Contains(all.String(), hookSecret) {
-		w.t.Errorf("the webhook URL appears in the loop's output, logs, pull requests or commits")
+	for _, secret := range w.secrets {
+		if strings.Contains(all.String(), secret) {
+			w.t.Errorf("a secret (%.12s…) appears in the loop's output, logs, pull requests or commits", secret)
+		}
 	}
 }
 
