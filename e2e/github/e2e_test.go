@@ -143,7 +143,7 @@ func TestLifecycle(t *testing.T) {
 	}
 
 	// A healthy stage 0: the bot proposes 5% → 25%.
-	w.traffic(name, stage0, stage0.Add(2*time.Hour), 40000, 5, healthyCanary(), 1)
+	w.traffic(name, stage0, stage0.Add(2*time.Hour), 4000, 50, healthyCanary(), 1)
 	w.at(stage0.Add(2 * time.Hour))
 	r = w.result(w.tick(), name)
 	if r.Decision != policy.Advance || r.From != 5 || r.To != 25 || r.Proposal == "" {
@@ -208,7 +208,7 @@ func TestLifecycle(t *testing.T) {
 	}
 
 	// A healthy stage 1: the bot proposes 25% → 50%, in a new pull request.
-	w.traffic(name, stage1, stage1.Add(2*time.Hour), 8000, 25, healthyCanary(), 2)
+	w.traffic(name, stage1, stage1.Add(2*time.Hour), 4000, 50, healthyCanary(), 2)
 	w.at(stage1.Add(2 * time.Hour))
 	r = w.result(w.tick(), name)
 	if r.Decision != policy.Advance || r.From != 25 || r.To != 50 {
@@ -225,7 +225,7 @@ func TestLifecycle(t *testing.T) {
 
 	// The canary regresses: rollback straight to main, and the open pull request closed with a
 	// comment naming the rollback commit.
-	w.traffic(name, stage1.Add(2*time.Hour), stage1.Add(3*time.Hour), 8000, 25, brokenCanary(), 3)
+	w.traffic(name, stage1.Add(2*time.Hour), stage1.Add(3*time.Hour), 4000, 50, brokenCanary(), 3)
 	w.at(stage1.Add(3 * time.Hour))
 	before := w.head("main")
 	// GitHub pushes back while the bot closes the pull request: a 502 on the comment, a secondary
@@ -310,7 +310,11 @@ func TestPromotion(t *testing.T) {
 	}
 	weights := []int{5, 25, 50, 100}
 	for stage, weight := range weights {
-		w.traffic(name, at, at.Add(2*time.Hour), max(4000*100/weight, 8000), weight, healthyCanary(), int64(100+stage))
+		share := 50
+		if weight == 100 {
+			share = 100 // every key on the canary: no stable traffic at all
+		}
+		w.traffic(name, at, at.Add(2*time.Hour), 4000, share, healthyCanary(), int64(100+stage))
 		at = at.Add(2 * time.Hour)
 		w.at(at)
 		r := w.result(w.tick(), name)

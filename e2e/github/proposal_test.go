@@ -49,7 +49,7 @@ func TestHumanCommitsStopForcePushes(t *testing.T) {
 	}
 
 	// More traffic: the evidence changes; the bot refreshes the description and leaves the branch.
-	w.traffic(name, t0.Add(2*time.Hour+time.Minute), t0.Add(3*time.Hour), 20000, 5, healthyCanary(), 11)
+	w.traffic(name, t0.Add(2*time.Hour+time.Minute), t0.Add(3*time.Hour), 4000, 50, healthyCanary(), 11)
 	w.at(t0.Add(3 * time.Hour))
 	r := w.result(w.tick(), name)
 	if r.Commit != "" || w.head("rollout/"+name) != aliceHead {
@@ -71,7 +71,7 @@ func TestHumanCommitsStopForcePushes(t *testing.T) {
 	mainPath := "rollouts/" + name + ".yaml"
 	edited := strings.Replace(w.file(w.head("main"), mainPath), "Sonnet 4.5 April bump", "Sonnet 4.5 April bump (reviewed)", 1)
 	w.humanCommit("main", map[string]string{mainPath: edited}, "Clarify the description")
-	w.traffic(name, t0.Add(3*time.Hour), t0.Add(4*time.Hour), 20000, 5, healthyCanary(), 12)
+	w.traffic(name, t0.Add(3*time.Hour), t0.Add(4*time.Hour), 4000, 50, healthyCanary(), 12)
 	w.at(t0.Add(4 * time.Hour))
 	bodyBefore = w.pull(n).Body
 	r = w.result(w.tick(), name)
@@ -109,7 +109,7 @@ func TestClosedProposalNotReopened(t *testing.T) {
 	w.srv.ClosePull(n)
 
 	for i, at := range []time.Duration{3 * time.Hour, 4 * time.Hour} {
-		w.traffic(name, t0.Add(at-time.Hour), t0.Add(at), 20000, 5, healthyCanary(), int64(20+i))
+		w.traffic(name, t0.Add(at-time.Hour), t0.Add(at), 4000, 50, healthyCanary(), int64(20+i))
 		w.at(t0.Add(at))
 		r := w.result(w.tick(), name)
 		if r.Decision != policy.Advance || r.Commit != "" || r.Proposal != "" {
@@ -129,7 +129,7 @@ func TestClosedProposalNotReopened(t *testing.T) {
 	}
 	fresh := healthyCanary()
 	fresh.Model = "claude-sonnet-4-5-20260501"
-	w.traffic(name, restart, restart.Add(2*time.Hour), 40000, 5, fresh, 30)
+	w.traffic(name, restart, restart.Add(2*time.Hour), 4000, 50, fresh, 30)
 	w.at(restart.Add(2 * time.Hour))
 	r := w.result(w.tick(), name)
 	prs := w.botPulls(name)
@@ -167,7 +167,7 @@ func TestAutoMerge(t *testing.T) {
 		w.startCanary(name, canaryModel)
 		w.at(t0.Add(time.Minute))
 		w.result(w.tick(), name)
-		w.traffic(name, t0.Add(time.Minute), t0.Add(2*time.Hour), 40000, 5, healthyCanary(), 1)
+		w.traffic(name, t0.Add(time.Minute), t0.Add(2*time.Hour), 4000, 50, healthyCanary(), 1)
 		w.at(t0.Add(2*time.Hour + time.Minute))
 		rep := w.tick()
 		r := rep.Results[0]
@@ -197,7 +197,7 @@ func (w *world) stageZeroPassed(name string) int {
 	w.startCanary(name, canaryModel)
 	w.at(t0.Add(time.Minute))
 	w.result(w.tick(), name)
-	w.traffic(name, t0.Add(time.Minute), t0.Add(2*time.Hour), 40000, 5, healthyCanary(), 1)
+	w.traffic(name, t0.Add(time.Minute), t0.Add(2*time.Hour), 4000, 50, healthyCanary(), 1)
 	w.at(t0.Add(2*time.Hour + time.Minute))
 	if r := w.result(w.tick(), name); r.Decision != policy.Advance {
 		w.t.Fatalf("healthy stage 0: %s %v", r.Decision, r.Reasons)
@@ -212,7 +212,7 @@ func TestRollbackUnderRateLimit(t *testing.T) {
 	t.Parallel()
 	const name = "summarizer"
 	w, n := firstProposal(t, name, "pull-request")
-	w.traffic(name, t0.Add(2*time.Hour+time.Minute), t0.Add(3*time.Hour), 40000, 5, brokenCanary(), 40)
+	w.traffic(name, t0.Add(2*time.Hour+time.Minute), t0.Add(3*time.Hour), 4000, 50, brokenCanary(), 40)
 	w.at(t0.Add(3 * time.Hour))
 	w.srv.Fail(1, githubtest.Fault{Status: 403, Primary: true, ResetIn: time.Hour}) // the list call
 	before := w.head("main")

@@ -262,8 +262,10 @@ func (w *world) assertNoToken() {
 // Traffic.
 
 // traffic appends n request records of rollout to its JSONL file, evenly spread over [from, to), the
-// canary getting weight% of them. The seed makes the records the same every run.
-func (w *world) traffic(rollout string, from, to time.Time, n, weight int, canary jsonl.ArmProfile, seed int64) {
+// canary getting share% of them. The seed makes the records the same every run. The share need not be
+// the stage's weight (the judge compares the arms' rates, not their sizes); an even split keeps the
+// files small for the evidence they carry.
+func (w *world) traffic(rollout string, from, to time.Time, n, share int, canary jsonl.ArmProfile, seed int64) {
 	w.t.Helper()
 	path := filepath.Join(w.dir, "traffic", rollout+".jsonl")
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
@@ -275,7 +277,7 @@ func (w *world) traffic(rollout string, from, to time.Time, n, weight int, canar
 	}
 	defer f.Close()
 	cfg := jsonl.SynthConfig{Rollout: rollout, Start: from, Interval: to.Sub(from) / time.Duration(n), Requests: n,
-		CanaryShare: float64(weight) / 100, Stable: stableArm(), Canary: canary}
+		CanaryShare: float64(share) / 100, Stable: stableArm(), Canary: canary}
 	if err := jsonl.Synthesize(f, cfg, rand.New(rand.NewSource(seed))); err != nil {
 		w.t.Fatal(err)
 	}
@@ -284,10 +286,19 @@ func (w *world) traffic(rollout string, from, to time.Time, n, weight int, canar
 	}
 }
 
-func stableArm() jsonl.ArmProfile { return jsonl.DefaultProfile("claude-sonnet-4-5-20260301") }
+// stableArm fails 3% of its requests, within the specs' absolute limit of 5%.
+func stableArm() jsonl.ArmProfile {
+	p := jsonl.DefaultProfile("claude-sonnet-4-5-20260301")
+	p.ErrorRate = 0.03
+	return p
+}
 
 // healthyCanary behaves as the stable arm does.
-func healthyCanary() jsonl.ArmProfile { return jsonl.DefaultProfile("claude-sonnet-4-5-20260415") }
+func healthyCanary() jsonl.ArmProfile {
+	p := stableArm()
+	p.Model = "claude-sonnet-4-5-20260415"
+	return p
+}
 
 // brokenCanary fails a quarter of its requests.
 func brokenCanary() jsonl.ArmProfile {
