@@ -5,6 +5,7 @@ import (
 	"maps"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -233,8 +234,8 @@ func TestLifecycle(t *testing.T) {
 	w.srv.FailRoute("POST /repos/{owner}/{repo}/issues/{number}/comments", 1, githubtest.Fault{Status: 502})
 	w.srv.FailRoute("PATCH /repos/{owner}/{repo}/pulls/{number}", 1, githubtest.Fault{Status: 403, Secondary: true, RetryAfter: 60})
 	r = w.result(w.tick(), name)
-	if !slices.Contains(w.sleeps, 60*time.Second) {
-		t.Errorf("the forge waited %v, want the 60 s GitHub asked for", w.sleeps)
+	if !slices.Contains(w.waits(), 60*time.Second) {
+		t.Errorf("the forge waited %v, want the 60 s GitHub asked for", w.waits())
 	}
 	if r.Decision != policy.Rollback || r.From != 25 || r.To != 0 || r.Commit == "" {
 		t.Fatalf("regression: %s %d→%d commit %q %v", r.Decision, r.From, r.To, r.Commit, r.Reasons)
@@ -361,5 +362,70 @@ func TestPromotion(t *testing.T) {
 	w.at(at.Add(time.Hour))
 	if r := w.result(w.tick(), name); r.Commit != "" || w.head("main") != head || len(w.botPulls(name)) != pulls {
 		t.Errorf("completed rollout: %s commit %q (%s)", r.Decision, r.Commit, r.Effect)
+	}
+}
+
+// TestConcurrentReconcilers: two reconcilers (an overlapping cron run, a daemon) tick at once. Git
+// rejects the slower push, the loser decides again on the new main, and the result is what one
+// reconciler would have written: one start commit, one bot branch commit, one pull request.
+func TestConcurrentReconcilers(t *testing.T) {
+	t.Parallel()
+	const name = "summarizer"
+	w := newWorld(t, map[string]string{"rollouts/" + name + ".yaml": specFile(name, "pull-request")})
+	other, _ := w.newLoop()
+	both := func() [2]*reconcile.Report {
+		var reps [2]*reconcile.Report
+		var errs [2]error
+		var wg sync.WaitGroup
+		for i, l := range []*reconcile.Loop{w.loop, other} {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				reps[i], errs[i] = l.Tick(w.ctx)
+			}()
+		}
+		wg.Wait()
+		for i := range reps {
+			if errs[i] != nil {
+				t.Fatalf("reconciler %d: %v", i, errs[i])
+			}
+			for _, r := range reps[i].Results {
+				if r.Err != nil {
+					t.Fatalf("reconciler %d, %s: %v (%s)", i, r.Rollout, r.Err, r.Effect)
+				}
+				fmt.Fprintf(&w.output, "%d %s %s %s %v\n", i, r.Decision, r.Effect, r.Commit, r.Reasons)
+			}
+		}
+		return reps
+	}
+	commits := func(reps [2]*reconcile.Report) (n int) {
+		for _, rep := range reps {
+			if rep.Results[0].Commit != "" {
+				n++
+			}
+		}
+		return n
+	}
+
+	w.startCanary(name, canaryModel)
+	merged := w.head("main")
+	w.at(t0.Add(time.Minute))
+	if n := commits(both()); n != 1 {
+		t.Errorf("%d reconcilers committed the start, want 1", n)
+	}
+	if got := w.firstParents(merged); len(got) != 1 {
+		t.Fatalf("%d commits on main after the spec merge, want the one start commit", len(got))
+	}
+
+	w.traffic(name, t0.Add(time.Minute), t0.Add(2*time.Hour), 4000, 50, healthyCanary(), 1)
+	w.at(t0.Add(2*time.Hour + time.Minute))
+	both()
+	prs := w.botPulls(name)
+	if len(prs) != 1 || prs[0].State != "open" || prs[0].Title != "rollout(summarizer): 5% → 25%" {
+		t.Fatalf("bot pull requests after two concurrent advances: %+v", prs)
+	}
+	branch := w.head("rollout/" + name)
+	if c := w.commit(branch); c.ParentHashes[0].String() != w.head("main") {
+		t.Errorf("bot branch %s is not one commit on main", branch)
 	}
 }

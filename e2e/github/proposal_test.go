@@ -221,7 +221,7 @@ func TestRollbackUnderRateLimit(t *testing.T) {
 		t.Fatalf("rate-limited regression: %s commit %q (%s)", r.Decision, r.Commit, r.Effect)
 	}
 	w.assertBotCommit(r.Commit, "rollout(summarizer): rollback 5% → 0%", name, "rollback")
-	for _, d := range w.sleeps {
+	for _, d := range w.waits() {
 		if d > 2*time.Minute {
 			t.Errorf("the tick waited %s for the rate limit; a rollback never waits an hour", d)
 		}

@@ -92,13 +92,16 @@ type world struct {
 	// bare is the server's bare repository; cloneURL its smart-HTTP URL.
 	bare, cloneURL string
 	// dir is the directory relative file: sources are read from (the process's working directory).
-	dir    string
-	forge  *githubforge.Forge
-	remote *gitrepo.Remote
-	loop   *reconcile.Loop
-	logs   *syncBuffer
+	dir   string
+	forge *githubforge.Forge
+	loop  *reconcile.Loop
+	// env is the reconciler's environment, as GitHub Actions sets it; hookClient reaches the webhook.
+	env        map[string]string
+	hookClient *http.Client
+	logs       *syncBuffer
 	// sleeps are the waits the forge asked for (rate limits); none is really slept.
-	sleeps []time.Duration
+	sleepMu sync.Mutex
+	sleeps  []time.Duration
 	// output is everything the loop said: reports, errors and log lines.
 	output strings.Builder
 	// hookURL is the rollback webhook, a secret like the token; hooks are the events it received.
@@ -159,41 +162,60 @@ func newWorldAuth(t *testing.T, files map[string]string, appKey []byte) *world {
 	if appKey != nil {
 		w.secrets = append(w.secrets, strings.Split(strings.TrimSpace(string(appKey)), "\n")[1])
 	}
-	opts, err := githubforge.FromEnv(func(k string) string { return env[k] })
+	w.env, w.hookClient = env, hook.Client()
+	w.loop, w.forge = w.newLoop()
+	t.Cleanup(func() { w.assertNoToken() })
+	return w
+}
+
+// newLoop wires a reconciler as `rollout reconcile` does in a GitHub Action, from the environment
+// alone: its own forge (with its own HTTP cache), its own git remote, the webhook notifier.
+func (w *world) newLoop() (*reconcile.Loop, *githubforge.Forge) {
+	w.t.Helper()
+	getenv := func(k string) string { return w.env[k] }
+	opts, err := githubforge.FromEnv(getenv)
 	if err != nil {
-		t.Fatalf("forge options from the environment: %v", err)
+		w.t.Fatalf("forge options from the environment: %v", err)
 	}
 	opts.Now = w.clock.Now
 	opts.Sleep = func(_ context.Context, d time.Duration) error {
+		w.sleepMu.Lock()
+		defer w.sleepMu.Unlock()
 		w.sleeps = append(w.sleeps, d)
 		return nil
 	}
 	opts.WriteGap = -1
 	opts.BotLogin, opts.BotEmail = botLogin, gitrepo.DefaultAuthorEmail
-	if w.forge, err = githubforge.New(opts); err != nil {
-		t.Fatalf("forge: %v", err)
-	}
-	gitToken, err := w.forge.GitToken(w.ctx)
+	forge, err := githubforge.New(opts)
 	if err != nil {
-		t.Fatalf("git token: %v", err)
+		w.t.Fatalf("forge: %v", err)
 	}
-	w.remote, err = gitrepo.Open(w.ctx, gitrepo.Options{
-		URL:  githubforge.GitURL(env["GITHUB_SERVER_URL"], owner, repoName),
+	gitToken, err := forge.GitToken(w.ctx)
+	if err != nil {
+		w.t.Fatalf("git token: %v", err)
+	}
+	remote, err := gitrepo.Open(w.ctx, gitrepo.Options{
+		URL:  githubforge.GitURL(getenv("GITHUB_SERVER_URL"), owner, repoName),
 		Auth: gitrepo.TokenAuth(gitToken),
 	})
 	if err != nil {
-		t.Fatalf("open the remote: %v", err)
+		w.t.Fatalf("open the remote: %v", err)
 	}
-	w.loop = &reconcile.Loop{
-		Repo:     w.remote,
-		Forge:    w.forge,
-		Notifier: &notify.Dispatcher{Client: hook.Client(), Getenv: func(k string) string { return env[k] }},
+	return &reconcile.Loop{
+		Repo:     remote,
+		Forge:    forge,
+		Notifier: &notify.Dispatcher{Client: w.hookClient, Getenv: getenv},
 		Sources:  w.source,
 		Now:      w.clock.Now,
 		Log:      slog.New(slog.NewTextHandler(w.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
-	}
-	t.Cleanup(func() { w.assertNoToken() })
-	return w
+	}, forge
+}
+
+// waits returns the waits the forges asked for.
+func (w *world) waits() []time.Duration {
+	w.sleepMu.Lock()
+	defer w.sleepMu.Unlock()
+	return append([]time.Duration(nil), w.sleeps...)
 }
 
 // source opens a spec's file: source relative to w.dir, as cmd/rollout does relative to its working
