@@ -73,7 +73,8 @@ func (w *world) startCanary(name, model string) {
 	w.mergeSpecPR(branch, name+": canary "+model)
 }
 
-// trailers checks a bot commit's subject and trailers.
+// assertBotCommit checks a bot commit: its subject, its trailers, its author, and that it changes the
+// rollout's spec file alone.
 func (w *world) assertBotCommit(hash, subject, rollout, decision string) {
 	w.t.Helper()
 	c := w.commit(hash)

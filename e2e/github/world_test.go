@@ -99,10 +99,10 @@ type world struct {
 	env        map[string]string
 	hookClient *http.Client
 	logs       *syncBuffer
-	// sleeps are the waits the forge asked for (rate limits); none is really slept.
+	// sleeps are the waits the forges asked for (rate limits), none really slept; sleepMu guards them.
 	sleepMu sync.Mutex
 	sleeps  []time.Duration
-	// output is everything the loop said: reports, errors and log lines.
+	// output is everything the loop reported: results, reasons and errors (its log lines are in logs).
 	output strings.Builder
 	// hookURL is the rollback webhook, a secret like the token; hooks are the events it received.
 	hookURL string
@@ -164,7 +164,7 @@ func newWorldAuth(t *testing.T, files map[string]string, appKey []byte) *world {
 	}
 	w.env, w.hookClient = env, hook.Client()
 	w.loop, w.forge = w.newLoop()
-	t.Cleanup(func() { w.assertNoToken() })
+	t.Cleanup(func() { w.assertNoSecrets() })
 	return w
 }
 
@@ -263,9 +263,9 @@ func (w *world) result(rep *reconcile.Report, name string) reconcile.Result {
 	return reconcile.Result{}
 }
 
-// assertNoToken fails the test when the token shows in anything the loop said or wrote: reports,
+// assertNoSecrets fails the test when a secret shows in anything the loop said or wrote: reports,
 // errors, logs, pull requests, comments, or commit messages.
-func (w *world) assertNoToken() {
+func (w *world) assertNoSecrets() {
 	w.t.Helper()
 	var all strings.Builder
 	all.WriteString(w.output.String())
