@@ -583,3 +583,40 @@ func TestPlanWritesNothing(t *testing.T) {
 		t.Fatalf("%+v", res)
 	}
 }
+
+func TestManualOperations(t *testing.T) {
+	h := newHarness(t, map[string]string{"rollouts/summarizer.yaml": specFor("summarizer", "pull-request", "hold")})
+	ctx := context.Background()
+	if _, err := h.loop.Operate(ctx, "summarizer", OpResume, ""); !errors.Is(err, ErrNotApplicable) {
+		t.Errorf("resume of a pending rollout: %v", err)
+	}
+	if _, err := h.loop.Operate(ctx, "nope", OpPause, ""); !errors.Is(err, ErrUnknownRollout) {
+		t.Errorf("unknown rollout: %v", err)
+	}
+	h.tick()
+	res, err := h.loop.Operate(ctx, "summarizer", OpPause, "investigating latency")
+	if err != nil || h.spec("summarizer").Status.Phase != rollouts.Paused || h.spec("summarizer").Traffic.Weight != 5 {
+		t.Fatalf("pause: %+v %v", res, err)
+	}
+	golden(t, "pause.diff", h.commitDiff(res.Commit))
+	h.quiet() // a paused rollout holds
+	h.now = t0.Add(2 * time.Hour)
+	if _, err := h.loop.Operate(ctx, "summarizer", OpResume, ""); err != nil {
+		t.Fatal(err)
+	}
+	if st := h.spec("summarizer").Status; st.Phase != rollouts.Progressing || !st.StageStartedAt.Equal(h.now) {
+		t.Errorf("resume: %+v", st)
+	}
+	h.judge.set("summarizer", policy.Advance)
+	h.tick() // opens #1
+	res, err = h.loop.Operate(ctx, "summarizer", OpRollback, "bad outputs reported")
+	if err != nil || h.spec("summarizer").Status.Phase != rollouts.RolledBack || h.forge.proposals[0].State != ProposalClosed {
+		t.Fatalf("rollback: %+v %v", res, err)
+	}
+	if len(h.notes.events) != 1 || h.notes.events[0].Reasons[0] != "by hand: bad outputs reported" {
+		t.Errorf("events = %+v", h.notes.events)
+	}
+	if _, err := h.loop.Operate(ctx, "summarizer", OpRollback, "again"); !errors.Is(err, ErrNotApplicable) {
+		t.Errorf("second rollback: %v", err)
+	}
+}
