@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"log/slog"
+	"net"
 	"os/signal"
 	"syscall"
 	"time"
@@ -17,6 +18,8 @@ type runOptions struct {
 	Listen  string
 	Metrics string
 	Poll    time.Duration
+	// ready, when set, receives the address the daemon listens on (tests listen on :0).
+	ready chan<- net.Addr
 }
 
 func (app *App) runCmd() *cobra.Command {
@@ -58,6 +61,13 @@ func (app *App) runDaemon(ctx context.Context, opts *runOptions) error {
 		Now:        app.Now,
 		Poll:       opts.Poll,
 		Log:        log,
+	}
+	if opts.ready != nil {
+		go func() {
+			if addr, err := d.Addr(ctx); err == nil {
+				opts.ready <- addr
+			}
+		}()
 	}
 	return d.Run(ctx)
 }
