@@ -88,7 +88,9 @@ func benchRepo(b *testing.B, rollouts, commits int) string {
 // emptySource answers every query with no data, so the judge holds on minDuration alone.
 type emptySource struct{}
 
-func (emptySource) Stats(context.Context, policy.Query) (*policy.Stats, error) { return &policy.Stats{}, nil }
+func (emptySource) Stats(context.Context, policy.Query) (*policy.Stats, error) {
+	return &policy.Stats{}, nil
+}
 
 func benchLoop(b *testing.B, dir string) *reconcile.Loop {
 	b.Helper()
@@ -98,8 +100,10 @@ func benchLoop(b *testing.B, dir string) *reconcile.Loop {
 	}
 	return &reconcile.Loop{Repo: remote, Forge: &gitrepo.LocalForge{Remote: remote},
 		Sources: func(*rollouts.Spec) (policy.Source, error) { return emptySource{}, nil },
-		Gates:   func(context.Context, fs.FS, *rollouts.Spec, int) policy.GateResult { return policy.GateResult{Open: true} },
-		Now:     func() time.Time { return benchNow }}
+		Gates: func(context.Context, fs.FS, *rollouts.Spec, int) policy.GateResult {
+			return policy.GateResult{Open: true}
+		},
+		Now: func() time.Time { return benchNow }}
 }
 
 func tickHolding(b *testing.B, l *reconcile.Loop, want int) {
