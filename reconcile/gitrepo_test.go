@@ -35,8 +35,10 @@ func loopOn(t *testing.T, bare string, before func()) *reconcile.Loop {
 	}
 	return &reconcile.Loop{Repo: &barrierRepo{Repository: remote, before: before}, Forge: &gitrepo.LocalForge{Remote: remote},
 		Sources: func(*rollouts.Spec) (policy.Source, error) { return emptySource{}, nil },
-		Gates:   func(context.Context, fs.FS, *rollouts.Spec, int) policy.GateResult { return policy.GateResult{Open: true} },
-		Now:     func() time.Time { return benchNow }}
+		Gates: func(context.Context, fs.FS, *rollouts.Spec, int) policy.GateResult {
+			return policy.GateResult{Open: true}
+		},
+		Now: func() time.Time { return benchNow }}
 }
 
 const pendingSpec = `apiVersion: rollout/v1
