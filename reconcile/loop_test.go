@@ -620,3 +620,40 @@ func TestManualOperations(t *testing.T) {
 		t.Errorf("second rollback: %v", err)
 	}
 }
+
+func TestForgeFailuresNeverStopARollback(t *testing.T) {
+	h := newHarness(t, map[string]string{"rollouts/summarizer.yaml": specFor("summarizer", "pull-request", "hold")})
+	h.tick()
+	h.judge.set("summarizer", policy.Advance)
+	h.tick() // opens #1
+	h.judge.set("summarizer", policy.Rollback)
+
+	// The listing fails: the rollback lands anyway, and the stale proposal is closed on a later pass.
+	h.forge.listErr = errors.New("502 bad gateway")
+	res := h.only(h.tick())
+	if res.Decision != policy.Rollback || h.repo.head("main") != res.Commit || len(h.notes.events) != 1 {
+		t.Fatalf("%+v", res)
+	}
+	h.forge.listErr = nil
+	h.forge.closeErr = errors.New("503")
+	rep := h.tick()
+	if r := rep.Results[0]; r.Effect != "close the stale proposal" || r.Err == nil {
+		t.Fatalf("close failure not reported: %+v", r)
+	}
+	h.forge.closeErr = nil
+	if r := h.only(h.tick()); r.Effect != "close the stale proposal" || h.forge.proposals[0].State != ProposalClosed {
+		t.Fatalf("%+v", r)
+	}
+	h.quiet()
+}
+
+func TestAdvanceNeedsAForge(t *testing.T) {
+	h := newHarness(t, map[string]string{"rollouts/summarizer.yaml": specFor("summarizer", "pull-request", "hold")})
+	h.loop.Forge = nil
+	h.tick()
+	h.judge.set("summarizer", policy.Advance)
+	rep := h.tick()
+	if r := rep.Results[0]; !errors.Is(r.Err, ErrNoForge) || len(h.repo.pushes) != 1 {
+		t.Fatalf("%+v", r)
+	}
+}

@@ -329,3 +329,28 @@ func (s *syncBuffer) String() string {
 	defer s.mu.Unlock()
 	return s.b.String()
 }
+
+// TestGateReadsTheEvalFileFromTheRepository: stage 0's gate reads evals/ from the default branch's
+// snapshot, not from the directory the process runs in.
+func TestGateReadsTheEvalFileFromTheRepository(t *testing.T) {
+	e := newE2E(t)
+	human := gittest.Clone(t, e.bare)
+	spec := strings.Replace(strings.Replace(e2eSpec, "TRAFFIC", e.traffic, 1),
+		"  - {weight: 5, minDuration: 1h, minRequests: 200}\n",
+		"  - {weight: 5, minDuration: 1h, minRequests: 200, gate: {evals: evals/summarizer.json, minPassRate: 0.9}}\n", 1)
+	failing := `{"cases": [{"id": "a", "stable": true, "canary": false}, {"id": "b", "stable": true, "canary": true}]}`
+	human.Write(map[string]string{"rollouts/summarizer.yaml": spec, "evals/summarizer.json": failing})
+	human.Commit("gate the rollout on evals")
+	human.Push("main")
+	res := e.reconcile()
+	if *res.Decision != "hold" || res.Commit != nil || !strings.Contains(strings.Join(res.Reasons, " "), "gate of stage 0 is shut") {
+		t.Fatalf("gate shut: %+v", res)
+	}
+	passing := `{"cases": [{"id": "a", "stable": true, "canary": true}, {"id": "b", "stable": true, "canary": true}]}`
+	human.Write(map[string]string{"evals/summarizer.json": passing})
+	human.Commit("evals pass")
+	human.Push("main")
+	if res = e.reconcile(); *res.Decision != "start" || res.Commit == nil {
+		t.Fatalf("gate open: %+v", res)
+	}
+}
