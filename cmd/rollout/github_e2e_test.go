@@ -70,3 +70,15 @@ func writesOf(calls map[string]int) int {
 	}
 	return n
 }
+
+// TestSignedCommitsNeedGitHub: --signed-commits outside GitHub is a usage error. (On GitHub it wraps
+// the repository in githubforge.SignedRepository; githubtest's Git Data API does not share the
+// repository EnableGit serves, so that path is covered by githubforge's own tests.)
+func TestSignedCommitsNeedGitHub(t *testing.T) {
+	e := newE2E(t)
+	var out, errOut bytes.Buffer
+	app := &App{Stdout: &out, Stderr: &errOut, Getenv: func(string) string { return "" }, Now: func() time.Time { return e.now }}
+	if code := app.Main([]string{"reconcile", "--signed-commits", "--repo", e.bare}); code != exitUsage || !strings.Contains(errOut.String(), "needs GitHub") {
+		t.Errorf("exit %d, want 2: %s", code, errOut.String())
+	}
+}

@@ -12,6 +12,7 @@ import (
 
 func (app *App) rollbackCmd() *cobra.Command {
 	var reason string
+	var signed bool
 	cmd := &cobra.Command{
 		Use:   "rollback NAME --reason TEXT",
 		Short: "Roll a rollout back to stable now, as a commit on the default branch",
@@ -24,15 +25,17 @@ func (app *App) rollbackCmd() *cobra.Command {
 			if reason == "" {
 				return usageError{errors.New("rollback needs --reason: it goes into the commit and the notification")}
 			}
-			return app.operate(cmd.Context(), args[0], reconcile.OpRollback, reason)
+			return app.operate(cmd.Context(), args[0], reconcile.OpRollback, reason, signed)
 		},
 	}
 	cmd.Flags().StringVar(&reason, "reason", "", "why, for the commit message and the notification (required)")
+	cmd.Flags().BoolVar(&signed, "signed-commits", false, "make the commit through GitHub's API, so GitHub signs it (GitHub only)")
 	return cmd
 }
 
 func (app *App) pauseCmd() *cobra.Command {
 	var reason string
+	var signed bool
 	cmd := &cobra.Command{
 		Use:   "pause NAME [--reason TEXT]",
 		Short: "Pause a rollout at its current weight, as a commit",
@@ -40,14 +43,16 @@ func (app *App) pauseCmd() *cobra.Command {
 			"it is and the reconciler holds until `rollout resume`.\n\nExample:\n  rollout pause summarizer --reason \"holiday freeze\"",
 		Args: exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return app.operate(cmd.Context(), args[0], reconcile.OpPause, reason)
+			return app.operate(cmd.Context(), args[0], reconcile.OpPause, reason, signed)
 		},
 	}
 	cmd.Flags().StringVar(&reason, "reason", "", "why, for the commit message")
+	cmd.Flags().BoolVar(&signed, "signed-commits", false, "make the commit through GitHub's API, so GitHub signs it (GitHub only)")
 	return cmd
 }
 
 func (app *App) resumeCmd() *cobra.Command {
+	var signed bool
 	cmd := &cobra.Command{
 		Use:   "resume NAME",
 		Short: "Resume a paused rollout, as a commit",
@@ -55,17 +60,18 @@ func (app *App) resumeCmd() *cobra.Command {
 			"stage's metrics window starts again, since the paused period does not count.\n\nExample:\n  rollout resume summarizer",
 		Args: exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return app.operate(cmd.Context(), args[0], reconcile.OpResume, "")
+			return app.operate(cmd.Context(), args[0], reconcile.OpResume, "", signed)
 		},
 	}
+	cmd.Flags().BoolVar(&signed, "signed-commits", false, "make the commit through GitHub's API, so GitHub signs it (GitHub only)")
 	return cmd
 }
 
-func (app *App) operate(ctx context.Context, name string, op reconcile.Operation, reason string) error {
+func (app *App) operate(ctx context.Context, name string, op reconcile.Operation, reason string, signed bool) error {
 	if ctx == nil {
 		ctx = context.Background()
 	}
-	w, err := app.wire(ctx, app.Stderr)
+	w, err := app.wire(ctx, app.Stderr, signed)
 	if err != nil {
 		return err
 	}

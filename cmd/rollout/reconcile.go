@@ -19,6 +19,7 @@ type reconcileOptions struct {
 	Output  string // text or json
 	Format  string // plan only: text or markdown
 	Metrics string
+	Signed  bool
 }
 
 func (app *App) reconcileCmd() *cobra.Command {
@@ -37,6 +38,7 @@ func (app *App) reconcileCmd() *cobra.Command {
 		},
 	}
 	cmd.Flags().BoolVar(&opts.DryRun, "dry-run", false, "decide and print, writing nothing (same as rollout plan)")
+	cmd.Flags().BoolVar(&opts.Signed, "signed-commits", false, "make commits through GitHub's API, so GitHub signs them (GitHub only)")
 	cmd.Flags().StringVarP(&opts.Output, "output", "o", "text", "output format: text or json (one object per rollout)")
 	cmd.Flags().StringVar(&opts.Metrics, "metrics", "", "metrics source for every rollout of this run, replacing the specs' own (file:PATH, …)")
 	return cmd
@@ -77,7 +79,7 @@ func (app *App) reconcileRun(ctx context.Context, opts *reconcileOptions, plan b
 	if opts.Output == "json" || opts.Format == "markdown" {
 		proposalsOut = app.Stderr
 	}
-	w, err := app.wire(ctx, proposalsOut)
+	w, err := app.wire(ctx, proposalsOut, opts.Signed)
 	if err != nil {
 		return err
 	}

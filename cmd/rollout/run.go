@@ -18,6 +18,7 @@ type runOptions struct {
 	Listen  string
 	Metrics string
 	Poll    time.Duration
+	Signed  bool
 	// ready, when set, receives the address the daemon listens on (tests listen on :0).
 	ready chan<- net.Addr
 }
@@ -44,6 +45,7 @@ func (app *App) runCmd() *cobra.Command {
 	}
 	cmd.Flags().StringVar(&opts.Listen, "listen", ":9090", "address of /healthz and /metrics")
 	cmd.Flags().StringVar(&opts.Metrics, "metrics", "", "metrics source for every rollout, replacing the specs' own")
+	cmd.Flags().BoolVar(&opts.Signed, "signed-commits", false, "make commits through GitHub's API, so GitHub signs them (GitHub only)")
 	cmd.Flags().DurationVar(&opts.Poll, "poll", daemon.DefaultPoll, "longest wait between two readings of the specs")
 	return cmd
 }
@@ -51,7 +53,7 @@ func (app *App) runCmd() *cobra.Command {
 // runDaemon runs the daemon until ctx ends.
 func (app *App) runDaemon(ctx context.Context, opts *runOptions) error {
 	log := slog.New(slog.NewTextHandler(app.Stderr, nil))
-	w, err := app.wire(ctx, app.Stderr)
+	w, err := app.wire(ctx, app.Stderr, opts.Signed)
 	if err != nil {
 		return err
 	}

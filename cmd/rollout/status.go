@@ -60,7 +60,7 @@ func (app *App) statusRun(ctx context.Context, opts *statusOptions) error {
 	if ctx == nil {
 		ctx = context.Background()
 	}
-	w, err := app.wire(ctx, app.Stderr)
+	w, err := app.wire(ctx, app.Stderr, false)
 	if err != nil {
 		return err
 	}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"io/fs"
@@ -26,15 +27,22 @@ type wiring struct {
 	forgeName string
 }
 
-// wire opens the repository of --repo and --branch and picks the forge.
+// errSignedNeedsGitHub is the usage error of --signed-commits outside GitHub.
+var errSignedNeedsGitHub = errors.New("--signed-commits needs GitHub: set GITHUB_TOKEN and GITHUB_REPOSITORY")
+
+// wire opens the repository of --repo and --branch and picks the forge. With signed, commits are made
+// through GitHub's API so that GitHub signs them (githubforge.SignedRepository).
 //
 // The forge is chosen here and only here: GitHub pull requests (githubforge) when GITHUB_TOKEN and
 // GITHUB_REPOSITORY are set, as GitHub Actions sets them; otherwise the local forge, whose proposals
 // are the bot's rollout/* branches of the plain remote. Without --repo, GitHub mode talks to the
 // repository GITHUB_REPOSITORY names on GITHUB_SERVER_URL, and plain mode to the current checkout.
-func (app *App) wire(ctx context.Context, out io.Writer) (*wiring, error) {
+func (app *App) wire(ctx context.Context, out io.Writer, signed bool) (*wiring, error) {
 	token, ghRepo := app.Getenv("GITHUB_TOKEN"), app.Getenv("GITHUB_REPOSITORY")
 	github := token != "" && ghRepo != ""
+	if signed && !github {
+		return nil, usageError{errSignedNeedsGitHub}
+	}
 	url := app.Repo
 	var gh *githubforge.Forge
 	if github {
@@ -64,6 +72,9 @@ func (app *App) wire(ctx context.Context, out io.Writer) (*wiring, error) {
 	w := &wiring{remote: remote, repo: remote}
 	if gh != nil {
 		w.forge, w.forgeName = gh, "github"
+		if signed {
+			w.repo = gh.Signed(remote)
+		}
 	} else {
 		w.forge, w.forgeName = &gitrepo.LocalForge{Remote: remote, Out: out}, "git"
 	}
