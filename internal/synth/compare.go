@@ -1,0 +1,77 @@
+package synth
+
+import (
+	"fmt"
+	"math"
+	"sort"
+
+	"github.com/rollout-dev/rollout/policy"
+)
+
+// Tolerance says how far a source may be from the exact statistics, relatively. Counts and sums must
+// always match (up to float rounding).
+type Tolerance struct {
+	// Variance bounds the relative error of a Mean sample's variance (histograms keep no sum of squares).
+	Variance float64
+	// Quantile bounds the relative error of p50, p95 and p99 (about one bucket's width).
+	Quantile float64
+}
+
+// Diff lists the differences between the exact statistics want and a source's got, beyond tol.
+func Diff(want, got *policy.Stats, tol Tolerance) []string {
+	var diffs []string
+	for _, arm := range []policy.Arm{policy.Stable, policy.Canary} {
+		w, g := want.Arm(arm), got.Arm(arm)
+		if w.Requests != g.Requests {
+			diffs = append(diffs, fmt.Sprintf("%s requests = %d, want %d", arm, g.Requests, w.Requests))
+		}
+		names := make([]string, 0, len(w.Metrics))
+		for n := range w.Metrics {
+			names = append(names, n)
+		}
+		sort.Strings(names)
+		for _, n := range names {
+			ws := w.Metrics[n]
+			gs, ok := g.Metrics[n]
+			if !ok {
+				diffs = append(diffs, fmt.Sprintf("%s %s missing", arm, n))
+				continue
+			}
+			if gs.Kind != ws.Kind || gs.N != ws.N {
+				diffs = append(diffs, fmt.Sprintf("%s %s kind/N = %d/%d, want %d/%d", arm, n, gs.Kind, gs.N, ws.Kind, ws.N))
+				continue
+			}
+			switch ws.Kind {
+			case policy.Proportion:
+				if gs.Sum != ws.Sum {
+					diffs = append(diffs, fmt.Sprintf("%s %s events = %g, want %g", arm, n, gs.Sum, ws.Sum))
+				}
+			case policy.Mean:
+				if !near(gs.Sum, ws.Sum, 1e-9) {
+					diffs = append(diffs, fmt.Sprintf("%s %s sum = %.10g, want %.10g", arm, n, gs.Sum, ws.Sum))
+				}
+				nf := float64(ws.N)
+				wv := ws.SumSquares/nf - (ws.Sum/nf)*(ws.Sum/nf)
+				gv := gs.SumSquares/nf - (gs.Sum/nf)*(gs.Sum/nf)
+				if !near(gv, wv, math.Max(tol.Variance, 1e-6)) {
+					diffs = append(diffs, fmt.Sprintf("%s %s variance = %.6g, want %.6g (±%g)", arm, n, gv, wv, tol.Variance))
+				}
+			case policy.Quantile:
+				if gs.Dist == nil || gs.Dist.Count() != ws.Dist.Count() {
+					diffs = append(diffs, fmt.Sprintf("%s %s distribution count differs", arm, n))
+					continue
+				}
+				for _, q := range []float64{0.5, 0.95, 0.99} {
+					if wq, gq := ws.Dist.Quantile(q), gs.Dist.Quantile(q); !near(gq, wq, tol.Quantile) {
+						diffs = append(diffs, fmt.Sprintf("%s %s q%g = %.6g, want %.6g (±%g)", arm, n, q, gq, wq, tol.Quantile))
+					}
+				}
+			}
+		}
+	}
+	return diffs
+}
+
+func near(got, want, rel float64) bool {
+	return math.Abs(got-want) <= rel*math.Max(math.Abs(want), 1e-12)
+}
