@@ -146,9 +146,10 @@ func (h *Histogram) countAtOrBelow(x float64) float64 {
 	return below + (h.cum[i]-below)*(x-lo)/(hi-lo)
 }
 
-// Moments returns the mean and the variance of the observations, taking each bucket's observations as
-// spread evenly over it, and those of the +Inf bucket as sitting on the highest finite bound. It is the
-// spread a Prometheus histogram can give, since it keeps no sum of squares.
+// Moments returns the mean and the variance of the observations, taking each bucket's observations at
+// its midpoint, with Sheppard's correction (minus width²/12 per observation) for the spread that
+// grouping adds, and those of the +Inf bucket as sitting on the highest finite bound. It is the spread
+// a Prometheus histogram can give, since it keeps no sum of squares.
 func (h *Histogram) Moments() (mean, variance float64) {
 	n := h.Count()
 	if n == 0 {
@@ -169,7 +170,8 @@ func (h *Histogram) Moments() (mean, variance float64) {
 			hi = lo
 		}
 		sum += c * (lo + hi) / 2
-		sumSquares += c * (lo*lo + lo*hi + hi*hi) / 3
+		mid, width := (lo+hi)/2, hi-lo
+		sumSquares += c * (mid*mid - width*width/12)
 	}
 	mean = sum / n
 	return mean, math.Max(sumSquares/n-mean*mean, 0)
