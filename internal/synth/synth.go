@@ -120,9 +120,9 @@ var BuiltinMetrics = []string{"error_rate", "refusal_rate", "negative_feedback_r
 	"latency_p50_ms", "latency_p95_ms", "latency_p99_ms", "cost_per_request", "input_tokens_per_request",
 	"output_tokens_per_request", "quality_score"}
 
-// Expected computes, from the raw requests, the statistics a source should report for the window: exact
+// Expected computes, from the raw requests of rollout, the statistics a source should report for the window: exact
 // counts, sums and sums of squares, and for the quantile metrics the exact sorted observations.
-func Expected(reqs []Request, w policy.Window) *policy.Stats {
+func Expected(reqs []Request, rollout string, w policy.Window) *policy.Stats {
 	st := &policy.Stats{}
 	type acc struct{ n, sum, ss float64 }
 	type armAcc struct {
@@ -134,7 +134,7 @@ func Expected(reqs []Request, w policy.Window) *policy.Stats {
 	arms := map[policy.Arm]*armAcc{policy.Stable: {}, policy.Canary: {}}
 	addTo := func(a *acc, v float64) { a.n++; a.sum += v; a.ss += v * v }
 	for _, r := range reqs {
-		if r.TS.Before(w.From) || r.TS.After(w.To) {
+		if r.Rollout != rollout || r.TS.Before(w.From) || r.TS.After(w.To) {
 			continue
 		}
 		a := arms[r.Variant]

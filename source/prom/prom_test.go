@@ -56,7 +56,7 @@ func TestStatsMatchTheTraffic(t *testing.T) {
 	if n := src.Queries(); n != 1 {
 		t.Errorf("one Stats call sent %d queries, want 1", n)
 	}
-	want := synth.Expected(traffic, q.Window)
+	want := synth.Expected(traffic, q.Rollout, q.Window)
 	for _, d := range synth.Diff(want, got, synth.Tolerance{Variance: 0.1, Quantile: 0.1}) {
 		t.Error(d)
 	}
