@@ -37,7 +37,7 @@ func allBuiltins() []policy.MetricQuery {
 
 // database starts PostgreSQL, creates the table from schema.sql, loads traffic, and returns the DSN
 // with an env: password.
-func database(t *testing.T, traffic []synth.Request) string {
+func database(t testing.TB, traffic []synth.Request) string {
 	t.Helper()
 	dsn := testserver.Postgres(t) + "&password=env:PGPASS"
 	ctx := context.Background()
