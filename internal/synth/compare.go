@@ -75,3 +75,19 @@ func Diff(want, got *policy.Stats, tol Tolerance) []string {
 func near(got, want, rel float64) bool {
 	return math.Abs(got-want) <= rel*math.Max(math.Abs(want), 1e-12)
 }
+
+// Only keeps, in both arms of st, the metrics that q asks for.
+func Only(st *policy.Stats, q policy.Query) *policy.Stats {
+	asked := map[string]bool{}
+	for _, m := range q.Metrics {
+		asked[m.Name] = true
+	}
+	for _, arm := range []policy.Arm{policy.Stable, policy.Canary} {
+		for name := range st.Arm(arm).Metrics {
+			if !asked[name] {
+				delete(st.Arm(arm).Metrics, name)
+			}
+		}
+	}
+	return st
+}

@@ -24,9 +24,9 @@ type Exporter struct {
 	quality  *prometheus.HistogramVec
 }
 
-// NewExporter registers the contract's metrics and creates the series of rollout at zero, so that the
-// first scrape sees every counter start from 0.
-func NewExporter(rollout string) *Exporter {
+// NewExporter registers the contract's metrics and creates the series of rollouts at zero, so that the
+// first scrape sees every counter start from 0 (increase() counts nothing before a series' first sample).
+func NewExporter(rollouts ...string) *Exporter {
 	e := &Exporter{
 		Registry: prometheus.NewRegistry(),
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "llm_requests_total", Help: "LLM requests by outcome."},
@@ -43,6 +43,13 @@ func NewExporter(rollout string) *Exporter {
 			Buckets: prometheus.LinearBuckets(0.05, 0.05, 20)}, []string{"rollout", "variant"}),
 	}
 	e.Registry.MustRegister(e.requests, e.feedback, e.duration, e.cost, e.tokens, e.quality)
+	for _, rollout := range rollouts {
+		e.zero(rollout)
+	}
+	return e
+}
+
+func (e *Exporter) zero(rollout string) {
 	for _, v := range []string{"stable", "canary"} {
 		for _, o := range []string{"ok", "error", "refusal"} {
 			e.requests.WithLabelValues(rollout, v, o)
@@ -56,7 +63,6 @@ func NewExporter(rollout string) *Exporter {
 		e.tokens.WithLabelValues(rollout, v, "output")
 		e.quality.WithLabelValues(rollout, v)
 	}
-	return e
 }
 
 // Observe records one request.
