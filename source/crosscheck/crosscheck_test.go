@@ -71,14 +71,14 @@ func scenarios() []scenario {
 	}
 }
 
-// sources starts Prometheus (backfilled with what it would have scraped from the exporter every
-// minute) and PostgreSQL, loads the traffic of every scenario into both, and returns the sources.
+// sources starts Prometheus (backfilled with what it would have scraped from the exporter every five
+// minutes) and PostgreSQL, loads the traffic of every scenario into both, and returns the sources.
 func sources(t testing.TB, traffic []synth.Request, rollouts ...string) map[string]policy.Source {
 	t.Helper()
 	ctx := context.Background()
 
 	exp := synth.NewExporter(rollouts...)
-	om, err := synth.OpenMetrics(exp.Registry, exp.Observe, traffic, stageStart, now, time.Minute)
+	om, err := synth.OpenMetrics(exp.Registry, exp.Observe, traffic, stageStart, now, 5*time.Minute)
 	if err != nil {
 		t.Fatal(err)
 	}

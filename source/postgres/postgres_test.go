@@ -88,6 +88,15 @@ func TestStatsMatchTheTraffic(t *testing.T) {
 		t.Error(d)
 	}
 
+	// A query that names no metric gets every built-in.
+	all, err := src.Stats(context.Background(), policy.Query{Rollout: q.Rollout, Window: q.Window})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range synth.Diff(want, all, synth.Tolerance{Variance: 1e-9, Quantile: 0.02}) {
+		t.Errorf("no metrics named: %s", d)
+	}
+
 	empty, err := src.Stats(context.Background(), policy.Query{Rollout: "nope", Window: q.Window, Metrics: q.Metrics})
 	if err != nil {
 		t.Fatal(err)

@@ -121,9 +121,14 @@ func (s *Source) Queries() int64 { return s.queries.Load() }
 // String names the source without credentials.
 func (s *Source) String() string { return Scheme + s.endpoint }
 
-// Stats reads the statistics of q.Rollout over q.Window: one query for every built-in metric asked, and
-// one per arm for each metric with its own query.
+// Stats reads the statistics of q.Rollout over q.Window: one query for every built-in metric asked (all
+// of them when q names none), and one per arm for each metric with its own query.
 func (s *Source) Stats(ctx context.Context, q policy.Query) (*policy.Stats, error) {
+	if len(q.Metrics) == 0 {
+		for _, name := range builtinNames {
+			q.Metrics = append(q.Metrics, policy.MetricQuery{Name: name})
+		}
+	}
 	if s.timeout > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, s.timeout)
@@ -393,6 +398,16 @@ var builtins = map[string]builtin{
 	"output_tokens_per_request": {tokens, mean(tokens, "output", 1)},
 	"quality_score":             {quality, mean(quality, "", 1)},
 }
+
+// builtinNames are the keys of builtins, in a fixed order.
+var builtinNames = func() []string {
+	names := make([]string, 0, len(builtins))
+	for n := range builtins {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}()
 
 // proportion counts the events labelled event among all of the family's counts.
 func proportion(f family, event string) func(series, policy.Arm) (policy.Sample, bool) {

@@ -61,6 +61,15 @@ func TestStatsMatchTheTraffic(t *testing.T) {
 		t.Error(d)
 	}
 
+	// A query that names no metric gets every built-in.
+	all, err := src.Stats(context.Background(), policy.Query{Rollout: q.Rollout, Window: q.Window})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range synth.Diff(want, all, synth.Tolerance{Variance: 0.1, Quantile: 0.1}) {
+		t.Errorf("no metrics named: %s", d)
+	}
+
 	// Another rollout, and a window before any traffic, have no data: absent, not zero.
 	for _, q := range []policy.Query{
 		{Rollout: "other", Window: q.Window, Metrics: q.Metrics},
