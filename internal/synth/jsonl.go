@@ -12,6 +12,7 @@ type jsonRecord struct {
 	TS           string   `json:"ts"`
 	Rollout      string   `json:"rollout"`
 	Variant      string   `json:"variant"`
+	Shadow       bool     `json:"shadow,omitempty"`
 	Key          string   `json:"key"`
 	Model        string   `json:"model"`
 	LatencyMS    float64  `json:"latency_ms"`
@@ -28,7 +29,7 @@ type jsonRecord struct {
 func WriteJSONL(w io.Writer, reqs []Request) error {
 	enc := json.NewEncoder(w)
 	for _, r := range reqs {
-		rec := jsonRecord{TS: r.TS.UTC().Format(time.RFC3339Nano), Rollout: r.Rollout, Variant: string(r.Variant),
+		rec := jsonRecord{TS: r.TS.UTC().Format(time.RFC3339Nano), Rollout: r.Rollout, Variant: string(r.Variant), Shadow: r.Shadow,
 			Key: r.Key, Model: r.Model, LatencyMS: r.LatencyMS, Error: r.Error, Refusal: r.Refusal,
 			InputTokens: r.InputTokens, OutputTokens: r.OutputTokens, CostUSD: r.CostUSD, Quality: r.Quality, Feedback: r.Feedback}
 		if err := enc.Encode(rec); err != nil {

@@ -20,7 +20,7 @@ func Insert(ctx context.Context, conn *pgx.Conn, reqs []Request) error {
 			f := int16(*r.Feedback)
 			feedback = &f
 		}
-		rows[i] = []any{r.TS, r.Rollout, string(r.Variant), false, r.Key, r.Model, status, r.LatencyMS,
+		rows[i] = []any{r.TS, r.Rollout, string(r.Variant), r.Shadow, r.Key, r.Model, status, r.LatencyMS,
 			int32(r.InputTokens), int32(r.OutputTokens), r.CostUSD, r.Refusal, r.Quality, feedback}
 	}
 	_, err := conn.CopyFrom(ctx, pgx.Identifier{"llm_requests"},

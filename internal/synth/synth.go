@@ -17,6 +17,7 @@ type Request struct {
 	TS           time.Time
 	Rollout      string
 	Variant      policy.Arm
+	Shadow       bool // a mirrored canary call
 	Key          string
 	Model        string
 	LatencyMS    float64
@@ -52,8 +53,10 @@ type Traffic struct {
 	To      time.Time
 	// Requests per arm.
 	Stable, Canary int
-	StableProfile  Profile
-	CanaryProfile  Profile
+	// ShadowShare is the share of canary requests that are mirrored calls.
+	ShadowShare   float64
+	StableProfile Profile
+	CanaryProfile Profile
 }
 
 // Generate returns the requests of tr, seeded, sorted by time, every one strictly inside (From, To).
@@ -69,6 +72,9 @@ func Generate(tr Traffic, seed uint64) []Request {
 				TS: at, Rollout: tr.Rollout, Variant: arm, Model: p.Model,
 				Key:       "u-" + itoa(r.IntN(100000)),
 				LatencyMS: math.Round(p.LatencyMedian*math.Exp(p.LatencySigma*r.NormFloat64())*10) / 10,
+			}
+			if arm == policy.Canary && tr.ShadowShare > 0 {
+				req.Shadow = r.Float64() < tr.ShadowShare
 			}
 			switch u := r.Float64(); {
 			case u < p.ErrorRate:
@@ -139,6 +145,9 @@ func Expected(reqs []Request, rollout string, w policy.Window) *policy.Stats {
 		}
 		a := arms[r.Variant]
 		a.requests++
+		if r.Shadow {
+			st.Shadow++
+		}
 		if r.Error {
 			a.errors++
 		}

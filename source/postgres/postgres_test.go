@@ -63,7 +63,7 @@ func TestStatsMatchTheTraffic(t *testing.T) {
 	canary := synth.Stable
 	canary.Model, canary.LatencyMedian, canary.ErrorRate = "model-canary", 520, 0.05
 	traffic := synth.Generate(synth.Traffic{Rollout: "summarizer", From: from, To: to, Stable: 3000, Canary: 600,
-		StableProfile: synth.Stable, CanaryProfile: canary}, 1)
+		ShadowShare: 0.25, StableProfile: synth.Stable, CanaryProfile: canary}, 1)
 	// Another rollout's rows and rows outside the window must not count.
 	traffic = append(traffic, synth.Generate(synth.Traffic{Rollout: "other", From: from, To: to, Stable: 100, Canary: 100,
 		StableProfile: synth.Stable, CanaryProfile: synth.Stable}, 3)...)
@@ -86,6 +86,10 @@ func TestStatsMatchTheTraffic(t *testing.T) {
 	// Means and variances are exact; quantiles come from 2%-wide buckets.
 	for _, d := range synth.Diff(want, got, synth.Tolerance{Variance: 1e-9, Quantile: 0.02}) {
 		t.Error(d)
+	}
+
+	if got.Shadow != want.Shadow || want.Shadow == 0 {
+		t.Errorf("shadow = %d, want %d (> 0)", got.Shadow, want.Shadow)
 	}
 
 	// A query that names no metric gets every built-in.
