@@ -76,8 +76,14 @@ type Source struct {
 
 var _ policy.Source = (*Source)(nil)
 
+// Option configures a Source.
+type Option func(*Source)
+
+// WithTimeout bounds one Stats call (default DefaultTimeout).
+func WithTimeout(d time.Duration) Option { return func(s *Source) { s.timeout = d } }
+
 // New opens a pool (connections are made on first use) for dsn, resolving an env: password with getenv.
-func New(dsn string, getenv func(string) string) (*Source, error) {
+func New(dsn string, getenv func(string) string, opts ...Option) (*Source, error) {
 	cfg, endpoint, err := parseDSN(dsn, getenv)
 	if err != nil {
 		return nil, err
@@ -86,7 +92,11 @@ func New(dsn string, getenv func(string) string) (*Source, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w %s: %v", ErrBadDSN, endpoint, err)
 	}
-	return &Source{pool: pool, endpoint: endpoint, timeout: DefaultTimeout}, nil
+	s := &Source{pool: pool, endpoint: endpoint, timeout: DefaultTimeout}
+	for _, opt := range opts {
+		opt(s)
+	}
+	return s, nil
 }
 
 // parseDSN takes the env: password out of dsn, resolves it, and returns the pool configuration.

@@ -195,7 +195,7 @@ func TestDSN(t *testing.T) {
 }
 
 func TestUnavailable(t *testing.T) {
-	src, err := postgres.New("postgres://u@127.0.0.1:1/db?password=env:PGPASS", getenv)
+	src, err := postgres.New("postgres://u@127.0.0.1:1/db?password=env:PGPASS", getenv, postgres.WithTimeout(2*time.Second))
 	if err != nil {
 		t.Fatal(err)
 	}
