@@ -425,7 +425,7 @@ func (s *Source) queryError(sql string, err error) error {
 	var pgErr *pgconn.PgError
 	if errors.As(err, &pgErr) && !strings.HasPrefix(pgErr.Code, "08") && !strings.HasPrefix(pgErr.Code, "28") &&
 		!strings.HasPrefix(pgErr.Code, "57") && !strings.HasPrefix(pgErr.Code, "53") {
-		return fmt.Errorf("%w: query %s: %v", ErrBadQuery, short, err)
+		return fmt.Errorf("%w: query %s: %w", ErrBadQuery, short, err)
 	}
-	return fmt.Errorf("%w: postgres %s: query %s: %v", policy.ErrSourceUnavailable, s.endpoint, short, err)
+	return fmt.Errorf("%w: postgres %s: query %s: %w", policy.ErrSourceUnavailable, s.endpoint, short, err)
 }

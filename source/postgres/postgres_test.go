@@ -3,6 +3,7 @@ package postgres_test
 import (
 	"context"
 	"errors"
+	"net"
 	"strings"
 	"testing"
 	"time"
@@ -219,5 +220,32 @@ func TestWrongPasswordIsUnavailableAndNotLogged(t *testing.T) {
 	_, err = src.Stats(context.Background(), policy.Query{Rollout: "r", Window: policy.Window{From: from, To: to}, Metrics: allBuiltins()})
 	if !errors.Is(err, policy.ErrSourceUnavailable) || strings.Contains(err.Error(), "wrong-secret") {
 		t.Fatalf("error = %v, want ErrSourceUnavailable without the password", err)
+	}
+}
+
+func TestTimeoutIsBounded(t *testing.T) {
+	// A server that accepts connections and never says a word.
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			defer c.Close()
+		}
+	}()
+	src, err := postgres.New("postgres://u@"+l.Addr().String()+"/db?sslmode=disable", getenv, postgres.WithTimeout(200*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	_, err = src.Stats(context.Background(), policy.Query{Rollout: "r", Window: policy.Window{From: from, To: to}})
+	if !errors.Is(err, policy.ErrSourceUnavailable) || !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("error = %v, want ErrSourceUnavailable after the deadline", err)
 	}
 }

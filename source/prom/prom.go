@@ -259,16 +259,24 @@ func (s *Source) query(ctx context.Context, query string, at time.Time) (model.V
 	if err == nil {
 		return v, nil
 	}
-	msg := err.Error()
 	if s.password != "" {
-		msg = strings.ReplaceAll(msg, s.password, "xxxxx")
+		err = scrubbed{err: err, secret: s.password}
 	}
 	var apiErr *promv1.Error
 	if errors.As(err, &apiErr) && apiErr.Type == promv1.ErrBadData {
-		return nil, fmt.Errorf("%w: query %s: %s", ErrBadQuery, query, msg)
+		return nil, fmt.Errorf("%w: query %s: %w", ErrBadQuery, query, err)
 	}
-	return nil, fmt.Errorf("%w: prometheus %s: query %s: %s", policy.ErrSourceUnavailable, s.endpoint, query, msg)
+	return nil, fmt.Errorf("%w: prometheus %s: query %s: %w", policy.ErrSourceUnavailable, s.endpoint, query, err)
 }
+
+// scrubbed hides a secret from an error's text and keeps the error for errors.Is and errors.As.
+type scrubbed struct {
+	err    error
+	secret string
+}
+
+func (e scrubbed) Error() string { return strings.ReplaceAll(e.err.Error(), e.secret, "xxxxx") }
+func (e scrubbed) Unwrap() error { return e.err }
 
 // family is one exported metric family the default query reads.
 type family string

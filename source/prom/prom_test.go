@@ -3,6 +3,8 @@ package prom_test
 import (
 	"context"
 	"errors"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -159,5 +161,25 @@ func TestNewRejectsBadURLs(t *testing.T) {
 		if err != nil && strings.Contains(err.Error(), "u:p") {
 			t.Errorf("New(%q) error leaks credentials: %v", raw, err)
 		}
+	}
+}
+
+func TestTimeoutIsBounded(t *testing.T) {
+	stop := make(chan struct{})
+	hung := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-stop:
+		case <-r.Context().Done():
+		}
+	}))
+	defer hung.Close()
+	defer close(stop)
+	src, err := prom.New(hung.URL, prom.WithTimeout(200*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = src.Stats(context.Background(), policy.Query{Rollout: "r", Window: policy.Window{From: from, To: to}})
+	if !errors.Is(err, policy.ErrSourceUnavailable) || !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("error = %v, want ErrSourceUnavailable after the deadline", err)
 	}
 }
