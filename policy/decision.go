@@ -1,6 +1,11 @@
 package policy
 
-import "github.com/rollout-dev/rollout/rollouts"
+import (
+	"math"
+	"strconv"
+
+	"github.com/rollout-dev/rollout/rollouts"
+)
 
 // Action is what the judge decides for one rollout on one tick.
 type Action string
@@ -87,4 +92,15 @@ type Decision struct {
 	Next    *Step        `json:"next"`
 	Reasons []string     `json:"reasons"`
 	Metrics []RuleResult `json:"metrics"`
+}
+
+// MarshalJSON writes an end that the data cannot bound yet (±Inf) as null.
+func (iv Interval) MarshalJSON() ([]byte, error) {
+	end := func(v float64) string {
+		if math.IsInf(v, 0) || math.IsNaN(v) {
+			return "null"
+		}
+		return strconv.FormatFloat(v, 'g', -1, 64)
+	}
+	return []byte(`{"low":` + end(iv.Low) + `,"high":` + end(iv.High) + `}`), nil
 }

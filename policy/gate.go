@@ -1,30 +1,259 @@
 package policy
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
 	"io/fs"
+	"net"
 	"net/http"
+	"path"
+	"strings"
 	"time"
 
 	"github.com/rollout-dev/rollout/rollouts"
 )
 
-// TODO(issue 3): placeholder until the gates land; every gate stays shut.
+// DefaultGateTimeout bounds a gate webhook call when Gatekeeper.Timeout is zero.
+const DefaultGateTimeout = 10 * time.Second
 
 // Gatekeeper evaluates stage gates: eval files read from the repository tree, and webhooks.
+//
+// A gate that cannot be evaluated stays shut, with the reason; a webhook's URL (a secret, often) never
+// appears in a reason.
 type Gatekeeper struct {
 	// Repo is the repository tree that eval paths are relative to.
 	Repo fs.FS
-	// Client posts to gate webhooks.
+	// Client posts to gate webhooks; nil means http.DefaultClient.
 	Client *http.Client
 	// Timeout bounds a webhook call; default 10s.
 	Timeout time.Duration
+	// Getenv resolves a webhook URL written as env:NAME; nil means no environment.
+	Getenv func(string) string
 }
 
-// Check evaluates the gate of stage (shut, with the reason, when it cannot be evaluated).
+// Check evaluates the gate of stage (shut, with the reason, when it cannot be evaluated). A stage
+// without a gate is open. Check reads the eval file or calls the webhook once; it writes nothing.
 func (g *Gatekeeper) Check(ctx context.Context, spec *rollouts.Spec, stage int) GateResult {
-	return GateResult{Stage: stage, Open: false, Reason: "gates are not evaluated yet"}
+	res := GateResult{Stage: stage}
+	if stage < 0 || stage >= len(spec.Stages) {
+		res.Reason = fmt.Sprintf("stage %d is not a stage of this rollout", stage)
+		return res
+	}
+	gate := spec.Stages[stage].Gate
+	switch {
+	case gate == nil:
+		res.Open, res.Reason = true, "no gate"
+	case gate.Evals != "" && gate.Webhook != "":
+		res.Reason = "the gate sets both evals and webhook; set one"
+	case gate.Evals != "":
+		res.Open, res.Reason = g.checkEvals(gate)
+	case gate.Webhook != "":
+		res.Open, res.Reason = g.checkWebhook(ctx, spec, stage, gate.Webhook)
+	default:
+		res.Reason = "the gate sets neither evals nor webhook"
+	}
+	return res
 }
 
-// NextGates returns the indexes of the stages whose gates Judge may need for spec now.
-func NextGates(spec *rollouts.Spec) []int { return nil }
+// evalFile is the offline eval results file of the contract.
+type evalFile struct {
+	Cases []evalCase `json:"cases"`
+}
+
+type evalCase struct {
+	ID     string `json:"id"`
+	Stable *bool  `json:"stable"`
+	Canary *bool  `json:"canary"`
+}
+
+// checkEvals opens an evals gate when the canary's pass rate reaches minPassRate and, with
+// noRegressions, every case that passes on stable passes on the canary.
+func (g *Gatekeeper) checkEvals(gate *rollouts.Gate) (bool, string) {
+	name := path.Clean(strings.TrimPrefix(gate.Evals, "/"))
+	if g.Repo == nil {
+		return false, fmt.Sprintf("evals %s: no repository to read it from", gate.Evals)
+	}
+	raw, err := fs.ReadFile(g.Repo, name)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return false, fmt.Sprintf("evals %s: file not found", gate.Evals)
+		}
+		return false, fmt.Sprintf("evals %s: %v", gate.Evals, err)
+	}
+	var ef evalFile
+	if err := json.Unmarshal(raw, &ef); err != nil {
+		return false, fmt.Sprintf("evals %s: not an eval results file: %v", gate.Evals, err)
+	}
+	if len(ef.Cases) == 0 {
+		return false, fmt.Sprintf("evals %s: no cases", gate.Evals)
+	}
+	passed := 0
+	var regressions []string
+	for i, c := range ef.Cases {
+		if c.Canary == nil || (gate.NoRegressions && c.Stable == nil) {
+			id := c.ID
+			if id == "" {
+				id = fmt.Sprintf("#%d", i+1)
+			}
+			return false, fmt.Sprintf("evals %s: case %s has no stable or canary result", gate.Evals, id)
+		}
+		if *c.Canary {
+			passed++
+		} else if c.Stable != nil && *c.Stable {
+			regressions = append(regressions, c.ID)
+		}
+	}
+	rate := float64(passed) / float64(len(ef.Cases))
+	summary := fmt.Sprintf("evals %s: canary passes %d of %d cases (%s)", gate.Evals, passed, len(ef.Cases), trimFloat(rate*100, 1)+"%")
+	if rate < gate.MinPassRate {
+		return false, fmt.Sprintf("%s, below minPassRate %s", summary, trimFloat(gate.MinPassRate*100, 2)+"%")
+	}
+	if gate.NoRegressions && len(regressions) > 0 {
+		shown := regressions
+		if len(shown) > 5 {
+			shown = shown[:5]
+		}
+		more := ""
+		if len(regressions) > len(shown) {
+			more = fmt.Sprintf(" and %d more", len(regressions)-len(shown))
+		}
+		return false, fmt.Sprintf("%s; %d regressed from stable: %s%s", summary, len(regressions), strings.Join(shown, ", "), more)
+	}
+	return true, summary
+}
+
+// webhookPayload is what a gate webhook receives.
+type webhookPayload struct {
+	Rollout string            `json:"rollout"`
+	Stage   int               `json:"stage"`
+	Weight  int               `json:"weight"`
+	Stable  rollouts.Variant  `json:"stable"`
+	Canary  *rollouts.Variant `json:"canary"`
+}
+
+// checkWebhook opens a webhook gate when the POST answers 2xx within the timeout.
+func (g *Gatekeeper) checkWebhook(ctx context.Context, spec *rollouts.Spec, stage int, ref string) (bool, string) {
+	url := ref
+	if name, ok := strings.CutPrefix(ref, "env:"); ok {
+		url = ""
+		if g.Getenv != nil {
+			url = g.Getenv(name)
+		}
+		if url == "" {
+			return false, fmt.Sprintf("webhook: environment variable %s is not set", name)
+		}
+	}
+	body, err := json.Marshal(webhookPayload{Rollout: spec.Name, Stage: stage, Weight: spec.Stages[stage].Weight,
+		Stable: spec.Stable, Canary: spec.Canary})
+	if err != nil {
+		return false, fmt.Sprintf("webhook: encode request: %v", err)
+	}
+	timeout := g.Timeout
+	if timeout <= 0 {
+		timeout = DefaultGateTimeout
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
+	if err != nil {
+		return false, "webhook: the URL is not valid"
+	}
+	req.Header.Set("Content-Type", "application/json")
+	client := g.Client
+	if client == nil {
+		client = http.DefaultClient
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return false, "webhook: " + redactedCause(err, timeout)
+	}
+	defer resp.Body.Close()
+	answer, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		reason := fmt.Sprintf("webhook answered %s", resp.Status)
+		if text := redactURL(strings.TrimSpace(string(answer)), req); text != "" && isText(text) {
+			reason += ": " + firstLine(text, 200)
+		}
+		return false, reason
+	}
+	return true, fmt.Sprintf("webhook answered %s", resp.Status)
+}
+
+// redactedCause says why a webhook call failed without the URL, which *url.Error and some dial errors
+// carry and which may hold a token.
+func redactedCause(err error, timeout time.Duration) string {
+	var ne net.Error
+	switch {
+	case errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout()):
+		return fmt.Sprintf("no answer within %s", timeout)
+	case errors.Is(err, context.Canceled):
+		return "canceled"
+	}
+	var op *net.OpError
+	if errors.As(err, &op) && op.Err != nil {
+		return op.Op + ": " + op.Err.Error()
+	}
+	var dns *net.DNSError
+	if errors.As(err, &dns) {
+		return "host not found"
+	}
+	return "the request failed"
+}
+
+// redactURL removes the webhook's URL, and its path and query (where tokens live), from an answer.
+func redactURL(s string, req *http.Request) string {
+	s = strings.ReplaceAll(s, req.URL.String(), "<webhook>")
+	if uri := req.URL.RequestURI(); len(uri) > 1 {
+		s = strings.ReplaceAll(s, uri, "<webhook>")
+	}
+	if p := req.URL.EscapedPath(); len(p) > 1 {
+		s = strings.ReplaceAll(s, p, "<webhook>")
+	}
+	return s
+}
+
+func isText(s string) bool {
+	for _, r := range s {
+		if r < 0x20 && r != '\n' && r != '\r' && r != '\t' {
+			return false
+		}
+	}
+	return true
+}
+
+func firstLine(s string, max int) string {
+	s, _, _ = strings.Cut(s, "\n")
+	if len(s) > max {
+		s = s[:max] + "…"
+	}
+	return s
+}
+
+// NextGates returns the indexes of the stages whose gates Judge may need for spec now: stage 0 for a
+// rollout about to start, the next stage of a running one. Stages without a gate are left out.
+func NextGates(spec *rollouts.Spec) []int {
+	if spec.Canary == nil || len(spec.Stages) == 0 {
+		return nil
+	}
+	var want []int
+	st := spec.Status
+	switch {
+	case st == nil || st.Phase == rollouts.Pending || st.Phase == "" ||
+		(st.Canary != "" && st.Canary != rollouts.Fingerprint(spec.Canary)):
+		want = []int{0}
+	case st.Phase == rollouts.Progressing && !st.StageStartedAt.IsZero():
+		// Acceleration never skips into or over a gated stage, so only the next one matters.
+		want = []int{st.Stage + 1}
+	}
+	var out []int
+	for _, i := range want {
+		if i >= 0 && i < len(spec.Stages) && spec.Stages[i].Gate != nil {
+			out = append(out, i)
+		}
+	}
+	return out
+}

@@ -1,35 +1,256 @@
 package policy
 
 import (
+	"fmt"
+	"strings"
 	"time"
 
 	"github.com/rollout-dev/rollout/rollouts"
 )
 
-// TODO(issue 3): placeholder until the judge lands; it only starts Pending rollouts and holds.
+// MaxMetricsErrors is how many consecutive ticks the metrics source may fail before
+// `onMetricsError: rollback` rolls back: the judge rolls back when status.metricsErrors+1 reaches it.
+// A single failed scrape never rolls back.
+const MaxMetricsErrors = 3
 
 // Judge decides what to do with one rollout now, from its spec and the evidence of its current stage.
+//
+// It is pure: the same spec, evidence and now give the same decision. The state machine:
+//   - no canary: hold, nothing to roll out;
+//   - a canary with no status, a Pending status, or a status that belongs to another canary (its
+//     fingerprint differs): start at stage 0, once stage 0's gate (if any) is open;
+//   - a Progressing stage whose window has not started (stageStartedAt is zero): start it;
+//   - Paused, RolledBack, Completed: hold;
+//   - a Progressing stage: judge the rules on ev.Stats (see judgeStage).
 func Judge(spec *rollouts.Spec, ev Evidence, now time.Time) Decision {
 	d := Decision{Rollout: spec.Name, Action: Hold, Current: Step{Weight: spec.Traffic.Weight, Shadow: spec.Traffic.Shadow}}
-	if spec.Canary == nil {
-		return d
-	}
 	st := spec.Status
-	if st == nil || (st.Canary != "" && st.Canary != rollouts.Fingerprint(spec.Canary)) {
-		s0 := spec.Stages[0]
-		d.Action, d.Next = Start, &Step{Stage: 0, Weight: s0.Weight, Shadow: s0.Shadow}
-		d.Reasons = []string{"new canary"}
+	if st != nil {
+		d.Current.Stage = st.Stage
+	}
+	switch {
+	case spec.Canary == nil:
+		return d.hold("no canary: nothing to roll out")
+	case len(spec.Stages) == 0:
+		return d.hold("the spec has no stages")
+	case st == nil || st.Phase == rollouts.Pending || st.Phase == "":
+		return startAt(d, spec, 0, ev, "new canary")
+	case st.Canary != "" && st.Canary != rollouts.Fingerprint(spec.Canary):
+		return startAt(d, spec, 0, ev, "the canary changed: starting over at stage 0")
+	}
+	switch st.Phase {
+	case rollouts.Paused:
+		return d.hold("paused" + messageSuffix(st.Message))
+	case rollouts.RolledBack:
+		return d.hold("rolled back" + messageSuffix(st.Message) + "; change the canary to try again")
+	case rollouts.Completed:
+		return d.hold("completed")
+	case rollouts.Progressing:
+	default:
+		return d.hold(fmt.Sprintf("unknown phase %q", st.Phase))
+	}
+	if st.Stage < 0 || st.Stage >= len(spec.Stages) {
+		return d.hold(fmt.Sprintf("status.stage %d is not a stage of this rollout (0..%d)", st.Stage, len(spec.Stages)-1))
+	}
+	if st.StageStartedAt.IsZero() {
+		s := spec.Stages[st.Stage]
+		d.Action, d.Next = Start, &Step{Stage: st.Stage, Weight: s.Weight, Shadow: s.Shadow}
+		d.Reasons = []string{fmt.Sprintf("stage %d landed: its window starts now", st.Stage)}
 		return d
 	}
-	d.Current.Stage = st.Stage
+	return judgeStage(d, spec, ev, now)
+}
+
+func messageSuffix(m string) string {
+	if m == "" {
+		return ""
+	}
+	return ": " + m
+}
+
+func (d Decision) hold(reasons ...string) Decision {
+	d.Action, d.Next = Hold, nil
+	d.Reasons = append(d.Reasons, reasons...)
 	return d
 }
 
+// startAt starts stage i when its gate is open.
+func startAt(d Decision, spec *rollouts.Spec, i int, ev Evidence, reason string) Decision {
+	if shut, why := gateShut(spec, i, ev); shut {
+		return d.hold(reason, why)
+	}
+	s := spec.Stages[i]
+	d.Action, d.Next = Start, &Step{Stage: i, Weight: s.Weight, Shadow: s.Shadow}
+	d.Reasons = append(d.Reasons, reason)
+	return d
+}
+
+// gateShut reports whether stage i has a gate that is not known to be open, and why.
+func gateShut(spec *rollouts.Spec, i int, ev Evidence) (bool, string) {
+	if spec.Stages[i].Gate == nil {
+		return false, ""
+	}
+	g, ok := ev.Gates[i]
+	switch {
+	case !ok:
+		return true, fmt.Sprintf("gate of stage %d not checked yet", i)
+	case !g.Open:
+		return true, fmt.Sprintf("gate of stage %d is shut: %s", i, g.Reason)
+	}
+	return false, ""
+}
+
+// ruleAlpha is the error budget of each limit of each rule: 1-confidence split evenly (Bonferroni).
+func ruleAlpha(spec *rollouts.Spec) float64 {
+	conf := spec.Analysis.Confidence
+	if conf <= 0 || conf >= 1 {
+		conf = rollouts.DefaultConfidence
+	}
+	limits := 0
+	for _, r := range spec.Analysis.Rules {
+		limits += len(limitsOf(r))
+	}
+	return (1 - conf) / float64(max(limits, 1))
+}
+
+// JudgeRules judges every rule of spec on stats, in the spec's order.
+func JudgeRules(spec *rollouts.Spec, stats *Stats) []RuleResult {
+	outs := judgeRules(spec, stats)
+	res := make([]RuleResult, len(outs))
+	for i, o := range outs {
+		res[i] = o.RuleResult
+	}
+	return res
+}
+
+func judgeRules(spec *rollouts.Spec, stats *Stats) []ruleOutcome {
+	alpha := ruleAlpha(spec)
+	conf := spec.Analysis.Confidence
+	if conf <= 0 || conf >= 1 {
+		conf = rollouts.DefaultConfidence
+	}
+	outs := make([]ruleOutcome, len(spec.Analysis.Rules))
+	for i, r := range spec.Analysis.Rules {
+		outs[i] = judgeRule(r, stats, alpha, conf)
+	}
+	return outs
+}
+
+// judgeStage judges a Progressing stage whose window has started.
+func judgeStage(d Decision, spec *rollouts.Spec, ev Evidence, now time.Time) Decision {
+	st := spec.Status
+	stage := spec.Stages[st.Stage]
+	if ev.Err != nil {
+		n := st.MetricsErrors + 1
+		reason := fmt.Sprintf("metrics source failed: %v", ev.Err)
+		count := fmt.Sprintf("%d consecutive metrics failures", n)
+		if n == 1 {
+			count = "1 consecutive metrics failure"
+		}
+		if spec.Analysis.OnMetricsError == "rollback" && n >= MaxMetricsErrors {
+			d.Action, d.Next = Rollback, &Step{Stage: st.Stage}
+			d.Reasons = []string{reason, count + " (onMetricsError: rollback)"}
+			return d
+		}
+		return d.hold(reason, count)
+	}
+	if ev.Stats == nil {
+		return d.hold("no statistics for this stage")
+	}
+	outs := judgeRules(spec, ev.Stats)
+	d.Metrics = make([]RuleResult, len(outs))
+	var failed, inconclusive, outside []string
+	allBetter := len(outs) > 0
+	for i, o := range outs {
+		d.Metrics[i] = o.RuleResult
+		switch o.Verdict {
+		case Fail:
+			failed = append(failed, o.failures...)
+		case Inconclusive:
+			inconclusive = append(inconclusive, o.Name)
+		}
+		if !o.withinLimits {
+			outside = append(outside, o.Reason)
+		}
+		allBetter = allBetter && o.better
+	}
+	if len(failed) > 0 {
+		d.Action, d.Next = Rollback, &Step{Stage: st.Stage}
+		d.Reasons = failed
+		return d
+	}
+
+	elapsed := now.Sub(st.StageStartedAt)
+	var waiting []string
+	if min := time.Duration(stage.MinDuration); elapsed < min {
+		waiting = append(waiting, fmt.Sprintf("minDuration %s not reached (%s so far)", stage.MinDuration, roundDuration(elapsed)))
+	}
+	if stage.MinRequests > 0 {
+		for _, arm := range []Arm{Stable, Canary} {
+			if n := ev.Stats.Arm(arm).Requests; n < stage.MinRequests {
+				waiting = append(waiting, fmt.Sprintf("%s has %d of %d requests", arm, n, stage.MinRequests))
+			}
+		}
+	}
+	waiting = append(waiting, outside...)
+	if spec.Analysis.RequirePass && len(inconclusive) > 0 {
+		waiting = append(waiting, "requirePass: not yet shown within limits: "+strings.Join(inconclusive, ", "))
+	}
+	if len(waiting) > 0 {
+		if maxd := time.Duration(stage.MaxDuration); maxd > 0 && elapsed >= maxd {
+			reason := fmt.Sprintf("maxDuration %s passed without a decision", stage.MaxDuration)
+			if spec.Analysis.OnInconclusive == "rollback" {
+				d.Action, d.Next = Rollback, &Step{Stage: st.Stage}
+				d.Reasons = append([]string{reason + " (onInconclusive: rollback)"}, waiting...)
+				return d
+			}
+			waiting = append([]string{reason + " (onInconclusive: hold)"}, waiting...)
+		}
+		return d.hold(waiting...)
+	}
+
+	var notes []string
+	if len(inconclusive) > 0 {
+		notes = append(notes, "still inconclusive: "+strings.Join(inconclusive, ", "))
+	}
+	last := len(spec.Stages) - 1
+	if st.Stage == last {
+		d.Action, d.Next = Promote, &Step{Stage: len(spec.Stages), Weight: 100}
+		d.Reasons = append([]string{fmt.Sprintf("stage %d (the last) passed: promote the canary to stable", st.Stage)}, notes...)
+		return d
+	}
+	next := st.Stage + 1
+	accelerated := false
+	if spec.Analysis.Accelerate && allBetter && next+1 < len(spec.Stages) &&
+		spec.Stages[next].Gate == nil && spec.Stages[next+1].Gate == nil {
+		next++
+		accelerated = true
+	}
+	if shut, why := gateShut(spec, next, ev); shut {
+		return d.hold(append([]string{why}, notes...)...)
+	}
+	s := spec.Stages[next]
+	d.Action, d.Next = Advance, &Step{Stage: next, Weight: s.Weight, Shadow: s.Shadow}
+	reason := fmt.Sprintf("stage %d passed: every rule within its limit", st.Stage)
+	if accelerated {
+		reason += fmt.Sprintf("; every rule shows the canary clearly better, so stage %d is skipped", st.Stage+1)
+	}
+	d.Reasons = append([]string{reason}, notes...)
+	return d
+}
+
+func roundDuration(d time.Duration) string {
+	return rollouts.Duration(d.Round(time.Minute)).String()
+}
+
 // QueryFor returns what the judge needs from the source for spec's current stage at now, and false when
-// the rollout is not in a stage whose metrics matter (no canary, pending, paused, finished).
+// the rollout is not in a stage whose metrics matter (no canary, pending, paused, finished, a stage
+// that belongs to an earlier canary or whose window has not started).
 func QueryFor(spec *rollouts.Spec, now time.Time) (Query, bool) {
 	st := spec.Status
-	if spec.Canary == nil || st == nil || st.Phase != rollouts.Progressing || st.StageStartedAt.IsZero() {
+	if spec.Canary == nil || st == nil || st.Phase != rollouts.Progressing || st.StageStartedAt.IsZero() ||
+		(st.Canary != "" && st.Canary != rollouts.Fingerprint(spec.Canary)) ||
+		st.Stage < 0 || st.Stage >= len(spec.Stages) {
 		return Query{}, false
 	}
 	q := Query{Rollout: spec.Name, Window: Window{From: st.StageStartedAt, To: now}}

@@ -84,6 +84,9 @@ type Proposal struct {
 	State   ProposalState
 	// Head is the commit the proposal's branch points at.
 	Head string
+	// HumanCommits lists the commits on the branch that the bot did not make, when the forge knows
+	// (the GitHub forge fills it in Propose). The loop must not force-push over them.
+	HumanCommits []string
 }
 
 // ProposalRequest is what the loop wants a proposal to say.

@@ -4,9 +4,13 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"path"
+	"reflect"
+	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 
 	"gopkg.in/yaml.v3"
@@ -68,7 +72,8 @@ func IsSpecFile(name string) bool {
 	return strings.HasSuffix(name, ".yaml") || strings.HasSuffix(name, ".yml")
 }
 
-// Load reads every spec file directly in dir of fsys, in name order.
+// Load reads every spec file directly in dir of fsys, in name order. It fails only when dir itself
+// cannot be read; a bad file becomes problems in the Set and never hides the others.
 func Load(fsys fs.FS, dir string) (*Set, error) {
 	entries, err := fs.ReadDir(fsys, dir)
 	if err != nil {
@@ -80,40 +85,201 @@ func Load(fsys fs.FS, dir string) (*Set, error) {
 		if e.IsDir() || !IsSpecFile(e.Name()) {
 			continue
 		}
-		p := path.Join(dir, e.Name())
-		src, err := fs.ReadFile(fsys, p)
-		if err != nil {
-			set.Problems = append(set.Problems, Problem{File: p, Line: 1, Col: 1, Message: err.Error()})
-			continue
-		}
-		spec, problems := Parse(p, src)
-		set.Problems = append(set.Problems, problems...)
-		if spec != nil {
-			set.Documents = append(set.Documents, &Document{Path: p, Source: src, Spec: spec})
-		}
+		set.addFile(fsys, path.Join(dir, e.Name()))
 	}
+	set.checkUniqueNames()
 	return set, nil
 }
 
-// Parse reads and validates one spec file. It returns the spec (nil when there is any error) and
-// every problem found.
-func Parse(file string, src []byte) (*Spec, []Problem) {
-	var spec Spec
-	dec := yaml.NewDecoder(bytes.NewReader(src))
-	dec.KnownFields(true)
-	if err := dec.Decode(&spec); err != nil {
-		var te *yaml.TypeError
-		if errors.As(err, &te) {
-			var ps []Problem
-			for _, m := range te.Errors {
-				ps = append(ps, Problem{File: file, Line: 1, Col: 1, Message: m})
-			}
-			return nil, ps
+// LoadPaths reads the named spec files and folders of fsys, as `rollout validate` takes them: a folder
+// contributes every spec file directly in it. Names must be unique across everything read. A path that
+// cannot be read becomes a problem, like a bad file.
+func LoadPaths(fsys fs.FS, paths []string) *Set {
+	set := &Set{}
+	for _, p := range paths {
+		p = path.Clean(p)
+		info, err := fs.Stat(fsys, p)
+		if err != nil {
+			set.Problems = append(set.Problems, Problem{File: p, Line: 1, Col: 1, Message: fmt.Sprintf("cannot read: %v", unwrapPath(err))})
+			continue
 		}
-		return nil, []Problem{{File: file, Line: 1, Col: 1, Message: err.Error()}}
+		if !info.IsDir() {
+			set.addFile(fsys, p)
+			continue
+		}
+		entries, err := fs.ReadDir(fsys, p)
+		if err != nil {
+			set.Problems = append(set.Problems, Problem{File: p, Line: 1, Col: 1, Message: fmt.Sprintf("cannot read folder: %v", unwrapPath(err))})
+			continue
+		}
+		for _, e := range entries {
+			if !e.IsDir() && IsSpecFile(e.Name()) {
+				set.addFile(fsys, path.Join(p, e.Name()))
+			}
+		}
 	}
-	applyDefaults(&spec)
+	set.checkUniqueNames()
+	return set
+}
+
+func unwrapPath(err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
+}
+
+// addFile reads and parses one file into the set, refusing oversized files before reading them.
+func (s *Set) addFile(fsys fs.FS, p string) {
+	if info, err := fs.Stat(fsys, p); err == nil && info.Size() > MaxFileSize {
+		s.Problems = append(s.Problems, Problem{File: p, Line: 1, Col: 1,
+			Message: fmt.Sprintf("file is %d bytes; a rollout spec may hold at most %d", info.Size(), MaxFileSize)})
+		return
+	}
+	src, err := fs.ReadFile(fsys, p)
+	if err != nil {
+		s.Problems = append(s.Problems, Problem{File: p, Line: 1, Col: 1, Message: fmt.Sprintf("cannot read: %v", unwrapPath(err))})
+		return
+	}
+	spec, problems := Parse(p, src)
+	s.Problems = append(s.Problems, problems...)
+	if spec != nil {
+		s.Documents = append(s.Documents, &Document{Path: p, Source: src, Spec: spec})
+	}
+}
+
+// checkUniqueNames reports every rollout whose name another file also uses, and drops all of them:
+// two specs that share a name would fight over one branch and one status, and which one is meant is
+// for a human to say.
+func (s *Set) checkUniqueNames() {
+	byName := map[string][]*Document{}
+	for _, d := range s.Documents {
+		byName[d.Spec.Name] = append(byName[d.Spec.Name], d)
+	}
+	kept := s.Documents[:0]
+	for _, d := range s.Documents {
+		same := byName[d.Spec.Name]
+		if len(same) == 1 {
+			kept = append(kept, d)
+			continue
+		}
+		var others []string
+		for _, o := range same {
+			if o != d {
+				others = append(others, o.Path)
+			}
+		}
+		line, col := nameLine(d.Source)
+		s.Problems = append(s.Problems, Problem{File: d.Path, Line: line, Col: col,
+			Message: fmt.Sprintf("name: %q is also the name of %s; names are unique across the folder", d.Spec.Name, strings.Join(others, ", "))})
+	}
+	s.Documents = kept
+	sortProblems(s.Problems)
+}
+
+// nameLine finds the position of the name value in a parsed file.
+func nameLine(src []byte) (int, int) {
+	root, err := parseNode(src)
+	if err != nil || root == nil || root.Kind != yaml.MappingNode {
+		return 1, 1
+	}
+	for i := 0; i+1 < len(root.Content); i += 2 {
+		if root.Content[i].Value == "name" {
+			return root.Content[i+1].Line, root.Content[i+1].Column
+		}
+	}
+	return 1, 1
+}
+
+// sortProblems orders problems by file, then position, keeping the order of problems at one spot.
+func sortProblems(ps []Problem) {
+	sort.SliceStable(ps, func(i, j int) bool {
+		a, b := ps[i], ps[j]
+		if a.File != b.File {
+			return a.File < b.File
+		}
+		if a.Line != b.Line {
+			return a.Line < b.Line
+		}
+		return a.Col < b.Col
+	})
+}
+
+// Parse reads and validates one spec file. It returns the spec (nil when there is any error) and
+// every problem found, each at its line and column. Warnings (lints) are not produced here; see Lint.
+func Parse(file string, src []byte) (*Spec, []Problem) {
+	spec, problems := parseRaw(file, src)
+	if spec != nil {
+		applyDefaults(spec)
+	}
+	return spec, problems
+}
+
+// parseRaw is Parse without the defaults: the spec exactly as the file states it.
+func parseRaw(file string, src []byte) (*Spec, []Problem) {
+	d := newSpecDecoder(file)
+	if len(src) > MaxFileSize {
+		d.errorAt(nil, "file is %d bytes; a rollout spec may hold at most %d", len(src), MaxFileSize)
+		return nil, d.problems
+	}
+	root, err := parseNode(src)
+	if err != nil {
+		line := 1
+		if m := yamlLine.FindStringSubmatch(err.Error()); m != nil {
+			line, _ = strconv.Atoi(m[1])
+		}
+		msg := strings.TrimPrefix(yamlLine.ReplaceAllString(err.Error(), ""), "yaml: ")
+		d.problems = append(d.problems, Problem{File: file, Line: line, Col: 1, Message: "invalid YAML: " + msg})
+		return nil, d.problems
+	}
+	if root == nil {
+		d.errorAt(nil, "empty file: want a rollout spec (apiVersion: %s, kind: %s)", APIVersion, Kind)
+		return nil, d.problems
+	}
+	if !d.checkNoAliases(root) {
+		return nil, d.problems
+	}
+	var spec Spec
+	d.decode(root, reflect.ValueOf(&spec).Elem(), "")
+	if root.Kind != yaml.MappingNode {
+		return nil, d.problems
+	}
+	d.validate(&spec)
+	sortProblems(d.problems)
+	if len(d.problems) > 0 {
+		return nil, d.problems
+	}
 	return &spec, nil
+}
+
+// yamlLine finds the line number in a yaml.v3 syntax error.
+var yamlLine = regexp.MustCompile(`line (\d+): `)
+
+// parseNode parses exactly one YAML document into its root node; nil for an empty file.
+func parseNode(src []byte) (*yaml.Node, error) {
+	dec := yaml.NewDecoder(bytes.NewReader(src))
+	var doc yaml.Node
+	if err := dec.Decode(&doc); err != nil {
+		if errors.Is(err, io.EOF) {
+			return nil, nil
+		}
+		return nil, err
+	}
+	var extra yaml.Node
+	if err := dec.Decode(&extra); !errors.Is(err, io.EOF) {
+		if err != nil {
+			return nil, err
+		}
+		// A trailing "---" opens an empty document, which is harmless.
+		if len(extra.Content) > 0 && extra.Content[0].Tag != "!!null" {
+			return nil, fmt.Errorf("line %d: a file holds one rollout; found a second YAML document", extra.Content[0].Line)
+		}
+	}
+	if doc.Kind != yaml.DocumentNode || len(doc.Content) == 0 {
+		return nil, nil
+	}
+	return doc.Content[0], nil
 }
 
 func applyDefaults(s *Spec) {

@@ -16,12 +16,12 @@ const (
 
 // Spec is one rollout, as written in one YAML file of the repository's rollouts folder.
 type Spec struct {
-	APIVersion  string `yaml:"apiVersion" json:"apiVersion"`
-	Kind        string `yaml:"kind" json:"kind"`
-	Name        string `yaml:"name" json:"name" jsonschema:"pattern=^[a-z0-9-]+$"`
+	APIVersion  string `yaml:"apiVersion" json:"apiVersion" jsonschema:"required,enum=rollout/v1"`
+	Kind        string `yaml:"kind" json:"kind" jsonschema:"required,enum=Rollout"`
+	Name        string `yaml:"name" json:"name" jsonschema:"required,pattern=^[a-z0-9-]+$"`
 	Description string `yaml:"description,omitempty" json:"description,omitempty"`
 	// Stable is what most users get, and everyone when there is no canary.
-	Stable Variant `yaml:"stable" json:"stable"`
+	Stable Variant `yaml:"stable" json:"stable" jsonschema:"required"`
 	// Canary is the change being rolled out. Adding or changing it starts a rollout; removing it ends one.
 	Canary *Variant `yaml:"canary,omitempty" json:"canary,omitempty"`
 	// Traffic is what production does now. Only the controller, or a human's pull request, changes it.
@@ -30,7 +30,7 @@ type Spec struct {
 	Assignment Assignment `yaml:"assignment,omitempty" json:"assignment,omitempty"`
 	// Schedule is the cron expression on which `rollout run` evaluates this rollout.
 	Schedule  string         `yaml:"schedule,omitempty" json:"schedule,omitempty"`
-	Stages    []Stage        `yaml:"stages" json:"stages"`
+	Stages    []Stage        `yaml:"stages" json:"stages" jsonschema:"required,minItems=1"`
 	Metrics   MetricsSource  `yaml:"metrics,omitempty" json:"metrics,omitempty"`
 	Analysis  Analysis       `yaml:"analysis,omitempty" json:"analysis,omitempty"`
 	Promotion Promotion      `yaml:"promotion,omitempty" json:"promotion,omitempty"`
@@ -43,7 +43,7 @@ type Spec struct {
 
 // Variant is one arm of a rollout: a model and a prompt.
 type Variant struct {
-	Model string `yaml:"model" json:"model"`
+	Model string `yaml:"model" json:"model" jsonschema:"required"`
 	// Prompt is a path in the repository or an opaque version label such as "v3".
 	Prompt string `yaml:"prompt,omitempty" json:"prompt,omitempty"`
 }
@@ -111,7 +111,7 @@ type Analysis struct {
 // Rule is one limit on one metric. Max and Min are absolute limits on the canary; MaxIncrease and
 // MaxDecrease are relative to stable over the same window.
 type Rule struct {
-	Metric string `yaml:"metric" json:"metric"`
+	Metric string `yaml:"metric" json:"metric" jsonschema:"required"`
 	// Query is a source-defined query for a metric that is not built in.
 	Query       string   `yaml:"query,omitempty" json:"query,omitempty"`
 	Max         *float64 `yaml:"max,omitempty" json:"max,omitempty"`
@@ -157,8 +157,8 @@ const (
 
 // Status is the controller's record of a rollout's progress, kept in the spec file itself.
 type Status struct {
-	Phase Phase `yaml:"phase" json:"phase" jsonschema:"enum=Pending,enum=Progressing,enum=Paused,enum=RolledBack,enum=Completed"`
-	Stage int   `yaml:"stage" json:"stage"`
+	Phase Phase `yaml:"phase" json:"phase" jsonschema:"required,enum=Pending,enum=Progressing,enum=Paused,enum=RolledBack,enum=Completed"`
+	Stage int   `yaml:"stage" json:"stage" jsonschema:"minimum=0"`
 	// StageStartedAt is when the stage's weight landed on the default branch. Zero while a merged
 	// advance waits for its first tick.
 	StageStartedAt time.Time `yaml:"stageStartedAt,omitempty" json:"stageStartedAt,omitempty"`

@@ -1,11 +1,13 @@
 package rollouts
 
 import (
+	"encoding/json"
 	"fmt"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/invopop/jsonschema"
 	"gopkg.in/yaml.v3"
 )
 
@@ -37,13 +39,27 @@ func ParseDuration(s string) (Duration, error) {
 	return Duration(days + d), nil
 }
 
-// String formats d the way a human would write it in a spec: whole days as "Nd".
+// String formats d the way a human would write it in a spec: whole days as "Nd", and no zero units
+// ("1d12h", "4h", "1h30m"). The result parses back to d.
 func (d Duration) String() string {
 	td := time.Duration(d)
-	if td > 0 && td%(24*time.Hour) == 0 {
-		return strconv.FormatInt(int64(td/(24*time.Hour)), 10) + "d"
+	day := 24 * time.Hour
+	days := ""
+	if td >= day {
+		days = strconv.FormatInt(int64(td/day), 10) + "d"
+		td %= day
+		if td == 0 {
+			return days
+		}
 	}
-	return td.String()
+	out := td.String()
+	if strings.HasSuffix(out, "m0s") {
+		out = strings.TrimSuffix(out, "0s")
+	}
+	if strings.HasSuffix(out, "h0m") {
+		out = strings.TrimSuffix(out, "0m")
+	}
+	return days + out
 }
 
 // UnmarshalYAML reads a duration string.
@@ -114,3 +130,27 @@ func (r *Ratio) UnmarshalYAML(n *yaml.Node) error {
 
 // String formats the ratio as a percent.
 func (r Ratio) String() string { return strconv.FormatFloat(float64(r)*100, 'f', -1, 64) + "%" }
+
+// durationPattern is the JSON Schema pattern of a Duration: optional whole days, then Go duration units.
+const durationPattern = `^(0|([0-9]+d)?([0-9]+(\.[0-9]+)?(ns|us|µs|ms|s|m|h))*)$`
+
+// JSONSchema describes a Duration for `rollout schema`: a string such as "4h", "90m" or "2d".
+func (Duration) JSONSchema() *jsonschema.Schema {
+	return &jsonschema.Schema{
+		Type:        "string",
+		Pattern:     durationPattern,
+		Description: "a Go duration, plus d for days: 30m, 4h, 2d, 1d12h",
+		Examples:    []any{"4h", "2d"},
+	}
+}
+
+// JSONSchema describes a Ratio for `rollout schema`: a percent string or a number.
+func (Ratio) JSONSchema() *jsonschema.Schema {
+	return &jsonschema.Schema{
+		Description: "a percent string such as 50% or a fraction such as 0.5",
+		OneOf: []*jsonschema.Schema{
+			{Type: "string", Pattern: `^[0-9]+(\.[0-9]+)?%$`},
+			{Type: "number", Minimum: json.Number("0")},
+		},
+	}
+}

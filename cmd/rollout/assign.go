@@ -1,8 +1,105 @@
 package main
 
-import "github.com/spf13/cobra"
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"text/tabwriter"
 
-// TODO: placeholder until its issue lands.
+	"github.com/spf13/cobra"
+
+	"github.com/rollout-dev/rollout/rollouts"
+)
+
+// assignOptions are the inputs of `rollout assign`.
+type assignOptions struct {
+	SpecFile string
+	Keys     []string
+	Output   string
+	Out      io.Writer
+	ReadFile func(string) ([]byte, error)
+}
+
 func (app *App) assignCmd() *cobra.Command {
-	return &cobra.Command{Use: "assign", Short: "not built yet", Hidden: true, RunE: func(*cobra.Command, []string) error { return errFailed }}
+	opts := &assignOptions{ReadFile: os.ReadFile}
+	cmd := &cobra.Command{
+		Use:   "assign --spec FILE KEY...",
+		Short: "Show the variant each assignment key gets",
+		Long: `Assign prints the variant (stable or canary, with its model and prompt) that each key gets
+under the spec's current traffic weight, salt and include/exclude globs: exactly what an
+application routing with the rollouts package, or a GrowthBook SDK with the same salt, does.
+
+Example:
+  rollout assign --spec rollouts/summarizer.yaml user-1 user-2 vip-7
+  rollout assign --spec rollouts/summarizer.yaml -o json user-1`,
+		Args: minArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if opts.SpecFile == "" {
+				return usageError{fmt.Errorf("--spec FILE is required")}
+			}
+			if opts.Output != "text" && opts.Output != "json" {
+				return usageError{fmt.Errorf("-o %q: want text or json", opts.Output)}
+			}
+			opts.Keys, opts.Out = args, app.Stdout
+			return assignRun(opts, app.Stderr)
+		},
+	}
+	cmd.Flags().StringVar(&opts.SpecFile, "spec", "", "the rollout spec file")
+	cmd.Flags().StringVarP(&opts.Output, "output", "o", "text", "output format: text or json (one object per line)")
+	return cmd
+}
+
+// assignChoice is one line of `rollout assign -o json`.
+type assignChoice struct {
+	Key    string   `json:"key"`
+	Arm    string   `json:"arm"`
+	Model  string   `json:"model"`
+	Prompt string   `json:"prompt"`
+	Reason string   `json:"reason"`
+	Hash   *float64 `json:"hash,omitempty"` // only when the hash decided`
+}
+
+// assignRun routes each key and prints its choice; a spec with errors prints them and fails.
+func assignRun(opts *assignOptions, stderr io.Writer) error {
+	src, err := opts.ReadFile(opts.SpecFile)
+	if err != nil {
+		return fmt.Errorf("read spec %s: %w", opts.SpecFile, err)
+	}
+	spec, problems := rollouts.Parse(opts.SpecFile, src)
+	if spec == nil {
+		for _, p := range problems {
+			fmt.Fprintln(stderr, p.Error())
+		}
+		return errFailed
+	}
+	a := spec.Assigner()
+	if opts.Output == "json" {
+		enc := json.NewEncoder(opts.Out)
+		for _, k := range opts.Keys {
+			c := a.Choose(k)
+			line := assignChoice{k, string(c.Arm), c.Variant.Model, c.Variant.Prompt, c.Reason, nil}
+			if c.Reason == "hash" {
+				line.Hash = &c.Hash
+			}
+			if err := enc.Encode(line); err != nil {
+				return fmt.Errorf("write choice: %w", err)
+			}
+		}
+		return nil
+	}
+	tw := tabwriter.NewWriter(opts.Out, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "KEY\tARM\tMODEL\tPROMPT\tWHY")
+	for _, k := range opts.Keys {
+		c := a.Choose(k)
+		why := c.Reason
+		if why == "hash" {
+			why = fmt.Sprintf("hash %.4f vs weight %d%%", c.Hash, spec.Traffic.Weight)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", k, c.Arm, c.Variant.Model, c.Variant.Prompt, why)
+	}
+	if err := tw.Flush(); err != nil {
+		return fmt.Errorf("write choices: %w", err)
+	}
+	return nil
 }

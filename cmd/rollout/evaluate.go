@@ -1,8 +1,256 @@
 package main
 
-import "github.com/spf13/cobra"
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"math"
+	"os"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
 
-// TODO: placeholder until its issue lands.
+	"github.com/spf13/cobra"
+
+	"github.com/rollout-dev/rollout/policy"
+	"github.com/rollout-dev/rollout/rollouts"
+)
+
+// evaluateOptions holds the flags of `rollout evaluate` and its dependencies, which tests replace.
+type evaluateOptions struct {
+	SpecPath string
+	Metrics  string
+	Now      string
+	Output   string
+
+	// OpenSource returns the metrics source of a spec (the --metrics override applied).
+	OpenSource func(spec *rollouts.Spec, override string) (policy.Source, error)
+	// Gates checks the gates the judge needs.
+	Gates gateChecker
+}
+
+// gateChecker evaluates the gate of one stage of a rollout. Check writes nothing, may call a webhook
+// once, and reports every failure as a shut gate with its reason rather than as an error.
+type gateChecker interface {
+	Check(ctx context.Context, spec *rollouts.Spec, stage int) policy.GateResult
+}
+
 func (app *App) evaluateCmd() *cobra.Command {
-	return &cobra.Command{Use: "evaluate", Short: "not built yet", Hidden: true, RunE: func(*cobra.Command, []string) error { return errFailed }}
+	opts := &evaluateOptions{}
+	cmd := &cobra.Command{
+		Use:   "evaluate --spec FILE [--metrics SRC] [--now RFC3339] [-o json]",
+		Short: "Judge one rollout now and print the decision, writing nothing",
+		Long: `Evaluate judges one rollout spec against its metrics, as the reconciler would on this tick, and
+prints the decision with the evidence of every rule. It writes nothing: no commit, no pull request, no
+notification.
+
+The metrics window is the current stage's [status.stageStartedAt, now]. --metrics replaces the spec's
+metrics.source for this run; --now judges as of another time.
+
+Example:
+  rollout evaluate --spec rollouts/summarizer.yaml --metrics file:traffic/summarizer.jsonl -o json`,
+		Args: exactArgs(0),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if opts.SpecPath == "" {
+				return usageError{errors.New("evaluate needs --spec FILE")}
+			}
+			if opts.Output != "" && opts.Output != "text" && opts.Output != "json" {
+				return usageError{fmt.Errorf("unknown output format %q (want text or json)", opts.Output)}
+			}
+			if opts.OpenSource == nil {
+				opts.OpenSource = app.openSource
+			}
+			if opts.Gates == nil {
+				opts.Gates = &policy.Gatekeeper{Repo: app.repoTree(), Getenv: app.Getenv}
+			}
+			return app.evaluate(cmd.Context(), opts)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&opts.SpecPath, "spec", "", "the rollout spec file to judge")
+	f.StringVar(&opts.Metrics, "metrics", "", "metrics source for this run: file:PATH, prometheus:URL or postgres://… (default: the spec's)")
+	f.StringVar(&opts.Now, "now", "", "judge as of this time, RFC 3339 (default: now)")
+	f.StringVarP(&opts.Output, "output", "o", "text", "output format: text or json")
+	return cmd
+}
+
+// repoTree is the repository tree that gate eval paths are read from: --repo when it is a local
+// folder, else the current directory.
+func (app *App) repoTree() fs.FS {
+	if app.Repo != "" && !strings.Contains(app.Repo, "://") {
+		if info, err := os.Stat(app.Repo); err == nil && info.IsDir() {
+			return os.DirFS(app.Repo)
+		}
+	}
+	return os.DirFS(".")
+}
+
+// evaluate judges the spec at opts.SpecPath and prints the decision.
+func (app *App) evaluate(ctx context.Context, opts *evaluateOptions) error {
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	now := app.Now()
+	if opts.Now != "" {
+		t, err := time.Parse(time.RFC3339, opts.Now)
+		if err != nil {
+			return usageError{fmt.Errorf("--now %q is not an RFC 3339 time such as 2026-04-16T12:00:00Z", opts.Now)}
+		}
+		now = t
+	}
+	src, err := os.ReadFile(opts.SpecPath)
+	if err != nil {
+		return fmt.Errorf("read spec %s: %w", opts.SpecPath, err)
+	}
+	spec, problems := rollouts.Parse(opts.SpecPath, src)
+	for _, p := range problems {
+		if p.Warning {
+			fmt.Fprintf(app.Stderr, "%s:%d:%d: warning: %s\n", p.File, p.Line, p.Col, p.Message)
+		} else {
+			fmt.Fprintln(app.Stderr, p.Error())
+		}
+	}
+	if spec == nil {
+		return errFailed
+	}
+
+	ev := policy.Evidence{Gates: map[int]policy.GateResult{}}
+	for _, i := range policy.NextGates(spec) {
+		ev.Gates[i] = opts.Gates.Check(ctx, spec, i)
+	}
+	if q, ok := policy.QueryFor(spec, now); ok {
+		source, err := opts.OpenSource(spec, opts.Metrics)
+		if err != nil {
+			return fmt.Errorf("open metrics source: %w", err)
+		}
+		ev.Stats, ev.Err = source.Stats(ctx, q)
+	}
+	d := policy.Judge(spec, ev, now)
+	if opts.Output == "json" {
+		return writeEvaluationJSON(app.Stdout, d, ev.Stats)
+	}
+	return writeEvaluationText(app.Stdout, d, ev.Stats)
+}
+
+// evaluation is the JSON object of `evaluate -o json`, exactly as CONTRACT.md names it.
+type evaluation struct {
+	Rollout  string           `json:"rollout"`
+	Decision policy.Action    `json:"decision"`
+	Stage    int              `json:"stage"`
+	Weight   int              `json:"weight"`
+	Next     *evaluationNext  `json:"next"`
+	Reasons  []string         `json:"reasons"`
+	Metrics  []evaluationRule `json:"metrics"`
+	// Malformed counts the records the source could not read, when there were any.
+	Malformed int64 `json:"malformed,omitempty"`
+}
+
+type evaluationNext struct {
+	Stage  int `json:"stage"`
+	Weight int `json:"weight"`
+}
+
+type evaluationArm struct {
+	N int64 `json:"n"`
+	// Value is null when the arm has no data: never zero.
+	Value *float64 `json:"value"`
+}
+
+type evaluationRule struct {
+	Name     string           `json:"name"`
+	Stable   evaluationArm    `json:"stable"`
+	Canary   evaluationArm    `json:"canary"`
+	Verdict  policy.Verdict   `json:"verdict"`
+	Interval *policy.Interval `json:"interval"`
+	Reason   string           `json:"reason"`
+}
+
+func armJSON(a policy.ArmValue) evaluationArm {
+	out := evaluationArm{N: a.N}
+	if a.N > 0 && !math.IsNaN(a.Value) && !math.IsInf(a.Value, 0) {
+		v := a.Value
+		out.Value = &v
+	}
+	return out
+}
+
+func writeEvaluationJSON(w io.Writer, d policy.Decision, stats *policy.Stats) error {
+	out := evaluation{Rollout: d.Rollout, Decision: d.Action, Stage: d.Current.Stage, Weight: d.Current.Weight,
+		Reasons: d.Reasons, Metrics: []evaluationRule{}}
+	if out.Reasons == nil {
+		out.Reasons = []string{}
+	}
+	if d.Next != nil {
+		out.Next = &evaluationNext{Stage: d.Next.Stage, Weight: d.Next.Weight}
+	}
+	for _, m := range d.Metrics {
+		out.Metrics = append(out.Metrics, evaluationRule{Name: m.Name, Stable: armJSON(m.Stable), Canary: armJSON(m.Canary),
+			Verdict: m.Verdict, Interval: m.Interval, Reason: m.Reason})
+	}
+	if stats != nil {
+		out.Malformed = stats.Malformed
+	}
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(out)
+}
+
+func writeEvaluationText(w io.Writer, d policy.Decision, stats *policy.Stats) error {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s: %s", d.Rollout, d.Action)
+	fmt.Fprintf(&b, " (stage %d, %s", d.Current.Stage, trafficWords(d.Current.Weight, d.Current.Shadow))
+	if d.Next != nil {
+		fmt.Fprintf(&b, " → stage %d, %s", d.Next.Stage, trafficWords(d.Next.Weight, d.Next.Shadow))
+	}
+	b.WriteString(")\n")
+	for _, r := range d.Reasons {
+		fmt.Fprintf(&b, "  %s\n", r)
+	}
+	if len(d.Metrics) > 0 {
+		b.WriteString("\n")
+		tw := tabwriter.NewWriter(&b, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "METRIC\tSTABLE\tCANARY\tVERDICT")
+		for _, m := range d.Metrics {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", m.Name, armWords(m.Name, m.Stable), armWords(m.Name, m.Canary), m.Verdict)
+		}
+		tw.Flush()
+		b.WriteString("\n")
+		for _, m := range d.Metrics {
+			fmt.Fprintf(&b, "  %s: %s\n", m.Name, m.Reason)
+		}
+	}
+	if stats != nil && stats.Malformed > 0 {
+		lines := make([]string, len(stats.MalformedLines))
+		for i, l := range stats.MalformedLines {
+			lines[i] = strconv.FormatInt(l, 10)
+		}
+		fmt.Fprintf(&b, "\n%d malformed records skipped", stats.Malformed)
+		if len(lines) > 0 {
+			fmt.Fprintf(&b, " (lines %s)", strings.Join(lines, ", "))
+		}
+		b.WriteString("\n")
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+func trafficWords(weight, shadow int) string {
+	if shadow > 0 && weight == 0 {
+		return fmt.Sprintf("shadow %d%%", shadow)
+	}
+	if shadow > 0 {
+		return fmt.Sprintf("%d%% + shadow %d%%", weight, shadow)
+	}
+	return fmt.Sprintf("%d%%", weight)
+}
+
+func armWords(metric string, a policy.ArmValue) string {
+	if a.N == 0 {
+		return "no data"
+	}
+	return fmt.Sprintf("%s (n=%d)", policy.FormatValue(metric, a.Value), a.N)
 }

@@ -1,8 +1,185 @@
 package main
 
-import "github.com/spf13/cobra"
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
 
-// TODO: placeholder until its issue lands.
+	"github.com/spf13/cobra"
+	"gopkg.in/yaml.v3"
+
+	"github.com/rollout-dev/rollout/gitrepo"
+	"github.com/rollout-dev/rollout/rollouts"
+)
+
+// historyOptions are the inputs of `rollout history`.
+type historyOptions struct {
+	Name   string
+	Output string
+}
+
 func (app *App) historyCmd() *cobra.Command {
-	return &cobra.Command{Use: "history", Short: "not built yet", Hidden: true, RunE: func(*cobra.Command, []string) error { return errFailed }}
+	opts := &historyOptions{}
+	cmd := &cobra.Command{
+		Use:   "history NAME",
+		Short: "Show every weight change of a rollout, from git",
+		Long: "history reads the git log of a rollout's spec file on the default branch and shows every commit\n" +
+			"that changed its traffic weight or shadow, or that the controller made for it: who, when,\n" +
+			"from which weight to which, and why.\n\n" +
+			"Example:\n  rollout history summarizer --repo https://github.com/acme/llm-config -o json",
+		Args: exactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			opts.Name = args[0]
+			return app.historyRun(cmd.Context(), opts)
+		},
+	}
+	cmd.Flags().StringVarP(&opts.Output, "output", "o", "table", "output format: table or json")
+	return cmd
+}
+
+// historyEntry is one weight change, as printed by `rollout history -o json`.
+type historyEntry struct {
+	Commit     string    `json:"commit"`
+	Author     string    `json:"author"`
+	Email      string    `json:"email"`
+	When       time.Time `json:"when"`
+	From       *int      `json:"from"`
+	To         *int      `json:"to"`
+	ShadowFrom *int      `json:"shadowFrom"`
+	ShadowTo   *int      `json:"shadowTo"`
+	Decision   string    `json:"decision"`
+	Subject    string    `json:"subject"`
+	Bot        bool      `json:"bot"`
+}
+
+func (app *App) historyRun(ctx context.Context, opts *historyOptions) error {
+	if opts.Output != "table" && opts.Output != "json" {
+		return usageError{fmt.Errorf("unknown output format %q: want table or json", opts.Output)}
+	}
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	remote, err := gitrepo.Open(ctx, gitrepo.Options{
+		URL: app.Repo, Branch: app.Branch, Auth: gitrepo.TokenAuth(app.Getenv("GITHUB_TOKEN")),
+	})
+	if err != nil {
+		return err
+	}
+	snap, err := remote.Snapshot(ctx)
+	if err != nil {
+		return err
+	}
+	set, err := rollouts.Load(snap.Files, app.Dir)
+	if err != nil {
+		return err
+	}
+	doc := set.Lookup(opts.Name)
+	if doc == nil {
+		for _, p := range set.Errors() {
+			fmt.Fprintln(app.Stderr, p.Error())
+		}
+		return fmt.Errorf("no rollout named %q in %s on %s", opts.Name, app.Dir, snap.Branch)
+	}
+	commits, err := remote.Log(ctx, doc.Path, 0)
+	if err != nil {
+		return err
+	}
+	entries := weightChanges(opts.Name, commits)
+	if opts.Output == "json" {
+		enc := json.NewEncoder(app.Stdout)
+		enc.SetIndent("", "  ")
+		if entries == nil {
+			entries = []historyEntry{}
+		}
+		return enc.Encode(entries)
+	}
+	return printHistory(app.Stdout, entries)
+}
+
+// trafficOf reads the traffic block of one version of a spec, leniently: an old version may not pass
+// today's validation. ok is false when the file is absent or unreadable.
+func trafficOf(content []byte) (weight, shadow int, ok bool) {
+	if content == nil {
+		return 0, 0, false
+	}
+	var doc struct {
+		Traffic rollouts.Traffic `yaml:"traffic"`
+	}
+	if err := yaml.Unmarshal(content, &doc); err != nil {
+		return 0, 0, false
+	}
+	return doc.Traffic.Weight, doc.Traffic.Shadow, true
+}
+
+// weightChanges turns a file's log (newest first) into the weight changes of the rollout, oldest
+// first: commits that changed traffic.weight or traffic.shadow, and commits the controller marked
+// with the trailer Rollout: NAME.
+func weightChanges(name string, commits []gitrepo.Commit) []historyEntry {
+	var out []historyEntry
+	var prevWeight, prevShadow *int
+	for i := len(commits) - 1; i >= 0; i-- {
+		c := commits[i]
+		weight, shadow, ok := trafficOf(c.Content)
+		var to, shadowTo *int
+		if ok {
+			to, shadowTo = &weight, &shadow
+		}
+		changed := !sameInt(prevWeight, to) || !sameInt(prevShadow, shadowTo)
+		if changed || c.Trailers["Rollout"] == name {
+			out = append(out, historyEntry{
+				Commit: c.Hash, Author: c.AuthorName, Email: c.AuthorEmail, When: c.When.UTC(),
+				From: prevWeight, To: to, ShadowFrom: prevShadow, ShadowTo: shadowTo,
+				Decision: c.Trailers["Rollout-Decision"], Subject: c.Subject, Bot: c.Bot,
+			})
+		}
+		prevWeight, prevShadow = to, shadowTo
+	}
+	return out
+}
+
+func sameInt(a, b *int) bool {
+	if a == nil || b == nil {
+		return a == nil && b == nil
+	}
+	return *a == *b
+}
+
+func printHistory(w io.Writer, entries []historyEntry) error {
+	if len(entries) == 0 {
+		_, err := fmt.Fprintln(w, "No weight changes.")
+		return err
+	}
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "WHEN\tWHO\tWEIGHT\tSHADOW\tDECISION\tCOMMIT\tWHY")
+	for _, e := range entries {
+		decision := e.Decision
+		if decision == "" {
+			decision = "-"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", e.When.Format(time.RFC3339), e.Author,
+			percentChange(e.From, e.To), percentChange(e.ShadowFrom, e.ShadowTo), decision, e.Commit[:min(8, len(e.Commit))],
+			strings.ReplaceAll(e.Subject, "\t", " "))
+	}
+	if err := tw.Flush(); err != nil {
+		return fmt.Errorf("print history: %w", err)
+	}
+	return nil
+}
+
+func percentChange(from, to *int) string {
+	pct := func(p *int) string {
+		if p == nil {
+			return "-"
+		}
+		return strconv.Itoa(*p) + "%"
+	}
+	if sameInt(from, to) {
+		return pct(to)
+	}
+	return pct(from) + " → " + pct(to)
 }

@@ -6,6 +6,7 @@ import (
 
 	"github.com/rollout-dev/rollout/policy"
 	"github.com/rollout-dev/rollout/rollouts"
+	"github.com/rollout-dev/rollout/source/jsonl"
 )
 
 // openSource returns the metrics source of spec; override (the --metrics flag) replaces the spec's own
@@ -18,6 +19,13 @@ func (app *App) openSource(spec *rollouts.Spec, override string) (policy.Source,
 	switch {
 	case src == "":
 		return nil, fmt.Errorf("rollout %s has no metrics.source", spec.Name)
+	case strings.HasPrefix(src, "file:"):
+		// A relative path is read from the directory the process runs in, as the contract says.
+		path := strings.TrimPrefix(src, "file:")
+		if path == "" {
+			return nil, fmt.Errorf("metrics source %q names no file (want file:PATH)", src)
+		}
+		return jsonl.Open(path), nil
 	default:
 		scheme, _, _ := strings.Cut(src, ":")
 		return nil, fmt.Errorf("unsupported metrics source %q (want file:PATH, prometheus:URL or postgres://…)", scheme)

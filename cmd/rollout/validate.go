@@ -1,8 +1,189 @@
 package main
 
-import "github.com/spf13/cobra"
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
 
-// TODO: placeholder until its issue lands.
-func (app *App) validateCmd() *cobra.Command {
-	return &cobra.Command{Use: "validate", Short: "not built yet", Hidden: true, RunE: func(*cobra.Command, []string) error { return errFailed }}
+	"github.com/spf13/cobra"
+
+	"github.com/rollout-dev/rollout/rollouts"
+)
+
+// validateOptions are the inputs of `rollout validate`.
+type validateOptions struct {
+	Paths  []string
+	Format string
+	Strict bool
+	// Files reads the named spec files and folders; RepoTree is the repository, for the lints that
+	// look up prompt and eval paths.
+	Files    fs.FS
+	RepoTree fs.FS
+	Out      io.Writer
+	Err      io.Writer
 }
+
+func (app *App) validateCmd() *cobra.Command {
+	opts := &validateOptions{}
+	cmd := &cobra.Command{
+		Use:   "validate [PATH...]",
+		Short: "Check rollout specs and report every problem with its file, line and column",
+		Long: `Validate checks rollout spec files: their YAML, every field's type and range, unknown keys
+(with the closest known key suggested), stage weights, durations, cron schedules, metric names and
+limits, and that names are unique. It also lints risky habits as warnings: unpinned model ids, a
+canary that changes model and prompt at once, a shared salt, and prompt paths that are missing or
+escape the repository.
+
+PATH is a spec file or a folder of them; the default is the --dir folder of the repository.
+Exit status: 0 valid, 1 a spec has errors (or warnings, with --strict), 2 usage.
+
+Example:
+  rollout validate
+  rollout validate rollouts/summarizer.yaml --format github`,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			switch opts.Format {
+			case "text", "github", "json":
+			default:
+				return usageError{fmt.Errorf("--format %q: want text, github or json", opts.Format)}
+			}
+			root := app.Repo
+			if root == "" || strings.Contains(root, "://") {
+				root = "."
+			}
+			opts.Paths = args
+			if len(opts.Paths) == 0 {
+				opts.Paths = []string{filepath.Join(root, app.Dir)}
+			}
+			opts.Files = hostFS{}
+			opts.RepoTree = os.DirFS(root)
+			opts.Out, opts.Err = app.Stdout, app.Stderr
+			return validateRun(opts)
+		},
+	}
+	cmd.Flags().StringVar(&opts.Format, "format", "text", "output format: text, github (Actions annotations) or json")
+	cmd.Flags().BoolVar(&opts.Strict, "strict", false, "treat warnings as errors")
+	return cmd
+}
+
+// validateRun loads and lints the specs and prints their problems in the chosen format.
+func validateRun(opts *validateOptions) error {
+	paths := make([]string, len(opts.Paths))
+	for i, p := range opts.Paths {
+		paths[i] = filepath.ToSlash(p)
+	}
+	set := rollouts.LoadPaths(opts.Files, paths)
+	problems := append(set.Problems, rollouts.Lint(set, opts.RepoTree)...)
+	sortByPosition(problems)
+	var errs, warns int
+	for _, p := range problems {
+		if p.Warning {
+			warns++
+		} else {
+			errs++
+		}
+	}
+	failed := errs > 0 || (opts.Strict && warns > 0)
+	switch opts.Format {
+	case "github":
+		for _, p := range problems {
+			level := "error"
+			if p.Warning && !opts.Strict {
+				level = "warning"
+			}
+			fmt.Fprintf(opts.Out, "::%s file=%s,line=%d,col=%d::%s\n", level, escapeProperty(p.File), p.Line, p.Col, escapeData(p.Message))
+		}
+	case "json":
+		type jsonProblem struct {
+			File     string `json:"file"`
+			Line     int    `json:"line"`
+			Col      int    `json:"col"`
+			Severity string `json:"severity"`
+			Message  string `json:"message"`
+		}
+		type jsonRollout struct {
+			Name string `json:"name"`
+			File string `json:"file"`
+		}
+		report := struct {
+			Valid    bool          `json:"valid"`
+			Rollouts []jsonRollout `json:"rollouts"`
+			Problems []jsonProblem `json:"problems"`
+		}{Valid: !failed, Rollouts: []jsonRollout{}, Problems: []jsonProblem{}}
+		for _, d := range set.Documents {
+			report.Rollouts = append(report.Rollouts, jsonRollout{Name: d.Spec.Name, File: d.Path})
+		}
+		for _, p := range problems {
+			sev := "error"
+			if p.Warning {
+				sev = "warning"
+			}
+			report.Problems = append(report.Problems, jsonProblem{p.File, p.Line, p.Col, sev, p.Message})
+		}
+		enc := json.NewEncoder(opts.Out)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(report); err != nil {
+			return fmt.Errorf("write report: %w", err)
+		}
+	default:
+		for _, p := range problems {
+			if p.Warning {
+				fmt.Fprintf(opts.Out, "%s:%d:%d: warning: %s\n", p.File, p.Line, p.Col, p.Message)
+			} else {
+				fmt.Fprintln(opts.Out, p.Error())
+			}
+		}
+		fmt.Fprintf(opts.Err, "%s valid, %s, %s\n", plural(len(set.Documents), "rollout"), plural(errs, "error"), plural(warns, "warning"))
+	}
+	if failed {
+		return errFailed
+	}
+	return nil
+}
+
+func sortByPosition(ps []rollouts.Problem) {
+	// Stable insertion sort: the lists are short and already sorted per source.
+	for i := 1; i < len(ps); i++ {
+		for j := i; j > 0 && less(ps[j], ps[j-1]); j-- {
+			ps[j], ps[j-1] = ps[j-1], ps[j]
+		}
+	}
+}
+
+func less(a, b rollouts.Problem) bool {
+	if a.File != b.File {
+		return a.File < b.File
+	}
+	if a.Line != b.Line {
+		return a.Line < b.Line
+	}
+	return a.Col < b.Col
+}
+
+// plural counts: "1 error", "3 errors".
+func plural(n int, word string) string {
+	if n == 1 {
+		return "1 " + word
+	}
+	return fmt.Sprintf("%d %ss", n, word)
+}
+
+// escapeData escapes a workflow command's message as the Actions runner expects.
+func escapeData(s string) string {
+	return strings.NewReplacer("%", "%25", "\r", "%0D", "\n", "%0A").Replace(s)
+}
+
+// escapeProperty escapes a workflow command's property value.
+func escapeProperty(s string) string {
+	return strings.NewReplacer("%", "%25", "\r", "%0D", "\n", "%0A", ":", "%3A", ",", "%2C").Replace(s)
+}
+
+// hostFS reads the host's files by the paths the user typed, relative or absolute, so problems name
+// files the way the user named them.
+type hostFS struct{}
+
+// Open opens a host file.
+func (hostFS) Open(name string) (fs.File, error) { return os.Open(filepath.FromSlash(name)) }

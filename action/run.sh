@@ -1,0 +1,101 @@
+#!/usr/bin/env bash
+# Runs one rollout command for the GitHub Action in action.yml: passes the inputs as arguments (never
+# through a shell), writes the job summary, sets the `decisions` output and, for `plan` on a pull
+# request, keeps one comment with the plan up to date.
+#
+# Environment: ROLLOUT_BIN (the built binary), INPUT_COMMAND, INPUT_DIR, INPUT_ARGS, INPUT_COMMENT,
+# GITHUB_STEP_SUMMARY, GITHUB_OUTPUT, and for the comment GITHUB_REPOSITORY, GITHUB_EVENT_PATH and
+# GH_TOKEN (the gh CLI).
+set -uo pipefail
+
+rollout="${ROLLOUT_BIN:?ROLLOUT_BIN is not set}"
+command="${INPUT_COMMAND:?the command input is required}"
+dir="${INPUT_DIR:-rollouts}"
+summary="${GITHUB_STEP_SUMMARY:-/dev/null}"
+output="${GITHUB_OUTPUT:-/dev/null}"
+marker="<!-- rollout:plan -->"
+
+# args: one argument per line when there are several lines (so an argument may hold spaces), else
+# split on whitespace.
+args=()
+if [[ "${INPUT_ARGS:-}" == *$'\n'* ]]; then
+  while IFS= read -r line; do
+    [[ -n "$line" ]] && args+=("$line")
+  done <<< "$INPUT_ARGS"
+else
+  read -ra args <<< "${INPUT_ARGS:-}"
+fi
+
+work="$(mktemp -d)"
+trap 'rm -rf "$work"' EXIT
+status=0
+
+# json_table turns one JSON object per rollout into a Markdown table for the job summary.
+json_table() {
+  jq -rs '
+    def cell: tostring | gsub("[|\n\r<>]"; " ");
+    if length == 0 then "_No rollouts._" else
+    (["| rollout | decision | weight | proposal | error |", "|---|---|---|---|---|"] +
+     map("| \(.rollout | cell) | \(.decision // "" | cell) | \(.from // "" | cell) → \(.to // "" | cell) | \(.proposal // "" | cell) | \(.error // "" | cell) |"))
+    | join("\n") end' "$1"
+}
+
+# set_decisions writes the JSON objects as one JSON array to the `decisions` output.
+set_decisions() {
+  local delim="rollout_$RANDOM$RANDOM"
+  { echo "decisions<<$delim"; jq -cs . "$1" 2>/dev/null || echo "[]"; echo "$delim"; } >> "$output"
+}
+
+# upsert_comment keeps one comment holding the marker on the pull request that triggered the run.
+upsert_comment() {
+  local body_file="$1" number id
+  number="$(jq -r '.pull_request.number // empty' "${GITHUB_EVENT_PATH:-/dev/null}" 2>/dev/null)"
+  if [[ -z "$number" ]]; then
+    echo "rollout: not a pull_request event; no plan comment" >&2
+    return 0
+  fi
+  { echo "$marker"; cat "$body_file"; } > "$work/comment.md"
+  id="$(gh api --paginate "repos/$GITHUB_REPOSITORY/issues/$number/comments" \
+        --jq ".[] | select(.body | contains(\"$marker\")) | .id" | head -n1)"
+  if [[ -n "$id" ]]; then
+    gh api --method PATCH "repos/$GITHUB_REPOSITORY/issues/comments/$id" -F "body=@$work/comment.md" > /dev/null
+  else
+    gh api --method POST "repos/$GITHUB_REPOSITORY/issues/$number/comments" -F "body=@$work/comment.md" > /dev/null
+  fi
+}
+
+case "$command" in
+  reconcile|status)
+    "$rollout" "$command" --dir "$dir" -o json "${args[@]}" > "$work/out.json" || status=$?
+    { echo "### rollout $command"; echo; json_table "$work/out.json"; } >> "$summary"
+    set_decisions "$work/out.json"
+    ;;
+  plan)
+    "$rollout" plan --dir "$dir" -o json "${args[@]}" > "$work/out.json" || status=$?
+    "$rollout" plan --dir "$dir" --format markdown "${args[@]}" > "$work/plan.md" || status=$?
+    cat "$work/plan.md" >> "$summary"
+    set_decisions "$work/out.json"
+    if [[ "${INPUT_COMMENT:-true}" == "true" ]]; then
+      upsert_comment "$work/plan.md" || status=1
+    fi
+    ;;
+  evaluate)
+    "$rollout" evaluate --dir "$dir" -o json "${args[@]}" > "$work/out.json" || status=$?
+    { echo "### rollout evaluate"; echo; echo '```json'; jq . "$work/out.json"; echo '```'; } >> "$summary"
+    set_decisions "$work/out.json"
+    ;;
+  validate)
+    # --format github prints ::error annotations, which the runner turns into annotations on the lines.
+    "$rollout" validate --dir "$dir" --format github "${args[@]}" || status=$?
+    if [[ $status -eq 0 ]]; then echo "### rollout validate: every spec is valid" >> "$summary"; else echo "### rollout validate: problems found (see the annotations)" >> "$summary"; fi
+    set_decisions /dev/null
+    ;;
+  *)
+    # rollback, pause, resume, history, …: plain output, shown in the summary.
+    "$rollout" "$command" --dir "$dir" "${args[@]}" > "$work/out.txt" 2>&1 || status=$?
+    cat "$work/out.txt"
+    { echo "### rollout $command"; echo; echo '```'; cat "$work/out.txt"; echo '```'; } >> "$summary"
+    set_decisions /dev/null
+    ;;
+esac
+exit "$status"

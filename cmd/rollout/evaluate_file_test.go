@@ -1,0 +1,46 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestEvaluateFileSource runs `rollout evaluate` end to end on a real JSON Lines file through the
+// file: source: a canary whose errors tripled is rolled back, and a malformed line is reported.
+func TestEvaluateFileSource(t *testing.T) {
+	dir := t.TempDir()
+	var b strings.Builder
+	seen := map[string]int{}
+	for i := range 20000 {
+		variant, errEvery := "stable", 100 // 1% errors
+		if i%10 == 0 {
+			variant, errEvery = "canary", 33 // 3% errors
+		}
+		seen[variant]++
+		ts := fmt.Sprintf("2026-04-16T%02d:%02d:%02dZ", (i/3600)%24, (i/60)%60, i%60)
+		fmt.Fprintf(&b, `{"ts":%q,"rollout":"summarizer","variant":%q,"latency_ms":%d,"error":%v,"quality":%.2f}`+"\n",
+			ts, variant, 300+(i*7919)%700, seen[variant]%errEvery == 0, 0.8+float64(i%17)/100)
+		if i == 5 {
+			b.WriteString("{not json\n")
+		}
+	}
+	traffic := filepath.Join(dir, "traffic.jsonl")
+	if err := os.WriteFile(traffic, []byte(b.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	app, out, errOut := testApp()
+	code := app.Main([]string{"evaluate", "--spec", "testdata/evaluate/summarizer.yaml", "--metrics", "file:" + traffic,
+		"--now", "2026-04-16T06:00:00Z"})
+	if code != exitOK {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	t.Log(out.String())
+	for _, want := range []string{"summarizer: rollback", "error_rate", "fail", "1 malformed records skipped (lines 7)"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("output does not say %q:\n%s", want, out)
+		}
+	}
+}

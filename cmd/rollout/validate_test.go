@@ -1,0 +1,112 @@
+package main
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// The broken-spec corpus under testdata/specs, shown through `rollout validate` in each format.
+func TestValidateCorpus(t *testing.T) {
+	base, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Chdir(filepath.Join("..", "..", "testdata", "specs"))
+	tests := []struct {
+		golden   string
+		args     []string
+		wantCode int
+	}{
+		{"validate/corpus.txt", []string{"validate"}, exitFailed},
+		{"validate/corpus.github", []string{"validate", "--format", "github"}, exitFailed},
+		{"validate/corpus.json", []string{"validate", "--format=json"}, exitFailed},
+		{"validate/good.txt", []string{"validate", "rollouts/good.yaml"}, exitOK},
+		{"validate/lints.txt", []string{"validate", "rollouts/lints.yaml", "rollouts/escape.yaml"}, exitOK},
+		{"validate/lints-strict.github", []string{"validate", "--strict", "--format", "github", "rollouts/lints.yaml"}, exitFailed},
+		{"validate/missing.txt", []string{"validate", "rollouts/nope.yaml", "rollouts/good.yaml"}, exitFailed},
+	}
+	for _, tt := range tests {
+		t.Run(tt.golden, func(t *testing.T) {
+			code, stdout, stderr := runApp(tt.args...)
+			if code != tt.wantCode {
+				t.Errorf("exit %d, want %d; stderr:\n%s", code, tt.wantCode, stderr)
+			}
+			checkGolden(t, base, tt.golden, []byte(stdout+"--- stderr\n"+stderr))
+		})
+	}
+}
+
+func TestValidateJSONShape(t *testing.T) {
+	t.Chdir(filepath.Join("..", "..", "testdata", "specs"))
+	code, stdout, _ := runApp("validate", "--format", "json", "rollouts/good.yaml", "rollouts/typos.yaml")
+	if code != exitFailed {
+		t.Fatalf("exit %d, want 1", code)
+	}
+	var report struct {
+		Valid    bool
+		Rollouts []struct{ Name, File string }
+		Problems []struct {
+			File, Severity, Message string
+			Line, Col               int
+		}
+	}
+	if err := json.Unmarshal([]byte(stdout), &report); err != nil {
+		t.Fatalf("not JSON: %v\n%s", err, stdout)
+	}
+	if report.Valid || len(report.Rollouts) != 1 || report.Rollouts[0].Name != "summarizer" {
+		t.Errorf("report = %+v", report)
+	}
+	for _, p := range report.Problems {
+		if p.File != "rollouts/typos.yaml" || p.Line == 0 || p.Col == 0 || p.Severity != "error" {
+			t.Errorf("problem %+v", p)
+		}
+	}
+}
+
+// Secrets in a spec are never echoed, in any format.
+func TestValidateNeverPrintsSecrets(t *testing.T) {
+	t.Chdir(filepath.Join("..", "..", "testdata", "specs"))
+	for _, format := range []string{"text", "github", "json"} {
+		_, stdout, stderr := runApp("validate", "--format", format, "rollouts/secrets.yaml")
+		for _, secret := range []string{"s3cr3t-t0ken", "XXXXXXXXXXXXXXXX", "hooks.slack.com"} {
+			if strings.Contains(stdout+stderr, secret) {
+				t.Errorf("%s output holds %q:\n%s", format, secret, stdout)
+			}
+		}
+	}
+}
+
+func TestValidateUsage(t *testing.T) {
+	tests := [][]string{
+		{"validate", "--format", "xml"},
+		{"validate", "--no-such-flag"},
+	}
+	for _, args := range tests {
+		if code, _, stderr := runApp(args...); code != exitUsage {
+			t.Errorf("%v: exit %d, want 2; stderr %s", args, code, stderr)
+		}
+	}
+}
+
+// The default is the --dir folder of the --repo checkout.
+func TestValidateDefaultDir(t *testing.T) {
+	code, stdout, stderr := runApp("validate", "--repo", filepath.Join("..", "..", "rollouts", "testdata"), "--dir", "edit")
+	if code != exitOK {
+		t.Fatalf("exit %d\n%s%s", code, stdout, stderr)
+	}
+	if !strings.Contains(stderr, "4 rollouts valid, 0 errors") {
+		t.Errorf("summary: %s", stderr)
+	}
+}
+
+func TestEscapeWorkflowCommand(t *testing.T) {
+	if got := escapeData("50% done\nnext"); got != "50%25 done%0Anext" {
+		t.Errorf("escapeData = %q", got)
+	}
+	if got := escapeProperty("a:b,c"); got != "a%3Ab%2Cc" {
+		t.Errorf("escapeProperty = %q", got)
+	}
+}

@@ -1,0 +1,308 @@
+// Package examples_test checks the GitHub Action (action.yml at the repository root, and the script it
+// runs) and the example workflows: they parse, hold the keys GitHub requires, never splice inputs into
+// a shell, and the script turns rollout's JSON into the job summary and the `decisions` output.
+package examples_test
+
+import (
+	"encoding/json"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+
+	"gopkg.in/yaml.v3"
+)
+
+type step struct {
+	Name             string            `yaml:"name"`
+	ID               string            `yaml:"id"`
+	Uses             string            `yaml:"uses"`
+	Run              string            `yaml:"run"`
+	Shell            string            `yaml:"shell"`
+	With             map[string]string `yaml:"with"`
+	Env              map[string]string `yaml:"env"`
+	WorkingDirectory string            `yaml:"working-directory"`
+}
+
+type action struct {
+	Name        string `yaml:"name"`
+	Description string `yaml:"description"`
+	Inputs      map[string]struct {
+		Description string `yaml:"description"`
+		Required    bool   `yaml:"required"`
+		Default     string `yaml:"default"`
+	} `yaml:"inputs"`
+	Outputs map[string]struct {
+		Description string `yaml:"description"`
+		Value       string `yaml:"value"`
+	} `yaml:"outputs"`
+	Runs struct {
+		Using string `yaml:"using"`
+		Steps []step `yaml:"steps"`
+	} `yaml:"runs"`
+}
+
+type workflow struct {
+	Name        string               `yaml:"name"`
+	On          map[string]yaml.Node `yaml:"on"`
+	Permissions map[string]string    `yaml:"permissions"`
+	Concurrency struct {
+		Group            string `yaml:"group"`
+		CancelInProgress bool   `yaml:"cancel-in-progress"`
+	} `yaml:"concurrency"`
+	Jobs map[string]struct {
+		RunsOn string `yaml:"runs-on"`
+		Steps  []step `yaml:"steps"`
+	} `yaml:"jobs"`
+}
+
+func strictDecode(t *testing.T, path string, v any) {
+	t.Helper()
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := yaml.Unmarshal(raw, v); err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
+}
+
+func TestActionMetadata(t *testing.T) {
+	var a action
+	strictDecode(t, "../../action.yml", &a)
+	if a.Name == "" || a.Description == "" {
+		t.Error("name and description are required")
+	}
+	for _, in := range []string{"command", "dir", "args", "token"} {
+		if a.Inputs[in].Description == "" {
+			t.Errorf("input %q missing or undocumented", in)
+		}
+	}
+	if a.Inputs["token"].Default != "${{ github.token }}" {
+		t.Errorf("token default = %q", a.Inputs["token"].Default)
+	}
+	if v := a.Outputs["decisions"].Value; v != "${{ steps.run.outputs.decisions }}" {
+		t.Errorf("decisions output value = %q", v)
+	}
+	if a.Runs.Using != "composite" {
+		t.Fatalf("runs.using = %q", a.Runs.Using)
+	}
+	var setupGo, run bool
+	for _, s := range a.Runs.Steps {
+		if strings.HasPrefix(s.Uses, "actions/setup-go@") {
+			setupGo = s.With["go-version-file"] == "${{ github.action_path }}/go.mod"
+		}
+		if s.Run != "" && s.Shell == "" {
+			t.Errorf("step %q: a composite run step needs a shell", s.Name)
+		}
+		if s.ID == "run" {
+			run = s.Env["GITHUB_TOKEN"] == "${{ inputs.token }}" && s.Env["INPUT_ARGS"] == "${{ inputs.args }}"
+		}
+		checkNoInjection(t, "action.yml", s)
+	}
+	if !setupGo {
+		t.Error("no actions/setup-go step reading the action's own go.mod")
+	}
+	if !run {
+		t.Error("the run step does not pass the token and inputs through env")
+	}
+	if _, err := os.Stat(filepath.Join("..", "..", "action", "run.sh")); err != nil {
+		t.Error(err)
+	}
+}
+
+// checkNoInjection fails on a run script that splices an expression in: inputs and event fields go
+// through env, so that a crafted value cannot run commands.
+func checkNoInjection(t *testing.T, file string, s step) {
+	t.Helper()
+	if strings.Contains(s.Run, "${{") {
+		t.Errorf("%s: step %q splices an expression into its script: %q", file, s.Name, s.Run)
+	}
+}
+
+func TestExampleWorkflows(t *testing.T) {
+	tests := []struct {
+		file        string
+		trigger     string
+		permissions map[string]string
+		command     string
+		group       string
+	}{
+		{"reconcile.yml", "schedule", map[string]string{"contents": "write", "pull-requests": "write"}, "reconcile", "rollout-reconcile"},
+		{"pull-request.yml", "pull_request", map[string]string{"contents": "read", "pull-requests": "write"}, "plan", ""},
+		{"rollback.yml", "workflow_dispatch", map[string]string{"contents": "write", "pull-requests": "write"}, "rollback", "rollout-reconcile"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.file, func(t *testing.T) {
+			var w workflow
+			strictDecode(t, tt.file, &w)
+			if _, ok := w.On[tt.trigger]; !ok || w.Name == "" {
+				t.Errorf("name %q, triggers %v: want %s", w.Name, keys(w.On), tt.trigger)
+			}
+			for k, v := range tt.permissions {
+				if w.Permissions[k] != v {
+					t.Errorf("permissions[%s] = %q, want %q", k, w.Permissions[k], v)
+				}
+			}
+			if tt.group != "" && (w.Concurrency.Group != tt.group || w.Concurrency.CancelInProgress) {
+				t.Errorf("concurrency = %+v, want group %s without cancelling", w.Concurrency, tt.group)
+			}
+			if len(w.Jobs) == 0 {
+				t.Fatal("no jobs")
+			}
+			found := false
+			for _, j := range w.Jobs {
+				if j.RunsOn == "" {
+					t.Error("a job without runs-on")
+				}
+				for _, s := range j.Steps {
+					if s.Uses == "" && s.Run == "" {
+						t.Errorf("step %q neither uses nor runs", s.Name)
+					}
+					if strings.HasPrefix(s.Uses, "rollout-dev/rollout@") && s.With["command"] == tt.command {
+						found = true
+					}
+					checkNoInjection(t, tt.file, s)
+				}
+			}
+			if !found {
+				t.Errorf("no step runs the action with command %q", tt.command)
+			}
+			if tt.trigger == "schedule" {
+				var crons []struct {
+					Cron string `yaml:"cron"`
+				}
+				node := w.On["schedule"]
+				if err := node.Decode(&crons); err != nil || len(crons) == 0 || len(strings.Fields(crons[0].Cron)) != 5 {
+					t.Errorf("schedule = %+v, %v", crons, err)
+				}
+			}
+		})
+	}
+}
+
+func keys[V any](m map[string]V) []string {
+	var out []string
+	for k := range m {
+		out = append(out, k)
+	}
+	return out
+}
+
+// fakeBin writes an executable script named name into dir.
+func fakeBin(t *testing.T, dir, name, script string) {
+	t.Helper()
+	if err := os.WriteFile(filepath.Join(dir, name), []byte("#!/usr/bin/env bash\n"+script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// runScript runs action/run.sh with bin first on PATH.
+func runScript(t *testing.T, bin string, env map[string]string) (summary, output, stdout string, err error) {
+	t.Helper()
+	if _, err := exec.LookPath("jq"); err != nil {
+		t.Skip("jq is not installed (GitHub's runners have it)")
+	}
+	dir := t.TempDir()
+	summaryFile, outputFile := filepath.Join(dir, "summary.md"), filepath.Join(dir, "output")
+	cmd := exec.Command("bash", "../../action/run.sh")
+	cmd.Env = []string{"PATH=" + bin + ":" + os.Getenv("PATH"), "GITHUB_STEP_SUMMARY=" + summaryFile, "GITHUB_OUTPUT=" + outputFile}
+	for k, v := range env {
+		cmd.Env = append(cmd.Env, k+"="+v)
+	}
+	out, err := cmd.CombinedOutput()
+	s, _ := os.ReadFile(summaryFile)
+	o, _ := os.ReadFile(outputFile)
+	return string(s), string(o), string(out), err
+}
+
+func TestRunScriptSyntax(t *testing.T) {
+	if out, err := exec.Command("bash", "-n", "../../action/run.sh").CombinedOutput(); err != nil {
+		t.Fatalf("bash -n: %v\n%s", err, out)
+	}
+}
+
+var decisionsRe = regexp.MustCompile(`(?s)decisions<<(\S+)\n(.*)\n(\S+)\n`)
+
+func TestRunScriptReconcile(t *testing.T) {
+	dir := t.TempDir()
+	// The fake rollout records its arguments and prints what `reconcile -o json` prints.
+	fakeBin(t, dir, "rollout", `printf '%s\n' "$@" > "$(dirname "$0")/args"
+echo '{"rollout":"summarizer","decision":"advance","from":5,"to":25,"commit":"abc","proposal":"https://github.com/acme/x/pull/7","error":null}'
+echo '{"rollout":"bad|<b>","decision":"hold","from":5,"to":5,"commit":null,"proposal":null,"error":"metrics: 503"}'
+exit 1
+`)
+	summary, output, stdout, err := runScript(t, dir, map[string]string{"ROLLOUT_BIN": dir + "/rollout",
+		"INPUT_COMMAND": "reconcile", "INPUT_DIR": "specs", "INPUT_ARGS": "--branch main"})
+	var exit *exec.ExitError
+	if !errors.As(err, &exit) || exit.ExitCode() != 1 {
+		t.Fatalf("exit = %v (want 1, rollout's own), output %s", err, stdout)
+	}
+	args, _ := os.ReadFile(filepath.Join(dir, "args"))
+	if got := strings.Fields(string(args)); strings.Join(got, " ") != "reconcile --dir specs -o json --branch main" {
+		t.Errorf("rollout ran with %q", got)
+	}
+	for _, want := range []string{"| summarizer | advance | 5 → 25 | https://github.com/acme/x/pull/7 |  |", "| bad  b  | hold |", "metrics: 503"} {
+		if !strings.Contains(summary, want) {
+			t.Errorf("summary lacks %q:\n%s", want, summary)
+		}
+	}
+	m := decisionsRe.FindStringSubmatch(output)
+	if m == nil || m[1] != m[3] {
+		t.Fatalf("output = %q", output)
+	}
+	var decisions []map[string]any
+	if err := json.Unmarshal([]byte(m[2]), &decisions); err != nil || len(decisions) != 2 || decisions[0]["decision"] != "advance" {
+		t.Errorf("decisions = %s (%v)", m[2], err)
+	}
+}
+
+func TestRunScriptArgsPerLine(t *testing.T) {
+	dir := t.TempDir()
+	fakeBin(t, dir, "rollout", `printf '%s\n' "$@" > "$(dirname "$0")/args"; echo rolled back`)
+	summary, _, _, err := runScript(t, dir, map[string]string{"ROLLOUT_BIN": dir + "/rollout",
+		"INPUT_COMMAND": "rollback", "INPUT_ARGS": "summarizer\n--reason\nlatency; rm -rf / $(id)\n"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	args, _ := os.ReadFile(filepath.Join(dir, "args"))
+	want := "rollback\n--dir\nrollouts\nsummarizer\n--reason\nlatency; rm -rf / $(id)\n"
+	if string(args) != want {
+		t.Errorf("args = %q, want %q", args, want)
+	}
+	if !strings.Contains(summary, "rolled back") {
+		t.Errorf("summary = %q", summary)
+	}
+}
+
+func TestRunScriptPlanComment(t *testing.T) {
+	dir := t.TempDir()
+	fakeBin(t, dir, "rollout", `case "$*" in
+*"-o json"*) echo '{"rollout":"summarizer","decision":"start","from":0,"to":5,"commit":null,"proposal":null,"error":null}' ;;
+*) echo "## Plan: summarizer starts at 5%" ;;
+esac`)
+	// The fake gh finds no plan comment, then records the one it is asked to create.
+	fakeBin(t, dir, "gh", `echo "$*" >> "$(dirname "$0")/gh.log"
+for a in "$@"; do case "$a" in body=@*) cp "${a#body=@}" "$(dirname "$0")/comment.md" ;; esac; done`)
+	event := filepath.Join(dir, "event.json")
+	os.WriteFile(event, []byte(`{"pull_request":{"number":42}}`), 0o644)
+	summary, output, stdout, err := runScript(t, dir, map[string]string{"ROLLOUT_BIN": dir + "/rollout", "INPUT_COMMAND": "plan",
+		"GITHUB_EVENT_PATH": event, "GITHUB_REPOSITORY": "acme/llm-config", "GH_TOKEN": "t"})
+	if err != nil {
+		t.Fatalf("%v: %s", err, stdout)
+	}
+	log, _ := os.ReadFile(filepath.Join(dir, "gh.log"))
+	if !strings.Contains(string(log), "--method POST repos/acme/llm-config/issues/42/comments") {
+		t.Errorf("gh calls:\n%s", log)
+	}
+	comment, _ := os.ReadFile(filepath.Join(dir, "comment.md"))
+	if string(comment) != "<!-- rollout:plan -->\n## Plan: summarizer starts at 5%\n" {
+		t.Errorf("comment = %q", comment)
+	}
+	if !strings.Contains(summary, "## Plan: summarizer") || !strings.Contains(output, `"decision":"start"`) {
+		t.Errorf("summary %q output %q", summary, output)
+	}
+}

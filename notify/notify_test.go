@@ -1,0 +1,137 @@
+package notify
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/rollout-dev/rollout/reconcile"
+	"github.com/rollout-dev/rollout/rollouts"
+)
+
+// recorder is an httptest server that records the JSON bodies posted to its secret path.
+type recorder struct {
+	*httptest.Server
+	mu     sync.Mutex
+	bodies []map[string]any
+	status int
+}
+
+const secretPath = "/services/T000/B000/XXXXsecretXXXX"
+
+func newRecorder(t *testing.T, status int) *recorder {
+	r := &recorder{status: status}
+	r.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		if req.Method != http.MethodPost || req.URL.Path != secretPath || req.Header.Get("Content-Type") != "application/json" {
+			t.Errorf("unexpected %s %s (%s)", req.Method, req.URL.Path, req.Header.Get("Content-Type"))
+			w.WriteHeader(http.StatusNotFound)
+			return
+		}
+		var body map[string]any
+		raw, _ := io.ReadAll(req.Body)
+		if err := json.Unmarshal(raw, &body); err != nil {
+			t.Errorf("body is not JSON: %s", raw)
+		}
+		r.mu.Lock()
+		r.bodies = append(r.bodies, body)
+		r.mu.Unlock()
+		w.WriteHeader(r.status)
+		io.WriteString(w, "invalid_payload "+req.URL.Path)
+	}))
+	t.Cleanup(r.Close)
+	return r
+}
+
+var event = reconcile.Event{Rollout: "summarizer", Decision: "rollback", From: 25, To: 0,
+	Reasons: []string{"error_rate: canary 4.1% > max 2% <b>"}, Commit: "3f2a9c1e"}
+
+func env(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
+
+func TestWebhookAndSlackPayloads(t *testing.T) {
+	hook, sl := newRecorder(t, 200), newRecorder(t, 200)
+	d := &Dispatcher{Getenv: env(map[string]string{"HOOK": hook.URL + secretPath, "SLACK": sl.URL + secretPath})}
+	err := d.Notify(context.Background(), []rollouts.Notify{{Webhook: "env:HOOK"}, {Slack: "env:SLACK"}}, event)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(hook.bodies) != 1 || len(sl.bodies) != 1 {
+		t.Fatalf("deliveries: webhook %d, slack %d", len(hook.bodies), len(sl.bodies))
+	}
+	got, _ := json.Marshal(hook.bodies[0])
+	want := `{"commit":"3f2a9c1e","decision":"rollback","from":25,"reasons":["error_rate: canary 4.1% \u003e max 2% \u003cb\u003e"],"rollout":"summarizer","to":0}`
+	if string(got) != want {
+		t.Errorf("webhook body\n got %s\nwant %s", got, want)
+	}
+	msg := sl.bodies[0]
+	if msg["text"] != "summarizer: rollback 25% → 0%" {
+		t.Errorf("slack text = %v", msg["text"])
+	}
+	blocks := fmt.Sprint(msg["blocks"])
+	if !strings.Contains(blocks, "rolled back: 25% → 0%") || !strings.Contains(blocks, "&lt;b&gt;") || !strings.Contains(blocks, "3f2a9c1e") {
+		t.Errorf("slack blocks = %s", blocks)
+	}
+}
+
+func TestFailuresNeverShowTheURL(t *testing.T) {
+	failing := newRecorder(t, http.StatusInternalServerError)
+	release := make(chan struct{})
+	hang := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-r.Context().Done():
+		case <-release:
+		}
+	}))
+	t.Cleanup(hang.Close)
+	t.Cleanup(func() { close(release) })
+	closed := httptest.NewServer(http.NotFoundHandler())
+	closedURL := closed.URL + secretPath
+	closed.Close()
+	tests := []struct {
+		name   string
+		target rollouts.Notify
+		env    map[string]string
+		want   string
+		is     error
+	}{
+		{"server error", rollouts.Notify{Webhook: "env:HOOK"}, map[string]string{"HOOK": failing.URL + secretPath}, "webhook env:HOOK: answered 500 Internal Server Error", nil},
+		{"no answer in time", rollouts.Notify{Slack: "env:HOOK"}, map[string]string{"HOOK": hang.URL + secretPath}, "slack env:HOOK: no answer within 50ms", nil},
+		{"connection refused", rollouts.Notify{Webhook: "env:HOOK"}, map[string]string{"HOOK": closedURL}, "webhook env:HOOK:", nil},
+		{"unset", rollouts.Notify{Webhook: "env:NOPE"}, nil, "webhook env:NOPE: environment variable is not set", ErrUnset},
+		{"literal URL", rollouts.Notify{Slack: "https://hooks.slack.com" + secretPath}, nil, "slack <literal>:", ErrLiteralURL},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			d := &Dispatcher{Getenv: env(tt.env), Timeout: 50 * time.Millisecond}
+			err := d.Notify(context.Background(), []rollouts.Notify{tt.target}, event)
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("err = %v, want it to contain %q", err, tt.want)
+			}
+			if strings.Contains(err.Error(), "secret") {
+				t.Errorf("the URL leaked: %v", err)
+			}
+			if tt.is != nil && !errors.Is(err, tt.is) {
+				t.Errorf("err = %v, want errors.Is %v", err, tt.is)
+			}
+		})
+	}
+}
+
+func TestEveryTargetIsTried(t *testing.T) {
+	ok := newRecorder(t, 204)
+	d := &Dispatcher{Getenv: env(map[string]string{"OK": ok.URL + secretPath})}
+	err := d.Notify(context.Background(), []rollouts.Notify{{Webhook: "env:MISSING"}, {Webhook: "env:OK"}}, reconcile.Event{Rollout: "x", Decision: "alert"})
+	if !errors.Is(err, ErrUnset) || len(ok.bodies) != 1 {
+		t.Fatalf("err %v, deliveries %d", err, len(ok.bodies))
+	}
+	if r, _ := json.Marshal(ok.bodies[0]["reasons"]); string(r) != "[]" {
+		t.Errorf("reasons = %s, want []", r)
+	}
+}

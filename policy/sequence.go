@@ -1,0 +1,132 @@
+package policy
+
+import "math"
+
+// The confidence sequences of the judge.
+//
+// Every verdict comes from a one-sided always-valid confidence sequence: a bound that holds, with
+// probability at least 1-alpha, at every tick at once, so re-evaluating a rollout every 15 minutes for
+// days does not inflate the error rate the way a fixed-horizon test re-checked does.
+//
+// The bound is the asymptotic confidence sequence of Waudby-Smith, Arbour, Sinha, Kennedy and Ramdas,
+// "Time-uniform central limit theory and asymptotic confidence sequences" (2023), the one GrowthBook
+// uses, in its one-sided form: a Robbins normal mixture over a half-normal prior of variance rho²
+// (Howard, Ramdas, McAuliffe and Sekhon 2021). After t observations of a standardized sum S_t the
+// mixture martingale is
+//
+//	M_t = 2/sqrt(t rho² + 1) · exp(rho² S_t² / (2(t rho² + 1))) · Φ(rho S_t / sqrt(t rho² + 1))
+//
+// and by Ville's inequality it exceeds 1/alpha at some t with probability at most alpha. Solving
+// M_t = 1/alpha for S_t/sqrt(t) gives the multiplier z(t) of the standard error: the bound on a mean is
+// estimate ± z(t)·SE, with SE estimated from the data (the "asymptotic" part). Unlike the fixed-horizon
+// 1.645, z(t) grows slowly (like sqrt(log t)), which is the price of peeking for free.
+//
+// Two-arm comparisons use t = n_stable + n_canary and the variance of the estimator V, as GrowthBook
+// does: with a traffic split fixed within a stage, t·V converges to the per-observation variance of
+// the influence function, so the half-width is z(t)·sqrt(V).
+
+// tuningObservations is the number of observations at which the bound is tightest (GrowthBook's
+// "sequential tuning parameter"). Validity holds for any value fixed in advance; this one puts the
+// sharpest bound near the size of a day's canary stage.
+const tuningObservations = 10000
+
+// mixtureRho2 returns the mixture's prior variance rho² that makes the bound tightest at n observations for
+// level alpha, as GrowthBook computes it from its sequential tuning parameter.
+func mixtureRho2(alpha float64, n float64) float64 {
+	l := -2 * math.Log(alpha)
+	return (l + math.Log(l+1)) / n
+}
+
+// csMultiplier returns z such that estimate - z·SE is a one-sided (1-alpha) lower confidence sequence
+// (and estimate + z·SE an upper one) after t observations.
+func csMultiplier(t float64, alpha float64) float64 {
+	if t < 1 {
+		t = 1
+	}
+	u := t * mixtureRho2(alpha, tuningObservations) // t·rho²: the only way t enters
+	target := math.Log(1 / alpha)
+	half := 0.5 * math.Log(u+1)
+	shrink := u / (u + 1)
+	// f(z) = log M_t at S_t = z·sqrt(t); increasing in z.
+	f := func(z float64) float64 {
+		return math.Ln2 - half + z*z*shrink/2 + logNormalCDF(z*math.Sqrt(shrink))
+	}
+	// Φ ≤ 1 and Φ ≥ 1/2 for z ≥ 0 bracket the root between the two-sided bounds at 2·alpha and alpha.
+	lo := math.Sqrt(math.Max(0, 2*(target-math.Ln2+half)/shrink))
+	hi := math.Sqrt(2 * (target + half) / shrink)
+	for range 60 {
+		mid := (lo + hi) / 2
+		if f(mid) < target {
+			lo = mid
+		} else {
+			hi = mid
+		}
+		if hi-lo < 1e-9 {
+			break
+		}
+	}
+	return hi
+}
+
+// logNormalCDF is log Φ(x).
+func logNormalCDF(x float64) float64 {
+	return math.Log(0.5 * math.Erfc(-x/math.Sqrt2))
+}
+
+// bounds is a one-sided lower and upper bound of one quantity, each at level alpha.
+type bounds struct {
+	estimate, low, high float64
+}
+
+// contrastBounds bounds D = mean(canary) - r·mean(stable) from two arms' estimates and the variances
+// of those estimates (vc = s²_c/n_c), after t observations in all.
+func contrastBounds(mc, vc, ms, vs, r, t, alpha float64) bounds {
+	est := mc - r*ms
+	hw := csMultiplier(t, alpha) * math.Sqrt(vc+r*r*vs)
+	return bounds{estimate: est, low: est - hw, high: est + hw}
+}
+
+// ratioBounds inverts contrastBounds over r (Fieller's method): the set of ratios mean(canary) /
+// mean(stable) that the confidence sequence does not reject. The ends are ±Inf when the stable mean is
+// too close to zero to bound the ratio.
+func ratioBounds(mc, vc, ms, vs, t, alpha float64) (low, high float64) {
+	z := csMultiplier(t, alpha)
+	z2 := z * z
+	a := ms*ms - z2*vs
+	b := -2 * mc * ms
+	c := mc*mc - z2*vc
+	if a <= 0 {
+		// The stable mean is too close to zero to bound the ratio from above. For the usual
+		// non-negative metrics the lower bound still exists: the smallest r at which the lower bound
+		// of mean(canary) - r·mean(stable) reaches zero, which decreases in r.
+		low = math.Inf(-1)
+		if mc >= 0 && ms >= 0 {
+			lowD := func(r float64) float64 { return mc - r*ms - z*math.Sqrt(vc+r*r*vs) }
+			switch {
+			case lowD(0) <= 0:
+				low = 0
+			default:
+				lo, hi := 0.0, 1.0
+				for lowD(hi) > 0 && hi < 1e12 {
+					lo, hi = hi, hi*2
+				}
+				for range 100 {
+					mid := (lo + hi) / 2
+					if lowD(mid) > 0 {
+						lo = mid
+					} else {
+						hi = mid
+					}
+				}
+				low = lo
+			}
+		}
+		return low, math.Inf(1)
+	}
+	disc := b*b - 4*a*c
+	if disc < 0 {
+		disc = 0
+	}
+	sq := math.Sqrt(disc)
+	return (-b - sq) / (2 * a), (-b + sq) / (2 * a)
+}

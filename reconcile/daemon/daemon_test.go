@@ -1,0 +1,230 @@
+package daemon
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/rollout-dev/rollout/policy"
+	"github.com/rollout-dev/rollout/reconcile"
+	"github.com/rollout-dev/rollout/rollouts"
+)
+
+// fakeClock is a clock that moves only when the test says, to the deadline of the daemon's sleep.
+type fakeClock struct {
+	mu      sync.Mutex
+	now     time.Time
+	waiters chan waiter
+}
+
+type waiter struct {
+	at time.Time
+	ch chan time.Time
+}
+
+func newFakeClock(now time.Time) *fakeClock {
+	return &fakeClock{now: now, waiters: make(chan waiter, 16)}
+}
+
+func (c *fakeClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *fakeClock) After(d time.Duration) <-chan time.Time {
+	ch := make(chan time.Time, 1)
+	c.waiters <- waiter{at: c.Now().Add(d), ch: ch}
+	return ch
+}
+
+// next waits for the daemon to sleep, moves the clock to the end of that sleep and wakes it.
+func (c *fakeClock) next(t *testing.T) time.Time {
+	t.Helper()
+	select {
+	case w := <-c.waiters:
+		c.mu.Lock()
+		c.now = w.at
+		c.mu.Unlock()
+		w.ch <- w.at
+		return w.at
+	case <-time.After(10 * time.Second):
+		t.Fatal("the daemon never slept")
+		return time.Time{}
+	}
+}
+
+// fakeReconciler serves fixed specs and records each pass with the clock's time.
+type fakeReconciler struct {
+	clock *fakeClock
+	set   *rollouts.Set
+	calls chan string
+	// hold blocks the passes that include the rollout until the channel is closed.
+	hold map[string]chan struct{}
+	// ctxErr records the pass context's error at the end of each pass.
+	mu     sync.Mutex
+	ctxErr []error
+}
+
+func (f *fakeReconciler) Specs(ctx context.Context) (*rollouts.Set, error) { return f.set, nil }
+
+func (f *fakeReconciler) Run(ctx context.Context, opts reconcile.RunOptions) (*reconcile.Report, error) {
+	f.calls <- fmt.Sprintf("%s %s", f.clock.Now().Format("15:04"), strings.Join(opts.Only, ","))
+	for _, n := range opts.Only {
+		if ch, ok := f.hold[n]; ok {
+			<-ch
+		}
+	}
+	f.mu.Lock()
+	f.ctxErr = append(f.ctxErr, ctx.Err())
+	f.mu.Unlock()
+	rep := &reconcile.Report{}
+	for _, n := range opts.Only {
+		rep.Results = append(rep.Results, reconcile.Result{Rollout: n, Decision: policy.Hold})
+	}
+	return rep, nil
+}
+
+func specs(schedules map[string]string) *rollouts.Set {
+	set := &rollouts.Set{}
+	for _, name := range []string{"a", "b"} {
+		if s, ok := schedules[name]; ok {
+			set.Documents = append(set.Documents, &rollouts.Document{Path: name + ".yaml", Spec: &rollouts.Spec{Name: name, Schedule: s}})
+		}
+	}
+	return set
+}
+
+func start(t *testing.T, d *Daemon) (cancel func(), done chan error) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done = make(chan error, 1)
+	go func() { done <- d.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		<-done
+	})
+	return cancel, done
+}
+
+func drain(ch chan string) []string {
+	var out []string
+	for {
+		select {
+		case c := <-ch:
+			out = append(out, c)
+		default:
+			return out
+		}
+	}
+}
+
+func TestEachRolloutOnItsOwnSchedule(t *testing.T) {
+	clock := newFakeClock(time.Date(2026, 4, 16, 10, 7, 0, 0, time.UTC))
+	rec := &fakeReconciler{clock: clock, set: specs(map[string]string{"a": "*/15 * * * *", "b": "0 * * * *"}), calls: make(chan string, 32)}
+	d := &Daemon{Reconciler: rec, Listen: "127.0.0.1:0", Now: clock.Now, After: clock.After, Poll: time.Hour}
+	cancel, done := start(t, d)
+
+	var got []string
+	for range 4 {
+		clock.next(t)
+		got = append(got, <-rec.calls)
+	}
+	want := []string{"10:15 a", "10:30 a", "10:45 a", "11:00 a,b"}
+	if !slices.Equal(got, want) {
+		t.Errorf("passes = %q, want %q", got, want)
+	}
+
+	addr, err := d.Addr(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for path, want := range map[string]string{"/healthz": "ok", "/metrics": "rollout_tick_duration_seconds"} {
+		resp, err := http.Get("http://" + addr.String() + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 || !strings.Contains(string(body), want) {
+			t.Errorf("GET %s = %d %s", path, resp.StatusCode, body)
+		}
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	done <- nil // for the cleanup
+	if extra := drain(rec.calls); len(extra) > 0 {
+		t.Errorf("extra passes %q", extra)
+	}
+	if n := testutil.ToFloat64(d.ticks.WithLabelValues("ok")); n != 4 {
+		t.Errorf("ticks ok = %v, want 4", n)
+	}
+	if n := testutil.ToFloat64(d.decision.WithLabelValues("a", "hold")); n != 4 {
+		t.Errorf("decisions a hold = %v, want 4", n)
+	}
+	if _, err := http.Get("http://" + addr.String() + "/healthz"); err == nil {
+		t.Errorf("the server still answers after Run returned")
+	}
+}
+
+func TestARolloutIsNeverEvaluatedTwiceAtOnce(t *testing.T) {
+	clock := newFakeClock(time.Date(2026, 4, 16, 10, 7, 0, 0, time.UTC))
+	release := make(chan struct{})
+	rec := &fakeReconciler{clock: clock, set: specs(map[string]string{"a": "*/15 * * * *"}), calls: make(chan string, 32),
+		hold: map[string]chan struct{}{"a": release}}
+	d := &Daemon{Reconciler: rec, Listen: "127.0.0.1:0", Now: clock.Now, After: clock.After, Poll: time.Hour}
+	cancel, done := start(t, d)
+
+	clock.next(t) // 10:15: a starts and blocks
+	if c := <-rec.calls; c != "10:15 a" {
+		t.Fatalf("first pass %q", c)
+	}
+	clock.next(t) // 10:30: a is still running
+	clock.next(t) // 10:45: still running
+	close(release)
+	cancel() // SIGTERM: the pass in flight finishes, no new one starts
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	done <- nil
+	if extra := drain(rec.calls); len(extra) > 0 {
+		t.Errorf("a was evaluated again while running: %q", extra)
+	}
+	if len(rec.ctxErr) != 1 || rec.ctxErr[0] != nil {
+		t.Errorf("the pass in flight saw a cancelled context: %v", rec.ctxErr)
+	}
+}
+
+func TestShutdownWaitsForThePassInFlight(t *testing.T) {
+	clock := newFakeClock(time.Date(2026, 4, 16, 10, 7, 0, 0, time.UTC))
+	release := make(chan struct{})
+	rec := &fakeReconciler{clock: clock, set: specs(map[string]string{"a": "*/15 * * * *"}), calls: make(chan string, 32),
+		hold: map[string]chan struct{}{"a": release}}
+	d := &Daemon{Reconciler: rec, Listen: "127.0.0.1:0", Now: clock.Now, After: clock.After, Poll: time.Hour}
+	cancel, done := start(t, d)
+	clock.next(t)
+	<-rec.calls
+	cancel()
+	select {
+	case <-done:
+		t.Fatal("Run returned with a pass in flight")
+	case <-time.After(50 * time.Millisecond):
+	}
+	close(release)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	done <- nil
+	if n := testutil.ToFloat64(d.ticks.WithLabelValues("ok")); n != 1 {
+		t.Errorf("the pass in flight did not finish: ticks %v", n)
+	}
+}

@@ -1,0 +1,627 @@
+package reconcile
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"net/http"
+	"path"
+	"runtime/debug"
+	"strings"
+	"sync"
+	"testing/fstest"
+	"time"
+
+	"github.com/rollout-dev/rollout/policy"
+	"github.com/rollout-dev/rollout/rollouts"
+)
+
+// GateCheck evaluates the gate of one stage of spec against tree, the default branch's snapshot. It
+// never fails: a gate that cannot be evaluated is shut, with the reason.
+type GateCheck func(ctx context.Context, tree fs.FS, spec *rollouts.Spec, stage int) policy.GateResult
+
+// Gatekeeper returns the GateCheck of policy.Gatekeeper: eval files read from the snapshot, webhooks
+// posted with client (nil: http.DefaultClient) within timeout (0: the gatekeeper's default).
+func Gatekeeper(client *http.Client, timeout time.Duration) GateCheck {
+	return func(ctx context.Context, tree fs.FS, spec *rollouts.Spec, stage int) policy.GateResult {
+		g := &policy.Gatekeeper{Repo: tree, Client: client, Timeout: timeout}
+		return g.Check(ctx, spec, stage)
+	}
+}
+
+// Defaults of Loop's optional fields.
+const (
+	DefaultBot               = "rollout-bot"
+	DefaultMaxRetries        = 3
+	DefaultMetricsErrorLimit = 3
+)
+
+// Loop is the reconciler: one Tick judges every rollout of the repository and turns the decisions into
+// commits, proposals and notifications.
+//
+// A Loop keeps no state between ticks that matters for correctness: everything it needs is in git and on
+// the forge, so a stateless cron run and the daemon decide the same. The one exception is the count of
+// metrics failures of a rollout whose onMetricsError is hold, which only feeds an alert (see decide).
+type Loop struct {
+	Repo     Repository
+	Forge    Forge    // nil: advances and promotions fail with ErrNoForge
+	Notifier Notifier // nil: notifications are skipped
+	// Sources opens the metrics source of a spec.
+	Sources func(*rollouts.Spec) (policy.Source, error)
+	// Gates checks a stage gate; nil uses policy.Gatekeeper with its defaults.
+	Gates GateCheck
+	// Judge decides one rollout; nil uses policy.Judge. Tests replace it to drive the loop through
+	// decisions without simulating traffic.
+	Judge func(spec *rollouts.Spec, ev policy.Evidence, now time.Time) policy.Decision
+	// Dir is the folder of the specs in the repository; default "rollouts".
+	Dir string
+	// Bot is the name the bot signs its proposals and comments with; default "rollout-bot".
+	Bot string
+	Now func() time.Time
+	// MaxRetries bounds the fresh decisions after a rejected push; a rollback gets three times as many.
+	MaxRetries int
+	// MetricsErrorLimit is the number of consecutive metrics failures that rolls back (onMetricsError:
+	// rollback) or raises an alert (hold); default 3.
+	MetricsErrorLimit int
+	Log               *slog.Logger
+
+	mu              sync.Mutex
+	metricsFailures map[string]int
+}
+
+// ErrNoForge is returned for a decision that needs a proposal when the loop has no forge.
+var ErrNoForge = errors.New("no forge configured to open proposals")
+
+// ErrHumanCommits is returned when a bot branch holds commits that a human pushed and there is no open
+// proposal whose evidence could be refreshed instead.
+var ErrHumanCommits = errors.New("bot branch holds commits not made by the bot; delete it to let rollout propose again")
+
+// Report is what one pass did, or would do: one Result per rollout and per spec file that failed to load.
+type Report struct {
+	// Branch and Head are the default branch and the commit the pass started from.
+	Branch  string
+	Head    string
+	Results []Result
+}
+
+// Failed reports whether any rollout or spec failed.
+func (r *Report) Failed() bool {
+	for _, res := range r.Results {
+		if res.Err != nil {
+			return true
+		}
+	}
+	return false
+}
+
+// Result is what happened to one rollout.
+type Result struct {
+	Rollout string
+	File    string
+	// Decision is empty for a spec file that failed to load.
+	Decision policy.Action
+	From     int
+	To       int
+	// Commit is the commit written, on the default branch or on the bot branch ("" for none).
+	Commit string
+	// Proposal is the URL of the rollout's open proposal ("" for none).
+	Proposal string
+	// Effect says in a few words what was done or, in a plan, would be done.
+	Effect  string
+	Reasons []string
+	// Evidence is the judge's whole decision; nil for a spec that failed to load.
+	Evidence *policy.Decision
+	Err      error
+}
+
+// RunOptions narrows a pass.
+type RunOptions struct {
+	// Only limits the pass to these rollouts (all when empty).
+	Only []string
+	// DryRun decides and plans without writing anything: no push, no proposal, no notification.
+	DryRun bool
+}
+
+// Tick is one pass over every rollout: it writes what the decisions call for.
+func (l *Loop) Tick(ctx context.Context) (*Report, error) { return l.Run(ctx, RunOptions{}) }
+
+// Plan makes the same decisions as Tick and writes nothing.
+func (l *Loop) Plan(ctx context.Context) (*Report, error) {
+	return l.Run(ctx, RunOptions{DryRun: true})
+}
+
+// tick is the state one pass shares between its rollouts.
+type tick struct {
+	snap      *Snapshot
+	set       *rollouts.Set
+	proposals map[string]Proposal
+	propErr   error
+	dryRun    bool
+}
+
+// Run is one pass. Its error is for the pass as a whole (the repository could not be read); the failure
+// of one rollout is in its Result and never stops the others.
+func (l *Loop) Run(ctx context.Context, opts RunOptions) (*Report, error) {
+	t := &tick{dryRun: opts.DryRun}
+	if err := l.refresh(ctx, t); err != nil {
+		return nil, err
+	}
+	if l.Forge != nil {
+		ps, err := l.Forge.Proposals(ctx)
+		if err != nil {
+			t.propErr = fmt.Errorf("list proposals: %w", err)
+		}
+		t.proposals = ps
+	}
+	rep := &Report{Branch: t.snap.Branch, Head: t.snap.Head}
+	only := map[string]bool{}
+	for _, n := range opts.Only {
+		only[n] = true
+	}
+	for _, res := range loadFailures(t.set) {
+		if len(only) == 0 || only[res.Rollout] {
+			rep.Results = append(rep.Results, res)
+		}
+	}
+	names := make([]string, 0, len(t.set.Documents))
+	for _, doc := range t.set.Documents {
+		if len(only) == 0 || only[doc.Spec.Name] {
+			names = append(names, doc.Spec.Name)
+		}
+	}
+	for _, name := range names {
+		if err := ctx.Err(); err != nil {
+			rep.Results = append(rep.Results, Result{Rollout: name, Err: err})
+			continue
+		}
+		res := l.reconcileOne(ctx, t, name)
+		l.log().Info("rollout", "rollout", res.Rollout, "decision", string(res.Decision), "from", res.From,
+			"to", res.To, "effect", res.Effect, "commit", res.Commit, "error", res.Err)
+		rep.Results = append(rep.Results, res)
+	}
+	return rep, nil
+}
+
+// refresh takes a fresh snapshot of the default branch and loads its specs.
+func (l *Loop) refresh(ctx context.Context, t *tick) error {
+	snap, err := l.Repo.Snapshot(ctx)
+	if err != nil {
+		return fmt.Errorf("snapshot: %w", err)
+	}
+	set, err := rollouts.Load(snap.Files, l.dir())
+	if err != nil {
+		return fmt.Errorf("load specs at %s: %w", short(snap.Head), err)
+	}
+	t.snap, t.set = snap, set
+	return nil
+}
+
+// loadFailures turns the problems of files that failed to load into failed results, one per file.
+func loadFailures(set *rollouts.Set) []Result {
+	var out []Result
+	byFile := map[string]int{}
+	for _, p := range set.Errors() {
+		i, ok := byFile[p.File]
+		if !ok {
+			name := strings.TrimSuffix(strings.TrimSuffix(path.Base(p.File), ".yaml"), ".yml")
+			out = append(out, Result{Rollout: name, File: p.File, Effect: "spec skipped"})
+			i = len(out) - 1
+			byFile[p.File] = i
+		}
+		out[i].Err = errors.Join(out[i].Err, p)
+	}
+	return out
+}
+
+// reconcileOne decides and acts for one rollout, isolated: a panic becomes its error, and a rejected push
+// leads to a fresh snapshot and a fresh decision, a bounded number of times.
+func (l *Loop) reconcileOne(ctx context.Context, t *tick, name string) (res Result) {
+	defer func() {
+		if p := recover(); p != nil {
+			l.log().Error("panic reconciling rollout", "rollout", name, "panic", p, "stack", string(debug.Stack()))
+			res = Result{Rollout: name, Err: fmt.Errorf("internal error: %v", p)}
+		}
+	}()
+	limit := l.maxRetries()
+	for attempt := 0; ; attempt++ {
+		doc := t.set.Lookup(name)
+		if doc == nil {
+			return Result{Rollout: name, Effect: "spec removed", Err: fmt.Errorf("rollout %s: spec is gone from the default branch", name)}
+		}
+		res, err := l.attempt(ctx, t, doc)
+		if errors.Is(err, ErrStale) {
+			if res.Decision == policy.Rollback && attempt < 3*limit || attempt < limit {
+				l.log().Info("push rejected, deciding again", "rollout", name, "attempt", attempt+1)
+				if rerr := l.refresh(ctx, t); rerr != nil {
+					err = errors.Join(err, rerr)
+				} else {
+					continue
+				}
+			}
+		}
+		res.Err = err
+		return res
+	}
+}
+
+// attempt is one decision for one rollout and the writes it calls for.
+func (l *Loop) attempt(ctx context.Context, t *tick, doc *rollouts.Document) (Result, error) {
+	now := l.now()
+	spec := doc.Spec
+	d, metricsErrors, alert := l.decide(ctx, t, spec, now)
+	res := Result{Rollout: spec.Name, File: doc.Path, Decision: d.Action, From: d.Current.Weight, To: d.Current.Weight,
+		Reasons: d.Reasons, Evidence: &d}
+	var prop *Proposal
+	if p, ok := t.proposals[spec.Name]; ok {
+		prop = &p
+		if p.State == ProposalOpen {
+			res.Proposal = p.URL
+		}
+	}
+	act, err := planChange(planInput{Doc: doc, Decision: d, Proposal: prop, Now: now, MetricsErrors: metricsErrors, Bot: l.bot()})
+	if err != nil {
+		return res, err
+	}
+	res.To = act.to
+	res.Effect = act.effect
+	if alert != nil && !t.dryRun {
+		l.notify(ctx, spec, *alert)
+	}
+	if act.kind == actNone {
+		return res, nil
+	}
+	if act.needsForge && l.Forge == nil {
+		return res, ErrNoForge
+	}
+	if act.needsForge && t.propErr != nil {
+		return res, t.propErr
+	}
+	if t.dryRun {
+		return res, nil
+	}
+	switch act.kind {
+	case actCommit:
+		return l.commitDefault(ctx, t, doc, act, prop, res)
+	case actPropose:
+		return l.propose(ctx, t, doc, act, prop, res)
+	case actRefresh:
+		p, err := l.Forge.Propose(ctx, act.proposal)
+		if err != nil {
+			return res, fmt.Errorf("refresh proposal: %w", err)
+		}
+		res.Proposal = p.URL
+		return res, nil
+	case actClose:
+		if err := l.Forge.Close(ctx, *prop, act.closeComment); err != nil {
+			return res, fmt.Errorf("close proposal: %w", err)
+		}
+		res.Proposal = ""
+		return res, nil
+	case actNotify:
+		if err := l.deliver(ctx, spec, *act.event); err != nil {
+			return res, err
+		}
+		return l.commitDefault(ctx, t, doc, act, prop, res)
+	}
+	return res, fmt.Errorf("unknown action %d", act.kind)
+}
+
+// commitDefault writes act's change as one commit on the default branch, then closes the open proposal
+// and delivers the notification the change calls for.
+func (l *Loop) commitDefault(ctx context.Context, t *tick, doc *rollouts.Document, act action, prop *Proposal, res Result) (Result, error) {
+	content, err := rollouts.Edit(doc.Source, act.change)
+	if err != nil {
+		return res, fmt.Errorf("edit %s: %w", doc.Path, err)
+	}
+	commit, err := l.Repo.Push(ctx, PushRequest{
+		Branch: t.snap.Branch, Parent: t.snap.Head, Expect: t.snap.Head,
+		Files: map[string][]byte{doc.Path: content}, Message: act.message, When: l.now(),
+	})
+	if err != nil {
+		return res, fmt.Errorf("push %s: %w", t.snap.Branch, err)
+	}
+	res.Commit = commit
+	l.landed(t, doc, commit, content)
+	var errs []error
+	if act.closeComment != "" && prop != nil && prop.State == ProposalOpen && l.Forge != nil {
+		comment := strings.ReplaceAll(act.closeComment, "{commit}", commit)
+		if err := l.Forge.Close(ctx, *prop, comment); err != nil {
+			errs = append(errs, fmt.Errorf("close proposal: %w", err))
+		} else {
+			res.Proposal = ""
+		}
+	}
+	if act.kind == actCommit && act.event != nil {
+		ev := *act.event
+		ev.Commit = commit
+		if err := l.deliver(ctx, doc.Spec, ev); err != nil {
+			errs = append(errs, err)
+			errs = append(errs, l.markNotifyPending(ctx, t, name(doc)))
+		}
+	}
+	return res, errors.Join(errs...)
+}
+
+func name(doc *rollouts.Document) string { return doc.Spec.Name }
+
+// markNotifyPending records in git that a rollback's notification failed, so that the next tick, in this
+// process or in a later cron run, delivers it again.
+func (l *Loop) markNotifyPending(ctx context.Context, t *tick, rollout string) error {
+	doc := t.set.Lookup(rollout)
+	if doc == nil || doc.Spec.Status == nil {
+		return nil
+	}
+	st := *doc.Spec.Status
+	st.Message = withNotifyPending(st.Message)
+	act := action{kind: actCommit, change: rollouts.Change{Status: &st},
+		message: commitMessage(rollout, "notification pending", []string{"the rollback notification failed; the next tick delivers it again"}, "rollback")}
+	_, err := l.commitDefault(ctx, t, doc, act, nil, Result{})
+	if err != nil {
+		return fmt.Errorf("record pending notification: %w", err)
+	}
+	return nil
+}
+
+// landed moves the tick's view of the default branch to a commit it just pushed, so that the next
+// rollout's commit goes on top of it instead of failing as stale.
+func (l *Loop) landed(t *tick, doc *rollouts.Document, commit string, content []byte) {
+	t.snap = &Snapshot{Branch: t.snap.Branch, Head: commit, Files: overlayFS{base: t.snap.Files, path: doc.Path, content: content}}
+	spec, _ := rollouts.Parse(doc.Path, content)
+	if spec == nil {
+		return // the next tick reads the file again and reports it
+	}
+	for i, d := range t.set.Documents {
+		if d.Path == doc.Path {
+			t.set.Documents[i] = &rollouts.Document{Path: doc.Path, Source: content, Spec: spec}
+		}
+	}
+}
+
+// overlayFS is a snapshot tree with one file replaced: the tick's view after its own commit.
+type overlayFS struct {
+	base    fs.FS
+	path    string
+	content []byte
+}
+
+func (o overlayFS) Open(name string) (fs.File, error) {
+	if name == o.path {
+		return fstest.MapFS{name: &fstest.MapFile{Data: o.content, Mode: 0o644}}.Open(name)
+	}
+	return o.base.Open(name)
+}
+
+// propose pushes act's change as one commit on rollout/<name> from the default head, and opens or
+// updates the proposal; it never pushes over a human's commits.
+func (l *Loop) propose(ctx context.Context, t *tick, doc *rollouts.Document, act action, prop *Proposal, res Result) (Result, error) {
+	branch := act.proposal.Branch
+	state, err := l.Repo.Branch(ctx, branch, t.snap.Branch)
+	if err != nil {
+		return res, fmt.Errorf("read branch %s: %w", branch, err)
+	}
+	if state.Head != "" && !state.OnlyBot {
+		if prop == nil || prop.State != ProposalOpen {
+			return res, fmt.Errorf("branch %s: %w", branch, ErrHumanCommits)
+		}
+		// A human took over the branch: keep its commits and its title, and keep the evidence current.
+		res.Effect = "branch has human commits; evidence refreshed"
+		req := act.proposal
+		req.Title = prop.Title
+		if prop.Body == req.Body {
+			res.Effect = "branch has human commits; evidence unchanged"
+			return res, nil
+		}
+		p, err := l.Forge.Propose(ctx, req)
+		if err != nil {
+			return res, fmt.Errorf("refresh proposal: %w", err)
+		}
+		res.Proposal = p.URL
+		return res, nil
+	}
+	content, err := rollouts.Edit(doc.Source, act.change)
+	if err != nil {
+		return res, fmt.Errorf("edit %s: %w", doc.Path, err)
+	}
+	commit, err := l.Repo.Push(ctx, PushRequest{
+		Branch: branch, Parent: t.snap.Head, Expect: state.Head, Force: state.Head != "",
+		Files: map[string][]byte{doc.Path: content}, Message: act.message, When: l.now(),
+	})
+	if err != nil {
+		return res, fmt.Errorf("push %s: %w", branch, err)
+	}
+	res.Commit = commit
+	p, err := l.Forge.Propose(ctx, act.proposal)
+	if err != nil {
+		return res, fmt.Errorf("propose %s: %w", branch, err)
+	}
+	res.Proposal = p.URL
+	return res, nil
+}
+
+// decide gathers the evidence of spec's current stage and asks the judge. It also returns the
+// metrics-failure count to record in git (-1: leave it) and an alert to send.
+//
+// Consecutive metrics failures are counted in git (status.metricsErrors) only for onMetricsError:
+// rollback, because only then does the count change a decision and must survive stateless cron runs.
+// With hold they are counted in memory and only raise an alert, once, when they reach the limit.
+func (l *Loop) decide(ctx context.Context, t *tick, spec *rollouts.Spec, now time.Time) (policy.Decision, int, *Event) {
+	var ev policy.Evidence
+	if q, ok := policy.QueryFor(spec, now); ok {
+		var src policy.Source
+		var err error
+		if l.Sources == nil {
+			err = errors.New("no metrics sources configured")
+		} else {
+			src, err = l.Sources(spec)
+		}
+		if err == nil {
+			ev.Stats, err = src.Stats(ctx, q)
+		}
+		if err != nil {
+			ev.Stats, ev.Err = nil, fmt.Errorf("metrics source: %w", err)
+		}
+	}
+	if gates := policy.NextGates(spec); len(gates) > 0 {
+		ev.Gates = map[int]policy.GateResult{}
+		for _, i := range gates {
+			ev.Gates[i] = l.gates()(ctx, t.snap.Files, spec, i)
+		}
+	}
+	judge := l.Judge
+	if judge == nil {
+		judge = policy.Judge
+	}
+	d := judge(spec, ev, now)
+	recorded := 0
+	if spec.Status != nil {
+		recorded = spec.Status.MetricsErrors
+	}
+	if ev.Err == nil {
+		if !t.dryRun {
+			l.countFailure(spec.Name, false)
+		}
+		if recorded > 0 && d.Action == policy.Hold {
+			return d, 0, nil
+		}
+		return d, -1, nil
+	}
+	// A failing source never advances a stage.
+	if d.Action == policy.Advance || d.Action == policy.Promote || d.Action == policy.Start {
+		d.Action, d.Next = policy.Hold, nil
+	}
+	reason := fmt.Sprintf("metrics source failed: %v", ev.Err)
+	if !containsString(d.Reasons, reason) {
+		d.Reasons = append(d.Reasons, reason)
+	}
+	limit := l.metricsErrorLimit()
+	if spec.Analysis.OnMetricsError == "rollback" {
+		n := recorded + 1
+		if d.Action == policy.Rollback {
+			return d, -1, nil
+		}
+		if n >= limit {
+			d.Action = policy.Rollback
+			d.Next = &policy.Step{Stage: d.Current.Stage}
+			d.Reasons = append(d.Reasons, fmt.Sprintf("%d consecutive metrics failures (onMetricsError: rollback)", n))
+			return d, -1, nil
+		}
+		return d, n, nil
+	}
+	if t.dryRun {
+		return d, -1, nil
+	}
+	if l.countFailure(spec.Name, true) == limit {
+		return d, -1, &Event{Rollout: spec.Name, Decision: "alert", From: d.Current.Weight, To: d.Current.Weight,
+			Reasons: []string{fmt.Sprintf("%d consecutive metrics failures: %v", limit, ev.Err)}}
+	}
+	return d, -1, nil
+}
+
+// countFailure counts consecutive in-memory metrics failures of a rollout and returns the count.
+func (l *Loop) countFailure(rollout string, failed bool) int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.metricsFailures == nil {
+		l.metricsFailures = map[string]int{}
+	}
+	if !failed {
+		delete(l.metricsFailures, rollout)
+		return 0
+	}
+	l.metricsFailures[rollout]++
+	return l.metricsFailures[rollout]
+}
+
+// notify delivers an alert and logs a failure: an alert is best effort and changes nothing in git.
+func (l *Loop) notify(ctx context.Context, spec *rollouts.Spec, ev Event) {
+	if err := l.deliver(ctx, spec, ev); err != nil {
+		l.log().Warn("alert not delivered", "rollout", spec.Name, "error", err)
+	}
+}
+
+// deliver sends ev to spec's notification targets.
+func (l *Loop) deliver(ctx context.Context, spec *rollouts.Spec, ev Event) error {
+	if l.Notifier == nil || len(spec.Rollback.Notify) == 0 {
+		return nil
+	}
+	if err := l.Notifier.Notify(ctx, spec.Rollback.Notify, ev); err != nil {
+		return fmt.Errorf("notify: %w", err)
+	}
+	return nil
+}
+
+func containsString(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+func (l *Loop) now() time.Time {
+	if l.Now == nil {
+		panic("reconcile: Loop.Now is not set")
+	}
+	return l.Now().UTC()
+}
+
+func (l *Loop) dir() string {
+	if l.Dir == "" {
+		return rollouts.DefaultDir
+	}
+	return l.Dir
+}
+
+func (l *Loop) bot() string {
+	if l.Bot == "" {
+		return DefaultBot
+	}
+	return l.Bot
+}
+
+func (l *Loop) maxRetries() int {
+	if l.MaxRetries <= 0 {
+		return DefaultMaxRetries
+	}
+	return l.MaxRetries
+}
+
+func (l *Loop) metricsErrorLimit() int {
+	if l.MetricsErrorLimit <= 0 {
+		return DefaultMetricsErrorLimit
+	}
+	return l.MetricsErrorLimit
+}
+
+func (l *Loop) gates() GateCheck {
+	if l.Gates == nil {
+		return Gatekeeper(nil, 0)
+	}
+	return l.Gates
+}
+
+func (l *Loop) log() *slog.Logger {
+	if l.Log == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return l.Log
+}
+
+func short(h string) string {
+	if len(h) > 8 {
+		return h[:8]
+	}
+	return h
+}
+
+// Specs reads the specs of the default branch as they are now: what the daemon schedules from.
+func (l *Loop) Specs(ctx context.Context) (*rollouts.Set, error) {
+	t := &tick{}
+	if err := l.refresh(ctx, t); err != nil {
+		return nil, err
+	}
+	return t.set, nil
+}

@@ -1,0 +1,570 @@
+package reconcile
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/rollout-dev/rollout/policy"
+	"github.com/rollout-dev/rollout/rollouts"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files under testdata/")
+
+// specYAML is a pending rollout: a canary and no status.
+const specYAML = `apiVersion: rollout/v1
+kind: Rollout
+name: NAME
+# the canary below was approved in review
+stable:
+  model: claude-sonnet-4-5-20260301
+  prompt: v3
+canary:
+  model: claude-sonnet-4-5-20260415
+  prompt: v3
+traffic:
+  weight: 0
+stages:
+  - {weight: 5, minDuration: 4h}
+  - {weight: 25, minDuration: 8h}
+  - {weight: 100, minDuration: 24h}
+metrics:
+  source: file:traffic.jsonl
+analysis:
+  onMetricsError: ON_ERROR
+promotion:
+  via: VIA
+  labels: [rollout]
+rollback:
+  notify: [{webhook: env:ROLLBACK_WEBHOOK}]
+`
+
+func specFor(name, via, onError string) string {
+	return strings.NewReplacer("NAME", name, "VIA", via, "ON_ERROR", onError).Replace(specYAML)
+}
+
+var t0 = time.Date(2026, 4, 16, 0, 0, 0, 0, time.UTC)
+
+// harness is a loop over fakes, with a clock the test moves.
+type harness struct {
+	t      *testing.T
+	repo   *memRepo
+	forge  *fakeForge
+	notes  *fakeNotifier
+	judge  *scriptedJudge
+	loop   *Loop
+	now    time.Time
+	srcErr error
+}
+
+func newHarness(t *testing.T, files map[string]string) *harness {
+	h := &harness{t: t, repo: newMemRepo(files), notes: &fakeNotifier{}, judge: &scriptedJudge{}, now: t0}
+	h.forge = newFakeForge(h.repo)
+	h.loop = h.newLoop()
+	return h
+}
+
+func (h *harness) newLoop() *Loop {
+	return &Loop{Repo: h.repo, Forge: h.forge, Notifier: h.notes, Judge: h.judge.Judge, Now: func() time.Time { return h.now },
+		Sources: func(*rollouts.Spec) (policy.Source, error) {
+			return fakeSource(func(q policy.Query) (*policy.Stats, error) {
+				if h.srcErr != nil {
+					return nil, h.srcErr
+				}
+				return &policy.Stats{}, nil
+			}), nil
+		},
+		Gates: func(context.Context, fs.FS, *rollouts.Spec, int) policy.GateResult {
+			return policy.GateResult{Open: true}
+		},
+	}
+}
+
+func (h *harness) tick() *Report {
+	h.t.Helper()
+	rep, err := h.loop.Tick(context.Background())
+	if err != nil {
+		h.t.Fatalf("tick: %v", err)
+	}
+	return rep
+}
+
+// only returns the single result of the tick, failing on any error.
+func (h *harness) only(rep *Report) Result {
+	h.t.Helper()
+	if len(rep.Results) != 1 {
+		h.t.Fatalf("got %d results, want 1: %+v", len(rep.Results), rep.Results)
+	}
+	if rep.Results[0].Err != nil {
+		h.t.Fatalf("%s: %v", rep.Results[0].Rollout, rep.Results[0].Err)
+	}
+	return rep.Results[0]
+}
+
+// quiet ticks once more and checks that nothing is written.
+func (h *harness) quiet() {
+	h.t.Helper()
+	before, calls := h.repo.head("main"), len(h.repo.pushes)
+	h.forge.takeCalls()
+	rep := h.tick()
+	for _, r := range rep.Results {
+		if r.Err != nil || r.Commit != "" {
+			h.t.Errorf("second tick: %s %s commit %q err %v", r.Rollout, r.Decision, r.Commit, r.Err)
+		}
+	}
+	if h.repo.head("main") != before || len(h.repo.pushes) != calls {
+		h.t.Errorf("second tick pushed: %v", h.repo.log("main")[:2])
+	}
+	if c := h.forge.takeCalls(); !slices.Equal(c, []string{"list"}) {
+		h.t.Errorf("second tick forge calls = %v, want [list]", c)
+	}
+}
+
+func (h *harness) spec(name string) *rollouts.Spec {
+	h.t.Helper()
+	src := h.repo.file("main", "rollouts/"+name+".yaml")
+	spec, problems := rollouts.Parse(name, []byte(src))
+	if spec == nil {
+		h.t.Fatalf("parse %s: %v\n%s", name, problems, src)
+	}
+	return spec
+}
+
+// golden compares got with testdata/name, or rewrites it with -update.
+func golden(t *testing.T, name, got string) {
+	t.Helper()
+	p := filepath.Join("testdata", name)
+	if *update {
+		if err := os.MkdirAll("testdata", 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(got), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatalf("%v (run go test -update to create it)", err)
+	}
+	if string(want) != got {
+		t.Errorf("%s differs (go test -update to accept):\n--- want\n%s\n--- got\n%s", p, want, got)
+	}
+}
+
+// commitDiff is the message and the line diff of one commit, for golden files.
+func (h *harness) commitDiff(id string) string {
+	c := h.repo.commit(id)
+	parent := h.repo.commit(c.parent)
+	var b strings.Builder
+	b.WriteString(c.message)
+	for _, p := range sortedKeys(c.files) {
+		if string(parent.files[p]) != string(c.files[p]) {
+			b.WriteString("\n--- " + p + "\n")
+			b.WriteString(lineDiff(string(parent.files[p]), string(c.files[p])))
+		}
+	}
+	return b.String()
+}
+
+// lineDiff is a minimal line diff (longest common subsequence): " " kept, "-" removed, "+" added.
+func lineDiff(a, b string) string {
+	x, y := strings.SplitAfter(a, "\n"), strings.SplitAfter(b, "\n")
+	n, m := len(x), len(y)
+	lcs := make([][]int, n+1)
+	for i := range lcs {
+		lcs[i] = make([]int, m+1)
+	}
+	for i := n - 1; i >= 0; i-- {
+		for j := m - 1; j >= 0; j-- {
+			if x[i] == y[j] {
+				lcs[i][j] = lcs[i+1][j+1] + 1
+			} else {
+				lcs[i][j] = max(lcs[i+1][j], lcs[i][j+1])
+			}
+		}
+	}
+	var out strings.Builder
+	i, j := 0, 0
+	for i < n || j < m {
+		switch {
+		case i < n && j < m && x[i] == y[j]:
+			out.WriteString(" " + x[i])
+			i, j = i+1, j+1
+		case i < n && (j == m || lcs[i+1][j] >= lcs[i][j+1]):
+			out.WriteString("-" + x[i])
+			i++
+		default:
+			out.WriteString("+" + y[j])
+			j++
+		}
+	}
+	return strings.TrimSuffix(out.String(), " ") + "\n"
+}
+
+func TestStartThenIdempotent(t *testing.T) {
+	h := newHarness(t, map[string]string{"rollouts/summarizer.yaml": specFor("summarizer", "pull-request", "hold")})
+	res := h.only(h.tick())
+	if res.Decision != policy.Start || res.Commit == "" || res.From != 0 || res.To != 5 {
+		t.Fatalf("result = %+v", res)
+	}
+	st := h.spec("summarizer").Status
+	if st.Phase != rollouts.Progressing || st.Stage != 0 || !st.StageStartedAt.Equal(t0) || st.Canary == "" {
+		t.Errorf("status = %+v", st)
+	}
+	golden(t, "start.diff", h.commitDiff(res.Commit))
+	h.quiet()
+}
+
+func TestAdvanceProposesOnceAndLandsOnMerge(t *testing.T) {
+	h := newHarness(t, map[string]string{"rollouts/summarizer.yaml": specFor("summarizer", "auto-merge", "hold")})
+	h.tick()
+	h.now = t0.Add(5 * time.Hour)
+	h.judge.set("summarizer", policy.Advance)
+	h.judge.metrics = []policy.RuleResult{{Name: "error_rate", Stable: policy.ArmValue{N: 400, Value: 0.01}, Canary: policy.ArmValue{N: 380, Value: 0.011},
+		Verdict: policy.Pass, Interval: &policy.Interval{Low: -0.2, High: 0.3}, Reason: "within 50%"}}
+	h.forge.takeCalls()
+	res := h.only(h.tick())
+	if res.Decision != policy.Advance || res.From != 5 || res.To != 25 || res.Proposal != "https://forge.test/pr/1" {
+		t.Fatalf("result = %+v", res)
+	}
+	if h.repo.head("main") != h.repo.head("main") || h.repo.head("rollout/summarizer") != res.Commit {
+		t.Fatalf("advance must push rollout/summarizer only")
+	}
+	if c := h.forge.takeCalls(); !slices.Equal(c, []string{"list", "open #1"}) {
+		t.Errorf("forge calls = %v", c)
+	}
+	p := h.forge.proposals[0]
+	if p.Title != "rollout(summarizer): 5% → 25%" || !strings.Contains(p.Body, "<!-- rollout:summarizer -->") {
+		t.Errorf("proposal = %q\n%s", p.Title, p.Body)
+	}
+	golden(t, "advance.diff", h.commitDiff(res.Commit))
+	golden(t, "advance-body.md", p.Body)
+
+	// Same state, same evidence: nothing.
+	h.quiet()
+
+	// New evidence: the body is refreshed, nothing is pushed.
+	h.judge.metrics[0].Canary.N = 500
+	pushes := len(h.repo.pushes)
+	res = h.only(h.tick())
+	if c := h.forge.takeCalls(); !slices.Equal(c, []string{"list", "update #1"}) || len(h.repo.pushes) != pushes {
+		t.Errorf("refresh: forge calls %v, pushes %d→%d", c, pushes, len(h.repo.pushes))
+	}
+	if !strings.Contains(h.forge.proposals[0].Body, "n=500") {
+		t.Errorf("body not refreshed:\n%s", h.forge.proposals[0].Body)
+	}
+
+	// The merge lands stage 1 without a window start; the next tick records it as a start.
+	h.forge.merge(1)
+	h.now = t0.Add(6 * time.Hour)
+	h.judge.set("summarizer", policy.Hold)
+	res = h.only(h.tick())
+	st := h.spec("summarizer").Status
+	if res.Decision != policy.Start || st.Stage != 1 || !st.StageStartedAt.Equal(h.now) || h.spec("summarizer").Traffic.Weight != 25 {
+		t.Fatalf("after merge: %+v status %+v", res, st)
+	}
+	h.quiet()
+}
+
+func TestRollbackCommitsClosesAndNotifies(t *testing.T) {
+	h := newHarness(t, map[string]string{"rollouts/summarizer.yaml": specFor("summarizer", "pull-request", "hold")})
+	h.tick()
+	h.judge.set("summarizer", policy.Advance)
+	h.tick() // opens #1
+	h.judge.set("summarizer", policy.Rollback)
+	h.judge.metrics = []policy.RuleResult{{Name: "error_rate", Verdict: policy.Fail, Reason: "canary 4.1% > max 2%"}}
+	h.forge.takeCalls()
+	res := h.only(h.tick())
+	if res.Decision != policy.Rollback || res.To != 0 || h.repo.head("main") != res.Commit || res.Proposal != "" {
+		t.Fatalf("result = %+v", res)
+	}
+	spec := h.spec("summarizer")
+	if spec.Traffic.Weight != 0 || spec.Status.Phase != rollouts.RolledBack {
+		t.Errorf("spec after rollback: traffic %+v status %+v", spec.Traffic, spec.Status)
+	}
+	if c := h.forge.takeCalls(); !slices.Equal(c, []string{"list", "close #1"}) {
+		t.Errorf("forge calls = %v", c)
+	}
+	if !strings.Contains(h.forge.comments[1], res.Commit) {
+		t.Errorf("close comment %q does not link %s", h.forge.comments[1], res.Commit)
+	}
+	want := Event{Rollout: "summarizer", Decision: "rollback", From: 5, To: 0, Reasons: []string{"error_rate: canary 4.1% > max 2%"}, Commit: res.Commit}
+	if len(h.notes.events) != 1 || !eventEqual(h.notes.events[0], want) {
+		t.Errorf("events = %+v, want %+v", h.notes.events, want)
+	}
+	golden(t, "rollback.diff", h.commitDiff(res.Commit))
+	h.quiet()
+}
+
+func eventEqual(a, b Event) bool {
+	return a.Rollout == b.Rollout && a.Decision == b.Decision && a.From == b.From && a.To == b.To &&
+		slices.Equal(a.Reasons, b.Reasons) && a.Commit == b.Commit
+}
+
+func TestFailedNotificationIsRetriedFromGit(t *testing.T) {
+	h := newHarness(t, map[string]string{"rollouts/summarizer.yaml": specFor("summarizer", "pull-request", "hold")})
+	h.tick()
+	h.judge.set("summarizer", policy.Rollback)
+	h.judge.reasons = []string{"error_rate failed"}
+	h.notes.err = errors.New("webhook answered 500")
+	rep := h.tick()
+	res := rep.Results[0]
+	if res.Decision != policy.Rollback || res.Commit == "" || res.Err == nil {
+		t.Fatalf("a failed notification is reported and keeps the rollback: %+v", res)
+	}
+	if !notifyPending(h.spec("summarizer").Status.Message) || h.spec("summarizer").Traffic.Weight != 0 {
+		t.Fatalf("pending notification not recorded: %+v", h.spec("summarizer").Status)
+	}
+	// A new process (a stateless cron run) delivers it.
+	h.notes.err = nil
+	h.loop = h.newLoop()
+	res = h.only(h.tick())
+	if len(h.notes.events) != 1 || h.notes.events[0].From != 5 || notifyPending(h.spec("summarizer").Status.Message) {
+		t.Fatalf("retry: %+v events %+v status %+v", res, h.notes.events, h.spec("summarizer").Status)
+	}
+	h.quiet()
+	if len(h.notes.events) != 1 {
+		t.Errorf("notified twice")
+	}
+}
+
+func TestHumanCommitsOnBotBranchAreNeverOverwritten(t *testing.T) {
+	h := newHarness(t, map[string]string{"rollouts/summarizer.yaml": specFor("summarizer", "pull-request", "hold")})
+	h.tick()
+	h.judge.set("summarizer", policy.Advance)
+	h.tick()
+	human := h.repo.commitAs("rollout/summarizer", "alice", "tweak the stage", map[string]string{"notes.md": "hi"})
+	h.judge.metrics = []policy.RuleResult{{Name: "error_rate", Verdict: policy.Pass}}
+	h.forge.takeCalls()
+	// A different target (the human also merged something to main that changes the file) would push;
+	// it must not push over alice's commit.
+	h.repo.commitAs("main", "bob", "describe", map[string]string{"rollouts/summarizer.yaml": h.repo.file("main", "rollouts/summarizer.yaml") + "description: x\n"})
+	res := h.only(h.tick())
+	if h.repo.head("rollout/summarizer") != human {
+		t.Fatalf("bot branch overwritten")
+	}
+	if res.Effect != "branch has human commits; evidence refreshed" {
+		t.Errorf("effect = %q", res.Effect)
+	}
+	if c := h.forge.takeCalls(); !slices.Equal(c, []string{"list", "update #1"}) {
+		t.Errorf("forge calls = %v", c)
+	}
+}
+
+func TestClosedProposalIsNotReopenedUntilTheDecisionChanges(t *testing.T) {
+	h := newHarness(t, map[string]string{"rollouts/summarizer.yaml": specFor("summarizer", "pull-request", "hold")})
+	h.tick()
+	h.judge.set("summarizer", policy.Advance)
+	h.tick()
+	h.forge.closeByHuman(1)
+	h.forge.takeCalls()
+	res := h.only(h.tick())
+	if res.Effect != "proposal was closed without merging; not reopened" || len(h.forge.proposals) != 1 {
+		t.Fatalf("reopened: %+v", res)
+	}
+	// The decision changes: the rollout is now judged ready to promote straight away.
+	h.judge.set("summarizer", policy.Promote)
+	res = h.only(h.tick())
+	if res.Decision != policy.Promote || len(h.forge.proposals) != 2 || h.forge.proposals[1].Title != "rollout(summarizer): 5% → 100%" {
+		t.Fatalf("promote after close: %+v %v", res, h.forge.takeCalls())
+	}
+	golden(t, "promote.diff", h.commitDiff(res.Commit))
+}
+
+func TestPromotionViaCommitAndPreviousHousekeeping(t *testing.T) {
+	h := newHarness(t, map[string]string{"rollouts/summarizer.yaml": specFor("summarizer", "commit", "hold")})
+	h.tick()
+	h.judge.set("summarizer", policy.Advance)
+	h.now = t0.Add(5 * time.Hour)
+	res := h.only(h.tick())
+	if res.Decision != policy.Advance || h.repo.head("main") != res.Commit || len(h.forge.proposals) != 0 {
+		t.Fatalf("advance via commit: %+v", res)
+	}
+	if st := h.spec("summarizer").Status; st.Stage != 1 || !st.StageStartedAt.Equal(h.now) {
+		t.Fatalf("status = %+v", st)
+	}
+	h.judge.set("summarizer", policy.Promote)
+	res = h.only(h.tick())
+	spec := h.spec("summarizer")
+	if spec.Canary != nil || spec.Previous == nil || spec.Stable.Model != "claude-sonnet-4-5-20260415" || spec.Status.Phase != rollouts.Completed || !spec.Status.PromotedAt.Equal(h.now) {
+		t.Fatalf("after promotion: %+v", spec)
+	}
+	h.quiet()
+	h.now = h.now.Add(31 * 24 * time.Hour)
+	res = h.only(h.tick())
+	if res.Effect != "drop previous" || h.spec("summarizer").Previous != nil {
+		t.Fatalf("previous kept: %+v", res)
+	}
+	h.quiet()
+}
+
+func TestPromotedAtRecordedWhenThePromotionLands(t *testing.T) {
+	h := newHarness(t, map[string]string{"rollouts/summarizer.yaml": specFor("summarizer", "pull-request", "hold")})
+	h.tick()
+	h.judge.set("summarizer", policy.Promote)
+	h.tick()
+	h.forge.merge(1)
+	h.now = t0.Add(time.Hour)
+	res := h.only(h.tick())
+	if res.Effect != "record when the promotion landed" || !h.spec("summarizer").Status.PromotedAt.Equal(h.now) {
+		t.Fatalf("%+v %+v", res, h.spec("summarizer").Status)
+	}
+	h.quiet()
+}
+
+func TestStalePushIsDecidedAgain(t *testing.T) {
+	h := newHarness(t, map[string]string{"rollouts/summarizer.yaml": specFor("summarizer", "pull-request", "hold"),
+		"README.md": "hello\n"})
+	h.tick()
+	h.judge.set("summarizer", policy.Rollback)
+	once := sync.Once{}
+	h.repo.beforePush = func(PushRequest) {
+		once.Do(func() { h.repo.commitAs("main", "bob", "docs", map[string]string{"README.md": "hello again\n"}) })
+	}
+	res := h.only(h.tick())
+	if res.Decision != policy.Rollback || h.repo.head("main") != res.Commit {
+		t.Fatalf("%+v", res)
+	}
+	if got := h.repo.log("main")[:3]; !slices.Equal(got, []string{"rollout(summarizer): rollback 5% → 0%", "docs", "rollout(summarizer): start stage 0 at 5%"}) {
+		t.Errorf("log = %q", got)
+	}
+}
+
+func TestTwoProcessesLandExactlyOneCommit(t *testing.T) {
+	h := newHarness(t, map[string]string{"rollouts/summarizer.yaml": specFor("summarizer", "pull-request", "hold")})
+	a, b := h.newLoop(), h.newLoop()
+	// Both take their snapshot before either pushes.
+	var ready sync.WaitGroup
+	ready.Add(2)
+	h.repo.beforePush = func(PushRequest) { ready.Done(); ready.Wait() }
+	var wg sync.WaitGroup
+	reps := make([]*Report, 2)
+	for i, l := range []*Loop{a, b} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			reps[i], _ = l.Tick(context.Background())
+		}()
+	}
+	wg.Wait()
+	if got := h.repo.log("main"); len(got) != 2 {
+		t.Fatalf("log = %q, want one start commit", got)
+	}
+	commits := 0
+	for _, rep := range reps {
+		r := rep.Results[0]
+		if r.Err != nil {
+			t.Errorf("%+v", r)
+		}
+		if r.Commit != "" {
+			commits++
+		} else if r.Decision != policy.Hold {
+			t.Errorf("loser decided %s after a fresh snapshot, want hold", r.Decision)
+		}
+	}
+	if commits != 1 {
+		t.Errorf("%d results carry a commit, want 1", commits)
+	}
+}
+
+func TestOneRolloutFailingNeverStopsTheOthers(t *testing.T) {
+	h := newHarness(t, map[string]string{
+		"rollouts/a.yaml":   specFor("a", "pull-request", "hold"),
+		"rollouts/b.yaml":   specFor("b", "pull-request", "hold"),
+		"rollouts/bad.yaml": "name: bad\nstagez: []\n",
+		"rollouts/c.yaml":   specFor("c", "pull-request", "hold"),
+	})
+	h.judge.panics = map[string]bool{"b": true}
+	rep := h.tick()
+	got := map[string]Result{}
+	for _, r := range rep.Results {
+		got[r.Rollout] = r
+	}
+	if got["a"].Decision != policy.Start || got["a"].Err != nil || got["c"].Decision != policy.Start || got["c"].Err != nil {
+		t.Errorf("a, c = %+v, %+v", got["a"], got["c"])
+	}
+	if got["b"].Err == nil || !strings.Contains(got["b"].Err.Error(), "internal error") {
+		t.Errorf("b = %+v", got["b"])
+	}
+	if got["bad"].Err == nil || !strings.Contains(got["bad"].Err.Error(), "rollouts/bad.yaml:") {
+		t.Errorf("bad = %+v", got["bad"])
+	}
+	if !rep.Failed() || len(rep.Results) != 4 {
+		t.Errorf("report = %+v", rep)
+	}
+}
+
+func TestMetricsFailuresRollBackOnlyWhenAsked(t *testing.T) {
+	h := newHarness(t, map[string]string{"rollouts/summarizer.yaml": specFor("summarizer", "pull-request", "rollback")})
+	h.tick()
+	h.srcErr = errDown
+	for i := 1; i <= 2; i++ {
+		h.loop = h.newLoop() // stateless cron runs
+		res := h.only(h.tick())
+		if res.Decision != policy.Hold || h.spec("summarizer").Status.MetricsErrors != i {
+			t.Fatalf("failure %d: %+v status %+v", i, res, h.spec("summarizer").Status)
+		}
+	}
+	h.loop = h.newLoop()
+	res := h.only(h.tick())
+	if res.Decision != policy.Rollback || h.spec("summarizer").Status.Phase != rollouts.RolledBack {
+		t.Fatalf("third failure: %+v", res)
+	}
+}
+
+func TestMetricsRecoveryResetsTheCount(t *testing.T) {
+	h := newHarness(t, map[string]string{"rollouts/summarizer.yaml": specFor("summarizer", "pull-request", "rollback")})
+	h.tick()
+	h.srcErr = errDown
+	h.tick()
+	h.srcErr = nil
+	res := h.only(h.tick())
+	if res.Effect != "metrics source recovered" || h.spec("summarizer").Status.MetricsErrors != 0 {
+		t.Fatalf("%+v", res)
+	}
+	h.quiet()
+}
+
+func TestMetricsFailuresWithHoldAlertOnceAndWriteNothing(t *testing.T) {
+	h := newHarness(t, map[string]string{"rollouts/summarizer.yaml": specFor("summarizer", "pull-request", "hold")})
+	h.tick()
+	head := h.repo.head("main")
+	h.srcErr = errDown
+	for range 5 {
+		res := h.only(h.tick())
+		if res.Decision != policy.Hold {
+			t.Fatalf("%+v", res)
+		}
+	}
+	if h.repo.head("main") != head {
+		t.Errorf("hold wrote to git")
+	}
+	if len(h.notes.events) != 1 || h.notes.events[0].Decision != "alert" {
+		t.Errorf("events = %+v, want one alert", h.notes.events)
+	}
+	if ev := h.judge.seen[len(h.judge.seen)-1]; ev.Err == nil || !errors.Is(ev.Err, errDown) {
+		t.Errorf("judge saw %+v", ev)
+	}
+}
+
+func TestPlanWritesNothing(t *testing.T) {
+	h := newHarness(t, map[string]string{"rollouts/summarizer.yaml": specFor("summarizer", "pull-request", "hold")})
+	h.notes.err = errors.New("must not be called")
+	rep, err := h.loop.Plan(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	res := h.only(rep)
+	if res.Decision != policy.Start || res.To != 5 || res.Commit != "" || len(h.repo.pushes) != 0 {
+		t.Fatalf("%+v", res)
+	}
+}

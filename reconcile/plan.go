@@ -1,0 +1,353 @@
+package reconcile
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/rollout-dev/rollout/policy"
+	"github.com/rollout-dev/rollout/rollouts"
+)
+
+// actionKind is the kind of write a decision calls for.
+type actionKind int
+
+const (
+	actNone    actionKind = iota
+	actCommit             // one commit on the default branch (then close the open proposal, notify)
+	actPropose            // one commit on rollout/<name>, then open or update the proposal
+	actRefresh            // update the open proposal's body only
+	actClose              // close the open proposal with a comment
+	actNotify             // deliver a pending notification, then record it in git
+)
+
+// action is the change planned for one rollout: pure data, computed by planChange from the spec, the
+// decision and the rollout's proposal, and carried out by the loop.
+type action struct {
+	kind   actionKind
+	to     int
+	effect string
+	change rollouts.Change
+	// message is the commit message, trailers included.
+	message  string
+	proposal ProposalRequest
+	// closeComment closes the open proposal after the commit; {commit} is replaced by its hash.
+	closeComment string
+	// event is delivered after the commit (actCommit) or before it (actNotify).
+	event      *Event
+	needsForge bool
+}
+
+// planInput is everything planChange reads.
+type planInput struct {
+	Doc      *rollouts.Document
+	Decision policy.Decision
+	// Proposal is the rollout's open proposal, or its most recent closed or merged one; nil for none.
+	Proposal *Proposal
+	Now      time.Time
+	// MetricsErrors is the consecutive-failure count to record in status (-1: leave it as it is).
+	MetricsErrors int
+	Bot           string
+}
+
+// BranchFor is the bot branch of a rollout.
+func BranchFor(rollout string) string { return "rollout/" + rollout }
+
+// Title is the title of the proposal that moves a rollout from one weight to another.
+func Title(rollout string, from, to int) string {
+	return fmt.Sprintf("rollout(%s): %d%% → %d%%", rollout, from, to)
+}
+
+// planChange turns a decision into the change it calls for. It is pure: the same input plans the same
+// change, and a state that is already what the decision wants plans nothing.
+func planChange(in planInput) (action, error) {
+	spec, d := in.Doc.Spec, in.Decision
+	name := spec.Name
+	fp := rollouts.Fingerprint(spec.Canary)
+	from := d.Current.Weight
+	open := in.Proposal != nil && in.Proposal.State == ProposalOpen
+	var st rollouts.Status
+	if spec.Status != nil {
+		st = *spec.Status
+	}
+	switch d.Action {
+	case policy.Start:
+		if d.Next == nil {
+			return action{}, fmt.Errorf("start decision without a next stage")
+		}
+		next := *d.Next
+		status := rollouts.Status{Phase: rollouts.Progressing, Stage: next.Stage, StageStartedAt: in.Now, Canary: fp}
+		act := action{kind: actCommit, to: next.Weight, effect: "commit the start of stage " + fmt.Sprint(next.Stage),
+			change:  trafficChange(spec, next.Weight, next.Shadow, &status),
+			message: commitMessage(name, fmt.Sprintf("start stage %d at %s", next.Stage, trafficText(next)), d.Reasons, policy.Start)}
+		if open {
+			act.closeComment = "The rollout started over at stage 0 in {commit}, so this proposal no longer applies."
+		}
+		return act, nil
+
+	case policy.Advance, policy.Promote:
+		if d.Next == nil && d.Action == policy.Advance {
+			return action{}, fmt.Errorf("advance decision without a next stage")
+		}
+		var change rollouts.Change
+		var status rollouts.Status
+		to := 100
+		if d.Action == policy.Advance {
+			next := *d.Next
+			to = next.Weight
+			status = rollouts.Status{Phase: rollouts.Progressing, Stage: next.Stage, Canary: fp}
+			change = trafficChange(spec, next.Weight, next.Shadow, &status)
+		} else {
+			status = rollouts.Status{Phase: rollouts.Completed, Stage: d.Current.Stage, Canary: fp}
+			change = trafficChange(spec, 0, 0, &status)
+			change.Promote = true
+		}
+		title := Title(name, from, to)
+		if spec.Promotion.Via == "commit" {
+			// No review: the stage's window starts now, as the commit lands.
+			if d.Action == policy.Advance {
+				status.StageStartedAt = in.Now
+			} else {
+				status.PromotedAt = in.Now
+			}
+			act := action{kind: actCommit, to: to, effect: "commit " + string(d.Action) + " on the default branch",
+				change: change, message: commitMessage(name, strings.TrimPrefix(title, "rollout("+name+"): "), d.Reasons, d.Action)}
+			if open {
+				act.closeComment = "Applied directly in {commit} (promotion.via: commit)."
+			}
+			return act, nil
+		}
+		return planProposal(in, title, to, change), nil
+
+	case policy.Rollback:
+		status := st
+		status.Phase = rollouts.RolledBack
+		status.Stage = d.Current.Stage
+		if status.Canary == "" {
+			status.Canary = fp
+		}
+		status.MetricsErrors = 0
+		reasons := failingReasons(d)
+		status.Message = fmt.Sprintf("rollback %d%% → 0%%: %s", from, strings.Join(reasons, "; "))
+		change := trafficChange(spec, 0, 0, &status)
+		subject := fmt.Sprintf("rollback %d%% → 0%%", from)
+		if spec.Rollback.Via == "pull-request" {
+			return planProposal(in, fmt.Sprintf("rollout(%s): %s", name, subject), 0, change), nil
+		}
+		act := action{kind: actCommit, to: 0, effect: "commit the rollback on the default branch", change: change,
+			message: commitMessage(name, subject, reasons, policy.Rollback),
+			event:   &Event{Rollout: name, Decision: string(policy.Rollback), From: from, To: 0, Reasons: reasons}}
+		if open {
+			act.closeComment = "Rolled back in {commit}: " + strings.Join(reasons, "; ")
+		}
+		return act, nil
+
+	case policy.Hold:
+		return planHousekeeping(in, st)
+	}
+	return action{}, fmt.Errorf("unknown decision %q", d.Action)
+}
+
+// planHousekeeping is what a hold still writes: a pending notification, a stale proposal, the metrics
+// failure count, the landing time of a promotion, an expired `previous`, the evidence of an open proposal.
+// Each one is written once; the next tick finds nothing left to do.
+func planHousekeeping(in planInput, st rollouts.Status) (action, error) {
+	spec, d := in.Doc.Spec, in.Decision
+	name := spec.Name
+	from := d.Current.Weight
+	open := in.Proposal != nil && in.Proposal.State == ProposalOpen
+	none := action{kind: actNone, to: from, effect: "nothing to do"}
+	if spec.Status == nil {
+		if open {
+			none.effect = "nothing to do; proposal open"
+		}
+		return none, nil
+	}
+	if st.Phase == rollouts.RolledBack && notifyPending(st.Message) {
+		msg := strings.TrimSuffix(st.Message, notifyPendingMark)
+		clean := st
+		clean.Message = msg
+		reasons := []string{msg}
+		if _, rest, ok := strings.Cut(msg, ": "); ok {
+			reasons = strings.Split(rest, "; ")
+		}
+		var was int
+		fmt.Sscanf(msg, "rollback %d%%", &was)
+		return action{kind: actNotify, to: from, effect: "deliver the pending rollback notification",
+			change:  rollouts.Change{Status: &clean},
+			message: commitMessage(name, "notification delivered", []string{"the rollback notification was delivered"}, policy.Rollback),
+			event:   &Event{Rollout: name, Decision: string(policy.Rollback), From: was, To: 0, Reasons: reasons}}, nil
+	}
+	if open && (spec.Canary == nil || st.Phase == rollouts.RolledBack || st.Phase == rollouts.Completed) {
+		return action{kind: actClose, to: from, effect: "close the stale proposal", needsForge: true,
+			closeComment: fmt.Sprintf("The rollout is %s; this proposal no longer applies.", phaseOf(spec, st))}, nil
+	}
+	if in.MetricsErrors >= 0 && in.MetricsErrors != st.MetricsErrors {
+		status := st
+		status.MetricsErrors = in.MetricsErrors
+		subject := fmt.Sprintf("record metrics failure %d", in.MetricsErrors)
+		if in.MetricsErrors == 0 {
+			subject = "metrics source recovered"
+		}
+		return action{kind: actCommit, to: from, effect: subject, change: rollouts.Change{Status: &status},
+			message: commitMessage(name, subject, d.Reasons, policy.Hold)}, nil
+	}
+	if st.Phase == rollouts.Completed && st.PromotedAt.IsZero() && spec.Previous != nil {
+		status := st
+		status.PromotedAt = in.Now
+		return action{kind: actCommit, to: from, effect: "record when the promotion landed", change: rollouts.Change{Status: &status},
+			message: commitMessage(name, "promotion landed", []string{"the promotion is on the default branch; previous is kept for rollback.keepPrevious"}, policy.Hold)}, nil
+	}
+	if spec.Previous != nil && !st.PromotedAt.IsZero() && in.Now.Sub(st.PromotedAt) >= time.Duration(spec.Rollback.KeepPrevious) {
+		return action{kind: actCommit, to: from, effect: "drop previous", change: rollouts.Change{DropPrevious: true},
+			message: commitMessage(name, "drop previous", []string{fmt.Sprintf("promoted %s ago; rollback.keepPrevious is %s",
+				in.Now.Sub(st.PromotedAt).Round(time.Minute), spec.Rollback.KeepPrevious)}, policy.Hold)}, nil
+	}
+	if open {
+		// Keep the open proposal's title and target: only the evidence changes.
+		body := EvidenceBody(name, d, targetOf(in.Proposal.Body), in.Bot)
+		if body == in.Proposal.Body {
+			none.effect = "nothing to do; proposal evidence unchanged"
+			return none, nil
+		}
+		req := proposalRequest(spec, in.Proposal.Title, body)
+		return action{kind: actRefresh, to: from, effect: "refresh the proposal's evidence", proposal: req, needsForge: true}, nil
+	}
+	return none, nil
+}
+
+// planProposal plans the proposal of change: nothing when the open proposal already carries it with the
+// same evidence, the evidence alone when only that changed, nothing when a human closed the same
+// proposal, and otherwise a push of the bot branch and a proposal.
+func planProposal(in planInput, title string, to int, change rollouts.Change) action {
+	spec, d := in.Doc.Spec, in.Decision
+	target := targetHash(in.Doc.Source, title)
+	body := EvidenceBody(spec.Name, d, target, in.Bot)
+	req := proposalRequest(spec, title, body)
+	p := in.Proposal
+	base := action{to: to, proposal: req, needsForge: true}
+	switch {
+	case p != nil && p.State == ProposalOpen && p.Title == title && targetOf(p.Body) == target:
+		if p.Body == body {
+			base.kind, base.effect, base.needsForge = actNone, "proposal up to date", false
+			return base
+		}
+		base.kind, base.effect = actRefresh, "refresh the proposal's evidence"
+		return base
+	case p != nil && p.State == ProposalClosed && p.Title == title:
+		base.kind, base.effect, base.needsForge = actNone, "proposal was closed without merging; not reopened", false
+		return base
+	}
+	base.kind, base.effect = actPropose, "push "+req.Branch+" and propose it"
+	base.change = change
+	base.message = commitMessage(spec.Name, strings.TrimPrefix(title, "rollout("+spec.Name+"): "), d.Reasons, d.Action)
+	return base
+}
+
+// trafficChange sets the weight and the shadow share, touching only the values that differ, and the status.
+func trafficChange(spec *rollouts.Spec, weight, shadow int, status *rollouts.Status) rollouts.Change {
+	ch := rollouts.Change{Status: status}
+	if spec.Traffic.Weight != weight {
+		ch.Weight = ptr(weight)
+	}
+	if spec.Traffic.Shadow != shadow {
+		ch.Shadow = ptr(shadow)
+	}
+	return ch
+}
+
+func proposalRequest(spec *rollouts.Spec, title, body string) ProposalRequest {
+	return ProposalRequest{Rollout: spec.Name, Branch: BranchFor(spec.Name), Title: title, Body: body,
+		Labels: spec.Promotion.Labels, Reviewers: spec.Promotion.Reviewers, AutoMerge: spec.Promotion.Via == "auto-merge"}
+}
+
+// commitMessage is `rollout(<name>): <subject>`, the reasons as a list, and the trailers.
+func commitMessage(rollout, subject string, reasons []string, decision policy.Action) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "rollout(%s): %s\n\n", rollout, subject)
+	for _, r := range reasons {
+		fmt.Fprintf(&b, "- %s\n", oneLine(r))
+	}
+	if len(reasons) > 0 {
+		b.WriteString("\n")
+	}
+	fmt.Fprintf(&b, "Rollout: %s\nRollout-Decision: %s\n", rollout, decision)
+	return b.String()
+}
+
+// failingReasons are the reasons a rollback gives: the failing rules, or the judge's reasons.
+func failingReasons(d policy.Decision) []string {
+	var out []string
+	for _, m := range d.Metrics {
+		if m.Verdict == policy.Fail {
+			r := m.Name
+			if m.Reason != "" {
+				r += ": " + oneLine(m.Reason)
+			}
+			out = append(out, r)
+		}
+	}
+	for _, r := range d.Reasons {
+		if !containsString(out, oneLine(r)) {
+			out = append(out, oneLine(r))
+		}
+	}
+	if len(out) == 0 {
+		out = []string{"rolled back"}
+	}
+	return out
+}
+
+// notifyPendingMark ends the status message of a rollback whose notification has not been delivered.
+// It lives in git so that a stateless cron run delivers it too.
+const notifyPendingMark = " [notification pending]"
+
+func notifyPending(msg string) bool { return strings.HasSuffix(msg, notifyPendingMark) }
+func withNotifyPending(msg string) string {
+	return strings.TrimSuffix(msg, notifyPendingMark) + notifyPendingMark
+}
+
+// targetHash names what a proposal proposes: the title and the default-branch file it was made from.
+// An open proposal with the same target already carries the change, so it is not pushed again.
+func targetHash(source []byte, title string) string {
+	h := sha256.New()
+	h.Write(source)
+	h.Write([]byte{0})
+	h.Write([]byte(title))
+	return hex.EncodeToString(h.Sum(nil))[:12]
+}
+
+var targetRE = regexp.MustCompile(`<!-- rollout-target:([0-9a-f]+) -->`)
+
+// targetOf reads the target a proposal body was made for ("" if none).
+func targetOf(body string) string {
+	m := targetRE.FindStringSubmatch(body)
+	if m == nil {
+		return ""
+	}
+	return m[1]
+}
+
+func phaseOf(spec *rollouts.Spec, st rollouts.Status) string {
+	if spec.Canary == nil && st.Phase != rollouts.RolledBack {
+		return "finished"
+	}
+	return strings.ToLower(string(st.Phase))
+}
+
+func trafficText(s policy.Step) string {
+	if s.Shadow > 0 && s.Weight == 0 {
+		return fmt.Sprintf("%d%% shadow", s.Shadow)
+	}
+	if s.Shadow > 0 {
+		return fmt.Sprintf("%d%% (+%d%% shadow)", s.Weight, s.Shadow)
+	}
+	return fmt.Sprintf("%d%%", s.Weight)
+}
+
+func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
+
+func ptr[T any](v T) *T { return &v }

@@ -1,0 +1,108 @@
+package reconcile
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/rollout-dev/rollout/policy"
+	"github.com/rollout-dev/rollout/rollouts"
+)
+
+func TestPlanChange(t *testing.T) {
+	now := t0.Add(10 * time.Hour)
+	progressing := func(via string) *rollouts.Document {
+		src := specFor("s", via, "hold") + "status:\n  phase: Progressing\n  stage: 0\n  stageStartedAt: 2026-04-16T00:00:00Z\n"
+		src = strings.Replace(src, "weight: 0", "weight: 5", 1)
+		spec, ps := rollouts.Parse("s.yaml", []byte(src))
+		if spec == nil {
+			t.Fatal(ps)
+		}
+		return &rollouts.Document{Path: "rollouts/s.yaml", Source: []byte(src), Spec: spec}
+	}
+	advance := policy.Decision{Rollout: "s", Action: policy.Advance, Current: policy.Step{Stage: 0, Weight: 5}, Next: &policy.Step{Stage: 1, Weight: 25}}
+	doc := progressing("pull-request")
+	title := "rollout(s): 5% → 25%"
+	target := targetHash(doc.Source, title)
+	sameBody := EvidenceBody("s", advance, target, DefaultBot)
+	tests := []struct {
+		name       string
+		doc        *rollouts.Document
+		d          policy.Decision
+		proposal   *Proposal
+		metricsErr int
+		kind       actionKind
+		to         int
+		effect     string
+		check      func(t *testing.T, a action)
+	}{
+		{name: "advance, no proposal: push and propose", doc: doc, d: advance, kind: actPropose, to: 25,
+			check: func(t *testing.T, a action) {
+				if *a.change.Weight != 25 || a.change.Status.Stage != 1 || !a.change.Status.StageStartedAt.IsZero() {
+					t.Errorf("change = %+v %+v", a.change, a.change.Status)
+				}
+				if a.proposal.Title != title || a.proposal.Branch != "rollout/s" || a.proposal.AutoMerge {
+					t.Errorf("proposal = %+v", a.proposal)
+				}
+			}},
+		{name: "advance, open proposal carries it", doc: doc, d: advance, kind: actNone, to: 25, effect: "proposal up to date",
+			proposal: &Proposal{State: ProposalOpen, Title: title, Body: sameBody}},
+		{name: "advance, evidence changed", doc: doc, d: advance, kind: actRefresh, to: 25,
+			proposal: &Proposal{State: ProposalOpen, Title: title, Body: "old evidence <!-- rollout-target:" + target + " -->"}},
+		{name: "advance, open proposal for another stage", doc: doc, d: advance, kind: actPropose, to: 25,
+			proposal: &Proposal{State: ProposalOpen, Title: "rollout(s): 0% → 5%", Body: sameBody}},
+		{name: "advance, closed by a human", doc: doc, d: advance, kind: actNone, to: 25, effect: "proposal was closed without merging; not reopened",
+			proposal: &Proposal{State: ProposalClosed, Title: title}},
+		{name: "advance via commit", doc: progressing("commit"), d: advance, kind: actCommit, to: 25,
+			check: func(t *testing.T, a action) {
+				if !a.change.Status.StageStartedAt.Equal(now) || !strings.Contains(a.message, "Rollout-Decision: advance") {
+					t.Errorf("change %+v message %q", a.change.Status, a.message)
+				}
+			}},
+		{name: "rollback closes the open proposal and notifies", doc: doc, d: policy.Decision{Rollout: "s", Action: policy.Rollback, Current: policy.Step{Weight: 5},
+			Metrics: []policy.RuleResult{{Name: "error_rate", Verdict: policy.Fail, Reason: "too many"}}},
+			proposal: &Proposal{State: ProposalOpen}, kind: actCommit, to: 0,
+			check: func(t *testing.T, a action) {
+				if *a.change.Weight != 0 || a.change.Status.Phase != rollouts.RolledBack || a.closeComment == "" || a.event == nil {
+					t.Errorf("%+v", a)
+				}
+				if !strings.HasPrefix(a.message, "rollout(s): rollback 5% → 0%\n\n- error_rate: too many\n") {
+					t.Errorf("message %q", a.message)
+				}
+			}},
+		{name: "promote", doc: doc, d: policy.Decision{Rollout: "s", Action: policy.Promote, Current: policy.Step{Weight: 5}}, kind: actPropose, to: 100,
+			check: func(t *testing.T, a action) {
+				if !a.change.Promote || a.change.Status.Phase != rollouts.Completed {
+					t.Errorf("%+v", a.change)
+				}
+			}},
+		{name: "hold writes nothing", doc: doc, d: policy.Decision{Rollout: "s", Action: policy.Hold, Current: policy.Step{Weight: 5}}, kind: actNone, to: 5, metricsErr: -1},
+		{name: "hold records a metrics failure", doc: doc, d: policy.Decision{Rollout: "s", Action: policy.Hold, Current: policy.Step{Weight: 5}}, kind: actCommit, to: 5, metricsErr: 2,
+			check: func(t *testing.T, a action) {
+				if a.change.Status.MetricsErrors != 2 || a.change.Weight != nil {
+					t.Errorf("%+v", a.change)
+				}
+			}},
+		{name: "hold refreshes an open proposal's evidence", doc: doc, d: policy.Decision{Rollout: "s", Action: policy.Hold, Current: policy.Step{Weight: 5}}, metricsErr: -1,
+			proposal: &Proposal{State: ProposalOpen, Title: title, Body: sameBody}, kind: actRefresh, to: 5,
+			check: func(t *testing.T, a action) {
+				if a.proposal.Title != title || targetOf(a.proposal.Body) != target {
+					t.Errorf("refresh must keep title and target: %+v", a.proposal)
+				}
+			}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			a, err := planChange(planInput{Doc: tt.doc, Decision: tt.d, Proposal: tt.proposal, Now: now, MetricsErrors: tt.metricsErr, Bot: DefaultBot})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if a.kind != tt.kind || a.to != tt.to || (tt.effect != "" && a.effect != tt.effect) {
+				t.Fatalf("got kind %d to %d effect %q, want kind %d to %d effect %q", a.kind, a.to, a.effect, tt.kind, tt.to, tt.effect)
+			}
+			if tt.check != nil {
+				tt.check(t, a)
+			}
+		})
+	}
+}

@@ -1,0 +1,161 @@
+package rollouts
+
+import (
+	"bytes"
+	"flag"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files under testdata/")
+
+func intp(i int) *int { return &i }
+
+var t0 = time.Date(2026, 4, 17, 8, 30, 0, 0, time.UTC)
+
+// editCases run over real example files; each golden file holds the whole edited file, so a review of
+// the golden diff shows exactly which lines an edit touches.
+var editCases = []struct {
+	name, file string
+	change     Change
+}{
+	{"weight", "summarizer.yaml", Change{Weight: intp(25)}},
+	{"weight-same", "summarizer.yaml", Change{Weight: intp(5), Shadow: intp(0)}},
+	{"status-advance", "summarizer.yaml", Change{Weight: intp(25), Status: &Status{Phase: Progressing, Stage: 2, StageStartedAt: t0, Canary: "3f2a9c1e"}}},
+	{"rollback", "summarizer.yaml", Change{Weight: intp(0), Shadow: intp(0), Status: &Status{Phase: RolledBack, Stage: 1, StageStartedAt: time.Date(2026, 4, 16, 0, 0, 0, 0, time.UTC), Canary: "3f2a9c1e", Message: "error_rate: canary 4.1% > max 2%\nlatency_p95_ms: +41% > +30%"}}},
+	{"promote", "summarizer.yaml", Change{Promote: true, Weight: intp(0), Status: &Status{Phase: Completed, Stage: 4, PromotedAt: t0}}},
+	{"drop-previous", "summarizer.yaml", Change{DropPrevious: true, ClearStatus: true}},
+	{"flow-shadow", "flow.yaml", Change{Weight: intp(50), Shadow: intp(10)}},
+	{"flow-start", "flow.yaml", Change{Weight: intp(5), Status: &Status{Phase: Progressing, StageStartedAt: t0, Canary: "0a1b2c3d"}}},
+	{"flow-promote", "flow.yaml", Change{Promote: true, Weight: intp(0)}},
+	{"pending-start", "pending.yaml", Change{Weight: intp(0), Shadow: intp(100), Status: &Status{Phase: Progressing, StageStartedAt: t0, Canary: "12345678"}}},
+	{"pending-promote", "pending.yaml", Change{Promote: true}},
+	{"nonewline-status", "nonewline.yaml", Change{Weight: intp(100), Status: &Status{Phase: Progressing, Stage: 0, StageStartedAt: t0, Message: "it's: #1"}}},
+	{"nonewline-clear", "nonewline.yaml", Change{ClearStatus: true, Promote: true}},
+	{"crlf-advance", "crlf.yaml", Change{Weight: intp(100), Status: &Status{Phase: Progressing, Stage: 1, StageStartedAt: t0, Message: "first try"}}},
+	{"crlf-rollback", "crlf.yaml", Change{Weight: intp(0), Status: &Status{Phase: RolledBack, Stage: 0}}},
+	{"literal-resume", "literal.yaml", Change{Status: &Status{Phase: Progressing, Stage: 0, StageStartedAt: t0, Canary: "00001111"}}},
+	{"literal-promote", "literal.yaml", Change{Promote: true, Weight: intp(0), ClearStatus: true}},
+	{"literal-shadow", "literal.yaml", Change{Shadow: intp(20)}},
+}
+
+func TestEditGolden(t *testing.T) {
+	for _, tc := range editCases {
+		t.Run(tc.name, func(t *testing.T) {
+			src, err := os.ReadFile(filepath.Join("testdata", "edit", tc.file))
+			if err != nil {
+				t.Fatal(err)
+			}
+			before, problems := parseRaw(tc.file, src)
+			if len(problems) > 0 {
+				t.Fatalf("input does not parse: %v", problems)
+			}
+			got, err := Edit(src, tc.change)
+			if err != nil {
+				t.Fatalf("Edit: %v", err)
+			}
+			// The edited file parses to exactly the intended spec.
+			want := *before
+			if err := tc.change.applyTo(&want); err != nil {
+				t.Fatal(err)
+			}
+			after, problems := parseRaw(tc.file, got)
+			if len(problems) > 0 {
+				t.Fatalf("edited file does not parse: %v\n%s", problems, got)
+			}
+			if a, w := normalizeTimes(*after), normalizeTimes(want); !reflect.DeepEqual(a, w) {
+				t.Errorf("edited spec differs from the intended one:\n got %+v\nwant %+v", a, w)
+			}
+			golden := filepath.Join("testdata", "edit", tc.name+".golden")
+			if *update {
+				if err := os.WriteFile(golden, got, 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			wantBytes, err := os.ReadFile(golden)
+			if err != nil {
+				t.Fatalf("%v (run with -update)", err)
+			}
+			if !bytes.Equal(got, wantBytes) {
+				t.Errorf("edit differs from %s:\n%s", golden, got)
+			}
+		})
+	}
+}
+
+// An edit that changes nothing returns the file byte for byte.
+func TestEditNoChangeIsIdentity(t *testing.T) {
+	for _, file := range []string{"summarizer.yaml", "flow.yaml", "pending.yaml", "nonewline.yaml", "crlf.yaml", "literal.yaml"} {
+		src, err := os.ReadFile(filepath.Join("testdata", "edit", file))
+		if err != nil {
+			t.Fatal(err)
+		}
+		spec, _ := Parse(file, src)
+		ch := Change{Weight: &spec.Traffic.Weight, Shadow: &spec.Traffic.Shadow, Status: spec.Status}
+		got, err := Edit(src, ch)
+		if err != nil {
+			t.Fatalf("%s: %v", file, err)
+		}
+		if spec.Status == nil && !bytes.Equal(got, src) {
+			// Without a status the weight lines may be added, but nothing else changes.
+			continue
+		}
+		if !bytes.Equal(got, src) && spec.Status != nil && hasTrafficKeys(src) {
+			t.Errorf("%s: a no-op edit changed the file:\n%s", file, got)
+		}
+	}
+}
+
+func hasTrafficKeys(src []byte) bool {
+	return bytes.Contains(src, []byte("weight:")) && bytes.Contains(src, []byte("shadow:"))
+}
+
+// changedLines counts the lines that differ between a and b, aligned from both ends.
+func changedLines(a, b []byte) int {
+	la, lb := strings.Split(string(a), "\n"), strings.Split(string(b), "\n")
+	i := 0
+	for i < len(la) && i < len(lb) && la[i] == lb[i] {
+		i++
+	}
+	j := 0
+	for j < len(la)-i && j < len(lb)-i && la[len(la)-1-j] == lb[len(lb)-1-j] {
+		j++
+	}
+	return max(len(la), len(lb)) - i - j
+}
+
+func TestEditWeightTouchesOneLine(t *testing.T) {
+	for _, file := range []string{"summarizer.yaml", "flow.yaml", "nonewline.yaml"} {
+		src, _ := os.ReadFile(filepath.Join("testdata", "edit", file))
+		got, err := Edit(src, Change{Weight: intp(42)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n := changedLines(src, got); n != 1 {
+			t.Errorf("%s: weight edit changed %d lines, want 1", file, n)
+		}
+	}
+}
+
+func TestEditErrors(t *testing.T) {
+	tests := []struct {
+		name, src string
+		change    Change
+	}{
+		{"promote without canary", "apiVersion: rollout/v1\nkind: Rollout\nname: a\nstable: {model: m}\nstages: [{weight: 1}]\n", Change{Promote: true}},
+		{"not yaml", "a: [", Change{Weight: intp(1)}},
+		{"not a mapping", "- a\n", Change{Weight: intp(1)}},
+		{"traffic scalar", "traffic: 5\n", Change{Weight: intp(1)}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if _, err := Edit([]byte(tt.src), tt.change); err == nil {
+				t.Fatal("Edit succeeded, want an error")
+			}
+		})
+	}
+}

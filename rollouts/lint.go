@@ -1,0 +1,129 @@
+package rollouts
+
+import (
+	"fmt"
+	"io/fs"
+	"path"
+	"regexp"
+	"strings"
+
+	"gopkg.in/yaml.v3"
+)
+
+// pinnedModelRE matches a model id that ends in a date or a version: claude-sonnet-4-5-20260415,
+// gpt-4o-2024-08-06, gpt-4-0613, llama-3.1-70b@v2, mistral-large-2411.
+var pinnedModelRE = regexp.MustCompile(`[-_@:.](\d{8}|\d{4}-\d{2}-\d{2}|\d{4}|v\d+(\.\d+)*)$`)
+
+// promptExtRE matches a prompt that names a file by its extension.
+var promptExtRE = regexp.MustCompile(`\.(md|txt|j2|jinja|jinja2|tmpl|tpl|prompt|yaml|yml|json)$`)
+
+// Lint returns the warnings about the valid rollouts of set: habits that are legal but risky. repo is
+// the repository's tree, in which prompt paths and eval files are looked up; nil skips those checks.
+// Lint does not change set; callers append its problems to set.Problems when they want them together.
+//
+// The warnings: a model id without a pinned date or version (an alias moves under you); a canary that
+// changes model and prompt at once (a regression could not be blamed on either); the same salt in two
+// rollouts (their canaries would reach the same users); a prompt path that escapes the repository or
+// does not exist in it; an eval file that does not exist (its gate would stay shut).
+func Lint(set *Set, repo fs.FS) []Problem {
+	var out []Problem
+	salts := map[string]string{}
+	for _, d := range set.Documents {
+		l := linter{doc: d}
+		l.root, _ = parseNode(d.Source)
+		s := d.Spec
+		for _, arm := range []struct {
+			key string
+			v   *Variant
+		}{{"stable", &s.Stable}, {"canary", s.Canary}} {
+			if arm.v == nil {
+				continue
+			}
+			if !pinnedModelRE.MatchString(arm.v.Model) {
+				l.warn(arm.key+".model", "%s.model: %q is not pinned to a date or version (e.g. %s-20260415); an alias can change under a running rollout", arm.key, arm.v.Model, arm.v.Model)
+			}
+			l.checkPath(repo, arm.key+".prompt", arm.v.Prompt, promptExtRE.MatchString(arm.v.Prompt) || strings.Contains(arm.v.Prompt, "/"))
+		}
+		if c := s.Canary; c != nil && c.Model != s.Stable.Model && c.Prompt != s.Stable.Prompt {
+			l.warn("canary", "canary: changes both model and prompt; change one at a time, so a regression can be blamed on one of them")
+		}
+		if salt := s.Assignment.Salt; salt != "" {
+			if other, ok := salts[salt]; ok {
+				p := "assignment.salt"
+				if l.node(p) == nil {
+					p = "name"
+				}
+				l.warn(p, "assignment.salt: %q is also the salt of %s; the two canaries would reach the same users", salt, other)
+			} else {
+				salts[salt] = d.Path
+			}
+		}
+		for i, st := range s.Stages {
+			if st.Gate != nil && st.Gate.Evals != "" {
+				l.checkPath(repo, fmt.Sprintf("stages[%d].gate.evals", i), st.Gate.Evals, true)
+			}
+		}
+		out = append(out, l.problems...)
+	}
+	sortProblems(out)
+	return out
+}
+
+// linter finds positions for warnings about one document.
+type linter struct {
+	doc      *Document
+	root     *yaml.Node
+	problems []Problem
+}
+
+// node returns the value node at a dotted path such as "stages[1].gate.evals", or nil.
+func (l *linter) node(p string) *yaml.Node {
+	n := l.root
+	for _, part := range strings.Split(p, ".") {
+		if n == nil {
+			return nil
+		}
+		key, idx := part, -1
+		if i := strings.IndexByte(part, '['); i >= 0 {
+			key = part[:i]
+			fmt.Sscanf(part[i:], "[%d]", &idx)
+		}
+		if n.Kind != yaml.MappingNode {
+			return nil
+		}
+		_, n, _ = mapEntry(n, key)
+		if idx >= 0 {
+			if n == nil || n.Kind != yaml.SequenceNode || idx >= len(n.Content) {
+				return nil
+			}
+			n = n.Content[idx]
+		}
+	}
+	return n
+}
+
+func (l *linter) warn(p, format string, args ...any) {
+	line, col := 1, 1
+	if n := l.node(p); n != nil {
+		line, col = n.Line, n.Column
+	}
+	l.problems = append(l.problems, Problem{File: l.doc.Path, Line: line, Col: col, Message: fmt.Sprintf(format, args...), Warning: true})
+}
+
+// checkPath warns when a repository path escapes the repository or, with repo set, does not exist.
+func (l *linter) checkPath(repo fs.FS, key, p string, isPath bool) {
+	if p == "" || !isPath {
+		return
+	}
+	clean := path.Clean(p)
+	if path.IsAbs(p) || clean == ".." || strings.HasPrefix(clean, "../") {
+		l.warn(key, "%s: %q escapes the repository; paths are relative to its root", key, p)
+		return
+	}
+	if repo == nil {
+		return
+	}
+	if _, err := fs.Stat(repo, clean); err != nil {
+		l.warn(key, "%s: %q does not exist in the repository", key, p)
+	}
+}

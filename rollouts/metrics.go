@@ -1,0 +1,67 @@
+package rollouts
+
+import "sort"
+
+// MetricKind says what kind of statistic a metric is, which decides how it is estimated and compared.
+type MetricKind string
+
+// The kinds of built-in metrics.
+const (
+	// Proportion is a share of requests, in 0..1 (error_rate): counts and successes per arm.
+	Proportion MetricKind = "proportion"
+	// Mean is an average per request (cost_per_request): count, sum and sum of squares per arm.
+	Mean MetricKind = "mean"
+	// Quantile is a percentile of a distribution (latency_p95_ms), with its Q.
+	Quantile MetricKind = "quantile"
+)
+
+// Direction says which way a metric gets worse.
+type Direction int
+
+// The directions of a metric.
+const (
+	// LowerIsBetter metrics get worse as they rise (error rate, latency, cost): maxIncrease and max
+	// limit them, and maxDecrease or min make no sense.
+	LowerIsBetter Direction = iota
+	// HigherIsBetter metrics get worse as they fall (quality): maxDecrease and min limit them.
+	HigherIsBetter
+	// EitherWay metrics have no better side (token counts): every limit is allowed.
+	EitherWay
+)
+
+// Metric describes one built-in metric.
+type Metric struct {
+	Kind MetricKind
+	// Q is the quantile, in 0..1, of a Quantile metric; 0 otherwise.
+	Q float64
+	// Better says which way the metric improves.
+	Better Direction
+	// Field is the request-record field the metric is computed from (see CONTRACT.md).
+	Field string
+}
+
+// BuiltinMetrics holds the metrics every source knows, by name. A rule with a query may name any
+// other metric; a rule without one must name one of these.
+var BuiltinMetrics = map[string]Metric{
+	"error_rate":                {Kind: Proportion, Better: LowerIsBetter, Field: "error"},
+	"refusal_rate":              {Kind: Proportion, Better: LowerIsBetter, Field: "refusal"},
+	"negative_feedback_rate":    {Kind: Proportion, Better: LowerIsBetter, Field: "feedback"},
+	"latency_mean_ms":           {Kind: Mean, Better: LowerIsBetter, Field: "latency_ms"},
+	"latency_p50_ms":            {Kind: Quantile, Q: 0.50, Better: LowerIsBetter, Field: "latency_ms"},
+	"latency_p95_ms":            {Kind: Quantile, Q: 0.95, Better: LowerIsBetter, Field: "latency_ms"},
+	"latency_p99_ms":            {Kind: Quantile, Q: 0.99, Better: LowerIsBetter, Field: "latency_ms"},
+	"cost_per_request":          {Kind: Mean, Better: LowerIsBetter, Field: "cost_usd"},
+	"input_tokens_per_request":  {Kind: Mean, Better: EitherWay, Field: "input_tokens"},
+	"output_tokens_per_request": {Kind: Mean, Better: EitherWay, Field: "output_tokens"},
+	"quality_score":             {Kind: Mean, Better: HigherIsBetter, Field: "quality"},
+}
+
+// builtinMetricNames lists BuiltinMetrics in sorted order, for suggestions.
+func builtinMetricNames() []string {
+	names := make([]string, 0, len(BuiltinMetrics))
+	for k := range BuiltinMetrics {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	return names
+}

@@ -1,0 +1,133 @@
+package record
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// The metric names of the contract's Prometheus table; the Prometheus source's default queries read them.
+const (
+	MetricRequests = "llm_requests_total"
+	MetricDuration = "llm_request_duration_seconds"
+	MetricCost     = "llm_request_cost_usd"
+	MetricTokens   = "llm_request_tokens"
+	MetricQuality  = "llm_quality_score"
+	MetricFeedback = "llm_feedback_total"
+)
+
+// The label names of the contract's Prometheus table.
+const (
+	LabelRollout   = "rollout"
+	LabelVariant   = "variant"
+	LabelOutcome   = "outcome"   // ok | error | refusal
+	LabelDirection = "direction" // input | output
+	LabelValue     = "value"     // positive | neutral | negative
+)
+
+// Bucket layouts of the histograms. They are exported so that a quantile computed from the buckets
+// (histogram_quantile) can be read knowing its resolution; changing them changes every series.
+var (
+	// DurationBuckets: 10 ms to 5 min in 48 steps of about 24%, fine enough to compare p95s that
+	// differ by 30%.
+	DurationBuckets = prometheus.ExponentialBucketsRange(0.01, 300, 48)
+	// CostBuckets: $0.00001 to $10 per request, about 58% apart.
+	CostBuckets = prometheus.ExponentialBucketsRange(1e-5, 10, 31)
+	// TokenBuckets: 1 to 1,000,000 tokens, about 58% apart.
+	TokenBuckets = prometheus.ExponentialBucketsRange(1, 1e6, 31)
+	// QualityBuckets: scores in [0, 1] in steps of 0.05 (others land in the first or +Inf bucket).
+	QualityBuckets = prometheus.LinearBuckets(0, 0.05, 21)
+)
+
+// Metrics is a Prometheus collector exporting the contract's request metrics. Register it once
+// (registry.MustRegister(m)) and call Record for each request. It is safe for concurrent use.
+// Request.Time is ignored: Prometheus stamps samples when it scrapes. Shadow requests count as canary.
+type Metrics struct {
+	requests *prometheus.CounterVec
+	duration *prometheus.HistogramVec
+	cost     *prometheus.HistogramVec
+	tokens   *prometheus.HistogramVec
+	quality  *prometheus.HistogramVec
+	feedback *prometheus.CounterVec
+}
+
+var (
+	_ Observer             = (*Metrics)(nil)
+	_ prometheus.Collector = (*Metrics)(nil)
+)
+
+// NewMetrics returns the collector, not yet registered.
+func NewMetrics() *Metrics {
+	arm := []string{LabelRollout, LabelVariant}
+	return &Metrics{
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: MetricRequests, Help: "LLM requests by rollout, variant and outcome (ok, error or refusal).",
+		}, []string{LabelRollout, LabelVariant, LabelOutcome}),
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: MetricDuration, Help: "LLM request latency in seconds.", Buckets: DurationBuckets,
+		}, arm),
+		cost: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: MetricCost, Help: "LLM request cost in US dollars.", Buckets: CostBuckets,
+		}, arm),
+		tokens: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: MetricTokens, Help: "LLM request tokens by direction (input or output).", Buckets: TokenBuckets,
+		}, []string{LabelRollout, LabelVariant, LabelDirection}),
+		quality: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: MetricQuality, Help: "Quality score of graded LLM responses.", Buckets: QualityBuckets,
+		}, arm),
+		feedback: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: MetricFeedback, Help: "User feedback on LLM responses by value (positive, neutral or negative).",
+		}, []string{LabelRollout, LabelVariant, LabelValue}),
+	}
+}
+
+// Describe sends the descriptors of every metric.
+func (m *Metrics) Describe(ch chan<- *prometheus.Desc) {
+	for _, c := range m.collectors() {
+		c.Describe(ch)
+	}
+}
+
+// Collect sends the current value of every series.
+func (m *Metrics) Collect(ch chan<- prometheus.Metric) {
+	for _, c := range m.collectors() {
+		c.Collect(ch)
+	}
+}
+
+func (m *Metrics) collectors() []prometheus.Collector {
+	return []prometheus.Collector{m.requests, m.duration, m.cost, m.tokens, m.quality, m.feedback}
+}
+
+// Record counts r and observes its measured fields; fields left nil are not observed. An invalid request
+// returns ErrInvalid and changes nothing.
+func (m *Metrics) Record(r Request) error {
+	if err := r.Validate(true); err != nil {
+		return err
+	}
+	m.requests.WithLabelValues(r.Rollout, r.Variant, r.outcome()).Inc()
+	if r.Latency != nil {
+		m.duration.WithLabelValues(r.Rollout, r.Variant).Observe(r.Latency.Seconds())
+	}
+	if r.CostUSD != nil {
+		m.cost.WithLabelValues(r.Rollout, r.Variant).Observe(*r.CostUSD)
+	}
+	if r.InputTokens != nil {
+		m.tokens.WithLabelValues(r.Rollout, r.Variant, "input").Observe(float64(*r.InputTokens))
+	}
+	if r.OutputTokens != nil {
+		m.tokens.WithLabelValues(r.Rollout, r.Variant, "output").Observe(float64(*r.OutputTokens))
+	}
+	if r.Quality != nil {
+		m.quality.WithLabelValues(r.Rollout, r.Variant).Observe(*r.Quality)
+	}
+	if r.Feedback != nil {
+		value := "neutral"
+		switch {
+		case *r.Feedback < 0:
+			value = "negative"
+		case *r.Feedback > 0:
+			value = "positive"
+		}
+		m.feedback.WithLabelValues(r.Rollout, r.Variant, value).Inc()
+	}
+	return nil
+}

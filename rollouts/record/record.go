@@ -1,0 +1,113 @@
+// Package record is the application's side of a rollout: it writes what each LLM request did, once, to
+// every place the controller may read it from — JSON Lines request records for the `file:` source and
+// Prometheus metrics for the `prometheus:` source.
+//
+// An application builds one Observer, usually Multi(jsonlRecorder, prometheusMetrics), and calls
+// Record after each request. Both recorders are safe for concurrent use.
+package record
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"time"
+)
+
+// Request is one LLM request as the contract's request records describe it. Required: Rollout, Variant
+// and a time (Time, or the recorder's clock). Optional fields are pointers: nil means "not measured" and
+// is left out, so a quality of 0 stays distinguishable from no quality at all. Go 1.26's new(v) makes
+// them one expression: Quality: new(0.87).
+type Request struct {
+	Time    time.Time
+	Rollout string
+	// Variant is "stable" or "canary".
+	Variant string
+	// Shadow marks a mirrored canary call whose answer no user saw.
+	Shadow bool
+	Key    string
+	Model  string
+	Prompt string
+
+	Latency      *time.Duration
+	Error        bool
+	Refusal      bool
+	InputTokens  *int64
+	OutputTokens *int64
+	CostUSD      *float64
+	Quality      *float64
+	// Feedback is the user's verdict: negative, zero (neutral) or positive; typically -1, 0 or 1.
+	Feedback *int
+}
+
+// Observer records requests. Record is safe for concurrent use; it returns ErrInvalid (wrapped) for a
+// request that breaks the contract, and records nothing then.
+type Observer interface {
+	Record(Request) error
+}
+
+// ErrInvalid marks a request that breaks the record contract.
+var ErrInvalid = errors.New("invalid request record")
+
+// The variants a request may carry.
+const (
+	Stable = "stable"
+	Canary = "canary"
+)
+
+// Validate checks r against the record contract. haveClock says whether a zero Time will be filled in
+// by the recorder; without a clock a request must carry its Time.
+func (r *Request) Validate(haveClock bool) error {
+	switch {
+	case r.Rollout == "":
+		return fmt.Errorf("%w: no rollout", ErrInvalid)
+	case r.Variant != Stable && r.Variant != Canary:
+		return fmt.Errorf("%w: variant %q is neither %q nor %q", ErrInvalid, r.Variant, Stable, Canary)
+	case r.Shadow && r.Variant != Canary:
+		return fmt.Errorf("%w: a shadow request is a canary request", ErrInvalid)
+	case r.Time.IsZero() && !haveClock:
+		return fmt.Errorf("%w: no time, and the recorder has no clock", ErrInvalid)
+	case r.Latency != nil && *r.Latency < 0:
+		return fmt.Errorf("%w: negative latency %v", ErrInvalid, *r.Latency)
+	case r.InputTokens != nil && *r.InputTokens < 0, r.OutputTokens != nil && *r.OutputTokens < 0:
+		return fmt.Errorf("%w: negative token count", ErrInvalid)
+	case r.CostUSD != nil && !(*r.CostUSD >= 0 && !math.IsInf(*r.CostUSD, 1)):
+		return fmt.Errorf("%w: cost %v is not a finite non-negative number", ErrInvalid, *r.CostUSD)
+	case r.Quality != nil && (math.IsNaN(*r.Quality) || math.IsInf(*r.Quality, 0)):
+		return fmt.Errorf("%w: quality %v is not a finite number", ErrInvalid, *r.Quality)
+	}
+	return nil
+}
+
+// outcome is the llm_requests_total outcome of r: error wins over refusal.
+func (r *Request) outcome() string {
+	switch {
+	case r.Error:
+		return "error"
+	case r.Refusal:
+		return "refusal"
+	}
+	return "ok"
+}
+
+// multi records to several observers.
+type multi []Observer
+
+// Multi returns an Observer that validates a request once and records it to each of observers in
+// order, so one call instruments both the file and the Prometheus source. An observer's error does not
+// stop the others; the errors are joined.
+func Multi(observers ...Observer) Observer {
+	return multi(observers)
+}
+
+func (m multi) Record(r Request) error {
+	if err := r.Validate(true); err != nil {
+		return err
+	}
+	var errs []error
+	for _, o := range m {
+		if err := o.Record(r); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
