@@ -93,6 +93,10 @@ func (e *Exporter) Observe(r Request) {
 // snapshot every step from `from` to `to` (both included), and returns the snapshots as one OpenMetrics
 // text with timestamps, for `promtool tsdb create-blocks-from openmetrics`: what Prometheus would have
 // scraped every step.
+//
+// A series that first appears after from also gets a zero point at from, as if the application had
+// created it at start-up: increase() takes a series' first sample as its baseline, so without that point
+// the requests before the first scrape that saw the series would not count.
 func OpenMetrics(g prometheus.Gatherer, observe func(Request), reqs []Request, from, to time.Time, step time.Duration) ([]byte, error) {
 	type seriesPoints struct {
 		labels string
@@ -122,6 +126,9 @@ func OpenMetrics(g prometheus.Gatherer, observe func(Request), reqs []Request, f
 				if sp == nil {
 					sp = &seriesPoints{labels: key}
 					series[name][key] = sp
+					if at.After(from) {
+						sp.points = append(sp.points, zeroAt(m, from))
+					}
 				}
 				m.TimestampMs = proto64(at.UnixMilli())
 				if m.Counter != nil {
@@ -156,6 +163,26 @@ func OpenMetrics(g prometheus.Gatherer, observe func(Request), reqs []Request, f
 	}
 	out.WriteString("# EOF\n")
 	return out.Bytes(), nil
+}
+
+// zeroAt returns a copy of m with every count and sum at zero, stamped at.
+func zeroAt(m *dto.Metric, at time.Time) *dto.Metric {
+	z := &dto.Metric{Label: m.Label, TimestampMs: proto64(at.UnixMilli())}
+	zero := 0.0
+	var zeroCount uint64
+	switch {
+	case m.Counter != nil:
+		z.Counter = &dto.Counter{Value: &zero}
+	case m.Histogram != nil:
+		h := &dto.Histogram{SampleCount: &zeroCount, SampleSum: &zero}
+		for _, b := range m.Histogram.Bucket {
+			h.Bucket = append(h.Bucket, &dto.Bucket{UpperBound: b.UpperBound, CumulativeCount: &zeroCount})
+		}
+		z.Histogram = h
+	case m.Gauge != nil:
+		z.Gauge = &dto.Gauge{Value: &zero}
+	}
+	return z
 }
 
 func labelKey(m *dto.Metric) string {

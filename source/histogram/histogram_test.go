@@ -118,6 +118,9 @@ func TestAccuracyOnSimulatedLatencies(t *testing.T) {
 		}
 		em := s / float64(len(xs))
 		ev := ss/float64(len(xs)) - em*em
+		if variance < ev {
+			t.Errorf("seed %d: variance %.1f below the exact %.1f: intervals would be too tight", seed, variance, ev)
+		}
 		if math.Abs(mean-em)/em > 0.01 || math.Abs(variance-ev)/ev > 0.05 {
 			t.Errorf("seed %d: moments %.1f/%.1f, exact %.1f/%.1f", seed, mean, variance, em, ev)
 		}

@@ -9,9 +9,10 @@
 //   - proportions (error_rate, refusal_rate, negative_feedback_rate) are counts over counts;
 //   - means (latency_mean_ms, cost_per_request, *_tokens_per_request, quality_score) take N and Sum
 //     from the histogram's +Inf bucket and _sum. A histogram keeps no sum of squares, so SumSquares is
-//     approximated: the variance is computed from the buckets (observations at bucket midpoints, with
-//     Sheppard's correction) and combined with the exact mean. With the recorder's buckets it is within a
-//     few percent of the exact variance in tests (6% for quality scores in 0.05-wide buckets);
+//     approximated: the variance is computed from the buckets (observations spread evenly within a
+//     bucket) and combined with the exact mean. That errs on the wide side, by a few percent with the
+//     recorder's buckets, so a verdict from Prometheus is never more confident than the exact data
+//     would allow;
 //   - quantiles (latency_p50_ms, latency_p95_ms, latency_p99_ms) get a Distribution over the cumulative
 //     buckets, interpolated like histogram_quantile.
 //
