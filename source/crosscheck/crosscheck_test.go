@@ -2,6 +2,7 @@ package crosscheck_test
 
 import (
 	"context"
+	"fmt"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -75,9 +76,9 @@ func scenarios() []scenario {
 	}
 }
 
-// sources starts Prometheus (backfilled with what it would have scraped from the exporter every five
-// minutes) and PostgreSQL, loads the traffic of every scenario into both, and returns the sources.
-func sources(t testing.TB, traffic []synth.Request) map[string]policy.Source {
+// sources starts Prometheus (backfilled with what it would have scraped from the recorder every step)
+// and PostgreSQL, loads the traffic of every scenario into both, and returns the sources.
+func sources(t testing.TB, traffic []synth.Request, step time.Duration) map[string]policy.Source {
 	t.Helper()
 	ctx := context.Background()
 
@@ -89,7 +90,7 @@ func sources(t testing.TB, traffic []synth.Request) map[string]policy.Source {
 		if err := metrics.Record(synth.Record(r)); err != nil {
 			t.Fatal(err)
 		}
-	}, traffic, stageStart, now, 5*time.Minute)
+	}, traffic, stageStart, now, step)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -153,7 +154,7 @@ func TestSameDecisionFromEverySource(t *testing.T) {
 		traffic = append(traffic, synth.Generate(synth.Traffic{Rollout: sc.name, From: stageStart, To: now,
 			Stable: sc.stable, Canary: sc.canary, StableProfile: synth.Stable, CanaryProfile: sc.canaryProfile}, uint64(10+i))...)
 	}
-	srcs := sources(t, traffic)
+	srcs := sources(t, traffic, 5*time.Minute)
 	for _, sc := range scenarios() {
 		t.Run(sc.name, func(t *testing.T) {
 			sp := spec(sc.name)
@@ -189,5 +190,62 @@ func TestSameDecisionFromEverySource(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestDecisionAgreementRate judges many seeded rollouts of each scenario through every source and
+// counts how often each source's decision is the exact statistics' one.
+func TestDecisionAgreementRate(t *testing.T) {
+	if testing.Short() {
+		t.Skip("many rollouts")
+	}
+	const seeds = 10
+	type rollout struct {
+		name string
+		sc   scenario
+	}
+	var traffic []synth.Request
+	var all []rollout
+	for i, sc := range scenarios() {
+		for seed := 0; seed < seeds; seed++ {
+			name := fmt.Sprintf("%s-%d", sc.name, seed)
+			all = append(all, rollout{name, sc})
+			traffic = append(traffic, synth.Generate(synth.Traffic{Rollout: name, From: stageStart, To: now,
+				Stable: sc.stable, Canary: sc.canary, StableProfile: synth.Stable, CanaryProfile: sc.canaryProfile},
+				uint64(1000*i+seed))...)
+		}
+	}
+	srcs := sources(t, traffic, 30*time.Minute)
+	agree := map[string]int{}
+	wanted := 0
+	for _, r := range all {
+		sp := spec(r.name)
+		q, _ := policy.QueryFor(sp, now)
+		exact := policy.Judge(sp, policy.Evidence{Stats: synth.Expected(traffic, r.name, q.Window)}, now)
+		if exact.Action == r.sc.want {
+			wanted++
+		}
+		for name, src := range srcs {
+			stats, err := src.Stats(context.Background(), q)
+			if err != nil {
+				t.Fatalf("%s %s: %v", name, r.name, err)
+			}
+			if got := policy.Judge(sp, policy.Evidence{Stats: stats}, now); got.Action == exact.Action {
+				agree[name]++
+			} else {
+				t.Logf("%s %s: %s, exact %s", name, r.name, got.Action, exact.Action)
+			}
+		}
+	}
+	t.Logf("of %d rollouts: %d reach the scenario's decision; agreement with it: %v", len(all), wanted, agree)
+	// Exact sources must always agree; Prometheus's histograms may flip a borderline rollout.
+	minimum := map[string]float64{"file": 1, "postgres": 1, "prometheus": 0.9}
+	for name, share := range minimum {
+		if got := float64(agree[name]) / float64(len(all)); got < share {
+			t.Errorf("%s agrees on %.0f%% of rollouts, want at least %.0f%%", name, 100*got, 100*share)
+		}
+	}
+	if float64(wanted)/float64(len(all)) < 0.9 {
+		t.Errorf("only %d of %d rollouts reach their scenario's decision", wanted, len(all))
 	}
 }
