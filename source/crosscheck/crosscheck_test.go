@@ -94,18 +94,25 @@ func sources(t testing.TB, traffic []synth.Request, step time.Duration) map[stri
 	if err != nil {
 		t.Fatal(err)
 	}
-	path := filepath.Join(t.TempDir(), "traffic.jsonl")
-	file, err := record.OpenJSONL(path)
-	if err != nil {
-		t.Fatal(err)
-	}
+	// One request log per rollout, as a team keeps them (file:traffic/<rollout>.jsonl).
+	dir := t.TempDir()
+	files := map[string]*record.JSONL{}
 	for _, r := range traffic {
+		file := files[r.Rollout]
+		if file == nil {
+			if file, err = record.OpenJSONL(filepath.Join(dir, r.Rollout+".jsonl")); err != nil {
+				t.Fatal(err)
+			}
+			files[r.Rollout] = file
+		}
 		if err := file.Record(synth.Record(r)); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if err := file.Close(); err != nil {
-		t.Fatal(err)
+	for _, file := range files {
+		if err := file.Close(); err != nil {
+			t.Fatal(err)
+		}
 	}
 	promSrc, err := prom.New(testserver.PrometheusBackfilled(t, om))
 	if err != nil {
@@ -135,7 +142,14 @@ func sources(t testing.TB, traffic []synth.Request, step time.Duration) map[stri
 	}
 	t.Cleanup(pgSrc.Close)
 
-	return map[string]policy.Source{"file": jsonl.Open(path), "prometheus": promSrc, "postgres": pgSrc}
+	return map[string]policy.Source{"file": fileDir(dir), "prometheus": promSrc, "postgres": pgSrc}
+}
+
+// fileDir is the file source of each rollout: DIR/<rollout>.jsonl.
+type fileDir string
+
+func (d fileDir) Stats(ctx context.Context, q policy.Query) (*policy.Stats, error) {
+	return jsonl.Open(filepath.Join(string(d), q.Rollout+".jsonl")).Stats(ctx, q)
 }
 
 // tolerance is how close each source's statistics are to the exact ones: Prometheus keeps no sum of
@@ -215,7 +229,7 @@ func TestDecisionAgreementRate(t *testing.T) {
 				uint64(1000*i+seed))...)
 		}
 	}
-	srcs := sources(t, traffic, 30*time.Minute)
+	srcs := sources(t, traffic, 2*time.Hour)
 	agree := map[string]int{}
 	wanted := 0
 	for _, r := range all {
