@@ -93,9 +93,11 @@ func New(rawURL string, opts ...Option) (*Source, error) {
 	for _, opt := range opts {
 		opt(&o)
 	}
-	u, err := url.Parse(strings.TrimPrefix(rawURL, Scheme))
+	base := strings.TrimPrefix(rawURL, Scheme)
+	u, err := url.Parse(base)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %s", ErrBadURL, redactError(err, rawURL))
+		// url.Parse quotes the whole URL, credentials and all.
+		return nil, fmt.Errorf("%w: %s", ErrBadURL, strings.ReplaceAll(err.Error(), base, "<url>"))
 	}
 	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return nil, fmt.Errorf("%w %s: want http://host:port", ErrBadURL, u.Redacted())
@@ -109,11 +111,6 @@ func New(rawURL string, opts ...Option) (*Source, error) {
 		s.password, _ = u.User.Password()
 	}
 	return s, nil
-}
-
-// redactError drops the whole raw URL from a parse error, which quotes it with its credentials.
-func redactError(err error, raw string) string {
-	return strings.ReplaceAll(err.Error(), raw, "<url>")
 }
 
 // Queries returns the number of PromQL queries sent so far.

@@ -153,7 +153,7 @@ func TestUnavailable(t *testing.T) {
 }
 
 func TestNewRejectsBadURLs(t *testing.T) {
-	for _, raw := range []string{"", "localhost:9090", "ftp://host", "prometheus:", "http://u:p@[::1"} {
+	for _, raw := range []string{"", "localhost:9090", "ftp://host", "prometheus:", "http://u:p@[::1", "prometheus:http://u:p@[::1"} {
 		_, err := prom.New(raw)
 		if !errors.Is(err, prom.ErrBadURL) {
 			t.Errorf("New(%q) error = %v, want ErrBadURL", raw, err)
