@@ -14,7 +14,6 @@ import (
 	"github.com/rollout-dev/rollout/internal/synth"
 	"github.com/rollout-dev/rollout/internal/testserver"
 	"github.com/rollout-dev/rollout/policy"
-	"github.com/rollout-dev/rollout/rollouts"
 	"github.com/rollout-dev/rollout/rollouts/record"
 	"github.com/rollout-dev/rollout/source/jsonl"
 	"github.com/rollout-dev/rollout/source/postgres"
@@ -25,36 +24,6 @@ var (
 	stageStart = time.Date(2026, 4, 16, 10, 0, 0, 0, time.UTC)
 	now        = stageStart.Add(6 * time.Hour)
 )
-
-func ratio(r rollouts.Ratio) *rollouts.Ratio { return &r }
-func limit(f float64) *float64               { return &f }
-
-// spec is a rollout in its 25% stage since stageStart, judged on every built-in kind of metric.
-func spec(name string) *rollouts.Spec {
-	canary := &rollouts.Variant{Model: "model-canary", Prompt: "v3"}
-	return &rollouts.Spec{
-		APIVersion: rollouts.APIVersion, Kind: rollouts.Kind, Name: name,
-		Stable:  rollouts.Variant{Model: "model-stable", Prompt: "v3"},
-		Canary:  canary,
-		Traffic: rollouts.Traffic{Weight: 25},
-		Stages: []rollouts.Stage{
-			{Weight: 5, MinDuration: rollouts.Duration(time.Hour), MinRequests: 200},
-			{Weight: 25, MinDuration: rollouts.Duration(4 * time.Hour), MinRequests: 200},
-			{Weight: 50, MinDuration: rollouts.Duration(4 * time.Hour), MinRequests: 200},
-			{Weight: 100},
-		},
-		Analysis: rollouts.Analysis{Confidence: 0.95, Rules: []rollouts.Rule{
-			{Metric: "error_rate", Max: limit(0.05), MaxIncrease: ratio(0.5)},
-			{Metric: "latency_p95_ms", MaxIncrease: ratio(0.3)},
-			{Metric: "latency_mean_ms", MaxIncrease: ratio(0.3)},
-			{Metric: "cost_per_request", MaxIncrease: ratio(0.5)},
-			{Metric: "quality_score", MaxDecrease: ratio(0.05)},
-			{Metric: "refusal_rate", MaxIncrease: ratio(1)},
-		}},
-		Status: &rollouts.Status{Phase: rollouts.Progressing, Stage: 1, StageStartedAt: stageStart,
-			Canary: rollouts.Fingerprint(canary)},
-	}
-}
 
 // scenario is one rollout's traffic and the decision it should lead to.
 type scenario struct {
@@ -171,7 +140,7 @@ func TestSameDecisionFromEverySource(t *testing.T) {
 	srcs := sources(t, traffic, 5*time.Minute)
 	for _, sc := range scenarios() {
 		t.Run(sc.name, func(t *testing.T) {
-			sp := spec(sc.name)
+			sp := synth.Spec(sc.name, stageStart)
 			q, ok := policy.QueryFor(sp, now)
 			if !ok {
 				t.Fatal("QueryFor: no query for a progressing rollout")
@@ -233,7 +202,7 @@ func TestDecisionAgreementRate(t *testing.T) {
 	agree := map[string]int{}
 	wanted := 0
 	for _, r := range all {
-		sp := spec(r.name)
+		sp := synth.Spec(r.name, stageStart)
 		q, _ := policy.QueryFor(sp, now)
 		exact := policy.Judge(sp, policy.Evidence{Stats: synth.Expected(traffic, r.name, q.Window)}, now)
 		if exact.Action == r.sc.want {
@@ -271,7 +240,7 @@ func BenchmarkTick(b *testing.B) {
 	traffic := synth.Generate(synth.Traffic{Rollout: "bench", From: stageStart, To: now, Stable: 8000, Canary: 2000,
 		StableProfile: synth.Stable, CanaryProfile: healthy.canaryProfile}, 1)
 	srcs := sources(b, traffic, time.Minute)
-	q, _ := policy.QueryFor(spec("bench"), now)
+	q, _ := policy.QueryFor(synth.Spec("bench", stageStart), now)
 	for _, name := range []string{"file", "prometheus", "postgres"} {
 		b.Run(name, func(b *testing.B) {
 			src := srcs[name]

@@ -62,6 +62,14 @@ func TestScrapedExporter(t *testing.T) {
 	for _, d := range synth.Diff(want, got, synth.Tolerance{Variance: 0.1, Quantile: 0.1}) {
 		t.Error(d)
 	}
+
+	// The judge rolls the regressed canary back, from Prometheus as from the exact statistics.
+	spec := synth.Spec("scraped", start)
+	exact := policy.Judge(spec, policy.Evidence{Stats: want}, end)
+	fromProm := policy.Judge(spec, policy.Evidence{Stats: got}, end)
+	if exact.Action != policy.Rollback || fromProm.Action != exact.Action {
+		t.Errorf("decision from Prometheus %s, from the exact statistics %s; want both rollback", fromProm.Action, exact.Action)
+	}
 }
 
 // waitFor polls Prometheus, the one place a test waits on a real server, until check equals want in the
