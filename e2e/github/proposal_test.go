@@ -178,8 +178,9 @@ func TestAutoMerge(t *testing.T) {
 		if p := w.pull(n); p.State != "open" || p.AutoMerge {
 			t.Fatalf("pull request #%d: %s auto-merge %v", n, p.State, p.AutoMerge)
 		}
-		// Checks pass: the pull request is mergeable; the next tick merges it.
+		// Checks pass: the pull request is mergeable; the next tick, with new traffic, merges it.
 		w.srv.SetMergeable(n, true, "clean")
+		w.traffic(name, t0.Add(2*time.Hour), t0.Add(2*time.Hour+10*time.Minute), 400, 50, healthyCanary(), 2)
 		w.at(t0.Add(2*time.Hour + 10*time.Minute))
 		r = w.result(w.tick(), name)
 		if p := w.pull(n); !p.Merged {
