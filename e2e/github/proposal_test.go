@@ -2,6 +2,7 @@ package e2egithub_test
 
 import (
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -85,6 +86,10 @@ func TestHumanCommitsStopForcePushes(t *testing.T) {
 	}
 	if len(w.botPulls(name)) != 1 {
 		t.Errorf("%d bot pull requests, want 1", len(w.botPulls(name)))
+	}
+	// Refreshing the evidence leaves the rest alone: reviewers asked once, labels as they were.
+	if p.ReviewRequests != 1 || !slices.Equal(p.Labels, []string{"rollout", "llm"}) {
+		t.Errorf("after two refreshes: %d review requests, labels %v", p.ReviewRequests, p.Labels)
 	}
 }
 
