@@ -125,7 +125,7 @@ func (app *App) demoRun(ctx context.Context, opts *demoOptions) error {
 
 	if len(out.Proposals) > 0 {
 		p := out.Proposals[0]
-		section("A proposal, as the reviewer saw it: " + p.Branch + " → " + demo.DefaultBranch)
+		section("A proposal, as the reviewer saw it (" + p.Branch + " → " + demo.DefaultBranch + "; GitHub Markdown)")
 		fmt.Fprintf(w, "%s\n\n%s\n", p.Title, strings.TrimRight(p.Body, "\n"))
 	}
 	for _, e := range out.Decisions(demo.Regressing) {
