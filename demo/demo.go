@@ -205,14 +205,9 @@ func newStory(ctx context.Context, cfg Config, out *Outcome) (*story, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open the remote as the bot: %w", err)
 	}
-	human, err := gitrepo.Open(ctx, gitrepo.Options{URL: out.RemoteURL, Branch: DefaultBranch,
-		AuthorName: reviewer.Name, AuthorEmail: reviewer.Email})
-	if err != nil {
-		return nil, fmt.Errorf("open the remote as the reviewer: %w", err)
-	}
 	forge := &gitrepo.LocalForge{Remote: bot, Out: io.Discard}
 	s.bot = bot
-	s.reviewer = &humanReviewer{remote: human, forge: forge, bareDir: out.BareDir}
+	s.reviewer = &humanReviewer{forge: forge, cloneDir: out.CloneDir, url: out.RemoteURL}
 	s.loop = &reconcile.Loop{
 		Repo: bot, Forge: proposalLog{Forge: forge, out: out}, Notifier: timelineNotifier{s}, Sources: s.source,
 		Gates: reconcile.Gatekeeper(&http.Client{Transport: noNetwork{}}, time.Second),

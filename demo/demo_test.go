@@ -73,6 +73,20 @@ func TestDefaultStory(t *testing.T) {
 			if rollback.Result.From != 25 || rollback.Result.Commit == "" || !strings.Contains(strings.Join(rollback.Result.Reasons, " "), "error rate") {
 				t.Errorf("rollback %+v, want from 25%% with a commit, for the error rate", rollback.Result)
 			}
+			// Once rolled back, it stays rolled back: no later start, and no proposal merged again.
+			heads := map[string]bool{}
+			for _, e := range out.Events {
+				if e.Kind == Merged {
+					if heads[e.Merge.Proposal.Head] {
+						t.Errorf("hour %d: %s merged twice", e.Hour, e.Merge.Proposal.Branch)
+					}
+					heads[e.Merge.Proposal.Head] = true
+				}
+				if e.Rollout == Regressing && e.Hour > rollback.Hour && (e.Kind == Merged ||
+					(e.Kind == Decided && e.Result.Decision != policy.Hold)) {
+					t.Errorf("hour %d: %s after the rollback", e.Hour, e.Kind)
+				}
+			}
 			notified := false
 			for _, e := range out.Events {
 				notified = notified || (e.Kind == Notified && e.Rollout == Regressing && e.Notice.Commit == rollback.Result.Commit)

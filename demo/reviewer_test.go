@@ -13,8 +13,8 @@ import (
 )
 
 // TestReviewerMerges covers both ways the reviewer merges: a fast-forward when the bot branch sits on
-// the default branch's head, and a commit of its own that applies the branch's files once the default
-// branch has moved on. Either way the local forge then sees the proposal as merged.
+// the default branch's head, and a merge commit of its own once the default branch has moved on.
+// Either way the local forge then sees the proposal as merged, and keeps seeing it so.
 func TestReviewerMerges(t *testing.T) {
 	ctx := context.Background()
 	url, _ := threeCommits(t)
@@ -23,12 +23,8 @@ func TestReviewerMerges(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	human, err := gitrepo.Open(ctx, gitrepo.Options{URL: url, Branch: DefaultBranch, AuthorName: reviewer.Name, AuthorEmail: reviewer.Email})
-	if err != nil {
-		t.Fatal(err)
-	}
 	forge := &gitrepo.LocalForge{Remote: bot, Out: io.Discard}
-	rev := &humanReviewer{remote: human, forge: forge, bareDir: filepath.FromSlash(bare)}
+	rev := &humanReviewer{forge: forge, cloneDir: filepath.Join(filepath.Dir(bare), "repo"), url: url}
 	when := time.Date(2026, 4, 17, 0, 0, 0, 0, time.UTC)
 
 	propose := func(rollout, content string, moveMainFirst bool) string {
@@ -82,7 +78,7 @@ func TestReviewerMerges(t *testing.T) {
 		if snap.Head != merges[0].Commit {
 			t.Errorf("%s: main at %s, want the merge %s", tc.rollout, snap.Head, merges[0].Commit)
 		}
-		text, err := CommitText(rev.bareDir, snap.Head)
+		text, err := CommitText(bare, snap.Head)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -100,7 +96,12 @@ func TestReviewerMerges(t *testing.T) {
 		if p := proposals[tc.rollout]; p.State != reconcile.ProposalMerged {
 			t.Errorf("%s: proposal %s after the merge, want merged", tc.rollout, p.State)
 		}
-		// Nothing is left to merge.
+		// A later commit to the same file, such as the reconciler's start of the stage, leaves the
+		// proposal merged: nothing is left to merge.
+		if _, err := bot.Push(ctx, reconcile.PushRequest{Branch: snap.Branch, Parent: snap.Head, Expect: snap.Head,
+			Files: map[string][]byte{"rollouts/" + tc.rollout + ".yaml": []byte(content + "status: {}\n")}, Message: "rollout(" + tc.rollout + "): start", When: when}); err != nil {
+			t.Fatal(err)
+		}
 		if again, err := rev.mergeOpen(ctx, when.Add(time.Hour)); err != nil || len(again) != 0 {
 			t.Errorf("%s: merged again: %+v, %v", tc.rollout, again, err)
 		}

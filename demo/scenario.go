@@ -20,7 +20,7 @@ const (
 )
 
 // DefaultHours is how long the default story runs: long enough for the prompt rewrite to be promoted.
-const DefaultHours = 36
+const DefaultHours = 48
 
 // adjustment is one change the demo makes to an example spec, so that a story of two simulated days
 // runs on a few thousand requests. Each must apply exactly once, so that a change to the example
@@ -34,9 +34,6 @@ var adjustments = []adjustment{
 	// Fewer requests per stage: the demo serves hundreds of requests an hour, not thousands.
 	{"rollouts/support-reply.yaml", "    minRequests: 500\n  - weight: 50", "    minRequests: 150\n  - weight: 50"},
 	{"rollouts/support-reply.yaml", "    minRequests: 500\n  - weight: 100", "    minRequests: 150\n  - weight: 100"},
-	// The judge cannot show a 100% stage healthy, as no stable traffic is left to compare with: the
-	// demo promotes from 50%.
-	{"rollouts/support-reply.yaml", "  - weight: 100\n    minDuration: 24h\n", ""},
 	{"rollouts/summarizer.yaml", "{weight: 5,  minDuration: 4h,  minRequests: 200}", "{weight: 5,  minDuration: 4h,  minRequests: 60}"},
 	{"rollouts/summarizer.yaml", "{weight: 25, minDuration: 8h,  minRequests: 200}", "{weight: 25, minDuration: 8h,  minRequests: 60}"},
 }

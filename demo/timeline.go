@@ -54,7 +54,7 @@ func (t *Timeline) Observe(e Event) {
 		}
 	case Merged:
 		m := e.Merge
-		how := "squash-merged " + m.Proposal.Branch
+		how := "merged " + m.Proposal.Branch + " with a merge commit"
 		if m.FastForward {
 			how = "fast-forwarded " + DefaultBranch + " to " + m.Proposal.Branch
 		}

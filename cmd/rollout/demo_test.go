@@ -24,7 +24,7 @@ func TestDemo(t *testing.T) {
 		// The healthy prompt rewrite goes all the way.
 		regexp.MustCompile(`(?m)^\+\d+h .* support-reply +advance +10% → 50% .*proposed on rollout/support-reply$`),
 		regexp.MustCompile(`(?m)^\+\d+h .* support-reply +merged +10% → 50% +reviewer `),
-		regexp.MustCompile(`(?m)^\+\d+h .* support-reply +promote +50% → 100% `),
+		regexp.MustCompile(`(?m)^\+\d+h .* support-reply +promote +100% +stage 2 \(the last\) passed`),
 		regexp.MustCompile(`(?m)^  support-reply +Completed +weight +0% +stable claude-haiku-4-5-20251001 \+ prompts/support/v6.md$`),
 		// The model bump regresses at 25% and is rolled back by a commit, notified.
 		regexp.MustCompile(`(?m)^\+\d+h .* summarizer +merged +5% → 25% `),
