@@ -3,11 +3,16 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 )
 
 // readme is the repository's README, read once per test.
@@ -184,5 +189,81 @@ func TestReadmeLinks(t *testing.T) {
 		if _, err := os.Stat(filepath.Join("..", "..", filepath.FromSlash(target))); err != nil {
 			t.Errorf("link to %s: %v", target, err)
 		}
+	}
+}
+
+// TestReadmeQuickstart runs the README's quickstart with a local git remote, line by line, as a
+// newcomer would: git through the git binary, every `rollout` line through Main. The remote's path is
+// moved into a temp dir, the daemon (`rollout run`) is left to the daemon's own tests, and Slack is a
+// loopback server, as a real team's reconciler would have a webhook URL in its environment.
+func TestReadmeQuickstart(t *testing.T) {
+	if _, err := exec.LookPath("git"); err != nil {
+		t.Skip("the quickstart needs the git binary")
+	}
+	doc := readme(t)
+	start := strings.Index(doc, "\n## Quickstart with a local git remote")
+	if start < 0 {
+		t.Fatal("no quickstart with a local git remote")
+	}
+	section := doc[start+1:]
+	section = section[:strings.Index(section, "\n## ")]
+
+	var slack []string
+	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		slack = append(slack, string(b))
+	}))
+	defer hook.Close()
+	env := map[string]string{"SLACK_WEBHOOK_URL": hook.URL}
+
+	tmp := t.TempDir()
+	remote := filepath.Join(tmp, "llm-config.git")
+	checkout := filepath.Join(tmp, "rollout") // stands for a clone of this repository
+	if err := os.CopyFS(filepath.Join(checkout, "examples", "model-bump"), os.DirFS(filepath.Join("..", "..", "examples", "model-bump"))); err != nil {
+		t.Fatal(err)
+	}
+	dir := checkout
+	gitEnv := append(os.Environ(), "GIT_AUTHOR_NAME=Ada", "GIT_AUTHOR_EMAIL=ada@example.com",
+		"GIT_COMMITTER_NAME=Ada", "GIT_COMMITTER_EMAIL=ada@example.com", "GIT_CONFIG_GLOBAL=/dev/null")
+	ran := 0
+	for _, block := range shellBlocks(section) {
+		for _, line := range block {
+			line = strings.ReplaceAll(line, "/tmp/llm-config.git", remote)
+			words := splitWords(line)
+			switch {
+			case strings.HasPrefix(line, "go install"):
+				continue // the test runs the command in-process
+			case words[0] == "cd":
+				dir = filepath.Join(dir, words[1])
+				continue
+			case words[0] == "rollout" && len(words) > 1 && words[1] == "run":
+				continue // the daemon; its tests start and stop it
+			case words[0] == "rollout":
+				t.Chdir(dir)
+				var stdout, stderr bytes.Buffer
+				app := &App{Stdin: bytes.NewReader(nil), Stdout: &stdout, Stderr: &stderr, Now: time.Now,
+					Getenv: func(k string) string { return env[k] }}
+				if code := app.Main(words[1:]); code != exitOK {
+					t.Errorf("%s: exit %d\n%s%s", line, code, stdout.String(), stderr.String())
+				}
+			default:
+				cmd := exec.Command("bash", "-c", line)
+				cmd.Dir, cmd.Env = dir, gitEnv
+				if out, err := cmd.CombinedOutput(); err != nil {
+					t.Fatalf("%s: %v\n%s", line, err, out)
+				}
+			}
+			ran++
+		}
+	}
+	if ran < 12 {
+		t.Errorf("only %d quickstart lines ran", ran)
+	}
+	code, stdout, stderr := runApp("status", "--repo", remote, "-o", "json")
+	if code != exitOK || !strings.Contains(stdout, "RolledBack") {
+		t.Errorf("status after the quickstart: exit %d\n%s%s\nwant the rollout rolled back by hand", code, stdout, stderr)
+	}
+	if len(slack) != 1 || !strings.Contains(slack[0], "rollback") {
+		t.Errorf("slack got %q, want one rollback message", slack)
 	}
 }
