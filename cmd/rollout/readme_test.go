@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -265,5 +266,53 @@ func TestReadmeQuickstart(t *testing.T) {
 	}
 	if len(slack) != 1 || !strings.Contains(slack[0], "rollback") {
 		t.Errorf("slack got %q, want one rollback message", slack)
+	}
+}
+
+// TestReadmeGoSnippet compiles the README's Go snippet inside a program of this module, through a
+// build overlay, so that the application side it shows cannot drift from the rollouts API.
+func TestReadmeGoSnippet(t *testing.T) {
+	blocks := regexp.MustCompile("(?ms)^```go\n(.*?)^```").FindAllStringSubmatch(readme(t), -1)
+	if len(blocks) != 1 {
+		t.Fatalf("%d go blocks in the README, want 1", len(blocks))
+	}
+	program := `package main
+
+import (
+	"context"
+	"os"
+	"time"
+
+	"github.com/rollout-dev/rollout/rollouts"
+	"github.com/rollout-dev/rollout/rollouts/record"
+)
+
+func callModel(ctx context.Context, model, prompt, input string) (string, error) { return "", nil }
+
+func main() {
+	var ctx context.Context
+	var userID, input string
+` + blocks[0][1] + `
+	_ = reply
+}
+`
+	root, err := filepath.Abs(filepath.Join("..", ".."))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmp := t.TempDir()
+	src := filepath.Join(tmp, "main.go")
+	overlay := filepath.Join(tmp, "overlay.json")
+	replace, _ := json.Marshal(map[string]map[string]string{"Replace": {filepath.Join(root, "internal", "readmesnippet", "main.go"): src}})
+	if err := os.WriteFile(src, []byte(program), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(overlay, replace, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(filepath.Join(runtime.GOROOT(), "bin", "go"), "build", "-overlay", overlay, "-o", os.DevNull, "./internal/readmesnippet")
+	cmd.Dir = root
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Errorf("the README's Go snippet does not compile: %v\n%s\n%s", err, out, program)
 	}
 }
