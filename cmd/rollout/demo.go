@@ -21,6 +21,9 @@ import (
 // same story, commit hashes included.
 var demoStart = time.Date(2026, 4, 16, 9, 0, 0, 0, time.UTC)
 
+// maxDemoHours bounds --hours to a simulated month: the records grow with every hour.
+const maxDemoHours = 30 * 24
+
 // demoOptions are the inputs of `rollout demo`.
 type demoOptions struct {
 	Keep  bool
@@ -50,8 +53,8 @@ Example:
   rollout demo --seed 7 --keep`,
 		Args: exactArgs(0),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if opts.Hours <= 0 {
-				return usageError{fmt.Errorf("--hours %d: want at least 1", opts.Hours)}
+			if opts.Hours <= 0 || opts.Hours > maxDemoHours {
+				return usageError{fmt.Errorf("--hours %d: want 1 to %d", opts.Hours, maxDemoHours)}
 			}
 			tty := isTerminal(app.Stdout) && app.getenv("NO_COLOR") == "" && app.getenv("TERM") != "dumb"
 			opts.Color, opts.Progress = tty, tty

@@ -106,6 +106,7 @@ func TestDemoUsage(t *testing.T) {
 	for _, args := range [][]string{
 		{"demo", "extra"},
 		{"demo", "--hours", "0"},
+		{"demo", "--hours", "100000"},
 		{"demo", "--seed", "x"},
 	} {
 		code, _, stderr := runApp(args...)
