@@ -23,6 +23,7 @@ type Timeline struct {
 
 	lastHold     map[string]string
 	finished     map[string]bool
+	served       int
 	progressLine bool
 }
 
@@ -49,7 +50,7 @@ func (t *Timeline) Observe(e Event) {
 	case Ticked:
 		if t.Progress {
 			t.clearProgress()
-			fmt.Fprintf(t.W, "%s", t.paint(ansiDim, fmt.Sprintf("  … simulated hour %d of %d", e.Hour, t.Hours)))
+			fmt.Fprintf(t.W, "%s", t.paint(ansiDim, fmt.Sprintf("  … simulated hour %d of %d, %d requests served", e.Hour, t.Hours, t.served)))
 			t.progressLine = true
 		}
 	case Merged:
@@ -69,6 +70,7 @@ func (t *Timeline) Observe(e Event) {
 }
 
 func (t *Timeline) decided(e Event) {
+	t.served += e.Stable + e.Canary
 	res := e.Result
 	if t.lastHold == nil {
 		t.lastHold = map[string]string{}

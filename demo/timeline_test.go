@@ -59,7 +59,7 @@ func TestTimeline(t *testing.T) {
 	}
 	tl.Done()
 	out := tty.String()
-	for _, want := range []string{ansiRed + ansiBold + "rollback" + ansiReset, ansiCyan + "start" + ansiReset, "… simulated hour 6 of 8", "\r\033[K"} {
+	for _, want := range []string{ansiRed + ansiBold + "rollback" + ansiReset, ansiCyan + "start" + ansiReset, "… simulated hour 6 of 8, 0 requests served", "\r\033[K"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("terminal output lacks %q:\n%q", want, out)
 		}
