@@ -340,13 +340,12 @@ func (l *Loop) commitDefault(ctx context.Context, t *tick, doc *rollouts.Documen
 		ev.Commit = commit
 		if err := l.deliver(ctx, doc.Spec, ev); err != nil {
 			errs = append(errs, err)
-			errs = append(errs, l.markNotifyPending(ctx, t, name(doc)))
+			errs = append(errs, l.markNotifyPending(ctx, t, doc.Spec.Name))
 		}
 	}
 	return res, errors.Join(errs...)
 }
 
-func name(doc *rollouts.Document) string { return doc.Spec.Name }
 
 // markNotifyPending records in git that a rollback's notification failed, so that the next tick, in this
 // process or in a later cron run, delivers it again.
