@@ -346,7 +346,6 @@ func (l *Loop) commitDefault(ctx context.Context, t *tick, doc *rollouts.Documen
 	return res, errors.Join(errs...)
 }
 
-
 // markNotifyPending records in git that a rollback's notification failed, so that the next tick, in this
 // process or in a later cron run, delivers it again.
 func (l *Loop) markNotifyPending(ctx context.Context, t *tick, rollout string) error {

@@ -65,6 +65,8 @@ type Daemon struct {
 	mu      sync.Mutex
 	running map[string]bool
 	healthy error
+	// afterPass, when set, is called once a pass has ended and its rollouts may run again (tests).
+	afterPass func(names []string)
 }
 
 func (d *Daemon) init() {
@@ -214,6 +216,9 @@ func (d *Daemon) pass(ctx context.Context, names []string) {
 			delete(d.running, n)
 		}
 		d.mu.Unlock()
+		if d.afterPass != nil {
+			d.afterPass(names)
+		}
 	}()
 	started := d.Now()
 	rep, err := d.Reconciler.Run(ctx, reconcile.RunOptions{Only: names})
