@@ -401,7 +401,10 @@ func (l *Loop) propose(ctx context.Context, t *tick, doc *rollouts.Document, act
 	if err != nil {
 		return res, fmt.Errorf("read branch %s: %w", branch, err)
 	}
-	if state.Head != "" && !state.OnlyBot {
+	// The forge may know of human commits the repository cannot tell apart (GitHub maps emails to
+	// accounts); either one is enough to keep off the branch.
+	forgeSaysHuman := prop != nil && prop.State == ProposalOpen && prop.Head == state.Head && len(prop.HumanCommits) > 0
+	if state.Head != "" && (!state.OnlyBot || forgeSaysHuman) {
 		if prop == nil || prop.State != ProposalOpen {
 			return res, fmt.Errorf("branch %s: %w", branch, ErrHumanCommits)
 		}
