@@ -192,6 +192,8 @@ type fakeForge struct {
 	comments  map[int]string
 	listErr   error
 	closeErr  error
+	// humans lists, by proposal number, the commits the forge knows a human made.
+	humans map[int][]string
 }
 
 var _ Forge = (*fakeForge)(nil)
@@ -214,6 +216,7 @@ func (f *fakeForge) Proposals(ctx context.Context) (map[string]Proposal, error) 
 		}
 		cp := *p
 		cp.Head = f.repo.head(p.Branch)
+		cp.HumanCommits = f.humans[p.Number]
 		out[p.Rollout] = cp
 	}
 	return out, nil

@@ -657,3 +657,18 @@ func TestAdvanceNeedsAForge(t *testing.T) {
 		t.Fatalf("%+v", r)
 	}
 }
+
+func TestTheForgesWordOnHumanCommitsIsHonoured(t *testing.T) {
+	h := newHarness(t, map[string]string{"rollouts/summarizer.yaml": specFor("summarizer", "pull-request", "hold")})
+	h.tick()
+	h.judge.set("summarizer", policy.Advance)
+	h.tick()
+	head := h.repo.head("rollout/summarizer")
+	// The repository sees only bot commits (the human used the bot's email), but GitHub knows better.
+	h.forge.humans = map[int][]string{1: {head}}
+	h.repo.commitAs("main", "bob", "describe", map[string]string{"rollouts/summarizer.yaml": h.repo.file("main", "rollouts/summarizer.yaml") + "description: x\n"})
+	res := h.only(h.tick())
+	if h.repo.head("rollout/summarizer") != head || !strings.HasPrefix(res.Effect, "branch has human commits") {
+		t.Fatalf("pushed over the human's commit: %+v", res)
+	}
+}
