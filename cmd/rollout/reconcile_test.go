@@ -354,3 +354,16 @@ func TestGateReadsTheEvalFileFromTheRepository(t *testing.T) {
 		t.Fatalf("gate open: %+v", res)
 	}
 }
+
+func TestPlanMarkdownGolden(t *testing.T) {
+	spec := strings.Replace(e2eSpec, "file:TRAFFIC", "file:traffic/summarizer.jsonl", 1)
+	bare := gittest.NewBare(t, map[string]string{"rollouts/summarizer.yaml": spec,
+		"rollouts/broken.yaml": "apiVersion: rollout/v1\nkind: Rollout\nname: broken\nstagez: []\n"})
+	var out, errOut bytes.Buffer
+	app := &App{Stdout: &out, Stderr: &errOut, Getenv: func(string) string { return "" },
+		Now: func() time.Time { return time.Date(2026, 4, 16, 10, 0, 0, 0, time.UTC) }}
+	if code := app.Main([]string{"plan", "--format", "markdown", "--repo", bare}); code != exitFailed {
+		t.Errorf("exit %d, want 1 for the broken spec; %s", code, errOut.String())
+	}
+	checkGolden(t, ".", "plan.md", out.Bytes())
+}
