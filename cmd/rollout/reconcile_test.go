@@ -367,3 +367,12 @@ func TestPlanMarkdownGolden(t *testing.T) {
 	}
 	checkGolden(t, ".", "plan.md", out.Bytes())
 }
+
+func TestBotIdentityFromTheEnvironment(t *testing.T) {
+	e := newE2E(t)
+	e.env["ROLLOUT_BOT_NAME"], e.env["ROLLOUT_BOT_EMAIL"] = "llm-rollouts", "llm-rollouts@acme.example"
+	e.reconcile()
+	if who := gittest.Git(t, e.bare, "log", "-1", "--format=%an <%ae>", "main"); who != "llm-rollouts <llm-rollouts@acme.example>" {
+		t.Errorf("author = %q", who)
+	}
+}
