@@ -672,3 +672,20 @@ func TestTheForgesWordOnHumanCommitsIsHonoured(t *testing.T) {
 		t.Fatalf("pushed over the human's commit: %+v", res)
 	}
 }
+
+func TestRollbackViaPullRequest(t *testing.T) {
+	src := strings.Replace(specFor("summarizer", "pull-request", "hold"), "rollback:\n", "rollback:\n  via: pull-request\n", 1)
+	h := newHarness(t, map[string]string{"rollouts/summarizer.yaml": src})
+	h.tick()
+	head := h.repo.head("main")
+	h.judge.set("summarizer", policy.Rollback)
+	res := h.only(h.tick())
+	if res.Decision != policy.Rollback || h.repo.head("main") != head || len(h.forge.proposals) != 1 ||
+		h.forge.proposals[0].Title != "rollout(summarizer): rollback 5% → 0%" {
+		t.Fatalf("%+v %+v", res, h.forge.proposals)
+	}
+	if !strings.Contains(h.repo.file("rollout/summarizer", "rollouts/summarizer.yaml"), "phase: RolledBack") {
+		t.Errorf("the proposed rollback does not roll back")
+	}
+	h.quiet()
+}
