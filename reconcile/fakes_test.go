@@ -30,6 +30,7 @@ type memRepo struct {
 	// beforePush runs at the start of each push, outside the lock: tests push there as someone else.
 	beforePush func(req PushRequest)
 	pushes     []PushRequest
+	stale      int
 }
 
 type memCommit struct {
@@ -77,6 +78,7 @@ func (r *memRepo) Push(ctx context.Context, req PushRequest) (string, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.branches[req.Branch] != req.Expect {
+		r.stale++
 		return "", fmt.Errorf("push %s: %w", req.Branch, ErrStale)
 	}
 	parent, ok := r.commits[req.Parent]

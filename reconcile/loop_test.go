@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"testing/fstest"
 	"time"
 
 	"github.com/rollout-dev/rollout/policy"
@@ -512,6 +513,10 @@ func TestOneRolloutFailingNeverStopsTheOthers(t *testing.T) {
 	if !rep.Failed() || len(rep.Results) != 4 {
 		t.Errorf("report = %+v", rep)
 	}
+	// c's commit went on top of a's within the same pass, without a rejected push.
+	if h.repo.stale != 0 || len(h.repo.pushes) != 2 || h.repo.pushes[1].Parent != got["a"].Commit {
+		t.Errorf("%d stale pushes; pushes %+v", h.repo.stale, h.repo.pushes)
+	}
 }
 
 func TestMetricsFailuresRollBackOnlyWhenAsked(t *testing.T) {
@@ -688,4 +693,18 @@ func TestRollbackViaPullRequest(t *testing.T) {
 		t.Errorf("the proposed rollback does not roll back")
 	}
 	h.quiet()
+}
+
+func TestOverlayShowsTheTicksOwnCommit(t *testing.T) {
+	base := fstest.MapFS{"rollouts/a.yaml": {Data: []byte("old")}, "evals/x.json": {Data: []byte("{}")}}
+	o := overlayFS{base: base, path: "rollouts/a.yaml", content: []byte("new")}
+	if b, err := fs.ReadFile(o, "rollouts/a.yaml"); err != nil || string(b) != "new" {
+		t.Errorf("overlaid file = %q, %v", b, err)
+	}
+	if b, err := fs.ReadFile(o, "evals/x.json"); err != nil || string(b) != "{}" {
+		t.Errorf("other file = %q, %v", b, err)
+	}
+	if es, err := fs.ReadDir(o, "rollouts"); err != nil || len(es) != 1 {
+		t.Errorf("ReadDir = %v, %v", es, err)
+	}
 }
