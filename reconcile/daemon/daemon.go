@@ -122,6 +122,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 
 	var inflight sync.WaitGroup
 	d.schedule(ctx, &inflight)
+	d.log().Info("stopping: finishing the passes in flight")
 	inflight.Wait()
 
 	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
@@ -132,6 +133,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	if err := <-served; err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return fmt.Errorf("serve: %w", err)
 	}
+	d.log().Info("stopped")
 	return nil
 }
 
