@@ -99,5 +99,11 @@ func TestOpenSourceSchemes(t *testing.T) {
 		if err != nil && strings.Contains(err.Error(), "hunter2") {
 			t.Errorf("%s: error leaks the password: %v", tt.source, err)
 		}
+		if err == nil {
+			again, _ := app.openSource(&rollouts.Spec{Name: "other"}, tt.source)
+			if again != src {
+				t.Errorf("%s: opened twice; want the same source reused across ticks", tt.source)
+			}
+		}
 	}
 }
