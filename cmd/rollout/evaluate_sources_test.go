@@ -65,6 +65,7 @@ func TestEvaluatePrometheusAndPostgres(t *testing.T) {
 		if code != exitOK {
 			t.Fatalf("%s: exit %d: %s", source, code, errOut)
 		}
+		t.Log(out.String())
 		for _, want := range []string{"summarizer: rollback", "error_rate", "fail"} {
 			if !strings.Contains(out.String(), want) {
 				t.Errorf("%s: output does not say %q:\n%s", source, want, out)
