@@ -36,6 +36,8 @@ const (
 	DefaultBot               = "rollout-bot"
 	DefaultMaxRetries        = 3
 	DefaultMetricsErrorLimit = 3
+	// DefaultMetricsTimeout bounds one metrics query, as the contract bounds a gate webhook.
+	DefaultMetricsTimeout = 30 * time.Second
 )
 
 // Loop is the reconciler: one Tick judges every rollout of the repository and turns the decisions into
@@ -65,7 +67,10 @@ type Loop struct {
 	// MetricsErrorLimit is the number of consecutive metrics failures that rolls back (onMetricsError:
 	// rollback) or raises an alert (hold); default 3.
 	MetricsErrorLimit int
-	Log               *slog.Logger
+	// MetricsTimeout bounds one metrics query; default DefaultMetricsTimeout. A source that does not
+	// answer in time counts as a metrics failure.
+	MetricsTimeout time.Duration
+	Log            *slog.Logger
 
 	mu              sync.Mutex
 	metricsFailures map[string]int
@@ -457,7 +462,7 @@ func (l *Loop) decide(ctx context.Context, t *tick, spec *rollouts.Spec, now tim
 			src, err = l.Sources(spec)
 		}
 		if err == nil {
-			ev.Stats, err = src.Stats(ctx, q)
+			ev.Stats, err = l.stats(ctx, src, q)
 		}
 		if err != nil {
 			ev.Stats, ev.Err = nil, fmt.Errorf("metrics source: %w", err)
@@ -517,6 +522,42 @@ func (l *Loop) decide(ctx context.Context, t *tick, spec *rollouts.Spec, now tim
 			Reasons: []string{fmt.Sprintf("%d consecutive metrics failures: %v", limit, ev.Err)}}
 	}
 	return d, -1, nil
+}
+
+// stats asks src for q's statistics within MetricsTimeout. The query runs in its own goroutine so that
+// a source which ignores its context (a named pipe that blocks in open, a driver without deadlines) is
+// abandoned at the deadline instead of stalling the tick; its late answer is dropped. A panic in the
+// source becomes its error, since reconcileOne's recover cannot see another goroutine.
+func (l *Loop) stats(ctx context.Context, src policy.Source, q policy.Query) (*policy.Stats, error) {
+	timeout := l.MetricsTimeout
+	if timeout <= 0 {
+		timeout = DefaultMetricsTimeout
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	type answer struct {
+		stats *policy.Stats
+		err   error
+	}
+	done := make(chan answer, 1)
+	go func() {
+		defer func() {
+			if p := recover(); p != nil {
+				done <- answer{err: fmt.Errorf("internal error in metrics source: %v", p)}
+			}
+		}()
+		st, err := src.Stats(ctx, q)
+		done <- answer{st, err}
+	}()
+	select {
+	case a := <-done:
+		return a.stats, a.err
+	case <-ctx.Done():
+		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			return nil, fmt.Errorf("no answer within %s: %w", timeout, policy.ErrSourceUnavailable)
+		}
+		return nil, ctx.Err()
+	}
 }
 
 // countFailure counts consecutive in-memory metrics failures of a rollout and returns the count.
