@@ -150,10 +150,16 @@ func (w *world) localLoop() *reconcile.Loop {
 // whose error rate is canaryErrors (the stable's is 1%).
 func (w *world) writeTraffic(name string, canaryErrors float64) {
 	w.t.Helper()
+	w.writeTrafficFrom(name, t0, canaryErrors)
+}
+
+// writeTrafficFrom is writeTraffic for a stage that started at start.
+func (w *world) writeTrafficFrom(name string, start time.Time, canaryErrors float64) {
+	w.t.Helper()
 	canary := jsonl.DefaultProfile("claude-sonnet-4-5-20260415")
 	canary.ErrorRate = canaryErrors
 	var buf bytes.Buffer
-	err := jsonl.Synthesize(&buf, jsonl.SynthConfig{Rollout: name, Start: t0.Add(time.Minute), Interval: 1500 * time.Millisecond,
+	err := jsonl.Synthesize(&buf, jsonl.SynthConfig{Rollout: name, Start: start.Add(time.Minute), Interval: 1500 * time.Millisecond,
 		Requests: 2000, CanaryShare: 0.5, Stable: jsonl.DefaultProfile("claude-sonnet-4-5-20260301"), Canary: canary},
 		rand.New(rand.NewSource(7)))
 	if err != nil {
