@@ -286,6 +286,7 @@ func (l *Loop) attempt(ctx context.Context, t *tick, doc *rollouts.Document) (Re
 	if t.dryRun {
 		return res, nil
 	}
+	act.proposal.Base = t.snap.Branch
 	switch act.kind {
 	case actCommit:
 		return l.commitDefault(ctx, t, doc, act, prop, res)
