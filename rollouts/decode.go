@@ -317,13 +317,26 @@ func describe(n *yaml.Node) string {
 // outright is the simplest defence against alias bombs.
 var errAlias = errors.New("YAML anchors and aliases are not allowed in a rollout spec")
 
-// checkNoAliases reports every anchor and alias in the tree.
+// describeTag quotes a tag for a message, cut to a readable length.
+func describeTag(tag string) string {
+	if len(tag) > 20 {
+		tag = tag[:20] + "…"
+	}
+	return strconv.Quote(tag)
+}
+
+// checkNoAliases reports every anchor, alias and custom tag in the tree: a spec needs none of them.
 func (d *specDecoder) checkNoAliases(n *yaml.Node) bool {
 	ok := true
 	var walk func(*yaml.Node)
 	walk = func(n *yaml.Node) {
 		if n.Kind == yaml.AliasNode || n.Anchor != "" {
 			d.errorAt(n, "%v", errAlias)
+			ok = false
+			return
+		}
+		if n.Style&yaml.TaggedStyle != 0 && !strings.HasPrefix(n.Tag, "!!") {
+			d.errorAt(n, "YAML tag %s is not allowed in a rollout spec", describeTag(n.Tag))
 			ok = false
 			return
 		}

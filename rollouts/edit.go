@@ -71,7 +71,7 @@ func Edit(src []byte, ch Change) ([]byte, error) {
 	}
 	if before != nil && len(problems) == 0 {
 		want := *before
-		if err := ch.applyTo(&want); err != nil {
+		if err := ch.Apply(&want); err != nil {
 			return nil, fmt.Errorf("%w: %w", ErrEdit, err)
 		}
 		got, problems := parseRaw("", out)
@@ -85,8 +85,8 @@ func Edit(src []byte, ch Change) ([]byte, error) {
 	return out, nil
 }
 
-// Apply makes ch to a parsed spec, as Edit makes it to the file.
-func (ch Change) applyTo(s *Spec) error {
+// Apply makes ch to a parsed spec, as Edit makes it to the file: the spec that the edited file holds.
+func (ch Change) Apply(s *Spec) error {
 	if ch.Promote {
 		if s.Canary == nil {
 			return errors.New("promote: no canary")
@@ -210,6 +210,71 @@ func (f *fileText) entryLastLine(k *yaml.Node) int {
 	return last
 }
 
+// lineOf returns the line (1-based) holding byte offset off.
+func (f *fileText) lineOf(off int) int {
+	if off >= len(f.src) {
+		return f.numLines()
+	}
+	return sort.Search(len(f.lines)-1, func(i int) bool { return f.lines[i+1] > off }) + 1
+}
+
+// nodeEndLine returns the last line that node n's own text reaches: the closing quote of a quoted
+// scalar, the closing bracket of a flow collection, or the end of its last child.
+func (f *fileText) nodeEndLine(n *yaml.Node) int {
+	switch n.Kind {
+	case yaml.ScalarNode:
+		if e := f.scalarEnd(n); e > 0 {
+			return f.lineOf(e - 1)
+		}
+		return n.Line
+	case yaml.MappingNode, yaml.SequenceNode:
+		last := n.Line
+		for _, c := range n.Content {
+			last = max(last, f.nodeEndLine(c))
+		}
+		if n.Style&yaml.FlowStyle != 0 {
+			if e := f.flowEnd(n); e > 0 {
+				last = max(last, f.lineOf(e-1))
+			}
+		}
+		return last
+	}
+	return n.Line
+}
+
+// flowEnd returns the offset just after the closing bracket of flow collection n, or -1.
+func (f *fileText) flowEnd(n *yaml.Node) int {
+	from := f.offset(n.Line, n.Column) + 1
+	for _, c := range n.Content {
+		if e := f.scalarEnd(c); e > from {
+			from = e
+		} else if c.Kind != yaml.ScalarNode {
+			if e := f.flowEnd(c); e > from {
+				from = e
+			}
+		} else if o := f.offset(c.Line, c.Column); o > from {
+			from = o
+		}
+	}
+	for i := from; i < len(f.src); i++ {
+		switch f.src[i] {
+		case '}', ']':
+			return i + 1
+		case '#':
+			for i < len(f.src) && f.src[i] != '\n' {
+				i++
+			}
+		}
+	}
+	return -1
+}
+
+// entryEndLine is the last line of the block-mapping entry k: v, counting both the lines indented
+// under it and any quoted or flow text of v that runs past them.
+func (f *fileText) entryEndLine(k, v *yaml.Node) int {
+	return max(f.entryLastLine(k), f.nodeEndLine(v))
+}
+
 // headCommentStart returns the first line of the comment lines directly above line l at the same
 // indentation (no blank line between), or l when there are none.
 func (f *fileText) headCommentStart(l, indent int) int {
@@ -257,9 +322,14 @@ func mapEntry(m *yaml.Node, key string) (k, v *yaml.Node, i int) {
 // scalarEnd returns the byte offset just after a single-line scalar, or -1 when the scalar is not one
 // Edit replaces in place (block scalars, multi-line values).
 func (f *fileText) scalarEnd(n *yaml.Node) int {
+	if n.Style&yaml.TaggedStyle != 0 {
+		return -1 // the node's position is its tag's; leave tagged values alone
+	}
 	start := f.offset(n.Line, n.Column)
-	lineEnd := f.lines[n.Line]
-	text := f.src[start:lineEnd]
+	text := f.src[start:f.lines[n.Line]]
+	if n.Style&(yaml.DoubleQuotedStyle|yaml.SingleQuotedStyle) != 0 {
+		text = f.src[start:] // a quoted scalar may run over several lines
+	}
 	switch {
 	case n.Style&yaml.DoubleQuotedStyle != 0:
 		for i := 1; i < len(text); i++ {
@@ -284,7 +354,8 @@ func (f *fileText) scalarEnd(n *yaml.Node) int {
 		return -1
 	default:
 		if n.Tag == "!!null" && n.Value == "" {
-			return start
+			// An implicit null has no text of its own to replace; callers rewrite the entry.
+			return -1
 		}
 		if bytes.HasPrefix(text, []byte(n.Value)) {
 			return start + len(n.Value)
@@ -324,7 +395,7 @@ func (f *fileText) setFields(m *yaml.Node, fields []field) ([]byte, error) {
 			return f.rerenderFlow(m, fields)
 		case fd.omit:
 			first := f.offset(k.Line, 1)
-			last := f.lines[f.entryLastLine(k)]
+			last := f.lines[f.entryEndLine(k, v)]
 			edits = append(edits, splice{first, last, ""})
 		default:
 			end := -1
@@ -337,7 +408,7 @@ func (f *fileText) setFields(m *yaml.Node, fields []field) ([]byte, error) {
 				}
 				// Replace the whole entry with a one-line one, keeping its key's indentation.
 				from := f.offset(k.Line, k.Column)
-				to := f.lines[f.entryLastLine(k)]
+				to := f.lines[f.entryEndLine(k, v)]
 				edits = append(edits, splice{from, to, fd.key + ": " + fd.text + f.lineBreak()})
 				continue
 			}
@@ -373,11 +444,7 @@ func (f *fileText) setFields(m *yaml.Node, fields []field) ([]byte, error) {
 // alignComment keeps a trailing comment in its column when a value on the same line changes width:
 // it takes the spaces before the comment into the replaced span and pads the new text to match.
 func (f *fileText) alignComment(from, end int, text string) (string, int) {
-	line := 0
-	for line < len(f.lines)-1 && f.lines[line+1] <= from {
-		line++
-	}
-	rest := f.src[end:f.lines[line+1]]
+	rest := f.src[end:f.lines[f.lineOf(end)]]
 	n := 0
 	for n < len(rest) && rest[n] == ' ' {
 		n++
@@ -414,7 +481,7 @@ func (f *fileText) insertion(m *yaml.Node, entries []string) (int, string, error
 	for _, e := range entries {
 		b.WriteString(indent + e + f.lineBreak())
 	}
-	at := f.lines[f.entryLastLine(lastKey)]
+	at := f.lines[f.entryEndLine(lastKey, m.Content[len(m.Content)-1])]
 	if at == len(f.src) && len(f.src) > 0 && f.src[len(f.src)-1] != '\n' {
 		return at, f.lineBreak() + strings.TrimSuffix(b.String(), f.lineBreak()), nil
 	}
@@ -425,8 +492,23 @@ func (f *fileText) insertion(m *yaml.Node, entries []string) (int, string, error
 // the fallback for removing a key from a flow mapping.
 func (f *fileText) rerenderFlow(m *yaml.Node, fields []field) ([]byte, error) {
 	start := f.offset(m.Line, m.Column)
-	end := bytes.IndexByte(f.src[start:f.lines[m.Line]], '}')
-	if end < 0 || !singleLineFlow(f, m) {
+	if !singleLineFlow(f, m) {
+		return nil, fmt.Errorf("cannot rewrite the multi-line flow mapping at line %d", m.Line)
+	}
+	// The closing brace follows the last entry's text, which may itself hold a quoted "}".
+	from := start
+	for _, c := range m.Content {
+		if e := f.scalarEnd(c); e > from {
+			from = e
+		} else if o := f.offset(c.Line, c.Column); o > from {
+			from = o
+		}
+	}
+	end := bytes.IndexByte(f.src[from:f.lines[m.Line]], '}')
+	if end >= 0 {
+		end += from - start
+	}
+	if end < 0 {
 		return nil, fmt.Errorf("cannot rewrite the multi-line flow mapping at line %d", m.Line)
 	}
 	var parts []string
@@ -436,10 +518,10 @@ func (f *fileText) rerenderFlow(m *yaml.Node, fields []field) ([]byte, error) {
 		fd, ok := findField(fields, k.Value)
 		switch {
 		case !ok:
-			parts = append(parts, k.Value+": "+string(f.src[f.offset(v.Line, v.Column):f.scalarEnd(v)]))
+			parts = append(parts, k.Value+": "+f.valueText(v))
 		case fd.omit && !fd.same(v):
 		case fd.same(v):
-			parts = append(parts, k.Value+": "+string(f.src[f.offset(v.Line, v.Column):f.scalarEnd(v)]))
+			parts = append(parts, k.Value+": "+f.valueText(v))
 		default:
 			parts = append(parts, k.Value+": "+fd.text)
 		}
@@ -455,11 +537,24 @@ func (f *fileText) rerenderFlow(m *yaml.Node, fields []field) ([]byte, error) {
 
 func singleLineFlow(f *fileText, m *yaml.Node) bool {
 	for _, c := range m.Content {
-		if c.Kind != yaml.ScalarNode || c.Line != m.Line || f.scalarEnd(c) < 0 {
+		if c.Kind != yaml.ScalarNode || c.Line != m.Line || (f.scalarEnd(c) < 0 && !implicitNull(c)) {
 			return false
 		}
 	}
 	return true
+}
+
+func implicitNull(n *yaml.Node) bool {
+	return n.Kind == yaml.ScalarNode && n.Tag == "!!null" && n.Value == ""
+}
+
+// valueText is the source text of a single-line scalar, "" for an implicit null.
+func (f *fileText) valueText(v *yaml.Node) string {
+	end := f.scalarEnd(v)
+	if end < 0 {
+		return ""
+	}
+	return string(f.src[f.offset(v.Line, v.Column):end])
 }
 
 func findField(fields []field, key string) (field, bool) {
@@ -477,12 +572,12 @@ func deleteTopKey(src []byte, key string) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	k, _, _ := mapEntry(f.root, key)
+	k, v, _ := mapEntry(f.root, key)
 	if k == nil {
 		return src, nil
 	}
 	first := f.headCommentStart(k.Line, k.Column-1)
-	return f.splice(f.lines[first-1], f.lines[f.entryLastLine(k)], ""), nil
+	return f.splice(f.lines[first-1], f.lines[f.entryEndLine(k, v)], ""), nil
 }
 
 // appendTopBlock adds a new top-level block before the first present entry named in before (a

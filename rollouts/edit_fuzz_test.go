@@ -57,3 +57,24 @@ func FuzzEdit(f *testing.F) {
 		}
 	})
 }
+
+// FuzzParse feeds arbitrary bytes to Parse: it never panics, and it returns either a spec or at least
+// one positioned problem, never both.
+func FuzzParse(f *testing.F) {
+	files, _ := filepath.Glob(filepath.Join("testdata", "edit", "*.yaml"))
+	for _, file := range files {
+		src, _ := os.ReadFile(file)
+		f.Add(src)
+	}
+	f.Fuzz(func(t *testing.T, src []byte) {
+		s, problems := Parse("f.yaml", src)
+		if (s == nil) == (len(problems) == 0) {
+			t.Fatalf("spec %v with %d problems", s != nil, len(problems))
+		}
+		for _, p := range problems {
+			if p.Line < 1 || p.Col < 1 || p.Message == "" {
+				t.Fatalf("bad problem %+v", p)
+			}
+		}
+	})
+}

@@ -60,7 +60,7 @@ func TestEditGolden(t *testing.T) {
 			}
 			// The edited file parses to exactly the intended spec.
 			want := *before
-			if err := tc.change.applyTo(&want); err != nil {
+			if err := tc.change.Apply(&want); err != nil {
 				t.Fatal(err)
 			}
 			after, problems := parseRaw(tc.file, got)
@@ -157,5 +157,34 @@ func TestEditErrors(t *testing.T) {
 				t.Fatal("Edit succeeded, want an error")
 			}
 		})
+	}
+}
+
+func BenchmarkParse(b *testing.B) {
+	src, err := os.ReadFile(filepath.Join("testdata", "edit", "summarizer.yaml"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.SetBytes(int64(len(src)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, problems := Parse("s.yaml", src); len(problems) > 0 {
+			b.Fatal(problems)
+		}
+	}
+}
+
+func BenchmarkEditAdvance(b *testing.B) {
+	src, err := os.ReadFile(filepath.Join("testdata", "edit", "summarizer.yaml"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	ch := Change{Weight: intp(25), Status: &Status{Phase: Progressing, Stage: 2, StageStartedAt: t0, Canary: "3f2a9c1e"}}
+	b.SetBytes(int64(len(src)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := Edit(src, ch); err != nil {
+			b.Fatal(err)
+		}
 	}
 }

@@ -24,7 +24,8 @@ var promptExtRE = regexp.MustCompile(`\.(md|txt|j2|jinja|jinja2|tmpl|tpl|prompt|
 // The warnings: a model id without a pinned date or version (an alias moves under you); a canary that
 // changes model and prompt at once (a regression could not be blamed on either); the same salt in two
 // rollouts (their canaries would reach the same users); a prompt path that escapes the repository or
-// does not exist in it; an eval file that does not exist (its gate would stay shut).
+// does not exist in it; an eval file that does not exist (its gate would stay shut); a last stage
+// below 100% (promotion would jump to everyone untested).
 func Lint(set *Set, repo fs.FS) []Problem {
 	var out []Problem
 	salts := map[string]string{}
@@ -57,6 +58,9 @@ func Lint(set *Set, repo fs.FS) []Problem {
 			} else {
 				salts[salt] = d.Path
 			}
+		}
+		if n := len(s.Stages); s.Canary != nil && n > 0 && s.Stages[n-1].Weight < 100 {
+			l.warn(fmt.Sprintf("stages[%d]", n-1), "stages[%d]: the last stage holds %d%%; promotion will jump from there to 100%% untested", n-1, s.Stages[n-1].Weight)
 		}
 		for i, st := range s.Stages {
 			if st.Gate != nil && st.Gate.Evals != "" {

@@ -240,11 +240,12 @@ func parseRaw(file string, src []byte) (*Spec, []Problem) {
 	if !d.checkNoAliases(root) {
 		return nil, d.problems
 	}
-	var spec Spec
-	d.decode(root, reflect.ValueOf(&spec).Elem(), "")
 	if root.Kind != yaml.MappingNode {
+		d.errorAt(root, "spec: want a mapping of apiVersion, kind, name, …, got %s", describe(root))
 		return nil, d.problems
 	}
+	var spec Spec
+	d.decode(root, reflect.ValueOf(&spec).Elem(), "")
 	d.validate(&spec)
 	sortProblems(d.problems)
 	if len(d.problems) > 0 {

@@ -46,6 +46,7 @@ func TestParseProblems(t *testing.T) {
 		{"no stages", strings.Replace(minimal, "[{weight: 100}]", "[]", 1), "5:1: stages: want at least one stage"},
 		{"stages missing", strings.Replace(minimal, "stages: [{weight: 100}]\n", "", 1), "stages: want at least one stage"},
 		{"decreasing", strings.Replace(minimal, "[{weight: 100}]", "[{weight: 50}, {weight: 10}]", 1), "5:33: stages[1].weight: 10 is below the previous stage's 50"},
+		{"null stage", strings.Replace(minimal, "[{weight: 100}]", "[{weight: 10}, ~]", 1), "5:24: stages[1]: empty stage"},
 		{"stage weight range", strings.Replace(minimal, "{weight: 100}", "{weight: 200}", 1), "stages[0].weight: 200 is not a percent"},
 		{"duration", strings.Replace(minimal, "{weight: 100}", "{weight: 100, minDuration: 3 days}", 1), "stages[0].minDuration: invalid duration \"3 days\""},
 		{"duration days ok, max below min", strings.Replace(minimal, "{weight: 100}", "{weight: 100, minDuration: 2d, maxDuration: 1d12h}", 1), "stages[0].maxDuration: 1d12h is shorter than minDuration 2d"},
@@ -84,7 +85,7 @@ func TestParseProblems(t *testing.T) {
 		{"two documents", minimal + "---\n" + minimal, "7:1: invalid YAML: a file holds one rollout"},
 		{"empty", "", "1:1: empty file"},
 		{"comment only", "# nothing\n", "1:1: empty file"},
-		{"not a mapping", "- a\n- b\n", "1:1: spec: want a mapping, got a list"},
+		{"not a mapping", "- a\n- b\n", "1:1: spec: want a mapping of apiVersion, kind, name, …, got a list"},
 		{"alias", minimal + "description: &d text\nx: *d\n", "6:14: YAML anchors and aliases are not allowed"},
 	}
 	for _, tt := range tests {
@@ -212,5 +213,15 @@ func TestClosest(t *testing.T) {
 		if got := closest(in, known); got != want {
 			t.Errorf("closest(%q) = %q, want %q", in, got, want)
 		}
+	}
+}
+
+func TestParseRefusesCustomTags(t *testing.T) {
+	_, problems := Parse("t.yaml", []byte(minimal+"description: !secret abc\n"))
+	if len(problems) != 1 || !strings.Contains(problems[0].Error(), "t.yaml:6:14: YAML tag \"!secret\" is not allowed") {
+		t.Fatalf("problems = %v", problems)
+	}
+	if _, problems := Parse("t.yaml", []byte(minimal+"description: !!str 5\n")); len(problems) != 0 {
+		t.Fatalf("standard tag refused: %v", problems)
 	}
 }

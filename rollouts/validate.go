@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/robfig/cron/v3"
+	"gopkg.in/yaml.v3"
 )
 
 // nameRE is what a rollout name may hold: it becomes a branch name (rollout/<name>) and a label value.
@@ -133,6 +134,10 @@ func (d *specDecoder) checkStages(stages []Stage) {
 	prev := 0
 	for i, st := range stages {
 		p := fmt.Sprintf("stages[%d]", i)
+		if n := d.values[p]; n != nil && n.Kind == yaml.ScalarNode && n.Tag == "!!null" {
+			d.errorAt(n, "%s: empty stage; want at least a weight or a shadow share", p)
+			continue
+		}
 		d.checkPercent(p+".weight", st.Weight)
 		d.checkPercent(p+".shadow", st.Shadow)
 		if st.Weight < prev {

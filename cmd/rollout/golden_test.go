@@ -14,7 +14,12 @@ var update = flag.Bool("update", false, "rewrite the golden files under testdata
 // the package folder even when the test has changed directory, through base.
 func checkGolden(t *testing.T, base, name string, got []byte) {
 	t.Helper()
-	path := filepath.Join(base, "testdata", name)
+	checkGoldenFile(t, filepath.Join(base, "testdata", name), got)
+}
+
+// checkGoldenFile compares got with the file at path, rewriting it under -update.
+func checkGoldenFile(t *testing.T, path string, got []byte) {
+	t.Helper()
 	if *update {
 		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 			t.Fatal(err)

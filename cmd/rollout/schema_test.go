@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -18,7 +19,13 @@ func TestSchemaGolden(t *testing.T) {
 	if code != exitOK {
 		t.Fatalf("exit %d: %s", code, stderr)
 	}
-	checkGolden(t, base, "schema.json", []byte(stdout))
+	// Descriptions come from the doc comments of the spec types.
+	if !strings.Contains(stdout, `"Weight is the percent of assignment keys routed to the canary, 0..100."`) {
+		t.Error("the schema lacks the doc comment of Traffic.Weight")
+	}
+	// The published copy that the examples' yaml-language-server lines point at never drifts from
+	// the types: it is this test's golden file.
+	checkGoldenFile(t, filepath.Join(base, "..", "..", "docs", "rollout.schema.json"), []byte(stdout))
 }
 
 // compileSchema compiles the output of `rollout schema` with an independent validator.
@@ -89,6 +96,8 @@ func TestSchemaValidatesExamples(t *testing.T) {
 		filepath.Join("..", "..", "testdata", "specs", "rollouts", "lints.yaml"),
 		filepath.Join("..", "..", "testdata", "specs", "rollouts", "escape.yaml"),
 	)
+	examples, _ := filepath.Glob(filepath.Join("..", "..", "examples", "*", "rollouts", "*.yaml"))
+	valid = append(valid, examples...)
 	goldens, _ := filepath.Glob(filepath.Join("..", "..", "rollouts", "testdata", "edit", "*.golden"))
 	for _, g := range goldens {
 		valid = append(valid, g)

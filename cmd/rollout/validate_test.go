@@ -97,7 +97,7 @@ func TestValidateDefaultDir(t *testing.T) {
 	if code != exitOK {
 		t.Fatalf("exit %d\n%s%s", code, stdout, stderr)
 	}
-	if !strings.Contains(stderr, "4 rollouts valid, 0 errors") {
+	if !strings.Contains(stderr, "6 rollouts valid, 0 errors") {
 		t.Errorf("summary: %s", stderr)
 	}
 }
@@ -108,5 +108,18 @@ func TestEscapeWorkflowCommand(t *testing.T) {
 	}
 	if got := escapeProperty("a:b,c"); got != "a%3Ab%2Cc" {
 		t.Errorf("escapeProperty = %q", got)
+	}
+}
+
+// Every example repository under examples/ validates with no errors, its lints resolved against its
+// own tree.
+func TestValidateExamples(t *testing.T) {
+	dirs, _ := filepath.Glob(filepath.Join("..", "..", "examples", "*", "rollouts"))
+	for _, dir := range dirs {
+		repo := filepath.Dir(dir)
+		code, stdout, stderr := runApp("validate", "--repo", repo)
+		if code != exitOK || !strings.Contains(stderr, " 0 errors") {
+			t.Errorf("%s: exit %d\n%s%s", repo, code, stdout, stderr)
+		}
 	}
 }
