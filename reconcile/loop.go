@@ -236,7 +236,9 @@ func (l *Loop) reconcileOne(ctx context.Context, t *tick, name string) (res Resu
 			return Result{Rollout: name, Effect: "spec removed", Err: fmt.Errorf("rollout %s: spec is gone from the default branch", name)}
 		}
 		res, err := l.attempt(ctx, t, doc)
-		if errors.Is(err, ErrStale) {
+		// A commit that landed is never decided again: a later rejected push (the record of a failed
+		// notification) must not hide the rollback it follows, nor its failure.
+		if errors.Is(err, ErrStale) && res.Commit == "" {
 			if res.Decision == policy.Rollback && attempt < 3*limit || attempt < limit {
 				l.log().Info("push rejected, deciding again", "rollout", name, "attempt", attempt+1)
 				if rerr := l.refresh(ctx, t); rerr != nil {
