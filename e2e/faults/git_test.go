@@ -164,3 +164,61 @@ func TestTwoProcessesAtOnce(t *testing.T) {
 		t.Errorf("notifications = %+v, want exactly one rollback", evs)
 	}
 }
+
+// TestFailedRollbackNotificationIsRetried: the webhook is down when the rollback lands. The rollback
+// stays, the failure is reported, git records that the notification is pending (a second commit on
+// top of the bot's own rollback), and the next process delivers it, once.
+func TestFailedRollbackNotificationIsRetried(t *testing.T) {
+	w := newWorld(t, map[string]string{"rollouts/summarizer.yaml": progressing("summarizer", "hold")}, true)
+	w.writeTraffic("summarizer", 0.30)
+	w.hook.fail(http.StatusInternalServerError)
+	res := result(t, tick(t, w.localLoop()), "summarizer")
+	if res.Decision != policy.Rollback || res.Commit == "" || res.Err == nil || !strings.Contains(res.Err.Error(), "notify") {
+		t.Fatalf("rollback with the webhook down: %+v", res)
+	}
+	want := []string{"rollout(summarizer): notification pending", "rollout(summarizer): rollback 5% → 0%", "Initial commit"}
+	if got := w.subjects("main"); !slices.Equal(got, want) {
+		t.Fatalf("main = %q, want %q", got, want)
+	}
+	w.hook.fail(0)
+	res = result(t, tick(t, w.localLoop()), "summarizer")
+	if res.Err != nil {
+		t.Fatalf("next tick: %+v", res)
+	}
+	if evs := w.hook.received(); len(evs) != 1 || evs[0].Decision != "rollback" || evs[0].From != 5 {
+		t.Fatalf("notifications = %+v, want the rollback once", evs)
+	}
+	if st := w.spec("summarizer").Status; st.Phase != rollouts.RolledBack || strings.Contains(st.Message, "pending") {
+		t.Errorf("status after delivery = %+v", st)
+	}
+	res = result(t, tick(t, w.localLoop()), "summarizer")
+	if res.Err != nil || res.Commit != "" || len(w.hook.received()) != 1 {
+		t.Errorf("a third tick: %+v, notifications %d", res, len(w.hook.received()))
+	}
+}
+
+// TestHumanPushAfterRollbackKeepsTheFailure: the rollback lands, its notification fails, and a human
+// pushes before the bot can record that the notification is pending. The landed rollback is not decided
+// again: the result still carries the rollback commit and the notification failure, so the report
+// fails, and a later tick (which cannot see the lost mark) at least leaves the rollback in place.
+func TestHumanPushAfterRollbackKeepsTheFailure(t *testing.T) {
+	w := newWorld(t, map[string]string{"rollouts/summarizer.yaml": progressing("summarizer", "hold"), "README.md": "hello\n"}, true)
+	w.writeTraffic("summarizer", 0.30)
+	w.hook.fail(http.StatusInternalServerError)
+	human := gittest.Clone(t, w.bare)
+	r := w.remote(gitrepo.Options{})
+	l := w.loop(&pushHook{Repository: r, At: 2, before: func(reconcile.PushRequest) {
+		human.Pull()
+		human.Write(map[string]string{"README.md": "edited\n"})
+		human.Commit("docs")
+		human.Push("main")
+	}}, &gitrepo.LocalForge{Remote: r})
+	rep := tick(t, l)
+	res := result(t, rep, "summarizer")
+	if res.Decision != policy.Rollback || res.Commit == "" || res.Err == nil || !strings.Contains(res.Err.Error(), "notify") || !rep.Failed() {
+		t.Fatalf("rollback whose notification failed: %+v", res)
+	}
+	if got := w.subjects("main"); got[0] != "docs" || got[1] != "rollout(summarizer): rollback 5% → 0%" {
+		t.Errorf("main = %q", got)
+	}
+}

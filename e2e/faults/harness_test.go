@@ -305,15 +305,24 @@ func (b *syncBuffer) String() string {
 	return b.buf.String()
 }
 
-// pushHook is a Repository whose first Push runs before first; it stands for whatever happens in the
-// world between the bot's fetch and its push.
+// pushHook is a Repository that runs before ahead of its At-th Push (the first when At is 0); it stands
+// for whatever happens in the world between the bot's fetch and its push.
 type pushHook struct {
 	reconcile.Repository
-	once   sync.Once
+	At     int
 	before func(req reconcile.PushRequest)
+
+	mu     sync.Mutex
+	pushes int
 }
 
 func (p *pushHook) Push(ctx context.Context, req reconcile.PushRequest) (string, error) {
-	p.once.Do(func() { p.before(req) })
+	p.mu.Lock()
+	p.pushes++
+	fire := p.pushes == max(p.At, 1)
+	p.mu.Unlock()
+	if fire {
+		p.before(req)
+	}
 	return p.Repository.Push(ctx, req)
 }

@@ -1,0 +1,163 @@
+package faults
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/rollout-dev/rollout/gitrepo"
+	"github.com/rollout-dev/rollout/internal/githubtest"
+	"github.com/rollout-dev/rollout/policy"
+	"github.com/rollout-dev/rollout/reconcile"
+)
+
+// leaks returns the secrets that text holds.
+func leaks(text string, secrets ...string) []string {
+	var found []string
+	for _, s := range secrets {
+		if s != "" && strings.Contains(text, s) {
+			found = append(found, s)
+		}
+	}
+	return found
+}
+
+// everythingWritten is every text the bot wrote where people can read it: pull request titles, bodies
+// and comments, and every commit message on every branch.
+func (g *github) everythingWritten() string {
+	var b strings.Builder
+	for _, p := range g.gh.Pulls() {
+		fmt.Fprintf(&b, "%s\n%s\n%s\n", p.Title, p.Body, strings.Join(p.CommentBodies, "\n"))
+	}
+	b.WriteString(g.git("log", "--all", "--format=%B"))
+	return b.String()
+}
+
+// TestSecretsNeverLeak runs a rollout through an advance and a rollback on the GitHub test server while
+// everything that can fail does: GitHub answers 502 past the retries, the webhook answers 500, the git
+// remote answers 500 to a process whose URL carries the token. The token and the webhook URL never appear
+// in the logs, the errors, the pull requests, the comments, the commits or the webhook payloads.
+func TestSecretsNeverLeak(t *testing.T) {
+	g := newGitHub(t, map[string]string{"rollouts/summarizer.yaml": progressing("summarizer", "hold")})
+	secrets := []string{ghToken, g.hook.secret, g.hook.url()}
+	var errs []string
+	collect := func(rep *reconcile.Report, err error) {
+		if err != nil {
+			errs = append(errs, fmt.Sprintf("%v %+v %#v", err, err, err))
+		}
+		if rep != nil {
+			for _, r := range rep.Results {
+				if r.Err != nil {
+					errs = append(errs, fmt.Sprintf("%v %+v", r.Err, r.Err))
+				}
+			}
+		}
+	}
+	ctx := context.Background()
+
+	// The advance, through GitHub failing past its retries, then through a healthy GitHub.
+	g.writeTraffic("summarizer", 0.01)
+	g.gh.Fail(50, githubtest.Fault{Status: 502})
+	collect(g.process().Tick(ctx))
+	g.gh.Heal()
+	collect(g.process().Tick(ctx))
+	if len(g.gh.Pulls()) != 1 {
+		t.Fatalf("pulls = %+v", g.gh.Pulls())
+	}
+	// A process whose remote URL carries the token, against a git server that fails.
+	withToken := strings.Replace(g.cloneURL, "http://", "http://x-access-token:"+ghToken+"@", 1)
+	r, err := gitrepo.Open(ctx, gitrepo.Options{URL: withToken})
+	collect(nil, err)
+	if err == nil {
+		g.gh.FailRoute("GET /repos/{owner}/{repo}/pulls", 0, githubtest.Fault{})
+		collect(g.loop(r, nil).Tick(ctx))
+	}
+	// The rollback, with the webhook failing: the notification error is reported and retried.
+	g.writeTraffic("summarizer", 0.30)
+	g.hook.fail(http.StatusInternalServerError)
+	rep0, err := g.process().Tick(ctx)
+	collect(rep0, err)
+	t.Logf("%+v", rep0.Results)
+	t.Logf("%s", g.git("log", "--format=%B", "main"))
+	t.Logf("%s", g.logs.String())
+	g.hook.fail(0)
+	rep, err := g.process().Tick(ctx)
+	collect(rep, err)
+	t.Logf("%+v", rep.Results)
+	if st := g.spec("summarizer").Status; st.Phase != "RolledBack" {
+		t.Fatalf("status = %+v", st)
+	}
+	if len(errs) == 0 {
+		t.Fatal("no errors were produced: the test injected nothing")
+	}
+	if found := leaks(strings.Join(errs, "\n"), secrets...); len(found) > 0 {
+		t.Errorf("errors hold %q:\n%s", found, strings.Join(errs, "\n"))
+	}
+	if found := leaks(g.logs.String(), secrets...); len(found) > 0 {
+		t.Errorf("logs hold %q", found)
+	}
+	if found := leaks(g.everythingWritten(), secrets...); len(found) > 0 {
+		t.Errorf("pull requests, comments or commits hold %q", found)
+	}
+	g.hook.mu.Lock()
+	payloads := strings.Join(g.hook.bodies, "\n")
+	g.hook.mu.Unlock()
+	if found := leaks(payloads, secrets...); len(found) > 0 || payloads == "" {
+		t.Errorf("webhook payloads %q hold %q", payloads, found)
+	}
+	if !strings.Contains(g.logs.String(), "summarizer") {
+		t.Errorf("the logs say nothing: the check above proves nothing")
+	}
+}
+
+// hostile are strings an attacker who can open a pull request with a spec, or write a metrics record,
+// would like to see rendered in the bot's pull requests and comments.
+var hostile = []string{"<img src=x onerror=alert(1)>", "@acme/ml-platform", "](javascript:alert(1))", "<script>"}
+
+// TestProposalTextIsEscaped: a traffic path holding markup and a team mention reaches the pull request
+// body (as evidence) and the closing comment (as the reason of a rollback on metrics failures). Both
+// are escaped: no raw tag, no live mention, no link.
+func TestProposalTextIsEscaped(t *testing.T) {
+	const evil = `<img src=x onerror=alert(1)>@acme-ml-platform](javascript:alert(1))<script>`
+	spec := strings.Replace(progressing("summarizer", "rollback"), "file:traffic/summarizer.jsonl", `'file:traffic/`+evil+`.jsonl'`, 1)
+	spec = strings.Replace(spec, "\nstable:", "\ndescription: '"+evil+"'\nstable:", 1)
+	g := newGitHub(t, map[string]string{"rollouts/summarizer.yaml": spec})
+	g.writeTraffic("summarizer", 0.01)
+	if err := os.Rename(filepath.Join(g.traffic, "traffic/summarizer.jsonl"), filepath.Join(g.traffic, "traffic", evil+".jsonl")); err != nil {
+		t.Fatal(err)
+	}
+	res := result(t, tick(t, g.process()), "summarizer")
+	if res.Decision != policy.Advance || res.Err != nil {
+		t.Fatalf("advance: %+v", res)
+	}
+	// The source disappears: three failures roll back, and the reason names the evil path.
+	if err := os.Remove(filepath.Join(g.traffic, "traffic", evil+".jsonl")); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 3 {
+		g.setNow(t0.Add(time.Duration(3+i) * time.Hour))
+		res = result(t, tick(t, g.process()), "summarizer")
+	}
+	if res.Decision != policy.Rollback || res.Err != nil {
+		t.Fatalf("rollback on metrics failures: %+v", res)
+	}
+	pulls := g.gh.Pulls()
+	if len(pulls) != 1 || len(pulls[0].CommentBodies) != 1 {
+		t.Fatalf("pulls = %+v", pulls)
+	}
+	for what, text := range map[string]string{"body": pulls[0].Body, "title": pulls[0].Title, "comment": pulls[0].CommentBodies[0]} {
+		for _, bad := range []string{"<img", "<script>", "@acme-ml-platform", "](javascript:"} {
+			if strings.Contains(text, bad) {
+				t.Errorf("pull request %s holds %q unescaped:\n%s", what, bad, text)
+			}
+		}
+	}
+	if !strings.Contains(pulls[0].CommentBodies[0], "onerror") {
+		t.Errorf("the comment does not name the failing source at all; the check above proves nothing:\n%s", pulls[0].CommentBodies[0])
+	}
+}
