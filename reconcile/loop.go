@@ -279,7 +279,8 @@ func (l *Loop) attempt(ctx context.Context, t *tick, doc *rollouts.Document) (Re
 	if act.kind == actNone {
 		return res, nil
 	}
-	if act.needsForge && l.Forge == nil {
+	// A plan needs no forge: on a pull request from a fork there is no token to make one with.
+	if act.needsForge && l.Forge == nil && !t.dryRun {
 		return res, ErrNoForge
 	}
 	if act.needsForge && t.propErr != nil {
