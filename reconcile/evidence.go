@@ -62,8 +62,8 @@ func cell(s string) string { return strings.ReplaceAll(Inline(s), "|", `\|`) }
 
 // inlineEscaper neutralises what GitHub's markdown would act on in text that comes from a spec or from
 // metrics (a source's path, a metric's name, an error): HTML tags and entities, @mentions (a zero-width
-// space after the @), and link or code syntax.
-var inlineEscaper = strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;", "@", "@\u200b",
+// space after the @), and link or code syntax (with the backslash that would undo an escape).
+var inlineEscaper = strings.NewReplacer(`\`, `\\`, "&", "&amp;", "<", "&lt;", ">", "&gt;", "@", "@\u200b",
 	"[", `\[`, "]", `\]`, "`", "\\`")
 
 // Inline is s on one line, safe to put in a pull request body or comment.
