@@ -168,3 +168,34 @@ func TestProposalTextIsEscaped(t *testing.T) {
 		t.Errorf("the comment does not name the failing source at all; the check above proves nothing:\n%s", pulls[0].CommentBodies[0])
 	}
 }
+
+// escaped reports whether the byte at i follows an odd number of backslashes.
+func escaped(s string, i int) bool {
+	n := 0
+	for j := i - 1; j >= 0 && s[j] == '\\'; j-- {
+		n++
+	}
+	return n%2 == 1
+}
+
+// FuzzInline: whatever a spec or a metrics record holds, the text the bot puts in a pull request keeps
+// no tag, no live mention, no link syntax and no line break.
+func FuzzInline(f *testing.F) {
+	for _, s := range []string{"<script>alert(1)</script>", "@acme/ml-platform", "[x](javascript:alert(1))", "a\nb\r\nc", "`code`", "&lt;", `\[x\](javascript:1)`} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		got := reconcile.Inline(s)
+		if strings.ContainsAny(got, "<>\n\r") {
+			t.Fatalf("Inline(%q) = %q keeps a tag or a line break", s, got)
+		}
+		if i := strings.Index(got, "@"); i >= 0 && !strings.HasPrefix(got[i:], "@\u200b") {
+			t.Fatalf("Inline(%q) = %q keeps a live mention", s, got)
+		}
+		for i := 0; i < len(got); i++ {
+			if (got[i] == '[' || got[i] == ']' || got[i] == '`') && !escaped(got, i) {
+				t.Fatalf("Inline(%q) = %q keeps %q unescaped", s, got, got[i])
+			}
+		}
+	})
+}
