@@ -222,6 +222,9 @@ func (f *fakeForge) Proposals(ctx context.Context) (map[string]Proposal, error) 
 func (f *fakeForge) Propose(ctx context.Context, req ProposalRequest) (Proposal, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if req.Base != f.repo.def || req.Rollout == "" || !strings.HasPrefix(req.Branch, "rollout/") {
+		return Proposal{}, fmt.Errorf("bad proposal request %+v", req)
+	}
 	for _, p := range f.proposals {
 		if p.Branch == req.Branch && p.State == ProposalOpen {
 			f.calls = append(f.calls, fmt.Sprintf("update #%d", p.Number))

@@ -35,7 +35,7 @@ func Gatekeeper(client *http.Client, timeout time.Duration) GateCheck {
 const (
 	DefaultBot               = "rollout-bot"
 	DefaultMaxRetries        = 3
-	DefaultMetricsErrorLimit = 3
+	DefaultMetricsErrorLimit = policy.MaxMetricsErrors
 	// DefaultMetricsTimeout bounds one metrics query, as the contract bounds a gate webhook.
 	DefaultMetricsTimeout = 30 * time.Second
 )
@@ -64,8 +64,9 @@ type Loop struct {
 	Now func() time.Time
 	// MaxRetries bounds the fresh decisions after a rejected push; a rollback gets three times as many.
 	MaxRetries int
-	// MetricsErrorLimit is the number of consecutive metrics failures that rolls back (onMetricsError:
-	// rollback) or raises an alert (hold); default 3.
+	// MetricsErrorLimit is the number of consecutive metrics failures that raises an alert when
+	// onMetricsError is hold; default policy.MaxMetricsErrors, the count at which the judge rolls back
+	// when it is rollback.
 	MetricsErrorLimit int
 	// MetricsTimeout bounds one metrics query; default DefaultMetricsTimeout. A source that does not
 	// answer in time counts as a metrics failure.
@@ -496,27 +497,16 @@ func (l *Loop) decide(ctx context.Context, t *tick, spec *rollouts.Spec, now tim
 		}
 		return d, -1, nil
 	}
-	// A failing source never advances a stage.
-	if d.Action == policy.Advance || d.Action == policy.Promote || d.Action == policy.Start {
+	// A failing source never advances a stage; the judge sees to it, and so does the loop.
+	if d.Action == policy.Advance || d.Action == policy.Promote {
 		d.Action, d.Next = policy.Hold, nil
-	}
-	reason := fmt.Sprintf("metrics source failed: %v", ev.Err)
-	if !containsString(d.Reasons, reason) {
-		d.Reasons = append(d.Reasons, reason)
 	}
 	limit := l.metricsErrorLimit()
 	if spec.Analysis.OnMetricsError == "rollback" {
-		n := recorded + 1
 		if d.Action == policy.Rollback {
 			return d, -1, nil
 		}
-		if n >= limit {
-			d.Action = policy.Rollback
-			d.Next = &policy.Step{Stage: d.Current.Stage}
-			d.Reasons = append(d.Reasons, fmt.Sprintf("%d consecutive metrics failures (onMetricsError: rollback)", n))
-			return d, -1, nil
-		}
-		return d, n, nil
+		return d, recorded + 1, nil
 	}
 	if t.dryRun {
 		return d, -1, nil

@@ -63,6 +63,7 @@ type harness struct {
 	loop   *Loop
 	now    time.Time
 	srcErr error
+	real   bool
 }
 
 func newHarness(t *testing.T, files map[string]string) *harness {
@@ -72,8 +73,18 @@ func newHarness(t *testing.T, files map[string]string) *harness {
 	return h
 }
 
+// realJudge makes the loop use policy.Judge from now on.
+func (h *harness) realJudge() {
+	h.real = true
+	h.loop.Judge = nil
+}
+
 func (h *harness) newLoop() *Loop {
-	return &Loop{Repo: h.repo, Forge: h.forge, Notifier: h.notes, Judge: h.judge.Judge, Now: func() time.Time { return h.now },
+	judge := h.judge.Judge
+	if h.real {
+		judge = nil
+	}
+	return &Loop{Repo: h.repo, Forge: h.forge, Notifier: h.notes, Judge: judge, Now: func() time.Time { return h.now },
 		Sources: func(*rollouts.Spec) (policy.Source, error) {
 			return fakeSource(func(q policy.Query) (*policy.Stats, error) {
 				if h.srcErr != nil {
@@ -505,6 +516,7 @@ func TestOneRolloutFailingNeverStopsTheOthers(t *testing.T) {
 
 func TestMetricsFailuresRollBackOnlyWhenAsked(t *testing.T) {
 	h := newHarness(t, map[string]string{"rollouts/summarizer.yaml": specFor("summarizer", "pull-request", "rollback")})
+	h.realJudge()
 	h.tick()
 	h.srcErr = errDown
 	for i := 1; i <= 2; i++ {
@@ -523,6 +535,7 @@ func TestMetricsFailuresRollBackOnlyWhenAsked(t *testing.T) {
 
 func TestMetricsRecoveryResetsTheCount(t *testing.T) {
 	h := newHarness(t, map[string]string{"rollouts/summarizer.yaml": specFor("summarizer", "pull-request", "rollback")})
+	h.realJudge()
 	h.tick()
 	h.srcErr = errDown
 	h.tick()
@@ -536,6 +549,7 @@ func TestMetricsRecoveryResetsTheCount(t *testing.T) {
 
 func TestMetricsFailuresWithHoldAlertOnceAndWriteNothing(t *testing.T) {
 	h := newHarness(t, map[string]string{"rollouts/summarizer.yaml": specFor("summarizer", "pull-request", "hold")})
+	h.realJudge()
 	h.tick()
 	head := h.repo.head("main")
 	h.srcErr = errDown
@@ -551,8 +565,9 @@ func TestMetricsFailuresWithHoldAlertOnceAndWriteNothing(t *testing.T) {
 	if len(h.notes.events) != 1 || h.notes.events[0].Decision != "alert" {
 		t.Errorf("events = %+v, want one alert", h.notes.events)
 	}
-	if ev := h.judge.seen[len(h.judge.seen)-1]; ev.Err == nil || !errors.Is(ev.Err, errDown) {
-		t.Errorf("judge saw %+v", ev)
+	rep, _ := h.loop.Plan(context.Background())
+	if r := rep.Results[0]; !strings.Contains(strings.Join(r.Reasons, "; "), errDown.Error()) {
+		t.Errorf("reasons %q do not name the source's error", r.Reasons)
 	}
 }
 
@@ -566,5 +581,79 @@ func TestPlanWritesNothing(t *testing.T) {
 	res := h.only(rep)
 	if res.Decision != policy.Start || res.To != 5 || res.Commit != "" || len(h.repo.pushes) != 0 {
 		t.Fatalf("%+v", res)
+	}
+}
+
+func TestManualOperations(t *testing.T) {
+	h := newHarness(t, map[string]string{"rollouts/summarizer.yaml": specFor("summarizer", "pull-request", "hold")})
+	ctx := context.Background()
+	if _, err := h.loop.Operate(ctx, "summarizer", OpResume, ""); !errors.Is(err, ErrNotApplicable) {
+		t.Errorf("resume of a pending rollout: %v", err)
+	}
+	if _, err := h.loop.Operate(ctx, "nope", OpPause, ""); !errors.Is(err, ErrUnknownRollout) {
+		t.Errorf("unknown rollout: %v", err)
+	}
+	h.tick()
+	res, err := h.loop.Operate(ctx, "summarizer", OpPause, "investigating latency")
+	if err != nil || h.spec("summarizer").Status.Phase != rollouts.Paused || h.spec("summarizer").Traffic.Weight != 5 {
+		t.Fatalf("pause: %+v %v", res, err)
+	}
+	golden(t, "pause.diff", h.commitDiff(res.Commit))
+	h.quiet() // a paused rollout holds
+	h.now = t0.Add(2 * time.Hour)
+	if _, err := h.loop.Operate(ctx, "summarizer", OpResume, ""); err != nil {
+		t.Fatal(err)
+	}
+	if st := h.spec("summarizer").Status; st.Phase != rollouts.Progressing || !st.StageStartedAt.Equal(h.now) {
+		t.Errorf("resume: %+v", st)
+	}
+	h.judge.set("summarizer", policy.Advance)
+	h.tick() // opens #1
+	res, err = h.loop.Operate(ctx, "summarizer", OpRollback, "bad outputs reported")
+	if err != nil || h.spec("summarizer").Status.Phase != rollouts.RolledBack || h.forge.proposals[0].State != ProposalClosed {
+		t.Fatalf("rollback: %+v %v", res, err)
+	}
+	if len(h.notes.events) != 1 || h.notes.events[0].Reasons[0] != "by hand: bad outputs reported" {
+		t.Errorf("events = %+v", h.notes.events)
+	}
+	if _, err := h.loop.Operate(ctx, "summarizer", OpRollback, "again"); !errors.Is(err, ErrNotApplicable) {
+		t.Errorf("second rollback: %v", err)
+	}
+}
+
+func TestForgeFailuresNeverStopARollback(t *testing.T) {
+	h := newHarness(t, map[string]string{"rollouts/summarizer.yaml": specFor("summarizer", "pull-request", "hold")})
+	h.tick()
+	h.judge.set("summarizer", policy.Advance)
+	h.tick() // opens #1
+	h.judge.set("summarizer", policy.Rollback)
+
+	// The listing fails: the rollback lands anyway, and the stale proposal is closed on a later pass.
+	h.forge.listErr = errors.New("502 bad gateway")
+	res := h.only(h.tick())
+	if res.Decision != policy.Rollback || h.repo.head("main") != res.Commit || len(h.notes.events) != 1 {
+		t.Fatalf("%+v", res)
+	}
+	h.forge.listErr = nil
+	h.forge.closeErr = errors.New("503")
+	rep := h.tick()
+	if r := rep.Results[0]; r.Effect != "close the stale proposal" || r.Err == nil {
+		t.Fatalf("close failure not reported: %+v", r)
+	}
+	h.forge.closeErr = nil
+	if r := h.only(h.tick()); r.Effect != "close the stale proposal" || h.forge.proposals[0].State != ProposalClosed {
+		t.Fatalf("%+v", r)
+	}
+	h.quiet()
+}
+
+func TestAdvanceNeedsAForge(t *testing.T) {
+	h := newHarness(t, map[string]string{"rollouts/summarizer.yaml": specFor("summarizer", "pull-request", "hold")})
+	h.loop.Forge = nil
+	h.tick()
+	h.judge.set("summarizer", policy.Advance)
+	rep := h.tick()
+	if r := rep.Results[0]; !errors.Is(r.Err, ErrNoForge) || len(h.repo.pushes) != 1 {
+		t.Fatalf("%+v", r)
 	}
 }

@@ -209,7 +209,7 @@ func planHousekeeping(in planInput, st rollouts.Status) (action, error) {
 	if open {
 		// Keep the open proposal's title and target: only the evidence changes.
 		body := EvidenceBody(name, d, targetOf(in.Proposal.Body), in.Bot)
-		if body == in.Proposal.Body {
+		if sameEvidence(in.Proposal.Body, body) {
 			none.effect = "nothing to do; proposal evidence unchanged"
 			return none, nil
 		}
@@ -231,7 +231,7 @@ func planProposal(in planInput, title string, to int, change rollouts.Change) ac
 	base := action{to: to, proposal: req, needsForge: true}
 	switch {
 	case p != nil && p.State == ProposalOpen && p.Title == title && targetOf(p.Body) == target:
-		if p.Body == body {
+		if sameEvidence(p.Body, body) {
 			base.kind, base.effect, base.needsForge = actNone, "proposal up to date", false
 			return base
 		}
@@ -243,8 +243,23 @@ func planProposal(in planInput, title string, to int, change rollouts.Change) ac
 	}
 	base.kind, base.effect = actPropose, "push "+req.Branch+" and propose it"
 	base.change = change
-	base.message = commitMessage(spec.Name, strings.TrimPrefix(title, "rollout("+spec.Name+"): "), d.Reasons, d.Action)
+	// The commit message carries the whole proposal, so that a forge without pull requests (a plain
+	// git remote) reads the proposal back from the branch head.
+	base.message = fmt.Sprintf("%s\n\n%s\nRollout: %s\nRollout-Decision: %s\nRollout-Target: %s\n", title, body, spec.Name, d.Action, target)
 	return base
+}
+
+// sameEvidence reports whether a proposal body already shows the evidence of want: everything up to
+// the target marker, ignoring what a forge appends after it (trailers, for a plain git remote).
+func sameEvidence(have, want string) bool {
+	return evidencePart(have) == evidencePart(want)
+}
+
+func evidencePart(body string) string {
+	if loc := targetRE.FindStringIndex(body); loc != nil {
+		body = body[:loc[1]]
+	}
+	return strings.TrimSpace(body)
 }
 
 // trafficChange sets the weight and the shadow share, touching only the values that differ, and the status.
@@ -320,7 +335,7 @@ func targetHash(source []byte, title string) string {
 	return hex.EncodeToString(h.Sum(nil))[:12]
 }
 
-var targetRE = regexp.MustCompile(`<!-- rollout-target:([0-9a-f]+) -->`)
+var targetRE = regexp.MustCompile(`<!-- rollout-target:([0-9a-f]+) -->|(?m)^Rollout-Target: ([0-9a-f]+)$`)
 
 // targetOf reads the target a proposal body was made for ("" if none).
 func targetOf(body string) string {
@@ -328,7 +343,7 @@ func targetOf(body string) string {
 	if m == nil {
 		return ""
 	}
-	return m[1]
+	return m[1] + m[2]
 }
 
 func phaseOf(spec *rollouts.Spec, st rollouts.Status) string {

@@ -1,14 +1,86 @@
 package main
 
-import "github.com/spf13/cobra"
+import (
+	"context"
+	"errors"
+	"fmt"
 
-// TODO: placeholder until its issue lands.
+	"github.com/spf13/cobra"
+
+	"github.com/rollout-dev/rollout/reconcile"
+)
+
 func (app *App) rollbackCmd() *cobra.Command {
-	return &cobra.Command{Use: "rollback", Short: "not built yet", Hidden: true, RunE: func(*cobra.Command, []string) error { return errFailed }}
+	var reason string
+	var signed bool
+	cmd := &cobra.Command{
+		Use:   "rollback NAME --reason TEXT",
+		Short: "Roll a rollout back to stable now, as a commit on the default branch",
+		Long: "rollback sets the rollout's weight and shadow to 0 and its phase to RolledBack in one commit on\n" +
+			"the default branch, closes its open proposal and notifies its rollback targets, like an automatic\n" +
+			"rollback. Changing the canary starts a new rollout.\n\n" +
+			"Example:\n  rollout rollback summarizer --reason \"support reports truncated summaries\"",
+		Args: exactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if reason == "" {
+				return usageError{errors.New("rollback needs --reason: it goes into the commit and the notification")}
+			}
+			return app.operate(cmd.Context(), args[0], reconcile.OpRollback, reason, signed)
+		},
+	}
+	cmd.Flags().StringVar(&reason, "reason", "", "why, for the commit message and the notification (required)")
+	cmd.Flags().BoolVar(&signed, "signed-commits", false, "make the commit through GitHub's API, so GitHub signs it (GitHub only)")
+	return cmd
 }
+
 func (app *App) pauseCmd() *cobra.Command {
-	return &cobra.Command{Use: "pause", Short: "not built yet", Hidden: true, RunE: func(*cobra.Command, []string) error { return errFailed }}
+	var reason string
+	var signed bool
+	cmd := &cobra.Command{
+		Use:   "pause NAME [--reason TEXT]",
+		Short: "Pause a rollout at its current weight, as a commit",
+		Long: "pause sets the rollout's phase to Paused in a commit on the default branch; the traffic stays as\n" +
+			"it is and the reconciler holds until `rollout resume`.\n\nExample:\n  rollout pause summarizer --reason \"holiday freeze\"",
+		Args: exactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return app.operate(cmd.Context(), args[0], reconcile.OpPause, reason, signed)
+		},
+	}
+	cmd.Flags().StringVar(&reason, "reason", "", "why, for the commit message")
+	cmd.Flags().BoolVar(&signed, "signed-commits", false, "make the commit through GitHub's API, so GitHub signs it (GitHub only)")
+	return cmd
 }
+
 func (app *App) resumeCmd() *cobra.Command {
-	return &cobra.Command{Use: "resume", Short: "not built yet", Hidden: true, RunE: func(*cobra.Command, []string) error { return errFailed }}
+	var signed bool
+	cmd := &cobra.Command{
+		Use:   "resume NAME",
+		Short: "Resume a paused rollout, as a commit",
+		Long: "resume sets a paused rollout's phase back to Progressing in a commit on the default branch. The\n" +
+			"stage's metrics window starts again, since the paused period does not count.\n\nExample:\n  rollout resume summarizer",
+		Args: exactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return app.operate(cmd.Context(), args[0], reconcile.OpResume, "", signed)
+		},
+	}
+	cmd.Flags().BoolVar(&signed, "signed-commits", false, "make the commit through GitHub's API, so GitHub signs it (GitHub only)")
+	return cmd
+}
+
+func (app *App) operate(ctx context.Context, name string, op reconcile.Operation, reason string, signed bool) error {
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	w, err := app.wire(ctx, app.Stderr, signed)
+	if err != nil {
+		return err
+	}
+	res, err := app.loop(w, "", app.cliLog()).Operate(ctx, name, op, reason)
+	if res.Commit != "" {
+		fmt.Fprintf(app.Stdout, "%s: %s %d%% → %d%% in %s\n", name, op, res.From, res.To, shortHash(res.Commit))
+	}
+	if errors.Is(err, reconcile.ErrUnknownRollout) {
+		return usageError{err}
+	}
+	return err
 }

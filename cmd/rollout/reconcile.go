@@ -1,11 +1,220 @@
 package main
 
-import "github.com/spf13/cobra"
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
 
-// TODO: placeholder until its issue lands.
-func (app *App) planCmd() *cobra.Command {
-	return &cobra.Command{Use: "plan", Short: "not built yet", Hidden: true, RunE: func(*cobra.Command, []string) error { return errFailed }}
+	"github.com/spf13/cobra"
+
+	"github.com/rollout-dev/rollout/reconcile"
+)
+
+// reconcileOptions are the inputs of `rollout reconcile` and `rollout plan`.
+type reconcileOptions struct {
+	DryRun  bool
+	Output  string // text or json
+	Format  string // plan only: text or markdown
+	Metrics string
+	Signed  bool
 }
+
 func (app *App) reconcileCmd() *cobra.Command {
-	return &cobra.Command{Use: "reconcile", Short: "not built yet", Hidden: true, RunE: func(*cobra.Command, []string) error { return errFailed }}
+	opts := &reconcileOptions{}
+	cmd := &cobra.Command{
+		Use:   "reconcile [--dry-run] [-o json]",
+		Short: "Evaluate every rollout once and write what the decisions call for",
+		Long: "reconcile makes one pass over every rollout of the repository: it starts pending rollouts, opens\n" +
+			"or updates the pull request of a stage that may advance, and commits rollbacks straight to the\n" +
+			"default branch. A second pass with nothing new writes nothing. It exits 1 when a rollout or a\n" +
+			"spec failed; the others are still reconciled.\n\n" +
+			"Example:\n  rollout reconcile --repo https://github.com/acme/llm-config -o json",
+		Args: exactArgs(0),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return app.reconcileRun(cmd.Context(), opts, false)
+		},
+	}
+	cmd.Flags().BoolVar(&opts.DryRun, "dry-run", false, "decide and print, writing nothing (same as rollout plan)")
+	cmd.Flags().BoolVar(&opts.Signed, "signed-commits", false, "make commits through GitHub's API, so GitHub signs them (GitHub only)")
+	cmd.Flags().StringVarP(&opts.Output, "output", "o", "text", "output format: text or json (one object per rollout)")
+	cmd.Flags().StringVar(&opts.Metrics, "metrics", "", "metrics source for every rollout of this run, replacing the specs' own (file:PATH, …)")
+	return cmd
+}
+
+func (app *App) planCmd() *cobra.Command {
+	opts := &reconcileOptions{DryRun: true}
+	cmd := &cobra.Command{
+		Use:   "plan [--format text|markdown] [-o json]",
+		Short: "Show what reconcile would do now, writing nothing",
+		Long: "plan makes the same decisions as reconcile and writes nothing: no commit, no pull request, no\n" +
+			"notification. --format markdown prints a table and the evidence of each rollout, for a pull\n" +
+			"request comment.\n\n" +
+			"Example:\n  rollout plan --format markdown > plan.md",
+		Args: exactArgs(0),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return app.reconcileRun(cmd.Context(), opts, true)
+		},
+	}
+	cmd.Flags().StringVar(&opts.Format, "format", "text", "text format: text or markdown")
+	cmd.Flags().StringVarP(&opts.Output, "output", "o", "text", "output format: text or json (one object per rollout)")
+	cmd.Flags().StringVar(&opts.Metrics, "metrics", "", "metrics source for every rollout of this run, replacing the specs' own (file:PATH, …)")
+	return cmd
+}
+
+func (app *App) reconcileRun(ctx context.Context, opts *reconcileOptions, plan bool) error {
+	if opts.Output != "text" && opts.Output != "json" {
+		return usageError{fmt.Errorf("unknown output format %q: want text or json", opts.Output)}
+	}
+	if plan && opts.Format != "text" && opts.Format != "markdown" {
+		return usageError{fmt.Errorf("unknown format %q: want text or markdown", opts.Format)}
+	}
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	// The local forge prints proposals; in JSON mode they go to stderr so stdout stays JSON.
+	proposalsOut := app.Stdout
+	if opts.Output == "json" || opts.Format == "markdown" {
+		proposalsOut = app.Stderr
+	}
+	w, err := app.wire(ctx, proposalsOut, opts.Signed)
+	if err != nil {
+		return err
+	}
+	loop := app.loop(w, opts.Metrics, app.cliLog())
+	rep, err := loop.Run(ctx, reconcile.RunOptions{DryRun: opts.DryRun})
+	if err != nil {
+		return err
+	}
+	switch {
+	case opts.Output == "json":
+		err = writeResultsJSON(app.Stdout, rep)
+	case opts.Format == "markdown":
+		err = writePlanMarkdown(app.Stdout, rep)
+	default:
+		err = writeResultsText(app.Stdout, rep, opts.DryRun)
+	}
+	if err != nil {
+		return err
+	}
+	for _, r := range rep.Results {
+		if r.Err != nil {
+			fmt.Fprintf(app.Stderr, "rollout: %s: %v\n", r.Rollout, r.Err)
+		}
+	}
+	if rep.Failed() {
+		return errFailed
+	}
+	return nil
+}
+
+// resultJSON is one line of `reconcile -o json` and `plan -o json`, as the contract names its fields.
+type resultJSON struct {
+	Rollout  string   `json:"rollout"`
+	Decision *string  `json:"decision"`
+	From     int      `json:"from"`
+	To       int      `json:"to"`
+	Commit   *string  `json:"commit"`
+	Proposal *string  `json:"proposal"`
+	Error    *string  `json:"error"`
+	Effect   string   `json:"effect,omitempty"`
+	Reasons  []string `json:"reasons"`
+	File     string   `json:"file,omitempty"`
+}
+
+func orNull(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
+}
+
+func writeResultsJSON(w io.Writer, rep *reconcile.Report) error {
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	for _, r := range rep.Results {
+		j := resultJSON{Rollout: r.Rollout, Decision: orNull(string(r.Decision)), From: r.From, To: r.To,
+			Commit: orNull(r.Commit), Proposal: orNull(r.Proposal), Effect: r.Effect, Reasons: r.Reasons, File: r.File}
+		if j.Reasons == nil {
+			j.Reasons = []string{}
+		}
+		if r.Err != nil {
+			j.Error = orNull(r.Err.Error())
+		}
+		if err := enc.Encode(j); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func writeResultsText(w io.Writer, rep *reconcile.Report, dryRun bool) error {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	done := "DONE"
+	if dryRun {
+		done = "WOULD DO"
+	}
+	fmt.Fprintf(tw, "ROLLOUT\tDECISION\tWEIGHT\t%s\tCOMMIT\tPROPOSAL\n", done)
+	for _, r := range rep.Results {
+		decision := string(r.Decision)
+		effect := r.Effect
+		if r.Err != nil {
+			if decision == "" {
+				decision = "-"
+			}
+			effect = "failed: " + firstLineOf(r.Err.Error())
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%d%% → %d%%\t%s\t%s\t%s\n", r.Rollout, decision, r.From, r.To, effect, dash(shortHash(r.Commit)), dash(r.Proposal))
+	}
+	return tw.Flush()
+}
+
+func writePlanMarkdown(w io.Writer, rep *reconcile.Report) error {
+	var b strings.Builder
+	fmt.Fprintf(&b, "### rollout plan for %s at %s\n\n", rep.Branch, shortHash(rep.Head))
+	if len(rep.Results) == 0 {
+		b.WriteString("_No rollouts._\n")
+	} else {
+		b.WriteString("| rollout | decision | weight | would do |\n|---|---|---|---|\n")
+		for _, r := range rep.Results {
+			effect := r.Effect
+			if r.Err != nil {
+				effect = "**failed**: " + firstLineOf(r.Err.Error())
+			}
+			fmt.Fprintf(&b, "| %s | %s | %d%% → %d%% | %s |\n", mdCell(r.Rollout), dash(string(r.Decision)), r.From, r.To, mdCell(effect))
+		}
+	}
+	for _, r := range rep.Results {
+		if r.Evidence == nil {
+			continue
+		}
+		fmt.Fprintf(&b, "\n<details><summary>%s: evidence</summary>\n\n%s\n</details>\n", mdCell(r.Rollout), reconcile.EvidenceMarkdown(*r.Evidence))
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+func mdCell(s string) string {
+	return strings.NewReplacer("|", `\|`, "\n", " ", "<", "&lt;", ">", "&gt;").Replace(s)
+}
+
+func dash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+func shortHash(h string) string {
+	if len(h) > 12 {
+		return h[:12]
+	}
+	return h
+}
+
+func firstLineOf(s string) string {
+	first, _, _ := strings.Cut(s, "\n")
+	return first
 }

@@ -1,8 +1,75 @@
 package main
 
-import "github.com/spf13/cobra"
+import (
+	"context"
+	"log/slog"
+	"net"
+	"os/signal"
+	"syscall"
+	"time"
 
-// TODO: placeholder until its issue lands.
+	"github.com/spf13/cobra"
+
+	"github.com/rollout-dev/rollout/reconcile/daemon"
+)
+
+// runOptions are the inputs of `rollout run`.
+type runOptions struct {
+	Listen  string
+	Metrics string
+	Poll    time.Duration
+	Signed  bool
+	// ready, when set, receives the address the daemon listens on (tests listen on :0).
+	ready chan<- net.Addr
+}
+
 func (app *App) runCmd() *cobra.Command {
-	return &cobra.Command{Use: "run", Short: "not built yet", Hidden: true, RunE: func(*cobra.Command, []string) error { return errFailed }}
+	opts := &runOptions{}
+	cmd := &cobra.Command{
+		Use:   "run [--listen ADDR]",
+		Short: "Run the reconciler as a daemon, each rollout on its own schedule",
+		Long: "run evaluates each rollout on the cron schedule its spec names (default every 15 minutes),\n" +
+			"re-reading the specs from the repository on every wake-up, and serves /healthz and /metrics\n" +
+			"(Prometheus) on --listen. SIGTERM or SIGINT lets the pass in flight finish, then exits.\n\n" +
+			"Example:\n  rollout run --repo https://github.com/acme/llm-config --listen :9090",
+		Args: exactArgs(0),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx := cmd.Context()
+			if ctx == nil {
+				ctx = context.Background()
+			}
+			ctx, stop := signal.NotifyContext(ctx, syscall.SIGTERM, syscall.SIGINT)
+			defer stop()
+			return app.runDaemon(ctx, opts)
+		},
+	}
+	cmd.Flags().StringVar(&opts.Listen, "listen", ":9090", "address of /healthz and /metrics")
+	cmd.Flags().StringVar(&opts.Metrics, "metrics", "", "metrics source for every rollout, replacing the specs' own")
+	cmd.Flags().BoolVar(&opts.Signed, "signed-commits", false, "make commits through GitHub's API, so GitHub signs them (GitHub only)")
+	cmd.Flags().DurationVar(&opts.Poll, "poll", daemon.DefaultPoll, "longest wait between two readings of the specs")
+	return cmd
+}
+
+// runDaemon runs the daemon until ctx ends.
+func (app *App) runDaemon(ctx context.Context, opts *runOptions) error {
+	log := slog.New(slog.NewTextHandler(app.Stderr, nil))
+	w, err := app.wire(ctx, app.Stderr, opts.Signed)
+	if err != nil {
+		return err
+	}
+	d := &daemon.Daemon{
+		Reconciler: app.loop(w, opts.Metrics, log),
+		Listen:     opts.Listen,
+		Now:        app.Now,
+		Poll:       opts.Poll,
+		Log:        log,
+	}
+	if opts.ready != nil {
+		go func() {
+			if addr, err := d.Addr(ctx); err == nil {
+				opts.ready <- addr
+			}
+		}()
+	}
+	return d.Run(ctx)
 }

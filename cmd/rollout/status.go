@@ -1,8 +1,165 @@
 package main
 
-import "github.com/spf13/cobra"
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"text/tabwriter"
+	"time"
 
-// TODO: placeholder until its issue lands.
+	"github.com/spf13/cobra"
+
+	"github.com/rollout-dev/rollout/reconcile"
+	"github.com/rollout-dev/rollout/rollouts"
+)
+
+// statusOptions are the inputs of `rollout status`.
+type statusOptions struct {
+	Output string
+}
+
 func (app *App) statusCmd() *cobra.Command {
-	return &cobra.Command{Use: "status", Short: "not built yet", Hidden: true, RunE: func(*cobra.Command, []string) error { return errFailed }}
+	opts := &statusOptions{}
+	cmd := &cobra.Command{
+		Use:   "status [-o json]",
+		Short: "Show the phase, stage, weight, last decision and open proposal of every rollout",
+		Long: "status reads the specs on the default branch, the controller's last decision for each rollout\n" +
+			"from the git log (the Rollout-Decision trailer) and the open proposals of the forge. It writes\n" +
+			"nothing.\n\n" +
+			"Example:\n  rollout status --repo ../llm-config -o json",
+		Args: exactArgs(0),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return app.statusRun(cmd.Context(), opts)
+		},
+	}
+	cmd.Flags().StringVarP(&opts.Output, "output", "o", "table", "output format: table or json")
+	return cmd
+}
+
+// rolloutStatus is one line of `rollout status -o json`.
+type rolloutStatus struct {
+	Rollout        string     `json:"rollout"`
+	File           string     `json:"file"`
+	Phase          string     `json:"phase"`
+	Stage          *int       `json:"stage"`
+	Weight         int        `json:"weight"`
+	Shadow         int        `json:"shadow"`
+	StageStartedAt *time.Time `json:"stageStartedAt"`
+	Message        string     `json:"message,omitempty"`
+	LastDecision   *string    `json:"lastDecision"`
+	LastDecisionAt *time.Time `json:"lastDecisionAt"`
+	LastCommit     *string    `json:"lastCommit"`
+	Proposal       *string    `json:"proposal"`
+	Error          *string    `json:"error"`
+}
+
+func (app *App) statusRun(ctx context.Context, opts *statusOptions) error {
+	if opts.Output != "table" && opts.Output != "json" {
+		return usageError{fmt.Errorf("unknown output format %q: want table or json", opts.Output)}
+	}
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	w, err := app.wire(ctx, app.Stderr, false)
+	if err != nil {
+		return err
+	}
+	snap, err := w.repo.Snapshot(ctx)
+	if err != nil {
+		return err
+	}
+	set, err := rollouts.Load(snap.Files, app.Dir)
+	if err != nil {
+		return err
+	}
+	proposals, perr := w.forge.Proposals(ctx)
+	if perr != nil {
+		fmt.Fprintf(app.Stderr, "rollout: open proposals unknown: %v\n", perr)
+	}
+	history, herr := w.remote.History(ctx)
+	if herr != nil {
+		fmt.Fprintf(app.Stderr, "rollout: last decisions unknown: %v\n", herr)
+	}
+	var out []rolloutStatus
+	failed := false
+	for _, p := range set.Errors() {
+		msg := p.Error()
+		out = append(out, rolloutStatus{Rollout: p.File, File: p.File, Phase: "-", Error: &msg})
+		failed = true
+	}
+	for _, doc := range set.Documents {
+		spec := doc.Spec
+		s := rolloutStatus{Rollout: spec.Name, File: doc.Path, Weight: spec.Traffic.Weight, Shadow: spec.Traffic.Shadow, Phase: "-"}
+		switch st := spec.Status; {
+		case st != nil:
+			s.Phase, s.Stage, s.Message = string(st.Phase), &st.Stage, st.Message
+			if st.Canary != "" && spec.Canary != nil && st.Canary != rollouts.Fingerprint(spec.Canary) {
+				s.Phase = string(rollouts.Pending) // a new canary: the status is the old one's
+			}
+			if !st.StageStartedAt.IsZero() {
+				t := st.StageStartedAt
+				s.StageStartedAt = &t
+			}
+		case spec.Canary != nil:
+			s.Phase = string(rollouts.Pending)
+		}
+		if p, ok := proposals[spec.Name]; ok && p.State == reconcile.ProposalOpen {
+			s.Proposal = orNull(p.URL)
+		}
+		if history != nil {
+			commits, err := history.Log(doc.Path, 0)
+			if err != nil {
+				msg := err.Error()
+				s.Error, failed = &msg, true
+			}
+			for _, c := range commits {
+				if d := c.Trailers["Rollout-Decision"]; d != "" && c.Trailers["Rollout"] == spec.Name {
+					when := c.When.UTC()
+					s.LastDecision, s.LastDecisionAt, s.LastCommit = &d, &when, orNull(c.Hash)
+					break
+				}
+			}
+		}
+		out = append(out, s)
+	}
+	if opts.Output == "json" {
+		enc := json.NewEncoder(app.Stdout)
+		enc.SetEscapeHTML(false)
+		for _, s := range out {
+			if err := enc.Encode(s); err != nil {
+				return err
+			}
+		}
+	} else {
+		tw := tabwriter.NewWriter(app.Stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "ROLLOUT\tPHASE\tSTAGE\tWEIGHT\tLAST DECISION\tPROPOSAL")
+		for _, s := range out {
+			stage, last := "-", "-"
+			if s.Stage != nil {
+				stage = fmt.Sprint(*s.Stage)
+			}
+			if s.LastDecision != nil {
+				last = fmt.Sprintf("%s (%s)", *s.LastDecision, s.LastDecisionAt.Format(time.RFC3339))
+			}
+			if s.Error != nil {
+				last = "error: " + firstLineOf(*s.Error)
+			}
+			weight := fmt.Sprintf("%d%%", s.Weight)
+			if s.Shadow > 0 {
+				weight += fmt.Sprintf(" (+%d%% shadow)", s.Shadow)
+			}
+			proposal := "-"
+			if s.Proposal != nil {
+				proposal = *s.Proposal
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", s.Rollout, s.Phase, stage, weight, last, proposal)
+		}
+		if err := tw.Flush(); err != nil {
+			return err
+		}
+	}
+	if failed {
+		return errFailed
+	}
+	return nil
 }

@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -70,11 +71,17 @@ type fakeReconciler struct {
 	// hold blocks the passes that include the rollout until the channel is closed.
 	hold map[string]chan struct{}
 	// ctxErr records the pass context's error at the end of each pass.
-	mu     sync.Mutex
-	ctxErr []error
+	mu       sync.Mutex
+	ctxErr   []error
+	specsErr error
 }
 
-func (f *fakeReconciler) Specs(ctx context.Context) (*rollouts.Set, error) { return f.set, nil }
+func (f *fakeReconciler) Specs(ctx context.Context) (*rollouts.Set, error) {
+	if f.specsErr != nil {
+		return nil, f.specsErr
+	}
+	return f.set, nil
+}
 
 func (f *fakeReconciler) Run(ctx context.Context, opts reconcile.RunOptions) (*reconcile.Report, error) {
 	f.calls <- fmt.Sprintf("%s %s", f.clock.Now().Format("15:04"), strings.Join(opts.Only, ","))
@@ -226,5 +233,29 @@ func TestShutdownWaitsForThePassInFlight(t *testing.T) {
 	done <- nil
 	if n := testutil.ToFloat64(d.ticks.WithLabelValues("ok")); n != 1 {
 		t.Errorf("the pass in flight did not finish: ticks %v", n)
+	}
+}
+
+func TestHealthzFailsWhileTheRepositoryCannotBeRead(t *testing.T) {
+	clock := newFakeClock(time.Date(2026, 4, 16, 10, 7, 0, 0, time.UTC))
+	rec := &fakeReconciler{clock: clock, calls: make(chan string, 1), specsErr: errors.New("dial tcp: secret.example.com refused")}
+	d := &Daemon{Reconciler: rec, Listen: "127.0.0.1:0", Now: clock.Now, After: clock.After}
+	start(t, d)
+	w := <-clock.waiters // the first reading has failed by the time the daemon sleeps
+	addr, err := d.Addr(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.Get("http://" + addr.String() + "/healthz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusServiceUnavailable || strings.Contains(string(body), "secret") {
+		t.Errorf("healthz = %d %q", resp.StatusCode, body)
+	}
+	if w.at.Sub(clock.Now()) != DefaultPoll {
+		t.Errorf("slept %s, want the poll interval", w.at.Sub(clock.Now()))
 	}
 }

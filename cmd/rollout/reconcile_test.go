@@ -1,0 +1,356 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math/rand"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/rollout-dev/rollout/internal/gittest"
+)
+
+const e2eSpec = `apiVersion: rollout/v1
+kind: Rollout
+name: summarizer
+# Sonnet bump, approved in review
+stable:
+  model: claude-sonnet-4-5-20260301
+canary:
+  model: claude-sonnet-4-5-20260415
+traffic:
+  weight: 0
+stages:
+  - {weight: 5, minDuration: 1h, minRequests: 200}
+  - {weight: 25, minDuration: 1h, minRequests: 200}
+  - {weight: 100, minDuration: 1h}
+metrics:
+  source: file:TRAFFIC
+analysis:
+  rules:
+    - {metric: error_rate, max: 0.1}
+promotion:
+  via: pull-request
+rollback:
+  notify: [{webhook: env:ROLLBACK_WEBHOOK}]
+`
+
+// e2e is a bare repository, a traffic file, a webhook receiver and a clock, driven through App.Main.
+type e2e struct {
+	t       *testing.T
+	bare    string
+	traffic string
+	now     time.Time
+	hooks   chan map[string]any
+	env     map[string]string
+}
+
+func newE2E(t *testing.T) *e2e {
+	e := &e2e{t: t, traffic: filepath.Join(t.TempDir(), "traffic.jsonl"), now: time.Date(2026, 4, 16, 10, 0, 0, 0, time.UTC),
+		hooks: make(chan map[string]any, 8)}
+	if err := os.WriteFile(e.traffic, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	e.bare = gittest.NewBare(t, map[string]string{"rollouts/summarizer.yaml": strings.Replace(e2eSpec, "TRAFFIC", e.traffic, 1)})
+	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var body map[string]any
+		json.NewDecoder(r.Body).Decode(&body)
+		e.hooks <- body
+	}))
+	t.Cleanup(hook.Close)
+	e.env = map[string]string{"ROLLBACK_WEBHOOK": hook.URL + "/secret-token"}
+	return e
+}
+
+// run runs the command line and returns the exit code, stdout and stderr.
+func (e *e2e) run(args ...string) (int, string, string) {
+	var out, errOut bytes.Buffer
+	app := &App{Stdout: &out, Stderr: &errOut, Stdin: strings.NewReader(""), Getenv: func(k string) string { return e.env[k] },
+		Now: func() time.Time { return e.now }}
+	code := app.Main(append(args, "--repo", e.bare))
+	return code, out.String(), errOut.String()
+}
+
+// reconcile runs `rollout reconcile -o json` and returns its one result.
+func (e *e2e) reconcile() resultJSON {
+	e.t.Helper()
+	code, out, errOut := e.run("reconcile", "-o", "json")
+	var res resultJSON
+	if err := json.Unmarshal([]byte(out), &res); err != nil || strings.Count(out, "\n") != 1 {
+		e.t.Fatalf("reconcile -o json printed %q (%v); stderr %s", out, err, errOut)
+	}
+	if code != 0 {
+		e.t.Fatalf("exit %d: %s %s", code, out, errOut)
+	}
+	return res
+}
+
+// traffic appends n requests per arm spread over the hour before now, with the canary's error rate.
+func (e *e2e) addTraffic(n int, canaryErrors float64, seed int64) {
+	e.t.Helper()
+	rng := rand.New(rand.NewSource(seed))
+	f, err := os.OpenFile(e.traffic, os.O_APPEND|os.O_WRONLY, 0o644)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer f.Close()
+	for i := range n {
+		ts := e.now.Add(-time.Duration(i+1) * time.Hour / time.Duration(n+1)).Format(time.RFC3339)
+		for _, variant := range []string{"stable", "canary"} {
+			fail := variant == "canary" && rng.Float64() < canaryErrors
+			fmt.Fprintf(f, `{"ts":%q,"rollout":"summarizer","variant":%q,"key":"u-%d","latency_ms":%d,"error":%t}`+"\n",
+				ts, variant, rng.Intn(100000), 500+rng.Intn(500), fail)
+		}
+	}
+}
+
+func (e *e2e) head(ref string) string { return gittest.Head(e.t, e.bare, ref) }
+
+func (e *e2e) show(ref string) string {
+	return gittest.Git(e.t, e.bare, "show", "--format=%s%n%n%b", ref)
+}
+
+func TestReconcileEndToEndOnARealRepository(t *testing.T) {
+	e := newE2E(t)
+
+	// 1. The pending rollout starts with one commit on main; a second pass writes nothing.
+	res := e.reconcile()
+	if res.Decision == nil || *res.Decision != "start" || res.Commit == nil || res.To != 5 || res.Error != nil {
+		t.Fatalf("start: %+v", res)
+	}
+	if got := e.head("main"); got != *res.Commit {
+		t.Fatalf("main is at %s, want the start commit %s", got, *res.Commit)
+	}
+	startDiff := e.show("main")
+	for _, want := range []string{"rollout(summarizer): start stage 0 at 5%", "Rollout: summarizer", "Rollout-Decision: start",
+		"-  weight: 0\n+  weight: 5", "+  stageStartedAt: 2026-04-16T10:00:00Z"} {
+		if !strings.Contains(startDiff, want) {
+			t.Errorf("start commit lacks %q:\n%s", want, startDiff)
+		}
+	}
+	if file := gittest.Git(t, e.bare, "show", "main:rollouts/summarizer.yaml"); !strings.Contains(file, "# Sonnet bump, approved in review") {
+		t.Errorf("the comment was lost:\n%s", file)
+	}
+	if res = e.reconcile(); *res.Decision != "hold" || res.Commit != nil {
+		t.Fatalf("second pass: %+v", res)
+	}
+
+	// 2. Two hours of clean traffic: the advance is proposed on rollout/summarizer, once.
+	e.now = e.now.Add(2 * time.Hour)
+	e.addTraffic(400, 0, 1)
+	res = e.reconcile()
+	if *res.Decision != "advance" || res.Commit == nil || res.Proposal == nil || res.To != 25 {
+		t.Fatalf("advance: %+v", res)
+	}
+	branch := e.head("rollout/summarizer")
+	if branch != *res.Commit || e.head("main") == branch {
+		t.Fatalf("the advance must be on the bot branch only")
+	}
+	if msg := e.show("rollout/summarizer"); !strings.Contains(msg, "rollout(summarizer): 5% → 25%") || !strings.Contains(msg, "<!-- rollout:summarizer -->") {
+		t.Errorf("branch commit:\n%s", msg)
+	}
+	res = e.reconcile()
+	if *res.Decision != "advance" || res.Commit != nil || e.head("rollout/summarizer") != branch {
+		t.Fatalf("the advance was pushed again: %+v", res)
+	}
+
+	// 3. A human merges it; the next pass starts stage 1's window.
+	human := gittest.Clone(t, e.bare)
+	human.Git("merge", "--quiet", "--no-ff", "-m", "Merge rollout/summarizer", "origin/rollout/summarizer")
+	human.Push("main")
+	e.now = e.now.Add(10 * time.Minute)
+	res = e.reconcile()
+	if *res.Decision != "start" || res.From != 25 || res.Commit == nil {
+		t.Fatalf("after merge: %+v", res)
+	}
+
+	// 4. The canary fails badly: rollback on main, the branch closed, the webhook told.
+	e.now = e.now.Add(30 * time.Minute)
+	e.addTraffic(400, 0.5, 2)
+	res = e.reconcile()
+	if *res.Decision != "rollback" || res.To != 0 || res.Commit == nil || e.head("main") != *res.Commit {
+		t.Fatalf("rollback: %+v", res)
+	}
+	msg := e.show("main")
+	if !strings.Contains(msg, "rollout(summarizer): rollback 25% → 0%") || !strings.Contains(msg, "error_rate") || !strings.Contains(msg, "+  phase: RolledBack") {
+		t.Errorf("rollback commit:\n%s", msg)
+	}
+	select {
+	case ev := <-e.hooks:
+		if ev["rollout"] != "summarizer" || ev["decision"] != "rollback" || ev["from"] != 25.0 || ev["commit"] != *res.Commit {
+			t.Errorf("webhook got %v", ev)
+		}
+	default:
+		t.Errorf("no rollback notification")
+	}
+	if res = e.reconcile(); *res.Decision != "hold" || res.Commit != nil {
+		t.Fatalf("after rollback: %+v", res)
+	}
+
+	// 5. status reads the last decision from git.
+	code, out, errOut := e.run("status", "-o", "json")
+	var st rolloutStatus
+	if err := json.Unmarshal([]byte(out), &st); err != nil || code != 0 {
+		t.Fatalf("status: %d %q %s", code, out, errOut)
+	}
+	if st.Phase != "RolledBack" || st.Weight != 0 || st.LastDecision == nil || *st.LastDecision != "rollback" || st.Proposal != nil {
+		t.Errorf("status = %+v", st)
+	}
+}
+
+func TestPlanWritesNothingAndRendersMarkdown(t *testing.T) {
+	e := newE2E(t)
+	before := e.head("main")
+	code, out, errOut := e.run("plan", "--format", "markdown")
+	if code != 0 || e.head("main") != before {
+		t.Fatalf("plan: exit %d, stderr %s", code, errOut)
+	}
+	for _, want := range []string{"| summarizer | start | 0% → 5% | commit the start of stage 0 |", "<details><summary>summarizer: evidence</summary>"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("markdown lacks %q:\n%s", want, out)
+		}
+	}
+	code, out, _ = e.run("reconcile", "--dry-run", "-o", "json")
+	if code != 0 || e.head("main") != before || !strings.Contains(out, `"decision":"start"`) || !strings.Contains(out, `"commit":null`) {
+		t.Fatalf("dry run: %d %s", code, out)
+	}
+}
+
+func TestABadSpecFailsTheRunButNotTheOthers(t *testing.T) {
+	e := newE2E(t)
+	human := gittest.Clone(t, e.bare)
+	human.Write(map[string]string{"rollouts/broken.yaml": "apiVersion: rollout/v1\nkind: Rollout\nname: broken\nstagez: []\n"})
+	human.Commit("add a broken spec")
+	human.Push("main")
+	code, out, errOut := e.run("reconcile", "-o", "json")
+	if code != exitFailed {
+		t.Errorf("exit %d, want 1", code)
+	}
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if len(lines) != 2 || !strings.Contains(out, `"decision":"start"`) || !strings.Contains(errOut, "rollouts/broken.yaml:") {
+		t.Errorf("out %s\nerr %s", out, errOut)
+	}
+}
+
+func TestManualCommandsOnARealRepository(t *testing.T) {
+	e := newE2E(t)
+	e.reconcile()
+	if code, _, errOut := e.run("pause", "summarizer", "--reason", "freeze"); code != 0 {
+		t.Fatalf("pause: %d %s", code, errOut)
+	}
+	if !strings.Contains(e.show("main"), "Rollout-Decision: pause") {
+		t.Errorf("pause commit:\n%s", e.show("main"))
+	}
+	if code, _, errOut := e.run("pause", "summarizer"); code != exitFailed || !strings.Contains(errOut, "not progressing") {
+		t.Errorf("second pause: %d %s", code, errOut)
+	}
+	if code, _, errOut := e.run("resume", "summarizer"); code != 0 {
+		t.Fatalf("resume: %d %s", code, errOut)
+	}
+	if code, _, errOut := e.run("rollback", "summarizer"); code != exitUsage || !strings.Contains(errOut, "--reason") {
+		t.Errorf("rollback without reason: %d %s", code, errOut)
+	}
+	if code, _, _ := e.run("rollback", "nope", "--reason", "x"); code != exitUsage {
+		t.Errorf("unknown rollout: exit %d", code)
+	}
+	code, out, errOut := e.run("rollback", "summarizer", "--reason", "bad summaries")
+	if code != 0 || !strings.Contains(out, "summarizer: rollback 5% → 0%") {
+		t.Fatalf("rollback: %d %s %s", code, out, errOut)
+	}
+	msg := e.show("main")
+	if !strings.Contains(msg, "- by hand: bad summaries") || !strings.Contains(msg, "Rollout-Decision: rollback") {
+		t.Errorf("rollback commit:\n%s", msg)
+	}
+	select {
+	case ev := <-e.hooks:
+		if ev["decision"] != "rollback" {
+			t.Errorf("webhook got %v", ev)
+		}
+	default:
+		t.Errorf("no notification")
+	}
+}
+
+func TestRunServesAndStops(t *testing.T) {
+	e := newE2E(t)
+	var out, errOut syncBuffer
+	app := &App{Stdout: &out, Stderr: &errOut, Getenv: func(k string) string { return e.env[k] }, Now: func() time.Time { return e.now }, Repo: e.bare, Dir: "rollouts"}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	ready := make(chan net.Addr, 1)
+	go func() { done <- app.runDaemon(ctx, &runOptions{Listen: "127.0.0.1:0", Poll: time.Hour, ready: ready}) }()
+	var addr string
+	select {
+	case a := <-ready:
+		addr = a.String()
+	case err := <-done:
+		t.Fatalf("run returned early: %v\n%s", err, errOut.String())
+	}
+	resp, err := http.Get("http://" + addr + "/healthz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || strings.TrimSpace(string(body)) != "ok" {
+		t.Errorf("healthz: %d %s", resp.StatusCode, body)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for the daemon's goroutines and the test's reads.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// TestGateReadsTheEvalFileFromTheRepository: stage 0's gate reads evals/ from the default branch's
+// snapshot, not from the directory the process runs in.
+func TestGateReadsTheEvalFileFromTheRepository(t *testing.T) {
+	e := newE2E(t)
+	human := gittest.Clone(t, e.bare)
+	spec := strings.Replace(strings.Replace(e2eSpec, "TRAFFIC", e.traffic, 1),
+		"  - {weight: 5, minDuration: 1h, minRequests: 200}\n",
+		"  - {weight: 5, minDuration: 1h, minRequests: 200, gate: {evals: evals/summarizer.json, minPassRate: 0.9}}\n", 1)
+	failing := `{"cases": [{"id": "a", "stable": true, "canary": false}, {"id": "b", "stable": true, "canary": true}]}`
+	human.Write(map[string]string{"rollouts/summarizer.yaml": spec, "evals/summarizer.json": failing})
+	human.Commit("gate the rollout on evals")
+	human.Push("main")
+	res := e.reconcile()
+	if *res.Decision != "hold" || res.Commit != nil || !strings.Contains(strings.Join(res.Reasons, " "), "gate of stage 0 is shut") {
+		t.Fatalf("gate shut: %+v", res)
+	}
+	passing := `{"cases": [{"id": "a", "stable": true, "canary": true}, {"id": "b", "stable": true, "canary": true}]}`
+	human.Write(map[string]string{"evals/summarizer.json": passing})
+	human.Commit("evals pass")
+	human.Push("main")
+	if res = e.reconcile(); *res.Decision != "start" || res.Commit == nil {
+		t.Fatalf("gate open: %+v", res)
+	}
+}

@@ -1,0 +1,106 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"strings"
+
+	"github.com/rollout-dev/rollout/githubforge"
+	"github.com/rollout-dev/rollout/gitrepo"
+	"github.com/rollout-dev/rollout/notify"
+	"github.com/rollout-dev/rollout/policy"
+	"github.com/rollout-dev/rollout/reconcile"
+	"github.com/rollout-dev/rollout/rollouts"
+)
+
+// wiring is what the repository commands open from the flags and the environment: the git remote of
+// the specs and the forge of its proposals.
+type wiring struct {
+	remote *gitrepo.Remote
+	repo   reconcile.Repository
+	forge  reconcile.Forge
+	// forgeName says which forge was picked, for messages: "github" or "git".
+	forgeName string
+}
+
+// errSignedNeedsGitHub is the usage error of --signed-commits outside GitHub.
+var errSignedNeedsGitHub = errors.New("--signed-commits needs GitHub: set GITHUB_TOKEN and GITHUB_REPOSITORY")
+
+// wire opens the repository of --repo and --branch and picks the forge. With signed, commits are made
+// through GitHub's API so that GitHub signs them (githubforge.SignedRepository).
+//
+// The forge is chosen here and only here: GitHub pull requests (githubforge) when GITHUB_TOKEN and
+// GITHUB_REPOSITORY are set, as GitHub Actions sets them; otherwise the local forge, whose proposals
+// are the bot's rollout/* branches of the plain remote. Without --repo, GitHub mode talks to the
+// repository GITHUB_REPOSITORY names on GITHUB_SERVER_URL, and plain mode to the current checkout.
+func (app *App) wire(ctx context.Context, out io.Writer, signed bool) (*wiring, error) {
+	token, ghRepo := app.Getenv("GITHUB_TOKEN"), app.Getenv("GITHUB_REPOSITORY")
+	github := token != "" && ghRepo != ""
+	if signed && !github {
+		return nil, usageError{errSignedNeedsGitHub}
+	}
+	url := app.Repo
+	var gh *githubforge.Forge
+	if github {
+		// ---- GitHub hook: the one place githubforge is wired. ----
+		opts, err := githubforge.FromEnv(app.Getenv)
+		if err != nil {
+			return nil, err
+		}
+		opts.Now = app.Now
+		opts.BotEmail = gitrepo.DefaultAuthorEmail
+		gh, err = githubforge.New(opts)
+		if err != nil {
+			return nil, fmt.Errorf("github: %w", err)
+		}
+		if url == "" {
+			url = githubforge.GitURL(app.Getenv("GITHUB_SERVER_URL"), opts.Owner, opts.Repo)
+		}
+	}
+	gopts := gitrepo.Options{URL: url, Branch: app.Branch}
+	if token != "" && (strings.HasPrefix(url, "https://") || strings.HasPrefix(url, "http://") || github) {
+		gopts.Auth = gitrepo.TokenAuth(token)
+	}
+	remote, err := gitrepo.Open(ctx, gopts)
+	if err != nil {
+		return nil, fmt.Errorf("open repository: %w", err)
+	}
+	w := &wiring{remote: remote, repo: remote}
+	if gh != nil {
+		w.forge, w.forgeName = gh, "github"
+		if signed {
+			w.repo = gh.Signed(remote)
+		}
+	} else {
+		w.forge, w.forgeName = &gitrepo.LocalForge{Remote: remote, Out: out}, "git"
+	}
+	return w, nil
+}
+
+// loop builds the reconciler over w. metricsOverride (--metrics) replaces every spec's source.
+func (app *App) loop(w *wiring, metricsOverride string, log *slog.Logger) *reconcile.Loop {
+	return &reconcile.Loop{
+		Repo:     w.repo,
+		Forge:    w.forge,
+		Notifier: &notify.Dispatcher{Getenv: app.Getenv},
+		Sources: func(spec *rollouts.Spec) (policy.Source, error) {
+			return app.openSource(spec, metricsOverride)
+		},
+		Gates: func(ctx context.Context, tree fs.FS, spec *rollouts.Spec, stage int) policy.GateResult {
+			g := &policy.Gatekeeper{Repo: tree, Getenv: app.Getenv}
+			return g.Check(ctx, spec, stage)
+		},
+		Dir: app.Dir,
+		Now: app.Now,
+		Log: log,
+	}
+}
+
+// cliLog is the logger of one-shot commands: warnings and errors, on stderr.
+func (app *App) cliLog() *slog.Logger {
+	return slog.New(slog.NewTextHandler(app.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+}

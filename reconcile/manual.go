@@ -1,0 +1,126 @@
+package reconcile
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/rollout-dev/rollout/policy"
+	"github.com/rollout-dev/rollout/rollouts"
+)
+
+// Operation is a change a person asks for by hand: `rollout rollback`, `pause`, `resume`.
+type Operation string
+
+// The manual operations.
+const (
+	OpRollback Operation = "rollback"
+	OpPause    Operation = "pause"
+	OpResume   Operation = "resume"
+)
+
+// ErrUnknownRollout is returned for a rollout name that no spec on the default branch has.
+var ErrUnknownRollout = errors.New("no such rollout")
+
+// ErrNotApplicable is returned when the rollout is not in a phase the operation applies to.
+var ErrNotApplicable = errors.New("operation does not apply")
+
+// Operate applies a manual operation to one rollout as one commit on the default branch, deciding again
+// on a fresh snapshot when the push is rejected. A manual rollback closes the open proposal and notifies
+// like an automatic one. Pause keeps the traffic as it is; resume restarts the stage's window, since the
+// paused period's metrics do not count.
+func (l *Loop) Operate(ctx context.Context, name string, op Operation, reason string) (Result, error) {
+	for attempt := 0; ; attempt++ {
+		t := &tick{}
+		if err := l.refresh(ctx, t); err != nil {
+			return Result{Rollout: name}, err
+		}
+		if op == OpRollback && l.Forge != nil {
+			ps, err := l.Forge.Proposals(ctx)
+			if err != nil {
+				return Result{Rollout: name}, fmt.Errorf("list proposals: %w", err)
+			}
+			t.proposals = ps
+		}
+		doc := t.set.Lookup(name)
+		if doc == nil {
+			for _, p := range t.set.Errors() {
+				return Result{Rollout: name}, fmt.Errorf("%w %q on %s (a spec failed to load: %v)", ErrUnknownRollout, name, t.snap.Branch, p)
+			}
+			return Result{Rollout: name}, fmt.Errorf("%w %q on %s", ErrUnknownRollout, name, t.snap.Branch)
+		}
+		var prop *Proposal
+		if p, ok := t.proposals[name]; ok {
+			prop = &p
+		}
+		act, err := planOperation(doc.Spec, op, reason, prop, l.now())
+		res := Result{Rollout: name, File: doc.Path, Decision: policy.Action(op), From: doc.Spec.Traffic.Weight, To: act.to, Effect: act.effect}
+		if err != nil {
+			return res, err
+		}
+		res, err = l.commitDefault(ctx, t, doc, act, prop, res)
+		if errors.Is(err, ErrStale) && attempt < 3*l.maxRetries() {
+			continue
+		}
+		return res, err
+	}
+}
+
+// planOperation plans the commit of a manual operation.
+func planOperation(spec *rollouts.Spec, op Operation, reason string, prop *Proposal, now time.Time) (action, error) {
+	st := rollouts.Status{Phase: rollouts.Pending}
+	if spec.Status != nil {
+		st = *spec.Status
+	}
+	from := spec.Traffic.Weight
+	switch op {
+	case OpRollback:
+		if spec.Canary == nil || st.Phase == rollouts.RolledBack {
+			return action{to: from}, fmt.Errorf("rollback %s: %w: it is %s", spec.Name, ErrNotApplicable, phaseOf(spec, st))
+		}
+		d := policy.Decision{Rollout: spec.Name, Action: policy.Rollback, Current: policy.Step{Stage: st.Stage, Weight: from, Shadow: spec.Traffic.Shadow},
+			Reasons: []string{"by hand: " + reason}}
+		if spec.Status == nil {
+			// A rollback before the start still records the canary it stopped.
+			st.Canary = rollouts.Fingerprint(spec.Canary)
+		}
+		spec = withStatus(spec, st)
+		spec.Rollback.Via = "commit" // by hand is always a commit: the person running it is the review
+		return planChange(planInput{Doc: &rollouts.Document{Spec: spec}, Decision: d, Proposal: prop, Now: now, MetricsErrors: -1})
+	case OpPause:
+		if spec.Canary == nil || st.Phase != rollouts.Progressing {
+			return action{to: from}, fmt.Errorf("pause %s: %w: it is %s, not progressing", spec.Name, ErrNotApplicable, phaseOf(spec, st))
+		}
+		st.Phase = rollouts.Paused
+		st.Message = "paused by hand"
+		if reason != "" {
+			st.Message += ": " + reason
+		}
+		return action{kind: actCommit, to: from, effect: "commit the pause on the default branch", change: rollouts.Change{Status: &st},
+			message: commitMessage(spec.Name, "pause", nonEmpty(reason), policy.Action(OpPause))}, nil
+	case OpResume:
+		if st.Phase != rollouts.Paused {
+			return action{to: from}, fmt.Errorf("resume %s: %w: it is %s, not paused", spec.Name, ErrNotApplicable, phaseOf(spec, st))
+		}
+		st.Phase = rollouts.Progressing
+		st.Message = ""
+		st.StageStartedAt = now
+		return action{kind: actCommit, to: from, effect: "commit the resume on the default branch", change: rollouts.Change{Status: &st},
+			message: commitMessage(spec.Name, "resume", append(nonEmpty(reason), "the stage's window starts again now"), policy.Action(OpResume))}, nil
+	}
+	return action{}, fmt.Errorf("unknown operation %q", op)
+}
+
+func withStatus(spec *rollouts.Spec, st rollouts.Status) *rollouts.Spec {
+	cp := *spec
+	cp.Status = &st
+	return &cp
+}
+
+func nonEmpty(s string) []string {
+	if s == "" {
+		return nil
+	}
+	return []string{s}
+}
