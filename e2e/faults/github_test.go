@@ -229,3 +229,43 @@ func TestRollbackNeverLostToGitHub(t *testing.T) {
 		t.Errorf("main = %q, want one rollback commit over the initial one", got)
 	}
 }
+
+// TestTwoProcessesAdvanceAtOnce: two runs on GitHub advance the same rollout at the same moment, both
+// having listed the pull requests and fetched before either pushes. Exactly one pull request is opened,
+// the bot branch holds one commit over main, and main is untouched.
+func TestTwoProcessesAdvanceAtOnce(t *testing.T) {
+	g := newGitHub(t, map[string]string{"rollouts/summarizer.yaml": progressing("summarizer", "hold")})
+	g.writeTraffic("summarizer", 0.01)
+	main := g.head("main")
+	var ready sync.WaitGroup
+	ready.Add(2)
+	loops := make([]*reconcile.Loop, 2)
+	for i := range loops {
+		loops[i] = g.process()
+		loops[i].Repo = &pushHook{Repository: loops[i].Repo, before: func(reconcile.PushRequest) { ready.Done(); ready.Wait() }}
+	}
+	var wg sync.WaitGroup
+	reps := make([]*reconcile.Report, 2)
+	errs := make([]error, 2)
+	for i, l := range loops {
+		wg.Go(func() { reps[i], errs[i] = l.Tick(context.Background()) })
+	}
+	wg.Wait()
+	for i, rep := range reps {
+		if errs[i] != nil {
+			t.Fatalf("process %d: %v", i, errs[i])
+		}
+		if res := result(t, rep, "summarizer"); res.Decision != policy.Advance || res.Err != nil {
+			t.Errorf("process %d: %+v", i, res)
+		}
+	}
+	if pulls := g.gh.Pulls(); len(pulls) != 1 {
+		t.Fatalf("pulls = %+v, want exactly one", pulls)
+	}
+	if n := g.git("rev-list", "--count", "main..rollout/summarizer"); n != "1" {
+		t.Errorf("bot branch holds %s commits over main, want 1", n)
+	}
+	if g.head("main") != main {
+		t.Errorf("an advance moved main")
+	}
+}
