@@ -1,0 +1,18 @@
+package synth
+
+import (
+	"time"
+
+	"github.com/rollout-dev/rollout/rollouts/record"
+)
+
+// Record returns r as the application's recorder takes it.
+func Record(r Request) record.Request {
+	latency := time.Duration(r.LatencyMS * float64(time.Millisecond))
+	in, out, cost := int64(r.InputTokens), int64(r.OutputTokens), r.CostUSD
+	return record.Request{
+		Time: r.TS, Rollout: r.Rollout, Variant: string(r.Variant), Shadow: r.Shadow, Key: r.Key, Model: r.Model,
+		Latency: &latency, Error: r.Error, Refusal: r.Refusal, InputTokens: &in, OutputTokens: &out,
+		CostUSD: &cost, Quality: r.Quality, Feedback: r.Feedback,
+	}
+}

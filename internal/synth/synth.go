@@ -1,0 +1,226 @@
+// Package synth generates seeded synthetic LLM traffic for the metrics sources' tests, and computes
+// from the raw requests the statistics every source should report, so that the file, Prometheus and
+// PostgreSQL sources can be checked against the same truth.
+package synth
+
+import (
+	"math"
+	"math/rand/v2"
+	"sort"
+	"time"
+
+	"github.com/rollout-dev/rollout/policy"
+)
+
+// Request is one synthetic request, with the fields of the contract's JSONL record.
+type Request struct {
+	TS           time.Time
+	Rollout      string
+	Variant      policy.Arm
+	Shadow       bool // a mirrored canary call
+	Key          string
+	Model        string
+	LatencyMS    float64
+	Error        bool
+	Refusal      bool
+	InputTokens  int
+	OutputTokens int
+	CostUSD      float64
+	Quality      *float64
+	Feedback     *int // -1, 0 or 1
+}
+
+// Profile is how one arm behaves.
+type Profile struct {
+	Model         string
+	LatencyMedian float64 // ms, lognormal
+	LatencySigma  float64
+	ErrorRate     float64
+	RefusalRate   float64
+	CostPerToken  float64
+	Quality       float64 // mean quality score in [0,1]
+	NegativeRate  float64 // share of feedback that is negative
+}
+
+// Stable is a healthy stable arm.
+var Stable = Profile{Model: "model-stable", LatencyMedian: 400, LatencySigma: 0.5, ErrorRate: 0.02, RefusalRate: 0.01,
+	CostPerToken: 2e-6, Quality: 0.85, NegativeRate: 0.1}
+
+// Traffic describes a window of traffic for one rollout.
+type Traffic struct {
+	Rollout string
+	From    time.Time
+	To      time.Time
+	// Requests per arm.
+	Stable, Canary int
+	// ShadowShare is the share of canary requests that are mirrored calls.
+	ShadowShare   float64
+	StableProfile Profile
+	CanaryProfile Profile
+}
+
+// Generate returns the requests of tr, seeded, sorted by time, every one strictly inside (From, To).
+func Generate(tr Traffic, seed uint64) []Request {
+	r := rand.New(rand.NewPCG(seed, 0x5eed))
+	span := tr.To.Sub(tr.From)
+	var out []Request
+	add := func(arm policy.Arm, p Profile, n int) {
+		for i := 0; i < n; i++ {
+			// Whole milliseconds, at least 1 ms inside the window, as every store keeps them.
+			at := tr.From.Add(time.Duration(1+r.Int64N(span.Milliseconds()-1)) * time.Millisecond)
+			req := Request{
+				TS: at, Rollout: tr.Rollout, Variant: arm, Model: p.Model,
+				Key:       "u-" + itoa(r.IntN(100000)),
+				LatencyMS: math.Round(p.LatencyMedian*math.Exp(p.LatencySigma*r.NormFloat64())*10) / 10,
+			}
+			if arm == policy.Canary && tr.ShadowShare > 0 {
+				req.Shadow = r.Float64() < tr.ShadowShare
+			}
+			switch u := r.Float64(); {
+			case u < p.ErrorRate:
+				req.Error = true
+			case u < p.ErrorRate+p.RefusalRate:
+				req.Refusal = true
+			}
+			req.InputTokens = 200 + r.IntN(1800)
+			req.OutputTokens = 50 + r.IntN(450)
+			req.CostUSD = float64(req.InputTokens+4*req.OutputTokens) * p.CostPerToken
+			if r.Float64() < 0.8 {
+				q := math.Min(1, math.Max(0, p.Quality+0.1*r.NormFloat64()))
+				q = math.Round(q*1000) / 1000
+				req.Quality = &q
+			}
+			if r.Float64() < 0.3 {
+				f := 1
+				switch u := r.Float64(); {
+				case u < p.NegativeRate:
+					f = -1
+				case u < p.NegativeRate+0.3:
+					f = 0
+				}
+				req.Feedback = &f
+			}
+			out = append(out, req)
+		}
+	}
+	add(policy.Stable, tr.StableProfile, tr.Stable)
+	add(policy.Canary, tr.CanaryProfile, tr.Canary)
+	sort.SliceStable(out, func(i, j int) bool { return out[i].TS.Before(out[j].TS) })
+	return out
+}
+
+func itoa(i int) string {
+	const digits = "0123456789"
+	if i == 0 {
+		return "0"
+	}
+	var b []byte
+	for ; i > 0; i /= 10 {
+		b = append([]byte{digits[i%10]}, b...)
+	}
+	return string(b)
+}
+
+// BuiltinMetrics are the names of the contract's built-in metrics.
+var BuiltinMetrics = []string{"error_rate", "refusal_rate", "negative_feedback_rate", "latency_mean_ms",
+	"latency_p50_ms", "latency_p95_ms", "latency_p99_ms", "cost_per_request", "input_tokens_per_request",
+	"output_tokens_per_request", "quality_score"}
+
+// Expected computes, from the raw requests of rollout, the statistics a source should report for the window: exact
+// counts, sums and sums of squares, and for the quantile metrics the exact sorted observations.
+func Expected(reqs []Request, rollout string, w policy.Window) *policy.Stats {
+	st := &policy.Stats{}
+	type acc struct{ n, sum, ss float64 }
+	type armAcc struct {
+		requests                        int64
+		errors, refusals, fbN, fbNeg    float64
+		latency, cost, in, out, quality acc
+		latencies                       []float64
+	}
+	arms := map[policy.Arm]*armAcc{policy.Stable: {}, policy.Canary: {}}
+	addTo := func(a *acc, v float64) { a.n++; a.sum += v; a.ss += v * v }
+	for _, r := range reqs {
+		if r.Rollout != rollout || r.TS.Before(w.From) || r.TS.After(w.To) {
+			continue
+		}
+		a := arms[r.Variant]
+		a.requests++
+		if r.Shadow {
+			st.Shadow++
+		}
+		if r.Error {
+			a.errors++
+		}
+		if r.Refusal {
+			a.refusals++
+		}
+		addTo(&a.latency, r.LatencyMS)
+		a.latencies = append(a.latencies, r.LatencyMS)
+		addTo(&a.cost, r.CostUSD)
+		addTo(&a.in, float64(r.InputTokens))
+		addTo(&a.out, float64(r.OutputTokens))
+		if r.Quality != nil {
+			addTo(&a.quality, *r.Quality)
+		}
+		if r.Feedback != nil {
+			a.fbN++
+			if *r.Feedback < 0 {
+				a.fbNeg++
+			}
+		}
+	}
+	for arm, a := range arms {
+		as := st.Arm(arm)
+		as.Requests = a.requests
+		as.Metrics = map[string]policy.Sample{}
+		if a.requests == 0 {
+			continue
+		}
+		prop := func(events, n float64) policy.Sample {
+			return policy.Sample{Kind: policy.Proportion, N: int64(n), Sum: events}
+		}
+		mean := func(c acc) policy.Sample {
+			return policy.Sample{Kind: policy.Mean, N: int64(c.n), Sum: c.sum, SumSquares: c.ss}
+		}
+		as.Metrics["error_rate"] = prop(a.errors, float64(a.requests))
+		as.Metrics["refusal_rate"] = prop(a.refusals, float64(a.requests))
+		if a.fbN > 0 {
+			as.Metrics["negative_feedback_rate"] = prop(a.fbNeg, a.fbN)
+		}
+		as.Metrics["latency_mean_ms"] = mean(a.latency)
+		sort.Float64s(a.latencies)
+		exact := Exact(a.latencies)
+		for _, name := range []string{"latency_p50_ms", "latency_p95_ms", "latency_p99_ms"} {
+			as.Metrics[name] = policy.Sample{Kind: policy.Quantile, N: a.requests, Sum: a.latency.sum, Dist: exact}
+		}
+		as.Metrics["cost_per_request"] = mean(a.cost)
+		as.Metrics["input_tokens_per_request"] = mean(a.in)
+		as.Metrics["output_tokens_per_request"] = mean(a.out)
+		if a.quality.n > 0 {
+			as.Metrics["quality_score"] = mean(a.quality)
+		}
+	}
+	return st
+}
+
+// Exact is the Distribution of sorted observations themselves.
+type Exact []float64
+
+var _ policy.Distribution = Exact(nil)
+
+// Count is the number of observations.
+func (e Exact) Count() float64 { return float64(len(e)) }
+
+// Quantile returns the smallest observation at or above rank q.
+func (e Exact) Quantile(q float64) float64 {
+	if len(e) == 0 {
+		return math.NaN()
+	}
+	i := int(math.Ceil(q*float64(len(e)))) - 1
+	return e[min(max(i, 0), len(e)-1)]
+}
+
+// CountAbove returns the number of observations greater than x.
+func (e Exact) CountAbove(x float64) float64 {
+	return float64(len(e) - sort.Search(len(e), func(i int) bool { return e[i] > x }))
+}
