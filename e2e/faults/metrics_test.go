@@ -2,14 +2,19 @@ package faults
 
 import (
 	"context"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/rollout-dev/rollout/policy"
+	"github.com/rollout-dev/rollout/rollouts"
+	"github.com/rollout-dev/rollout/source/prom"
 )
 
 // TestMetricsSourceDownHoldsAndAlerts: a traffic file that is missing holds the rollout on every tick,
@@ -84,5 +89,46 @@ func TestHangingMetricsSourceIsBounded(t *testing.T) {
 	}
 	if evs := w.hook.received(); len(evs) != 1 || evs[0].Rollout != "hangs" || evs[0].Decision != "alert" {
 		t.Fatalf("alerts = %+v, want one for hangs", evs)
+	}
+}
+
+// TestPrometheusDownOrHangingHolds: the Prometheus source against a server that answers 503, then one
+// that never answers. Each tick holds within the source's timeout, writes nothing, and the third
+// consecutive failure raises the alert.
+func TestPrometheusDownOrHangingHolds(t *testing.T) {
+	var hang atomic.Bool
+	release := make(chan struct{})
+	promSrv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if hang.Load() {
+			select {
+			case <-r.Context().Done():
+			case <-release:
+			}
+			return
+		}
+		http.Error(w, `{"status":"error","errorType":"unavailable","error":"starting up"}`, http.StatusServiceUnavailable)
+	}))
+	defer promSrv.Close()
+	defer close(release)
+	w := newWorld(t, map[string]string{"rollouts/summarizer.yaml": strings.Replace(progressing("summarizer", "hold"),
+		"file:traffic/summarizer.jsonl", "prometheus:"+promSrv.URL, 1)}, false)
+	before := w.refs()
+	l := w.localLoop()
+	l.Sources = func(spec *rollouts.Spec) (policy.Source, error) {
+		return prom.New(strings.TrimPrefix(spec.Metrics.Source, prom.Scheme), prom.WithTimeout(500*time.Millisecond))
+	}
+	for i := range 3 {
+		hang.Store(i > 0)
+		res := result(t, tick(t, l), "summarizer")
+		if why := strings.Join(res.Reasons, "; "); res.Decision != policy.Hold || res.Commit != "" || res.Err != nil ||
+			!strings.Contains(why, "metrics source failed") {
+			t.Fatalf("tick %d with Prometheus failing: %+v", i+1, res)
+		}
+	}
+	if got := w.refs(); got != before {
+		t.Errorf("holding wrote to git")
+	}
+	if evs := w.hook.received(); len(evs) != 1 || evs[0].Decision != "alert" {
+		t.Errorf("alerts = %+v, want one", evs)
 	}
 }
