@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"path"
 	"runtime/debug"
+	"strconv"
 	"strings"
 	"sync"
 	"testing/fstest"
@@ -484,6 +485,10 @@ func (l *Loop) decide(ctx context.Context, t *tick, spec *rollouts.Spec, now tim
 		judge = policy.Judge
 	}
 	d := judge(spec, ev, now)
+	if ev.Stats != nil && ev.Stats.Malformed > 0 {
+		// The contract: a malformed record is counted and reported, never silently dropped.
+		d.Reasons = append(d.Reasons, malformedReason(spec.Metrics.Source, ev.Stats))
+	}
 	recorded := 0
 	if spec.Status != nil {
 		recorded = spec.Status.MetricsErrors
@@ -552,6 +557,19 @@ func (l *Loop) stats(ctx context.Context, src policy.Source, q policy.Query) (*p
 		}
 		return nil, ctx.Err()
 	}
+}
+
+// malformedReason reports the records a source could not read, with the first line numbers it gave.
+func malformedReason(source string, st *policy.Stats) string {
+	reason := fmt.Sprintf("%d malformed records skipped in %s", st.Malformed, source)
+	if len(st.MalformedLines) > 0 {
+		lines := make([]string, len(st.MalformedLines))
+		for i, n := range st.MalformedLines {
+			lines[i] = strconv.FormatInt(n, 10)
+		}
+		reason += " (lines " + strings.Join(lines, ", ") + ")"
+	}
+	return reason
 }
 
 // countFailure counts consecutive in-memory metrics failures of a rollout and returns the count.
