@@ -86,8 +86,13 @@ func TestBadInputNeverStopsTheOthers(t *testing.T) {
 		t.Errorf("missing traffic: %+v", r)
 	}
 	for _, name := range badSources {
-		if r := result(t, rep, name); r.Decision != policy.Hold || r.Err != nil || r.Commit != "" {
+		r := result(t, rep, name)
+		if r.Decision != policy.Hold || r.Err != nil || r.Commit != "" {
 			t.Errorf("%s: %+v", name, r)
+		}
+		// Never silently dropped: the pass reports the malformed records, naming the file and lines.
+		if why := strings.Join(r.Reasons, "; "); !strings.Contains(why, "malformed records skipped in file:traffic/"+name+".jsonl (lines ") {
+			t.Errorf("%s: reasons %q do not report the malformed records", name, why)
 		}
 	}
 	if !rep.Failed() {
