@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"path"
 	"runtime/debug"
+	"strconv"
 	"strings"
 	"sync"
 	"testing/fstest"
@@ -36,6 +37,8 @@ const (
 	DefaultBot               = "rollout-bot"
 	DefaultMaxRetries        = 3
 	DefaultMetricsErrorLimit = policy.MaxMetricsErrors
+	// DefaultMetricsTimeout bounds one metrics query, as the contract bounds a gate webhook.
+	DefaultMetricsTimeout = 30 * time.Second
 )
 
 // Loop is the reconciler: one Tick judges every rollout of the repository and turns the decisions into
@@ -66,7 +69,10 @@ type Loop struct {
 	// onMetricsError is hold; default policy.MaxMetricsErrors, the count at which the judge rolls back
 	// when it is rollback.
 	MetricsErrorLimit int
-	Log               *slog.Logger
+	// MetricsTimeout bounds one metrics query; default DefaultMetricsTimeout. A source that does not
+	// answer in time counts as a metrics failure.
+	MetricsTimeout time.Duration
+	Log            *slog.Logger
 
 	mu              sync.Mutex
 	metricsFailures map[string]int
@@ -232,7 +238,9 @@ func (l *Loop) reconcileOne(ctx context.Context, t *tick, name string) (res Resu
 			return Result{Rollout: name, Effect: "spec removed", Err: fmt.Errorf("rollout %s: spec is gone from the default branch", name)}
 		}
 		res, err := l.attempt(ctx, t, doc)
-		if errors.Is(err, ErrStale) {
+		// A commit that landed is never decided again: a later rejected push (the record of a failed
+		// notification) must not hide the rollback it follows, nor its failure.
+		if errors.Is(err, ErrStale) && res.Commit == "" {
 			if res.Decision == policy.Rollback && attempt < 3*limit || attempt < limit {
 				l.log().Info("push rejected, deciding again", "rollout", name, "attempt", attempt+1)
 				if rerr := l.refresh(ctx, t); rerr != nil {
@@ -273,7 +281,8 @@ func (l *Loop) attempt(ctx context.Context, t *tick, doc *rollouts.Document) (Re
 	if act.kind == actNone {
 		return res, nil
 	}
-	if act.needsForge && l.Forge == nil {
+	// A plan needs no forge: on a pull request from a fork there is no token to make one with.
+	if act.needsForge && l.Forge == nil && !t.dryRun {
 		return res, ErrNoForge
 	}
 	if act.needsForge && t.propErr != nil {
@@ -460,7 +469,7 @@ func (l *Loop) decide(ctx context.Context, t *tick, spec *rollouts.Spec, now tim
 			src, err = l.Sources(spec)
 		}
 		if err == nil {
-			ev.Stats, err = src.Stats(ctx, q)
+			ev.Stats, err = l.stats(ctx, src, q)
 		}
 		if err != nil {
 			ev.Stats, ev.Err = nil, fmt.Errorf("metrics source: %w", err)
@@ -477,6 +486,10 @@ func (l *Loop) decide(ctx context.Context, t *tick, spec *rollouts.Spec, now tim
 		judge = policy.Judge
 	}
 	d := judge(spec, ev, now)
+	if ev.Stats != nil && ev.Stats.Malformed > 0 {
+		// The contract: a malformed record is counted and reported, never silently dropped.
+		d.Reasons = append(d.Reasons, malformedReason(spec.Metrics.Source, ev.Stats))
+	}
 	recorded := 0
 	if spec.Status != nil {
 		recorded = spec.Status.MetricsErrors
@@ -509,6 +522,55 @@ func (l *Loop) decide(ctx context.Context, t *tick, spec *rollouts.Spec, now tim
 			Reasons: []string{fmt.Sprintf("%d consecutive metrics failures: %v", limit, ev.Err)}}
 	}
 	return d, -1, nil
+}
+
+// stats asks src for q's statistics within MetricsTimeout. The query runs in its own goroutine so that
+// a source which ignores its context (a named pipe that blocks in open, a driver without deadlines) is
+// abandoned at the deadline instead of stalling the tick; its late answer is dropped. A panic in the
+// source becomes its error, since reconcileOne's recover cannot see another goroutine.
+func (l *Loop) stats(ctx context.Context, src policy.Source, q policy.Query) (*policy.Stats, error) {
+	timeout := l.MetricsTimeout
+	if timeout <= 0 {
+		timeout = DefaultMetricsTimeout
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	type answer struct {
+		stats *policy.Stats
+		err   error
+	}
+	done := make(chan answer, 1)
+	go func() {
+		defer func() {
+			if p := recover(); p != nil {
+				done <- answer{err: fmt.Errorf("internal error in metrics source: %v", p)}
+			}
+		}()
+		st, err := src.Stats(ctx, q)
+		done <- answer{st, err}
+	}()
+	select {
+	case a := <-done:
+		return a.stats, a.err
+	case <-ctx.Done():
+		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			return nil, fmt.Errorf("no answer within %s: %w", timeout, policy.ErrSourceUnavailable)
+		}
+		return nil, ctx.Err()
+	}
+}
+
+// malformedReason reports the records a source could not read, with the first line numbers it gave.
+func malformedReason(source string, st *policy.Stats) string {
+	reason := fmt.Sprintf("%d malformed records skipped in %s", st.Malformed, source)
+	if len(st.MalformedLines) > 0 {
+		lines := make([]string, len(st.MalformedLines))
+		for i, n := range st.MalformedLines {
+			lines[i] = strconv.FormatInt(n, 10)
+		}
+		reason += " (lines " + strings.Join(lines, ", ") + ")"
+	}
+	return reason
 }
 
 // countFailure counts consecutive in-memory metrics failures of a rollout and returns the count.
