@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	nethttp "net/http"
 	neturl "net/url"
@@ -429,7 +430,33 @@ func (r *Remote) Push(ctx context.Context, req reconcile.PushRequest) (string, e
 	if err := r.sendUpdate(ctx, dst, plumbing.NewBranchReferenceName(req.Branch), expect, newHash); err != nil {
 		return "", fmt.Errorf("push %s: %w", req.Branch, err)
 	}
+	r.remember(newHash, src, dst)
 	return newHash.String(), nil
+}
+
+// remember keeps a commit the bot just pushed as a snapshot of its own, holding the parent snapshot's
+// objects and the new ones, so that a push on top of it (the next rollout's commit in the same tick, or
+// the record of a failed notification right after a rollback) needs no fetch and is not refused as
+// stale. Neither store is written: the new one shares their objects.
+func (r *Remote) remember(head plumbing.Hash, src, dst *memory.Storage) {
+	st := memory.NewStorage()
+	for _, from := range []*memory.Storage{src, dst} {
+		for _, pair := range [][2]map[plumbing.Hash]plumbing.EncodedObject{
+			{st.ObjectStorage.Objects, from.ObjectStorage.Objects},
+			{st.ObjectStorage.Commits, from.ObjectStorage.Commits},
+			{st.ObjectStorage.Trees, from.ObjectStorage.Trees},
+			{st.ObjectStorage.Blobs, from.ObjectStorage.Blobs},
+			{st.ObjectStorage.Tags, from.ObjectStorage.Tags},
+		} {
+			maps.Copy(pair[0], pair[1])
+		}
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.snapshots = append(r.snapshots, &snapshotStore{head: head, store: st})
+	if len(r.snapshots) > keptSnapshots {
+		r.snapshots = r.snapshots[len(r.snapshots)-keptSnapshots:]
+	}
 }
 
 func writeEmptyTree(st *memory.Storage) (plumbing.Hash, error) {

@@ -70,7 +70,7 @@ func EvidenceMarkdown(d policy.Decision) string {
 	if len(d.Reasons) > 0 {
 		b.WriteString("**Why**\n\n")
 		for _, r := range d.Reasons {
-			fmt.Fprintf(&b, "- %s\n", oneLine(r))
+			fmt.Fprintf(&b, "- %s\n", Inline(r))
 		}
 	}
 	return b.String()
@@ -78,4 +78,13 @@ func EvidenceMarkdown(d policy.Decision) string {
 
 func num(v float64) string { return strconv.FormatFloat(v, 'g', 4, 64) }
 
-func cell(s string) string { return strings.ReplaceAll(oneLine(s), "|", `\|`) }
+func cell(s string) string { return strings.ReplaceAll(Inline(s), "|", `\|`) }
+
+// inlineEscaper neutralises what GitHub's markdown would act on in text that comes from a spec or from
+// metrics (a source's path, a metric's name, an error): HTML tags and entities, @mentions (a zero-width
+// space after the @), and link or code syntax (with the backslash that would undo an escape).
+var inlineEscaper = strings.NewReplacer(`\`, `\\`, "&", "&amp;", "<", "&lt;", ">", "&gt;", "@", "@\u200b",
+	"[", `\[`, "]", `\]`, "`", "\\`")
+
+// Inline is s on one line, safe to put in a pull request body or comment.
+func Inline(s string) string { return inlineEscaper.Replace(oneLine(s)) }

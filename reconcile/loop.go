@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"path"
 	"runtime/debug"
+	"strconv"
 	"strings"
 	"sync"
 	"testing/fstest"
@@ -36,6 +37,8 @@ const (
 	DefaultBot               = "rollout-bot"
 	DefaultMaxRetries        = 3
 	DefaultMetricsErrorLimit = policy.MaxMetricsErrors
+	// DefaultMetricsTimeout bounds one metrics query, as the contract bounds a gate webhook.
+	DefaultMetricsTimeout = 30 * time.Second
 )
 
 // Loop is the reconciler: one Tick judges every rollout of the repository and turns the decisions into
@@ -66,7 +69,10 @@ type Loop struct {
 	// onMetricsError is hold; default policy.MaxMetricsErrors, the count at which the judge rolls back
 	// when it is rollback.
 	MetricsErrorLimit int
-	Log               *slog.Logger
+	// MetricsTimeout bounds one metrics query; default DefaultMetricsTimeout. A source that does not
+	// answer in time counts as a metrics failure.
+	MetricsTimeout time.Duration
+	Log            *slog.Logger
 
 	mu              sync.Mutex
 	metricsFailures map[string]int
@@ -232,7 +238,9 @@ func (l *Loop) reconcileOne(ctx context.Context, t *tick, name string) (res Resu
 			return Result{Rollout: name, Effect: "spec removed", Err: fmt.Errorf("rollout %s: spec is gone from the default branch", name)}
 		}
 		res, err := l.attempt(ctx, t, doc)
-		if errors.Is(err, ErrStale) {
+		// A commit that landed is never decided again: a later rejected push (the record of a failed
+		// notification) must not hide the rollback it follows, nor its failure.
+		if errors.Is(err, ErrStale) && res.Commit == "" {
 			if res.Decision == policy.Rollback && attempt < 3*limit || attempt < limit {
 				l.log().Info("push rejected, deciding again", "rollout", name, "attempt", attempt+1)
 				if rerr := l.refresh(ctx, t); rerr != nil {
@@ -273,7 +281,8 @@ func (l *Loop) attempt(ctx context.Context, t *tick, doc *rollouts.Document) (Re
 	if act.kind == actNone {
 		return res, nil
 	}
-	if act.needsForge && l.Forge == nil {
+	// A plan needs no forge: on a pull request from a fork there is no token to make one with.
+	if act.needsForge && l.Forge == nil && !t.dryRun {
 		return res, ErrNoForge
 	}
 	if act.needsForge && t.propErr != nil {
@@ -340,13 +349,11 @@ func (l *Loop) commitDefault(ctx context.Context, t *tick, doc *rollouts.Documen
 		ev.Commit = commit
 		if err := l.deliver(ctx, doc.Spec, ev); err != nil {
 			errs = append(errs, err)
-			errs = append(errs, l.markNotifyPending(ctx, t, name(doc)))
+			errs = append(errs, l.markNotifyPending(ctx, t, doc.Spec.Name))
 		}
 	}
 	return res, errors.Join(errs...)
 }
-
-func name(doc *rollouts.Document) string { return doc.Spec.Name }
 
 // markNotifyPending records in git that a rollback's notification failed, so that the next tick, in this
 // process or in a later cron run, delivers it again.
@@ -403,7 +410,10 @@ func (l *Loop) propose(ctx context.Context, t *tick, doc *rollouts.Document, act
 	if err != nil {
 		return res, fmt.Errorf("read branch %s: %w", branch, err)
 	}
-	if state.Head != "" && !state.OnlyBot {
+	// The forge may know of human commits the repository cannot tell apart (GitHub maps emails to
+	// accounts); either one is enough to keep off the branch.
+	forgeSaysHuman := prop != nil && prop.State == ProposalOpen && prop.Head == state.Head && len(prop.HumanCommits) > 0
+	if state.Head != "" && (!state.OnlyBot || forgeSaysHuman) {
 		if prop == nil || prop.State != ProposalOpen {
 			return res, fmt.Errorf("branch %s: %w", branch, ErrHumanCommits)
 		}
@@ -459,7 +469,7 @@ func (l *Loop) decide(ctx context.Context, t *tick, spec *rollouts.Spec, now tim
 			src, err = l.Sources(spec)
 		}
 		if err == nil {
-			ev.Stats, err = src.Stats(ctx, q)
+			ev.Stats, err = l.stats(ctx, src, q)
 		}
 		if err != nil {
 			ev.Stats, ev.Err = nil, fmt.Errorf("metrics source: %w", err)
@@ -476,6 +486,10 @@ func (l *Loop) decide(ctx context.Context, t *tick, spec *rollouts.Spec, now tim
 		judge = policy.Judge
 	}
 	d := judge(spec, ev, now)
+	if ev.Stats != nil && ev.Stats.Malformed > 0 {
+		// The contract: a malformed record is counted and reported, never silently dropped.
+		d.Reasons = append(d.Reasons, malformedReason(spec.Metrics.Source, ev.Stats))
+	}
 	recorded := 0
 	if spec.Status != nil {
 		recorded = spec.Status.MetricsErrors
@@ -508,6 +522,55 @@ func (l *Loop) decide(ctx context.Context, t *tick, spec *rollouts.Spec, now tim
 			Reasons: []string{fmt.Sprintf("%d consecutive metrics failures: %v", limit, ev.Err)}}
 	}
 	return d, -1, nil
+}
+
+// stats asks src for q's statistics within MetricsTimeout. The query runs in its own goroutine so that
+// a source which ignores its context (a named pipe that blocks in open, a driver without deadlines) is
+// abandoned at the deadline instead of stalling the tick; its late answer is dropped. A panic in the
+// source becomes its error, since reconcileOne's recover cannot see another goroutine.
+func (l *Loop) stats(ctx context.Context, src policy.Source, q policy.Query) (*policy.Stats, error) {
+	timeout := l.MetricsTimeout
+	if timeout <= 0 {
+		timeout = DefaultMetricsTimeout
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	type answer struct {
+		stats *policy.Stats
+		err   error
+	}
+	done := make(chan answer, 1)
+	go func() {
+		defer func() {
+			if p := recover(); p != nil {
+				done <- answer{err: fmt.Errorf("internal error in metrics source: %v", p)}
+			}
+		}()
+		st, err := src.Stats(ctx, q)
+		done <- answer{st, err}
+	}()
+	select {
+	case a := <-done:
+		return a.stats, a.err
+	case <-ctx.Done():
+		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			return nil, fmt.Errorf("no answer within %s: %w", timeout, policy.ErrSourceUnavailable)
+		}
+		return nil, ctx.Err()
+	}
+}
+
+// malformedReason reports the records a source could not read, with the first line numbers it gave.
+func malformedReason(source string, st *policy.Stats) string {
+	reason := fmt.Sprintf("%d malformed records skipped in %s", st.Malformed, source)
+	if len(st.MalformedLines) > 0 {
+		lines := make([]string, len(st.MalformedLines))
+		for i, n := range st.MalformedLines {
+			lines[i] = strconv.FormatInt(n, 10)
+		}
+		reason += " (lines " + strings.Join(lines, ", ") + ")"
+	}
+	return reason
 }
 
 // countFailure counts consecutive in-memory metrics failures of a rollout and returns the count.

@@ -141,7 +141,7 @@ func planChange(in planInput) (action, error) {
 			message: commitMessage(name, subject, reasons, policy.Rollback),
 			event:   &Event{Rollout: name, Decision: string(policy.Rollback), From: from, To: 0, Reasons: reasons}}
 		if open {
-			act.closeComment = "Rolled back in {commit}: " + strings.Join(reasons, "; ")
+			act.closeComment = "Rolled back in {commit}: " + Inline(strings.Join(reasons, "; "))
 		}
 		return act, nil
 

@@ -14,6 +14,10 @@ import (
 // nameRE is what a rollout name may hold: it becomes a branch name (rollout/<name>) and a label value.
 var nameRE = regexp.MustCompile(`^[a-z0-9-]+$`)
 
+// MaxNameLength bounds a rollout name, as a DNS label and a Kubernetes name are bounded: it becomes a
+// branch name, a label and a metric label value.
+const MaxNameLength = 63
+
 // envRefRE is an env:NAME reference to a secret held outside git.
 var envRefRE = regexp.MustCompile(`^env:[A-Za-z_][A-Za-z0-9_]*$`)
 
@@ -79,7 +83,11 @@ func (d *specDecoder) checkHeader(s *Spec) {
 	if required("kind", s.Kind) && s.Kind != Kind {
 		d.errorAt(d.at("kind"), "kind: want %s, got %q", Kind, s.Kind)
 	}
-	if required("name", s.Name) && !nameRE.MatchString(s.Name) {
+	if required("name", s.Name) && len(s.Name) > MaxNameLength {
+		// Checked first, and not echoed: the name becomes the branch rollout/<name>, which git and the
+		// file systems under it refuse past a few hundred bytes.
+		d.errorAt(d.at("name"), "name: is %d bytes long; at most %d", len(s.Name), MaxNameLength)
+	} else if s.Name != "" && !nameRE.MatchString(s.Name) {
 		d.errorAt(d.at("name"), "name: %q may hold only lower-case letters, digits and '-'", s.Name)
 	}
 }

@@ -144,8 +144,8 @@ func (app *App) demoRun(ctx context.Context, opts *demoOptions) error {
 	}
 
 	section("The audit trail: rollout history " + demo.Regressing)
-	history := *app
-	history.Repo, history.Branch, history.Dir = out.RemoteURL, demo.DefaultBranch, "rollouts"
+	history := &App{Stdin: app.Stdin, Stdout: app.Stdout, Stderr: app.Stderr, Getenv: app.Getenv, Now: app.Now,
+		Repo: out.RemoteURL, Branch: demo.DefaultBranch, Dir: "rollouts"}
 	if err := history.historyRun(ctx, &historyOptions{Name: demo.Regressing, Output: "table"}); err != nil {
 		return fmt.Errorf("demo: history: %w", err)
 	}

@@ -120,6 +120,13 @@ func (s *Server) FailRoute(route string, n int, f Fault) {
 	}
 }
 
+// Heal drops every fault still pending: the outage is over.
+func (s *Server) Heal() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.faults = nil
+}
+
 type routeFault struct {
 	route string
 	fault Fault

@@ -1,0 +1,134 @@
+package faults
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/rollout-dev/rollout/policy"
+	"github.com/rollout-dev/rollout/rollouts"
+	"github.com/rollout-dev/rollout/source/prom"
+)
+
+// TestMetricsSourceDownHoldsAndAlerts: a traffic file that is missing holds the rollout on every tick,
+// never advances it, writes nothing to git, and after three consecutive failures posts one alert to the
+// rollout's webhook. When the file appears, the healthy canary advances.
+func TestMetricsSourceDownHoldsAndAlerts(t *testing.T) {
+	w := newWorld(t, map[string]string{"rollouts/summarizer.yaml": progressing("summarizer", "hold")}, false)
+	before := w.refs()
+	l := w.localLoop() // the daemon: one process, tick after tick
+	for i := range 5 {
+		w.setNow(t0.Add(time.Duration(2+i) * time.Hour))
+		res := result(t, tick(t, l), "summarizer")
+		if res.Decision != policy.Hold || res.Commit != "" || res.Err != nil {
+			t.Fatalf("tick %d with the source down: %+v", i+1, res)
+		}
+		if why := strings.Join(res.Reasons, "; "); !strings.Contains(why, "metrics source failed") || !strings.Contains(why, "summarizer.jsonl") {
+			t.Errorf("tick %d: reasons %q do not name the failing source", i+1, why)
+		}
+	}
+	if got := w.refs(); got != before {
+		t.Errorf("holding on a failing source wrote to git:\n%s\nwas\n%s", got, before)
+	}
+	evs := w.hook.received()
+	if len(evs) != 1 || evs[0].Decision != "alert" || evs[0].Rollout != "summarizer" ||
+		!strings.Contains(strings.Join(evs[0].Reasons, " "), "3 consecutive metrics failures") {
+		t.Fatalf("alerts = %+v, want one after 3 failures", evs)
+	}
+	// The source comes back with a healthy canary: the rollout advances.
+	w.writeTraffic("summarizer", 0.01)
+	res := result(t, tick(t, l), "summarizer")
+	if res.Decision != policy.Advance || res.Err != nil {
+		t.Fatalf("after recovery: %+v", res)
+	}
+}
+
+// TestHangingMetricsSourceIsBounded: a traffic file that is a named pipe nobody writes blocks the
+// reader in open(2), which no context can interrupt. The loop's MetricsTimeout abandons the query,
+// the rollout holds, and the other rollouts of the pass go on; after three such ticks the alert goes out.
+func TestHangingMetricsSourceIsBounded(t *testing.T) {
+	w := newWorld(t, map[string]string{
+		"rollouts/hangs.yaml":   progressing("hangs", "hold"),
+		"rollouts/healthy.yaml": progressing("healthy", "hold"),
+	}, false)
+	w.writeTraffic("healthy", 0.01)
+	fifo := filepath.Join(w.traffic, "traffic", "hangs.jsonl")
+	if err := syscall.Mkfifo(fifo, 0o644); err != nil {
+		t.Skipf("no named pipes here: %v", err)
+	}
+	t.Cleanup(func() {
+		// A writer that opens and closes the pipe releases the abandoned readers with an end of file.
+		if f, err := os.OpenFile(fifo, os.O_WRONLY|syscall.O_NONBLOCK, 0); err == nil {
+			f.Close()
+		}
+	})
+	l := w.localLoop()
+	l.MetricsTimeout = time.Second
+	for i := range 3 {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		rep, err := l.Tick(ctx)
+		cancel()
+		if err != nil {
+			t.Fatal(err)
+		}
+		hung := result(t, rep, "hangs")
+		if why := strings.Join(hung.Reasons, "; "); hung.Decision != policy.Hold || hung.Commit != "" ||
+			!strings.Contains(why, "no answer within 1s: "+policy.ErrSourceUnavailable.Error()) {
+			t.Fatalf("tick %d, hanging source: %+v", i+1, hung)
+		}
+		if ok := result(t, rep, "healthy"); i == 0 && (ok.Decision != policy.Advance || ok.Err != nil) {
+			t.Fatalf("the healthy rollout beside a hanging one: %+v", ok)
+		}
+	}
+	if evs := w.hook.received(); len(evs) != 1 || evs[0].Rollout != "hangs" || evs[0].Decision != "alert" {
+		t.Fatalf("alerts = %+v, want one for hangs", evs)
+	}
+}
+
+// TestPrometheusDownOrHangingHolds: the Prometheus source against a server that answers 503, then one
+// that never answers. Each tick holds within the source's timeout, writes nothing, and the third
+// consecutive failure raises the alert.
+func TestPrometheusDownOrHangingHolds(t *testing.T) {
+	var hang atomic.Bool
+	release := make(chan struct{})
+	promSrv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if hang.Load() {
+			select {
+			case <-r.Context().Done():
+			case <-release:
+			}
+			return
+		}
+		http.Error(w, `{"status":"error","errorType":"unavailable","error":"starting up"}`, http.StatusServiceUnavailable)
+	}))
+	defer promSrv.Close()
+	defer close(release)
+	w := newWorld(t, map[string]string{"rollouts/summarizer.yaml": strings.Replace(progressing("summarizer", "hold"),
+		"file:traffic/summarizer.jsonl", "prometheus:"+promSrv.URL, 1)}, false)
+	before := w.refs()
+	l := w.localLoop()
+	l.Sources = func(spec *rollouts.Spec) (policy.Source, error) {
+		return prom.New(strings.TrimPrefix(spec.Metrics.Source, prom.Scheme), prom.WithTimeout(500*time.Millisecond))
+	}
+	for i := range 3 {
+		hang.Store(i > 0)
+		res := result(t, tick(t, l), "summarizer")
+		if why := strings.Join(res.Reasons, "; "); res.Decision != policy.Hold || res.Commit != "" || res.Err != nil ||
+			!strings.Contains(why, "metrics source failed") {
+			t.Fatalf("tick %d with Prometheus failing: %+v", i+1, res)
+		}
+	}
+	if got := w.refs(); got != before {
+		t.Errorf("holding wrote to git")
+	}
+	if evs := w.hook.received(); len(evs) != 1 || evs[0].Decision != "alert" {
+		t.Errorf("alerts = %+v, want one", evs)
+	}
+}
