@@ -97,6 +97,25 @@ func (m *Metrics) collectors() []prometheus.Collector {
 	return []prometheus.Collector{m.requests, m.duration, m.cost, m.tokens, m.quality, m.feedback}
 }
 
+// Init creates every series of rollout at zero, for both variants. Call it once per rollout when the
+// application starts: Prometheus's increase() cannot count the requests made before the first scrape
+// that saw a series, so a series born with its first request would hide that request from the judge.
+func (m *Metrics) Init(rollout string) {
+	for _, variant := range []string{"stable", "canary"} {
+		for _, outcome := range []string{"ok", "error", "refusal"} {
+			m.requests.WithLabelValues(rollout, variant, outcome)
+		}
+		m.duration.WithLabelValues(rollout, variant)
+		m.cost.WithLabelValues(rollout, variant)
+		m.tokens.WithLabelValues(rollout, variant, "input")
+		m.tokens.WithLabelValues(rollout, variant, "output")
+		m.quality.WithLabelValues(rollout, variant)
+		for _, value := range []string{"positive", "neutral", "negative"} {
+			m.feedback.WithLabelValues(rollout, variant, value)
+		}
+	}
+}
+
 // Record counts r and observes its measured fields; fields left nil are not observed. An invalid request
 // returns ErrInvalid and changes nothing.
 func (m *Metrics) Record(r Request) error {

@@ -438,3 +438,26 @@ func TestJSONLWritesWholeLines(t *testing.T) {
 		t.Errorf("%d writes, %d lines; want many writes and 5000 lines", w.writes, strings.Count(w.String(), "\n"))
 	}
 }
+
+// Init makes every series exist at zero before the first request, so that increase() over a window
+// counts that first request.
+func TestMetricsInit(t *testing.T) {
+	metrics := NewMetrics()
+	metrics.Init("summarizer")
+	for name, want := range map[string]int{
+		MetricRequests: 2 * 3, // variants × outcomes
+		MetricFeedback: 2 * 3, // variants × values
+	} {
+		if n := testutil.CollectAndCount(metrics, name); n != want {
+			t.Errorf("%s: %d series after Init, want %d", name, n, want)
+		}
+	}
+	if v := testutil.ToFloat64(metrics.requests.WithLabelValues("summarizer", Canary, "ok")); v != 0 {
+		t.Errorf("canary ok requests after Init = %v, want 0", v)
+	}
+	reg := prometheus.NewPedanticRegistry()
+	reg.MustRegister(metrics)
+	if problems, err := testutil.GatherAndLint(reg); err != nil || len(problems) > 0 {
+		t.Errorf("lint after Init: %v %v", problems, err)
+	}
+}
