@@ -158,6 +158,9 @@ func judgeStage(d Decision, spec *rollouts.Spec, ev Evidence, now time.Time) Dec
 		return d.hold("no statistics for this stage")
 	}
 	outs := judgeRules(spec, ev.Stats)
+	if stage.Weight == 100 && ev.Stats.Arm(Stable).Requests == 0 {
+		outs = judgeWithoutStable(spec, ev.Stats)
+	}
 	d.Metrics = make([]RuleResult, len(outs))
 	var failed, inconclusive, outside []string
 	allBetter := len(outs) > 0
@@ -237,6 +240,28 @@ func judgeStage(d Decision, spec *rollouts.Spec, ev Evidence, now time.Time) Dec
 	}
 	d.Reasons = append([]string{reason}, notes...)
 	return d
+}
+
+// judgeWithoutStable judges the rules of a stage at 100%, where every assignment key is on the canary
+// and the stable arm has no traffic: a limit relative to stable cannot be judged there and does not
+// hold the stage (else the last stage could never pass); absolute limits (max, min) are judged as
+// always, and a failing one still rolls back.
+func judgeWithoutStable(spec *rollouts.Spec, stats *Stats) []ruleOutcome {
+	abs := *spec
+	abs.Analysis.Rules = make([]rollouts.Rule, len(spec.Analysis.Rules))
+	for i, r := range spec.Analysis.Rules {
+		r.MaxIncrease, r.MaxDecrease = nil, nil
+		abs.Analysis.Rules[i] = r
+	}
+	outs := judgeRules(&abs, stats)
+	for i, r := range spec.Analysis.Rules {
+		outs[i].Rule = r
+		if r.Max == nil && r.Min == nil {
+			outs[i].withinLimits = true
+			outs[i].Reason = labelOf(r.Metric).words + ": not judged at 100%: the stable arm has no traffic to compare with"
+		}
+	}
+	return outs
 }
 
 func roundDuration(d time.Duration) string {

@@ -4,26 +4,46 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
+	"github.com/rollout-dev/rollout/evidence"
 	"github.com/rollout-dev/rollout/policy"
+	"github.com/rollout-dev/rollout/rollouts"
 )
 
 // Marker is the hidden line by which a proposal body names its rollout, for forges that must find the
 // bot's proposals among others.
 func Marker(rollout string) string { return "<!-- rollout:" + rollout + " -->" }
 
-// EvidenceBody is the body of a proposal: the evidence table, the judge's reasons, and the hidden
-// markers of the rollout and of the change proposed (target).
-func EvidenceBody(rollout string, d policy.Decision, target, bot string) string {
-	var b strings.Builder
-	b.WriteString(EvidenceMarkdown(d))
-	fmt.Fprintf(&b, "\n<sub>Proposed by %s. Merging applies the change; the stage's metrics window starts when it lands on the default branch.</sub>\n\n", bot)
-	b.WriteString(Marker(rollout) + "\n")
-	if target != "" {
-		fmt.Fprintf(&b, "<!-- rollout-target:%s -->\n", target)
+// EvidenceBody is the body of a proposal: the evidence package's rendering of the decision on spec
+// (table, sample sizes, timeline, charts, escaped), a line naming the bot, and the hidden markers of the
+// rollout and of the change proposed (target). It holds no clock reading, so the same evidence renders
+// the same body and an unchanged proposal is not edited.
+func EvidenceBody(spec *rollouts.Spec, d policy.Decision, target, bot string) string {
+	var tail strings.Builder
+	fmt.Fprintf(&tail, "\n<sub>Proposed by %s. Merging applies the change; the stage's metrics window starts when it lands on the default branch.</sub>\n\n", evidence.Text(bot))
+	body := evidence.Render(evidence.Input{Spec: spec, Decision: d})
+	if m := Marker(spec.Name); !strings.Contains(body, m) {
+		tail.WriteString(m + "\n")
 	}
-	return b.String()
+	if target != "" {
+		fmt.Fprintf(&tail, "<!-- rollout-target:%s -->\n", target)
+	}
+	// The body must stay within GitHub's limit with the tail: cut the evidence's last sections (the
+	// decision is at its head) at a section break.
+	if budget := evidence.MaxBody - utf8.RuneCountInString(tail.String()); utf8.RuneCountInString(body) > budget {
+		cut := []rune(body)[:budget-len(bodyCut)]
+		body = string(cut)
+		if i := strings.LastIndex(body, "\n\n"); i > 0 {
+			body = body[:i]
+		}
+		body += bodyCut
+	}
+	return body + tail.String()
 }
+
+// bodyCut ends an evidence body cut to make room for the proposal's markers.
+const bodyCut = "\n\n_Detail cut to fit GitHub's limit._\n"
 
 // EvidenceMarkdown renders a decision as markdown: a heading, the metrics table and the reasons.
 func EvidenceMarkdown(d policy.Decision) string {

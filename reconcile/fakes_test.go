@@ -30,6 +30,7 @@ type memRepo struct {
 	// beforePush runs at the start of each push, outside the lock: tests push there as someone else.
 	beforePush func(req PushRequest)
 	pushes     []PushRequest
+	stale      int
 }
 
 type memCommit struct {
@@ -77,6 +78,7 @@ func (r *memRepo) Push(ctx context.Context, req PushRequest) (string, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.branches[req.Branch] != req.Expect {
+		r.stale++
 		return "", fmt.Errorf("push %s: %w", req.Branch, ErrStale)
 	}
 	parent, ok := r.commits[req.Parent]
@@ -192,6 +194,8 @@ type fakeForge struct {
 	comments  map[int]string
 	listErr   error
 	closeErr  error
+	// humans lists, by proposal number, the commits the forge knows a human made.
+	humans map[int][]string
 }
 
 var _ Forge = (*fakeForge)(nil)
@@ -214,6 +218,7 @@ func (f *fakeForge) Proposals(ctx context.Context) (map[string]Proposal, error) 
 		}
 		cp := *p
 		cp.Head = f.repo.head(p.Branch)
+		cp.HumanCommits = f.humans[p.Number]
 		out[p.Rollout] = cp
 	}
 	return out, nil

@@ -349,13 +349,11 @@ func (l *Loop) commitDefault(ctx context.Context, t *tick, doc *rollouts.Documen
 		ev.Commit = commit
 		if err := l.deliver(ctx, doc.Spec, ev); err != nil {
 			errs = append(errs, err)
-			errs = append(errs, l.markNotifyPending(ctx, t, name(doc)))
+			errs = append(errs, l.markNotifyPending(ctx, t, doc.Spec.Name))
 		}
 	}
 	return res, errors.Join(errs...)
 }
-
-func name(doc *rollouts.Document) string { return doc.Spec.Name }
 
 // markNotifyPending records in git that a rollback's notification failed, so that the next tick, in this
 // process or in a later cron run, delivers it again.
@@ -412,7 +410,10 @@ func (l *Loop) propose(ctx context.Context, t *tick, doc *rollouts.Document, act
 	if err != nil {
 		return res, fmt.Errorf("read branch %s: %w", branch, err)
 	}
-	if state.Head != "" && !state.OnlyBot {
+	// The forge may know of human commits the repository cannot tell apart (GitHub maps emails to
+	// accounts); either one is enough to keep off the branch.
+	forgeSaysHuman := prop != nil && prop.State == ProposalOpen && prop.Head == state.Head && len(prop.HumanCommits) > 0
+	if state.Head != "" && (!state.OnlyBot || forgeSaysHuman) {
 		if prop == nil || prop.State != ProposalOpen {
 			return res, fmt.Errorf("branch %s: %w", branch, ErrHumanCommits)
 		}

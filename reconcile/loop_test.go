@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"testing/fstest"
 	"time"
 
 	"github.com/rollout-dev/rollout/policy"
@@ -512,6 +513,10 @@ func TestOneRolloutFailingNeverStopsTheOthers(t *testing.T) {
 	if !rep.Failed() || len(rep.Results) != 4 {
 		t.Errorf("report = %+v", rep)
 	}
+	// c's commit went on top of a's within the same pass, without a rejected push.
+	if h.repo.stale != 0 || len(h.repo.pushes) != 2 || h.repo.pushes[1].Parent != got["a"].Commit {
+		t.Errorf("%d stale pushes; pushes %+v", h.repo.stale, h.repo.pushes)
+	}
 }
 
 func TestMetricsFailuresRollBackOnlyWhenAsked(t *testing.T) {
@@ -655,5 +660,51 @@ func TestAdvanceNeedsAForge(t *testing.T) {
 	rep := h.tick()
 	if r := rep.Results[0]; !errors.Is(r.Err, ErrNoForge) || len(h.repo.pushes) != 1 {
 		t.Fatalf("%+v", r)
+	}
+}
+
+func TestTheForgesWordOnHumanCommitsIsHonoured(t *testing.T) {
+	h := newHarness(t, map[string]string{"rollouts/summarizer.yaml": specFor("summarizer", "pull-request", "hold")})
+	h.tick()
+	h.judge.set("summarizer", policy.Advance)
+	h.tick()
+	head := h.repo.head("rollout/summarizer")
+	// The repository sees only bot commits (the human used the bot's email), but GitHub knows better.
+	h.forge.humans = map[int][]string{1: {head}}
+	h.repo.commitAs("main", "bob", "describe", map[string]string{"rollouts/summarizer.yaml": h.repo.file("main", "rollouts/summarizer.yaml") + "description: x\n"})
+	res := h.only(h.tick())
+	if h.repo.head("rollout/summarizer") != head || !strings.HasPrefix(res.Effect, "branch has human commits") {
+		t.Fatalf("pushed over the human's commit: %+v", res)
+	}
+}
+
+func TestRollbackViaPullRequest(t *testing.T) {
+	src := strings.Replace(specFor("summarizer", "pull-request", "hold"), "rollback:\n", "rollback:\n  via: pull-request\n", 1)
+	h := newHarness(t, map[string]string{"rollouts/summarizer.yaml": src})
+	h.tick()
+	head := h.repo.head("main")
+	h.judge.set("summarizer", policy.Rollback)
+	res := h.only(h.tick())
+	if res.Decision != policy.Rollback || h.repo.head("main") != head || len(h.forge.proposals) != 1 ||
+		h.forge.proposals[0].Title != "rollout(summarizer): rollback 5% → 0%" {
+		t.Fatalf("%+v %+v", res, h.forge.proposals)
+	}
+	if !strings.Contains(h.repo.file("rollout/summarizer", "rollouts/summarizer.yaml"), "phase: RolledBack") {
+		t.Errorf("the proposed rollback does not roll back")
+	}
+	h.quiet()
+}
+
+func TestOverlayShowsTheTicksOwnCommit(t *testing.T) {
+	base := fstest.MapFS{"rollouts/a.yaml": {Data: []byte("old")}, "evals/x.json": {Data: []byte("{}")}}
+	o := overlayFS{base: base, path: "rollouts/a.yaml", content: []byte("new")}
+	if b, err := fs.ReadFile(o, "rollouts/a.yaml"); err != nil || string(b) != "new" {
+		t.Errorf("overlaid file = %q, %v", b, err)
+	}
+	if b, err := fs.ReadFile(o, "evals/x.json"); err != nil || string(b) != "{}" {
+		t.Errorf("other file = %q, %v", b, err)
+	}
+	if es, err := fs.ReadDir(o, "rollouts"); err != nil || len(es) != 1 {
+		t.Errorf("ReadDir = %v, %v", es, err)
 	}
 }

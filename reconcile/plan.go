@@ -208,7 +208,7 @@ func planHousekeeping(in planInput, st rollouts.Status) (action, error) {
 	}
 	if open {
 		// Keep the open proposal's title and target: only the evidence changes.
-		body := EvidenceBody(name, d, targetOf(in.Proposal.Body), in.Bot)
+		body := EvidenceBody(spec, d, targetOf(in.Proposal.Body), in.Bot)
 		if sameEvidence(in.Proposal.Body, body) {
 			none.effect = "nothing to do; proposal evidence unchanged"
 			return none, nil
@@ -225,7 +225,7 @@ func planHousekeeping(in planInput, st rollouts.Status) (action, error) {
 func planProposal(in planInput, title string, to int, change rollouts.Change) action {
 	spec, d := in.Doc.Spec, in.Decision
 	target := targetHash(in.Doc.Source, title)
-	body := EvidenceBody(spec.Name, d, target, in.Bot)
+	body := EvidenceBody(spec, d, target, in.Bot)
 	req := proposalRequest(spec, title, body)
 	p := in.Proposal
 	base := action{to: to, proposal: req, needsForge: true}
@@ -237,7 +237,10 @@ func planProposal(in planInput, title string, to int, change rollouts.Change) ac
 		}
 		base.kind, base.effect = actRefresh, "refresh the proposal's evidence"
 		return base
-	case p != nil && p.State == ProposalClosed && p.Title == title:
+	case p != nil && p.State == ProposalClosed && p.Title == title && (targetOf(p.Body) == target || targetOf(p.Body) == ""):
+		// The same change from the same spec was turned down. A changed spec on the default branch
+		// (a new canary, an edited rule) is a new decision and is proposed again. A body without a target
+		// marker was not written by this loop: its title alone decides.
 		base.kind, base.effect, base.needsForge = actNone, "proposal was closed without merging; not reopened", false
 		return base
 	}
@@ -349,6 +352,9 @@ func targetOf(body string) string {
 func phaseOf(spec *rollouts.Spec, st rollouts.Status) string {
 	if spec.Canary == nil && st.Phase != rollouts.RolledBack {
 		return "finished"
+	}
+	if st.Phase == rollouts.RolledBack {
+		return "rolled back"
 	}
 	return strings.ToLower(string(st.Phase))
 }

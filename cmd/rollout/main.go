@@ -44,6 +44,9 @@ type App struct {
 	Repo   string
 	Branch string
 	Dir    string
+
+	// sources keeps the network metrics sources opened so far, reused across ticks.
+	sources sourceCache
 }
 
 func main() {

@@ -166,7 +166,7 @@ func writeResultsText(w io.Writer, rep *reconcile.Report, dryRun bool) error {
 			}
 			effect = "failed: " + firstLineOf(r.Err.Error())
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%d%% → %d%%\t%s\t%s\t%s\n", r.Rollout, decision, r.From, r.To, effect, dash(shortHash(r.Commit)), dash(r.Proposal))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", r.Rollout, decision, weights(r), effect, dash(shortHash(r.Commit)), dash(r.Proposal))
 	}
 	return tw.Flush()
 }
@@ -183,7 +183,7 @@ func writePlanMarkdown(w io.Writer, rep *reconcile.Report) error {
 			if r.Err != nil {
 				effect = "**failed**: " + firstLineOf(r.Err.Error())
 			}
-			fmt.Fprintf(&b, "| %s | %s | %d%% → %d%% | %s |\n", mdCell(r.Rollout), dash(string(r.Decision)), r.From, r.To, mdCell(effect))
+			fmt.Fprintf(&b, "| %s | %s | %s | %s |\n", mdCell(r.Rollout), dash(string(r.Decision)), weights(r), mdCell(effect))
 		}
 	}
 	for _, r := range rep.Results {
@@ -194,6 +194,14 @@ func writePlanMarkdown(w io.Writer, rep *reconcile.Report) error {
 	}
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+// weights is "from% → to%", or "-" for a spec that failed to load.
+func weights(r reconcile.Result) string {
+	if r.Decision == "" {
+		return "-"
+	}
+	return fmt.Sprintf("%d%% → %d%%", r.From, r.To)
 }
 
 func mdCell(s string) string {

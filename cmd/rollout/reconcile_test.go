@@ -354,3 +354,25 @@ func TestGateReadsTheEvalFileFromTheRepository(t *testing.T) {
 		t.Fatalf("gate open: %+v", res)
 	}
 }
+
+func TestPlanMarkdownGolden(t *testing.T) {
+	spec := strings.Replace(e2eSpec, "file:TRAFFIC", "file:traffic/summarizer.jsonl", 1)
+	bare := gittest.NewBare(t, map[string]string{"rollouts/summarizer.yaml": spec,
+		"rollouts/broken.yaml": "apiVersion: rollout/v1\nkind: Rollout\nname: broken\nstagez: []\n"})
+	var out, errOut bytes.Buffer
+	app := &App{Stdout: &out, Stderr: &errOut, Getenv: func(string) string { return "" },
+		Now: func() time.Time { return time.Date(2026, 4, 16, 10, 0, 0, 0, time.UTC) }}
+	if code := app.Main([]string{"plan", "--format", "markdown", "--repo", bare}); code != exitFailed {
+		t.Errorf("exit %d, want 1 for the broken spec; %s", code, errOut.String())
+	}
+	checkGolden(t, ".", "plan.md", out.Bytes())
+}
+
+func TestBotIdentityFromTheEnvironment(t *testing.T) {
+	e := newE2E(t)
+	e.env["ROLLOUT_BOT_NAME"], e.env["ROLLOUT_BOT_EMAIL"] = "llm-rollouts", "llm-rollouts@acme.example"
+	e.reconcile()
+	if who := gittest.Git(t, e.bare, "log", "-1", "--format=%an <%ae>", "main"); who != "llm-rollouts <llm-rollouts@acme.example>" {
+		t.Errorf("author = %q", who)
+	}
+}

@@ -3,10 +3,13 @@ package main
 import (
 	"fmt"
 	"strings"
+	"sync"
 
 	"github.com/rollout-dev/rollout/policy"
 	"github.com/rollout-dev/rollout/rollouts"
 	"github.com/rollout-dev/rollout/source/jsonl"
+	"github.com/rollout-dev/rollout/source/postgres"
+	"github.com/rollout-dev/rollout/source/prom"
 )
 
 // openSource returns the metrics source of spec; override (the --metrics flag) replaces the spec's own
@@ -26,8 +29,37 @@ func (app *App) openSource(spec *rollouts.Spec, override string) (policy.Source,
 			return nil, fmt.Errorf("metrics source %q names no file (want file:PATH)", src)
 		}
 		return jsonl.Open(path), nil
+	case strings.HasPrefix(src, prom.Scheme):
+		return app.sources.get(src, func() (policy.Source, error) { return prom.New(src) })
+	case strings.HasPrefix(src, "postgres://"), strings.HasPrefix(src, "postgresql://"):
+		return app.sources.get(src, func() (policy.Source, error) { return postgres.New(src, app.Getenv) })
 	default:
 		scheme, _, _ := strings.Cut(src, ":")
 		return nil, fmt.Errorf("unsupported metrics source %q (want file:PATH, prometheus:URL or postgres://…)", scheme)
 	}
+}
+
+// sourceCache keeps one source per metrics.source string for the life of the process, so that the
+// daemon reuses a PostgreSQL connection pool (and an HTTP client) from tick to tick instead of opening
+// one per rollout per tick. A source that failed to open is not kept: the next tick tries again.
+type sourceCache struct {
+	mu   sync.Mutex
+	open map[string]policy.Source
+}
+
+func (c *sourceCache) get(key string, open func() (policy.Source, error)) (policy.Source, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if src, ok := c.open[key]; ok {
+		return src, nil
+	}
+	src, err := open()
+	if err != nil {
+		return nil, err
+	}
+	if c.open == nil {
+		c.open = map[string]policy.Source{}
+	}
+	c.open[key] = src
+	return src, nil
 }

@@ -25,6 +25,20 @@ type wiring struct {
 	forge  reconcile.Forge
 	// forgeName says which forge was picked, for messages: "github" or "git".
 	forgeName string
+	botName   string
+}
+
+// bot is the identity of the bot's commits: ROLLOUT_BOT_NAME and ROLLOUT_BOT_EMAIL, by default
+// rollout-bot and its noreply address. A commit by any other identity on a bot branch is a human's.
+func (app *App) bot() (name, email string) {
+	name, email = app.Getenv("ROLLOUT_BOT_NAME"), app.Getenv("ROLLOUT_BOT_EMAIL")
+	if name == "" {
+		name = gitrepo.DefaultAuthorName
+	}
+	if email == "" {
+		email = gitrepo.DefaultAuthorEmail
+	}
+	return name, email
 }
 
 // errSignedNeedsGitHub is the usage error of --signed-commits outside GitHub.
@@ -44,6 +58,7 @@ func (app *App) wire(ctx context.Context, out io.Writer, signed bool) (*wiring, 
 		return nil, usageError{errSignedNeedsGitHub}
 	}
 	url := app.Repo
+	botName, botEmail := app.bot()
 	var gh *githubforge.Forge
 	if github {
 		// ---- GitHub hook: the one place githubforge is wired. ----
@@ -52,7 +67,7 @@ func (app *App) wire(ctx context.Context, out io.Writer, signed bool) (*wiring, 
 			return nil, err
 		}
 		opts.Now = app.Now
-		opts.BotEmail = gitrepo.DefaultAuthorEmail
+		opts.BotEmail = botEmail
 		gh, err = githubforge.New(opts)
 		if err != nil {
 			return nil, fmt.Errorf("github: %w", err)
@@ -61,7 +76,7 @@ func (app *App) wire(ctx context.Context, out io.Writer, signed bool) (*wiring, 
 			url = githubforge.GitURL(app.Getenv("GITHUB_SERVER_URL"), opts.Owner, opts.Repo)
 		}
 	}
-	gopts := gitrepo.Options{URL: url, Branch: app.Branch}
+	gopts := gitrepo.Options{URL: url, Branch: app.Branch, AuthorName: botName, AuthorEmail: botEmail}
 	if token != "" && (strings.HasPrefix(url, "https://") || strings.HasPrefix(url, "http://") || github) {
 		gopts.Auth = gitrepo.TokenAuth(token)
 	}
@@ -69,7 +84,7 @@ func (app *App) wire(ctx context.Context, out io.Writer, signed bool) (*wiring, 
 	if err != nil {
 		return nil, fmt.Errorf("open repository: %w", err)
 	}
-	w := &wiring{remote: remote, repo: remote}
+	w := &wiring{remote: remote, repo: remote, botName: botName}
 	if gh != nil {
 		w.forge, w.forgeName = gh, "github"
 		if signed {
@@ -95,6 +110,7 @@ func (app *App) loop(w *wiring, metricsOverride string, log *slog.Logger) *recon
 			return g.Check(ctx, spec, stage)
 		},
 		Dir: app.Dir,
+		Bot: w.botName,
 		Now: app.Now,
 		Log: log,
 	}

@@ -65,6 +65,8 @@ type Daemon struct {
 	mu      sync.Mutex
 	running map[string]bool
 	healthy error
+	// afterPass, when set, is called once a pass has ended and its rollouts may run again (tests).
+	afterPass func(names []string)
 }
 
 func (d *Daemon) init() {
@@ -120,6 +122,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 
 	var inflight sync.WaitGroup
 	d.schedule(ctx, &inflight)
+	d.log().Info("stopping: finishing the passes in flight")
 	inflight.Wait()
 
 	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
@@ -130,6 +133,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	if err := <-served; err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return fmt.Errorf("serve: %w", err)
 	}
+	d.log().Info("stopped")
 	return nil
 }
 
@@ -214,6 +218,9 @@ func (d *Daemon) pass(ctx context.Context, names []string) {
 			delete(d.running, n)
 		}
 		d.mu.Unlock()
+		if d.afterPass != nil {
+			d.afterPass(names)
+		}
 	}()
 	started := d.Now()
 	rep, err := d.Reconciler.Run(ctx, reconcile.RunOptions{Only: names})

@@ -137,12 +137,15 @@ func TestEachRolloutOnItsOwnSchedule(t *testing.T) {
 	clock := newFakeClock(time.Date(2026, 4, 16, 10, 7, 0, 0, time.UTC))
 	rec := &fakeReconciler{clock: clock, set: specs(map[string]string{"a": "*/15 * * * *", "b": "0 * * * *"}), calls: make(chan string, 32)}
 	d := &Daemon{Reconciler: rec, Listen: "127.0.0.1:0", Now: clock.Now, After: clock.After, Poll: time.Hour}
+	passed := make(chan []string, 8)
+	d.afterPass = func(names []string) { passed <- names }
 	cancel, done := start(t, d)
 
 	var got []string
 	for range 4 {
 		clock.next(t)
-		got = append(got, <-rec.calls)
+		got = append(got, recv(t, rec.calls))
+		recv(t, passed) // the pass is over before the clock moves on
 	}
 	want := []string{"10:15 a", "10:30 a", "10:45 a", "11:00 a,b"}
 	if !slices.Equal(got, want) {
@@ -192,7 +195,7 @@ func TestARolloutIsNeverEvaluatedTwiceAtOnce(t *testing.T) {
 	cancel, done := start(t, d)
 
 	clock.next(t) // 10:15: a starts and blocks
-	if c := <-rec.calls; c != "10:15 a" {
+	if c := recv(t, rec.calls); c != "10:15 a" {
 		t.Fatalf("first pass %q", c)
 	}
 	clock.next(t) // 10:30: a is still running
@@ -219,7 +222,7 @@ func TestShutdownWaitsForThePassInFlight(t *testing.T) {
 	d := &Daemon{Reconciler: rec, Listen: "127.0.0.1:0", Now: clock.Now, After: clock.After, Poll: time.Hour}
 	cancel, done := start(t, d)
 	clock.next(t)
-	<-rec.calls
+	recv(t, rec.calls)
 	cancel()
 	select {
 	case <-done:
@@ -257,5 +260,18 @@ func TestHealthzFailsWhileTheRepositoryCannotBeRead(t *testing.T) {
 	}
 	if w.at.Sub(clock.Now()) != DefaultPoll {
 		t.Errorf("slept %s, want the poll interval", w.at.Sub(clock.Now()))
+	}
+}
+
+// recv receives from ch, failing the test instead of hanging when nothing comes.
+func recv[T any](t *testing.T, ch <-chan T) T {
+	t.Helper()
+	select {
+	case v := <-ch:
+		return v
+	case <-time.After(10 * time.Second):
+		t.Fatal("nothing received in 10s")
+		var zero T
+		return zero
 	}
 }

@@ -126,3 +126,45 @@ func TestAccuracyOnSimulatedLatencies(t *testing.T) {
 		}
 	}
 }
+
+// TestMonotone checks, on seeded random histograms, that Quantile never decreases with q, CountAbove
+// never increases with x, and the two agree: about (1-q)·n observations lie above the q-quantile.
+func TestMonotone(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 3))
+	for trial := 0; trial < 200; trial++ {
+		var buckets []Bucket
+		bound, cum := 0.0, 0.0
+		for i := 0; i < 1+r.IntN(20); i++ {
+			bound += 0.1 + r.Float64()*10
+			cum += float64(r.IntN(50))
+			buckets = append(buckets, Bucket{bound, cum})
+		}
+		buckets = append(buckets, Bucket{math.Inf(1), cum})
+		h, err := New(buckets, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if h.Count() == 0 {
+			continue
+		}
+		prev := math.Inf(-1)
+		for q := 0.0; q <= 1; q += 0.01 {
+			v := h.Quantile(q)
+			if v < prev-1e-9 {
+				t.Fatalf("trial %d: Quantile(%g) = %g < %g", trial, q, v, prev)
+			}
+			prev = v
+			if above := h.CountAbove(v); math.Abs(above-(1-q)*h.Count()) > 1e-6*h.Count() && q > 0 && q < 1 {
+				t.Fatalf("trial %d: CountAbove(Quantile(%g)) = %g, want %g", trial, q, above, (1-q)*h.Count())
+			}
+		}
+		prevAbove := math.Inf(1)
+		for x := 0.0; x <= bound+1; x += bound / 97 {
+			a := h.CountAbove(x)
+			if a > prevAbove+1e-9 {
+				t.Fatalf("trial %d: CountAbove(%g) = %g > %g", trial, x, a, prevAbove)
+			}
+			prevAbove = a
+		}
+	}
+}

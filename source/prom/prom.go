@@ -177,7 +177,10 @@ func (s *Source) Stats(ctx context.Context, q policy.Query) (*policy.Stats, erro
 				return nil, fmt.Errorf("rollout %s metric %s: %w", q.Rollout, m.Name, err)
 			}
 			if ok {
-				stats.Arm(arm).Metrics[m.Name] = policy.Sample{Kind: policy.Value, N: 1, Sum: v}
+				// A Value has no sampling information; N, which the judge needs positive, carries the
+				// arm's request count for the evidence table.
+				n := max(stats.Arm(arm).Requests, 1)
+				stats.Arm(arm).Metrics[m.Name] = policy.Sample{Kind: policy.Value, N: n, Sum: v}
 			}
 		}
 	}

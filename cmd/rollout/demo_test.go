@@ -1,0 +1,117 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+)
+
+// TestDemo runs `rollout demo --seed 1` as a user would, on a machine without the git binary, and checks
+// the storyline, then the whole transcript against a golden file: the story is deterministic.
+func TestDemo(t *testing.T) {
+	t.Setenv("PATH", "")
+	t.Setenv("TMPDIR", t.TempDir())
+	code, stdout, stderr := runApp("demo", "--seed", "1")
+	if code != exitOK {
+		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
+	}
+	if stderr != "" {
+		t.Errorf("stderr: %s", stderr)
+	}
+	for _, want := range []*regexp.Regexp{
+		// The healthy prompt rewrite goes all the way.
+		regexp.MustCompile(`(?m)^\+\d+h .* support-reply +advance +10% → 50% .*proposed on rollout/support-reply$`),
+		regexp.MustCompile(`(?m)^\+\d+h .* support-reply +merged +10% → 50% +reviewer `),
+		regexp.MustCompile(`(?m)^\+\d+h .* support-reply +promote +100% +stage 2 \(the last\) passed`),
+		regexp.MustCompile(`(?m)^  support-reply +Completed +weight +0% +stable claude-haiku-4-5-20251001 \+ prompts/support/v6.md$`),
+		// The model bump regresses at 25% and is rolled back by a commit, notified.
+		regexp.MustCompile(`(?m)^\+\d+h .* summarizer +merged +5% → 25% `),
+		regexp.MustCompile(`(?m)^\+\d+h .* summarizer +rollback +25% → 0% +error rate .*exceeds`),
+		regexp.MustCompile(`(?m)^\+\d+h .* summarizer +notified +25% → 0% `),
+		regexp.MustCompile(`(?m)^  summarizer +RolledBack +weight +0% `),
+		regexp.MustCompile(`(?m)^    rollout\(summarizer\): rollback 25% → 0%$`),
+		regexp.MustCompile(`(?m)^-  weight: 25\n\+  weight: 0$`),
+		// The trickle holds, and says why.
+		regexp.MustCompile(`(?m)^  tagger +Progressing +weight +10% `),
+		regexp.MustCompile(`(?m)^ +last decision hold: stable has \d+ of 400 requests; canary has \d+ of 400 requests`),
+		// One proposal with its evidence, then the audit trail.
+		regexp.MustCompile(`(?s)\nrollout\(support-reply\): 10% → 50%\n\n.{0,200}advance`),
+		regexp.MustCompile(`\| metric \| stable \| canary \|`),
+		regexp.MustCompile(`(?m)^WHEN +WHO +WEIGHT +SHADOW +DECISION +COMMIT +WHY$`),
+		regexp.MustCompile(`(?m)^2026-04-1\dT\S+ +rollout-bot +25% → 0% +0% +rollback +[0-9a-f]{8} +rollout\(summarizer\): rollback 25% → 0%$`),
+	} {
+		if !want.MatchString(stdout) {
+			t.Errorf("output does not match %s", want)
+		}
+	}
+	if strings.Contains(stdout, "\033[") || strings.Contains(stdout, "\r") {
+		t.Error("colour or progress codes in output that is not a terminal")
+	}
+	if strings.Contains(stdout, os.Getenv("TMPDIR")) {
+		t.Error("the temp dir is printed without --keep")
+	}
+	if entries, _ := os.ReadDir(os.Getenv("TMPDIR")); len(entries) != 0 {
+		t.Errorf("the demo left %d entries in the temp dir without --keep", len(entries))
+	}
+	// Hashes are left out of the comparison: any change to a commit message anywhere in the story
+	// changes every later hash. demo's TestDeterministic compares the commits of two runs instead.
+	checkGolden(t, ".", "demo/seed-1.txt", []byte(withoutHashes(stdout)))
+}
+
+// gitHash matches a full or abbreviated git object name.
+var gitHash = regexp.MustCompile(`\b[0-9a-f]{7,40}\b`)
+
+// withoutHashes replaces the object names of s, but not the dates in model ids: a run of digits only
+// is kept unless it is a full 40-character name.
+func withoutHashes(s string) string {
+	return gitHash.ReplaceAllStringFunc(s, func(h string) string {
+		if len(h) < 40 && strings.Trim(h, "0123456789") == "" {
+			return h
+		}
+		return "<hash>"
+	})
+}
+
+func TestDemoKeep(t *testing.T) {
+	t.Setenv("PATH", "")
+	tmp := t.TempDir()
+	t.Setenv("TMPDIR", tmp)
+	code, stdout, stderr := runApp("demo", "--keep", "--hours", "2", "--seed", "3")
+	if code != exitOK {
+		t.Fatalf("exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	m := regexp.MustCompile(`(?m)^  clone: +(\S+)$`).FindStringSubmatch(stdout)
+	if m == nil {
+		t.Fatalf("no clone path in:\n%s", stdout)
+	}
+	if !strings.HasPrefix(m[1], tmp) {
+		t.Errorf("clone %s is not under the temp dir %s", m[1], tmp)
+	}
+	for _, p := range []string{filepath.Join(m[1], "rollouts", "summarizer.yaml"), filepath.Join(filepath.Dir(m[1]), "origin.git", "HEAD"),
+		filepath.Join(filepath.Dir(m[1]), "traffic", "summarizer.jsonl")} {
+		if _, err := os.Stat(p); err != nil {
+			t.Errorf("kept directory lacks %s: %v", p, err)
+		}
+	}
+	// The clone's checkout is the end of the story: the reconciler's start commit is in it.
+	b, err := os.ReadFile(filepath.Join(m[1], "rollouts", "summarizer.yaml"))
+	if err != nil || !strings.Contains(string(b), "phase: Progressing") {
+		t.Errorf("clone not updated to the remote's main: %v\n%s", err, b)
+	}
+}
+
+func TestDemoUsage(t *testing.T) {
+	for _, args := range [][]string{
+		{"demo", "extra"},
+		{"demo", "--hours", "0"},
+		{"demo", "--hours", "100000"},
+		{"demo", "--seed", "x"},
+	} {
+		code, _, stderr := runApp(args...)
+		if code != exitUsage {
+			t.Errorf("%v: exit %d, want %d (%s)", args, code, exitUsage, stderr)
+		}
+	}
+}
