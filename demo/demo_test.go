@@ -35,7 +35,7 @@ func runDefault(t *testing.T, seed uint64, hours int) *Outcome {
 // TestDemo checks seed 1): it must not hang on one lucky draw.
 func TestDefaultStory(t *testing.T) {
 	seeds := []uint64{2, 3}
-	if testing.Short() {
+	if testing.Short() || raceEnabled {
 		seeds = seeds[:1]
 	}
 	for _, seed := range seeds {
