@@ -133,7 +133,11 @@ func (app *App) evaluate(ctx context.Context, opts *evaluateOptions) error {
 	if opts.Output == "json" {
 		return writeEvaluationJSON(app.Stdout, d, ev.Stats)
 	}
-	return writeEvaluationText(app.Stdout, d, ev.Stats)
+	source := spec.Metrics.Source
+	if opts.Metrics != "" {
+		source = opts.Metrics
+	}
+	return writeEvaluationText(app.Stdout, d, ev.Stats, source)
 }
 
 // evaluation is the JSON object of `evaluate -o json`, exactly as CONTRACT.md names it.
@@ -199,7 +203,7 @@ func writeEvaluationJSON(w io.Writer, d policy.Decision, stats *policy.Stats) er
 	return enc.Encode(out)
 }
 
-func writeEvaluationText(w io.Writer, d policy.Decision, stats *policy.Stats) error {
+func writeEvaluationText(w io.Writer, d policy.Decision, stats *policy.Stats, source string) error {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s: %s", d.Rollout, d.Action)
 	fmt.Fprintf(&b, " (stage %d, %s", d.Current.Stage, trafficWords(d.Current.Weight, d.Current.Shadow))
@@ -228,7 +232,7 @@ func writeEvaluationText(w io.Writer, d policy.Decision, stats *policy.Stats) er
 		for i, l := range stats.MalformedLines {
 			lines[i] = strconv.FormatInt(l, 10)
 		}
-		fmt.Fprintf(&b, "\n%d malformed records skipped", stats.Malformed)
+		fmt.Fprintf(&b, "\n%d malformed records skipped in %s", stats.Malformed, source)
 		if len(lines) > 0 {
 			fmt.Fprintf(&b, " (lines %s)", strings.Join(lines, ", "))
 		}

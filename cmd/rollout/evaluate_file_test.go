@@ -38,7 +38,7 @@ func TestEvaluateFileSource(t *testing.T) {
 		t.Fatalf("exit %d: %s", code, errOut)
 	}
 	t.Log(out.String())
-	for _, want := range []string{"summarizer: rollback", "error_rate", "fail", "1 malformed records skipped (lines 7)"} {
+	for _, want := range []string{"summarizer: rollback", "error_rate", "fail", "1 malformed records skipped in file:" + traffic + " (lines 7)"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("output does not say %q:\n%s", want, out)
 		}

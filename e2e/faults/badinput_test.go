@@ -164,7 +164,7 @@ func TestGeneratedBadSpecs(t *testing.T) {
 }
 
 // TestBadRecords checks every JSON Lines case of testdata/bad/jsonl through `rollout evaluate`: the
-// malformed lines are counted and named by line number, the good ones still count, nothing crashes.
+// malformed lines are counted and named by file and line number, the good ones still count, nothing crashes.
 func TestBadRecords(t *testing.T) {
 	entries, err := os.ReadDir(filepath.Join(repoRoot, "testdata/bad/jsonl"))
 	if err != nil {
@@ -182,7 +182,7 @@ func TestBadRecords(t *testing.T) {
 			code, out := runRollout(t, "evaluate", "--spec", "testdata/bad/jsonl/spec.yaml", "--metrics", "file:"+path,
 				"--now", "2026-04-16T02:00:00Z")
 			checkGolden(t, strings.TrimSuffix(path, ".jsonl")+".golden", "exit "+strconv.Itoa(code)+"\n"+out)
-			if !strings.Contains(out, "malformed records skipped (lines ") {
+			if !strings.Contains(out, "malformed records skipped in file:"+path+" (lines ") {
 				t.Errorf("no malformed lines reported:\n%s", out)
 			}
 		})
@@ -214,7 +214,7 @@ func TestHugeRecordLines(t *testing.T) {
 		t.Fatal(err)
 	}
 	code, out := runRollout(t, "evaluate", "--spec", "testdata/bad/jsonl/spec.yaml", "--metrics", "file:"+path, "--now", "2026-04-16T02:00:00Z")
-	if code != 0 || !strings.Contains(out, "2 malformed records skipped (lines 2, 4)") || !strings.Contains(out, "0% (n=3)") {
+	if code != 0 || !strings.Contains(out, "2 malformed records skipped in file:"+path+" (lines 2, 4)") || !strings.Contains(out, "0% (n=3)") {
 		t.Errorf("exit %d:\n%s", code, out)
 	}
 }

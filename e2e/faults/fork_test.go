@@ -3,6 +3,7 @@ package faults
 import (
 	"context"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -43,6 +44,14 @@ func TestForkPullRequestNeedsNoSecrets(t *testing.T) {
 		if res := result(t, rep, name); res.Decision != want || res.Err != nil || res.Commit != "" {
 			t.Errorf("plan of %s: %+v, want %s and no error", name, res, want)
 		}
+	}
+	// The command itself, with an empty environment, over the same remote.
+	cmd := exec.Command(rolloutBin(t), "plan", "--repo", w.url, "-o", "json")
+	cmd.Dir = w.traffic
+	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir(), "GIT_CONFIG_NOSYSTEM=1"}
+	out, err := cmd.CombinedOutput()
+	if err != nil || !strings.Contains(string(out), `"decision":"advance"`) || !strings.Contains(string(out), `"decision":"rollback"`) {
+		t.Errorf("rollout plan with an empty environment: %v\n%s", err, out)
 	}
 	if got := w.refs(); got != before {
 		t.Errorf("plan wrote to git")
