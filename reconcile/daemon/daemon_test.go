@@ -116,7 +116,11 @@ func start(t *testing.T, d *Daemon) (cancel func(), done chan error) {
 	go func() { done <- d.Run(ctx) }()
 	t.Cleanup(func() {
 		cancel()
-		<-done
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			t.Error("Run did not return after its context ended")
+		}
 	})
 	return cancel, done
 }
@@ -168,7 +172,7 @@ func TestEachRolloutOnItsOwnSchedule(t *testing.T) {
 		}
 	}
 	cancel()
-	if err := <-done; err != nil {
+	if err := recv(t, done); err != nil {
 		t.Fatal(err)
 	}
 	done <- nil // for the cleanup
@@ -202,7 +206,7 @@ func TestARolloutIsNeverEvaluatedTwiceAtOnce(t *testing.T) {
 	clock.next(t) // 10:45: still running
 	close(release)
 	cancel() // SIGTERM: the pass in flight finishes, no new one starts
-	if err := <-done; err != nil {
+	if err := recv(t, done); err != nil {
 		t.Fatal(err)
 	}
 	done <- nil
@@ -230,7 +234,7 @@ func TestShutdownWaitsForThePassInFlight(t *testing.T) {
 	case <-time.After(50 * time.Millisecond):
 	}
 	close(release)
-	if err := <-done; err != nil {
+	if err := recv(t, done); err != nil {
 		t.Fatal(err)
 	}
 	done <- nil
@@ -244,7 +248,7 @@ func TestHealthzFailsWhileTheRepositoryCannotBeRead(t *testing.T) {
 	rec := &fakeReconciler{clock: clock, calls: make(chan string, 1), specsErr: errors.New("dial tcp: secret.example.com refused")}
 	d := &Daemon{Reconciler: rec, Listen: "127.0.0.1:0", Now: clock.Now, After: clock.After}
 	start(t, d)
-	w := <-clock.waiters // the first reading has failed by the time the daemon sleeps
+	w := recv(t, clock.waiters) // the first reading has failed by the time the daemon sleeps
 	addr, err := d.Addr(context.Background())
 	if err != nil {
 		t.Fatal(err)
