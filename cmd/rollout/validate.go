@@ -137,6 +137,10 @@ func validateRun(opts *validateOptions) error {
 			}
 		}
 		fmt.Fprintf(opts.Err, "%s valid, %s, %s\n", plural(len(set.Documents), "rollout"), plural(errs, "error"), plural(warns, "warning"))
+		if len(set.Documents) == 0 && len(problems) == 0 {
+			// Valid, but most likely not what was meant: Load reads only the spec files directly in a folder.
+			fmt.Fprintf(opts.Err, "hint: no spec files (*.yaml, *.yml) directly in %s\n", strings.Join(opts.Paths, ", "))
+		}
 	}
 	if failed {
 		return errFailed

@@ -123,3 +123,15 @@ func TestValidateExamples(t *testing.T) {
 		}
 	}
 }
+
+// A folder without spec files is valid (a repository before its first rollout), but the user hears that
+// nothing was checked.
+func TestValidateEmptyFolderHints(t *testing.T) {
+	code, _, stderr := runApp("validate", t.TempDir())
+	if code != exitOK {
+		t.Fatalf("exit %d, want 0", code)
+	}
+	if !strings.Contains(stderr, "0 rollouts valid") || !strings.Contains(stderr, "hint: no spec files") {
+		t.Errorf("stderr = %q", stderr)
+	}
+}
