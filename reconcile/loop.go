@@ -606,15 +606,6 @@ func (l *Loop) deliver(ctx context.Context, spec *rollouts.Spec, ev Event) error
 	return nil
 }
 
-func containsString(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
-}
-
 func (l *Loop) now() time.Time {
 	if l.Now == nil {
 		panic("reconcile: Loop.Now is not set")

@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 
@@ -309,8 +310,9 @@ func failingReasons(d policy.Decision) []string {
 		}
 	}
 	for _, r := range d.Reasons {
-		if !containsString(out, oneLine(r)) {
-			out = append(out, oneLine(r))
+		// The judge's reason for a failed rule is part of that rule's reason, already listed.
+		if r = oneLine(r); !slices.ContainsFunc(out, func(o string) bool { return strings.Contains(o, r) }) {
+			out = append(out, r)
 		}
 	}
 	if len(out) == 0 {
