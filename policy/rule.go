@@ -267,6 +267,10 @@ func judgeLimit(label metricLabel, l limit, stable, canary armEstimate, alpha, c
 	} else {
 		hw := csMultiplier(canary.n, alpha) * math.Sqrt(canary.v)
 		lo, hi = canary.mean-hw, canary.mean+hw
+		if canary.kind == Proportion {
+			// A rate lies in [0, 1]; clamping changes no verdict, since every limit on a rate does too.
+			lo, hi = max(lo, 0), min(hi, 1)
+		}
 	}
 	est := canary.point(label.q)
 	c.verdict, c.within = verdictOf(l.upper(), est-l.value, lo-l.value, hi-l.value)
