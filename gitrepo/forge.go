@@ -19,8 +19,8 @@ const BranchPrefix = "rollout/"
 
 // LocalForge is the forge of a plain git remote, which has no pull requests: a proposal is the bot's
 // branch rollout/<name> itself, its title and body are the branch head's commit message, and it is
-// merged once the default branch holds what the branch changed. Propose prints the proposal for a
-// human to merge by hand; Close deletes the branch.
+// merged once the default branch's history holds the branch's head, or its tree holds what the branch
+// changed. Propose prints the proposal for a human to merge by hand; Close deletes the branch.
 type LocalForge struct {
 	Remote *Remote
 	// Out receives the printed proposals and closing comments.
@@ -29,17 +29,25 @@ type LocalForge struct {
 
 var _ reconcile.Forge = (*LocalForge)(nil)
 
-// Proposals lists the rollout/* branches of the remote with their state: one list and one fetch,
-// whatever the number of branches.
+// Proposals lists the rollout/* branches of the remote with their state: one list that also asks the
+// remote which branch heads the default branch reaches, and one fetch of the heads two commits deep
+// for their messages and changes, whatever the number of branches or the length of the history.
+//
+// A proposal is merged when the default branch's history holds its head (a fast-forward or a merge
+// commit, however many commits ago), or when the default branch's tree holds every file its head
+// changed, as the head has it (a squash merge, until the file changes again).
 func (f *LocalForge) Proposals(ctx context.Context) (map[string]reconcile.Proposal, error) {
 	r := f.Remote
-	refs, err := r.list(ctx)
+	isBot := func(name plumbing.ReferenceName) bool {
+		return name.IsBranch() && strings.HasPrefix(name.Short(), BranchPrefix)
+	}
+	refs, reached, err := r.listReached(ctx, isBot)
 	if err != nil {
 		return nil, err
 	}
 	var branches []string
 	for _, ref := range refs {
-		if ref.Name().IsBranch() && strings.HasPrefix(ref.Name().Short(), BranchPrefix) {
+		if isBot(ref.Name()) {
 			branches = append(branches, ref.Name().Short())
 		}
 	}
@@ -75,7 +83,7 @@ func (f *LocalForge) Proposals(ctx context.Context) (map[string]reconcile.Propos
 		}
 		title, body, _ := strings.Cut(strings.TrimRight(c.Message, "\n"), "\n")
 		state := reconcile.ProposalOpen
-		if head == defaultHead || isAncestor(st, head, defaultHead) || changesApplied(st, c, defaultTree) {
+		if reached[head] || head == defaultHead || isAncestor(st, head, defaultHead) || changesApplied(st, c, defaultTree) {
 			state = reconcile.ProposalMerged
 		}
 		name := strings.TrimPrefix(b, BranchPrefix)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"flag"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -134,7 +135,7 @@ func checkGolden(t *testing.T, name, got string) {
 }
 
 // TestProposalsCostTheSameRoundTripsForAnyNumberOfBranches counts the HTTP requests the local forge
-// makes: one list and one fetch, whether there is one rollout branch or twenty.
+// makes: one list with one history query and one fetch, whether there is one rollout branch or twenty.
 func TestProposalsCostTheSameRoundTripsForAnyNumberOfBranches(t *testing.T) {
 	_, url, srv := serve(t)
 	ctx := context.Background()
@@ -158,9 +159,83 @@ func TestProposalsCostTheSameRoundTripsForAnyNumberOfBranches(t *testing.T) {
 		}
 		perCall = append(perCall, srv.Requests()-before)
 	}
+	t.Logf("requests per Proposals call: %d", perCall[0])
 	for _, n := range perCall {
 		if n != perCall[0] {
 			t.Fatalf("requests per Proposals call = %v, want a constant", perCall)
 		}
+	}
+}
+
+// TestLocalForgeMergedStaysMergedWhenTheDefaultBranchMovesOn merges a proposal, then moves the default
+// branch many commits on, the last one changing the spec file again (a rollback): the proposal reads
+// as merged whatever the depth, and a proposal never merged still reads as open.
+func TestLocalForgeMergedStaysMergedWhenTheDefaultBranchMovesOn(t *testing.T) {
+	tests := []struct {
+		name  string
+		merge []string
+	}{
+		{"fast-forward", []string{"merge", "--quiet", "--ff-only", "origin/rollout/chat"}},
+		{"merge commit", []string{"merge", "--quiet", "--no-ff", "-m", "Merge rollout/chat", "origin/rollout/chat"}},
+	}
+	for _, tt := range tests {
+		for _, overHTTP := range []bool{false, true} {
+			name := tt.name + "/path"
+			if overHTTP {
+				name = tt.name + "/http"
+			}
+			t.Run(name, func(t *testing.T) {
+				testMergedStaysMerged(t, tt.merge, overHTTP)
+			})
+		}
+	}
+}
+
+func testMergedStaysMerged(t *testing.T, merge []string, overHTTP bool) {
+	var bare, url string
+	if overHTTP {
+		bare, url, _ = serve(t)
+	} else {
+		bare = gittest.NewBare(t, seedFiles)
+		url = bare
+	}
+	r := openRemote(t, url)
+	forge := &LocalForge{Remote: r}
+	ctx := context.Background()
+	snap, err := r.Snapshot(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	chat, err := r.Push(ctx, reconcile.PushRequest{Branch: "rollout/chat", Parent: snap.Head, When: when, Message: "rollout(chat): 0% → 5%\n\nevidence\n",
+		Files: map[string][]byte{"rollouts/chat.yaml": []byte("name: chat\ntraffic:\n  weight: 5\n")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	summarizer, err := r.Push(ctx, reconcile.PushRequest{Branch: "rollout/summarizer", Parent: snap.Head, When: when, Message: "rollout(summarizer): 5% → 25%",
+		Files: map[string][]byte{"rollouts/summarizer.yaml": []byte("name: summarizer\ntraffic:\n  weight: 25\n")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	human := gittest.Clone(t, bare)
+	human.Git(merge...)
+	for i := range 5 {
+		human.Write(map[string]string{"README.md": fmt.Sprintf("edit %d\n", i)})
+		human.Commit(fmt.Sprintf("docs %d", i))
+	}
+	human.Write(map[string]string{"rollouts/chat.yaml": "name: chat\ntraffic:\n  weight: 0\n"})
+	human.Commit("rollout(chat): rollback 5% → 0%")
+	human.Write(map[string]string{"README.md": "after the rollback\n"})
+	human.Commit("docs")
+	human.Push("main")
+
+	props, err := forge.Proposals(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := props["chat"]; got.State != reconcile.ProposalMerged || got.Head != chat || got.Title != "rollout(chat): 0% → 5%" {
+		t.Errorf("merged proposal = %+v, want merged at %s", got, chat)
+	}
+	if got := props["summarizer"]; got.State != reconcile.ProposalOpen || got.Head != summarizer {
+		t.Errorf("unmerged proposal = %+v, want open at %s", got, summarizer)
 	}
 }

@@ -133,3 +133,119 @@ func TestRollbackLandsAfterAHumanPushedInBetween(t *testing.T) {
 		t.Errorf("log:\n%s\nwant:\n%s", log, want)
 	}
 }
+
+const twoStageSpec = `apiVersion: rollout/v1
+kind: Rollout
+name: summarizer
+stable:
+  model: a
+canary:
+  model: b
+traffic:
+  weight: 5
+stages:
+  - {weight: 5, minDuration: 1h}
+  - {weight: 25, minDuration: 1h}
+status:
+  phase: Progressing
+  stage: 0
+  stageStartedAt: 2026-04-16T00:00:00Z
+`
+
+// TestMergedProposalStaysMergedAfterARollback runs the loop on a real bare repository through a whole
+// story: it proposes an advance, a human fast-forwards it, the loop rolls back on the default branch and
+// the team commits on. From the merge on, the old bot branch never reads as open, and later ticks
+// neither propose, refresh nor close it.
+func TestMergedProposalStaysMergedAfterARollback(t *testing.T) {
+	ctx := context.Background()
+	bare := gittest.NewBare(t, map[string]string{"rollouts/summarizer.yaml": twoStageSpec, "README.md": "hi\n"})
+	remote, err := gitrepo.Open(ctx, gitrepo.Options{URL: bare})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var printed strings.Builder
+	forge := &gitrepo.LocalForge{Remote: remote, Out: &printed}
+	l := &reconcile.Loop{Repo: remote, Forge: forge,
+		Sources: func(*rollouts.Spec) (policy.Source, error) { return emptySource{}, nil },
+		Gates: func(context.Context, fs.FS, *rollouts.Spec, int) policy.GateResult {
+			return policy.GateResult{Open: true}
+		},
+		Judge: func(spec *rollouts.Spec, ev policy.Evidence, now time.Time) policy.Decision {
+			d := policy.Judge(spec, ev, now)
+			if spec.Status != nil && spec.Status.Phase == rollouts.Progressing {
+				switch spec.Status.Stage {
+				case 0:
+					d.Action, d.Next, d.Reasons = policy.Advance, &policy.Step{Stage: 1, Weight: 25}, []string{"every rule passes"}
+				case 1:
+					d.Action, d.Next, d.Reasons = policy.Rollback, &policy.Step{}, []string{"error_rate: canary worse than allowed"}
+				}
+			}
+			return d
+		},
+		Now: func() time.Time { return benchNow }}
+	tick := func(want policy.Action) reconcile.Result {
+		t.Helper()
+		rep, err := l.Tick(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r := rep.Results[0]
+		if r.Err != nil || r.Decision != want {
+			t.Fatalf("tick: %+v, want decision %s", r, want)
+		}
+		return r
+	}
+	notOpen := func(when string) {
+		t.Helper()
+		props, err := forge.Proposals(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if p, ok := props["summarizer"]; ok && p.State != reconcile.ProposalMerged {
+			t.Fatalf("%s: proposal %s is %s, want merged or gone", when, p.Branch, p.State)
+		}
+	}
+
+	// The loop proposes stage 1; a human fast-forwards the default branch to it.
+	if r := tick(policy.Advance); r.Commit == "" || r.Proposal == "" {
+		t.Fatalf("advance did not propose: %+v", r)
+	}
+	branchHead := gittest.Head(t, bare, "rollout/summarizer")
+	human := gittest.Clone(t, bare)
+	human.Git("merge", "--quiet", "--ff-only", "origin/rollout/summarizer")
+	human.Push("main")
+	notOpen("after the fast-forward")
+
+	// The loop rolls back on the default branch, which changes the spec file again.
+	if r := tick(policy.Rollback); r.Commit == "" || r.Proposal != "" {
+		t.Fatalf("rollback: %+v", r)
+	}
+	notOpen("after the rollback")
+
+	// The team commits on; the merged branch is now many commits deep in the history.
+	human.Pull()
+	for i := range 4 {
+		human.Write(map[string]string{"README.md": fmt.Sprintf("edit %d\n", i)})
+		human.Commit(fmt.Sprintf("docs %d", i))
+	}
+	human.Push("main")
+	notOpen("after later commits")
+	mainHead := gittest.Head(t, bare, "main")
+
+	printed.Reset()
+	for range 2 {
+		if r := tick(policy.Hold); r.Commit != "" || r.Proposal != "" {
+			t.Fatalf("a tick after the rollback wrote: %+v", r)
+		}
+	}
+	if printed.Len() != 0 {
+		t.Errorf("the forge was used after the rollback:\n%s", printed.String())
+	}
+	if got := gittest.Head(t, bare, "main"); got != mainHead {
+		t.Errorf("main moved from %s to %s", mainHead, got)
+	}
+	if got, err := gittest.RunGit(bare, "rev-parse", "--verify", "refs/heads/rollout/summarizer"); err == nil && got != branchHead {
+		t.Errorf("rollout/summarizer moved from %s to %s", branchHead, got)
+	}
+	notOpen("after two more ticks")
+}

@@ -135,6 +135,38 @@ func BenchmarkStats1M(b *testing.B) {
 	}
 }
 
+// BenchmarkStatsSmall reads a file of 1,000 records per op, as a daemon or the demo does every tick:
+// what a call costs beyond its records (buffers, decompressor) shows here.
+func BenchmarkStatsSmall(b *testing.B) {
+	var buf bufferWriter
+	if err := Synthesize(&buf, synthConfig(1000), rand.New(rand.NewSource(5))); err != nil {
+		b.Fatal(err)
+	}
+	dir := b.TempDir()
+	files := map[string][]byte{"plain": buf, "gzip": gzipped(b, buf)}
+	q := policy.Query{Rollout: "summarizer", Window: policy.Window{From: synthStart, To: synthStart.Add(48 * time.Hour)}}
+	for _, kind := range []string{"plain", "gzip"} {
+		b.Run(kind, func(b *testing.B) {
+			path := filepath.Join(dir, "small-"+kind+".jsonl")
+			if err := os.WriteFile(path, files[kind], 0o644); err != nil {
+				b.Fatal(err)
+			}
+			b.SetBytes(int64(len(files[kind])))
+			b.ReportAllocs()
+			src := Open(path)
+			for b.Loop() {
+				st, err := src.Stats(context.Background(), q)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if n := st.Stable.Requests + st.Canary.Requests; n != 1000 {
+					b.Fatalf("%d records, want 1000", n)
+				}
+			}
+		})
+	}
+}
+
 // BenchmarkParse compares the hand-written line parser with the obvious encoding/json decoding that
 // it replaces (referenceParse), per record.
 func BenchmarkParse(b *testing.B) {

@@ -17,6 +17,7 @@ import (
 	"io"
 	"os"
 	"strings"
+	"sync"
 
 	"github.com/rollout-dev/rollout/policy"
 )
@@ -69,10 +70,13 @@ func (s *Source) Stats(ctx context.Context, q policy.Query) (*policy.Stats, erro
 		return nil, fmt.Errorf("open %s: %w: %w", s.Path, policy.ErrSourceUnavailable, err)
 	}
 	defer f.Close()
-	r, err := s.decompress(f)
+	fr := getReader(f, fileBufferBytes)
+	defer putReader(fr, fileBufferBytes)
+	r, release, err := s.decompress(fr)
 	if err != nil {
 		return nil, fmt.Errorf("read %s: %w: %w", s.Path, policy.ErrSourceUnavailable, err)
 	}
+	defer release()
 	st, err := s.read(ctx, r, q)
 	if err != nil {
 		if ctx.Err() != nil {
@@ -83,21 +87,71 @@ func (s *Source) Stats(ctx context.Context, q policy.Query) (*policy.Stats, erro
 	return st, nil
 }
 
-// decompress returns the file's content, gunzipped when its name or its first bytes say gzip.
-func (s *Source) decompress(f *os.File) (io.Reader, error) {
-	br := bufio.NewReaderSize(f, 64<<10)
+// fileBufferBytes is the read size on the file itself.
+const fileBufferBytes = 64 << 10
+
+// decompress returns the content of br, gunzipped when the file's name or its first bytes say gzip,
+// and the function that gives the decompressor back once the content is read.
+func (s *Source) decompress(br *bufio.Reader) (io.Reader, func(), error) {
 	magic, _ := br.Peek(2)
 	if len(magic) == 0 {
-		return br, nil // an empty file holds no records, compressed or not
+		return br, func() {}, nil // an empty file holds no records, compressed or not
 	}
 	if strings.HasSuffix(s.Path, ".gz") || bytes.Equal(magic, []byte{0x1f, 0x8b}) {
-		zr, err := gzip.NewReader(br)
+		zr, err := getGzipReader(br)
 		if err != nil {
-			return nil, fmt.Errorf("gzip: %w", err)
+			return nil, nil, fmt.Errorf("gzip: %w", err)
 		}
-		return zr, nil
+		return zr, func() { gzipReaders.Put(zr) }, nil
 	}
-	return br, nil
+	return br, func() {}, nil
+}
+
+// The buffers of finished Stats calls, for the next ones: a call borrows a line reader of its
+// source's MaxLineBytes (a MiB by default), a file reader and a gzip decompressor, and gives them
+// back when it returns. Concurrent calls each borrow their own; a buffer is never shared while in use.
+var (
+	// lineReaders holds a *sync.Pool of *bufio.Reader per buffer size.
+	lineReaders sync.Map
+	gzipReaders sync.Pool // of *gzip.Reader
+)
+
+// getReader returns a reader of r buffering exactly size bytes. Unlike bufio.NewReaderSize, it never
+// returns r itself when r is a *bufio.Reader already: the buffer's size is the line limit.
+func getReader(r io.Reader, size int) *bufio.Reader {
+	if p, ok := lineReaders.Load(size); ok {
+		if br, ok := p.(*sync.Pool).Get().(*bufio.Reader); ok {
+			br.Reset(r)
+			return br
+		}
+	}
+	br := bufio.NewReaderSize(nil, size)
+	br.Reset(r)
+	return br
+}
+
+// putReader gives br, of size bytes, back for a later getReader, holding no reference to its source.
+func putReader(br *bufio.Reader, size int) {
+	br.Reset(nil)
+	p, ok := lineReaders.Load(size)
+	if !ok {
+		p, _ = lineReaders.LoadOrStore(size, new(sync.Pool))
+	}
+	p.(*sync.Pool).Put(br)
+}
+
+// getGzipReader returns a gzip reader of r, reusing a decompressor when one is free. A reader whose
+// header is bad goes back to the pool: Reset readies it for the next stream.
+func getGzipReader(r io.Reader) (*gzip.Reader, error) {
+	zr, ok := gzipReaders.Get().(*gzip.Reader)
+	if !ok {
+		return gzip.NewReader(r)
+	}
+	if err := zr.Reset(r); err != nil {
+		gzipReaders.Put(zr)
+		return nil, err
+	}
+	return zr, nil
 }
 
 // Read computes q's statistics from JSON Lines in r, with s's limits. It is Stats without the file:
@@ -119,7 +173,8 @@ func (s *Source) read(ctx context.Context, r io.Reader, q policy.Query) (*policy
 		maxReported = DefaultMaxMalformedLines
 	}
 	// The buffer holds one whole line: a line that does not fit is too long.
-	br := bufio.NewReaderSize(r, maxLine+1)
+	br := getReader(r, maxLine+1)
+	defer putReader(br, maxLine+1)
 	var (
 		p        parser
 		req      request
