@@ -37,8 +37,10 @@ func TestDaemonEndpointsExposeNoSecrets(t *testing.T) {
 	// The daemon's clock moves only when it sleeps: its first two sleeps end at once, later ones never.
 	var mu sync.Mutex
 	clock, sleeps := t0.Add(2*time.Hour), 0
+	passed := make(chan []string, 10)
 	d := &daemon.Daemon{Reconciler: rec, Listen: "127.0.0.1:0", Poll: time.Hour,
-		Now: func() time.Time { mu.Lock(); defer mu.Unlock(); return clock },
+		AfterPass: func(names []string) { passed <- names },
+		Now:       func() time.Time { mu.Lock(); defer mu.Unlock(); return clock },
 		After: func(dur time.Duration) <-chan time.Time {
 			mu.Lock()
 			defer mu.Unlock()
@@ -65,6 +67,7 @@ func TestDaemonEndpointsExposeNoSecrets(t *testing.T) {
 		t.Fatal(err)
 	}
 	rep := <-rec.done
+	<-passed // the pass's outcome is on /metrics
 	if r := result(t, rep, "summarizer"); r.Decision != "rollback" || r.Commit == "" || r.Err == nil {
 		t.Fatalf("the daemon's pass: %+v", r)
 	}

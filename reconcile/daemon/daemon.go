@@ -54,6 +54,9 @@ type Daemon struct {
 	// Poll bounds the sleep between two readings of the specs; default DefaultPoll.
 	Poll time.Duration
 	Log  *slog.Logger
+	// AfterPass, when set, is called once a pass has ended: its outcome is on /metrics and its rollouts
+	// may run again. Tests use it to wait for a pass instead of sleeping.
+	AfterPass func(names []string)
 
 	addr     chan net.Addr
 	initOnce sync.Once
@@ -65,8 +68,6 @@ type Daemon struct {
 	mu      sync.Mutex
 	running map[string]bool
 	healthy error
-	// afterPass, when set, is called once a pass has ended and its rollouts may run again (tests).
-	afterPass func(names []string)
 }
 
 func (d *Daemon) init() {
@@ -218,8 +219,8 @@ func (d *Daemon) pass(ctx context.Context, names []string) {
 			delete(d.running, n)
 		}
 		d.mu.Unlock()
-		if d.afterPass != nil {
-			d.afterPass(names)
+		if d.AfterPass != nil {
+			d.AfterPass(names)
 		}
 	}()
 	started := d.Now()

@@ -142,7 +142,7 @@ func TestEachRolloutOnItsOwnSchedule(t *testing.T) {
 	rec := &fakeReconciler{clock: clock, set: specs(map[string]string{"a": "*/15 * * * *", "b": "0 * * * *"}), calls: make(chan string, 32)}
 	d := &Daemon{Reconciler: rec, Listen: "127.0.0.1:0", Now: clock.Now, After: clock.After, Poll: time.Hour}
 	passed := make(chan []string, 8)
-	d.afterPass = func(names []string) { passed <- names }
+	d.AfterPass = func(names []string) { passed <- names }
 	cancel, done := start(t, d)
 
 	var got []string
