@@ -449,6 +449,13 @@ func (l *Loop) propose(ctx context.Context, t *tick, doc *rollouts.Document, act
 		return res, fmt.Errorf("propose %s: %w", branch, err)
 	}
 	res.Proposal = p.URL
+	if act.event != nil {
+		ev := *act.event
+		ev.Commit = commit
+		if err := l.deliver(ctx, doc.Spec, ev); err != nil {
+			return res, err
+		}
+	}
 	return res, nil
 }
 

@@ -692,6 +692,15 @@ func TestRollbackViaPullRequest(t *testing.T) {
 	if !strings.Contains(h.repo.file("rollout/summarizer", "rollouts/summarizer.yaml"), "phase: RolledBack") {
 		t.Errorf("the proposed rollback does not roll back")
 	}
+	// Someone has to merge it: they are told once, with the proposed commit.
+	if n := h.notes.events; len(n) != 1 || n[0].Decision != "rollback" || n[0].From != 5 || n[0].To != 0 ||
+		n[0].Commit != h.repo.head("rollout/summarizer") {
+		t.Errorf("events = %+v, want one rollback event for the proposed commit", h.notes.events)
+	}
+	h.tick()
+	if len(h.notes.events) != 1 {
+		t.Errorf("a later tick notified again: %+v", h.notes.events)
+	}
 	h.quiet()
 }
 

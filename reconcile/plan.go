@@ -136,7 +136,12 @@ func planChange(in planInput) (action, error) {
 		change := trafficChange(spec, 0, 0, &status)
 		subject := fmt.Sprintf("rollback %d%% → 0%%", from)
 		if spec.Rollback.Via == "pull-request" {
-			return planProposal(in, fmt.Sprintf("rollout(%s): %s", name, subject), 0, change), nil
+			act := planProposal(in, fmt.Sprintf("rollout(%s): %s", name, subject), 0, change)
+			if act.kind == actPropose {
+				// The rollback waits for a human: tell them, once, when it is proposed.
+				act.event = &Event{Rollout: name, Decision: string(policy.Rollback), From: from, To: 0, Reasons: reasons}
+			}
+			return act, nil
 		}
 		act := action{kind: actCommit, to: 0, effect: "commit the rollback on the default branch", change: change,
 			message: commitMessage(name, subject, reasons, policy.Rollback),
