@@ -40,6 +40,14 @@ json_table() {
     | join("\n") end' "$1"
 }
 
+# report_failure adds what the command said on stderr to the job summary when it failed, so that a
+# pass that failed as a whole (a bad token, an unreachable remote) does not read as "no rollouts".
+# The messages are rollout's own, which never hold a secret; backquotes are dropped to keep the fence.
+report_failure() {
+  [[ $status -ne 0 && -s "$work/err.txt" ]] || return 0
+  { echo; echo "**rollout $command failed (exit $status):**"; echo; echo '```'; tail -n 20 "$work/err.txt" | tr -d '`'; echo '```'; } >> "$summary"
+}
+
 # set_decisions writes the JSON objects as one JSON array to the `decisions` output.
 set_decisions() {
   local delim="rollout_$RANDOM$RANDOM"
@@ -66,22 +74,28 @@ upsert_comment() {
 
 case "$command" in
   reconcile|status)
-    "$rollout" "$command" --dir "$dir" -o json "${args[@]}" > "$work/out.json" || status=$?
+    "$rollout" "$command" --dir "$dir" -o json "${args[@]}" > "$work/out.json" 2> "$work/err.txt" || status=$?
+    cat "$work/err.txt" >&2
     { echo "### rollout $command"; echo; json_table "$work/out.json"; } >> "$summary"
+    report_failure
     set_decisions "$work/out.json"
     ;;
   plan)
-    "$rollout" plan --dir "$dir" -o json "${args[@]}" > "$work/out.json" || status=$?
+    "$rollout" plan --dir "$dir" -o json "${args[@]}" > "$work/out.json" 2> "$work/err.txt" || status=$?
+    cat "$work/err.txt" >&2
     "$rollout" plan --dir "$dir" --format markdown "${args[@]}" > "$work/plan.md" || status=$?
     cat "$work/plan.md" >> "$summary"
+    report_failure
     set_decisions "$work/out.json"
     if [[ "${INPUT_COMMENT:-true}" == "true" ]]; then
       upsert_comment "$work/plan.md" || status=1
     fi
     ;;
   evaluate)
-    "$rollout" evaluate --dir "$dir" -o json "${args[@]}" > "$work/out.json" || status=$?
+    "$rollout" evaluate --dir "$dir" -o json "${args[@]}" > "$work/out.json" 2> "$work/err.txt" || status=$?
+    cat "$work/err.txt" >&2
     { echo "### rollout evaluate"; echo; echo '```json'; jq . "$work/out.json"; echo '```'; } >> "$summary"
+    report_failure
     set_decisions "$work/out.json"
     ;;
   validate)

@@ -306,3 +306,20 @@ for a in "$@"; do case "$a" in body=@*) cp "${a#body=@}" "$(dirname "$0")/commen
 		t.Errorf("summary %q output %q", summary, output)
 	}
 }
+
+// A pass that fails as a whole prints no rollout; the summary says why instead of "no rollouts".
+func TestRunScriptReportsAFailedPass(t *testing.T) {
+	dir := t.TempDir()
+	fakeBin(t, dir, "rollout", "echo 'rollout: fetch main: authentication required' >&2\nexit 1\n")
+	summary, _, _, err := runScript(t, dir, map[string]string{"ROLLOUT_BIN": dir + "/rollout",
+		"INPUT_COMMAND": "reconcile", "INPUT_DIR": "rollouts"})
+	var exit *exec.ExitError
+	if !errors.As(err, &exit) || exit.ExitCode() != 1 {
+		t.Fatalf("exit = %v, want 1", err)
+	}
+	for _, want := range []string{"rollout reconcile failed (exit 1)", "fetch main: authentication required"} {
+		if !strings.Contains(summary, want) {
+			t.Errorf("summary lacks %q:\n%s", want, summary)
+		}
+	}
+}
