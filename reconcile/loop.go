@@ -291,6 +291,9 @@ func (l *Loop) attempt(ctx context.Context, t *tick, doc *rollouts.Document) (Re
 		l.notify(ctx, spec, *alert)
 	}
 	if act.kind == actNone {
+		if act.autoMerge && !t.dryRun && prop != nil {
+			return l.autoMerge(ctx, *prop, res)
+		}
 		return res, nil
 	}
 	// A plan needs no forge: on a pull request from a fork there is no token to make one with.
@@ -329,6 +332,23 @@ func (l *Loop) attempt(ctx context.Context, t *tick, doc *rollouts.Document) (Re
 		return l.commitDefault(ctx, t, doc, act, prop, res)
 	}
 	return res, fmt.Errorf("unknown action %d", act.kind)
+}
+
+// autoMerge asks the forge again to merge an open auto-merge proposal that is up to date: one call,
+// since the forge may have refused while checks ran and the evidence has not changed since.
+func (l *Loop) autoMerge(ctx context.Context, p Proposal, res Result) (Result, error) {
+	m, ok := l.Forge.(AutoMerger)
+	if !ok {
+		return res, nil
+	}
+	merged, err := m.AutoMerge(ctx, p.Number)
+	if err != nil {
+		return res, fmt.Errorf("auto-merge proposal: %w", err)
+	}
+	if merged {
+		res.Effect = "proposal merged (auto-merge)"
+	}
+	return res, nil
 }
 
 // commitDefault writes act's change as one commit on the default branch, then closes the open proposal
