@@ -124,7 +124,10 @@ type Forge struct {
 	listed map[string]*github.PullRequest
 }
 
-var _ reconcile.Forge = (*Forge)(nil)
+var (
+	_ reconcile.Forge      = (*Forge)(nil)
+	_ reconcile.AutoMerger = (*Forge)(nil)
+)
 
 // New builds a Forge. It makes no request.
 func New(o Options) (*Forge, error) {
@@ -253,6 +256,7 @@ func toProposal(pr *github.PullRequest) reconcile.Proposal {
 	return reconcile.Proposal{
 		Rollout: strings.TrimPrefix(ref, BranchPrefix), Branch: ref, Number: pr.GetNumber(),
 		URL: pr.GetHTMLURL(), Title: pr.GetTitle(), Body: pr.GetBody(), State: state, Head: pr.GetHead().GetSHA(),
+		AutoMerging: pr.AutoMerge != nil,
 	}
 }
 

@@ -137,3 +137,48 @@ func TestOpenLocalCheckoutUsesItsOrigin(t *testing.T) {
 		t.Fatalf("push to a checked-out branch: %v, want ErrRejected", err)
 	}
 }
+
+// TestTokenSourceAskedPerExchange: a token that expires (a GitHub App installation token lasts an hour)
+// is asked for again on every exchange, so a long-running daemon never pushes with a stale one, and a
+// failing token source fails the exchange without writing.
+func TestTokenSourceAskedPerExchange(t *testing.T) {
+	bare, url, srv := serve(t)
+	ctx := context.Background()
+	current, calls := "token-1", 0
+	var sourceErr error
+	srv.RequireAuth("x-access-token", "token-1")
+	r, err := Open(ctx, Options{URL: url, Token: func(context.Context) (string, error) {
+		calls++
+		return current, sourceErr
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.Snapshot(ctx); err != nil {
+		t.Fatal(err)
+	}
+	// The token rotates: the old one is refused from now on.
+	current = "token-2"
+	srv.RequireAuth("x-access-token", "token-2")
+	snap, err := r.Snapshot(ctx)
+	if err != nil {
+		t.Fatalf("snapshot after the token rotated: %v", err)
+	}
+	current = "token-3"
+	srv.RequireAuth("x-access-token", "token-3")
+	commit, err := r.Push(ctx, reconcile.PushRequest{Branch: "main", Parent: snap.Head, Expect: snap.Head, When: when, Message: "rotated",
+		Files: map[string][]byte{"rollouts/chat.yaml": []byte("w: 2\n")}})
+	if err != nil {
+		t.Fatalf("push after the token rotated: %v", err)
+	}
+	if got := gittest.Head(t, bare, "main"); got != commit {
+		t.Fatalf("main = %s, want %s", got, commit)
+	}
+	if calls < 3 {
+		t.Errorf("token source asked %d times, want once per exchange", calls)
+	}
+	sourceErr = errors.New("mint installation token: boom")
+	if _, err := r.Snapshot(ctx); err == nil || !strings.Contains(err.Error(), "boom") {
+		t.Errorf("snapshot with a failing token source: %v", err)
+	}
+}

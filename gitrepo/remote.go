@@ -72,6 +72,10 @@ type Options struct {
 	AuthorEmail string
 	// Auth authenticates to the remote, e.g. TokenAuth(token). It never appears in logs or errors.
 	Auth transport.AuthMethod
+	// Token, when set, is asked for a token before every exchange with an http(s) remote and used as
+	// TokenAuth instead of Auth, so that a token that expires (a GitHub App installation token lasts an
+	// hour) is refreshed by its source while a daemon runs. Its error fails the exchange.
+	Token func(ctx context.Context) (string, error)
 	// Timeout bounds each exchange with the remote, so that a hanging server cannot stall a tick;
 	// 0 means DefaultTimeout.
 	Timeout time.Duration
@@ -96,6 +100,7 @@ type Remote struct {
 	name    string
 	email   string
 	auth    transport.AuthMethod
+	token   func(context.Context) (string, error)
 	timeout time.Duration
 
 	mu sync.Mutex
@@ -124,6 +129,9 @@ func Open(ctx context.Context, opts Options) (*Remote, error) {
 		auth = nil // a token means nothing to a local path; go-git would refuse it
 	}
 	r := &Remote{url: url, branch: opts.Branch, name: opts.AuthorName, email: opts.AuthorEmail, auth: auth, timeout: opts.Timeout}
+	if opts.Token != nil && (strings.HasPrefix(url, "http://") || strings.HasPrefix(url, "https://")) {
+		r.token = opts.Token
+	}
 	if r.timeout <= 0 {
 		r.timeout = DefaultTimeout
 	}
@@ -263,11 +271,27 @@ func (r *Remote) newRemote(st *memory.Storage) *git.Remote {
 	return git.NewRemote(st, &config.RemoteConfig{Name: "origin", URLs: []string{r.url}})
 }
 
+// authFor returns the credentials of one exchange: a fresh token from Options.Token, or Options.Auth.
+func (r *Remote) authFor(ctx context.Context) (transport.AuthMethod, error) {
+	if r.token == nil {
+		return r.auth, nil
+	}
+	tok, err := r.token(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("token for %s: %w", r.Redacted(), err)
+	}
+	return TokenAuth(tok), nil
+}
+
 // list reads the remote's refs: one round trip.
 func (r *Remote) list(ctx context.Context) ([]*plumbing.Reference, error) {
 	ctx, cancel := context.WithTimeout(ctx, r.timeout)
 	defer cancel()
-	refs, err := r.newRemote(memory.NewStorage()).ListContext(ctx, &git.ListOptions{Auth: r.auth})
+	auth, err := r.authFor(ctx)
+	if err != nil {
+		return nil, err
+	}
+	refs, err := r.newRemote(memory.NewStorage()).ListContext(ctx, &git.ListOptions{Auth: auth})
 	if err != nil {
 		return nil, r.wrap("list refs of", err)
 	}
@@ -282,8 +306,12 @@ func (r *Remote) fetch(ctx context.Context, st *memory.Storage, depth int, branc
 	for _, b := range branches {
 		specs = append(specs, config.RefSpec("+refs/heads/"+b+":refs/remotes/origin/"+b))
 	}
-	err := r.newRemote(st).FetchContext(ctx, &git.FetchOptions{
-		RemoteName: "origin", RefSpecs: specs, Depth: depth, Auth: r.auth, Tags: git.NoTags,
+	auth, err := r.authFor(ctx)
+	if err != nil {
+		return err
+	}
+	err = r.newRemote(st).FetchContext(ctx, &git.FetchOptions{
+		RemoteName: "origin", RefSpecs: specs, Depth: depth, Auth: auth, Tags: git.NoTags,
 	})
 	if err != nil && !errors.Is(err, git.NoErrAlreadyUpToDate) {
 		return r.wrap("fetch "+strings.Join(branches, ", ")+" from", err)
@@ -504,7 +532,11 @@ func (r *Remote) sendUpdate(ctx context.Context, objs *memory.Storage, ref plumb
 	if err != nil {
 		return fmt.Errorf("remote %s: %w", r.url, err)
 	}
-	sess, err := cl.NewReceivePackSession(ep, r.auth)
+	auth, err := r.authFor(ctx)
+	if err != nil {
+		return err
+	}
+	sess, err := cl.NewReceivePackSession(ep, auth)
 	if err != nil {
 		return r.wrap("connect to", err)
 	}

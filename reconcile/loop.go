@@ -85,6 +85,18 @@ var ErrNoForge = errors.New("no forge configured to open proposals")
 // proposal whose evidence could be refreshed instead.
 var ErrHumanCommits = errors.New("bot branch holds commits not made by the bot; delete it to let rollout propose again")
 
+// ErrDeferred marks a failure that came after a commit landed and that the next pass repairs by
+// itself: a notification recorded as pending in git, a proposal left open that the next pass closes.
+// The change the commit made is done.
+var ErrDeferred = errors.New("left for the next pass")
+
+// deferred wraps err with ErrDeferred, keeping its message.
+type deferred struct{ err error }
+
+func (d deferred) Error() string        { return d.err.Error() }
+func (d deferred) Unwrap() error        { return d.err }
+func (d deferred) Is(target error) bool { return target == ErrDeferred }
+
 // Report is what one pass did, or would do: one Result per rollout and per spec file that failed to load.
 type Report struct {
 	// Branch and Head are the default branch and the commit the pass started from.
@@ -279,6 +291,9 @@ func (l *Loop) attempt(ctx context.Context, t *tick, doc *rollouts.Document) (Re
 		l.notify(ctx, spec, *alert)
 	}
 	if act.kind == actNone {
+		if act.autoMerge && !t.dryRun && prop != nil {
+			return l.autoMerge(ctx, *prop, res)
+		}
 		return res, nil
 	}
 	// A plan needs no forge: on a pull request from a fork there is no token to make one with.
@@ -319,6 +334,23 @@ func (l *Loop) attempt(ctx context.Context, t *tick, doc *rollouts.Document) (Re
 	return res, fmt.Errorf("unknown action %d", act.kind)
 }
 
+// autoMerge asks the forge again to merge an open auto-merge proposal that is up to date: one call,
+// since the forge may have refused while checks ran and the evidence has not changed since.
+func (l *Loop) autoMerge(ctx context.Context, p Proposal, res Result) (Result, error) {
+	m, ok := l.Forge.(AutoMerger)
+	if !ok {
+		return res, nil
+	}
+	merged, err := m.AutoMerge(ctx, p.Number)
+	if err != nil {
+		return res, fmt.Errorf("auto-merge proposal: %w", err)
+	}
+	if merged {
+		res.Effect = "proposal merged (auto-merge)"
+	}
+	return res, nil
+}
+
 // commitDefault writes act's change as one commit on the default branch, then closes the open proposal
 // and delivers the notification the change calls for.
 func (l *Loop) commitDefault(ctx context.Context, t *tick, doc *rollouts.Document, act action, prop *Proposal, res Result) (Result, error) {
@@ -339,7 +371,8 @@ func (l *Loop) commitDefault(ctx context.Context, t *tick, doc *rollouts.Documen
 	if act.closeComment != "" && prop != nil && prop.State == ProposalOpen && l.Forge != nil {
 		comment := strings.ReplaceAll(act.closeComment, "{commit}", commit)
 		if err := l.Forge.Close(ctx, *prop, comment); err != nil {
-			errs = append(errs, fmt.Errorf("close proposal: %w", err))
+			// The next pass closes the proposal of a rolled back or completed rollout.
+			errs = append(errs, deferred{fmt.Errorf("close proposal: %w", err)})
 		} else {
 			res.Proposal = ""
 		}
@@ -348,29 +381,43 @@ func (l *Loop) commitDefault(ctx context.Context, t *tick, doc *rollouts.Documen
 		ev := *act.event
 		ev.Commit = commit
 		if err := l.deliver(ctx, doc.Spec, ev); err != nil {
-			errs = append(errs, err)
-			errs = append(errs, l.markNotifyPending(ctx, t, doc.Spec.Name))
+			if merr := l.markNotifyPending(ctx, t, doc.Spec.Name); merr != nil {
+				errs = append(errs, err, merr)
+			} else {
+				errs = append(errs, deferred{err})
+			}
 		}
 	}
 	return res, errors.Join(errs...)
 }
 
 // markNotifyPending records in git that a rollback's notification failed, so that the next tick, in this
-// process or in a later cron run, delivers it again.
+// process or in a later cron run, delivers it again. A push that someone else's commit made stale is
+// made again on a fresh snapshot, as long as the rollout is still rolled back.
 func (l *Loop) markNotifyPending(ctx context.Context, t *tick, rollout string) error {
-	doc := t.set.Lookup(rollout)
-	if doc == nil || doc.Spec.Status == nil {
+	for attempt := 0; ; attempt++ {
+		doc := t.set.Lookup(rollout)
+		if doc == nil || doc.Spec.Status == nil {
+			return nil
+		}
+		st := *doc.Spec.Status
+		if attempt > 0 && st.Phase != rollouts.RolledBack {
+			return fmt.Errorf("record pending notification: the rollout is %s now", st.Phase)
+		}
+		st.Message = withNotifyPending(st.Message)
+		act := action{kind: actCommit, change: rollouts.Change{Status: &st},
+			message: commitMessage(rollout, "notification pending", []string{"the rollback notification failed; the next tick delivers it again"}, "rollback")}
+		_, err := l.commitDefault(ctx, t, doc, act, nil, Result{})
+		if errors.Is(err, ErrStale) && attempt < 3*l.maxRetries() {
+			if rerr := l.refresh(ctx, t); rerr == nil {
+				continue
+			}
+		}
+		if err != nil {
+			return fmt.Errorf("record pending notification: %w", err)
+		}
 		return nil
 	}
-	st := *doc.Spec.Status
-	st.Message = withNotifyPending(st.Message)
-	act := action{kind: actCommit, change: rollouts.Change{Status: &st},
-		message: commitMessage(rollout, "notification pending", []string{"the rollback notification failed; the next tick delivers it again"}, "rollback")}
-	_, err := l.commitDefault(ctx, t, doc, act, nil, Result{})
-	if err != nil {
-		return fmt.Errorf("record pending notification: %w", err)
-	}
-	return nil
 }
 
 // landed moves the tick's view of the default branch to a commit it just pushed, so that the next

@@ -717,3 +717,41 @@ func TestOverlayShowsTheTicksOwnCommit(t *testing.T) {
 		t.Errorf("ReadDir = %v, %v", es, err)
 	}
 }
+
+// TestManualRollbackWhoseNotificationFails: the rollback commit lands, so the operation is done even
+// when its notification fails: the failure is deferred (ErrDeferred) to the next pass, which finds the
+// notification pending in git, also when someone pushed between the rollback and that record. It is
+// never decided again into "operation does not apply: it is rolled back".
+func TestManualRollbackWhoseNotificationFails(t *testing.T) {
+	for _, race := range []bool{false, true} {
+		h := newHarness(t, map[string]string{"rollouts/summarizer.yaml": specFor("summarizer", "pull-request", "hold"),
+			"README.md": "hello\n"})
+		ctx := context.Background()
+		h.tick()
+		h.notes.err = errors.New("slack env:SLACK_WEBHOOK_URL: environment variable is not set")
+		if race {
+			pushes := 0
+			h.repo.beforePush = func(PushRequest) {
+				if pushes++; pushes == 2 { // between the rollback and the record of its pending notification
+					h.repo.commitAs("main", "alice", "docs", map[string]string{"README.md": "edited\n"})
+				}
+			}
+		}
+		res, err := h.loop.Operate(ctx, "summarizer", OpRollback, "bad outputs")
+		if res.Commit == "" || !errors.Is(err, ErrDeferred) || errors.Is(err, ErrNotApplicable) {
+			t.Fatalf("race %v: %+v %v", race, res, err)
+		}
+		if st := h.spec("summarizer").Status; st.Phase != rollouts.RolledBack || !notifyPending(st.Message) {
+			t.Fatalf("race %v: status %+v", race, st)
+		}
+		h.repo.beforePush = nil
+		h.notes.err = nil
+		h.tick()
+		if len(h.notes.events) != 1 || h.notes.events[0].Decision != "rollback" || h.notes.events[0].Reasons[0] != "by hand: bad outputs" {
+			t.Errorf("race %v: events %+v", race, h.notes.events)
+		}
+		if st := h.spec("summarizer").Status; notifyPending(st.Message) {
+			t.Errorf("race %v: still pending: %+v", race, st)
+		}
+	}
+}

@@ -28,7 +28,8 @@ var ErrNotApplicable = errors.New("operation does not apply")
 
 // Operate applies a manual operation to one rollout as one commit on the default branch, deciding again
 // on a fresh snapshot when the push is rejected. A manual rollback closes the open proposal and notifies
-// like an automatic one. Pause keeps the traffic as it is; resume restarts the stage's window, since the
+// like an automatic one; a failure after the commit landed that the next pass repairs (a notification
+// left pending, a proposal left open) wraps ErrDeferred. Pause keeps the traffic as it is; resume restarts the stage's window, since the
 // paused period's metrics do not count.
 func (l *Loop) Operate(ctx context.Context, name string, op Operation, reason string) (Result, error) {
 	for attempt := 0; ; attempt++ {
@@ -60,7 +61,9 @@ func (l *Loop) Operate(ctx context.Context, name string, op Operation, reason st
 			return res, err
 		}
 		res, err = l.commitDefault(ctx, t, doc, act, prop, res)
-		if errors.Is(err, ErrStale) && attempt < 3*l.maxRetries() {
+		// A commit that landed is never decided again: what failed after it is reported, not retried
+		// into "does not apply".
+		if errors.Is(err, ErrStale) && res.Commit == "" && attempt < 3*l.maxRetries() {
 			continue
 		}
 		return res, err

@@ -40,6 +40,9 @@ type action struct {
 	// event is delivered after the commit (actCommit) or before it (actNotify).
 	event      *Event
 	needsForge bool
+	// autoMerge asks the forge again to merge the open proposal, which is up to date
+	// (promotion.via: auto-merge).
+	autoMerge bool
 }
 
 // planInput is everything planChange reads.
@@ -239,6 +242,7 @@ func planProposal(in planInput, title string, to int, change rollouts.Change) ac
 	case p != nil && p.State == ProposalOpen && p.Title == title && targetOf(p.Body) == target:
 		if sameEvidence(p.Body, body) {
 			base.kind, base.effect, base.needsForge = actNone, "proposal up to date", false
+			base.autoMerge = req.AutoMerge && !p.AutoMerging
 			return base
 		}
 		base.kind, base.effect = actRefresh, "refresh the proposal's evidence"

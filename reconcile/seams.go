@@ -87,6 +87,9 @@ type Proposal struct {
 	// HumanCommits lists the commits on the branch that the bot did not make, when the forge knows
 	// (the GitHub forge fills it in Propose). The loop must not force-push over them.
 	HumanCommits []string
+	// AutoMerging is true when the forge will merge the proposal by itself once its checks pass
+	// (GitHub auto-merge is on), so that nothing is left for the loop to ask.
+	AutoMerging bool
 }
 
 // ProposalRequest is what the loop wants a proposal to say.
@@ -112,6 +115,18 @@ type Forge interface {
 	Proposals(ctx context.Context) (map[string]Proposal, error)
 	Propose(ctx context.Context, req ProposalRequest) (Proposal, error)
 	Close(ctx context.Context, p Proposal, comment string) error
+}
+
+// AutoMerger is a Forge that can merge a proposal by itself, for promotion.via: auto-merge. The loop
+// asks on every pass while an open auto-merge proposal carries what the decision wants and is not yet
+// set to merge, since a forge that refuses while checks run accepts later with the same evidence.
+//
+// AutoMerge turns the forge's auto-merge on for proposal number, or merges it now when it may; merged
+// reports a merge done by this call. It is idempotent: a proposal already merged or set to merge is
+// left alone. A proposal that cannot be merged yet is an error, wrapping ErrTransient when worth
+// retrying.
+type AutoMerger interface {
+	AutoMerge(ctx context.Context, number int) (merged bool, err error)
 }
 
 // ErrTransient marks an error that a later tick may not see: a network failure, a rate limit.

@@ -2,7 +2,13 @@ package main
 
 import (
 	"bytes"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
 	"encoding/json"
+	"encoding/pem"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -80,5 +86,99 @@ func TestSignedCommitsNeedGitHub(t *testing.T) {
 	app := &App{Stdout: &out, Stderr: &errOut, Getenv: func(string) string { return "" }, Now: func() time.Time { return e.now }}
 	if code := app.Main([]string{"reconcile", "--signed-commits", "--repo", e.bare}); code != exitUsage || !strings.Contains(errOut.String(), "needs GitHub") {
 		t.Errorf("exit %d, want 2: %s", code, errOut.String())
+	}
+}
+
+// githubRun runs the command line with env and returns its one reconcile result; it fails the test on
+// a non-zero exit and on any secret in the output.
+func githubRun(t *testing.T, env map[string]string, now func() time.Time, secrets []string, args ...string) resultJSON {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	app := &App{Stdout: &out, Stderr: &errOut, Getenv: func(k string) string { return env[k] }, Now: now}
+	if code := app.Main(args); code != 0 {
+		t.Fatalf("%v: exit %d: %s %s", args, code, out.String(), errOut.String())
+	}
+	for _, s := range secrets {
+		if strings.Contains(out.String()+errOut.String(), s) {
+			t.Fatalf("a secret leaked into the output: %s %s", out.String(), errOut.String())
+		}
+	}
+	var res resultJSON
+	if err := json.Unmarshal(out.Bytes(), &res); err != nil {
+		t.Fatalf("%q: %v", out.String(), err)
+	}
+	return res
+}
+
+// TestReconcileAsGitHubApp: a GitHub App alone (GITHUB_APP_ID and GITHUB_APP_PRIVATE_KEY, no
+// GITHUB_TOKEN) selects the GitHub forge, and git clones and pushes with the App's installation token:
+// the server accepts no other token from the bot.
+func TestReconcileAsGitHubApp(t *testing.T) {
+	e := newE2E(t)
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pemKey := pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(key)})
+	srv := githubtest.New(t, "acme", "llm-config", func() time.Time { return e.now })
+	srv.Token = "ghp_the_humans_token" // the bot does not have it
+	dir, _ := srv.EnableGit(map[string]string{"rollouts/summarizer.yaml": strings.Replace(e2eSpec, "TRAFFIC", e.traffic, 1)})
+	srv.Logins = map[string]string{gitrepo.DefaultAuthorEmail: "rollout-bot[bot]"}
+	env := map[string]string{"GITHUB_APP_ID": "4242", "GITHUB_APP_PRIVATE_KEY": string(pemKey), "GITHUB_REPOSITORY": "acme/llm-config",
+		"GITHUB_API_URL": srv.APIURL(), "GITHUB_SERVER_URL": srv.URL, "ROLLBACK_WEBHOOK": e.env["ROLLBACK_WEBHOOK"]}
+	now := func() time.Time { return e.now }
+	secrets := []string{strings.Split(string(pemKey), "\n")[1], "ghs_fake"}
+
+	if res := githubRun(t, env, now, secrets, "reconcile", "-o", "json"); *res.Decision != "start" || res.Commit == nil || gittest.Head(t, dir, "main") != *res.Commit {
+		t.Fatalf("start: %+v", res)
+	}
+	if calls := srv.Calls(); calls["POST /app/installations/{installation_id}/access_tokens"] < 1 {
+		t.Errorf("no installation token minted: %v", calls)
+	}
+	e.now = e.now.Add(2 * time.Hour)
+	e.addTraffic(400, 0, 1)
+	res := githubRun(t, env, now, secrets, "reconcile", "-o", "json")
+	if *res.Decision != "advance" || res.Proposal == nil || !strings.Contains(*res.Proposal, "/pull/") {
+		t.Fatalf("advance: %+v", res)
+	}
+	if pulls := srv.Pulls(); len(pulls) != 1 || pulls[0].Title != "rollout(summarizer): 5% → 25%" {
+		t.Fatalf("pulls = %+v", pulls)
+	}
+	if head := gittest.Head(t, dir, "rollout/summarizer"); head == "" {
+		t.Errorf("no bot branch pushed")
+	}
+}
+
+// TestReconcileWithTokenFile: --token-file stands for GITHUB_TOKEN, for a token kept out of the
+// environment; a missing or empty file is a clear error that names the file, never its content.
+func TestReconcileWithTokenFile(t *testing.T) {
+	e := newE2E(t)
+	srv := githubtest.New(t, "acme", "llm-config", func() time.Time { return e.now })
+	srv.Token = "ghs_from_a_file"
+	dir, _ := srv.EnableGit(map[string]string{"rollouts/summarizer.yaml": strings.Replace(e2eSpec, "TRAFFIC", e.traffic, 1)})
+	tokenFile := filepath.Join(t.TempDir(), "token")
+	if err := os.WriteFile(tokenFile, []byte(srv.Token+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	env := map[string]string{"GITHUB_REPOSITORY": "acme/llm-config", "GITHUB_API_URL": srv.APIURL(), "GITHUB_SERVER_URL": srv.URL}
+	now := func() time.Time { return e.now }
+	res := githubRun(t, env, now, []string{srv.Token}, "reconcile", "-o", "json", "--token-file", tokenFile)
+	if *res.Decision != "start" || res.Commit == nil || gittest.Head(t, dir, "main") != *res.Commit {
+		t.Fatalf("start: %+v", res)
+	}
+	if srv.Calls()["GET /repos/{owner}/{repo}/pulls"] != 1 {
+		t.Errorf("the GitHub forge was not used: %v", srv.Calls())
+	}
+
+	empty := filepath.Join(t.TempDir(), "empty")
+	if err := os.WriteFile(empty, []byte("\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, path := range []string{filepath.Join(t.TempDir(), "missing"), empty} {
+		var out, errOut bytes.Buffer
+		app := &App{Stdout: &out, Stderr: &errOut, Getenv: func(k string) string { return env[k] }, Now: now}
+		if code := app.Main([]string{"reconcile", "--token-file", path}); code != exitUsage || !strings.Contains(errOut.String(), path) {
+			t.Errorf("--token-file %s: exit %d: %s", path, code, errOut.String())
+		}
 	}
 }

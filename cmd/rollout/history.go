@@ -64,8 +64,12 @@ func (app *App) historyRun(ctx context.Context, opts *historyOptions) error {
 	if ctx == nil {
 		ctx = context.Background()
 	}
+	getenv, err := app.githubEnv()
+	if err != nil {
+		return err
+	}
 	remote, err := gitrepo.Open(ctx, gitrepo.Options{
-		URL: app.Repo, Branch: app.Branch, Auth: gitrepo.TokenAuth(app.Getenv("GITHUB_TOKEN")),
+		URL: app.Repo, Branch: app.Branch, Auth: gitrepo.TokenAuth(getenv("GITHUB_TOKEN")),
 	})
 	if err != nil {
 		return err

@@ -44,6 +44,8 @@ type App struct {
 	Repo   string
 	Branch string
 	Dir    string
+	// TokenFile (--token-file) holds the GitHub token instead of GITHUB_TOKEN.
+	TokenFile string
 
 	// sources keeps the network metrics sources opened so far, reused across ticks.
 	sources sourceCache
@@ -95,6 +97,7 @@ func (app *App) rootCmd() *cobra.Command {
 	pf.StringVar(&app.Repo, "repo", "", "the repository: a URL or a local path (default: the current checkout)")
 	pf.StringVar(&app.Branch, "branch", "", "the branch holding the specs (default: the remote's default branch)")
 	pf.StringVar(&app.Dir, "dir", "rollouts", "the folder of the specs in the repository")
+	pf.StringVar(&app.TokenFile, "token-file", "", "a file holding the GitHub token, instead of GITHUB_TOKEN")
 	root.AddCommand(
 		app.validateCmd(),
 		app.schemaCmd(),

@@ -78,9 +78,32 @@ func (app *App) operate(ctx context.Context, name string, op reconcile.Operation
 	res, err := app.loop(w, "", app.cliLog()).Operate(ctx, name, op, reason)
 	if res.Commit != "" {
 		fmt.Fprintf(app.Stdout, "%s: %s %d%% → %d%% in %s\n", name, op, res.From, res.To, shortHash(res.Commit))
+		err = app.warnDeferred(err)
 	}
 	if errors.Is(err, reconcile.ErrUnknownRollout) {
 		return usageError{err}
 	}
 	return err
+}
+
+// warnDeferred reports as warnings the failures that followed a landed commit and that the next
+// reconcile pass repairs (reconcile.ErrDeferred: a notification left pending, a proposal left open),
+// and returns the failures that remain.
+func (app *App) warnDeferred(err error) error {
+	if err == nil {
+		return nil
+	}
+	errs := []error{err}
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		errs = j.Unwrap()
+	}
+	var rest []error
+	for _, e := range errs {
+		if errors.Is(e, reconcile.ErrDeferred) {
+			fmt.Fprintf(app.Stderr, "rollout: warning: %v (the next reconcile pass retries it)\n", e)
+		} else {
+			rest = append(rest, e)
+		}
+	}
+	return errors.Join(rest...)
 }

@@ -381,3 +381,50 @@ func TestBotIdentityFromTheEnvironment(t *testing.T) {
 		t.Errorf("author = %q", who)
 	}
 }
+
+// TestRollbackWhoseNotificationFails: a manual rollback whose notification fails (the webhook unset,
+// or answering 500) has still landed: the command exits 0, warns on stderr, and leaves the
+// notification pending in git, where the next reconcile pass delivers it as it does for automatic
+// rollbacks.
+func TestRollbackWhoseNotificationFails(t *testing.T) {
+	failing := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Error(w, "boom", http.StatusInternalServerError)
+	}))
+	t.Cleanup(failing.Close)
+	for name, webhook := range map[string]string{"unset": "", "answers 500": failing.URL + "/secret-token"} {
+		t.Run(name, func(t *testing.T) {
+			e := newE2E(t)
+			working := e.env["ROLLBACK_WEBHOOK"]
+			e.reconcile()
+			e.env["ROLLBACK_WEBHOOK"] = webhook
+			code, out, errOut := e.run("rollback", "summarizer", "--reason", "bad summaries")
+			if code != 0 || !strings.Contains(out, "summarizer: rollback 5% → 0%") {
+				t.Fatalf("rollback: exit %d\n%s\n%s", code, out, errOut)
+			}
+			if !strings.Contains(errOut, "warning") || !strings.Contains(errOut, "env:ROLLBACK_WEBHOOK") || strings.Contains(errOut, "secret-token") {
+				t.Errorf("stderr should warn of the failed notification, naming its reference only:\n%s", errOut)
+			}
+			spec := gittest.Git(t, e.bare, "show", "main:rollouts/summarizer.yaml")
+			if !strings.Contains(spec, "phase: RolledBack") || !strings.Contains(spec, "[notification pending]") {
+				t.Fatalf("spec after the rollback:\n%s", spec)
+			}
+			if log := gittest.Git(t, e.bare, "log", "--format=%s", "main"); strings.Count(log, "rollback 5% → 0%") != 1 {
+				t.Errorf("one rollback commit expected:\n%s", log)
+			}
+
+			e.env["ROLLBACK_WEBHOOK"] = working
+			e.reconcile()
+			select {
+			case ev := <-e.hooks:
+				if ev["decision"] != "rollback" || ev["from"] != float64(5) {
+					t.Errorf("webhook got %v", ev)
+				}
+			default:
+				t.Fatalf("the next pass did not deliver the pending notification")
+			}
+			if spec := gittest.Git(t, e.bare, "show", "main:rollouts/summarizer.yaml"); strings.Contains(spec, "[notification pending]") {
+				t.Errorf("still pending after delivery:\n%s", spec)
+			}
+		})
+	}
+}

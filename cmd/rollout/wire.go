@@ -7,6 +7,7 @@ import (
 	"io"
 	"io/fs"
 	"log/slog"
+	"os"
 	"strings"
 
 	"github.com/rollout-dev/rollout/githubforge"
@@ -42,18 +43,47 @@ func (app *App) bot() (name, email string) {
 }
 
 // errSignedNeedsGitHub is the usage error of --signed-commits outside GitHub.
-var errSignedNeedsGitHub = errors.New("--signed-commits needs GitHub: set GITHUB_TOKEN and GITHUB_REPOSITORY")
+var errSignedNeedsGitHub = errors.New("--signed-commits needs GitHub: set GITHUB_REPOSITORY and GITHUB_TOKEN (or --token-file, or a GitHub App)")
+
+// githubEnv is the environment the GitHub settings are read from: Getenv, except that --token-file,
+// when given, holds GITHUB_TOKEN. A missing or empty file is a usage error naming the file.
+func (app *App) githubEnv() (func(string) string, error) {
+	if app.TokenFile == "" {
+		return app.Getenv, nil
+	}
+	b, err := os.ReadFile(app.TokenFile)
+	if err != nil {
+		return nil, usageError{fmt.Errorf("--token-file: %w", err)}
+	}
+	token := strings.TrimSpace(string(b))
+	if token == "" {
+		return nil, usageError{fmt.Errorf("--token-file %s: the file is empty", app.TokenFile)}
+	}
+	return func(k string) string {
+		if k == "GITHUB_TOKEN" {
+			return token
+		}
+		return app.Getenv(k)
+	}, nil
+}
 
 // wire opens the repository of --repo and --branch and picks the forge. With signed, commits are made
-// through GitHub's API so that GitHub signs them (githubforge.SignedRepository).
+// through GitHub's API so that GitHub signs it (githubforge.SignedRepository).
 //
-// The forge is chosen here and only here: GitHub pull requests (githubforge) when GITHUB_TOKEN and
-// GITHUB_REPOSITORY are set, as GitHub Actions sets them; otherwise the local forge, whose proposals
-// are the bot's rollout/* branches of the plain remote. Without --repo, GitHub mode talks to the
-// repository GITHUB_REPOSITORY names on GITHUB_SERVER_URL, and plain mode to the current checkout.
+// The forge is chosen here and only here: GitHub pull requests (githubforge) when GITHUB_REPOSITORY is
+// set with GITHUB_TOKEN (or --token-file), as GitHub Actions sets them, or with a GitHub App
+// (GITHUB_APP_ID and GITHUB_APP_PRIVATE_KEY); otherwise the local forge, whose proposals are the bot's
+// rollout/* branches of the plain remote. Without --repo, GitHub mode talks to the repository
+// GITHUB_REPOSITORY names on GITHUB_SERVER_URL, and plain mode to the current checkout. In GitHub mode
+// git authenticates with the forge's token, asked for before every exchange, so that an App's
+// installation token (an hour long) is refreshed while `rollout run` goes on.
 func (app *App) wire(ctx context.Context, out io.Writer, signed bool) (*wiring, error) {
-	token, ghRepo := app.Getenv("GITHUB_TOKEN"), app.Getenv("GITHUB_REPOSITORY")
-	github := token != "" && ghRepo != ""
+	getenv, err := app.githubEnv()
+	if err != nil {
+		return nil, err
+	}
+	token, ghRepo := getenv("GITHUB_TOKEN"), getenv("GITHUB_REPOSITORY")
+	github := ghRepo != "" && (token != "" || getenv("GITHUB_APP_ID") != "")
 	if signed && !github {
 		return nil, usageError{errSignedNeedsGitHub}
 	}
@@ -62,7 +92,7 @@ func (app *App) wire(ctx context.Context, out io.Writer, signed bool) (*wiring, 
 	var gh *githubforge.Forge
 	if github {
 		// ---- GitHub hook: the one place githubforge is wired. ----
-		opts, err := githubforge.FromEnv(app.Getenv)
+		opts, err := githubforge.FromEnv(getenv)
 		if err != nil {
 			return nil, err
 		}
@@ -73,11 +103,14 @@ func (app *App) wire(ctx context.Context, out io.Writer, signed bool) (*wiring, 
 			return nil, fmt.Errorf("github: %w", err)
 		}
 		if url == "" {
-			url = githubforge.GitURL(app.Getenv("GITHUB_SERVER_URL"), opts.Owner, opts.Repo)
+			url = githubforge.GitURL(getenv("GITHUB_SERVER_URL"), opts.Owner, opts.Repo)
 		}
 	}
 	gopts := gitrepo.Options{URL: url, Branch: app.Branch, AuthorName: botName, AuthorEmail: botEmail}
-	if token != "" && (strings.HasPrefix(url, "https://") || strings.HasPrefix(url, "http://") || github) {
+	switch {
+	case gh != nil:
+		gopts.Token = gh.GitToken
+	case token != "" && (strings.HasPrefix(url, "https://") || strings.HasPrefix(url, "http://")):
 		gopts.Auth = gitrepo.TokenAuth(token)
 	}
 	remote, err := gitrepo.Open(ctx, gopts)

@@ -200,7 +200,7 @@ func TestFailedRollbackNotificationIsRetried(t *testing.T) {
 // TestHumanPushAfterRollbackKeepsTheFailure: the rollback lands, its notification fails, and a human
 // pushes before the bot can record that the notification is pending. The landed rollback is not decided
 // again: the result still carries the rollback commit and the notification failure, so the report
-// fails, and a later tick (which cannot see the lost mark) at least leaves the rollback in place.
+// fails, and the pending mark is recorded on top of the human's commit, for the next tick to deliver.
 func TestHumanPushAfterRollbackKeepsTheFailure(t *testing.T) {
 	w := newWorld(t, map[string]string{"rollouts/summarizer.yaml": progressing("summarizer", "hold"), "README.md": "hello\n"}, true)
 	w.writeTraffic("summarizer", 0.30)
@@ -218,7 +218,7 @@ func TestHumanPushAfterRollbackKeepsTheFailure(t *testing.T) {
 	if res.Decision != policy.Rollback || res.Commit == "" || res.Err == nil || !strings.Contains(res.Err.Error(), "notify") || !rep.Failed() {
 		t.Fatalf("rollback whose notification failed: %+v", res)
 	}
-	if got := w.subjects("main"); got[0] != "docs" || got[1] != "rollout(summarizer): rollback 5% → 0%" {
+	if got := w.subjects("main"); got[0] != "rollout(summarizer): notification pending" || got[1] != "docs" || got[2] != "rollout(summarizer): rollback 5% → 0%" {
 		t.Errorf("main = %q", got)
 	}
 }

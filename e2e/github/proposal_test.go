@@ -197,6 +197,46 @@ func TestAutoMerge(t *testing.T) {
 	})
 }
 
+// TestAutoMergeRetriedWithSameEvidence: a pull request GitHub cannot auto-merge yet is tried again on
+// every pass, not only when the evidence changes: once its checks pass it is merged by the next pass,
+// with identical evidence. A pull request with auto-merge already on costs no call beyond the list.
+func TestAutoMergeRetriedWithSameEvidence(t *testing.T) {
+	t.Parallel()
+	const name = "tagger"
+	w := newWorld(t, map[string]string{"rollouts/" + name + ".yaml": specFile(name, "auto-merge")})
+	w.srv.AutoMergeAllowed = false
+	w.startCanary(name, canaryModel)
+	w.at(t0.Add(time.Minute))
+	w.result(w.tick(), name)
+	w.traffic(name, t0.Add(time.Minute), t0.Add(2*time.Hour), 4000, 50, healthyCanary(), 1)
+	w.at(t0.Add(2*time.Hour + time.Minute))
+	if r := w.tick().Results[0]; !errors.Is(r.Err, githubforge.ErrAutoMerge) {
+		t.Fatalf("pull request not mergeable yet: error %v", r.Err)
+	}
+	n := w.onlyPull(name).Number
+	body := w.pull(n).Body
+
+	// Checks pass. Same clock, same traffic: the same evidence, and the pass merges.
+	w.srv.SetMergeable(n, true, "clean")
+	r := w.result(w.tick(), name)
+	if p := w.pull(n); !p.Merged || p.Body != body {
+		t.Fatalf("mergeable pull request #%d not merged by a pass with the same evidence (effect %q, err %v)", n, r.Effect, r.Err)
+	}
+
+	// With auto-merge turned on by GitHub, a holding pass lists and calls nothing else.
+	w2 := newWorld(t, map[string]string{"rollouts/" + name + ".yaml": specFile(name, "auto-merge")})
+	w2.srv.AutoMergeAllowed = true
+	n2 := w2.stageZeroPassed(name)
+	if !w2.pull(n2).AutoMerge {
+		t.Fatalf("auto-merge not on")
+	}
+	w2.srv.ResetCalls()
+	w2.result(w2.tick(), name)
+	if calls := w2.srv.Calls(); calls["GET /repos/{owner}/{repo}/pulls/{number}"] != 0 || calls["POST /graphql"] != 0 {
+		t.Errorf("a pass over a pull request with auto-merge on: %v", calls)
+	}
+}
+
 // stageZeroPassed starts a rollout, feeds it a healthy stage 0 and ticks: the bot's pull request.
 func (w *world) stageZeroPassed(name string) int {
 	w.t.Helper()
