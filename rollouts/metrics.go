@@ -40,6 +40,14 @@ type Metric struct {
 	Field string
 }
 
+// BuiltinMetricNames lists the built-in metrics in the contract's order. A source asked for no metric in
+// particular computes all of them.
+var BuiltinMetricNames = []string{
+	"error_rate", "refusal_rate", "negative_feedback_rate",
+	"latency_mean_ms", "latency_p50_ms", "latency_p95_ms", "latency_p99_ms",
+	"cost_per_request", "input_tokens_per_request", "output_tokens_per_request", "quality_score",
+}
+
 // BuiltinMetrics holds the metrics every source knows, by name. A rule with a query may name any
 // other metric; a rule without one must name one of these.
 var BuiltinMetrics = map[string]Metric{

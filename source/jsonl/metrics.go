@@ -1,6 +1,9 @@
 package jsonl
 
-import "github.com/rollout-dev/rollout/policy"
+import (
+	"github.com/rollout-dev/rollout/policy"
+	"github.com/rollout-dev/rollout/rollouts"
+)
 
 // The built-in metrics of the contract, as this source computes them from records.
 const (
@@ -16,12 +19,6 @@ const (
 	OutputTokensPerRequest = "output_tokens_per_request"
 	QualityScore           = "quality_score" // Mean of quality
 )
-
-// BuiltinMetrics lists the metrics a Source computes, in the contract's order.
-var BuiltinMetrics = []string{
-	ErrorRate, RefusalRate, NegativeFeedbackRate, LatencyMeanMs, LatencyP50Ms, LatencyP95Ms,
-	LatencyP99Ms, CostPerRequest, InputTokensPerRequest, OutputTokensPerRequest, QualityScore,
-}
 
 // moments accumulates the sufficient statistics of a mean or a proportion.
 type moments struct {
@@ -84,7 +81,7 @@ func (a *arm) add(r *request) {
 // stats returns the arm's statistics for the metrics asked (all built-ins when none are).
 func (a *arm) stats(metrics []policy.MetricQuery) policy.ArmStats {
 	out := policy.ArmStats{Requests: a.requests, Metrics: map[string]policy.Sample{}}
-	names := BuiltinMetrics
+	names := rollouts.BuiltinMetricNames
 	if len(metrics) > 0 {
 		names = make([]string, 0, len(metrics))
 		for _, m := range metrics {

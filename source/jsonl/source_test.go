@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/rollout-dev/rollout/policy"
+	"github.com/rollout-dev/rollout/rollouts"
 )
 
 func window(from, to string) policy.Window {
@@ -143,7 +144,7 @@ func TestStatsSelectsMetrics(t *testing.T) {
 		metrics []policy.MetricQuery
 		want    []string
 	}{
-		{"none asked means every built-in", nil, BuiltinMetrics},
+		{"none asked means every built-in", nil, rollouts.BuiltinMetricNames},
 		{"only those asked", []policy.MetricQuery{{Name: ErrorRate}, {Name: LatencyP99Ms}}, []string{ErrorRate, LatencyP99Ms}},
 		{"source-defined metric is absent", []policy.MetricQuery{{Name: "p99_latency_slo", Query: "histogram_quantile(…)"}}, nil},
 	}
@@ -152,7 +153,7 @@ func TestStatsSelectsMetrics(t *testing.T) {
 			st := stats(t, path, policy.Query{Rollout: "summarizer", Metrics: tt.metrics})
 			for _, arm := range []policy.ArmStats{st.Stable, st.Canary} {
 				var got []string
-				for _, name := range BuiltinMetrics {
+				for _, name := range rollouts.BuiltinMetricNames {
 					if _, ok := arm.Metrics[name]; ok {
 						got = append(got, name)
 					}

@@ -43,6 +43,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/rollout-dev/rollout/policy"
+	"github.com/rollout-dev/rollout/rollouts"
 	"github.com/rollout-dev/rollout/source/histogram"
 )
 
@@ -153,16 +154,11 @@ func (s *Source) Queries() int64 { return s.queries.Load() }
 // String names the source without its password.
 func (s *Source) String() string { return "postgres://" + s.endpoint }
 
-// builtinNames are the built-in metrics the default queries compute.
-var builtinNames = []string{"error_rate", "refusal_rate", "negative_feedback_rate", "latency_mean_ms",
-	"latency_p50_ms", "latency_p95_ms", "latency_p99_ms", "cost_per_request", "input_tokens_per_request",
-	"output_tokens_per_request", "quality_score"}
-
 // Stats reads the statistics of q.Rollout over q.Window from llm_requests (every built-in metric when q
 // names none) and the metrics' own SQL.
 func (s *Source) Stats(ctx context.Context, q policy.Query) (*policy.Stats, error) {
 	if len(q.Metrics) == 0 {
-		for _, name := range builtinNames {
+		for _, name := range rollouts.BuiltinMetricNames {
 			q.Metrics = append(q.Metrics, policy.MetricQuery{Name: name})
 		}
 	}

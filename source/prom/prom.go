@@ -43,6 +43,7 @@ import (
 	"github.com/prometheus/common/model"
 
 	"github.com/rollout-dev/rollout/policy"
+	"github.com/rollout-dev/rollout/rollouts"
 	"github.com/rollout-dev/rollout/source/histogram"
 )
 
@@ -123,7 +124,7 @@ func (s *Source) String() string { return Scheme + s.endpoint }
 // of them when q names none), and one per arm for each metric with its own query.
 func (s *Source) Stats(ctx context.Context, q policy.Query) (*policy.Stats, error) {
 	if len(q.Metrics) == 0 {
-		for _, name := range builtinNames {
+		for _, name := range rollouts.BuiltinMetricNames {
 			q.Metrics = append(q.Metrics, policy.MetricQuery{Name: name})
 		}
 	}
@@ -407,16 +408,6 @@ var builtins = map[string]builtin{
 	"output_tokens_per_request": {tokens, mean(tokens, "output", 1)},
 	"quality_score":             {quality, mean(quality, "", 1)},
 }
-
-// builtinNames are the keys of builtins, in a fixed order.
-var builtinNames = func() []string {
-	names := make([]string, 0, len(builtins))
-	for n := range builtins {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	return names
-}()
 
 // proportion counts the events labelled event among all of the family's counts.
 func proportion(f family, event string) func(series, policy.Arm) (policy.Sample, bool) {
