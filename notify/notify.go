@@ -6,17 +6,14 @@
 package notify
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
-	"net/url"
 	"strings"
 	"time"
 
+	"github.com/rollout-dev/rollout/internal/webhook"
 	"github.com/rollout-dev/rollout/reconcile"
 	"github.com/rollout-dev/rollout/rollouts"
 )
@@ -63,53 +60,18 @@ func (d *Dispatcher) deliver(ctx context.Context, kind, ref string, payload any)
 	if err != nil {
 		return fmt.Errorf("%s %s: %w", kind, refName(ref), err)
 	}
-	body, err := json.Marshal(payload)
-	if err != nil {
-		return fmt.Errorf("%s %s: %w", kind, ref, err)
-	}
 	timeout := d.Timeout
 	if timeout <= 0 {
 		timeout = DefaultTimeout
 	}
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u, bytes.NewReader(body))
+	ans, err := webhook.Post(ctx, d.Client, u, payload, timeout)
 	if err != nil {
-		return fmt.Errorf("%s %s: invalid URL", kind, ref)
+		return fmt.Errorf("%s %s: %w", kind, ref, err)
 	}
-	req.Header.Set("Content-Type", "application/json")
-	client := d.Client
-	if client == nil {
-		client = http.DefaultClient
-	}
-	resp, err := client.Do(req)
-	if err != nil {
-		// *url.Error quotes the whole URL, which holds the secret: keep only the cause.
-		var uerr *url.Error
-		if errors.As(err, &uerr) {
-			err = uerr.Err
-		}
-		if errors.Is(err, context.DeadlineExceeded) {
-			return fmt.Errorf("%s %s: no answer within %s", kind, ref, timeout)
-		}
-		return fmt.Errorf("%s %s: %s", kind, ref, redact(err.Error(), req.URL))
-	}
-	defer resp.Body.Close()
-	snippet, _ := io.ReadAll(io.LimitReader(resp.Body, 200))
-	if resp.StatusCode/100 != 2 {
-		return fmt.Errorf("%s %s: answered %s: %s", kind, ref, resp.Status, redact(string(snippet), req.URL))
+	if !ans.OK {
+		return fmt.Errorf("%s %s: answered %s: %s", kind, ref, ans.Status, ans.Text)
 	}
 	return nil
-}
-
-// redact removes the secret parts of u (its path and query) from an answer a server gave.
-func redact(s string, u *url.URL) string {
-	for _, secret := range []string{u.String(), u.RawQuery, u.EscapedPath(), u.Path} {
-		if len(secret) > 1 {
-			s = strings.ReplaceAll(s, secret, "<redacted>")
-		}
-	}
-	return strings.TrimSpace(strings.ToValidUTF8(s, ""))
 }
 
 // resolve returns the URL an env: reference names.

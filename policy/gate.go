@@ -1,19 +1,17 @@
 package policy
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
-	"net"
 	"net/http"
 	"path"
 	"strings"
 	"time"
 
+	"github.com/rollout-dev/rollout/internal/webhook"
 	"github.com/rollout-dev/rollout/rollouts"
 )
 
@@ -147,90 +145,23 @@ func (g *Gatekeeper) checkWebhook(ctx context.Context, spec *rollouts.Spec, stag
 			return false, fmt.Sprintf("webhook: environment variable %s is not set", name)
 		}
 	}
-	body, err := json.Marshal(webhookPayload{Rollout: spec.Name, Stage: stage, Weight: spec.Stages[stage].Weight,
-		Stable: spec.Stable, Canary: spec.Canary})
-	if err != nil {
-		return false, fmt.Sprintf("webhook: encode request: %v", err)
-	}
 	timeout := g.Timeout
 	if timeout <= 0 {
 		timeout = DefaultGateTimeout
 	}
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
+	ans, err := webhook.Post(ctx, g.Client, url, webhookPayload{Rollout: spec.Name, Stage: stage,
+		Weight: spec.Stages[stage].Weight, Stable: spec.Stable, Canary: spec.Canary}, timeout)
 	if err != nil {
-		return false, "webhook: the URL is not valid"
+		return false, "webhook: " + err.Error()
 	}
-	req.Header.Set("Content-Type", "application/json")
-	client := g.Client
-	if client == nil {
-		client = http.DefaultClient
-	}
-	resp, err := client.Do(req)
-	if err != nil {
-		return false, "webhook: " + redactedCause(err, timeout)
-	}
-	defer resp.Body.Close()
-	answer, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
-	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		reason := fmt.Sprintf("webhook answered %s", resp.Status)
-		if text := redactURL(strings.TrimSpace(string(answer)), req); text != "" && isText(text) {
-			reason += ": " + firstLine(text, 200)
+	if !ans.OK {
+		reason := "webhook answered " + ans.Status
+		if ans.Text != "" {
+			reason += ": " + ans.Text
 		}
 		return false, reason
 	}
-	return true, fmt.Sprintf("webhook answered %s", resp.Status)
-}
-
-// redactedCause says why a webhook call failed without the URL, which *url.Error and some dial errors
-// carry and which may hold a token.
-func redactedCause(err error, timeout time.Duration) string {
-	var ne net.Error
-	switch {
-	case errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout()):
-		return fmt.Sprintf("no answer within %s", timeout)
-	case errors.Is(err, context.Canceled):
-		return "canceled"
-	}
-	var op *net.OpError
-	if errors.As(err, &op) && op.Err != nil {
-		return op.Op + ": " + op.Err.Error()
-	}
-	var dns *net.DNSError
-	if errors.As(err, &dns) {
-		return "host not found"
-	}
-	return "the request failed"
-}
-
-// redactURL removes the webhook's URL, and its path and query (where tokens live), from an answer.
-func redactURL(s string, req *http.Request) string {
-	s = strings.ReplaceAll(s, req.URL.String(), "<webhook>")
-	if uri := req.URL.RequestURI(); len(uri) > 1 {
-		s = strings.ReplaceAll(s, uri, "<webhook>")
-	}
-	if p := req.URL.EscapedPath(); len(p) > 1 {
-		s = strings.ReplaceAll(s, p, "<webhook>")
-	}
-	return s
-}
-
-func isText(s string) bool {
-	for _, r := range s {
-		if r < 0x20 && r != '\n' && r != '\r' && r != '\t' {
-			return false
-		}
-	}
-	return true
-}
-
-func firstLine(s string, max int) string {
-	s, _, _ = strings.Cut(s, "\n")
-	if len(s) > max {
-		s = s[:max] + "…"
-	}
-	return s
+	return true, "webhook answered " + ans.Status
 }
 
 // NextGates returns the indexes of the stages whose gates Judge may need for spec now: stage 0 for a

@@ -111,7 +111,7 @@ func TestWebhookGate(t *testing.T) {
 	}
 
 	for _, tc := range []struct{ name, ref, want string }{
-		{"non-2xx shuts with the answer", "env:GATE_DENY", "webhook answered 403 Forbidden: blocked: eval suite red for <webhook>"},
+		{"non-2xx shuts with the answer", "env:GATE_DENY", "webhook answered 403 Forbidden: blocked: eval suite red for <redacted>"},
 		{"no answer in time shuts", "env:GATE_SLOW", "webhook: no answer within 200ms"},
 		{"unset variable shuts", "env:GATE_NONE", "webhook: environment variable GATE_NONE is not set"},
 		{"refused connection shuts", "http://127.0.0.1:1/s3cret-token", "webhook: dial: connect: connection refused"},
