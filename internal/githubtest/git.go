@@ -35,6 +35,10 @@ import (
 // server's OpenPGP key (SigningKey) in a gpgsig header, as GitHub signs them with its web-flow key;
 // "verification" is then the real check of that signature.
 
+// BotEmail is the commit email GitHub gives the token's account (the bot, rollout-bot[bot]): the
+// author of the commits it makes through the Git Data API. GitHub maps it to the account's login.
+const BotEmail = "149000001+rollout-bot[bot]@users.noreply.github.com"
+
 // gitData is the repository behind the Git Data API and the key GitHub signs with.
 type gitData struct {
 	dir    string
@@ -642,8 +646,9 @@ func (h handler) createTree(st *filesystem.Storage) {
 	h.json(http.StatusCreated, h.treeJSON(st, tree, false))
 }
 
-// createCommit serves POST git/commits. A commit given no author, committer or signature is
-// GitHub's own: authored by the token's account and signed with the server's key.
+// createCommit serves POST git/commits. The author and committer default to the token's account
+// (BotEmail). A commit given no author, committer or signature is GitHub's own: authored by the
+// token's account, committed by GitHub <noreply@github.com> and signed with the server's key.
 func (h handler) createCommit(g *gitData, st *filesystem.Storage) {
 	var req struct {
 		Message string   `json:"message"`
@@ -674,7 +679,7 @@ func (h handler) createCommit(g *gitData, st *filesystem.Storage) {
 		return
 	}
 	now := h.s.Now()
-	bot := object.Signature{Name: botLogin, Email: "bot@users.noreply.github.com", When: now}
+	bot := object.Signature{Name: botLogin, Email: BotEmail, When: now}
 	c := &object.Commit{Message: req.Message, TreeHash: plumbing.NewHash(req.Tree), Author: bot, Committer: bot,
 		PGPSignature: req.Signature}
 	for _, p := range req.Parents {
@@ -705,7 +710,12 @@ func (h handler) createCommit(g *gitData, st *filesystem.Storage) {
 			who.out.When = when
 		}
 	}
+	if req.Author != nil && req.Committer == nil {
+		c.Committer = c.Author
+	}
 	if req.Author == nil && req.Committer == nil && req.Signature == "" {
+		// GitHub signs as itself: the committer is GitHub, the owner of the web-flow key.
+		c.Committer = object.Signature{Name: "GitHub", Email: "noreply@github.com", When: now}
 		plain := &plumbing.MemoryObject{}
 		var sig bytes.Buffer
 		err := c.EncodeWithoutSignature(plain)

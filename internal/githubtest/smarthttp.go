@@ -161,7 +161,11 @@ func (s *Server) gitCommits(base, head string) []Commit {
 		if len(f) != 3 {
 			continue
 		}
-		commits = append(commits, Commit{SHA: f[0], AuthorName: f[1], AuthorEmail: f[2], AuthorLogin: s.Logins[f[2]]})
+		login := s.Logins[f[2]]
+		if login == "" && f[2] == BotEmail {
+			login = botLogin
+		}
+		commits = append(commits, Commit{SHA: f[0], AuthorName: f[1], AuthorEmail: f[2], AuthorLogin: login})
 	}
 	return commits
 }
