@@ -18,7 +18,8 @@ import (
 // repository is githubforge.SignedRepository over the go-git remote, so every commit the bot makes
 // goes through GitHub's Git Data API. The commits land in the repository the server serves over git:
 // go-git reads them from the bare repository and a clone fetches them, with the tree, parent, message
-// and trailers the git path would have written, and GitHub reports them verified.
+// and trailers the git path would have written, and GitHub reports them verified. The bot knows its
+// API commits for its own when it rebuilds its branch, and still keeps off a human's.
 func TestSignedCommits(t *testing.T) {
 	t.Parallel()
 	const name = "summarizer"
@@ -108,6 +109,29 @@ func TestSignedCommits(t *testing.T) {
 		t.Fatalf("a stale push moved a branch: main %s, %s %s", w.head("main"), branch, w.head(branch))
 	}
 
+	// A human rewords the spec on main while the proposal is open: the bot rebuilds its branch on the
+	// new main through the API, since the commit on it is its own, though GitHub authored and
+	// committed it under identities that are not the git bot's.
+	reword := func(from, to string) string {
+		return w.humanCommit("main", map[string]string{path: strings.Replace(w.file(w.head("main"), path), from, to, 1)}, "Reword "+name)
+	}
+	edited := reword("Sonnet 4.5 April bump", "Sonnet 4.5 April bump, reworded")
+	w.at(stage0.Add(2*time.Hour + 10*time.Minute))
+	r = w.result(w.tick(), name)
+	if r.Commit == "" || w.head(branch) != r.Commit {
+		t.Fatalf("the bot did not rebuild its branch: %s (commit %q)", r.Effect, r.Commit)
+	}
+	w.assertSignedCommit(r.Commit, edited, "rollout(summarizer): 5% → 25%", name, "advance")
+	// Then a human commits on the bot's branch, and the spec changes again: the bot keeps off it.
+	humanHead := w.humanCommit(branch, map[string]string{"README.md": "reviewed\n"}, "Review note")
+	reword("reworded", "reworded twice")
+	w.at(stage0.Add(2*time.Hour + 20*time.Minute))
+	r = w.result(w.tick(), name)
+	if r.Commit != "" || w.head(branch) != humanHead || !strings.Contains(r.Effect, "human commits") {
+		t.Fatalf("after a human commit on %s: %s (commit %q), head %s", branch, r.Effect, r.Commit, w.head(branch))
+	}
+	const humanPushes = 3
+
 	// The test merges the proposal; the next stage starts with a signed commit on the merge.
 	pr := w.botPulls(name)
 	if len(pr) != 1 {
@@ -115,21 +139,22 @@ func TestSignedCommits(t *testing.T) {
 	}
 	w.srv.MergePull(pr[0].Number)
 	mergeCommit := w.head("main")
-	w.at(stage0.Add(2*time.Hour + time.Minute))
+	w.at(stage0.Add(2*time.Hour + 30*time.Minute))
 	r = w.result(w.tick(), name)
 	if r.Decision != policy.Start || r.To != 25 || r.Commit == "" || w.head("main") != r.Commit {
 		t.Fatalf("stage 1: %s →%d commit %q, main %s", r.Decision, r.To, r.Commit, w.head("main"))
 	}
 	w.assertSignedCommit(r.Commit, mergeCommit, "rollout(summarizer): start stage 1 at 25%", name, "start")
 
-	// The bot never pushed over git: every commit was created through the API (start, advance, the
-	// three stale attempts, whose commits no ref reaches, and the next start).
+	// The bot never pushed over git, the humans did: every bot commit was created through the API
+	// (start, advance, the three stale attempts, whose commits no ref reaches, the rebuilt advance and
+	// the next start).
 	calls := w.srv.Calls()
-	if n := calls["GIT git-receive-pack"]; n != 0 {
-		t.Errorf("the bot pushed over git %d times", n)
+	if n := calls["GIT git-receive-pack"]; n != humanPushes {
+		t.Errorf("%d pushes over git, want the humans' %d", n, humanPushes)
 	}
-	if n := calls["POST /repos/{owner}/{repo}/git/commits"]; n != 6 {
-		t.Errorf("%d commits created through the API, want 6", n)
+	if n := calls["POST /repos/{owner}/{repo}/git/commits"]; n != 7 {
+		t.Errorf("%d commits created through the API, want 7", n)
 	}
 }
 

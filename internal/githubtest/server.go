@@ -412,6 +412,7 @@ var routes = []struct {
 	{"GET", "/repos/{owner}/{repo}/installation", nil},
 	{"POST", "/app/installations/{installation_id}/access_tokens", nil},
 	{"POST", "/graphql", nil},
+	{"GET", "/repos/{owner}/{repo}/compare/{basehead}", nil},
 	{"GET", "/repos/{owner}/{repo}/git/commits/{sha}", nil},
 	{"GET", "/repos/{owner}/{repo}/git/blobs/{sha}", nil},
 	{"POST", "/repos/{owner}/{repo}/git/blobs", nil},
@@ -426,7 +427,7 @@ var routes = []struct {
 func init() {
 	for i, r := range routes {
 		re := regexp.MustCompile(`\{[a-z_]+\}`).ReplaceAllStringFunc(r.pattern, func(p string) string {
-			if p == "{ref}" {
+			if p == "{ref}" || p == "{basehead}" {
 				return `(.+)` // refs hold slashes: heads/rollout/summarizer
 			}
 			return `([^/]+)`
