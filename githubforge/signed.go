@@ -102,6 +102,49 @@ func (r *SignedRepository) Push(ctx context.Context, req reconcile.PushRequest) 
 	return sha, nil
 }
 
+// Branch is the embedded repository's answer, except that the commits the bot made through the API
+// count as the bot's. GitHub authors them as the token's account and commits them as itself
+// (GitHub <noreply@github.com>), so a check of git identities alone takes them for a human's. When
+// that check says a human committed, Branch asks GitHub for the commits on name that base lacks: each
+// must be authored by the bot (Options.BotLogin, or Options.BotEmail, which with --signed-commits is
+// the token account's noreply address) and either be verified and committed by GitHub, or committed
+// with BotEmail as git would. A branch with more commits than one page lists is left to the human.
+func (r *SignedRepository) Branch(ctx context.Context, name, base string) (reconcile.BranchState, error) {
+	st, err := r.Repository.Branch(ctx, name, base)
+	f := r.forge
+	if err != nil || st.Head == "" || st.OnlyBot || (f.opts.BotLogin == "" && f.opts.BotEmail == "") {
+		return st, err
+	}
+	cmp, _, err := f.client.Repositories.CompareCommits(ctx, f.opts.Owner, f.opts.Repo, base, st.Head, &github.ListOptions{PerPage: 100})
+	if err != nil {
+		return reconcile.BranchState{}, f.wrap("compare "+base+" with "+name, err)
+	}
+	if cmp.GetTotalCommits() != len(cmp.Commits) {
+		return st, nil
+	}
+	for _, c := range cmp.Commits {
+		if !r.botCommit(c) {
+			return st, nil
+		}
+	}
+	st.OnlyBot = true
+	return st, nil
+}
+
+// botCommit reports whether c is the bot's: authored by it, and committed by it or, signed, by GitHub.
+func (r *SignedRepository) botCommit(c *github.RepositoryCommit) bool {
+	o := r.forge.opts
+	is := func(login, email string) bool {
+		return (o.BotLogin != "" && strings.EqualFold(login, o.BotLogin)) || (o.BotEmail != "" && strings.EqualFold(email, o.BotEmail))
+	}
+	gc := c.GetCommit()
+	if !is(c.GetAuthor().GetLogin(), gc.GetAuthor().GetEmail()) {
+		return false
+	}
+	byGitHub := gc.GetVerification().GetVerified() && strings.EqualFold(gc.GetCommitter().GetEmail(), "noreply@github.com")
+	return byGitHub || is(c.GetCommitter().GetLogin(), gc.GetCommitter().GetEmail())
+}
+
 // entries turns the changed files into tree entries: text inline, anything else (binary, empty) as a
 // blob, nil content as a deletion. Paths are sorted so that the requests are the same every time.
 func (r *SignedRepository) entries(ctx context.Context, files map[string][]byte) ([]*github.TreeEntry, error) {

@@ -77,3 +77,66 @@ func TestSignedPush(t *testing.T) {
 		t.Errorf("rewritten commit %+v", c)
 	}
 }
+
+// gitView is the go-git repository's answer to Branch as the SignedRepository's embedded repository
+// gives it: git identities only, so the API's commits look like a human's.
+type gitView struct {
+	reconcile.Repository
+	state reconcile.BranchState
+}
+
+var _ reconcile.Repository = (*gitView)(nil)
+
+func (g *gitView) Branch(context.Context, string, string) (reconcile.BranchState, error) {
+	return g.state, nil
+}
+
+func TestSignedBranchKnowsTheBotsAPICommits(t *testing.T) {
+	ctx := context.Background()
+	tests := []struct {
+		name    string
+		noBot   bool // no BotLogin nor BotEmail configured
+		human   bool // a human commit on top of the bot's
+		onlyBot bool
+	}{
+		{name: "the bot's signed commit", onlyBot: true},
+		{name: "a human commit on top", human: true, onlyBot: false},
+		{name: "no bot identity configured", noBot: true, onlyBot: false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			fx := setup(t, func(o *githubforge.Options) {
+				if tt.noBot {
+					o.BotLogin, o.BotEmail = "", ""
+				}
+			})
+			fx.srv.EnableGit(nil)
+			base := fx.srv.SeedCommit("main", "", map[string]string{"rollouts/a.yaml": "weight: 5\n"})
+			view := &gitView{}
+			repo := fx.forge.Signed(view)
+			head, err := repo.Push(ctx, reconcile.PushRequest{Branch: "rollout/a", Parent: base, Message: "advance",
+				Files: map[string][]byte{"rollouts/a.yaml": []byte("weight: 25\n")}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tt.human {
+				head = fx.srv.SeedCommit("rollout/a", head, map[string]string{"notes.md": "mine\n"})
+			}
+			view.state = reconcile.BranchState{Head: head, OnlyBot: false}
+			fx.srv.ResetCalls()
+			st, err := repo.Branch(ctx, "rollout/a", "main")
+			if err != nil || st.Head != head || st.OnlyBot != tt.onlyBot {
+				t.Errorf("Branch = %+v, %v; want head %s, only bot %v", st, err, head, tt.onlyBot)
+			}
+			if n := fx.srv.Calls()["GET /repos/{owner}/{repo}/compare/{basehead}"]; n != map[bool]int{true: 0, false: 1}[tt.noBot] {
+				t.Errorf("%d compare calls", n)
+			}
+			// When git already says the bot's, GitHub is not asked.
+			view.state.OnlyBot = true
+			fx.srv.ResetCalls()
+			if st, err := repo.Branch(ctx, "rollout/a", "main"); err != nil || !st.OnlyBot || fx.srv.TotalCalls() != 0 {
+				t.Errorf("Branch = %+v, %v with %d calls", st, err, fx.srv.TotalCalls())
+			}
+		})
+	}
+}

@@ -77,9 +77,33 @@ func writesOf(calls map[string]int) int {
 	return n
 }
 
-// TestSignedCommitsNeedGitHub: --signed-commits outside GitHub is a usage error. (On GitHub it wraps
-// the repository in githubforge.SignedRepository; githubtest's Git Data API does not share the
-// repository EnableGit serves, so that path is covered by githubforge's own tests.)
+// TestReconcileSignedCommits runs `rollout reconcile --signed-commits` on GitHub: the start commit is
+// created through the Git Data API, lands on main of the repository the server serves over git, and
+// GitHub signs it; the bot never pushes over git.
+func TestReconcileSignedCommits(t *testing.T) {
+	e := newE2E(t)
+	srv := githubtest.New(t, "acme", "llm-config", func() time.Time { return e.now })
+	srv.Token = "ghs_test_token"
+	dir, _ := srv.EnableGit(map[string]string{"rollouts/summarizer.yaml": strings.Replace(e2eSpec, "TRAFFIC", e.traffic, 1)})
+	initial := gittest.Head(t, dir, "main")
+	env := map[string]string{"GITHUB_TOKEN": srv.Token, "GITHUB_REPOSITORY": "acme/llm-config",
+		"GITHUB_API_URL": srv.APIURL(), "GITHUB_SERVER_URL": srv.URL, "ROLLBACK_WEBHOOK": e.env["ROLLBACK_WEBHOOK"]}
+	res := githubRun(t, env, func() time.Time { return e.now }, []string{srv.Token}, "reconcile", "--signed-commits", "-o", "json")
+	if *res.Decision != "start" || res.Commit == nil || gittest.Head(t, dir, "main") != *res.Commit {
+		t.Fatalf("start: %+v, main at %s", res, gittest.Head(t, dir, "main"))
+	}
+	c, ok := srv.Commit(*res.Commit)
+	if !ok || !c.Verified || len(c.Parents) != 1 || c.Parents[0] != initial ||
+		!strings.HasPrefix(c.Message, "rollout(summarizer): start stage 0 at 5%") || !strings.Contains(c.Files["rollouts/summarizer.yaml"], "weight: 5") {
+		t.Errorf("start commit %+v", c)
+	}
+	calls := srv.Calls()
+	if calls["GIT git-receive-pack"] != 0 || calls["POST /repos/{owner}/{repo}/git/commits"] != 1 || calls["PATCH /repos/{owner}/{repo}/git/refs/{ref}"] != 1 {
+		t.Errorf("the commit did not go through the API alone: %v", calls)
+	}
+}
+
+// TestSignedCommitsNeedGitHub: --signed-commits outside GitHub is a usage error.
 func TestSignedCommitsNeedGitHub(t *testing.T) {
 	e := newE2E(t)
 	var out, errOut bytes.Buffer

@@ -392,15 +392,21 @@ func (w *world) mergeSpecPR(branch, title string) int {
 // restMerge calls PUT /repos/{owner}/{repo}/pulls/{n}/merge with the token, as the merge button does.
 func (w *world) restMerge(n int) {
 	w.t.Helper()
+	if _, _, err := w.apiClient().PullRequests.Merge(w.ctx, owner, repoName, n, "", &github.PullRequestOptions{MergeMethod: "merge"}); err != nil {
+		w.t.Fatalf("merge #%d: %v", n, err)
+	}
+}
+
+// apiClient is a go-github client of the fake GitHub with the token, as a developer's would be.
+func (w *world) apiClient() *github.Client {
+	w.t.Helper()
 	client := github.NewClient(nil).WithAuthToken(token)
 	base, err := url.Parse(w.srv.APIURL())
 	if err != nil {
 		w.t.Fatal(err)
 	}
 	client.BaseURL = base
-	if _, _, err := client.PullRequests.Merge(w.ctx, owner, repoName, n, "", &github.PullRequestOptions{MergeMethod: "merge"}); err != nil {
-		w.t.Fatalf("merge #%d: %v", n, err)
-	}
+	return client
 }
 
 // Reads of the server's bare repository, with go-git.

@@ -79,7 +79,7 @@ type Server struct {
 	faults   []routeFault
 	rate     rateState
 	minted   map[string]bool
-	git      gitStore
+	data     *gitData
 
 	gitDir     string
 	gitHandler *cgi.Handler
@@ -96,7 +96,7 @@ func New(t testing.TB, owner, repo string, now func() time.Time) *Server {
 	s := &Server{
 		Owner: owner, Repo: repo, Now: now, t: t,
 		commits: map[int][]Commit{}, calls: map[string]int{}, minted: map[string]bool{},
-		branches: map[string]string{}, nextID: 1000, git: newGitStore(),
+		branches: map[string]string{}, nextID: 1000,
 		rate:           rateState{limit: 5000, remaining: 5000},
 		InstallationID: 77,
 	}
@@ -412,8 +412,11 @@ var routes = []struct {
 	{"GET", "/repos/{owner}/{repo}/installation", nil},
 	{"POST", "/app/installations/{installation_id}/access_tokens", nil},
 	{"POST", "/graphql", nil},
+	{"GET", "/repos/{owner}/{repo}/compare/{basehead}", nil},
 	{"GET", "/repos/{owner}/{repo}/git/commits/{sha}", nil},
+	{"GET", "/repos/{owner}/{repo}/git/blobs/{sha}", nil},
 	{"POST", "/repos/{owner}/{repo}/git/blobs", nil},
+	{"GET", "/repos/{owner}/{repo}/git/trees/{sha}", nil},
 	{"POST", "/repos/{owner}/{repo}/git/trees", nil},
 	{"POST", "/repos/{owner}/{repo}/git/commits", nil},
 	{"GET", "/repos/{owner}/{repo}/git/ref/{ref}", nil},
@@ -424,7 +427,7 @@ var routes = []struct {
 func init() {
 	for i, r := range routes {
 		re := regexp.MustCompile(`\{[a-z_]+\}`).ReplaceAllStringFunc(r.pattern, func(p string) string {
-			if p == "{ref}" {
+			if p == "{ref}" || p == "{basehead}" {
 				return `(.+)` // refs hold slashes: heads/rollout/summarizer
 			}
 			return `([^/]+)`

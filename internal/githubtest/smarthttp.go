@@ -15,7 +15,9 @@ import (
 // HTTP by the real `git http-backend` at URL/owner/repo.git, so that clone, fetch and push go through a
 // real git server, authenticated as GitHub does (any user name, the token as password; x-access-token
 // by convention). Branch heads then come from this repository: pull requests' head.sha, and MergePull
-// really merges. It returns the bare repository's directory and the clone URL (GITHUB_SERVER_URL is
+// really merges, and the Git Data API (blobs, trees, commits, refs) reads and writes this same
+// repository, so that a commit made through the API is fetched by clone. Call it before any Git Data
+// request. It returns the bare repository's directory and the clone URL (GITHUB_SERVER_URL is
 // s.URL). It fails the test when git is not installed.
 //
 // files, when not empty, are committed as the first commit of main.
@@ -46,7 +48,12 @@ func (s *Server) EnableGit(files map[string]string) (dir, cloneURL string) {
 		s.runGit(work, "push", "--quiet", "origin", "HEAD:main")
 	}
 	s.mu.Lock()
+	if s.data != nil {
+		s.mu.Unlock()
+		s.t.Fatalf("githubtest: EnableGit after the Git Data API was used: call it first")
+	}
 	s.gitDir = dir
+	s.data = s.newGitData(dir)
 	s.gitHandler = &cgi.Handler{
 		Path: backend,
 		Args: []string{"http-backend"},
@@ -154,7 +161,11 @@ func (s *Server) gitCommits(base, head string) []Commit {
 		if len(f) != 3 {
 			continue
 		}
-		commits = append(commits, Commit{SHA: f[0], AuthorName: f[1], AuthorEmail: f[2], AuthorLogin: s.Logins[f[2]]})
+		login := s.Logins[f[2]]
+		if login == "" && f[2] == BotEmail {
+			login = botLogin
+		}
+		commits = append(commits, Commit{SHA: f[0], AuthorName: f[1], AuthorEmail: f[2], AuthorLogin: login})
 	}
 	return commits
 }
