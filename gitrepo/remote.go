@@ -605,6 +605,29 @@ func (r *Remote) sendUpdate(ctx context.Context, objs *memory.Storage, ref plumb
 			return classifyRejection(err)
 		}
 	}
+	if status == nil || len(status.CommandStatuses) == 0 {
+		// An answer without a report (a server or proxy that cut the body off; go-git takes an empty
+		// body for success) says nothing of whether the update landed: ask the remote.
+		return r.confirmUpdate(ctx, ref, new)
+	}
+	return nil
+}
+
+// confirmUpdate checks that the remote's ref is at want after a push whose answer held no report.
+func (r *Remote) confirmUpdate(ctx context.Context, ref plumbing.ReferenceName, want plumbing.Hash) error {
+	refs, err := r.list(ctx)
+	if err != nil {
+		return fmt.Errorf("the remote did not report the update of %s: %w", ref.Short(), err)
+	}
+	current := plumbing.ZeroHash
+	for _, got := range refs {
+		if got.Name() == ref {
+			current = got.Hash()
+		}
+	}
+	if current != want {
+		return fmt.Errorf("the remote did not report the update of %s, which is at %s: %w", ref.Short(), short(current.String()), reconcile.ErrStale)
+	}
 	return nil
 }
 

@@ -3,7 +3,12 @@ package gitrepo
 import (
 	"context"
 	"errors"
+	"io"
 	"io/fs"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"strings"
 	"sync"
 	"testing"
@@ -377,5 +382,58 @@ func TestBranchOnAnOldBaseIsStillOnlyBot(t *testing.T) {
 	state, err = r.Branch(ctx, "rollout/chat", "main")
 	if err != nil || state.OnlyBot {
 		t.Fatalf("Branch after a human merge = %+v, %v; want not only bot", state, err)
+	}
+}
+
+// A receive-pack answer without its report (a proxy or server that cut the body off) says nothing of
+// whether the update landed: Push asks the remote instead of taking silence for success.
+func TestPushWithoutAReportAsksTheRemote(t *testing.T) {
+	for _, tt := range []struct {
+		name    string
+		forward bool // the update reaches the real server; only its answer is lost
+	}{
+		{"update lost", false},
+		{"answer lost", true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			bare := gittest.NewBare(t, seedFiles)
+			srv := gittest.NewServer(t, strings.TrimSuffix(bare, "/remote.git"))
+			backend, err := url.Parse(srv.URL)
+			if err != nil {
+				t.Fatal(err)
+			}
+			forward := httputil.NewSingleHostReverseProxy(backend)
+			proxy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if r.Method != http.MethodPost || !strings.HasSuffix(r.URL.Path, "/git-receive-pack") {
+					forward.ServeHTTP(w, r)
+					return
+				}
+				if tt.forward {
+					forward.ServeHTTP(httptest.NewRecorder(), r)
+				} else {
+					_, _ = io.Copy(io.Discard, r.Body)
+				}
+				w.Header().Set("Content-Type", "application/x-git-receive-pack-result")
+				w.WriteHeader(http.StatusOK)
+			}))
+			t.Cleanup(proxy.Close)
+
+			r := openRemote(t, proxy.URL+"/remote.git")
+			snap, err := r.Snapshot(context.Background())
+			if err != nil {
+				t.Fatal(err)
+			}
+			commit, err := r.Push(context.Background(), reconcile.PushRequest{
+				Branch: "main", Parent: snap.Head, Expect: snap.Head, When: when, Message: "bump",
+				Files: map[string][]byte{"rollouts/chat.yaml": []byte("name: chat\ntraffic:\n  weight: 5\n")},
+			})
+			head := gittest.Head(t, bare, "main")
+			switch {
+			case tt.forward && (err != nil || commit != head):
+				t.Errorf("Push = %q, %v; want the commit that landed, %s", commit, err, head)
+			case !tt.forward && (!errors.Is(err, reconcile.ErrStale) || head != snap.Head):
+				t.Errorf("Push = %q, %v with main at %s; want ErrStale and main still at %s", commit, err, head, snap.Head)
+			}
+		})
 	}
 }

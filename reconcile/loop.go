@@ -381,7 +381,7 @@ func (l *Loop) commitDefault(ctx context.Context, t *tick, doc *rollouts.Documen
 		ev := *act.event
 		ev.Commit = commit
 		if err := l.deliver(ctx, doc.Spec, ev); err != nil {
-			if merr := l.markNotifyPending(ctx, t, doc.Spec.Name); merr != nil {
+			if merr := l.markNotifyPending(ctx, t, doc.Spec.Name, commit); merr != nil {
 				errs = append(errs, err, merr)
 			} else {
 				errs = append(errs, deferred{err})
@@ -391,10 +391,10 @@ func (l *Loop) commitDefault(ctx context.Context, t *tick, doc *rollouts.Documen
 	return res, errors.Join(errs...)
 }
 
-// markNotifyPending records in git that a rollback's notification failed, so that the next tick, in this
-// process or in a later cron run, delivers it again. A push that someone else's commit made stale is
+// markNotifyPending records in git that the notification of the rollback made in commit failed, so that
+// the next tick, in this process or in a later cron run, delivers it again, naming that commit. A push that someone else's commit made stale is
 // made again on a fresh snapshot, as long as the rollout is still rolled back.
-func (l *Loop) markNotifyPending(ctx context.Context, t *tick, rollout string) error {
+func (l *Loop) markNotifyPending(ctx context.Context, t *tick, rollout, commit string) error {
 	for attempt := 0; ; attempt++ {
 		doc := t.set.Lookup(rollout)
 		if doc == nil || doc.Spec.Status == nil {
@@ -404,7 +404,7 @@ func (l *Loop) markNotifyPending(ctx context.Context, t *tick, rollout string) e
 		if attempt > 0 && st.Phase != rollouts.RolledBack {
 			return fmt.Errorf("record pending notification: the rollout is %s now", st.Phase)
 		}
-		st.Message = withNotifyPending(st.Message)
+		st.Message = withNotifyPending(st.Message, commit)
 		act := action{kind: actCommit, change: rollouts.Change{Status: &st},
 			message: commitMessage(rollout, "notification pending", []string{"the rollback notification failed; the next tick delivers it again"}, "rollback")}
 		_, err := l.commitDefault(ctx, t, doc, act, nil, Result{})

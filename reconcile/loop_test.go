@@ -333,6 +333,7 @@ func TestFailedNotificationIsRetriedFromGit(t *testing.T) {
 	if res.Decision != policy.Rollback || res.Commit == "" || res.Err == nil {
 		t.Fatalf("a failed notification is reported and keeps the rollback: %+v", res)
 	}
+	rollbackCommit := res.Commit
 	if !notifyPending(h.spec("summarizer").Status.Message) || h.spec("summarizer").Traffic.Weight != 0 {
 		t.Fatalf("pending notification not recorded: %+v", h.spec("summarizer").Status)
 	}
@@ -342,6 +343,12 @@ func TestFailedNotificationIsRetriedFromGit(t *testing.T) {
 	res = h.only(h.tick())
 	if len(h.notes.events) != 1 || h.notes.events[0].From != 5 || notifyPending(h.spec("summarizer").Status.Message) {
 		t.Fatalf("retry: %+v events %+v status %+v", res, h.notes.events, h.spec("summarizer").Status)
+	}
+	if got := h.notes.events[0].Commit; got != rollbackCommit {
+		t.Errorf("the retried notification names commit %q, want the rollback's %q", got, rollbackCommit)
+	}
+	if msg := h.spec("summarizer").Status.Message; strings.Contains(msg, "pending") || strings.Contains(msg, rollbackCommit) {
+		t.Errorf("the delivered mark is left in the status message: %q", msg)
 	}
 	h.quiet()
 	if len(h.notes.events) != 1 {

@@ -176,7 +176,7 @@ func planHousekeeping(in planInput, st rollouts.Status) (action, error) {
 		return none, nil
 	}
 	if st.Phase == rollouts.RolledBack && notifyPending(st.Message) {
-		msg := strings.TrimSuffix(st.Message, notifyPendingMark)
+		msg, commit := withoutNotifyPending(st.Message)
 		clean := st
 		clean.Message = msg
 		reasons := []string{msg}
@@ -188,7 +188,7 @@ func planHousekeeping(in planInput, st rollouts.Status) (action, error) {
 		return action{kind: actNotify, to: from, effect: "deliver the pending rollback notification",
 			change:  rollouts.Change{Status: &clean},
 			message: commitMessage(name, "notification delivered", []string{"the rollback notification was delivered"}, policy.Rollback),
-			event:   &Event{Rollout: name, Decision: string(policy.Rollback), From: was, To: 0, Reasons: reasons}}, nil
+			event:   &Event{Rollout: name, Decision: string(policy.Rollback), From: was, To: 0, Reasons: reasons, Commit: commit}}, nil
 	}
 	if open && (spec.Canary == nil || st.Phase == rollouts.RolledBack || st.Phase == rollouts.Completed) {
 		return action{kind: actClose, to: from, effect: "close the stale proposal", needsForge: true,
@@ -330,13 +330,34 @@ func failingReasons(d policy.Decision) []string {
 	return out
 }
 
-// notifyPendingMark ends the status message of a rollback whose notification has not been delivered.
-// It lives in git so that a stateless cron run delivers it too.
-const notifyPendingMark = " [notification pending]"
+// notifyPendingMark ends the status message of a rollback whose notification has not been delivered:
+// " [notification pending for <rollback commit>]", so that the notification names its commit when it is
+// finally sent. It lives in git so that a stateless cron run delivers it too. A mark without a commit
+// (" [notification pending]", as written by earlier versions) is still honoured.
+var notifyPendingMark = regexp.MustCompile(` \[notification pending(?: for ([0-9a-f]+))?\]$`)
 
-func notifyPending(msg string) bool { return strings.HasSuffix(msg, notifyPendingMark) }
-func withNotifyPending(msg string) string {
-	return strings.TrimSuffix(msg, notifyPendingMark) + notifyPendingMark
+func notifyPending(msg string) bool { return notifyPendingMark.MatchString(msg) }
+
+// withoutNotifyPending returns msg without its pending mark, and the rollback commit the mark names
+// ("" when it names none).
+func withoutNotifyPending(msg string) (clean, commit string) {
+	loc := notifyPendingMark.FindStringSubmatchIndex(msg)
+	if loc == nil {
+		return msg, ""
+	}
+	if loc[2] >= 0 {
+		commit = msg[loc[2]:loc[3]]
+	}
+	return msg[:loc[0]], commit
+}
+
+// withNotifyPending marks msg as the message of a rollback, made in commit, whose notification is pending.
+func withNotifyPending(msg, commit string) string {
+	msg, _ = withoutNotifyPending(msg)
+	if commit == "" {
+		return msg + " [notification pending]"
+	}
+	return msg + " [notification pending for " + commit + "]"
 }
 
 // targetHash names what a proposal proposes: the title and the default-branch file it was made from.

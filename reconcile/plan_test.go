@@ -106,3 +106,27 @@ func TestPlanChange(t *testing.T) {
 		})
 	}
 }
+
+// The pending mark carries the rollback commit; a mark without one, as older versions wrote it, still counts.
+func TestNotifyPendingMark(t *testing.T) {
+	tests := []struct {
+		msg, clean, commit string
+		pending            bool
+	}{
+		{"rollback 5% → 0%: x [notification pending for 0a1b2c]", "rollback 5% → 0%: x", "0a1b2c", true},
+		{"rollback 5% → 0%: x [notification pending]", "rollback 5% → 0%: x", "", true},
+		{"rollback 5% → 0%: x", "rollback 5% → 0%: x", "", false},
+		{"[notification pending for 0a1b2c] then more", "[notification pending for 0a1b2c] then more", "", false},
+	}
+	for _, tt := range tests {
+		if got := notifyPending(tt.msg); got != tt.pending {
+			t.Errorf("notifyPending(%q) = %v, want %v", tt.msg, got, tt.pending)
+		}
+		if clean, commit := withoutNotifyPending(tt.msg); clean != tt.clean || commit != tt.commit {
+			t.Errorf("withoutNotifyPending(%q) = %q, %q; want %q, %q", tt.msg, clean, commit, tt.clean, tt.commit)
+		}
+	}
+	if got := withNotifyPending("m [notification pending]", "beef"); got != "m [notification pending for beef]" {
+		t.Errorf("withNotifyPending marks twice or loses the commit: %q", got)
+	}
+}

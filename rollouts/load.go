@@ -226,10 +226,13 @@ func parseRaw(file string, src []byte) (*Spec, []Problem) {
 	root, err := parseNode(src)
 	if err != nil {
 		line := 1
+		msg := strings.TrimPrefix(yamlLine.ReplaceAllString(err.Error(), ""), "yaml: ")
 		if m := yamlLine.FindStringSubmatch(err.Error()); m != nil {
 			line, _ = strconv.Atoi(m[1])
+			if yamlParserProblems[msg] {
+				line++
+			}
 		}
-		msg := strings.TrimPrefix(yamlLine.ReplaceAllString(err.Error(), ""), "yaml: ")
 		d.problems = append(d.problems, Problem{File: file, Line: line, Col: 1, Message: "invalid YAML: " + msg})
 		return nil, d.problems
 	}
@@ -256,6 +259,23 @@ func parseRaw(file string, src []byte) (*Spec, []Problem) {
 
 // yamlLine finds the line number in a yaml.v3 syntax error.
 var yamlLine = regexp.MustCompile(`line (\d+): `)
+
+// yamlParserProblems are the messages of yaml.v3's parser (as opposed to its scanner). yaml.v3 reports
+// the 0-based line of a parser error's mark as is, one line too early, while it does add one for scanner
+// errors; these messages tell the two apart.
+var yamlParserProblems = map[string]bool{
+	"did not find expected ',' or ']'":       true,
+	"did not find expected ',' or '}'":       true,
+	"did not find expected '-' indicator":    true,
+	"did not find expected <document start>": true,
+	"did not find expected <stream-start>":   true,
+	"did not find expected key":              true,
+	"did not find expected node content":     true,
+	"found duplicate %TAG directive":         true,
+	"found duplicate %YAML directive":        true,
+	"found incompatible YAML document":       true,
+	"found undefined tag handle":             true,
+}
 
 // parseNode parses exactly one YAML document into its root node; nil for an empty file.
 func parseNode(src []byte) (*yaml.Node, error) {

@@ -69,7 +69,7 @@ func (app *App) Main(args []string) int {
 		return exitOK
 	case errors.Is(err, errFailed):
 		return exitFailed
-	case isUsage(err):
+	case isUsage(err) || isUnknownCommand(root, args):
 		fmt.Fprintf(app.Stderr, "rollout: %v\n", err)
 		fmt.Fprintln(app.Stderr, "Run 'rollout --help' for usage.")
 		return exitUsage
@@ -82,6 +82,13 @@ func (app *App) Main(args []string) int {
 func isUsage(err error) bool {
 	var u usageError
 	return errors.As(err, &u)
+}
+
+// isUnknownCommand reports whether args name no command of root: cobra returns that mistake as a plain
+// error before any flag or argument check could mark it as a usage error.
+func isUnknownCommand(root *cobra.Command, args []string) bool {
+	_, _, err := root.Find(args)
+	return err != nil
 }
 
 func (app *App) rootCmd() *cobra.Command {

@@ -405,7 +405,7 @@ func TestRollbackWhoseNotificationFails(t *testing.T) {
 				t.Errorf("stderr should warn of the failed notification, naming its reference only:\n%s", errOut)
 			}
 			spec := gittest.Git(t, e.bare, "show", "main:rollouts/summarizer.yaml")
-			if !strings.Contains(spec, "phase: RolledBack") || !strings.Contains(spec, "[notification pending]") {
+			if !strings.Contains(spec, "phase: RolledBack") || !strings.Contains(spec, "[notification pending for ") {
 				t.Fatalf("spec after the rollback:\n%s", spec)
 			}
 			if log := gittest.Git(t, e.bare, "log", "--format=%s", "main"); strings.Count(log, "rollback 5% → 0%") != 1 {
@@ -419,10 +419,14 @@ func TestRollbackWhoseNotificationFails(t *testing.T) {
 				if ev["decision"] != "rollback" || ev["from"] != float64(5) {
 					t.Errorf("webhook got %v", ev)
 				}
+				rollback := strings.TrimSpace(gittest.Git(t, e.bare, "log", "--format=%H", "--grep", "rollback 5% → 0%", "main"))
+				if ev["commit"] != rollback {
+					t.Errorf("the retried webhook names commit %v, want the rollback commit %s", ev["commit"], rollback)
+				}
 			default:
 				t.Fatalf("the next pass did not deliver the pending notification")
 			}
-			if spec := gittest.Git(t, e.bare, "show", "main:rollouts/summarizer.yaml"); strings.Contains(spec, "[notification pending]") {
+			if spec := gittest.Git(t, e.bare, "show", "main:rollouts/summarizer.yaml"); strings.Contains(spec, "[notification pending") {
 				t.Errorf("still pending after delivery:\n%s", spec)
 			}
 		})
