@@ -664,7 +664,8 @@ func (l *Loop) now() time.Time {
 	if l.Now == nil {
 		panic("reconcile: Loop.Now is not set")
 	}
-	return l.Now().UTC()
+	// Whole seconds: the times the loop writes to specs (stageStartedAt) read as a person writes them.
+	return l.Now().UTC().Truncate(time.Second)
 }
 
 func (l *Loop) dir() string {

@@ -762,3 +762,13 @@ func TestManualRollbackWhoseNotificationFails(t *testing.T) {
 		}
 	}
 }
+
+// A clock with sub-second precision still writes whole seconds into the spec.
+func TestStageStartIsWrittenInWholeSeconds(t *testing.T) {
+	h := newHarness(t, map[string]string{"rollouts/summarizer.yaml": specFor("summarizer", "pull-request", "hold")})
+	h.now = t0.Add(384015553 * time.Nanosecond)
+	h.only(h.tick())
+	if st := h.spec("summarizer").Status; !st.StageStartedAt.Equal(t0) {
+		t.Errorf("stageStartedAt = %s, want %s", st.StageStartedAt.Format(time.RFC3339Nano), t0.Format(time.RFC3339Nano))
+	}
+}
