@@ -772,3 +772,25 @@ func TestStageStartIsWrittenInWholeSeconds(t *testing.T) {
 		t.Errorf("stageStartedAt = %s, want %s", st.StageStartedAt.Format(time.RFC3339Nano), t0.Format(time.RFC3339Nano))
 	}
 }
+
+// Removing the canary block ends the rollout in the file too: weight 0 and phase Completed, once.
+func TestRemovingTheCanaryEndsTheRollout(t *testing.T) {
+	h := newHarness(t, map[string]string{"rollouts/summarizer.yaml": specFor("summarizer", "pull-request", "hold")})
+	h.realJudge()
+	h.tick() // start at 5%
+	src := h.repo.file("main", "rollouts/summarizer.yaml")
+	withoutCanary := strings.Replace(src, "canary:\n  model: claude-sonnet-4-5-20260415\n  prompt: v3\n", "", 1)
+	if withoutCanary == src {
+		t.Fatal("the canary block was not found")
+	}
+	h.repo.commitAs("main", "Ada", "drop the canary", map[string]string{"rollouts/summarizer.yaml": withoutCanary})
+	res := h.only(h.tick())
+	if res.Commit == "" || res.To != 0 {
+		t.Fatalf("result = %+v", res)
+	}
+	spec := h.spec("summarizer")
+	if spec.Traffic.Weight != 0 || spec.Status.Phase != rollouts.Completed || !strings.Contains(spec.Status.Message, "canary block was removed") {
+		t.Errorf("after the end: traffic %+v status %+v", spec.Traffic, spec.Status)
+	}
+	h.quiet()
+}

@@ -194,6 +194,15 @@ func planHousekeeping(in planInput, st rollouts.Status) (action, error) {
 		return action{kind: actClose, to: from, effect: "close the stale proposal", needsForge: true,
 			closeComment: fmt.Sprintf("The rollout is %s; this proposal no longer applies.", phaseOf(spec, st))}, nil
 	}
+	if spec.Canary == nil && spec.Status != nil &&
+		(st.Phase == rollouts.Progressing || st.Phase == rollouts.Paused || spec.Traffic.Weight != 0 || spec.Traffic.Shadow != 0) {
+		// Removing the canary block ends the rollout: the file says so, not only the application.
+		status := st
+		status.Phase, status.Message, status.MetricsErrors = rollouts.Completed, "ended: the canary block was removed", 0
+		return action{kind: actCommit, to: 0, effect: "end the rollout: the canary was removed",
+			change:  trafficChange(spec, 0, 0, &status),
+			message: commitMessage(name, "end: canary removed", []string{"the canary block was removed from the spec"}, policy.Hold)}, nil
+	}
 	if in.MetricsErrors >= 0 && in.MetricsErrors != st.MetricsErrors {
 		status := st
 		status.MetricsErrors = in.MetricsErrors
