@@ -62,6 +62,13 @@ func Lint(set *Set, repo fs.FS) []Problem {
 		if n := len(s.Stages); s.Canary != nil && n > 0 && s.Stages[n-1].Weight < 100 {
 			l.warn(fmt.Sprintf("stages[%d]", n-1), "stages[%d]: the last stage holds %d%%; promotion will jump from there to 100%% untested", n-1, s.Stages[n-1].Weight)
 		}
+		if strings.HasPrefix(s.Metrics.Source, "file:") {
+			for i, r := range s.Analysis.Rules {
+				if r.Query != "" {
+					l.warn(fmt.Sprintf("analysis.rules[%d].query", i), "analysis.rules[%d]: the file: source cannot run a query; %s has no data and holds every stage", i, r.Metric)
+				}
+			}
+		}
 		for i, st := range s.Stages {
 			if st.Gate != nil && st.Gate.Evals != "" {
 				l.checkPath(repo, fmt.Sprintf("stages[%d].gate.evals", i), st.Gate.Evals, true)

@@ -19,6 +19,7 @@ func TestLint(t *testing.T) {
 		"r/paths.yaml":    spec("paths", "stable: {model: m-2026-01-01, prompt: ../secrets/key.txt}\ncanary: {model: m-2026-02-01, prompt: prompts/v4.md}\n"),
 		"r/short.yaml":    {Data: []byte("apiVersion: rollout/v1\nkind: Rollout\nname: short\nstable: {model: m-v1}\ncanary: {model: m-v2}\nassignment: {salt: s2}\nstages: [{weight: 10}, {weight: 50}]\n")},
 		"r/evals.yaml":    {Data: []byte("apiVersion: rollout/v1\nkind: Rollout\nname: evals\nstable: {model: m-0613}\nstages: [{weight: 1, gate: {evals: evals/nope.json}}, {weight: 2, gate: {evals: evals/e.json}}]\n")},
+		"r/query.yaml":    spec("query", "stable: {model: m-20260101}\ncanary: {model: m-20260401}\nmetrics: {source: \"file:t.jsonl\"}\nanalysis:\n  rules:\n    - {metric: slo, query: 'up', max: 1}\n"),
 	}
 	set, err := Load(fsys, "r")
 	if err != nil || len(set.Problems) > 0 {
@@ -39,6 +40,7 @@ func TestLint(t *testing.T) {
 		"r/paths.yaml":    {"4:39: stable.prompt: \"../secrets/key.txt\" escapes the repository", "5:39: canary.prompt: \"prompts/v4.md\" does not exist", "changes both model and prompt"},
 		"r/short.yaml":    {"7:24: stages[1]: the last stage holds 50%; promotion will jump"},
 		"r/evals.yaml":    {"5:36: stages[0].gate.evals: \"evals/nope.json\" does not exist"},
+		"r/query.yaml":    {"9:28: analysis.rules[0]: the file: source cannot run a query"},
 	}
 	for file, wants := range want {
 		lines := got[file]

@@ -60,6 +60,9 @@ func TestValidateJSONShape(t *testing.T) {
 		t.Errorf("report = %+v", report)
 	}
 	for _, p := range report.Problems {
+		if p.Severity == "warning" && p.File == "rollouts/good.yaml" {
+			continue // the contract's example runs a query on a file: source, which lint points out
+		}
 		if p.File != "rollouts/typos.yaml" || p.Line == 0 || p.Col == 0 || p.Severity != "error" {
 			t.Errorf("problem %+v", p)
 		}
