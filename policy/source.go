@@ -10,6 +10,8 @@ import (
 	"context"
 	"errors"
 	"time"
+
+	"github.com/rollout-dev/rollout/rollouts"
 )
 
 // Window is the stage window [From, To] whose records the judge reads.
@@ -39,6 +41,18 @@ type Query struct {
 	Rollout string
 	Window  Window
 	Metrics []MetricQuery
+}
+
+// Wanted returns the metrics q asks for: q.Metrics, or every built-in metric when it names none.
+func (q Query) Wanted() []MetricQuery {
+	if len(q.Metrics) > 0 {
+		return q.Metrics
+	}
+	out := make([]MetricQuery, len(rollouts.BuiltinMetricNames))
+	for i, name := range rollouts.BuiltinMetricNames {
+		out[i] = MetricQuery{Name: name}
+	}
+	return out
 }
 
 // Source reads the per-arm sufficient statistics of one rollout's requests in a window.

@@ -1,9 +1,6 @@
 package jsonl
 
-import (
-	"github.com/rollout-dev/rollout/policy"
-	"github.com/rollout-dev/rollout/rollouts"
-)
+import "github.com/rollout-dev/rollout/policy"
 
 // The built-in metrics of the contract, as this source computes them from records.
 const (
@@ -78,19 +75,12 @@ func (a *arm) add(r *request) {
 	}
 }
 
-// stats returns the arm's statistics for the metrics asked (all built-ins when none are).
+// stats returns the arm's statistics for the metrics asked.
 func (a *arm) stats(metrics []policy.MetricQuery) policy.ArmStats {
 	out := policy.ArmStats{Requests: a.requests, Metrics: map[string]policy.Sample{}}
-	names := rollouts.BuiltinMetricNames
-	if len(metrics) > 0 {
-		names = make([]string, 0, len(metrics))
-		for _, m := range metrics {
-			names = append(names, m.Name)
-		}
-	}
-	for _, name := range names {
-		if s, ok := a.sample(name); ok {
-			out.Metrics[name] = s
+	for _, m := range metrics {
+		if s, ok := a.sample(m.Name); ok {
+			out.Metrics[m.Name] = s
 		}
 	}
 	return out

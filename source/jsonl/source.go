@@ -232,8 +232,8 @@ func (s *Source) read(ctx context.Context, r io.Reader, q policy.Query) (*policy
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	st.Stable = arms[0].stats(q.Metrics)
-	st.Canary = arms[1].stats(q.Metrics)
+	st.Stable = arms[0].stats(q.Wanted())
+	st.Canary = arms[1].stats(q.Wanted())
 	return &st, nil
 }
 

@@ -43,7 +43,6 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/rollout-dev/rollout/policy"
-	"github.com/rollout-dev/rollout/rollouts"
 	"github.com/rollout-dev/rollout/source/histogram"
 )
 
@@ -157,11 +156,7 @@ func (s *Source) String() string { return "postgres://" + s.endpoint }
 // Stats reads the statistics of q.Rollout over q.Window from llm_requests (every built-in metric when q
 // names none) and the metrics' own SQL.
 func (s *Source) Stats(ctx context.Context, q policy.Query) (*policy.Stats, error) {
-	if len(q.Metrics) == 0 {
-		for _, name := range rollouts.BuiltinMetricNames {
-			q.Metrics = append(q.Metrics, policy.MetricQuery{Name: name})
-		}
-	}
+	q.Metrics = q.Wanted()
 	if s.timeout > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, s.timeout)

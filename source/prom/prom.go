@@ -43,7 +43,6 @@ import (
 	"github.com/prometheus/common/model"
 
 	"github.com/rollout-dev/rollout/policy"
-	"github.com/rollout-dev/rollout/rollouts"
 	"github.com/rollout-dev/rollout/source/histogram"
 )
 
@@ -123,11 +122,7 @@ func (s *Source) String() string { return Scheme + s.endpoint }
 // Stats reads the statistics of q.Rollout over q.Window: one query for every built-in metric asked (all
 // of them when q names none), and one per arm for each metric with its own query.
 func (s *Source) Stats(ctx context.Context, q policy.Query) (*policy.Stats, error) {
-	if len(q.Metrics) == 0 {
-		for _, name := range rollouts.BuiltinMetricNames {
-			q.Metrics = append(q.Metrics, policy.MetricQuery{Name: name})
-		}
-	}
+	q.Metrics = q.Wanted()
 	if s.timeout > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, s.timeout)
