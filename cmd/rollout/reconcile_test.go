@@ -13,11 +13,11 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/rollout-dev/rollout/internal/gittest"
+	"github.com/rollout-dev/rollout/internal/syncbuf"
 )
 
 const e2eSpec = `apiVersion: rollout/v1
@@ -283,7 +283,7 @@ func TestManualCommandsOnARealRepository(t *testing.T) {
 
 func TestRunServesAndStops(t *testing.T) {
 	e := newE2E(t)
-	var out, errOut syncBuffer
+	var out, errOut syncbuf.Buffer
 	app := &App{Stdout: &out, Stderr: &errOut, Getenv: func(k string) string { return e.env[k] }, Now: func() time.Time { return e.now }, Repo: e.bare, Dir: "rollouts"}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -315,24 +315,6 @@ func TestRunServesAndStops(t *testing.T) {
 	case <-time.After(30 * time.Second):
 		t.Fatal("run did not stop after its context ended")
 	}
-}
-
-// syncBuffer is a bytes.Buffer safe for the daemon's goroutines and the test's reads.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // TestGateReadsTheEvalFileFromTheRepository: stage 0's gate reads evals/ from the default branch's

@@ -13,6 +13,7 @@ import (
 	"github.com/rollout-dev/rollout/gitrepo"
 	"github.com/rollout-dev/rollout/internal/githubtest"
 	"github.com/rollout-dev/rollout/internal/gittest"
+	"github.com/rollout-dev/rollout/internal/syncbuf"
 	"github.com/rollout-dev/rollout/policy"
 	"github.com/rollout-dev/rollout/reconcile"
 )
@@ -36,7 +37,7 @@ type github struct {
 
 func newGitHub(t *testing.T, files map[string]string) *github {
 	t.Helper()
-	g := &github{world: &world{t: t, traffic: t.TempDir(), hook: newWebhook(t), logs: &syncBuffer{}, now: t0.Add(2 * time.Hour)}}
+	g := &github{world: &world{t: t, traffic: t.TempDir(), hook: newWebhook(t), logs: &syncbuf.Buffer{}, now: t0.Add(2 * time.Hour)}}
 	g.gh = githubtest.New(t, ghOwner, ghRepo, g.clock)
 	g.gh.Token = ghToken
 	g.gh.Logins = map[string]string{botEmail: "rollout-bot[bot]"}

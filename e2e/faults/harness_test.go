@@ -18,6 +18,7 @@ import (
 
 	"github.com/rollout-dev/rollout/gitrepo"
 	"github.com/rollout-dev/rollout/internal/gittest"
+	"github.com/rollout-dev/rollout/internal/syncbuf"
 	"github.com/rollout-dev/rollout/notify"
 	"github.com/rollout-dev/rollout/policy"
 	"github.com/rollout-dev/rollout/reconcile"
@@ -83,7 +84,7 @@ type world struct {
 	srv     *gittest.Server
 	traffic string
 	hook    *webhook
-	logs    *syncBuffer
+	logs    *syncbuf.Buffer
 
 	mu  sync.Mutex
 	now time.Time
@@ -92,7 +93,7 @@ type world struct {
 // newWorld makes a bare repository holding files (path to content). overHTTP serves it over smart HTTP.
 func newWorld(t *testing.T, files map[string]string, overHTTP bool) *world {
 	t.Helper()
-	w := &world{t: t, bare: gittest.NewBare(t, files), traffic: t.TempDir(), hook: newWebhook(t), logs: &syncBuffer{},
+	w := &world{t: t, bare: gittest.NewBare(t, files), traffic: t.TempDir(), hook: newWebhook(t), logs: &syncbuf.Buffer{},
 		now: t0.Add(2 * time.Hour)}
 	w.url = w.bare
 	if overHTTP {
@@ -285,24 +286,6 @@ func (h *webhook) fail(status int) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.status = status
-}
-
-// syncBuffer is a bytes.Buffer that loops in several goroutines may log to.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 // pushHook is a Repository that runs before ahead of its At-th Push (the first when At is 0); it stands

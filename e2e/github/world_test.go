@@ -1,7 +1,6 @@
 package e2egithub_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -27,6 +26,7 @@ import (
 	"github.com/rollout-dev/rollout/githubforge"
 	"github.com/rollout-dev/rollout/gitrepo"
 	"github.com/rollout-dev/rollout/internal/githubtest"
+	"github.com/rollout-dev/rollout/internal/syncbuf"
 	"github.com/rollout-dev/rollout/notify"
 	"github.com/rollout-dev/rollout/policy"
 	"github.com/rollout-dev/rollout/reconcile"
@@ -64,24 +64,6 @@ func (c *clock) Set(t time.Time) {
 	c.now = t
 }
 
-// syncBuffer collects the loop's log lines from any goroutine.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // world is one repository on the fake GitHub and the reconciler that works on it, wired as
 // `rollout reconcile` wires it in a GitHub Action: from GITHUB_* variables alone.
 type world struct {
@@ -98,7 +80,7 @@ type world struct {
 	// env is the reconciler's environment, as GitHub Actions sets it; hookClient reaches the webhook.
 	env        map[string]string
 	hookClient *http.Client
-	logs       *syncBuffer
+	logs       *syncbuf.Buffer
 	// sleeps are the waits the forges asked for (rate limits), none really slept; sleepMu guards them.
 	sleepMu sync.Mutex
 	sleeps  []time.Duration
@@ -127,7 +109,7 @@ func newWorld(t *testing.T, files map[string]string) *world {
 // mints. The humans always use the token.
 func newWorldAuth(t *testing.T, files map[string]string, appKey []byte) *world {
 	t.Helper()
-	w := &world{t: t, ctx: context.Background(), clock: &clock{now: t0}, dir: t.TempDir(), logs: &syncBuffer{}}
+	w := &world{t: t, ctx: context.Background(), clock: &clock{now: t0}, dir: t.TempDir(), logs: &syncbuf.Buffer{}}
 	w.srv = githubtest.New(t, owner, repoName, w.clock.Now)
 	w.srv.Token = token
 	w.srv.Logins = map[string]string{gitrepo.DefaultAuthorEmail: botLogin, alice: "alice"}
