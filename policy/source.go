@@ -9,6 +9,7 @@ package policy
 import (
 	"context"
 	"errors"
+	"math"
 	"time"
 
 	"github.com/rollout-dev/rollout/rollouts"
@@ -41,6 +42,14 @@ type Query struct {
 	Rollout string
 	Window  Window
 	Metrics []MetricQuery
+	// NotRandomised holds glob patterns (path.Match syntax, as assignment.include and exclude) of keys
+	// that bypass the hash. Their requests stay out of both arms and are counted in Stats.NotRandomised.
+	NotRandomised []string
+	// Schema is what the source holds (rollouts.SchemaRollout when empty). Sources that find the
+	// variant by model (otel-genai, litellm) read StableModel and CanaryModel.
+	Schema      string
+	StableModel string
+	CanaryModel string
 }
 
 // Wanted returns the metrics q asks for: q.Metrics, or every built-in metric when it names none.
@@ -67,10 +76,95 @@ type Source interface {
 // ErrSourceUnavailable marks a source error: the judge holds and never advances on it.
 var ErrSourceUnavailable = errors.New("metrics source unavailable")
 
+// Unit is what the statistics treat as one independent observation.
+type Unit string
+
+// The units of analysis.
+const (
+	// UnitRequest: the source counts requests only (Prometheus), so each request is treated as
+	// independent. evaluate and the PR evidence say so.
+	UnitRequest Unit = "request"
+	// UnitKey: the source knows each request's assignment key and groups requests by key bucket (see
+	// KeyBuckets), so one user's many requests count as one correlated unit.
+	UnitKey Unit = "key"
+)
+
+// KeyBuckets is the number of hash buckets of the assignment key that a per-key source groups each
+// arm's requests into. Every request of one key lands in one bucket, so buckets are independent units
+// whatever the correlation inside a user, and variances computed over buckets stay valid (a cluster-
+// robust, delta-method variance); a few thousand buckets keep memory and SQL result sizes bounded.
+const KeyBuckets = 1024
+
+// KeyBucket returns the bucket of an assignment key: 32-bit FNV-1a of the key, modulo KeyBuckets. SQL
+// sources may use their engine's own hash instead; any function that puts every request of one key in
+// one bucket is valid.
+func KeyBucket(key string) int {
+	h := uint32(2166136261)
+	for i := 0; i < len(key); i++ {
+		h ^= uint32(key[i])
+		h *= 16777619
+	}
+	return int(h % KeyBuckets)
+}
+
+// Cluster holds one metric's sums over the requests of one key bucket of one arm.
+type Cluster struct {
+	// Bucket is the key bucket, in [0, KeyBuckets).
+	Bucket int
+	// N is the number of observations (requests with a value for the metric).
+	N float64
+	// Sum is the sum of the values (the count of events, for a proportion).
+	Sum float64
+	// SumSquares is the sum of squared values (Mean samples).
+	SumSquares float64
+	// Bins counts the observations per bin of QuantileBin (Quantile samples only; nil otherwise).
+	Bins []float64
+}
+
+// QuantileBins is the number of bins of QuantileBin.
+const QuantileBins = 200
+
+// quantileGamma is the ratio between consecutive bin edges: 10% relative resolution.
+const quantileGamma = 1.1
+
+// QuantileBin returns the bin of a value for per-cluster quantile counts: bin 0 holds values ≤ 1,
+// bin i (1 ≤ i < QuantileBins-1) holds (1.1^(i-1), 1.1^i], the last bin everything above. For
+// latency in milliseconds that spans 1 ms to about 19 hours at 10% resolution.
+func QuantileBin(v float64) int {
+	if !(v > 1) {
+		return 0
+	}
+	i := int(math.Ceil(math.Log(v) / math.Log(quantileGamma)))
+	if i < 1 {
+		i = 1
+	}
+	if i >= QuantileBins {
+		i = QuantileBins - 1
+	}
+	return i
+}
+
+// QuantileBinUpper returns the upper edge of bin i (+Inf for the last bin).
+func QuantileBinUpper(i int) float64 {
+	if i >= QuantileBins-1 {
+		return math.Inf(1)
+	}
+	return math.Pow(quantileGamma, float64(i))
+}
+
 // Stats is what a source returns: per-arm statistics and a report of what it could not read.
 type Stats struct {
-	Stable ArmStats
-	Canary ArmStats
+	// Unit is the unit of analysis of the Clusters of every sample; UnitRequest when empty.
+	Unit Unit
+	// From is where both arms' window really starts: the stage's first canary record (zero when the
+	// canary has none yet). Records before it are ignored in both arms.
+	From time.Time
+	// NotRandomised counts the requests of keys matched by Query.NotRandomised, left out of both arms.
+	NotRandomised int64
+	// LateUnmatched counts late feedback or score records whose request_id matched no request.
+	LateUnmatched int64
+	Stable        ArmStats
+	Canary        ArmStats
 	// Malformed counts the records that could not be read; MalformedLines holds the first few
 	// line numbers (file sources) for the report.
 	Malformed      int64
@@ -90,7 +184,10 @@ func (s *Stats) Arm(a Arm) *ArmStats {
 // ArmStats holds one arm's request count and its statistics per metric name.
 type ArmStats struct {
 	Requests int64
-	Metrics  map[string]Sample
+	// Keys is the number of distinct randomised assignment keys seen in the arm (an estimate with
+	// bounded memory where the exact set would not fit); 0 where the source does not know keys.
+	Keys    int64
+	Metrics map[string]Sample
 }
 
 // SampleKind says which sufficient statistics a Sample carries.
@@ -104,7 +201,8 @@ const (
 	Mean
 	// Quantile: Dist holds the distribution of N observations (latency percentiles).
 	Quantile
-	// Value: a source-defined point value in Sum, with no sampling information; judged as exact.
+	// Value: a source-defined point value in Sum, with no sampling information: advisory, shown and
+	// never a cause to act.
 	Value
 )
 
@@ -115,6 +213,9 @@ type Sample struct {
 	Sum        float64
 	SumSquares float64
 	Dist       Distribution
+	// Clusters holds the sums per key bucket when Stats.Unit is UnitKey (empty buckets left out); N,
+	// Sum, SumSquares and Dist stay the totals over all of them.
+	Clusters []Cluster
 }
 
 // Distribution is a mergeable summary of observations, from a quantile sketch or a histogram.

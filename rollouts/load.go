@@ -307,6 +307,12 @@ func applyDefaults(s *Spec) {
 	if s.Analysis.Confidence == 0 {
 		s.Analysis.Confidence = DefaultConfidence
 	}
+	if s.Analysis.AdvanceConfidence == 0 {
+		s.Analysis.AdvanceConfidence = DefaultAdvanceConfidence
+	}
+	if s.Metrics.Schema == "" {
+		s.Metrics.Schema = SchemaRollout
+	}
 	if s.Analysis.OnInconclusive == "" {
 		s.Analysis.OnInconclusive = "hold"
 	}

@@ -54,6 +54,21 @@ type Traffic struct {
 	Weight int `yaml:"weight" json:"weight" jsonschema:"minimum=0,maximum=100"`
 	// Shadow is the percent of requests mirrored to the canary; users still see stable.
 	Shadow int `yaml:"shadow,omitempty" json:"shadow,omitempty" jsonschema:"minimum=0,maximum=100"`
+	// Routes are gateway configs in this repository that carry the same split; each is edited in the
+	// same commit as Weight.
+	Routes []Route `yaml:"routes,omitempty" json:"routes,omitempty"`
+}
+
+// Route is one gateway config that follows traffic.weight. Exactly one of LiteLLM and File is set.
+type Route struct {
+	// LiteLLM is the path of a LiteLLM proxy config: the model_list entries whose litellm_params.model
+	// names the stable or the canary model get weight 100-W and W.
+	LiteLLM string `yaml:"litellm,omitempty" json:"litellm,omitempty"`
+	// File is the path of any YAML file; the values at the Stable and Canary paths get 100-W and W.
+	File string `yaml:"file,omitempty" json:"file,omitempty"`
+	// Stable and Canary are paths in File such as spec.rules[0].backendRefs[0].weight.
+	Stable string `yaml:"stable,omitempty" json:"stable,omitempty"`
+	Canary string `yaml:"canary,omitempty" json:"canary,omitempty"`
 }
 
 // Assignment says what the application hashes and which keys bypass the hash.
@@ -91,7 +106,18 @@ type Gate struct {
 // MetricsSource names where the request metrics live: file:PATH, prometheus:URL or postgres://….
 type MetricsSource struct {
 	Source string `yaml:"source,omitempty" json:"source,omitempty"`
+	// Schema names what the source holds: rollout (default), otel-genai, litellm, langfuse or helicone.
+	Schema string `yaml:"schema,omitempty" json:"schema,omitempty" jsonschema:"enum=rollout,enum=otel-genai,enum=litellm,enum=langfuse,enum=helicone"`
 }
+
+// The metrics schemas a source may hold.
+const (
+	SchemaRollout   = "rollout"
+	SchemaOTelGenAI = "otel-genai"
+	SchemaLiteLLM   = "litellm"
+	SchemaLangfuse  = "langfuse"
+	SchemaHelicone  = "helicone"
+)
 
 // Analysis is how the canary is judged against stable.
 type Analysis struct {
@@ -104,7 +130,10 @@ type Analysis struct {
 	OnMetricsError string `yaml:"onMetricsError,omitempty" json:"onMetricsError,omitempty" jsonschema:"enum=hold,enum=rollback"`
 	// Accelerate skips a stage when every rule shows the canary clearly better.
 	Accelerate bool `yaml:"accelerate,omitempty" json:"accelerate,omitempty"`
-	// RequirePass advances only when every rule is shown within its limit.
+	// AdvanceConfidence is the always-valid confidence at which every rule must be shown within its
+	// limit before a stage advances; default 0.8. RequirePass raises it to Confidence.
+	AdvanceConfidence float64 `yaml:"advanceConfidence,omitempty" json:"advanceConfidence,omitempty" jsonschema:"exclusiveMinimum=0,exclusiveMaximum=1"`
+	// RequirePass advances only when every rule is shown within its limit at Confidence.
 	RequirePass bool `yaml:"requirePass,omitempty" json:"requirePass,omitempty"`
 }
 
@@ -173,7 +202,9 @@ type Status struct {
 
 // Defaults applied by Parse where a spec leaves a field out.
 const (
-	DefaultConfidence   = 0.95
-	DefaultKeepPrevious = 30 * 24 * time.Hour
-	DefaultDir          = "rollouts"
+	DefaultConfidence = 0.95
+	// DefaultAdvanceConfidence is the confidence at which a stage must be shown within its limits.
+	DefaultAdvanceConfidence = 0.8
+	DefaultKeepPrevious      = 30 * 24 * time.Hour
+	DefaultDir               = "rollouts"
 )
