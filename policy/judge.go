@@ -278,7 +278,10 @@ func QueryFor(spec *rollouts.Spec, now time.Time) (Query, bool) {
 		st.Stage < 0 || st.Stage >= len(spec.Stages) {
 		return Query{}, false
 	}
-	q := Query{Rollout: spec.Name, Window: Window{From: st.StageStartedAt, To: now}}
+	q := Query{Rollout: spec.Name, Window: Window{From: st.StageStartedAt, To: now},
+		Schema: spec.Metrics.Schema, StableModel: spec.Stable.Model, CanaryModel: spec.Canary.Model}
+	q.NotRandomised = append(q.NotRandomised, spec.Assignment.Exclude...)
+	q.NotRandomised = append(q.NotRandomised, spec.Assignment.Include...)
 	for _, r := range spec.Analysis.Rules {
 		q.Metrics = append(q.Metrics, MetricQuery{Name: r.Metric, Query: r.Query})
 	}
