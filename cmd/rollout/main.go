@@ -119,6 +119,7 @@ func (app *App) rootCmd() *cobra.Command {
 		app.pauseCmd(),
 		app.resumeCmd(),
 		app.demoCmd(),
+		app.exportCmd(),
 	)
 	return root
 }
