@@ -17,9 +17,14 @@
 //     buckets, interpolated like histogram_quantile.
 //
 // A rule's own `query` is PromQL in which {{rollout}}, {{variant}} (stable or canary) and {{window}} (a
-// duration such as 3600s) are filled in; it is evaluated once per arm at the window's end and must
-// return a scalar or an instant vector of at most one sample (none means no data). The value is reported
-// as a policy.Value sample.
+// duration such as 3600s) are filled in; it is evaluated once per arm at the window's end. To be judged,
+// it returns counts: series labelled stat="n" (or "total") and stat="sum" (or "events") make a
+// proportion, and with stat="sumsq" a mean (label_replace(…, "stat", "n", "", "") or …). A scalar or
+// an instant vector of one unlabelled sample is a policy.Value: shown, never a cause to act. No sample
+// means no data.
+//
+// metrics.schema otel-genai and litellm read the names those instrumentations export instead; see
+// schemas.go. Every source here counts requests, not users: Stats.Unit is policy.UnitRequest.
 //
 // Prometheus has no label for mirrored requests, so Stats.Shadow stays 0, and increase() over scraped
 // counters is an estimate: counts are rounded to whole requests.
@@ -130,9 +135,36 @@ func (s *Source) Stats(ctx context.Context, q policy.Query) (*policy.Stats, erro
 	}
 	w := newWindow(q.Window)
 	stats := &policy.Stats{
+		Unit:   policy.UnitRequest,
 		Stable: policy.ArmStats{Metrics: map[string]policy.Sample{}},
 		Canary: policy.ArmStats{Metrics: map[string]policy.Sample{}},
 	}
+	if sc, ok := schemas[q.Schema]; ok {
+		if err := s.schemaStats(ctx, sc, q, w, stats); err != nil {
+			return nil, err
+		}
+	} else if err := s.defaultStats(ctx, q, w, stats); err != nil {
+		return nil, err
+	}
+	for _, m := range q.Metrics {
+		if m.Query == "" {
+			continue
+		}
+		for _, arm := range []policy.Arm{policy.Stable, policy.Canary} {
+			smp, ok, err := s.ownSample(ctx, fillIn(m.Query, q.Rollout, arm, w), w.end, stats.Arm(arm).Requests)
+			if err != nil {
+				return nil, fmt.Errorf("rollout %s metric %s: %w", q.Rollout, m.Name, err)
+			}
+			if ok {
+				stats.Arm(arm).Metrics[m.Name] = smp
+			}
+		}
+	}
+	return stats, nil
+}
+
+// defaultStats reads the built-in metrics of the rollout schema: the contract's names.
+func (s *Source) defaultStats(ctx context.Context, q policy.Query, w window, stats *policy.Stats) error {
 	families := map[family]bool{requests: true}
 	for _, m := range q.Metrics {
 		if m.Query == "" {
@@ -144,7 +176,7 @@ func (s *Source) Stats(ctx context.Context, q policy.Query) (*policy.Stats, erro
 	query := defaultQuery(q.Rollout, w, families)
 	vec, err := s.vector(ctx, query, w.end)
 	if err != nil {
-		return nil, fmt.Errorf("rollout %s: %w", q.Rollout, err)
+		return fmt.Errorf("rollout %s: %w", q.Rollout, err)
 	}
 	read := readVector(vec)
 	for _, arm := range []policy.Arm{policy.Stable, policy.Canary} {
@@ -163,24 +195,32 @@ func (s *Source) Stats(ctx context.Context, q policy.Query) (*policy.Stats, erro
 			}
 		}
 	}
-	for _, m := range q.Metrics {
-		if m.Query == "" {
-			continue
-		}
-		for _, arm := range []policy.Arm{policy.Stable, policy.Canary} {
-			v, ok, err := s.value(ctx, fillIn(m.Query, q.Rollout, arm, w), w.end)
-			if err != nil {
-				return nil, fmt.Errorf("rollout %s metric %s: %w", q.Rollout, m.Name, err)
+	return nil
+}
+
+// schemaStats reads the built-in metrics of another schema (otel-genai, litellm) in one query; the
+// metrics the schema does not hold are left out: no data.
+func (s *Source) schemaStats(ctx context.Context, sc schema, q policy.Query, w window, stats *policy.Stats) error {
+	vec, err := s.vector(ctx, sc.query(q, w), w.end)
+	if err != nil {
+		return fmt.Errorf("rollout %s (schema %s): %w", q.Rollout, q.Schema, err)
+	}
+	read := sc.read(q, vec)
+	for _, arm := range []policy.Arm{policy.Stable, policy.Canary} {
+		as := stats.Arm(arm)
+		as.Requests = sc.requests(read, arm)
+		for _, m := range q.Metrics {
+			if m.Query != "" {
+				continue
 			}
-			if ok {
-				// A Value has no sampling information; N, which the judge needs positive, carries the
-				// arm's request count for the evidence table.
-				n := max(stats.Arm(arm).Requests, 1)
-				stats.Arm(arm).Metrics[m.Name] = policy.Sample{Kind: policy.Value, N: n, Sum: v}
+			if get, ok := sc.metrics[m.Name]; ok {
+				if sample, ok := get(read, arm); ok {
+					as.Metrics[m.Name] = sample
+				}
 			}
 		}
 	}
-	return stats, nil
+	return nil
 }
 
 // window is a stage window as PromQL sees it: a range in whole seconds ending at end.
@@ -220,32 +260,85 @@ func (s *Source) vector(ctx context.Context, query string, at time.Time) (model.
 	return vec, nil
 }
 
-// value runs a rule's own query; ok is false when it returns no sample or NaN.
-func (s *Source) value(ctx context.Context, query string, at time.Time) (float64, bool, error) {
+// statLabel names what each series of a rule's own query holds, so that the query can return counts
+// the judge can test: n (or total) and sum (or events) for a proportion; n (or count), sum and sumsq
+// for a mean.
+const statLabel = "stat"
+
+// ownSample runs a rule's own query for one arm; ok is false when it returns no sample or NaN. Series
+// labelled stat=n|sum|sumsq (or total, events, count) become a Proportion (without sumsq) or a Mean;
+// a scalar or one unlabelled sample is a Value: advisory, whose N (which the judge needs positive)
+// carries the arm's request count for the evidence table.
+func (s *Source) ownSample(ctx context.Context, query string, at time.Time, armRequests int64) (policy.Sample, bool, error) {
 	v, err := s.query(ctx, query, at)
 	if err != nil {
-		return 0, false, err
+		return policy.Sample{}, false, err
 	}
 	var f model.SampleValue
 	switch v := v.(type) {
 	case *model.Scalar:
 		f = v.Value
 	case model.Vector:
+		if len(v) > 0 && v[0].Metric[statLabel] != "" {
+			return countsSample(query, v)
+		}
 		switch len(v) {
 		case 0:
-			return 0, false, nil
+			return policy.Sample{}, false, nil
 		case 1:
 			f = v[0].Value
 		default:
-			return 0, false, fmt.Errorf("%w: query %s returned %d series, want one (aggregate it, e.g. with sum)", ErrBadQuery, query, len(v))
+			return policy.Sample{}, false, fmt.Errorf("%w: query %s returned %d series, want one (aggregate it, e.g. with sum) or series labelled %s=n|sum|sumsq", ErrBadQuery, query, len(v), statLabel)
 		}
 	default:
-		return 0, false, fmt.Errorf("%w: query %s returned a %s, want a scalar or one sample", ErrBadQuery, query, v.Type())
+		return policy.Sample{}, false, fmt.Errorf("%w: query %s returned a %s, want a scalar or one sample", ErrBadQuery, query, v.Type())
 	}
 	if math.IsNaN(float64(f)) {
-		return 0, false, nil
+		return policy.Sample{}, false, nil
 	}
-	return float64(f), true, nil
+	return policy.Sample{Kind: policy.Value, N: max(armRequests, 1), Sum: float64(f)}, true, nil
+}
+
+// countsSample reads the series of a query that returns testable counts.
+func countsSample(query string, vec model.Vector) (policy.Sample, bool, error) {
+	stat := map[string]float64{}
+	for _, smp := range vec {
+		name := string(smp.Metric[statLabel])
+		switch name {
+		case "total", "count":
+			name = "n"
+		case "events":
+			name = "sum"
+		case "n", "sum", "sumsq":
+		default:
+			return policy.Sample{}, false, fmt.Errorf("%w: query %s returned %s=%q, want n, sum or sumsq (or total, events, count)", ErrBadQuery, query, statLabel, name)
+		}
+		if _, dup := stat[name]; dup {
+			return policy.Sample{}, false, fmt.Errorf("%w: query %s returned %s=%s twice (aggregate it, e.g. with sum)", ErrBadQuery, query, statLabel, name)
+		}
+		stat[name] = float64(smp.Value)
+	}
+	n, hasN := stat["n"]
+	sum, hasSum := stat["sum"]
+	if !hasN || !hasSum {
+		return policy.Sample{}, false, fmt.Errorf("%w: query %s must return both %s=n and %s=sum", ErrBadQuery, query, statLabel, statLabel)
+	}
+	if math.IsNaN(n) || math.Round(n) <= 0 {
+		return policy.Sample{}, false, nil // no observations: no data
+	}
+	count := int64(math.Round(n))
+	sumsq, isMean := stat["sumsq"]
+	if !isMean {
+		events := math.Round(sum)
+		if events < 0 || events > float64(count) {
+			return policy.Sample{}, false, fmt.Errorf("%w: query %s returned %g events among %d, want 0..n", ErrBadQuery, query, events, count)
+		}
+		return policy.Sample{Kind: policy.Proportion, N: count, Sum: events}, true, nil
+	}
+	if math.IsNaN(sum) || math.IsNaN(sumsq) || sumsq < 0 {
+		return policy.Sample{}, false, fmt.Errorf("%w: query %s returned sum %g, sumsq %g", ErrBadQuery, query, sum, sumsq)
+	}
+	return policy.Sample{Kind: policy.Mean, N: count, Sum: sum, SumSquares: sumsq}, true, nil
 }
 
 // query sends one instant query. Errors name the query; those of an unreachable or failing server wrap
