@@ -306,7 +306,9 @@ func TestRuleQueryCounts(t *testing.T) {
 				return policy.Sample{Kind: policy.Proportion, N: e.N, Sum: e.Sum}
 			}},
 		{name: "n, sum and sumsq", query: stat("n", "vector(10)") + " or " + stat("sum", "vector(50)") + " or " + stat("sumsq", "vector(300)"),
-			want: func(policy.Arm) policy.Sample { return policy.Sample{Kind: policy.Mean, N: 10, Sum: 50, SumSquares: 300} }},
+			want: func(policy.Arm) policy.Sample {
+				return policy.Sample{Kind: policy.Mean, N: 10, Sum: 50, SumSquares: 300}
+			}},
 		{name: "one bare value stays advisory", query: requestsOf,
 			want: func(arm policy.Arm) policy.Sample {
 				n := want.Arm(arm).Requests
