@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"math"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -18,6 +19,7 @@ import (
 
 	"github.com/rollout-dev/rollout/policy"
 	"github.com/rollout-dev/rollout/rollouts"
+	"github.com/rollout-dev/rollout/source/prom"
 )
 
 // evaluateOptions holds the flags of `rollout evaluate` and its dependencies, which tests replace.
@@ -130,14 +132,15 @@ func (app *App) evaluate(ctx context.Context, opts *evaluateOptions) error {
 		ev.Stats, ev.Err = source.Stats(ctx, q)
 	}
 	d := policy.Judge(spec, ev, now)
+	noData := metricsWithoutData(d, spec.Metrics.Schema)
 	if opts.Output == "json" {
-		return writeEvaluationJSON(app.Stdout, d, ev.Stats)
+		return writeEvaluationJSON(app.Stdout, d, ev.Stats, noData)
 	}
 	source := spec.Metrics.Source
 	if opts.Metrics != "" {
 		source = opts.Metrics
 	}
-	return writeEvaluationText(app.Stdout, d, ev.Stats, source)
+	return writeEvaluationText(app.Stdout, d, ev.Stats, source, noData)
 }
 
 // evaluation is the JSON object of `evaluate -o json`, exactly as CONTRACT.md names it.
@@ -151,6 +154,8 @@ type evaluation struct {
 	Metrics  []evaluationRule `json:"metrics"`
 	// Malformed counts the records the source could not read, when there were any.
 	Malformed int64 `json:"malformed,omitempty"`
+	// NoData names the judged metrics that had no data in at least one arm; absent when there are none.
+	NoData []string `json:"noData,omitempty"`
 }
 
 type evaluationNext struct {
@@ -182,9 +187,12 @@ func armJSON(a policy.ArmValue) evaluationArm {
 	return out
 }
 
-func writeEvaluationJSON(w io.Writer, d policy.Decision, stats *policy.Stats) error {
+func writeEvaluationJSON(w io.Writer, d policy.Decision, stats *policy.Stats, noData []noDataMetric) error {
 	out := evaluation{Rollout: d.Rollout, Decision: d.Action, Stage: d.Current.Stage, Weight: d.Current.Weight,
 		Reasons: d.Reasons, Metrics: []evaluationRule{}}
+	for _, m := range noData {
+		out.NoData = append(out.NoData, m.Name)
+	}
 	if out.Reasons == nil {
 		out.Reasons = []string{}
 	}
@@ -203,7 +211,7 @@ func writeEvaluationJSON(w io.Writer, d policy.Decision, stats *policy.Stats) er
 	return enc.Encode(out)
 }
 
-func writeEvaluationText(w io.Writer, d policy.Decision, stats *policy.Stats, source string) error {
+func writeEvaluationText(w io.Writer, d policy.Decision, stats *policy.Stats, source string, noData []noDataMetric) error {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s: %s", d.Rollout, d.Action)
 	fmt.Fprintf(&b, " (stage %d, %s", d.Current.Stage, trafficWords(d.Current.Weight, d.Current.Shadow))
@@ -226,6 +234,13 @@ func writeEvaluationText(w io.Writer, d policy.Decision, stats *policy.Stats, so
 		for _, m := range d.Metrics {
 			fmt.Fprintf(&b, "  %s: %s\n", m.Name, m.Reason)
 		}
+	}
+	if len(noData) > 0 {
+		words := make([]string, len(noData))
+		for i, m := range noData {
+			words[i] = m.Name + " (" + m.Why + ")"
+		}
+		fmt.Fprintf(&b, "\nno data: %s\n", strings.Join(words, ", "))
 	}
 	if stats != nil && stats.Malformed > 0 {
 		lines := make([]string, len(stats.MalformedLines))
@@ -257,4 +272,37 @@ func armWords(metric string, a policy.ArmValue) string {
 		return "no data"
 	}
 	return fmt.Sprintf("%s (n=%d)", policy.FormatValue(metric, a.Value), a.N)
+}
+
+// noDataMetric is a judged metric that had no data in at least one arm, and why.
+type noDataMetric struct {
+	Name string
+	Why  string
+}
+
+// metricsWithoutData lists the decision's metrics with no data in an arm; a built-in metric that the
+// spec's metrics.schema does not hold says so (the OpenTelemetry conventions have no cost or quality).
+func metricsWithoutData(d policy.Decision, schema string) []noDataMetric {
+	held := map[string]bool{}
+	for _, m := range prom.SchemaMetrics(schema) {
+		held[m] = true
+	}
+	var out []noDataMetric
+	for _, m := range d.Metrics {
+		var why string
+		switch {
+		case m.Stable.N > 0 && m.Canary.N > 0:
+			continue
+		case len(held) > 0 && !held[m.Name] && slices.Contains(rollouts.BuiltinMetricNames, m.Name):
+			why = "not in the " + schema + " schema"
+		case m.Stable.N == 0 && m.Canary.N == 0:
+			why = "either arm"
+		case m.Canary.N == 0:
+			why = "canary"
+		default:
+			why = "stable"
+		}
+		out = append(out, noDataMetric{m.Name, why})
+	}
+	return out
 }
