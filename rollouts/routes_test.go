@@ -125,7 +125,7 @@ func TestEditRouteErrors(t *testing.T) {
 		{"bad weight", []byte("model_list:\n  - model_name: a\n    litellm_params: {model: m1, weight: lots}\n  - model_name: a\n    litellm_params: {model: m2}\n"), Route{LiteLLM: "gw.yaml"}, "m1", "m2", "gw.yaml:3:41: model_list[0].litellm_params.weight is \"lots\", not a number"},
 		{"missing key", route, file("spec.rules[0].backendRefs[0].weight", "spec.rules[0].backendRefs[1].wieght"), routeStable, routeCanary, `r.yaml:17:11: spec.rules[0].backendRefs[1] has no key "wieght"`},
 		{"index out of range", route, file("spec.rules[0].backendRefs[0].weight", "spec.rules[0].backendRefs[2].weight"), routeStable, routeCanary, "spec.rules[0].backendRefs has 2 items, no [2]"},
-		{"not an integer", route, file("spec.rules[0].backendRefs[0].weight", "spec.rules[0].backendRefs[1].name"), routeStable, routeCanary, `r.yaml:17:17: canary spec.rules[0].backendRefs[1].name is the string "summarizer-canary", not an integer`},
+		{"not an integer", route, file("spec.rules[0].backendRefs[0].weight", "spec.rules[0].backendRefs[1].name"), routeStable, routeCanary, `r.yaml:17:17: canary spec.rules[0].backendRefs[1].name is "summarizer-canary", not an integer`},
 		{"same path", route, file("spec.rules[0].backendRefs[0].weight", "spec.rules[0].backendRefs[0].weight"), routeStable, routeCanary, "stable and canary name the same path"},
 		{"bad path", route, file("spec..weight", "spec.x"), routeStable, routeCanary, "want keys separated by dots"},
 		{"two documents", append(append([]byte{}, route...), "---\nkind: Other\n"...), file("spec.rules[0].backendRefs[0].weight", "spec.rules[0].backendRefs[1].weight"), routeStable, routeCanary, "exactly one YAML document, found 2"},
