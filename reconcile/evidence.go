@@ -21,6 +21,13 @@ func Marker(rollout string) string { return "<!-- rollout:" + rollout + " -->" }
 // the same body and an unchanged proposal is not edited.
 func EvidenceBody(spec *rollouts.Spec, d policy.Decision, target, bot string) string {
 	var tail strings.Builder
+	if routes := spec.Traffic.Routes; len(routes) > 0 {
+		files := make([]string, len(routes))
+		for i, r := range routes {
+			files[i] = "`" + strings.NewReplacer("`", "", "\n", " ", "\r", " ").Replace(r.RoutePath()) + "`" // a code span: nothing in it is markdown
+		}
+		fmt.Fprintf(&tail, "\nBesides the spec, this commit sets the same split in the gateway routes (traffic.routes): %s.\n", strings.Join(files, ", "))
+	}
 	fmt.Fprintf(&tail, "\n<sub>Proposed by %s. Merging applies the change; the stage's metrics window starts when it lands on the default branch.</sub>\n\n", evidence.Text(bot))
 	body := evidence.Render(evidence.Input{Spec: spec, Decision: d})
 	if m := Marker(spec.Name); !strings.Contains(body, m) {

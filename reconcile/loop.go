@@ -354,19 +354,19 @@ func (l *Loop) autoMerge(ctx context.Context, p Proposal, res Result) (Result, e
 // commitDefault writes act's change as one commit on the default branch, then closes the open proposal
 // and delivers the notification the change calls for.
 func (l *Loop) commitDefault(ctx context.Context, t *tick, doc *rollouts.Document, act action, prop *Proposal, res Result) (Result, error) {
-	content, err := rollouts.Edit(doc.Source, act.change)
+	files, err := changedFiles(t.snap.Files, doc, act.change)
 	if err != nil {
-		return res, fmt.Errorf("edit %s: %w", doc.Path, err)
+		return res, err
 	}
 	commit, err := l.Repo.Push(ctx, PushRequest{
 		Branch: t.snap.Branch, Parent: t.snap.Head, Expect: t.snap.Head,
-		Files: map[string][]byte{doc.Path: content}, Message: act.message, When: l.now(),
+		Files: files, Message: act.message, When: l.now(),
 	})
 	if err != nil {
 		return res, fmt.Errorf("push %s: %w", t.snap.Branch, err)
 	}
 	res.Commit = commit
-	l.landed(t, doc, commit, content)
+	l.landed(t, doc, commit, files)
 	var errs []error
 	if act.closeComment != "" && prop != nil && prop.State == ProposalOpen && l.Forge != nil {
 		comment := strings.ReplaceAll(act.closeComment, "{commit}", commit)
@@ -422,8 +422,9 @@ func (l *Loop) markNotifyPending(ctx context.Context, t *tick, rollout, commit s
 
 // landed moves the tick's view of the default branch to a commit it just pushed, so that the next
 // rollout's commit goes on top of it instead of failing as stale.
-func (l *Loop) landed(t *tick, doc *rollouts.Document, commit string, content []byte) {
-	t.snap = &Snapshot{Branch: t.snap.Branch, Head: commit, Files: overlayFS{base: t.snap.Files, path: doc.Path, content: content}}
+func (l *Loop) landed(t *tick, doc *rollouts.Document, commit string, files map[string][]byte) {
+	t.snap = &Snapshot{Branch: t.snap.Branch, Head: commit, Files: overlayFS{base: t.snap.Files, files: files}}
+	content := files[doc.Path]
 	spec, _ := rollouts.Parse(doc.Path, content)
 	if spec == nil {
 		return // the next tick reads the file again and reports it
@@ -435,18 +436,37 @@ func (l *Loop) landed(t *tick, doc *rollouts.Document, commit string, content []
 	}
 }
 
-// overlayFS is a snapshot tree with one file replaced: the tick's view after its own commit.
+// overlayFS is a snapshot tree with the files of a commit replaced: the tick's view after its own
+// commit (the spec, and the route files changed with it).
 type overlayFS struct {
-	base    fs.FS
-	path    string
-	content []byte
+	base  fs.FS
+	files map[string][]byte
 }
 
 func (o overlayFS) Open(name string) (fs.File, error) {
-	if name == o.path {
-		return fstest.MapFS{name: &fstest.MapFile{Data: o.content, Mode: 0o644}}.Open(name)
+	if content, ok := o.files[name]; ok {
+		return fstest.MapFS{name: &fstest.MapFile{Data: content, Mode: 0o644}}.Open(name)
 	}
 	return o.base.Open(name)
+}
+
+// changedFiles is what one commit of ch writes: the spec file, and every traffic.routes file whose
+// split ch changes (rollouts.RouteEdits), so that the gateways carry the same weights as the spec in
+// the same commit. A route that cannot be applied fails the whole commit.
+func changedFiles(tree fs.FS, doc *rollouts.Document, ch rollouts.Change) (map[string][]byte, error) {
+	content, err := rollouts.Edit(doc.Source, ch)
+	if err != nil {
+		return nil, fmt.Errorf("edit %s: %w", doc.Path, err)
+	}
+	routes, err := rollouts.RouteEdits(tree, doc.Spec, ch)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", doc.Path, err)
+	}
+	files := map[string][]byte{doc.Path: content}
+	for p, b := range routes {
+		files[p] = b
+	}
+	return files, nil
 }
 
 // propose pushes act's change as one commit on rollout/<name> from the default head, and opens or
@@ -479,13 +499,13 @@ func (l *Loop) propose(ctx context.Context, t *tick, doc *rollouts.Document, act
 		res.Proposal = p.URL
 		return res, nil
 	}
-	content, err := rollouts.Edit(doc.Source, act.change)
+	files, err := changedFiles(t.snap.Files, doc, act.change)
 	if err != nil {
-		return res, fmt.Errorf("edit %s: %w", doc.Path, err)
+		return res, err
 	}
 	commit, err := l.Repo.Push(ctx, PushRequest{
 		Branch: branch, Parent: t.snap.Head, Expect: state.Head, Force: state.Head != "",
-		Files: map[string][]byte{doc.Path: content}, Message: act.message, When: l.now(),
+		Files: files, Message: act.message, When: l.now(),
 	})
 	if err != nil {
 		return res, fmt.Errorf("push %s: %w", branch, err)

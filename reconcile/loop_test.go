@@ -713,7 +713,7 @@ func TestRollbackViaPullRequest(t *testing.T) {
 
 func TestOverlayShowsTheTicksOwnCommit(t *testing.T) {
 	base := fstest.MapFS{"rollouts/a.yaml": {Data: []byte("old")}, "evals/x.json": {Data: []byte("{}")}}
-	o := overlayFS{base: base, path: "rollouts/a.yaml", content: []byte("new")}
+	o := overlayFS{base: base, files: map[string][]byte{"rollouts/a.yaml": []byte("new")}}
 	if b, err := fs.ReadFile(o, "rollouts/a.yaml"); err != nil || string(b) != "new" {
 		t.Errorf("overlaid file = %q, %v", b, err)
 	}

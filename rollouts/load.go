@@ -73,7 +73,8 @@ func IsSpecFile(name string) bool {
 }
 
 // Load reads every spec file directly in dir of fsys, in name order. It fails only when dir itself
-// cannot be read; a bad file becomes problems in the Set and never hides the others.
+// cannot be read; a bad file becomes problems in the Set and never hides the others. fsys is the
+// repository's tree: the traffic.routes of each spec are checked in it (CheckRoutes).
 func Load(fsys fs.FS, dir string) (*Set, error) {
 	entries, err := fs.ReadDir(fsys, dir)
 	if err != nil {
@@ -88,6 +89,7 @@ func Load(fsys fs.FS, dir string) (*Set, error) {
 		set.addFile(fsys, path.Join(dir, e.Name()))
 	}
 	set.checkUniqueNames()
+	CheckRoutes(set, fsys)
 	return set, nil
 }
 

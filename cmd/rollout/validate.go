@@ -76,6 +76,7 @@ func validateRun(opts *validateOptions) error {
 		paths[i] = filepath.ToSlash(p)
 	}
 	set := rollouts.LoadPaths(opts.Files, paths)
+	rollouts.CheckRoutes(set, opts.RepoTree)
 	problems := append(set.Problems, rollouts.Lint(set, opts.RepoTree)...)
 	sortByPosition(problems)
 	var errs, warns int
