@@ -13,8 +13,8 @@ import (
 )
 
 // The npm packages the tests run: the real GrowthBook TypeScript SDK, and the TypeScript compiler for
-// the docs' snippet. Pinned, so that a new SDK release cannot change a test's result unnoticed.
-var npmPackages = []string{"@growthbook/growthbook@1.8.0", "typescript@5.9.3"}
+// the docs' snippet (with Node's types). Pinned, so that a new SDK release cannot change a test's result unnoticed.
+var npmPackages = []string{"@growthbook/growthbook@1.8.0", "typescript@5.9.3", "@types/node@20.19.43"}
 
 var (
 	npmOnce    sync.Once
