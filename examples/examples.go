@@ -13,6 +13,10 @@
 //
 //	cd examples/model-bump && go run ../../cmd/rollout evaluate --spec rollouts/summarizer.yaml
 //
+// A fifth, litellm, is an application behind a LiteLLM proxy: its rollout is judged on the proxy's
+// Prometheus metrics (metrics.schema: litellm) and its proxy config follows traffic.weight
+// (traffic.routes). It needs a Prometheus, so the demo leaves it out and its tests bring one.
+//
 // The Go package embeds the repositories without their traffic, so that `rollout demo` can build its
 // throw-away repository from them in any directory; the traffic files are regenerated from fixed seeds
 // by `go test ./examples -update`.
