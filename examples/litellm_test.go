@@ -78,8 +78,10 @@ func TestLiteLLMExampleRollout(t *testing.T) {
 	loop := func(now time.Time) *reconcile.Loop {
 		return &reconcile.Loop{Repo: remote, Forge: &gitrepo.LocalForge{Remote: remote},
 			Sources: func(*rollouts.Spec) (policy.Source, error) { return src, nil },
-			Gates:   func(context.Context, fs.FS, *rollouts.Spec, int) policy.GateResult { return policy.GateResult{Open: true} },
-			Now:     func() time.Time { return now }}
+			Gates: func(context.Context, fs.FS, *rollouts.Spec, int) policy.GateResult {
+				return policy.GateResult{Open: true}
+			},
+			Now: func() time.Time { return now }}
 	}
 	tick := func(now time.Time, want policy.Action) reconcile.Result {
 		t.Helper()
