@@ -449,13 +449,14 @@ func routeFilePath(repo fs.FS, p string) (string, error) {
 // in the repository (no escape, no symbolic link) and holds what the route needs, at the spec's
 // current models and weight. A document with a broken route gets an error at the route's position,
 // naming the route file's own line and column where the problem is in it, and leaves set.Documents:
-// its rollout is skipped until the file is fixed, like any spec error.
+// its rollout is skipped until the file is fixed, like any spec error. A route whose weights differ from
+// traffic.weight's split is a warning: the next weight change sets them.
 func CheckRoutes(set *Set, repo fs.FS) {
 	kept := set.Documents[:0]
 	for _, d := range set.Documents {
 		problems := routeProblems(d, repo)
 		set.Problems = append(set.Problems, problems...)
-		if len(problems) == 0 {
+		if !hasError(problems) {
 			kept = append(kept, d)
 		}
 	}
@@ -470,7 +471,7 @@ func routeProblems(d *Document, repo fs.FS) []Problem {
 	}
 	l := linter{doc: d}
 	l.root, _ = parseNode(d.Source)
-	var out []Problem
+	var out, warnings []Problem
 	fail := func(p, format string, args ...any) {
 		line, col := 1, 1
 		if n := l.node(p); n != nil {
@@ -520,9 +521,23 @@ func routeProblems(d *Document, repo fs.FS) []Problem {
 				msg = p + ": " + msg
 			}
 			fail(key, "%s: %s", key, msg)
+			continue
+		}
+		if s.Canary != nil {
+			if out, err := EditRoute(p, src, r, s.Stable.Model, canaryModel, weight); err == nil && !bytes.Equal(out, src) {
+				line, col := 1, 1
+				if n := l.node(key); n != nil {
+					line, col = n.Line, n.Column
+				}
+				warnings = append(warnings, Problem{File: d.Path, Line: line, Col: col, Warning: true,
+					Message: fmt.Sprintf("%s: %s does not hold traffic.weight's split (%d%% to the canary); the next weight change sets it", key, p, weight)})
+			}
 		}
 	}
-	return out
+	if len(out) > 0 {
+		return out
+	}
+	return warnings
 }
 
 // routeAt names a position of a route file for messages.
@@ -531,4 +546,13 @@ func routeAt(p string) string {
 		return "the document"
 	}
 	return p
+}
+
+func hasError(ps []Problem) bool {
+	for _, p := range ps {
+		if !p.Warning {
+			return true
+		}
+	}
+	return false
 }
