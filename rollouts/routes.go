@@ -52,15 +52,18 @@ func RouteEdits(repo fs.FS, spec *Spec, ch Change) (map[string][]byte, error) {
 	if len(spec.Traffic.Routes) == 0 || (ch.Weight == nil && !ch.Promote) {
 		return nil, nil
 	}
-	if spec.Canary == nil {
-		return nil, fmt.Errorf("%w: the spec has no canary to split traffic with", ErrRoute)
-	}
 	weight := spec.Traffic.Weight
 	if ch.Weight != nil {
 		weight = *ch.Weight
 	}
 	if ch.Promote {
 		weight = 100
+	}
+	canaryModel := ""
+	if spec.Canary != nil {
+		canaryModel = spec.Canary.Model
+	} else {
+		weight = 0 // the canary block was removed: everything to stable
 	}
 	before := map[string][]byte{}
 	after := map[string][]byte{}
@@ -76,7 +79,7 @@ func RouteEdits(repo fs.FS, spec *Spec, ch Change) (map[string][]byte, error) {
 			}
 			before[p] = src
 		}
-		out, err := EditRoute(p, src, r, spec.Stable.Model, spec.Canary.Model, weight)
+		out, err := EditRoute(p, src, r, spec.Stable.Model, canaryModel, weight)
 		if err != nil {
 			return nil, fmt.Errorf("traffic.routes[%d]: %w", i, err)
 		}
@@ -91,7 +94,8 @@ func RouteEdits(repo fs.FS, spec *Spec, ch Change) (map[string][]byte, error) {
 }
 
 // EditRoute sets the split of one route in src, the content of the file at name (for messages): the
-// canary gets canaryWeight percent.
+// canary gets canaryWeight percent. An empty canaryModel means the canary has ended: a LiteLLM route's
+// stable entries get 100 and the other entries of their model_name group 0.
 func EditRoute(name string, src []byte, r Route, stableModel, canaryModel string, canaryWeight int) ([]byte, error) {
 	targets, err := routeTargets(name, src, r, stableModel, canaryModel, canaryWeight)
 	if err != nil {
@@ -178,6 +182,9 @@ func routeTargets(name string, src []byte, r Route, stableModel, canaryModel str
 
 // liteLLMTargets finds the model_list entries of each arm and the weights they get.
 func liteLLMTargets(name string, root *yaml.Node, stableModel, canaryModel string, canaryWeight int) ([]routeTarget, error) {
+	if canaryModel == "" {
+		return liteLLMEnded(name, root, stableModel)
+	}
 	if sameModel(stableModel, canaryModel) {
 		return nil, fmt.Errorf("%w: %s: stable and canary both use %s; a LiteLLM route splits by model, so it cannot carry a prompt-only change", ErrRoute, name, canaryModel)
 	}
@@ -555,4 +562,54 @@ func hasError(ps []Problem) bool {
 		}
 	}
 	return false
+}
+
+// liteLLMEnded sends a model group wholly to stable once the canary block is gone: the stable entries
+// get 100, the other entries of their model_name group (the ended canary) 0.
+func liteLLMEnded(name string, root *yaml.Node, stableModel string) ([]routeTarget, error) {
+	_, list, _ := mapEntry(root, "model_list")
+	if list == nil || list.Kind != yaml.SequenceNode {
+		return nil, fmt.Errorf("%w: %s: no model_list sequence; is it a LiteLLM proxy config?", ErrRoute, name)
+	}
+	type entry struct {
+		i      int
+		group  string
+		stable bool
+	}
+	var entries []entry
+	groups := map[string]bool{}
+	for i, e := range list.Content {
+		if e.Kind != yaml.MappingNode {
+			continue
+		}
+		_, params, _ := mapEntry(e, "litellm_params")
+		if params == nil || params.Kind != yaml.MappingNode {
+			continue
+		}
+		_, model, _ := mapEntry(params, "model")
+		group := ""
+		if _, g, _ := mapEntry(e, "model_name"); g != nil {
+			group = g.Value
+		}
+		en := entry{i: i, group: group, stable: model != nil && sameModel(model.Value, stableModel)}
+		if en.stable {
+			groups[group] = true
+		}
+		entries = append(entries, en)
+	}
+	if len(groups) == 0 {
+		return nil, fmt.Errorf("%w: %s: no model_list entry has litellm_params.model %s (the stable model)", ErrRoute, name, stableModel)
+	}
+	var out []routeTarget
+	for _, en := range entries {
+		if !groups[en.group] {
+			continue
+		}
+		value := 0
+		if en.stable {
+			value = 100
+		}
+		out = append(out, routeTarget{parentPath: []pathStep{{key: "model_list", index: en.i}, {key: "litellm_params", index: -1}}, key: "weight", value: value})
+	}
+	return out, nil
 }

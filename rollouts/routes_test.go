@@ -150,6 +150,18 @@ func TestRouteEditsAllOrNothing(t *testing.T) {
 	if err != nil || len(files) != 1 || !strings.Contains(string(files["gateway/litellm.yaml"]), "weight: 75") {
 		t.Fatalf("RouteEdits = %q, %v; want the litellm file at 75/25", files, err)
 	}
+	promoted, err := RouteEdits(repo, spec, Change{Promote: true, Weight: intp(0)})
+	if err != nil || !strings.Contains(string(promoted["gateway/litellm.yaml"]), "# stable\n      api_key: os.environ/ANTHROPIC_API_KEY\n      weight: 0 ") ||
+		!strings.Contains(string(promoted["gateway/litellm.yaml"]), "# canary\n      api_key: os.environ/ANTHROPIC_API_KEY\n      weight: 100\n") {
+		t.Errorf("a promotion gives the canary's model everything: %s, %v", promoted["gateway/litellm.yaml"], err)
+	}
+	ended := *spec
+	ended.Canary = nil
+	ended.Traffic.Weight = 25
+	files, err = RouteEdits(repo, &ended, Change{Weight: intp(0)})
+	if got := string(files["gateway/litellm.yaml"]); err != nil || !strings.Contains(got, "weight: 100 ") || !strings.Contains(got, "# canary\n      api_key: os.environ/ANTHROPIC_API_KEY\n      weight: 0\n") || !strings.Contains(got, "{model: openai/text-embedding-3-small, weight: 1}") {
+		t.Errorf("with the canary block removed, stable gets everything in its group, other groups stay: %s, %v", got, err)
+	}
 	if files, err := RouteEdits(repo, spec, Change{Status: &Status{Phase: Paused}}); err != nil || files != nil {
 		t.Errorf("a status-only change edits routes: %q, %v", files, err)
 	}
