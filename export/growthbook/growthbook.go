@@ -10,7 +10,9 @@
 //     ranges: canary [0, W/100), stable [W/100, 1), which is Hash(salt, key) < W/100 exactly.
 //
 // Shadow traffic (mirroring) has no GrowthBook equivalent; Build says so in the feature's description
-// and in its warnings. The package does no I/O.
+// and in its warnings. GrowthBook's Python SDK hashes code points where its JavaScript SDK (and
+// rollouts.Hash) hash UTF-16 units: for a key or salt with a character beyond U+FFFF, Python may
+// disagree. The package does no I/O.
 package growthbook
 
 import (
@@ -56,6 +58,9 @@ type Rule struct {
 	HashAttribute string       `json:"hashAttribute,omitempty"`
 	Seed          string       `json:"seed,omitempty"`
 	HashVersion   int          `json:"hashVersion,omitempty"`
+	// DisableStickyBucketing keeps an SDK configured with a sticky-bucket service on the hash, so that
+	// a weight change moves exactly the keys `rollout assign` moves.
+	DisableStickyBucketing bool `json:"disableStickyBucketing,omitempty"`
 }
 
 // Meta names one variation of an experiment rule, as the tracking callback reports it.
@@ -143,6 +148,8 @@ func FeatureOf(s *rollouts.Spec) (Feature, []string, error) {
 		HashAttribute: attr,
 		Seed:          s.Assignment.Salt,
 		HashVersion:   2,
+
+		DisableStickyBucketing: true,
 	})
 	return f, warnings, nil
 }
