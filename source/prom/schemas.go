@@ -96,7 +96,7 @@ func modelRegex(q policy.Query) string {
 	if len(alts) == 0 {
 		return "$^" // no model: nothing matches
 	}
-	return `(?:[^/]+/)?(?:` + strings.Join(alts, "|") + `)`
+	return `(?:.*/)?(?:` + strings.Join(alts, "|") + `)`
 }
 
 // bareModel drops a provider prefix: "anthropic/claude-x" → "claude-x".
