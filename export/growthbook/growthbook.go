@@ -18,6 +18,7 @@ package growthbook
 import (
 	"fmt"
 	"sort"
+	"strings"
 
 	"github.com/rollout-dev/rollout/rollouts"
 )
@@ -116,6 +117,9 @@ func FeatureOf(s *rollouts.Spec) (Feature, []string, error) {
 		warnings = append(warnings, fmt.Sprintf("rollout %s: %s", s.Name, note))
 	}
 	f.Description = desc
+	if strings.ContainsFunc(s.Assignment.Salt, func(r rune) bool { return r > 0xFFFF }) {
+		warnings = append(warnings, fmt.Sprintf("rollout %s: assignment.salt holds a character beyond U+FFFF; GrowthBook's Python SDK hashes it differently from rollout assign and the JavaScript SDK", s.Name))
+	}
 	if len(s.Assignment.Exclude) > 0 {
 		re, err := GlobsRegex(s.Assignment.Exclude)
 		if err != nil {
