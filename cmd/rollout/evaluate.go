@@ -296,11 +296,11 @@ func metricsWithoutData(d policy.Decision, schema string) []noDataMetric {
 		case len(held) > 0 && !held[m.Name] && slices.Contains(rollouts.BuiltinMetricNames, m.Name):
 			why = "not in the " + schema + " schema"
 		case m.Stable.N == 0 && m.Canary.N == 0:
-			why = "either arm"
+			why = "neither arm"
 		case m.Canary.N == 0:
-			why = "canary"
+			why = "canary arm"
 		default:
-			why = "stable"
+			why = "stable arm"
 		}
 		out = append(out, noDataMetric{m.Name, why})
 	}
