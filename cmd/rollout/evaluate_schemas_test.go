@@ -14,6 +14,7 @@ import (
 	"github.com/rollout-dev/rollout/internal/synth"
 	"github.com/rollout-dev/rollout/internal/testserver"
 	"github.com/rollout-dev/rollout/policy"
+	"github.com/rollout-dev/rollout/rollouts"
 )
 
 // TestEvaluateOTelSchemaNamesMetricsWithoutData runs `rollout evaluate` on a spec whose metrics are
@@ -84,5 +85,27 @@ status: {phase: Progressing, stage: 0, stageStartedAt: 2026-04-16T00:00:00Z}
 	}
 	if ev.Decision != "rollback" || strings.Join(ev.NoData, ",") != "cost_per_request,quality_score" {
 		t.Errorf("decision %s, noData %q; want rollback and the two metrics the conventions lack", ev.Decision, ev.NoData)
+	}
+}
+
+// TestSchemaNeedsPrometheus: the otel-genai and litellm schemas are Prometheus names; a spec that
+// points them at another source gets an error (the judge then holds), never a silent misreading.
+func TestSchemaNeedsPrometheus(t *testing.T) {
+	app, _, _ := testApp()
+	for _, tt := range []struct {
+		schema, source string
+		ok             bool
+	}{
+		{"otel-genai", "prometheus:http://127.0.0.1:9090", true},
+		{"litellm", "prometheus:http://127.0.0.1:9090", true},
+		{"otel-genai", "file:traffic/x.jsonl", false},
+		{"litellm", "postgres://reader@127.0.0.1/telemetry", false},
+		{"rollout", "file:traffic/x.jsonl", true},
+	} {
+		spec := &rollouts.Spec{Name: "r", Metrics: rollouts.MetricsSource{Source: tt.source, Schema: tt.schema}}
+		_, err := app.openSource(spec, "")
+		if (err == nil) != tt.ok || (err != nil && !strings.Contains(err.Error(), "metrics.schema "+tt.schema+" is read from Prometheus")) {
+			t.Errorf("schema %s on %s: error %v", tt.schema, tt.source, err)
+		}
 	}
 }

@@ -19,6 +19,10 @@ func (app *App) openSource(spec *rollouts.Spec, override string) (policy.Source,
 	if override != "" {
 		src = override
 	}
+	if schema := spec.Metrics.Schema; (schema == rollouts.SchemaOTelGenAI || schema == rollouts.SchemaLiteLLM) && src != "" && !strings.HasPrefix(src, prom.Scheme) {
+		// Only the Prometheus source reads those names; another would read its own and judge them.
+		return nil, fmt.Errorf("rollout %s: metrics.schema %s is read from Prometheus; want a prometheus:URL source, not %q", spec.Name, schema, src)
+	}
 	switch {
 	case src == "":
 		return nil, fmt.Errorf("rollout %s has no metrics.source", spec.Name)
