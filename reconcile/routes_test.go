@@ -193,3 +193,42 @@ func TestBrokenRouteIsASpecError(t *testing.T) {
 		t.Error("a spec with a broken route was committed")
 	}
 }
+
+// canaryOnlySource answers as at 100%: every request on the canary, few errors.
+type canaryOnlySource struct{}
+
+func (canaryOnlySource) Stats(context.Context, policy.Query) (*policy.Stats, error) {
+	return &policy.Stats{Unit: policy.UnitRequest, Stable: policy.ArmStats{Metrics: map[string]policy.Sample{}},
+		Canary: policy.ArmStats{Requests: 40000, Metrics: map[string]policy.Sample{
+			"error_rate": {Kind: policy.Proportion, N: 40000, Sum: 400}}}}, nil
+}
+
+// TestRoutesFollowAPromotion: a promotion committed straight to the default branch gives the new
+// stable model everything, in the spec's commit, even when a human had left the routes at 50/50.
+func TestRoutesFollowAPromotion(t *testing.T) {
+	atFull := strings.NewReplacer("  weight: 0\n  routes:", "  weight: 100\n  routes:",
+		"analysis:", "promotion: {via: commit}\nstatus: {phase: Progressing, stage: 2, stageStartedAt: 2026-04-16T00:00:00Z}\nanalysis:").Replace(routedSpec)
+	half := strings.NewReplacer("weight: 100", "weight: 50", "weight: 0", "weight: 50")
+	bare := gittest.NewBare(t, map[string]string{
+		"rollouts/summarizer.yaml": atFull,
+		"gateway/litellm.yaml":     half.Replace(routedLiteLLM),
+		"deploy/httproute.yaml":    half.Replace(routedHTTPRoute),
+	})
+	res := tick(t, routedLoop(t, bare, canaryOnlySource{}, time.Date(2026, 4, 16, 6, 0, 0, 0, time.UTC)))
+	if res.Decision != policy.Promote || res.Commit == "" {
+		t.Fatalf("tick: %+v, want a promotion commit", res)
+	}
+	if spec := gittest.Git(t, bare, "show", res.Commit+":rollouts/summarizer.yaml"); !strings.Contains(spec, "stable:\n  model: claude-sonnet-4-5-20260415") {
+		t.Fatalf("the promotion did not make the canary stable:\n%s", spec)
+	}
+	if got := commitFiles(t, bare, res.Commit); strings.Join(got, " ") != "deploy/httproute.yaml gateway/litellm.yaml rollouts/summarizer.yaml" {
+		t.Errorf("promotion commit changed %v, want the spec and both routes", got)
+	}
+	l := gittest.Git(t, bare, "show", res.Commit+":gateway/litellm.yaml")
+	if !strings.Contains(l, "# stable\n      weight: 0") || !strings.Contains(l, "# canary\n      weight: 100") {
+		t.Errorf("litellm config after the promotion:\n%s", l)
+	}
+	if r := gittest.Git(t, bare, "show", res.Commit+":deploy/httproute.yaml"); !strings.Contains(r, "{name: stable, port: 8080, weight: 0}") || !strings.Contains(r, "{name: canary, port: 8080, weight: 100}") {
+		t.Errorf("HTTPRoute after the promotion:\n%s", r)
+	}
+}
