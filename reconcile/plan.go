@@ -78,6 +78,11 @@ func Title(rollout string, from, to int) string {
 	return fmt.Sprintf("rollout(%s): %d%% → %d%%", rollout, from, to)
 }
 
+// PromoteTitle is the title of the proposal that promotes a rollout's canary to stable.
+func PromoteTitle(rollout string) string {
+	return fmt.Sprintf("rollout(%s): promote the canary to stable", rollout)
+}
+
 // planChange turns a decision into the change it calls for. It is pure: the same input plans the same
 // change, and a state that is already what the decision wants plans nothing.
 func planChange(in planInput) (action, error) {
@@ -123,6 +128,10 @@ func planChange(in planInput) (action, error) {
 			change.Promote = true
 		}
 		title := Title(name, from, to)
+		if d.Action == policy.Promote && from == to {
+			// "100% → 100%" would say nothing: the promotion makes the canary the stable.
+			title = PromoteTitle(name)
+		}
 		if spec.Promotion.Via == "commit" {
 			// No review: the stage's window starts now, as the commit lands.
 			if d.Action == policy.Advance {

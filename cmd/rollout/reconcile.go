@@ -39,7 +39,7 @@ func (app *App) reconcileCmd() *cobra.Command {
 	}
 	cmd.Flags().BoolVar(&opts.DryRun, "dry-run", false, "decide and print, writing nothing (same as rollout plan)")
 	cmd.Flags().BoolVar(&opts.Signed, "signed-commits", false, "make commits through GitHub's API, so GitHub signs them (GitHub only)")
-	cmd.Flags().StringVarP(&opts.Output, "output", "o", "text", "output format: text or json (one object per rollout)")
+	cmd.Flags().StringVarP(&opts.Output, "output", "o", "text", "output format: text or json (an array of one object per rollout)")
 	cmd.Flags().StringVar(&opts.Metrics, "metrics", "", "metrics source for every rollout of this run, replacing the specs' own (file:PATH, …)")
 	return cmd
 }
@@ -59,7 +59,7 @@ func (app *App) planCmd() *cobra.Command {
 		},
 	}
 	cmd.Flags().StringVar(&opts.Format, "format", "text", "text format: text or markdown")
-	cmd.Flags().StringVarP(&opts.Output, "output", "o", "text", "output format: text or json (one object per rollout)")
+	cmd.Flags().StringVarP(&opts.Output, "output", "o", "text", "output format: text or json (an array of one object per rollout)")
 	cmd.Flags().StringVar(&opts.Metrics, "metrics", "", "metrics source for every rollout of this run, replacing the specs' own (file:PATH, …)")
 	return cmd
 }
@@ -100,6 +100,9 @@ func (app *App) reconcileRun(ctx context.Context, opts *reconcileOptions, plan b
 		return err
 	}
 	for _, r := range rep.Results {
+		for _, warning := range r.Warnings {
+			fmt.Fprintf(app.Stderr, "rollout: warning: %s: %s\n", r.Rollout, warning)
+		}
 		if r.Err != nil {
 			fmt.Fprintf(app.Stderr, "rollout: %s: %v\n", r.Rollout, r.Err)
 		}
@@ -121,6 +124,7 @@ type resultJSON struct {
 	Error    *string  `json:"error"`
 	Effect   string   `json:"effect,omitempty"`
 	Reasons  []string `json:"reasons"`
+	Warnings []string `json:"warnings"`
 	File     string   `json:"file,omitempty"`
 }
 
@@ -131,23 +135,28 @@ func orNull(s string) *string {
 	return &s
 }
 
+// writeResultsJSON prints one JSON array holding one object per rollout (docs/cli.md).
 func writeResultsJSON(w io.Writer, rep *reconcile.Report) error {
-	enc := json.NewEncoder(w)
-	enc.SetEscapeHTML(false)
+	out := make([]resultJSON, 0, len(rep.Results))
 	for _, r := range rep.Results {
 		j := resultJSON{Rollout: r.Rollout, Decision: orNull(string(r.Decision)), From: r.From, To: r.To,
-			Commit: orNull(r.Commit), Proposal: orNull(r.Proposal), Effect: r.Effect, Reasons: r.Reasons, File: r.File}
+			Commit: orNull(r.Commit), Proposal: orNull(r.Proposal), Effect: r.Effect, Reasons: r.Reasons,
+			Warnings: r.Warnings, File: r.File}
 		if j.Reasons == nil {
 			j.Reasons = []string{}
+		}
+		if j.Warnings == nil {
+			j.Warnings = []string{}
 		}
 		if r.Err != nil {
 			j.Error = orNull(r.Err.Error())
 		}
-		if err := enc.Encode(j); err != nil {
-			return err
-		}
+		out = append(out, j)
 	}
-	return nil
+	// One line: the Action and scripts read it whole (jq), people read the text output.
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	return enc.Encode(out)
 }
 
 func writeResultsText(w io.Writer, rep *reconcile.Report, dryRun bool) error {
