@@ -66,7 +66,8 @@ type Loop struct {
 	// answer in time counts as a metrics failure.
 	MetricsTimeout time.Duration
 	// History reads the commits that changed a spec, to verify the bot's own bookkeeping before acting
-	// on it (a pending notification). nil: such bookkeeping is not trusted, and a warning says so.
+	// on it (a pending notification). nil: Repo, when it is a FileHistory too; else such bookkeeping
+	// is not trusted, and a warning says so.
 	History FileHistory
 	// Actor names the person on whose behalf Operate commits ("Name <email>"); it goes into the
 	// commit's Rollout-Actor trailer. Empty for none.
@@ -518,10 +519,14 @@ func (l *Loop) pendingNotification(ctx context.Context, doc *rollouts.Document, 
 		return nil
 	}
 	in.NotifyMarkUnverified = true
-	if l.History == nil {
+	history := l.History
+	if history == nil {
+		history, _ = l.Repo.(FileHistory)
+	}
+	if history == nil {
 		return nil
 	}
-	commits, err := l.History.FileLog(ctx, doc.Path, 0)
+	commits, err := history.FileLog(ctx, doc.Path, 0)
 	if err != nil {
 		in.NotifyMarkUnverified = false
 		return fmt.Errorf("pending notification not verified (read the history of %s: %v); the next pass tries again", doc.Path, err)
@@ -716,7 +721,7 @@ func (l *Loop) decide(ctx context.Context, t *tick, spec *rollouts.Spec, now tim
 	}
 	j := judgement{d: d, metricsErrors: -1}
 	if ev.Err == nil {
-		if (st.MetricsErrors > 0 || !st.MetricsFailingSince.IsZero()) && d.Action == policy.Hold {
+		if st.MetricsErrors > 0 || !st.MetricsFailingSince.IsZero() {
 			j.metricsErrors, j.failingSince = 0, &time.Time{}
 		}
 		return j

@@ -84,8 +84,26 @@ func PromoteTitle(rollout string) string {
 }
 
 // planChange turns a decision into the change it calls for. It is pure: the same input plans the same
-// change, and a state that is already what the decision wants plans nothing.
+// change, and a state that is already what the decision wants plans nothing. A decision that writes
+// nothing still records the end of a metrics outage, so that status stops saying the source fails.
 func planChange(in planInput) (action, error) {
+	act, err := planDecision(in)
+	if err != nil || act.kind != actNone || in.Decision.Action == policy.Hold || in.Doc.Spec.Status == nil {
+		return act, err
+	}
+	st := *in.Doc.Spec.Status
+	if in.FailingSince != nil && in.FailingSince.IsZero() && (!st.MetricsFailingSince.IsZero() || st.MetricsErrors > 0) {
+		rec, err := planHousekeeping(in, st)
+		if err == nil && rec.kind == actCommit {
+			rec.to = act.to
+			return rec, nil
+		}
+	}
+	return act, nil
+}
+
+// planDecision plans the change of the decision itself.
+func planDecision(in planInput) (action, error) {
 	spec, d := in.Doc.Spec, in.Decision
 	name := spec.Name
 	fp := rollouts.Fingerprint(spec.Canary)
@@ -155,7 +173,7 @@ func planChange(in planInput) (action, error) {
 		if status.Canary == "" {
 			status.Canary = fp
 		}
-		status.MetricsErrors = 0
+		status.MetricsErrors, status.MetricsFailingSince = 0, time.Time{}
 		reasons := failingReasons(d)
 		status.Message = fmt.Sprintf("rollback %d%% → 0%%: %s", from, strings.Join(reasons, "; "))
 		change := trafficChange(spec, 0, 0, &status)

@@ -145,28 +145,13 @@ func (app *App) loop(w *wiring, metricsOverride string, log *slog.Logger) *recon
 			g := &policy.Gatekeeper{Repo: tree, Getenv: app.Getenv}
 			return g.Check(ctx, spec, stage)
 		},
-		History: fileHistory{w.remote},
+		History: w.remote,
 		Dir:     app.Dir,
 		Bot:     w.botName,
 		Actor:   app.actor(),
 		Now:     app.Now,
 		Log:     log,
 	}
-}
-
-// fileHistory reads a spec's commits through the git remote, for the loop to verify its bookkeeping.
-type fileHistory struct{ remote *gitrepo.Remote }
-
-func (h fileHistory) FileLog(ctx context.Context, path string, n int) ([]reconcile.CommitInfo, error) {
-	commits, err := h.remote.Log(ctx, path, n)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]reconcile.CommitInfo, len(commits))
-	for i, c := range commits {
-		out[i] = reconcile.CommitInfo{Hash: c.Hash, Bot: c.Bot, Trailers: c.Trailers}
-	}
-	return out, nil
 }
 
 // actor names the person running a manual operation, for the commit's Rollout-Actor trailer: the

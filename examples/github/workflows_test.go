@@ -231,8 +231,7 @@ func TestRunScriptReconcile(t *testing.T) {
 	dir := t.TempDir()
 	// The fake rollout records its arguments and prints what `reconcile -o json` prints.
 	fakeBin(t, dir, "rollout", `printf '%s\n' "$@" > "$(dirname "$0")/args"
-echo '{"rollout":"summarizer","decision":"advance","from":5,"to":25,"commit":"abc","proposal":"https://github.com/acme/x/pull/7","error":null}'
-echo '{"rollout":"bad|<b>","decision":"hold","from":5,"to":5,"commit":null,"proposal":null,"error":"metrics: 503"}'
+echo '[{"rollout":"summarizer","decision":"advance","from":5,"to":25,"commit":"abc","proposal":"https://github.com/acme/x/pull/7","error":null},{"rollout":"bad|<b>","decision":"hold","from":5,"to":5,"commit":null,"proposal":null,"error":"metrics: 503"}]'
 exit 1
 `)
 	summary, output, stdout, err := runScript(t, dir, map[string]string{"ROLLOUT_BIN": dir + "/rollout",
@@ -281,7 +280,7 @@ func TestRunScriptArgsPerLine(t *testing.T) {
 func TestRunScriptPlanComment(t *testing.T) {
 	dir := t.TempDir()
 	fakeBin(t, dir, "rollout", `case "$*" in
-*"-o json"*) echo '{"rollout":"summarizer","decision":"start","from":0,"to":5,"commit":null,"proposal":null,"error":null}' ;;
+*"-o json"*) echo '[{"rollout":"summarizer","decision":"start","from":0,"to":5,"commit":null,"proposal":null,"error":null}]' ;;
 *) echo "## Plan: summarizer starts at 5%" ;;
 esac`)
 	// The fake gh finds no plan comment, then records the one it is asked to create.
