@@ -57,7 +57,7 @@ func TestUnsetNotificationVariableWarns(t *testing.T) {
 		t.Fatal(err)
 	}
 	code, out, _ := runApp("validate", dir+"/summarizer.yaml")
-	if code != 0 || !strings.Contains(out, "summarizer.yaml:22:") || !strings.Contains(out, "warning: rollback.notify: ROLLBACK_WEBHOOK is not set") {
+	if code != 0 || !strings.Contains(out, "summarizer.yaml:23:") || !strings.Contains(out, "warning: rollback.notify: ROLLBACK_WEBHOOK is not set") {
 		t.Errorf("validate: exit %d\n%s", code, out)
 	}
 	code, out, _ = runApp("validate", "-o", "json", dir+"/summarizer.yaml")

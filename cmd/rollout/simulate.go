@@ -177,4 +177,3 @@ func backdate(path string, src []byte, spec *rollouts.Spec, from time.Time) erro
 	}
 	return os.WriteFile(path, edited, 0o644)
 }
-
