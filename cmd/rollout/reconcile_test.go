@@ -316,6 +316,10 @@ func TestRunServesAndStops(t *testing.T) {
 	case <-time.After(30 * time.Second):
 		t.Fatal("run did not stop after its context ended")
 	}
+	// Issue 15: the daemon logs each pass and when the next one is due.
+	if log := errOut.String(); !strings.Contains(log, "msg=\"next pass\"") {
+		t.Errorf("the daemon's log does not say when the next pass is due:\n%s", log)
+	}
 }
 
 // TestGateReadsTheEvalFileFromTheRepository: stage 0's gate reads evals/ from the default branch's

@@ -322,3 +322,21 @@ func TestRunScriptReportsAFailedPass(t *testing.T) {
 		}
 	}
 }
+
+// The pull request's plan is the pull request's: the example workflow plans the checkout against the
+// pull request's base branch (issue 15), not the default branch as it stands.
+func TestPullRequestWorkflowPlansItsHead(t *testing.T) {
+	var w workflow
+	strictDecode(t, "pull-request.yml", &w)
+	for _, j := range w.Jobs {
+		for _, s := range j.Steps {
+			if s.With["command"] == "plan" {
+				if args := s.With["args"]; !strings.Contains(args, "--base ${{ github.base_ref }}") || !strings.Contains(args, "--repo .") {
+					t.Errorf("plan args = %q, want the checkout planned against the base branch", args)
+				}
+				return
+			}
+		}
+	}
+	t.Fatal("no plan step")
+}
