@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/rollout-dev/rollout/internal/gittest"
+	"github.com/rollout-dev/rollout/rollouts"
 )
 
 // Issue 15, "failures that show": a metrics source that fails is named in reconcile's text output, the
@@ -150,6 +151,21 @@ func TestEveryResultCommandTakesOutput(t *testing.T) {
 		var v []any
 		if err := json.Unmarshal([]byte(out), &v); err != nil {
 			t.Errorf("%v: not one JSON array: %v\n%s%s", args, err, out, errOut)
+		}
+	}
+}
+
+// Issue 15, small confusions: the README documents the default salt as the code computes it (with its
+// hyphen) and the glob syntax of include/exclude.
+func TestReadmeDocumentsSaltAndGlobs(t *testing.T) {
+	doc := readme(t)
+	spec, _ := rollouts.Parse("x.yaml", []byte("apiVersion: rollout/v1\nkind: Rollout\nname: n\nstable: {model: a}\ncanary: {model: m}\nstages: [{weight: 5, minDuration: 1h}]\nmetrics: {source: 'file:x.jsonl'}\n"))
+	if spec == nil || spec.Assignment.Salt != "n-m" {
+		t.Fatalf("default salt = %+v", spec)
+	}
+	for _, want := range []string{"`<name>-<canary.model>`", "`path.Match`"} {
+		if !strings.Contains(doc, want) {
+			t.Errorf("the README does not document %s", want)
 		}
 	}
 }

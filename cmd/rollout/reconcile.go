@@ -232,10 +232,13 @@ func writePlanMarkdown(w io.Writer, rep *reconcile.Report, heading string) error
 	return err
 }
 
-// weights is "from% → to%", or "-" for a spec that failed to load.
+// weights is "from% → to%", "w%" when the weight stays, or "-" for a spec that failed to load.
 func weights(r reconcile.Result) string {
 	if r.Decision == "" {
 		return "-"
+	}
+	if r.From == r.To {
+		return fmt.Sprintf("%d%%", r.To)
 	}
 	return fmt.Sprintf("%d%% → %d%%", r.From, r.To)
 }

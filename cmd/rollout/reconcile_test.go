@@ -12,6 +12,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -306,6 +307,11 @@ func TestRunServesAndStops(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != 200 || strings.TrimSpace(string(body)) != "ok" {
 		t.Errorf("healthz: %d %s", resp.StatusCode, body)
+	}
+	// The first pass reads the specs over git: wait for its log line (bounded) before stopping.
+	deadline := time.Now().Add(20 * time.Second)
+	for !strings.Contains(errOut.String(), "next pass") && time.Now().Before(deadline) {
+		runtime.Gosched()
 	}
 	cancel()
 	select {
