@@ -374,7 +374,7 @@ func (l *Loop) commitDefault(ctx context.Context, t *tick, doc *rollouts.Documen
 		Files: map[string][]byte{doc.Path: content}, Message: act.message, When: l.now(),
 	})
 	if err != nil {
-		return res, fmt.Errorf("push %s: %w", t.snap.Branch, err)
+		return res, err // the repository names the branch
 	}
 	res.Commit = commit
 	l.landed(t, doc, commit, content)
@@ -641,7 +641,7 @@ func (l *Loop) propose(ctx context.Context, t *tick, doc *rollouts.Document, act
 		Files: map[string][]byte{doc.Path: content}, Message: act.message, When: l.now(),
 	})
 	if err != nil {
-		return res, fmt.Errorf("push %s: %w", branch, err)
+		return res, err // the repository names the branch
 	}
 	res.Commit = commit
 	p, err := l.Forge.Propose(ctx, act.proposal)

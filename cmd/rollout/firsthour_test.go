@@ -169,3 +169,25 @@ func TestReadmeDocumentsSaltAndGlobs(t *testing.T) {
 		}
 	}
 }
+
+// Issue 15: a push refused because the remote is a non-bare repository with the branch checked out
+// says why and what to do.
+func TestPushToACheckedOutBranchSaysWhatToDo(t *testing.T) {
+	e := newE2E(t)
+	src := t.TempDir() // a non-bare repository without an origin, its branch checked out
+	gittest.Git(t, src, "init", "--quiet")
+	if err := os.MkdirAll(src+"/rollouts", 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(src+"/rollouts/summarizer.yaml", []byte(strings.Replace(e2eSpec, "TRAFFIC", e.traffic, 1)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	gittest.Git(t, src, "add", ".")
+	gittest.Git(t, src, "commit", "--quiet", "-m", "specs")
+	var out, errBuf strings.Builder
+	app := &App{Stdout: &out, Stderr: &errBuf, Getenv: func(k string) string { return e.env[k] }, Now: func() time.Time { return e.now }}
+	code, errOut := app.Main([]string{"reconcile", "--repo", src}), errBuf.String()
+	if code != exitFailed || !strings.Contains(errOut, "checked out") || !strings.Contains(errOut, "hint:") || !strings.Contains(errOut, "bare repository") {
+		t.Errorf("exit %d, stderr %s", code, errOut)
+	}
+}

@@ -121,12 +121,17 @@ func (app *App) reconcileRun(ctx context.Context, opts *reconcileOptions, plan b
 	if err != nil {
 		return err
 	}
+	hints := map[string]bool{}
 	for _, r := range rep.Results {
 		for _, warning := range r.Warnings {
 			fmt.Fprintf(app.Stderr, "rollout: warning: %s: %s\n", r.Rollout, warning)
 		}
 		if r.Err != nil {
 			fmt.Fprintf(app.Stderr, "rollout: %s: %v\n", r.Rollout, r.Err)
+			if hint := nextStep(r.Err); hint != "" && !hints[hint] {
+				hints[hint] = true
+				fmt.Fprintf(app.Stderr, "hint: %s\n", hint)
+			}
 		}
 	}
 	if rep.Failed() {
