@@ -114,3 +114,17 @@ func TestManualOperationsNameTheActor(t *testing.T) {
 		}
 	}
 }
+
+// Issue 15: the promotion of a canary already at 100% is not titled "100% → 100%".
+func TestPromotionTitleSaysPromote(t *testing.T) {
+	if got := PromoteTitle("s"); got != "rollout(s): promote the canary to stable" {
+		t.Errorf("PromoteTitle = %q", got)
+	}
+	h := newHarness(t, map[string]string{"rollouts/summarizer.yaml": specFor("summarizer", "pull-request", "hold")})
+	h.tick()
+	h.judge.set("summarizer", policy.Promote)
+	h.tick()
+	if p := h.forge.proposals[0]; strings.Contains(p.Title, "100% → 100%") || p.Title != "rollout(summarizer): 5% → 100%" {
+		t.Errorf("title from 5%% = %q", p.Title)
+	}
+}

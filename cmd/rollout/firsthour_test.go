@@ -2,11 +2,13 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/rollout-dev/rollout/gitrepo"
 	"github.com/rollout-dev/rollout/internal/gittest"
 	"github.com/rollout-dev/rollout/rollouts"
 )
@@ -189,5 +191,54 @@ func TestPushToACheckedOutBranchSaysWhatToDo(t *testing.T) {
 	code, errOut := app.Main([]string{"reconcile", "--repo", src}), errBuf.String()
 	if code != exitFailed || !strings.Contains(errOut, "checked out") || !strings.Contains(errOut, "hint:") || !strings.Contains(errOut, "bare repository") {
 		t.Errorf("exit %d, stderr %s", code, errOut)
+	}
+}
+
+// Issue 15: a bookkeeping commit ("notification pending", with the trailer or, from older versions,
+// without it) is not a second rollback row of history, and manual commits show their actor.
+func TestHistorySkipsBookkeeping(t *testing.T) {
+	spec := func(w int) []byte { return []byte(fmt.Sprintf("traffic:\n  weight: %d\n", w)) }
+	trailers := func(kv ...string) map[string]string {
+		m := map[string]string{}
+		for i := 0; i < len(kv); i += 2 {
+			m[kv[i]] = kv[i+1]
+		}
+		return m
+	}
+	commits := []gitrepo.Commit{ // newest first
+		{Hash: "5", Subject: "rollout(s): notification delivered", Content: spec(0), Bot: true,
+			Trailers: trailers("Rollout", "s", "Rollout-Decision", "rollback", "Rollout-Bookkeeping", "notification")},
+		{Hash: "4", Subject: "rollout(s): notification pending", Content: spec(0), Bot: true,
+			Trailers: trailers("Rollout", "s", "Rollout-Decision", "rollback")}, // an older version's, without the trailer
+		{Hash: "3", Subject: "rollout(s): rollback 5% → 0%", Content: spec(0), Bot: true,
+			Trailers: trailers("Rollout", "s", "Rollout-Decision", "rollback", "Rollout-Actor", "Ada <ada@example.com>")},
+		{Hash: "2", Subject: "rollout(s): start stage 0 at 5%", Content: spec(5), Bot: true, Trailers: trailers("Rollout", "s", "Rollout-Decision", "start")},
+		{Hash: "1", Subject: "add s", Content: spec(0)},
+	}
+	got := weightChanges("s", commits)
+	var hashes []string
+	for _, e := range got {
+		hashes = append(hashes, e.Commit)
+	}
+	if strings.Join(hashes, ",") != "1,2,3" {
+		t.Errorf("rows %v, want 1,2,3 (no bookkeeping rows)", hashes)
+	}
+	if len(got) == 3 && got[2].Actor != "Ada <ada@example.com>" {
+		t.Errorf("the rollback's actor = %q", got[2].Actor)
+	}
+}
+
+// Issue 15: a failing source fills the error of reconcile's JSON, which the Action's summary shows.
+func TestAFailingSourceFillsTheJSONError(t *testing.T) {
+	e := newE2E(t)
+	e.reconcile()
+	if err := os.Remove(e.traffic); err != nil {
+		t.Fatal(err)
+	}
+	code, out, _ := e.run("reconcile", "-o", "json")
+	var res []resultJSON
+	if err := json.Unmarshal([]byte(out), &res); err != nil || code != exitFailed || len(res) != 1 || res[0].Error == nil ||
+		!strings.Contains(*res[0].Error, "metrics source") {
+		t.Errorf("exit %d, %s (%v)", code, out, err)
 	}
 }
