@@ -282,7 +282,7 @@ func planHousekeeping(in planInput, st rollouts.Status) (action, error) {
 		status := st
 		status.PromotedAt = in.Now
 		return action{kind: actCommit, to: from, effect: "record when the promotion landed", change: rollouts.Change{Status: &status},
-			message:  bookkeeping(commitMessage(name, "promotion landed", []string{"the promotion is on the default branch; previous is kept for rollback.keepPrevious"}, policy.Promote), "promotion-landed"),
+			message:  bookkeeping(commitMessage(name, "promotion landed", []string{"the promotion is on the default branch; previous is kept for rollback.keepPrevious"}, policy.Hold), "promotion-landed"),
 			warnings: warnings}, nil
 	}
 	if spec.Previous != nil && !st.PromotedAt.IsZero() && in.Now.Sub(st.PromotedAt) >= time.Duration(spec.Rollback.KeepPrevious) {
