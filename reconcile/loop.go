@@ -302,7 +302,10 @@ func (l *Loop) act(ctx context.Context, t *tick, doc *rollouts.Document, j judge
 	}
 	res.To = act.to
 	res.Effect = act.effect
-	res.Warnings = append(res.Warnings, l.targetWarnings(spec)...)
+	if act.event == nil || t.dryRun {
+		// A notification sent now reports its own unsent targets; do not say it twice.
+		res.Warnings = append(res.Warnings, l.targetWarnings(spec)...)
+	}
 	res.Warnings = append(res.Warnings, act.warnings...)
 	if act.kind == actNone {
 		if act.autoMerge && !t.dryRun && prop != nil {
