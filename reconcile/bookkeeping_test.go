@@ -128,3 +128,22 @@ func TestPromotionTitleSaysPromote(t *testing.T) {
 		t.Errorf("title from 5%% = %q", p.Title)
 	}
 }
+
+// Issue 16 item 12: a manual rollback whose pull-request listing fails still lands, fails the command
+// (the open pull request is named as left open), and the next pass closes the pull request.
+func TestManualRollbackWhenTheForgeCannotList(t *testing.T) {
+	h := newHarness(t, map[string]string{"rollouts/summarizer.yaml": specFor("summarizer", "pull-request", "hold")})
+	h.tick()
+	h.judge.set("summarizer", policy.Advance)
+	h.tick() // opens #1
+	h.forge.listErr = errors.New("502 bad gateway")
+	res, err := h.loop.Operate(context.Background(), "summarizer", OpRollback, "bad outputs")
+	if res.Commit == "" || h.repo.head("main") != res.Commit || err == nil || !strings.Contains(err.Error(), "not closed yet") {
+		t.Fatalf("manual rollback: %+v, %v", res, err)
+	}
+	h.forge.listErr = nil
+	h.judge.set("summarizer", policy.Hold)
+	if r := h.only(h.tick()); r.Effect != "close the stale proposal" || h.forge.proposals[0].State != ProposalClosed {
+		t.Fatalf("next pass: %+v", r)
+	}
+}
