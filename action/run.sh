@@ -41,7 +41,7 @@ json_table() {
     def cell: tostring | gsub("[|\n\r<>]"; " ");
     if length == 0 then "_No rollouts._" else
     (["| rollout | decision | weight | proposal | error |", "|---|---|---|---|---|"] +
-     map("| \(.rollout | cell) | \(.decision // "" | cell) | \(.from // "" | cell) → \(.to // "" | cell) | \(.proposal // "" | cell) | \(.error // "" | cell) |"))
+     map("| \(.rollout | cell) | \(.decision // .lastDecision // "" | cell) | \(if .from != null then "\(.from) → \(.to)" else "\(.weight // "")" end | cell) | \(.proposal // "" | cell) | \(.error // "" | cell) |"))
     | join("\n") end' "$1"
 }
 

@@ -340,3 +340,18 @@ func TestPullRequestWorkflowPlansItsHead(t *testing.T) {
 	}
 	t.Fatal("no plan step")
 }
+
+// The summary of `status` fills its columns from status's own fields (last decision, weight, error).
+func TestRunScriptStatusSummary(t *testing.T) {
+	dir := t.TempDir()
+	fakeBin(t, dir, "rollout", `echo '[{"rollout":"summarizer","phase":"RolledBack","weight":0,"lastDecision":"rollback","proposal":null,"error":null},{"rollout":"tagger","phase":"Progressing","weight":10,"lastDecision":"start","proposal":null,"error":"metrics source: 503"}]'`)
+	summary, _, stdout, err := runScript(t, dir, map[string]string{"ROLLOUT_BIN": dir + "/rollout", "INPUT_COMMAND": "status"})
+	if err != nil {
+		t.Fatalf("%v: %s", err, stdout)
+	}
+	for _, want := range []string{"| summarizer | rollback | 0 |", "| tagger | start | 10 |  | metrics source: 503 |"} {
+		if !strings.Contains(summary, want) {
+			t.Errorf("summary lacks %q:\n%s", want, summary)
+		}
+	}
+}
