@@ -30,13 +30,18 @@ work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 status=0
 
-# json_table turns one JSON object per rollout into a Markdown table for the job summary.
+# flatten_results is the jq filter that reads rollout's JSON output as one list of objects: an array of
+# one object per rollout (reconcile, plan, status), or a single object; JSON Lines from older versions too.
+flatten_results='[.[] | if type == "array" then .[] else . end]'
+
+# json_table turns the objects, one per rollout, into a Markdown table for the job summary; the error
+# column holds each rollout's error (a failing metrics source, a failed push).
 json_table() {
-  jq -rs '
+  jq -rs "$flatten_results"' |
     def cell: tostring | gsub("[|\n\r<>]"; " ");
     if length == 0 then "_No rollouts._" else
     (["| rollout | decision | weight | proposal | error |", "|---|---|---|---|---|"] +
-     map("| \(.rollout | cell) | \(.decision // "" | cell) | \(.from // "" | cell) → \(.to // "" | cell) | \(.proposal // "" | cell) | \(.error // "" | cell) |"))
+     map("| \(.rollout | cell) | \(.decision // .lastDecision // "" | cell) | \(if .from != null then "\(.from) → \(.to)" else "\(.weight // "")" end | cell) | \(.proposal // "" | cell) | \(.error // "" | cell) |"))
     | join("\n") end' "$1"
 }
 
@@ -48,10 +53,10 @@ report_failure() {
   { echo; echo "**rollout $command failed (exit $status):**"; echo; echo '```'; tail -n 20 "$work/err.txt" | tr -d '`'; echo '```'; } >> "$summary"
 }
 
-# set_decisions writes the JSON objects as one JSON array to the `decisions` output.
+# set_decisions writes the objects as one JSON array to the `decisions` output.
 set_decisions() {
   local delim="rollout_$RANDOM$RANDOM"
-  { echo "decisions<<$delim"; jq -cs . "$1" 2>/dev/null || echo "[]"; echo "$delim"; } >> "$output"
+  { echo "decisions<<$delim"; jq -cs "$flatten_results" "$1" 2>/dev/null || echo "[]"; echo "$delim"; } >> "$output"
 }
 
 # upsert_comment keeps one comment holding the marker on the pull request that triggered the run.

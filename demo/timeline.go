@@ -100,7 +100,9 @@ func (t *Timeline) decided(e Event) {
 			}
 			t.lastHold[res.Rollout] = kind
 		} else {
-			why = res.Effect
+			// A commit on a hold is bookkeeping (a promotion that landed, a metrics outage), no decision.
+			t.row(e, t.paint(ansiDim, "recorded"), weight, res.Effect)
+			return
 		}
 		t.row(e, t.paint(ansiYellow, "hold"), weight, why)
 		return

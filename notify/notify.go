@@ -24,8 +24,14 @@ const DefaultTimeout = 10 * time.Second
 // ErrLiteralURL is returned for a target written as a literal URL instead of an env: reference.
 var ErrLiteralURL = errors.New("notification target must be an env: reference, never a literal URL")
 
-// ErrUnset is returned when a target's environment variable is empty.
-var ErrUnset = errors.New("environment variable is not set")
+// ErrUnset is returned when a target's environment variable is empty. It wraps
+// reconcile.ErrTargetNotConfigured: the loop reports it as a warning and never retries it.
+var ErrUnset error = unsetError{}
+
+type unsetError struct{}
+
+func (unsetError) Error() string        { return "environment variable is not set" }
+func (unsetError) Is(target error) bool { return target == reconcile.ErrTargetNotConfigured }
 
 // Dispatcher delivers events over HTTP. It implements reconcile.Notifier.
 type Dispatcher struct {
@@ -37,7 +43,33 @@ type Dispatcher struct {
 	Timeout time.Duration
 }
 
-var _ reconcile.Notifier = (*Dispatcher)(nil)
+var (
+	_ reconcile.Notifier      = (*Dispatcher)(nil)
+	_ reconcile.TargetChecker = (*Dispatcher)(nil)
+)
+
+// Check returns one problem per target that Notify could not deliver to as configured now: an env:
+// reference whose variable is unset, or a literal URL. It sends nothing and names variables, never
+// their values.
+func (d *Dispatcher) Check(targets []rollouts.Notify) []string {
+	var out []string
+	for _, t := range targets {
+		for _, tg := range []struct{ kind, ref string }{{"slack", t.Slack}, {"webhook", t.Webhook}} {
+			if tg.ref == "" {
+				continue
+			}
+			if _, err := d.resolve(tg.ref); err != nil {
+				name := strings.TrimPrefix(tg.ref, "env:")
+				if errors.Is(err, ErrUnset) {
+					out = append(out, fmt.Sprintf("%s %s: %s is not set, so this target gets no notification", tg.kind, refName(tg.ref), name))
+				} else {
+					out = append(out, fmt.Sprintf("%s %s: %v", tg.kind, refName(tg.ref), err))
+				}
+			}
+		}
+	}
+	return out
+}
 
 // Notify delivers ev to every target, each within the timeout. It tries them all and returns their
 // failures joined; a failure names the target's reference, never its URL.

@@ -40,7 +40,39 @@ type memCommit struct {
 	author  string
 }
 
-var _ Repository = (*memRepo)(nil)
+var (
+	_ Repository  = (*memRepo)(nil)
+	_ FileHistory = (*memRepo)(nil)
+)
+
+// FileLog walks the default branch from its head and returns the commits that changed path, with the
+// trailers of their message's last paragraph, as git interpret-trailers reads them.
+func (r *memRepo) FileLog(ctx context.Context, path string, n int) ([]CommitInfo, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []CommitInfo
+	for id := r.branches[r.def]; id != "" && (n == 0 || len(out) < n); id = r.commits[id].parent {
+		c := r.commits[id]
+		var before []byte
+		if c.parent != "" {
+			before = r.commits[c.parent].files[path]
+		}
+		if string(before) == string(c.files[path]) {
+			continue
+		}
+		paras := strings.Split(strings.TrimSpace(c.message), "\n\n")
+		trailers := map[string]string{}
+		if len(paras) > 1 {
+			for _, line := range strings.Split(paras[len(paras)-1], "\n") {
+				if k, v, ok := strings.Cut(line, ": "); ok && !strings.Contains(k, " ") {
+					trailers[k] = v
+				}
+			}
+		}
+		out = append(out, CommitInfo{Hash: id, Bot: c.author == r.bot, Trailers: trailers})
+	}
+	return out, nil
+}
 
 func newMemRepo(files map[string]string) *memRepo {
 	r := &memRepo{def: "main", bot: "rollout-bot", branches: map[string]string{}, commits: map[string]*memCommit{}}

@@ -11,7 +11,6 @@ import (
 	"runtime/debug"
 	"strconv"
 	"strings"
-	"sync"
 	"testing/fstest"
 	"time"
 
@@ -34,9 +33,8 @@ func Gatekeeper(client *http.Client, timeout time.Duration) GateCheck {
 
 // Defaults of Loop's optional fields.
 const (
-	DefaultBot               = "rollout-bot"
-	DefaultMaxRetries        = 3
-	DefaultMetricsErrorLimit = policy.MaxMetricsErrors
+	DefaultBot        = "rollout-bot"
+	DefaultMaxRetries = 3
 	// DefaultMetricsTimeout bounds one metrics query, as the contract bounds a gate webhook.
 	DefaultMetricsTimeout = 30 * time.Second
 )
@@ -44,9 +42,8 @@ const (
 // Loop is the reconciler: one Tick judges every rollout of the repository and turns the decisions into
 // commits, proposals and notifications.
 //
-// A Loop keeps no state between ticks that matters for correctness: everything it needs is in git and on
-// the forge, so a stateless cron run and the daemon decide the same. The one exception is the count of
-// metrics failures of a rollout whose onMetricsError is hold, which only feeds an alert (see decide).
+// A Loop keeps no state between ticks: everything it needs is in git and on the forge, so a stateless
+// cron run and the daemon decide, write and alert the same.
 type Loop struct {
 	Repo     Repository
 	Forge    Forge    // nil: advances and promotions fail with ErrNoForge
@@ -65,17 +62,17 @@ type Loop struct {
 	Now func() time.Time
 	// MaxRetries bounds the fresh decisions after a rejected push; a rollback gets three times as many.
 	MaxRetries int
-	// MetricsErrorLimit is the number of consecutive metrics failures that raises an alert when
-	// onMetricsError is hold; default policy.MaxMetricsErrors, the count at which the judge rolls back
-	// when it is rollback.
-	MetricsErrorLimit int
 	// MetricsTimeout bounds one metrics query; default DefaultMetricsTimeout. A source that does not
 	// answer in time counts as a metrics failure.
 	MetricsTimeout time.Duration
-	Log            *slog.Logger
-
-	mu              sync.Mutex
-	metricsFailures map[string]int
+	// History reads the commits that changed a spec, to verify the bot's own bookkeeping before acting
+	// on it (a pending notification). nil: Repo, when it is a FileHistory too; else such bookkeeping
+	// is not trusted, and a warning says so.
+	History FileHistory
+	// Actor names the person on whose behalf Operate commits ("Name <email>"); it goes into the
+	// commit's Rollout-Actor trailer. Empty for none.
+	Actor string
+	Log   *slog.Logger
 }
 
 // ErrNoForge is returned for a decision that needs a proposal when the loop has no forge.
@@ -132,6 +129,9 @@ type Result struct {
 	Reasons []string
 	// Evidence is the judge's whole decision; nil for a spec that failed to load.
 	Evidence *policy.Decision
+	// Warnings are what the rollout's owner should fix though nothing failed: a notification target
+	// that is not configured, bookkeeping that could not be trusted.
+	Warnings []string
 	Err      error
 }
 
@@ -267,11 +267,21 @@ func (l *Loop) reconcileOne(ctx context.Context, t *tick, name string) (res Resu
 	}
 }
 
-// attempt is one decision for one rollout and the writes it calls for.
+// attempt is one decision for one rollout and the writes it calls for. A metrics source that failed is
+// the rollout's error, whatever was written: the pass failed to judge it.
 func (l *Loop) attempt(ctx context.Context, t *tick, doc *rollouts.Document) (Result, error) {
+	j := l.decide(ctx, t, doc.Spec, l.now())
+	res, err := l.act(ctx, t, doc, j)
+	if j.sourceErr != nil {
+		err = errors.Join(j.sourceErr, err)
+	}
+	return res, err
+}
+
+// act plans and carries out the change that judgement j calls for.
+func (l *Loop) act(ctx context.Context, t *tick, doc *rollouts.Document, j judgement) (Result, error) {
 	now := l.now()
-	spec := doc.Spec
-	d, metricsErrors, alert := l.decide(ctx, t, spec, now)
+	spec, d := doc.Spec, j.d
 	res := Result{Rollout: spec.Name, File: doc.Path, Decision: d.Action, From: d.Current.Weight, To: d.Current.Weight,
 		Reasons: d.Reasons, Evidence: &d}
 	var prop *Proposal
@@ -281,15 +291,22 @@ func (l *Loop) attempt(ctx context.Context, t *tick, doc *rollouts.Document) (Re
 			res.Proposal = p.URL
 		}
 	}
-	act, err := planChange(planInput{Doc: doc, Decision: d, Proposal: prop, Now: now, MetricsErrors: metricsErrors, Bot: l.bot()})
+	in := planInput{Doc: doc, Decision: d, Proposal: prop, Now: now, MetricsErrors: j.metricsErrors,
+		FailingSince: j.failingSince, Alert: j.alert, Bot: l.bot()}
+	if err := l.pendingNotification(ctx, doc, &in); err != nil {
+		res.Warnings = append(res.Warnings, err.Error())
+	}
+	act, err := planChange(in)
 	if err != nil {
 		return res, err
 	}
 	res.To = act.to
 	res.Effect = act.effect
-	if alert != nil && !t.dryRun {
-		l.notify(ctx, spec, *alert)
+	if act.event == nil || t.dryRun {
+		// A notification sent now reports its own unsent targets; do not say it twice.
+		res.Warnings = append(res.Warnings, l.targetWarnings(spec)...)
 	}
+	res.Warnings = append(res.Warnings, act.warnings...)
 	if act.kind == actNone {
 		if act.autoMerge && !t.dryRun && prop != nil {
 			return l.autoMerge(ctx, *prop, res)
@@ -326,10 +343,7 @@ func (l *Loop) attempt(ctx context.Context, t *tick, doc *rollouts.Document) (Re
 		res.Proposal = ""
 		return res, nil
 	case actNotify:
-		if err := l.deliver(ctx, spec, *act.event); err != nil {
-			return res, err
-		}
-		return l.commitDefault(ctx, t, doc, act, prop, res)
+		return l.deliverPending(ctx, t, doc, act, prop, res)
 	}
 	return res, fmt.Errorf("unknown action %d", act.kind)
 }
@@ -363,7 +377,7 @@ func (l *Loop) commitDefault(ctx context.Context, t *tick, doc *rollouts.Documen
 		Files: files, Message: act.message, When: l.now(),
 	})
 	if err != nil {
-		return res, fmt.Errorf("push %s: %w", t.snap.Branch, err)
+		return res, err // the repository names the branch
 	}
 	res.Commit = commit
 	l.landed(t, doc, commit, files)
@@ -377,18 +391,159 @@ func (l *Loop) commitDefault(ctx context.Context, t *tick, doc *rollouts.Documen
 			res.Proposal = ""
 		}
 	}
+	if act.event != nil && act.event.Decision == string(policy.Rollback) && t.propErr != nil {
+		// The open proposal of a rolled back rollout could not be looked up, so it is still open: say so
+		// and fail the pass; the next pass closes it (planHousekeeping).
+		errs = append(errs, fmt.Errorf("the rollout's open proposal, if any, is not closed yet (the next pass closes it): %w", t.propErr))
+	}
 	if act.kind == actCommit && act.event != nil {
 		ev := *act.event
 		ev.Commit = commit
-		if err := l.deliver(ctx, doc.Spec, ev); err != nil {
+		err := l.deliver(ctx, doc.Spec, ev)
+		unsent, failed := splitNotifyErrors(err)
+		for _, u := range unsent {
+			res.Warnings = append(res.Warnings, "notification not sent: "+u.Error())
+		}
+		if failed != nil {
+			failed = fmt.Errorf("notify: %w", failed)
 			if merr := l.markNotifyPending(ctx, t, doc.Spec.Name, commit); merr != nil {
-				errs = append(errs, err, merr)
+				errs = append(errs, failed, merr)
 			} else {
-				errs = append(errs, deferred{err})
+				errs = append(errs, deferred{failed})
 			}
 		}
 	}
+	if act.alert != nil {
+		ev := *act.alert
+		ev.Commit = commit
+		if err := l.deliver(ctx, doc.Spec, ev); err != nil {
+			res.Warnings = append(res.Warnings, "alert not delivered: "+err.Error())
+			l.log().Warn("alert not delivered", "rollout", doc.Spec.Name, "error", err)
+		}
+	}
 	return res, errors.Join(errs...)
+}
+
+// splitNotifyErrors sorts a notifier's failures into the targets that are not configured (a warning:
+// retrying cannot help) and the deliveries that failed (retried on the next pass).
+func splitNotifyErrors(err error) (unsent []error, failed error) {
+	if err == nil {
+		return nil, nil
+	}
+	all := []error{err}
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		all = j.Unwrap()
+	}
+	var rest []error
+	for _, e := range all {
+		if errors.Is(e, ErrTargetNotConfigured) {
+			unsent = append(unsent, e)
+		} else {
+			rest = append(rest, e)
+		}
+	}
+	return unsent, errors.Join(rest...)
+}
+
+// deliverPending delivers a rollback notification that a bot commit recorded as pending, then commits
+// what really happened: delivered, not sent (no target is configured), or dropped (rollback.notify
+// lists none now). A delivery that fails again stays pending, and the pass fails.
+func (l *Loop) deliverPending(ctx context.Context, t *tick, doc *rollouts.Document, act action, prop *Proposal, res Result) (Result, error) {
+	spec := doc.Spec
+	targets := spec.Rollback.Notify
+	var subject string
+	var reasons []string
+	switch {
+	case len(targets) == 0:
+		subject = "notification dropped"
+		reasons = []string{fmt.Sprintf("rollback.notify lists no target now; the notification of %s was never sent", short(act.event.Commit))}
+	case l.Notifier == nil:
+		subject = "notification not sent"
+		reasons = []string{"this reconciler has no notifier"}
+	default:
+		unsent, failed := splitNotifyErrors(l.deliver(ctx, spec, *act.event))
+		if failed != nil {
+			return res, fmt.Errorf("notify: %w", failed)
+		}
+		for _, u := range unsent {
+			reasons = append(reasons, "not sent: "+u.Error())
+			res.Warnings = append(res.Warnings, "notification not sent: "+u.Error())
+		}
+		subject = "notification delivered"
+		if len(unsent) > 0 {
+			subject = "notification not sent"
+			if n := countTargets(targets); len(unsent) < n {
+				subject = fmt.Sprintf("notification delivered to %d of %d targets", n-len(unsent), n)
+			}
+		} else {
+			reasons = []string{fmt.Sprintf("the notification of %s was delivered", short(act.event.Commit))}
+		}
+	}
+	act.message = bookkeeping(commitMessage(spec.Name, subject, reasons, policy.Rollback), "notification")
+	act.event = nil
+	return l.commitDefault(ctx, t, doc, act, prop, res)
+}
+
+// countTargets counts the notification targets (a list entry may name a Slack and a webhook target).
+func countTargets(targets []rollouts.Notify) int {
+	n := 0
+	for _, t := range targets {
+		if t.Slack != "" {
+			n++
+		}
+		if t.Webhook != "" {
+			n++
+		}
+	}
+	return n
+}
+
+// targetWarnings are the notification targets of spec that the notifier could not deliver to as
+// configured (an unset env: reference), so that plan and reconcile say so before a rollback needs them.
+func (l *Loop) targetWarnings(spec *rollouts.Spec) []string {
+	c, ok := l.Notifier.(TargetChecker)
+	if !ok || len(spec.Rollback.Notify) == 0 {
+		return nil
+	}
+	var out []string
+	for _, p := range c.Check(spec.Rollback.Notify) {
+		out = append(out, "rollback.notify: "+p)
+	}
+	return out
+}
+
+// pendingNotification fills in.NotifyPending when the rollout's status carries a pending-notification
+// mark and the newest commit of the bot for this rollout recorded it in its Rollout-Notification
+// trailer. The mark in status.message is only a hint that the history is worth reading: text a person
+// wrote (a --reason) never makes the loop notify.
+func (l *Loop) pendingNotification(ctx context.Context, doc *rollouts.Document, in *planInput) error {
+	st := doc.Spec.Status
+	if st == nil || st.Phase != rollouts.RolledBack || !notifyPending(st.Message) {
+		return nil
+	}
+	in.NotifyMarkUnverified = true
+	history := l.History
+	if history == nil {
+		history, _ = l.Repo.(FileHistory)
+	}
+	if history == nil {
+		return nil
+	}
+	commits, err := history.FileLog(ctx, doc.Path, 0)
+	if err != nil {
+		in.NotifyMarkUnverified = false
+		return fmt.Errorf("pending notification not verified (read the history of %s: %v); the next pass tries again", doc.Path, err)
+	}
+	for _, c := range commits {
+		if !c.Bot || c.Trailers["Rollout"] != doc.Spec.Name {
+			continue
+		}
+		if commit, ok := strings.CutPrefix(c.Trailers[TrailerNotification], "pending "); ok && commit != "" {
+			in.NotifyPending, in.NotifyMarkUnverified = commit, false
+		}
+		return nil
+	}
+	return nil
 }
 
 // markNotifyPending records in git that the notification of the rollback made in commit failed, so that
@@ -405,8 +560,9 @@ func (l *Loop) markNotifyPending(ctx context.Context, t *tick, rollout, commit s
 			return fmt.Errorf("record pending notification: the rollout is %s now", st.Phase)
 		}
 		st.Message = withNotifyPending(st.Message, commit)
-		act := action{kind: actCommit, change: rollouts.Change{Status: &st},
-			message: commitMessage(rollout, "notification pending", []string{"the rollback notification failed; the next tick delivers it again"}, "rollback")}
+		msg := commitMessage(rollout, "notification pending", []string{"the rollback notification failed; the next tick delivers it again"}, policy.Rollback)
+		msg = withTrailer(bookkeeping(msg, "notification"), TrailerNotification, "pending "+commit)
+		act := action{kind: actCommit, change: rollouts.Change{Status: &st}, message: msg}
 		_, err := l.commitDefault(ctx, t, doc, act, nil, Result{})
 		if errors.Is(err, ErrStale) && attempt < 3*l.maxRetries() {
 			if rerr := l.refresh(ctx, t); rerr == nil {
@@ -508,7 +664,7 @@ func (l *Loop) propose(ctx context.Context, t *tick, doc *rollouts.Document, act
 		Files: files, Message: act.message, When: l.now(),
 	})
 	if err != nil {
-		return res, fmt.Errorf("push %s: %w", branch, err)
+		return res, err // the repository names the branch
 	}
 	res.Commit = commit
 	p, err := l.Forge.Propose(ctx, act.proposal)
@@ -519,20 +675,38 @@ func (l *Loop) propose(ctx context.Context, t *tick, doc *rollouts.Document, act
 	if act.event != nil {
 		ev := *act.event
 		ev.Commit = commit
-		if err := l.deliver(ctx, doc.Spec, ev); err != nil {
-			return res, err
+		unsent, failed := splitNotifyErrors(l.deliver(ctx, doc.Spec, ev))
+		for _, u := range unsent {
+			res.Warnings = append(res.Warnings, "notification not sent: "+u.Error())
+		}
+		if failed != nil {
+			return res, fmt.Errorf("notify: %w", failed)
 		}
 	}
 	return res, nil
 }
 
-// decide gathers the evidence of spec's current stage and asks the judge. It also returns the
-// metrics-failure count to record in git (-1: leave it) and an alert to send.
+// judgement is what decide found for one rollout: the judge's decision, the metrics bookkeeping to
+// record in git, the alert to send once that bookkeeping lands, and the source's failure.
+type judgement struct {
+	d policy.Decision
+	// metricsErrors is the consecutive-failure count to record in status (-1: leave it).
+	metricsErrors int
+	// failingSince is the start of the source's failures to record (nil: leave it; zero: clear it).
+	failingSince *time.Time
+	// alert is sent once the commit that records the start of the failures lands.
+	alert *Event
+	// sourceErr is the metrics source's failure this tick, reported as the rollout's error.
+	sourceErr error
+}
+
+// decide gathers the evidence of spec's current stage and asks the judge.
 //
-// Consecutive metrics failures are counted in git (status.metricsErrors) only for onMetricsError:
-// rollback, because only then does the count change a decision and must survive stateless cron runs.
-// With hold they are counted in memory and only raise an alert, once, when they reach the limit.
-func (l *Loop) decide(ctx context.Context, t *tick, spec *rollouts.Spec, now time.Time) (policy.Decision, int, *Event) {
+// A failing metrics source is bookkept in git, so that a stateless cron run and the daemon behave alike.
+// With onMetricsError: rollback, every consecutive failure is counted (status.metricsErrors), since the
+// count decides the rollback. With hold, git is written twice per outage: once when the failures start
+// (status.metricsFailingSince, and the alert goes out with that commit) and once when they end.
+func (l *Loop) decide(ctx context.Context, t *tick, spec *rollouts.Spec, now time.Time) judgement {
 	var ev policy.Evidence
 	if q, ok := policy.QueryFor(spec, now); ok {
 		var src policy.Source
@@ -564,38 +738,51 @@ func (l *Loop) decide(ctx context.Context, t *tick, spec *rollouts.Spec, now tim
 		// The contract: a malformed record is counted and reported, never silently dropped.
 		d.Reasons = append(d.Reasons, malformedReason(spec.Metrics.Source, ev.Stats))
 	}
-	recorded := 0
+	var st rollouts.Status
 	if spec.Status != nil {
-		recorded = spec.Status.MetricsErrors
+		st = *spec.Status
 	}
+	j := judgement{d: d, metricsErrors: -1}
 	if ev.Err == nil {
-		if !t.dryRun {
-			l.countFailure(spec.Name, false)
+		if st.MetricsErrors > 0 || !st.MetricsFailingSince.IsZero() {
+			j.metricsErrors, j.failingSince = 0, &time.Time{}
 		}
-		if recorded > 0 && d.Action == policy.Hold {
-			return d, 0, nil
-		}
-		return d, -1, nil
+		return j
 	}
+	j.sourceErr = ev.Err
 	// A failing source never advances a stage; the judge sees to it, and so does the loop.
-	if d.Action == policy.Advance || d.Action == policy.Promote {
-		d.Action, d.Next = policy.Hold, nil
+	if j.d.Action == policy.Advance || j.d.Action == policy.Promote {
+		j.d.Action, j.d.Next = policy.Hold, nil
 	}
-	limit := l.metricsErrorLimit()
 	if spec.Analysis.OnMetricsError == "rollback" {
-		if d.Action == policy.Rollback {
-			return d, -1, nil
+		if j.d.Action == policy.Rollback {
+			return j
 		}
-		return d, recorded + 1, nil
+		j.metricsErrors = st.MetricsErrors + 1
+		if st.MetricsFailingSince.IsZero() {
+			j.failingSince = &now
+		}
+		return j
 	}
-	if t.dryRun {
-		return d, -1, nil
+	// hold: the count would change nothing but the reason; say since when instead.
+	since := st.MetricsFailingSince
+	if since.IsZero() {
+		since = now
+		j.failingSince = &now
+		if spec.Status != nil {
+			j.alert = &Event{Rollout: spec.Name, Decision: "alert", From: d.Current.Weight, To: d.Current.Weight,
+				Reasons: []string{fmt.Sprintf("metrics source failing since %s: %v", since.Format(time.RFC3339), ev.Err),
+					"the rollout holds until the source answers again (onMetricsError: hold)"}}
+		}
 	}
-	if l.countFailure(spec.Name, true) == limit {
-		return d, -1, &Event{Rollout: spec.Name, Decision: "alert", From: d.Current.Weight, To: d.Current.Weight,
-			Reasons: []string{fmt.Sprintf("%d consecutive metrics failures: %v", limit, ev.Err)}}
+	reasons := j.d.Reasons[:0:0]
+	for _, r := range j.d.Reasons {
+		if !strings.Contains(r, "consecutive metrics failure") {
+			reasons = append(reasons, r)
+		}
 	}
-	return d, -1, nil
+	j.d.Reasons = append(reasons, fmt.Sprintf("metrics source failing since %s (%s)", since.Format(time.RFC3339), now.Sub(since).Round(time.Minute)))
+	return j
 }
 
 // stats asks src for q's statistics within MetricsTimeout. The query runs in its own goroutine so that
@@ -647,21 +834,6 @@ func malformedReason(source string, st *policy.Stats) string {
 	return reason
 }
 
-// countFailure counts consecutive in-memory metrics failures of a rollout and returns the count.
-func (l *Loop) countFailure(rollout string, failed bool) int {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.metricsFailures == nil {
-		l.metricsFailures = map[string]int{}
-	}
-	if !failed {
-		delete(l.metricsFailures, rollout)
-		return 0
-	}
-	l.metricsFailures[rollout]++
-	return l.metricsFailures[rollout]
-}
-
 // notify delivers an alert and logs a failure: an alert is best effort and changes nothing in git.
 func (l *Loop) notify(ctx context.Context, spec *rollouts.Spec, ev Event) {
 	if err := l.deliver(ctx, spec, ev); err != nil {
@@ -674,10 +846,8 @@ func (l *Loop) deliver(ctx context.Context, spec *rollouts.Spec, ev Event) error
 	if l.Notifier == nil || len(spec.Rollback.Notify) == 0 {
 		return nil
 	}
-	if err := l.Notifier.Notify(ctx, spec.Rollback.Notify, ev); err != nil {
-		return fmt.Errorf("notify: %w", err)
-	}
-	return nil
+	// Unwrapped: splitNotifyErrors sorts the notifier's joined failures one by one.
+	return l.Notifier.Notify(ctx, spec.Rollback.Notify, ev)
 }
 
 func (l *Loop) now() time.Time {
@@ -707,13 +877,6 @@ func (l *Loop) maxRetries() int {
 		return DefaultMaxRetries
 	}
 	return l.MaxRetries
-}
-
-func (l *Loop) metricsErrorLimit() int {
-	if l.MetricsErrorLimit <= 0 {
-		return DefaultMetricsErrorLimit
-	}
-	return l.MetricsErrorLimit
 }
 
 func (l *Loop) gates() GateCheck {

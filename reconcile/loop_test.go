@@ -85,7 +85,7 @@ func (h *harness) newLoop() *Loop {
 	if h.real {
 		judge = nil
 	}
-	return &Loop{Repo: h.repo, Forge: h.forge, Notifier: h.notes, Judge: judge, Now: func() time.Time { return h.now },
+	return &Loop{Repo: h.repo, History: h.repo, Forge: h.forge, Notifier: h.notes, Judge: judge, Now: func() time.Time { return h.now },
 		Sources: func(*rollouts.Spec) (policy.Source, error) {
 			return fakeSource(func(q policy.Query) (*policy.Stats, error) {
 				if h.srcErr != nil {
@@ -117,6 +117,18 @@ func (h *harness) only(rep *Report) Result {
 	}
 	if rep.Results[0].Err != nil {
 		h.t.Fatalf("%s: %v", rep.Results[0].Rollout, rep.Results[0].Err)
+	}
+	return rep.Results[0]
+}
+
+// failed returns the single result of the tick, failing unless its error wraps want.
+func (h *harness) failed(rep *Report, want error) Result {
+	h.t.Helper()
+	if len(rep.Results) != 1 {
+		h.t.Fatalf("got %d results, want 1: %+v", len(rep.Results), rep.Results)
+	}
+	if !errors.Is(rep.Results[0].Err, want) {
+		h.t.Fatalf("%s: error %v, want %v", rep.Results[0].Rollout, rep.Results[0].Err, want)
 	}
 	return rep.Results[0]
 }
@@ -533,13 +545,13 @@ func TestMetricsFailuresRollBackOnlyWhenAsked(t *testing.T) {
 	h.srcErr = errDown
 	for i := 1; i <= 2; i++ {
 		h.loop = h.newLoop() // stateless cron runs
-		res := h.only(h.tick())
+		res := h.failed(h.tick(), errDown)
 		if res.Decision != policy.Hold || h.spec("summarizer").Status.MetricsErrors != i {
 			t.Fatalf("failure %d: %+v status %+v", i, res, h.spec("summarizer").Status)
 		}
 	}
 	h.loop = h.newLoop()
-	res := h.only(h.tick())
+	res := h.failed(h.tick(), errDown)
 	if res.Decision != policy.Rollback || h.spec("summarizer").Status.Phase != rollouts.RolledBack {
 		t.Fatalf("third failure: %+v", res)
 	}
@@ -552,34 +564,62 @@ func TestMetricsRecoveryResetsTheCount(t *testing.T) {
 	h.srcErr = errDown
 	h.tick()
 	h.srcErr = nil
+	h.now = h.now.Add(30 * time.Minute)
 	res := h.only(h.tick())
-	if res.Effect != "metrics source recovered" || h.spec("summarizer").Status.MetricsErrors != 0 {
-		t.Fatalf("%+v", res)
+	st := h.spec("summarizer").Status
+	if res.Effect != "record that the metrics source recovered" || st.MetricsErrors != 0 || !st.MetricsFailingSince.IsZero() {
+		t.Fatalf("%+v status %+v", res, st)
+	}
+	if msg := h.repo.commit(res.Commit).message; !strings.HasPrefix(msg, "rollout(summarizer): metrics source recovered after 30m0s") ||
+		!strings.Contains(msg, TrailerBookkeeping+": metrics") {
+		t.Errorf("recovery commit:\n%s", msg)
 	}
 	h.quiet()
 }
 
-func TestMetricsFailuresWithHoldAlertOnceAndWriteNothing(t *testing.T) {
+// With onMetricsError: hold, stateless runs (a new Loop each tick, as cron and the Action run) record
+// the start of the outage once, alert once with that commit, say since when in every tick's reasons,
+// fail every tick (exit 1), and record the end once.
+func TestMetricsFailuresWithHoldAlertOnceFromGit(t *testing.T) {
 	h := newHarness(t, map[string]string{"rollouts/summarizer.yaml": specFor("summarizer", "pull-request", "hold")})
 	h.realJudge()
 	h.tick()
 	head := h.repo.head("main")
 	h.srcErr = errDown
-	for range 5 {
-		res := h.only(h.tick())
+	started := h.now.Add(time.Hour)
+	for i := range 5 {
+		h.now = started.Add(time.Duration(i) * 15 * time.Minute)
+		h.loop = h.newLoop()
+		res := h.failed(h.tick(), errDown)
 		if res.Decision != policy.Hold {
 			t.Fatalf("%+v", res)
 		}
+		if why := strings.Join(res.Reasons, "; "); !strings.Contains(why, "metrics source failing since 2026-04-16T01:00:00Z") ||
+			strings.Contains(why, "consecutive") {
+			t.Errorf("tick %d: reasons %q", i, why)
+		}
 	}
-	if h.repo.head("main") != head {
-		t.Errorf("hold wrote to git")
+	if log := h.repo.log("main"); log[0] != "rollout(summarizer): metrics source failing" || h.repo.commit(h.repo.head("main")).parent != head {
+		t.Errorf("want one commit for the outage's start, log %q", log[:3])
 	}
-	if len(h.notes.events) != 1 || h.notes.events[0].Decision != "alert" {
+	if got := h.spec("summarizer").Status.MetricsFailingSince; !got.Equal(started) {
+		t.Errorf("metricsFailingSince = %v, want %v", got, started)
+	}
+	if len(h.notes.events) != 1 || h.notes.events[0].Decision != "alert" || h.notes.events[0].Commit != h.repo.head("main") {
 		t.Errorf("events = %+v, want one alert", h.notes.events)
 	}
 	rep, _ := h.loop.Plan(context.Background())
-	if r := rep.Results[0]; !strings.Contains(strings.Join(r.Reasons, "; "), errDown.Error()) {
-		t.Errorf("reasons %q do not name the source's error", r.Reasons)
+	if r := rep.Results[0]; !errors.Is(r.Err, errDown) {
+		t.Errorf("plan does not report the source's error: %+v", r)
+	}
+	h.srcErr = nil
+	h.loop = h.newLoop()
+	if res := h.only(h.tick()); !strings.HasPrefix(h.repo.log("main")[0], "rollout(summarizer): metrics source recovered after 1h0m0s") {
+		t.Errorf("recovery: %+v log %q", res, h.repo.log("main")[:2])
+	}
+	h.quiet()
+	if len(h.notes.events) != 1 {
+		t.Errorf("events = %+v", h.notes.events)
 	}
 }
 
@@ -642,9 +682,13 @@ func TestForgeFailuresNeverStopARollback(t *testing.T) {
 
 	// The listing fails: the rollback lands anyway, and the stale proposal is closed on a later pass.
 	h.forge.listErr = errors.New("502 bad gateway")
-	res := h.only(h.tick())
+	res := h.tick().Results[0]
 	if res.Decision != policy.Rollback || h.repo.head("main") != res.Commit || len(h.notes.events) != 1 {
 		t.Fatalf("%+v", res)
+	}
+	// Issue 16: the proposal left open is reported, and the pass fails (exit 1).
+	if res.Err == nil || !strings.Contains(res.Err.Error(), "not closed yet") || !strings.Contains(res.Err.Error(), "502 bad gateway") {
+		t.Errorf("the proposal left open is not reported: %v", res.Err)
 	}
 	h.forge.listErr = nil
 	h.forge.closeErr = errors.New("503")

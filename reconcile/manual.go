@@ -27,7 +27,8 @@ var ErrUnknownRollout = errors.New("no such rollout")
 var ErrNotApplicable = errors.New("operation does not apply")
 
 // Operate applies a manual operation to one rollout as one commit on the default branch, deciding again
-// on a fresh snapshot when the push is rejected. A manual rollback closes the open proposal and notifies
+// on a fresh snapshot when the push is rejected. The commit names Loop.Actor in its Rollout-Actor
+// trailer, so that history shows who acted although the bot made the commit. A manual rollback closes the open proposal and notifies
 // like an automatic one; a failure after the commit landed that the next pass repairs (a notification
 // left pending, a proposal left open) wraps ErrDeferred. Pause keeps the traffic as it is; resume restarts the stage's window, since the
 // paused period's metrics do not count.
@@ -38,9 +39,11 @@ func (l *Loop) Operate(ctx context.Context, name string, op Operation, reason st
 			return Result{Rollout: name}, err
 		}
 		if op == OpRollback && l.Forge != nil {
+			// A forge that fails to list never blocks a rollback: the commit lands, the pass reports
+			// the proposal it could not close, and the next pass closes it.
 			ps, err := l.Forge.Proposals(ctx)
 			if err != nil {
-				return Result{Rollout: name}, fmt.Errorf("list proposals: %w", err)
+				t.propErr = fmt.Errorf("list proposals: %w", err)
 			}
 			t.proposals = ps
 		}
@@ -59,6 +62,9 @@ func (l *Loop) Operate(ctx context.Context, name string, op Operation, reason st
 		res := Result{Rollout: name, File: doc.Path, Decision: policy.Action(op), From: doc.Spec.Traffic.Weight, To: act.to, Effect: act.effect}
 		if err != nil {
 			return res, err
+		}
+		if l.Actor != "" {
+			act.message = withTrailer(act.message, TrailerActor, l.Actor)
 		}
 		res, err = l.commitDefault(ctx, t, doc, act, prop, res)
 		// A commit that landed is never decided again: what failed after it is reported, not retried

@@ -43,6 +43,10 @@ type action struct {
 	// autoMerge asks the forge again to merge the open proposal, which is up to date
 	// (promotion.via: auto-merge).
 	autoMerge bool
+	// alert is sent, best effort, once the commit lands (the start of a metrics outage).
+	alert *Event
+	// warnings are what the rollout's owner should fix, though nothing failed.
+	warnings []string
 }
 
 // planInput is everything planChange reads.
@@ -54,7 +58,16 @@ type planInput struct {
 	Now      time.Time
 	// MetricsErrors is the consecutive-failure count to record in status (-1: leave it as it is).
 	MetricsErrors int
-	Bot           string
+	// FailingSince is the start of the source's failures to record (nil: leave it; zero: clear it).
+	FailingSince *time.Time
+	// Alert goes out with the commit that records FailingSince.
+	Alert *Event
+	// NotifyPending is the rollback commit whose notification a bot commit recorded as pending
+	// (its Rollout-Notification trailer), "" for none; NotifyMarkUnverified is set when status.message
+	// carries a pending mark that no such commit backs.
+	NotifyPending        string
+	NotifyMarkUnverified bool
+	Bot                  string
 }
 
 // BranchFor is the bot branch of a rollout.
@@ -65,9 +78,32 @@ func Title(rollout string, from, to int) string {
 	return fmt.Sprintf("rollout(%s): %d%% → %d%%", rollout, from, to)
 }
 
+// PromoteTitle is the title of the proposal that promotes a rollout's canary to stable.
+func PromoteTitle(rollout string) string {
+	return fmt.Sprintf("rollout(%s): promote the canary to stable", rollout)
+}
+
 // planChange turns a decision into the change it calls for. It is pure: the same input plans the same
-// change, and a state that is already what the decision wants plans nothing.
+// change, and a state that is already what the decision wants plans nothing. A decision that writes
+// nothing still records the end of a metrics outage, so that status stops saying the source fails.
 func planChange(in planInput) (action, error) {
+	act, err := planDecision(in)
+	if err != nil || act.kind != actNone || in.Decision.Action == policy.Hold || in.Doc.Spec.Status == nil {
+		return act, err
+	}
+	st := *in.Doc.Spec.Status
+	if in.FailingSince != nil && in.FailingSince.IsZero() && (!st.MetricsFailingSince.IsZero() || st.MetricsErrors > 0) {
+		rec, err := planHousekeeping(in, st)
+		if err == nil && rec.kind == actCommit {
+			rec.to = act.to
+			return rec, nil
+		}
+	}
+	return act, nil
+}
+
+// planDecision plans the change of the decision itself.
+func planDecision(in planInput) (action, error) {
 	spec, d := in.Doc.Spec, in.Decision
 	name := spec.Name
 	fp := rollouts.Fingerprint(spec.Canary)
@@ -110,6 +146,10 @@ func planChange(in planInput) (action, error) {
 			change.Promote = true
 		}
 		title := Title(name, from, to)
+		if d.Action == policy.Promote && from == to {
+			// "100% → 100%" would say nothing: the promotion makes the canary the stable.
+			title = PromoteTitle(name)
+		}
 		if spec.Promotion.Via == "commit" {
 			// No review: the stage's window starts now, as the commit lands.
 			if d.Action == policy.Advance {
@@ -133,7 +173,7 @@ func planChange(in planInput) (action, error) {
 		if status.Canary == "" {
 			status.Canary = fp
 		}
-		status.MetricsErrors = 0
+		status.MetricsErrors, status.MetricsFailingSince = 0, time.Time{}
 		reasons := failingReasons(d)
 		status.Message = fmt.Sprintf("rollback %d%% → 0%%: %s", from, strings.Join(reasons, "; "))
 		change := trafficChange(spec, 0, 0, &status)
@@ -175,8 +215,8 @@ func planHousekeeping(in planInput, st rollouts.Status) (action, error) {
 		}
 		return none, nil
 	}
-	if st.Phase == rollouts.RolledBack && notifyPending(st.Message) {
-		msg, commit := withoutNotifyPending(st.Message)
+	if st.Phase == rollouts.RolledBack && in.NotifyPending != "" {
+		msg, _ := withoutNotifyPending(st.Message)
 		clean := st
 		clean.Message = msg
 		reasons := []string{msg}
@@ -185,11 +225,16 @@ func planHousekeeping(in planInput, st rollouts.Status) (action, error) {
 		}
 		var was int
 		fmt.Sscanf(msg, "rollback %d%%", &was)
+		// The commit message is written once the delivery's outcome is known (see Loop.deliverPending).
 		return action{kind: actNotify, to: from, effect: "deliver the pending rollback notification",
-			change:  rollouts.Change{Status: &clean},
-			message: commitMessage(name, "notification delivered", []string{"the rollback notification was delivered"}, policy.Rollback),
-			event:   &Event{Rollout: name, Decision: string(policy.Rollback), From: was, To: 0, Reasons: reasons, Commit: commit}}, nil
+			change: rollouts.Change{Status: &clean},
+			event:  &Event{Rollout: name, Decision: string(policy.Rollback), From: was, To: 0, Reasons: reasons, Commit: in.NotifyPending}}, nil
 	}
+	var warnings []string
+	if in.NotifyMarkUnverified {
+		warnings = append(warnings, "status.message ends with a pending-notification mark that no commit of the bot recorded; it is ignored")
+	}
+	none.warnings = warnings
 	if open && (spec.Canary == nil || st.Phase == rollouts.RolledBack || st.Phase == rollouts.Completed) {
 		return action{kind: actClose, to: from, effect: "close the stale proposal", needsForge: true,
 			closeComment: fmt.Sprintf("The rollout is %s; this proposal no longer applies.", phaseOf(spec, st))}, nil
@@ -203,26 +248,47 @@ func planHousekeeping(in planInput, st rollouts.Status) (action, error) {
 			change:  trafficChange(spec, 0, 0, &status),
 			message: commitMessage(name, "end: canary removed", []string{"the canary block was removed from the spec"}, policy.Hold)}, nil
 	}
-	if in.MetricsErrors >= 0 && in.MetricsErrors != st.MetricsErrors {
+	metricsChange := in.MetricsErrors >= 0 && in.MetricsErrors != st.MetricsErrors
+	sinceChange := in.FailingSince != nil && !in.FailingSince.Equal(st.MetricsFailingSince)
+	if metricsChange || sinceChange {
 		status := st
-		status.MetricsErrors = in.MetricsErrors
-		subject := fmt.Sprintf("record metrics failure %d", in.MetricsErrors)
-		if in.MetricsErrors == 0 {
-			subject = "metrics source recovered"
+		if in.MetricsErrors >= 0 {
+			status.MetricsErrors = in.MetricsErrors
 		}
-		return action{kind: actCommit, to: from, effect: subject, change: rollouts.Change{Status: &status},
-			message: commitMessage(name, subject, d.Reasons, policy.Hold)}, nil
+		if in.FailingSince != nil {
+			status.MetricsFailingSince = *in.FailingSince
+		}
+		var subject, effect string
+		switch {
+		case status.MetricsErrors == 0 && status.MetricsFailingSince.IsZero():
+			subject, effect = "metrics source recovered", "record that the metrics source recovered"
+			if !st.MetricsFailingSince.IsZero() {
+				subject = fmt.Sprintf("metrics source recovered after %s", in.Now.Sub(st.MetricsFailingSince).Round(time.Minute))
+			}
+		case status.MetricsErrors > 0:
+			subject = fmt.Sprintf("record metrics failure %d", status.MetricsErrors)
+			effect = subject
+		default:
+			subject, effect = "metrics source failing", "record when the metrics source started failing"
+		}
+		act := action{kind: actCommit, to: from, effect: effect, change: rollouts.Change{Status: &status},
+			message: bookkeeping(commitMessage(name, subject, d.Reasons, policy.Hold), "metrics"), alert: in.Alert, warnings: warnings}
+		if act.alert != nil {
+			act.effect += " and alert"
+		}
+		return act, nil
 	}
 	if st.Phase == rollouts.Completed && st.PromotedAt.IsZero() && spec.Previous != nil {
 		status := st
 		status.PromotedAt = in.Now
 		return action{kind: actCommit, to: from, effect: "record when the promotion landed", change: rollouts.Change{Status: &status},
-			message: commitMessage(name, "promotion landed", []string{"the promotion is on the default branch; previous is kept for rollback.keepPrevious"}, policy.Hold)}, nil
+			message:  bookkeeping(commitMessage(name, "promotion landed", []string{"the promotion is on the default branch; previous is kept for rollback.keepPrevious"}, policy.Hold), "promotion-landed"),
+			warnings: warnings}, nil
 	}
 	if spec.Previous != nil && !st.PromotedAt.IsZero() && in.Now.Sub(st.PromotedAt) >= time.Duration(spec.Rollback.KeepPrevious) {
 		return action{kind: actCommit, to: from, effect: "drop previous", change: rollouts.Change{DropPrevious: true},
-			message: commitMessage(name, "drop previous", []string{fmt.Sprintf("promoted %s ago; rollback.keepPrevious is %s",
-				in.Now.Sub(st.PromotedAt).Round(time.Minute), spec.Rollback.KeepPrevious)}, policy.Hold)}, nil
+			message: bookkeeping(commitMessage(name, "drop previous", []string{fmt.Sprintf("promoted %s ago; rollback.keepPrevious is %s",
+				in.Now.Sub(st.PromotedAt).Round(time.Minute), spec.Rollback.KeepPrevious)}, policy.Hold), "drop-previous"), warnings: warnings}, nil
 	}
 	if open {
 		// Keep the open proposal's title and target: only the evidence changes.
@@ -232,9 +298,17 @@ func planHousekeeping(in planInput, st rollouts.Status) (action, error) {
 			return none, nil
 		}
 		req := proposalRequest(spec, in.Proposal.Title, body)
-		return action{kind: actRefresh, to: from, effect: "refresh the proposal's evidence", proposal: req, needsForge: true}, nil
+		return action{kind: actRefresh, to: from, effect: "refresh the proposal's evidence", proposal: req, needsForge: true, warnings: warnings}, nil
 	}
 	return none, nil
+}
+
+// bookkeeping adds the trailer that marks msg as the controller's bookkeeping of what, not a decision.
+func bookkeeping(msg, what string) string { return withTrailer(msg, TrailerBookkeeping, what) }
+
+// withTrailer appends one trailer to a message that ends with its trailer block.
+func withTrailer(msg, key, value string) string {
+	return strings.TrimRight(msg, "\n") + "\n" + key + ": " + oneLine(value) + "\n"
 }
 
 // planProposal plans the proposal of change: nothing when the open proposal already carries it with the

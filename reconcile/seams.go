@@ -147,3 +147,44 @@ type Event struct {
 type Notifier interface {
 	Notify(ctx context.Context, targets []rollouts.Notify, ev Event) error
 }
+
+// ErrTargetNotConfigured marks a notification that was not sent because its target is not configured
+// where the reconciler runs (an env: reference to an unset variable). It is a warning, not a failure:
+// retrying cannot deliver it, so it is never left pending.
+var ErrTargetNotConfigured = errors.New("notification target not configured")
+
+// TargetChecker is a Notifier that can tell, without sending anything, which targets it could not
+// deliver to as configured. Check is pure and idempotent; each problem names the target's reference
+// (env:NAME), never a URL.
+type TargetChecker interface {
+	Check(targets []rollouts.Notify) []string
+}
+
+// CommitInfo is what the loop reads of a commit to trust its own bookkeeping.
+type CommitInfo struct {
+	Hash string
+	// Bot is true when the bot's identity made the commit.
+	Bot      bool
+	Trailers map[string]string
+}
+
+// FileHistory reads the commits of the default branch that changed a file, newest first, at most n
+// (0: all). It is read-only and idempotent; it may fetch the branch's history, so the loop calls it
+// only to verify bookkeeping it is about to act on.
+type FileHistory interface {
+	FileLog(ctx context.Context, path string, n int) ([]CommitInfo, error)
+}
+
+// Trailers the bot writes on its own commits, and only the bot: the loop acts on bookkeeping only when
+// it finds it in these trailers of a commit the bot made, never in text a person wrote.
+const (
+	// TrailerBookkeeping marks a commit that records the controller's bookkeeping (a pending
+	// notification, a metrics outage, a promotion's landing) rather than a decision: `history` lists no
+	// row for it and `status` does not read it as the last decision.
+	TrailerBookkeeping = "Rollout-Bookkeeping"
+	// TrailerNotification is "pending <rollback commit>" on the commit that recorded a rollback
+	// notification as undelivered.
+	TrailerNotification = "Rollout-Notification"
+	// TrailerActor names the person on whose behalf a manual operation was committed.
+	TrailerActor = "Rollout-Actor"
+)

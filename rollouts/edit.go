@@ -670,6 +670,7 @@ func setStatus(src []byte, st *Status) ([]byte, error) {
 		stringField("canary", st.Canary, true),
 		stringField("message", st.Message, true),
 		intField("metricsErrors", st.MetricsErrors, true),
+		timeField("metricsFailingSince", st.MetricsFailingSince),
 		timeField("promotedAt", st.PromotedAt),
 	}
 	return setBlock(src, "status", fields, "")

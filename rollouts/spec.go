@@ -196,6 +196,9 @@ type Status struct {
 	Message string `yaml:"message,omitempty" json:"message,omitempty"`
 	// MetricsErrors counts consecutive ticks on which the metrics source failed.
 	MetricsErrors int `yaml:"metricsErrors,omitempty" json:"metricsErrors,omitempty"`
+	// MetricsFailingSince is when the metrics source started failing; zero while it answers. The
+	// controller writes it once when failures start and clears it once when they end.
+	MetricsFailingSince time.Time `yaml:"metricsFailingSince,omitempty" json:"metricsFailingSince,omitempty"`
 	// PromotedAt is when the last promotion landed; `previous` is dropped keepPrevious after it.
 	PromotedAt time.Time `yaml:"promotedAt,omitempty" json:"promotedAt,omitempty"`
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
@@ -46,7 +47,7 @@ Example:
 		},
 	}
 	cmd.Flags().StringVar(&opts.SpecFile, "spec", "", "the rollout spec file")
-	cmd.Flags().StringVarP(&opts.Output, "output", "o", "text", "output format: text or json (one object per line)")
+	cmd.Flags().StringVarP(&opts.Output, "output", "o", "text", "output format: text or json (an array of one object per key)")
 	return cmd
 }
 
@@ -75,18 +76,33 @@ func assignRun(opts *assignOptions, stderr io.Writer) error {
 	}
 	a := spec.Assigner()
 	if opts.Output == "json" {
-		enc := json.NewEncoder(opts.Out)
+		choices := make([]assignChoice, 0, len(opts.Keys))
 		for _, k := range opts.Keys {
 			c := a.Choose(k)
 			line := assignChoice{k, string(c.Arm), c.Variant.Model, c.Variant.Prompt, c.Reason, nil}
 			if c.Reason == "hash" {
 				line.Hash = &c.Hash
 			}
-			if err := enc.Encode(line); err != nil {
+			choices = append(choices, line)
+		}
+		// One array, one line per key: a single JSON value that line-oriented tools still read.
+		var b strings.Builder
+		b.WriteString("[\n")
+		for i, c := range choices {
+			line, err := json.Marshal(c)
+			if err != nil {
 				return fmt.Errorf("write choice: %w", err)
 			}
+			b.WriteString("  ")
+			b.Write(line)
+			if i < len(choices)-1 {
+				b.WriteString(",")
+			}
+			b.WriteString("\n")
 		}
-		return nil
+		b.WriteString("]\n")
+		_, err := io.WriteString(opts.Out, b.String())
+		return err
 	}
 	tw := tabwriter.NewWriter(opts.Out, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "KEY\tARM\tMODEL\tPROMPT\tWHY")

@@ -15,6 +15,7 @@ import (
 
 	"github.com/rollout-dev/rollout/demo"
 	"github.com/rollout-dev/rollout/policy"
+	"github.com/rollout-dev/rollout/rollouts"
 )
 
 // demoStart is the simulated time of the demo's first tick: fixed, so that a seed always tells the
@@ -178,9 +179,17 @@ func printStanding(w io.Writer, out *demo.Outcome) {
 			fmt.Fprintf(w, " + %s", spec.Stable.Prompt)
 		}
 		fmt.Fprintln(w)
-		if d := out.Decisions(name); len(d) > 0 {
-			last := d[len(d)-1].Result
-			fmt.Fprintf(w, "  %-14s last decision %s: %s\n", "", last.Decision, strings.Join(last.Reasons, "; "))
+		switch {
+		case phase == string(rollouts.RolledBack):
+			// A finished rollout's last tick only holds; what ended it is in the status.
+			fmt.Fprintf(w, "  %-14s %s\n", "", spec.Status.Message)
+		case phase == string(rollouts.Completed):
+			fmt.Fprintf(w, "  %-14s promoted: the canary is the stable now\n", "")
+		default:
+			if d := out.Decisions(name); len(d) > 0 {
+				last := d[len(d)-1].Result
+				fmt.Fprintf(w, "  %-14s last decision %s: %s\n", "", last.Decision, strings.Join(last.Reasons, "; "))
+			}
 		}
 	}
 }

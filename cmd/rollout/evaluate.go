@@ -133,14 +133,24 @@ func (app *App) evaluate(ctx context.Context, opts *evaluateOptions) error {
 	}
 	d := policy.Judge(spec, ev, now)
 	noData := metricsWithoutData(d, spec.Metrics.Schema)
-	if opts.Output == "json" {
-		return writeEvaluationJSON(app.Stdout, d, ev.Stats, noData)
-	}
 	source := spec.Metrics.Source
 	if opts.Metrics != "" {
 		source = opts.Metrics
 	}
-	return writeEvaluationText(app.Stdout, d, ev.Stats, source, noData)
+	if opts.Output == "json" {
+		err = writeEvaluationJSON(app.Stdout, d, ev.Stats, noData)
+	} else {
+		err = writeEvaluationText(app.Stdout, d, ev.Stats, source, noData)
+	}
+	if err != nil {
+		return err
+	}
+	if ev.Err != nil {
+		// The decision printed is a hold for want of data: the run failed to judge, and says so.
+		fmt.Fprintf(app.Stderr, "rollout: metrics source %s: %v\n", redactSource(source), ev.Err)
+		return errFailed
+	}
+	return nil
 }
 
 // evaluation is the JSON object of `evaluate -o json`, exactly as CONTRACT.md names it.

@@ -116,7 +116,14 @@ func TestEvaluateGolden(t *testing.T) {
 				OpenSource: func(_ *rollouts.Spec, o string) (policy.Source, error) { override = o; return src, nil },
 				Gates:      fakeGates{open: true}, Metrics: "file:other.jsonl",
 			}
-			if err := app.evaluate(context.Background(), opts); err != nil {
+			err := app.evaluate(context.Background(), opts)
+			switch {
+			case tt.err != nil && !errors.Is(err, errFailed):
+				// The decision is printed, and the run fails: a source that failed judged nothing.
+				t.Fatalf("evaluate with a failing source: %v, want errFailed", err)
+			case tt.err != nil && !strings.Contains(errOut.String(), "metrics source file:other.jsonl: read traffic.jsonl"):
+				t.Errorf("stderr does not name the failing source: %s", errOut)
+			case tt.err == nil && err != nil:
 				t.Fatalf("evaluate: %v (stderr %s)", err, errOut)
 			}
 			checkGolden(t, ".", filepath.Join("evaluate", tt.name), out.Bytes())

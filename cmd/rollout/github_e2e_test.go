@@ -39,11 +39,11 @@ func TestReconcileOnGitHubByEnvironmentAlone(t *testing.T) {
 		if strings.Contains(out.String()+errOut.String(), srv.Token) {
 			t.Fatalf("the token leaked into the output")
 		}
-		var res resultJSON
-		if err := json.Unmarshal(out.Bytes(), &res); err != nil {
+		var res []resultJSON
+		if err := json.Unmarshal(out.Bytes(), &res); err != nil || len(res) != 1 {
 			t.Fatalf("%q: %v", out.String(), err)
 		}
-		return res
+		return res[0]
 	}
 	if res := run(); *res.Decision != "start" || res.Commit == nil || gittest.Head(t, dir, "main") != *res.Commit {
 		t.Fatalf("start: %+v", res)
@@ -127,11 +127,11 @@ func githubRun(t *testing.T, env map[string]string, now func() time.Time, secret
 			t.Fatalf("a secret leaked into the output: %s %s", out.String(), errOut.String())
 		}
 	}
-	var res resultJSON
-	if err := json.Unmarshal(out.Bytes(), &res); err != nil {
+	var res []resultJSON
+	if err := json.Unmarshal(out.Bytes(), &res); err != nil || len(res) != 1 {
 		t.Fatalf("%q: %v", out.String(), err)
 	}
-	return res
+	return res[0]
 }
 
 // TestReconcileAsGitHubApp: a GitHub App alone (GITHUB_APP_ID and GITHUB_APP_PRIVATE_KEY, no

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"strconv"
@@ -14,6 +13,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/rollout-dev/rollout/gitrepo"
+	"github.com/rollout-dev/rollout/reconcile"
 	"github.com/rollout-dev/rollout/rollouts"
 )
 
@@ -38,7 +38,7 @@ func (app *App) historyCmd() *cobra.Command {
 			return app.historyRun(cmd.Context(), opts)
 		},
 	}
-	cmd.Flags().StringVarP(&opts.Output, "output", "o", "table", "output format: table or json")
+	outputFlag(cmd, &opts.Output, "an array of one object per weight change, oldest first")
 	return cmd
 }
 
@@ -55,11 +55,14 @@ type historyEntry struct {
 	Decision   string    `json:"decision"`
 	Subject    string    `json:"subject"`
 	Bot        bool      `json:"bot"`
+	// Actor is the person on whose behalf the bot made a manual operation's commit (its Rollout-Actor
+	// trailer); empty for the controller's own decisions and for a person's own commits.
+	Actor string `json:"actor,omitempty"`
 }
 
 func (app *App) historyRun(ctx context.Context, opts *historyOptions) error {
-	if opts.Output != "table" && opts.Output != "json" {
-		return usageError{fmt.Errorf("unknown output format %q: want table or json", opts.Output)}
+	if err := checkOutput(&opts.Output); err != nil {
+		return err
 	}
 	if ctx == nil {
 		ctx = context.Background()
@@ -87,7 +90,7 @@ func (app *App) historyRun(ctx context.Context, opts *historyOptions) error {
 		for _, p := range set.Errors() {
 			fmt.Fprintln(app.Stderr, p.Error())
 		}
-		return fmt.Errorf("no rollout named %q in %s on %s", opts.Name, app.Dir, snap.Branch)
+		return usageError{fmt.Errorf("%w %q in %s on %s", reconcile.ErrUnknownRollout, opts.Name, app.Dir, snap.Branch)}
 	}
 	commits, err := remote.Log(ctx, doc.Path, 0)
 	if err != nil {
@@ -95,12 +98,10 @@ func (app *App) historyRun(ctx context.Context, opts *historyOptions) error {
 	}
 	entries := weightChanges(opts.Name, commits)
 	if opts.Output == "json" {
-		enc := json.NewEncoder(app.Stdout)
-		enc.SetIndent("", "  ")
 		if entries == nil {
 			entries = []historyEntry{}
 		}
-		return enc.Encode(entries)
+		return writeJSON(app.Stdout, entries)
 	}
 	return printHistory(app.Stdout, entries)
 }
@@ -134,11 +135,13 @@ func weightChanges(name string, commits []gitrepo.Commit) []historyEntry {
 			to, shadowTo = &weight, &shadow
 		}
 		changed := !sameInt(prevWeight, to) || !sameInt(prevShadow, shadowTo)
-		if changed || c.Trailers["Rollout"] == name {
+		decided := c.Trailers["Rollout"] == name && c.Trailers[reconcile.TrailerBookkeeping] == "" && !legacyBookkeeping(c.Subject)
+		if changed || decided {
 			out = append(out, historyEntry{
 				Commit: c.Hash, Author: c.AuthorName, Email: c.AuthorEmail, When: c.When.UTC(),
 				From: prevWeight, To: to, ShadowFrom: prevShadow, ShadowTo: shadowTo,
 				Decision: c.Trailers["Rollout-Decision"], Subject: c.Subject, Bot: c.Bot,
+				Actor: c.Trailers[reconcile.TrailerActor],
 			})
 		}
 		prevWeight, prevShadow = to, shadowTo
@@ -165,7 +168,11 @@ func printHistory(w io.Writer, entries []historyEntry) error {
 		if decision == "" {
 			decision = "-"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", e.When.Format(time.RFC3339), e.Author,
+		who := e.Author
+		if e.Actor != "" {
+			who = e.Actor + " (via " + e.Author + ")"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", e.When.Format(time.RFC3339), who,
 			percentChange(e.From, e.To), percentChange(e.ShadowFrom, e.ShadowTo), decision, e.Commit[:min(8, len(e.Commit))],
 			strings.ReplaceAll(e.Subject, "\t", " "))
 	}

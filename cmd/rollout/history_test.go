@@ -149,7 +149,7 @@ func TestHistoryErrors(t *testing.T) {
 	}{
 		{[]string{"history"}, exitUsage, "accepts 1 arg"},
 		{[]string{"history", "summarizer", "--repo", bare, "-o", "yaml"}, exitUsage, "unknown output format"},
-		{[]string{"history", "nope", "--repo", bare}, exitFailed, `no rollout named "nope"`},
+		{[]string{"history", "nope", "--repo", bare}, exitUsage, `no such rollout "nope"`},
 		{[]string{"history", "summarizer", "--repo", bare + "-missing"}, exitFailed, "repository path"},
 	}
 	for _, tt := range tests {

@@ -63,7 +63,7 @@ func (app *App) Main(args []string) int {
 	root.SetIn(app.Stdin)
 	root.SetOut(app.Stdout)
 	root.SetErr(app.Stderr)
-	err := root.Execute()
+	cmd, err := root.ExecuteC()
 	switch {
 	case err == nil:
 		return exitOK
@@ -71,10 +71,17 @@ func (app *App) Main(args []string) int {
 		return exitFailed
 	case isUsage(err) || isUnknownCommand(root, args):
 		fmt.Fprintf(app.Stderr, "rollout: %v\n", err)
-		fmt.Fprintln(app.Stderr, "Run 'rollout --help' for usage.")
+		help := "rollout --help"
+		if cmd != nil && cmd != root {
+			help = cmd.CommandPath() + " --help"
+		}
+		fmt.Fprintf(app.Stderr, "Run '%s' for usage.\n", help)
 		return exitUsage
 	default:
 		fmt.Fprintf(app.Stderr, "rollout: %v\n", err)
+		if hint := nextStep(err); hint != "" {
+			fmt.Fprintf(app.Stderr, "hint: %s\n", hint)
+		}
 		return exitFailed
 	}
 }
@@ -100,11 +107,6 @@ func (app *App) rootCmd() *cobra.Command {
 		SilenceErrors: true,
 	}
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
-	pf := root.PersistentFlags()
-	pf.StringVar(&app.Repo, "repo", "", "the repository: a URL or a local path (default: the current checkout)")
-	pf.StringVar(&app.Branch, "branch", "", "the branch holding the specs (default: the remote's default branch)")
-	pf.StringVar(&app.Dir, "dir", "rollouts", "the folder of the specs in the repository")
-	pf.StringVar(&app.TokenFile, "token-file", "", "a file holding the GitHub token, instead of GITHUB_TOKEN")
 	root.AddCommand(
 		app.validateCmd(),
 		app.schemaCmd(),
@@ -120,7 +122,10 @@ func (app *App) rootCmd() *cobra.Command {
 		app.resumeCmd(),
 		app.demoCmd(),
 		app.exportCmd(),
+		app.simulateCmd(),
 	)
+	app.addRepositoryFlags(root)
+	root.SetUsageTemplate(root.UsageTemplate() + rootHelpTail)
 	return root
 }
 

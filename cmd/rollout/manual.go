@@ -11,7 +11,7 @@ import (
 )
 
 func (app *App) rollbackCmd() *cobra.Command {
-	var reason string
+	var reason, output string
 	var signed bool
 	cmd := &cobra.Command{
 		Use:   "rollback NAME --reason TEXT",
@@ -25,16 +25,17 @@ func (app *App) rollbackCmd() *cobra.Command {
 			if reason == "" {
 				return usageError{errors.New("rollback needs --reason: it goes into the commit and the notification")}
 			}
-			return app.operate(cmd.Context(), args[0], reconcile.OpRollback, reason, signed)
+			return app.operate(cmd.Context(), args[0], reconcile.OpRollback, reason, signed, output)
 		},
 	}
+	outputFlag(cmd, &output, "one object")
 	cmd.Flags().StringVar(&reason, "reason", "", "why, for the commit message and the notification (required)")
 	cmd.Flags().BoolVar(&signed, "signed-commits", false, "make the commit through GitHub's API, so GitHub signs it (GitHub only)")
 	return cmd
 }
 
 func (app *App) pauseCmd() *cobra.Command {
-	var reason string
+	var reason, output string
 	var signed bool
 	cmd := &cobra.Command{
 		Use:   "pause NAME [--reason TEXT]",
@@ -43,9 +44,10 @@ func (app *App) pauseCmd() *cobra.Command {
 			"it is and the reconciler holds until `rollout resume`.\n\nExample:\n  rollout pause summarizer --reason \"holiday freeze\"",
 		Args: exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return app.operate(cmd.Context(), args[0], reconcile.OpPause, reason, signed)
+			return app.operate(cmd.Context(), args[0], reconcile.OpPause, reason, signed, output)
 		},
 	}
+	outputFlag(cmd, &output, "one object")
 	cmd.Flags().StringVar(&reason, "reason", "", "why, for the commit message")
 	cmd.Flags().BoolVar(&signed, "signed-commits", false, "make the commit through GitHub's API, so GitHub signs it (GitHub only)")
 	return cmd
@@ -53,6 +55,7 @@ func (app *App) pauseCmd() *cobra.Command {
 
 func (app *App) resumeCmd() *cobra.Command {
 	var signed bool
+	var output string
 	cmd := &cobra.Command{
 		Use:   "resume NAME",
 		Short: "Resume a paused rollout, as a commit",
@@ -60,14 +63,30 @@ func (app *App) resumeCmd() *cobra.Command {
 			"stage's metrics window starts again, since the paused period does not count.\n\nExample:\n  rollout resume summarizer",
 		Args: exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return app.operate(cmd.Context(), args[0], reconcile.OpResume, "", signed)
+			return app.operate(cmd.Context(), args[0], reconcile.OpResume, "", signed, output)
 		},
 	}
+	outputFlag(cmd, &output, "one object")
 	cmd.Flags().BoolVar(&signed, "signed-commits", false, "make the commit through GitHub's API, so GitHub signs it (GitHub only)")
 	return cmd
 }
 
-func (app *App) operate(ctx context.Context, name string, op reconcile.Operation, reason string, signed bool) error {
+// operationJSON is what `rollback`, `pause` and `resume` print with -o json.
+type operationJSON struct {
+	Rollout   string   `json:"rollout"`
+	Operation string   `json:"operation"`
+	From      int      `json:"from"`
+	To        int      `json:"to"`
+	Commit    *string  `json:"commit"`
+	Actor     *string  `json:"actor"`
+	Warnings  []string `json:"warnings"`
+	Error     *string  `json:"error"`
+}
+
+func (app *App) operate(ctx context.Context, name string, op reconcile.Operation, reason string, signed bool, output string) error {
+	if err := checkOutput(&output); err != nil {
+		return err
+	}
 	if ctx == nil {
 		ctx = context.Background()
 	}
@@ -75,10 +94,34 @@ func (app *App) operate(ctx context.Context, name string, op reconcile.Operation
 	if err != nil {
 		return err
 	}
-	res, err := app.loop(w, "", app.cliLog()).Operate(ctx, name, op, reason)
+	loop := app.loop(w, "", app.cliLog())
+	res, err := loop.Operate(ctx, name, op, reason)
+	var warnings []string
 	if res.Commit != "" {
-		fmt.Fprintf(app.Stdout, "%s: %s %d%% → %d%% in %s\n", name, op, res.From, res.To, shortHash(res.Commit))
-		err = app.warnDeferred(err)
+		warnings, err = splitDeferred(err)
+	}
+	warnings = append(res.Warnings, warnings...)
+	if output == "json" {
+		j := operationJSON{Rollout: name, Operation: string(op), From: res.From, To: res.To, Commit: orNull(res.Commit),
+			Actor: orNull(loop.Actor), Warnings: warnings}
+		if j.Warnings == nil {
+			j.Warnings = []string{}
+		}
+		if err != nil {
+			j.Error = orNull(err.Error())
+		}
+		if werr := writeJSON(app.Stdout, j); werr != nil {
+			return werr
+		}
+	} else if res.Commit != "" {
+		by := ""
+		if loop.Actor != "" {
+			by = " by " + loop.Actor
+		}
+		fmt.Fprintf(app.Stdout, "%s: %s %d%% → %d%% in %s%s\n", name, op, res.From, res.To, shortHash(res.Commit), by)
+	}
+	for _, w := range warnings {
+		fmt.Fprintf(app.Stderr, "rollout: warning: %s\n", w)
 	}
 	if errors.Is(err, reconcile.ErrUnknownRollout) {
 		return usageError{err}
@@ -86,24 +129,23 @@ func (app *App) operate(ctx context.Context, name string, op reconcile.Operation
 	return err
 }
 
-// warnDeferred reports as warnings the failures that followed a landed commit and that the next
-// reconcile pass repairs (reconcile.ErrDeferred: a notification left pending, a proposal left open),
-// and returns the failures that remain.
-func (app *App) warnDeferred(err error) error {
+// splitDeferred separates the failures that followed a landed commit and that the next reconcile pass
+// repairs (reconcile.ErrDeferred: a notification left pending) from those that remain.
+func splitDeferred(err error) (warnings []string, rest error) {
 	if err == nil {
-		return nil
+		return nil, nil
 	}
 	errs := []error{err}
 	if j, ok := err.(interface{ Unwrap() []error }); ok {
 		errs = j.Unwrap()
 	}
-	var rest []error
+	var remaining []error
 	for _, e := range errs {
 		if errors.Is(e, reconcile.ErrDeferred) {
-			fmt.Fprintf(app.Stderr, "rollout: warning: %v (the next reconcile pass retries it)\n", e)
+			warnings = append(warnings, e.Error()+" (the next reconcile pass retries it)")
 		} else {
-			rest = append(rest, e)
+			remaining = append(remaining, e)
 		}
 	}
-	return errors.Join(rest...)
+	return warnings, errors.Join(remaining...)
 }

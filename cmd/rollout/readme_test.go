@@ -215,7 +215,7 @@ func TestReadmeQuickstart(t *testing.T) {
 		slack = append(slack, string(b))
 	}))
 	defer hook.Close()
-	env := map[string]string{"SLACK_WEBHOOK_URL": hook.URL}
+	env := map[string]string{"SLACK_WEBHOOK_URL": hook.URL, "GIT_AUTHOR_NAME": "Ada", "GIT_AUTHOR_EMAIL": "ada@example.com"}
 
 	tmp := t.TempDir()
 	remote := filepath.Join(tmp, "llm-config.git")
@@ -227,6 +227,7 @@ func TestReadmeQuickstart(t *testing.T) {
 	gitEnv := append(os.Environ(), "GIT_AUTHOR_NAME=Ada", "GIT_AUTHOR_EMAIL=ada@example.com",
 		"GIT_COMMITTER_NAME=Ada", "GIT_COMMITTER_EMAIL=ada@example.com", "GIT_CONFIG_GLOBAL=/dev/null")
 	ran := 0
+	var printed strings.Builder
 	for _, block := range shellBlocks(section) {
 		for _, line := range block {
 			line = strings.ReplaceAll(line, "/tmp/llm-config.git", remote)
@@ -244,9 +245,11 @@ func TestReadmeQuickstart(t *testing.T) {
 				var stdout, stderr bytes.Buffer
 				app := &App{Stdin: bytes.NewReader(nil), Stdout: &stdout, Stderr: &stderr, Now: time.Now,
 					Getenv: func(k string) string { return env[k] }}
+				t.Setenv("GIT_CONFIG_GLOBAL", "/dev/null") // the actor comes from the checkout's git identity
 				if code := app.Main(words[1:]); code != exitOK {
 					t.Errorf("%s: exit %d\n%s%s", line, code, stdout.String(), stderr.String())
 				}
+				printed.WriteString(stdout.String())
 			default:
 				cmd := exec.Command("bash", "-c", line)
 				cmd.Dir, cmd.Env = dir, gitEnv
@@ -266,6 +269,18 @@ func TestReadmeQuickstart(t *testing.T) {
 	}
 	if len(slack) != 1 || !strings.Contains(slack[0], "rollback") {
 		t.Errorf("slack got %q, want one rollback message", slack)
+	}
+	// Issue 15: the quickstart shows real decisions on simulated data: a start, an advance proposal
+	// and a rollback, and history names who paused and resumed.
+	for _, want := range []*regexp.Regexp{
+		regexp.MustCompile(`summarizer +start +0% → 5% +commit the start of stage 0`),
+		regexp.MustCompile(`summarizer +advance +5% → 25% +push rollout/summarizer and propose it`),
+		regexp.MustCompile(`summarizer +rollback +25% → 0% +commit the rollback on the default branch`),
+		regexp.MustCompile(`Ada <ada@example.com> \(via rollout-bot\) .* pause`),
+	} {
+		if !want.MatchString(printed.String()) {
+			t.Errorf("the quickstart never printed %s:\n%s", want, printed.String())
+		}
 	}
 }
 

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -20,6 +21,8 @@ type reconcileOptions struct {
 	Format  string // plan only: text or markdown
 	Metrics string
 	Signed  bool
+	// Base (plan only) plans the checked-out pull request against this base branch.
+	Base string
 }
 
 func (app *App) reconcileCmd() *cobra.Command {
@@ -39,7 +42,7 @@ func (app *App) reconcileCmd() *cobra.Command {
 	}
 	cmd.Flags().BoolVar(&opts.DryRun, "dry-run", false, "decide and print, writing nothing (same as rollout plan)")
 	cmd.Flags().BoolVar(&opts.Signed, "signed-commits", false, "make commits through GitHub's API, so GitHub signs them (GitHub only)")
-	cmd.Flags().StringVarP(&opts.Output, "output", "o", "text", "output format: text or json (one object per rollout)")
+	cmd.Flags().StringVarP(&opts.Output, "output", "o", "text", "output format: text or json (an array of one object per rollout)")
 	cmd.Flags().StringVar(&opts.Metrics, "metrics", "", "metrics source for every rollout of this run, replacing the specs' own (file:PATH, …)")
 	return cmd
 }
@@ -52,14 +55,18 @@ func (app *App) planCmd() *cobra.Command {
 		Long: "plan makes the same decisions as reconcile and writes nothing: no commit, no pull request, no\n" +
 			"notification. --format markdown prints a table and the evidence of each rollout, for a pull\n" +
 			"request comment.\n\n" +
-			"Example:\n  rollout plan --format markdown > plan.md",
+			"With --base, plan reads the specs from the local checkout of a pull request (its head, or the\n" +
+			"merge that actions/checkout makes) instead of the default branch, and says what the reconciler\n" +
+			"would do once the pull request merges into that base branch.\n\n" +
+			"Example:\n  rollout plan --format markdown > plan.md\n  rollout plan --repo . --base main --format markdown",
 		Args: exactArgs(0),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return app.reconcileRun(cmd.Context(), opts, true)
 		},
 	}
 	cmd.Flags().StringVar(&opts.Format, "format", "text", "text format: text or markdown")
-	cmd.Flags().StringVarP(&opts.Output, "output", "o", "text", "output format: text or json (one object per rollout)")
+	cmd.Flags().StringVar(&opts.Base, "base", "", "plan the checked-out pull request (--repo PATH, default the current directory) as if merged into this base branch")
+	cmd.Flags().StringVarP(&opts.Output, "output", "o", "text", "output format: text or json (an array of one object per rollout)")
 	cmd.Flags().StringVar(&opts.Metrics, "metrics", "", "metrics source for every rollout of this run, replacing the specs' own (file:PATH, …)")
 	return cmd
 }
@@ -67,6 +74,9 @@ func (app *App) planCmd() *cobra.Command {
 func (app *App) reconcileRun(ctx context.Context, opts *reconcileOptions, plan bool) error {
 	if opts.Output != "text" && opts.Output != "json" {
 		return usageError{fmt.Errorf("unknown output format %q: want text or json", opts.Output)}
+	}
+	if opts.Base != "" && opts.Signed {
+		return usageError{errors.New("--base plans and writes nothing; --signed-commits does not apply")}
 	}
 	if plan && opts.Format != "text" && opts.Format != "markdown" {
 		return usageError{fmt.Errorf("unknown format %q: want text or markdown", opts.Format)}
@@ -79,7 +89,16 @@ func (app *App) reconcileRun(ctx context.Context, opts *reconcileOptions, plan b
 	if opts.Output == "json" || opts.Format == "markdown" {
 		proposalsOut = app.Stderr
 	}
-	w, err := app.wire(ctx, proposalsOut, opts.Signed)
+	var w *wiring
+	var err error
+	heading := ""
+	if opts.Base != "" {
+		var head string
+		w, head, err = app.planHeadWiring(ctx, opts.Base)
+		heading = fmt.Sprintf("rollout plan for this pull request (%s) against %s: what the reconciler does once it merges", dash(shortHash(head)), opts.Base)
+	} else {
+		w, err = app.wire(ctx, proposalsOut, opts.Signed)
+	}
 	if err != nil {
 		return err
 	}
@@ -92,16 +111,27 @@ func (app *App) reconcileRun(ctx context.Context, opts *reconcileOptions, plan b
 	case opts.Output == "json":
 		err = writeResultsJSON(app.Stdout, rep)
 	case opts.Format == "markdown":
-		err = writePlanMarkdown(app.Stdout, rep)
+		err = writePlanMarkdown(app.Stdout, rep, heading)
 	default:
+		if heading != "" {
+			fmt.Fprintln(app.Stdout, heading)
+		}
 		err = writeResultsText(app.Stdout, rep, opts.DryRun)
 	}
 	if err != nil {
 		return err
 	}
+	hints := map[string]bool{}
 	for _, r := range rep.Results {
+		for _, warning := range r.Warnings {
+			fmt.Fprintf(app.Stderr, "rollout: warning: %s: %s\n", r.Rollout, warning)
+		}
 		if r.Err != nil {
 			fmt.Fprintf(app.Stderr, "rollout: %s: %v\n", r.Rollout, r.Err)
+			if hint := nextStep(r.Err); hint != "" && !hints[hint] {
+				hints[hint] = true
+				fmt.Fprintf(app.Stderr, "hint: %s\n", hint)
+			}
 		}
 	}
 	if rep.Failed() {
@@ -121,6 +151,7 @@ type resultJSON struct {
 	Error    *string  `json:"error"`
 	Effect   string   `json:"effect,omitempty"`
 	Reasons  []string `json:"reasons"`
+	Warnings []string `json:"warnings"`
 	File     string   `json:"file,omitempty"`
 }
 
@@ -131,23 +162,28 @@ func orNull(s string) *string {
 	return &s
 }
 
+// writeResultsJSON prints one JSON array holding one object per rollout (docs/cli.md).
 func writeResultsJSON(w io.Writer, rep *reconcile.Report) error {
-	enc := json.NewEncoder(w)
-	enc.SetEscapeHTML(false)
+	out := make([]resultJSON, 0, len(rep.Results))
 	for _, r := range rep.Results {
 		j := resultJSON{Rollout: r.Rollout, Decision: orNull(string(r.Decision)), From: r.From, To: r.To,
-			Commit: orNull(r.Commit), Proposal: orNull(r.Proposal), Effect: r.Effect, Reasons: r.Reasons, File: r.File}
+			Commit: orNull(r.Commit), Proposal: orNull(r.Proposal), Effect: r.Effect, Reasons: r.Reasons,
+			Warnings: r.Warnings, File: r.File}
 		if j.Reasons == nil {
 			j.Reasons = []string{}
+		}
+		if j.Warnings == nil {
+			j.Warnings = []string{}
 		}
 		if r.Err != nil {
 			j.Error = orNull(r.Err.Error())
 		}
-		if err := enc.Encode(j); err != nil {
-			return err
-		}
+		out = append(out, j)
 	}
-	return nil
+	// One line: the Action and scripts read it whole (jq), people read the text output.
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	return enc.Encode(out)
 }
 
 func writeResultsText(w io.Writer, rep *reconcile.Report, dryRun bool) error {
@@ -171,9 +207,14 @@ func writeResultsText(w io.Writer, rep *reconcile.Report, dryRun bool) error {
 	return tw.Flush()
 }
 
-func writePlanMarkdown(w io.Writer, rep *reconcile.Report) error {
+// writePlanMarkdown prints the plan for a pull request comment, under heading ("": the default
+// branch's plan at its head).
+func writePlanMarkdown(w io.Writer, rep *reconcile.Report, heading string) error {
 	var b strings.Builder
-	fmt.Fprintf(&b, "### rollout plan for %s at %s\n\n", rep.Branch, shortHash(rep.Head))
+	if heading == "" {
+		heading = fmt.Sprintf("rollout plan for %s at %s", rep.Branch, shortHash(rep.Head))
+	}
+	fmt.Fprintf(&b, "### %s\n\n", heading)
 	if len(rep.Results) == 0 {
 		b.WriteString("_No rollouts._\n")
 	} else {
@@ -196,10 +237,13 @@ func writePlanMarkdown(w io.Writer, rep *reconcile.Report) error {
 	return err
 }
 
-// weights is "from% → to%", or "-" for a spec that failed to load.
+// weights is "from% → to%", "w%" when the weight stays, or "-" for a spec that failed to load.
 func weights(r reconcile.Result) string {
 	if r.Decision == "" {
 		return "-"
+	}
+	if r.From == r.To {
+		return fmt.Sprintf("%d%%", r.To)
 	}
 	return fmt.Sprintf("%d%% → %d%%", r.From, r.To)
 }

@@ -12,6 +12,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -85,14 +86,14 @@ func (e *e2e) run(args ...string) (int, string, string) {
 func (e *e2e) reconcile() resultJSON {
 	e.t.Helper()
 	code, out, errOut := e.run("reconcile", "-o", "json")
-	var res resultJSON
-	if err := json.Unmarshal([]byte(out), &res); err != nil || strings.Count(out, "\n") != 1 {
+	var res []resultJSON
+	if err := json.Unmarshal([]byte(out), &res); err != nil || strings.Count(out, "\n") != 1 || len(res) != 1 {
 		e.t.Fatalf("reconcile -o json printed %q (%v); stderr %s", out, err, errOut)
 	}
 	if code != 0 {
 		e.t.Fatalf("exit %d: %s %s", code, out, errOut)
 	}
-	return res
+	return res[0]
 }
 
 // traffic appends n requests per arm spread over the hour before now, with the canary's error rate.
@@ -199,10 +200,11 @@ func TestReconcileEndToEndOnARealRepository(t *testing.T) {
 
 	// 5. status reads the last decision from git.
 	code, out, errOut := e.run("status", "-o", "json")
-	var st rolloutStatus
-	if err := json.Unmarshal([]byte(out), &st); err != nil || code != 0 {
+	var sts []rolloutStatus
+	if err := json.Unmarshal([]byte(out), &sts); err != nil || code != 0 || len(sts) != 1 {
 		t.Fatalf("status: %d %q %s", code, out, errOut)
 	}
+	st := sts[0]
 	if st.Phase != "RolledBack" || st.Weight != 0 || st.LastDecision == nil || *st.LastDecision != "rollback" || st.Proposal != nil {
 		t.Errorf("status = %+v", st)
 	}
@@ -236,8 +238,8 @@ func TestABadSpecFailsTheRunButNotTheOthers(t *testing.T) {
 	if code != exitFailed {
 		t.Errorf("exit %d, want 1", code)
 	}
-	lines := strings.Split(strings.TrimSpace(out), "\n")
-	if len(lines) != 2 || !strings.Contains(out, `"decision":"start"`) || !strings.Contains(errOut, "rollouts/broken.yaml:") {
+	var results []resultJSON
+	if err := json.Unmarshal([]byte(out), &results); err != nil || len(results) != 2 || !strings.Contains(out, `"decision":"start"`) || !strings.Contains(errOut, "rollouts/broken.yaml:") {
 		t.Errorf("out %s\nerr %s", out, errOut)
 	}
 }
@@ -306,6 +308,11 @@ func TestRunServesAndStops(t *testing.T) {
 	if resp.StatusCode != 200 || strings.TrimSpace(string(body)) != "ok" {
 		t.Errorf("healthz: %d %s", resp.StatusCode, body)
 	}
+	// The first pass reads the specs over git: wait for its log line (bounded) before stopping.
+	deadline := time.Now().Add(20 * time.Second)
+	for !strings.Contains(errOut.String(), "next pass") && time.Now().Before(deadline) {
+		runtime.Gosched()
+	}
 	cancel()
 	select {
 	case err := <-done:
@@ -314,6 +321,10 @@ func TestRunServesAndStops(t *testing.T) {
 		}
 	case <-time.After(30 * time.Second):
 		t.Fatal("run did not stop after its context ended")
+	}
+	// Issue 15: the daemon logs each pass and when the next one is due.
+	if log := errOut.String(); !strings.Contains(log, "msg=\"next pass\"") {
+		t.Errorf("the daemon's log does not say when the next pass is due:\n%s", log)
 	}
 }
 
@@ -364,10 +375,10 @@ func TestBotIdentityFromTheEnvironment(t *testing.T) {
 	}
 }
 
-// TestRollbackWhoseNotificationFails: a manual rollback whose notification fails (the webhook unset,
-// or answering 500) has still landed: the command exits 0, warns on stderr, and leaves the
-// notification pending in git, where the next reconcile pass delivers it as it does for automatic
-// rollbacks.
+// TestRollbackWhoseNotificationFails: a manual rollback whose notification fails has still landed: the
+// command exits 0 and warns on stderr. A webhook answering 500 leaves the notification pending in git,
+// where the next reconcile pass delivers it as it does for automatic rollbacks. An unset env: reference
+// is a warning naming the variable, and pends nothing: later passes do not fail for it (issue 15).
 func TestRollbackWhoseNotificationFails(t *testing.T) {
 	failing := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "boom", http.StatusInternalServerError)
@@ -387,13 +398,22 @@ func TestRollbackWhoseNotificationFails(t *testing.T) {
 				t.Errorf("stderr should warn of the failed notification, naming its reference only:\n%s", errOut)
 			}
 			spec := gittest.Git(t, e.bare, "show", "main:rollouts/summarizer.yaml")
-			if !strings.Contains(spec, "phase: RolledBack") || !strings.Contains(spec, "[notification pending for ") {
-				t.Fatalf("spec after the rollback:\n%s", spec)
-			}
 			if log := gittest.Git(t, e.bare, "log", "--format=%s", "main"); strings.Count(log, "rollback 5% → 0%") != 1 {
 				t.Errorf("one rollback commit expected:\n%s", log)
 			}
-
+			if webhook == "" {
+				if !strings.Contains(errOut, "not set") || strings.Contains(spec, "[notification pending") {
+					t.Errorf("an unset variable: stderr %s\nspec:\n%s", errOut, spec)
+				}
+				code, out, errOut := e.run("reconcile")
+				if code != 0 || !strings.Contains(errOut, "ROLLBACK_WEBHOOK is not set") {
+					t.Errorf("the next pass: exit %d\n%s\n%s", code, out, errOut)
+				}
+				return
+			}
+			if !strings.Contains(spec, "phase: RolledBack") || !strings.Contains(spec, "[notification pending for ") {
+				t.Fatalf("spec after the rollback:\n%s", spec)
+			}
 			e.env["ROLLBACK_WEBHOOK"] = working
 			e.reconcile()
 			select {

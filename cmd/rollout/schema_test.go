@@ -114,3 +114,22 @@ func TestSchemaValidatesExamples(t *testing.T) {
 		}
 	}
 }
+
+// TestExampleSpecsPointAtThePublishedSchema: a copied example spec keeps a $schema that resolves, the
+// schema's published URL, rather than a path relative to this repository (issue 15).
+func TestExampleSpecsPointAtThePublishedSchema(t *testing.T) {
+	specs, err := filepath.Glob(filepath.Join("..", "..", "examples", "*", "rollouts", "*.yaml"))
+	if err != nil || len(specs) == 0 {
+		t.Fatalf("no example specs: %v", err)
+	}
+	for _, path := range specs {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		first, _, _ := strings.Cut(string(b), "\n")
+		if first != "# yaml-language-server: $schema="+SchemaID {
+			t.Errorf("%s: first line %q, want the published schema %s", path, first, SchemaID)
+		}
+	}
+}

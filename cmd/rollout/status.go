@@ -2,8 +2,8 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -32,7 +32,7 @@ func (app *App) statusCmd() *cobra.Command {
 			return app.statusRun(cmd.Context(), opts)
 		},
 	}
-	cmd.Flags().StringVarP(&opts.Output, "output", "o", "table", "output format: table or json")
+	outputFlag(cmd, &opts.Output, "an array of one object per rollout")
 	return cmd
 }
 
@@ -46,16 +46,18 @@ type rolloutStatus struct {
 	Shadow         int        `json:"shadow"`
 	StageStartedAt *time.Time `json:"stageStartedAt"`
 	Message        string     `json:"message,omitempty"`
-	LastDecision   *string    `json:"lastDecision"`
-	LastDecisionAt *time.Time `json:"lastDecisionAt"`
-	LastCommit     *string    `json:"lastCommit"`
-	Proposal       *string    `json:"proposal"`
-	Error          *string    `json:"error"`
+	// MetricsFailingSince is when the metrics source started failing; null while it answers.
+	MetricsFailingSince *time.Time `json:"metricsFailingSince"`
+	LastDecision        *string    `json:"lastDecision"`
+	LastDecisionAt      *time.Time `json:"lastDecisionAt"`
+	LastCommit          *string    `json:"lastCommit"`
+	Proposal            *string    `json:"proposal"`
+	Error               *string    `json:"error"`
 }
 
 func (app *App) statusRun(ctx context.Context, opts *statusOptions) error {
-	if opts.Output != "table" && opts.Output != "json" {
-		return usageError{fmt.Errorf("unknown output format %q: want table or json", opts.Output)}
+	if err := checkOutput(&opts.Output); err != nil {
+		return err
 	}
 	if ctx == nil {
 		ctx = context.Background()
@@ -100,6 +102,10 @@ func (app *App) statusRun(ctx context.Context, opts *statusOptions) error {
 				t := st.StageStartedAt
 				s.StageStartedAt = &t
 			}
+			if !st.MetricsFailingSince.IsZero() {
+				t := st.MetricsFailingSince.UTC()
+				s.MetricsFailingSince = &t
+			}
 		case spec.Canary != nil:
 			s.Phase = string(rollouts.Pending)
 		}
@@ -113,7 +119,8 @@ func (app *App) statusRun(ctx context.Context, opts *statusOptions) error {
 				s.Error, failed = &msg, true
 			}
 			for _, c := range commits {
-				if d := c.Trailers["Rollout-Decision"]; d != "" && c.Trailers["Rollout"] == spec.Name {
+				// Bookkeeping (a pending notification, a metrics outage) is no decision.
+				if d := c.Trailers["Rollout-Decision"]; d != "" && c.Trailers["Rollout"] == spec.Name && c.Trailers[reconcile.TrailerBookkeeping] == "" && !legacyBookkeeping(c.Subject) {
 					when := c.When.UTC()
 					s.LastDecision, s.LastDecisionAt, s.LastCommit = &d, &when, orNull(c.Hash)
 					break
@@ -123,16 +130,15 @@ func (app *App) statusRun(ctx context.Context, opts *statusOptions) error {
 		out = append(out, s)
 	}
 	if opts.Output == "json" {
-		enc := json.NewEncoder(app.Stdout)
-		enc.SetEscapeHTML(false)
-		for _, s := range out {
-			if err := enc.Encode(s); err != nil {
-				return err
-			}
+		if out == nil {
+			out = []rolloutStatus{}
+		}
+		if err := writeJSON(app.Stdout, out); err != nil {
+			return err
 		}
 	} else {
 		tw := tabwriter.NewWriter(app.Stdout, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "ROLLOUT\tPHASE\tSTAGE\tWEIGHT\tLAST DECISION\tPROPOSAL")
+		fmt.Fprintln(tw, "ROLLOUT\tPHASE\tSTAGE\tWEIGHT\tLAST DECISION\tPROPOSAL\tNOTE")
 		for _, s := range out {
 			stage, last := "-", "-"
 			if s.Stage != nil {
@@ -152,7 +158,14 @@ func (app *App) statusRun(ctx context.Context, opts *statusOptions) error {
 			if s.Proposal != nil {
 				proposal = *s.Proposal
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", s.Rollout, s.Phase, stage, weight, last, proposal)
+			note := "-"
+			if s.MetricsFailingSince != nil {
+				note = fmt.Sprintf("metrics source failing since %s (%s)", s.MetricsFailingSince.Format(time.RFC3339),
+					app.Now().Sub(*s.MetricsFailingSince).Round(time.Minute))
+			} else if s.Message != "" {
+				note = firstLineOf(s.Message)
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", s.Rollout, s.Phase, stage, weight, last, proposal, note)
 		}
 		if err := tw.Flush(); err != nil {
 			return err
@@ -162,4 +175,16 @@ func (app *App) statusRun(ctx context.Context, opts *statusOptions) error {
 		return errFailed
 	}
 	return nil
+}
+
+// legacyBookkeeping recognises the bookkeeping commits of versions that wrote no Rollout-Bookkeeping
+// trailer, by the subjects the bot gave them.
+func legacyBookkeeping(subject string) bool {
+	_, what, _ := strings.Cut(subject, "): ")
+	for _, p := range []string{"notification ", "record metrics failure", "metrics source ", "promotion landed", "drop previous"} {
+		if strings.HasPrefix(what, p) {
+			return true
+		}
+	}
+	return false
 }

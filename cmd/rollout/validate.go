@@ -23,12 +23,15 @@ type validateOptions struct {
 	// look up prompt and eval paths.
 	Files    fs.FS
 	RepoTree fs.FS
-	Out      io.Writer
-	Err      io.Writer
+	// Getenv resolves the env: references of notification targets, to warn of unset ones; nil: no check.
+	Getenv func(string) string
+	Out    io.Writer
+	Err    io.Writer
 }
 
 func (app *App) validateCmd() *cobra.Command {
 	opts := &validateOptions{}
+	var output string
 	cmd := &cobra.Command{
 		Use:   "validate [PATH...]",
 		Short: "Check rollout specs and report every problem with its file, line and column",
@@ -45,6 +48,12 @@ Example:
   rollout validate
   rollout validate rollouts/summarizer.yaml --format github`,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := checkOutput(&output); err != nil {
+				return err
+			}
+			if output == "json" {
+				opts.Format = "json"
+			}
 			switch opts.Format {
 			case "text", "github", "json":
 			default:
@@ -61,9 +70,11 @@ Example:
 			opts.Files = hostFS{}
 			opts.RepoTree = os.DirFS(root)
 			opts.Out, opts.Err = app.Stdout, app.Stderr
+			opts.Getenv = app.Getenv
 			return validateRun(opts)
 		},
 	}
+	outputFlag(cmd, &output, "one object: valid, rollouts, problems; the same as --format json")
 	cmd.Flags().StringVar(&opts.Format, "format", "text", "output format: text, github (Actions annotations) or json")
 	cmd.Flags().BoolVar(&opts.Strict, "strict", false, "treat warnings as errors")
 	return cmd
@@ -78,6 +89,7 @@ func validateRun(opts *validateOptions) error {
 	set := rollouts.LoadPaths(opts.Files, paths)
 	rollouts.CheckRoutes(set, opts.RepoTree)
 	problems := append(set.Problems, rollouts.Lint(set, opts.RepoTree)...)
+	problems = append(problems, unsetTargets(set, opts.Getenv)...)
 	sortByPosition(problems)
 	var errs, warns int
 	for _, p := range problems {
@@ -147,6 +159,41 @@ func validateRun(opts *validateOptions) error {
 		return errFailed
 	}
 	return nil
+}
+
+// unsetTargets warns of each notification target whose env: reference names a variable that is not
+// set here, naming the variable: a reconciler run in this environment could not notify it.
+func unsetTargets(set *rollouts.Set, getenv func(string) string) []rollouts.Problem {
+	if getenv == nil {
+		return nil
+	}
+	var out []rollouts.Problem
+	for _, d := range set.Documents {
+		for _, t := range d.Spec.Rollback.Notify {
+			for _, ref := range []string{t.Slack, t.Webhook} {
+				name, ok := strings.CutPrefix(ref, "env:")
+				if !ok || name == "" || strings.TrimSpace(getenv(name)) != "" {
+					continue
+				}
+				line, col := positionOf(d.Source, ref)
+				out = append(out, rollouts.Problem{File: d.Path, Line: line, Col: col, Warning: true,
+					Message: fmt.Sprintf("rollback.notify: %s is not set in this environment; a reconciler run like this one sends this target no notification (set %s where reconcile runs)", name, name)})
+			}
+		}
+	}
+	return out
+}
+
+// positionOf is the 1-based line and column of the first occurrence of s in src (1:1 if absent).
+func positionOf(src []byte, s string) (line, col int) {
+	i := strings.Index(string(src), s)
+	if i < 0 {
+		return 1, 1
+	}
+	before := string(src[:i])
+	line = strings.Count(before, "\n") + 1
+	col = i - strings.LastIndex(before, "\n")
+	return line, col
 }
 
 func sortByPosition(ps []rollouts.Problem) {

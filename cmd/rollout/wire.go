@@ -10,6 +10,9 @@ import (
 	"os"
 	"strings"
 
+	"github.com/go-git/go-git/v5"
+	"github.com/go-git/go-git/v5/config"
+
 	"github.com/rollout-dev/rollout/githubforge"
 	"github.com/rollout-dev/rollout/gitrepo"
 	"github.com/rollout-dev/rollout/notify"
@@ -142,11 +145,49 @@ func (app *App) loop(w *wiring, metricsOverride string, log *slog.Logger) *recon
 			g := &policy.Gatekeeper{Repo: tree, Getenv: app.Getenv}
 			return g.Check(ctx, spec, stage)
 		},
-		Dir: app.Dir,
-		Bot: w.botName,
-		Now: app.Now,
-		Log: log,
+		History: w.remote,
+		Dir:     app.Dir,
+		Bot:     w.botName,
+		Actor:   app.actor(),
+		Now:     app.Now,
+		Log:     log,
 	}
+}
+
+// actor names the person running a manual operation, for the commit's Rollout-Actor trailer: the
+// GitHub user that triggered the workflow (GITHUB_ACTOR) in the Action, else the git identity
+// (GIT_AUTHOR_NAME and GIT_AUTHOR_EMAIL, else user.name and user.email of git's configuration).
+func (app *App) actor() string {
+	if a := app.Getenv("GITHUB_ACTOR"); a != "" {
+		return a + " (GitHub Actions)"
+	}
+	name, email := app.Getenv("GIT_AUTHOR_NAME"), app.Getenv("GIT_AUTHOR_EMAIL")
+	if name == "" && email == "" {
+		name, email = gitIdentity(app.Repo)
+	}
+	switch {
+	case name != "" && email != "":
+		return name + " <" + email + ">"
+	case email != "":
+		return "<" + email + ">"
+	}
+	return name
+}
+
+// gitIdentity reads user.name and user.email as git would for a commit in the checkout at dir (the
+// current directory when dir is not a local path): the checkout's own configuration, then the global one.
+func gitIdentity(dir string) (name, email string) {
+	if dir == "" || strings.Contains(dir, "://") {
+		dir = "."
+	}
+	if repo, err := git.PlainOpenWithOptions(dir, &git.PlainOpenOptions{DetectDotGit: true}); err == nil {
+		if cfg, err := repo.ConfigScoped(config.SystemScope); err == nil {
+			name, email = cfg.User.Name, cfg.User.Email
+		}
+	} else if cfg, err := config.LoadConfig(config.GlobalScope); err == nil {
+		name, email = cfg.User.Name, cfg.User.Email
+	}
+	return name, email
 }
 
 // cliLog is the logger of one-shot commands: warnings and errors, on stderr.

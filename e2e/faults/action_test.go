@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/rollout-dev/rollout/internal/gittest"
 )
 
 // TestActionSummaryHoldsNoSecrets runs the GitHub Action's script (action/run.sh) with the real rollout
@@ -69,5 +71,51 @@ func TestActionSummaryHoldsNoSecrets(t *testing.T) {
 		if found := leaks(text, secrets...); len(found) > 0 {
 			t.Errorf("with a refused token, the action's %s holds %q:\n%s", what, found, text)
 		}
+	}
+}
+
+// TestActionPlansThePullRequestsHead runs the Action's script for `plan` as the example pull-request
+// workflow does (--repo . --base main, in the checkout of a pull request that adds a canary), with the
+// real binary against the GitHub test server. The default branch has no canary yet, so a plan of the
+// default branch would say "no canary"; the pull request's plan says the rollout starts once it merges,
+// and its heading says it is the pull request's plan against main.
+func TestActionPlansThePullRequestsHead(t *testing.T) {
+	if _, err := exec.LookPath("jq"); err != nil {
+		t.Skip("the action's script needs jq")
+	}
+	script, err := filepath.Abs(filepath.Join(repoRoot, "action/run.sh"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	spec := pending("summarizer")
+	withoutCanary := spec[:strings.Index(spec, "canary:")] + spec[strings.Index(spec, "traffic:"):]
+	g := newGitHub(t, map[string]string{"rollouts/summarizer.yaml": withoutCanary})
+	pr := gittest.Clone(t, g.bare)
+	pr.Write(map[string]string{"rollouts/summarizer.yaml": spec})
+	pr.Commit("Add the summarizer canary")
+	dir := t.TempDir()
+	cmd := exec.Command("bash", script)
+	cmd.Dir = pr.Dir
+	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir(), "GIT_CONFIG_NOSYSTEM=1", "GIT_TERMINAL_PROMPT=0",
+		"ROLLOUT_BIN=" + rolloutBin(t), "INPUT_COMMAND=plan", "INPUT_DIR=rollouts", "INPUT_ARGS=--repo . --base main", "INPUT_COMMENT=false",
+		"GITHUB_TOKEN=" + ghToken, "GITHUB_REPOSITORY=" + ghOwner + "/" + ghRepo,
+		"GITHUB_API_URL=" + g.gh.APIURL(), "GITHUB_SERVER_URL=" + g.gh.URL,
+		"GITHUB_STEP_SUMMARY=" + filepath.Join(dir, "summary.md"), "GITHUB_OUTPUT=" + filepath.Join(dir, "output")}
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("plan: %v\n%s", err, out)
+	}
+	summary, _ := os.ReadFile(filepath.Join(dir, "summary.md"))
+	output, _ := os.ReadFile(filepath.Join(dir, "output"))
+	for _, want := range []string{"rollout plan for this pull request", "against main", "| summarizer | start | 0% → 5% |"} {
+		if !strings.Contains(string(summary), want) {
+			t.Errorf("the plan's summary lacks %q:\n%s", want, summary)
+		}
+	}
+	if !strings.Contains(string(output), `"decision":"start"`) {
+		t.Errorf("decisions output = %s", output)
+	}
+	if refs := gittest.Git(t, g.bare, "for-each-ref", "--format=%(refname)"); strings.Contains(refs, "rollout/") {
+		t.Errorf("plan wrote a branch: %s", refs)
 	}
 }

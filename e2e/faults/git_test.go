@@ -150,6 +150,9 @@ func TestTwoProcessesAtOnce(t *testing.T) {
 			t.Errorf("%d processes committed, want exactly 1", commits)
 		}
 	}
+	// The application has not written a request yet: an empty file, so that the loser's fresh decision
+	// is a plain hold rather than a failing source (which records its start).
+	w.writeFile("traffic/summarizer.jsonl", nil)
 	race(policy.Start)
 	if got := w.subjects("main"); len(got) != 2 || !strings.Contains(got[0], "start") {
 		t.Fatalf("main after the start race = %q", got)

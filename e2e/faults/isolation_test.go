@@ -82,7 +82,9 @@ func TestBadInputNeverStopsTheOthers(t *testing.T) {
 	if r := result(t, rep, "pending"); r.Decision != policy.Start || r.Err != nil || r.Commit == "" {
 		t.Errorf("pending: %+v", r)
 	}
-	if r := result(t, rep, "missing"); r.Decision != policy.Hold || r.Err != nil || r.Commit != "" {
+	// A missing traffic file is a failing source: it shows as the rollout's error (issue 15), and git
+	// records when the failures started.
+	if r := result(t, rep, "missing"); r.Decision != policy.Hold || r.Err == nil || !strings.Contains(r.Err.Error(), "missing.jsonl") {
 		t.Errorf("missing traffic: %+v", r)
 	}
 	for _, name := range badSources {

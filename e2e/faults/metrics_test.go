@@ -18,35 +18,44 @@ import (
 )
 
 // TestMetricsSourceDownHoldsAndAlerts: a traffic file that is missing holds the rollout on every tick,
-// never advances it, writes nothing to git, and after three consecutive failures posts one alert to the
-// rollout's webhook. When the file appears, the healthy canary advances.
+// never advances it, fails every tick (the failure shows: exit 1), records in git once when the
+// failures start, and posts one alert with that commit, even from stateless processes (a new loop per
+// tick, as cron and the Action run). When the file appears, the healthy canary advances, and the end of
+// the outage is recorded once.
 func TestMetricsSourceDownHoldsAndAlerts(t *testing.T) {
 	w := newWorld(t, map[string]string{"rollouts/summarizer.yaml": progressing("summarizer", "hold")}, false)
-	before := w.refs()
-	l := w.localLoop() // the daemon: one process, tick after tick
+	before := len(w.subjects("main"))
 	for i := range 5 {
 		w.setNow(t0.Add(time.Duration(2+i) * time.Hour))
-		res := result(t, tick(t, l), "summarizer")
-		if res.Decision != policy.Hold || res.Commit != "" || res.Err != nil {
+		res := result(t, tick(t, w.localLoop()), "summarizer")
+		if res.Decision != policy.Hold || res.Err == nil || !strings.Contains(res.Err.Error(), "summarizer.jsonl") || (i > 0) != (res.Commit == "") {
 			t.Fatalf("tick %d with the source down: %+v", i+1, res)
 		}
-		if why := strings.Join(res.Reasons, "; "); !strings.Contains(why, "metrics source failed") || !strings.Contains(why, "summarizer.jsonl") {
-			t.Errorf("tick %d: reasons %q do not name the failing source", i+1, why)
+		if why := strings.Join(res.Reasons, "; "); !strings.Contains(why, "metrics source failed") || !strings.Contains(why, "failing since "+t0.Add(2*time.Hour).Format(time.RFC3339)) {
+			t.Errorf("tick %d: reasons %q do not name the failing source and since when", i+1, why)
 		}
 	}
-	if got := w.refs(); got != before {
-		t.Errorf("holding on a failing source wrote to git:\n%s\nwas\n%s", got, before)
+	if got := w.subjects("main"); len(got) != before+1 || got[0] != "rollout(summarizer): metrics source failing" {
+		t.Errorf("want one commit for the outage, main = %q", got)
 	}
 	evs := w.hook.received()
 	if len(evs) != 1 || evs[0].Decision != "alert" || evs[0].Rollout != "summarizer" ||
-		!strings.Contains(strings.Join(evs[0].Reasons, " "), "3 consecutive metrics failures") {
-		t.Fatalf("alerts = %+v, want one after 3 failures", evs)
+		!strings.Contains(strings.Join(evs[0].Reasons, " "), "metrics source failing since") {
+		t.Fatalf("alerts = %+v, want one when the failures start", evs)
 	}
-	// The source comes back with a healthy canary: the rollout advances.
+	// The source comes back with a healthy canary: the rollout advances, and the next tick records
+	// that the source answers again.
 	w.writeTraffic("summarizer", 0.01)
-	res := result(t, tick(t, l), "summarizer")
+	res := result(t, tick(t, w.localLoop()), "summarizer")
 	if res.Decision != policy.Advance || res.Err != nil {
 		t.Fatalf("after recovery: %+v", res)
+	}
+	res = result(t, tick(t, w.localLoop()), "summarizer")
+	if got := w.subjects("main"); res.Err != nil || !strings.HasPrefix(got[0], "rollout(summarizer): metrics source recovered") {
+		t.Errorf("recovery not recorded: %+v, main = %q", res, got)
+	}
+	if st := w.spec("summarizer").Status; !st.MetricsFailingSince.IsZero() {
+		t.Errorf("status after recovery = %+v", st)
 	}
 }
 
@@ -79,7 +88,7 @@ func TestHangingMetricsSourceIsBounded(t *testing.T) {
 			t.Fatal(err)
 		}
 		hung := result(t, rep, "hangs")
-		if why := strings.Join(hung.Reasons, "; "); hung.Decision != policy.Hold || hung.Commit != "" ||
+		if why := strings.Join(hung.Reasons, "; "); hung.Decision != policy.Hold || hung.Err == nil || (i > 0) != (hung.Commit == "") ||
 			!strings.Contains(why, "no answer within 1s: "+policy.ErrSourceUnavailable.Error()) {
 			t.Fatalf("tick %d, hanging source: %+v", i+1, hung)
 		}
@@ -93,8 +102,8 @@ func TestHangingMetricsSourceIsBounded(t *testing.T) {
 }
 
 // TestPrometheusDownOrHangingHolds: the Prometheus source against a server that answers 503, then one
-// that never answers. Each tick holds within the source's timeout, writes nothing, and the third
-// consecutive failure raises the alert.
+// that never answers. Each tick holds within the source's timeout and fails; git records the start of
+// the failures once, and one alert goes out with it.
 func TestPrometheusDownOrHangingHolds(t *testing.T) {
 	var hang atomic.Bool
 	release := make(chan struct{})
@@ -112,7 +121,7 @@ func TestPrometheusDownOrHangingHolds(t *testing.T) {
 	defer close(release)
 	w := newWorld(t, map[string]string{"rollouts/summarizer.yaml": strings.Replace(progressing("summarizer", "hold"),
 		"file:traffic/summarizer.jsonl", "prometheus:"+promSrv.URL, 1)}, false)
-	before := w.refs()
+	before := len(w.subjects("main"))
 	l := w.localLoop()
 	l.Sources = func(spec *rollouts.Spec) (policy.Source, error) {
 		return prom.New(strings.TrimPrefix(spec.Metrics.Source, prom.Scheme), prom.WithTimeout(500*time.Millisecond))
@@ -120,13 +129,13 @@ func TestPrometheusDownOrHangingHolds(t *testing.T) {
 	for i := range 3 {
 		hang.Store(i > 0)
 		res := result(t, tick(t, l), "summarizer")
-		if why := strings.Join(res.Reasons, "; "); res.Decision != policy.Hold || res.Commit != "" || res.Err != nil ||
+		if why := strings.Join(res.Reasons, "; "); res.Decision != policy.Hold || (i > 0) != (res.Commit == "") || res.Err == nil ||
 			!strings.Contains(why, "metrics source failed") {
 			t.Fatalf("tick %d with Prometheus failing: %+v", i+1, res)
 		}
 	}
-	if got := w.refs(); got != before {
-		t.Errorf("holding wrote to git")
+	if got := w.subjects("main"); len(got) != before+1 {
+		t.Errorf("want one commit for the outage, main = %q", got)
 	}
 	if evs := w.hook.received(); len(evs) != 1 || evs[0].Decision != "alert" {
 		t.Errorf("alerts = %+v, want one", evs)

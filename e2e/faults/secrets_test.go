@@ -147,7 +147,7 @@ func TestProposalTextIsEscaped(t *testing.T) {
 		g.setNow(t0.Add(time.Duration(3+i) * time.Hour))
 		res = result(t, tick(t, g.process()), "summarizer")
 	}
-	if res.Decision != policy.Rollback || res.Err != nil {
+	if res.Decision != policy.Rollback || res.Err == nil || res.Commit == "" {
 		t.Fatalf("rollback on metrics failures: %+v", res)
 	}
 	pulls := g.gh.Pulls()

@@ -331,7 +331,11 @@ func TestPromotion(t *testing.T) {
 		}
 		prs := w.botPulls(name)
 		pr := prs[len(prs)-1]
-		if wantTitle := fmt.Sprintf("rollout(%s): %d%% → %d%%", name, weight, to); pr.Title != wantTitle || pr.State != "open" {
+		wantTitle := fmt.Sprintf("rollout(%s): %d%% → %d%%", name, weight, to)
+		if weight == to {
+			wantTitle = reconcile.PromoteTitle(name) // not "100% → 100%"
+		}
+		if pr.Title != wantTitle || pr.State != "open" {
 			t.Fatalf("stage %d: pull request %q %s, want %q open", stage, pr.Title, pr.State, wantTitle)
 		}
 		w.srv.MergePull(pr.Number)

@@ -253,7 +253,7 @@ func (w *world) stageZeroPassed(name string) int {
 
 // TestRollbackUnderRateLimit: with the API's rate limit spent for the next hour, a regression still
 // rolls back at once (the commit needs git only), and the pull request left open is closed, with a
-// comment, by the first tick after the limit resets.
+// comment, by the first tick after the limit resets. The tick that could not close it fails, saying so.
 func TestRollbackUnderRateLimit(t *testing.T) {
 	t.Parallel()
 	const name = "summarizer"
@@ -262,7 +262,11 @@ func TestRollbackUnderRateLimit(t *testing.T) {
 	w.at(t0.Add(3 * time.Hour))
 	w.srv.Fail(1, githubtest.Fault{Status: 403, Primary: true, ResetIn: time.Hour}) // the list call
 	before := w.head("main")
-	r := w.result(w.tick(), name)
+	r := w.failedResult(w.tick(), name)
+	// Issue 16: the pull request left open is reported, and the pass fails (exit 1) until it is closed.
+	if !strings.Contains(r.Err.Error(), "not closed yet") {
+		t.Errorf("error %v does not say the pull request is left open", r.Err)
+	}
 	if r.Decision != policy.Rollback || r.Commit == "" || w.head("main") != r.Commit || w.commit(r.Commit).ParentHashes[0].String() != before {
 		t.Fatalf("rate-limited regression: %s commit %q (%s)", r.Decision, r.Commit, r.Effect)
 	}

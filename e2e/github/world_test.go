@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"os"
 	"os/exec"
+	"path"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -114,6 +115,19 @@ func newWorldAuth(t *testing.T, files map[string]string, appKey []byte) *world {
 	w.srv.Token = token
 	w.srv.Logins = map[string]string{gitrepo.DefaultAuthorEmail: botLogin, alice: "alice"}
 	w.bare, w.cloneURL = w.srv.EnableGit(files)
+	// The application has served no request yet: an empty traffic file per rollout, since a missing
+	// one is a failing metrics source (which fails the pass and is recorded in git).
+	for p := range files {
+		if strings.HasPrefix(p, "rollouts/") {
+			name := strings.TrimSuffix(path.Base(p), ".yaml")
+			if err := os.MkdirAll(filepath.Join(w.dir, "traffic"), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(filepath.Join(w.dir, "traffic", name+".jsonl"), nil, 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
 
 	hook := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
 		var ev reconcile.Event
@@ -231,6 +245,21 @@ func (w *world) tick() *reconcile.Report {
 }
 
 // result returns the one result of a rollout in rep, failing the test when it has an error.
+// failedResult returns rollout name's result of rep, failing the test unless it has an error.
+func (w *world) failedResult(rep *reconcile.Report, name string) reconcile.Result {
+	w.t.Helper()
+	for _, r := range rep.Results {
+		if r.Rollout == name {
+			if r.Err == nil {
+				w.t.Fatalf("rollout %s at %s: no error (effect %q)", name, w.clock.Now().Format(time.RFC3339), r.Effect)
+			}
+			return r
+		}
+	}
+	w.t.Fatalf("no result for rollout %s in %+v", name, rep.Results)
+	return reconcile.Result{}
+}
+
 func (w *world) result(rep *reconcile.Report, name string) reconcile.Result {
 	w.t.Helper()
 	for _, r := range rep.Results {

@@ -231,8 +231,7 @@ func TestRunScriptReconcile(t *testing.T) {
 	dir := t.TempDir()
 	// The fake rollout records its arguments and prints what `reconcile -o json` prints.
 	fakeBin(t, dir, "rollout", `printf '%s\n' "$@" > "$(dirname "$0")/args"
-echo '{"rollout":"summarizer","decision":"advance","from":5,"to":25,"commit":"abc","proposal":"https://github.com/acme/x/pull/7","error":null}'
-echo '{"rollout":"bad|<b>","decision":"hold","from":5,"to":5,"commit":null,"proposal":null,"error":"metrics: 503"}'
+echo '[{"rollout":"summarizer","decision":"advance","from":5,"to":25,"commit":"abc","proposal":"https://github.com/acme/x/pull/7","error":null},{"rollout":"bad|<b>","decision":"hold","from":5,"to":5,"commit":null,"proposal":null,"error":"metrics: 503"}]'
 exit 1
 `)
 	summary, output, stdout, err := runScript(t, dir, map[string]string{"ROLLOUT_BIN": dir + "/rollout",
@@ -281,7 +280,7 @@ func TestRunScriptArgsPerLine(t *testing.T) {
 func TestRunScriptPlanComment(t *testing.T) {
 	dir := t.TempDir()
 	fakeBin(t, dir, "rollout", `case "$*" in
-*"-o json"*) echo '{"rollout":"summarizer","decision":"start","from":0,"to":5,"commit":null,"proposal":null,"error":null}' ;;
+*"-o json"*) echo '[{"rollout":"summarizer","decision":"start","from":0,"to":5,"commit":null,"proposal":null,"error":null}]' ;;
 *) echo "## Plan: summarizer starts at 5%" ;;
 esac`)
 	// The fake gh finds no plan comment, then records the one it is asked to create.
@@ -318,6 +317,39 @@ func TestRunScriptReportsAFailedPass(t *testing.T) {
 		t.Fatalf("exit = %v, want 1", err)
 	}
 	for _, want := range []string{"rollout reconcile failed (exit 1)", "fetch main: authentication required"} {
+		if !strings.Contains(summary, want) {
+			t.Errorf("summary lacks %q:\n%s", want, summary)
+		}
+	}
+}
+
+// The pull request's plan is the pull request's: the example workflow plans the checkout against the
+// pull request's base branch (issue 15), not the default branch as it stands.
+func TestPullRequestWorkflowPlansItsHead(t *testing.T) {
+	var w workflow
+	strictDecode(t, "pull-request.yml", &w)
+	for _, j := range w.Jobs {
+		for _, s := range j.Steps {
+			if s.With["command"] == "plan" {
+				if args := s.With["args"]; !strings.Contains(args, "--base ${{ github.base_ref }}") || !strings.Contains(args, "--repo .") {
+					t.Errorf("plan args = %q, want the checkout planned against the base branch", args)
+				}
+				return
+			}
+		}
+	}
+	t.Fatal("no plan step")
+}
+
+// The summary of `status` fills its columns from status's own fields (last decision, weight, error).
+func TestRunScriptStatusSummary(t *testing.T) {
+	dir := t.TempDir()
+	fakeBin(t, dir, "rollout", `echo '[{"rollout":"summarizer","phase":"RolledBack","weight":0,"lastDecision":"rollback","proposal":null,"error":null},{"rollout":"tagger","phase":"Progressing","weight":10,"lastDecision":"start","proposal":null,"error":"metrics source: 503"}]'`)
+	summary, _, stdout, err := runScript(t, dir, map[string]string{"ROLLOUT_BIN": dir + "/rollout", "INPUT_COMMAND": "status"})
+	if err != nil {
+		t.Fatalf("%v: %s", err, stdout)
+	}
+	for _, want := range []string{"| summarizer | rollback | 0 |", "| tagger | start | 10 |  | metrics source: 503 |"} {
 		if !strings.Contains(summary, want) {
 			t.Errorf("summary lacks %q:\n%s", want, summary)
 		}

@@ -145,6 +145,7 @@ func (d *Daemon) schedule(ctx context.Context, inflight *sync.WaitGroup) {
 	schedules := map[string]cron.Schedule{}
 	last := map[string]time.Time{}
 	start := d.Now()
+	var announced time.Time
 	for ctx.Err() == nil {
 		now := d.Now()
 		wake := now.Add(d.poll())
@@ -187,6 +188,14 @@ func (d *Daemon) schedule(ctx context.Context, inflight *sync.WaitGroup) {
 		}
 		if len(due) > 0 {
 			sort.Strings(due)
+			d.log().Info("pass", "rollouts", due)
+		}
+		if !wake.Equal(announced) {
+			// Say when the next pass is due, once per change, so that a quiet daemon reads as waiting.
+			d.log().Info("next pass", "at", wake.UTC().Format(time.RFC3339), "in", wake.Sub(now).Round(time.Second).String())
+			announced = wake
+		}
+		if len(due) > 0 {
 			inflight.Add(1)
 			go func() {
 				defer inflight.Done()

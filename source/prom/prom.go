@@ -356,7 +356,31 @@ func (s *Source) query(ctx context.Context, query string, at time.Time) (model.V
 	if errors.As(err, &apiErr) && apiErr.Type == promv1.ErrBadData {
 		return nil, fmt.Errorf("%w: query %s: %w", ErrBadQuery, query, err)
 	}
-	return nil, fmt.Errorf("%w: prometheus %s: query %s: %w", policy.ErrSourceUnavailable, s.endpoint, query, err)
+	if apiErr == nil {
+		// The server did not answer: its URL is what to check, not the query (which may run to a
+		// thousand characters).
+		return nil, fmt.Errorf("%w: prometheus %s did not answer: %w", policy.ErrSourceUnavailable, s.endpoint, unwrapURLError(err))
+	}
+	return nil, fmt.Errorf("%w: prometheus %s: query %s: %w", policy.ErrSourceUnavailable, s.endpoint, shortQuery(query), err)
+}
+
+// unwrapURLError drops the request line that net/http puts before a transport failure ("Post
+// \"http://…/api/v1/query\": dial tcp …"), keeping the failure itself.
+func unwrapURLError(err error) error {
+	var u *url.Error
+	if errors.As(err, &u) && u.Err != nil {
+		return u.Err
+	}
+	return err
+}
+
+// shortQuery is a query fit for an error message: its first 120 characters.
+func shortQuery(q string) string {
+	q = strings.Join(strings.Fields(q), " ")
+	if len(q) > 120 {
+		return q[:117] + "..."
+	}
+	return q
 }
 
 // scrubbed hides a secret from an error's text and keeps the error for errors.Is and errors.As.

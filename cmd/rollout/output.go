@@ -1,0 +1,51 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/url"
+
+	"github.com/spf13/cobra"
+)
+
+// The one output convention of every command that prints results, as gh has it: -o text (for people,
+// the default) or -o json (one JSON value per run: an array or an object, never JSON Lines). docs/cli.md
+// lists the shape of each command's JSON.
+
+// outputFlag adds -o/--output to cmd, holding text or json.
+func outputFlag(cmd *cobra.Command, out *string, shape string) {
+	cmd.Flags().StringVarP(out, "output", "o", "text", "output format: text or json ("+shape+")")
+}
+
+// checkOutput refuses an output format other than text and json. "table", the name of text in
+// earlier versions, is still accepted.
+func checkOutput(out *string) error {
+	switch *out {
+	case "text", "json":
+		return nil
+	case "table", "":
+		*out = "text"
+		return nil
+	}
+	return usageError{fmt.Errorf("unknown output format %q: want text or json", *out)}
+}
+
+// writeJSON prints v as one indented JSON value, HTML left unescaped.
+func writeJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+// redactSource is a metrics source fit for a message: a URL keeps its scheme, host and path, never a
+// password or a query (which may hold a token).
+func redactSource(src string) string {
+	u, err := url.Parse(src)
+	if err != nil || u.Host == "" {
+		return src
+	}
+	u.User, u.RawQuery, u.Fragment = nil, "", ""
+	return u.String()
+}

@@ -1,0 +1,80 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/go-git/go-git/v5"
+
+	"github.com/rollout-dev/rollout/githubforge"
+	"github.com/rollout-dev/rollout/reconcile"
+)
+
+// errPlanWritesNothing is what the checkout of a pull request's head answers to a push: plan --base
+// never writes.
+var errPlanWritesNothing = errors.New("plan --base reads the checkout and writes nothing")
+
+// checkoutHead is the checked-out tree of a pull request (its head, or the merge GitHub's checkout
+// makes of it) as a read-only reconcile.Repository whose snapshot is "what the base branch would hold
+// once the pull request merges". Snapshot reads the working tree; Push and Branch refuse.
+type checkoutHead struct {
+	root, base, head string
+}
+
+var _ reconcile.Repository = checkoutHead{}
+
+func (c checkoutHead) Snapshot(context.Context) (*reconcile.Snapshot, error) {
+	return &reconcile.Snapshot{Branch: c.base, Head: c.head, Files: os.DirFS(c.root)}, nil
+}
+
+func (c checkoutHead) Push(context.Context, reconcile.PushRequest) (string, error) {
+	return "", errPlanWritesNothing
+}
+
+func (c checkoutHead) Branch(context.Context, string, string) (reconcile.BranchState, error) {
+	return reconcile.BranchState{}, errPlanWritesNothing
+}
+
+// planHeadWiring wires `plan --base BRANCH`: the specs from the local checkout (--repo PATH, default
+// the current directory), the proposals from GitHub when its environment is set (so that the plan
+// says which open pull request a decision would update), and no git remote at all.
+func (app *App) planHeadWiring(ctx context.Context, base string) (*wiring, string, error) {
+	root := app.Repo
+	if root == "" {
+		root = "."
+	}
+	if strings.Contains(root, "://") {
+		return nil, "", usageError{fmt.Errorf("plan --base reads a local checkout of the pull request: --repo %s is not a local path", root)}
+	}
+	repo, err := git.PlainOpenWithOptions(root, &git.PlainOpenOptions{DetectDotGit: true})
+	if err != nil {
+		return nil, "", fmt.Errorf("open the checkout of the pull request at %s: %w", root, err)
+	}
+	head := ""
+	if ref, err := repo.Head(); err == nil {
+		head = ref.Hash().String()
+	}
+	w := &wiring{repo: checkoutHead{root: root, base: base, head: head}}
+	w.botName, _ = app.bot()
+	getenv, err := app.githubEnv()
+	if err != nil {
+		return nil, "", err
+	}
+	if getenv("GITHUB_REPOSITORY") != "" && (getenv("GITHUB_TOKEN") != "" || getenv("GITHUB_APP_ID") != "") {
+		opts, err := githubforge.FromEnv(getenv)
+		if err != nil {
+			return nil, "", err
+		}
+		opts.Now = app.Now
+		_, opts.BotEmail = app.bot()
+		gh, err := githubforge.New(opts)
+		if err != nil {
+			return nil, "", fmt.Errorf("github: %w", err)
+		}
+		w.forge, w.forgeName = gh, "github"
+	}
+	return w, head, nil
+}

@@ -1,0 +1,179 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/rollout-dev/rollout/internal/synth"
+	"github.com/rollout-dev/rollout/rollouts"
+	"github.com/rollout-dev/rollout/rollouts/record"
+)
+
+// simulateOptions are the inputs of `rollout simulate`.
+type simulateOptions struct {
+	SpecPath string
+	Hours    float64
+	Rate     int
+	Regress  bool
+	Seed     uint64
+	Out      string
+	Backdate bool
+	Output   string
+}
+
+func (app *App) simulateCmd() *cobra.Command {
+	opts := &simulateOptions{}
+	cmd := &cobra.Command{
+		Use:   "simulate --spec FILE [--hours N] [--regress] [--backdate]",
+		Short: "Write synthetic request records for a rollout, as its application would, over the last hours",
+		Long: `simulate writes synthetic requests of one rollout to its metrics file (the spec's file: source,
+read from the current directory, or --out), spread over the last --hours, split between stable and
+canary at the spec's current weight: what the application would have recorded. The canary is healthy,
+or with --regress its error rate jumps from 2% to 15%. The records are appended; nothing else changes.
+
+A stage's window starts at status.stageStartedAt, so records older than the stage's start do not count.
+--backdate moves status.stageStartedAt of the spec file back by --hours, as if the stage had been
+running that long: commit and push it, and the next reconcile judges the simulated hours.
+
+The requests come from the one synthetic generator of the tests and the demo (internal/synth), seeded
+by --seed, so a run is reproducible.
+
+Example:
+  rollout simulate --spec rollouts/summarizer.yaml --hours 6 --backdate
+  rollout simulate --spec rollouts/summarizer.yaml --hours 3 --regress`,
+		Args: exactArgs(0),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if opts.SpecPath == "" {
+				return usageError{errors.New("simulate needs --spec FILE")}
+			}
+			if opts.Hours <= 0 || opts.Rate <= 0 {
+				return usageError{errors.New("--hours and --rate must be positive")}
+			}
+			if err := checkOutput(&opts.Output); err != nil {
+				return err
+			}
+			return app.simulate(opts)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&opts.SpecPath, "spec", "", "the rollout spec file")
+	f.Float64Var(&opts.Hours, "hours", 6, "how many hours of traffic, ending now")
+	f.IntVar(&opts.Rate, "rate", 1000, "requests per hour, both arms together")
+	f.BoolVar(&opts.Regress, "regress", false, "a regressing canary: its error rate jumps from 2% to 15%")
+	f.Uint64Var(&opts.Seed, "seed", 1, "seed of the generator")
+	f.StringVar(&opts.Out, "out", "", "the JSON Lines file to append to (default: the spec's file: source)")
+	f.BoolVar(&opts.Backdate, "backdate", false, "move status.stageStartedAt of the spec file back by --hours")
+	outputFlag(cmd, &opts.Output, "one object")
+	return cmd
+}
+
+// simulation is what `rollout simulate -o json` prints.
+type simulation struct {
+	Rollout   string    `json:"rollout"`
+	File      string    `json:"file"`
+	From      time.Time `json:"from"`
+	To        time.Time `json:"to"`
+	Weight    int       `json:"weight"`
+	Stable    int       `json:"stable"`
+	Canary    int       `json:"canary"`
+	Regress   bool      `json:"regress"`
+	Backdated bool      `json:"backdated"`
+}
+
+func (app *App) simulate(opts *simulateOptions) error {
+	src, err := os.ReadFile(opts.SpecPath)
+	if err != nil {
+		return fmt.Errorf("read spec %s: %w", opts.SpecPath, err)
+	}
+	spec, problems := rollouts.Parse(opts.SpecPath, src)
+	if spec == nil {
+		for _, p := range problems {
+			fmt.Fprintln(app.Stderr, p.Error())
+		}
+		return errFailed
+	}
+	if spec.Canary == nil {
+		return fmt.Errorf("%s: the spec has no canary to simulate", opts.SpecPath)
+	}
+	out := opts.Out
+	if out == "" {
+		path, ok := strings.CutPrefix(spec.Metrics.Source, "file:")
+		if !ok {
+			return usageError{fmt.Errorf("%s reads metrics from %s, not a file: pass --out FILE", opts.SpecPath, redactSource(spec.Metrics.Source))}
+		}
+		out = path
+	}
+	weight := spec.Traffic.Weight
+	if weight == 0 && len(spec.Stages) > 0 {
+		weight = spec.Stages[0].Weight // not started yet: what its first stage will route
+	}
+	now := app.Now().UTC().Truncate(time.Second)
+	from := now.Add(-time.Duration(opts.Hours * float64(time.Hour)))
+	total := int(float64(opts.Rate) * opts.Hours)
+	canary := total * weight / 100
+	stable := synth.Stable
+	stable.Model = spec.Stable.Model
+	canaryProfile := synth.Stable
+	canaryProfile.Model = spec.Canary.Model
+	if opts.Regress {
+		canaryProfile.ErrorRate = 0.15
+	}
+	reqs := synth.Generate(synth.Traffic{Rollout: spec.Name, From: from, To: now, Stable: total - canary, Canary: canary,
+		StableProfile: stable, CanaryProfile: canaryProfile}, opts.Seed)
+	if err := os.MkdirAll(filepath.Dir(out), 0o755); err != nil {
+		return err
+	}
+	rec, err := record.OpenJSONL(out)
+	if err != nil {
+		return err
+	}
+	for _, r := range reqs {
+		if err := rec.Record(synth.Record(r)); err != nil {
+			rec.Close()
+			return fmt.Errorf("write %s: %w", out, err)
+		}
+	}
+	if err := rec.Close(); err != nil {
+		return fmt.Errorf("write %s: %w", out, err)
+	}
+	res := simulation{Rollout: spec.Name, File: out, From: from, To: now, Weight: weight, Stable: total - canary, Canary: canary, Regress: opts.Regress}
+	if opts.Backdate {
+		if err := backdate(opts.SpecPath, src, spec, from); err != nil {
+			return err
+		}
+		res.Backdated = true
+	}
+	if opts.Output == "json" {
+		return writeJSON(app.Stdout, res)
+	}
+	health := "a healthy canary"
+	if opts.Regress {
+		health = "a regressing canary (errors 2% → 15%)"
+	}
+	fmt.Fprintf(app.Stdout, "%s: %d requests (stable %d, canary %d at %d%%), %s, %s → %s, appended to %s\n", spec.Name, total,
+		total-canary, canary, weight, health, from.Format(time.RFC3339), now.Format(time.RFC3339), out)
+	if res.Backdated {
+		fmt.Fprintf(app.Stdout, "%s: status.stageStartedAt moved back to %s: commit and push the spec\n", opts.SpecPath, from.Format(time.RFC3339))
+	}
+	return nil
+}
+
+// backdate moves the stage's start of a progressing spec back to from, by minimal edit of its file.
+func backdate(path string, src []byte, spec *rollouts.Spec, from time.Time) error {
+	if spec.Status == nil || spec.Status.Phase != rollouts.Progressing {
+		return fmt.Errorf("--backdate: %s is not progressing yet: run rollout reconcile to start it, then git pull", path)
+	}
+	st := *spec.Status
+	st.StageStartedAt = from
+	edited, err := rollouts.Edit(src, rollouts.Change{Status: &st})
+	if err != nil {
+		return fmt.Errorf("--backdate %s: %w", path, err)
+	}
+	return os.WriteFile(path, edited, 0o644)
+}

@@ -1,0 +1,102 @@
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/rollout-dev/rollout/rollouts"
+)
+
+const simulateSpec = `apiVersion: rollout/v1
+kind: Rollout
+name: summarizer
+stable: {model: claude-sonnet-4-5-20260301}
+canary: {model: claude-sonnet-4-5-20260415}
+traffic: {weight: 25}
+stages:
+  - {weight: 5, minDuration: 1h}
+  - {weight: 25, minDuration: 1h}
+metrics:
+  source: file:traffic/summarizer.jsonl
+analysis:
+  rules:
+    - {metric: error_rate, max: 0.1}
+status:
+  phase: Progressing
+  stage: 1
+  stageStartedAt: 2026-04-16T11:00:00Z
+`
+
+// simulate writes the spec's traffic in the present, split at its weight, healthy or regressing, and
+// --backdate moves the stage's start back by minimal edit.
+func TestSimulate(t *testing.T) {
+	now := time.Date(2026, 4, 16, 12, 0, 0, 0, time.UTC)
+	t.Chdir(t.TempDir())
+	if err := os.WriteFile("summarizer.yaml", []byte(simulateSpec), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	run := func(args ...string) (int, string, string) {
+		var out, errOut strings.Builder
+		app := &App{Stdout: &out, Stderr: &errOut, Getenv: func(string) string { return "" }, Now: func() time.Time { return now }}
+		return app.Main(args), out.String(), errOut.String()
+	}
+	code, out, errOut := run("simulate", "--spec", "summarizer.yaml", "--hours", "2", "--rate", "1000", "-o", "json")
+	var sim simulation
+	if err := json.Unmarshal([]byte(out), &sim); err != nil || code != 0 || sim.Stable != 1500 || sim.Canary != 500 || sim.Backdated {
+		t.Fatalf("simulate: exit %d %s %s (%v)", code, out, errOut, err)
+	}
+	errorsBy := func() (stable, canary, n int) {
+		f, err := os.Open(filepath.Join("traffic", "summarizer.jsonl"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		sc := bufio.NewScanner(f)
+		for sc.Scan() {
+			var r struct {
+				TS      time.Time `json:"ts"`
+				Variant string    `json:"variant"`
+				Error   bool      `json:"error"`
+			}
+			if err := json.Unmarshal(sc.Bytes(), &r); err != nil {
+				t.Fatal(err)
+			}
+			if r.TS.Before(now.Add(-2*time.Hour)) || r.TS.After(now) {
+				t.Fatalf("record at %s, outside the last two hours", r.TS)
+			}
+			n++
+			if r.Error && r.Variant == "canary" {
+				canary++
+			} else if r.Error {
+				stable++
+			}
+		}
+		return stable, canary, n
+	}
+	if _, canary, n := errorsBy(); n != 2000 || canary > 30 {
+		t.Errorf("healthy: %d records, %d canary errors", n, canary)
+	}
+	code, _, errOut = run("simulate", "--spec", "summarizer.yaml", "--hours", "2", "--rate", "1000", "--regress", "--backdate", "--seed", "2")
+	if code != 0 {
+		t.Fatalf("regress: exit %d %s", code, errOut)
+	}
+	if _, canary, n := errorsBy(); n != 4000 || canary < 50 {
+		t.Errorf("regressing: %d records, %d canary errors; want about 75 more", n, canary)
+	}
+	src, _ := os.ReadFile("summarizer.yaml")
+	spec, _ := rollouts.Parse("summarizer.yaml", src)
+	if spec == nil || !spec.Status.StageStartedAt.Equal(now.Add(-2*time.Hour)) {
+		t.Errorf("--backdate left the spec:\n%s", src)
+	}
+	if strings.Replace(string(src), "2026-04-16T10:00:00Z", "2026-04-16T11:00:00Z", 1) != simulateSpec {
+		t.Errorf("--backdate changed more than stageStartedAt:\n%s", src)
+	}
+	if code, _, errOut := run("simulate"); code != exitUsage || !strings.Contains(errOut, "--spec") {
+		t.Errorf("no --spec: exit %d %s", code, errOut)
+	}
+}
