@@ -12,6 +12,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"gopkg.in/yaml.v3"
 )
@@ -223,6 +224,9 @@ func parseRaw(file string, src []byte) (*Spec, []Problem) {
 		d.errorAt(nil, "file is %d bytes; a rollout spec may hold at most %d", len(src), MaxFileSize)
 		return nil, d.problems
 	}
+	if p, bad := checkEncoding(file, src); bad {
+		return nil, []Problem{p}
+	}
 	root, err := parseNode(src)
 	if err != nil {
 		line := 1
@@ -255,6 +259,41 @@ func parseRaw(file string, src []byte) (*Spec, []Problem) {
 		return nil, d.problems
 	}
 	return &spec, nil
+}
+
+// checkEncoding refuses what YAML readers disagree about, before the file is parsed: a file that is not
+// UTF-8, and the line breaks other than \n and \r\n (a lone \r, NEL, LS and PS), which yaml.v3 counts
+// as line breaks (YAML 1.1) while YAML 1.2 readers, editors and git diff do not. A file holding one
+// could be read differently by the application and by the controller, and Edit could not find its
+// lines, so no rollback could land.
+func checkEncoding(file string, src []byte) (Problem, bool) {
+	if bytes.HasPrefix(src, []byte{0xFE, 0xFF}) || bytes.HasPrefix(src, []byte{0xFF, 0xFE}) || bytes.HasPrefix(src, []byte{0, 0}) {
+		return Problem{File: file, Line: 1, Col: 1, Message: "the file is UTF-16 or UTF-32; save it as UTF-8"}, true
+	}
+	line, lineStart := 1, 0
+	for i := 0; i < len(src); i++ {
+		var what string
+		switch {
+		case src[i] == '\n':
+			line, lineStart = line+1, i+1
+			continue
+		case src[i] == '\r' && (i+1 == len(src) || src[i+1] != '\n'):
+			what = "a carriage return (\\r) without a line feed"
+		case src[i] == 0xC2 && i+1 < len(src) && src[i+1] == 0x85:
+			what = "U+0085 (next line)"
+		case src[i] == 0xE2 && i+2 < len(src) && src[i+1] == 0x80 && (src[i+2] == 0xA8 || src[i+2] == 0xA9):
+			what = "U+2028 (line separator)"
+			if src[i+2] == 0xA9 {
+				what = "U+2029 (paragraph separator)"
+			}
+		default:
+			continue
+		}
+		col := utf8.RuneCount(src[lineStart:i]) + 1
+		return Problem{File: file, Line: line, Col: col, Message: fmt.Sprintf(
+			"line break %s: YAML readers disagree on where its lines start; end lines with \\n or \\r\\n (inside a double-quoted string, write an escape such as \\u2028)", what)}, true
+	}
+	return Problem{}, false
 }
 
 // yamlLine finds the line number in a yaml.v3 syntax error.
