@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -23,8 +24,11 @@ type validateOptions struct {
 	// look up prompt and eval paths.
 	Files    fs.FS
 	RepoTree fs.FS
-	Out      io.Writer
-	Err      io.Writer
+	// Now is the time status times are checked against (a future stage start is clock skew); zero
+	// skips the check.
+	Now time.Time
+	Out io.Writer
+	Err io.Writer
 }
 
 func (app *App) validateCmd() *cobra.Command {
@@ -60,6 +64,9 @@ Example:
 			}
 			opts.Files = hostFS{}
 			opts.RepoTree = os.DirFS(root)
+			if app.Now != nil {
+				opts.Now = app.Now()
+			}
 			opts.Out, opts.Err = app.Stdout, app.Stderr
 			return validateRun(opts)
 		},
@@ -77,6 +84,9 @@ func validateRun(opts *validateOptions) error {
 	}
 	set := rollouts.LoadPaths(opts.Files, paths)
 	problems := append(set.Problems, rollouts.Lint(set, opts.RepoTree)...)
+	if !opts.Now.IsZero() {
+		problems = append(problems, rollouts.CheckClock(set, opts.Now)...)
+	}
 	sortByPosition(problems)
 	var errs, warns int
 	for _, p := range problems {
