@@ -102,7 +102,7 @@ func TestValidateDefaultDir(t *testing.T) {
 	if code != exitOK {
 		t.Fatalf("exit %d\n%s%s", code, stdout, stderr)
 	}
-	if !strings.Contains(stderr, "6 rollouts valid, 0 errors") {
+	if !strings.Contains(stderr, "11 rollouts valid, 0 errors") {
 		t.Errorf("summary: %s", stderr)
 	}
 }
