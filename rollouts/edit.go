@@ -300,12 +300,8 @@ func (f *fileText) nodeEndLine(n *yaml.Node) int {
 func (f *fileText) flowEnd(n *yaml.Node) int {
 	from := f.offset(n.Line, n.Column) + 1
 	for _, c := range n.Content {
-		if e := f.scalarEnd(c); e > from {
+		if e := f.nodeEnd(c); e > from {
 			from = e
-		} else if c.Kind != yaml.ScalarNode {
-			if e := f.flowEnd(c); e > from {
-				from = e
-			}
 		} else if o := f.offset(c.Line, c.Column); o > from {
 			from = o
 		}
@@ -439,17 +435,43 @@ func (f *fileText) scalarEnd(n *yaml.Node) int {
 	return -1
 }
 
-// nodeEnd returns the offset just after the text of a scalar or a flow collection, or -1.
+// nodeEnd returns the offset just after the text of a scalar or a flow collection inside a flow
+// collection, or -1.
 func (f *fileText) nodeEnd(n *yaml.Node) int {
 	switch n.Kind {
 	case yaml.ScalarNode:
-		return f.scalarEnd(n)
+		if end := f.scalarEnd(n); end >= 0 || n.Style != 0 || n.Value == "" {
+			return end
+		}
+		return f.flowPlainEnd(n)
 	case yaml.MappingNode, yaml.SequenceNode:
 		if n.Style&yaml.FlowStyle != 0 {
 			return f.flowEnd(n)
 		}
 	}
 	return -1
+}
+
+// flowPlainEnd returns the offset just after a plain scalar in a flow collection that runs over
+// several lines: it ends before a flow indicator, a ": " or a " #", less the spaces before them.
+func (f *fileText) flowPlainEnd(n *yaml.Node) int {
+	start := f.offset(n.Line, n.Column)
+	end := start
+	for i := start; i < len(f.src); i++ {
+		c := f.src[i]
+		if c == ',' || c == '[' || c == ']' || c == '{' || c == '}' ||
+			(c == ':' && (i+1 == len(f.src) || strings.IndexByte(" \t\r\n,[]{}", f.src[i+1]) >= 0)) ||
+			(c == '#' && i > start && strings.IndexByte(" \t\r\n", f.src[i-1]) >= 0) {
+			break
+		}
+		if c != ' ' && c != '\t' && c != '\r' && c != '\n' {
+			end = i + 1
+		}
+	}
+	if end == start {
+		return -1
+	}
+	return end
 }
 
 // flowEntryEnd returns the offset just after entry i (the index of its key) of flow mapping m: the end

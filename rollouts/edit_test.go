@@ -228,3 +228,63 @@ func TestSameSpecNaN(t *testing.T) {
 		t.Error("sameSpec: different times are the same")
 	}
 }
+
+// Every layout validate accepts takes every change the loop makes: tags on mappings and values, keys
+// in quotes, comments and tabs in odd places, a BOM, CRLF, trailing commas and comments in flow
+// mappings, JSON, null blocks, block and multi-line plain scalars, an indented root, document markers.
+// (Explicit "? key" entries are refused by Parse instead.)
+func TestEditTakesEveryLayoutValidateAccepts(t *testing.T) {
+	head := "apiVersion: rollout/v1\nkind: Rollout\nname: x\nstable: {model: a}\ncanary: {model: b}\nstages: [{weight: 5}, {weight: 100}]\n"
+	cases := []string{
+		head + "traffic: !!map {weight: 5}\n",
+		head + "traffic: !!map\n  weight: 5\n",
+		head + "traffic:\n  weight:\n    5\n",
+		head + "\"traffic\": {\"weight\": 5}\n",
+		head + "traffic: # c\n  weight: 5\n",
+		head + "traffic:\n  weight:\t5\n",
+		"\ufeff" + head + "traffic: {weight: 5}\n",
+		strings.ReplaceAll(head, "\n", "\r\n") + "traffic: {weight: 5}\r\n",
+		"{apiVersion: rollout/v1, kind: Rollout, name: x, stable: {model: a}, canary: {model: b}, stages: [{weight: 5}, {weight: 100}], traffic: {weight: 5,}, }",
+		"{apiVersion: rollout/v1, kind: Rollout, name: x, stable: {model: a}, canary: {model: b}, stages: [{weight: 5}, {weight: 100}], traffic: {weight: 5, # c\n}, # d\n}",
+		"{\r\n\"apiVersion\": \"rollout/v1\", \"kind\": \"Rollout\", \"name\": \"x\",\r\n \"stable\": {\"model\": \"a\"}, \"canary\": {\"model\": \"b\"}, \"stages\": [{\"weight\": 5}, {\"weight\": 100}]\r\n}\r\n",
+		head + "traffic: {weight: 5}\nstatus: ~\n",
+		head + "traffic:\nstatus:\n",
+		head + "traffic: {weight: 5}\nstatus:\n  phase: Progressing\n  stage: 0\n  message: |\n    multi\n    line\n",
+		head + "traffic: {weight: 5}\nstatus:\n  phase: Progressing\n  stage: 0\n  message: plain\n    folded\n",
+		head + "traffic: {weight: 5}\nstatus: {phase: Progressing, stage: 0, message: plain\n    folded}\n",
+		head + "traffic: {weight: 5}\nstatus: {phase: Progressing, stage: 0, message: }\n",
+		head + "traffic: {weight: 5}\nstatus: {phase: Progressing, stage: 0, message}\n",
+		"  " + strings.ReplaceAll(head, "\n", "\n  ") + "traffic: {weight: 5}\n",
+		head + "traffic: {weight: 5}\n...\n",
+		head + "traffic: {weight: 5}\n--- # c\n",
+		"--- !!map\n" + head + "traffic: {weight: 5}\n",
+		"--- " + "{apiVersion: rollout/v1, kind: Rollout, name: x, stable: {model: a}, canary: {model: b}, stages: [{weight: 5}, {weight: 100}]}\n...\n",
+		"!!map {apiVersion: rollout/v1, kind: Rollout, name: x, stable: {model: a}, canary: {model: b}, stages: [{weight: 5}, {weight: 100}]}",
+		head + "traffic: {weight: 5}\nstatus: !!map {phase: Progressing, stage: 0}\n",
+		head + "traffic: {weight: 5}\nstatus: {phase: Progressing, stage: !!int 0, message: !!str x}\n",
+		head + "traffic: {weight: 5}\nstatus: {phase: Progressing, stage: 0, message: 'it''s'}\n",
+		head + "traffic: {weight: 5}\nstatus: {\"phase\": Progressing, 'stage': 0}\n",
+		head + "traffic: {weight: 5}\nstatus: {phase: Progressing, stage: 0,\n  # comment\n  message: x\n  }\n",
+		"apiVersion: rollout/v1\nkind: Rollout\nname: x\nstable:\n  model: a\ncanary: !!map\n  model: b\nstages: [{weight: 5}, {weight: 100}]\n",
+		"apiVersion: rollout/v1\nkind: Rollout\nname: x\nstable: !!map\n  model: a\ncanary:\n  model: b\nprevious: !!map {model: c}\nstages: [{weight: 5}, {weight: 100}]\n",
+		head + "traffic: {weight: 5}\nstatus: {phase: Progressing, stage: 0, stageStartedAt: !!timestamp 2026-01-01T00:00:00Z}\n",
+		head + "traffic: {weight: 5}\nstatus:\n  phase: Progressing\n  stage: 0\n  stageStartedAt: !!timestamp '2026-01-01T00:00:00Z'\n",
+	}
+	for i, src := range cases {
+		if _, p := parseRaw("f", []byte(src)); len(p) > 0 {
+			t.Errorf("%d: not a valid spec: %v", i, p)
+			continue
+		}
+		for _, ch := range []Change{
+			{Weight: intp(0), Shadow: intp(0), Status: &Status{Phase: RolledBack, Stage: 0, StageStartedAt: t0, Message: "a: b\nc"}},
+			{Promote: true, Weight: intp(0), DropPrevious: true, ClearStatus: true},
+			{Promote: true, Status: &Status{Phase: Completed, Stage: 1}},
+			{Weight: intp(100), Status: &Status{Phase: Progressing, Stage: 1}},
+		} {
+			// Edit checks that its result parses to the intended spec: no error means a right file.
+			if _, err := Edit([]byte(src), ch); err != nil {
+				t.Errorf("%d: %v\n%s", i, err, src)
+			}
+		}
+	}
+}

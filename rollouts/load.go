@@ -244,7 +244,7 @@ func parseRaw(file string, src []byte) (*Spec, []Problem) {
 		d.errorAt(nil, "empty file: want a rollout spec (apiVersion: %s, kind: %s)", APIVersion, Kind)
 		return nil, d.problems
 	}
-	if !d.checkNoAliases(root) {
+	if !d.checkNoAliases(root) || !d.checkPlainKeys(root, src) {
 		return nil, d.problems
 	}
 	if root.Kind != yaml.MappingNode {
@@ -294,6 +294,48 @@ func checkEncoding(file string, src []byte) (Problem, bool) {
 			"line break %s: YAML readers disagree on where its lines start; end lines with \\n or \\r\\n (inside a double-quoted string, write an escape such as \\u2028)", what)}, true
 	}
 	return Problem{}, false
+}
+
+// checkPlainKeys refuses explicit mapping keys ("? key" then ": value"): a spec has no use for them,
+// and Edit, which writes "key: value" entries next to the existing ones, would not know where such an
+// entry ends. It reports whether there were none.
+func (d *specDecoder) checkPlainKeys(root *yaml.Node, src []byte) bool {
+	lines := []int{0}
+	for i, c := range src {
+		if c == '\n' {
+			lines = append(lines, i+1)
+		}
+	}
+	ok := true
+	var walk func(*yaml.Node)
+	walk = func(n *yaml.Node) {
+		if n.Kind == yaml.MappingNode {
+			for i := 0; i < len(n.Content); i += 2 {
+				k := n.Content[i]
+				if k.Line < 1 || k.Line > len(lines) {
+					continue
+				}
+				off := lines[k.Line-1]
+				for c := 1; c < k.Column && off < len(src); c++ {
+					_, size := utf8.DecodeRune(src[off:])
+					off += size
+				}
+				j := off - 1
+				for j >= 0 && (src[j] == ' ' || src[j] == '\t' || src[j] == '\r' || src[j] == '\n') {
+					j--
+				}
+				if j >= 0 && src[j] == '?' {
+					d.errorAt(k, "explicit mapping key (?): write %s: VALUE on one line instead", describe(k))
+					ok = false
+				}
+			}
+		}
+		for _, c := range n.Content {
+			walk(c)
+		}
+	}
+	walk(root)
+	return ok
 }
 
 // yamlLine finds the line number in a yaml.v3 syntax error.

@@ -120,6 +120,8 @@ func TestParseProblems(t *testing.T) {
 		{"empty", "", "1:1: empty file"},
 		{"comment only", "# nothing\n", "1:1: empty file"},
 		{"not a mapping", "- a\n- b\n", "1:1: spec: want a mapping of apiVersion, kind, name, …, got a list"},
+		{"explicit key", minimal + "? traffic\n: {weight: 5}\n", "6:3: explicit mapping key (?): write \"traffic\": VALUE on one line instead"},
+		{"explicit key in flow", minimal + "traffic: {? weight : 5}\n", "6:13: explicit mapping key (?)"},
 		{"alias", minimal + "description: &d text\nx: *d\n", "6:14: YAML anchors and aliases are not allowed"},
 	}
 	for _, tt := range tests {
