@@ -126,14 +126,14 @@ func ParseRatio(s string) (Ratio, error) {
 		return 0, fmt.Errorf("invalid fraction %q: %w", s, err)
 	}
 	if f > 1 {
-		return 0, fmt.Errorf("%w; a limit above 100%% takes the percent form too, as in %s%%", errAboveOne(s), strconv.FormatFloat(f*100, 'f', -1, 64))
+		return 0, fmt.Errorf("%w; an increase above 100%% takes the percent form too, as in %s%%", errAboveOne(s), strconv.FormatFloat(f*100, 'f', -1, 64))
 	}
 	return Ratio(f), nil
 }
 
 // errAboveOne explains the refusal of a bare number above 1 in a ratio field.
 func errAboveOne(s string) error {
-	return fmt.Errorf("%s is above 1, and a bare number here is a fraction (0.5 means 50%%): write %s%% for %s%%", s, s, s)
+	return fmt.Errorf("%s is above 1, and a bare number here is a fraction (0.5 means 50%%): write %s%% if you mean %s%%", s, s, s)
 }
 
 // errNotNumber is ParseNumber's error for text that no reader takes for a number.
