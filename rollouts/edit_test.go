@@ -162,6 +162,9 @@ func TestEditErrors(t *testing.T) {
 		{"not yaml", "a: [", Change{Weight: intp(1)}},
 		{"not a mapping", "- a\n", Change{Weight: intp(1)}},
 		{"traffic scalar", "traffic: 5\n", Change{Weight: intp(1)}},
+		// Line breaks yaml.v3 counts and Edit's line index would not: refused, never a panic (issue 15).
+		{"lone carriage return", "apiVersion: rollout/v1\nkind: Rollout\nname: x\nstable:\n  model: 0000000000\rstages: [{weight: 5}]\ntraffic:\n  weight: 0\n", Change{Weight: intp(5), Status: &Status{Phase: RolledBack}}},
+		{"line separator", "traffic:\u2028  weight: 5\n", Change{Weight: intp(1)}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
