@@ -475,10 +475,10 @@ func (f *fileText) flowPlainEnd(n *yaml.Node) int {
 }
 
 // flowEntryEnd returns the offset just after entry i (the index of its key) of flow mapping m: the end
-// of its value, or of the key and its colon when the value is an implicit null.
+// of its value; for an empty value, the end of its tag (as in "key: !") or of the key and its colon.
 func (f *fileText) flowEntryEnd(m *yaml.Node, i int) int {
 	k, v := m.Content[i], m.Content[i+1]
-	if !implicitNull(v) {
+	if v.Kind != yaml.ScalarNode || v.Value != "" || v.Style&^yaml.TaggedStyle != 0 {
 		return f.nodeEnd(v)
 	}
 	end := f.scalarEnd(k)
@@ -490,7 +490,15 @@ func (f *fileText) flowEntryEnd(m *yaml.Node, i int) int {
 		j++
 	}
 	if j < len(f.src) && f.src[j] == ':' {
-		return j + 1
+		end = j + 1
+	}
+	if v.Line >= 1 && v.Line <= f.numLines() {
+		// yaml.v3 puts an empty value at its tag, or at the token after it (a comma or a brace).
+		t := f.offset(v.Line, v.Column)
+		for t < len(f.src) && strings.IndexByte(" \t\r\n,]}", f.src[t]) < 0 {
+			t++
+		}
+		end = max(end, t)
 	}
 	return end
 }
@@ -701,10 +709,6 @@ func (f *fileText) insertion(m *yaml.Node, entries []string) (int, string, error
 		return at, f.lineBreak() + strings.TrimSuffix(b.String(), f.lineBreak()), nil
 	}
 	return at, b.String(), nil
-}
-
-func implicitNull(n *yaml.Node) bool {
-	return n.Kind == yaml.ScalarNode && n.Tag == "!!null" && n.Value == ""
 }
 
 // deleteTopKey removes a top-level entry: in a block mapping its lines and the comment lines right
