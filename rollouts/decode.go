@@ -27,10 +27,12 @@ type specDecoder struct {
 	keys     map[string]*yaml.Node
 	// broken holds the paths whose value had the wrong type, so later checks stay quiet about them.
 	broken map[string]bool
+	// units holds the `unit` struct tag of every decoded path that has one.
+	units map[string]string
 }
 
 func newSpecDecoder(file string) *specDecoder {
-	return &specDecoder{file: file, values: map[string]*yaml.Node{}, keys: map[string]*yaml.Node{}, broken: map[string]bool{}}
+	return &specDecoder{file: file, values: map[string]*yaml.Node{}, keys: map[string]*yaml.Node{}, broken: map[string]bool{}, units: map[string]string{}}
 }
 
 // typeErrorAt reports a value of the wrong type at path.
@@ -83,6 +85,14 @@ func (d *specDecoder) keyAt(path string) *yaml.Node {
 	}
 	return d.at(path)
 }
+
+// The values of the `unit` struct tag of a float64 field.
+const (
+	// unitRatio: a fraction, written as 0.5 or 50%; a bare number above 1 is refused (see ParseRatio).
+	unitRatio = "ratio"
+	// unitNumberOrRatio: a plain number, or a percent where the rule's metric is a proportion (max, min).
+	unitNumberOrRatio = "number-or-ratio"
+)
 
 var (
 	unmarshalerType = reflect.TypeFor[yaml.Unmarshaler]()
@@ -152,19 +162,40 @@ func (d *specDecoder) decodeScalar(n *yaml.Node, v reflect.Value, path string) {
 		v.SetString(n.Value)
 		return
 	case reflect.Int, reflect.Int64:
+		if n.Tag == "!!int" || n.Tag == "!!float" {
+			if _, err := ParseNumber(n.Value); err != nil {
+				d.typeErrorAt(n, path, "%s: %v", path, err)
+				return
+			}
+		}
 		if n.Tag == "!!int" {
-			if i, err := strconv.ParseInt(strings.ReplaceAll(n.Value, "_", ""), 0, 64); err == nil {
+			if i, err := strconv.ParseInt(n.Value, 10, 64); err == nil {
 				v.SetInt(i)
 				return
 			}
 		}
 	case reflect.Float64:
-		if n.Tag == "!!int" || n.Tag == "!!float" {
-			var f float64
-			if err := n.Decode(&f); err == nil {
-				v.SetFloat(f)
+		unit := d.units[path]
+		if unit != "" && n.Tag == "!!str" && strings.HasSuffix(strings.TrimSpace(n.Value), "%") {
+			r, err := ParseRatio(n.Value)
+			if err != nil {
+				d.typeErrorAt(n, path, "%s: %v", path, err)
 				return
 			}
+			v.SetFloat(float64(r))
+			return
+		}
+		if n.Tag == "!!int" || n.Tag == "!!float" {
+			f, err := ParseNumber(n.Value)
+			if err == nil && unit == unitRatio && f > 1 {
+				err = errAboveOne(n.Value)
+			}
+			if err != nil {
+				d.typeErrorAt(n, path, "%s: %v", path, err)
+				return
+			}
+			v.SetFloat(f)
+			return
 		}
 	case reflect.Bool:
 		if n.Tag == "!!bool" {
@@ -203,6 +234,9 @@ func (d *specDecoder) decodeStruct(n *yaml.Node, v reflect.Value, path string) {
 		}
 		seen[k.Value] = true
 		d.keys[child] = k
+		if unit := v.Type().Field(idx).Tag.Get("unit"); unit != "" {
+			d.units[child] = unit
+		}
 		d.decode(val, v.Field(idx), child)
 	}
 }

@@ -2,8 +2,10 @@ package rollouts
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"reflect"
 	"sort"
 	"strconv"
@@ -78,7 +80,7 @@ func Edit(src []byte, ch Change) ([]byte, error) {
 		if len(problems) > 0 {
 			return nil, fmt.Errorf("%w: %w: it does not parse: %s", ErrEdit, errVerify, problems[0].Message)
 		}
-		if !reflect.DeepEqual(normalizeTimes(*got), normalizeTimes(want)) {
+		if !sameSpec(*got, want) {
 			return nil, fmt.Errorf("%w: %w", ErrEdit, errVerify)
 		}
 	}
@@ -115,6 +117,52 @@ func (ch Change) Apply(s *Spec) error {
 	return nil
 }
 
+// sameSpec reports whether two specs hold the same values. Unlike reflect.DeepEqual it takes a NaN to
+// equal a NaN (a spec that holds one must still be editable: a rollback must land) and compares times
+// as instants.
+func sameSpec(a, b Spec) bool {
+	return sameValue(reflect.ValueOf(a), reflect.ValueOf(b))
+}
+
+func sameValue(a, b reflect.Value) bool {
+	if a.Type() != b.Type() {
+		return false
+	}
+	switch a.Kind() {
+	case reflect.Float32, reflect.Float64:
+		x, y := a.Float(), b.Float()
+		return x == y || (math.IsNaN(x) && math.IsNaN(y))
+	case reflect.Pointer:
+		if a.IsNil() || b.IsNil() {
+			return a.IsNil() == b.IsNil()
+		}
+		return sameValue(a.Elem(), b.Elem())
+	case reflect.Slice:
+		if a.IsNil() != b.IsNil() || a.Len() != b.Len() {
+			return false
+		}
+		for i := range a.Len() {
+			if !sameValue(a.Index(i), b.Index(i)) {
+				return false
+			}
+		}
+		return true
+	case reflect.Struct:
+		if a.Type() == timeType {
+			return a.Interface().(time.Time).Equal(b.Interface().(time.Time))
+		}
+		for i := range a.NumField() {
+			if !sameValue(a.Field(i), b.Field(i)) {
+				return false
+			}
+		}
+		return true
+	case reflect.Map, reflect.Interface, reflect.Array:
+		return reflect.DeepEqual(a.Interface(), b.Interface())
+	}
+	return a.Equal(b)
+}
+
 func normalizeTimes(s Spec) Spec {
 	if s.Status != nil {
 		st := *s.Status
@@ -133,12 +181,18 @@ type fileText struct {
 }
 
 func load(src []byte) (*fileText, error) {
+	if p, bad := checkEncoding("", src); bad {
+		return nil, errors.New(p.Message)
+	}
 	root, err := parseNode(src)
 	if err != nil {
 		return nil, err
 	}
-	if root == nil || root.Kind != yaml.MappingNode || root.Style&yaml.FlowStyle != 0 {
-		return nil, errors.New("the file is not a block mapping")
+	if root == nil || root.Kind != yaml.MappingNode {
+		return nil, errors.New("the file is not a mapping")
+	}
+	if len(root.Content) == 0 {
+		return nil, errors.New("the file is an empty mapping")
 	}
 	f := &fileText{src: src, root: root, lines: []int{0}}
 	for i, c := range src {
@@ -246,12 +300,8 @@ func (f *fileText) nodeEndLine(n *yaml.Node) int {
 func (f *fileText) flowEnd(n *yaml.Node) int {
 	from := f.offset(n.Line, n.Column) + 1
 	for _, c := range n.Content {
-		if e := f.scalarEnd(c); e > from {
+		if e := f.nodeEnd(c); e > from {
 			from = e
-		} else if c.Kind != yaml.ScalarNode {
-			if e := f.flowEnd(c); e > from {
-				from = e
-			}
 		} else if o := f.offset(c.Line, c.Column); o > from {
 			from = o
 		}
@@ -319,19 +369,37 @@ func mapEntry(m *yaml.Node, key string) (k, v *yaml.Node, i int) {
 	return nil, nil, -1
 }
 
-// scalarEnd returns the byte offset just after a single-line scalar, or -1 when the scalar is not one
-// Edit replaces in place (block scalars, multi-line values).
+// scalarEnd returns the byte offset just after a scalar's text (its tag, if any, included), or -1 when
+// the scalar is not one Edit replaces in place (block scalars, multi-line plain values, empty values).
 func (f *fileText) scalarEnd(n *yaml.Node) int {
-	if n.Style&yaml.TaggedStyle != 0 {
-		return -1 // the node's position is its tag's; leave tagged values alone
+	if n.Line < 1 || n.Line > f.numLines() {
+		return -1
 	}
 	start := f.offset(n.Line, n.Column)
-	text := f.src[start:f.lines[n.Line]]
+	lineEnd := f.lines[n.Line]
+	if n.Style&yaml.TaggedStyle != 0 {
+		// The node's position is its tag's: the value follows the tag and a space, on the same line.
+		i := start
+		for i < lineEnd && f.src[i] != ' ' && f.src[i] != '\t' && f.src[i] != '\n' && f.src[i] != '\r' {
+			i++
+		}
+		for i < lineEnd && (f.src[i] == ' ' || f.src[i] == '\t') {
+			i++
+		}
+		if i >= lineEnd || f.src[i] == '\n' || f.src[i] == '\r' {
+			return -1
+		}
+		start = i
+	}
+	text := f.src[start:lineEnd]
 	if n.Style&(yaml.DoubleQuotedStyle|yaml.SingleQuotedStyle) != 0 {
 		text = f.src[start:] // a quoted scalar may run over several lines
 	}
 	switch {
 	case n.Style&yaml.DoubleQuotedStyle != 0:
+		if len(text) == 0 || text[0] != '"' {
+			return -1
+		}
 		for i := 1; i < len(text); i++ {
 			switch text[i] {
 			case '\\':
@@ -341,6 +409,9 @@ func (f *fileText) scalarEnd(n *yaml.Node) int {
 			}
 		}
 	case n.Style&yaml.SingleQuotedStyle != 0:
+		if len(text) == 0 || text[0] != '\'' {
+			return -1
+		}
 		for i := 1; i < len(text); i++ {
 			if text[i] == '\'' {
 				if i+1 < len(text) && text[i+1] == '\'' {
@@ -353,7 +424,7 @@ func (f *fileText) scalarEnd(n *yaml.Node) int {
 	case n.Style&(yaml.LiteralStyle|yaml.FoldedStyle) != 0:
 		return -1
 	default:
-		if n.Tag == "!!null" && n.Value == "" {
+		if n.Value == "" {
 			// An implicit null has no text of its own to replace; callers rewrite the entry.
 			return -1
 		}
@@ -364,19 +435,153 @@ func (f *fileText) scalarEnd(n *yaml.Node) int {
 	return -1
 }
 
+// nodeEnd returns the offset just after the text of a scalar or a flow collection inside a flow
+// collection, or -1.
+func (f *fileText) nodeEnd(n *yaml.Node) int {
+	switch n.Kind {
+	case yaml.ScalarNode:
+		if end := f.scalarEnd(n); end >= 0 || n.Style != 0 || n.Value == "" {
+			return end
+		}
+		return f.flowPlainEnd(n)
+	case yaml.MappingNode, yaml.SequenceNode:
+		if n.Style&yaml.FlowStyle != 0 {
+			return f.flowEnd(n)
+		}
+	}
+	return -1
+}
+
+// flowPlainEnd returns the offset just after a plain scalar in a flow collection that runs over
+// several lines: it ends before a flow indicator, a ": " or a " #", less the spaces before them.
+func (f *fileText) flowPlainEnd(n *yaml.Node) int {
+	start := f.offset(n.Line, n.Column)
+	end := start
+	for i := start; i < len(f.src); i++ {
+		c := f.src[i]
+		if c == ',' || c == '[' || c == ']' || c == '{' || c == '}' ||
+			(c == ':' && (i+1 == len(f.src) || strings.IndexByte(" \t\r\n,[]{}", f.src[i+1]) >= 0)) ||
+			(c == '#' && i > start && strings.IndexByte(" \t\r\n", f.src[i-1]) >= 0) {
+			break
+		}
+		if c != ' ' && c != '\t' && c != '\r' && c != '\n' {
+			end = i + 1
+		}
+	}
+	if end == start {
+		return -1
+	}
+	return end
+}
+
+// flowEntryEnd returns the offset just after entry i (the index of its key) of flow mapping m: the end
+// of its value; for an empty value, the end of its tag (as in "key: !") or of the key and its colon.
+func (f *fileText) flowEntryEnd(m *yaml.Node, i int) int {
+	k, v := m.Content[i], m.Content[i+1]
+	if v.Kind != yaml.ScalarNode || v.Value != "" || v.Style&^yaml.TaggedStyle != 0 {
+		return f.nodeEnd(v)
+	}
+	end := f.scalarEnd(k)
+	if end < 0 {
+		return -1
+	}
+	j := end
+	for j < len(f.src) && (f.src[j] == ' ' || f.src[j] == '\t') {
+		j++
+	}
+	if j < len(f.src) && f.src[j] == ':' {
+		end = j + 1
+	}
+	if v.Line >= 1 && v.Line <= f.numLines() {
+		// yaml.v3 puts an empty value at its tag, or at the token after it (a comma or a brace).
+		t := f.offset(v.Line, v.Column)
+		for t < len(f.src) && strings.IndexByte(" \t\r\n,]}", f.src[t]) < 0 {
+			t++
+		}
+		end = max(end, t)
+	}
+	return end
+}
+
+// flowDeleteSpan returns the bytes to remove to drop entry i (the index of its key) of flow mapping m,
+// with one of the commas around it.
+func (f *fileText) flowDeleteSpan(m *yaml.Node, i int) (int, int, error) {
+	k := m.Content[i]
+	keyStart := f.offset(k.Line, k.Column)
+	switch {
+	case len(m.Content) == 2:
+		if end := f.flowEntryEnd(m, i); end > keyStart {
+			return keyStart, end, nil
+		}
+	case i+2 < len(m.Content):
+		next := m.Content[i+2]
+		if to := f.offset(next.Line, next.Column); to > keyStart {
+			return keyStart, to, nil
+		}
+	default:
+		from, to := f.flowEntryEnd(m, i-2), f.flowEntryEnd(m, i)
+		if from >= 0 && to > from {
+			return from, to, nil
+		}
+	}
+	return 0, 0, fmt.Errorf("cannot remove %s from the flow mapping at line %d", k.Value, m.Line)
+}
+
+// flowInsertion finds where new entries of flow mapping m go (after its last entry, or inside the empty
+// braces) and renders them: on a line of their own when the entries stand one per line, as in JSON.
+func (f *fileText) flowInsertion(m *yaml.Node, entries []string) (int, string, error) {
+	if len(m.Content) == 0 {
+		open := f.offset(m.Line, m.Column)
+		i := bytes.IndexByte(f.src[open:], '{')
+		if i < 0 {
+			return 0, "", fmt.Errorf("cannot add %s to the flow mapping at line %d", entries[0], m.Line)
+		}
+		return open + i + 1, strings.Join(entries, ", "), nil
+	}
+	last := len(m.Content) - 2
+	end := f.flowEntryEnd(m, last)
+	if end < 0 {
+		return 0, "", fmt.Errorf("cannot add %s to the flow mapping at line %d", entries[0], m.Line)
+	}
+	k := m.Content[last]
+	line := f.line(k.Line)
+	indent := line[:len(line)-len(strings.TrimLeft(line, " \t"))]
+	if k.Line > m.Line && len(indent) == f.offset(k.Line, k.Column)-f.lines[k.Line-1] {
+		sep := "," + f.lineBreak() + indent
+		return end, sep + strings.Join(entries, sep), nil
+	}
+	return end, ", " + strings.Join(entries, ", "), nil
+}
+
+// jsonKeys reports whether mapping m writes its keys in double quotes, as JSON does: new keys follow.
+func jsonKeys(m *yaml.Node) bool {
+	return len(m.Content) > 0 && m.Content[0].Style&yaml.DoubleQuotedStyle != 0
+}
+
 // field is one key a mapping should hold after an edit.
 type field struct {
 	key  string
 	text string // the rendered scalar
+	// json is the scalar as JSON writes it (strings in double quotes), for a file written as JSON.
+	json string
 	// omit drops the key (when present with a different value) or leaves it out (when absent).
 	omit bool
 	// same reports whether an existing value already means what text means; the line then stays.
 	same func(old *yaml.Node) bool
 }
 
+// entryText renders fd as a new entry of mapping m, in m's key style.
+func entryText(m *yaml.Node, fd field) string {
+	if jsonKeys(m) {
+		return strconv.Quote(fd.key) + ": " + fd.json
+	}
+	return fd.key + ": " + fd.text
+}
+
 // setFields makes mapping m hold fields, touching only the entries that differ. It returns the new
-// bytes; the caller re-loads before the next edit.
-func (f *fileText) setFields(m *yaml.Node, fields []field) ([]byte, error) {
+// bytes, and whether it made every change; a flow mapping may need several passes (the caller
+// re-loads in between), as it makes at most one structural change (a removal or an addition) a pass.
+func (f *fileText) setFields(m *yaml.Node, fields []field) ([]byte, bool, error) {
 	type splice struct {
 		from, to int
 		text     string
@@ -384,15 +589,26 @@ func (f *fileText) setFields(m *yaml.Node, fields []field) ([]byte, error) {
 	var edits []splice
 	flow := m.Style&yaml.FlowStyle != 0
 	var inserts []string
+	done := true
+	structural := false // a flow removal is planned this pass
 	for _, fd := range fields {
-		k, v, _ := mapEntry(m, fd.key)
+		k, v, i := mapEntry(m, fd.key)
 		switch {
 		case k == nil && fd.omit:
 		case k == nil:
-			inserts = append(inserts, fd.key+": "+fd.text)
+			inserts = append(inserts, entryText(m, fd))
 		case v.Kind == yaml.ScalarNode && fd.same(v):
 		case fd.omit && flow:
-			return f.rerenderFlow(m, fields)
+			if structural {
+				done = false
+				continue
+			}
+			from, to, err := f.flowDeleteSpan(m, i)
+			if err != nil {
+				return nil, false, err
+			}
+			edits = append(edits, splice{from, to, ""})
+			structural = true
 		case fd.omit:
 			first := f.offset(k.Line, 1)
 			last := f.lines[f.entryEndLine(k, v)]
@@ -404,7 +620,18 @@ func (f *fileText) setFields(m *yaml.Node, fields []field) ([]byte, error) {
 			}
 			if end < 0 {
 				if flow {
-					return f.rerenderFlow(m, fields)
+					// Remove the entry this pass; the next pass adds it anew.
+					if structural {
+						done = false
+						continue
+					}
+					from, to, err := f.flowDeleteSpan(m, i)
+					if err != nil {
+						return nil, false, err
+					}
+					edits = append(edits, splice{from, to, ""})
+					structural, done = true, false
+					continue
 				}
 				// Replace the whole entry with a one-line one, keeping its key's indentation.
 				from := f.offset(k.Line, k.Column)
@@ -422,23 +649,30 @@ func (f *fileText) setFields(m *yaml.Node, fields []field) ([]byte, error) {
 		}
 	}
 	if len(inserts) > 0 {
-		at, text, err := f.insertion(m, inserts)
-		if err != nil {
-			return nil, err
+		if structural {
+			done = false
+		} else {
+			at, text, err := f.insertion(m, inserts)
+			if err != nil {
+				return nil, false, err
+			}
+			edits = append(edits, splice{at, at, text})
 		}
-		edits = append(edits, splice{at, at, text})
 	}
 	// Apply from the back, so earlier offsets stay valid.
 	out := f.src
-	sort.Slice(edits, func(i, j int) bool { return edits[i].from < edits[j].from })
+	sort.SliceStable(edits, func(i, j int) bool { return edits[i].from < edits[j].from })
 	for i := len(edits) - 1; i >= 0; i-- {
 		e := edits[i]
+		if i > 0 && edits[i-1].to > e.from {
+			return nil, false, fmt.Errorf("overlapping edits in the mapping at line %d", m.Line)
+		}
 		next := make([]byte, 0, len(out)+len(e.text))
 		next = append(next, out[:e.from]...)
 		next = append(next, e.text...)
 		out = append(next, out[e.to:]...)
 	}
-	return out, nil
+	return out, done, nil
 }
 
 // alignComment keeps a trailing comment in its column when a value on the same line changes width:
@@ -459,18 +693,7 @@ func (f *fileText) alignComment(from, end int, text string) (string, int) {
 // insertion finds where new entries of m go and renders them.
 func (f *fileText) insertion(m *yaml.Node, entries []string) (int, string, error) {
 	if m.Style&yaml.FlowStyle != 0 {
-		if len(m.Content) == 0 {
-			return f.offset(m.Line, m.Column) + 1, strings.Join(entries, ", "), nil
-		}
-		last := m.Content[len(m.Content)-1]
-		end := -1
-		if last.Kind == yaml.ScalarNode {
-			end = f.scalarEnd(last)
-		}
-		if end < 0 {
-			return 0, "", fmt.Errorf("cannot add %s to the flow mapping at line %d", entries[0], m.Line)
-		}
-		return end, ", " + strings.Join(entries, ", "), nil
+		return f.flowInsertion(m, entries)
 	}
 	if len(m.Content) == 0 {
 		return 0, "", fmt.Errorf("cannot add to the empty mapping at line %d", m.Line)
@@ -488,105 +711,69 @@ func (f *fileText) insertion(m *yaml.Node, entries []string) (int, string, error
 	return at, b.String(), nil
 }
 
-// rerenderFlow rewrites a single-line flow mapping as a whole, keeping its other entries' text. It is
-// the fallback for removing a key from a flow mapping.
-func (f *fileText) rerenderFlow(m *yaml.Node, fields []field) ([]byte, error) {
-	start := f.offset(m.Line, m.Column)
-	if !singleLineFlow(f, m) {
-		return nil, fmt.Errorf("cannot rewrite the multi-line flow mapping at line %d", m.Line)
-	}
-	// The closing brace follows the last entry's text, which may itself hold a quoted "}".
-	from := start
-	for _, c := range m.Content {
-		if e := f.scalarEnd(c); e > from {
-			from = e
-		} else if o := f.offset(c.Line, c.Column); o > from {
-			from = o
-		}
-	}
-	end := bytes.IndexByte(f.src[from:f.lines[m.Line]], '}')
-	if end >= 0 {
-		end += from - start
-	}
-	if end < 0 {
-		return nil, fmt.Errorf("cannot rewrite the multi-line flow mapping at line %d", m.Line)
-	}
-	var parts []string
-	done := map[string]bool{}
-	for i := 0; i+1 < len(m.Content); i += 2 {
-		k, v := m.Content[i], m.Content[i+1]
-		fd, ok := findField(fields, k.Value)
-		switch {
-		case !ok:
-			parts = append(parts, k.Value+": "+f.valueText(v))
-		case fd.omit && !fd.same(v):
-		case fd.same(v):
-			parts = append(parts, k.Value+": "+f.valueText(v))
-		default:
-			parts = append(parts, k.Value+": "+fd.text)
-		}
-		done[k.Value] = true
-	}
-	for _, fd := range fields {
-		if !done[fd.key] && !fd.omit {
-			parts = append(parts, fd.key+": "+fd.text)
-		}
-	}
-	return f.splice(start, start+end+1, "{"+strings.Join(parts, ", ")+"}"), nil
-}
-
-func singleLineFlow(f *fileText, m *yaml.Node) bool {
-	for _, c := range m.Content {
-		if c.Kind != yaml.ScalarNode || c.Line != m.Line || (f.scalarEnd(c) < 0 && !implicitNull(c)) {
-			return false
-		}
-	}
-	return true
-}
-
-func implicitNull(n *yaml.Node) bool {
-	return n.Kind == yaml.ScalarNode && n.Tag == "!!null" && n.Value == ""
-}
-
-// valueText is the source text of a single-line scalar, "" for an implicit null.
-func (f *fileText) valueText(v *yaml.Node) string {
-	end := f.scalarEnd(v)
-	if end < 0 {
-		return ""
-	}
-	return string(f.src[f.offset(v.Line, v.Column):end])
-}
-
-func findField(fields []field, key string) (field, bool) {
-	for _, fd := range fields {
-		if fd.key == key {
-			return fd, true
-		}
-	}
-	return field{}, false
-}
-
-// deleteTopKey removes a top-level entry, its lines and the comment lines right above it.
+// deleteTopKey removes a top-level entry: in a block mapping its lines and the comment lines right
+// above it, in a flow mapping its text and one comma.
 func deleteTopKey(src []byte, key string) ([]byte, error) {
 	f, err := load(src)
 	if err != nil {
 		return nil, err
 	}
-	k, v, _ := mapEntry(f.root, key)
+	k, v, i := mapEntry(f.root, key)
 	if k == nil {
 		return src, nil
+	}
+	if f.root.Style&yaml.FlowStyle != 0 {
+		from, to, err := f.flowDeleteSpan(f.root, i)
+		if err != nil {
+			return nil, err
+		}
+		return f.splice(from, to, ""), nil
 	}
 	first := f.headCommentStart(k.Line, k.Column-1)
 	return f.splice(f.lines[first-1], f.lines[f.entryEndLine(k, v)], ""), nil
 }
 
+// documentEnd is where text appended to the root block mapping goes: the end of the file, or the
+// start of the line of a document end marker ("..." or a trailing "---") that follows the mapping.
+func (f *fileText) documentEnd() int {
+	n := len(f.root.Content)
+	from := f.entryEndLine(f.root.Content[n-2], f.root.Content[n-1]) + 1
+	for l := from; l <= f.numLines(); l++ {
+		s := f.line(l)
+		for _, marker := range []string{"...", "---"} {
+			if rest, ok := strings.CutPrefix(s, marker); ok && (rest == "" || rest[0] == ' ' || rest[0] == '\t') {
+				return f.lines[l-1]
+			}
+		}
+	}
+	return len(f.src)
+}
+
 // appendTopBlock adds a new top-level block before the first present entry named in before (a
-// comma-separated list), or at the end of the file.
+// comma-separated list), or at the end of the document.
 // With flow set, the block is written on one line as a flow mapping, to match a file written that way.
+// A file whose root is a flow mapping (JSON) gets a new flow entry after its last one.
 func appendTopBlock(src []byte, key string, fields []field, before string, flow bool) ([]byte, error) {
 	f, err := load(src)
 	if err != nil {
 		return nil, err
+	}
+	if f.root.Style&yaml.FlowStyle != 0 {
+		var parts []string
+		for _, fd := range fields {
+			if !fd.omit {
+				parts = append(parts, entryText(f.root, fd))
+			}
+		}
+		name := key
+		if jsonKeys(f.root) {
+			name = strconv.Quote(key)
+		}
+		at, text, err := f.flowInsertion(f.root, []string{name + ": {" + strings.Join(parts, ", ") + "}"})
+		if err != nil {
+			return nil, err
+		}
+		return f.splice(at, at, text), nil
 	}
 	step := strings.Repeat(" ", f.detectIndent())
 	indent := strings.Repeat(" ", f.root.Content[0].Column-1)
@@ -614,9 +801,9 @@ func appendTopBlock(src []byte, key string, fields []field, before string, flow 
 			return f.splice(at, at, b.String()), nil
 		}
 	}
-	at := len(src)
+	at := f.documentEnd()
 	prefix := ""
-	if at > 0 && src[at-1] != '\n' {
+	if at > 0 && f.src[at-1] != '\n' {
 		prefix = br
 	}
 	return f.splice(at, at, prefix+b.String()), nil
@@ -625,29 +812,37 @@ func appendTopBlock(src []byte, key string, fields []field, before string, flow 
 // setBlock makes the top-level mapping key hold fields, adding it (before the entry named before, or
 // at the end) when absent.
 func setBlock(src []byte, key string, fields []field, before string) ([]byte, error) {
-	f, err := load(src)
-	if err != nil {
-		return nil, err
-	}
-	_, v, _ := mapEntry(f.root, key)
-	if v == nil {
-		return appendTopBlock(src, key, fields, before, false)
-	}
-	if v.Kind != yaml.MappingNode {
-		if v.Kind == yaml.ScalarNode && v.Tag == "!!null" {
-			// "key:" with nothing after it: replace the entry with a rendered block.
-			out, err := deleteTopKey(src, key)
-			if err != nil {
-				return nil, err
-			}
-			return appendTopBlock(out, key, fields, before, false)
+	// A flow mapping takes one structural change a pass; each field needs at most two (remove, add).
+	for pass := 0; pass <= 2*len(fields)+1; pass++ {
+		f, err := load(src)
+		if err != nil {
+			return nil, err
 		}
-		return nil, fmt.Errorf("%s at line %d is not a mapping", key, v.Line)
+		_, v, _ := mapEntry(f.root, key)
+		if v == nil {
+			return appendTopBlock(src, key, fields, before, false)
+		}
+		if v.Kind != yaml.MappingNode {
+			if v.Kind == yaml.ScalarNode && v.Tag == "!!null" {
+				// "key:" with nothing after it: replace the entry with a rendered block.
+				out, err := deleteTopKey(src, key)
+				if err != nil {
+					return nil, err
+				}
+				return appendTopBlock(out, key, fields, before, false)
+			}
+			return nil, fmt.Errorf("%s at line %d is not a mapping", key, v.Line)
+		}
+		if len(v.Content) == 0 && v.Style&yaml.FlowStyle == 0 {
+			return nil, fmt.Errorf("%s at line %d is an empty mapping", key, v.Line)
+		}
+		out, done, err := f.setFields(v, fields)
+		if err != nil || done {
+			return out, err
+		}
+		src = out
 	}
-	if len(v.Content) == 0 && v.Style&yaml.FlowStyle == 0 {
-		return nil, fmt.Errorf("%s at line %d is an empty mapping", key, v.Line)
-	}
-	return f.setFields(v, fields)
+	return nil, fmt.Errorf("%s: the flow mapping did not settle", key)
 }
 
 func setTraffic(src []byte, weight, shadow *int) ([]byte, error) {
@@ -715,20 +910,21 @@ func promote(src []byte) ([]byte, error) {
 }
 
 func intField(key string, v int, omitZero bool) field {
-	return field{key: key, text: strconv.Itoa(v), omit: omitZero && v == 0, same: func(old *yaml.Node) bool {
+	return field{key: key, text: strconv.Itoa(v), json: strconv.Itoa(v), omit: omitZero && v == 0, same: func(old *yaml.Node) bool {
 		var o int
 		return old.Tag == "!!int" && old.Decode(&o) == nil && o == v
 	}}
 }
 
 func stringField(key, v string, omitEmpty bool) field {
-	return field{key: key, text: renderString(v), omit: omitEmpty && v == "", same: func(old *yaml.Node) bool {
+	return field{key: key, text: renderString(v), json: jsonString(v), omit: omitEmpty && v == "", same: func(old *yaml.Node) bool {
 		return old.Kind == yaml.ScalarNode && old.Value == v && (old.Tag != "!!null" || v == "")
 	}}
 }
 
 func timeField(key string, v time.Time) field {
-	return field{key: key, text: v.UTC().Format(time.RFC3339Nano), omit: v.IsZero(), same: func(old *yaml.Node) bool {
+	t := v.UTC().Format(time.RFC3339Nano)
+	return field{key: key, text: t, json: strconv.Quote(t), omit: v.IsZero(), same: func(old *yaml.Node) bool {
 		var o time.Time
 		return old.Decode(&o) == nil && o.Equal(v)
 	}}
@@ -741,6 +937,17 @@ func renderString(s string) string {
 		return s
 	}
 	return requote(s, yaml.DoubleQuotedStyle)
+}
+
+// jsonString writes s as a JSON string, which YAML reads back as s: for files written as JSON.
+func jsonString(s string) string {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(s); err != nil {
+		return requote(s, yaml.DoubleQuotedStyle)
+	}
+	return strings.TrimSuffix(b.String(), "\n")
 }
 
 // isPlainString reports whether s, written plain, reads back as the string s.

@@ -12,6 +12,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"gopkg.in/yaml.v3"
 )
@@ -225,6 +226,9 @@ func parseRaw(file string, src []byte) (*Spec, []Problem) {
 		d.errorAt(nil, "file is %d bytes; a rollout spec may hold at most %d", len(src), MaxFileSize)
 		return nil, d.problems
 	}
+	if p, bad := checkEncoding(file, src); bad {
+		return nil, []Problem{p}
+	}
 	root, err := parseNode(src)
 	if err != nil {
 		line := 1
@@ -242,7 +246,7 @@ func parseRaw(file string, src []byte) (*Spec, []Problem) {
 		d.errorAt(nil, "empty file: want a rollout spec (apiVersion: %s, kind: %s)", APIVersion, Kind)
 		return nil, d.problems
 	}
-	if !d.checkNoAliases(root) {
+	if !d.checkNoAliases(root) || !d.checkPlainKeys(root, src) {
 		return nil, d.problems
 	}
 	if root.Kind != yaml.MappingNode {
@@ -257,6 +261,83 @@ func parseRaw(file string, src []byte) (*Spec, []Problem) {
 		return nil, d.problems
 	}
 	return &spec, nil
+}
+
+// checkEncoding refuses what YAML readers disagree about, before the file is parsed: a file that is not
+// UTF-8, and the line breaks other than \n and \r\n (a lone \r, NEL, LS and PS), which yaml.v3 counts
+// as line breaks (YAML 1.1) while YAML 1.2 readers, editors and git diff do not. A file holding one
+// could be read differently by the application and by the controller, and Edit could not find its
+// lines, so no rollback could land.
+func checkEncoding(file string, src []byte) (Problem, bool) {
+	if bytes.HasPrefix(src, []byte{0xFE, 0xFF}) || bytes.HasPrefix(src, []byte{0xFF, 0xFE}) || bytes.HasPrefix(src, []byte{0, 0}) {
+		return Problem{File: file, Line: 1, Col: 1, Message: "the file is UTF-16 or UTF-32; save it as UTF-8"}, true
+	}
+	line, lineStart := 1, 0
+	for i := 0; i < len(src); i++ {
+		var what string
+		switch {
+		case src[i] == '\n':
+			line, lineStart = line+1, i+1
+			continue
+		case src[i] == '\r' && (i+1 == len(src) || src[i+1] != '\n'):
+			what = "a carriage return (\\r) without a line feed"
+		case src[i] == 0xC2 && i+1 < len(src) && src[i+1] == 0x85:
+			what = "U+0085 (next line)"
+		case src[i] == 0xE2 && i+2 < len(src) && src[i+1] == 0x80 && (src[i+2] == 0xA8 || src[i+2] == 0xA9):
+			what = "U+2028 (line separator)"
+			if src[i+2] == 0xA9 {
+				what = "U+2029 (paragraph separator)"
+			}
+		default:
+			continue
+		}
+		col := utf8.RuneCount(src[lineStart:i]) + 1
+		return Problem{File: file, Line: line, Col: col, Message: fmt.Sprintf(
+			"line break %s: YAML readers disagree on where its lines start; end lines with \\n or \\r\\n (inside a double-quoted string, write an escape such as \\u2028)", what)}, true
+	}
+	return Problem{}, false
+}
+
+// checkPlainKeys refuses explicit mapping keys ("? key" then ": value"): a spec has no use for them,
+// and Edit, which writes "key: value" entries next to the existing ones, would not know where such an
+// entry ends. It reports whether there were none.
+func (d *specDecoder) checkPlainKeys(root *yaml.Node, src []byte) bool {
+	lines := []int{0}
+	for i, c := range src {
+		if c == '\n' {
+			lines = append(lines, i+1)
+		}
+	}
+	ok := true
+	var walk func(*yaml.Node)
+	walk = func(n *yaml.Node) {
+		if n.Kind == yaml.MappingNode {
+			for i := 0; i < len(n.Content); i += 2 {
+				k := n.Content[i]
+				if k.Line < 1 || k.Line > len(lines) {
+					continue
+				}
+				off := lines[k.Line-1]
+				for c := 1; c < k.Column && off < len(src); c++ {
+					_, size := utf8.DecodeRune(src[off:])
+					off += size
+				}
+				j := off - 1
+				for j >= 0 && (src[j] == ' ' || src[j] == '\t' || src[j] == '\r' || src[j] == '\n') {
+					j--
+				}
+				if j >= 0 && src[j] == '?' {
+					d.errorAt(k, "explicit mapping key (?): write %s: VALUE on one line instead", describe(k))
+					ok = false
+				}
+			}
+		}
+		for _, c := range n.Content {
+			walk(c)
+		}
+	}
+	walk(root)
+	return ok
 }
 
 // yamlLine finds the line number in a yaml.v3 syntax error.

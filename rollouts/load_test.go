@@ -57,7 +57,37 @@ func TestParseProblems(t *testing.T) {
 		{"min on latency", minimal + "analysis: {rules: [{metric: latency_p50_ms, min: 10}]}\n", "analysis.rules[0].min: latency_p50_ms gets worse as it rises"},
 		{"maxIncrease on quality", minimal + "analysis: {rules: [{metric: quality_score, maxIncrease: 5%}]}\n", "analysis.rules[0].maxIncrease: quality_score gets worse as it falls"},
 		{"max on quality", minimal + "analysis: {rules: [{metric: quality_score, max: 0.9}]}\n", "analysis.rules[0].max: quality_score gets worse as it falls"},
-		{"proportion max", minimal + "analysis: {rules: [{metric: refusal_rate, max: 5}]}\n", "analysis.rules[0].max: refusal_rate is a proportion; 5 is not in 0..1"},
+		{"proportion max", minimal + "analysis: {rules: [{metric: refusal_rate, max: 5}]}\n", "6:48: analysis.rules[0].max: refusal_rate is a proportion: 5 is above 1, and a bare number here is a fraction (0.5 means 50%): write 5% if you mean 5%"},
+		{"proportion max percent", minimal + "analysis: {rules: [{metric: refusal_rate, max: 150%}]}\n", "analysis.rules[0].max: refusal_rate is a proportion; 150% is not in 0%..100%"},
+		{"percent on a latency", minimal + "analysis: {rules: [{metric: latency_p95_ms, max: 2%}]}\n", "analysis.rules[0].max: latency_p95_ms is not a proportion; write its limit as a plain number"},
+		{"maxIncrease bare above 1", minimal + "analysis: {rules: [{metric: error_rate, maxIncrease: 50}]}\n", "6:54: analysis.rules[0].maxIncrease: 50 is above 1, and a bare number here is a fraction (0.5 means 50%): write 50% if you mean 50%; an increase above 100% takes the percent form too, as in 5000%"},
+		{"maxIncrease 2 means", minimal + "analysis: {rules: [{metric: error_rate, maxIncrease: 2}]}\n", "write 2% if you mean 2%; an increase above 100% takes the percent form too, as in 200%"},
+		{"maxDecrease bare above 1", minimal + "analysis: {rules: [{metric: quality_score, maxDecrease: 5}]}\n", "analysis.rules[0].maxDecrease: 5 is above 1"},
+		{"confidence bare above 1", minimal + "analysis: {confidence: 95}\n", "6:24: analysis.confidence: 95 is above 1, and a bare number here is a fraction (0.5 means 50%): write 95% if you mean 95%"},
+		{"advanceConfidence range", minimal + "analysis: {advanceConfidence: 100%}\n", "analysis.advanceConfidence: 100% is not a probability strictly between 0% and 100%"},
+		{"advanceConfidence bare above 1", minimal + "analysis: {advanceConfidence: 80}\n", "analysis.advanceConfidence: 80 is above 1"},
+		{"confidence bad percent", minimal + "analysis: {confidence: ninety%}\n", "analysis.confidence: invalid percent \"ninety%\""},
+		{"NaN confidence", minimal + "analysis: {confidence: .nan}\n", "6:24: analysis.confidence: .nan is not a number (NaN); it would switch the check off"},
+		{"NaN advanceConfidence", minimal + "analysis: {advanceConfidence: .NaN}\n", "analysis.advanceConfidence: .NaN is not a number (NaN)"},
+		{"NaN max", minimal + "analysis: {rules: [{metric: error_rate, max: .nan}]}\n", "6:46: analysis.rules[0].max: .nan is not a number (NaN)"},
+		{"NaN min", minimal + "analysis: {rules: [{metric: quality_score, min: .nan}]}\n", "analysis.rules[0].min: .nan is not a number (NaN)"},
+		{"NaN maxIncrease", minimal + "analysis: {rules: [{metric: error_rate, maxIncrease: .nan}]}\n", "analysis.rules[0].maxIncrease: invalid fraction \".nan\""},
+		{"NaN percent", minimal + "analysis: {rules: [{metric: error_rate, maxIncrease: NaN%}]}\n", "analysis.rules[0].maxIncrease: invalid percent \"NaN%\""},
+		{"NaN minPassRate", strings.Replace(minimal, "{weight: 100}", "{weight: 100, gate: {evals: e.json, minPassRate: .nan}}", 1), "stages[0].gate.minPassRate: .nan is not a number (NaN)"},
+		{"Inf max", minimal + "analysis: {rules: [{metric: latency_p95_ms, max: .inf}]}\n", "analysis.rules[0].max: .inf is infinite"},
+		{"-Inf min", minimal + "analysis: {rules: [{metric: quality_score, min: -.Inf}]}\n", "analysis.rules[0].min: -.Inf is infinite"},
+		{"Inf maxDecrease", minimal + "analysis: {rules: [{metric: quality_score, maxDecrease: .inf}]}\n", "maxDecrease: invalid fraction \".inf\""},
+		{"NaN weight", minimal + "traffic: {weight: .nan}\n", "traffic.weight: .nan is not a number (NaN)"},
+		{"octal-looking weight", minimal + "traffic: {weight: 012}\n", "6:19: traffic.weight: 012 has a leading zero: YAML 1.1 readers take it for octal, YAML 1.2 readers for decimal; write 12 (or 10, if you meant the octal number)"},
+		{"hex weight", minimal + "traffic: {weight: 0x10}\n", "traffic.weight: 0x10: write numbers in decimal, not hexadecimal; write 16"},
+		{"binary stage", strings.Replace(minimal, "{weight: 100}", "{weight: 0b101}", 1), "stages[0].weight: 0b101: binary numbers are YAML 1.1 only; write 5"},
+		{"octal 0o", strings.Replace(minimal, "{weight: 100}", "{weight: 0o12}", 1), "stages[0].weight: 0o12: write numbers in decimal, not octal; write 10"},
+		{"digit separators", strings.Replace(minimal, "{weight: 100}", "{weight: 100, minRequests: 1_000}", 1), "stages[0].minRequests: 1_000: digit separators (_) are YAML 1.1 only; write 1000"},
+		{"leading zero float max", minimal + "analysis: {rules: [{metric: latency_p95_ms, max: 0x1F4}]}\n", "analysis.rules[0].max: 0x1F4: write numbers in decimal, not hexadecimal; write 500"},
+		{"lone carriage return", strings.Replace(minimal, "name: t\n", "name: t\r", 1), "3:8: line break a carriage return (\\r) without a line feed"},
+		{"line separator", minimal + "description: \"a\u2028b\"\n", "6:16: line break U+2028 (line separator)"},
+		{"next line", minimal + "# a\u0085b\n", "6:4: line break U+0085 (next line)"},
+		{"utf-16", "\xff\xfea\x00:\x00", "1:1: the file is UTF-16 or UTF-32; save it as UTF-8"},
 		{"negative mean", minimal + "analysis: {rules: [{metric: cost_per_request, max: -1}]}\n", "cost_per_request is never negative"},
 		{"maxDecrease over 100%", minimal + "analysis: {rules: [{metric: quality_score, maxDecrease: 150%}]}\n", "maxDecrease: 150% is not in 0%..100%"},
 		{"rule without limit", minimal + "analysis: {rules: [{metric: error_rate}]}\n", "want at least one limit"},
@@ -69,7 +99,8 @@ func TestParseProblems(t *testing.T) {
 		{"gate neither", strings.Replace(minimal, "{weight: 100}", "{weight: 100, gate: {noRegressions: true}}", 1), "got neither"},
 		{"gate secret url", strings.Replace(minimal, "{weight: 100}", "{weight: 100, gate: {webhook: 'https://user:pw@gate.example.com/x'}}", 1), "stages[0].gate: this URL holds credentials"},
 		{"gate bad url", strings.Replace(minimal, "{weight: 100}", "{weight: 100, gate: {webhook: 'not a url'}}", 1), "stages[0].gate.webhook: want an http(s) URL or env:NAME"},
-		{"minPassRate", strings.Replace(minimal, "{weight: 100}", "{weight: 100, gate: {evals: e.json, minPassRate: 95}}", 1), "minPassRate: 95 is not a fraction"},
+		{"minPassRate", strings.Replace(minimal, "{weight: 100}", "{weight: 100, gate: {evals: e.json, minPassRate: 95}}", 1), "5:59: stages[0].gate.minPassRate: 95 is above 1, and a bare number here is a fraction (0.5 means 50%): write 95% if you mean 95%"},
+		{"minPassRate percent", strings.Replace(minimal, "{weight: 100}", "{weight: 100, gate: {evals: e.json, minPassRate: 101%}}", 1), "stages[0].gate.minPassRate: 101% is not in 0%..100%"},
 		{"notify literal", minimal + "rollback: {notify: [{slack: 'https://hooks.slack.com/services/T/B/C'}]}\n", "rollback.notify[0].slack: is a literal URL"},
 		{"notify bare name", minimal + "rollback: {notify: [{webhook: HOOK}]}\n", "rollback.notify[0].webhook: must be an env:NAME reference"},
 		{"notify both", minimal + "rollback: {notify: [{webhook: env:A, slack: env:B}]}\n", "got both"},
@@ -89,6 +120,8 @@ func TestParseProblems(t *testing.T) {
 		{"empty", "", "1:1: empty file"},
 		{"comment only", "# nothing\n", "1:1: empty file"},
 		{"not a mapping", "- a\n- b\n", "1:1: spec: want a mapping of apiVersion, kind, name, …, got a list"},
+		{"explicit key", minimal + "? traffic\n: {weight: 5}\n", "6:3: explicit mapping key (?): write \"traffic\": VALUE on one line instead"},
+		{"explicit key in flow", minimal + "traffic: {? weight : 5}\n", "6:13: explicit mapping key (?)"},
 		{"alias", minimal + "description: &d text\nx: *d\n", "6:14: YAML anchors and aliases are not allowed"},
 	}
 	for _, tt := range tests {
@@ -109,6 +142,30 @@ func TestParseProblems(t *testing.T) {
 			}
 			t.Errorf("want a problem %q, got:\n%s", tt.want, strings.Join(all, "\n"))
 		})
+	}
+}
+
+// One unit rule for every ratio field: 50% and 0.5 mean the same everywhere; a percent above 100% is a
+// legitimate maxIncrease; plain numbers stay plain on metrics that are not proportions; +5 is 5 to every
+// YAML reader.
+func TestParseRatioFieldsTakeBothForms(t *testing.T) {
+	for _, form := range []struct{ half, ninety, twoPct string }{{"50%", "90%", "2%"}, {"0.5", "0.9", "0.02"}, {"'50%'", "\"90 %\"", "0.020"}} {
+		src := strings.Replace(minimal, "{weight: 100}", "{weight: +100, gate: {evals: e.json, minPassRate: "+form.ninety+"}}", 1) +
+			"analysis:\n  confidence: " + form.ninety + "\n  advanceConfidence: " + form.half + "\n  rules:\n" +
+			"    - {metric: error_rate, max: " + form.twoPct + ", maxIncrease: " + form.half + "}\n" +
+			"    - {metric: quality_score, min: 0.5, maxDecrease: " + form.half + "}\n" +
+			"    - {metric: refusal_rate, maxIncrease: 200%}\n" +
+			"    - {metric: latency_p95_ms, max: 2000, maxIncrease: 1}\n"
+		s, problems := Parse("t.yaml", []byte(src))
+		if len(problems) > 0 {
+			t.Fatalf("%s: %v", form.half, problems)
+		}
+		a, r := s.Analysis, s.Analysis.Rules
+		if a.Confidence != 0.9 || a.AdvanceConfidence != 0.5 || s.Stages[0].Gate.MinPassRate != 0.9 || s.Stages[0].Weight != 100 ||
+			*r[0].Max != 0.02 || *r[0].MaxIncrease != 0.5 || *r[1].Min != 0.5 || *r[1].MaxDecrease != 0.5 || *r[2].MaxIncrease != 2 ||
+			*r[3].Max != 2000 || *r[3].MaxIncrease != 1 {
+			t.Errorf("%s: got %+v %+v %+v %+v %+v", form.half, a, *r[0].Max, *r[0].MaxIncrease, *r[1].Min, *r[2].MaxIncrease)
+		}
 	}
 }
 

@@ -103,16 +103,28 @@ func EditRoute(name string, src []byte, r Route, stableModel, canaryModel string
 	}
 	out := src
 	for _, t := range targets {
-		f, err := loadRouteFile(name, out)
-		if err != nil {
-			return nil, err
-		}
-		m, err := t.parent(f.root)
-		if err != nil {
-			return nil, err
-		}
-		if out, err = f.setFields(m, []field{intField(t.key, t.value, false)}); err != nil {
-			return nil, fmt.Errorf("%w: %s: %w", ErrRoute, name, err)
+		// A flow mapping takes at most one structural change a pass; one field needs one pass, two
+		// at most.
+		for pass := 0; ; pass++ {
+			f, err := loadRouteFile(name, out)
+			if err != nil {
+				return nil, err
+			}
+			m, err := t.parent(f.root)
+			if err != nil {
+				return nil, err
+			}
+			next, done, err := f.setFields(m, []field{intField(t.key, t.value, false)})
+			if err != nil {
+				return nil, fmt.Errorf("%w: %s: %w", ErrRoute, name, err)
+			}
+			out = next
+			if done {
+				break
+			}
+			if pass >= 2 {
+				return nil, fmt.Errorf("%w: %s: the edit of %s did not settle", ErrRoute, name, t.key)
+			}
 		}
 	}
 	if err := verifyRouteEdit(name, src, out, targets); err != nil {

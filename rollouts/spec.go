@@ -98,7 +98,7 @@ type Stage struct {
 // webhook. Exactly one of Evals and Webhook is set.
 type Gate struct {
 	Evals         string  `yaml:"evals,omitempty" json:"evals,omitempty"`
-	MinPassRate   float64 `yaml:"minPassRate,omitempty" json:"minPassRate,omitempty" jsonschema:"minimum=0,maximum=1"`
+	MinPassRate   float64 `yaml:"minPassRate,omitempty" json:"minPassRate,omitempty" unit:"ratio"`
 	NoRegressions bool    `yaml:"noRegressions,omitempty" json:"noRegressions,omitempty"`
 	Webhook       string  `yaml:"webhook,omitempty" json:"webhook,omitempty"`
 }
@@ -122,7 +122,7 @@ const (
 // Analysis is how the canary is judged against stable.
 type Analysis struct {
 	// Confidence of every verdict, default 0.95; split across the rules.
-	Confidence float64 `yaml:"confidence,omitempty" json:"confidence,omitempty" jsonschema:"exclusiveMinimum=0,exclusiveMaximum=1"`
+	Confidence float64 `yaml:"confidence,omitempty" json:"confidence,omitempty" unit:"ratio"`
 	Rules      []Rule  `yaml:"rules,omitempty" json:"rules,omitempty"`
 	// OnInconclusive applies when maxDuration passes undecided: hold or rollback.
 	OnInconclusive string `yaml:"onInconclusive,omitempty" json:"onInconclusive,omitempty" jsonschema:"enum=hold,enum=rollback"`
@@ -132,7 +132,7 @@ type Analysis struct {
 	Accelerate bool `yaml:"accelerate,omitempty" json:"accelerate,omitempty"`
 	// AdvanceConfidence is the always-valid confidence at which every rule must be shown within its
 	// limit before a stage advances; default 0.8. RequirePass raises it to Confidence.
-	AdvanceConfidence float64 `yaml:"advanceConfidence,omitempty" json:"advanceConfidence,omitempty" jsonschema:"exclusiveMinimum=0,exclusiveMaximum=1"`
+	AdvanceConfidence float64 `yaml:"advanceConfidence,omitempty" json:"advanceConfidence,omitempty" unit:"ratio"`
 	// RequirePass advances only when every rule is shown within its limit at Confidence.
 	RequirePass bool `yaml:"requirePass,omitempty" json:"requirePass,omitempty"`
 }
@@ -143,8 +143,8 @@ type Rule struct {
 	Metric string `yaml:"metric" json:"metric" jsonschema:"required"`
 	// Query is a source-defined query for a metric that is not built in.
 	Query       string   `yaml:"query,omitempty" json:"query,omitempty"`
-	Max         *float64 `yaml:"max,omitempty" json:"max,omitempty"`
-	Min         *float64 `yaml:"min,omitempty" json:"min,omitempty"`
+	Max         *float64 `yaml:"max,omitempty" json:"max,omitempty" unit:"number-or-ratio"`
+	Min         *float64 `yaml:"min,omitempty" json:"min,omitempty" unit:"number-or-ratio"`
 	MaxIncrease *Ratio   `yaml:"maxIncrease,omitempty" json:"maxIncrease,omitempty"`
 	MaxDecrease *Ratio   `yaml:"maxDecrease,omitempty" json:"maxDecrease,omitempty"`
 }

@@ -46,7 +46,7 @@ func TestParseRatio(t *testing.T) {
 			t.Errorf("ParseRatio(%q) = %v, %v; want %v", in, got, err, want)
 		}
 	}
-	for _, bad := range []string{"", "%", "fifty", "5%%"} {
+	for _, bad := range []string{"", "%", "fifty", "5%%", "50", "1.5", ".nan", "NaN%", ".inf", "Inf%", "0x1p-1", "1_0%", "010%"} {
 		if _, err := ParseRatio(bad); err == nil {
 			t.Errorf("ParseRatio(%q) succeeded", bad)
 		}

@@ -172,7 +172,7 @@ func (d *specDecoder) checkGate(p string, g *Gate) {
 		d.errorAt(d.at(p), "%s: want exactly one of evals or webhook, got both", p)
 	}
 	if g.MinPassRate < 0 || g.MinPassRate > 1 {
-		d.errorAt(d.at(p+".minPassRate"), "%s.minPassRate: %v is not a fraction in 0..1", p, g.MinPassRate)
+		d.errorAt(d.at(p+".minPassRate"), "%s.minPassRate: %s is not in 0%%..100%% (write 95%% or 0.95)", p, d.text(p+".minPassRate"))
 	}
 	if g.Webhook != "" {
 		if g.MinPassRate != 0 || g.NoRegressions {
@@ -233,8 +233,13 @@ func (d *specDecoder) checkNotify(p string, n Notify) {
 }
 
 func (d *specDecoder) checkAnalysis(a *Analysis) {
-	if a.Confidence != 0 && (a.Confidence <= 0 || a.Confidence >= 1) {
-		d.errorAt(d.at("analysis.confidence"), "analysis.confidence: %v is not a probability strictly between 0 and 1", a.Confidence)
+	for _, c := range []struct {
+		key string
+		v   float64
+	}{{"confidence", a.Confidence}, {"advanceConfidence", a.AdvanceConfidence}} {
+		if c.v != 0 && (c.v <= 0 || c.v >= 1) {
+			d.errorAt(d.at("analysis."+c.key), "analysis.%s: %s is not a probability strictly between 0%% and 100%% (write 95%% or 0.95)", c.key, d.text("analysis."+c.key))
+		}
 	}
 	d.checkEnum("analysis.onInconclusive", a.OnInconclusive, "hold", "rollback")
 	d.checkEnum("analysis.onMetricsError", a.OnMetricsError, "hold", "rollback")
@@ -296,12 +301,26 @@ func (d *specDecoder) checkRule(p string, r Rule) {
 		if lim.v == nil {
 			continue
 		}
-		if m.Kind == Proportion && (*lim.v < 0 || *lim.v > 1) {
-			d.errorAt(d.at(p+"."+lim.key), "%s.%s: %s is a proportion; %v is not in 0..1 (write 0.02 for 2%%)", p, lim.key, r.Metric, *lim.v)
-		} else if *lim.v < 0 {
+		written := d.text(p + "." + lim.key)
+		switch {
+		case m.Kind == Proportion && *lim.v > 1 && !strings.HasSuffix(written, "%"):
+			d.errorAt(d.at(p+"."+lim.key), "%s.%s: %s is a proportion: %v", p, lim.key, r.Metric, errAboveOne(written))
+		case m.Kind == Proportion && (*lim.v < 0 || *lim.v > 1):
+			d.errorAt(d.at(p+"."+lim.key), "%s.%s: %s is a proportion; %s is not in 0%%..100%%", p, lim.key, r.Metric, written)
+		case m.Kind != Proportion && strings.HasSuffix(written, "%"):
+			d.errorAt(d.at(p+"."+lim.key), "%s.%s: %s is not a proportion; write its limit as a plain number in its own unit, not %s (for a limit relative to stable, use maxIncrease or maxDecrease)", p, lim.key, r.Metric, written)
+		case *lim.v < 0:
 			d.errorAt(d.at(p+"."+lim.key), "%s.%s: %s is never negative", p, lim.key, r.Metric)
 		}
 	}
+}
+
+// text is the source text of the scalar decoded at path, for messages that quote what the user wrote.
+func (d *specDecoder) text(path string) string {
+	if n, ok := d.values[path]; ok && n.Kind == yaml.ScalarNode {
+		return strings.TrimSpace(n.Value)
+	}
+	return "?"
 }
 
 func (d *specDecoder) checkStatus(s *Spec) {

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -25,8 +26,11 @@ type validateOptions struct {
 	RepoTree fs.FS
 	// Getenv resolves the env: references of notification targets, to warn of unset ones; nil: no check.
 	Getenv func(string) string
-	Out    io.Writer
-	Err    io.Writer
+	// Now is the time status times are checked against (a future stage start is clock skew); zero
+	// skips the check.
+	Now time.Time
+	Out io.Writer
+	Err io.Writer
 }
 
 func (app *App) validateCmd() *cobra.Command {
@@ -69,6 +73,9 @@ Example:
 			}
 			opts.Files = hostFS{}
 			opts.RepoTree = os.DirFS(root)
+			if app.Now != nil {
+				opts.Now = app.Now()
+			}
 			opts.Out, opts.Err = app.Stdout, app.Stderr
 			opts.Getenv = app.Getenv
 			return validateRun(opts)
@@ -90,6 +97,9 @@ func validateRun(opts *validateOptions) error {
 	rollouts.CheckRoutes(set, opts.RepoTree)
 	problems := append(set.Problems, rollouts.Lint(set, opts.RepoTree)...)
 	problems = append(problems, unsetTargets(set, opts.Getenv)...)
+	if !opts.Now.IsZero() {
+		problems = append(problems, rollouts.CheckClock(set, opts.Now)...)
+	}
 	sortByPosition(problems)
 	var errs, warns int
 	for _, p := range problems {

@@ -1,11 +1,13 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // The broken-spec corpus under testdata/specs, shown through `rollout validate` in each format.
@@ -100,7 +102,7 @@ func TestValidateDefaultDir(t *testing.T) {
 	if code != exitOK {
 		t.Fatalf("exit %d\n%s%s", code, stdout, stderr)
 	}
-	if !strings.Contains(stderr, "6 rollouts valid, 0 errors") {
+	if !strings.Contains(stderr, "11 rollouts valid, 0 errors") {
 		t.Errorf("summary: %s", stderr)
 	}
 }
@@ -136,5 +138,32 @@ func TestValidateEmptyFolderHints(t *testing.T) {
 	}
 	if !strings.Contains(stderr, "0 rollouts valid") || !strings.Contains(stderr, "hint: no spec files") {
 		t.Errorf("stderr = %q", stderr)
+	}
+}
+
+// A stage that starts in the future is an error of `rollout validate`, which checks it against its
+// clock and names clock skew; the same spec is valid once that time has come.
+func TestValidateFutureStageStart(t *testing.T) {
+	dir := t.TempDir()
+	spec := "apiVersion: rollout/v1\nkind: Rollout\nname: skew\nstable: {model: m-20260101}\ncanary: {model: c-20260202}\n" +
+		"traffic: {weight: 5}\nstages: [{weight: 5}, {weight: 100}]\nstatus:\n  phase: Progressing\n  stage: 0\n  stageStartedAt: 2026-05-24T09:00:00Z\n"
+	path := filepath.Join(dir, "skew.yaml")
+	if err := os.WriteFile(path, []byte(spec), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		now  time.Time
+		code int
+	}{{time.Date(2026, 4, 17, 12, 0, 0, 0, time.UTC), exitFailed}, {time.Date(2026, 5, 24, 9, 1, 0, 0, time.UTC), exitOK}} {
+		var stdout, stderr bytes.Buffer
+		app := &App{Stdin: bytes.NewReader(nil), Stdout: &stdout, Stderr: &stderr, Getenv: func(string) string { return "" },
+			Now: func() time.Time { return tc.now }}
+		code := app.Main([]string{"validate", path})
+		if code != tc.code {
+			t.Errorf("now %s: exit %d, want %d\n%s%s", tc.now, code, tc.code, stdout.String(), stderr.String())
+		}
+		if tc.code != exitOK && !strings.Contains(stdout.String(), "skew.yaml:11:19: status.stageStartedAt: 2026-05-24T09:00:00Z is 885h0m0s in the future (now is 2026-04-17T12:00:00Z): clock skew") {
+			t.Errorf("output does not name the clock skew at its position:\n%s", stdout.String())
+		}
 	}
 }
