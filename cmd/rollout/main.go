@@ -119,7 +119,9 @@ func (app *App) rootCmd() *cobra.Command {
 		app.pauseCmd(),
 		app.resumeCmd(),
 		app.demoCmd(),
+		app.versionCmd(),
 	)
+	setVersion(root)
 	return root
 }
 
