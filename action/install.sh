@@ -1,0 +1,169 @@
+#!/usr/bin/env bash
+# Puts the rollout binary for this runner in place for the GitHub Action in action.yml, in seconds:
+# the release archive matching the action's own ref (or the `version` input), checked against the
+# release's checksums.txt, kept in the runner's tool cache. Only when the ref has no release (a branch
+# or a commit that no release tag points at) does it ask the next steps to build from source.
+#
+# Environment:
+#   INPUT_VERSION       the `version` input: a release tag (v1.4.0 or 1.4.0); overrides the ref
+#   ACTION_REF          ${{ github.action_ref }}: v1, v1.4.0, main or a commit SHA
+#   ACTION_REPOSITORY   ${{ github.action_repository }}: rollout-dev/rollout
+#   GITHUB_ACTION_PATH  …/_actions/OWNER/REPO/REF: read when the two above are empty, as they are in
+#                       composite actions on some runners (actions/runner#2473)
+#   GITHUB_API_URL      the REST API (default https://api.github.com)
+#   GITHUB_TOKEN        read-only use: raises the API's rate limit from 60 an hour per runner IP
+#   RUNNER_OS, RUNNER_ARCH, RUNNER_TOOL_CACHE, RUNNER_TEMP, GITHUB_OUTPUT: set by the runner
+#
+# Outputs (GITHUB_OUTPUT): bin (the binary's path), version (the release, or the ref built from),
+# source (cache | release | build), build (true when the next steps must build bin from source).
+set -euo pipefail
+
+api="${GITHUB_API_URL:-https://api.github.com}"
+api="${api%/}"
+output="${GITHUB_OUTPUT:-/dev/null}"
+temp="${RUNNER_TEMP:-${TMPDIR:-/tmp}}"
+tool_cache="${RUNNER_TOOL_CACHE:-$temp/tool-cache}"
+
+fail() {
+	echo "::error title=rollout action::$*" >&2
+	echo "rollout: $*" >&2
+	exit 1
+}
+
+# The action's own repository and ref, from the expressions or else from the path it was checked
+# out to (…/_actions/rollout-dev/rollout/v1).
+repo="${ACTION_REPOSITORY:-}"
+ref="${ACTION_REF:-}"
+if [[ -z "$repo" || -z "$ref" ]] && [[ "${GITHUB_ACTION_PATH:-}" == */_actions/*/*/* ]]; then
+	rest="${GITHUB_ACTION_PATH#*/_actions/}"
+	IFS=/ read -r path_owner path_repo path_ref _ <<< "$rest"
+	repo="${repo:-$path_owner/$path_repo}"
+	ref="${ref:-$path_ref}"
+fi
+repo="${repo:-rollout-dev/rollout}"
+
+case "${RUNNER_OS:-$(uname -s)}" in
+	Linux) os=linux ;;
+	macOS | Darwin) os=darwin ;;
+	Windows | MINGW* | MSYS* | CYGWIN*) os=windows ;;
+	*) fail "no rollout release for the runner OS ${RUNNER_OS:-$(uname -s)}" ;;
+esac
+case "${RUNNER_ARCH:-$(uname -m)}" in
+	X64 | x86_64 | amd64) arch=amd64 ;;
+	ARM64 | arm64 | aarch64) arch=arm64 ;;
+	*) fail "no rollout release for the runner architecture ${RUNNER_ARCH:-$(uname -m)}" ;;
+esac
+exe=rollout
+ext=tar.gz
+if [[ $os == windows ]]; then exe=rollout.exe ext=zip; fi
+
+# build asks the next steps (setup-go, go build) to build rollout from the action's source.
+build() {
+	local bin="$temp/rollout-bin/$exe"
+	echo "rollout: $1; building rollout from source ($repo@${ref:-unknown ref})" >&2
+	{ echo "bin=$bin"; echo "version=${ref:-source}"; echo "source=build"; echo "build=true"; } >> "$output"
+	exit 0
+}
+
+# api_get PATH writes the JSON answer to stdout; its exit code is 22 for an HTTP error, and the
+# status lands in $work/status.
+api_get() {
+	local args=(--silent --show-error --location --retry 3 --retry-connrefused --connect-timeout 10
+		--header "Accept: application/vnd.github+json" --header "X-GitHub-Api-Version: 2022-11-28"
+		--write-out '%{http_code}' --output "$work/body")
+	if [[ -n "${GITHUB_TOKEN:-}" ]]; then args+=(--header "Authorization: Bearer $GITHUB_TOKEN"); fi
+	local code
+	code="$(curl "${args[@]}" "$api/$1")" || { echo "000" > "$work/status"; return 1; }
+	echo "$code" > "$work/status"
+	[[ "$code" == 200 ]] || return 22
+	cat "$work/body"
+}
+
+work="$(mktemp -d "$temp/rollout-install.XXXXXX")"
+trap 'rm -rf "$work"' EXIT
+
+# release_json TAG prints the release of TAG, or fails with 22 when there is none.
+release_json() { api_get "repos/$repo/releases/tags/$1"; }
+
+# release_for_ref finds the release tag a ref stands for: the ref itself when it is a release tag
+# (v1.4.0); else the newest vX.Y.Z tag on the same commit as the ref, which is a moving tag (v1,
+# moved by the release workflow to each release) or a commit SHA. Prints nothing when none.
+release_for_ref() {
+	local r="$1" tags sha
+	if release_json "$r" > "$work/release.json"; then
+		echo "$r"
+		return 0
+	fi
+	[[ "$(cat "$work/status")" == 404 ]] || fail "could not read the release $r of $repo: HTTP $(cat "$work/status")"
+	tags="$(api_get "repos/$repo/tags?per_page=100")" || return 0
+	if [[ "$r" =~ ^[0-9a-f]{40}$ ]]; then
+		sha="$r"
+	else
+		sha="$(jq -r --arg r "$r" '.[] | select(.name == $r) | .commit.sha' <<< "$tags" | head -n1)"
+	fi
+	[[ -n "$sha" ]] || return 0
+	jq -r --arg sha "$sha" '.[] | select(.commit.sha == $sha) | .name | select(test("^v[0-9]+\\.[0-9]+\\.[0-9]+$"))' <<< "$tags" |
+		sed 's/^v//' | sort -t. -k1,1n -k2,2n -k3,3n | tail -n1 | sed 's/^./v&/'
+}
+
+if [[ -n "${INPUT_VERSION:-}" ]]; then
+	tag="v${INPUT_VERSION#v}"
+	release_json "$tag" > "$work/release.json" ||
+		fail "the version input asks for $tag, but $repo has no such release (HTTP $(cat "$work/status"))"
+else
+	[[ -n "$ref" ]] || build "the action's ref is unknown"
+	tag="$(release_for_ref "$ref")" || exit 1
+	[[ -n "$tag" ]] || build "$ref is not a release of $repo"
+	if [[ "$tag" != "$ref" ]]; then release_json "$tag" > "$work/release.json" || build "the release $tag is not readable"; fi
+fi
+version="${tag#v}"
+archive="rollout_${version}_${os}_${arch}.${ext}"
+
+# The tool cache's layout (<cache>/<tool>/<version>/<arch> and a marker beside it) is the one of
+# @actions/tool-cache, so a self-hosted runner keeps one copy per version.
+dir="$tool_cache/rollout/$version/$arch"
+if [[ -f "$dir.complete" && -x "$dir/$exe" ]]; then
+	echo "rollout: $tag from the tool cache ($dir)" >&2
+	{ echo "bin=$dir/$exe"; echo "version=$tag"; echo "source=cache"; echo "build=false"; } >> "$output"
+	exit 0
+fi
+
+# download NAME FILE fetches a release asset through the API (Accept: application/octet-stream
+# answers with a redirect to the file, which curl follows without the token).
+download() {
+	local id
+	id="$(jq -r --arg n "$1" '.assets[] | select(.name == $n) | .id' "$work/release.json" | head -n1)"
+	[[ -n "$id" ]] || fail "the release $tag of $repo has no asset $1"
+	local args=(--silent --show-error --fail --location --retry 3 --retry-connrefused --connect-timeout 10
+		--header "Accept: application/octet-stream" --header "X-GitHub-Api-Version: 2022-11-28" --output "$2")
+	if [[ -n "${GITHUB_TOKEN:-}" ]]; then args+=(--header "Authorization: Bearer $GITHUB_TOKEN"); fi
+	curl "${args[@]}" "$api/repos/$repo/releases/assets/$id" || fail "downloading $1 from the release $tag of $repo failed"
+}
+
+download checksums.txt "$work/checksums.txt"
+download "$archive" "$work/$archive"
+
+want="$(awk -v n="$archive" '$2 == n || $2 == "*" n { print $1 }' "$work/checksums.txt" | head -n1)"
+[[ -n "$want" ]] || fail "checksums.txt of the release $tag does not list $archive; refusing to run it"
+if command -v sha256sum > /dev/null; then
+	got="$(sha256sum "$work/$archive" | awk '{print $1}')"
+else
+	got="$(shasum -a 256 "$work/$archive" | awk '{print $1}')"
+fi
+if [[ "$got" != "$want" ]]; then
+	fail "$archive does not match the release's checksums.txt (sha256 $got, want $want); refusing to run it"
+fi
+
+mkdir -p "$work/unpacked"
+if [[ $ext == zip ]]; then
+	if command -v unzip > /dev/null; then unzip -q "$work/$archive" -d "$work/unpacked"; else tar -xf "$work/$archive" -C "$work/unpacked"; fi
+else
+	tar -xzf "$work/$archive" -C "$work/unpacked"
+fi
+[[ -f "$work/unpacked/$exe" ]] || fail "$archive holds no $exe"
+mkdir -p "$dir"
+mv -f "$work/unpacked/$exe" "$dir/$exe"
+chmod +x "$dir/$exe"
+touch "$dir.complete"
+echo "rollout: $tag downloaded from $repo and verified (sha256 $got)" >&2
+{ echo "bin=$dir/$exe"; echo "version=$tag"; echo "source=release"; echo "build=false"; } >> "$output"
