@@ -94,7 +94,11 @@ release_for_ref() {
 		echo "$r"
 		return 0
 	fi
-	[[ "$(cat "$work/status")" == 404 ]] || fail "could not read the release $r of $repo: HTTP $(cat "$work/status")"
+	if [[ "$(cat "$work/status")" != 404 ]]; then
+		# A rate limit or an outage: building from source is slower but needs nothing from the API.
+		echo "::warning title=rollout action::could not read the release $r of $repo (HTTP $(cat "$work/status"))" >&2
+		return 0
+	fi
 	tags="$(api_get "repos/$repo/tags?per_page=100")" || return 0
 	if [[ "$r" =~ ^[0-9a-f]{40}$ ]]; then
 		sha="$r"

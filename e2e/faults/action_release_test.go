@@ -8,6 +8,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -407,6 +408,18 @@ func TestActionRunsTheReleaseBinary(t *testing.T) {
 			}
 		})
 	}
+
+	t.Run("a rate-limited API builds from source instead", func(t *testing.T) {
+		g.gh.FailRoute("GET /repos/{owner}/{repo}/releases/tags/{tag}", 1, githubtest.Fault{Status: http.StatusForbidden, Secondary: true})
+		r := newActionRun(t, g, "v1", nil)
+		r.stopAt = "Build rollout"
+		if err := r.run(); err != nil {
+			t.Fatalf("%v\n%s", err, r.printed.String())
+		}
+		if r.outputs["install"]["build"] != "true" || !strings.Contains(r.printed.String(), "::warning") || !strings.Contains(r.printed.String(), "HTTP 403") {
+			t.Errorf("outputs %v\n%s", r.outputs["install"], r.printed.String())
+		}
+	})
 
 	t.Run("a tampered archive is refused", func(t *testing.T) {
 		publish(t, g.gh, "v1.4.1", "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb", true)
