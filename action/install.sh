@@ -65,60 +65,58 @@ build() {
 	exit 0
 }
 
-# api_get PATH writes the JSON answer to stdout; its exit code is 22 for an HTTP error, and the
-# status lands in $work/status.
+# api_get PATH FILE writes the answer of the REST API to FILE and the HTTP status to $status
+# ("000" when there was no answer); it succeeds on 200 only. No subshells: each one is a fork, and
+# the install should take as few as it can.
+status=""
 api_get() {
 	local args=(--silent --show-error --location --retry 3 --retry-connrefused --connect-timeout 10
 		--header "Accept: application/vnd.github+json" --header "X-GitHub-Api-Version: 2022-11-28"
-		--write-out '%{http_code}' --output "$work/body")
+		--write-out '%{http_code}\n' --output "$2")
 	if [[ -n "${GITHUB_TOKEN:-}" ]]; then args+=(--header "Authorization: Bearer $GITHUB_TOKEN"); fi
-	local code
-	code="$(curl "${args[@]}" "$api/$1")" || { echo "000" > "$work/status"; return 1; }
-	echo "$code" > "$work/status"
-	[[ "$code" == 200 ]] || return 22
-	cat "$work/body"
+	curl "${args[@]}" "$api/$1" > "$work/status" || echo "000" > "$work/status"
+	read -r status < "$work/status" || true
+	[[ "$status" == 200 ]]
 }
 
 work="$(mktemp -d "$temp/rollout-install.XXXXXX")"
 trap 'rm -rf "$work"' EXIT
 
-# release_json TAG prints the release of TAG, or fails with 22 when there is none.
-release_json() { api_get "repos/$repo/releases/tags/$1"; }
+# release_json TAG writes the release of TAG to $work/release.json; it fails when there is none.
+release_json() { api_get "repos/$repo/releases/tags/$1" "$work/release.json"; }
 
-# release_for_ref finds the release tag a ref stands for: the ref itself when it is a release tag
+# release_for_ref sets $tag to the release a ref stands for: the ref itself when it is a release tag
 # (v1.4.0); else the newest vX.Y.Z tag on the same commit as the ref, which is a moving tag (v1,
-# moved by the release workflow to each release) or a commit SHA. Prints nothing when none.
+# moved by the release workflow to each release) or a commit SHA. $tag stays empty when none.
+tag=""
 release_for_ref() {
-	local r="$1" tags sha
-	if release_json "$r" > "$work/release.json"; then
-		echo "$r"
+	local r="$1" sha
+	if release_json "$r"; then
+		tag="$r"
 		return 0
 	fi
-	if [[ "$(cat "$work/status")" != 404 ]]; then
+	if [[ "$status" != 404 ]]; then
 		# A rate limit or an outage: building from source is slower but needs nothing from the API.
-		echo "::warning title=rollout action::could not read the release $r of $repo (HTTP $(cat "$work/status"))" >&2
+		echo "::warning title=rollout action::could not read the release $r of $repo (HTTP $status)" >&2
 		return 0
 	fi
-	tags="$(api_get "repos/$repo/tags?per_page=100")" || return 0
-	if [[ "$r" =~ ^[0-9a-f]{40}$ ]]; then
-		sha="$r"
-	else
-		sha="$(jq -r --arg r "$r" '.[] | select(.name == $r) | .commit.sha' <<< "$tags" | head -n1)"
-	fi
-	[[ -n "$sha" ]] || return 0
-	jq -r --arg sha "$sha" '.[] | select(.commit.sha == $sha) | .name | select(test("^v[0-9]+\\.[0-9]+\\.[0-9]+$"))' <<< "$tags" |
-		sed 's/^v//' | sort -t. -k1,1n -k2,2n -k3,3n | tail -n1 | sed 's/^./v&/'
+	api_get "repos/$repo/tags?per_page=100" "$work/tags.json" || return 0
+	# One jq: the commit of the ref (the ref itself when it is a full SHA), then the highest vX.Y.Z
+	# tag on that commit.
+	tag="$(jq -r --arg r "$r" '
+		(if ($r | test("^[0-9a-f]{40}$")) then $r else (map(select(.name == $r)) | first | .commit.sha // "") end) as $sha
+		| map(select(.commit.sha == $sha and (.name | test("^v[0-9]+\\.[0-9]+\\.[0-9]+$"))) | .name)
+		| sort_by(ltrimstr("v") | split(".") | map(tonumber)) | last // ""' "$work/tags.json")"
+	if [[ -n "$tag" ]]; then release_json "$tag" || tag=""; fi
 }
 
 if [[ -n "${INPUT_VERSION:-}" ]]; then
 	tag="v${INPUT_VERSION#v}"
-	release_json "$tag" > "$work/release.json" ||
-		fail "the version input asks for $tag, but $repo has no such release (HTTP $(cat "$work/status"))"
+	release_json "$tag" || fail "the version input asks for $tag, but $repo has no such release (HTTP $status)"
 else
 	[[ -n "$ref" ]] || build "the action's ref is unknown"
-	tag="$(release_for_ref "$ref")" || exit 1
+	release_for_ref "$ref"
 	[[ -n "$tag" ]] || build "$ref is not a release of $repo"
-	if [[ "$tag" != "$ref" ]]; then release_json "$tag" > "$work/release.json" || build "the release $tag is not readable"; fi
 fi
 version="${tag#v}"
 archive="rollout_${version}_${os}_${arch}.${ext}"
