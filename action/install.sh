@@ -90,7 +90,7 @@ release_json() { api_get "repos/$repo/releases/tags/$1" "$work/release.json"; }
 # moved by the release workflow to each release) or a commit SHA. $tag stays empty when none.
 tag=""
 release_for_ref() {
-	local r="$1" sha
+	local r="$1"
 	if release_json "$r"; then
 		tag="$r"
 		return 0
@@ -110,6 +110,24 @@ release_for_ref() {
 	if [[ -n "$tag" ]]; then release_json "$tag" || tag=""; fi
 }
 
+# in_cache TAG: the binary of release TAG is in the tool cache already (checked when it was put there).
+in_cache() {
+	local d="$tool_cache/rollout/${1#v}/$arch"
+	if [[ -f "$d.complete" && -x "$d/$exe" ]]; then
+		echo "rollout: $1 from the tool cache ($d)" >&2
+		{ echo "bin=$d/$exe"; echo "version=$1"; echo "source=cache"; echo "build=false"; } >> "$output"
+		exit 0
+	fi
+}
+
+# A version named outright (the input, or a ref such as v1.4.0) found in the tool cache needs no API
+# call: a second use of the action in the same job, or any job on a self-hosted runner.
+if [[ -n "${INPUT_VERSION:-}" ]]; then
+	in_cache "v${INPUT_VERSION#v}"
+elif [[ "$ref" =~ ^v[0-9]+\.[0-9]+\.[0-9]+$ ]]; then
+	in_cache "$ref"
+fi
+
 if [[ -n "${INPUT_VERSION:-}" ]]; then
 	tag="v${INPUT_VERSION#v}"
 	release_json "$tag" || fail "the version input asks for $tag, but $repo has no such release (HTTP $status)"
@@ -124,11 +142,7 @@ archive="rollout_${version}_${os}_${arch}.${ext}"
 # The tool cache's layout (<cache>/<tool>/<version>/<arch> and a marker beside it) is the one of
 # @actions/tool-cache, so a self-hosted runner keeps one copy per version.
 dir="$tool_cache/rollout/$version/$arch"
-if [[ -f "$dir.complete" && -x "$dir/$exe" ]]; then
-	echo "rollout: $tag from the tool cache ($dir)" >&2
-	{ echo "bin=$dir/$exe"; echo "version=$tag"; echo "source=cache"; echo "build=false"; } >> "$output"
-	exit 0
-fi
+in_cache "$tag"
 
 # download NAME FILE fetches a release asset through the API (Accept: application/octet-stream
 # answers with a redirect to the file, which curl follows without the token).

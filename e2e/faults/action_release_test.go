@@ -383,6 +383,16 @@ func TestActionRunsTheReleaseBinary(t *testing.T) {
 	if n := g.gh.Calls()["GET /repos/{owner}/{repo}/releases/assets/{asset_id}"]; n != downloads {
 		t.Errorf("a cached binary was downloaded again (%d downloads)", n-downloads)
 	}
+	// A release named outright and already in the tool cache: not one API call.
+	calls := g.gh.TotalCalls()
+	named := newActionRun(t, g, "v1.4.0", nil)
+	named.toolDir, named.stopAt = r.toolDir, "Run rollout"
+	if err := named.run(); err != nil || named.outputs["install"]["source"] != "cache" || named.outputs["install"]["bin"] != inst["bin"] {
+		t.Errorf("a cached release named by the ref: %v, %v\n%s", err, named.outputs["install"], named.printed.String())
+	}
+	if n := g.gh.TotalCalls() - calls; n != 0 {
+		t.Errorf("a cached release named by the ref cost %d API calls", n)
+	}
 
 	refs := []struct {
 		name, ref, version string
