@@ -123,9 +123,11 @@ func (app *App) rootCmd() *cobra.Command {
 		app.demoCmd(),
 		app.exportCmd(),
 		app.simulateCmd(),
+		app.versionCmd(),
 	)
 	app.addRepositoryFlags(root)
 	root.SetUsageTemplate(root.UsageTemplate() + rootHelpTail)
+	setVersion(root)
 	return root
 }
 

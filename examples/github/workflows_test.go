@@ -19,6 +19,7 @@ import (
 type step struct {
 	Name             string            `yaml:"name"`
 	ID               string            `yaml:"id"`
+	If               string            `yaml:"if"`
 	Uses             string            `yaml:"uses"`
 	Run              string            `yaml:"run"`
 	Shell            string            `yaml:"shell"`
@@ -90,10 +91,18 @@ func TestActionMetadata(t *testing.T) {
 	if a.Runs.Using != "composite" {
 		t.Fatalf("runs.using = %q", a.Runs.Using)
 	}
-	var setupGo, run bool
+	if a.Inputs["version"].Description == "" {
+		t.Error("input version missing or undocumented")
+	}
+	var install, setupGo, run bool
 	for _, s := range a.Runs.Steps {
+		if s.ID == "install" {
+			install = s.Env["ACTION_REF"] == "${{ github.action_ref }}" && s.Env["INPUT_VERSION"] == "${{ inputs.version }}" &&
+				s.Env["ACTION_REPOSITORY"] == "${{ github.action_repository }}"
+		}
 		if strings.HasPrefix(s.Uses, "actions/setup-go@") {
-			setupGo = s.With["go-version-file"] == "${{ github.action_path }}/go.mod"
+			// Go is set up only to build from source, when the ref has no release.
+			setupGo = s.With["go-version-file"] == "${{ github.action_path }}/go.mod" && s.If == "steps.install.outputs.build == 'true'"
 		}
 		if s.Run != "" && s.Shell == "" {
 			t.Errorf("step %q: a composite run step needs a shell", s.Name)
@@ -103,8 +112,11 @@ func TestActionMetadata(t *testing.T) {
 		}
 		checkNoInjection(t, "action.yml", s)
 	}
+	if !install {
+		t.Error("no install step given the action's ref, repository and the version input")
+	}
 	if !setupGo {
-		t.Error("no actions/setup-go step reading the action's own go.mod")
+		t.Error("no actions/setup-go step reading the action's own go.mod, only when there is no release")
 	}
 	if !run {
 		t.Error("the run step does not pass the token and inputs through env")
@@ -181,6 +193,54 @@ func TestExampleWorkflows(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// pinnedUse is a third-party action pinned to a full commit, with its release tag in a comment.
+var (
+	usesRe    = regexp.MustCompile(`(?m)^\s*(?:-\s+)?uses:\s*(\S+)(.*)$`)
+	pinnedUse = regexp.MustCompile(`^([\w.-]+/[\w.-]+(?:/[\w./-]+)?)@([0-9a-f]{40})$`)
+	tagNote   = regexp.MustCompile(`^\s+#\s+(v\d+\.\d+\.\d+)\s*$`)
+)
+
+// Every third-party action in the Action, the examples and the project's own workflows is pinned by
+// commit SHA, with the tag in a comment: a moved tag cannot change what runs in a job that holds
+// contents: write. One action and tag is pinned to one SHA everywhere.
+func TestActionsPinnedBySHA(t *testing.T) {
+	files := []string{"../../action.yml"}
+	for _, glob := range []string{"*.yml", "*.yaml", "../../.github/workflows/*.yml", "../../.github/workflows/*.yaml"} {
+		m, err := filepath.Glob(glob)
+		if err != nil {
+			t.Fatal(err)
+		}
+		files = append(files, m...)
+	}
+	pins := map[string]string{} // action@tag → sha
+	for _, f := range files {
+		raw, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range usesRe.FindAllStringSubmatch(string(raw), -1) {
+			use, rest := m[1], m[2]
+			// This project's own action, used by its ref as the examples document, and local actions.
+			if strings.HasPrefix(use, "rollout-dev/rollout@") || strings.HasPrefix(use, "./") {
+				continue
+			}
+			p, tag := pinnedUse.FindStringSubmatch(use), tagNote.FindStringSubmatch(rest)
+			if p == nil || tag == nil {
+				t.Errorf("%s: %q is not pinned as OWNER/REPO@<40-hex commit> # vX.Y.Z", f, strings.TrimSpace(m[0]))
+				continue
+			}
+			key := p[1] + "@" + tag[1]
+			if sha, ok := pins[key]; ok && sha != p[2] {
+				t.Errorf("%s: %s pinned to %s here and %s elsewhere", f, key, p[2], sha)
+			}
+			pins[key] = p[2]
+		}
+	}
+	if len(pins) == 0 {
+		t.Fatal("no third-party action found: the pattern is broken")
 	}
 }
 

@@ -85,6 +85,7 @@ type Server struct {
 	gitHandler *cgi.Handler
 	issues     int
 	branches   map[string]string
+	releases   *releaseStore
 }
 
 type rateState struct {
@@ -422,6 +423,9 @@ var routes = []struct {
 	{"GET", "/repos/{owner}/{repo}/git/ref/{ref}", nil},
 	{"POST", "/repos/{owner}/{repo}/git/refs", nil},
 	{"PATCH", "/repos/{owner}/{repo}/git/refs/{ref}", nil},
+	{"GET", "/repos/{owner}/{repo}/releases/tags/{tag}", nil},
+	{"GET", "/repos/{owner}/{repo}/releases/assets/{asset_id}", nil},
+	{"GET", "/repos/{owner}/{repo}/tags", nil},
 }
 
 func init() {
@@ -437,7 +441,7 @@ func init() {
 }
 
 func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
-	if s.serveGit(w, r) {
+	if s.serveGit(w, r) || s.serveObjects(w, r) {
 		return
 	}
 	s.mu.Lock()
@@ -477,7 +481,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	if strings.HasPrefix(route, "GET /repos/") && len(params) >= 2 && (params[0] != s.Owner || params[1] != s.Repo) {
+	if strings.HasPrefix(route, "GET /repos/") && len(params) >= 2 && (params[0] != s.Owner || params[1] != s.Repo) && !(releaseRoute(route) && s.knowsRepo(params[0], params[1])) {
 		s.writeRate(w)
 		s.writeError(w, http.StatusNotFound, apiError{Message: "Not Found", DocumentationURL: "https://docs.github.com/rest"})
 		return
@@ -515,6 +519,12 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		h.accessToken()
 	case "POST /graphql":
 		h.graphql()
+	case "GET /repos/{owner}/{repo}/releases/tags/{tag}":
+		h.releaseByTag()
+	case "GET /repos/{owner}/{repo}/releases/assets/{asset_id}":
+		h.releaseAsset()
+	case "GET /repos/{owner}/{repo}/tags":
+		h.listTags()
 	default:
 		h.gitData(route)
 	}
@@ -659,6 +669,11 @@ func (s *Server) refreshHeads() {
 			p.touch(s.Now())
 		}
 	}
+}
+
+func sha256Hex(b []byte) string {
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])
 }
 
 func fakeSHA(s string) string {

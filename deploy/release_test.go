@@ -1,0 +1,225 @@
+package deploy_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"text/template"
+
+	"gopkg.in/yaml.v3"
+)
+
+// repoRoot is the module's root, where .goreleaser.yaml, the Dockerfile and action/ live.
+const repoRoot = ".."
+
+// goreleaserConfig is the part of .goreleaser.yaml the tests check.
+type goreleaserConfig struct {
+	Version     int    `yaml:"version"`
+	ProjectName string `yaml:"project_name"`
+	Builds      []struct {
+		ID      string   `yaml:"id"`
+		Main    string   `yaml:"main"`
+		Binary  string   `yaml:"binary"`
+		Env     []string `yaml:"env"`
+		Goos    []string `yaml:"goos"`
+		Goarch  []string `yaml:"goarch"`
+		Ldflags []string `yaml:"ldflags"`
+	} `yaml:"builds"`
+	Archives []struct {
+		NameTemplate    string   `yaml:"name_template"`
+		Formats         []string `yaml:"formats"`
+		FormatOverrides []struct {
+			Goos    string   `yaml:"goos"`
+			Formats []string `yaml:"formats"`
+		} `yaml:"format_overrides"`
+	} `yaml:"archives"`
+	Checksum struct {
+		NameTemplate string `yaml:"name_template"`
+		Algorithm    string `yaml:"algorithm"`
+	} `yaml:"checksum"`
+	DockersV2 []struct {
+		IDs        []string `yaml:"ids"`
+		Dockerfile string   `yaml:"dockerfile"`
+		Images     []string `yaml:"images"`
+		Tags       []string `yaml:"tags"`
+		Platforms  []string `yaml:"platforms"`
+	} `yaml:"dockers_v2"`
+}
+
+func readGoreleaser(t *testing.T) goreleaserConfig {
+	t.Helper()
+	raw, err := os.ReadFile(filepath.Join(repoRoot, ".goreleaser.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var c goreleaserConfig
+	if err := yaml.Unmarshal(raw, &c); err != nil {
+		t.Fatalf(".goreleaser.yaml: %v", err)
+	}
+	if len(c.Builds) != 1 || len(c.Archives) != 1 || len(c.DockersV2) != 1 {
+		t.Fatalf(".goreleaser.yaml: want one build, one archive and one image, got %d, %d, %d", len(c.Builds), len(c.Archives), len(c.DockersV2))
+	}
+	return c
+}
+
+// render executes a GoReleaser name template with the fields the tests need.
+func render(t *testing.T, tmpl string, fields map[string]string) string {
+	t.Helper()
+	var b strings.Builder
+	if err := template.Must(template.New("").Option("missingkey=error").Parse(tmpl)).Execute(&b, fields); err != nil {
+		t.Fatalf("template %q: %v", tmpl, err)
+	}
+	return b.String()
+}
+
+var (
+	buildOnce sync.Once
+	binPath   string
+	buildErr  error
+)
+
+// stamp is what the release build stamps into the test's binary through .goreleaser.yaml's ldflags.
+var stamp = map[string]string{"Version": "9.8.7", "FullCommit": "3f2a9c1e0d4b5a69788796a5b4c3d2e1f0a9b8c7", "CommitDate": "2026-04-15T10:00:00Z"}
+
+// releaseBinary builds cmd/rollout once with the ldflags of .goreleaser.yaml, as the release does.
+func releaseBinary(t *testing.T) string {
+	t.Helper()
+	c := readGoreleaser(t)
+	buildOnce.Do(func() {
+		var ldflags []string
+		for _, l := range c.Builds[0].Ldflags {
+			ldflags = append(ldflags, render(t, l, stamp))
+		}
+		dir, err := os.MkdirTemp("", "rollout-deploy-")
+		if err != nil {
+			buildErr = err
+			return
+		}
+		binPath = filepath.Join(dir, c.Builds[0].Binary)
+		cmd := exec.Command("go", "build", "-ldflags", strings.Join(ldflags, " "), "-o", binPath, c.Builds[0].Main)
+		cmd.Dir = repoRoot
+		cmd.Env = append(os.Environ(), c.Builds[0].Env...)
+		if out, err := cmd.CombinedOutput(); err != nil {
+			buildErr = &buildError{string(out), err}
+		}
+	})
+	if buildErr != nil {
+		t.Fatalf("build rollout: %v", buildErr)
+	}
+	return binPath
+}
+
+type buildError struct {
+	out string
+	err error
+}
+
+func (e *buildError) Error() string { return e.err.Error() + ": " + e.out }
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if binPath != "" {
+		os.RemoveAll(filepath.Dir(binPath))
+	}
+	os.Exit(code)
+}
+
+// TestGoreleaserCheck runs `goreleaser check` on .goreleaser.yaml. GoReleaser takes minutes to build
+// from the module proxy, so .ci/install-goreleaser builds it once and .ci/test passes its path in
+// ROLLOUT_GORELEASER; it is also looked up in the cache that script fills, then on PATH.
+func TestGoreleaserCheck(t *testing.T) {
+	bin := os.Getenv("ROLLOUT_GORELEASER")
+	if bin == "" {
+		if out, err := exec.Command("bash", filepath.Join(repoRoot, ".ci/install-goreleaser"), "--print-only").Output(); err == nil {
+			if p := strings.TrimSpace(string(out)); p != "" {
+				if _, err := os.Stat(p); err == nil {
+					bin = p
+				}
+			}
+		}
+	}
+	if bin == "" {
+		bin, _ = exec.LookPath("goreleaser")
+	}
+	if bin == "" {
+		if os.Getenv("ROLLOUT_INTEGRATION") == "1" {
+			t.Fatal("goreleaser is missing: run .ci/install-goreleaser (it prints the path to set as ROLLOUT_GORELEASER)")
+		}
+		t.Skip("goreleaser is not installed; .ci/install-goreleaser builds it")
+	}
+	cmd := exec.Command(bin, "check")
+	cmd.Dir = repoRoot
+	out, err := cmd.CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "1 configuration file(s) validated") {
+		t.Fatalf("goreleaser check: %v\n%s", err, out)
+	}
+}
+
+// The release builds every platform the Action's runners use, archives them under the names
+// action/install.sh asks for, and stamps the values `rollout version` prints.
+func TestGoreleaserConfig(t *testing.T) {
+	c := readGoreleaser(t)
+	b := c.Builds[0]
+	if c.Version != 2 || c.ProjectName != "rollout" || b.Main != "./cmd/rollout" || b.Binary != "rollout" {
+		t.Errorf("version %d, project %q, main %q, binary %q", c.Version, c.ProjectName, b.Main, b.Binary)
+	}
+	slices.Sort(b.Goos)
+	slices.Sort(b.Goarch)
+	if !slices.Equal(b.Goos, []string{"darwin", "linux", "windows"}) || !slices.Equal(b.Goarch, []string{"amd64", "arm64"}) {
+		t.Errorf("targets %v × %v, want darwin, linux, windows × amd64, arm64", b.Goos, b.Goarch)
+	}
+	if !slices.Contains(b.Env, "CGO_ENABLED=0") {
+		t.Error("the build is not static (CGO_ENABLED=0), which the distroless image and old glibc runners need")
+	}
+	if c.Checksum.NameTemplate != "checksums.txt" || c.Checksum.Algorithm != "sha256" {
+		t.Errorf("checksum %+v: action/install.sh reads a sha256 checksums.txt", c.Checksum)
+	}
+	a := c.Archives[0]
+	if !slices.Equal(a.Formats, []string{"tar.gz"}) || len(a.FormatOverrides) != 1 || a.FormatOverrides[0].Goos != "windows" ||
+		!slices.Equal(a.FormatOverrides[0].Formats, []string{"zip"}) {
+		t.Errorf("archives: tar.gz, and zip on windows, are what action/install.sh unpacks: %+v", a)
+	}
+	name := render(t, a.NameTemplate, map[string]string{"ProjectName": c.ProjectName, "Version": "1.4.0", "Os": "linux", "Arch": "arm64"})
+	if name != "rollout_1.4.0_linux_arm64" {
+		t.Errorf("archive name %q", name)
+	}
+	// The installer's own name for the archive, evaluated by bash with the same values.
+	install, err := os.ReadFile(filepath.Join(repoRoot, "action/install.sh"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	line := regexp.MustCompile(`(?m)^archive=(.*)$`).FindSubmatch(install)
+	if line == nil {
+		t.Fatal("action/install.sh sets no archive=")
+	}
+	out, err := exec.Command("bash", "-c", "version=1.4.0 os=linux arch=arm64 ext=tar.gz; echo "+string(line[1])).Output()
+	if err != nil || strings.TrimSpace(string(out)) != name+".tar.gz" {
+		t.Errorf("action/install.sh asks for %q (%v), the release holds %q", out, err, name+".tar.gz")
+	}
+}
+
+// The ldflags of .goreleaser.yaml reach the variables `rollout version` prints.
+func TestReleaseBuildIsStamped(t *testing.T) {
+	out, err := exec.Command(releaseBinary(t), "version", "-o", "json").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var v struct{ Version, Commit, Date string }
+	if err := json.Unmarshal(out, &v); err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	if v.Version != stamp["Version"] || v.Commit != stamp["FullCommit"] || v.Date != stamp["CommitDate"] {
+		t.Errorf("rollout version -o json = %s, want the stamps %v", out, stamp)
+	}
+	flag, err := exec.Command(releaseBinary(t), "--version").Output()
+	if err != nil || !bytes.HasPrefix(flag, []byte("rollout version 9.8.7 (commit 3f2a9c1e0d4b, 2026-04-15T10:00:00Z)")) {
+		t.Errorf("rollout --version = %q, %v", flag, err)
+	}
+}
