@@ -1,0 +1,300 @@
+package clickhouse
+
+import (
+	"fmt"
+	"math"
+	"strconv"
+	"strings"
+	"time"
+
+	"context"
+
+	"github.com/rollout-dev/rollout/policy"
+	"github.com/rollout-dev/rollout/source/histogram"
+)
+
+// quantileMetrics are the built-ins read from the latency bins.
+var quantileMetrics = map[string]bool{"latency_p50_ms": true, "latency_p95_ms": true, "latency_p99_ms": true}
+
+// meanMetrics are the built-in means, in the column order of aggregatesSQL.
+var meanMetrics = []string{"latency_mean_ms", "cost_per_request", "input_tokens_per_request", "output_tokens_per_request", "quality_score"}
+
+// startSQL is where both arms start: the first canary record of a randomised key in the window (0,
+// ClickHouse's min of nothing, when there is none: then every record counts).
+func startSQL(sch schema, sc scope) string {
+	return "(SELECT min(ts_ms) FROM (" + sch.rows(sc, false) + ") WHERE variant = 'canary' AND nr = 0)"
+}
+
+// aggregatesSQL computes, per variant, key bucket and randomisation, what every built-in proportion
+// and mean needs.
+func aggregatesSQL(sch schema, sc scope) string {
+	var b strings.Builder
+	b.WriteString("WITH " + startSQL(sch, sc) + " AS start, " + sch.lateIDs(sc) + " AS late_ids\n")
+	b.WriteString(`SELECT variant, bucket, nr, start, late_ids,
+  count(), countIf(shadow = 1), uniqIf(key_hash, key_hash != 0), sum(late_hit),
+  sum(err), count(refusal), ifNull(sum(refusal), 0), count(feedback), countIf(feedback < 0)`)
+	for _, col := range []string{"latency", "cost", "in_tok", "out_tok", "quality"} {
+		fmt.Fprintf(&b, ",\n  count(%[1]s), ifNull(sum(%[1]s), 0), ifNull(sum(%[1]s * %[1]s), 0)", col)
+	}
+	b.WriteString("\nFROM (" + sch.rows(sc, true) + ")\nWHERE ts_ms >= start\nGROUP BY variant, bucket, nr\n")
+	b.WriteString(sch.settings)
+	b.WriteString("\nFORMAT TabSeparated")
+	return b.String()
+}
+
+// binsSQL counts each key bucket's latencies per bin of policy.QuantileBin.
+func binsSQL(sch schema, sc scope) string {
+	return "WITH " + startSQL(sch, sc) + " AS start\nSELECT variant, bucket, bin, count()\nFROM (" + sch.rows(sc, false) +
+		")\nWHERE ts_ms >= start AND nr = 0 AND isNotNull(latency)\nGROUP BY variant, bucket, bin\n" + sch.settings + "\nFORMAT TabSeparated"
+}
+
+// moment is the count, sum and sum of squares of one metric.
+type moment struct{ n, sum, sumSq float64 }
+
+func (m *moment) add(o moment) { m.n += o.n; m.sum += o.sum; m.sumSq += o.sumSq }
+
+// bucketSums holds one key bucket's sums in one arm.
+type bucketSums struct {
+	requests, errors        float64
+	refusals, feedback      moment // n and events (sum)
+	means                   [5]moment
+	bins                    []float64
+	binned                  float64
+}
+
+// accumulator gathers the rows of both queries into per-arm, per-bucket sums.
+type accumulator struct {
+	q       policy.Query
+	buckets [2]map[int]*bucketSums
+}
+
+func newAccumulator(q policy.Query) *accumulator {
+	return &accumulator{q: q, buckets: [2]map[int]*bucketSums{{}, {}}}
+}
+
+func armIndex(variant string) (int, bool) {
+	switch variant {
+	case string(policy.Stable):
+		return 0, true
+	case string(policy.Canary):
+		return 1, true
+	}
+	return 0, false
+}
+
+func (a *accumulator) bucket(arm, b int) *bucketSums {
+	s := a.buckets[arm][b]
+	if s == nil {
+		s = &bucketSums{}
+		a.buckets[arm][b] = s
+	}
+	return s
+}
+
+func (s *Source) aggregates(ctx context.Context, sql string, acc *accumulator, stats *policy.Stats) error {
+	var lateHits, lateIDs float64
+	err := s.query(ctx, sql, func(f []string) error {
+		if len(f) != 5+4+5+15 {
+			return fmt.Errorf("%d columns, want %d", len(f), 5+4+5+15)
+		}
+		v, err := numbers(f[1:])
+		if err != nil {
+			return err
+		}
+		bucket, nr, start, late := int(v[0]), v[1], v[2], v[3]
+		requests, shadow, keys, hits := v[4], v[5], v[6], v[7]
+		if start > 0 {
+			stats.From = time.UnixMilli(int64(start)).UTC()
+		}
+		lateIDs = late
+		lateHits += hits
+		if nr != 0 {
+			stats.NotRandomised += int64(requests)
+			return nil
+		}
+		arm, ok := armIndex(f[0])
+		if !ok || bucket < 0 || bucket >= policy.KeyBuckets {
+			return nil
+		}
+		as := stats.Arm([]policy.Arm{policy.Stable, policy.Canary}[arm])
+		as.Requests += int64(requests)
+		as.Keys += int64(keys)
+		if arm == 1 {
+			stats.Shadow += int64(shadow)
+		}
+		b := acc.bucket(arm, bucket)
+		b.requests += requests
+		b.errors += v[8]
+		b.refusals.add(moment{n: v[9], sum: v[10]})
+		b.feedback.add(moment{n: v[11], sum: v[12]})
+		for i := range b.means {
+			b.means[i].add(moment{n: v[13+3*i], sum: v[14+3*i], sumSq: v[15+3*i]})
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if unmatched := lateIDs - lateHits; unmatched > 0 {
+		stats.LateUnmatched = int64(unmatched)
+	}
+	return nil
+}
+
+func (s *Source) latencyBins(ctx context.Context, sql string, acc *accumulator) error {
+	return s.query(ctx, sql, func(f []string) error {
+		if len(f) != 4 {
+			return fmt.Errorf("%d columns, want 4", len(f))
+		}
+		v, err := numbers(f[1:])
+		if err != nil {
+			return err
+		}
+		arm, ok := armIndex(f[0])
+		bucket, bin := int(v[0]), int(v[1])
+		if !ok || bucket < 0 || bucket >= policy.KeyBuckets || bin < 0 || bin >= policy.QuantileBins {
+			return nil
+		}
+		b := acc.bucket(arm, bucket)
+		if b.bins == nil {
+			b.bins = make([]float64, policy.QuantileBins)
+		}
+		b.bins[bin] += v[2]
+		b.binned += v[2]
+		return nil
+	})
+}
+
+// fill turns the per-bucket sums into the samples q asks for: totals and clusters.
+func (a *accumulator) fill(stats *policy.Stats) error {
+	for arm, byBucket := range a.buckets {
+		as := stats.Arm([]policy.Arm{policy.Stable, policy.Canary}[arm])
+		order := make([]int, 0, len(byBucket))
+		for b := 0; b < policy.KeyBuckets; b++ {
+			if byBucket[b] != nil {
+				order = append(order, b)
+			}
+		}
+		for _, m := range a.q.Metrics {
+			if m.Query != "" {
+				continue
+			}
+			sample, ok, err := a.sample(m.Name, byBucket, order)
+			if err != nil {
+				return err
+			}
+			if ok {
+				as.Metrics[m.Name] = sample
+			}
+		}
+	}
+	return nil
+}
+
+func (a *accumulator) sample(name string, byBucket map[int]*bucketSums, order []int) (policy.Sample, bool, error) {
+	var total moment
+	var clusters []policy.Cluster
+	add := func(b int, m moment, bins []float64) {
+		if m.n <= 0 {
+			return
+		}
+		total.add(m)
+		clusters = append(clusters, policy.Cluster{Bucket: b, N: m.n, Sum: m.sum, SumSquares: m.sumSq, Bins: bins})
+	}
+	kind := policy.Mean
+	switch {
+	case name == "error_rate" || name == "refusal_rate" || name == "negative_feedback_rate":
+		kind = policy.Proportion
+		for _, b := range order {
+			s := byBucket[b]
+			m := map[string]moment{"error_rate": {n: s.requests, sum: s.errors}, "refusal_rate": s.refusals,
+				"negative_feedback_rate": s.feedback}[name]
+			m.sumSq = 0
+			add(b, m, nil)
+		}
+	case quantileMetrics[name]:
+		kind = policy.Quantile
+		for _, b := range order {
+			s := byBucket[b]
+			if s.binned <= 0 {
+				continue
+			}
+			m := s.means[0]
+			m.n = s.binned
+			add(b, m, s.bins)
+		}
+	default:
+		i := indexOf(meanMetrics, name)
+		if i < 0 {
+			return policy.Sample{}, false, nil // not a built-in this source computes
+		}
+		for _, b := range order {
+			add(b, byBucket[b].means[i], nil)
+		}
+	}
+	if total.n <= 0 {
+		return policy.Sample{}, false, nil
+	}
+	sample := policy.Sample{Kind: kind, N: int64(math.Round(total.n)), Sum: total.sum, Clusters: clusters}
+	if kind == policy.Mean || kind == policy.Quantile {
+		sample.SumSquares = total.sumSq
+	}
+	if kind == policy.Quantile {
+		h, err := binsHistogram(clusters)
+		if err != nil {
+			return policy.Sample{}, false, err
+		}
+		sample.Dist = h
+	}
+	return sample, true, nil
+}
+
+// binsHistogram sums the clusters' bins into a histogram whose bucket i ends at QuantileBinUpper(i).
+func binsHistogram(clusters []policy.Cluster) (*histogram.Histogram, error) {
+	counts := make([]float64, policy.QuantileBins)
+	for _, c := range clusters {
+		for i, n := range c.Bins {
+			counts[i] += n
+		}
+	}
+	buckets := make([]histogram.Bucket, policy.QuantileBins)
+	cum := 0.0
+	for i, n := range counts {
+		cum += n
+		buckets[i] = histogram.Bucket{UpperBound: policy.QuantileBinUpper(i), Count: cum}
+	}
+	h, err := histogram.New(buckets, 1)
+	if err != nil {
+		return nil, fmt.Errorf("latency bins: %w", err)
+	}
+	return h, nil
+}
+
+func indexOf(list []string, s string) int {
+	for i, x := range list {
+		if x == s {
+			return i
+		}
+	}
+	return -1
+}
+
+// numbers parses TabSeparated numbers; \N (NULL), nan and inf read as 0, ClickHouse's answers for
+// sums over nothing.
+func numbers(fields []string) ([]float64, error) {
+	out := make([]float64, len(fields))
+	for i, f := range fields {
+		if f == `\N` || f == "nan" || f == "-nan" {
+			continue
+		}
+		v, err := strconv.ParseFloat(f, 64)
+		if err != nil {
+			return nil, fmt.Errorf("column %d: %q is not a number", i+2, f)
+		}
+		if math.IsInf(v, 0) {
+			return nil, fmt.Errorf("column %d: %q is not finite", i+2, f)
+		}
+		out[i] = v
+	}
+	return out, nil
+}

@@ -1,0 +1,203 @@
+package clickhouse
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/rollout-dev/rollout/rollouts"
+)
+
+// scope is what every schema's rows are restricted to.
+type scope struct {
+	rollout       string
+	from, to      time.Time
+	notRandomised string // a regular expression of the keys that bypass the hash; "" for none
+}
+
+// schema turns one table layout into the normalised rows the aggregate queries read: one row per LLM
+// request of the rollout in the window, with the columns
+//
+//	ts_ms      Int64            when the request started, in Unix milliseconds
+//	variant    String           stable or canary
+//	shadow     UInt8            a mirrored canary call
+//	nr         UInt8            its key matched Query.NotRandomised
+//	bucket     UInt16           the key bucket, in [0, 1024); a keyless request's own bucket
+//	bin        UInt8            policy.QuantileBin of the latency
+//	key_hash   UInt64           a hash of the assignment key; 0 when the request has none
+//	err        UInt8            the request failed
+//	refusal    Nullable(UInt8)  the model refused; NULL where the schema cannot tell
+//	feedback   Nullable(Float64) -1, 0, 1
+//	latency, cost, in_tok, out_tok, quality  Nullable(Float64)
+//	late_hit   UInt8            a late feedback or score record was attached
+//
+// and, for the late records, the count of distinct request ids that carried one.
+type schema struct {
+	name string
+	// rows returns the SELECT of the normalised rows; full adds the joins that only the aggregates
+	// need (late records).
+	rows func(sc scope, full bool) string
+	// lateIDs returns a scalar expression: the number of late records' request ids in the window.
+	lateIDs func(sc scope) string
+	// settings is appended to each query.
+	settings string
+}
+
+func schemaFor(name string) (schema, error) {
+	switch name {
+	case "", rollouts.SchemaRollout:
+		return rolloutSchema, nil
+	case rollouts.SchemaLangfuse:
+		return langfuseSchema, nil
+	case rollouts.SchemaHelicone:
+		return heliconeSchema, nil
+	}
+	return schema{}, fmt.Errorf("%w: %q (want rollout, langfuse or helicone)", ErrUnknownSchema, name)
+}
+
+// binSQL is policy.QuantileBin in SQL: 0 for v ≤ 1 (and NULL), else ceil(log(v)/log(1.1)) within
+// [1, QuantileBins-1].
+func binSQL(v string) string {
+	return fmt.Sprintf("toUInt8(if(ifNull(%[1]s, 0) <= 1, 0, least(greatest(toInt32(ceil(log(assumeNotNull(%[1]s)) / log(1.1))), 1), 199)))", v)
+}
+
+// notRandomisedSQL is 1 for a key the globs match.
+func notRandomisedSQL(sc scope, key string) string {
+	if sc.notRandomised == "" {
+		return "toUInt8(0)"
+	}
+	return fmt.Sprintf("toUInt8(match(%s, %s))", key, quote(sc.notRandomised))
+}
+
+// rolloutSchema reads llm_requests (schema.sql); it runs on ClickHouse 18.16. Late records (variant '')
+// are attached by request_id: the latest one's feedback and quality replace the request's own.
+var rolloutSchema = schema{
+	name: rollouts.SchemaRollout,
+	rows: func(sc scope, full bool) string {
+		window := fmt.Sprintf("rollout = %s AND ts >= %s AND ts <= %s", quote(sc.rollout), dateTime(sc.from), dateTime(sc.to))
+		feedback, quality, lateHit, join := "toNullable(toFloat64(feedback))", "quality", "toUInt8(0)", ""
+		if full {
+			feedback = "if(late_hit = 1 AND isNotNull(late_feedback), toNullable(toFloat64(late_feedback)), toNullable(toFloat64(feedback)))"
+			quality = "if(late_hit = 1 AND isNotNull(late_quality), late_quality, quality)"
+			lateHit = "late_hit"
+			join = `
+  ANY LEFT JOIN (
+    SELECT request_id, toUInt8(1) AS late_hit,
+      argMaxIf(feedback, ts, isNotNull(feedback)) AS late_feedback,
+      argMaxIf(quality, ts, isNotNull(quality)) AS late_quality
+    FROM llm_requests
+    WHERE rollout = ` + quote(sc.rollout) + ` AND variant = '' AND request_id != '' AND ts >= ` + dateTime(sc.from) + `
+    GROUP BY request_id) USING request_id`
+		}
+		return `SELECT toInt64(toUnixTimestamp(ts)) * 1000 AS ts_ms, toString(variant) AS variant, shadow,
+    ` + notRandomisedSQL(sc, "key") + ` AS nr, key_bucket AS bucket, latency_bin AS bin, key_hash,
+    error AS err, toNullable(refusal) AS refusal, ` + feedback + ` AS feedback,
+    latency_ms AS latency, cost_usd AS cost, toNullable(toFloat64(input_tokens)) AS in_tok,
+    toNullable(toFloat64(output_tokens)) AS out_tok, ` + quality + ` AS quality, ` + lateHit + ` AS late_hit
+  FROM llm_requests` + join + `
+  WHERE ` + window + ` AND variant != ''`
+	},
+	lateIDs: func(sc scope) string {
+		return fmt.Sprintf("(SELECT uniqExact(request_id) FROM llm_requests WHERE rollout = %s AND variant = '' AND request_id != '' AND ts >= %s AND ts <= %s)",
+			quote(sc.rollout), dateTime(sc.from), dateTime(sc.to))
+	},
+}
+
+// langfuseSchema reads Langfuse's observations (generations), with the key from traces.user_id and
+// quality and feedback from scores named quality and feedback (an observation's own score, else its
+// trace's). Langfuse updates rows by inserting new versions into ReplacingMergeTree tables, so every
+// table is read with FINAL and without deleted rows.
+var langfuseSchema = schema{
+	name: rollouts.SchemaLangfuse,
+	rows: func(sc scope, full bool) string {
+		from, to := dateTime64(sc.from), dateTime64(sc.to)
+		return `SELECT toInt64(toUnixTimestamp64Milli(o.start_time)) AS ts_ms, o.metadata['variant'] AS variant,
+    toUInt8(o.metadata['shadow'] = 'true') AS shadow, ` + notRandomisedSQL(sc, "user") + ` AS nr,
+    toUInt16(if(user != '', cityHash64(user), cityHash64(o.id)) % 1024) AS bucket, ` + binSQL("latency") + ` AS bin,
+    if(user != '', cityHash64(user), toUInt64(0)) AS key_hash,
+    toUInt8(o.level = 'ERROR') AS err, CAST(NULL AS Nullable(UInt8)) AS refusal,
+    toNullable(toFloat64(coalesce(so.feedback, st.feedback))) AS feedback,
+    if(isNull(o.end_time), NULL, toNullable(toFloat64(dateDiff('millisecond', o.start_time, assumeNotNull(o.end_time))))) AS latency,
+    toNullable(toFloat64(coalesce(o.total_cost, if(mapContains(o.cost_details, 'total'), o.cost_details['total'], NULL)))) AS cost,
+    if(mapContains(o.usage_details, 'input'), toNullable(toFloat64(o.usage_details['input'])), NULL) AS in_tok,
+    if(mapContains(o.usage_details, 'output'), toNullable(toFloat64(o.usage_details['output'])), NULL) AS out_tok,
+    toNullable(toFloat64(coalesce(so.quality, st.quality))) AS quality, toUInt8(0) AS late_hit
+  FROM observations AS o FINAL
+  LEFT JOIN (SELECT id, ifNull(user_id, '') AS user FROM traces FINAL WHERE is_deleted = 0 AND timestamp <= ` + to + `) AS t
+    ON t.id = o.trace_id
+  LEFT JOIN (SELECT assumeNotNull(observation_id) AS observation_id, avgIf(value, name = 'quality') AS quality,
+      argMaxIf(value, timestamp, name = 'feedback') AS feedback
+    FROM scores FINAL WHERE is_deleted = 0 AND isNotNull(observation_id) AND name IN ('quality', 'feedback') AND timestamp >= ` + from + `
+    GROUP BY observation_id) AS so ON so.observation_id = o.id
+  LEFT JOIN (SELECT trace_id, avgIf(value, name = 'quality') AS quality, argMaxIf(value, timestamp, name = 'feedback') AS feedback
+    FROM scores FINAL WHERE is_deleted = 0 AND isNull(observation_id) AND name IN ('quality', 'feedback') AND timestamp >= ` + from + `
+    GROUP BY trace_id) AS st ON st.trace_id = o.trace_id
+  WHERE o.type = 'GENERATION' AND o.is_deleted = 0 AND o.metadata['rollout'] = ` + quote(sc.rollout) + `
+    AND o.metadata['variant'] IN ('stable', 'canary') AND o.start_time >= ` + from + ` AND o.start_time <= ` + to
+	},
+	lateIDs:  func(scope) string { return "toUInt64(0)" },
+	settings: "SETTINGS join_use_nulls = 1",
+}
+
+// heliconeCostScale is how Helicone stores cost in request_response_rmt: USD × 10^9 as UInt64
+// (COST_PRECISION_MULTIPLIER in Helicone's cost package).
+const heliconeCostScale = 1e9
+
+// heliconeSchema reads Helicone's request_response_rmt: the rollout and variant from the request's
+// properties (Helicone-Property-Rollout and Helicone-Property-Variant headers), the key from user_id
+// (Helicone-User-Id), errors from an HTTP status outside 2xx, feedback from the helicone-score-feedback
+// score (1 positive, 0 negative) and quality from a score named quality.
+var heliconeSchema = schema{
+	name: rollouts.SchemaHelicone,
+	rows: func(sc scope, full bool) string {
+		return `SELECT toInt64(toUnixTimestamp64Milli(request_created_at)) AS ts_ms, properties['variant'] AS variant,
+    toUInt8(properties['shadow'] = 'true') AS shadow, ` + notRandomisedSQL(sc, "toString(user_id)") + ` AS nr,
+    toUInt16(if(user_id != '', cityHash64(toString(user_id)), cityHash64(request_id)) % 1024) AS bucket,
+    ` + binSQL("latency") + ` AS bin, if(user_id != '', cityHash64(toString(user_id)), toUInt64(0)) AS key_hash,
+    toUInt8(status < 200 OR status >= 300) AS err, CAST(NULL AS Nullable(UInt8)) AS refusal,
+    if(mapContains(scores, 'helicone-score-feedback'), toNullable(if(scores['helicone-score-feedback'] = 1, 1., -1.)), NULL) AS feedback,
+    toNullable(toFloat64(latency)) AS latency, toNullable(cost / ` + fmt.Sprintf("%g", heliconeCostScale) + `) AS cost,
+    toNullable(toFloat64(prompt_tokens)) AS in_tok, toNullable(toFloat64(completion_tokens)) AS out_tok,
+    if(mapContains(scores, 'quality'), toNullable(toFloat64(scores['quality'])), NULL) AS quality, toUInt8(0) AS late_hit
+  FROM request_response_rmt FINAL
+  WHERE properties['rollout'] = ` + quote(sc.rollout) + ` AND properties['variant'] IN ('stable', 'canary')
+    AND request_created_at >= ` + dateTime64(sc.from) + ` AND request_created_at <= ` + dateTime64(sc.to)
+	},
+	lateIDs: func(scope) string { return "toUInt64(0)" },
+}
+
+// dateTime is t as a ClickHouse DateTime literal (whole seconds; the rollout schema's ts).
+func dateTime(t time.Time) string { return fmt.Sprintf("toDateTime(%d)", t.Unix()) }
+
+// dateTime64 is t as a DateTime64(3) literal.
+func dateTime64(t time.Time) string {
+	return fmt.Sprintf("fromUnixTimestamp64Milli(toInt64(%d))", t.UnixMilli())
+}
+
+// quote is s as a ClickHouse string literal. Inside single quotes ClickHouse reads backslash escapes,
+// so escaping the backslash and the quote (and spelling out the bytes a terminal would eat) is enough
+// for any input to stay one literal.
+func quote(s string) string {
+	var b strings.Builder
+	b.Grow(len(s) + 2)
+	b.WriteByte('\'')
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; c {
+		case '\\', '\'':
+			b.WriteByte('\\')
+			b.WriteByte(c)
+		case 0:
+			b.WriteString(`\0`)
+		case '\n':
+			b.WriteString(`\n`)
+		case '\r':
+			b.WriteString(`\r`)
+		case '\t':
+			b.WriteString(`\t`)
+		default:
+			b.WriteByte(c)
+		}
+	}
+	b.WriteByte('\'')
+	return b.String()
+}
