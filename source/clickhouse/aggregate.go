@@ -55,11 +55,11 @@ func (m *moment) add(o moment) { m.n += o.n; m.sum += o.sum; m.sumSq += o.sumSq 
 
 // bucketSums holds one key bucket's sums in one arm.
 type bucketSums struct {
-	requests, errors        float64
-	refusals, feedback      moment // n and events (sum)
-	means                   [5]moment
-	bins                    []float64
-	binned                  float64
+	requests, errors   float64
+	refusals, feedback moment // n and events (sum)
+	means              [5]moment
+	bins               []float64
+	binned             float64
 }
 
 // accumulator gathers the rows of both queries into per-arm, per-bucket sums.

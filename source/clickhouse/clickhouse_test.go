@@ -57,7 +57,7 @@ func spec(name, schema string) *rollouts.Spec {
 		Stable: rollouts.Variant{Model: "model-stable"}, Canary: canary,
 		Traffic:    rollouts.Traffic{Weight: 25},
 		Assignment: rollouts.Assignment{Exclude: []string{"vip-*"}},
-		Metrics:    rollouts.Metrics{Schema: schema},
+		Metrics:    rollouts.MetricsSource{Schema: schema},
 		Stages: []rollouts.Stage{
 			{Weight: 25, MinDuration: rollouts.Duration(time.Hour), MinRequests: 200},
 			{Weight: 100},

@@ -69,7 +69,7 @@ func notRandomisedSQL(sc scope, key string) string {
 	return fmt.Sprintf("toUInt8(match(%s, %s))", key, quote(sc.notRandomised))
 }
 
-// rolloutSchema reads llm_requests (schema.sql); it runs on ClickHouse 18.16. Late records (variant '')
+// rolloutSchema reads llm_requests (schema.sql); it runs on ClickHouse 18.16. Late records (variant ”)
 // are attached by request_id: the latest one's feedback and quality replace the request's own.
 var rolloutSchema = schema{
 	name: rollouts.SchemaRollout,
@@ -87,7 +87,7 @@ var rolloutSchema = schema{
       argMaxIf(quality, ts, isNotNull(quality)) AS late_quality
     FROM llm_requests
     WHERE rollout = ` + quote(sc.rollout) + ` AND variant = '' AND request_id != '' AND ts >= ` + dateTime(sc.from) + `
-    GROUP BY request_id) USING request_id`
+    GROUP BY request_id) AS late USING request_id`
 		}
 		return `SELECT toInt64(toUnixTimestamp(ts)) * 1000 AS ts_ms, toString(variant) AS variant, shadow,
     ` + notRandomisedSQL(sc, "key") + ` AS nr, key_bucket AS bucket, latency_bin AS bin, key_hash,
@@ -125,11 +125,10 @@ var langfuseSchema = schema{
   FROM observations AS o FINAL
   LEFT JOIN (SELECT id, ifNull(user_id, '') AS user FROM traces FINAL WHERE is_deleted = 0 AND timestamp <= ` + to + `) AS t
     ON t.id = o.trace_id
-  LEFT JOIN (SELECT assumeNotNull(observation_id) AS observation_id, avgIf(value, name = 'quality') AS quality,
-      argMaxIf(value, timestamp, name = 'feedback') AS feedback
+  LEFT JOIN (SELECT assumeNotNull(observation_id) AS observation_id, ` + scoreColumns + `
     FROM scores FINAL WHERE is_deleted = 0 AND isNotNull(observation_id) AND name IN ('quality', 'feedback') AND timestamp >= ` + from + `
     GROUP BY observation_id) AS so ON so.observation_id = o.id
-  LEFT JOIN (SELECT trace_id, avgIf(value, name = 'quality') AS quality, argMaxIf(value, timestamp, name = 'feedback') AS feedback
+  LEFT JOIN (SELECT trace_id, ` + scoreColumns + `
     FROM scores FINAL WHERE is_deleted = 0 AND isNull(observation_id) AND name IN ('quality', 'feedback') AND timestamp >= ` + from + `
     GROUP BY trace_id) AS st ON st.trace_id = o.trace_id
   WHERE o.type = 'GENERATION' AND o.is_deleted = 0 AND o.metadata['rollout'] = ` + quote(sc.rollout) + `
@@ -138,6 +137,11 @@ var langfuseSchema = schema{
 	lateIDs:  func(scope) string { return "toUInt64(0)" },
 	settings: "SETTINGS join_use_nulls = 1",
 }
+
+// scoreColumns reads a group of Langfuse scores: the mean of those named quality and the latest named
+// feedback, each NULL when the group has none (so that an observation's own score wins over its trace's).
+const scoreColumns = `if(countIf(name = 'quality') > 0, avgIf(value, name = 'quality'), NULL) AS quality,
+      if(countIf(name = 'feedback') > 0, argMaxIf(value, timestamp, name = 'feedback'), NULL) AS feedback`
 
 // heliconeCostScale is how Helicone stores cost in request_response_rmt: USD × 10^9 as UInt64
 // (COST_PRECISION_MULTIPLIER in Helicone's cost package).
