@@ -18,29 +18,42 @@ type scope struct {
 // schema turns one table layout into the normalised rows the aggregate queries read: one row per LLM
 // request of the rollout in the window, with the columns
 //
-//	ts_ms      Int64            when the request started, in Unix milliseconds
-//	variant    String           stable or canary
-//	shadow     UInt8            a mirrored canary call
-//	nr         UInt8            its key matched Query.NotRandomised
-//	bucket     UInt16           the key bucket, in [0, 1024); a keyless request's own bucket
-//	bin        UInt8            policy.QuantileBin of the latency
-//	key_hash   UInt64           a hash of the assignment key; 0 when the request has none
-//	err        UInt8            the request failed
-//	refusal    Nullable(UInt8)  the model refused; NULL where the schema cannot tell
+//	ts_ms      Int64             when the request started, in Unix milliseconds
+//	arm        UInt8             1 stable, 2 canary
+//	shadow     UInt8             a mirrored canary call
+//	nr         UInt8             its key matched Query.NotRandomised
+//	bucket     UInt16            the key bucket, in [0, 1024); a keyless request's own bucket
+//	bin        UInt8             policy.QuantileBin of the latency
+//	key_hash   UInt64            a hash of the assignment key; 0 when the request has none
+//	err        UInt8             the request failed
+//	refusal    Nullable(UInt8)   the model refused; NULL where the schema cannot tell
 //	feedback   Nullable(Float64) -1, 0, 1
 //	latency, cost, in_tok, out_tok, quality  Nullable(Float64)
-//	late_hit   UInt8            a late feedback or score record was attached
+//	late_hit   UInt8             a late feedback or score record was attached
 //
-// and, for the late records, the count of distinct request ids that carried one.
+// Each query selects only the columns it reads: ClickHouse 18.16 computes every expression of a
+// subquery, read or not.
 type schema struct {
 	name string
-	// rows returns the SELECT of the normalised rows; full adds the joins that only the aggregates
-	// need (late records).
-	rows func(sc scope, full bool) string
+	// columns returns each normalised column's expression over the FROM clause.
+	columns func(sc scope, full bool) map[string]string
+	// from returns the FROM and WHERE clauses; full adds the joins that only the aggregates need
+	// (late records).
+	from func(sc scope, full bool) string
 	// lateIDs returns a scalar expression: the number of late records' request ids in the window.
 	lateIDs func(sc scope) string
 	// settings is appended to each query.
 	settings string
+}
+
+// rows is the SELECT of the named normalised columns.
+func (sch schema) rows(sc scope, full bool, names ...string) string {
+	cols := sch.columns(sc, full)
+	exprs := make([]string, len(names))
+	for i, n := range names {
+		exprs[i] = cols[n] + " AS " + n
+	}
+	return "SELECT " + strings.Join(exprs, ",\n    ") + "\n  " + sch.from(sc, full)
 }
 
 func schemaFor(name string) (schema, error) {
@@ -61,6 +74,12 @@ func binSQL(v string) string {
 	return fmt.Sprintf("toUInt8(if(ifNull(%[1]s, 0) <= 1, 0, least(greatest(toInt32(ceil(log(assumeNotNull(%[1]s)) / log(1.1))), 1), 199)))", v)
 }
 
+// withBin adds the bin of the latency column, for schemas that do not store it.
+func withBin(cols map[string]string) map[string]string {
+	cols["bin"] = binSQL("(" + cols["latency"] + ")")
+	return cols
+}
+
 // notRandomisedSQL is 1 for a key the globs match.
 func notRandomisedSQL(sc scope, key string) string {
 	if sc.notRandomised == "" {
@@ -73,13 +92,24 @@ func notRandomisedSQL(sc scope, key string) string {
 // are attached by request_id: the latest one's feedback and quality replace the request's own.
 var rolloutSchema = schema{
 	name: rollouts.SchemaRollout,
-	rows: func(sc scope, full bool) string {
-		window := fmt.Sprintf("rollout = %s AND ts >= %s AND ts <= %s", quote(sc.rollout), dateTime(sc.from), dateTime(sc.to))
-		feedback, quality, lateHit, join := "toNullable(toFloat64(feedback))", "quality", "toUInt8(0)", ""
+	columns: func(sc scope, full bool) map[string]string {
+		cols := map[string]string{
+			"ts_ms": "toInt64(toUnixTimestamp(ts)) * 1000", "arm": "toUInt8(variant)", "shadow": "shadow",
+			"nr": notRandomisedSQL(sc, "key"), "bucket": "key_bucket", "bin": "latency_bin", "key_hash": "key_hash",
+			"err": "error", "refusal": "toNullable(refusal)", "feedback": "toNullable(toFloat64(feedback))",
+			"latency": "latency_ms", "cost": "cost_usd", "in_tok": "toNullable(toFloat64(input_tokens))",
+			"out_tok": "toNullable(toFloat64(output_tokens))", "quality": "quality", "late_hit": "toUInt8(0)",
+		}
 		if full {
-			feedback = "if(late_hit = 1 AND isNotNull(late_feedback), toNullable(toFloat64(late_feedback)), toNullable(toFloat64(feedback)))"
-			quality = "if(late_hit = 1 AND isNotNull(late_quality), late_quality, quality)"
-			lateHit = "late_hit"
+			cols["feedback"] = "if(late_hit = 1 AND isNotNull(late_feedback), toNullable(toFloat64(late_feedback)), toNullable(toFloat64(feedback)))"
+			cols["quality"] = "if(late_hit = 1 AND isNotNull(late_quality), late_quality, quality)"
+			cols["late_hit"] = "late_hit"
+		}
+		return cols
+	},
+	from: func(sc scope, full bool) string {
+		join := ""
+		if full {
 			join = `
   ANY LEFT JOIN (
     SELECT request_id, toUInt8(1) AS late_hit,
@@ -89,13 +119,8 @@ var rolloutSchema = schema{
     WHERE rollout = ` + quote(sc.rollout) + ` AND variant = '' AND request_id != '' AND ts >= ` + dateTime(sc.from) + `
     GROUP BY request_id) AS late USING request_id`
 		}
-		return `SELECT toInt64(toUnixTimestamp(ts)) * 1000 AS ts_ms, toString(variant) AS variant, shadow,
-    ` + notRandomisedSQL(sc, "key") + ` AS nr, key_bucket AS bucket, latency_bin AS bin, key_hash,
-    error AS err, toNullable(refusal) AS refusal, ` + feedback + ` AS feedback,
-    latency_ms AS latency, cost_usd AS cost, toNullable(toFloat64(input_tokens)) AS in_tok,
-    toNullable(toFloat64(output_tokens)) AS out_tok, ` + quality + ` AS quality, ` + lateHit + ` AS late_hit
-  FROM llm_requests` + join + `
-  WHERE ` + window + ` AND variant != ''`
+		return "FROM llm_requests" + join + fmt.Sprintf("\n  WHERE rollout = %s AND ts >= %s AND ts <= %s AND variant != ''",
+			quote(sc.rollout), dateTime(sc.from), dateTime(sc.to))
 	},
 	lateIDs: func(sc scope) string {
 		return fmt.Sprintf("(SELECT uniqExact(request_id) FROM llm_requests WHERE rollout = %s AND variant = '' AND request_id != '' AND ts >= %s AND ts <= %s)",
@@ -109,20 +134,24 @@ var rolloutSchema = schema{
 // table is read with FINAL and without deleted rows.
 var langfuseSchema = schema{
 	name: rollouts.SchemaLangfuse,
-	rows: func(sc scope, full bool) string {
+	columns: func(sc scope, full bool) map[string]string {
+		return withBin(map[string]string{
+			"ts_ms": "toInt64(toUnixTimestamp64Milli(o.start_time))", "arm": "toUInt8(if(o.metadata['variant'] = 'canary', 2, 1))",
+			"shadow": "toUInt8(o.metadata['shadow'] = 'true')", "nr": notRandomisedSQL(sc, "t.user"),
+			"bucket":   "toUInt16(if(t.user != '', cityHash64(t.user), cityHash64(o.id)) % 1024)",
+			"key_hash": "if(t.user != '', cityHash64(t.user), toUInt64(0))",
+			"err":      "toUInt8(o.level = 'ERROR')", "refusal": "CAST(NULL AS Nullable(UInt8))",
+			"feedback": "toNullable(toFloat64(coalesce(so.feedback, st.feedback)))",
+			"latency":  "if(isNull(o.end_time), NULL, toNullable(toFloat64(dateDiff('millisecond', o.start_time, assumeNotNull(o.end_time)))))",
+			"cost":     "toNullable(toFloat64(coalesce(o.total_cost, if(mapContains(o.cost_details, 'total'), o.cost_details['total'], NULL))))",
+			"in_tok":   "if(mapContains(o.usage_details, 'input'), toNullable(toFloat64(o.usage_details['input'])), NULL)",
+			"out_tok":  "if(mapContains(o.usage_details, 'output'), toNullable(toFloat64(o.usage_details['output'])), NULL)",
+			"quality":  "toNullable(toFloat64(coalesce(so.quality, st.quality)))", "late_hit": "toUInt8(0)",
+		})
+	},
+	from: func(sc scope, full bool) string {
 		from, to := dateTime64(sc.from), dateTime64(sc.to)
-		return `SELECT toInt64(toUnixTimestamp64Milli(o.start_time)) AS ts_ms, o.metadata['variant'] AS variant,
-    toUInt8(o.metadata['shadow'] = 'true') AS shadow, ` + notRandomisedSQL(sc, "user") + ` AS nr,
-    toUInt16(if(user != '', cityHash64(user), cityHash64(o.id)) % 1024) AS bucket, ` + binSQL("latency") + ` AS bin,
-    if(user != '', cityHash64(user), toUInt64(0)) AS key_hash,
-    toUInt8(o.level = 'ERROR') AS err, CAST(NULL AS Nullable(UInt8)) AS refusal,
-    toNullable(toFloat64(coalesce(so.feedback, st.feedback))) AS feedback,
-    if(isNull(o.end_time), NULL, toNullable(toFloat64(dateDiff('millisecond', o.start_time, assumeNotNull(o.end_time))))) AS latency,
-    toNullable(toFloat64(coalesce(o.total_cost, if(mapContains(o.cost_details, 'total'), o.cost_details['total'], NULL)))) AS cost,
-    if(mapContains(o.usage_details, 'input'), toNullable(toFloat64(o.usage_details['input'])), NULL) AS in_tok,
-    if(mapContains(o.usage_details, 'output'), toNullable(toFloat64(o.usage_details['output'])), NULL) AS out_tok,
-    toNullable(toFloat64(coalesce(so.quality, st.quality))) AS quality, toUInt8(0) AS late_hit
-  FROM observations AS o FINAL
+		return `FROM observations AS o FINAL
   LEFT JOIN (SELECT id, ifNull(user_id, '') AS user FROM traces FINAL WHERE is_deleted = 0 AND timestamp <= ` + to + `) AS t
     ON t.id = o.trace_id
   LEFT JOIN (SELECT assumeNotNull(observation_id) AS observation_id, ` + scoreColumns + `
@@ -153,17 +182,22 @@ const heliconeCostScale = 1e9
 // score (1 positive, 0 negative) and quality from a score named quality.
 var heliconeSchema = schema{
 	name: rollouts.SchemaHelicone,
-	rows: func(sc scope, full bool) string {
-		return `SELECT toInt64(toUnixTimestamp64Milli(request_created_at)) AS ts_ms, properties['variant'] AS variant,
-    toUInt8(properties['shadow'] = 'true') AS shadow, ` + notRandomisedSQL(sc, "toString(user_id)") + ` AS nr,
-    toUInt16(if(user_id != '', cityHash64(toString(user_id)), cityHash64(request_id)) % 1024) AS bucket,
-    ` + binSQL("latency") + ` AS bin, if(user_id != '', cityHash64(toString(user_id)), toUInt64(0)) AS key_hash,
-    toUInt8(status < 200 OR status >= 300) AS err, CAST(NULL AS Nullable(UInt8)) AS refusal,
-    if(mapContains(scores, 'helicone-score-feedback'), toNullable(if(scores['helicone-score-feedback'] = 1, 1., -1.)), NULL) AS feedback,
-    toNullable(toFloat64(latency)) AS latency, toNullable(cost / ` + fmt.Sprintf("%g", heliconeCostScale) + `) AS cost,
-    toNullable(toFloat64(prompt_tokens)) AS in_tok, toNullable(toFloat64(completion_tokens)) AS out_tok,
-    if(mapContains(scores, 'quality'), toNullable(toFloat64(scores['quality'])), NULL) AS quality, toUInt8(0) AS late_hit
-  FROM request_response_rmt FINAL
+	columns: func(sc scope, full bool) map[string]string {
+		return withBin(map[string]string{
+			"ts_ms": "toInt64(toUnixTimestamp64Milli(request_created_at))", "arm": "toUInt8(if(properties['variant'] = 'canary', 2, 1))",
+			"shadow": "toUInt8(properties['shadow'] = 'true')", "nr": notRandomisedSQL(sc, "toString(user_id)"),
+			"bucket":   "toUInt16(if(user_id != '', cityHash64(toString(user_id)), cityHash64(request_id)) % 1024)",
+			"key_hash": "if(user_id != '', cityHash64(toString(user_id)), toUInt64(0))",
+			"err":      "toUInt8(status < 200 OR status >= 300)", "refusal": "CAST(NULL AS Nullable(UInt8))",
+			"feedback": "if(mapContains(scores, 'helicone-score-feedback'), toNullable(if(scores['helicone-score-feedback'] = 1, 1., -1.)), NULL)",
+			"latency":  "toNullable(toFloat64(latency))", "cost": "toNullable(cost / " + fmt.Sprintf("%g", heliconeCostScale) + ")",
+			"in_tok": "toNullable(toFloat64(prompt_tokens))", "out_tok": "toNullable(toFloat64(completion_tokens))",
+			"quality":  "if(mapContains(scores, 'quality'), toNullable(toFloat64(scores['quality'])), NULL)",
+			"late_hit": "toUInt8(0)",
+		})
+	},
+	from: func(sc scope, full bool) string {
+		return `FROM request_response_rmt FINAL
   WHERE properties['rollout'] = ` + quote(sc.rollout) + ` AND properties['variant'] IN ('stable', 'canary')
     AND request_created_at >= ` + dateTime64(sc.from) + ` AND request_created_at <= ` + dateTime64(sc.to)
 	},
