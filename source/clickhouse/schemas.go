@@ -15,8 +15,8 @@ type scope struct {
 	notRandomised string // a regular expression of the keys that bypass the hash; "" for none
 }
 
-// schema turns one table layout into the normalised rows the aggregate queries read: one row per LLM
-// request of the rollout in the window, with the columns
+// schema maps one table layout onto the normalised columns the aggregate queries read, over one row per
+// LLM request of the rollout in the window:
 //
 //	ts_ms      Int64             when the request started, in Unix milliseconds
 //	arm        UInt8             1 stable, 2 canary
@@ -31,8 +31,7 @@ type scope struct {
 //	latency, cost, in_tok, out_tok, quality  Nullable(Float64)
 //	late_hit   UInt8             a late feedback or score record was attached
 //
-// Each query selects only the columns it reads: ClickHouse 18.16 computes every expression of a
-// subquery, read or not.
+// The queries put these expressions into their aggregates directly (see expand).
 type schema struct {
 	name string
 	// columns returns each normalised column's expression over the FROM clause.
@@ -44,16 +43,6 @@ type schema struct {
 	lateIDs func(sc scope) string
 	// settings is appended to each query.
 	settings string
-}
-
-// rows is the SELECT of the named normalised columns.
-func (sch schema) rows(sc scope, full bool, names ...string) string {
-	cols := sch.columns(sc, full)
-	exprs := make([]string, len(names))
-	for i, n := range names {
-		exprs[i] = cols[n] + " AS " + n
-	}
-	return "SELECT " + strings.Join(exprs, ",\n    ") + "\n  " + sch.from(sc, full)
 }
 
 func schemaFor(name string) (schema, error) {
