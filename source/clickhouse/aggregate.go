@@ -60,7 +60,7 @@ const cellSQL = "toUInt32({nr}) * 4096 + toUInt32({arm}) * 1024 + {bucket}"
 // rollout's name, is added as it is.
 func aggregatesSQL(sch schema, sc scope) string {
 	var b strings.Builder
-	b.WriteString(`SELECT ` + cellSQL + ` AS cell, start, late_ids,
+	b.WriteString(`SELECT ` + cellSQL + ` AS cell, any(start), any(late_ids),
   count(), sum({shadow}), uniqIf({key_hash}, {key_hash} != 0), sum({late_hit}),
   sum({err}), count({refusal}), ifNull(sum({refusal}), 0), count({feedback}), countIf({feedback} < 0)`)
 	for _, col := range []string{"latency", "cost", "in_tok", "out_tok", "quality"} {
