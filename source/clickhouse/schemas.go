@@ -140,15 +140,21 @@ var langfuseSchema = schema{
 	},
 	from: func(sc scope, full bool) string {
 		from, to := dateTime64(sc.from), dateTime64(sc.to)
-		return `FROM observations AS o FINAL
-  LEFT JOIN (SELECT id, ifNull(user_id, '') AS user FROM traces FINAL WHERE is_deleted = 0 AND timestamp <= ` + to + `) AS t
-    ON t.id = o.trace_id
+		scores := "" // only the aggregates read quality and feedback
+		if full {
+			scores = `
   LEFT JOIN (SELECT assumeNotNull(observation_id) AS observation_id, ` + scoreColumns + `
     FROM scores FINAL WHERE is_deleted = 0 AND isNotNull(observation_id) AND name IN ('quality', 'feedback') AND timestamp >= ` + from + `
     GROUP BY observation_id) AS so ON so.observation_id = o.id
   LEFT JOIN (SELECT trace_id, ` + scoreColumns + `
     FROM scores FINAL WHERE is_deleted = 0 AND isNull(observation_id) AND name IN ('quality', 'feedback') AND timestamp >= ` + from + `
-    GROUP BY trace_id) AS st ON st.trace_id = o.trace_id
+    GROUP BY trace_id) AS st ON st.trace_id = o.trace_id`
+		}
+		return `FROM observations AS o FINAL
+  LEFT JOIN (SELECT id, ifNull(user_id, '') AS user FROM traces FINAL WHERE is_deleted = 0 AND id IN (
+      SELECT trace_id FROM observations WHERE type = 'GENERATION' AND metadata['rollout'] = ` + quote(sc.rollout) + `
+        AND start_time >= ` + from + ` AND start_time <= ` + to + `)) AS t
+    ON t.id = o.trace_id` + scores + `
   WHERE o.type = 'GENERATION' AND o.is_deleted = 0 AND o.metadata['rollout'] = ` + quote(sc.rollout) + `
     AND o.metadata['variant'] IN ('stable', 'canary') AND o.start_time >= ` + from + ` AND o.start_time <= ` + to
 	},
