@@ -20,13 +20,21 @@ import (
 const benchRows = 10_000_000
 
 // BenchmarkTick times one tick's Stats call for every built-in metric over 10 million llm_requests
-// rows in the Debian package's ClickHouse, next to ClickHouse's own bare GROUP BY over the same rows in
+// rows, in the Debian package's ClickHouse 18.16 and in chdb's current engine, each next to ClickHouse's own bare GROUP BY over the same rows in
 // the same run (bare-groupby): compare the two ns/op (the target is tick ≤ 3× bare). The tick reports
 // the process's peak resident memory (peak-rss-MiB, VmHWM; target ≤ 64) and the Go heap's peak.
 // ClickHouse generates the rows itself (INSERT … SELECT FROM numbers), so the load takes seconds, and
 // the benchmark is not part of the test run: go test -run '^$' -bench Tick -benchtime 5x ./source/clickhouse
 func BenchmarkTick(b *testing.B) {
-	srv := testserver.ClickHouse(b)
+	for _, engine := range []struct {
+		name  string
+		start func(testing.TB) *testserver.ClickHouseServer
+	}{{"debian", testserver.ClickHouse}, {"chdb", testserver.Chdb}} {
+		b.Run(engine.name, func(b *testing.B) { benchmarkTick(b, engine.start(b)) })
+	}
+}
+
+func benchmarkTick(b *testing.B, srv *testserver.ClickHouseServer) {
 	srv.Exec(b, clickhouse.Schema)
 	start := time.Now()
 	// 200,000 users, 10% of them on the canary, over one day; latency 50-2050 ms, 2% errors, 30% with

@@ -101,6 +101,17 @@ func TestRolloutSchemaOnDebianClickHouse(t *testing.T) {
 			},
 		},
 		{
+			name: "the documented example (docs/metrics-sources.md)",
+			sql: `SELECT toString(variant) AS variant, key_bucket AS bucket, count(latency_ms) AS n,
+			        countIf(latency_ms > 5000) AS sum, NULL AS sumsq
+			      FROM llm_requests WHERE rollout = {{rollout}} AND ts BETWEEN {{from}} AND {{to}} AND variant != ''
+			      GROUP BY variant, bucket`,
+			want: map[policy.Arm]policy.Sample{
+				policy.Stable: {Kind: policy.Proportion, N: 2, Sum: 0},
+				policy.Canary: {Kind: policy.Proportion, N: 4, Sum: 0},
+			},
+		},
+		{
 			name: "a bare value is advisory",
 			sql:  `SELECT 'canary' AS variant, 0.42 AS value`,
 			want: map[policy.Arm]policy.Sample{policy.Canary: {Kind: policy.Value, N: 4, Sum: 0.42}}, // N: the arm's requests
