@@ -61,14 +61,27 @@ const cellSQL = "toUInt32({nr}) * 4096 + toUInt32({arm}) * 1024 + {bucket}"
 func aggregatesSQL(sch schema, sc scope) string {
 	var b strings.Builder
 	b.WriteString(`SELECT ` + cellSQL + ` AS cell, any(start), any(late_ids),
-  count(), sum({shadow}), uniqIf({key_hash}, {key_hash} != 0), sum({late_hit}),
-  sum({err}), count({refusal}), ifNull(sum({refusal}), 0), count({feedback}), countIf({feedback} < 0)`)
+  count(), sum({shadow}), uniqIf({key_hash}, {key_hash} != 0),
+  sum({err}), count({refusal}), ifNull(sum({refusal}), 0), count({feedback}), countIf(ifNull({feedback}, 0) < 0)`)
 	for _, col := range []string{"latency", "cost", "in_tok", "out_tok", "quality"} {
 		fmt.Fprintf(&b, ",\n  count({%[1]s}), ifNull(sum({%[1]s}), 0), ifNull(sum({%[1]s} * {%[1]s}), 0)", col)
 	}
 	cols := sch.columns(sc, true)
 	return "WITH " + startSQL(sch, sc) + " AS start, " + sch.lateIDs(sc) + " AS late_ids\n" + expand(b.String(), cols) + "\n" +
 		sch.from(sc, true) + "\n  AND " + expand("{ts_ms} >= start", cols) + "\nGROUP BY cell\n" + sch.settings + "\nFORMAT TabSeparated"
+}
+
+// lateSQL computes, per cell, how the late records change the feedback and quality sums of the
+// requests they name: the count of requests matched, then the differences (new − own) of the feedback
+// count, the negative feedback count, and the quality count, sum and sum of squares. It runs only when
+// the aggregates found late records.
+func lateSQL(sch schema, sc scope) string {
+	cols := sch.columns(sc, true)
+	return "WITH " + startSQL(sch, sc) + " AS start\n" + expand(`SELECT `+cellSQL+` AS cell, count(),
+  count({new_feedback}) - count({feedback}), countIf(ifNull({new_feedback}, 0) < 0) - countIf(ifNull({feedback}, 0) < 0),
+  count({new_quality}) - count({quality}), ifNull(sum({new_quality}), 0) - ifNull(sum({quality}), 0),
+  ifNull(sum({new_quality} * {new_quality}), 0) - ifNull(sum({quality} * {quality}), 0)`, cols) + "\n" +
+		sch.lateFrom(sc) + "\n  AND " + expand("{ts_ms} >= start", cols) + "\nGROUP BY cell\n" + sch.settings + "\nFORMAT TabSeparated"
 }
 
 // binsSQL counts each key bucket's latencies per bin of policy.QuantileBin, grouped by one integer
@@ -103,6 +116,7 @@ type bucketSums struct {
 // accumulator gathers the rows of both queries into per-arm, per-bucket sums.
 type accumulator struct {
 	q       policy.Query
+	lateIDs float64 // distinct request ids of late records in the window
 	buckets [2]map[int]*bucketSums
 }
 
@@ -130,10 +144,9 @@ func (a *accumulator) bucket(arm, b int) *bucketSums {
 }
 
 func (s *Source) aggregates(ctx context.Context, sql string, acc *accumulator, stats *policy.Stats) error {
-	var lateHits, lateIDs float64
 	err := s.query(ctx, sql, func(f []string) error {
-		if len(f) != 3+4+5+15 {
-			return fmt.Errorf("%d columns, want %d", len(f), 3+4+5+15)
+		if len(f) != 3+3+5+15 {
+			return fmt.Errorf("%d columns, want %d", len(f), 3+3+5+15)
 		}
 		v, err := numbers(f)
 		if err != nil {
@@ -141,13 +154,12 @@ func (s *Source) aggregates(ctx context.Context, sql string, acc *accumulator, s
 		}
 		nr, arm, bucket := cell(v[0])
 		start, late := v[1], v[2]
-		v = v[1:] // the columns below keep their places of a (cell, nr, start, late, ...) row
-		requests, shadow, keys, hits := v[2], v[3], v[4], v[5]
+		v = v[3:]
+		requests, shadow, keys := v[0], v[1], v[2]
 		if start > 0 {
 			stats.From = time.UnixMilli(int64(start)).UTC()
 		}
-		lateIDs = late
-		lateHits += hits
+		acc.lateIDs = late
 		if nr {
 			stats.NotRandomised += int64(requests)
 			return nil
@@ -163,20 +175,47 @@ func (s *Source) aggregates(ctx context.Context, sql string, acc *accumulator, s
 		}
 		b := acc.bucket(arm, bucket)
 		b.requests += requests
-		b.errors += v[6]
-		b.refusals.add(moment{n: v[7], sum: v[8]})
-		b.feedback.add(moment{n: v[9], sum: v[10]})
+		b.errors += v[3]
+		b.refusals.add(moment{n: v[4], sum: v[5]})
+		b.feedback.add(moment{n: v[6], sum: v[7]})
 		for i := range b.means {
-			b.means[i].add(moment{n: v[11+3*i], sum: v[12+3*i], sumSq: v[13+3*i]})
+			b.means[i].add(moment{n: v[8+3*i], sum: v[9+3*i], sumSq: v[10+3*i]})
 		}
 		return nil
 	})
 	if err != nil {
 		return err
 	}
-	if unmatched := lateIDs - lateHits; unmatched > 0 {
-		stats.LateUnmatched = int64(unmatched)
+	stats.LateUnmatched = int64(acc.lateIDs) // until lateRecords matches them
+	return nil
+}
+
+// lateRecords applies the answer of lateSQL: the late records' changes to feedback and quality, and
+// the count of late records that matched no request of the judged span.
+func (s *Source) lateRecords(ctx context.Context, sql string, acc *accumulator, stats *policy.Stats) error {
+	matched := 0.0
+	err := s.query(ctx, sql, func(f []string) error {
+		if len(f) != 7 {
+			return fmt.Errorf("%d columns, want 7", len(f))
+		}
+		v, err := numbers(f)
+		if err != nil {
+			return err
+		}
+		nr, arm, bucket := cell(v[0])
+		matched += v[1]
+		if nr || arm < 0 || arm > 1 {
+			return nil
+		}
+		b := acc.bucket(arm, bucket)
+		b.feedback.add(moment{n: v[2], sum: v[3]})
+		b.means[4].add(moment{n: v[4], sum: v[5], sumSq: v[6]}) // quality_score
+		return nil
+	})
+	if err != nil {
+		return err
 	}
+	stats.LateUnmatched = max(int64(acc.lateIDs-matched), 0)
 	return nil
 }
 

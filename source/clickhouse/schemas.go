@@ -29,18 +29,23 @@ type scope struct {
 //	refusal    Nullable(UInt8)   the model refused; NULL where the schema cannot tell
 //	feedback   Nullable(Float64) -1, 0, 1
 //	latency, cost, in_tok, out_tok, quality  Nullable(Float64)
-//	late_hit   UInt8             a late feedback or score record was attached
+//
+// A schema with late records (rollout) also has, in its full columns, new_feedback and new_quality: the
+// values once the latest late record of the request is applied.
 //
 // The queries put these expressions into their aggregates directly (see expand).
 type schema struct {
 	name string
 	// columns returns each normalised column's expression over the FROM clause.
 	columns func(sc scope, full bool) map[string]string
-	// from returns the FROM and WHERE clauses; full adds the joins that only the aggregates need
-	// (late records).
+	// from returns the FROM and WHERE clauses; full adds the joins that only the aggregates need.
 	from func(sc scope, full bool) string
-	// lateIDs returns a scalar expression: the number of late records' request ids in the window.
+	// lateIDs returns a scalar expression: the number of late records' request ids in the window
+	// (toUInt64(0) where the schema has none).
 	lateIDs func(sc scope) string
+	// lateFrom, for a schema with late records, returns the FROM and WHERE clauses of the requests
+	// that late records name, joined to the latest record of each (late_feedback, late_quality).
+	lateFrom func(sc scope) string
 	// settings is appended to each query.
 	settings string
 }
@@ -87,29 +92,25 @@ var rolloutSchema = schema{
 			"nr": notRandomisedSQL(sc, "key"), "bucket": "key_bucket", "bin": "latency_bin", "key_hash": "key_hash",
 			"err": "error", "refusal": "toNullable(refusal)", "feedback": "toNullable(toFloat64(feedback))",
 			"latency": "latency_ms", "cost": "cost_usd", "in_tok": "toNullable(toFloat64(input_tokens))",
-			"out_tok": "toNullable(toFloat64(output_tokens))", "quality": "quality", "late_hit": "toUInt8(0)",
+			"out_tok": "toNullable(toFloat64(output_tokens))", "quality": "quality",
 		}
 		if full {
-			cols["feedback"] = "if(late_hit = 1 AND isNotNull(late_feedback), toNullable(toFloat64(late_feedback)), toNullable(toFloat64(feedback)))"
-			cols["quality"] = "if(late_hit = 1 AND isNotNull(late_quality), late_quality, quality)"
-			cols["late_hit"] = "late_hit"
+			cols["new_feedback"] = "if(isNotNull(late_feedback), toNullable(toFloat64(late_feedback)), toNullable(toFloat64(feedback)))"
+			cols["new_quality"] = "if(isNotNull(late_quality), late_quality, quality)"
 		}
 		return cols
 	},
 	from: func(sc scope, full bool) string {
-		join := ""
-		if full {
-			join = `
-  ANY LEFT JOIN (
-    SELECT request_id, toUInt8(1) AS late_hit,
-      argMaxIf(feedback, ts, isNotNull(feedback)) AS late_feedback,
+		return "FROM llm_requests" + rolloutWindow(sc)
+	},
+	lateFrom: func(sc scope) string {
+		return `FROM llm_requests
+  ANY INNER JOIN (
+    SELECT request_id, argMaxIf(feedback, ts, isNotNull(feedback)) AS late_feedback,
       argMaxIf(quality, ts, isNotNull(quality)) AS late_quality
     FROM llm_requests
-    WHERE rollout = ` + quote(sc.rollout) + ` AND variant = '' AND request_id != '' AND ts >= ` + dateTime(sc.from) + `
-    GROUP BY request_id) AS late USING request_id`
-		}
-		return "FROM llm_requests" + join + fmt.Sprintf("\n  WHERE rollout = %s AND ts >= %s AND ts <= %s AND variant != ''",
-			quote(sc.rollout), dateTime(sc.from), dateTime(sc.to))
+    WHERE rollout = ` + quote(sc.rollout) + ` AND variant = '' AND request_id != '' AND ts >= ` + dateTime(sc.from) + ` AND ts <= ` + dateTime(sc.to) + `
+    GROUP BY request_id) AS late USING request_id` + rolloutWindow(sc)
 	},
 	lateIDs: func(sc scope) string {
 		return fmt.Sprintf("(SELECT uniqExact(request_id) FROM llm_requests WHERE rollout = %s AND variant = '' AND request_id != '' AND ts >= %s AND ts <= %s)",
@@ -135,7 +136,7 @@ var langfuseSchema = schema{
 			"cost":     "toNullable(toFloat64(coalesce(o.total_cost, if(mapContains(o.cost_details, 'total'), o.cost_details['total'], NULL))))",
 			"in_tok":   "if(mapContains(o.usage_details, 'input'), toNullable(toFloat64(o.usage_details['input'])), NULL)",
 			"out_tok":  "if(mapContains(o.usage_details, 'output'), toNullable(toFloat64(o.usage_details['output'])), NULL)",
-			"quality":  "toNullable(toFloat64(coalesce(so.quality, st.quality)))", "late_hit": "toUInt8(0)",
+			"quality":  "toNullable(toFloat64(coalesce(so.quality, st.quality)))",
 		})
 	},
 	from: func(sc scope, full bool) string {
@@ -187,8 +188,7 @@ var heliconeSchema = schema{
 			"feedback": "if(mapContains(scores, 'helicone-score-feedback'), toNullable(if(scores['helicone-score-feedback'] = 1, 1., -1.)), NULL)",
 			"latency":  "toNullable(toFloat64(latency))", "cost": "toNullable(cost / " + fmt.Sprintf("%g", heliconeCostScale) + ")",
 			"in_tok": "toNullable(toFloat64(prompt_tokens))", "out_tok": "toNullable(toFloat64(completion_tokens))",
-			"quality":  "if(mapContains(scores, 'quality'), toNullable(toFloat64(scores['quality'])), NULL)",
-			"late_hit": "toUInt8(0)",
+			"quality": "if(mapContains(scores, 'quality'), toNullable(toFloat64(scores['quality'])), NULL)",
 		})
 	},
 	from: func(sc scope, full bool) string {
@@ -197,6 +197,11 @@ var heliconeSchema = schema{
     AND request_created_at >= ` + dateTime64(sc.from) + ` AND request_created_at <= ` + dateTime64(sc.to)
 	},
 	lateIDs: func(scope) string { return "toUInt64(0)" },
+}
+
+// rolloutWindow is the WHERE clause of llm_requests's requests of the rollout in the window.
+func rolloutWindow(sc scope) string {
+	return fmt.Sprintf("\n  WHERE rollout = %s AND ts >= %s AND ts <= %s AND variant != ''", quote(sc.rollout), dateTime(sc.from), dateTime(sc.to))
 }
 
 // dateTime is t as a ClickHouse DateTime literal (whole seconds; the rollout schema's ts).

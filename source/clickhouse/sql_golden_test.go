@@ -32,6 +32,9 @@ func TestDocumentedSQL(t *testing.T) {
 			t.Fatal(err)
 		}
 		got := "-- aggregates\n" + aggregatesSQL(sch, sc) + "\n\n-- latency bins\n" + binsSQL(sch, sc) + "\n"
+		if sch.lateFrom != nil {
+			got += "\n-- late records (only when the aggregates found some)\n" + lateSQL(sch, sc) + "\n"
+		}
 		golden := filepath.Join("testdata", name+".sql")
 		if *update {
 			if err := os.WriteFile(golden, []byte(got), 0o644); err != nil {
