@@ -211,7 +211,8 @@ func (s *Source) Stats(ctx context.Context, q policy.Query) (*policy.Stats, erro
 	}
 	// The aggregates query runs even for a query of own SQL only: it finds From, the request counts
 	// and the keys that are not randomised.
-	if err := s.aggregates(ctx, aggregatesSQL(sch, sc), acc, stats); err != nil {
+	wanted := wantedAggregates(q)
+	if err := s.aggregates(ctx, aggregatesSQL(sch, sc, wanted), wanted, acc, stats); err != nil {
 		return nil, fmt.Errorf("rollout %s: %w", q.Rollout, err)
 	}
 	if sch.lateFrom != nil && acc.lateIDs > 0 {

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rollout-dev/rollout/policy"
 	"github.com/rollout-dev/rollout/rollouts"
 )
 
@@ -31,7 +32,7 @@ func TestDocumentedSQL(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		got := "-- aggregates\n" + aggregatesSQL(sch, sc) + "\n\n-- latency bins\n" + binsSQL(sch, sc) + "\n"
+		got := "-- aggregates\n" + aggregatesSQL(sch, sc, wantedAggregates(policy.Query{Metrics: policy.Query{}.Wanted()})) + "\n\n-- latency bins\n" + binsSQL(sch, sc) + "\n"
 		if sch.lateFrom != nil {
 			got += "\n-- late records (only when the aggregates found some)\n" + lateSQL(sch, sc) + "\n"
 		}
