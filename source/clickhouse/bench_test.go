@@ -49,26 +49,17 @@ SELECT toDateTime(%d + intDiv(number * 86400, %d)) AS ts, 'bench',
   if(number %% 10 < 3, toInt8(number %% 3) - 1, NULL)
 FROM numbers(%d)`, stageStart.Unix(), benchRows, benchRows))
 	b.Logf("%s: inserted %d rows in %s", srv.Engine, benchRows, time.Since(start).Round(time.Millisecond))
-	src := open(b, srv, "default")
-	q := policy.Query{Rollout: "bench", Window: policy.Window{From: stageStart, To: stageStart.Add(24 * time.Hour)}}
-
-	b.Run("tick", func(b *testing.B) {
-		var peakHeap uint64
-		for i := 0; i < b.N; i++ {
-			stats, err := src.Stats(context.Background(), q)
-			if err != nil {
-				b.Fatal(err)
-			}
-			if got := stats.Stable.Requests + stats.Canary.Requests; got != benchRows {
-				b.Fatalf("%d requests, want %d", got, benchRows)
-			}
-			var ms runtime.MemStats
-			runtime.ReadMemStats(&ms)
-			peakHeap = max(peakHeap, ms.HeapInuse)
-		}
-		b.ReportMetric(float64(peakRSS(b))/(1<<20), "peak-rss-MiB")
-		b.ReportMetric(float64(peakHeap)/(1<<20), "peak-heap-MiB")
-	})
+	src, err := clickhouse.New(srv.URL+"?password=env:CHPASS", getenv, clickhouse.WithTimeout(10*time.Minute))
+	if err != nil {
+		b.Fatal(err)
+	}
+	window := policy.Window{From: stageStart, To: stageStart.Add(24 * time.Hour)}
+	// Every built-in metric, and a typical spec's four rules (error rate, mean and p95 latency, cost).
+	all := policy.Query{Rollout: "bench", Window: window}
+	typical := policy.Query{Rollout: "bench", Window: window, Metrics: []policy.MetricQuery{
+		{Name: "error_rate"}, {Name: "latency_mean_ms"}, {Name: "latency_p95_ms"}, {Name: "cost_per_request"}}}
+	b.Run("tick-all", func(b *testing.B) { benchmarkStats(b, src, all) })
+	b.Run("tick-typical", func(b *testing.B) { benchmarkStats(b, src, typical) })
 	b.Run("bare-groupby", func(b *testing.B) {
 		for i := 0; i < b.N; i++ {
 			out := srv.Exec(b, "SELECT variant, count(), sum(latency_ms) FROM llm_requests GROUP BY variant FORMAT TabSeparated")
@@ -77,6 +68,25 @@ FROM numbers(%d)`, stageStart.Unix(), benchRows, benchRows))
 			}
 		}
 	})
+}
+
+// benchmarkStats times src.Stats(q) and reports the process's peak memory.
+func benchmarkStats(b *testing.B, src *clickhouse.Source, q policy.Query) {
+	var peakHeap uint64
+	for i := 0; i < b.N; i++ {
+		stats, err := src.Stats(context.Background(), q)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if got := stats.Stable.Requests + stats.Canary.Requests; got != benchRows {
+			b.Fatalf("%d requests, want %d", got, benchRows)
+		}
+		var ms runtime.MemStats
+		runtime.ReadMemStats(&ms)
+		peakHeap = max(peakHeap, ms.HeapInuse)
+	}
+	b.ReportMetric(float64(peakRSS(b))/(1<<20), "peak-rss-MiB")
+	b.ReportMetric(float64(peakHeap)/(1<<20), "peak-heap-MiB")
 }
 
 // peakRSS is the process's peak resident set size (VmHWM), in bytes.
