@@ -3,13 +3,14 @@
 // scores, or Helicone's request_response_rmt (Query.Schema: rollout, langfuse, helicone).
 //
 // The aggregation runs in ClickHouse and no request row ever crosses the wire. One Stats call sends one
-// query for every built-in proportion and mean metric, grouped by variant and key bucket (counts, sums,
-// sums of squares, distinct keys: policy.UnitKey), and, when a latency quantile is asked, one more that
-// counts each bucket's latencies per bin of policy.QuantileBin, computed in SQL with the same formula, so
-// the judge's quantile bounds stay valid; no server-side quantile() is ever judged as exact. Both queries
-// start both arms at the stage's first canary record (a scalar subquery; it comes back as Stats.From),
-// and leave out, and count, the keys that Query.NotRandomised matches. A metric with its own SQL costs one
-// more query. The exact SQL of each schema is in docs/metrics-sources.md and in schemas.go.
+// query for the proportions and means the query's metrics need, grouped by variant and key bucket
+// (counts, sums, sums of squares, a distinct-key bitmap: policy.UnitKey), and, when a latency quantile
+// is asked, one more that counts each bucket's latencies per bin of policy.QuantileBin, computed in SQL
+// with the same formula, so the judge's quantile bounds stay valid; no server-side quantile() is ever
+// judged as exact. Both queries start both arms at the stage's first canary record (a scalar subquery;
+// it comes back as Stats.From), and leave out, and count, the keys that Query.NotRandomised matches.
+// Late feedback and scores (rollout schema) cost one more query, only in ticks that have some; a
+// metric with its own SQL costs one more. The exact SQL of each schema is in docs/metrics-sources.md.
 //
 // # Why plain HTTP
 //
