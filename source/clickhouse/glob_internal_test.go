@@ -2,6 +2,7 @@ package clickhouse
 
 import (
 	"errors"
+	"math"
 	"path"
 	"regexp"
 	"testing"
@@ -48,5 +49,26 @@ func TestQuoteKeepsOneLiteral(t *testing.T) {
 		if got := quote(in); got != want {
 			t.Errorf("quote(%q) = %s, want %s", in, got, want)
 		}
+	}
+}
+
+// TestLinearCount wants the distinct-key estimate exact for small counts (rounding absorbs the rare
+// collision) and within its standard error for large ones.
+func TestLinearCount(t *testing.T) {
+	if got := linearCount(0); got != 0 {
+		t.Errorf("no bits: %d keys, want 0", got)
+	}
+	for _, set := range []int{1, 2, 10, 600} {
+		if got := linearCount(set); got != int64(set) {
+			t.Errorf("%d bits set: %d keys, want %d", set, got, set)
+		}
+	}
+	// 200,000 distinct keys set m·(1 − e^(−n/m)) bits in expectation.
+	set := int(keyBits * (1 - math.Exp(-200000.0/keyBits)))
+	if got := linearCount(set); math.Abs(float64(got)-200000) > 200 {
+		t.Errorf("%d bits set: %d keys, want 200,000 ± 0.1%%", set, got)
+	}
+	if got := linearCount(keyBits); got <= 0 {
+		t.Errorf("saturated: %d keys, want a positive upper end", got)
 	}
 }

@@ -3,6 +3,9 @@ package clickhouse_test
 import (
 	"context"
 	"errors"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"strconv"
 	"strings"
 	"testing"
@@ -152,6 +155,37 @@ func TestRolloutSchemaOnDebianClickHouse(t *testing.T) {
 		_, err = bad.Stats(context.Background(), q)
 		if !errors.Is(err, policy.ErrSourceUnavailable) || strings.Contains(err.Error(), "wrong-secret") {
 			t.Fatalf("error = %v, want ErrSourceUnavailable without the password", err)
+		}
+	})
+	t.Run("over TLS", func(t *testing.T) {
+		// The same server behind a TLS-terminating proxy, as ClickHouse Cloud or chproxy serve it.
+		target, err := url.Parse(srv.HTTP)
+		if err != nil {
+			t.Fatal(err)
+		}
+		proxy := httptest.NewTLSServer(httputil.NewSingleHostReverseProxy(target))
+		defer proxy.Close()
+		secure, err := clickhouse.New("clickhouse://"+testserver.ClickHouseUser+"@"+strings.TrimPrefix(proxy.URL, "https://")+
+			"/default?secure=true&password=env:CHPASS", getenv, clickhouse.WithHTTPClient(proxy.Client()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		viaTLS, err := secure.Stats(context.Background(), q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if viaTLS.Canary.Requests != got.Canary.Requests || viaTLS.Stable.Requests != got.Stable.Requests {
+			t.Errorf("over TLS: %d and %d requests, want %d and %d", viaTLS.Stable.Requests, viaTLS.Canary.Requests,
+				got.Stable.Requests, got.Canary.Requests)
+		}
+		// Without the proxy's certificate the system's roots refuse it: a source error, not an answer.
+		untrusted, err := clickhouse.New("clickhouse://"+testserver.ClickHouseUser+"@"+strings.TrimPrefix(proxy.URL, "https://")+
+			"/default?secure=true&password=env:CHPASS", getenv)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := untrusted.Stats(context.Background(), q); !errors.Is(err, policy.ErrSourceUnavailable) {
+			t.Errorf("untrusted certificate: error %v, want ErrSourceUnavailable", err)
 		}
 	})
 	t.Run("a name that tries to leave its quotes stays a name", func(t *testing.T) {
