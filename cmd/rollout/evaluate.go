@@ -74,7 +74,7 @@ Example:
 	}
 	f := cmd.Flags()
 	f.StringVar(&opts.SpecPath, "spec", "", "the rollout spec file to judge")
-	f.StringVar(&opts.Metrics, "metrics", "", "metrics source for this run: file:PATH, prometheus:URL or postgres://… (default: the spec's)")
+	f.StringVar(&opts.Metrics, "metrics", "", "metrics source for this run: file:PATH, prometheus:URL, postgres://… or clickhouse://… (default: the spec's)")
 	f.StringVar(&opts.Now, "now", "", "judge as of this time, RFC 3339 (default: now)")
 	f.StringVarP(&opts.Output, "output", "o", "text", "output format: text or json")
 	return cmd

@@ -12,6 +12,7 @@ import (
 	"github.com/rollout-dev/rollout/internal/synth"
 	"github.com/rollout-dev/rollout/internal/testserver"
 	"github.com/rollout-dev/rollout/rollouts"
+	"github.com/rollout-dev/rollout/source/clickhouse"
 	"github.com/rollout-dev/rollout/source/postgres"
 	"github.com/rollout-dev/rollout/source/prom"
 )
@@ -88,6 +89,9 @@ func TestOpenSourceSchemes(t *testing.T) {
 		{"postgres://reader@127.0.0.1/telemetry?password=env:PGPASS", postgres.ErrBadDSN}, // PGPASS unset
 		{"postgres://reader:hunter2@127.0.0.1/telemetry", postgres.ErrBadDSN},
 		{"postgresql://reader@127.0.0.1/telemetry", nil},
+		{"clickhouse://reader@127.0.0.1:8123/langfuse?password=env:CHPASS", clickhouse.ErrBadURL}, // CHPASS unset
+		{"clickhouse://reader:hunter2@127.0.0.1/default", clickhouse.ErrBadURL},
+		{"clickhouse://reader@127.0.0.1/default?secure=true", nil},
 	}
 	for _, tt := range tests {
 		src, err := app.openSource(&rollouts.Spec{Name: "r"}, tt.source)

@@ -7,6 +7,7 @@ import (
 
 	"github.com/rollout-dev/rollout/policy"
 	"github.com/rollout-dev/rollout/rollouts"
+	"github.com/rollout-dev/rollout/source/clickhouse"
 	"github.com/rollout-dev/rollout/source/jsonl"
 	"github.com/rollout-dev/rollout/source/postgres"
 	"github.com/rollout-dev/rollout/source/prom"
@@ -37,9 +38,11 @@ func (app *App) openSource(spec *rollouts.Spec, override string) (policy.Source,
 		return app.sources.get(src, func() (policy.Source, error) { return prom.New(src) })
 	case strings.HasPrefix(src, "postgres://"), strings.HasPrefix(src, "postgresql://"):
 		return app.sources.get(src, func() (policy.Source, error) { return postgres.New(src, app.Getenv) })
+	case strings.HasPrefix(src, "clickhouse://"):
+		return app.sources.get(src, func() (policy.Source, error) { return clickhouse.New(src, app.Getenv) })
 	default:
 		scheme, _, _ := strings.Cut(src, ":")
-		return nil, fmt.Errorf("unsupported metrics source %q (want file:PATH, prometheus:URL or postgres://…)", scheme)
+		return nil, fmt.Errorf("unsupported metrics source %q (want file:PATH, prometheus:URL, postgres://… or clickhouse://…)", scheme)
 	}
 }
 

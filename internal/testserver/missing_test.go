@@ -49,3 +49,32 @@ func TestMissingPrometheusSkipsOrFails(t *testing.T) {
 		t.Errorf("with ROLLOUT_INTEGRATION=1: skipped %q, failed %q; want a failure naming prometheus", rec.skipped, rec.failed)
 	}
 }
+
+func TestMissingClickHouseSkipsOrFails(t *testing.T) {
+	saved := clickhouseBin
+	clickhouseBin = "/nonexistent/clickhouse-server"
+	defer func() { clickhouseBin = saved }()
+	t.Setenv("ROLLOUT_CHDB_DIR", t.TempDir()) // no node_modules/chdb there
+
+	for _, tt := range []struct {
+		name  string
+		start func(testing.TB)
+		want  string
+	}{
+		{"ClickHouse", func(tb testing.TB) { ClickHouse(tb) }, "ClickHouse"},
+		{"Chdb", func(tb testing.TB) { Chdb(tb) }, "chdb"},
+	} {
+		t.Setenv("ROLLOUT_INTEGRATION", "")
+		rec := &recordingTB{TB: t}
+		run(rec, tt.start)
+		if rec.skipped == "" || rec.failed != "" {
+			t.Errorf("%s without ROLLOUT_INTEGRATION: skipped %q, failed %q; want a skip", tt.name, rec.skipped, rec.failed)
+		}
+		t.Setenv("ROLLOUT_INTEGRATION", "1")
+		rec = &recordingTB{TB: t}
+		run(rec, tt.start)
+		if rec.failed == "" || !strings.Contains(rec.failed, tt.want) {
+			t.Errorf("%s with ROLLOUT_INTEGRATION=1: skipped %q, failed %q; want a failure naming %s", tt.name, rec.skipped, rec.failed, tt.want)
+		}
+	}
+}

@@ -1,5 +1,7 @@
-// Package testserver starts real Prometheus and PostgreSQL servers for integration tests: the Debian
-// binaries, in the test's temp directory, on free loopback ports, stopped when the test ends.
+// Package testserver starts real Prometheus, PostgreSQL and ClickHouse servers for integration tests:
+// the Debian binaries, in the test's temp directory, on free loopback ports, stopped when the test ends.
+// A current ClickHouse engine, which Debian does not package, runs as chdb (npm) behind a small
+// test-only HTTP front (Chdb).
 //
 // When a binary is missing the test is skipped, unless ROLLOUT_INTEGRATION=1 (set by .ci/test), in which
 // case it fails: CI must never pass by skipping.

@@ -44,3 +44,25 @@ func TestPostgresNeedsThePassword(t *testing.T) {
 		t.Fatalf("select 1 = %d, %v", one, err)
 	}
 }
+
+func TestClickHouseServersNeedThePassword(t *testing.T) {
+	for name, start := range map[string]func(testing.TB) *ClickHouseServer{"debian": ClickHouse, "chdb": Chdb} {
+		t.Run(name, func(t *testing.T) {
+			srv := start(t)
+			resp, err := http.Post(srv.HTTP, "text/plain", strings.NewReader("SELECT 1"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				t.Fatalf("answered without the password; want the login refused")
+			}
+			if got := srv.Exec(t, "SELECT 1 + 1"); got != "2\n" {
+				t.Fatalf("SELECT 1 + 1 = %q", got)
+			}
+			if !strings.HasPrefix(srv.Engine, "ClickHouse 18.") && !strings.HasPrefix(srv.Engine, "chdb (ClickHouse 2") {
+				t.Errorf("engine %q; want Debian's 18.x or a current chdb", srv.Engine)
+			}
+		})
+	}
+}
