@@ -88,7 +88,7 @@ type Daemon struct {
 	// Notifier, when set, receives the alert for a live rollout whose spec turned invalid, addressed to
 	// the notification targets of its last valid spec.
 	Notifier Notifier
-	Now    func() time.Time
+	Now      func() time.Time
 	// After returns a channel that delivers once d has passed; nil uses time.After.
 	After func(d time.Duration) <-chan time.Time
 	// Poll bounds the sleep between two readings of the specs; default DefaultPoll.
