@@ -54,9 +54,9 @@ func NewServer(t testing.TB, root string, config ...string) *Server {
 		env = append(env, fmt.Sprintf("GIT_CONFIG_KEY_%d=%s", i, k), fmt.Sprintf("GIT_CONFIG_VALUE_%d=%s", i, v))
 	}
 	backend := &cgi.Handler{
-		Path: filepath.Join(execPath, "git-http-backend"),
-		Root: "/",
-		Env:  env,
+		Path:       filepath.Join(execPath, "git-http-backend"),
+		Root:       "/",
+		Env:        env,
 		InheritEnv: []string{"PATH"},
 		Stderr:     testLogWriter{t},
 	}
