@@ -41,11 +41,11 @@ type upload struct {
 func (r *Remote) openUpload(ctx context.Context) (*upload, error) {
 	ep, err := transport.NewEndpoint(r.url)
 	if err != nil {
-		return nil, fmt.Errorf("remote %s: %w", r.url, err)
+		return nil, fmt.Errorf("remote %s: %w", r.shown, err)
 	}
 	cl, err := client.NewClient(ep)
 	if err != nil {
-		return nil, fmt.Errorf("remote %s: %w", r.url, err)
+		return nil, fmt.Errorf("remote %s: %w", r.shown, err)
 	}
 	auth, err := r.authFor(ctx)
 	if err != nil {
@@ -274,7 +274,7 @@ func (c *blobCache) get(h plumbing.Hash) (plumbing.EncodedObject, error) {
 	}
 	obj, err := st.EncodedObject(plumbing.BlobObject, h)
 	if err != nil {
-		return nil, fmt.Errorf("fetch file %s from %s: not sent: %w", h, r.url, err)
+		return nil, fmt.Errorf("fetch file %s from %s: not sent: %w", h, r.shown, err)
 	}
 	c.put(obj)
 	return obj, nil

@@ -35,6 +35,7 @@ import (
 	githttp "github.com/go-git/go-git/v5/plumbing/transport/http"
 	"github.com/go-git/go-git/v5/storage/memory"
 
+	"github.com/rollout-dev/rollout/internal/redact"
 	"github.com/rollout-dev/rollout/reconcile"
 )
 
@@ -106,6 +107,11 @@ type Remote struct {
 	auth    transport.AuthMethod
 	token   func(context.Context) (string, error)
 	timeout time.Duration
+	// shown is the address fit to print; secrets are what errors must not quote; lastToken is the
+	// last token Options.Token gave.
+	shown     string
+	secrets   *redact.Secrets
+	lastToken atomic.Value
 	// prefetch lists the folders whose files come with a partial snapshot; noPartial is set once the
 	// server has refused to send a blob by its hash.
 	prefetch  []string
@@ -130,15 +136,27 @@ var _ reconcile.Repository = (*Remote)(nil)
 
 // Open resolves the remote and, when Options.Branch is empty, asks it for its default branch.
 func Open(ctx context.Context, opts Options) (*Remote, error) {
+	secrets := new(redact.Secrets).Remote(opts.URL)
+	if basic, ok := opts.Auth.(*githttp.BasicAuth); ok {
+		secrets.Token(basic.Username, basic.Password)
+	}
+	r, err := open(ctx, opts, secrets)
+	return r, secrets.Error(err)
+}
+
+func open(ctx context.Context, opts Options, secrets *redact.Secrets) (*Remote, error) {
 	url, auth, err := resolveURL(opts.URL, opts.Auth)
 	if err != nil {
 		return nil, err
+	}
+	if basic, ok := auth.(*githttp.BasicAuth); ok {
+		secrets.Token(basic.Username, basic.Password)
 	}
 	if _, basic := auth.(*githttp.BasicAuth); basic && !strings.HasPrefix(url, "http://") && !strings.HasPrefix(url, "https://") {
 		auth = nil // a token means nothing to a local path; go-git would refuse it
 	}
 	r := &Remote{url: url, branch: opts.Branch, name: opts.AuthorName, email: opts.AuthorEmail, auth: auth, timeout: opts.Timeout,
-		prefetch: opts.Prefetch}
+		prefetch: opts.Prefetch, shown: redact.Remote(url), secrets: secrets}
 	if opts.Token != nil && (strings.HasPrefix(url, "http://") || strings.HasPrefix(url, "https://")) {
 		r.token = opts.Token
 	}
@@ -168,7 +186,21 @@ func Open(ctx context.Context, opts Options) (*Remote, error) {
 func (r *Remote) DefaultBranch() string { return r.branch }
 
 // Redacted is the remote's URL without credentials, fit for logs.
-func (r *Remote) Redacted() string { return r.url }
+func (r *Remote) Redacted() string { return r.shown }
+
+// mask removes the remote's secrets from err: the password or token of its address or of Options.Auth,
+// the last token Options.Token gave, their basic-auth encodings, its query values. A server's answer
+// that quotes them (an error page, a proxy echoing the request) is masked with the rest.
+func (r *Remote) mask(err error) error {
+	if err == nil {
+		return nil
+	}
+	err = r.secrets.Error(err)
+	if tok, ok := r.lastToken.Load().(string); ok && tok != "" {
+		err = new(redact.Secrets).Token("x-access-token", tok).Error(err)
+	}
+	return err
+}
 
 // Author returns the bot's identity.
 func (r *Remote) Author() (name, email string) { return r.name, r.email }
@@ -290,6 +322,7 @@ func (r *Remote) authFor(ctx context.Context) (transport.AuthMethod, error) {
 	if err != nil {
 		return nil, fmt.Errorf("token for %s: %w", r.Redacted(), err)
 	}
+	r.lastToken.Store(tok)
 	return TokenAuth(tok), nil
 }
 
@@ -341,6 +374,11 @@ func remoteHead(st storer.ReferenceStorer, branch string) (plumbing.Hash, error)
 // round trip (the advertisement); a new one is fetched at depth 1, as a partial clone where the server
 // allows it (see partial.go), so a snapshot costs the same whatever the length of the history.
 func (r *Remote) Snapshot(ctx context.Context) (*reconcile.Snapshot, error) {
+	out, err := r.snapshot(ctx)
+	return out, r.mask(err)
+}
+
+func (r *Remote) snapshot(ctx context.Context) (*reconcile.Snapshot, error) {
 	ctx, cancel := context.WithTimeout(ctx, r.timeout)
 	defer cancel()
 	u, err := r.openUpload(ctx)
@@ -350,7 +388,7 @@ func (r *Remote) Snapshot(ctx context.Context) (*reconcile.Snapshot, error) {
 	defer u.sess.Close()
 	head, err := u.head(r.branch)
 	if err != nil {
-		return nil, fmt.Errorf("snapshot %s: %w", r.url, err)
+		return nil, fmt.Errorf("snapshot %s: %w", r.shown, err)
 	}
 	snap := r.storeWith(head)
 	if snap == nil {
@@ -380,11 +418,11 @@ func (r *Remote) Snapshot(ctx context.Context) (*reconcile.Snapshot, error) {
 	}
 	commit, err := object.GetCommit(snap.store, head)
 	if err != nil {
-		return nil, fmt.Errorf("snapshot %s: read commit %s: %w", r.url, head, err)
+		return nil, fmt.Errorf("snapshot %s: read commit %s: %w", r.shown, head, err)
 	}
 	tree, err := commit.Tree()
 	if err != nil {
-		return nil, fmt.Errorf("snapshot %s: read tree of %s: %w", r.url, head, err)
+		return nil, fmt.Errorf("snapshot %s: read tree of %s: %w", r.shown, head, err)
 	}
 	return &reconcile.Snapshot{Branch: r.branch, Head: head.String(), Files: newTreeFS(snap.store, tree, commit.Committer.When, snap.blobs)}, nil
 }
@@ -424,6 +462,11 @@ func (r *Remote) signature(when time.Time) object.Signature {
 // wrapping reconcile.ErrStale. The default branch is never force-pushed; another branch is
 // force-pushed only with req.Force and only while every commit on it is the bot's.
 func (r *Remote) Push(ctx context.Context, req reconcile.PushRequest) (string, error) {
+	out, err := r.pushOnce(ctx, req)
+	return out, r.mask(err)
+}
+
+func (r *Remote) pushOnce(ctx context.Context, req reconcile.PushRequest) (string, error) {
 	if req.Branch == "" {
 		return "", errors.New("push: no branch")
 	}
@@ -557,11 +600,11 @@ func (r *Remote) sendUpdate(ctx context.Context, objs *memory.Storage, ref plumb
 	defer cancel()
 	ep, err := transport.NewEndpoint(r.url)
 	if err != nil {
-		return fmt.Errorf("remote %s: %w", r.url, err)
+		return fmt.Errorf("remote %s: %w", r.shown, err)
 	}
 	cl, err := client.NewClient(ep)
 	if err != nil {
-		return fmt.Errorf("remote %s: %w", r.url, err)
+		return fmt.Errorf("remote %s: %w", r.shown, err)
 	}
 	auth, err := r.authFor(ctx)
 	if err != nil {
@@ -686,6 +729,11 @@ func short(h string) string {
 // Branch returns the remote head of branch name and whether every commit on it that is not on base
 // (a commit hash or a branch name) was made by the bot. It costs one list and at most two fetches.
 func (r *Remote) Branch(ctx context.Context, name, base string) (reconcile.BranchState, error) {
+	out, err := r.branchState(ctx, name, base)
+	return out, r.mask(err)
+}
+
+func (r *Remote) branchState(ctx context.Context, name, base string) (reconcile.BranchState, error) {
 	refs, err := r.list(ctx)
 	if err != nil {
 		return reconcile.BranchState{}, err
@@ -757,10 +805,10 @@ func (e *transientError) Error() string        { return e.err.Error() }
 func (e *transientError) Unwrap() error        { return e.err }
 func (e *transientError) Is(target error) bool { return target == reconcile.ErrTransient }
 
-// wrap names the remote in err and marks network failures as transient. The URL never holds
-// credentials (resolveURL moved them out).
+// wrap names the remote in err, masks its secrets (the server's answer may quote them) and marks
+// network failures as transient.
 func (r *Remote) wrap(op string, err error) error {
-	wrapped := fmt.Errorf("%s %s: %w", op, r.url, err)
+	wrapped := r.mask(fmt.Errorf("%s %s: %w", op, r.shown, err))
 	if isTransient(err) {
 		return &transientError{wrapped}
 	}
