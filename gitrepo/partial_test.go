@@ -171,3 +171,44 @@ func TestSnapshotWithoutPartialClone(t *testing.T) {
 }
 
 func fstestCheck(fsys fs.FS, expected ...string) error { return fstest.TestFS(fsys, expected...) }
+
+// TestPrefetchFetchesManyFilesInOneRequest: the loop asks for every file its specs name at once; they
+// come in one exchange, and reading them then costs nothing. A folder stands for its files.
+func TestPrefetchFetchesManyFilesInOneRequest(t *testing.T) {
+	files := partialSeed()
+	files["prompts/v4.md"] = "prompt four\n"
+	files["evals/summarizer.json"] = `{"cases": []}`
+	bare := gittest.NewBare(t, files)
+	srv := gittest.NewServer(t, filepath.Dir(bare))
+	r, err := Open(context.Background(), Options{URL: srv.URL + "/" + filepath.Base(bare), Branch: "main"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	snap, err := r.Snapshot(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	pf, ok := snap.Files.(interface{ Prefetch([]string) error })
+	if !ok {
+		t.Fatal("a partial snapshot cannot prefetch")
+	}
+	before := srv.Requests()
+	if err := pf.Prefetch([]string{"rollouts", "prompts/v4.md", "evals/summarizer.json", "v3", "../x", ""}); err != nil {
+		t.Fatal(err)
+	}
+	if n := srv.Requests() - before; n != 2 {
+		t.Errorf("prefetch cost %d requests, want the advertisement and one pack", n)
+	}
+	before = srv.Requests()
+	for _, p := range []string{"rollouts/chat.yaml", "rollouts/summarizer.yaml", "prompts/v4.md", "evals/summarizer.json"} {
+		if b, err := fs.ReadFile(snap.Files, p); err != nil || string(b) != files[p] {
+			t.Fatalf("%s: %q %v", p, b, err)
+		}
+	}
+	if n := srv.Requests() - before; n != 0 {
+		t.Errorf("reading prefetched files cost %d requests", n)
+	}
+	if held := heldBytes(r); held >= int64(len(bigFile)) {
+		t.Errorf("the big file was fetched: %d bytes held", held)
+	}
+}
