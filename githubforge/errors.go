@@ -10,6 +10,7 @@ import (
 
 	"github.com/google/go-github/v60/github"
 
+	"github.com/rollout-dev/rollout/internal/redact"
 	"github.com/rollout-dev/rollout/reconcile"
 )
 
@@ -21,10 +22,7 @@ func (f *Forge) wrap(op string, err error) error {
 	} else {
 		err = fmt.Errorf("%s: %w", op, err)
 	}
-	if f.opts.Token != "" && strings.Contains(err.Error(), f.opts.Token) {
-		return redacted{err: err, secret: f.opts.Token}
-	}
-	return err
+	return new(redact.Secrets).Token("x-access-token", f.opts.Token).Error(err)
 }
 
 // transient reports whether a later tick may not see err.
@@ -59,12 +57,3 @@ func alreadyExists(err error) bool {
 	}
 	return strings.Contains(resp.Message, "already exists")
 }
-
-// redacted hides a secret in an error message.
-type redacted struct {
-	err    error
-	secret string
-}
-
-func (r redacted) Error() string { return strings.ReplaceAll(r.err.Error(), r.secret, "[REDACTED]") }
-func (r redacted) Unwrap() error { return r.err }

@@ -202,38 +202,94 @@ func New(o Options) (*Forge, error) {
 // updated closed or merged one. It reads the repository's pull requests most recently updated first,
 // at most ListPages pages of 100, whatever the number of rollouts; unchanged pages cost no rate limit.
 // Pull requests from forks are never the bot's, whatever their branch.
+//
+// When the repository has more pull requests than those pages hold, an open pull request of the bot
+// that no one touched lately may lie beyond them, and a rollback must still close it. Then it also
+// lists the bot's branches (one call, GET git/matching-refs/heads/rollout/) and, for each branch
+// without an open pull request in the pages, asks for the open pull request of that branch (GET pulls
+// with head=owner:branch). So the cost depends on the bot's branches, never on the repository's pull
+// requests, and a repository with fewer pull requests than the pages hold pays nothing more: one list
+// call, answered 304 while nothing changed. The per-branch calls carry ETags too, so a tick that finds
+// nothing new spends no rate limit on them either.
 func (f *Forge) Proposals(ctx context.Context) (map[string]reconcile.Proposal, error) {
 	opts := &github.PullRequestListOptions{State: "all", Sort: "updated", Direction: "desc",
 		ListOptions: github.ListOptions{PerPage: 100}}
 	out := map[string]reconcile.Proposal{}
 	listed := map[string]*github.PullRequest{}
+	add := func(pr *github.PullRequest) {
+		if !f.ours(pr) {
+			return
+		}
+		p := toProposal(pr)
+		if prev, seen := out[p.Rollout]; seen && (prev.State == reconcile.ProposalOpen || p.State != reconcile.ProposalOpen) {
+			return // newer first: keep the first seen, unless this one is open
+		}
+		out[p.Rollout] = p
+		if p.State == reconcile.ProposalOpen {
+			listed[p.Branch] = pr
+		}
+	}
+	truncated := false
 	for page := 1; page <= f.opts.ListPages; page++ {
 		prs, resp, err := f.client.PullRequests.List(ctx, f.opts.Owner, f.opts.Repo, opts)
 		if err != nil {
 			return nil, f.wrap("list pull requests", err)
 		}
 		for _, pr := range prs {
-			if !f.ours(pr) {
-				continue
-			}
-			p := toProposal(pr)
-			if prev, seen := out[p.Rollout]; seen && (prev.State == reconcile.ProposalOpen || p.State != reconcile.ProposalOpen) {
-				continue // newer first: keep the first seen, unless this one is open
-			}
-			out[p.Rollout] = p
-			if p.State == reconcile.ProposalOpen {
-				listed[p.Branch] = pr
-			}
+			add(pr)
 		}
 		if resp.NextPage == 0 {
 			break
 		}
+		truncated = page == f.opts.ListPages
 		opts.Page = resp.NextPage
+	}
+	if truncated {
+		beyond, err := f.openBeyond(ctx, listed)
+		if err != nil {
+			return nil, err
+		}
+		for _, pr := range beyond {
+			add(pr)
+		}
 	}
 	f.mu.Lock()
 	f.listed = listed
 	f.mu.Unlock()
 	return out, nil
+}
+
+// openBeyond finds the open pull requests of the bot's branches that are not in open: one call for the
+// branches, and one per branch not in open.
+func (f *Forge) openBeyond(ctx context.Context, open map[string]*github.PullRequest) ([]*github.PullRequest, error) {
+	var out []*github.PullRequest
+	refOpts := &github.ReferenceListOptions{Ref: "heads/" + BranchPrefix, ListOptions: github.ListOptions{PerPage: 100}}
+	for {
+		refs, resp, err := f.client.Git.ListMatchingRefs(ctx, f.opts.Owner, f.opts.Repo, refOpts)
+		if err != nil {
+			return nil, f.wrap("list the bot's branches", err)
+		}
+		for _, ref := range refs {
+			branch := strings.TrimPrefix(ref.GetRef(), "refs/heads/")
+			if branch == ref.GetRef() || len(branch) <= len(BranchPrefix) || open[branch] != nil {
+				continue
+			}
+			prs, _, err := f.client.PullRequests.List(ctx, f.opts.Owner, f.opts.Repo, &github.PullRequestListOptions{
+				State: "open", Head: f.opts.Owner + ":" + branch, ListOptions: github.ListOptions{PerPage: 10}})
+			if err != nil {
+				return nil, f.wrap("find the open pull request of "+branch, err)
+			}
+			for _, pr := range prs {
+				if pr.GetHead().GetRef() == branch {
+					out = append(out, pr)
+				}
+			}
+		}
+		if resp.NextPage == 0 {
+			return out, nil
+		}
+		refOpts.Page = resp.NextPage
+	}
 }
 
 func (f *Forge) ours(pr *github.PullRequest) bool {

@@ -547,8 +547,46 @@ func TestProposalsReadBoundedPages(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(got) != 200 || fx.srv.TotalCalls() != 2 {
-		t.Errorf("%d proposals in %d calls, want 200 in 2", len(got), fx.srv.TotalCalls())
+	// Two pages, then the bot's branches, then one look per branch beyond the pages.
+	if len(got) != 250 || fx.srv.TotalCalls() != 2+1+50 {
+		t.Errorf("%d proposals in %d calls, want 250 in 53", len(got), fx.srv.TotalCalls())
+	}
+}
+
+// TestProposalsFindAStalePullRequestWhateverTheCount: the bot's open pull request is older than every
+// other one. However many pull requests the repository holds, Proposals finds it, in the same number
+// of calls; a repository with fewer pull requests than the pages hold costs one list call, and a tick
+// over an unchanged repository spends no rate limit.
+func TestProposalsFindAStalePullRequestWhateverTheCount(t *testing.T) {
+	for _, others := range []int{50, 400, 1000} {
+		t.Run(fmt.Sprint(others), func(t *testing.T) {
+			fx := setup(t, nil)
+			n := fx.srv.AddPull("rollout/summarizer", "main", "rollout(summarizer): 5% → 25%", "b", "rollout-bot[bot]")
+			for i := range others {
+				fx.srv.AddPull(fmt.Sprintf("feature/f%d", i), "main", "feature", "b", "alice")
+			}
+			for tick := range 2 {
+				fx.srv.ResetCalls()
+				rate := fx.srv.RateRemaining()
+				got, err := fx.forge.Proposals(context.Background())
+				if err != nil {
+					t.Fatal(err)
+				}
+				if p, ok := got["summarizer"]; !ok || p.Number != n || p.State != reconcile.ProposalOpen {
+					t.Fatalf("the stale pull request was not found: %+v", got)
+				}
+				calls := fx.srv.TotalCalls()
+				switch {
+				case others < 100 && calls != 1:
+					t.Errorf("%d calls, want the one list call", calls)
+				case others >= 100 && calls != 3+1+1:
+					t.Errorf("%d calls, want 3 pages, the branches and one branch look", calls)
+				}
+				if spent := rate - fx.srv.RateRemaining(); tick == 1 && spent != 0 {
+					t.Errorf("a tick over an unchanged repository cost %d of the rate limit", spent)
+				}
+			}
+		})
 	}
 }
 

@@ -29,11 +29,11 @@ func (r *Remote) listReached(ctx context.Context, pick func(plumbing.ReferenceNa
 	defer cancel()
 	ep, err := transport.NewEndpoint(r.url)
 	if err != nil {
-		return nil, nil, fmt.Errorf("remote %s: %w", r.url, err)
+		return nil, nil, fmt.Errorf("remote %s: %w", r.shown, err)
 	}
 	cl, err := client.NewClient(ep)
 	if err != nil {
-		return nil, nil, fmt.Errorf("remote %s: %w", r.url, err)
+		return nil, nil, fmt.Errorf("remote %s: %w", r.shown, err)
 	}
 	sess, err := cl.NewUploadPackSession(ep, r.auth)
 	if err != nil {

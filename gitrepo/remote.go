@@ -20,6 +20,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/go-git/go-git/v5"
@@ -34,6 +35,7 @@ import (
 	githttp "github.com/go-git/go-git/v5/plumbing/transport/http"
 	"github.com/go-git/go-git/v5/storage/memory"
 
+	"github.com/rollout-dev/rollout/internal/redact"
 	"github.com/rollout-dev/rollout/reconcile"
 )
 
@@ -79,6 +81,9 @@ type Options struct {
 	// Timeout bounds each exchange with the remote, so that a hanging server cannot stall a tick;
 	// 0 means DefaultTimeout.
 	Timeout time.Duration
+	// Prefetch names folders (such as "rollouts") whose files come with every snapshot in one request
+	// when the server allows partial clone; other files are fetched when first read.
+	Prefetch []string
 }
 
 // DefaultTimeout bounds one exchange with the remote when Options.Timeout is 0.
@@ -102,33 +107,56 @@ type Remote struct {
 	auth    transport.AuthMethod
 	token   func(context.Context) (string, error)
 	timeout time.Duration
+	// shown is the address fit to print; secrets are what errors must not quote; lastToken is the
+	// last token Options.Token gave.
+	shown     string
+	secrets   *redact.Secrets
+	lastToken atomic.Value
+	// prefetch lists the folders whose files come with a partial snapshot; noPartial is set once the
+	// server has refused to send a blob by its hash.
+	prefetch  []string
+	noPartial atomic.Bool
 
 	mu sync.Mutex
-	// snapshots keeps the object stores of the last few snapshots, so that a push can build on any
-	// recent snapshot's head. A store is never written after its fetch.
-	snapshots []*snapshotStore
+	// current is the one snapshot kept: the last one fetched, or the last commit pushed on top of it,
+	// which holds the objects of both. A push builds on a commit it holds; a snapshot of a head it holds
+	// fetches nothing. A store is never written after it is made.
+	current *snapshotStore
 }
 
+// snapshotStore is the objects of one snapshot: the commit and its trees, and the blobs fetched with
+// them (all of them when blobs is nil, else those of the Prefetch folders and the ones read since).
 type snapshotStore struct {
 	head  plumbing.Hash
 	store *memory.Storage
+	blobs *blobCache
 }
-
-// keptSnapshots bounds the memory a long-running daemon spends on old snapshots.
-const keptSnapshots = 4
 
 var _ reconcile.Repository = (*Remote)(nil)
 
 // Open resolves the remote and, when Options.Branch is empty, asks it for its default branch.
 func Open(ctx context.Context, opts Options) (*Remote, error) {
+	secrets := new(redact.Secrets).Remote(opts.URL)
+	if basic, ok := opts.Auth.(*githttp.BasicAuth); ok {
+		secrets.Token(basic.Username, basic.Password)
+	}
+	r, err := open(ctx, opts, secrets)
+	return r, secrets.Error(err)
+}
+
+func open(ctx context.Context, opts Options, secrets *redact.Secrets) (*Remote, error) {
 	url, auth, err := resolveURL(opts.URL, opts.Auth)
 	if err != nil {
 		return nil, err
 	}
+	if basic, ok := auth.(*githttp.BasicAuth); ok {
+		secrets.Token(basic.Username, basic.Password)
+	}
 	if _, basic := auth.(*githttp.BasicAuth); basic && !strings.HasPrefix(url, "http://") && !strings.HasPrefix(url, "https://") {
 		auth = nil // a token means nothing to a local path; go-git would refuse it
 	}
-	r := &Remote{url: url, branch: opts.Branch, name: opts.AuthorName, email: opts.AuthorEmail, auth: auth, timeout: opts.Timeout}
+	r := &Remote{url: url, branch: opts.Branch, name: opts.AuthorName, email: opts.AuthorEmail, auth: auth, timeout: opts.Timeout,
+		prefetch: opts.Prefetch, shown: redact.Remote(url), secrets: secrets}
 	if opts.Token != nil && (strings.HasPrefix(url, "http://") || strings.HasPrefix(url, "https://")) {
 		r.token = opts.Token
 	}
@@ -158,7 +186,21 @@ func Open(ctx context.Context, opts Options) (*Remote, error) {
 func (r *Remote) DefaultBranch() string { return r.branch }
 
 // Redacted is the remote's URL without credentials, fit for logs.
-func (r *Remote) Redacted() string { return r.url }
+func (r *Remote) Redacted() string { return r.shown }
+
+// mask removes the remote's secrets from err: the password or token of its address or of Options.Auth,
+// the last token Options.Token gave, their basic-auth encodings, its query values. A server's answer
+// that quotes them (an error page, a proxy echoing the request) is masked with the rest.
+func (r *Remote) mask(err error) error {
+	if err == nil {
+		return nil
+	}
+	err = r.secrets.Error(err)
+	if tok, ok := r.lastToken.Load().(string); ok && tok != "" {
+		err = new(redact.Secrets).Token("x-access-token", tok).Error(err)
+	}
+	return err
+}
 
 // Author returns the bot's identity.
 func (r *Remote) Author() (name, email string) { return r.name, r.email }
@@ -280,6 +322,7 @@ func (r *Remote) authFor(ctx context.Context) (transport.AuthMethod, error) {
 	if err != nil {
 		return nil, fmt.Errorf("token for %s: %w", r.Redacted(), err)
 	}
+	r.lastToken.Store(tok)
 	return TokenAuth(tok), nil
 }
 
@@ -327,47 +370,75 @@ func remoteHead(st storer.ReferenceStorer, branch string) (plumbing.Hash, error)
 	return ref.Hash(), nil
 }
 
-// Snapshot fetches the head of the branch at depth 1 and returns its tree. One fetch, whatever the
-// length of the history.
+// Snapshot reads the head of the branch and returns its tree. A head the remote already holds costs one
+// round trip (the advertisement); a new one is fetched at depth 1, as a partial clone where the server
+// allows it (see partial.go), so a snapshot costs the same whatever the length of the history.
 func (r *Remote) Snapshot(ctx context.Context) (*reconcile.Snapshot, error) {
-	st := memory.NewStorage()
-	if err := r.fetch(ctx, st, 1, r.branch); err != nil {
+	out, err := r.snapshot(ctx)
+	return out, r.mask(err)
+}
+
+func (r *Remote) snapshot(ctx context.Context) (*reconcile.Snapshot, error) {
+	ctx, cancel := context.WithTimeout(ctx, r.timeout)
+	defer cancel()
+	u, err := r.openUpload(ctx)
+	if err != nil {
 		return nil, err
 	}
-	head, err := remoteHead(st, r.branch)
+	defer u.sess.Close()
+	head, err := u.head(r.branch)
 	if err != nil {
-		return nil, fmt.Errorf("snapshot %s: %w", r.url, err)
+		return nil, fmt.Errorf("snapshot %s: %w", r.shown, err)
 	}
-	commit, err := object.GetCommit(st, head)
+	snap := r.storeWith(head)
+	if snap == nil {
+		r.mu.Lock()
+		var prev *blobCache
+		if r.current != nil {
+			prev = r.current.blobs
+		}
+		r.mu.Unlock()
+		st := memory.NewStorage()
+		cache := newBlobCache(r, head, prev)
+		partial, err := r.fetchSnapshot(ctx, u, head, st, prev, cache)
+		if err != nil {
+			return nil, err
+		}
+		if !partial {
+			cache = nil
+		}
+		snap = &snapshotStore{head: head, store: st, blobs: cache}
+		r.mu.Lock()
+		r.current = snap
+		r.mu.Unlock()
+		if cache != nil && prev != nil {
+			// Blobs read under the previous head stay reachable through cache until the next snapshot.
+			prev.dropPrev()
+		}
+	}
+	commit, err := object.GetCommit(snap.store, head)
 	if err != nil {
-		return nil, fmt.Errorf("snapshot %s: read commit %s: %w", r.url, head, err)
+		return nil, fmt.Errorf("snapshot %s: read commit %s: %w", r.shown, head, err)
 	}
 	tree, err := commit.Tree()
 	if err != nil {
-		return nil, fmt.Errorf("snapshot %s: read tree of %s: %w", r.url, head, err)
+		return nil, fmt.Errorf("snapshot %s: read tree of %s: %w", r.shown, head, err)
 	}
-	r.mu.Lock()
-	r.snapshots = append(r.snapshots, &snapshotStore{head: head, store: st})
-	if len(r.snapshots) > keptSnapshots {
-		r.snapshots = r.snapshots[len(r.snapshots)-keptSnapshots:]
-	}
-	r.mu.Unlock()
-	return &reconcile.Snapshot{Branch: r.branch, Head: head.String(), Files: newTreeFS(st, tree, commit.Committer.When)}, nil
+	return &reconcile.Snapshot{Branch: r.branch, Head: head.String(), Files: newTreeFS(snap.store, tree, commit.Committer.When, snap.blobs)}, nil
 }
 
-// storeWith returns the object store of a recent snapshot that holds the commit.
-func (r *Remote) storeWith(h plumbing.Hash) *memory.Storage {
+// storeWith returns the kept snapshot if it holds the commit, or nil.
+func (r *Remote) storeWith(h plumbing.Hash) *snapshotStore {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	for i := len(r.snapshots) - 1; i >= 0; i-- {
-		if r.snapshots[i].head == h {
-			return r.snapshots[i].store
-		}
+	if r.current == nil {
+		return nil
 	}
-	for i := len(r.snapshots) - 1; i >= 0; i-- {
-		if _, err := r.snapshots[i].store.EncodedObject(plumbing.CommitObject, h); err == nil {
-			return r.snapshots[i].store
-		}
+	if r.current.head == h {
+		return r.current
+	}
+	if _, err := r.current.store.EncodedObject(plumbing.CommitObject, h); err == nil {
+		return r.current
 	}
 	return nil
 }
@@ -391,6 +462,11 @@ func (r *Remote) signature(when time.Time) object.Signature {
 // wrapping reconcile.ErrStale. The default branch is never force-pushed; another branch is
 // force-pushed only with req.Force and only while every commit on it is the bot's.
 func (r *Remote) Push(ctx context.Context, req reconcile.PushRequest) (string, error) {
+	out, err := r.pushOnce(ctx, req)
+	return out, r.mask(err)
+}
+
+func (r *Remote) pushOnce(ctx context.Context, req reconcile.PushRequest) (string, error) {
 	if req.Branch == "" {
 		return "", errors.New("push: no branch")
 	}
@@ -405,10 +481,11 @@ func (r *Remote) Push(ctx context.Context, req reconcile.PushRequest) (string, e
 	if parent.IsZero() {
 		return "", fmt.Errorf("push %s: no parent commit", req.Branch)
 	}
-	src := r.storeWith(parent)
-	if src == nil {
+	srcSnap := r.storeWith(parent)
+	if srcSnap == nil {
 		return "", fmt.Errorf("push %s: parent %s is not in a recent snapshot: %w", req.Branch, parent, reconcile.ErrStale)
 	}
+	src := srcSnap.store
 	fastForward := expect.IsZero() || expect == parent || isAncestor(src, expect, parent)
 	if !fastForward {
 		if req.Branch == r.branch {
@@ -458,7 +535,7 @@ func (r *Remote) Push(ctx context.Context, req reconcile.PushRequest) (string, e
 	if err := r.sendUpdate(ctx, dst, plumbing.NewBranchReferenceName(req.Branch), expect, newHash); err != nil {
 		return "", fmt.Errorf("push %s: %w", req.Branch, err)
 	}
-	r.remember(newHash, src, dst)
+	r.remember(newHash, srcSnap, dst)
 	return newHash.String(), nil
 }
 
@@ -466,9 +543,9 @@ func (r *Remote) Push(ctx context.Context, req reconcile.PushRequest) (string, e
 // objects and the new ones, so that a push on top of it (the next rollout's commit in the same tick, or
 // the record of a failed notification right after a rollback) needs no fetch and is not refused as
 // stale. Neither store is written: the new one shares their objects.
-func (r *Remote) remember(head plumbing.Hash, src, dst *memory.Storage) {
+func (r *Remote) remember(head plumbing.Hash, src *snapshotStore, dst *memory.Storage) {
 	st := memory.NewStorage()
-	for _, from := range []*memory.Storage{src, dst} {
+	for _, from := range []*memory.Storage{src.store, dst} {
 		for _, pair := range [][2]map[plumbing.Hash]plumbing.EncodedObject{
 			{st.ObjectStorage.Objects, from.ObjectStorage.Objects},
 			{st.ObjectStorage.Commits, from.ObjectStorage.Commits},
@@ -481,10 +558,7 @@ func (r *Remote) remember(head plumbing.Hash, src, dst *memory.Storage) {
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.snapshots = append(r.snapshots, &snapshotStore{head: head, store: st})
-	if len(r.snapshots) > keptSnapshots {
-		r.snapshots = r.snapshots[len(r.snapshots)-keptSnapshots:]
-	}
+	r.current = &snapshotStore{head: head, store: st, blobs: src.blobs}
 }
 
 func writeEmptyTree(st *memory.Storage) (plumbing.Hash, error) {
@@ -526,11 +600,11 @@ func (r *Remote) sendUpdate(ctx context.Context, objs *memory.Storage, ref plumb
 	defer cancel()
 	ep, err := transport.NewEndpoint(r.url)
 	if err != nil {
-		return fmt.Errorf("remote %s: %w", r.url, err)
+		return fmt.Errorf("remote %s: %w", r.shown, err)
 	}
 	cl, err := client.NewClient(ep)
 	if err != nil {
-		return fmt.Errorf("remote %s: %w", r.url, err)
+		return fmt.Errorf("remote %s: %w", r.shown, err)
 	}
 	auth, err := r.authFor(ctx)
 	if err != nil {
@@ -655,6 +729,11 @@ func short(h string) string {
 // Branch returns the remote head of branch name and whether every commit on it that is not on base
 // (a commit hash or a branch name) was made by the bot. It costs one list and at most two fetches.
 func (r *Remote) Branch(ctx context.Context, name, base string) (reconcile.BranchState, error) {
+	out, err := r.branchState(ctx, name, base)
+	return out, r.mask(err)
+}
+
+func (r *Remote) branchState(ctx context.Context, name, base string) (reconcile.BranchState, error) {
 	refs, err := r.list(ctx)
 	if err != nil {
 		return reconcile.BranchState{}, err
@@ -726,10 +805,10 @@ func (e *transientError) Error() string        { return e.err.Error() }
 func (e *transientError) Unwrap() error        { return e.err }
 func (e *transientError) Is(target error) bool { return target == reconcile.ErrTransient }
 
-// wrap names the remote in err and marks network failures as transient. The URL never holds
-// credentials (resolveURL moved them out).
+// wrap names the remote in err, masks its secrets (the server's answer may quote them) and marks
+// network failures as transient.
 func (r *Remote) wrap(op string, err error) error {
-	wrapped := fmt.Errorf("%s %s: %w", op, r.url, err)
+	wrapped := r.mask(fmt.Errorf("%s %s: %w", op, r.shown, err))
 	if isTransient(err) {
 		return &transientError{wrapped}
 	}

@@ -68,7 +68,7 @@ func TestSnapshotReadsTheDefaultBranchAtDepthOne(t *testing.T) {
 		}
 		// Depth 1: the parent commit was not fetched.
 		r.mu.Lock()
-		st := r.snapshots[len(r.snapshots)-1].store
+		st := r.current.store
 		r.mu.Unlock()
 		shallow, _ := st.Shallow()
 		if len(shallow) != 1 {

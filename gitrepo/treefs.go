@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/filemode"
 	"github.com/go-git/go-git/v5/plumbing/object"
 	"github.com/go-git/go-git/v5/plumbing/storer"
@@ -25,6 +26,8 @@ type treeFS struct {
 	store storer.EncodedObjectStorer
 	root  *object.Tree
 	when  time.Time
+	// blobs, when set, has the blobs a partial fetch left out of store.
+	blobs *blobCache
 
 	mu   sync.Mutex
 	dirs map[string]*dirIndex
@@ -73,8 +76,21 @@ var (
 	_ fs.StatFS     = (*treeFS)(nil)
 )
 
-func newTreeFS(st storer.EncodedObjectStorer, root *object.Tree, when time.Time) *treeFS {
-	return &treeFS{store: st, root: root, when: when, dirs: map[string]*dirIndex{}}
+func newTreeFS(st storer.EncodedObjectStorer, root *object.Tree, when time.Time, blobs *blobCache) *treeFS {
+	return &treeFS{store: st, root: root, when: when, blobs: blobs, dirs: map[string]*dirIndex{}}
+}
+
+// blob reads a blob from the store, or from the blobs a partial fetch left out.
+func (f *treeFS) blob(h plumbing.Hash) (*object.Blob, error) {
+	b, err := object.GetBlob(f.store, h)
+	if !errors.Is(err, plumbing.ErrObjectNotFound) || f.blobs == nil {
+		return b, err
+	}
+	obj, err := f.blobs.get(h)
+	if err != nil {
+		return nil, err
+	}
+	return object.DecodeBlob(obj)
 }
 
 // lookup finds the entry at name; "." is the root tree.
@@ -99,7 +115,7 @@ func (f *treeFS) lookup(op, name string) (*object.TreeEntry, error) {
 func (f *treeFS) info(e *object.TreeEntry) (*entryInfo, error) {
 	info := &entryInfo{name: e.Name, mode: e.Mode, when: f.when}
 	if e.Mode.IsFile() {
-		blob, err := object.GetBlob(f.store, e.Hash)
+		blob, err := f.blob(e.Hash)
 		if err != nil {
 			return nil, err
 		}
@@ -139,7 +155,7 @@ func (f *treeFS) ReadFile(name string) ([]byte, error) {
 }
 
 func (f *treeFS) readBlob(e *object.TreeEntry) ([]byte, error) {
-	blob, err := object.GetBlob(f.store, e.Hash)
+	blob, err := f.blob(e.Hash)
 	if err != nil {
 		return nil, err
 	}
@@ -184,11 +200,7 @@ func (f *treeFS) readDir(name string, e *object.TreeEntry) ([]fs.DirEntry, error
 		if te.Mode == filemode.Submodule {
 			continue
 		}
-		info, err := f.info(te)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, fs.FileInfoToDirEntry(info))
+		out = append(out, &lazyEntry{fs: f, entry: te})
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name() < out[j].Name() })
 	return out, nil
@@ -218,6 +230,25 @@ func (f *treeFS) Open(name string) (fs.File, error) {
 	}
 	return &treeFile{info: info, Reader: bytes.NewReader(b)}, nil
 }
+
+// lazyEntry is an fs.DirEntry that reads its blob (for its size) only when Info is called, so that
+// listing a folder fetches none of its files.
+type lazyEntry struct {
+	fs    *treeFS
+	entry *object.TreeEntry
+}
+
+func (e *lazyEntry) Name() string      { return e.entry.Name }
+func (e *lazyEntry) IsDir() bool       { return e.entry.Mode == filemode.Dir }
+func (e *lazyEntry) Type() fs.FileMode { return (&entryInfo{mode: e.entry.Mode}).Mode().Type() }
+func (e *lazyEntry) Info() (fs.FileInfo, error) {
+	info, err := e.fs.info(e.entry)
+	if err != nil {
+		return nil, &fs.PathError{Op: "stat", Path: e.entry.Name, Err: err}
+	}
+	return info, nil
+}
+func (e *lazyEntry) String() string { return fs.FormatDirEntry(e) }
 
 // entryInfo is the fs.FileInfo of a tree entry.
 type entryInfo struct {

@@ -55,7 +55,7 @@ const bodyCut = "\n\n_Detail cut to fit GitHub's limit._\n"
 // EvidenceMarkdown renders a decision as markdown: a heading, the metrics table and the reasons.
 func EvidenceMarkdown(d policy.Decision) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "### %s: %s", d.Rollout, d.Action)
+	fmt.Fprintf(&b, "### %s: %s", Inline(d.Rollout), d.Action)
 	if d.Next != nil {
 		fmt.Fprintf(&b, " (stage %d, %d%% → stage %d, %d%%)", d.Current.Stage, d.Current.Weight, d.Next.Stage, d.Next.Weight)
 	} else {
@@ -85,7 +85,11 @@ func EvidenceMarkdown(d policy.Decision) string {
 
 func num(v float64) string { return strconv.FormatFloat(v, 'g', 4, 64) }
 
-func cell(s string) string { return strings.ReplaceAll(Inline(s), "|", `\|`) }
+func cell(s string) string { return Cell(s) }
+
+// Cell is Inline for a Markdown table cell: a pipe cannot end the cell either. Every string a table
+// shows that comes from a file name, a spec or metrics goes through it.
+func Cell(s string) string { return strings.ReplaceAll(Inline(s), "|", `\|`) }
 
 // inlineEscaper neutralises what GitHub's markdown would act on in text that comes from a spec or from
 // metrics (a source's path, a metric's name, an error): HTML tags and entities, @mentions (a zero-width

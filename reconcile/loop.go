@@ -209,12 +209,54 @@ func (l *Loop) refresh(ctx context.Context, t *tick) error {
 	if err != nil {
 		return fmt.Errorf("snapshot: %w", err)
 	}
+	pf, prefetch := snap.Files.(prefetcher)
+	if prefetch {
+		if err := pf.Prefetch([]string{l.dir()}); err != nil {
+			l.log().Warn("prefetch the specs", "error", err)
+		}
+	}
 	set, err := rollouts.Load(snap.Files, l.dir())
 	if err != nil {
 		return fmt.Errorf("load specs at %s: %w", short(snap.Head), err)
 	}
+	if prefetch {
+		// Best effort: a file that did not come is fetched when read, and its error reported there.
+		if err := pf.Prefetch(namedFiles(set)); err != nil {
+			l.log().Warn("prefetch the files the specs name", "error", err)
+		}
+	}
 	t.snap, t.set = snap, set
 	return nil
+}
+
+// prefetcher is a snapshot that fetches files on demand (gitrepo's partial clone) and can fetch many in
+// one request: the named files, and the files directly in a named folder. Prefetch is idempotent; its
+// error only says the files will come one by one.
+type prefetcher interface {
+	Prefetch(paths []string) error
+}
+
+// namedFiles lists the repository files the specs name: prompts, eval sets and routed gateway configs.
+// An opaque prompt label such as "v3" is listed too; a path that is not a file is skipped.
+func namedFiles(set *rollouts.Set) []string {
+	var out []string
+	for _, doc := range set.Documents {
+		s := doc.Spec
+		for _, v := range []*rollouts.Variant{&s.Stable, s.Canary, s.Previous} {
+			if v != nil && v.Prompt != "" {
+				out = append(out, v.Prompt)
+			}
+		}
+		for _, st := range s.Stages {
+			if st.Gate != nil && st.Gate.Evals != "" {
+				out = append(out, st.Gate.Evals)
+			}
+		}
+		for _, r := range s.Traffic.Routes {
+			out = append(out, r.LiteLLM, r.File)
+		}
+	}
+	return out
 }
 
 // loadFailures turns the problems of files that failed to load into failed results, one per file.

@@ -248,9 +248,9 @@ func weights(r reconcile.Result) string {
 	return fmt.Sprintf("%d%% → %d%%", r.From, r.To)
 }
 
-func mdCell(s string) string {
-	return strings.NewReplacer("|", `\|`, "\n", " ", "<", "&lt;", ">", "&gt;").Replace(s)
-}
+// mdCell escapes text from file names, specs and metrics for the plan's table: no live @mention, link,
+// HTML or line break (reconcile.Cell, the one escaper of the text the bot posts).
+func mdCell(s string) string { return reconcile.Cell(s) }
 
 func dash(s string) string {
 	if s == "" {

@@ -31,7 +31,10 @@ func (app *App) runCmd() *cobra.Command {
 		Long: "run evaluates each rollout on the cron schedule its spec names (default every 15 minutes),\n" +
 			"re-reading the specs from the repository on every wake-up, and serves /healthz and /metrics\n" +
 			"(Prometheus) on --listen. SIGTERM or SIGINT lets the pass in flight finish, then exits.\n\n" +
-			"Example:\n  rollout run --repo https://github.com/acme/llm-config --listen :9090",
+			"--listen defaults to loopback (127.0.0.1:9090). To let a Prometheus on another host scrape it,\n" +
+			"listen on all interfaces (--listen :9090) or one (--listen 10.0.0.5:9090) and restrict who\n" +
+			"may connect with a firewall or network policy; see docs/reconcile.md.\n\n" +
+			"Example:\n  rollout run --repo https://github.com/acme/llm-config --listen 127.0.0.1:9090",
 		Args: exactArgs(0),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
@@ -43,7 +46,8 @@ func (app *App) runCmd() *cobra.Command {
 			return app.runDaemon(ctx, opts)
 		},
 	}
-	cmd.Flags().StringVar(&opts.Listen, "listen", ":9090", "address of /healthz and /metrics")
+	cmd.Flags().StringVar(&opts.Listen, "listen", daemon.DefaultListen,
+		"address of /healthz and /metrics; loopback by default, \":9090\" listens on every interface")
 	cmd.Flags().StringVar(&opts.Metrics, "metrics", "", "metrics source for every rollout, replacing the specs' own")
 	cmd.Flags().BoolVar(&opts.Signed, "signed-commits", false, "make commits through GitHub's API, so GitHub signs them (GitHub only)")
 	cmd.Flags().DurationVar(&opts.Poll, "poll", daemon.DefaultPoll, "longest wait between two readings of the specs")
@@ -57,8 +61,10 @@ func (app *App) runDaemon(ctx context.Context, opts *runOptions) error {
 	if err != nil {
 		return err
 	}
+	loop := app.loop(w, opts.Metrics, log)
 	d := &daemon.Daemon{
-		Reconciler: app.loop(w, opts.Metrics, log),
+		Reconciler: loop,
+		Notifier:   loop.Notifier,
 		Listen:     opts.Listen,
 		Now:        app.Now,
 		Poll:       opts.Poll,

@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"io/fs"
@@ -71,7 +72,7 @@ Example:
 			if len(opts.Paths) == 0 {
 				opts.Paths = []string{filepath.Join(root, app.Dir)}
 			}
-			opts.Files = hostFS{}
+			opts.Files = hostFS{root: root}
 			opts.RepoTree = os.DirFS(root)
 			if app.Now != nil {
 				opts.Now = app.Now()
@@ -244,8 +245,41 @@ func escapeProperty(s string) string {
 }
 
 // hostFS reads the host's files by the paths the user typed, relative or absolute, so problems name
-// files the way the user named them.
-type hostFS struct{}
+// files the way the user named them. It never follows a symbolic link out of root, the repository: a
+// spec that links to ~/.netrc or /proc/self/environ must not be read, since a parse error quotes what
+// it read.
+type hostFS struct{ root string }
+
+// errLinkOutside is the error of a path whose symbolic links lead out of the repository.
+var errLinkOutside = errors.New("a symbolic link leads outside the repository; it is not followed")
 
 // Open opens a host file.
-func (hostFS) Open(name string) (fs.File, error) { return os.Open(filepath.FromSlash(name)) }
+func (h hostFS) Open(name string) (fs.File, error) {
+	p := filepath.FromSlash(name)
+	if outside, err := h.linksOutside(p); err == nil && outside {
+		return nil, &fs.PathError{Op: "open", Path: name, Err: errLinkOutside}
+	}
+	return os.Open(p)
+}
+
+// linksOutside reports whether p goes through a symbolic link whose target is outside the root. A path
+// without links is the user's to name, wherever it is.
+func (h hostFS) linksOutside(p string) (bool, error) {
+	abs, err := filepath.Abs(p)
+	if err != nil {
+		return false, err
+	}
+	real, err := filepath.EvalSymlinks(abs)
+	if err != nil || real == abs {
+		return false, err
+	}
+	root, err := filepath.Abs(h.root)
+	if err != nil {
+		return false, err
+	}
+	if r, err := filepath.EvalSymlinks(root); err == nil {
+		root = r
+	}
+	rel, err := filepath.Rel(root, real)
+	return err != nil || rel == ".." || strings.HasPrefix(rel, ".."+string(filepath.Separator)) || filepath.IsAbs(rel), nil
+}

@@ -109,7 +109,7 @@ func (app *App) wire(ctx context.Context, out io.Writer, signed bool) (*wiring, 
 			url = githubforge.GitURL(getenv("GITHUB_SERVER_URL"), opts.Owner, opts.Repo)
 		}
 	}
-	gopts := gitrepo.Options{URL: url, Branch: app.Branch, AuthorName: botName, AuthorEmail: botEmail}
+	gopts := gitrepo.Options{URL: url, Branch: app.Branch, AuthorName: botName, AuthorEmail: botEmail, Prefetch: []string{app.Dir}}
 	switch {
 	case gh != nil:
 		gopts.Token = gh.GitToken

@@ -421,6 +421,7 @@ var routes = []struct {
 	{"POST", "/repos/{owner}/{repo}/git/trees", nil},
 	{"POST", "/repos/{owner}/{repo}/git/commits", nil},
 	{"GET", "/repos/{owner}/{repo}/git/ref/{ref}", nil},
+	{"GET", "/repos/{owner}/{repo}/git/matching-refs/{ref}", nil},
 	{"POST", "/repos/{owner}/{repo}/git/refs", nil},
 	{"PATCH", "/repos/{owner}/{repo}/git/refs/{ref}", nil},
 	{"GET", "/repos/{owner}/{repo}/releases/tags/{tag}", nil},
@@ -525,6 +526,8 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		h.releaseAsset()
 	case "GET /repos/{owner}/{repo}/tags":
 		h.listTags()
+	case "GET /repos/{owner}/{repo}/git/matching-refs/{ref}":
+		h.matchingRefs()
 	default:
 		h.gitData(route)
 	}
@@ -743,6 +746,48 @@ func (h handler) decode(v any) bool {
 		return false
 	}
 	return true
+}
+
+// matchingRefs serves GET git/matching-refs/{ref} as GitHub documents it: every ref whose name starts
+// with refs/{ref} (the whole name, or a prefix of it), sorted by name, as an array that is empty when
+// none matches. The branches are those of the served repository (EnableGit), those set with SetBranch,
+// and the head branch of every open pull request.
+func (h handler) matchingRefs() {
+	prefix := "refs/" + h.params[2]
+	shas := map[string]string{}
+	for name, sha := range h.s.branches {
+		shas["refs/heads/"+name] = sha
+	}
+	for _, p := range h.s.pulls {
+		if p.State == "open" {
+			if _, ok := shas["refs/heads/"+p.Head.Ref]; !ok {
+				shas["refs/heads/"+p.Head.Ref] = p.Head.SHA
+			}
+		}
+	}
+	if h.s.gitDir != "" {
+		out, err := h.s.git1(h.s.gitDir, "for-each-ref", "--format=%(refname) %(objectname)", "refs/")
+		if err != nil {
+			h.s.t.Errorf("githubtest: list refs: %v", err)
+		}
+		for line := range strings.SplitSeq(out, "\n") {
+			if name, sha, ok := strings.Cut(line, " "); ok {
+				shas[name] = sha
+			}
+		}
+	}
+	names := make([]string, 0, len(shas))
+	for name := range shas {
+		if strings.HasPrefix(name, prefix) {
+			names = append(names, name)
+		}
+	}
+	sort.Strings(names)
+	out := make([]map[string]any, 0, len(names))
+	for _, name := range names {
+		out = append(out, h.refJSON(name, shas[name]))
+	}
+	h.cacheable(out, "")
 }
 
 func (h handler) listPulls() {

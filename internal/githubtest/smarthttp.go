@@ -31,6 +31,9 @@ func (s *Server) EnableGit(files map[string]string) (dir, cloneURL string) {
 	dir = filepath.Join(root, s.Owner, s.Repo+".git")
 	s.runGit("", "init", "--quiet", "--bare", "--initial-branch=main", dir)
 	s.runGit(dir, "config", "http.receivepack", "true")
+	// Partial clone, as GitHub serves it: filters, and single objects asked for by hash.
+	s.runGit(dir, "config", "uploadpack.allowFilter", "true")
+	s.runGit(dir, "config", "uploadpack.allowAnySHA1InWant", "true")
 	if len(files) > 0 {
 		work := s.t.TempDir()
 		s.runGit("", "clone", "--quiet", dir, work)

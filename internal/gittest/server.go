@@ -2,10 +2,12 @@ package gittest
 
 import (
 	"crypto/subtle"
+	"fmt"
 	"net/http"
 	"net/http/cgi"
 	"net/http/httptest"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -34,22 +36,27 @@ type fault struct {
 }
 
 // NewServer starts a smart-HTTP git server for the bare repositories under root. It stops when the
-// test ends.
-func NewServer(t testing.TB, root string) *Server {
+// test ends. Each of config, "key=value", sets one more git configuration value of the server, after
+// the defaults (so "uploadpack.allowFilter=false" serves a server without partial clone).
+func NewServer(t testing.TB, root string, config ...string) *Server {
 	t.Helper()
 	execPath := Git(t, ".", "--exec-path")
+	settings := append([]string{"http.receivepack=true", "uploadpack.allowFilter=true", "uploadpack.allowAnySHA1InWant=true"}, config...)
+	env := []string{
+		"GIT_PROJECT_ROOT=" + root,
+		"GIT_HTTP_EXPORT_ALL=1",
+		"GIT_CONFIG_NOSYSTEM=1",
+		"GIT_CONFIG_GLOBAL=/dev/null",
+		"GIT_CONFIG_COUNT=" + strconv.Itoa(len(settings)),
+	}
+	for i, kv := range settings {
+		k, v, _ := strings.Cut(kv, "=")
+		env = append(env, fmt.Sprintf("GIT_CONFIG_KEY_%d=%s", i, k), fmt.Sprintf("GIT_CONFIG_VALUE_%d=%s", i, v))
+	}
 	backend := &cgi.Handler{
-		Path: filepath.Join(execPath, "git-http-backend"),
-		Root: "/",
-		Env: []string{
-			"GIT_PROJECT_ROOT=" + root,
-			"GIT_HTTP_EXPORT_ALL=1",
-			"GIT_CONFIG_NOSYSTEM=1",
-			"GIT_CONFIG_GLOBAL=/dev/null",
-			"GIT_CONFIG_COUNT=1",
-			"GIT_CONFIG_KEY_0=http.receivepack",
-			"GIT_CONFIG_VALUE_0=true",
-		},
+		Path:       filepath.Join(execPath, "git-http-backend"),
+		Root:       "/",
+		Env:        env,
 		InheritEnv: []string{"PATH"},
 		Stderr:     testLogWriter{t},
 	}

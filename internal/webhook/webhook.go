@@ -15,6 +15,8 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/rollout-dev/rollout/internal/redact"
 )
 
 // Answer is what the server said.
@@ -55,7 +57,7 @@ func Post(ctx context.Context, client *http.Client, rawURL string, payload any, 
 	defer resp.Body.Close()
 	start, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
 	ans := Answer{Status: resp.Status, OK: resp.StatusCode/100 == 2}
-	if text := redact(strings.TrimSpace(string(start)), req.URL); isText(text) {
+	if text := redactAnswer(strings.TrimSpace(string(start)), req.URL); isText(text) {
 		ans.Text = firstLine(text, 200)
 	}
 	return ans, nil
@@ -81,14 +83,10 @@ func cause(err error, timeout time.Duration) string {
 	return "the request failed"
 }
 
-// redact removes u, and its path and query (where tokens live), from a server's answer.
-func redact(s string, u *url.URL) string {
-	for _, secret := range []string{u.String(), u.RequestURI(), u.EscapedPath(), u.Path, u.RawQuery} {
-		if len(secret) > 1 {
-			s = strings.ReplaceAll(s, secret, "<redacted>")
-		}
-	}
-	return strings.ToValidUTF8(s, "")
+// redactAnswer removes every secret piece of u from a server's answer: the URL, its path and each of
+// its segments, its query and each of its values (redact.URL), which an answer may echo one at a time.
+func redactAnswer(s string, u *url.URL) string {
+	return strings.ToValidUTF8(redact.URL(s, u.String()), "")
 }
 
 func isText(s string) bool {

@@ -1,6 +1,15 @@
 // Package daemon runs the reconciler as a long-lived process (`rollout run`): each rollout is evaluated
 // on its own cron schedule, specs are re-read on every wake-up, and /healthz and /metrics are served.
 //
+// A rollout the daemon has seen keeps its place in the schedule when its spec turns invalid (a bad edit,
+// a second file taking its name): while its canary holds traffic that is an alert, logged, counted on
+// /metrics (rollout_invalid_spec_alerts_total) and sent to the notification targets its last valid spec
+// named, because nothing judges that canary until a human repairs the file.
+//
+// The HTTP server is bounded: read-header, read, write and idle timeouts, and at most MaxConns
+// connections at once, so that idle or slow clients cannot exhaust memory or file descriptors and stall
+// the reconciler. It listens on loopback unless told otherwise.
+//
 // Time comes from injected functions (Now, After), so tests drive the schedule without sleeping.
 package daemon
 
@@ -12,12 +21,14 @@ import (
 	"net"
 	"net/http"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/robfig/cron/v3"
+	"golang.org/x/net/netutil"
 
 	"github.com/rollout-dev/rollout/reconcile"
 	"github.com/rollout-dev/rollout/rollouts"
@@ -40,15 +51,44 @@ const (
 	DefaultSchedule = "*/15 * * * *"
 	// DefaultPoll is the longest the daemon sleeps before reading the specs again.
 	DefaultPoll = time.Minute
+	// DefaultListen is loopback: /metrics is for a local scraper or a sidecar. Exposing it is a choice
+	// made with --listen (":9090", or a pod IP) behind a network policy.
+	DefaultListen = "127.0.0.1:9090"
+	// DefaultMaxConns bounds the connections served at once; more wait in the kernel's backlog.
+	DefaultMaxConns = 64
+	// DefaultReadHeaderTimeout, DefaultIdleTimeout and DefaultWriteTimeout bound a client's request
+	// headers, its keep-alive silence and the time to answer it.
+	DefaultReadHeaderTimeout = 5 * time.Second
+	DefaultIdleTimeout       = 30 * time.Second
+	DefaultWriteTimeout      = 30 * time.Second
 )
+
+// InvalidSpecDecision is the decision of the event sent when a live rollout's spec turns invalid.
+const InvalidSpecDecision = "invalid-spec"
+
+// Notifier delivers an alert to a rollout's notification targets; reconcile.Notifier implements it.
+// It is not idempotent; a failed delivery is retried on the next reading of the specs.
+type Notifier interface {
+	Notify(ctx context.Context, targets []rollouts.Notify, ev reconcile.Event) error
+}
 
 // Daemon evaluates each rollout on its own schedule until its context ends, then finishes the passes
 // in flight and stops its HTTP server.
 type Daemon struct {
 	Reconciler Reconciler
-	// Listen is the address of /healthz and /metrics, such as ":8080" or "127.0.0.1:0".
+	// Listen is the address of /healthz and /metrics, such as "127.0.0.1:9090" or "127.0.0.1:0";
+	// empty means DefaultListen.
 	Listen string
-	Now    func() time.Time
+	// MaxConns bounds the HTTP connections served at once (0: DefaultMaxConns). ReadHeaderTimeout,
+	// IdleTimeout and WriteTimeout bound each one (0: their defaults).
+	MaxConns          int
+	ReadHeaderTimeout time.Duration
+	IdleTimeout       time.Duration
+	WriteTimeout      time.Duration
+	// Notifier, when set, receives the alert for a live rollout whose spec turned invalid, addressed to
+	// the notification targets of its last valid spec.
+	Notifier Notifier
+	Now      func() time.Time
 	// After returns a channel that delivers once d has passed; nil uses time.After.
 	After func(d time.Duration) <-chan time.Time
 	// Poll bounds the sleep between two readings of the specs; default DefaultPoll.
@@ -64,6 +104,8 @@ type Daemon struct {
 	ticks    *prometheus.CounterVec
 	duration prometheus.Histogram
 	decision *prometheus.CounterVec
+	invalid  *prometheus.CounterVec
+	conns    prometheus.Gauge
 
 	mu      sync.Mutex
 	running map[string]bool
@@ -83,7 +125,14 @@ func (d *Daemon) init() {
 		d.decision = prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "rollout_decisions_total", Help: "Decisions by rollout and decision; error counts failed evaluations.",
 		}, []string{"rollout", "decision"})
-		d.registry.MustRegister(d.ticks, d.duration, d.decision)
+		d.invalid = prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "rollout_invalid_spec_alerts_total",
+			Help: "Alerts raised because the spec of a rollout whose canary holds traffic turned invalid (once per distinct problem).",
+		}, []string{"rollout"})
+		d.conns = prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "rollout_http_connections", Help: "HTTP connections of /healthz and /metrics open now.",
+		})
+		d.registry.MustRegister(d.ticks, d.duration, d.decision, d.invalid, d.conns)
 		d.running = map[string]bool{}
 	})
 }
@@ -111,12 +160,32 @@ func (d *Daemon) Run(ctx context.Context) error {
 	if d.Now == nil {
 		return errors.New("daemon: Now is not set")
 	}
-	ln, err := net.Listen("tcp", d.Listen)
+	listen := d.Listen
+	if listen == "" {
+		listen = DefaultListen
+	}
+	ln, err := net.Listen("tcp", listen)
 	if err != nil {
-		return fmt.Errorf("listen %s: %w", d.Listen, err)
+		return fmt.Errorf("listen %s: %w", listen, err)
 	}
 	d.addr <- ln.Addr()
-	srv := &http.Server{Handler: d.handler(), ReadHeaderTimeout: 10 * time.Second}
+	ln = netutil.LimitListener(ln, orDefault(d.MaxConns, DefaultMaxConns))
+	srv := &http.Server{
+		Handler:           d.handler(),
+		ReadHeaderTimeout: orDefault(d.ReadHeaderTimeout, DefaultReadHeaderTimeout),
+		ReadTimeout:       orDefault(d.ReadHeaderTimeout, DefaultReadHeaderTimeout),
+		WriteTimeout:      orDefault(d.WriteTimeout, DefaultWriteTimeout),
+		IdleTimeout:       orDefault(d.IdleTimeout, DefaultIdleTimeout),
+		MaxHeaderBytes:    8 << 10,
+		ConnState: func(_ net.Conn, state http.ConnState) {
+			switch state {
+			case http.StateNew:
+				d.conns.Inc()
+			case http.StateClosed, http.StateHijacked:
+				d.conns.Dec()
+			}
+		},
+	}
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
 	d.log().Info("serving", "addr", ln.Addr().String())
@@ -138,12 +207,29 @@ func (d *Daemon) Run(ctx context.Context) error {
 	return nil
 }
 
+// knownRollout is what the daemon remembers of a rollout from its last valid spec, so that the rollout
+// keeps its schedule and its alert targets while its file is broken.
+type knownRollout struct {
+	file     string
+	schedule string
+	notify   []rollouts.Notify
+	// live is true while the canary holds traffic (Progressing or Paused, or a weight or shadow above 0).
+	live   bool
+	weight int
+	// invalid holds the problems of the file while it fails to load ("" when it loads); notified says
+	// whether the alert for those problems was delivered.
+	invalid  string
+	problems []string
+	notified bool
+}
+
 // schedule is the daemon's main loop: read the specs, start the passes that are due, sleep until the
 // next one is due (or Poll), until ctx ends.
 func (d *Daemon) schedule(ctx context.Context, inflight *sync.WaitGroup) {
 	parser := cron.NewParser(cron.Minute | cron.Hour | cron.Dom | cron.Month | cron.Dow | cron.Descriptor)
 	schedules := map[string]cron.Schedule{}
 	last := map[string]time.Time{}
+	known := map[string]*knownRollout{}
 	start := d.Now()
 	var announced time.Time
 	for ctx.Err() == nil {
@@ -154,36 +240,51 @@ func (d *Daemon) schedule(ctx context.Context, inflight *sync.WaitGroup) {
 		if err != nil {
 			d.log().Error("read specs", "error", err)
 		}
-		var due []string
 		if set != nil {
-			for _, doc := range set.Documents {
-				name, expr := doc.Spec.Name, doc.Spec.Schedule
-				if expr == "" {
-					expr = DefaultSchedule
+			d.remember(ctx, set, known)
+		}
+		names := make([]string, 0, len(known))
+		for name := range known {
+			names = append(names, name)
+		}
+		sort.Strings(names)
+		var due []string
+		for _, name := range names {
+			k := known[name]
+			expr := k.schedule
+			if expr == "" {
+				expr = DefaultSchedule
+			}
+			sched, ok := schedules[expr]
+			if !ok {
+				if sched, err = parser.Parse(expr); err != nil {
+					d.log().Error("bad schedule", "rollout", name, "schedule", expr, "error", err)
+					continue
 				}
-				sched, ok := schedules[expr]
-				if !ok {
-					if sched, err = parser.Parse(expr); err != nil {
-						d.log().Error("bad schedule", "rollout", name, "schedule", expr, "error", err)
-						continue
-					}
-					schedules[expr] = sched
+				schedules[expr] = sched
+			}
+			from, ok := last[name]
+			if !ok {
+				from = start
+			}
+			next := sched.Next(from)
+			if !next.After(now) {
+				switch {
+				case k.invalid != "":
+					// Not evaluated, and said so at every due time, not only once.
+					last[name] = now
+					d.decision.WithLabelValues(name, "error").Inc()
+					d.ticks.WithLabelValues("failed").Inc()
+					d.log().Error("rollout not evaluated: its spec is invalid", "rollout", name, "file", k.file,
+						"problems", k.problems)
+				case d.claim(name):
+					due = append(due, name)
+					last[name] = now
 				}
-				from, ok := last[name]
-				if !ok {
-					from = start
-				}
-				next := sched.Next(from)
-				if !next.After(now) {
-					if d.claim(name) {
-						due = append(due, name)
-						last[name] = now
-					}
-					next = sched.Next(now)
-				}
-				if next.Before(wake) {
-					wake = next
-				}
+				next = sched.Next(now)
+			}
+			if next.Before(wake) {
+				wake = next
 			}
 		}
 		if len(due) > 0 {
@@ -207,6 +308,83 @@ func (d *Daemon) schedule(ctx context.Context, inflight *sync.WaitGroup) {
 		case <-d.after(wake.Sub(now)):
 		}
 	}
+}
+
+// remember updates what the daemon knows of each rollout from a fresh reading of the specs. A rollout
+// it knew whose file now fails to load stays known, with its problems; one whose file is gone (or loads
+// as another rollout) is forgotten.
+func (d *Daemon) remember(ctx context.Context, set *rollouts.Set, known map[string]*knownRollout) {
+	present := map[string]bool{}
+	for _, doc := range set.Documents {
+		spec := doc.Spec
+		present[spec.Name] = true
+		k := known[spec.Name]
+		if k == nil {
+			k = &knownRollout{}
+			known[spec.Name] = k
+		}
+		if k.invalid != "" {
+			d.log().Info("spec is valid again", "rollout", spec.Name, "file", doc.Path)
+		}
+		*k = knownRollout{file: doc.Path, schedule: spec.Schedule, notify: spec.Rollback.Notify, live: holdsTraffic(spec),
+			weight: spec.Traffic.Weight}
+	}
+	problems := map[string][]string{}
+	for _, p := range set.Errors() {
+		problems[p.File] = append(problems[p.File], p.Error())
+	}
+	names := make([]string, 0, len(known))
+	for name := range known {
+		if !present[name] {
+			names = append(names, name)
+		}
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		k := known[name]
+		msgs := problems[k.file]
+		if len(msgs) == 0 {
+			d.log().Warn("rollout's spec is gone; no longer scheduled", "rollout", name, "file", k.file)
+			delete(known, name)
+			continue
+		}
+		d.invalidSpec(ctx, name, k, msgs)
+	}
+}
+
+// invalidSpec reports a known rollout whose file fails to load: once per distinct set of problems in
+// the log and, for a live rollout, on /metrics; and to the last valid spec's notification targets until
+// delivered.
+func (d *Daemon) invalidSpec(ctx context.Context, name string, k *knownRollout, msgs []string) {
+	key := strings.Join(msgs, "\n")
+	if k.invalid != key {
+		k.invalid, k.problems, k.notified = key, msgs, false
+		if k.live {
+			d.invalid.WithLabelValues(name).Inc()
+			d.log().Error("the spec of a live rollout is invalid: its canary is not judged, nor rolled back, until the file is fixed",
+				"rollout", name, "file", k.file, "weight", k.weight, "problems", msgs)
+		} else {
+			d.log().Warn("rollout skipped: its spec is invalid", "rollout", name, "file", k.file, "problems", msgs)
+		}
+	}
+	if !k.live || k.notified || d.Notifier == nil || len(k.notify) == 0 {
+		return
+	}
+	reasons := append([]string{fmt.Sprintf("the spec %s no longer loads; the canary at %d%% is not judged until it is fixed", k.file, k.weight)}, msgs...)
+	ev := reconcile.Event{Rollout: name, Decision: InvalidSpecDecision, From: k.weight, To: k.weight, Reasons: reasons}
+	if err := d.Notifier.Notify(ctx, k.notify, ev); err != nil {
+		d.log().Warn("alert not delivered; retrying at the next reading", "rollout", name, "error", err)
+		return
+	}
+	k.notified = true
+}
+
+// holdsTraffic reports whether a rollout's canary serves users now, so that losing its spec matters.
+func holdsTraffic(spec *rollouts.Spec) bool {
+	if spec.Traffic.Weight > 0 || spec.Traffic.Shadow > 0 {
+		return true
+	}
+	return spec.Status != nil && (spec.Status.Phase == rollouts.Progressing || spec.Status.Phase == rollouts.Paused)
 }
 
 // claim marks a rollout as being evaluated; false if it already is.
@@ -277,6 +455,13 @@ func (d *Daemon) handler() http.Handler {
 	})
 	mux.Handle("GET /metrics", promhttp.HandlerFor(d.registry, promhttp.HandlerOpts{}))
 	return mux
+}
+
+func orDefault[T int | time.Duration](v, def T) T {
+	if v <= 0 {
+		return def
+	}
+	return v
 }
 
 func (d *Daemon) after(dur time.Duration) <-chan time.Time {

@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -277,5 +279,84 @@ func recv[T any](t *testing.T, ch <-chan T) T {
 		t.Fatal("nothing received in 10s")
 		var zero T
 		return zero
+	}
+}
+
+// TestIdleConnectionsCannotStallTheDaemon opens many idle connections to the daemon (on loopback, a
+// bounded number): the server holds at most MaxConns of them at once, closes each one that sends no
+// request headers in time, the goroutines it spends stay bounded, and the schedule keeps running.
+func TestIdleConnectionsCannotStallTheDaemon(t *testing.T) {
+	clock := newFakeClock(time.Date(2026, 4, 16, 10, 7, 0, 0, time.UTC))
+	rec := &fakeReconciler{clock: clock, set: specs(map[string]string{"a": "*/15 * * * *"}), calls: make(chan string, 32)}
+	const maxConns, idle = 8, 300
+	d := &Daemon{Reconciler: rec, Listen: "127.0.0.1:0", Now: clock.Now, After: clock.After, Poll: time.Hour,
+		MaxConns: maxConns, ReadHeaderTimeout: 200 * time.Millisecond}
+	passed := make(chan []string, 8)
+	d.AfterPass = func(names []string) { passed <- names }
+	start(t, d)
+	addr, err := d.Addr(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if host, _, _ := net.SplitHostPort(addr.String()); host != "127.0.0.1" {
+		t.Fatalf("listening on %s", addr)
+	}
+	before := runtime.NumGoroutine()
+	conns := make([]net.Conn, 0, idle)
+	defer func() {
+		for _, c := range conns {
+			c.Close()
+		}
+	}()
+	for range idle {
+		c, err := net.Dial("tcp", addr.String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		conns = append(conns, c)
+	}
+	// The server serves at most maxConns at once, however many are waiting.
+	peak := 0
+	deadline := time.Now().Add(5 * time.Second)
+	for time.Now().Before(deadline) {
+		open := int(testutil.ToFloat64(d.conns))
+		peak = max(peak, open)
+		if open > maxConns {
+			t.Fatalf("%d connections served at once, limit %d", open, maxConns)
+		}
+		if peak == maxConns {
+			break
+		}
+		runtime.Gosched()
+	}
+	if peak != maxConns {
+		t.Fatalf("the server never took %d connections (peak %d)", maxConns, peak)
+	}
+	if grown := runtime.NumGoroutine() - before; grown > 2*maxConns+8 {
+		t.Errorf("%d idle connections cost %d goroutines; the limit is %d connections", idle, grown, maxConns)
+	}
+	// The schedule is not stalled by them.
+	clock.next(t)
+	if c := recv(t, rec.calls); c != "10:15 a" {
+		t.Fatalf("pass %q", c)
+	}
+	recv(t, passed)
+	// A connection that sends no request is closed by the server.
+	conns[0].SetReadDeadline(time.Now().Add(10 * time.Second))
+	if _, err := conns[0].Read(make([]byte, 1)); err != io.EOF {
+		t.Errorf("an idle connection was not closed by the server: %v", err)
+	}
+	// And once the idle ones are gone, /healthz answers.
+	for _, c := range conns {
+		c.Close()
+	}
+	conns = nil
+	resp, err := http.Get("http://" + addr.String() + "/healthz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Errorf("healthz = %d", resp.StatusCode)
 	}
 }
