@@ -11,8 +11,8 @@ import (
 	"github.com/rollout-dev/rollout/internal/gittest"
 )
 
-// pinnedUse is a third-party action pinned to a full commit, with its tag in a comment.
-var pinnedUse = regexp.MustCompile(`^[\w.-]+/[\w.-]+@[0-9a-f]{40}$`)
+// exportPinnedUse is a third-party action pinned to a full commit, with its tag in a comment.
+var exportPinnedUse = regexp.MustCompile(`^[\w.-]+/[\w.-]+@[0-9a-f]{40}$`)
 
 func TestExportWorkflow(t *testing.T) {
 	var w workflow
@@ -30,7 +30,7 @@ func TestExportWorkflow(t *testing.T) {
 		for _, s := range j.Steps {
 			checkNoInjection(t, "export-growthbook.yml", s)
 			if s.Uses != "" {
-				if !pinnedUse.MatchString(s.Uses) || !regexp.MustCompile(regexp.QuoteMeta(s.Uses)+` # v\d+(\.\d+)*\n`).Match(raw) {
+				if !exportPinnedUse.MatchString(s.Uses) || !regexp.MustCompile(regexp.QuoteMeta(s.Uses)+` # v\d+(\.\d+)*\n`).Match(raw) {
 					t.Errorf("%s: pin third-party actions to a full commit SHA with the tag in a comment", s.Uses)
 				}
 			}
