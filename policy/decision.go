@@ -96,11 +96,11 @@ type ArmValue struct {
 // RuleResult is the evidence of one rule: both arms, the interval, the verdict and a sentence a
 // reviewer understands.
 type RuleResult struct {
-	Name     string        `json:"name"`
-	Rule     rollouts.Rule `json:"-"`
-	Stable   ArmValue      `json:"stable"`
-	Canary   ArmValue      `json:"canary"`
-	Verdict  Verdict       `json:"verdict"`
+	Name    string        `json:"name"`
+	Rule    rollouts.Rule `json:"-"`
+	Stable  ArmValue      `json:"stable"`
+	Canary  ArmValue      `json:"canary"`
+	Verdict Verdict       `json:"verdict"`
 	// Interval is the interval of the limit that decides the verdict (the failing one, else the first
 	// one not shown within, else the first); Limits holds every limit's.
 	Interval *Interval `json:"interval"`
