@@ -40,9 +40,9 @@ type armEstimate struct {
 	mean      float64 // Proportion, Mean, Value
 	v         float64 // variance of mean (Proportion, Mean)
 	dist      Distribution
-	// suffix caches, per cluster, the counts at or above each quantile bin (Quantile samples of a
-	// per-key source), so that an exceedance at any threshold costs one pass over the clusters.
-	suffix [][]float64
+	// moments caches the bucket sums an exceedance needs at any threshold (Quantile samples of a
+	// per-key source), so that each costs O(1) after one pass over the clusters.
+	moments *binMoments
 }
 
 // estimate reads one arm's sample; ok is false when the arm has no data for the metric.
@@ -80,8 +80,8 @@ func estimate(s Sample, present bool, unit Unit, keys int64) (armEstimate, bool)
 		if !e.clustered {
 			e.units = e.n
 		} else {
-			e.suffix = binSuffixes(e.clusters)
-			if e.suffix == nil {
+			e.moments = momentsOf(e.clusters)
+			if e.moments == nil {
 				// Clusters without bins cannot give a clustered quantile; the totals still can.
 				e.clustered, e.clusters = false, nil
 				e.units = e.n
@@ -116,22 +116,88 @@ func ratioVariance(cs []Cluster, m, n float64, value func(*Cluster) float64) flo
 	return k / (k - 1) * ss / (n * n)
 }
 
-// binSuffixes returns, per cluster, suffix[b] = the observations in bins b and above; nil when a cluster
-// has no bins.
-func binSuffixes(cs []Cluster) [][]float64 {
-	out := make([][]float64, len(cs))
-	flat := make([]float64, len(cs)*(QuantileBins+1))
+// binMoments holds, per quantile bin b, sums over the clusters i of their counts at or above b
+// (S_i[b]), in b (B_i[b]) and their products, from which the share of observations above any threshold
+// and its delta-method variance follow in O(1).
+type binMoments struct {
+	k, n, nn float64 // clusters, Σ n_i, Σ n_i²
+	// Indexed by bin, with one more entry (all zero) past the last bin.
+	s, b, ss, sb, bb, sn, bn [QuantileBins + 1]float64
+}
+
+// momentsOf sums the clusters' bins; nil when a cluster has no bins. Below a cluster's lowest occupied
+// bin its counts are constant (all of it lies above), so those bins are added as one range through
+// difference arrays: the cost is the occupied span of each cluster, not QuantileBins.
+func momentsOf(cs []Cluster) *binMoments {
+	m := &binMoments{k: float64(len(cs))}
+	var ds, dss, dsn [QuantileBins + 1]float64 // difference arrays of the constant ranges
 	for i := range cs {
-		if len(cs[i].Bins) == 0 {
+		c := &cs[i]
+		if len(c.Bins) == 0 {
 			return nil
 		}
-		s := flat[i*(QuantileBins+1) : (i+1)*(QuantileBins+1)]
-		for b := min(len(cs[i].Bins), QuantileBins) - 1; b >= 0; b-- {
-			s[b] = s[b+1] + cs[i].Bins[b]
+		m.n += c.N
+		m.nn += c.N * c.N
+		top := min(len(c.Bins), QuantileBins) - 1
+		for top >= 0 && c.Bins[top] == 0 {
+			top--
 		}
-		out[i] = s
+		var above float64 // S_i[b+1]
+		b := top
+		for ; b >= 0; b-- {
+			in := c.Bins[b]
+			m.sb[b] += above * in
+			above += in
+			m.s[b] += above
+			m.b[b] += in
+			m.ss[b] += above * above
+			m.bb[b] += in * in
+			m.sn[b] += above * c.N
+			m.bn[b] += in * c.N
+			if b > 0 && above >= c.N {
+				b--
+				break
+			}
+		}
+		if b >= 0 {
+			// Bins 0..b are empty: S_i = above for each of them.
+			ds[0] += above
+			ds[b+1] -= above
+			dss[0] += above * above
+			dss[b+1] -= above * above
+			dsn[0] += above * c.N
+			dsn[b+1] -= above * c.N
+		}
 	}
-	return out
+	var s, ss, sn float64
+	for b := range QuantileBins {
+		s, ss, sn = s+ds[b], ss+dss[b], sn+dsn[b]
+		m.s[b] += s
+		m.ss[b] += ss
+		m.sn[b] += sn
+	}
+	return m
+}
+
+// exceedance returns the share above x of the clustered observations and its delta-method variance.
+func (m *binMoments) exceedance(x float64) (share, v float64) {
+	if m.n <= 0 {
+		return 0, math.Inf(1)
+	}
+	b := QuantileBin(x)
+	f := binShareAbove(b, x)
+	// a_i = S_i[b+1] + f·B_i[b]: cluster i's observations above x.
+	sumA := m.s[b+1] + f*m.b[b]
+	sumA2 := m.ss[b+1] + 2*f*m.sb[b] + f*f*m.bb[b]
+	sumAN := m.sn[b+1] + f*m.bn[b]
+	share = sumA / m.n
+	v = math.Inf(1)
+	if m.k >= 2 {
+		ss := math.Max(sumA2-2*share*sumAN+share*share*m.nn, 0)
+		v = m.k / (m.k - 1) * ss / (m.n * m.n)
+	}
+	p := (sumA + 1) / (m.n + 2)
+	return share, math.Max(v, p*(1-p)/m.n)
 }
 
 // binShareAbove is the share of bin b's observations above x (x inside bin b), reading the bin as
@@ -156,29 +222,7 @@ func (e armEstimate) exceedance(x float64) (share, v float64) {
 		p := (above + 1) / (e.n + 2)
 		return share, p * (1 - p) / e.n
 	}
-	b := QuantileBin(x)
-	frac := binShareAbove(b, x)
-	var above, n float64
-	for i, s := range e.suffix {
-		above += s[b+1] + frac*(s[b]-s[b+1])
-		n += e.clusters[i].N
-	}
-	if n <= 0 {
-		return 0, math.Inf(1)
-	}
-	share = above / n
-	k := float64(len(e.suffix))
-	var ss float64
-	for i, s := range e.suffix {
-		d := s[b+1] + frac*(s[b]-s[b+1]) - share*e.clusters[i].N
-		ss += d * d
-	}
-	vc := math.Inf(1)
-	if k >= 2 {
-		vc = k / (k - 1) * ss / (n * n)
-	}
-	p := (above + 1) / (n + 2)
-	return share, math.Max(vc, p*(1-p)/n)
+	return e.moments.exceedance(x)
 }
 
 // point is the arm's point estimate; for a quantile, at rank q.
