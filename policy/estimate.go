@@ -225,6 +225,25 @@ func (e armEstimate) exceedance(x float64) (share, v float64) {
 	return e.moments.exceedance(x)
 }
 
+// twoArmTime is the time of a two-arm confidence sequence over the arms c and s, on the scale of
+// tuningTwoArm: the mixture's multiplier depends on time only through t·rho², so counting keys against
+// tuningTwoArmKeys is the same as counting them times tuningTwoArm/tuningTwoArmKeys against tuningTwoArm.
+func twoArmTime(c, s armEstimate) float64 {
+	t := c.units + s.units
+	if c.clustered || s.clustered {
+		t *= tuningTwoArm / tuningTwoArmKeys
+	}
+	return t
+}
+
+// oneArmTuning is the tuning constant of a one-arm bound on e.
+func (e armEstimate) oneArmTuning() float64 {
+	if e.clustered {
+		return tuningOneArmKeys
+	}
+	return tuningOneArm
+}
+
 // point is the arm's point estimate; for a quantile, at rank q.
 func (e armEstimate) point(q float64) float64 {
 	if e.kind == Quantile {

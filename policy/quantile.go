@@ -105,8 +105,8 @@ func (qc *quantileContrast) crossing(done func(d, sd float64) bool, below, above
 func (e armEstimate) quantileBounds(q, lowAlpha, highAlpha float64) (low, high float64) {
 	_, v := e.exceedance(e.dist.Quantile(q))
 	sd := math.Sqrt(v)
-	wl := csMultiplierTuned(e.units, lowAlpha, tuningOneArm) * sd
-	wh := csMultiplierTuned(e.units, highAlpha, tuningOneArm) * sd
+	wl := csMultiplierTuned(e.units, lowAlpha, e.oneArmTuning()) * sd
+	wh := csMultiplierTuned(e.units, highAlpha, e.oneArmTuning()) * sd
 	low, high = math.Inf(-1), math.Inf(1)
 	if q-wl > 0 {
 		low = e.dist.Quantile(q - wl)
@@ -122,5 +122,5 @@ func (e armEstimate) quantileBounds(q, lowAlpha, highAlpha float64) (low, high f
 func (e armEstimate) quantileExcess(q, limit, lowAlpha, highAlpha float64) (lo, hi float64) {
 	p, v := e.exceedance(limit)
 	d, sd := p-(1-q), math.Sqrt(v)
-	return d - csMultiplierTuned(e.units, lowAlpha, tuningOneArm)*sd, d + csMultiplierTuned(e.units, highAlpha, tuningOneArm)*sd
+	return d - csMultiplierTuned(e.units, lowAlpha, e.oneArmTuning())*sd, d + csMultiplierTuned(e.units, highAlpha, e.oneArmTuning())*sd
 }

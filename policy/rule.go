@@ -257,7 +257,7 @@ func judgeLimit(label metricLabel, l limit, stable, canary armEstimate, budget e
 		if l.kind == limitMaxDecrease {
 			r = 1 - l.value
 		}
-		t := canary.units + stable.units
+		t := twoArmTime(canary, stable)
 		var lo, hi, lowRatio, highRatio float64
 		if canary.kind == Quantile {
 			qc := quantileContrast{canary: canary, stable: stable, q: label.q, t: t}
@@ -295,8 +295,8 @@ func judgeLimit(label metricLabel, l limit, stable, canary armEstimate, budget e
 		lo = betaBinomialBound(k, canary.n, lowAlpha, l.value, false)
 		hi = betaBinomialBound(k, canary.n, highAlpha, l.value, true)
 	default:
-		lo = canary.mean - csMultiplierTuned(canary.units, lowAlpha, tuningOneArm)*math.Sqrt(canary.v)
-		hi = canary.mean + csMultiplierTuned(canary.units, highAlpha, tuningOneArm)*math.Sqrt(canary.v)
+		lo = canary.mean - csMultiplierTuned(canary.units, lowAlpha, canary.oneArmTuning())*math.Sqrt(canary.v)
+		hi = canary.mean + csMultiplierTuned(canary.units, highAlpha, canary.oneArmTuning())*math.Sqrt(canary.v)
 		if canary.kind == Proportion {
 			// A rate lies in [0, 1]; clamping changes no verdict, since every limit on a rate does too.
 			lo, hi = max(lo, 0), min(hi, 1)
@@ -315,7 +315,7 @@ func judgeLimit(label metricLabel, l limit, stable, canary armEstimate, budget e
 // shownBetter reports whether the canary is shown better than stable at level alpha: lower when the
 // rule caps the metric from above, higher otherwise.
 func shownBetter(label metricLabel, upper bool, stable, canary armEstimate, alpha float64) bool {
-	t := canary.units + stable.units
+	t := twoArmTime(canary, stable)
 	var low, high float64
 	if canary.kind == Quantile {
 		qc := quantileContrast{canary: canary, stable: stable, q: label.q, t: t}

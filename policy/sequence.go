@@ -27,16 +27,20 @@ import "math"
 
 // The tuning constants: the number of units at which each bound is tightest (GrowthBook's "sequential
 // tuning parameter"). Validity holds for any value fixed in advance; each is set where its bound is
-// used, so a one-arm bound (the canary alone against an absolute limit) is not tuned for the size of two
-// arms together.
+// used, so that a one-arm bound (the canary alone against an absolute limit) is not tuned for the size
+// of two arms together, nor a count of users for a count of requests. Far below its tuning point a
+// mixture bound is loose (the multiplier grows like 1/sqrt(t·rho²)); far above it, slowly looser too.
 const (
-	// tuningTwoArm: two-arm comparisons count both arms' units; a day of a 5% stage holds about this
-	// many requests, or a few thousand users.
+	// tuningTwoArm: two-arm comparisons counting requests; a day of a 5% stage holds about this many.
 	tuningTwoArm = 10000
-	// tuningOneArm: one-arm bounds count the canary's units alone.
+	// tuningTwoArmKeys: two-arm comparisons counting keys (users): a stage sees hundreds to thousands.
+	tuningTwoArmKeys = 1000
+	// tuningOneArm: one-arm bounds count the canary's requests alone.
 	tuningOneArm = 2000
+	// tuningOneArmKeys: one-arm bounds counting the canary's keys.
+	tuningOneArmKeys = 300
 	// tuningBetaBinomial: the exact beta-binomial mixture for a proportion of independent requests
-	// (see betaBinomialBounds) is tightest near this many canary requests.
+	// (see betaBinomialBound) is tightest near this many canary requests.
 	tuningBetaBinomial = 2000
 )
 
