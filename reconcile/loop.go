@@ -15,6 +15,7 @@ import (
 	"testing/fstest"
 	"time"
 
+	"github.com/rollout-dev/rollout/gate"
 	"github.com/rollout-dev/rollout/policy"
 	"github.com/rollout-dev/rollout/rollouts"
 )
@@ -23,11 +24,11 @@ import (
 // never fails: a gate that cannot be evaluated is shut, with the reason.
 type GateCheck func(ctx context.Context, tree fs.FS, spec *rollouts.Spec, stage int) policy.GateResult
 
-// Gatekeeper returns the GateCheck of policy.Gatekeeper: eval files read from the snapshot, webhooks
-// posted with client (nil: http.DefaultClient) within timeout (0: the gatekeeper's default).
+// Gatekeeper returns the GateCheck of gate.Keeper: eval files read from the snapshot, webhooks posted
+// with client (nil: http.DefaultClient) within timeout (0: the keeper's default).
 func Gatekeeper(client *http.Client, timeout time.Duration) GateCheck {
 	return func(ctx context.Context, tree fs.FS, spec *rollouts.Spec, stage int) policy.GateResult {
-		g := &policy.Gatekeeper{Repo: tree, Client: client, Timeout: timeout}
+		g := &gate.Keeper{Repo: tree, Client: client, Timeout: timeout}
 		return g.Check(ctx, spec, stage)
 	}
 }
@@ -53,7 +54,7 @@ type Loop struct {
 	Notifier Notifier // nil: notifications are skipped
 	// Sources opens the metrics source of a spec.
 	Sources func(*rollouts.Spec) (policy.Source, error)
-	// Gates checks a stage gate; nil uses policy.Gatekeeper with its defaults.
+	// Gates checks a stage gate; nil uses gate.Keeper with its defaults.
 	Gates GateCheck
 	// Judge decides one rollout; nil uses policy.Judge. Tests replace it to drive the loop through
 	// decisions without simulating traffic.

@@ -16,6 +16,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/rollout-dev/rollout/gate"
 	"github.com/rollout-dev/rollout/policy"
 	"github.com/rollout-dev/rollout/rollouts"
 )
@@ -65,7 +66,7 @@ Example:
 				opts.OpenSource = app.openSource
 			}
 			if opts.Gates == nil {
-				opts.Gates = &policy.Gatekeeper{Repo: app.repoTree(), Getenv: app.Getenv}
+				opts.Gates = &gate.Keeper{Repo: app.repoTree(), Getenv: app.Getenv}
 			}
 			return app.evaluate(cmd.Context(), opts)
 		},
