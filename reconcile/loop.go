@@ -77,6 +77,8 @@ type Loop struct {
 
 	mu              sync.Mutex
 	metricsFailures map[string]int
+	// mismatched holds the rollouts in a sample-ratio-mismatch episode, notified once when it began.
+	mismatched map[string]bool
 }
 
 // ErrNoForge is returned for a decision that needs a proposal when the loop has no forge.
@@ -550,13 +552,18 @@ func (l *Loop) decide(ctx context.Context, t *tick, spec *rollouts.Spec, now tim
 		recorded = spec.Status.MetricsErrors
 	}
 	if ev.Err == nil {
+		var alert *Event
 		if !t.dryRun {
 			l.countFailure(spec.Name, false)
+			// A sample-ratio mismatch is notified like a rollback, once when the episode begins.
+			if l.mismatchBegins(spec.Name, d.SampleRatioMismatch) {
+				alert = &Event{Rollout: spec.Name, Decision: "alert", From: d.Current.Weight, To: d.Current.Weight, Reasons: d.Reasons}
+			}
 		}
 		if recorded > 0 && d.Action == policy.Hold {
-			return d, 0, nil
+			return d, 0, alert
 		}
-		return d, -1, nil
+		return d, -1, alert
 	}
 	// A failing source never advances a stage; the judge sees to it, and so does the loop.
 	if d.Action == policy.Advance || d.Action == policy.Promote {
@@ -641,6 +648,26 @@ func (l *Loop) countFailure(rollout string, failed bool) int {
 	}
 	l.metricsFailures[rollout]++
 	return l.metricsFailures[rollout]
+}
+
+// mismatchBegins records whether rollout's decision found a sample-ratio mismatch and reports whether
+// that begins an episode (the previous decision found none). Like the metrics-failure count it lives in
+// memory: the daemon notifies once per episode; a process per tick (cron) once per run that sees it.
+func (l *Loop) mismatchBegins(rollout string, mismatch bool) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if !mismatch {
+		delete(l.mismatched, rollout)
+		return false
+	}
+	if l.mismatched[rollout] {
+		return false
+	}
+	if l.mismatched == nil {
+		l.mismatched = map[string]bool{}
+	}
+	l.mismatched[rollout] = true
+	return true
 }
 
 // notify delivers an alert and logs a failure: an alert is best effort and changes nothing in git.
