@@ -154,7 +154,7 @@ func momentsOf(cs []Cluster) *binMoments {
 			m.bb[b] += in * in
 			m.sn[b] += above * c.N
 			m.bn[b] += in * c.N
-			if b > 0 && above >= c.N {
+			if b > 0 && above >= c.N*(1-1e-12) {
 				b--
 				break
 			}

@@ -264,10 +264,11 @@ func judgeLimit(label metricLabel, l limit, stable, canary armEstimate, budget e
 			lo, hi = qc.bounds(r, lowAlpha, highAlpha)
 			lowRatio, highRatio = qc.ratioBounds(lowAlpha, highAlpha)
 		} else {
-			lo = contrastBounds(canary.mean, canary.v, stable.mean, stable.v, r, t, lowAlpha).low
-			hi = contrastBounds(canary.mean, canary.v, stable.mean, stable.v, r, t, highAlpha).high
-			lowRatio, _ = ratioBounds(canary.mean, canary.v, stable.mean, stable.v, t, lowAlpha)
-			_, highRatio = ratioBounds(canary.mean, canary.v, stable.mean, stable.v, t, highAlpha)
+			zl, zh := csMultiplier(t, lowAlpha), csMultiplier(t, highAlpha)
+			lo = contrastBoundsZ(canary.mean, canary.v, stable.mean, stable.v, r, zl).low
+			hi = contrastBoundsZ(canary.mean, canary.v, stable.mean, stable.v, r, zh).high
+			lowRatio, _ = ratioBoundsZ(canary.mean, canary.v, stable.mean, stable.v, zl)
+			_, highRatio = ratioBoundsZ(canary.mean, canary.v, stable.mean, stable.v, zh)
 			lowRatio = clampRatio(lowRatio, canary.mean, stable.mean)
 		}
 		c.verdict = decide(l.upper(), lo, hi)

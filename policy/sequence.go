@@ -103,8 +103,13 @@ type bounds struct {
 // contrastBounds bounds D = mean(canary) - r·mean(stable) from two arms' estimates and the variances
 // of those estimates (vc = s²_c/n_c), after t observations in all.
 func contrastBounds(mc, vc, ms, vs, r, t, alpha float64) bounds {
+	return contrastBoundsZ(mc, vc, ms, vs, r, csMultiplier(t, alpha))
+}
+
+// contrastBoundsZ is contrastBounds with the multiplier z already computed.
+func contrastBoundsZ(mc, vc, ms, vs, r, z float64) bounds {
 	est := mc - r*ms
-	hw := csMultiplier(t, alpha) * math.Sqrt(vc+r*r*vs)
+	hw := z * math.Sqrt(vc+r*r*vs)
 	return bounds{estimate: est, low: est - hw, high: est + hw}
 }
 
@@ -112,7 +117,11 @@ func contrastBounds(mc, vc, ms, vs, r, t, alpha float64) bounds {
 // mean(stable) that the confidence sequence does not reject. The ends are ±Inf when the stable mean is
 // too close to zero to bound the ratio.
 func ratioBounds(mc, vc, ms, vs, t, alpha float64) (low, high float64) {
-	z := csMultiplier(t, alpha)
+	return ratioBoundsZ(mc, vc, ms, vs, csMultiplier(t, alpha))
+}
+
+// ratioBoundsZ is ratioBounds with the multiplier z already computed.
+func ratioBoundsZ(mc, vc, ms, vs, z float64) (low, high float64) {
 	z2 := z * z
 	a := ms*ms - z2*vs
 	b := -2 * mc * ms
