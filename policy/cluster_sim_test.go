@@ -171,10 +171,13 @@ func poisson(rng *rand.Rand, mean float64) int {
 }
 
 // simRunsClustered is the number of simulated rollouts per clustered scenario: enough to tell 5% from
-// 10% in the normal suite, more with -long.
+// 10% in the normal suite; fewer under -short and the race detector, still enough for the rates.
 func simRunsClustered(t *testing.T) int {
-	if testing.Short() {
+	switch {
+	case testing.Short():
 		return 60
+	case raceEnabled:
+		return 100
 	}
 	return 200
 }
