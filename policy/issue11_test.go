@@ -49,8 +49,8 @@ func TestWindowStartsAtFirstCanaryRecord(t *testing.T) {
 }
 
 // TestSampleRatioMismatch: the share of keys, else of requests, else of mirrored requests, is checked
-// on every tick; a mismatch holds (even a failing rule is not acted on), names itself first and marks
-// the decision.
+// on every tick; a mismatch holds, names itself first and marks the decision; a failing rule still
+// rolls back, since that is safe whatever the routing did.
 func TestSampleRatioMismatch(t *testing.T) {
 	withKeys := func(stableKeys, canaryKeys int64) *Stats {
 		st := healthy()
@@ -77,7 +77,7 @@ func TestSampleRatioMismatch(t *testing.T) {
 		{"keys at twice the share", 5, 0, withKeys(9000, 1000), true, Hold, "sample ratio mismatch: the canary has 10% of keys (1000 of 10000), where the spec sets 5%"},
 		{"a small estimation error of distinct keys is no mismatch", 5, 0, withKeys(9490, 505), false, Advance, "stage 1 passed"},
 		{"requests at twice the share", 5, 0, &Stats{Stable: armOf(90000, 900, 0.87, 0.1), Canary: armOf(10000, 100, 0.87, 0.1)}, true, Hold, "of requests"},
-		{"a failing rule is not acted on while the split is wrong", 5, 0, failing, true, Hold, "not acted on while the split is wrong: error rate"},
+		{"a failing rule still rolls back, naming the mismatch too", 5, 0, failing, true, Rollback, "sample ratio mismatch: the canary has 9.52% of requests"},
 		{"mirrored share as set", 0, 20, shadow(50000, 10000), false, Advance, "stage 1 passed"},
 		{"mirrored share off", 0, 20, shadow(50000, 5000), true, Hold, "sample ratio mismatch: mirrored 10% of stable requests (5000 of 50000), where the spec sets 20%"},
 	} {
@@ -88,7 +88,7 @@ func TestSampleRatioMismatch(t *testing.T) {
 			if d.SampleRatioMismatch != tc.mismatch || d.Action != tc.want {
 				t.Fatalf("mismatch %v, decision %s, want %v %s: %q", d.SampleRatioMismatch, d.Action, tc.mismatch, tc.want, d.Reasons)
 			}
-			if tc.mismatch && !strings.HasPrefix(d.Reasons[0], "sample ratio mismatch") {
+			if tc.mismatch && tc.want == Hold && !strings.HasPrefix(d.Reasons[0], "sample ratio mismatch") {
 				t.Errorf("first reason %q", d.Reasons[0])
 			}
 			if !strings.Contains(strings.Join(d.Reasons, "\n"), tc.reason) {

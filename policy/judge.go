@@ -199,18 +199,21 @@ func judgeStage(d Decision, spec *rollouts.Spec, ev Evidence, now time.Time) Dec
 		}
 		allBetter = allBetter && o.better
 	}
-	if srm := sampleRatio(spec.Traffic, ev.Stats); srm != "" {
-		d.SampleRatioMismatch = true
-		reasons := []string{srm}
-		if len(failed) > 0 {
-			reasons = append(reasons, "not acted on while the split is wrong: "+strings.Join(failed, "; "))
-		}
-		return d.hold(reasons...)
-	}
+	// A sample-ratio mismatch means the comparison cannot be trusted, so the stage never advances on
+	// it; a failing rule still rolls back, since sending every user back to stable is safe whatever
+	// the routing did.
+	srm := sampleRatio(spec.Traffic, ev.Stats)
+	d.SampleRatioMismatch = srm != ""
 	if len(failed) > 0 {
 		d.Action, d.Next = Rollback, &Step{Stage: st.Stage}
 		d.Reasons = failed
+		if srm != "" {
+			d.Reasons = append(d.Reasons, srm)
+		}
 		return d
+	}
+	if srm != "" {
+		return d.hold(srm)
 	}
 
 	// minDuration counts from where both arms' window starts: the stage's first canary record.

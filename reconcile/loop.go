@@ -556,7 +556,8 @@ func (l *Loop) decide(ctx context.Context, t *tick, spec *rollouts.Spec, now tim
 		if !t.dryRun {
 			l.countFailure(spec.Name, false)
 			// A sample-ratio mismatch is notified like a rollback, once when the episode begins.
-			if l.mismatchBegins(spec.Name, d.SampleRatioMismatch) {
+			// (A rollback with a mismatch is notified as the rollback it is.)
+			if l.mismatchBegins(spec.Name, d.SampleRatioMismatch && d.Action != policy.Rollback) {
 				alert = &Event{Rollout: spec.Name, Decision: "alert", From: d.Current.Weight, To: d.Current.Weight, Reasons: d.Reasons}
 			}
 		}
