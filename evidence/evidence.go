@@ -182,7 +182,15 @@ func table(d policy.Decision) []string {
 		out = append(out, fmt.Sprintf("| %s | %s | %s | %s | %s | %s | %s |\n", Text(m.Name), stable,
 			canary, chg, intervalCell(m.Rule, m.Interval), limits(m.Rule), verdictCell(m.Verdict)))
 	}
-	out = append(out, "\nIntervals are always-valid (they hold at every tick at once); each end has its own one-sided confidence, shown in brackets: the end that could show a limit broken is the rollback test's (1 − confidence, split over the limits), the other the advance test's (advanceConfidence). Relative intervals are of canary ÷ stable − 1.\n")
+	labelled := false
+	for _, m := range d.Metrics {
+		for _, l := range m.Limits {
+			labelled = labelled || l.Interval != nil && (l.Interval.LowConfidence > 0 || l.Interval.HighConfidence > 0)
+		}
+	}
+	if labelled {
+		out = append(out, "\nIntervals are always-valid (they hold at every tick at once); each end has its own one-sided confidence, shown in brackets: the end that could show a limit broken is the rollback test's (1 − confidence, split over the limits), the other the advance test's (advanceConfidence). Relative intervals are of canary ÷ stable − 1.\n")
+	}
 	var details []string
 	for _, m := range d.Metrics {
 		if m.Reason != "" {
