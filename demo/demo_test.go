@@ -70,8 +70,8 @@ func TestDefaultStory(t *testing.T) {
 			if rollback == nil {
 				t.Fatalf("%s was never rolled back: %v", Regressing, actions(out, Regressing))
 			}
-			if rollback.Result.From != 25 || rollback.Result.Commit == "" || !strings.Contains(strings.Join(rollback.Result.Reasons, " "), "error rate") {
-				t.Errorf("rollback %+v, want from 25%% with a commit, for the error rate", rollback.Result)
+			if rollback.Result.From != 5 || rollback.Result.Commit == "" || !strings.Contains(strings.Join(rollback.Result.Reasons, " "), "error rate") {
+				t.Errorf("rollback %+v, want from 5%% with a commit, for the error rate", rollback.Result)
 			}
 			// Once rolled back, it stays rolled back: no later start, and no proposal merged again.
 			heads := map[string]bool{}

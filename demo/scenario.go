@@ -13,7 +13,9 @@ import (
 const (
 	// Healthy is the prompt rewrite, whose canary is fine and goes all the way.
 	Healthy = "support-reply"
-	// Regressing is the model bump, whose canary's error rate jumps once it takes 25% of the users.
+	// Regressing is the model bump, whose canary fails one request in eight from its first stage: a
+	// stage advances only on evidence that every rule is within its limit, and at 5% of 240 requests an
+	// hour that evidence takes days, so the regression is caught where it starts.
 	Regressing = "summarizer"
 	// Trickle is the cost cut, whose application serves so few requests that nothing can be shown.
 	Trickle = "tagger"
@@ -36,6 +38,9 @@ var adjustments = []adjustment{
 	{"rollouts/support-reply.yaml", "    minRequests: 500\n  - weight: 100", "    minRequests: 150\n  - weight: 100"},
 	{"rollouts/summarizer.yaml", "{weight: 5,  minDuration: 4h,  minRequests: 200}", "{weight: 5,  minDuration: 4h,  minRequests: 60}"},
 	{"rollouts/summarizer.yaml", "{weight: 25, minDuration: 8h,  minRequests: 200}", "{weight: 25, minDuration: 8h,  minRequests: 60}"},
+	// A shorter last stage, so that the prompt rewrite, which advances only once each stage shows every
+	// rule within its limit, is promoted within the two days.
+	{"rollouts/support-reply.yaml", "  - weight: 100\n    minDuration: 24h", "  - weight: 100\n    minDuration: 12h"},
 }
 
 // Default is the story `rollout demo` tells: the prompt rewrite, the model bump and the cost cut from
@@ -90,7 +95,7 @@ func DefaultTraffic() map[string]Traffic {
 	sonnet := jsonl.DefaultProfile("claude-sonnet-4-5-20260301")
 	bump := sonnet
 	bump.QualityMean = 0.86
-	// Under a quarter of the traffic the new model hits a rate limit: one request in eight fails.
+	// The new model hits a rate limit: one request in eight fails.
 	overloaded := bump
 	overloaded.ErrorRate = 0.12
 
@@ -100,8 +105,8 @@ func DefaultTraffic() map[string]Traffic {
 
 	accounts := append(KeyRange("acct-", 300), append(KeyRange("vip-", 20), KeyRange("beta-", 10)...)...)
 	return map[string]Traffic{
-		Healthy:    {PerHour: 300, Stable: haiku, Canary: rewrite},
-		Regressing: {PerHour: 240, Stable: sonnet, Canary: bump, RegressAt: 25, Regressed: overloaded},
+		Healthy:    {PerHour: 1200, Stable: haiku, Canary: rewrite},
+		Regressing: {PerHour: 240, Stable: sonnet, Canary: bump, RegressAt: 5, Regressed: overloaded},
 		Trickle:    {PerHour: 6, Keys: accounts, Stable: tagStable, Canary: tagCanary},
 	}
 }

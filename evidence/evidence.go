@@ -160,17 +160,36 @@ func table(d policy.Decision) []string {
 		return nil
 	}
 	out := []string{"\n### Evidence\n\n| metric | stable | canary | change | interval | limit | verdict |\n|---|---:|---:|---:|---|---|---|\n"}
+	if d.SampleRatioMismatch {
+		out[0] = "\n### Evidence\n\n> **Sample ratio mismatch**: the canary's share of traffic is not the one the spec sets, so this evidence cannot be trusted.\n\n" +
+			strings.TrimPrefix(out[0], "\n### Evidence\n\n")
+	}
 	for _, m := range d.Metrics {
-		icon, ok := verdictIcon[m.Verdict]
-		if !ok {
-			icon = Text(string(m.Verdict))
+		stable, canary, chg := number(m.Stable.Value, m.Stable.N), number(m.Canary.Value, m.Canary.N), change(m.Stable, m.Canary)
+		if m.Advisory {
+			out = append(out, fmt.Sprintf("| %s | %s | %s | %s | — | %s | ℹ️ advisory |\n", Text(m.Name), stable, canary, chg, limits(m.Rule)))
+			continue
 		}
-		interval := "—"
-		if m.Interval != nil {
-			interval = fmt.Sprintf("%s … %s", intervalNumber(m.Rule, m.Interval.Low), intervalNumber(m.Rule, m.Interval.High))
+		// One row per limit, each interval on its limit's own scale: a relative interval never sits
+		// next to an absolute limit.
+		if len(m.Limits) > 0 {
+			for _, l := range m.Limits {
+				out = append(out, fmt.Sprintf("| %s | %s | %s | %s | %s | %s | %s |\n", Text(m.Name), stable, canary, chg,
+					intervalCell(m.Rule, l.Interval), Text(l.Limit), verdictCell(l.Verdict)))
+			}
+			continue
 		}
-		out = append(out, fmt.Sprintf("| %s | %s | %s | %s | %s | %s | %s |\n", Text(m.Name), number(m.Stable.Value, m.Stable.N),
-			number(m.Canary.Value, m.Canary.N), change(m.Stable, m.Canary), interval, limits(m.Rule), icon))
+		out = append(out, fmt.Sprintf("| %s | %s | %s | %s | %s | %s | %s |\n", Text(m.Name), stable,
+			canary, chg, intervalCell(m.Rule, m.Interval), limits(m.Rule), verdictCell(m.Verdict)))
+	}
+	labelled := false
+	for _, m := range d.Metrics {
+		for _, l := range m.Limits {
+			labelled = labelled || l.Interval != nil && (l.Interval.LowConfidence > 0 || l.Interval.HighConfidence > 0)
+		}
+	}
+	if labelled {
+		out = append(out, "\nIntervals are always-valid (they hold at every tick at once); each end has its own one-sided confidence, shown in brackets: the end that could show a limit broken is the rollback test's (1 − confidence, split over the limits), the other the advance test's (advanceConfidence). Relative intervals are of canary ÷ stable − 1.\n")
 	}
 	var details []string
 	for _, m := range d.Metrics {
@@ -184,6 +203,29 @@ func table(d policy.Decision) []string {
 		out = append(out, "\n</details>\n")
 	}
 	return out
+}
+
+func verdictCell(v policy.Verdict) string {
+	if icon, ok := verdictIcon[v]; ok {
+		return icon
+	}
+	return Text(string(v))
+}
+
+// intervalCell shows an interval on its own scale with the confidence of each end.
+func intervalCell(r rollouts.Rule, iv *policy.Interval) string {
+	if iv == nil {
+		return "—"
+	}
+	cell := fmt.Sprintf("%s … %s", intervalNumber(r, iv, iv.Low), intervalNumber(r, iv, iv.High))
+	if iv.LowConfidence > 0 || iv.HighConfidence > 0 {
+		cell += fmt.Sprintf(" (%s / %s)", confidence(iv.LowConfidence), confidence(iv.HighConfidence))
+	}
+	return cell
+}
+
+func confidence(c float64) string {
+	return strings.TrimSuffix(strings.TrimRight(strconv.FormatFloat(c*100, 'f', 2, 64), "0"), ".") + "%"
 }
 
 func number(v float64, n int64) string {
@@ -200,10 +242,12 @@ func change(stable, canary policy.ArmValue) string {
 	return percent(canary.Value/stable.Value - 1)
 }
 
-// intervalNumber shows a bound as the rule's kind reads it: a relative change for relative rules, a
-// value for absolute ones.
-func intervalNumber(r rollouts.Rule, v float64) string {
-	if r.Max == nil && r.Min == nil && (r.MaxIncrease != nil || r.MaxDecrease != nil) {
+// intervalNumber shows a bound on the interval's scale: a relative change or a value. An interval that
+// does not say its scale is read from the rule's kind.
+func intervalNumber(r rollouts.Rule, iv *policy.Interval, v float64) string {
+	relative := iv.Scale == policy.ScaleRelative ||
+		iv.Scale == "" && r.Max == nil && r.Min == nil && (r.MaxIncrease != nil || r.MaxDecrease != nil)
+	if relative {
 		return percent(v)
 	}
 	return formatFloat(v)
@@ -237,8 +281,22 @@ func samples(d policy.Decision) []string {
 	if len(d.Metrics) == 0 {
 		return nil
 	}
-	return []string{fmt.Sprintf("\nSample sizes in this stage's window: stable %s, canary %s (the most observations of any metric).\n",
-		thousands(stable), thousands(canary))}
+	out := fmt.Sprintf("\nSample sizes in this stage's window: stable %s, canary %s (the most observations of any metric).\n",
+		thousands(stable), thousands(canary))
+	switch d.Unit {
+	case policy.UnitKey:
+		out += "\nUnit: the assignment key. Variances are computed over keys, so one user's many requests count as one correlated unit.\n"
+	case policy.UnitRequest:
+		out += "\nUnit: request. The metrics source counts requests only, so each request is treated as independent; where users send many requests each, the intervals are narrower than they should be.\n"
+	}
+	if w := d.Window; w != nil && !w.From.IsZero() {
+		out += fmt.Sprintf("\nBoth arms compared from %s (the stage's first canary record) to %s.\n",
+			w.From.UTC().Format(time.RFC3339), w.To.UTC().Format(time.RFC3339))
+	}
+	if d.NotRandomised > 0 {
+		out += fmt.Sprintf("\n%s requests of keys matched by assignment.include or exclude (not randomised) are left out of both arms.\n", thousands(d.NotRandomised))
+	}
+	return []string{out}
 }
 
 func timelineSteps(in Input) []Step {
@@ -295,13 +353,11 @@ func charts(in Input) []string {
 	}
 	var names, used, limit []string
 	for _, m := range in.Decision.Metrics {
-		u, ok := limitUse(m)
-		if !ok {
-			continue
+		for _, u := range limitUses(m) {
+			names = append(names, `"`+mermaidText(u.name)+`"`)
+			used = append(used, strconv.FormatFloat(math.Round(u.percent), 'f', -1, 64))
+			limit = append(limit, "100")
 		}
-		names = append(names, `"`+mermaidText(m.Name)+`"`)
-		used = append(used, strconv.FormatFloat(math.Round(u), 'f', -1, 64))
-		limit = append(limit, "100")
 	}
 	if len(names) > 0 {
 		out = append(out, "\n```mermaid\nxychart-beta\n  title \"Worst end of each interval, as % of its limit (above 100: beyond it)\"\n  x-axis ["+
@@ -311,9 +367,60 @@ func charts(in Input) []string {
 	return out
 }
 
-// limitUse is how far the interval's worst end goes towards the rule's first limit, in percent: 100
-// is the limit itself. It is clipped to 0..300 for the chart.
-func limitUse(m policy.RuleResult) (float64, bool) {
+// limitUse is how far a limit's interval reaches towards that limit.
+type limitUse struct {
+	name    string
+	percent float64
+}
+
+// limitUses returns, for each limit of m with a bounded interval on the limit's own scale, how far the
+// interval's worst end goes towards the limit, in percent (100 is the limit itself), clipped to 0..300
+// for the chart. An end the data cannot bound yet is left out rather than drawn as 300%, and a relative
+// interval is never divided by an absolute limit or the other way round.
+func limitUses(m policy.RuleResult) []limitUse {
+	if m.Advisory {
+		return nil
+	}
+	if len(m.Limits) == 0 {
+		if u, ok := legacyLimitUse(m); ok {
+			return []limitUse{{m.Name, u}}
+		}
+		return nil
+	}
+	var out []limitUse
+	r := m.Rule
+	for _, l := range m.Limits {
+		iv := l.Interval
+		if iv == nil {
+			continue
+		}
+		var u float64
+		switch {
+		case strings.HasPrefix(l.Limit, "maxIncrease") && iv.Scale == policy.ScaleRelative && r.MaxIncrease != nil && *r.MaxIncrease != 0:
+			u = iv.High / float64(*r.MaxIncrease)
+		case strings.HasPrefix(l.Limit, "maxDecrease") && iv.Scale == policy.ScaleRelative && r.MaxDecrease != nil && *r.MaxDecrease != 0:
+			u = -iv.Low / float64(*r.MaxDecrease)
+		case strings.HasPrefix(l.Limit, "max ") && iv.Scale == policy.ScaleAbsolute && r.Max != nil && *r.Max != 0:
+			u = iv.High / *r.Max
+		case strings.HasPrefix(l.Limit, "min ") && iv.Scale == policy.ScaleAbsolute && r.Min != nil && iv.Low > 0:
+			u = *r.Min / iv.Low
+		default:
+			continue
+		}
+		if math.IsNaN(u) || math.IsInf(u, 0) {
+			continue
+		}
+		name := m.Name
+		if len(m.Limits) > 1 {
+			name += " " + strings.Fields(l.Limit)[0]
+		}
+		out = append(out, limitUse{name, math.Min(math.Max(u*100, 0), 300)})
+	}
+	return out
+}
+
+// legacyLimitUse reads an interval that does not record its limits, by the rule's first limit.
+func legacyLimitUse(m policy.RuleResult) (float64, bool) {
 	if m.Interval == nil {
 		return 0, false
 	}
@@ -331,7 +438,7 @@ func limitUse(m policy.RuleResult) (float64, bool) {
 	default:
 		return 0, false
 	}
-	if math.IsNaN(u) {
+	if math.IsNaN(u) || math.IsInf(u, 0) {
 		return 0, false
 	}
 	return math.Min(math.Max(u*100, 0), 300), true

@@ -5,6 +5,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -167,5 +168,57 @@ func BenchmarkRender(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		evidence.Render(in)
+	}
+}
+
+// TestRenderJudgedEvidence renders what the judge really decides on a small canary whose rule has both
+// max and maxIncrease, next to an advisory value: each limit gets its own row with an interval on its
+// own scale and the confidence of each end, no relative interval reaches below -100%, and the chart
+// never divides one scale by the other.
+func TestRenderJudgedEvidence(t *testing.T) {
+	s := spec()
+	s.Stages = []rollouts.Stage{{Shadow: 100}, {Weight: 5}, {Weight: 25}}
+	s.Analysis = rollouts.Analysis{Confidence: 0.95, Rules: []rollouts.Rule{
+		{Metric: "error_rate", Max: ptr(0.02), MaxIncrease: ptr(rollouts.Ratio(0.5))},
+		{Metric: "p99_latency_slo", Query: "histogram_quantile(0.99, x)", Max: ptr(8000.0)},
+	}}
+	arm := func(n int64, errs, slo float64) policy.ArmStats {
+		return policy.ArmStats{Requests: n, Metrics: map[string]policy.Sample{
+			"error_rate":      {Kind: policy.Proportion, N: n, Sum: errs},
+			"p99_latency_slo": {Kind: policy.Value, N: 1, Sum: slo},
+		}}
+	}
+	stats := &policy.Stats{Unit: policy.UnitRequest, From: day.Add(25 * time.Hour), NotRandomised: 12,
+		Stable: arm(1710, 20, 7000), Canary: arm(87, 11, 9100)}
+	d := policy.Judge(s, policy.Evidence{Stats: stats}, day.Add(30*time.Hour))
+	got := evidence.Render(evidence.Input{Spec: s, Decision: d, Now: day.Add(30 * time.Hour)})
+	golden := filepath.Join("testdata", "judged.md")
+	if *update {
+		if err := os.WriteFile(golden, []byte(got), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(golden)
+	if err != nil {
+		t.Fatalf("%v (run go test -update)", err)
+	}
+	if got != string(want) {
+		t.Errorf("body differs from %s (run go test -update and review the diff):\n%s", golden, got)
+	}
+	for _, line := range strings.Split(got, "\n") {
+		if strings.HasPrefix(line, "| error\\_rate") {
+			rel := strings.Contains(line, "maxIncrease 50%")
+			if rel != strings.Contains(line, "% … ") {
+				t.Errorf("a row mixes scales: %s", line)
+			}
+		}
+	}
+	if regexp.MustCompile(`-[1-9]\d\d(\.\d+)?% …|−∞ …`).MatchString(got) {
+		t.Errorf("an interval reaches below -100%%:\n%s", got)
+	}
+	for _, want := range []string{"ℹ️ advisory", "Unit: request", "12 requests of keys matched", "(97.5% / 80%)"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("body does not say %q", want)
+		}
 	}
 }

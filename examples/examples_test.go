@@ -15,6 +15,7 @@ import (
 
 	"github.com/rollout-dev/rollout/demo"
 	"github.com/rollout-dev/rollout/examples"
+	"github.com/rollout-dev/rollout/gate"
 	"github.com/rollout-dev/rollout/policy"
 	"github.com/rollout-dev/rollout/rollouts"
 	"github.com/rollout-dev/rollout/source/jsonl"
@@ -139,7 +140,7 @@ func TestSampleDayIsHealthy(t *testing.T) {
 				t.Fatal(err)
 			}
 			ev := policy.Evidence{Stats: stats, Gates: map[int]policy.GateResult{}}
-			gates := &policy.Gatekeeper{Repo: repo}
+			gates := &gate.Keeper{Repo: repo}
 			for _, i := range policy.NextGates(spec) {
 				ev.Gates[i] = gates.Check(context.Background(), spec, i)
 			}

@@ -1,6 +1,7 @@
 package policy
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -22,7 +23,37 @@ func benchStats() *Stats {
 			"p99_latency_slo":  {Kind: Value, N: 1, Sum: 7000},
 		}}
 	}
-	return &Stats{Stable: arm(200000, 2000), Canary: arm(20000, 210)}
+	return &Stats{Stable: arm(380000, 3800), Canary: arm(20000, 210)}
+}
+
+// benchClusteredStats is benchStats as a per-key source gives it: sums and quantile bins over all
+// KeyBuckets buckets of each arm.
+func benchClusteredStats() *Stats {
+	st := benchStats()
+	for _, a := range []*ArmStats{&st.Stable, &st.Canary} {
+		a.Keys = a.Requests / 20
+		per := float64(a.Requests) / KeyBuckets
+		for name, s := range a.Metrics {
+			if s.Kind == Value {
+				continue
+			}
+			cs := make([]Cluster, KeyBuckets)
+			for b := range cs {
+				cs[b] = Cluster{Bucket: b, N: per, Sum: s.Sum / KeyBuckets * (0.5 + float64(b%3)/2),
+					SumSquares: s.SumSquares / KeyBuckets}
+				if s.Kind == Quantile {
+					cs[b].Bins = make([]float64, QuantileBins)
+					for i := range 20 {
+						cs[b].Bins[QuantileBin(200+float64(i*50+b%7))] += per / 20
+					}
+				}
+			}
+			s.Clusters = cs
+			a.Metrics[name] = s
+		}
+	}
+	st.Unit = UnitKey
+	return st
 }
 
 // BenchmarkJudge measures one Judge call on a Progressing stage with one rule of each kind.
@@ -36,11 +67,16 @@ func BenchmarkJudge(b *testing.B) {
 	}
 	stats := benchStats()
 	now := t0.Add(5 * time.Hour)
-	for _, name := range []string{"proportion", "proportion+max", "mean", "quantile", "value"} {
+	clustered := benchClusteredStats()
+	for _, name := range []string{"proportion", "proportion+max", "mean", "quantile", "value",
+		"keys/proportion", "keys/proportion+max", "keys/mean", "keys/quantile"} {
 		b.Run(name, func(b *testing.B) {
 			spec := baseSpec()
-			spec.Analysis.Rules = []rollouts.Rule{rules[name]}
 			ev := Evidence{Stats: stats}
+			if rule, ok := strings.CutPrefix(name, "keys/"); ok {
+				name, ev = rule, Evidence{Stats: clustered}
+			}
+			spec.Analysis.Rules = []rollouts.Rule{rules[name]}
 			b.ReportAllocs()
 			for b.Loop() {
 				if d := Judge(spec, ev, now); d.Action == "" {

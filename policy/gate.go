@@ -3,58 +3,21 @@ package policy
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io/fs"
-	"net/http"
-	"path"
 	"strings"
-	"time"
 
-	"github.com/rollout-dev/rollout/internal/webhook"
 	"github.com/rollout-dev/rollout/rollouts"
 )
 
-// DefaultGateTimeout bounds a gate webhook call when Gatekeeper.Timeout is zero.
-const DefaultGateTimeout = 10 * time.Second
-
-// Gatekeeper evaluates stage gates: eval files read from the repository tree, and webhooks.
+// GateChecker evaluates the gate of one stage of a rollout: it reads an eval results file or calls a
+// webhook, the I/O the judge never does itself. The judge reads only the GateResults it returns
+// (Evidence.Gates); package gate implements it, and cmd/rollout and reconcile wire that in.
 //
-// A gate that cannot be evaluated stays shut, with the reason; a webhook's URL (a secret, often) never
-// appears in a reason.
-type Gatekeeper struct {
-	// Repo is the repository tree that eval paths are relative to.
-	Repo fs.FS
-	// Client posts to gate webhooks; nil means http.DefaultClient.
-	Client *http.Client
-	// Timeout bounds a webhook call; default 10s.
-	Timeout time.Duration
-	// Getenv resolves a webhook URL written as env:NAME; nil means no environment.
-	Getenv func(string) string
-}
-
-// Check evaluates the gate of stage (shut, with the reason, when it cannot be evaluated). A stage
-// without a gate is open. Check reads the eval file or calls the webhook once; it writes nothing.
-func (g *Gatekeeper) Check(ctx context.Context, spec *rollouts.Spec, stage int) GateResult {
-	res := GateResult{Stage: stage}
-	if stage < 0 || stage >= len(spec.Stages) {
-		res.Reason = fmt.Sprintf("stage %d is not a stage of this rollout", stage)
-		return res
-	}
-	gate := spec.Stages[stage].Gate
-	switch {
-	case gate == nil:
-		res.Open, res.Reason = true, "no gate"
-	case gate.Evals != "" && gate.Webhook != "":
-		res.Reason = "the gate sets both evals and webhook; set one"
-	case gate.Evals != "":
-		res.Open, res.Reason = g.checkEvals(gate)
-	case gate.Webhook != "":
-		res.Open, res.Reason = g.checkWebhook(ctx, spec, stage, gate.Webhook)
-	default:
-		res.Reason = "the gate sets neither evals nor webhook"
-	}
-	return res
+// Check is idempotent for eval files and calls a webhook at most once per call. It never fails: a gate
+// that cannot be evaluated (a missing file, an unset variable, a webhook that does not answer 2xx in
+// time) is shut, with the reason; a webhook URL, often a secret, never appears in a reason.
+type GateChecker interface {
+	Check(ctx context.Context, spec *rollouts.Spec, stage int) GateResult
 }
 
 // evalFile is the offline eval results file of the contract.
@@ -68,20 +31,10 @@ type evalCase struct {
 	Canary *bool  `json:"canary"`
 }
 
-// checkEvals opens an evals gate when the canary's pass rate reaches minPassRate and, with
-// noRegressions, every case that passes on stable passes on the canary.
-func (g *Gatekeeper) checkEvals(gate *rollouts.Gate) (bool, string) {
-	name := path.Clean(strings.TrimPrefix(gate.Evals, "/"))
-	if g.Repo == nil {
-		return false, fmt.Sprintf("evals %s: no repository to read it from", gate.Evals)
-	}
-	raw, err := fs.ReadFile(g.Repo, name)
-	if err != nil {
-		if errors.Is(err, fs.ErrNotExist) {
-			return false, fmt.Sprintf("evals %s: file not found", gate.Evals)
-		}
-		return false, fmt.Sprintf("evals %s: %v", gate.Evals, err)
-	}
+// JudgeEvals decides an evals gate from the contents of its results file: open when the canary's pass
+// rate reaches minPassRate and, with noRegressions, every case that passes on stable passes on the
+// canary. It is pure; reading the file is the GateChecker's job.
+func JudgeEvals(gate *rollouts.Gate, raw []byte) (open bool, reason string) {
 	var ef evalFile
 	if err := json.Unmarshal(raw, &ef); err != nil {
 		return false, fmt.Sprintf("evals %s: not an eval results file: %v", gate.Evals, err)
@@ -122,46 +75,6 @@ func (g *Gatekeeper) checkEvals(gate *rollouts.Gate) (bool, string) {
 		return false, fmt.Sprintf("%s; %d regressed from stable: %s%s", summary, len(regressions), strings.Join(shown, ", "), more)
 	}
 	return true, summary
-}
-
-// webhookPayload is what a gate webhook receives.
-type webhookPayload struct {
-	Rollout string            `json:"rollout"`
-	Stage   int               `json:"stage"`
-	Weight  int               `json:"weight"`
-	Stable  rollouts.Variant  `json:"stable"`
-	Canary  *rollouts.Variant `json:"canary"`
-}
-
-// checkWebhook opens a webhook gate when the POST answers 2xx within the timeout.
-func (g *Gatekeeper) checkWebhook(ctx context.Context, spec *rollouts.Spec, stage int, ref string) (bool, string) {
-	url := ref
-	if name, ok := strings.CutPrefix(ref, "env:"); ok {
-		url = ""
-		if g.Getenv != nil {
-			url = g.Getenv(name)
-		}
-		if url == "" {
-			return false, fmt.Sprintf("webhook: environment variable %s is not set", name)
-		}
-	}
-	timeout := g.Timeout
-	if timeout <= 0 {
-		timeout = DefaultGateTimeout
-	}
-	ans, err := webhook.Post(ctx, g.Client, url, webhookPayload{Rollout: spec.Name, Stage: stage,
-		Weight: spec.Stages[stage].Weight, Stable: spec.Stable, Canary: spec.Canary}, timeout)
-	if err != nil {
-		return false, "webhook: " + err.Error()
-	}
-	if !ans.OK {
-		reason := "webhook answered " + ans.Status
-		if ans.Text != "" {
-			reason += ": " + ans.Text
-		}
-		return false, reason
-	}
-	return true, "webhook answered " + ans.Status
 }
 
 // NextGates returns the indexes of the stages whose gates Judge may need for spec now: stage 0 for a

@@ -100,17 +100,29 @@ func gateShut(spec *rollouts.Spec, i int, ev Evidence) (bool, string) {
 	return false, ""
 }
 
-// ruleAlpha is the error budget of each limit of each rule: 1-confidence split evenly (Bonferroni).
-func ruleAlpha(spec *rollouts.Spec) float64 {
+// budgetOf returns the error budget of each limit of spec's rules on stats: the rollback side splits
+// 1-confidence over the limits that have data (Bonferroni: a limit without data can never fail, so it
+// spends nothing), the advance side spends 1-advanceConfidence on every limit (intersection-union), or
+// 1-confidence with requirePass.
+func budgetOf(spec *rollouts.Spec, stats *Stats) errorBudget {
 	conf := spec.Analysis.Confidence
 	if conf <= 0 || conf >= 1 {
 		conf = rollouts.DefaultConfidence
 	}
+	adv := spec.Analysis.AdvanceConfidence
+	if adv <= 0 || adv >= 1 {
+		adv = rollouts.DefaultAdvanceConfidence
+	}
+	if spec.Analysis.RequirePass || adv > conf {
+		adv = conf
+	}
 	limits := 0
 	for _, r := range spec.Analysis.Rules {
-		limits += len(limitsOf(r))
+		if stats == nil || hasData(r, stats) {
+			limits += len(limitsOf(r))
+		}
 	}
-	return (1 - conf) / float64(max(limits, 1))
+	return errorBudget{fail: (1 - conf) / float64(max(limits, 1)), pass: 1 - adv}
 }
 
 // JudgeRules judges every rule of spec on stats, in the spec's order.
@@ -124,14 +136,10 @@ func JudgeRules(spec *rollouts.Spec, stats *Stats) []RuleResult {
 }
 
 func judgeRules(spec *rollouts.Spec, stats *Stats) []ruleOutcome {
-	alpha := ruleAlpha(spec)
-	conf := spec.Analysis.Confidence
-	if conf <= 0 || conf >= 1 {
-		conf = rollouts.DefaultConfidence
-	}
+	budget := budgetOf(spec, stats)
 	outs := make([]ruleOutcome, len(spec.Analysis.Rules))
 	for i, r := range spec.Analysis.Rules {
-		outs[i] = judgeRule(r, stats, alpha, conf)
+		outs[i] = judgeRule(r, stats, budget)
 	}
 	return outs
 }
@@ -157,36 +165,67 @@ func judgeStage(d Decision, spec *rollouts.Spec, ev Evidence, now time.Time) Dec
 	if ev.Stats == nil {
 		return d.hold("no statistics for this stage")
 	}
+	if st.StageStartedAt.After(now) {
+		return d.hold(fmt.Sprintf("status.stageStartedAt %s is %s in the future: the clocks disagree (clock skew between the machine that wrote the status and this one); fix the clock or the status",
+			st.StageStartedAt.UTC().Format(time.RFC3339), roundDuration(st.StageStartedAt.Sub(now))))
+	}
+	from := st.StageStartedAt
+	if f := ev.Stats.From; !f.IsZero() && f.After(from) && !f.After(now) {
+		from = f
+	}
+	d.Unit = ev.Stats.Unit
+	if d.Unit == "" {
+		d.Unit = UnitRequest
+	}
+	d.Window = &Window{From: from, To: now}
+	d.NotRandomised = ev.Stats.NotRandomised
 	outs := judgeRules(spec, ev.Stats)
 	if stage.Weight == 100 && ev.Stats.Arm(Stable).Requests == 0 {
 		outs = judgeWithoutStable(spec, ev.Stats)
 	}
 	d.Metrics = make([]RuleResult, len(outs))
-	var failed, inconclusive, outside []string
+	var failed, unshown, advisory []string
 	allBetter := len(outs) > 0
 	for i, o := range outs {
 		d.Metrics[i] = o.RuleResult
-		switch o.Verdict {
-		case Fail:
+		switch {
+		case o.Verdict == Fail:
 			failed = append(failed, o.failures...)
-		case Inconclusive:
-			inconclusive = append(inconclusive, o.Name)
-		}
-		if !o.withinLimits {
-			outside = append(outside, o.Reason)
+		case o.Advisory:
+			advisory = append(advisory, o.Name)
+		case o.exempt:
+		case o.Verdict != Pass:
+			unshown = append(unshown, o.Reason)
 		}
 		allBetter = allBetter && o.better
 	}
+	// A sample-ratio mismatch means the comparison cannot be trusted, so the stage never advances on
+	// it; a failing rule still rolls back, since sending every user back to stable is safe whatever
+	// the routing did.
+	srm := sampleRatio(spec.Traffic, ev.Stats)
+	d.SampleRatioMismatch = srm != ""
 	if len(failed) > 0 {
 		d.Action, d.Next = Rollback, &Step{Stage: st.Stage}
 		d.Reasons = failed
+		if srm != "" {
+			d.Reasons = append(d.Reasons, srm)
+		}
 		return d
 	}
+	if srm != "" {
+		return d.hold(srm)
+	}
 
-	elapsed := now.Sub(st.StageStartedAt)
+	// minDuration counts from where both arms' window starts: the stage's first canary record.
+	elapsed := now.Sub(from)
 	var waiting []string
 	if min := time.Duration(stage.MinDuration); elapsed < min {
-		waiting = append(waiting, fmt.Sprintf("minDuration %s not reached (%s so far)", stage.MinDuration, roundDuration(elapsed)))
+		switch {
+		case !ev.Stats.From.IsZero() && from.After(st.StageStartedAt):
+			waiting = append(waiting, fmt.Sprintf("minDuration %s not reached (%s since the stage's first canary request)", stage.MinDuration, roundDuration(elapsed)))
+		default:
+			waiting = append(waiting, fmt.Sprintf("minDuration %s not reached (%s so far)", stage.MinDuration, roundDuration(elapsed)))
+		}
 	}
 	if stage.MinRequests > 0 {
 		for _, arm := range []Arm{Stable, Canary} {
@@ -195,12 +234,16 @@ func judgeStage(d Decision, spec *rollouts.Spec, ev Evidence, now time.Time) Dec
 			}
 		}
 	}
-	waiting = append(waiting, outside...)
-	if spec.Analysis.RequirePass && len(inconclusive) > 0 {
-		waiting = append(waiting, "requirePass: not yet shown within limits: "+strings.Join(inconclusive, ", "))
+	if len(unshown) > 0 {
+		budget := budgetOf(spec, ev.Stats)
+		what := "advanceConfidence " + confidenceWords(1-budget.pass)
+		if spec.Analysis.RequirePass {
+			what = "requirePass: confidence " + confidenceWords(1-budget.pass)
+		}
+		waiting = append(waiting, fmt.Sprintf("not yet shown within limits at %s: %s", what, strings.Join(unshown, "; ")))
 	}
 	if len(waiting) > 0 {
-		if maxd := time.Duration(stage.MaxDuration); maxd > 0 && elapsed >= maxd {
+		if maxd := time.Duration(stage.MaxDuration); maxd > 0 && now.Sub(st.StageStartedAt) >= maxd {
 			reason := fmt.Sprintf("maxDuration %s passed without a decision", stage.MaxDuration)
 			if spec.Analysis.OnInconclusive == "rollback" {
 				d.Action, d.Next = Rollback, &Step{Stage: st.Stage}
@@ -213,8 +256,8 @@ func judgeStage(d Decision, spec *rollouts.Spec, ev Evidence, now time.Time) Dec
 	}
 
 	var notes []string
-	if len(inconclusive) > 0 {
-		notes = append(notes, "still inconclusive: "+strings.Join(inconclusive, ", "))
+	if len(advisory) > 0 {
+		notes = append(notes, "advisory, not judged: "+strings.Join(advisory, ", "))
 	}
 	last := len(spec.Stages) - 1
 	if st.Stage == last {
@@ -234,7 +277,7 @@ func judgeStage(d Decision, spec *rollouts.Spec, ev Evidence, now time.Time) Dec
 	}
 	s := spec.Stages[next]
 	d.Action, d.Next = Advance, &Step{Stage: next, Weight: s.Weight, Shadow: s.Shadow}
-	reason := fmt.Sprintf("stage %d passed: every rule within its limit", st.Stage)
+	reason := fmt.Sprintf("stage %d passed: every rule shown within its limit at %s", st.Stage, confidenceWords(1-budgetOf(spec, ev.Stats).pass))
 	if accelerated {
 		reason += fmt.Sprintf("; every rule shows the canary clearly better, so stage %d is skipped", st.Stage+1)
 	}
@@ -257,7 +300,7 @@ func judgeWithoutStable(spec *rollouts.Spec, stats *Stats) []ruleOutcome {
 	for i, r := range spec.Analysis.Rules {
 		outs[i].Rule = r
 		if r.Max == nil && r.Min == nil {
-			outs[i].withinLimits = true
+			outs[i].exempt = true
 			outs[i].Reason = labelOf(r.Metric).words + ": not judged at 100%: the stable arm has no traffic to compare with"
 		}
 	}

@@ -56,7 +56,7 @@ func armOf(n int64, errs float64, quality, sd float64) ArmStats {
 
 // healthy is plenty of evidence that the canary is as good as stable.
 func healthy() *Stats {
-	return &Stats{Stable: armOf(200000, 2000, 0.87, 0.1), Canary: armOf(20000, 200, 0.87, 0.1)}
+	return &Stats{Stable: armOf(190000, 1900, 0.87, 0.1), Canary: armOf(10000, 100, 0.87, 0.1)}
 }
 
 func TestJudge(t *testing.T) {
@@ -113,24 +113,24 @@ func TestJudge(t *testing.T) {
 			ev: Evidence{Err: errors.New("timeout")}, want: Hold},
 		{name: "missing stats holds", want: Hold, wantReason: "no statistics"},
 		{name: "failing rule rolls back", ev: Evidence{Stats: &Stats{Stable: armOf(100000, 1000, 0.87, 0.1), Canary: armOf(5000, 155, 0.87, 0.1)}},
-			want: Rollback, wantNext: &Step{Stage: 1}, wantReason: "error rate 3.1% vs 1% (+210%, 95% CS "},
+			want: Rollback, wantNext: &Step{Stage: 1}, wantReason: "error rate 3.1% vs 1% (+210%, interval +126%..+276%, lower end at 97.5%, upper at 80%, always-valid) exceeds the allowed +50%"},
 		{name: "healthy stage advances", ev: Evidence{Stats: healthy()}, want: Advance, wantNext: &Step{Stage: 2, Weight: 25},
 			wantReason: "stage 1 passed"},
 		{name: "minDuration not reached holds", ev: Evidence{Stats: healthy()}, now: t0.Add(time.Hour),
 			want: Hold, wantReason: "minDuration 4h not reached (1h so far)"},
-		{name: "minRequests not reached holds", ev: Evidence{Stats: &Stats{Stable: armOf(5000, 50, 0.87, 0.1), Canary: armOf(150, 1, 0.87, 0.1)}},
+		{name: "minRequests not reached holds", ev: Evidence{Stats: &Stats{Stable: armOf(2850, 28, 0.87, 0.1), Canary: armOf(150, 1, 0.87, 0.1)}},
 			want: Hold, wantReason: "canary has 150 of 200 requests"},
 		{name: "point estimate over the limit holds", ev: Evidence{Stats: &Stats{Stable: armOf(5000, 50, 0.87, 0.1), Canary: armOf(250, 4, 0.87, 0.1)}},
 			want: Hold, wantReason: "error rate 1.6% vs 1% (+60%"},
-		{name: "inconclusive rules are listed on advance", ev: Evidence{Stats: &Stats{Stable: armOf(5000, 50, 0.87, 0.1), Canary: armOf(250, 2, 0.87, 0.1)}},
-			want: Advance, wantReason: "still inconclusive: error_rate"},
+		{name: "a rule not shown within its limit at advanceConfidence holds", ev: Evidence{Stats: &Stats{Stable: armOf(5000, 50, 0.87, 0.1), Canary: armOf(250, 2, 0.87, 0.1)}},
+			want: Hold, wantReason: "not yet shown within limits at advanceConfidence 80%: error rate 0.8% vs 1%"},
 		{name: "requirePass holds while a rule is inconclusive", edit: func(s *rollouts.Spec) { s.Analysis.RequirePass = true },
 			ev:   Evidence{Stats: &Stats{Stable: armOf(5000, 50, 0.87, 0.1), Canary: armOf(250, 2, 0.87, 0.1)}},
-			want: Hold, wantReason: "requirePass: not yet shown within limits: error_rate"},
+			want: Hold, wantReason: "not yet shown within limits at requirePass: confidence 95%: error rate"},
 		{name: "requirePass advances when every rule passes", edit: func(s *rollouts.Spec) { s.Analysis.RequirePass = true },
 			ev: Evidence{Stats: healthy()}, want: Advance},
-		{name: "a metric without data holds", ev: Evidence{Stats: &Stats{Stable: armOf(200000, 2000, 0.87, 0.1),
-			Canary: ArmStats{Requests: 20000, Metrics: map[string]Sample{"error_rate": {Kind: Proportion, N: 20000, Sum: 200}}}}},
+		{name: "a metric without data holds", ev: Evidence{Stats: &Stats{Stable: armOf(190000, 1900, 0.87, 0.1),
+			Canary: ArmStats{Requests: 10000, Metrics: map[string]Sample{"error_rate": {Kind: Proportion, N: 10000, Sum: 100}}}}},
 			want: Hold, wantReason: "quality score: no data for the canary"},
 		{name: "last stage promotes", edit: func(s *rollouts.Spec) { s.Status.Stage = 4; s.Traffic.Weight = 100 },
 			ev: Evidence{Stats: healthy()}, now: t0.Add(25 * time.Hour), want: Promote, wantNext: &Step{Stage: 5, Weight: 100}},
@@ -149,12 +149,12 @@ func TestJudge(t *testing.T) {
 		{name: "next stage's gate open advances", edit: func(s *rollouts.Spec) { s.Stages[2].Gate = &rollouts.Gate{Webhook: "env:GATE"} },
 			ev: Evidence{Stats: healthy(), Gates: openGate}, want: Advance, wantNext: &Step{Stage: 2, Weight: 25}},
 		{name: "accelerate skips a stage when the canary is clearly better", edit: func(s *rollouts.Spec) { s.Analysis.Accelerate = true },
-			ev:   Evidence{Stats: &Stats{Stable: armOf(200000, 2000, 0.80, 0.1), Canary: armOf(20000, 100, 0.90, 0.1)}},
+			ev:   Evidence{Stats: &Stats{Stable: armOf(190000, 1900, 0.80, 0.1), Canary: armOf(10000, 50, 0.90, 0.1)}},
 			want: Advance, wantNext: &Step{Stage: 3, Weight: 50}, wantReason: "stage 2 is skipped"},
 		{name: "accelerate never skips past a gate", edit: func(s *rollouts.Spec) {
 			s.Analysis.Accelerate = true
 			s.Stages[2].Gate = &rollouts.Gate{Webhook: "env:GATE"}
-		}, ev: Evidence{Stats: &Stats{Stable: armOf(200000, 2000, 0.80, 0.1), Canary: armOf(20000, 100, 0.90, 0.1)}, Gates: openGate},
+		}, ev: Evidence{Stats: &Stats{Stable: armOf(190000, 1900, 0.80, 0.1), Canary: armOf(10000, 50, 0.90, 0.1)}, Gates: openGate},
 			want: Advance, wantNext: &Step{Stage: 2, Weight: 25}},
 		{name: "accelerate needs every rule clearly better", edit: func(s *rollouts.Spec) { s.Analysis.Accelerate = true },
 			ev: Evidence{Stats: healthy()}, want: Advance, wantNext: &Step{Stage: 2, Weight: 25}},

@@ -3,14 +3,15 @@ package policy
 import (
 	"fmt"
 	"math"
+	"strconv"
 	"strings"
 
 	"github.com/rollout-dev/rollout/rollouts"
 )
 
-// MinObservations is how many observations each arm needs before a rule can pass or fail. The
-// confidence sequences are asymptotic: this burn-in keeps their normal approximation honest on the
-// first ticks of a stage, when a handful of requests would otherwise decide.
+// MinObservations is how many units (keys for a per-key source, else requests) each arm needs before a
+// rule can pass or fail. The confidence sequences are asymptotic: this burn-in keeps their normal
+// approximation honest on the first ticks of a stage, when a handful of users would otherwise decide.
 const MinObservations = 30
 
 // limitKind is one kind of limit a rule may set.
@@ -55,99 +56,48 @@ func limitsOf(r rollouts.Rule) []limit {
 // ruleOutcome is a rule's evidence plus what the decision needs besides the verdict.
 type ruleOutcome struct {
 	RuleResult
-	// withinLimits: every limit's point estimate is within it (false without data).
-	withinLimits bool
+	// exempt: the rule cannot hold a stage (an advisory value, a rule without limits, a relative rule
+	// at 100% where stable has no traffic). Any other rule not shown within its limits holds it.
+	exempt bool
 	// better: the canary is shown better than stable at the rule's confidence (for acceleration).
 	better bool
 	// failures are the sentences of the limits that failed, for a rollback's reasons.
 	failures []string
 }
 
-// armEstimate is one arm's estimate of a metric.
-type armEstimate struct {
-	kind SampleKind
-	n    float64
-	mean float64 // Proportion, Mean, Value
-	v    float64 // variance of mean (Proportion, Mean)
-	dist Distribution
+// errorBudget is where a tick's error rates are spent (see docs/statistics.md).
+type errorBudget struct {
+	// fail is the level of each limit's rollback test: 1-confidence split evenly over the limits that
+	// have data (Bonferroni), so that a healthy canary is rolled back by any rule with probability at
+	// most 1-confidence.
+	fail float64
+	// pass is the level of each limit's advance test: 1-advanceConfidence, not split. A stage advances
+	// only when every limit passes, and an intersection-union test (Berger 1982) rejects the union of
+	// "some limit is broken" at level alpha when each limit's own test does.
+	pass float64
 }
 
-// estimate reads one arm's sample; ok is false when the arm has no data for the metric.
-func estimate(s Sample, present bool) (armEstimate, bool) {
-	if !present || s.N <= 0 {
-		return armEstimate{}, false
+// hasData reports whether rule has the data a test needs (an advisory value does not count).
+func hasData(rule rollouts.Rule, stats *Stats) bool {
+	cs, ok := stats.Canary.Metrics[rule.Metric]
+	if !ok || cs.N <= 0 || cs.Kind == Value {
+		return false
 	}
-	e := armEstimate{kind: s.Kind, n: float64(s.N)}
-	switch s.Kind {
-	case Proportion:
-		e.mean = s.Sum / e.n
-		// The variance uses the Agresti–Coull-style shrunk rate, so that 0 errors in 40 requests
-		// is not read as a certainty that the rate is zero.
-		p := (s.Sum + 1) / (e.n + 2)
-		e.v = p * (1 - p) / e.n
-	case Mean:
-		e.mean = s.Sum / e.n
-		if e.n > 1 {
-			ss := (s.SumSquares - e.n*e.mean*e.mean) / (e.n - 1)
-			e.v = math.Max(ss, 0) / e.n
-		}
-	case Quantile:
-		if s.Dist == nil || s.Dist.Count() <= 0 {
-			return armEstimate{}, false
-		}
-		e.dist = s.Dist
-		e.n = s.Dist.Count()
-	case Value:
-		e.mean = s.Sum
-	default:
-		return armEstimate{}, false
+	if rule.MaxIncrease != nil || rule.MaxDecrease != nil {
+		ss, ok := stats.Stable.Metrics[rule.Metric]
+		return ok && ss.N > 0
 	}
-	if math.IsNaN(e.mean) || math.IsInf(e.mean, 0) {
-		return armEstimate{}, false
-	}
-	return e, true
+	return true
 }
 
-// point is the arm's point estimate; for a quantile, at rank q.
-func (e armEstimate) point(q float64) float64 {
-	if e.kind == Quantile {
-		return e.dist.Quantile(q)
-	}
-	return e.mean
-}
-
-// quantileBounds bounds the arm's q-quantile at level alpha with the sequential rank bound of Howard
-// and Ramdas (2022): the confidence sequence of the share of observations below the true quantile,
-// turned into ranks, read off the distribution. An end the data cannot bound yet is ±Inf.
-func (e armEstimate) quantileBounds(q, alpha float64) (low, high float64) {
-	w := csMultiplier(e.n, alpha) * math.Sqrt(q*(1-q)/e.n)
-	low, high = math.Inf(-1), math.Inf(1)
-	if q-w > 0 {
-		low = e.dist.Quantile(q - w)
-	}
-	if q+w < 1 {
-		high = e.dist.Quantile(q + w)
-	}
-	return low, high
-}
-
-// check is the outcome of one limit of a rule.
-type check struct {
-	verdict  Verdict
-	interval Interval
-	within   bool // point estimate within the limit
-	sentence string
-}
-
-// judgeRule judges one rule over stats. alpha is the error budget of each of the rule's limits (the
-// Bonferroni share); confidence is the spec's, for the sentences.
-func judgeRule(rule rollouts.Rule, stats *Stats, alpha, confidence float64) ruleOutcome {
+// judgeRule judges one rule over stats with the error budget of each of its limits.
+func judgeRule(rule rollouts.Rule, stats *Stats, budget errorBudget) ruleOutcome {
 	label := labelOf(rule.Metric)
 	out := ruleOutcome{RuleResult: RuleResult{Name: rule.Metric, Rule: rule, Verdict: Inconclusive}}
 	ss, sok := stats.Stable.Metrics[rule.Metric]
 	cs, cok := stats.Canary.Metrics[rule.Metric]
-	stable, sok := estimate(ss, sok)
-	canary, cok := estimate(cs, cok)
+	stable, sok := estimate(ss, sok, stats.Unit, stats.Stable.Keys)
+	canary, cok := estimate(cs, cok, stats.Unit, stats.Canary.Keys)
 	limits := limitsOf(rule)
 	needStable := false
 	for _, l := range limits {
@@ -162,6 +112,7 @@ func judgeRule(rule rollouts.Rule, stats *Stats, alpha, confidence float64) rule
 	switch {
 	case len(limits) == 0:
 		out.Reason = label.words + ": the rule sets no limit"
+		out.exempt = true
 		return out
 	case !cok && (!sok && needStable):
 		out.Reason = label.words + ": no data for either arm"
@@ -169,6 +120,8 @@ func judgeRule(rule rollouts.Rule, stats *Stats, alpha, confidence float64) rule
 	case !cok:
 		out.Reason = label.words + ": no data for the canary"
 		return out
+	case canary.kind == Value:
+		return advisory(out, label, limits, stable, canary, sok)
 	case !sok && needStable:
 		out.Reason = label.words + ": no data for the stable arm"
 		return out
@@ -179,166 +132,197 @@ func judgeRule(rule rollouts.Rule, stats *Stats, alpha, confidence float64) rule
 		out.Reason = label.words + ": a quantile metric needs a _pNN suffix to know its rank"
 		return out
 	}
-	if canary.kind != Value && (canary.n < MinObservations || (needStable && stable.n < MinObservations)) {
-		out.Reason = fmt.Sprintf("%s: too few observations yet (canary %d, stable %d; %d each needed)",
-			label.words, int64(canary.n), int64(stable.n), MinObservations)
+	if canary.units < MinObservations || (needStable && stable.units < MinObservations) {
+		unit := "observations"
+		if canary.clustered {
+			unit = "keys"
+		}
+		out.Reason = fmt.Sprintf("%s: too few %s yet (canary %d, stable %d; %d each needed)",
+			label.words, unit, int64(canary.units), int64(stable.units), MinObservations)
 		return out
 	}
 
 	checks := make([]check, len(limits))
-	decisive := 0
-	fails, passes, within := 0, 0, 0
+	decisive := -1
+	passes := 0
 	for i, l := range limits {
-		checks[i] = judgeLimit(label, l, stable, canary, alpha, confidence)
+		checks[i] = judgeLimit(label, l, stable, canary, budget)
 		switch checks[i].verdict {
 		case Fail:
-			if fails == 0 {
+			if out.Verdict != Fail {
 				decisive = i
 			}
-			fails++
+			out.Verdict = Fail
 		case Pass:
 			passes++
-		}
-		if checks[i].within {
-			within++
+		case Inconclusive:
+			if decisive < 0 {
+				decisive = i
+			}
 		}
 	}
-	switch {
-	case fails > 0:
-		out.Verdict = Fail
-	case passes == len(limits):
-		out.Verdict = Pass
+	if passes == len(limits) {
+		out.Verdict, decisive = Pass, 0
 	}
-	out.withinLimits = within == len(limits)
 	iv := checks[decisive].interval
 	out.Interval = &iv
 	sentences := make([]string, len(checks))
 	for i, c := range checks {
 		sentences[i] = c.sentence
+		civ := c.interval
+		out.Limits = append(out.Limits, LimitResult{Limit: limits[i].words(), Verdict: c.verdict, Interval: &civ})
 		if c.verdict == Fail {
 			out.failures = append(out.failures, c.sentence)
 		}
 	}
 	out.Reason = strings.Join(sentences, "; ")
-	out.better = shownBetter(label, limits[0].upper(), stable, canary, alpha, sok)
+	if sok {
+		out.better = shownBetter(label, limits[0].upper(), stable, canary, budget.fail)
+	}
 	return out
 }
 
-// judgeLimit judges one limit.
-func judgeLimit(label metricLabel, l limit, stable, canary armEstimate, alpha, confidence float64) check {
-	if canary.kind == Value {
-		return exactLimit(label, l, stable, canary)
+// advisory reports a rule whose source returned a bare value: shown with its limits, never a cause to
+// act, since a single number carries no sampling error the judge could test.
+func advisory(out ruleOutcome, label metricLabel, limits []limit, stable, canary armEstimate, haveStable bool) ruleOutcome {
+	out.Advisory, out.exempt = true, true
+	var parts []string
+	for _, l := range limits {
+		switch {
+		case l.relative() && !haveStable:
+			parts = append(parts, "no stable value to compare with ("+l.words()+")")
+		case l.relative():
+			parts = append(parts, fmt.Sprintf("%s vs %s (%s) against %s", label.value(canary.mean),
+				label.value(stable.mean), relative(safeRatio(canary.mean, stable.mean)-1), l.words()))
+		default:
+			parts = append(parts, fmt.Sprintf("%s against %s", label.value(canary.mean), l.words()))
+		}
 	}
+	out.Reason = fmt.Sprintf("%s: %s (advisory: the query returns one value with no sample behind it, so it is shown and never acted on; return counts, or sum, sum of squares and count, to have it judged)",
+		label.words, strings.Join(parts, "; "))
+	return out
+}
+
+// words writes a limit as the spec does.
+func (l limit) words() string {
+	switch l.kind {
+	case limitMaxIncrease:
+		return "maxIncrease " + strings.TrimPrefix(relative(l.value), "+")
+	case limitMaxDecrease:
+		return "maxDecrease " + strings.TrimPrefix(relative(l.value), "+")
+	case limitMax:
+		return "max " + strconv.FormatFloat(l.value, 'g', -1, 64)
+	default:
+		return "min " + strconv.FormatFloat(l.value, 'g', -1, 64)
+	}
+}
+
+// check is the outcome of one limit of a rule.
+type check struct {
+	verdict  Verdict
+	interval Interval
+	sentence string
+}
+
+// ends returns the levels of the low and the high end of a limit's interval: the end that can show a
+// breach is the rollback test's (budget.fail), the other the advance test's (budget.pass).
+func ends(upper bool, budget errorBudget) (lowAlpha, highAlpha float64) {
+	if upper {
+		return budget.fail, budget.pass
+	}
+	return budget.pass, budget.fail
+}
+
+// decide turns a limit's bounds into a verdict. lo and hi bound a quantity that must stay at or below
+// zero (upper) or at or above it, each end at its own level (see ends).
+func decide(upper bool, lo, hi float64) Verdict {
+	if !upper {
+		lo, hi = -hi, -lo
+	}
+	switch {
+	case lo > 0:
+		return Fail
+	case hi <= 0:
+		return Pass
+	}
+	return Inconclusive
+}
+
+// judgeLimit judges one limit.
+func judgeLimit(label metricLabel, l limit, stable, canary armEstimate, budget errorBudget) check {
 	var c check
-	conf := confidenceWords(confidence)
+	lowAlpha, highAlpha := ends(l.upper(), budget)
 	if l.relative() {
 		r := 1 + l.value
 		if l.kind == limitMaxDecrease {
 			r = 1 - l.value
 		}
-		var low, high, lowRatio, highRatio, est float64
+		t := twoArmTime(canary, stable)
+		var lo, hi, lowRatio, highRatio float64
 		if canary.kind == Quantile {
-			// Each arm's quantile is bounded at half the budget, so that both hold together.
-			cl, ch := canary.quantileBounds(label.q, alpha/2)
-			sl, sh := stable.quantileBounds(label.q, alpha/2)
-			est = canary.point(label.q) - r*stable.point(label.q)
-			low, high = cl-r*sh, ch-r*sl
-			lowRatio, highRatio = safeRatio(cl, sh), safeRatio(ch, sl)
+			qc := quantileContrast{canary: canary, stable: stable, q: label.q, t: t}
+			lo, hi = qc.bounds(r, lowAlpha, highAlpha)
+			lowRatio, highRatio = qc.ratioBounds(lowAlpha, highAlpha)
 		} else {
-			b := contrastBounds(canary.mean, canary.v, stable.mean, stable.v, r, canary.n+stable.n, alpha)
-			est, low, high = b.estimate, b.low, b.high
-			lowRatio, highRatio = ratioBounds(canary.mean, canary.v, stable.mean, stable.v, canary.n+stable.n, alpha)
+			zl, zh := csMultiplier(t, lowAlpha), csMultiplier(t, highAlpha)
+			lo = contrastBoundsZ(canary.mean, canary.v, stable.mean, stable.v, r, zl).low
+			hi = contrastBoundsZ(canary.mean, canary.v, stable.mean, stable.v, r, zh).high
+			lowRatio, _ = ratioBoundsZ(canary.mean, canary.v, stable.mean, stable.v, zl)
+			_, highRatio = ratioBoundsZ(canary.mean, canary.v, stable.mean, stable.v, zh)
+			lowRatio = clampRatio(lowRatio, canary.mean, stable.mean)
 		}
-		c.verdict, c.within = verdictOf(l.upper(), est, low, high)
-		c.interval = Interval{Low: lowRatio - 1, High: highRatio - 1}
+		c.verdict = decide(l.upper(), lo, hi)
+		c.interval = Interval{Low: lowRatio - 1, High: highRatio - 1, Scale: ScaleRelative,
+			LowConfidence: 1 - lowAlpha, HighConfidence: 1 - highAlpha}
 		allowed := relative(l.value)
 		if l.kind == limitMaxDecrease {
 			allowed = relative(-l.value)
 		}
-		c.sentence = fmt.Sprintf("%s %s vs %s (%s, %s CS %s..%s) %s the allowed %s",
+		c.sentence = fmt.Sprintf("%s %s vs %s (%s, interval %s..%s, %s) %s the allowed %s",
 			label.words, label.value(canary.point(label.q)), label.value(stable.point(label.q)),
-			relative(safeRatio(canary.point(label.q), stable.point(label.q))-1), conf,
-			relative(c.interval.Low), relative(c.interval.High), relativeVerb(c.verdict, l.upper()), allowed)
+			relative(safeRatio(canary.point(label.q), stable.point(label.q))-1),
+			relative(c.interval.Low), relative(c.interval.High), c.interval.Label(),
+			relativeVerb(c.verdict, l.upper()), allowed)
 		return c
 	}
 	var lo, hi float64
-	if canary.kind == Quantile {
-		lo, hi = canary.quantileBounds(label.q, alpha)
-	} else {
-		hw := csMultiplier(canary.n, alpha) * math.Sqrt(canary.v)
-		lo, hi = canary.mean-hw, canary.mean+hw
+	switch {
+	case canary.kind == Quantile:
+		lo, hi = canary.quantileBounds(label.q, lowAlpha, highAlpha)
+		dLo, dHi := canary.quantileExcess(label.q, l.value, lowAlpha, highAlpha)
+		c.verdict = decide(l.upper(), dLo, dHi)
+	case canary.kind == Proportion && !canary.clustered:
+		k := math.Round(canary.mean * canary.n)
+		lo = betaBinomialBound(k, canary.n, lowAlpha, l.value, false)
+		hi = betaBinomialBound(k, canary.n, highAlpha, l.value, true)
+	default:
+		lo = canary.mean - csMultiplierTuned(canary.units, lowAlpha, canary.oneArmTuning())*math.Sqrt(canary.v)
+		hi = canary.mean + csMultiplierTuned(canary.units, highAlpha, canary.oneArmTuning())*math.Sqrt(canary.v)
 		if canary.kind == Proportion {
 			// A rate lies in [0, 1]; clamping changes no verdict, since every limit on a rate does too.
 			lo, hi = max(lo, 0), min(hi, 1)
 		}
 	}
+	if canary.kind != Quantile {
+		c.verdict = decide(l.upper(), lo-l.value, hi-l.value)
+	}
 	est := canary.point(label.q)
-	c.verdict, c.within = verdictOf(l.upper(), est-l.value, lo-l.value, hi-l.value)
-	c.interval = Interval{Low: lo, High: hi}
-	c.sentence = fmt.Sprintf("%s %s (%s CS %s..%s) %s %s", label.words, label.value(est), conf,
-		label.value(lo), label.value(hi), absoluteVerb(c.verdict, l.upper()), label.value(l.value))
+	c.interval = Interval{Low: lo, High: hi, Scale: ScaleAbsolute, LowConfidence: 1 - lowAlpha, HighConfidence: 1 - highAlpha}
+	c.sentence = fmt.Sprintf("%s %s (interval %s..%s, %s) %s %s", label.words, label.value(est),
+		label.value(lo), label.value(hi), c.interval.Label(), absoluteVerb(c.verdict, l.upper()), label.value(l.value))
 	return c
 }
 
-// verdictOf judges a quantity that must stay at or below zero (upper) or at or above it, from its
-// estimate and bounds.
-func verdictOf(upper bool, est, low, high float64) (Verdict, bool) {
-	if !upper {
-		est, low, high = -est, -high, -low
-	}
-	switch {
-	case low > 0:
-		return Fail, est <= 0
-	case high <= 0:
-		return Pass, true
-	default:
-		return Inconclusive, est <= 0
-	}
-}
-
-// exactLimit judges a limit on Value samples, which carry no sampling error.
-func exactLimit(label metricLabel, l limit, stable, canary armEstimate) check {
-	var c check
-	if l.relative() {
-		r := 1 + l.value
-		allowed := relative(l.value)
-		if l.kind == limitMaxDecrease {
-			r, allowed = 1-l.value, relative(-l.value)
-		}
-		d := canary.mean - r*stable.mean
-		c.verdict, c.within = verdictOf(l.upper(), d, d, d)
-		rel := safeRatio(canary.mean, stable.mean) - 1
-		c.interval = Interval{Low: rel, High: rel}
-		c.sentence = fmt.Sprintf("%s %s vs %s (%s, exact) %s the allowed %s", label.words,
-			label.value(canary.mean), label.value(stable.mean), relative(rel),
-			relativeVerb(c.verdict, l.upper()), allowed)
-		return c
-	}
-	d := canary.mean - l.value
-	c.verdict, c.within = verdictOf(l.upper(), d, d, d)
-	c.interval = Interval{Low: canary.mean, High: canary.mean}
-	c.sentence = fmt.Sprintf("%s %s (exact) %s %s", label.words, label.value(canary.mean),
-		absoluteVerb(c.verdict, l.upper()), label.value(l.value))
-	return c
-}
-
-// shownBetter reports whether the canary is shown better than stable: lower when the rule caps the
-// metric from above, higher otherwise.
-func shownBetter(label metricLabel, upper bool, stable, canary armEstimate, alpha float64, haveStable bool) bool {
-	if !haveStable {
-		return false
-	}
-	var est, low, high float64
-	switch canary.kind {
-	case Value:
-		est = canary.mean - stable.mean
-		low, high = est, est
-	case Quantile:
-		cl, ch := canary.quantileBounds(label.q, alpha/2)
-		sl, sh := stable.quantileBounds(label.q, alpha/2)
-		low, high = cl-sh, ch-sl
-	default:
-		b := contrastBounds(canary.mean, canary.v, stable.mean, stable.v, 1, canary.n+stable.n, alpha)
+// shownBetter reports whether the canary is shown better than stable at level alpha: lower when the
+// rule caps the metric from above, higher otherwise.
+func shownBetter(label metricLabel, upper bool, stable, canary armEstimate, alpha float64) bool {
+	t := twoArmTime(canary, stable)
+	var low, high float64
+	if canary.kind == Quantile {
+		qc := quantileContrast{canary: canary, stable: stable, q: label.q, t: t}
+		low, high = qc.bounds(1, alpha, alpha)
+	} else {
+		b := contrastBounds(canary.mean, canary.v, stable.mean, stable.v, 1, t, alpha)
 		low, high = b.low, b.high
 	}
 	if upper {

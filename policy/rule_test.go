@@ -49,81 +49,77 @@ func TestJudgeRule(t *testing.T) {
 		rule        rollouts.Rule
 		stats       *Stats
 		want        Verdict
-		wantWithin  bool
 		wantReason  string
 		wantNoRange bool // the interval has an end the data cannot bound
 	}{
 		{"proportion fails", rollouts.Rule{Metric: "error_rate", MaxIncrease: ratio(0.5)},
 			stats("error_rate", Sample{Kind: Proportion, N: 100000, Sum: 1000}, Sample{Kind: Proportion, N: 5000, Sum: 155}),
-			Fail, false, "error rate 3.1% vs 1% (+210%, 95% CS +132%..+293%) exceeds the allowed +50%", false},
+			Fail, "error rate 3.1% vs 1% (+210%, interval +132%..+276%, lower end at 95%, upper at 80%, always-valid) exceeds the allowed +50%", false},
 		{"proportion passes", rollouts.Rule{Metric: "refusal_rate", MaxIncrease: ratio(1)},
 			stats("refusal_rate", Sample{Kind: Proportion, N: 100000, Sum: 1000}, Sample{Kind: Proportion, N: 20000, Sum: 190}),
-			Pass, true, "refusal rate 0.95% vs 1% (-5%, 95% CS", false},
+			Pass, "refusal rate 0.95% vs 1% (-5%, interval ", false},
 		{"proportion with no stable events is unbounded, not a failure", rollouts.Rule{Metric: "error_rate", MaxIncrease: ratio(0.5)},
 			stats("error_rate", Sample{Kind: Proportion, N: 40, Sum: 0}, Sample{Kind: Proportion, N: 40, Sum: 1}),
-			Inconclusive, false, "is not yet shown within the allowed +50%", true},
+			Inconclusive, "is not yet shown within the allowed +50%", true},
 		{"a stable arm without events still bounds the ratio from below", rollouts.Rule{Metric: "error_rate", MaxIncrease: ratio(0.5)},
 			stats("error_rate", Sample{Kind: Proportion, N: 5000, Sum: 0}, Sample{Kind: Proportion, N: 1000, Sum: 30}),
-			Fail, false, "error rate 3% vs 0% (+∞, 95% CS +", true},
+			Fail, "error rate 3% vs 0% (+∞, interval +", true},
 		{"absolute max fails", rollouts.Rule{Metric: "error_rate", Max: f64(0.02)},
 			stats("error_rate", Sample{Kind: Proportion, N: 100000, Sum: 1000}, Sample{Kind: Proportion, N: 5000, Sum: 155}),
-			Fail, false, "error rate 3.1% (95% CS 2.41%..3.79%) exceeds the maximum 2%", false},
+			Fail, "error rate 3.1% (interval 2.37%..3.83%, lower end at 95%, upper at 80%, always-valid) exceeds the maximum 2%", false},
 		{"absolute max and relative both judged", rollouts.Rule{Metric: "error_rate", Max: f64(0.05), MaxIncrease: ratio(0.5)},
 			stats("error_rate", Sample{Kind: Proportion, N: 100000, Sum: 1000}, Sample{Kind: Proportion, N: 5000, Sum: 155}),
-			Fail, false, "exceeds the allowed +50%; error rate 3.1% (95% CS", false},
+			Fail, "exceeds the allowed +50%; error rate 3.1% (interval", false},
 		{"mean with its own variance passes", rollouts.Rule{Metric: "cost_per_request", MaxIncrease: ratio(0.5)},
 			stats("cost_per_request", meanOf(50000, 0.0040, 0.002), meanOf(5000, 0.0042, 0.002)),
-			Pass, true, "cost per request $0.0042 vs $0.004 (+5%, 95% CS", false},
+			Pass, "cost per request $0.0042 vs $0.004 (+5%, interval", false},
 		{"mean decrease fails", rollouts.Rule{Metric: "quality_score", MaxDecrease: ratio(0.05)},
 			stats("quality_score", meanOf(50000, 0.87, 0.1), meanOf(5000, 0.78, 0.1)),
-			Fail, false, "quality score 0.78 vs 0.87 (-10.3%, 95% CS", false},
+			Fail, "quality score 0.78 vs 0.87 (-10.3%, interval", false},
 		{"absolute min passes", rollouts.Rule{Metric: "quality_score", Min: f64(0.8)},
 			stats("quality_score", meanOf(50000, 0.87, 0.1), meanOf(5000, 0.87, 0.1)),
-			Pass, true, "is within the minimum 0.8", false},
+			Pass, "is within the minimum 0.8", false},
 		{"quantile fails", rollouts.Rule{Metric: "latency_p95_ms", MaxIncrease: ratio(0.3)},
 			stats("latency_p95_ms", Sample{Kind: Quantile, N: 2000, Dist: latencies(2000, 100, 1000)}, Sample{Kind: Quantile, N: 1000, Dist: latencies(1000, 200, 2000)}),
-			Fail, false, "p95 latency 1910 ms vs 955 ms (+100%, 95% CS", false},
+			Fail, "p95 latency 1910 ms vs 955 ms (+100%, interval", false},
 		{"quantile passes", rollouts.Rule{Metric: "latency_p99_ms", MaxIncrease: ratio(0.3)},
 			stats("latency_p99_ms", Sample{Kind: Quantile, N: 5000, Dist: latencies(5000, 100, 1000)}, Sample{Kind: Quantile, N: 5000, Dist: latencies(5000, 100, 1000)}),
-			Pass, true, "p99 latency 991 ms vs 991 ms (+0%", false},
+			Pass, "p99 latency 991 ms vs 991 ms (+0%", false},
 		{"quantile with too few observations for the tail is unbounded", rollouts.Rule{Metric: "latency_p99_ms", Max: f64(900)},
 			stats("latency_p99_ms", Sample{Kind: Quantile, N: 40, Dist: latencies(40, 100, 1000)}, Sample{Kind: Quantile, N: 40, Dist: latencies(40, 100, 1000)}),
-			Inconclusive, false, "p99 latency 1000 ms (95% CS", true},
-		{"value is exact", rollouts.Rule{Metric: "p99_latency_slo", Max: f64(8000)},
+			Inconclusive, "p99 latency 1000 ms (interval", true},
+		{"a bare value over its max is advisory, never a failure", rollouts.Rule{Metric: "p99_latency_slo", Max: f64(8000)},
 			stats("p99_latency_slo", Sample{Kind: Value, N: 1, Sum: 7000}, Sample{Kind: Value, N: 1, Sum: 8100}),
-			Fail, false, "p99_latency_slo 8100 (exact) exceeds the maximum 8000", false},
-		{"value relative passes", rollouts.Rule{Metric: "judge_score", MaxDecrease: ratio(0.1)},
+			Inconclusive, "p99_latency_slo: 8100 against max 8000 (advisory", false},
+		{"a bare relative value is advisory, never a pass", rollouts.Rule{Metric: "judge_score", MaxDecrease: ratio(0.1)},
 			stats("judge_score", Sample{Kind: Value, N: 1, Sum: 4}, Sample{Kind: Value, N: 1, Sum: 3.8}),
-			Pass, true, "judge_score 3.8 vs 4 (-5%, exact) is within the allowed -10%", false},
+			Inconclusive, "judge_score: 3.8 vs 4 (-5%) against maxDecrease 10% (advisory", false},
 		{"no canary data is inconclusive, never zero", rollouts.Rule{Metric: "quality_score", MaxDecrease: ratio(0.05)},
 			&Stats{Stable: ArmStats{Requests: 10, Metrics: map[string]Sample{"quality_score": meanOf(10, 0.8, 0.1)}}, Canary: ArmStats{Requests: 10}},
-			Inconclusive, false, "quality score: no data for the canary", false},
+			Inconclusive, "quality score: no data for the canary", false},
 		{"no stable data blocks a relative limit", rollouts.Rule{Metric: "quality_score", MaxDecrease: ratio(0.05)},
 			&Stats{Stable: ArmStats{Requests: 10, Metrics: map[string]Sample{"quality_score": {Kind: Mean}}}, Canary: ArmStats{Requests: 10, Metrics: map[string]Sample{"quality_score": meanOf(10, 0.8, 0.1)}}},
-			Inconclusive, false, "no data for the stable arm", false},
+			Inconclusive, "no data for the stable arm", false},
 		{"no data at all", rollouts.Rule{Metric: "error_rate", MaxIncrease: ratio(0.5)}, &Stats{},
-			Inconclusive, false, "error rate: no data for either arm", false},
+			Inconclusive, "error rate: no data for either arm", false},
 		{"too few observations", rollouts.Rule{Metric: "error_rate", MaxIncrease: ratio(0.5)},
 			stats("error_rate", Sample{Kind: Proportion, N: 500, Sum: 5}, Sample{Kind: Proportion, N: 12, Sum: 5}),
-			Inconclusive, false, "too few observations yet (canary 12, stable 500; 30 each needed)", false},
+			Inconclusive, "too few observations yet (canary 12, stable 500; 30 each needed)", false},
 		{"a quantile without a rank", rollouts.Rule{Metric: "slowness", Query: "x", Max: f64(1)},
 			stats("slowness", Sample{Kind: Quantile, N: 40, Dist: latencies(40, 1, 2)}, Sample{Kind: Quantile, N: 40, Dist: latencies(40, 1, 2)}),
-			Inconclusive, false, "needs a _pNN suffix", false},
+			Inconclusive, "needs a _pNN suffix", false},
 		{"arms of different kinds", rollouts.Rule{Metric: "cost_per_request", MaxIncrease: ratio(0.5)},
 			stats("cost_per_request", Sample{Kind: Value, N: 1, Sum: 1}, meanOf(100, 1, 1)),
-			Inconclusive, false, "different kinds", false},
+			Inconclusive, "different kinds", false},
 		{"a rule without limits", rollouts.Rule{Metric: "error_rate"},
 			stats("error_rate", Sample{Kind: Proportion, N: 500, Sum: 5}, Sample{Kind: Proportion, N: 500, Sum: 5}),
-			Inconclusive, false, "sets no limit", false},
+			Inconclusive, "sets no limit", false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			o := judgeRule(tt.rule, tt.stats, 0.05/float64(len(limitsOf(tt.rule))), 0.95)
+			o := judgeRule(tt.rule, tt.stats, errorBudget{fail: 0.05 / float64(len(limitsOf(tt.rule))), pass: 0.2})
 			if o.Verdict != tt.want {
 				t.Errorf("verdict %s, want %s (%s)", o.Verdict, tt.want, o.Reason)
-			}
-			if o.withinLimits != tt.wantWithin {
-				t.Errorf("within limits %v, want %v (%s)", o.withinLimits, tt.wantWithin, o.Reason)
 			}
 			if !strings.Contains(o.Reason, tt.wantReason) {
 				t.Errorf("reason %q does not say %q", o.Reason, tt.wantReason)
@@ -155,7 +151,7 @@ func TestVerdictMatchesInterval(t *testing.T) {
 			Stable: ArmStats{Metrics: map[string]Sample{"error_rate": {Kind: Proportion, N: 100000, Sum: 1000}}},
 			Canary: ArmStats{Metrics: map[string]Sample{"error_rate": {Kind: Proportion, N: 10000, Sum: canaryErrors}}},
 		}
-		o := judgeRule(rule, st, 0.05, 0.95)
+		o := judgeRule(rule, st, errorBudget{fail: 0.05, pass: 0.2})
 		iv := o.Interval
 		switch o.Verdict {
 		case Fail:

@@ -25,10 +25,27 @@ import "math"
 // does: with a traffic split fixed within a stage, t·V converges to the per-observation variance of
 // the influence function, so the half-width is z(t)·sqrt(V).
 
-// tuningObservations is the number of observations at which the bound is tightest (GrowthBook's
-// "sequential tuning parameter"). Validity holds for any value fixed in advance; this one puts the
-// sharpest bound near the size of a day's canary stage.
-const tuningObservations = 10000
+// The tuning constants: the number of units at which each bound is tightest (GrowthBook's "sequential
+// tuning parameter"). Validity holds for any value fixed in advance; each is set where its bound is
+// used, so that a one-arm bound (the canary alone against an absolute limit) is not tuned for the size
+// of two arms together, nor a count of users for a count of requests. Far below its tuning point a
+// mixture bound is loose (the multiplier grows like 1/sqrt(t·rho²)); far above it, slowly looser too.
+const (
+	// tuningTwoArm: two-arm comparisons counting requests; a day of a 5% stage holds about this many.
+	tuningTwoArm = 10000
+	// tuningTwoArmKeys: two-arm comparisons counting keys (users): a stage sees hundreds to thousands.
+	tuningTwoArmKeys = 1000
+	// tuningOneArm: one-arm bounds count the canary's requests alone.
+	tuningOneArm = 2000
+	// tuningOneArmKeys: one-arm bounds counting the canary's keys.
+	tuningOneArmKeys = 300
+	// tuningBetaBinomial: the exact beta-binomial mixture for a proportion of independent requests
+	// (see betaBinomialBound) is tightest near this many canary requests.
+	tuningBetaBinomial = 2000
+)
+
+// tuningObservations is the two-arm tuning constant, kept for its callers.
+const tuningObservations = tuningTwoArm
 
 // mixtureRho2 returns the mixture's prior variance rho² that makes the bound tightest at n observations for
 // level alpha, as GrowthBook computes it from its sequential tuning parameter.
@@ -40,10 +57,15 @@ func mixtureRho2(alpha float64, n float64) float64 {
 // csMultiplier returns z such that estimate - z·SE is a one-sided (1-alpha) lower confidence sequence
 // (and estimate + z·SE an upper one) after t observations.
 func csMultiplier(t float64, alpha float64) float64 {
+	return csMultiplierTuned(t, alpha, tuningTwoArm)
+}
+
+// csMultiplierTuned is csMultiplier for a bound tuned to be tightest at tuning units.
+func csMultiplierTuned(t, alpha, tuning float64) float64 {
 	if t < 1 {
 		t = 1
 	}
-	u := t * mixtureRho2(alpha, tuningObservations) // t·rho²: the only way t enters
+	u := t * mixtureRho2(alpha, tuning) // t·rho²: the only way t enters
 	target := math.Log(1 / alpha)
 	half := 0.5 * math.Log(u+1)
 	shrink := u / (u + 1)
@@ -61,7 +83,7 @@ func csMultiplier(t float64, alpha float64) float64 {
 		} else {
 			hi = mid
 		}
-		if hi-lo < 1e-9 {
+		if hi-lo < 1e-7 {
 			break
 		}
 	}
@@ -81,8 +103,13 @@ type bounds struct {
 // contrastBounds bounds D = mean(canary) - r·mean(stable) from two arms' estimates and the variances
 // of those estimates (vc = s²_c/n_c), after t observations in all.
 func contrastBounds(mc, vc, ms, vs, r, t, alpha float64) bounds {
+	return contrastBoundsZ(mc, vc, ms, vs, r, csMultiplier(t, alpha))
+}
+
+// contrastBoundsZ is contrastBounds with the multiplier z already computed.
+func contrastBoundsZ(mc, vc, ms, vs, r, z float64) bounds {
 	est := mc - r*ms
-	hw := csMultiplier(t, alpha) * math.Sqrt(vc+r*r*vs)
+	hw := z * math.Sqrt(vc+r*r*vs)
 	return bounds{estimate: est, low: est - hw, high: est + hw}
 }
 
@@ -90,7 +117,11 @@ func contrastBounds(mc, vc, ms, vs, r, t, alpha float64) bounds {
 // mean(stable) that the confidence sequence does not reject. The ends are ±Inf when the stable mean is
 // too close to zero to bound the ratio.
 func ratioBounds(mc, vc, ms, vs, t, alpha float64) (low, high float64) {
-	z := csMultiplier(t, alpha)
+	return ratioBoundsZ(mc, vc, ms, vs, csMultiplier(t, alpha))
+}
+
+// ratioBoundsZ is ratioBounds with the multiplier z already computed.
+func ratioBoundsZ(mc, vc, ms, vs, z float64) (low, high float64) {
 	z2 := z * z
 	a := ms*ms - z2*vs
 	b := -2 * mc * ms
@@ -129,4 +160,84 @@ func ratioBounds(mc, vc, ms, vs, t, alpha float64) (low, high float64) {
 	}
 	sq := math.Sqrt(disc)
 	return (-b - sq) / (2 * a), (-b + sq) / (2 * a)
+}
+
+// clampRatio restricts a ratio bound to the ratios a non-negative metric can have: a relative change
+// never reaches below -100%.
+func clampRatio(r, mc, ms float64) float64 {
+	if mc >= 0 && ms >= 0 && r < 0 {
+		return 0
+	}
+	return r
+}
+
+// betaBinomialConcentration is the prior concentration a+b of the beta-binomial mixture: its prior
+// spread of the rate, sqrt(p(1-p)/(a+b+1)), matches the normal mixture tuned to tuningBetaBinomial
+// observations at alpha 0.025 ((l + log(l+1)) / n with l = -2 log alpha). It is a constant, fixed in
+// advance, as a mixture's prior must be for the bound to hold at every tick.
+const betaBinomialConcentration = tuningBetaBinomial / 9.5
+
+// betaBinomialBound is one end of the exact confidence sequence for a rate from k events in n
+// independent trials (Howard, Ramdas, McAuliffe and Sekhon 2021, the beta-binomial mixture): the set
+// of rates p whose mixture martingale
+//
+//	M_n(p) = B(a+k, b+n-k) / B(a, b) / (p^k (1-p)^(n-k))
+//
+// stays below 1/alpha. By Ville's inequality the true rate leaves it at some tick with probability at
+// most alpha, with no normal approximation: this is what lets a handful of events bound a small rate
+// from below. The prior Beta(a, b) is centred on center (the rule's limit, known in advance). The set
+// is an interval around k/n; upper selects its upper end. Each end used alone is one-sided at alpha
+// or better.
+func betaBinomialBound(k, n, alpha, center float64, upper bool) float64 {
+	if n <= 0 {
+		if upper {
+			return 1
+		}
+		return 0
+	}
+	center = math.Min(math.Max(center, 1e-4), 1-1e-4)
+	a, b := betaBinomialConcentration*center, betaBinomialConcentration*(1-center)
+	logMix := lbeta(a+k, b+n-k) - lbeta(a, b)
+	target := math.Log(1 / alpha)
+	logM := func(p float64) float64 {
+		lp := 0.0
+		if k > 0 {
+			lp -= k * math.Log(p)
+		}
+		if n-k > 0 {
+			lp -= (n - k) * math.Log1p(-p)
+		}
+		return logMix + lp
+	}
+	phat := k / n
+	lo, hi := 0.0, phat
+	if upper {
+		if k >= n {
+			return 1
+		}
+		lo, hi = phat, 1
+	} else if k <= 0 {
+		return 0
+	}
+	// logM is convex with its minimum at phat: bisect on the side asked for.
+	for range 50 {
+		mid := (lo + hi) / 2
+		inside := logM(mid) < target
+		if upper == inside {
+			lo = mid
+		} else {
+			hi = mid
+		}
+	}
+	if upper {
+		return hi
+	}
+	return lo
+}
+
+func lbeta(a, b float64) float64 {
+	la, _ := math.Lgamma(a)
+	lb, _ := math.Lgamma(b)
+	lab, _ := math.Lgamma(a + b)
+	return la + lb - lab
 }

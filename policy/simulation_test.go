@@ -14,10 +14,10 @@ import (
 // day (96 ticks of 15 minutes), with the rates asserted. They feed the judge sufficient statistics
 // directly, as a source would.
 
-const (
-	simTicks = 96 // one day at the contract's */15 schedule
-	simRuns  = 500
-)
+// simTicks is one day at the contract's */15 schedule; simRuns (race_test.go, norace_test.go) is the
+// number of simulated rollouts per scenario: 500, or 200 under the race detector, which makes every
+// judgment several times slower (rates stay meaningful: 5% of 200 is 10 runs).
+const simTicks = 96
 
 var simStart = time.Date(2026, 4, 16, 0, 0, 0, 0, time.UTC)
 
@@ -199,8 +199,8 @@ func TestRegressionCaught(t *testing.T) {
 	}
 	t.Logf("regression 1%% → 3%% at 5%% weight: caught in %d of %d runs within %d canary requests (rate %.3f); median canary requests to rollback %d",
 		len(caught), simRuns, budget, rate, median)
-	if rate < 0.95 {
-		t.Errorf("caught in %.3f of runs, want ≥ 0.95", rate)
+	if rate < 0.95 || median > 1500 {
+		t.Errorf("caught in %.3f of runs (want ≥ 0.95), median %d canary requests (want ≤ 1,500)", rate, median)
 	}
 }
 
@@ -278,6 +278,7 @@ func TestAALatencyRules(t *testing.T) {
 		rollouts.Rule{Metric: "latency_mean_ms", MaxIncrease: ratio(0)},
 		rollouts.Rule{Metric: "latency_p95_ms", MaxIncrease: ratio(0)},
 	)
+	spec.Traffic.Weight, spec.Stages[0].Weight = 25, 25 // 25 canary requests of 100 a tick
 	rng := rand.New(rand.NewPCG(5, 6))
 	rollbacks := 0
 	for range simRuns {
@@ -306,6 +307,7 @@ func TestLatencyRegressionCaught(t *testing.T) {
 		rollouts.Rule{Metric: "latency_mean_ms", MaxIncrease: ratio(0.2)},
 		rollouts.Rule{Metric: "latency_p95_ms", MaxIncrease: ratio(0.2)},
 	)
+	spec.Traffic.Weight, spec.Stages[0].Weight = 25, 25
 	rng := rand.New(rand.NewPCG(7, 8))
 	const runs = 200
 	caught := 0
@@ -328,8 +330,10 @@ func TestLatencyRegressionCaught(t *testing.T) {
 }
 
 // TestHealthyCanaryAdvances: a canary as good as stable (1% errors in both arms, maxIncrease 50%, a 4h
-// minDuration and 200 requests per arm) must not be stuck: it advances within the day in at least 95% of
-// runs, and rolls back in at most alpha of them.
+// minDuration and 200 requests per arm, 200 canary requests an hour) must not be stuck: it advances
+// within the day in at least 90% of runs, and rolls back in at most alpha of them. A stage advances only
+// once every rule is shown within its limit at advanceConfidence (80%), so a low-traffic canary waits
+// for evidence instead of leaving on a point estimate.
 func TestHealthyCanaryAdvances(t *testing.T) {
 	spec := simSpec(rollouts.Rule{Metric: "error_rate", MaxIncrease: ratio(0.5)})
 	spec.Stages[0].MinDuration = rollouts.Duration(4 * time.Hour)
@@ -360,7 +364,7 @@ func TestHealthyCanaryAdvances(t *testing.T) {
 		median = firstTick[len(firstTick)/2]
 	}
 	t.Logf("healthy canary: advanced in %d of %d runs (median tick %d, the first eligible is 16), rolled back in %d", advanced, simRuns, median, rolledBack)
-	if float64(advanced)/simRuns < 0.95 || float64(rolledBack)/simRuns > 0.05 {
+	if float64(advanced)/simRuns < 0.90 || float64(rolledBack)/simRuns > 0.05 {
 		t.Errorf("advanced %d, rolled back %d of %d", advanced, rolledBack, simRuns)
 	}
 }

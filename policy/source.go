@@ -17,8 +17,8 @@ import (
 
 // Window is the stage window [From, To] whose records the judge reads.
 type Window struct {
-	From time.Time
-	To   time.Time
+	From time.Time `json:"from"`
+	To   time.Time `json:"to"`
 }
 
 // Arm is one side of the comparison.

@@ -11,9 +11,11 @@ import (
 	"runtime/debug"
 	"strconv"
 	"strings"
+	"sync"
 	"testing/fstest"
 	"time"
 
+	"github.com/rollout-dev/rollout/gate"
 	"github.com/rollout-dev/rollout/policy"
 	"github.com/rollout-dev/rollout/rollouts"
 )
@@ -22,11 +24,11 @@ import (
 // never fails: a gate that cannot be evaluated is shut, with the reason.
 type GateCheck func(ctx context.Context, tree fs.FS, spec *rollouts.Spec, stage int) policy.GateResult
 
-// Gatekeeper returns the GateCheck of policy.Gatekeeper: eval files read from the snapshot, webhooks
-// posted with client (nil: http.DefaultClient) within timeout (0: the gatekeeper's default).
+// Gatekeeper returns the GateCheck of gate.Keeper: eval files read from the snapshot, webhooks posted
+// with client (nil: http.DefaultClient) within timeout (0: the keeper's default).
 func Gatekeeper(client *http.Client, timeout time.Duration) GateCheck {
 	return func(ctx context.Context, tree fs.FS, spec *rollouts.Spec, stage int) policy.GateResult {
-		g := &policy.Gatekeeper{Repo: tree, Client: client, Timeout: timeout}
+		g := &gate.Keeper{Repo: tree, Client: client, Timeout: timeout}
 		return g.Check(ctx, spec, stage)
 	}
 }
@@ -50,7 +52,7 @@ type Loop struct {
 	Notifier Notifier // nil: notifications are skipped
 	// Sources opens the metrics source of a spec.
 	Sources func(*rollouts.Spec) (policy.Source, error)
-	// Gates checks a stage gate; nil uses policy.Gatekeeper with its defaults.
+	// Gates checks a stage gate; nil uses gate.Keeper with its defaults.
 	Gates GateCheck
 	// Judge decides one rollout; nil uses policy.Judge. Tests replace it to drive the loop through
 	// decisions without simulating traffic.
@@ -73,6 +75,10 @@ type Loop struct {
 	// commit's Rollout-Actor trailer. Empty for none.
 	Actor string
 	Log   *slog.Logger
+
+	mu sync.Mutex
+	// mismatched holds the rollouts in a sample-ratio-mismatch episode, notified once when it began.
+	mismatched map[string]bool
 }
 
 // ErrNoForge is returned for a decision that needs a proposal when the loop has no forge.
@@ -313,6 +319,9 @@ func (l *Loop) reconcileOne(ctx context.Context, t *tick, name string) (res Resu
 // the rollout's error, whatever was written: the pass failed to judge it.
 func (l *Loop) attempt(ctx context.Context, t *tick, doc *rollouts.Document) (Result, error) {
 	j := l.decide(ctx, t, doc.Spec, l.now())
+	if j.mismatchAlert != nil {
+		l.notify(ctx, doc.Spec, *j.mismatchAlert)
+	}
 	res, err := l.act(ctx, t, doc, j)
 	if j.sourceErr != nil {
 		err = errors.Join(j.sourceErr, err)
@@ -740,6 +749,8 @@ type judgement struct {
 	alert *Event
 	// sourceErr is the metrics source's failure this tick, reported as the rollout's error.
 	sourceErr error
+	// mismatchAlert is sent, best effort, when a sample-ratio mismatch episode begins.
+	mismatchAlert *Event
 }
 
 // decide gathers the evidence of spec's current stage and asks the judge.
@@ -788,6 +799,11 @@ func (l *Loop) decide(ctx context.Context, t *tick, spec *rollouts.Spec, now tim
 	if ev.Err == nil {
 		if st.MetricsErrors > 0 || !st.MetricsFailingSince.IsZero() {
 			j.metricsErrors, j.failingSince = 0, &time.Time{}
+		}
+		// A sample-ratio mismatch is notified like a rollback, once when the episode begins. (A
+		// rollback with a mismatch is notified as the rollback it is.)
+		if !t.dryRun && l.mismatchBegins(spec.Name, d.SampleRatioMismatch && d.Action != policy.Rollback) {
+			j.mismatchAlert = &Event{Rollout: spec.Name, Decision: "alert", From: d.Current.Weight, To: d.Current.Weight, Reasons: d.Reasons}
 		}
 		return j
 	}
@@ -874,6 +890,26 @@ func malformedReason(source string, st *policy.Stats) string {
 		reason += " (lines " + strings.Join(lines, ", ") + ")"
 	}
 	return reason
+}
+
+// mismatchBegins records whether rollout's decision found a sample-ratio mismatch and reports whether
+// that begins an episode (the previous decision found none). Like the metrics-failure count it lives in
+// memory: the daemon notifies once per episode; a process per tick (cron) once per run that sees it.
+func (l *Loop) mismatchBegins(rollout string, mismatch bool) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if !mismatch {
+		delete(l.mismatched, rollout)
+		return false
+	}
+	if l.mismatched[rollout] {
+		return false
+	}
+	if l.mismatched == nil {
+		l.mismatched = map[string]bool{}
+	}
+	l.mismatched[rollout] = true
+	return true
 }
 
 // notify delivers an alert and logs a failure: an alert is best effort and changes nothing in git.

@@ -838,3 +838,38 @@ func TestRemovingTheCanaryEndsTheRollout(t *testing.T) {
 	}
 	h.quiet()
 }
+
+// TestSampleRatioMismatchAlertsOncePerEpisode: a sample-ratio mismatch holds and is notified like a
+// rollback, once when the episode begins, not on every tick; a new episode after it cleared is
+// notified again. Nothing is written to git.
+func TestSampleRatioMismatchAlertsOncePerEpisode(t *testing.T) {
+	h := newHarness(t, map[string]string{"rollouts/summarizer.yaml": specFor("summarizer", "pull-request", "hold")})
+	h.tick() // start
+	mismatch := false
+	h.loop.Judge = func(spec *rollouts.Spec, ev policy.Evidence, now time.Time) policy.Decision {
+		d := h.judge.Judge(spec, ev, now)
+		if mismatch {
+			d.SampleRatioMismatch = true
+			d.Reasons = []string{"sample ratio mismatch: the canary has 10% of keys (100 of 1000), where the spec sets 5%"}
+		}
+		return d
+	}
+	head := h.repo.head("main")
+	for _, m := range []bool{true, true, true, false, true, true} {
+		mismatch = m
+		if res := h.only(h.tick()); res.Decision != policy.Hold {
+			t.Fatalf("%+v", res)
+		}
+	}
+	if h.repo.head("main") != head {
+		t.Errorf("a mismatch wrote to git")
+	}
+	if len(h.notes.events) != 2 {
+		t.Fatalf("events = %+v, want one per episode (2)", h.notes.events)
+	}
+	for _, ev := range h.notes.events {
+		if ev.Decision != "alert" || ev.Rollout != "summarizer" || len(ev.Reasons) == 0 || !strings.HasPrefix(ev.Reasons[0], "sample ratio mismatch") {
+			t.Errorf("event %+v", ev)
+		}
+	}
+}

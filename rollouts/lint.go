@@ -25,7 +25,8 @@ var promptExtRE = regexp.MustCompile(`\.(md|txt|j2|jinja|jinja2|tmpl|tpl|prompt|
 // changes model and prompt at once (a regression could not be blamed on either); the same salt in two
 // rollouts (their canaries would reach the same users); a prompt path that escapes the repository or
 // does not exist in it; an eval file that does not exist (its gate would stay shut); a last stage
-// below 100% (promotion would jump to everyone untested).
+// below 100% (promotion would jump to everyone untested); a rule's query that the source cannot run,
+// or that returns a bare value the judge only shows (a prometheus: query: advisory, never acted on).
 func Lint(set *Set, repo fs.FS) []Problem {
 	var out []Problem
 	salts := map[string]string{}
@@ -66,6 +67,15 @@ func Lint(set *Set, repo fs.FS) []Problem {
 			for i, r := range s.Analysis.Rules {
 				if r.Query != "" {
 					l.warn(fmt.Sprintf("analysis.rules[%d].query", i), "analysis.rules[%d]: the file: source cannot run a query; %s has no data and holds every stage", i, r.Metric)
+				}
+			}
+		}
+		if strings.HasPrefix(s.Metrics.Source, "prometheus:") {
+			// A PromQL query gives one bare value per arm, with no sample behind it: the judge shows it
+			// and never acts on it. SQL sources' queries return counts (n, sum, sumsq), which are judged.
+			for i, r := range s.Analysis.Rules {
+				if r.Query != "" {
+					l.warn(fmt.Sprintf("analysis.rules[%d].query", i), "analysis.rules[%d]: a prometheus: query returns one value per arm, so %s is advisory: shown in the evidence, never a cause to roll back or hold; use a built-in metric, or a SQL source whose query returns n, sum and sumsq, to have it judged", i, r.Metric)
 				}
 			}
 		}

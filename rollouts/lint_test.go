@@ -20,6 +20,8 @@ func TestLint(t *testing.T) {
 		"r/short.yaml":    {Data: []byte("apiVersion: rollout/v1\nkind: Rollout\nname: short\nstable: {model: m-v1}\ncanary: {model: m-v2}\nassignment: {salt: s2}\nstages: [{weight: 10}, {weight: 50}]\n")},
 		"r/evals.yaml":    {Data: []byte("apiVersion: rollout/v1\nkind: Rollout\nname: evals\nstable: {model: m-0613}\nstages: [{weight: 1, gate: {evals: evals/nope.json}}, {weight: 2, gate: {evals: evals/e.json}}]\n")},
 		"r/query.yaml":    spec("query", "stable: {model: m-20260101}\ncanary: {model: m-20260401}\nmetrics: {source: \"file:t.jsonl\"}\nanalysis:\n  rules:\n    - {metric: slo, query: 'up', max: 1}\n"),
+		"r/promql.yaml":   spec("promql", "stable: {model: m-20260101}\ncanary: {model: m-20260402}\nmetrics: {source: \"prometheus:http://p:9090\"}\nanalysis:\n  rules:\n    - {metric: slo, query: 'up', max: 1}\n"),
+		"r/sql.yaml":      spec("sql", "stable: {model: m-20260101}\ncanary: {model: m-20260403}\nmetrics: {source: \"postgres://db/x\"}\nanalysis:\n  rules:\n    - {metric: slo, query: 'SELECT 1', max: 1}\n"),
 	}
 	set, err := Load(fsys, "r")
 	if err != nil || len(set.Problems) > 0 {
@@ -41,6 +43,8 @@ func TestLint(t *testing.T) {
 		"r/short.yaml":    {"7:24: stages[1]: the last stage holds 50%; promotion will jump"},
 		"r/evals.yaml":    {"5:36: stages[0].gate.evals: \"evals/nope.json\" does not exist"},
 		"r/query.yaml":    {"9:28: analysis.rules[0]: the file: source cannot run a query"},
+		"r/promql.yaml":   {"9:28: analysis.rules[0]: a prometheus: query returns one value per arm, so slo is advisory"},
+		"r/sql.yaml":      nil,
 	}
 	for file, wants := range want {
 		lines := got[file]

@@ -111,7 +111,7 @@ func (app *App) demoRun(ctx context.Context, opts *demoOptions) error {
 		"one reconcile tick per hour; a reviewer merges each proposal 20 minutes after it opens.\n",
 		opts.Seed, opts.Hours, demoStart.Format("Mon Jan 2 15:04 MST"))
 	fmt.Fprintf(w, "  %-14s prompt v5 → v6 on the same model; healthy\n", demo.Healthy)
-	fmt.Fprintf(w, "  %-14s model bump; its error rate jumps once it serves 25%% of the users\n", demo.Regressing)
+	fmt.Fprintf(w, "  %-14s model bump; its canary fails one request in eight\n", demo.Regressing)
 	fmt.Fprintf(w, "  %-14s cost cut to a cheaper model; a trickle of traffic, so nothing can be shown\n", demo.Trickle)
 	section("Timeline")
 	tl.Header()

@@ -17,6 +17,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/rollout-dev/rollout/gate"
 	"github.com/rollout-dev/rollout/policy"
 	"github.com/rollout-dev/rollout/rollouts"
 	"github.com/rollout-dev/rollout/source/prom"
@@ -67,7 +68,7 @@ Example:
 				opts.OpenSource = app.openSource
 			}
 			if opts.Gates == nil {
-				opts.Gates = &policy.Gatekeeper{Repo: app.repoTree(), Getenv: app.Getenv}
+				opts.Gates = &gate.Keeper{Repo: app.repoTree(), Getenv: app.Getenv}
 			}
 			return app.evaluate(cmd.Context(), opts)
 		},
@@ -162,6 +163,15 @@ type evaluation struct {
 	Next     *evaluationNext  `json:"next"`
 	Reasons  []string         `json:"reasons"`
 	Metrics  []evaluationRule `json:"metrics"`
+	// Unit is what the statistics counted as one independent observation: "key" (the assignment key,
+	// where the source knows it) or "request" (Prometheus: requests only); absent without statistics.
+	Unit policy.Unit `json:"unit,omitempty"`
+	// Window is the span both arms were compared over (from the stage's first canary record).
+	Window *policy.Window `json:"window,omitempty"`
+	// SampleRatioMismatch: the canary's share differs from the spec's; the evidence cannot be trusted.
+	SampleRatioMismatch bool `json:"sampleRatioMismatch,omitempty"`
+	// NotRandomised counts the requests of include/exclude keys left out of both arms.
+	NotRandomised int64 `json:"notRandomised,omitempty"`
 	// Malformed counts the records the source could not read, when there were any.
 	Malformed int64 `json:"malformed,omitempty"`
 	// NoData names the judged metrics that had no data in at least one arm; absent when there are none.
@@ -186,6 +196,10 @@ type evaluationRule struct {
 	Verdict  policy.Verdict   `json:"verdict"`
 	Interval *policy.Interval `json:"interval"`
 	Reason   string           `json:"reason"`
+	// Limits holds each limit's verdict and interval on its own scale.
+	Limits []policy.LimitResult `json:"limits,omitempty"`
+	// Advisory: a bare value from a query, shown and never acted on.
+	Advisory bool `json:"advisory,omitempty"`
 }
 
 func armJSON(a policy.ArmValue) evaluationArm {
@@ -199,7 +213,8 @@ func armJSON(a policy.ArmValue) evaluationArm {
 
 func writeEvaluationJSON(w io.Writer, d policy.Decision, stats *policy.Stats, noData []noDataMetric) error {
 	out := evaluation{Rollout: d.Rollout, Decision: d.Action, Stage: d.Current.Stage, Weight: d.Current.Weight,
-		Reasons: d.Reasons, Metrics: []evaluationRule{}}
+		Reasons: d.Reasons, Metrics: []evaluationRule{}, Unit: d.Unit, Window: d.Window,
+		SampleRatioMismatch: d.SampleRatioMismatch, NotRandomised: d.NotRandomised}
 	for _, m := range noData {
 		out.NoData = append(out.NoData, m.Name)
 	}
@@ -211,7 +226,7 @@ func writeEvaluationJSON(w io.Writer, d policy.Decision, stats *policy.Stats, no
 	}
 	for _, m := range d.Metrics {
 		out.Metrics = append(out.Metrics, evaluationRule{Name: m.Name, Stable: armJSON(m.Stable), Canary: armJSON(m.Canary),
-			Verdict: m.Verdict, Interval: m.Interval, Reason: m.Reason})
+			Verdict: m.Verdict, Interval: m.Interval, Reason: m.Reason, Limits: m.Limits, Advisory: m.Advisory})
 	}
 	if stats != nil {
 		out.Malformed = stats.Malformed
@@ -234,6 +249,9 @@ func writeEvaluationText(w io.Writer, d policy.Decision, stats *policy.Stats, so
 	}
 	if len(d.Metrics) > 0 {
 		b.WriteString("\n")
+		if d.Unit != "" {
+			fmt.Fprintf(&b, "unit: %s (%s)\n", d.Unit, unitWords(d.Unit))
+		}
 		tw := tabwriter.NewWriter(&b, 0, 4, 2, ' ', 0)
 		fmt.Fprintln(tw, "METRIC\tSTABLE\tCANARY\tVERDICT")
 		for _, m := range d.Metrics {
@@ -265,6 +283,14 @@ func writeEvaluationText(w io.Writer, d policy.Decision, stats *policy.Stats, so
 	}
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+// unitWords says what the unit of the statistics means for a reader.
+func unitWords(u policy.Unit) string {
+	if u == policy.UnitKey {
+		return "each assignment key counts as one unit, however many requests it sent"
+	}
+	return "the source counts requests only, so each request is treated as independent"
 }
 
 func trafficWords(weight, shadow int) string {

@@ -24,7 +24,7 @@ func TestEvaluatePrometheusAndPostgres(t *testing.T) {
 	now := from.Add(6 * time.Hour)
 	canary := synth.Stable
 	canary.ErrorRate = 0.08
-	traffic := synth.Generate(synth.Traffic{Rollout: "summarizer", From: from, To: now, Stable: 5000, Canary: 1000,
+	traffic := synth.Generate(synth.Traffic{Rollout: "summarizer", From: from, To: now, Stable: 5700, Canary: 300, // the spec's 5%
 		StableProfile: synth.Stable, CanaryProfile: canary}, 7)
 
 	exp := synth.NewExporter("summarizer")

@@ -80,7 +80,7 @@ func regressed() *policy.Stats {
 // healthyStats is a canary as good as stable, with plenty of evidence.
 func healthyStats() *policy.Stats {
 	return &policy.Stats{
-		Stable: armStats(200000, 2000, 0.87, spread(20000, 200, 1200)),
+		Stable: armStats(380000, 3800, 0.87, spread(20000, 200, 1200)),
 		Canary: armStats(20000, 200, 0.87, spread(20000, 200, 1200)),
 	}
 }

@@ -54,6 +54,9 @@ type e2e struct {
 	now     time.Time
 	hooks   chan map[string]any
 	env     map[string]string
+	// weight is the canary's share of the traffic addTraffic writes, in percent (default 5), so that the
+	// judge's sample-ratio check sees the split the spec sets.
+	weight int
 }
 
 func newE2E(t *testing.T) *e2e {
@@ -96,7 +99,8 @@ func (e *e2e) reconcile() resultJSON {
 	return res[0]
 }
 
-// traffic appends n requests per arm spread over the hour before now, with the canary's error rate.
+// traffic appends n canary requests spread over the hour before now, with the canary's error rate, and
+// stable requests in the ratio of e.weight.
 func (e *e2e) addTraffic(n int, canaryErrors float64, seed int64) {
 	e.t.Helper()
 	rng := rand.New(rand.NewSource(seed))
@@ -105,9 +109,18 @@ func (e *e2e) addTraffic(n int, canaryErrors float64, seed int64) {
 		e.t.Fatal(err)
 	}
 	defer f.Close()
+	weight := e.weight
+	if weight <= 0 {
+		weight = 5
+	}
+	stableDue := 0.0
 	for i := range n {
 		ts := e.now.Add(-time.Duration(i+1) * time.Hour / time.Duration(n+1)).Format(time.RFC3339)
-		for _, variant := range []string{"stable", "canary"} {
+		variants := []string{"canary"}
+		for stableDue += float64(100-weight) / float64(weight); stableDue >= 1; stableDue-- {
+			variants = append(variants, "stable")
+		}
+		for _, variant := range variants {
 			fail := variant == "canary" && rng.Float64() < canaryErrors
 			fmt.Fprintf(f, `{"ts":%q,"rollout":"summarizer","variant":%q,"key":"u-%d","latency_ms":%d,"error":%t}`+"\n",
 				ts, variant, rng.Intn(100000), 500+rng.Intn(500), fail)
@@ -177,6 +190,7 @@ func TestReconcileEndToEndOnARealRepository(t *testing.T) {
 
 	// 4. The canary fails badly: rollback on main, the branch closed, the webhook told.
 	e.now = e.now.Add(30 * time.Minute)
+	e.weight = 25
 	e.addTraffic(400, 0.5, 2)
 	res = e.reconcile()
 	if *res.Decision != "rollback" || res.To != 0 || res.Commit == nil || e.head("main") != *res.Commit {

@@ -13,6 +13,7 @@ import (
 	"github.com/go-git/go-git/v5"
 	"github.com/go-git/go-git/v5/config"
 
+	"github.com/rollout-dev/rollout/gate"
 	"github.com/rollout-dev/rollout/githubforge"
 	"github.com/rollout-dev/rollout/gitrepo"
 	"github.com/rollout-dev/rollout/notify"
@@ -142,7 +143,7 @@ func (app *App) loop(w *wiring, metricsOverride string, log *slog.Logger) *recon
 			return app.openSource(spec, metricsOverride)
 		},
 		Gates: func(ctx context.Context, tree fs.FS, spec *rollouts.Spec, stage int) policy.GateResult {
-			g := &policy.Gatekeeper{Repo: tree, Getenv: app.Getenv}
+			g := &gate.Keeper{Repo: tree, Getenv: app.Getenv}
 			return g.Check(ctx, spec, stage)
 		},
 		History: w.remote,

@@ -147,8 +147,9 @@ func (w *world) localLoop() *reconcile.Loop {
 	return w.loop(r, &gitrepo.LocalForge{Remote: r, Out: io.Discard})
 }
 
-// writeTraffic writes an hour of traffic of rollout name from t0: 2,000 requests, half on the canary,
-// whose error rate is canaryErrors (the stable's is 1%).
+// writeTraffic writes an hour of traffic of rollout name from t0: 4,000 requests, 5% on the canary as
+// the spec's stage sets (the judge checks the split), whose error rate is canaryErrors (the stable's is
+// 1%).
 func (w *world) writeTraffic(name string, canaryErrors float64) {
 	w.t.Helper()
 	w.writeTrafficFrom(name, t0, canaryErrors)
@@ -160,8 +161,8 @@ func (w *world) writeTrafficFrom(name string, start time.Time, canaryErrors floa
 	canary := jsonl.DefaultProfile("claude-sonnet-4-5-20260415")
 	canary.ErrorRate = canaryErrors
 	var buf bytes.Buffer
-	err := jsonl.Synthesize(&buf, jsonl.SynthConfig{Rollout: name, Start: start.Add(time.Minute), Interval: 1500 * time.Millisecond,
-		Requests: 2000, CanaryShare: 0.5, Stable: jsonl.DefaultProfile("claude-sonnet-4-5-20260301"), Canary: canary},
+	err := jsonl.Synthesize(&buf, jsonl.SynthConfig{Rollout: name, Start: start.Add(time.Minute), Interval: 750 * time.Millisecond,
+		Requests: 4000, CanaryShare: 0.05, Stable: jsonl.DefaultProfile("claude-sonnet-4-5-20260301"), Canary: canary},
 		rand.New(rand.NewSource(7)))
 	if err != nil {
 		w.t.Fatal(err)

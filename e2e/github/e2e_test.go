@@ -316,7 +316,7 @@ func TestPromotion(t *testing.T) {
 		if weight == 100 {
 			share = 100 // every key on the canary: no stable traffic at all
 		}
-		w.traffic(name, at, at.Add(2*time.Hour), 4000, share, healthyCanary(), int64(100+stage))
+		w.traffic(name, at, at.Add(2*time.Hour), 8000, share, healthyCanary(), int64(100+stage))
 		at = at.Add(2 * time.Hour)
 		w.at(at)
 		r := w.result(w.tick(), name)

@@ -294,12 +294,22 @@ func (w *world) assertNoSecrets() {
 
 // Traffic.
 
-// traffic appends n request records of rollout to its JSONL file, evenly spread over [from, to), the
-// canary getting share% of them. The seed makes the records the same every run. The share need not be
-// the stage's weight (the judge compares the arms' rates, not their sizes); an even split keeps the
-// files small for the evidence they carry.
+// traffic appends request records of rollout to its JSONL file, evenly spread over [from, to): n/2 on
+// the canary and as many on stable as the weight the default branch holds makes them (the judge checks
+// that split: a sample-ratio mismatch holds the rollout), or share% on the canary where main holds no
+// weight between 0 and 100. The seed makes the records the same every run.
 func (w *world) traffic(rollout string, from, to time.Time, n, share int, canary jsonl.ArmProfile, seed int64) {
 	w.t.Helper()
+	if head := w.head("main"); head != "" {
+		if f, err := w.commit(head).File("rollouts/" + rollout + ".yaml"); err == nil {
+			if src, err := f.Contents(); err == nil {
+				if spec, _ := rollouts.Parse(f.Name, []byte(src)); spec != nil && spec.Traffic.Weight > 0 && spec.Traffic.Weight < 100 {
+					share = spec.Traffic.Weight
+					n = n / 2 * 100 / share
+				}
+			}
+		}
+	}
 	path := filepath.Join(w.dir, "traffic", rollout+".jsonl")
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		w.t.Fatal(err)

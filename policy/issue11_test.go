@@ -1,0 +1,232 @@
+package policy
+
+import (
+	"math"
+	"math/rand/v2"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/rollout-dev/rollout/rollouts"
+)
+
+// TestClockSkew: a stageStartedAt in the future is named as clock skew, never as a negative time so
+// far.
+func TestClockSkew(t *testing.T) {
+	spec := baseSpec()
+	spec.Status.StageStartedAt = t0.Add(900 * time.Hour)
+	d := Judge(spec, Evidence{Stats: healthy()}, t0.Add(3*time.Hour))
+	reasons := strings.Join(d.Reasons, "\n")
+	if d.Action != Hold || !strings.Contains(reasons, "clock skew") || !strings.Contains(reasons, "37d9h in the future") || strings.Contains(reasons, "-") && strings.Contains(reasons, "so far") {
+		t.Errorf("decision %s, reasons %q", d.Action, d.Reasons)
+	}
+}
+
+// TestWindowStartsAtFirstCanaryRecord: minDuration counts from the stage's first canary record (Stats.From),
+// which the decision reports as its window, with the unit and the keys left out.
+func TestWindowStartsAtFirstCanaryRecord(t *testing.T) {
+	spec := baseSpec()
+	now := t0.Add(5 * time.Hour)
+	st := healthy()
+	st.From = t0.Add(2 * time.Hour) // a two-hour deploy lag
+	st.Unit = UnitRequest
+	st.NotRandomised = 42
+	d := Judge(spec, Evidence{Stats: st}, now)
+	if d.Action != Hold || !strings.Contains(strings.Join(d.Reasons, "\n"), "minDuration 4h not reached (3h since the stage's first canary request)") {
+		t.Errorf("decision %s, reasons %q", d.Action, d.Reasons)
+	}
+	if d.Window == nil || !d.Window.From.Equal(st.From) || !d.Window.To.Equal(now) || d.Unit != UnitRequest || d.NotRandomised != 42 {
+		t.Errorf("window %+v unit %q not randomised %d", d.Window, d.Unit, d.NotRandomised)
+	}
+	if d := Judge(spec, Evidence{Stats: st}, t0.Add(6*time.Hour)); d.Action != Advance {
+		t.Errorf("4h after the first canary record: %s %q", d.Action, d.Reasons)
+	}
+	// A source that cannot tell (From zero) keeps stageStartedAt.
+	st.From = time.Time{}
+	if d := Judge(spec, Evidence{Stats: st}, now); d.Action != Advance || !d.Window.From.Equal(t0) {
+		t.Errorf("without From: %s, window %+v", d.Action, d.Window)
+	}
+}
+
+// TestSampleRatioMismatch: the share of keys, else of requests, else of mirrored requests, is checked
+// on every tick; a mismatch holds, names itself first and marks the decision; a failing rule still
+// rolls back, since that is safe whatever the routing did.
+func TestSampleRatioMismatch(t *testing.T) {
+	withKeys := func(stableKeys, canaryKeys int64) *Stats {
+		st := healthy()
+		st.Stable.Keys, st.Canary.Keys = stableKeys, canaryKeys
+		return st
+	}
+	shadow := func(stable, mirrored int64) *Stats {
+		st := healthy()
+		st.Stable.Requests, st.Shadow = stable, mirrored
+		st.Canary.Requests = mirrored
+		return st
+	}
+	failing := &Stats{Stable: armOf(95000, 950, 0.87, 0.1), Canary: armOf(10000, 300, 0.87, 0.1)}
+	for _, tc := range []struct {
+		name           string
+		weight, shadow int
+		stats          *Stats
+		mismatch       bool
+		want           Action
+		reason         string
+	}{
+		{"requests at the spec's share", 5, 0, healthy(), false, Advance, "stage 1 passed"},
+		{"keys at the spec's share", 5, 0, withKeys(9500, 500), false, Advance, "stage 1 passed"},
+		{"keys at twice the share", 5, 0, withKeys(9000, 1000), true, Hold, "sample ratio mismatch: the canary has 10% of keys (1000 of 10000), where the spec sets 5%"},
+		{"a small estimation error of distinct keys is no mismatch", 5, 0, withKeys(9490, 505), false, Advance, "stage 1 passed"},
+		{"requests at twice the share", 5, 0, &Stats{Stable: armOf(90000, 900, 0.87, 0.1), Canary: armOf(10000, 100, 0.87, 0.1)}, true, Hold, "of requests"},
+		{"a failing rule still rolls back, naming the mismatch too", 5, 0, failing, true, Rollback, "sample ratio mismatch: the canary has 9.52% of requests"},
+		{"mirrored share as set", 0, 20, shadow(50000, 10000), false, Advance, "stage 1 passed"},
+		{"mirrored share off", 0, 20, shadow(50000, 5000), true, Hold, "sample ratio mismatch: mirrored 10% of stable requests (5000 of 50000), where the spec sets 20%"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			spec := baseSpec()
+			spec.Traffic.Weight, spec.Traffic.Shadow = tc.weight, tc.shadow
+			d := Judge(spec, Evidence{Stats: tc.stats}, t0.Add(5*time.Hour))
+			if d.SampleRatioMismatch != tc.mismatch || d.Action != tc.want {
+				t.Fatalf("mismatch %v, decision %s, want %v %s: %q", d.SampleRatioMismatch, d.Action, tc.mismatch, tc.want, d.Reasons)
+			}
+			if tc.mismatch && tc.want == Hold && !strings.HasPrefix(d.Reasons[0], "sample ratio mismatch") {
+				t.Errorf("first reason %q", d.Reasons[0])
+			}
+			if !strings.Contains(strings.Join(d.Reasons, "\n"), tc.reason) {
+				t.Errorf("reasons %q do not say %q", d.Reasons, tc.reason)
+			}
+		})
+	}
+}
+
+// TestSRMFalseAlarmRate: a split exactly as the spec sets, checked on each of 96 ticks, raises a
+// mismatch in at most srmAlpha-ish of rollouts (here: none of 300).
+func TestSRMFalseAlarmRate(t *testing.T) {
+	rng := rand.New(rand.NewPCG(31, 32))
+	alarms := 0
+	for range 300 {
+		var k, n int64
+		for range simTicks {
+			n += 100
+			k += binomial(rng, 100, 0.05)
+			st := &Stats{Stable: ArmStats{Requests: n - k}, Canary: ArmStats{Requests: k}}
+			if sampleRatio(rollouts.Traffic{Weight: 5}, st) != "" {
+				alarms++
+				break
+			}
+		}
+	}
+	if alarms > 1 {
+		t.Errorf("%d of 300 healthy splits flagged as a mismatch", alarms)
+	}
+}
+
+// TestAdvisoryValue: a bare value from a query is shown and never acted on: it neither rolls back nor
+// holds a stage, whatever it says.
+func TestAdvisoryValue(t *testing.T) {
+	spec := baseSpec()
+	spec.Analysis.Rules = append(spec.Analysis.Rules, rollouts.Rule{Metric: "p99_latency_slo", Query: "histogram_quantile(0.99, x)", Max: f64(8000)})
+	st := healthy()
+	st.Stable.Metrics["p99_latency_slo"] = Sample{Kind: Value, N: 1, Sum: 7000}
+	st.Canary.Metrics["p99_latency_slo"] = Sample{Kind: Value, N: 1, Sum: 9900}
+	d := Judge(spec, Evidence{Stats: st}, t0.Add(5*time.Hour))
+	if d.Action != Advance || !strings.Contains(strings.Join(d.Reasons, "\n"), "advisory, not judged: p99_latency_slo") {
+		t.Errorf("decision %s, reasons %q", d.Action, d.Reasons)
+	}
+	m := d.Metrics[2]
+	if !m.Advisory || m.Verdict != Inconclusive || m.Interval != nil || !strings.Contains(m.Reason, "9900 against max 8000 (advisory") {
+		t.Errorf("advisory rule %+v", m)
+	}
+	// An advisory rule spends no error budget: the two judged limits split 5%.
+	if b := budgetOf(spec, st); math.Abs(b.fail-0.025) > 1e-12 || math.Abs(b.pass-0.2) > 1e-12 {
+		t.Errorf("budget %+v", b)
+	}
+}
+
+// TestErrorBudget: Bonferroni over the limits with data on the rollback side, intersection-union (no
+// split) on the advance side, requirePass raising it to confidence.
+func TestErrorBudget(t *testing.T) {
+	spec := baseSpec()
+	spec.Analysis.Rules = append(spec.Analysis.Rules,
+		rollouts.Rule{Metric: "refusal_rate", MaxIncrease: ratio(1), Max: f64(0.1)}, // no data: spends nothing
+		rollouts.Rule{Metric: "error_rate", Max: f64(0.02)})
+	b := budgetOf(spec, healthy())
+	if math.Abs(b.fail-0.05/3) > 1e-12 || math.Abs(b.pass-0.2) > 1e-12 {
+		t.Errorf("budget %+v, want fail 0.05/3, pass 0.2", b)
+	}
+	spec.Analysis.AdvanceConfidence = 0.9
+	if b := budgetOf(spec, healthy()); math.Abs(b.pass-0.1) > 1e-12 {
+		t.Errorf("advanceConfidence 0.9: pass %v", b.pass)
+	}
+	spec.Analysis.RequirePass = true
+	if b := budgetOf(spec, healthy()); math.Abs(b.pass-0.05) > 1e-12 {
+		t.Errorf("requirePass: pass %v, want 0.05", b.pass)
+	}
+}
+
+// TestHonestIntervals: relative intervals never reach below -100%, carry their scale and the confidence
+// of each end, and a rule with both max and maxIncrease keeps each limit's interval on its own scale.
+func TestHonestIntervals(t *testing.T) {
+	spec := baseSpec()
+	spec.Analysis.Rules = []rollouts.Rule{{Metric: "error_rate", Max: f64(0.02), MaxIncrease: ratio(0.5)}}
+	// Few requests and a few errors: a Fieller bound left alone would reach far below -100%.
+	st := &Stats{Stable: armOf(950, 10, 0.87, 0.1), Canary: armOf(50, 1, 0.87, 0.1)}
+	d := Judge(spec, Evidence{Stats: st}, t0.Add(5*time.Hour))
+	m := d.Metrics[0]
+	if len(m.Limits) != 2 {
+		t.Fatalf("limits %+v", m.Limits)
+	}
+	rel, abs := m.Limits[0], m.Limits[1]
+	if rel.Limit != "maxIncrease 50%" || rel.Interval.Scale != ScaleRelative || rel.Interval.Low < -1 {
+		t.Errorf("relative limit %+v %+v", rel, *rel.Interval)
+	}
+	if abs.Limit != "max 0.02" || abs.Interval.Scale != ScaleAbsolute || abs.Interval.Low < 0 {
+		t.Errorf("absolute limit %+v %+v", abs, *abs.Interval)
+	}
+	if rel.Interval.LowConfidence != 1-0.025 || rel.Interval.HighConfidence != 0.8 {
+		t.Errorf("relative interval's ends at %v and %v, want 0.975 (rollback, 5%% over 2 limits) and 0.8 (advance)", rel.Interval.LowConfidence, rel.Interval.HighConfidence)
+	}
+	if !strings.Contains(m.Reason, "lower end at 97.5%, upper at 80%, always-valid") || strings.Contains(m.Reason, "95% CS") {
+		t.Errorf("reason %q", m.Reason)
+	}
+	// Over many small samples, no relative interval reaches below -100%.
+	rng := rand.New(rand.NewPCG(33, 34))
+	for range 2000 {
+		ns, nc := 30+rng.Int64N(500), 30+rng.Int64N(100)
+		st := &Stats{Stable: armOf(ns, float64(binomial(rng, ns, 0.02)), 0.87, 0.1), Canary: armOf(nc, float64(binomial(rng, nc, 0.02)), 0.87, 0.1)}
+		for _, o := range judgeRules(spec, st) {
+			for _, l := range o.Limits {
+				if l.Interval.Scale == ScaleRelative && l.Interval.Low < -1 {
+					t.Fatalf("interval %+v below -100%%", *l.Interval)
+				}
+			}
+		}
+	}
+}
+
+// TestBetaBinomialCoverage: the exact one-arm bound for a rate of independent requests holds at every
+// tick at once: over 400 simulated streams of 5,000 requests checked after each 50, the true rate
+// leaves the upper bound at level 0.05 in at most 5% of them; and it is tighter than the normal
+// bound where events are few (a lower bound above zero from a handful of events).
+func TestBetaBinomialCoverage(t *testing.T) {
+	rng := rand.New(rand.NewPCG(35, 36))
+	const p = 0.02
+	crossed := 0
+	for range 400 {
+		var k, n float64
+		for range 100 {
+			k += float64(binomial(rng, 50, p))
+			n += 50
+			if betaBinomialBound(k, n, 0.05, 0.02, true) < p || betaBinomialBound(k, n, 0.05, 0.02, false) > p {
+				crossed++
+				break
+			}
+		}
+	}
+	if crossed > 20 {
+		t.Errorf("the true rate left the 95%% sequence in %d of 400 streams", crossed)
+	}
+	// 12.6% of 87 requests: the exact bound keeps a lower end above zero at 97.5%.
+	if lo := betaBinomialBound(11, 87, 0.025, 0.02, false); lo <= 0.02 {
+		t.Errorf("lower bound %v, want above the 2%% limit", lo)
+	}
+}

@@ -1,0 +1,7 @@
+//go:build !race
+
+package policy
+
+const raceEnabled = false
+
+const simRuns = 500

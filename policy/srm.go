@@ -1,0 +1,97 @@
+package policy
+
+import (
+	"fmt"
+	"math"
+
+	"github.com/rollout-dev/rollout/rollouts"
+)
+
+// Sample-ratio mismatch.
+//
+// The comparison is only as good as the randomisation behind it: an application that sends 10% of its
+// users to a 5% canary (a routing bug, a stale spec, a cache in front of one arm) compares groups that
+// differ in more than the variant, and the evidence cannot be trusted in either direction. So every
+// tick checks the canary's share against what the spec sets, with a test that stays honest however
+// often it is repeated: a sequential test, a beta-binomial mixture martingale over the share,
+//
+//	E_n = ∫ θ^k (1-θ)^(n-k) dBeta(θ; a, b) / max over θ0 in the null of θ0^k (1-θ0)^(n-k)
+//
+// for k canary units of n, which under the null is dominated by a test martingale, so by Ville's
+// inequality it ever reaches 1/srmAlpha with probability at most srmAlpha (Howard et al. 2021; the
+// same construction as Lindon and Malek's sequential SRM test). The null is an interval, the expected
+// share ± srmTolerance of it, because a source may estimate distinct keys with bounded memory and the
+// estimate's small error must not read as a mismatch.
+//
+// The units are keys where the source counts them: each new user's arm is an independent draw with the
+// canary's weight as its probability, whatever the user does afterwards. Where keys are unknown the
+// units are requests, which users' repeat visits make lumpier than independent draws; a shadow stage
+// checks the mirrored share of requests instead.
+
+const (
+	// srmAlpha is the level of the sample-ratio test over the whole stage: a healthy rollout is held
+	// for a mismatch with probability at most 0.1%, as GrowthBook's default SRM threshold.
+	srmAlpha = 0.001
+	// srmTolerance is the relative slack around the expected share (5% ± 0.15 points).
+	srmTolerance = 0.03
+	// srmConcentration is the prior concentration a+b of the mixture, centred on the expected share;
+	// it makes the test most sensitive to shares that differ by tens of percent of the expected one.
+	srmConcentration = 200
+)
+
+// sampleRatio checks stats against the traffic spec sets now. It returns a reason starting "sample
+// ratio mismatch" when the canary's share is shown to differ from the expected one, else "".
+func sampleRatio(traffic rollouts.Traffic, stats *Stats) string {
+	var k, n float64
+	var unit string
+	var want float64
+	switch {
+	case traffic.Weight > 0 && traffic.Weight < 100:
+		want = float64(traffic.Weight) / 100
+		live := stats.Canary.Requests - stats.Shadow
+		if stats.Canary.Keys > 0 && stats.Stable.Keys > 0 && stats.Shadow == 0 {
+			k, n, unit = float64(stats.Canary.Keys), float64(stats.Canary.Keys+stats.Stable.Keys), "keys"
+		} else {
+			k, n, unit = float64(live), float64(live+stats.Stable.Requests), "requests"
+		}
+	case traffic.Weight == 0 && traffic.Shadow > 0 && traffic.Shadow < 100:
+		// Each stable request is mirrored with probability shadow/100.
+		want = float64(traffic.Shadow) / 100
+		k, n, unit = float64(stats.Shadow), float64(stats.Stable.Requests), "mirrored requests"
+		if k > n {
+			return fmt.Sprintf("sample ratio mismatch: %d mirrored requests for %d stable ones, at shadow %d%%",
+				stats.Shadow, stats.Stable.Requests, traffic.Shadow)
+		}
+	default:
+		// 0%, 100% and a full mirror have no share to test.
+		return ""
+	}
+	if n <= 0 {
+		return ""
+	}
+	if srmLogE(k, n, want) < math.Log(1/srmAlpha) {
+		return ""
+	}
+	what := "the canary has"
+	of := "of " + unit
+	if unit == "mirrored requests" {
+		what, of = "mirrored", "of stable requests"
+	}
+	return fmt.Sprintf("sample ratio mismatch: %s %s %s (%d of %d), where the spec sets %s; the evidence cannot be trusted until the routing matches the spec",
+		what, trimFloat(k/n*100, 2)+"%", of, int64(k), int64(n), trimFloat(want*100, 2)+"%")
+}
+
+// srmLogE is the log of the mixture e-value of k canary units in n against an expected share want.
+func srmLogE(k, n, want float64) float64 {
+	lo, hi := want*(1-srmTolerance), math.Min(want*(1+srmTolerance), 1)
+	theta0 := math.Min(math.Max(k/n, lo), hi)
+	a, b := srmConcentration*want, srmConcentration*(1-want)
+	logL0 := 0.0
+	if k > 0 {
+		logL0 += k * math.Log(theta0)
+	}
+	if n-k > 0 {
+		logL0 += (n - k) * math.Log1p(-theta0)
+	}
+	return lbeta(a+k, b+n-k) - lbeta(a, b) - logL0
+}
