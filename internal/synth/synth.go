@@ -1,9 +1,22 @@
-// Package synth generates seeded synthetic LLM traffic for the metrics sources' tests, and computes
-// from the raw requests the statistics every source should report, so that the file, Prometheus and
-// PostgreSQL sources can be checked against the same truth.
+// Package synth is the one synthetic-traffic generator of the project: tests, the demo, the examples'
+// traffic files, the benchmarks and `rollout simulate` all draw their LLM requests here.
+//
+// Simulate draws what a rollout's application serves: users with many requests each, per-user
+// propensities (some users fail far more, some are slower), a daily cycle, a deploy lag before the
+// canary serves, regressions from a time or a weight on, late feedback, and variants assigned by the
+// spec's own rollouts.Assigner, all deterministic from a seed. WriteJSONL writes it as JSON Lines
+// request records (the `file:` source), Insert as rows of the PostgreSQL source's tables:
+//
+//	err := synth.WriteJSONL(w, spec, synth.Options{Seed: 1, From: start, To: start.Add(24 * time.Hour),
+//		PerHour: 400, Users: 2000, Stable: synth.DefaultProfile("model-a"), Canary: synth.DefaultProfile("model-b")})
+//
+// Generate is the simpler fixed-count mode (so many requests per arm, independent users) that the
+// sources' cross-checks use, and Expected computes from raw requests the statistics every source should
+// report, so that the file, Prometheus and SQL sources are checked against the same truth.
 package synth
 
 import (
+	"cmp"
 	"math"
 	"math/rand/v2"
 	"sort"
@@ -20,6 +33,11 @@ type Request struct {
 	Shadow       bool // a mirrored canary call
 	Key          string
 	Model        string
+	Prompt       string
+	// RequestID identifies the request, so that late feedback can attach to it.
+	RequestID string
+	// Late marks a late feedback record: only TS, Rollout, RequestID, Feedback and Quality are set.
+	Late bool
 	LatencyMS    float64
 	Error        bool
 	Refusal      bool
@@ -30,16 +48,42 @@ type Request struct {
 	Feedback     *int // -1, 0 or 1
 }
 
-// Profile is how one arm behaves.
+// Profile is how one arm behaves. Generate reads the fields up to NegativeRate (with fixed token,
+// quality and feedback shares); Simulate reads them all.
 type Profile struct {
 	Model         string
 	LatencyMedian float64 // ms, lognormal
 	LatencySigma  float64
 	ErrorRate     float64
 	RefusalRate   float64
-	CostPerToken  float64
-	Quality       float64 // mean quality score in [0,1]
-	NegativeRate  float64 // share of feedback that is negative
+	// CostPerToken prices a request: (input + 4 × output tokens) × CostPerToken.
+	CostPerToken float64
+	Quality      float64 // mean quality score in [0,1]
+	NegativeRate float64 // share of feedback that is negative
+
+	Prompt string
+	// InputTokensMean and OutputTokensMean are the means of exponential token counts (1100 and 275
+	// when zero); an errored request has no output.
+	InputTokensMean, OutputTokensMean float64
+	// QualityShare is the share of successful requests that get a quality score, QualitySD its spread
+	// (0.1 when zero).
+	QualityShare, QualitySD float64
+	// FeedbackShare is the share of successful requests with user feedback; NeutralRate of it is 0,
+	// NegativeRate -1, the rest +1.
+	FeedbackShare, NeutralRate float64
+}
+
+func (p Profile) inputMean() float64  { return cmp.Or(p.InputTokensMean, 1100) }
+func (p Profile) outputMean() float64 { return cmp.Or(p.OutputTokensMean, 275) }
+func (p Profile) qualitySD() float64  { return cmp.Or(p.QualitySD, 0.1) }
+
+// DefaultProfile is a plausible arm for Simulate: 1% errors, 2% refusals, ~800 ms median latency, ~1,100
+// input and ~275 output tokens, quality around 0.85 on a fifth of the requests, feedback on a tenth
+// (10% negative, 30% neutral).
+func DefaultProfile(model string) Profile {
+	return Profile{Model: model, Prompt: "v3", LatencyMedian: 800, LatencySigma: 0.5, ErrorRate: 0.01, RefusalRate: 0.02,
+		CostPerToken: 3e-6, Quality: 0.85, NegativeRate: 0.1, QualityShare: 0.2, QualitySD: 0.08,
+		FeedbackShare: 0.1, NeutralRate: 0.3}
 }
 
 // Stable is a healthy stable arm.
@@ -139,8 +183,9 @@ func Expected(reqs []Request, rollout string, w policy.Window) *policy.Stats {
 	}
 	arms := map[policy.Arm]*armAcc{policy.Stable: {}, policy.Canary: {}}
 	addTo := func(a *acc, v float64) { a.n++; a.sum += v; a.ss += v * v }
+	reqs = attachLate(reqs, rollout, w.To)
 	for _, r := range reqs {
-		if r.Rollout != rollout || r.TS.Before(w.From) || r.TS.After(w.To) {
+		if r.Late || r.Rollout != rollout || r.TS.Before(w.From) || r.TS.After(w.To) {
 			continue
 		}
 		a := arms[r.Variant]
@@ -223,4 +268,34 @@ func (e Exact) Quantile(q float64) float64 {
 // CountAbove returns the number of observations greater than x.
 func (e Exact) CountAbove(x float64) float64 {
 	return float64(len(e) - sort.Search(len(e), func(i int) bool { return e[i] > x }))
+}
+
+// attachLate returns reqs with each late record of rollout up to `to` applied to its request (the
+// latest value of each field wins), leaving reqs itself unchanged.
+func attachLate(reqs []Request, rollout string, to time.Time) []Request {
+	index := map[string]int{}
+	var out []Request
+	for _, r := range reqs {
+		if r.Rollout != rollout {
+			continue
+		}
+		if !r.Late {
+			if r.RequestID != "" {
+				index[r.RequestID] = len(out)
+			}
+			out = append(out, r)
+			continue
+		}
+		i, ok := index[r.RequestID]
+		if !ok || r.TS.After(to) {
+			continue
+		}
+		if r.Feedback != nil {
+			out[i].Feedback = r.Feedback
+		}
+		if r.Quality != nil {
+			out[i].Quality = r.Quality
+		}
+	}
+	return out
 }
