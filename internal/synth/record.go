@@ -1,6 +1,7 @@
 package synth
 
 import (
+	"math"
 	"time"
 
 	"github.com/rollout-dev/rollout/rollouts/record"
@@ -8,7 +9,7 @@ import (
 
 // Record returns r as the application's recorder takes it.
 func Record(r Request) record.Request {
-	latency := time.Duration(r.LatencyMS * float64(time.Millisecond))
+	latency := time.Duration(math.Round(r.LatencyMS * float64(time.Millisecond)))
 	in, out, cost := int64(r.InputTokens), int64(r.OutputTokens), r.CostUSD
 	return record.Request{
 		Time: r.TS, Rollout: r.Rollout, Variant: string(r.Variant), Shadow: r.Shadow, Key: r.Key, Model: r.Model, Prompt: r.Prompt, RequestID: r.RequestID,

@@ -17,27 +17,29 @@ package synth
 
 import (
 	"cmp"
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"sort"
 	"time"
 
 	"github.com/rollout-dev/rollout/policy"
+	"github.com/rollout-dev/rollout/rollouts"
 )
 
 // Request is one synthetic request, with the fields of the contract's JSONL record.
 type Request struct {
-	TS           time.Time
-	Rollout      string
-	Variant      policy.Arm
-	Shadow       bool // a mirrored canary call
-	Key          string
-	Model        string
-	Prompt       string
+	TS      time.Time
+	Rollout string
+	Variant policy.Arm
+	Shadow  bool // a mirrored canary call
+	Key     string
+	Model   string
+	Prompt  string
 	// RequestID identifies the request, so that late feedback can attach to it.
 	RequestID string
 	// Late marks a late feedback record: only TS, Rollout, RequestID, Feedback and Quality are set.
-	Late bool
+	Late         bool
 	LatencyMS    float64
 	Error        bool
 	Refusal      bool
@@ -149,6 +151,11 @@ func Generate(tr Traffic, seed uint64) []Request {
 	}
 	add(policy.Stable, tr.StableProfile, tr.Stable)
 	add(policy.Canary, tr.CanaryProfile, tr.Canary)
+	if tr.Canary > 0 {
+		// The first canary request opens the window, so that sources that compare both arms from the
+		// first canary record and those that cannot tell (Prometheus) count the same requests.
+		out[tr.Stable].TS = tr.From.Add(time.Millisecond)
+	}
 	sort.SliceStable(out, func(i, j int) bool { return out[i].TS.Before(out[j].TS) })
 	return out
 }
@@ -173,7 +180,48 @@ var BuiltinMetrics = []string{"error_rate", "refusal_rate", "negative_feedback_r
 // Expected computes, from the raw requests of rollout, the statistics a source should report for the window: exact
 // counts, sums and sums of squares, and for the quantile metrics the exact sorted observations.
 func Expected(reqs []Request, rollout string, w policy.Window) *policy.Stats {
-	st := &policy.Stats{}
+	return ExpectedFor(reqs, policy.Query{Rollout: rollout, Window: w})
+}
+
+// ExpectedFor is Expected for a whole query, as the contract counts: both arms from the first
+// canary record in the window, keys matched by q.NotRandomised left out (and counted), late records
+// attached to their requests, exact distinct keys per arm, and the sums per key bucket (a keyless
+// request bucketed by its request_id) in Clusters.
+func ExpectedFor(reqs []Request, q policy.Query) *policy.Stats {
+	rollout, w := q.Rollout, q.Window
+	st := &policy.Stats{Unit: policy.UnitKey}
+	var first time.Time
+	for _, r := range attachLate(reqs, rollout, w.To) {
+		if r.Variant == policy.Canary && !r.TS.Before(w.From) && !r.TS.After(w.To) && !notRandomised(q, r) &&
+			(first.IsZero() || r.TS.Before(first)) {
+			first = r.TS
+		}
+	}
+	st.From = first
+	keys := map[policy.Arm]map[string]bool{policy.Stable: {}, policy.Canary: {}}
+	clusters := map[policy.Arm]map[string]map[int]*policy.Cluster{policy.Stable: {}, policy.Canary: {}}
+	cluster := func(arm policy.Arm, metric string, r Request) *policy.Cluster {
+		unit := r.Key
+		if unit == "" {
+			unit = r.RequestID
+		}
+		b := policy.KeyBucket(unit)
+		if clusters[arm][metric] == nil {
+			clusters[arm][metric] = map[int]*policy.Cluster{}
+		}
+		c := clusters[arm][metric][b]
+		if c == nil {
+			c = &policy.Cluster{Bucket: b}
+			clusters[arm][metric][b] = c
+		}
+		return c
+	}
+	addCluster := func(arm policy.Arm, metric string, r Request, v float64) {
+		c := cluster(arm, metric, r)
+		c.N++
+		c.Sum += v
+		c.SumSquares += v * v
+	}
 	type acc struct{ n, sum, ss float64 }
 	type armAcc struct {
 		requests                        int64
@@ -188,8 +236,36 @@ func Expected(reqs []Request, rollout string, w policy.Window) *policy.Stats {
 		if r.Late || r.Rollout != rollout || r.TS.Before(w.From) || r.TS.After(w.To) {
 			continue
 		}
+		if notRandomised(q, r) {
+			st.NotRandomised++
+			continue
+		}
+		if !first.IsZero() && r.TS.Before(first) {
+			continue
+		}
 		a := arms[r.Variant]
 		a.requests++
+		keys[r.Variant][r.Key] = true
+		addCluster(r.Variant, "error_rate", r, b2f(r.Error))
+		addCluster(r.Variant, "refusal_rate", r, b2f(r.Refusal))
+		addCluster(r.Variant, "latency_mean_ms", r, r.LatencyMS)
+		addCluster(r.Variant, "cost_per_request", r, r.CostUSD)
+		addCluster(r.Variant, "input_tokens_per_request", r, float64(r.InputTokens))
+		addCluster(r.Variant, "output_tokens_per_request", r, float64(r.OutputTokens))
+		if r.Quality != nil {
+			addCluster(r.Variant, "quality_score", r, *r.Quality)
+		}
+		if r.Feedback != nil {
+			addCluster(r.Variant, "negative_feedback_rate", r, b2f(*r.Feedback < 0))
+		}
+		c := cluster(r.Variant, "latency_p95_ms", r)
+		if c.Bins == nil {
+			c.Bins = make([]float64, policy.QuantileBins)
+		}
+		c.N++
+		c.Sum += r.LatencyMS
+		c.SumSquares += r.LatencyMS * r.LatencyMS
+		c.Bins[policy.QuantileBin(r.LatencyMS)]++
 		if r.Shadow {
 			st.Shadow++
 		}
@@ -217,6 +293,7 @@ func Expected(reqs []Request, rollout string, w policy.Window) *policy.Stats {
 	for arm, a := range arms {
 		as := st.Arm(arm)
 		as.Requests = a.requests
+		as.Keys = int64(len(keys[arm]))
 		as.Metrics = map[string]policy.Sample{}
 		if a.requests == 0 {
 			continue
@@ -244,8 +321,65 @@ func Expected(reqs []Request, rollout string, w policy.Window) *policy.Stats {
 		if a.quality.n > 0 {
 			as.Metrics["quality_score"] = mean(a.quality)
 		}
+		for name, s := range as.Metrics {
+			source := name
+			if s.Kind == policy.Quantile {
+				source = "latency_p95_ms"
+			}
+			for _, c := range clusters[arm][source] {
+				s.Clusters = append(s.Clusters, *c)
+			}
+			sort.Slice(s.Clusters, func(i, j int) bool { return s.Clusters[i].Bucket < s.Clusters[j].Bucket })
+			as.Metrics[name] = s
+		}
 	}
 	return st
+}
+
+func notRandomised(q policy.Query, r Request) bool {
+	return r.Key != "" && rollouts.MatchesAny(q.NotRandomised, r.Key)
+}
+
+func b2f(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// DiffClusters lists the differences between the sums per key bucket of want and got, beyond a
+// relative tolerance rel (bins compared exactly).
+func DiffClusters(want, got *policy.Stats, rel float64) []string {
+	var diffs []string
+	for _, arm := range []policy.Arm{policy.Stable, policy.Canary} {
+		for name, ws := range want.Arm(arm).Metrics {
+			gs := got.Arm(arm).Metrics[name]
+			if len(gs.Clusters) != len(ws.Clusters) {
+				diffs = append(diffs, fmt.Sprintf("%s %s: %d clusters, want %d", arm, name, len(gs.Clusters), len(ws.Clusters)))
+				continue
+			}
+			byBucket := map[int]policy.Cluster{}
+			for _, c := range gs.Clusters {
+				byBucket[c.Bucket] = c
+			}
+			for _, w := range ws.Clusters {
+				g, ok := byBucket[w.Bucket]
+				if !ok || g.N != w.N || !near(g.Sum, w.Sum, rel) || !near(g.SumSquares, w.SumSquares, rel) {
+					diffs = append(diffs, fmt.Sprintf("%s %s bucket %d = %+v, want %+v", arm, name, w.Bucket, g, w))
+					continue
+				}
+				if ws.Kind == policy.Quantile && len(g.Bins) > 0 {
+					for i := range w.Bins {
+						if g.Bins[i] != w.Bins[i] {
+							diffs = append(diffs, fmt.Sprintf("%s %s bucket %d bin %d = %g, want %g", arm, name, w.Bucket, i, g.Bins[i], w.Bins[i]))
+							break
+						}
+					}
+				}
+			}
+		}
+	}
+	return diffs
 }
 
 // Exact is the Distribution of sorted observations themselves.

@@ -173,8 +173,10 @@ func TestStatsWindow(t *testing.T) {
 		window         policy.Window
 		stable, canary int64
 	}{
-		{"open window reads every record", policy.Window{}, 4, 4},
-		{"bounds are inclusive", window("2026-04-16T10:01:00Z", "2026-04-16T10:30:00Z"), 2, 2},
+		// Both arms start at the first canary record (10:00:00.000): the stable record just before it is out.
+		{"open window reads from the first canary record", policy.Window{}, 3, 4},
+		// The first canary record in the window is at 10:03, so the stable one at 10:01 is out.
+		{"bounds are inclusive", window("2026-04-16T10:01:00Z", "2026-04-16T10:30:00Z"), 1, 1},
 		{"empty window", window("2030-01-01T00:00:00Z", "2030-01-02T00:00:00Z"), 0, 0},
 	}
 	for _, tt := range tests {
