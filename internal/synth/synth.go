@@ -79,13 +79,13 @@ func (p Profile) inputMean() float64  { return cmp.Or(p.InputTokensMean, 1100) }
 func (p Profile) outputMean() float64 { return cmp.Or(p.OutputTokensMean, 275) }
 func (p Profile) qualitySD() float64  { return cmp.Or(p.QualitySD, 0.1) }
 
-// DefaultProfile is a plausible arm for Simulate: 1% errors, 2% refusals, ~800 ms median latency, ~1,100
-// input and ~275 output tokens, quality around 0.85 on a fifth of the requests, feedback on a tenth
+// DefaultProfile is a plausible arm for Simulate: 1% errors, 2% refusals, ~800 ms median latency, ~1,200
+// input and ~300 output tokens, quality around 0.85 on a fifth of the requests, feedback on a tenth
 // (10% negative, 30% neutral).
 func DefaultProfile(model string) Profile {
 	return Profile{Model: model, Prompt: "v3", LatencyMedian: 800, LatencySigma: 0.5, ErrorRate: 0.01, RefusalRate: 0.02,
-		CostPerToken: 3e-6, Quality: 0.85, NegativeRate: 0.1, QualityShare: 0.2, QualitySD: 0.08,
-		FeedbackShare: 0.1, NeutralRate: 0.3}
+		CostPerToken: 3e-6, Quality: 0.85, NegativeRate: 0.1, InputTokensMean: 1200, OutputTokensMean: 300,
+		QualityShare: 0.2, QualitySD: 0.08, FeedbackShare: 0.1, NeutralRate: 0.3}
 }
 
 // Stable is a healthy stable arm.

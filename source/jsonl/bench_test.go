@@ -2,11 +2,11 @@ package jsonl
 
 import (
 	"bufio"
+	"bytes"
 	"compress/gzip"
 	"context"
 	"flag"
 	"fmt"
-	"bytes"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -317,7 +317,7 @@ func BenchmarkDuckDB1M(b *testing.B) {
 	// start-up, so the ratio is fair to DuckDB.
 	b.StopTimer()
 	cmd := exec.Command(node, script, files["plain"], synthStart.Format(time.RFC3339), synthStart.Add(benchSpan).Format(time.RFC3339), strconv.Itoa(b.N))
-	cmd.Env = append(os.Environ(), "NODE_PATH="+modules)
+	cmd.Env = append(os.Environ(), "DUCKDB_NODE_PATH="+modules)
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		b.Fatalf("duckdb: %v\n%s", err, out)

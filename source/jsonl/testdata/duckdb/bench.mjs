@@ -1,9 +1,14 @@
 // Times DuckDB on the same file and the same statistics as BenchmarkStats1M: per variant and key
 // bucket, the counts, sums and sums of squares of every built-in metric, distinct keys, and latency
 // quantiles per variant. Usage: node bench.mjs FILE FROM TO RUNS; prints one line per run:
-// "duckdb-ms <milliseconds> rows <n>". Run by BenchmarkDuckDB1M with NODE_PATH set to a folder
-// holding @duckdb/node-api (see bench_test.go).
-import { DuckDBInstance } from '@duckdb/node-api';
+// "duckdb-ms <milliseconds> rows <n>". Run by BenchmarkDuckDB1M with DUCKDB_NODE_PATH set to a
+// node_modules folder holding @duckdb/node-api (see bench_test.go).
+import { createRequire } from 'node:module';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+
+const entry = createRequire(join(process.env.DUCKDB_NODE_PATH, 'noop.js')).resolve('@duckdb/node-api');
+const { DuckDBInstance } = await import(pathToFileURL(entry).href);
 
 const [file, from, to, runs] = process.argv.slice(2);
 const instance = await DuckDBInstance.create(':memory:');
