@@ -1,11 +1,32 @@
-// Package postgres reads a rollout's per-arm statistics from a PostgreSQL table of LLM requests,
-// llm_requests (its DDL is Schema, from schema.sql), through a pgx connection pool.
+// Package postgres reads a rollout's per-arm statistics from PostgreSQL tables of LLM requests,
+// llm_requests and llm_feedback (their DDL is Schema, from schema.sql), through a pgx connection pool.
 //
-// One Stats call sends one query that computes, per variant, the counts, sums and sums of squares of
-// every built-in proportion and mean metric. When a quantile metric (latency_p50_ms, latency_p95_ms,
-// latency_p99_ms) is asked, a second query pulls a bounded histogram of latency_ms (width_bucket over
-// 700 log-spaced buckets from 1 ms to 1000 s, about 2% wide), whose Distribution interpolates within a
-// bucket. A metric with its own SQL costs one more query.
+// One Stats call sends one query that computes, per variant and hash bucket of the assignment key
+// (hashtext(key) & 1023, policy.KeyBuckets buckets), the counts, sums and sums of squares of every
+// built-in proportion and mean metric, the distinct keys, the first canary record, the requests not
+// randomised and the late records without a request. When a quantile metric (latency_p50_ms,
+// latency_p95_ms, latency_p99_ms) is asked, a second query counts latency_ms per variant in 700
+// log-spaced buckets from 1 ms to 1000 s (about 2% wide, for the quantiles) and per variant and key
+// bucket in policy.QuantileBin's bins (for the judge's per-key comparison). A metric with its own SQL
+// costs one more query (two with {{variant}}).
+//
+// # What is counted
+//
+// The unit is the assignment key (request_key): every request of one user lands in one bucket, so the
+// judge treats buckets as independent units however correlated a user's requests are (Stats.Unit is
+// policy.UnitKey). A request without a key is its own unit: its request_id, else its row id, stands in
+// for the key. Both arms are counted from the first canary record in the window (Stats.From) to its end;
+// stable requests before it are left out, and while the canary has none the stable arm covers the whole
+// window. Keys matched by the spec's include and exclude globs (policy.Query.NotRandomised, path.Match
+// syntax, translated to PostgreSQL regular expressions) are left out of both arms and counted in
+// Stats.NotRandomised.
+//
+// # Late feedback
+//
+// A row of llm_feedback (timestamp, rollout, request_id, feedback and/or quality) attaches to the
+// llm_requests row of the same rollout and request_id: its arm, its key and its window. The latest
+// value of each column, up to the window's end, wins over the request's own. A late row whose
+// request_id matches no request of the rollout is counted in Stats.LateUnmatched, never guessed.
 //
 // # The DSN
 //
@@ -16,14 +37,25 @@
 //
 // # A metric's own SQL
 //
-// A rule's `query` is a SELECT returning one row per variant with the columns variant (stable or
-// canary), n (the number of observations), sum, and sumsq: the sum of squares for a mean, or NULL for a
-// proportion, where sum is then the number of events among n. {{rollout}}, {{from}} and {{to}} are bound
-// as parameters (text, timestamptz, timestamptz), never spliced into the text. For example:
+// A rule's `query` is a SELECT whose result the source reads by its column names. {{rollout}},
+// {{from}} and {{to}} are bound as parameters (text, timestamptz, timestamptz), never spliced into the
+// text. The accepted shapes, one row per variant (a column variant = stable or canary):
 //
-//	SELECT variant, count(*) AS n, sum(latency_ms) AS sum, sum(latency_ms^2) AS sumsq
+//   - events and total: a proportion (errors among requests) the judge tests;
+//   - n (or count), sum and sumsq: a mean the judge tests (sumsq NULL: a proportion, sum the events);
+//   - value: a bare number per arm, advisory: shown, never a cause to act.
+//
+// An optional bucket column (an integer in [0, 1024), a hash of the assignment key) makes the sums per
+// key bucket, so the judge counts users rather than requests. A query that uses {{variant}} is run once
+// per arm with it bound, and returns one row without a variant column: the same columns, or one bare
+// column (advisory). For example:
+//
+//	SELECT variant, count(*) FILTER (WHERE status <> 'ok') AS events, count(*) AS total
 //	FROM llm_requests WHERE rollout = {{rollout}} AND "timestamp" BETWEEN {{from}} AND {{to}}
 //	  AND model_version LIKE 'claude-%' GROUP BY variant
+//
+//	SELECT percentile_cont(0.99) WITHIN GROUP (ORDER BY latency_ms) FROM llm_requests
+//	WHERE rollout = {{rollout}} AND variant = {{variant}} AND "timestamp" BETWEEN {{from}} AND {{to}}
 package postgres
 
 import (
@@ -195,7 +227,7 @@ func (s *Source) Stats(ctx context.Context, q policy.Query) (*policy.Stats, erro
 
 // scopeSQL is the common head of the source's queries: the rollout's requests in the window ($1
 // rollout, $2 from, $3 to), whether each one's key is not randomised ($4, a regular expression of the
-// include and exclude globs; '' for none), the first canary record among the others, the latest late
+// include and exclude globs; empty for none), the first canary record among the others, the latest late
 // feedback and score of each request, and the requests both arms count: from the first canary record
 // on (the whole window while the canary has none), not-randomised keys left out, late values in place
 // of the request's own. Each request's unit is its key, else its request_id, else its row: a request
