@@ -379,6 +379,8 @@ type pass struct {
 	from, to time.Time
 	metrics  []policy.MetricQuery
 	globs    []string
+	// globPrefixes holds each glob's literal prefix, up to its first special character.
+	globPrefixes [][]byte
 	// fixed: the window start is known (a second pass), stable records before it are out.
 	fixed bool
 	start time.Time
@@ -418,6 +420,9 @@ func (s *Source) newPass(q policy.Query, start time.Time, fixed bool) *pass {
 	p := &pass{rollout: []byte(q.Rollout), from: q.Window.From, to: q.Window.To, metrics: q.Wanted(),
 		globs: q.NotRandomised, fixed: fixed, start: start, stable: getArm(), canary: getArm(),
 		late: lateIndex{max: size}, maxReported: maxReported}
+	for _, g := range q.NotRandomised {
+		p.globPrefixes = append(p.globPrefixes, []byte(g[:literalPrefix(g)]))
+	}
 	if !fixed {
 		p.pending = getArm()
 	}
@@ -457,7 +462,7 @@ func (p *pass) add(req *request) {
 	if !p.from.IsZero() && req.ts.Before(p.from) {
 		return
 	}
-	if len(p.globs) > 0 && req.key != nil && rollouts.MatchesAny(p.globs, string(req.key)) {
+	if req.key != nil && p.notRandomised(req.key) {
 		p.st.NotRandomised++
 		return
 	}
@@ -523,6 +528,17 @@ func (p *pass) add(req *request) {
 		entry.quality = req.quality
 	}
 	a.add(req, bucket, unit)
+}
+
+// notRandomised reports whether key matches one of the query's NotRandomised globs. A key that starts
+// with none of the globs' literal prefixes cannot match, and is told apart without converting it.
+func (p *pass) notRandomised(key []byte) bool {
+	for i, g := range p.globs {
+		if bytes.HasPrefix(key, p.globPrefixes[i]) && rollouts.MatchesAny([]string{g}, string(key)) {
+			return true
+		}
+	}
+	return false
 }
 
 // skip notes a stable record left out for being before the first canary record known so far.
@@ -599,6 +615,14 @@ func (p *pass) result() *policy.Stats {
 		st.Unit = policy.UnitKey
 	}
 	return &st
+}
+
+// literalPrefix is the length of g's prefix without a path.Match special character.
+func literalPrefix(g string) int {
+	if i := strings.IndexAny(g, `*?[\`); i >= 0 {
+		return i
+	}
+	return len(g)
 }
 
 // keyBucket is policy.KeyBucket of a key held as bytes.
