@@ -107,16 +107,21 @@ func (x *lateIndex) get(id uint64) *lateEntry {
 	return nil
 }
 
-// hashID is 64-bit FNV-1a of a request_id, with the top bit set so that no id hashes to "empty".
-func hashID(b []byte) uint64 {
+// hashID is hash64 of a request_id with the top bit set, so that no id hashes to "empty".
+func hashID(b []byte) uint64 { return hash64(b) | 1<<63 }
+
+// hash64 is 64-bit FNV-1a of b, its bits mixed (a splitmix64 finalizer) so that every bit depends on
+// every byte, as the index table and HyperLogLog need.
+func hash64(b []byte) uint64 {
 	h := uint64(14695981039346656037)
 	for _, c := range b {
 		h ^= uint64(c)
 		h *= 1099511628211
 	}
-	// Mix the high bits down: the table is indexed by the low ones.
-	h ^= h >> 29
+	h ^= h >> 30
 	h *= 0xbf58476d1ce4e5b9
-	h ^= h >> 32
-	return h | 1<<63
+	h ^= h >> 27
+	h *= 0x94d049bb133111eb
+	h ^= h >> 31
+	return h
 }

@@ -1,6 +1,7 @@
 package jsonl
 
 import (
+	"cmp"
 	"sync"
 
 	"github.com/axiomhq/hyperloglog"
@@ -66,9 +67,54 @@ type arm struct {
 	// bins[b] counts bucket b's latencies per policy.QuantileBin; nil until the bucket has one.
 	bins          [policy.KeyBuckets]*[policy.QuantileBins]uint32
 	latencySketch *Sketch
-	// units estimates the distinct keys (keyless requests count one each) with bounded memory.
-	units hyperloglog.Sketch
-	keyed bool // some request carried a key
+	units         unitCounter
+	keyed         bool // some request carried a key
+}
+
+// MaxExactKeys is how many distinct keys per arm a Stats call counts exactly (by a set of 64-bit
+// hashes, about 2.5 MiB at the bound); beyond it the count is a HyperLogLog estimate.
+const MaxExactKeys = 1 << 17
+
+// unitCounter counts the distinct units (keys; a keyless request counts one) of an arm: exactly up to
+// MaxExactKeys, which covers the rollouts the sample-ratio check is most often run on, then with a
+// HyperLogLog (github.com/axiomhq/hyperloglog, precision 16: about 0.4% standard error in 64 KiB), so
+// memory stays bounded however many users there are. The exact set holds 64-bit hashes of the keys,
+// whose collisions (about n²/2^65) are negligible.
+type unitCounter struct {
+	exact  map[uint64]struct{}
+	sketch *hyperloglog.Sketch
+	limit  int // MaxExactKeys when zero
+}
+
+func (u *unitCounter) add(unit []byte) {
+	h := hash64(unit)
+	if u.sketch != nil {
+		u.sketch.InsertHash(h)
+		return
+	}
+	if u.exact == nil {
+		u.exact = make(map[uint64]struct{})
+	}
+	u.exact[h] = struct{}{}
+	if len(u.exact) > cmp.Or(u.limit, MaxExactKeys) {
+		u.sketch = hyperloglog.New16()
+		for k := range u.exact {
+			u.sketch.InsertHash(k)
+		}
+		clear(u.exact)
+	}
+}
+
+func (u *unitCounter) count() int64 {
+	if u.sketch != nil {
+		return int64(u.sketch.Estimate())
+	}
+	return int64(len(u.exact))
+}
+
+func (u *unitCounter) reset() {
+	clear(u.exact)
+	u.sketch = nil
 }
 
 // arms holds the accumulators of finished Stats calls for the next ones: an arm is 200 KiB, too much to
@@ -88,7 +134,7 @@ func putArm(a *arm) {
 	}
 	a.touched = a.touched[:0]
 	a.requests, a.latencySketch, a.keyed = 0, nil, false
-	a.units.Reset()
+	a.units.reset()
 	arms.Put(a)
 }
 
@@ -99,7 +145,7 @@ func (a *arm) add(r *request, bucket int, unit []byte) {
 		a.seen[bucket] = true
 		a.touched = append(a.touched, uint16(bucket))
 	}
-	a.units.Insert(unit)
+	a.units.add(unit)
 	if r.key != nil {
 		a.keyed = true
 	}
@@ -163,7 +209,7 @@ var metricMoments = map[string]struct {
 func (a *arm) stats(metrics []policy.MetricQuery) policy.ArmStats {
 	out := policy.ArmStats{Requests: a.requests, Metrics: map[string]policy.Sample{}}
 	if a.requests > 0 {
-		out.Keys = int64(a.units.Estimate())
+		out.Keys = a.units.count()
 	}
 	var (
 		clusters [nMoments][]policy.Cluster

@@ -15,8 +15,9 @@
 // record without a key is its own unit, bucketed by its request_id, else by its line number: nothing
 // changes weight silently. Memory is fixed: 1024 buckets × 8 moments per arm, plus 200 latency bins per
 // bucket that has latencies, whatever the number of records or keys. ArmStats.Keys, the distinct units
-// per arm, is a HyperLogLog estimate (github.com/axiomhq/hyperloglog, precision 14: about 1% error in
-// 16 KiB per arm); the exact set would grow with the users.
+// per arm that the judge's sample-ratio check reads, is exact up to MaxExactKeys per arm and a
+// HyperLogLog estimate beyond (github.com/axiomhq/hyperloglog, about 0.4% error in 64 KiB): the exact
+// set would grow with the users.
 //
 // # The window
 //
