@@ -233,6 +233,11 @@ func TestNeverEndingFiles(t *testing.T) {
 	if !errors.Is(err, context.DeadlineExceeded) {
 		t.Errorf("/dev/zero with a deadline: err = %v, want DeadlineExceeded", err)
 	}
+	// The source's own time bound is a source error: the judge holds.
+	_, err = (&Source{Path: "/dev/zero", Timeout: 200 * time.Millisecond}).Stats(context.Background(), policy.Query{Rollout: "r"})
+	if !errors.Is(err, context.DeadlineExceeded) || !errors.Is(err, policy.ErrSourceUnavailable) {
+		t.Errorf("/dev/zero past the source's timeout: err = %v, want DeadlineExceeded and ErrSourceUnavailable", err)
+	}
 
 	fifo := filepath.Join(t.TempDir(), "pipe")
 	if err := syscall.Mkfifo(fifo, 0o600); err != nil {

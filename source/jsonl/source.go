@@ -120,6 +120,7 @@ func (s *Source) Stats(ctx context.Context, q policy.Query) (*policy.Stats, erro
 	if timeout == 0 {
 		timeout = DefaultTimeout
 	}
+	caller := ctx
 	if timeout > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, timeout)
@@ -150,8 +151,11 @@ func (s *Source) Stats(ctx context.Context, q policy.Query) (*policy.Stats, erro
 	}
 	st, err := s.read(ctx, r, q, reopen)
 	if err != nil {
+		if cerr := caller.Err(); cerr != nil {
+			return nil, fmt.Errorf("read %s: %w", s.Path, cerr) // the caller gave up: not the source's fault
+		}
 		if cerr := ctx.Err(); cerr != nil {
-			return nil, fmt.Errorf("read %s: %w", s.Path, cerr)
+			return nil, fmt.Errorf("read %s: %w: no answer within %v: %w", s.Path, policy.ErrSourceUnavailable, timeout, cerr)
 		}
 		return nil, fmt.Errorf("read %s: %w: %w", s.Path, policy.ErrSourceUnavailable, err)
 	}
