@@ -106,6 +106,17 @@ func TestClusters(t *testing.T) {
 	if n := src.Queries(); n != 2 {
 		t.Errorf("%d queries, want 2", n)
 	}
+	// A quantile asked alone still has its sums and clusters, and nothing else is returned.
+	only, err := src.Stats(context.Background(), policy.Query{Rollout: q.Rollout, Window: q.Window, NotRandomised: q.NotRandomised,
+		Metrics: []policy.MetricQuery{{Name: "latency_p95_ms"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p95, w95 := only.Canary.Metrics["latency_p95_ms"], want.Canary.Metrics["latency_p95_ms"]
+	if len(only.Canary.Metrics) != 1 || p95.N != w95.N || math.Abs(p95.Sum-w95.Sum) > 1e-9*w95.Sum || len(p95.Clusters) == 0 || p95.Clusters[0].Bins == nil {
+		t.Errorf("p95 alone: %d metrics, n %d sum %g, %d clusters; want 1, %d, %g, clusters with bins",
+			len(only.Canary.Metrics), p95.N, p95.Sum, len(p95.Clusters), w95.N, w95.Sum)
+	}
 }
 
 // TestOwnSQLShapes runs source-defined queries of each accepted result shape.

@@ -214,6 +214,21 @@ func (s *Source) Stats(ctx context.Context, q policy.Query) (*policy.Stats, erro
 			break
 		}
 	}
+	// The quantiles took their sums from latency_mean_ms whether or not it was asked: keep only the
+	// built-ins asked for.
+	builtin := map[string]bool{}
+	for _, m := range q.Metrics {
+		if m.Query == "" {
+			builtin[m.Name] = true
+		}
+	}
+	for _, arm := range []*policy.ArmStats{&stats.Stable, &stats.Canary} {
+		for name := range arm.Metrics {
+			if !builtin[name] {
+				delete(arm.Metrics, name)
+			}
+		}
+	}
 	for _, m := range q.Metrics {
 		if m.Query == "" {
 			continue
@@ -299,12 +314,6 @@ func (s *Source) aggregates(ctx context.Context, q policy.Query, stats *policy.S
 		return err
 	}
 	defer rows.Close()
-	asked := map[string]bool{}
-	for _, m := range q.Metrics {
-		if m.Query == "" {
-			asked[m.Name] = true
-		}
-	}
 	samples := map[policy.Arm]map[string]*policy.Sample{}
 	for rows.Next() {
 		var (
@@ -364,10 +373,8 @@ func (s *Source) aggregates(ctx context.Context, q policy.Query, stats *policy.S
 	}
 	for arm, byName := range samples {
 		for name, sm := range byName {
-			if asked[name] {
-				sort.Slice(sm.Clusters, func(i, j int) bool { return sm.Clusters[i].Bucket < sm.Clusters[j].Bucket })
-				stats.Arm(arm).Metrics[name] = *sm
-			}
+			sort.Slice(sm.Clusters, func(i, j int) bool { return sm.Clusters[i].Bucket < sm.Clusters[j].Bucket })
+			stats.Arm(arm).Metrics[name] = *sm
 		}
 	}
 	return nil
