@@ -138,9 +138,15 @@ func TestStatsOutOfOrder(t *testing.T) {
 	if err := os.WriteFile(path, shuffled, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	fromFile := stats(t, path, q)
-	if fromFile.Stable.Requests != want.Stable.Requests || fromFile.Canary.Requests != want.Canary.Requests {
-		t.Errorf("file: %d/%d requests, want %d/%d", fromFile.Stable.Requests, fromFile.Canary.Requests, want.Stable.Requests, want.Canary.Requests)
+	gz := filepath.Join(t.TempDir(), "shuffled.jsonl.gz")
+	if err := os.WriteFile(gz, gzipped(t, shuffled), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{path, gz} {
+		fromFile := stats(t, p, q)
+		if fromFile.Stable.Requests != want.Stable.Requests || fromFile.Canary.Requests != want.Canary.Requests {
+			t.Errorf("%s: %d/%d requests, want %d/%d", filepath.Base(p), fromFile.Stable.Requests, fromFile.Canary.Requests, want.Stable.Requests, want.Canary.Requests)
+		}
 	}
 }
 
