@@ -79,9 +79,11 @@ const MaxExactKeys = 1 << 17
 // MaxExactKeys, which covers the rollouts the sample-ratio check is most often run on, then with a
 // HyperLogLog (github.com/axiomhq/hyperloglog, precision 16: about 0.4% standard error in 64 KiB), so
 // memory stays bounded however many users there are. The exact set holds 64-bit hashes of the keys,
-// whose collisions (about n²/2^65) are negligible.
+// whose collisions (about n²/2^65) are negligible, in an open-addressing table (linear probing, at
+// most half full): one probe per request in the common case, where a Go map costs several times more.
 type unitCounter struct {
-	exact  map[uint64]struct{}
+	slots  []uint64 // hashes with the low bit set; 0 is empty
+	n      int
 	sketch *hyperloglog.Sketch
 	limit  int // MaxExactKeys when zero
 }
@@ -92,16 +94,42 @@ func (u *unitCounter) add(unit []byte) {
 		u.sketch.InsertHash(h)
 		return
 	}
-	if u.exact == nil {
-		u.exact = make(map[uint64]struct{})
-	}
-	u.exact[h] = struct{}{}
-	if len(u.exact) > cmp.Or(u.limit, MaxExactKeys) {
-		u.sketch = hyperloglog.New16()
-		for k := range u.exact {
-			u.sketch.InsertHash(k)
+	if u.insert(h | 1) {
+		if u.n > cmp.Or(u.limit, MaxExactKeys) {
+			u.sketch = hyperloglog.New16()
+			for _, k := range u.slots {
+				if k != 0 {
+					u.sketch.InsertHash(k)
+				}
+			}
+			clear(u.slots)
+			u.n = 0
 		}
-		clear(u.exact)
+	}
+}
+
+// insert adds h to the exact set and reports whether it was new.
+func (u *unitCounter) insert(h uint64) bool {
+	if 2*(u.n+1) > len(u.slots) {
+		old := u.slots
+		u.slots = make([]uint64, max(1024, 2*len(old)))
+		u.n = 0
+		for _, k := range old {
+			if k != 0 {
+				u.insert(k)
+			}
+		}
+	}
+	mask := uint64(len(u.slots) - 1)
+	for i := (h >> 32) & mask; ; i = (i + 1) & mask {
+		switch u.slots[i] {
+		case h:
+			return false
+		case 0:
+			u.slots[i] = h
+			u.n++
+			return true
+		}
 	}
 }
 
@@ -109,11 +137,12 @@ func (u *unitCounter) count() int64 {
 	if u.sketch != nil {
 		return int64(u.sketch.Estimate())
 	}
-	return int64(len(u.exact))
+	return int64(u.n)
 }
 
 func (u *unitCounter) reset() {
-	clear(u.exact)
+	clear(u.slots)
+	u.n = 0
 	u.sketch = nil
 }
 
