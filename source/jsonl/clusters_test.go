@@ -192,7 +192,7 @@ func TestLateFeedback(t *testing.T) {
 	if f := st.Canary.Metrics[NegativeFeedbackRate]; f.N != 1 || f.Sum != 1 {
 		t.Errorf("canary negative feedback = %+v, want 1 of 1", f)
 	}
-	if q := st.Canary.Metrics[QualityScore]; q.N != 1 || !close(q.Sum, 0.9) || !close(q.SumSquares, 0.81) {
+	if q := st.Canary.Metrics[QualityScore]; q.N != 1 || !closeTo(q.Sum, 0.9) || !closeTo(q.SumSquares, 0.81) {
 		t.Errorf("canary quality = %+v, want one score of 0.9", q)
 	}
 	if q, f := st.Stable.Metrics[QualityScore], st.Stable.Metrics[NegativeFeedbackRate]; q.N != 1 || q.Sum != 0.25 || f.N != 0 {

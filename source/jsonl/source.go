@@ -290,7 +290,9 @@ func (s *Source) read(ctx context.Context, r io.Reader, q policy.Query, reopen f
 	return p.result(), nil
 }
 
-// scan reads every line of r into p.
+// scan reads every line of r into p, in two stages that overlap on two cores: a reader goroutine
+// splits and parses lines into batches of records of the rollout, and the calling goroutine adds them
+// to the pass, in file order. Malformed lines are the reader's to count.
 func (s *Source) scan(ctx context.Context, r io.Reader, p *pass) error {
 	maxLine := s.MaxLineBytes
 	if maxLine <= 0 {
@@ -304,42 +306,148 @@ func (s *Source) scan(ctx context.Context, r io.Reader, p *pass) error {
 	// The buffer holds one whole line: a line that does not fit is too long.
 	br := getReader(bounded, maxLine+1)
 	defer putReader(br, maxLine+1)
+	full := make(chan *batch, batchesInFlight-1)
+	free := make(chan *batch, batchesInFlight)
+	for range batchesInFlight {
+		free <- getBatch()
+	}
+	lines := lineReader{br: br, rollout: p.rollout, maxReported: p.maxReported}
+	var readErr error
+	go func() {
+		defer close(full)
+		readErr = lines.read(ctx, free, full)
+	}()
+	for b := range full {
+		for i := range b.records {
+			p.lineNo = b.records[i].lineNo
+			p.add(&b.records[i].req)
+		}
+		free <- b
+	}
+	for range batchesInFlight {
+		putBatch(<-free)
+	}
+	p.st.Malformed += lines.malformed
+	for _, n := range lines.malformedLines {
+		if len(p.st.MalformedLines) < p.maxReported {
+			p.st.MalformedLines = append(p.st.MalformedLines, n)
+		}
+	}
+	if readErr != nil {
+		return readErr
+	}
+	return ctx.Err()
+}
+
+// batchesInFlight is how many batches the two stages of scan pass around, batchRecords how many
+// records one holds.
+const (
+	batchesInFlight = 3
+	batchRecords    = 512
+)
+
+// batch is parsed records of the rollout on their way from the reader to the pass. Their strings
+// point into arena, which lives as long as the batch is not given back.
+type batch struct {
+	records []parsedRecord
+	arena   []byte
+}
+
+type parsedRecord struct {
+	req    request
+	lineNo int64
+}
+
+var batches = sync.Pool{New: func() any { return &batch{records: make([]parsedRecord, 0, batchRecords)} }}
+
+func getBatch() *batch { return batches.Get().(*batch) }
+
+func putBatch(b *batch) { batches.Put(b.reset()) }
+
+// reset empties b for the next records.
+func (b *batch) reset() *batch {
+	b.records, b.arena = b.records[:0], b.arena[:0]
+	return b
+}
+
+// lineReader is scan's reading stage: it owns the line reader and the malformed lines' count.
+type lineReader struct {
+	br             *bufio.Reader
+	rollout        []byte
+	maxReported    int
+	lineNo         int64
+	malformed      int64
+	malformedLines []int64
+}
+
+func (l *lineReader) malformedLine() {
+	l.malformed++
+	if len(l.malformedLines) < l.maxReported {
+		l.malformedLines = append(l.malformedLines, l.lineNo)
+	}
+}
+
+// read parses every line into batches taken from free and sent on full, in order, and returns the
+// read error (nil at the end of the content). It always sends the batch it holds before returning.
+func (l *lineReader) read(ctx context.Context, free <-chan *batch, full chan<- *batch) error {
 	var (
 		parser parser
 		req    request
 	)
+	b := (<-free).reset()
+	defer func() { full <- b }()
 	for {
-		line, err := br.ReadSlice('\n')
+		line, err := l.br.ReadSlice('\n')
 		if len(line) > 0 || err == nil {
-			p.lineNo++
-			if p.lineNo&4095 == 0 {
+			l.lineNo++
+			if l.lineNo&4095 == 0 {
 				if cerr := ctx.Err(); cerr != nil {
 					return cerr
 				}
 			}
 		}
 		if errors.Is(err, bufio.ErrBufferFull) {
-			p.malformed()
-			if err := discardLine(ctx, br); err != nil && !errors.Is(err, io.EOF) {
+			l.malformedLine()
+			if err := discardLine(ctx, l.br); err != nil && !errors.Is(err, io.EOF) {
 				return err
 			}
 			continue
 		}
 		if len(line) > 0 && !blank(line) {
 			if perr := parser.parse(line, &req); perr != nil {
-				p.malformed()
-			} else if bytes.Equal(req.rollout, p.rollout) {
-				p.add(&req)
+				l.malformedLine()
+			} else if bytes.Equal(req.rollout, l.rollout) {
+				// The line buffer and the parser's scratch are reused: the strings the pass reads move
+				// into the batch's arena.
+				req.rollout = nil
+				req.variant = b.keep(req.variant)
+				req.key = b.keep(req.key)
+				req.requestID = b.keep(req.requestID)
+				b.records = append(b.records, parsedRecord{req: req, lineNo: l.lineNo})
+				if len(b.records) == batchRecords {
+					full <- b
+					b = (<-free).reset()
+				}
 			}
 		}
 		if err != nil {
 			if errors.Is(err, io.EOF) {
-				break
+				return nil
 			}
 			return err
 		}
 	}
-	return ctx.Err()
+}
+
+// keep copies s into the batch's arena (nil stays nil). A grown arena leaves the earlier strings in
+// the old one, which stays alive as long as they do.
+func (b *batch) keep(s []byte) []byte {
+	if s == nil {
+		return nil
+	}
+	start := len(b.arena)
+	b.arena = append(b.arena, s...)
+	return b.arena[start:len(b.arena):len(b.arena)]
 }
 
 // boundedReader fails reads past a byte limit and once its context is done, so that a file that never

@@ -58,7 +58,7 @@ func checkArm(t *testing.T, name string, got policy.ArmStats, requests int64, me
 			t.Errorf("%s %s: absent", name, metric)
 			continue
 		}
-		if s.Kind != w.kind || s.N != w.n || !close(s.Sum, w.sum) || w.checkSS && !close(s.SumSquares, w.ss) {
+		if s.Kind != w.kind || s.N != w.n || !closeTo(s.Sum, w.sum) || w.checkSS && !closeTo(s.SumSquares, w.ss) {
 			t.Errorf("%s %s = {kind %d n %d sum %v ss %v}, want {kind %d n %d sum %v ss %v}",
 				name, metric, s.Kind, s.N, s.Sum, s.SumSquares, w.kind, w.n, w.sum, w.ss)
 		}
@@ -74,7 +74,7 @@ func checkArm(t *testing.T, name string, got policy.ArmStats, requests int64, me
 	}
 }
 
-func close(a, b float64) bool { return math.Abs(a-b) <= 1e-9*math.Max(1, math.Abs(b)) }
+func closeTo(a, b float64) bool { return math.Abs(a-b) <= 1e-9*math.Max(1, math.Abs(b)) }
 
 func TestStatsBasic(t *testing.T) {
 	q := policy.Query{Rollout: "summarizer", Window: window("2026-04-16T10:00:00Z", "2026-04-16T11:00:00Z")}
