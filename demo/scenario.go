@@ -6,7 +6,7 @@ import (
 	"io/fs"
 
 	"github.com/rollout-dev/rollout/examples"
-	"github.com/rollout-dev/rollout/source/jsonl"
+	"github.com/rollout-dev/rollout/internal/synth"
 )
 
 // The rollouts of the default story.
@@ -85,23 +85,23 @@ func ScenarioFrom(repo fs.FS, traffic map[string]Traffic) (Scenario, error) {
 
 // DefaultTraffic is the application behaviour of the default story.
 func DefaultTraffic() map[string]Traffic {
-	haiku := jsonl.DefaultProfile("claude-haiku-4-5-20251001")
-	haiku.LatencyMedianMs, haiku.CostPerInputToken, haiku.CostPerOutputToken = 450, 1e-6, 5e-6
-	haiku.FeedbackShare, haiku.NegativeShare = 0.4, 0.12
+	haiku := synth.DefaultProfile("claude-haiku-4-5-20251001")
+	haiku.LatencyMedian, haiku.CostPerToken = 450, 1e-6
+	haiku.FeedbackShare, haiku.NegativeRate = 0.4, 0.12
 	// The rewrite is shorter and warmer: fewer output tokens, fewer unhappy users.
 	rewrite := haiku
-	rewrite.OutputTokensMean, rewrite.NegativeShare, rewrite.QualityMean = 240, 0.08, 0.87
+	rewrite.OutputTokensMean, rewrite.NegativeRate, rewrite.Quality = 240, 0.08, 0.87
 
-	sonnet := jsonl.DefaultProfile("claude-sonnet-4-5-20260301")
+	sonnet := synth.DefaultProfile("claude-sonnet-4-5-20260301")
 	bump := sonnet
-	bump.QualityMean = 0.86
+	bump.Quality = 0.86
 	// The new model hits a rate limit: one request in eight fails.
 	overloaded := bump
 	overloaded.ErrorRate = 0.12
 
-	tagStable := jsonl.DefaultProfile("claude-sonnet-4-5-20260301")
+	tagStable := synth.DefaultProfile("claude-sonnet-4-5-20260301")
 	tagCanary := haiku
-	tagCanary.QualityMean = 0.84
+	tagCanary.Quality = 0.84
 
 	accounts := append(KeyRange("acct-", 300), append(KeyRange("vip-", 20), KeyRange("beta-", 10)...)...)
 	return map[string]Traffic{

@@ -5,7 +5,6 @@ import (
 	"context"
 	"flag"
 	"io/fs"
-	"math/rand"
 	randv2 "math/rand/v2"
 	"os"
 	"path/filepath"
@@ -16,6 +15,7 @@ import (
 	"github.com/rollout-dev/rollout/demo"
 	"github.com/rollout-dev/rollout/examples"
 	"github.com/rollout-dev/rollout/gate"
+	"github.com/rollout-dev/rollout/internal/synth"
 	"github.com/rollout-dev/rollout/policy"
 	"github.com/rollout-dev/rollout/rollouts"
 	"github.com/rollout-dev/rollout/source/jsonl"
@@ -23,67 +23,73 @@ import (
 
 var update = flag.Bool("update", false, "regenerate the examples' traffic/*.jsonl from their seeds")
 
-// sample is how one example's application behaves: the profiles of its two arms and its first stage.
+// sample is how one example's application behaves: the profiles of its two arms.
 type sample struct {
-	rollout string
-	seed    int64
-	// canaryShare and shadowShare are the first stage's weight and shadow.
-	canaryShare, shadowShare float64
-	stable, canary           jsonl.ArmProfile
+	rollout        string
+	seed           int64
+	stable, canary synth.Profile
 }
 
 func samples() map[string]sample {
-	arm := func(model, prompt string, edit func(*jsonl.ArmProfile)) jsonl.ArmProfile {
-		p := jsonl.DefaultProfile(model)
+	arm := func(model, prompt string, edit func(*synth.Profile)) synth.Profile {
+		p := synth.DefaultProfile(model)
 		p.Prompt = prompt
 		if edit != nil {
 			edit(&p)
 		}
 		return p
 	}
-	haiku := func(p *jsonl.ArmProfile) {
-		p.LatencyMedianMs, p.CostPerInputToken, p.CostPerOutputToken = 450, 1e-6, 5e-6
+	haiku := func(p *synth.Profile) {
+		p.LatencyMedian, p.CostPerToken = 450, 1e-6
 	}
 	return map[string]sample{
-		"model-bump": {rollout: "summarizer", seed: 1, canaryShare: 0.25,
+		"model-bump": {rollout: "summarizer", seed: 1,
 			stable: arm("claude-sonnet-4-5-20260301", "prompts/summarize/v3.md", nil),
-			canary: arm("claude-sonnet-4-5-20260415", "prompts/summarize/v3.md", func(p *jsonl.ArmProfile) { p.QualityMean = 0.86 })},
-		"prompt-rewrite": {rollout: "support-reply", seed: 2, canaryShare: 0.50,
-			stable: arm("claude-haiku-4-5-20251001", "prompts/support/v5.md", func(p *jsonl.ArmProfile) {
+			canary: arm("claude-sonnet-4-5-20260415", "prompts/summarize/v3.md", func(p *synth.Profile) { p.Quality = 0.86 })},
+		"prompt-rewrite": {rollout: "support-reply", seed: 2,
+			stable: arm("claude-haiku-4-5-20251001", "prompts/support/v5.md", func(p *synth.Profile) {
 				haiku(p)
-				p.FeedbackShare, p.NegativeShare = 0.4, 0.12
+				p.FeedbackShare, p.NegativeRate = 0.4, 0.12
 			}),
-			canary: arm("claude-haiku-4-5-20251001", "prompts/support/v6.md", func(p *jsonl.ArmProfile) {
+			canary: arm("claude-haiku-4-5-20251001", "prompts/support/v6.md", func(p *synth.Profile) {
 				haiku(p)
-				p.FeedbackShare, p.NegativeShare, p.OutputTokensMean = 0.4, 0.08, 240
+				p.FeedbackShare, p.NegativeRate, p.OutputTokensMean = 0.4, 0.08, 240
 			})},
-		"cross-provider": {rollout: "classifier", seed: 3, shadowShare: 1,
-			stable: arm("gpt-4o-2024-08-06", "prompts/classify/v2.md", func(p *jsonl.ArmProfile) { p.LatencyMedianMs = 650 }),
-			canary: arm("claude-sonnet-4-5-20260415", "prompts/classify/v2.md", func(p *jsonl.ArmProfile) {
-				p.ErrorRate, p.LatencyMedianMs = 0.005, 700
+		"cross-provider": {rollout: "classifier", seed: 3,
+			stable: arm("gpt-4o-2024-08-06", "prompts/classify/v2.md", func(p *synth.Profile) { p.LatencyMedian = 650 }),
+			canary: arm("claude-sonnet-4-5-20260415", "prompts/classify/v2.md", func(p *synth.Profile) {
+				p.ErrorRate, p.LatencyMedian = 0.005, 700
 			})},
-		"cost-cut": {rollout: "tagger", seed: 4, canaryShare: 0.50,
+		"cost-cut": {rollout: "tagger", seed: 4,
 			stable: arm("claude-sonnet-4-5-20260301", "v4", nil),
-			canary: arm("claude-haiku-4-5-20251001", "v4", func(p *jsonl.ArmProfile) { haiku(p); p.QualityMean = 0.84 })},
+			canary: arm("claude-haiku-4-5-20251001", "v4", func(p *synth.Profile) { haiku(p); p.Quality = 0.84 })},
 	}
 }
 
 // sampleStart is the ts of every example's first request: the day the examples' canaries start.
 var sampleStart = time.Date(2026, 4, 16, 0, 0, 0, 0, time.UTC)
 
-// sampleRequests is the length of each traffic file: enough records to evaluate, small enough to read.
-const sampleRequests = 2000
+// samplePerHour makes each traffic file about 2,000 requests a day: enough records to evaluate, small
+// enough to read.
+const samplePerHour = 2000.0 / 24
 
-// TestExampleTraffic checks that each traffic file is what its seed generates, and that the file
-// source reads it whole: go test ./examples -update regenerates them.
+// TestExampleTraffic checks that each traffic file is what its seed generates (internal/synth, routed by
+// the example's own spec at its first stage's weight and shadow, 500 users with a few heavy ones, a
+// few minutes of deploy lag, a tenth of the feedback arriving late), and that the file source reads it
+// whole: go test ./examples -update regenerates them.
 func TestExampleTraffic(t *testing.T) {
 	for name, s := range samples() {
 		t.Run(name, func(t *testing.T) {
+			set, err := rollouts.Load(os.DirFS(name), rollouts.DefaultDir)
+			if err != nil || len(set.Documents) != 1 {
+				t.Fatalf("load: %v", err)
+			}
+			spec := set.Documents[0].Spec
+			spec.Traffic.Weight, spec.Traffic.Shadow = spec.Stages[0].Weight, spec.Stages[0].Shadow
 			var buf bytes.Buffer
-			err := jsonl.Synthesize(&buf, jsonl.SynthConfig{
-				Rollout: s.rollout, Start: sampleStart, Interval: 24 * time.Hour / sampleRequests, Requests: sampleRequests,
-				CanaryShare: s.canaryShare, ShadowShare: s.shadowShare, Users: 500, Stable: s.stable, Canary: s.canary,
-			}, rand.New(rand.NewSource(s.seed)))
+			err = synth.WriteJSONL(&buf, spec, synth.Options{Seed: uint64(s.seed), From: sampleStart, To: sampleStart.Add(24 * time.Hour),
+				PerHour: samplePerHour, Users: 500, Activity: 0.7, DeployLag: 5 * time.Minute,
+				Stable: s.stable, Canary: s.canary, LateFeedback: 0.1, LateDelay: 10 * time.Minute})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -107,10 +113,11 @@ func TestExampleTraffic(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if stats.Malformed != 0 || stats.Stable.Requests == 0 || stats.Canary.Requests == 0 {
-				t.Errorf("stats of %s: %d malformed, %d stable, %d canary requests", path, stats.Malformed, stats.Stable.Requests, stats.Canary.Requests)
+			if stats.Malformed != 0 || stats.LateUnmatched != 0 || stats.Stable.Requests == 0 || stats.Canary.Requests == 0 || stats.Unit != policy.UnitKey {
+				t.Errorf("stats of %s: %d malformed, %d late unmatched, %d stable, %d canary requests, unit %s",
+					path, stats.Malformed, stats.LateUnmatched, stats.Stable.Requests, stats.Canary.Requests, stats.Unit)
 			}
-			if s.shadowShare > 0 && stats.Shadow != stats.Canary.Requests {
+			if spec.Traffic.Shadow == 100 && stats.Shadow != stats.Canary.Requests {
 				t.Errorf("%s: %d shadow of %d canary requests, want all shadow", path, stats.Shadow, stats.Canary.Requests)
 			}
 		})

@@ -171,3 +171,8 @@ func matchAny(globs []string, key string) bool {
 	}
 	return false
 }
+
+// MatchesAny reports whether key matches one of globs (path.Match syntax), the test Choose applies to
+// assignment.include and exclude; metrics sources use it to leave keys that are not randomised out
+// of the comparison.
+func MatchesAny(globs []string, key string) bool { return matchAny(globs, key) }

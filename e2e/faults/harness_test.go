@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
-	"math/rand"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -19,6 +18,7 @@ import (
 	"github.com/rollout-dev/rollout/gitrepo"
 	"github.com/rollout-dev/rollout/internal/gittest"
 	"github.com/rollout-dev/rollout/internal/syncbuf"
+	"github.com/rollout-dev/rollout/internal/synth"
 	"github.com/rollout-dev/rollout/notify"
 	"github.com/rollout-dev/rollout/policy"
 	"github.com/rollout-dev/rollout/reconcile"
@@ -158,12 +158,13 @@ func (w *world) writeTraffic(name string, canaryErrors float64) {
 // writeTrafficFrom is writeTraffic for a stage that started at start.
 func (w *world) writeTrafficFrom(name string, start time.Time, canaryErrors float64) {
 	w.t.Helper()
-	canary := jsonl.DefaultProfile("claude-sonnet-4-5-20260415")
+	canary := synth.DefaultProfile("claude-sonnet-4-5-20260415")
 	canary.ErrorRate = canaryErrors
+	spec := synth.Spec(name, start)
+	spec.Traffic.Weight = 5 // as the spec's first stage routes: the judge checks the split
 	var buf bytes.Buffer
-	err := jsonl.Synthesize(&buf, jsonl.SynthConfig{Rollout: name, Start: start.Add(time.Minute), Interval: 750 * time.Millisecond,
-		Requests: 4000, CanaryShare: 0.05, Stable: jsonl.DefaultProfile("claude-sonnet-4-5-20260301"), Canary: canary},
-		rand.New(rand.NewSource(7)))
+	err := synth.WriteJSONL(&buf, spec, synth.Options{Seed: 7, From: start.Add(time.Minute), To: start.Add(51 * time.Minute),
+		PerHour: 4800, Stable: synth.DefaultProfile("claude-sonnet-4-5-20260301"), Canary: canary})
 	if err != nil {
 		w.t.Fatal(err)
 	}

@@ -16,6 +16,7 @@ import (
 	"strings"
 	"testing"
 
+	gates "github.com/rollout-dev/rollout/gate"
 	"github.com/rollout-dev/rollout/policy"
 	"github.com/rollout-dev/rollout/reconcile"
 	"github.com/rollout-dev/rollout/rollouts"
@@ -112,7 +113,7 @@ func TestGateAnswersThatEchoTheURLAreRedacted(t *testing.T) {
 	w.writeTraffic("summarizer", 0.01)
 	loop := w.localLoop()
 	loop.Gates = func(ctx context.Context, tree fs.FS, spec *rollouts.Spec, stage int) policy.GateResult {
-		g := &policy.Gatekeeper{Repo: tree, Client: gate.Client(), Getenv: func(name string) string {
+		g := &gates.Keeper{Repo: tree, Client: gate.Client(), Getenv: func(name string) string {
 			if name == "GATE_URL" {
 				return gateURL
 			}

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
-	"math/rand"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -28,6 +27,7 @@ import (
 	"github.com/rollout-dev/rollout/gitrepo"
 	"github.com/rollout-dev/rollout/internal/githubtest"
 	"github.com/rollout-dev/rollout/internal/syncbuf"
+	"github.com/rollout-dev/rollout/internal/synth"
 	"github.com/rollout-dev/rollout/notify"
 	"github.com/rollout-dev/rollout/policy"
 	"github.com/rollout-dev/rollout/reconcile"
@@ -298,7 +298,7 @@ func (w *world) assertNoSecrets() {
 // the canary and as many on stable as the weight the default branch holds makes them (the judge checks
 // that split: a sample-ratio mismatch holds the rollout), or share% on the canary where main holds no
 // weight between 0 and 100. The seed makes the records the same every run.
-func (w *world) traffic(rollout string, from, to time.Time, n, share int, canary jsonl.ArmProfile, seed int64) {
+func (w *world) traffic(rollout string, from, to time.Time, n, share int, canary synth.Profile, seed int64) {
 	w.t.Helper()
 	if head := w.head("main"); head != "" {
 		if f, err := w.commit(head).File("rollouts/" + rollout + ".yaml"); err == nil {
@@ -319,9 +319,12 @@ func (w *world) traffic(rollout string, from, to time.Time, n, share int, canary
 		w.t.Fatal(err)
 	}
 	defer f.Close()
-	cfg := jsonl.SynthConfig{Rollout: rollout, Start: from, Interval: to.Sub(from) / time.Duration(n), Requests: n,
-		CanaryShare: float64(share) / 100, Stable: stableArm(), Canary: canary}
-	if err := jsonl.Synthesize(f, cfg, rand.New(rand.NewSource(seed))); err != nil {
+	// The users (1,000) are routed by a spec at share%: internal/synth draws n requests on average.
+	spec := synth.Spec(rollout, from)
+	spec.Traffic.Weight = share
+	opts := synth.Options{Seed: uint64(seed), From: from, To: to, PerHour: float64(n) / to.Sub(from).Hours(),
+		Stable: stableArm(), Canary: canary}
+	if err := synth.WriteJSONL(f, spec, opts); err != nil {
 		w.t.Fatal(err)
 	}
 	if err := f.Close(); err != nil {
@@ -330,21 +333,21 @@ func (w *world) traffic(rollout string, from, to time.Time, n, share int, canary
 }
 
 // stableArm fails 3% of its requests, within the specs' absolute limit of 5%.
-func stableArm() jsonl.ArmProfile {
-	p := jsonl.DefaultProfile("claude-sonnet-4-5-20260301")
+func stableArm() synth.Profile {
+	p := synth.DefaultProfile("claude-sonnet-4-5-20260301")
 	p.ErrorRate = 0.03
 	return p
 }
 
 // healthyCanary behaves as the stable arm does.
-func healthyCanary() jsonl.ArmProfile {
+func healthyCanary() synth.Profile {
 	p := stableArm()
 	p.Model = "claude-sonnet-4-5-20260415"
 	return p
 }
 
 // brokenCanary fails a quarter of its requests.
-func brokenCanary() jsonl.ArmProfile {
+func brokenCanary() synth.Profile {
 	p := healthyCanary()
 	p.ErrorRate = 0.25
 	return p

@@ -1,25 +1,45 @@
-// Package synth generates seeded synthetic LLM traffic for the metrics sources' tests, and computes
-// from the raw requests the statistics every source should report, so that the file, Prometheus and
-// PostgreSQL sources can be checked against the same truth.
+// Package synth is the one synthetic-traffic generator of the project: tests, the demo, the examples'
+// traffic files, the benchmarks and `rollout simulate` all draw their LLM requests here.
+//
+// Simulate draws what a rollout's application serves: users with many requests each, per-user
+// propensities (some users fail far more, some are slower), a daily cycle, a deploy lag before the
+// canary serves, regressions from a time or a weight on, late feedback, and variants assigned by the
+// spec's own rollouts.Assigner, all deterministic from a seed. WriteJSONL writes it as JSON Lines
+// request records (the `file:` source), Insert as rows of the PostgreSQL source's tables:
+//
+//	err := synth.WriteJSONL(w, spec, synth.Options{Seed: 1, From: start, To: start.Add(24 * time.Hour),
+//		PerHour: 400, Users: 2000, Stable: synth.DefaultProfile("model-a"), Canary: synth.DefaultProfile("model-b")})
+//
+// Generate is the simpler fixed-count mode (so many requests per arm, independent users) that the
+// sources' cross-checks use, and Expected computes from raw requests the statistics every source should
+// report, so that the file, Prometheus and SQL sources are checked against the same truth.
 package synth
 
 import (
+	"cmp"
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"sort"
 	"time"
 
 	"github.com/rollout-dev/rollout/policy"
+	"github.com/rollout-dev/rollout/rollouts"
 )
 
 // Request is one synthetic request, with the fields of the contract's JSONL record.
 type Request struct {
-	TS           time.Time
-	Rollout      string
-	Variant      policy.Arm
-	Shadow       bool // a mirrored canary call
-	Key          string
-	Model        string
+	TS      time.Time
+	Rollout string
+	Variant policy.Arm
+	Shadow  bool // a mirrored canary call
+	Key     string
+	Model   string
+	Prompt  string
+	// RequestID identifies the request, so that late feedback can attach to it.
+	RequestID string
+	// Late marks a late feedback record: only TS, Rollout, RequestID, Feedback and Quality are set.
+	Late         bool
 	LatencyMS    float64
 	Error        bool
 	Refusal      bool
@@ -30,16 +50,42 @@ type Request struct {
 	Feedback     *int // -1, 0 or 1
 }
 
-// Profile is how one arm behaves.
+// Profile is how one arm behaves. Generate reads the fields up to NegativeRate (with fixed token,
+// quality and feedback shares); Simulate reads them all.
 type Profile struct {
 	Model         string
 	LatencyMedian float64 // ms, lognormal
 	LatencySigma  float64
 	ErrorRate     float64
 	RefusalRate   float64
-	CostPerToken  float64
-	Quality       float64 // mean quality score in [0,1]
-	NegativeRate  float64 // share of feedback that is negative
+	// CostPerToken prices a request: (input + 4 × output tokens) × CostPerToken.
+	CostPerToken float64
+	Quality      float64 // mean quality score in [0,1]
+	NegativeRate float64 // share of feedback that is negative
+
+	Prompt string
+	// InputTokensMean and OutputTokensMean are the means of exponential token counts (1100 and 275
+	// when zero); an errored request has no output.
+	InputTokensMean, OutputTokensMean float64
+	// QualityShare is the share of successful requests that get a quality score, QualitySD its spread
+	// (0.1 when zero).
+	QualityShare, QualitySD float64
+	// FeedbackShare is the share of successful requests with user feedback; NeutralRate of it is 0,
+	// NegativeRate -1, the rest +1.
+	FeedbackShare, NeutralRate float64
+}
+
+func (p Profile) inputMean() float64  { return cmp.Or(p.InputTokensMean, 1100) }
+func (p Profile) outputMean() float64 { return cmp.Or(p.OutputTokensMean, 275) }
+func (p Profile) qualitySD() float64  { return cmp.Or(p.QualitySD, 0.1) }
+
+// DefaultProfile is a plausible arm for Simulate: 1% errors, 2% refusals, ~800 ms median latency, ~1,200
+// input and ~300 output tokens, quality around 0.85 on a fifth of the requests, feedback on a tenth
+// (10% negative, 30% neutral).
+func DefaultProfile(model string) Profile {
+	return Profile{Model: model, Prompt: "v3", LatencyMedian: 800, LatencySigma: 0.5, ErrorRate: 0.01, RefusalRate: 0.02,
+		CostPerToken: 3e-6, Quality: 0.85, NegativeRate: 0.1, InputTokensMean: 1200, OutputTokensMean: 300,
+		QualityShare: 0.2, QualitySD: 0.08, FeedbackShare: 0.1, NeutralRate: 0.3}
 }
 
 // Stable is a healthy stable arm.
@@ -105,6 +151,11 @@ func Generate(tr Traffic, seed uint64) []Request {
 	}
 	add(policy.Stable, tr.StableProfile, tr.Stable)
 	add(policy.Canary, tr.CanaryProfile, tr.Canary)
+	if tr.Canary > 0 {
+		// The first canary request opens the window, so that sources that compare both arms from the
+		// first canary record and those that cannot tell (Prometheus) count the same requests.
+		out[tr.Stable].TS = tr.From.Add(time.Millisecond)
+	}
 	sort.SliceStable(out, func(i, j int) bool { return out[i].TS.Before(out[j].TS) })
 	return out
 }
@@ -129,7 +180,48 @@ var BuiltinMetrics = []string{"error_rate", "refusal_rate", "negative_feedback_r
 // Expected computes, from the raw requests of rollout, the statistics a source should report for the window: exact
 // counts, sums and sums of squares, and for the quantile metrics the exact sorted observations.
 func Expected(reqs []Request, rollout string, w policy.Window) *policy.Stats {
-	st := &policy.Stats{}
+	return ExpectedFor(reqs, policy.Query{Rollout: rollout, Window: w})
+}
+
+// ExpectedFor is Expected for a whole query, as the contract counts: both arms from the first
+// canary record in the window, keys matched by q.NotRandomised left out (and counted), late records
+// attached to their requests, exact distinct keys per arm, and the sums per key bucket (a keyless
+// request bucketed by its request_id) in Clusters.
+func ExpectedFor(reqs []Request, q policy.Query) *policy.Stats {
+	rollout, w := q.Rollout, q.Window
+	st := &policy.Stats{Unit: policy.UnitKey}
+	var first time.Time
+	for _, r := range attachLate(reqs, rollout, w.To) {
+		if r.Variant == policy.Canary && !r.TS.Before(w.From) && !r.TS.After(w.To) && !notRandomised(q, r) &&
+			(first.IsZero() || r.TS.Before(first)) {
+			first = r.TS
+		}
+	}
+	st.From = first
+	keys := map[policy.Arm]map[string]bool{policy.Stable: {}, policy.Canary: {}}
+	clusters := map[policy.Arm]map[string]map[int]*policy.Cluster{policy.Stable: {}, policy.Canary: {}}
+	cluster := func(arm policy.Arm, metric string, r Request) *policy.Cluster {
+		unit := r.Key
+		if unit == "" {
+			unit = r.RequestID
+		}
+		b := policy.KeyBucket(unit)
+		if clusters[arm][metric] == nil {
+			clusters[arm][metric] = map[int]*policy.Cluster{}
+		}
+		c := clusters[arm][metric][b]
+		if c == nil {
+			c = &policy.Cluster{Bucket: b}
+			clusters[arm][metric][b] = c
+		}
+		return c
+	}
+	addCluster := func(arm policy.Arm, metric string, r Request, v float64) {
+		c := cluster(arm, metric, r)
+		c.N++
+		c.Sum += v
+		c.SumSquares += v * v
+	}
 	type acc struct{ n, sum, ss float64 }
 	type armAcc struct {
 		requests                        int64
@@ -139,12 +231,41 @@ func Expected(reqs []Request, rollout string, w policy.Window) *policy.Stats {
 	}
 	arms := map[policy.Arm]*armAcc{policy.Stable: {}, policy.Canary: {}}
 	addTo := func(a *acc, v float64) { a.n++; a.sum += v; a.ss += v * v }
+	reqs = attachLate(reqs, rollout, w.To)
 	for _, r := range reqs {
-		if r.Rollout != rollout || r.TS.Before(w.From) || r.TS.After(w.To) {
+		if r.Late || r.Rollout != rollout || r.TS.Before(w.From) || r.TS.After(w.To) {
+			continue
+		}
+		if notRandomised(q, r) {
+			st.NotRandomised++
+			continue
+		}
+		if !first.IsZero() && r.TS.Before(first) {
 			continue
 		}
 		a := arms[r.Variant]
 		a.requests++
+		keys[r.Variant][r.Key] = true
+		addCluster(r.Variant, "error_rate", r, b2f(r.Error))
+		addCluster(r.Variant, "refusal_rate", r, b2f(r.Refusal))
+		addCluster(r.Variant, "latency_mean_ms", r, r.LatencyMS)
+		addCluster(r.Variant, "cost_per_request", r, r.CostUSD)
+		addCluster(r.Variant, "input_tokens_per_request", r, float64(r.InputTokens))
+		addCluster(r.Variant, "output_tokens_per_request", r, float64(r.OutputTokens))
+		if r.Quality != nil {
+			addCluster(r.Variant, "quality_score", r, *r.Quality)
+		}
+		if r.Feedback != nil {
+			addCluster(r.Variant, "negative_feedback_rate", r, b2f(*r.Feedback < 0))
+		}
+		c := cluster(r.Variant, "latency_p95_ms", r)
+		if c.Bins == nil {
+			c.Bins = make([]float64, policy.QuantileBins)
+		}
+		c.N++
+		c.Sum += r.LatencyMS
+		c.SumSquares += r.LatencyMS * r.LatencyMS
+		c.Bins[policy.QuantileBin(r.LatencyMS)]++
 		if r.Shadow {
 			st.Shadow++
 		}
@@ -172,6 +293,7 @@ func Expected(reqs []Request, rollout string, w policy.Window) *policy.Stats {
 	for arm, a := range arms {
 		as := st.Arm(arm)
 		as.Requests = a.requests
+		as.Keys = int64(len(keys[arm]))
 		as.Metrics = map[string]policy.Sample{}
 		if a.requests == 0 {
 			continue
@@ -199,8 +321,65 @@ func Expected(reqs []Request, rollout string, w policy.Window) *policy.Stats {
 		if a.quality.n > 0 {
 			as.Metrics["quality_score"] = mean(a.quality)
 		}
+		for name, s := range as.Metrics {
+			source := name
+			if s.Kind == policy.Quantile {
+				source = "latency_p95_ms"
+			}
+			for _, c := range clusters[arm][source] {
+				s.Clusters = append(s.Clusters, *c)
+			}
+			sort.Slice(s.Clusters, func(i, j int) bool { return s.Clusters[i].Bucket < s.Clusters[j].Bucket })
+			as.Metrics[name] = s
+		}
 	}
 	return st
+}
+
+func notRandomised(q policy.Query, r Request) bool {
+	return r.Key != "" && rollouts.MatchesAny(q.NotRandomised, r.Key)
+}
+
+func b2f(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// DiffClusters lists the differences between the sums per key bucket of want and got, beyond a
+// relative tolerance rel (bins compared exactly).
+func DiffClusters(want, got *policy.Stats, rel float64) []string {
+	var diffs []string
+	for _, arm := range []policy.Arm{policy.Stable, policy.Canary} {
+		for name, ws := range want.Arm(arm).Metrics {
+			gs := got.Arm(arm).Metrics[name]
+			if len(gs.Clusters) != len(ws.Clusters) {
+				diffs = append(diffs, fmt.Sprintf("%s %s: %d clusters, want %d", arm, name, len(gs.Clusters), len(ws.Clusters)))
+				continue
+			}
+			byBucket := map[int]policy.Cluster{}
+			for _, c := range gs.Clusters {
+				byBucket[c.Bucket] = c
+			}
+			for _, w := range ws.Clusters {
+				g, ok := byBucket[w.Bucket]
+				if !ok || g.N != w.N || !near(g.Sum, w.Sum, rel) || !near(g.SumSquares, w.SumSquares, rel) {
+					diffs = append(diffs, fmt.Sprintf("%s %s bucket %d = %+v, want %+v", arm, name, w.Bucket, g, w))
+					continue
+				}
+				if ws.Kind == policy.Quantile && len(g.Bins) > 0 {
+					for i := range w.Bins {
+						if g.Bins[i] != w.Bins[i] {
+							diffs = append(diffs, fmt.Sprintf("%s %s bucket %d bin %d = %g, want %g", arm, name, w.Bucket, i, g.Bins[i], w.Bins[i]))
+							break
+						}
+					}
+				}
+			}
+		}
+	}
+	return diffs
 }
 
 // Exact is the Distribution of sorted observations themselves.
@@ -223,4 +402,34 @@ func (e Exact) Quantile(q float64) float64 {
 // CountAbove returns the number of observations greater than x.
 func (e Exact) CountAbove(x float64) float64 {
 	return float64(len(e) - sort.Search(len(e), func(i int) bool { return e[i] > x }))
+}
+
+// attachLate returns reqs with each late record of rollout up to `to` applied to its request (the
+// latest value of each field wins), leaving reqs itself unchanged.
+func attachLate(reqs []Request, rollout string, to time.Time) []Request {
+	index := map[string]int{}
+	var out []Request
+	for _, r := range reqs {
+		if r.Rollout != rollout {
+			continue
+		}
+		if !r.Late {
+			if r.RequestID != "" {
+				index[r.RequestID] = len(out)
+			}
+			out = append(out, r)
+			continue
+		}
+		i, ok := index[r.RequestID]
+		if !ok || r.TS.After(to) {
+			continue
+		}
+		if r.Feedback != nil {
+			out[i].Feedback = r.Feedback
+		}
+		if r.Quality != nil {
+			out[i].Quality = r.Quality
+		}
+	}
+	return out
 }

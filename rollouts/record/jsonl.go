@@ -50,6 +50,8 @@ func OpenJSONL(path string) (*JSONL, error) {
 	return j, nil
 }
 
+var _ LateObserver = (*JSONL)(nil)
+
 // Record appends r as one line. An invalid request returns ErrInvalid and writes nothing; a write error
 // is returned now and by every later call.
 func (j *JSONL) Record(r Request) error {
@@ -68,6 +70,32 @@ func (j *JSONL) Record(r Request) error {
 		r.Time = j.Now()
 	}
 	j.line = AppendJSON(j.line[:0], &r)
+	return j.writeLine()
+}
+
+// RecordLate appends late feedback l as one line {"ts", "rollout", "request_id", "feedback", "quality"}.
+// An invalid record returns ErrInvalid and writes nothing.
+func (j *JSONL) RecordLate(l Late) error {
+	if err := l.Validate(j.Now != nil); err != nil {
+		return err
+	}
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if j.closed {
+		return ErrClosed
+	}
+	if j.err != nil {
+		return j.err
+	}
+	if l.Time.IsZero() {
+		l.Time = j.Now()
+	}
+	j.line = AppendLateJSON(j.line[:0], &l)
+	return j.writeLine()
+}
+
+// writeLine writes j.line; j.mu is held.
+func (j *JSONL) writeLine() error {
 	// Whole lines per write: a reader tailing the file, or another process appending to it, never sees
 	// half a record.
 	if j.w.Buffered() > 0 && j.w.Available() < len(j.line) {
@@ -133,7 +161,7 @@ func AppendJSON(b []byte, r *Request) []byte {
 	if r.Shadow {
 		b = append(b, `,"shadow":true`...)
 	}
-	for _, f := range [...]struct{ name, value string }{{"key", r.Key}, {"model", r.Model}, {"prompt", r.Prompt}} {
+	for _, f := range [...]struct{ name, value string }{{"request_id", r.RequestID}, {"key", r.Key}, {"model", r.Model}, {"prompt", r.Prompt}} {
 		if f.value != "" {
 			b = append(b, `,"`...)
 			b = append(b, f.name...)
@@ -168,6 +196,27 @@ func AppendJSON(b []byte, r *Request) []byte {
 	if r.Feedback != nil {
 		b = append(b, `,"feedback":`...)
 		b = strconv.AppendInt(b, int64(*r.Feedback), 10)
+	}
+	return append(b, "}\n"...)
+}
+
+// AppendLateJSON appends late feedback l as one JSON Lines record, newline included: ts, rollout,
+// request_id, then feedback and quality where set. The variant is not written: the source takes the
+// request's.
+func AppendLateJSON(b []byte, l *Late) []byte {
+	b = append(b, `{"ts":"`...)
+	b = l.Time.UTC().AppendFormat(b, time.RFC3339Nano)
+	b = append(b, `","rollout":`...)
+	b = appendString(b, l.Rollout)
+	b = append(b, `,"request_id":`...)
+	b = appendString(b, l.RequestID)
+	if l.Quality != nil {
+		b = append(b, `,"quality":`...)
+		b = strconv.AppendFloat(b, *l.Quality, 'g', -1, 64)
+	}
+	if l.Feedback != nil {
+		b = append(b, `,"feedback":`...)
+		b = strconv.AppendInt(b, int64(*l.Feedback), 10)
 	}
 	return append(b, "}\n"...)
 }

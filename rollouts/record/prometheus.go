@@ -1,6 +1,8 @@
 package record
 
 import (
+	"fmt"
+
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -51,6 +53,7 @@ type Metrics struct {
 
 var (
 	_ Observer             = (*Metrics)(nil)
+	_ LateObserver         = (*Metrics)(nil)
 	_ prometheus.Collector = (*Metrics)(nil)
 )
 
@@ -139,14 +142,38 @@ func (m *Metrics) Record(r Request) error {
 		m.quality.WithLabelValues(r.Rollout, r.Variant).Observe(*r.Quality)
 	}
 	if r.Feedback != nil {
-		value := "neutral"
-		switch {
-		case *r.Feedback < 0:
-			value = "negative"
-		case *r.Feedback > 0:
-			value = "positive"
-		}
-		m.feedback.WithLabelValues(r.Rollout, r.Variant, value).Inc()
+		m.feedback.WithLabelValues(r.Rollout, r.Variant, feedbackValue(*r.Feedback)).Inc()
 	}
 	return nil
+}
+
+// RecordLate counts late feedback in llm_feedback_total and observes a late score in
+// llm_quality_score, under the request's variant, which l must name: Prometheus cannot look the request
+// up. A counter cannot take back the request's earlier value, so record feedback either with the
+// request or late, not both. An invalid record returns ErrInvalid and changes nothing.
+func (m *Metrics) RecordLate(l Late) error {
+	if err := l.Validate(true); err != nil {
+		return err
+	}
+	if l.Variant == "" {
+		return fmt.Errorf("%w: the Prometheus collector needs the late record's variant", ErrInvalid)
+	}
+	if l.Quality != nil {
+		m.quality.WithLabelValues(l.Rollout, l.Variant).Observe(*l.Quality)
+	}
+	if l.Feedback != nil {
+		m.feedback.WithLabelValues(l.Rollout, l.Variant, feedbackValue(*l.Feedback)).Inc()
+	}
+	return nil
+}
+
+// feedbackValue is the llm_feedback_total value label of a feedback.
+func feedbackValue(f int) string {
+	switch {
+	case f < 0:
+		return "negative"
+	case f > 0:
+		return "positive"
+	}
+	return "neutral"
 }

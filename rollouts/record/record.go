@@ -27,6 +27,9 @@ type Request struct {
 	Key    string
 	Model  string
 	Prompt string
+	// RequestID identifies the request, so that feedback or a score that arrives later (RecordLate)
+	// attaches to it. Optional; it must be unique within the rollout.
+	RequestID string
 
 	Latency      *time.Duration
 	Error        bool
@@ -78,6 +81,47 @@ func (r *Request) Validate(haveClock bool) error {
 	return nil
 }
 
+// Late is feedback or a score that arrives after its request was recorded: a thumbs-down minutes
+// later, an LLM-as-judge score. The sources attach it to the request with the same RequestID (its arm,
+// its key, its window); the latest value of each field wins. A late record whose request the source
+// cannot find is counted and reported, never guessed.
+type Late struct {
+	Time      time.Time
+	Rollout   string
+	RequestID string
+	// Variant is the arm the request was served by, when the application knows it. The JSONL recorder
+	// does not need it; the Prometheus collector does (llm_feedback_total and llm_quality_score are
+	// labelled by variant).
+	Variant  string
+	Feedback *int
+	Quality  *float64
+}
+
+// LateObserver records late feedback. RecordLate is safe for concurrent use; it returns ErrInvalid
+// (wrapped) for a record that breaks the contract, and records nothing then.
+type LateObserver interface {
+	RecordLate(Late) error
+}
+
+// Validate checks l against the record contract; haveClock as for Request.Validate.
+func (l *Late) Validate(haveClock bool) error {
+	switch {
+	case l.Rollout == "":
+		return fmt.Errorf("%w: no rollout", ErrInvalid)
+	case l.RequestID == "":
+		return fmt.Errorf("%w: a late record needs the request_id of its request", ErrInvalid)
+	case l.Feedback == nil && l.Quality == nil:
+		return fmt.Errorf("%w: a late record carries feedback or quality", ErrInvalid)
+	case l.Variant != "" && l.Variant != Stable && l.Variant != Canary:
+		return fmt.Errorf("%w: variant %q is neither %q nor %q", ErrInvalid, l.Variant, Stable, Canary)
+	case l.Time.IsZero() && !haveClock:
+		return fmt.Errorf("%w: no time, and the recorder has no clock", ErrInvalid)
+	case l.Quality != nil && (math.IsNaN(*l.Quality) || math.IsInf(*l.Quality, 0)):
+		return fmt.Errorf("%w: quality %v is not a finite number", ErrInvalid, *l.Quality)
+	}
+	return nil
+}
+
 // outcome is the llm_requests_total outcome of r: error wins over refusal.
 func (r *Request) outcome() string {
 	switch {
@@ -90,6 +134,8 @@ func (r *Request) outcome() string {
 }
 
 // multi records to several observers.
+var _ LateObserver = multi(nil)
+
 type multi []Observer
 
 // Multi returns an Observer that validates a request once and records it to each of observers in
@@ -107,6 +153,22 @@ func (m multi) Record(r Request) error {
 	for _, o := range m {
 		if err := o.Record(r); err != nil {
 			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// RecordLate validates l once and records it to each observer that records late feedback.
+func (m multi) RecordLate(l Late) error {
+	if err := l.Validate(true); err != nil {
+		return err
+	}
+	var errs []error
+	for _, o := range m {
+		if lo, ok := o.(LateObserver); ok {
+			if err := lo.RecordLate(l); err != nil {
+				errs = append(errs, err)
+			}
 		}
 	}
 	return errors.Join(errs...)

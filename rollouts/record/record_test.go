@@ -106,7 +106,7 @@ func TestValidate(t *testing.T) {
 func randomRequest(r *rand.Rand, i int) Request {
 	req := Request{Time: t0.Add(time.Duration(i) * time.Millisecond), Rollout: "summarizer", Variant: Stable, Key: fmt.Sprintf("u-%d", r.Intn(100))}
 	errRate := 0.01
-	if r.Intn(4) == 0 {
+	if i == 0 || r.Intn(4) == 0 { // the first request is a canary one: both arms are read from it on
 		req.Variant, errRate = Canary, 0.03
 		req.Shadow = r.Intn(3) == 0
 	}

@@ -76,7 +76,8 @@ func TestStatsConcurrentLimits(t *testing.T) {
 }
 
 // TestStatsReusesItsBuffers checks that a Stats call on a small file does not allocate a line buffer of
-// DefaultMaxLineBytes each time. (Under the race detector sync.Pool drops a random share of what is put
+// DefaultMaxLineBytes each time (what it returns, the per-bucket latency bins of every key bucket
+// included, stays under half of that). (Under the race detector sync.Pool drops a random share of what is put
 // back, so the bound is not checked there.)
 func TestStatsReusesItsBuffers(t *testing.T) {
 	if raceEnabled {
@@ -107,8 +108,8 @@ func TestStatsReusesItsBuffers(t *testing.T) {
 			}
 		}
 		runtime.ReadMemStats(&after)
-		if perCall := (after.TotalAlloc - before.TotalAlloc) / calls; perCall > DefaultMaxLineBytes/4 {
-			t.Errorf("%s: %d bytes allocated per Stats call, want under %d", filepath.Base(path), perCall, DefaultMaxLineBytes/4)
+		if perCall := (after.TotalAlloc - before.TotalAlloc) / calls; perCall > DefaultMaxLineBytes/2 {
+			t.Errorf("%s: %d bytes allocated per Stats call, want under %d", filepath.Base(path), perCall, DefaultMaxLineBytes/2)
 		}
 	}
 }

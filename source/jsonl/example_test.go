@@ -3,54 +3,39 @@ package jsonl_test
 import (
 	"context"
 	"fmt"
-	"math/rand"
-	"os"
-	"time"
+	"strings"
 
 	"github.com/rollout-dev/rollout/policy"
 	"github.com/rollout-dev/rollout/source/jsonl"
 )
 
-// Synthetic traffic with a canary that errs three times as often, read back by the source.
-func ExampleSource_Stats() {
-	start := time.Date(2026, 4, 16, 10, 0, 0, 0, time.UTC)
-	canary := jsonl.DefaultProfile("model-new")
-	canary.ErrorRate = 0.03
-	f, err := os.CreateTemp("", "summarizer-*.jsonl")
-	if err != nil {
-		fmt.Println(err)
-		return
-	}
-	path := f.Name()
-	defer os.Remove(path)
-	err = jsonl.Synthesize(f, jsonl.SynthConfig{
-		Rollout: "summarizer", Start: start, Interval: time.Second, Requests: 20_000, CanaryShare: 0.5,
-		Stable: jsonl.DefaultProfile("model-old"), Canary: canary,
-	}, rand.New(rand.NewSource(1)))
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		fmt.Println(err)
-		return
-	}
-
-	st, err := jsonl.Open(path).Stats(context.Background(), policy.Query{
+// Records of two users on stable and one on the canary, late feedback included, read back per arm.
+func ExampleSource_Read() {
+	records := `{"ts":"2026-04-16T10:00:00Z","rollout":"summarizer","variant":"stable","key":"u-1","request_id":"a","error":false}
+{"ts":"2026-04-16T10:00:01Z","rollout":"summarizer","variant":"canary","key":"u-2","request_id":"b","error":true}
+{"ts":"2026-04-16T10:00:02Z","rollout":"summarizer","variant":"stable","key":"u-1","request_id":"c","error":true}
+{"ts":"2026-04-16T10:00:03Z","rollout":"summarizer","variant":"stable","key":"u-3","request_id":"d","error":false}
+{"ts":"2026-04-16T10:05:00Z","rollout":"summarizer","request_id":"b","feedback":-1}
+{"ts":"2026-04-16T10:06:00Z","rollout":"summarizer","request_id":"zz","feedback":1}
+`
+	st, err := (&jsonl.Source{}).Read(context.Background(), strings.NewReader(records), policy.Query{
 		Rollout: "summarizer",
-		Window:  policy.Window{From: start, To: start.Add(24 * time.Hour)},
-		Metrics: []policy.MetricQuery{{Name: jsonl.ErrorRate}},
+		Metrics: []policy.MetricQuery{{Name: jsonl.ErrorRate}, {Name: jsonl.NegativeFeedbackRate}},
 	})
 	if err != nil {
 		fmt.Println(err)
 		return
 	}
+	fmt.Println("unit:", st.Unit, "from:", st.From.Format("15:04:05"))
 	for _, arm := range []policy.Arm{policy.Stable, policy.Canary} {
-		s := st.Arm(arm).Metrics[jsonl.ErrorRate]
-		fmt.Printf("%s: %.0f errors in %d requests (%.1f%%)\n", arm, s.Sum, s.N, 100*s.Sum/float64(s.N))
+		a := st.Arm(arm)
+		e, f := a.Metrics[jsonl.ErrorRate], a.Metrics[jsonl.NegativeFeedbackRate]
+		fmt.Printf("%s: %d requests from %d keys, %.0f errors, %.0f of %d feedback negative\n", arm, a.Requests, a.Keys, e.Sum, f.Sum, f.N)
 	}
-	fmt.Println("malformed:", st.Malformed)
+	fmt.Println("late feedback without its request:", st.LateUnmatched)
 	// Output:
-	// stable: 119 errors in 9942 requests (1.2%)
-	// canary: 282 errors in 10058 requests (2.8%)
-	// malformed: 0
+	// unit: key from: 10:00:01
+	// stable: 2 requests from 2 keys, 1 errors, 0 of 0 feedback negative
+	// canary: 1 requests from 1 keys, 1 errors, 1 of 1 feedback negative
+	// late feedback without its request: 1
 }

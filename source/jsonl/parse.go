@@ -40,6 +40,7 @@ var (
 	errRange    = errors.New("number out of range")
 	errNegative = errors.New("negative value where only non-negative makes sense")
 	errShadow   = errors.New("shadow record on the stable variant")
+	errLate     = errors.New("late record without feedback or quality")
 )
 
 // request is one record, parsed without allocating: string fields point into the line buffer.
@@ -49,6 +50,11 @@ type request struct {
 	variant []byte
 	shadow  bool
 	has     uint16
+	// key is the assignment key and requestID the request's id; nil when absent.
+	key       []byte
+	requestID []byte
+	// late marks a late feedback record: request_id and no variant; only feedback and quality count.
+	late bool
 
 	latencyMs    float64
 	isError      bool
@@ -70,7 +76,7 @@ type parser struct {
 	ts    []byte
 	// scratch holds decoded strings that had escapes, one slot per field, so that req's slices stay
 	// valid for the whole line.
-	scratch [4][]byte
+	scratch [6][]byte
 }
 
 // Scratch slots of the strings a parser decodes.
@@ -79,6 +85,8 @@ const (
 	slotTS
 	slotRollout
 	slotKey
+	slotAssignmentKey
+	slotRequestID
 )
 
 // parse decodes line into req. It returns a wrapped reason when the line is not a valid record.
@@ -125,10 +133,23 @@ func (p *parser) finish(req *request) error {
 	if p.i != len(p.b) {
 		return errSyntax
 	}
-	if p.ts == nil || len(req.rollout) == 0 || req.variant == nil {
+	if p.ts == nil || len(req.rollout) == 0 {
+		return errMissing
+	}
+	if req.variant == nil && len(req.requestID) > 0 {
+		// A late feedback record: {"ts", "rollout", "request_id", "feedback"|"quality"}.
+		if req.has&(hasFeedback|hasQuality) == 0 {
+			return errLate
+		}
+		req.late = true
+	} else if req.variant == nil {
 		return errMissing
 	}
 	switch string(req.variant) {
+	case "":
+		if !req.late {
+			return errVariant
+		}
 	case variantStable:
 		if req.shadow {
 			return errShadow
@@ -157,6 +178,10 @@ func (p *parser) field(key []byte, req *request) error {
 		req.variant, err = p.optStr(slotVariant)
 	case "shadow":
 		req.shadow, _, err = p.optBool()
+	case "key":
+		req.key, err = p.idField(slotAssignmentKey)
+	case "request_id":
+		req.requestID, err = p.idField(slotRequestID)
 	case "error":
 		err = p.boolField(&req.isError, &req.has, hasError)
 	case "refusal":
@@ -253,6 +278,19 @@ func (p *parser) optStr(slot int) ([]byte, error) {
 		s = []byte{}
 	}
 	return s, err
+}
+
+// idField reads an identifier (key, request_id): a string, a number taken as its text (numeric user
+// ids), or null (nil).
+func (p *parser) idField(slot int) ([]byte, error) {
+	if p.i < len(p.b) && (p.b[p.i] == '-' || '0' <= p.b[p.i] && p.b[p.i] <= '9') {
+		start := p.i
+		if !p.scanNumber() {
+			return nil, errSyntax
+		}
+		return p.b[start:p.i], nil
+	}
+	return p.optStr(slot)
 }
 
 func (p *parser) optBool() (v, set bool, err error) {

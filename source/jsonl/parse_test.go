@@ -60,6 +60,12 @@ func TestParse(t *testing.T) {
 		{"control character", "{\"ts\":\"2026-04-16T10:00:00Z\",\"rollout\":\"r\x01\",\"variant\":\"canary\"}", errSyntax, 0},
 		{"bad escape", `{` + head + `,"key":"\x"}`, errSyntax, 0},
 		{"unclosed nested", `{` + head + `,"meta":{"a":[1,2}}`, errSyntax, 0},
+		{"numeric key", `{` + head + `,"key":1842,"request_id":"r-1"}`, nil, 0},
+		{"object key", `{` + head + `,"key":{"id":1}}`, errType, 0},
+		{"late feedback", `{"ts":"2026-04-16T10:00:00Z","rollout":"r","request_id":"r-1","feedback":-1}`, nil, hasFeedback},
+		{"late score", `{"ts":"2026-04-16T10:00:00Z","rollout":"r","request_id":7,"quality":0.5}`, nil, hasQuality},
+		{"late record without a value", `{"ts":"2026-04-16T10:00:00Z","rollout":"r","request_id":"r-1"}`, errLate, 0},
+		{"late record with an empty id", `{"ts":"2026-04-16T10:00:00Z","rollout":"r","request_id":"","feedback":1}`, errMissing, 0},
 	}
 	var p parser
 	for _, tt := range tests {
@@ -144,6 +150,23 @@ func referenceParse(line []byte) (request, error) {
 	if err := boolean("shadow", &req.shadow, 0); err != nil {
 		return req, err
 	}
+	id := func(k string) ([]byte, error) {
+		switch v := obj[k].(type) {
+		case nil:
+			return nil, nil
+		case string:
+			return []byte(v), nil
+		case json.Number:
+			return []byte(v), nil
+		}
+		return nil, errType
+	}
+	if req.key, err = id("key"); err != nil {
+		return req, err
+	}
+	if req.requestID, err = id("request_id"); err != nil {
+		return req, err
+	}
 	for _, e := range []error{
 		boolean("error", &req.isError, hasError),
 		boolean("refusal", &req.refusal, hasRefusal),
@@ -158,10 +181,22 @@ func referenceParse(line []byte) (request, error) {
 			return req, e
 		}
 	}
-	if ts == nil || len(req.rollout) == 0 || req.variant == nil {
+	if ts == nil || len(req.rollout) == 0 {
+		return req, errMissing
+	}
+	if req.variant == nil && len(req.requestID) > 0 {
+		if req.has&(hasFeedback|hasQuality) == 0 {
+			return req, errLate
+		}
+		req.late = true
+	} else if req.variant == nil {
 		return req, errMissing
 	}
 	switch string(req.variant) {
+	case "":
+		if !req.late {
+			return req, errVariant
+		}
 	case variantStable:
 		if req.shadow {
 			return req, errShadow
@@ -193,7 +228,7 @@ func FuzzParse(f *testing.F) {
 			got.isError != want.isError || got.refusal != want.refusal ||
 			got.latencyMs != want.latencyMs || got.inputTokens != want.inputTokens ||
 			got.outputTokens != want.outputTokens || got.costUSD != want.costUSD ||
-			got.quality != want.quality || got.feedback != want.feedback ||
+			got.quality != want.quality || got.feedback != want.feedback || got.late != want.late ||
 			!bytes.Equal(got.variant, want.variant) {
 			t.Fatalf("parse(%q) = %+v, reference %+v", line, got, want)
 		}
@@ -248,6 +283,8 @@ func seedLines(f *testing.F) {
 		`{"ts":"2026-04-16T10:00:00Z","rollout":"r","variant":"canary","shadow":true,"cost_usd":1e-3}`,
 		`{"ts":"2026-04-16T10:00:00Z","rollout":"r","variant":"canary","latency_ms":NaN}`,
 		`{"ts":"bad","rollout":"r","variant":"canary"}`,
+		`{"ts":"2026-04-16T10:00:00Z","rollout":"r","request_id":"x","feedback":-1,"quality":0.2}`,
+		`{"ts":"2026-04-16T10:00:00Z","rollout":"r","variant":"stable","key":42,"request_id":"x"}`,
 		"not json\n{}\n[]",
 	} {
 		f.Add([]byte(s))

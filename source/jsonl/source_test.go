@@ -58,7 +58,7 @@ func checkArm(t *testing.T, name string, got policy.ArmStats, requests int64, me
 			t.Errorf("%s %s: absent", name, metric)
 			continue
 		}
-		if s.Kind != w.kind || s.N != w.n || !close(s.Sum, w.sum) || w.checkSS && !close(s.SumSquares, w.ss) {
+		if s.Kind != w.kind || s.N != w.n || !closeTo(s.Sum, w.sum) || w.checkSS && !closeTo(s.SumSquares, w.ss) {
 			t.Errorf("%s %s = {kind %d n %d sum %v ss %v}, want {kind %d n %d sum %v ss %v}",
 				name, metric, s.Kind, s.N, s.Sum, s.SumSquares, w.kind, w.n, w.sum, w.ss)
 		}
@@ -74,7 +74,7 @@ func checkArm(t *testing.T, name string, got policy.ArmStats, requests int64, me
 	}
 }
 
-func close(a, b float64) bool { return math.Abs(a-b) <= 1e-9*math.Max(1, math.Abs(b)) }
+func closeTo(a, b float64) bool { return math.Abs(a-b) <= 1e-9*math.Max(1, math.Abs(b)) }
 
 func TestStatsBasic(t *testing.T) {
 	q := policy.Query{Rollout: "summarizer", Window: window("2026-04-16T10:00:00Z", "2026-04-16T11:00:00Z")}
@@ -173,8 +173,10 @@ func TestStatsWindow(t *testing.T) {
 		window         policy.Window
 		stable, canary int64
 	}{
-		{"open window reads every record", policy.Window{}, 4, 4},
-		{"bounds are inclusive", window("2026-04-16T10:01:00Z", "2026-04-16T10:30:00Z"), 2, 2},
+		// Both arms start at the first canary record (10:00:00.000): the stable record just before it is out.
+		{"open window reads from the first canary record", policy.Window{}, 3, 4},
+		// The first canary record in the window is at 10:03, so the stable one at 10:01 is out.
+		{"bounds are inclusive", window("2026-04-16T10:01:00Z", "2026-04-16T10:30:00Z"), 1, 1},
 		{"empty window", window("2030-01-01T00:00:00Z", "2030-01-02T00:00:00Z"), 0, 0},
 	}
 	for _, tt := range tests {
