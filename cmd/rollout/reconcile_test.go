@@ -99,7 +99,8 @@ func (e *e2e) reconcile() resultJSON {
 	return res[0]
 }
 
-// traffic appends n canary requests spread over the hour before now, with the canary's error rate, and
+// traffic appends n canary requests spread over the two hours before now (a stage's minDuration counts
+// from its first canary request), with the canary's error rate, and
 // stable requests in the ratio of e.weight.
 func (e *e2e) addTraffic(n int, canaryErrors float64, seed int64) {
 	e.t.Helper()
@@ -115,7 +116,7 @@ func (e *e2e) addTraffic(n int, canaryErrors float64, seed int64) {
 	}
 	stableDue := 0.0
 	for i := range n {
-		ts := e.now.Add(-time.Duration(i+1) * time.Hour / time.Duration(n+1)).Format(time.RFC3339)
+		ts := e.now.Add(-time.Duration(i+1) * 2 * time.Hour / time.Duration(n+1)).Format(time.RFC3339)
 		variants := []string{"canary"}
 		for stableDue += float64(100-weight) / float64(weight); stableDue >= 1; stableDue-- {
 			variants = append(variants, "stable")

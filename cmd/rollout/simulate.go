@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/rollout-dev/rollout/internal/synth"
+	"github.com/rollout-dev/rollout/policy"
 	"github.com/rollout-dev/rollout/rollouts"
 	"github.com/rollout-dev/rollout/rollouts/record"
 )
@@ -20,6 +21,7 @@ type simulateOptions struct {
 	SpecPath string
 	Hours    float64
 	Rate     int
+	Users    int
 	Regress  bool
 	Seed     uint64
 	Out      string
@@ -35,7 +37,7 @@ func (app *App) simulateCmd() *cobra.Command {
 		Long: `simulate writes synthetic requests of one rollout to its metrics file (the spec's file: source,
 read from the current directory, or --out), spread over the last --hours, split between stable and
 canary at the spec's current weight: what the application would have recorded. The canary is healthy,
-or with --regress its error rate jumps from 2% to 15%. The records are appended; nothing else changes.
+or with --regress its error rate jumps from 1% to 15%. The records are appended; nothing else changes.
 
 A stage's window starts at status.stageStartedAt, so records older than the stage's start do not count.
 --backdate moves status.stageStartedAt of the spec file back by --hours, as if the stage had been
@@ -52,8 +54,8 @@ Example:
 			if opts.SpecPath == "" {
 				return usageError{errors.New("simulate needs --spec FILE")}
 			}
-			if opts.Hours <= 0 || opts.Rate <= 0 {
-				return usageError{errors.New("--hours and --rate must be positive")}
+			if opts.Hours <= 0 || opts.Rate <= 0 || opts.Users <= 0 {
+				return usageError{errors.New("--hours, --rate and --users must be positive")}
 			}
 			if err := checkOutput(&opts.Output); err != nil {
 				return err
@@ -64,8 +66,9 @@ Example:
 	f := cmd.Flags()
 	f.StringVar(&opts.SpecPath, "spec", "", "the rollout spec file")
 	f.Float64Var(&opts.Hours, "hours", 6, "how many hours of traffic, ending now")
-	f.IntVar(&opts.Rate, "rate", 1000, "requests per hour, both arms together")
-	f.BoolVar(&opts.Regress, "regress", false, "a regressing canary: its error rate jumps from 2% to 15%")
+	f.IntVar(&opts.Rate, "rate", 20000, "requests per hour, both arms together")
+	f.IntVar(&opts.Users, "users", 20000, "how many users send them; each is routed by the spec's assignment")
+	f.BoolVar(&opts.Regress, "regress", false, "a regressing canary: its error rate jumps from 1% to 15%")
 	f.Uint64Var(&opts.Seed, "seed", 1, "seed of the generator")
 	f.StringVar(&opts.Out, "out", "", "the JSON Lines file to append to (default: the spec's file: source)")
 	f.BoolVar(&opts.Backdate, "backdate", false, "move status.stageStartedAt of the spec file back by --hours")
@@ -115,17 +118,19 @@ func (app *App) simulate(opts *simulateOptions) error {
 	}
 	now := app.Now().UTC().Truncate(time.Second)
 	from := now.Add(-time.Duration(opts.Hours * float64(time.Hour)))
-	total := int(float64(opts.Rate) * opts.Hours)
-	canary := total * weight / 100
-	stable := synth.Stable
-	stable.Model = spec.Stable.Model
-	canaryProfile := synth.Stable
-	canaryProfile.Model = spec.Canary.Model
+	stable := synth.DefaultProfile(spec.Stable.Model)
+	stable.Prompt = spec.Stable.Prompt
+	canaryProfile := synth.DefaultProfile(spec.Canary.Model)
+	canaryProfile.Prompt = spec.Canary.Prompt
 	if opts.Regress {
 		canaryProfile.ErrorRate = 0.15
 	}
-	reqs := synth.Generate(synth.Traffic{Rollout: spec.Name, From: from, To: now, Stable: total - canary, Canary: canary,
-		StableProfile: stable, CanaryProfile: canaryProfile}, opts.Seed)
+	// The generator routes each user by the spec's own assignment, as the application would, so that the
+	// arms' shares of keys are what the judge's sample-ratio check expects.
+	routed := *spec
+	routed.Traffic.Weight = weight
+	sim := synth.Options{Seed: opts.Seed, From: from, To: now, PerHour: float64(opts.Rate), Users: opts.Users,
+		Activity: 1, DailyAmplitude: 0.3, Stable: stable, Canary: canaryProfile}
 	if err := os.MkdirAll(filepath.Dir(out), 0o755); err != nil {
 		return err
 	}
@@ -133,16 +138,25 @@ func (app *App) simulate(opts *simulateOptions) error {
 	if err != nil {
 		return err
 	}
-	for _, r := range reqs {
-		if err := rec.Record(synth.Record(r)); err != nil {
-			rec.Close()
-			return fmt.Errorf("write %s: %w", out, err)
+	var nStable, nCanary int
+	err = synth.Simulate(&routed, sim, func(r synth.Request) error {
+		switch {
+		case r.Late || r.Shadow:
+		case r.Variant == policy.Canary:
+			nCanary++
+		default:
+			nStable++
 		}
+		return rec.Record(synth.Record(r))
+	})
+	if err != nil {
+		rec.Close()
+		return fmt.Errorf("write %s: %w", out, err)
 	}
 	if err := rec.Close(); err != nil {
 		return fmt.Errorf("write %s: %w", out, err)
 	}
-	res := simulation{Rollout: spec.Name, File: out, From: from, To: now, Weight: weight, Stable: total - canary, Canary: canary, Regress: opts.Regress}
+	res := simulation{Rollout: spec.Name, File: out, From: from, To: now, Weight: weight, Stable: nStable, Canary: nCanary, Regress: opts.Regress}
 	if opts.Backdate {
 		if err := backdate(opts.SpecPath, src, spec, from); err != nil {
 			return err
@@ -154,10 +168,10 @@ func (app *App) simulate(opts *simulateOptions) error {
 	}
 	health := "a healthy canary"
 	if opts.Regress {
-		health = "a regressing canary (errors 2% → 15%)"
+		health = "a regressing canary (errors 1% → 15%)"
 	}
-	fmt.Fprintf(app.Stdout, "%s: %d requests (stable %d, canary %d at %d%%), %s, %s → %s, appended to %s\n", spec.Name, total,
-		total-canary, canary, weight, health, from.Format(time.RFC3339), now.Format(time.RFC3339), out)
+	fmt.Fprintf(app.Stdout, "%s: %d requests (stable %d, canary %d at %d%%), %s, %s → %s, appended to %s\n", spec.Name, nStable+nCanary,
+		nStable, nCanary, weight, health, from.Format(time.RFC3339), now.Format(time.RFC3339), out)
 	if res.Backdated {
 		fmt.Fprintf(app.Stdout, "%s: status.stageStartedAt moved back to %s: commit and push the spec\n", opts.SpecPath, from.Format(time.RFC3339))
 	}
