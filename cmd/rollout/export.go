@@ -40,15 +40,7 @@ Example:
 			if ctx == nil {
 				ctx = context.Background()
 			}
-			w, err := app.wire(ctx, app.Stderr, false)
-			if err != nil {
-				return err
-			}
-			snap, err := w.repo.Snapshot(ctx)
-			if err != nil {
-				return err
-			}
-			set, err := rollouts.Load(snap.Files, app.Dir)
+			_, set, err := app.loadSpecs(ctx)
 			if err != nil {
 				return err
 			}

@@ -62,15 +62,7 @@ func (app *App) statusRun(ctx context.Context, opts *statusOptions) error {
 	if ctx == nil {
 		ctx = context.Background()
 	}
-	w, err := app.wire(ctx, app.Stderr, false)
-	if err != nil {
-		return err
-	}
-	snap, err := w.repo.Snapshot(ctx)
-	if err != nil {
-		return err
-	}
-	set, err := rollouts.Load(snap.Files, app.Dir)
+	w, set, err := app.loadSpecs(ctx)
 	if err != nil {
 		return err
 	}
@@ -187,4 +179,21 @@ func legacyBookkeeping(subject string) bool {
 		}
 	}
 	return false
+}
+
+// loadSpecs wires the repository and loads the specs of its branch, for the commands that only read.
+func (app *App) loadSpecs(ctx context.Context) (*wiring, *rollouts.Set, error) {
+	w, err := app.wire(ctx, app.Stderr, false)
+	if err != nil {
+		return nil, nil, err
+	}
+	snap, err := w.repo.Snapshot(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	set, err := rollouts.Load(snap.Files, app.Dir)
+	if err != nil {
+		return nil, nil, err
+	}
+	return w, set, nil
 }

@@ -58,19 +58,12 @@ func (j *JSONL) Record(r Request) error {
 	if err := r.Validate(j.Now != nil); err != nil {
 		return err
 	}
-	j.mu.Lock()
-	defer j.mu.Unlock()
-	if j.closed {
-		return ErrClosed
-	}
-	if j.err != nil {
-		return j.err
-	}
-	if r.Time.IsZero() {
-		r.Time = j.Now()
-	}
-	j.line = AppendJSON(j.line[:0], &r)
-	return j.writeLine()
+	return j.appendLine(func(line []byte) []byte {
+		if r.Time.IsZero() {
+			r.Time = j.Now()
+		}
+		return AppendJSON(line, &r)
+	})
 }
 
 // RecordLate appends late feedback l as one line {"ts", "rollout", "request_id", "feedback", "quality"}.
@@ -79,6 +72,16 @@ func (j *JSONL) RecordLate(l Late) error {
 	if err := l.Validate(j.Now != nil); err != nil {
 		return err
 	}
+	return j.appendLine(func(line []byte) []byte {
+		if l.Time.IsZero() {
+			l.Time = j.Now()
+		}
+		return AppendLateJSON(line, &l)
+	})
+}
+
+// appendLine renders one line with render, under the lock, and writes it whole.
+func (j *JSONL) appendLine(render func(line []byte) []byte) error {
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	if j.closed {
@@ -87,10 +90,7 @@ func (j *JSONL) RecordLate(l Late) error {
 	if j.err != nil {
 		return j.err
 	}
-	if l.Time.IsZero() {
-		l.Time = j.Now()
-	}
-	j.line = AppendLateJSON(j.line[:0], &l)
+	j.line = render(j.line[:0])
 	return j.writeLine()
 }
 

@@ -557,11 +557,22 @@ func mean(f family, direction string, scale float64) func(series, policy.Arm) (p
 		if !ok {
 			return policy.Sample{}, false
 		}
-		n := math.Round(h.Count())
-		_, variance := h.Moments()
-		m := sum / n
-		return policy.Sample{Kind: policy.Mean, N: int64(n), Sum: sum, SumSquares: n * (variance + m*m)}, true
+		return meanSample(h, sum), true
 	}
+}
+
+// meanSample is a Mean sample of a histogram whose values add up to sum: N and Sum exact, SumSquares
+// from the buckets' variance.
+func meanSample(h *histogram.Histogram, sum float64) policy.Sample {
+	n := math.Round(h.Count())
+	_, variance := h.Moments()
+	m := sum / n
+	return policy.Sample{Kind: policy.Mean, N: int64(n), Sum: sum, SumSquares: n * (variance + m*m)}
+}
+
+// quantileSample is a Quantile sample of a histogram: the Distribution of its buckets.
+func quantileSample(h *histogram.Histogram, sum float64) policy.Sample {
+	return policy.Sample{Kind: policy.Quantile, N: int64(math.Round(h.Count())), Sum: sum, Dist: h}
 }
 
 // quantile reads a Quantile sample: the Distribution of the buckets.
@@ -571,6 +582,6 @@ func quantile(f family, scale float64) func(series, policy.Arm) (policy.Sample, 
 		if !ok {
 			return policy.Sample{}, false
 		}
-		return policy.Sample{Kind: policy.Quantile, N: int64(math.Round(h.Count())), Sum: sum, Dist: h}, true
+		return quantileSample(h, sum), true
 	}
 }

@@ -346,10 +346,7 @@ func schemaMean(part, label string, scale float64) func(schemaSeries, policy.Arm
 		if !ok {
 			return policy.Sample{}, false
 		}
-		n := math.Round(h.Count())
-		_, variance := h.Moments()
-		m := sum / n
-		return policy.Sample{Kind: policy.Mean, N: int64(n), Sum: sum, SumSquares: n * (variance + m*m)}, true
+		return meanSample(h, sum), true
 	}
 }
 
@@ -359,7 +356,7 @@ func schemaQuantile(part string, scale float64) func(schemaSeries, policy.Arm) (
 		if !ok {
 			return policy.Sample{}, false
 		}
-		return policy.Sample{Kind: policy.Quantile, N: int64(math.Round(h.Count())), Sum: sum, Dist: h}, true
+		return quantileSample(h, sum), true
 	}
 }
 
