@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/rollout-dev/rollout/export/growthbook"
 	"github.com/rollout-dev/rollout/policy"
@@ -96,10 +97,13 @@ const app = require("./out/app.js");
 	defer f.Close()
 	a := spec.Assigner()
 	n, canaries, errs := 0, 0, 0
+	var times []time.Time
+	var firstCanary time.Time
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
 		var rec struct {
 			Rollout, Variant, Key, Model, Prompt string
+			TS                                   time.Time
 			Error                                bool
 			InputTokens                          *int `json:"input_tokens"`
 		}
@@ -114,8 +118,12 @@ const app = require("./out/app.js");
 		if rec.Error != (rec.InputTokens == nil) {
 			t.Errorf("record %s: a failed call has no tokens, a successful one has them", sc.Text())
 		}
+		times = append(times, rec.TS)
 		if rec.Variant == "canary" {
 			canaries++
+			if firstCanary.IsZero() || rec.TS.Before(firstCanary) {
+				firstCanary = rec.TS
+			}
 		}
 		if rec.Error {
 			errs++
@@ -128,7 +136,16 @@ const app = require("./out/app.js");
 	if err != nil {
 		t.Fatal(err)
 	}
-	if stats.Malformed != 0 || stats.Stable.Requests+stats.Canary.Requests+stats.NotRandomised != users {
-		t.Errorf("the file: source read %+v from the snippet's records, want all %d", stats, users)
+	// Both arms are compared from the first canary record on (CONTRACT.md, Decisions): earlier stable
+	// records are left out, every other record is counted.
+	want := int64(0)
+	for _, ts := range times {
+		if !ts.Before(firstCanary) {
+			want++
+		}
+	}
+	if got := stats.Stable.Requests + stats.Canary.Requests + stats.NotRandomised; stats.Malformed != 0 || got != want {
+		t.Errorf("the file: source counted %d of the snippet's %d records (malformed %d), want the %d from the first canary record on",
+			got, users, stats.Malformed, want)
 	}
 }
