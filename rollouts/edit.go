@@ -253,7 +253,9 @@ func (f *fileText) entryLastLine(k *yaml.Node) int {
 	for l := k.Line + 1; l <= f.numLines(); l++ {
 		s := f.line(l)
 		trimmed := strings.TrimSpace(s)
-		if trimmed == "" {
+		if trimmed == "" || strings.HasPrefix(trimmed, "#") {
+			// A comment line, however little it is indented, does not end the entry: YAML reads a
+			// more indented line after it as part of the entry's value (found by FuzzEdit).
 			continue
 		}
 		if f.indentOf(l) <= indent {
