@@ -270,6 +270,14 @@ func judgeLimit(label metricLabel, l limit, stable, canary armEstimate, budget e
 			lowRatio, _ = ratioBoundsZ(canary.mean, canary.v, stable.mean, stable.v, zl)
 			_, highRatio = ratioBoundsZ(canary.mean, canary.v, stable.mean, stable.v, zh)
 			lowRatio = clampRatio(lowRatio, canary.mean, stable.mean)
+			if canary.kind == Proportion && !canary.clustered && !stable.clustered {
+				// Rates of independent requests: the low end is the exact conditional bound
+				// (rateRatioBound), chosen for this end in advance because it is the tighter one
+				// where events are few; the high end keeps the normal mixture (docs/statistics.md).
+				lowRatio = rateRatioBound(math.Round(canary.mean*canary.n), canary.n,
+					math.Round(stable.mean*stable.n), stable.n, lowAlpha, r, false)
+				lo = lowRatio - r
+			}
 		}
 		c.verdict = decide(l.upper(), lo, hi)
 		c.interval = Interval{Low: lowRatio - 1, High: highRatio - 1, Scale: ScaleRelative,

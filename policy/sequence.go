@@ -189,6 +189,11 @@ const betaBinomialConcentration = tuningBetaBinomial / 9.5
 // is an interval around k/n; upper selects its upper end. Each end used alone is one-sided at alpha
 // or better.
 func betaBinomialBound(k, n, alpha, center float64, upper bool) float64 {
+	return betaBinomialBoundConc(k, n, alpha, center, upper, betaBinomialConcentration)
+}
+
+// betaBinomialBoundConc is betaBinomialBound with the prior concentration a+b given.
+func betaBinomialBoundConc(k, n, alpha, center float64, upper bool, conc float64) float64 {
 	if n <= 0 {
 		if upper {
 			return 1
@@ -196,7 +201,7 @@ func betaBinomialBound(k, n, alpha, center float64, upper bool) float64 {
 		return 0
 	}
 	center = math.Min(math.Max(center, 1e-4), 1-1e-4)
-	a, b := betaBinomialConcentration*center, betaBinomialConcentration*(1-center)
+	a, b := conc*center, conc*(1-center)
 	logMix := lbeta(a+k, b+n-k) - lbeta(a, b)
 	target := math.Log(1 / alpha)
 	logM := func(p float64) float64 {
@@ -240,4 +245,34 @@ func lbeta(a, b float64) float64 {
 	lb, _ := math.Lgamma(b)
 	lab, _ := math.Lgamma(a + b)
 	return la + lb - lab
+}
+
+// tuningShareEvents: the conditional two-arm bound for rates of independent requests (see
+// rateRatioBound) counts events of both arms together; a day of a 5% stage at 1–2% errors holds a few
+// hundred.
+const tuningShareEvents = 200
+
+// rateRatioBound is one end of the exact confidence sequence for the ratio r = p_canary / p_stable of
+// two rates of independent requests, by the conditional-binomial argument for a ratio of rates: each
+// request goes to the canary with probability π and fails with its arm's rate, so each failure, in the
+// order they arrive, is the canary's with probability s = r·w / (r·w + 1), w = π/(1-π), independently
+// of the others. The canary's kc of the kc+ks events are then a Bernoulli(s) sequence, and the
+// beta-binomial mixture (betaBinomialBound, its prior spread set for tuningShareEvents events and
+// centred on the share of the limit's ratio r0) bounds s at every tick at once with no approximation;
+// r = s / (w(1-s)) is increasing in s, so the bound carries over. w is estimated by the arms' request
+// counts nc/ns, which converge to π; the burn-in of MinObservations per arm keeps early ticks honest.
+func rateRatioBound(kc, nc, ks, ns, alpha, r0 float64, upper bool) float64 {
+	if nc <= 0 || ns <= 0 {
+		if upper {
+			return math.Inf(1)
+		}
+		return 0
+	}
+	w := nc / ns
+	center := r0 * w / (r0*w + 1)
+	s := betaBinomialBoundConc(kc, kc+ks, alpha, center, upper, tuningShareEvents/9.5)
+	if s >= 1 {
+		return math.Inf(1)
+	}
+	return s / (w * (1 - s))
 }
