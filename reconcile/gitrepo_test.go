@@ -249,3 +249,59 @@ func TestMergedProposalStaysMergedAfterARollback(t *testing.T) {
 	}
 	notOpen("after two more ticks")
 }
+
+// alerts records the events a loop sends.
+type alerts struct{ events []reconcile.Event }
+
+func (a *alerts) Notify(_ context.Context, _ []rollouts.Notify, ev reconcile.Event) error {
+	a.events = append(a.events, ev)
+	return nil
+}
+
+// TestSampleRatioMismatchOnARealRemoteAlertsOncePerEpisode runs a new process per tick (a cron run)
+// against a real bare repository: a sample-ratio mismatch is alerted once, with the one commit that
+// records its start; the ticks in between write nothing, a plan writes and sends nothing, and one
+// commit clears it when the shares match again.
+func TestSampleRatioMismatchOnARealRemoteAlertsOncePerEpisode(t *testing.T) {
+	spec := twoStageSpec[:strings.Index(twoStageSpec, "status:")] + "rollback:\n  notify: [{webhook: env:ROLLBACK_WEBHOOK}]\n" +
+		twoStageSpec[strings.Index(twoStageSpec, "status:"):]
+	bare := gittest.NewBare(t, map[string]string{"rollouts/summarizer.yaml": spec})
+	sent := &alerts{}
+	mismatch := true
+	process := func() *reconcile.Loop {
+		l := loopOn(t, bare, func() {})
+		l.Notifier = sent
+		l.Judge = func(spec *rollouts.Spec, ev policy.Evidence, now time.Time) policy.Decision {
+			d := policy.Decision{Action: policy.Hold, Current: policy.Step{Stage: 0, Weight: 5}, Reasons: []string{"minDuration not reached"}}
+			if mismatch {
+				d.SampleRatioMismatch = true
+				d.Reasons = []string{"sample ratio mismatch: the canary has 10% of keys (100 of 1000), where the spec sets 5%"}
+			}
+			return d
+		}
+		return l
+	}
+	ctx := context.Background()
+	for i, m := range []bool{true, true, true, false, false} {
+		mismatch = m
+		before := gittest.Git(t, bare, "rev-parse", "main")
+		if _, err := process().Plan(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if after := gittest.Git(t, bare, "rev-parse", "main"); after != before || len(sent.events) > min(i, 1) {
+			t.Fatalf("tick %d: a plan wrote or alerted", i)
+		}
+		rep, err := process().Tick(ctx)
+		if err != nil || rep.Results[0].Err != nil {
+			t.Fatalf("tick %d: %v %+v", i, err, rep)
+		}
+	}
+	log := gittest.Git(t, bare, "log", "--format=%s", "main")
+	if want := "rollout(summarizer): sample ratio matches again after 0s\nrollout(summarizer): sample ratio mismatch\nInitial commit"; log != want {
+		t.Errorf("log:\n%s\nwant:\n%s", log, want)
+	}
+	started := strings.TrimSpace(gittest.Git(t, bare, "rev-parse", "main~1"))
+	if len(sent.events) != 1 || sent.events[0].Decision != "alert" || sent.events[0].Commit != started {
+		t.Errorf("alerts = %+v, want one with commit %s", sent.events, started)
+	}
+}

@@ -11,7 +11,6 @@ import (
 	"runtime/debug"
 	"strconv"
 	"strings"
-	"sync"
 	"testing/fstest"
 	"time"
 
@@ -75,10 +74,6 @@ type Loop struct {
 	// commit's Rollout-Actor trailer. Empty for none.
 	Actor string
 	Log   *slog.Logger
-
-	mu sync.Mutex
-	// mismatched holds the rollouts in a sample-ratio-mismatch episode, notified once when it began.
-	mismatched map[string]bool
 }
 
 // ErrNoForge is returned for a decision that needs a proposal when the loop has no forge.
@@ -319,9 +314,6 @@ func (l *Loop) reconcileOne(ctx context.Context, t *tick, name string) (res Resu
 // the rollout's error, whatever was written: the pass failed to judge it.
 func (l *Loop) attempt(ctx context.Context, t *tick, doc *rollouts.Document) (Result, error) {
 	j := l.decide(ctx, t, doc.Spec, l.now())
-	if j.mismatchAlert != nil {
-		l.notify(ctx, doc.Spec, *j.mismatchAlert)
-	}
 	res, err := l.act(ctx, t, doc, j)
 	if j.sourceErr != nil {
 		err = errors.Join(j.sourceErr, err)
@@ -343,7 +335,7 @@ func (l *Loop) act(ctx context.Context, t *tick, doc *rollouts.Document, j judge
 		}
 	}
 	in := planInput{Doc: doc, Decision: d, Proposal: prop, Now: now, MetricsErrors: j.metricsErrors,
-		FailingSince: j.failingSince, Alert: j.alert, Bot: l.bot()}
+		FailingSince: j.failingSince, Alert: j.alert, MismatchSince: j.mismatchSince, MismatchAlert: j.mismatchAlert, Bot: l.bot()}
 	if err := l.pendingNotification(ctx, doc, &in); err != nil {
 		res.Warnings = append(res.Warnings, err.Error())
 	}
@@ -749,7 +741,9 @@ type judgement struct {
 	alert *Event
 	// sourceErr is the metrics source's failure this tick, reported as the rollout's error.
 	sourceErr error
-	// mismatchAlert is sent, best effort, when a sample-ratio mismatch episode begins.
+	// mismatchSince is the start of a sample-ratio mismatch to record (nil: leave it; zero: clear it).
+	mismatchSince *time.Time
+	// mismatchAlert is sent, best effort, once the commit that records the start of a mismatch lands.
 	mismatchAlert *Event
 }
 
@@ -759,6 +753,7 @@ type judgement struct {
 // With onMetricsError: rollback, every consecutive failure is counted (status.metricsErrors), since the
 // count decides the rollback. With hold, git is written twice per outage: once when the failures start
 // (status.metricsFailingSince, and the alert goes out with that commit) and once when they end.
+// A sample-ratio mismatch is bookkept the same way (status.sampleRatioMismatchSince).
 func (l *Loop) decide(ctx context.Context, t *tick, spec *rollouts.Spec, now time.Time) judgement {
 	var ev policy.Evidence
 	if q, ok := policy.QueryFor(spec, now); ok {
@@ -800,10 +795,17 @@ func (l *Loop) decide(ctx context.Context, t *tick, spec *rollouts.Spec, now tim
 		if st.MetricsErrors > 0 || !st.MetricsFailingSince.IsZero() {
 			j.metricsErrors, j.failingSince = 0, &time.Time{}
 		}
-		// A sample-ratio mismatch is notified like a rollback, once when the episode begins. (A
-		// rollback with a mismatch is notified as the rollback it is.)
-		if !t.dryRun && l.mismatchBegins(spec.Name, d.SampleRatioMismatch && d.Action != policy.Rollback) {
+		// A sample-ratio mismatch is alerted once per episode: the commit that records its start carries
+		// the alert, and the commit that clears it ends the episode. (A rollback with a mismatch is
+		// notified as the rollback it is, and its commit clears the field.) A failing source says
+		// nothing about the arms' shares, so the field is left as it is then.
+		mismatch := d.SampleRatioMismatch && d.Action != policy.Rollback
+		switch {
+		case mismatch && st.SampleRatioMismatchSince.IsZero() && spec.Status != nil:
+			j.mismatchSince = &now
 			j.mismatchAlert = &Event{Rollout: spec.Name, Decision: "alert", From: d.Current.Weight, To: d.Current.Weight, Reasons: d.Reasons}
+		case !mismatch && !st.SampleRatioMismatchSince.IsZero():
+			j.mismatchSince = &time.Time{}
 		}
 		return j
 	}
@@ -890,33 +892,6 @@ func malformedReason(source string, st *policy.Stats) string {
 		reason += " (lines " + strings.Join(lines, ", ") + ")"
 	}
 	return reason
-}
-
-// mismatchBegins records whether rollout's decision found a sample-ratio mismatch and reports whether
-// that begins an episode (the previous decision found none). Like the metrics-failure count it lives in
-// memory: the daemon notifies once per episode; a process per tick (cron) once per run that sees it.
-func (l *Loop) mismatchBegins(rollout string, mismatch bool) bool {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if !mismatch {
-		delete(l.mismatched, rollout)
-		return false
-	}
-	if l.mismatched[rollout] {
-		return false
-	}
-	if l.mismatched == nil {
-		l.mismatched = map[string]bool{}
-	}
-	l.mismatched[rollout] = true
-	return true
-}
-
-// notify delivers an alert and logs a failure: an alert is best effort and changes nothing in git.
-func (l *Loop) notify(ctx context.Context, spec *rollouts.Spec, ev Event) {
-	if err := l.deliver(ctx, spec, ev); err != nil {
-		l.log().Warn("alert not delivered", "rollout", spec.Name, "error", err)
-	}
 }
 
 // deliver sends ev to spec's notification targets.

@@ -839,14 +839,16 @@ func TestRemovingTheCanaryEndsTheRollout(t *testing.T) {
 	h.quiet()
 }
 
-// TestSampleRatioMismatchAlertsOncePerEpisode: a sample-ratio mismatch holds and is notified like a
-// rollback, once when the episode begins, not on every tick; a new episode after it cleared is
-// notified again. Nothing is written to git.
-func TestSampleRatioMismatchAlertsOncePerEpisode(t *testing.T) {
+// TestSampleRatioMismatchAlertsOncePerEpisodeFromGit: a sample-ratio mismatch holds and is alerted
+// once per episode even when every tick is a new process (a new Loop, as a cron run or a GitHub Action
+// is): the episode is bookkept in git, one commit when it begins (the alert goes out with it, naming it)
+// and one when it ends, nothing on the ticks between. A new episode is alerted again; a plan writes
+// and sends nothing.
+func TestSampleRatioMismatchAlertsOncePerEpisodeFromGit(t *testing.T) {
 	h := newHarness(t, map[string]string{"rollouts/summarizer.yaml": specFor("summarizer", "pull-request", "hold")})
 	h.tick() // start
 	mismatch := false
-	h.loop.Judge = func(spec *rollouts.Spec, ev policy.Evidence, now time.Time) policy.Decision {
+	judge := func(spec *rollouts.Spec, ev policy.Evidence, now time.Time) policy.Decision {
 		d := h.judge.Judge(spec, ev, now)
 		if mismatch {
 			d.SampleRatioMismatch = true
@@ -854,22 +856,98 @@ func TestSampleRatioMismatchAlertsOncePerEpisode(t *testing.T) {
 		}
 		return d
 	}
-	head := h.repo.head("main")
-	for _, m := range []bool{true, true, true, false, true, true} {
+	stateless := func() *Loop {
+		l := h.newLoop()
+		l.Judge = judge
+		return l
+	}
+	start := h.repo.head("main")
+	began := h.now.Add(time.Hour)
+	var alerted []string // the commits the alerts named
+	for i, m := range []bool{true, true, true, false, false, true, true} {
 		mismatch = m
+		h.now = began.Add(time.Duration(i) * 15 * time.Minute)
+		h.loop = stateless()
+		before := len(h.notes.events)
 		if res := h.only(h.tick()); res.Decision != policy.Hold {
-			t.Fatalf("%+v", res)
+			t.Fatalf("tick %d: %+v", i, res)
+		}
+		for _, ev := range h.notes.events[before:] {
+			alerted = append(alerted, ev.Commit)
+		}
+		// A plan in between writes and sends nothing.
+		head, events := h.repo.head("main"), len(h.notes.events)
+		h.loop = stateless()
+		if _, err := h.loop.Plan(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		if h.repo.head("main") != head || len(h.notes.events) != events {
+			t.Fatalf("tick %d: a plan wrote or notified", i)
 		}
 	}
-	if h.repo.head("main") != head {
-		t.Errorf("a mismatch wrote to git")
+	var log []string
+	for c := h.repo.head("main"); c != start; c = h.repo.commit(c).parent {
+		first, _, _ := strings.Cut(h.repo.commit(c).message, "\n")
+		log = append([]string{first}, log...)
+		if !strings.Contains(h.repo.commit(c).message, TrailerBookkeeping+": sample-ratio") {
+			t.Errorf("commit %q is not sample-ratio bookkeeping", first)
+		}
+	}
+	want := []string{"rollout(summarizer): sample ratio mismatch", "rollout(summarizer): sample ratio matches again after 45m0s",
+		"rollout(summarizer): sample ratio mismatch"}
+	if !slices.Equal(log, want) {
+		t.Errorf("commits = %q, want %q", log, want)
+	}
+	if got, want := h.spec("summarizer").Status.SampleRatioMismatchSince, began.Add(75*time.Minute); !got.Equal(want) {
+		t.Errorf("sampleRatioMismatchSince = %v, want %v", got, want)
 	}
 	if len(h.notes.events) != 2 {
 		t.Fatalf("events = %+v, want one per episode (2)", h.notes.events)
 	}
-	for _, ev := range h.notes.events {
+	for i, ev := range h.notes.events {
 		if ev.Decision != "alert" || ev.Rollout != "summarizer" || len(ev.Reasons) == 0 || !strings.HasPrefix(ev.Reasons[0], "sample ratio mismatch") {
 			t.Errorf("event %+v", ev)
 		}
+		if ev.Commit == "" || !strings.HasSuffix(strings.SplitN(h.repo.commit(ev.Commit).message, "\n", 2)[0], "sample ratio mismatch") {
+			t.Errorf("alert %d does not go out with the commit that records the episode's start: %q", i, alerted)
+		}
 	}
+	mismatch = false
+	h.loop = stateless()
+	h.tick() // the end of the second episode
+	if st := h.spec("summarizer").Status; !st.SampleRatioMismatchSince.IsZero() {
+		t.Errorf("status after the end: %+v", st)
+	}
+	h.quiet()
+}
+
+// TestRollbackClearsSampleRatioMismatch: a rollback during a mismatch episode is notified as the
+// rollback it is, and its commit ends the episode: the next tick writes nothing more.
+func TestRollbackClearsSampleRatioMismatch(t *testing.T) {
+	h := newHarness(t, map[string]string{"rollouts/summarizer.yaml": specFor("summarizer", "pull-request", "hold")})
+	h.tick() // start
+	h.loop.Judge = func(spec *rollouts.Spec, ev policy.Evidence, now time.Time) policy.Decision {
+		d := h.judge.Judge(spec, ev, now)
+		if spec.Status.Phase != rollouts.Progressing {
+			return d // a rolled-back rollout compares nothing
+		}
+		d.SampleRatioMismatch = true
+		d.Reasons = append(d.Reasons, "sample ratio mismatch: the canary has 10% of keys (100 of 1000), where the spec sets 5%")
+		return d
+	}
+	h.tick()
+	if st := h.spec("summarizer").Status; st.SampleRatioMismatchSince.IsZero() || len(h.notes.events) != 1 {
+		t.Fatalf("episode not recorded: %+v events %+v", st, h.notes.events)
+	}
+	h.judge.set("summarizer", policy.Rollback)
+	if res := h.only(h.tick()); res.Decision != policy.Rollback || res.Commit == "" {
+		t.Fatalf("%+v", res)
+	}
+	if st := h.spec("summarizer").Status; st.Phase != rollouts.RolledBack || !st.SampleRatioMismatchSince.IsZero() {
+		t.Errorf("status after the rollback: %+v", st)
+	}
+	if len(h.notes.events) != 2 || h.notes.events[1].Decision != string(policy.Rollback) {
+		t.Errorf("events = %+v", h.notes.events)
+	}
+	h.quiet()
 }

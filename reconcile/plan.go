@@ -62,6 +62,10 @@ type planInput struct {
 	FailingSince *time.Time
 	// Alert goes out with the commit that records FailingSince.
 	Alert *Event
+	// MismatchSince is the start of a sample-ratio mismatch to record (nil: leave it; zero: clear it).
+	MismatchSince *time.Time
+	// MismatchAlert goes out with the commit that records MismatchSince.
+	MismatchAlert *Event
 	// NotifyPending is the rollback commit whose notification a bot commit recorded as pending
 	// (its Rollout-Notification trailer), "" for none; NotifyMarkUnverified is set when status.message
 	// carries a pending mark that no such commit backs.
@@ -92,7 +96,8 @@ func planChange(in planInput) (action, error) {
 		return act, err
 	}
 	st := *in.Doc.Spec.Status
-	if in.FailingSince != nil && in.FailingSince.IsZero() && (!st.MetricsFailingSince.IsZero() || st.MetricsErrors > 0) {
+	if in.FailingSince != nil && in.FailingSince.IsZero() && (!st.MetricsFailingSince.IsZero() || st.MetricsErrors > 0) ||
+		in.MismatchSince != nil && in.MismatchSince.IsZero() && !st.SampleRatioMismatchSince.IsZero() {
 		rec, err := planHousekeeping(in, st)
 		if err == nil && rec.kind == actCommit {
 			rec.to = act.to
@@ -174,6 +179,8 @@ func planDecision(in planInput) (action, error) {
 			status.Canary = fp
 		}
 		status.MetricsErrors, status.MetricsFailingSince = 0, time.Time{}
+		// The rollback ends a sample-ratio mismatch episode too: nothing is compared any more.
+		status.SampleRatioMismatchSince = time.Time{}
 		reasons := failingReasons(d)
 		status.Message = fmt.Sprintf("rollback %d%% → 0%%: %s", from, strings.Join(reasons, "; "))
 		change := trafficChange(spec, 0, 0, &status)
@@ -244,13 +251,15 @@ func planHousekeeping(in planInput, st rollouts.Status) (action, error) {
 		// Removing the canary block ends the rollout: the file says so, not only the application.
 		status := st
 		status.Phase, status.Message, status.MetricsErrors = rollouts.Completed, "ended: the canary block was removed", 0
+		status.SampleRatioMismatchSince = time.Time{}
 		return action{kind: actCommit, to: 0, effect: "end the rollout: the canary was removed",
 			change:  trafficChange(spec, 0, 0, &status),
 			message: commitMessage(name, "end: canary removed", []string{"the canary block was removed from the spec"}, policy.Hold)}, nil
 	}
 	metricsChange := in.MetricsErrors >= 0 && in.MetricsErrors != st.MetricsErrors
 	sinceChange := in.FailingSince != nil && !in.FailingSince.Equal(st.MetricsFailingSince)
-	if metricsChange || sinceChange {
+	mismatchChange := in.MismatchSince != nil && !in.MismatchSince.Equal(st.SampleRatioMismatchSince)
+	if metricsChange || sinceChange || mismatchChange {
 		status := st
 		if in.MetricsErrors >= 0 {
 			status.MetricsErrors = in.MetricsErrors
@@ -258,8 +267,20 @@ func planHousekeeping(in planInput, st rollouts.Status) (action, error) {
 		if in.FailingSince != nil {
 			status.MetricsFailingSince = *in.FailingSince
 		}
+		if in.MismatchSince != nil {
+			status.SampleRatioMismatchSince = *in.MismatchSince
+		}
+		alert, topic := in.Alert, "metrics"
 		var subject, effect string
 		switch {
+		case !metricsChange && !sinceChange && status.SampleRatioMismatchSince.IsZero():
+			subject, effect, topic = "sample ratio matches again", "record that the sample ratio matches again", "sample-ratio"
+			if !st.SampleRatioMismatchSince.IsZero() {
+				subject = fmt.Sprintf("sample ratio matches again after %s", in.Now.Sub(st.SampleRatioMismatchSince).Round(time.Minute))
+			}
+		case !metricsChange && !sinceChange:
+			subject, effect, topic = "sample ratio mismatch", "record when the sample ratio mismatch began", "sample-ratio"
+			alert = in.MismatchAlert
 		case status.MetricsErrors == 0 && status.MetricsFailingSince.IsZero():
 			subject, effect = "metrics source recovered", "record that the metrics source recovered"
 			if !st.MetricsFailingSince.IsZero() {
@@ -272,7 +293,11 @@ func planHousekeeping(in planInput, st rollouts.Status) (action, error) {
 			subject, effect = "metrics source failing", "record when the metrics source started failing"
 		}
 		act := action{kind: actCommit, to: from, effect: effect, change: rollouts.Change{Status: &status},
-			message: bookkeeping(commitMessage(name, subject, d.Reasons, policy.Hold), "metrics"), alert: in.Alert, warnings: warnings}
+			message: bookkeeping(commitMessage(name, subject, d.Reasons, policy.Hold), topic), alert: alert, warnings: warnings}
+		if alert == nil && mismatchChange && !status.SampleRatioMismatchSince.IsZero() {
+			// The metrics bookkeeping of this tick records the mismatch's start as well: alert with it.
+			act.alert = in.MismatchAlert
+		}
 		if act.alert != nil {
 			act.effect += " and alert"
 		}

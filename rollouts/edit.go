@@ -868,6 +868,7 @@ func setStatus(src []byte, st *Status) ([]byte, error) {
 		stringField("message", st.Message, true),
 		intField("metricsErrors", st.MetricsErrors, true),
 		timeField("metricsFailingSince", st.MetricsFailingSince),
+		timeField("sampleRatioMismatchSince", st.SampleRatioMismatchSince),
 		timeField("promotedAt", st.PromotedAt),
 	}
 	return setBlock(src, "status", fields, "")

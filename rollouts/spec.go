@@ -199,6 +199,10 @@ type Status struct {
 	// MetricsFailingSince is when the metrics source started failing; zero while it answers. The
 	// controller writes it once when failures start and clears it once when they end.
 	MetricsFailingSince time.Time `yaml:"metricsFailingSince,omitempty" json:"metricsFailingSince,omitempty"`
+	// SampleRatioMismatchSince is when the current sample-ratio mismatch began; zero while the arms'
+	// shares match the spec. The controller writes it once when a mismatch begins (and alerts with that
+	// commit) and clears it once when the mismatch ends.
+	SampleRatioMismatchSince time.Time `yaml:"sampleRatioMismatchSince,omitempty" json:"sampleRatioMismatchSince,omitempty"`
 	// PromotedAt is when the last promotion landed; `previous` is dropped keepPrevious after it.
 	PromotedAt time.Time `yaml:"promotedAt,omitempty" json:"promotedAt,omitempty"`
 }

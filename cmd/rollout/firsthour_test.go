@@ -242,3 +242,59 @@ func TestAFailingSourceFillsTheJSONError(t *testing.T) {
 		t.Errorf("exit %d, %s (%v)", code, out, err)
 	}
 }
+
+// A sample-ratio mismatch is alerted once per episode although every run is a new process: the run
+// that sees it begin records status.sampleRatioMismatchSince with the alert, later runs write and send
+// nothing, `status` says since when, and the run that sees the shares match again clears it.
+func TestSampleRatioMismatchAlertsOnceAcrossRuns(t *testing.T) {
+	e := newE2E(t)
+	e.reconcile() // start
+	e.now = e.now.Add(2 * time.Hour)
+	e.weight = 20 // the spec sets 5%
+	e.addTraffic(400, 0, 1)
+	start := e.head("main")
+	for i := range 3 {
+		if res := e.reconcile(); *res.Decision != "hold" {
+			t.Fatalf("run %d: %+v", i, res)
+		}
+		if code, _, errOut := e.run("plan"); code != 0 {
+			t.Fatalf("plan: exit %d %s", code, errOut)
+		}
+	}
+	log := gittest.Git(t, e.bare, "log", "--format=%s", start+"..main")
+	if strings.TrimSpace(log) != "rollout(summarizer): sample ratio mismatch" {
+		t.Errorf("commits of the episode's start:\n%s", log)
+	}
+	if len(e.hooks) != 1 {
+		t.Fatalf("%d notifications, want one alert", len(e.hooks))
+	}
+	if hook := <-e.hooks; !strings.Contains(fmt.Sprint(hook), "alert") || !strings.Contains(fmt.Sprint(hook), "sample ratio") {
+		t.Errorf("alert: %v", hook)
+	}
+	code, out, _ := e.run("status")
+	if code != 0 || !strings.Contains(out, "sample ratio mismatch since 2026-04-16T12:00:00Z") {
+		t.Errorf("status: exit %d\n%s", code, out)
+	}
+	code, out, _ = e.run("status", "-o", "json")
+	var sts []rolloutStatus
+	if err := json.Unmarshal([]byte(out), &sts); err != nil || code != 0 || len(sts) != 1 || sts[0].SampleRatioMismatchSince == nil ||
+		!sts[0].SampleRatioMismatchSince.Equal(e.now) {
+		t.Errorf("status -o json: %d %s (%v)", code, out, err)
+	}
+	// The shares match again: one commit clears it, and no one is told.
+	if err := os.WriteFile(e.traffic, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	e.now = e.now.Add(30 * time.Minute)
+	e.weight = 5
+	e.addTraffic(400, 0, 2)
+	e.reconcile()
+	e.reconcile()
+	log = gittest.Git(t, e.bare, "log", "--format=%s", start+"..main")
+	if strings.TrimSpace(log) != "rollout(summarizer): sample ratio matches again after 30m0s\nrollout(summarizer): sample ratio mismatch" {
+		t.Errorf("commits of the episode:\n%s", log)
+	}
+	if _, out, _ := e.run("status", "-o", "json"); strings.Contains(out, `"sampleRatioMismatchSince":"`) || len(e.hooks) != 0 {
+		t.Errorf("after the end: %s, %d notifications", out, len(e.hooks))
+	}
+}

@@ -48,11 +48,14 @@ type rolloutStatus struct {
 	Message        string     `json:"message,omitempty"`
 	// MetricsFailingSince is when the metrics source started failing; null while it answers.
 	MetricsFailingSince *time.Time `json:"metricsFailingSince"`
-	LastDecision        *string    `json:"lastDecision"`
-	LastDecisionAt      *time.Time `json:"lastDecisionAt"`
-	LastCommit          *string    `json:"lastCommit"`
-	Proposal            *string    `json:"proposal"`
-	Error               *string    `json:"error"`
+	// SampleRatioMismatchSince is when the current sample-ratio mismatch began; null while the arms'
+	// shares match the spec.
+	SampleRatioMismatchSince *time.Time `json:"sampleRatioMismatchSince"`
+	LastDecision             *string    `json:"lastDecision"`
+	LastDecisionAt           *time.Time `json:"lastDecisionAt"`
+	LastCommit               *string    `json:"lastCommit"`
+	Proposal                 *string    `json:"proposal"`
+	Error                    *string    `json:"error"`
 }
 
 func (app *App) statusRun(ctx context.Context, opts *statusOptions) error {
@@ -97,6 +100,10 @@ func (app *App) statusRun(ctx context.Context, opts *statusOptions) error {
 			if !st.MetricsFailingSince.IsZero() {
 				t := st.MetricsFailingSince.UTC()
 				s.MetricsFailingSince = &t
+			}
+			if !st.SampleRatioMismatchSince.IsZero() {
+				t := st.SampleRatioMismatchSince.UTC()
+				s.SampleRatioMismatchSince = &t
 			}
 		case spec.Canary != nil:
 			s.Phase = string(rollouts.Pending)
@@ -150,12 +157,21 @@ func (app *App) statusRun(ctx context.Context, opts *statusOptions) error {
 			if s.Proposal != nil {
 				proposal = *s.Proposal
 			}
-			note := "-"
+			var notes []string
 			if s.MetricsFailingSince != nil {
-				note = fmt.Sprintf("metrics source failing since %s (%s)", s.MetricsFailingSince.Format(time.RFC3339),
-					app.Now().Sub(*s.MetricsFailingSince).Round(time.Minute))
-			} else if s.Message != "" {
-				note = firstLineOf(s.Message)
+				notes = append(notes, fmt.Sprintf("metrics source failing since %s (%s)", s.MetricsFailingSince.Format(time.RFC3339),
+					app.Now().Sub(*s.MetricsFailingSince).Round(time.Minute)))
+			}
+			if s.SampleRatioMismatchSince != nil {
+				notes = append(notes, fmt.Sprintf("sample ratio mismatch since %s (%s)", s.SampleRatioMismatchSince.Format(time.RFC3339),
+					app.Now().Sub(*s.SampleRatioMismatchSince).Round(time.Minute)))
+			}
+			if len(notes) == 0 && s.Message != "" {
+				notes = append(notes, firstLineOf(s.Message))
+			}
+			note := "-"
+			if len(notes) > 0 {
+				note = strings.Join(notes, "; ")
 			}
 			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", s.Rollout, s.Phase, stage, weight, last, proposal, note)
 		}
