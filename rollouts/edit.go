@@ -513,6 +513,14 @@ func (f *fileText) flowDeleteSpan(m *yaml.Node, i int) (int, int, error) {
 	switch {
 	case len(m.Content) == 2:
 		if end := f.flowEntryEnd(m, i); end > keyStart {
+			// The only entry takes a trailing comma with it: {a: 1,} becomes {} (found by FuzzEdit).
+			j := end
+			for j < len(f.src) && strings.IndexByte(" \t\r\n", f.src[j]) >= 0 {
+				j++
+			}
+			if j < len(f.src) && f.src[j] == ',' {
+				end = j + 1
+			}
 			return keyStart, end, nil
 		}
 	case i+2 < len(m.Content):
