@@ -66,7 +66,7 @@ Example:
 	f := cmd.Flags()
 	f.StringVar(&opts.SpecPath, "spec", "", "the rollout spec file")
 	f.Float64Var(&opts.Hours, "hours", 6, "how many hours of traffic, ending now")
-	f.IntVar(&opts.Rate, "rate", 20000, "requests per hour, both arms together")
+	f.IntVar(&opts.Rate, "rate", 50000, "requests per hour, both arms together")
 	f.IntVar(&opts.Users, "users", 20000, "how many users send them; each is routed by the spec's assignment")
 	f.BoolVar(&opts.Regress, "regress", false, "a regressing canary: its error rate jumps from 1% to 15%")
 	f.Uint64Var(&opts.Seed, "seed", 1, "seed of the generator")
@@ -130,7 +130,7 @@ func (app *App) simulate(opts *simulateOptions) error {
 	routed := *spec
 	routed.Traffic.Weight = weight
 	sim := synth.Options{Seed: opts.Seed, From: from, To: now, PerHour: float64(opts.Rate), Users: opts.Users,
-		Activity: 1, DailyAmplitude: 0.3, Stable: stable, Canary: canaryProfile}
+		Activity: 1, Stable: stable, Canary: canaryProfile} // no daily cycle: the same requests whatever the hour it runs at
 	if err := os.MkdirAll(filepath.Dir(out), 0o755); err != nil {
 		return err
 	}
