@@ -172,7 +172,7 @@ func TestAutoMerge(t *testing.T) {
 		w.startCanary(name, canaryModel)
 		w.at(t0.Add(time.Minute))
 		w.result(w.tick(), name)
-		w.traffic(name, t0.Add(time.Minute), t0.Add(2*time.Hour), 4000, 50, healthyCanary(), 1)
+		w.traffic(name, t0.Add(time.Minute), t0.Add(2*time.Hour), 8000, 50, healthyCanary(), 1)
 		w.at(t0.Add(2*time.Hour + time.Minute))
 		rep := w.tick()
 		r := rep.Results[0]
@@ -208,7 +208,7 @@ func TestAutoMergeRetriedWithSameEvidence(t *testing.T) {
 	w.startCanary(name, canaryModel)
 	w.at(t0.Add(time.Minute))
 	w.result(w.tick(), name)
-	w.traffic(name, t0.Add(time.Minute), t0.Add(2*time.Hour), 4000, 50, healthyCanary(), 1)
+	w.traffic(name, t0.Add(time.Minute), t0.Add(2*time.Hour), 8000, 50, healthyCanary(), 1)
 	w.at(t0.Add(2*time.Hour + time.Minute))
 	if r := w.tick().Results[0]; !errors.Is(r.Err, githubforge.ErrAutoMerge) {
 		t.Fatalf("pull request not mergeable yet: error %v", r.Err)
@@ -243,7 +243,7 @@ func (w *world) stageZeroPassed(name string) int {
 	w.startCanary(name, canaryModel)
 	w.at(t0.Add(time.Minute))
 	w.result(w.tick(), name)
-	w.traffic(name, t0.Add(time.Minute), t0.Add(2*time.Hour), 4000, 50, healthyCanary(), 1)
+	w.traffic(name, t0.Add(time.Minute), t0.Add(2*time.Hour), 8000, 50, healthyCanary(), 1)
 	w.at(t0.Add(2*time.Hour + time.Minute))
 	if r := w.result(w.tick(), name); r.Decision != policy.Advance {
 		w.t.Fatalf("healthy stage 0: %s %v", r.Decision, r.Reasons)

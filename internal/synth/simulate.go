@@ -20,8 +20,13 @@ import (
 // Options shapes the traffic Simulate draws for one rollout's application. The zero value of a field
 // means "none" unless its comment names a default.
 type Options struct {
-	// Seed makes the traffic reproducible: the same spec, options and seed give the same requests.
+	// Seed makes the traffic reproducible: the same spec, options and seed give the same requests, and
+	// without a daily cycle the same requests shifted in time whatever From is (a span simulated now
+	// and the same span simulated an hour later differ only in their timestamps).
 	Seed uint64
+	// Span tells apart consecutive spans simulated with one seed: their users are the same (a user's
+	// traits depend on Seed and the key only), their draws independent.
+	Span uint64
 	// From and To bound the span simulated, [From, To).
 	From, To time.Time
 	// PerHour is the mean number of user requests per hour (shadow copies and late feedback come on
@@ -87,9 +92,10 @@ type user struct {
 // salt, include and exclude globs and shadow percent, exactly as the application would. Every request
 // carries a request_id. Simulate stops at emit's first error and returns it.
 //
-// The traffic depends only on spec, opts and opts.Seed. A user's traits (activity, bad luck, latency
-// factor) depend only on the seed and the key, so consecutive spans simulated with the same seed (the
-// demo simulates hour by hour as the weight changes) see the same users.
+// The traffic depends only on spec, opts and opts.Seed, and not on the wall clock: the draws depend on
+// the seed and Span, the timestamps are From plus the drawn gaps, and only a daily cycle reads the hour
+// of day. A user's traits (activity, bad luck, latency factor) depend only on the seed and the key, so
+// consecutive spans simulated with the same seed and different Spans see the same users.
 func Simulate(spec *rollouts.Spec, opts Options, emit func(Request) error) error {
 	if spec == nil || opts.From.IsZero() || !opts.To.After(opts.From) {
 		return fmt.Errorf("%w: need a spec and a span From < To", ErrBadOptions)
@@ -104,7 +110,7 @@ func Simulate(spec *rollouts.Spec, opts Options, emit func(Request) error) error
 	}
 	users, cumulative := population(opts)
 	assigner := spec.Assigner()
-	r := rand.New(rand.NewPCG(opts.Seed, uint64(opts.From.UnixNano())))
+	r := rand.New(rand.NewPCG(opts.Seed, opts.Span^0x7370616e))
 	canarySince := opts.CanarySince
 	if canarySince.IsZero() {
 		canarySince = opts.From

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"math"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -49,6 +50,47 @@ func TestSimulateDeterministic(t *testing.T) {
 	}
 	if err := WriteJSONL(&a, testSpec(25), Options{}); !errors.Is(err, ErrBadOptions) {
 		t.Errorf("empty options: err = %v, want ErrBadOptions", err)
+	}
+}
+
+// TestSimulateIgnoresTheClock checks that a span simulated later is the same traffic shifted in time
+// (rollout simulate writes the same story whatever the hour it runs at), and that another Span of the
+// same seed draws afresh.
+func TestSimulateIgnoresTheClock(t *testing.T) {
+	opts := Options{Seed: 7, From: day, To: day.Add(2 * time.Hour), PerHour: 500, Activity: 1,
+		Stable: DefaultProfile("a"), Canary: DefaultProfile("b")}
+	const shift = 13*time.Hour + 37*time.Minute + 13500*time.Millisecond
+	later := opts
+	later.From, later.To = opts.From.Add(shift), opts.To.Add(shift)
+	other := opts
+	other.Span = 1
+	a, err := Collect(testSpec(25), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := Collect(testSpec(25), later)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := Collect(testSpec(25), other)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(a) != len(b) {
+		t.Fatalf("%d requests, %d an hour later", len(a), len(b))
+	}
+	for i := range a {
+		x, y := a[i], b[i]
+		if !y.TS.Equal(x.TS.Add(shift)) {
+			t.Fatalf("request %d at %s, shifted to %s, want %s", i, x.TS, y.TS, x.TS.Add(shift))
+		}
+		x.TS, y.TS, x.RequestID, y.RequestID = time.Time{}, time.Time{}, "", ""
+		if !reflect.DeepEqual(x, y) {
+			t.Fatalf("request %d differs when simulated later:\n%+v\n%+v", i, x, y)
+		}
+	}
+	if len(a) == len(c) && reflect.DeepEqual(a[0], c[0]) {
+		t.Error("another span of the same seed drew the same requests")
 	}
 }
 
