@@ -16,6 +16,8 @@ const { Session } = require('chdb');
 const [port, dataDir, user, password] = process.argv.slice(2);
 const session = new Session(dataDir);
 const settingName = /^[a-z][a-z0-9_]*$/;
+// What the session was last told: its database and the settings requests set.
+const current = { database: '', settings: new Map() };
 const reserved = new Set(['query', 'database', 'default_format', 'user', 'password', 'query_id', 'session_id']);
 
 function credentials(req, params) {
@@ -49,10 +51,17 @@ const server = http.createServer((req, res) => {
     }
     const sql = [params.get('query') || '', Buffer.concat(chunks).toString('utf8')].filter((s) => s !== '').join('\n');
     try {
-      session.query(`USE ${params.get('database') || 'default'}`, 'TabSeparated');
+      // The session keeps its database and settings between requests: change them only when a request
+      // asks for others (each statement costs the engine a round of its own).
+      const database = params.get('database') || 'default';
+      if (database !== current.database) {
+        session.query(`USE ${database}`, 'TabSeparated');
+        current.database = database;
+      }
       for (const [name, value] of params) {
-        if (!reserved.has(name) && settingName.test(name)) {
+        if (!reserved.has(name) && settingName.test(name) && current.settings.get(name) !== value) {
           session.query(`SET ${name} = ${/^-?[0-9.]+$/.test(value) ? value : `'${value.replace(/[\\']/g, '\\$&')}'`}`, 'TabSeparated');
+          current.settings.set(name, value);
         }
       }
       const out = session.query(sql, params.get('default_format') || 'TabSeparated');

@@ -1,6 +1,8 @@
 package clickhouse
 
 import (
+	"bytes"
+	"errors"
 	"fmt"
 	"math"
 	"math/bits"
@@ -65,26 +67,34 @@ const keyBits = policy.KeyBuckets * keyWords * 64
 
 // An aggregate is one group of columns of aggregatesSQL, read only when a wanted metric needs it.
 type aggregate struct {
-	sql  string                           // comma-separated aggregates over the normalised columns
-	cols int                              // how many
-	add  func(b *bucketSums, v []float64) // what the columns add to one bucket
+	exprs  []string                         // aggregates over the normalised columns
+	rollup []string                         // the same columns from llm_requests_hourly's states (rollup.sql)
+	add    func(b *bucketSums, v []float64) // what the columns add to one bucket
 }
+
+// sql is the aggregate's columns, comma-separated.
+func (a aggregate) sql() string { return strings.Join(a.exprs, ", ") }
 
 // moments is count, sum and sum of squares of a nullable column.
 func moments(col string, i int) aggregate {
 	return aggregate{
-		sql:  fmt.Sprintf("count({%[1]s}), ifNull(sum({%[1]s}), 0), ifNull(sum({%[1]s} * {%[1]s}), 0)", col),
-		cols: 3,
-		add:  func(b *bucketSums, v []float64) { b.means[i].add(moment{n: v[0], sum: v[1], sumSq: v[2]}) },
+		exprs:  []string{"count({" + col + "})", "ifNull(sum({" + col + "}), 0)", "ifNull(sum({" + col + "} * {" + col + "}), 0)"},
+		rollup: []string{"sumMerge(" + col + "_n)", "sumMerge(" + col + "_sum)", "sumMerge(" + col + "_sumsq)"},
+		add:    func(b *bucketSums, v []float64) { b.means[i].add(moment{n: v[0], sum: v[1], sumSq: v[2]}) },
 	}
 }
 
 // aggregates per metric: what each built-in needs, in the order the query computes them.
 var (
-	errAggregate      = aggregate{"sum({err})", 1, func(b *bucketSums, v []float64) { b.errors += v[0] }}
-	refusalAggregate  = aggregate{"count({refusal}), ifNull(sum({refusal}), 0)", 2, func(b *bucketSums, v []float64) { b.refusals.add(moment{n: v[0], sum: v[1]}) }}
-	feedbackAggregate = aggregate{"count({feedback}), countIf(ifNull({feedback}, 0) < 0)", 2, func(b *bucketSums, v []float64) { b.feedback.add(moment{n: v[0], sum: v[1]}) }}
-	metricAggregates  = map[string]aggregate{
+	errAggregate = aggregate{[]string{"sum({err})"}, []string{"sumMerge(errors)"},
+		func(b *bucketSums, v []float64) { b.errors += v[0] }}
+	refusalAggregate = aggregate{[]string{"count({refusal})", "ifNull(sum({refusal}), 0)"},
+		[]string{"toFloat64(countMerge(requests))", "sumMerge(refusals)"}, // llm_requests always says
+		func(b *bucketSums, v []float64) { b.refusals.add(moment{n: v[0], sum: v[1]}) }}
+	feedbackAggregate = aggregate{[]string{"count({feedback})", "countIf(ifNull({feedback}, 0) < 0)"},
+		[]string{"sumMerge(feedback_n)", "sumMerge(feedback_neg)"},
+		func(b *bucketSums, v []float64) { b.feedback.add(moment{n: v[0], sum: v[1]}) }}
+	metricAggregates = map[string]aggregate{
 		"error_rate": errAggregate, "refusal_rate": refusalAggregate, "negative_feedback_rate": feedbackAggregate,
 		"latency_mean_ms": moments("latency", 0), "latency_p50_ms": moments("latency", 0), "latency_p95_ms": moments("latency", 0),
 		"latency_p99_ms": moments("latency", 0), "cost_per_request": moments("cost", 1), "input_tokens_per_request": moments("in_tok", 2),
@@ -97,7 +107,7 @@ func wantedAggregates(q policy.Query) []aggregate {
 	need := map[string]bool{}
 	for _, m := range q.Metrics {
 		if _, ok := metricAggregates[m.Name]; ok && m.Query == "" {
-			need[metricAggregates[m.Name].sql] = true
+			need[metricAggregates[m.Name].sql()] = true
 		}
 	}
 	var out []aggregate
@@ -105,8 +115,8 @@ func wantedAggregates(q policy.Query) []aggregate {
 	for _, name := range []string{"error_rate", "refusal_rate", "negative_feedback_rate", "latency_mean_ms", "cost_per_request",
 		"input_tokens_per_request", "output_tokens_per_request", "quality_score"} {
 		a := metricAggregates[name]
-		if need[a.sql] && !seen[a.sql] {
-			seen[a.sql] = true
+		if need[a.sql()] && !seen[a.sql()] {
+			seen[a.sql()] = true
 			out = append(out, a)
 		}
 	}
@@ -130,7 +140,7 @@ func aggregatesSQL(sch schema, sc scope, wanted []aggregate) string {
 		fmt.Fprintf(&b, ",\n  groupBitOrIf(bitShiftLeft(toUInt64(1), intDiv({key_hash}, 1024) %% 64), {key_hash} != 0 AND intDiv({key_hash}, 65536) %% %d = %d)", keyWords, w)
 	}
 	for _, a := range wanted {
-		b.WriteString(",\n  " + a.sql)
+		b.WriteString(",\n  " + a.sql())
 	}
 	cols := sch.columns(sc, true)
 	return "WITH " + startSQL(sch, sc) + " AS start, " + sch.lateIDs(sc) + " AS late_ids\n" + expand(b.String(), cols) + "\n" +
@@ -140,10 +150,11 @@ func aggregatesSQL(sch schema, sc scope, wanted []aggregate) string {
 // lateSQL computes, per cell, how the late records change the feedback and quality sums of the
 // requests they name: the count of requests matched, then the differences (new − own) of the feedback
 // count, the negative feedback count, and the quality count, sum and sum of squares. It runs only when
-// the aggregates found late records.
-func lateSQL(sch schema, sc scope) string {
+// the aggregates found late records. start is where both arms start, in Unix milliseconds: startSQL,
+// or the literal the rollup's start query found.
+func lateSQL(sch schema, sc scope, start string) string {
 	cols := sch.columns(sc, true)
-	return "WITH " + startSQL(sch, sc) + " AS start\n" + expand(`SELECT `+cellSQL+` AS cell, count(),
+	return "WITH " + start + " AS start\n" + expand(`SELECT `+cellSQL+` AS cell, count(),
   count({new_feedback}) - count({feedback}), countIf(ifNull({new_feedback}, 0) < 0) - countIf(ifNull({feedback}, 0) < 0),
   count({new_quality}) - count({quality}), ifNull(sum({new_quality}), 0) - ifNull(sum({quality}), 0),
   ifNull(sum({new_quality} * {new_quality}), 0) - ifNull(sum({quality} * {quality}), 0)`, cols) + "\n" +
@@ -213,7 +224,7 @@ func (a *accumulator) bucket(arm, b int) *bucketSums {
 func (s *Source) aggregates(ctx context.Context, sql string, wanted []aggregate, acc *accumulator, stats *policy.Stats) error {
 	width := 5 + keyWords
 	for _, a := range wanted {
-		width += a.cols
+		width += len(a.exprs)
 	}
 	err := s.query(ctx, sql, func(f []string) error {
 		if len(f) != width {
@@ -257,8 +268,8 @@ func (s *Source) aggregates(ctx context.Context, sql string, wanted []aggregate,
 			return err
 		}
 		for _, a := range wanted {
-			a.add(b, rest[:a.cols])
-			rest = rest[a.cols:]
+			a.add(b, rest[:len(a.exprs)])
+			rest = rest[len(a.exprs):]
 		}
 		return nil
 	})
@@ -313,28 +324,49 @@ func (s *Source) lateRecords(ctx context.Context, sql string, acc *accumulator, 
 	return nil
 }
 
-func (s *Source) latencyBins(ctx context.Context, sql string, acc *accumulator) error {
-	return s.query(ctx, sql, func(f []string) error {
-		if len(f) != 2 {
-			return fmt.Errorf("%d columns, want 2", len(f))
+// latencyBins reads the answer of binsSQL (or rollupBinsSQL): each arm's and key bucket's latency counts
+// per bin, keyed by arm·1024 + bucket. It touches no accumulator, so that it runs while the aggregates
+// query does.
+func (s *Source) latencyBins(ctx context.Context, sql string) (map[int][]float64, error) {
+	bins := map[int][]float64{}
+	// Tens of thousands of lines of two unsigned integers: parsed in place.
+	err := s.queryLines(ctx, sql, func(line []byte) error {
+		tab := bytes.IndexByte(line, '\t')
+		if tab < 0 || bytes.IndexByte(line[tab+1:], '\t') >= 0 {
+			return fmt.Errorf("latency bins: line %q, want two columns", line)
 		}
-		v, err := numbers(f)
-		if err != nil {
-			return err
+		cellBin, err1 := strconv.ParseUint(string(line[:tab]), 10, 64)
+		n, err2 := strconv.ParseUint(string(line[tab+1:]), 10, 64)
+		if err := errors.Join(err1, err2); err != nil {
+			return fmt.Errorf("latency bins: %w", err)
 		}
-		nr, arm, bucket := cell(math.Floor(v[0] / 256))
-		bin := int(int64(v[0]) % 256)
+		nr, arm, bucket := cell(float64(cellBin / 256))
+		bin := int(cellBin % 256)
 		if nr || arm < 0 || arm > 1 || bin >= policy.QuantileBins {
 			return nil
 		}
-		b := acc.bucket(arm, bucket)
+		k := arm*policy.KeyBuckets + bucket
+		if bins[k] == nil {
+			bins[k] = make([]float64, policy.QuantileBins)
+		}
+		bins[k][bin] += float64(n)
+		return nil
+	})
+	return bins, err
+}
+
+// addBins adds what latencyBins read to the buckets.
+func (a *accumulator) addBins(bins map[int][]float64) {
+	for k, counts := range bins {
+		b := a.bucket(k/policy.KeyBuckets, k%policy.KeyBuckets)
 		if b.bins == nil {
 			b.bins = make([]float64, policy.QuantileBins)
 		}
-		b.bins[bin] += v[1]
-		b.binned += v[1]
-		return nil
-	})
+		for i, n := range counts {
+			b.bins[i] += n
+			b.binned += n
+		}
+	}
 }
 
 // fill turns the per-bucket sums into the samples q asks for: totals and clusters.

@@ -10,7 +10,19 @@
 // judged as exact. Both queries start both arms at the stage's first canary record (a scalar subquery;
 // it comes back as Stats.From), and leave out, and count, the keys that Query.NotRandomised matches.
 // Late feedback and scores (rollout schema) cost one more query, only in ticks that have some; a
-// metric with its own SQL costs one more. The exact SQL of each schema is in docs/metrics-sources.md.
+// metric with its own SQL costs one more. The latency bins are read while the aggregates are. The exact
+// SQL of each schema is in docs/metrics-sources.md.
+//
+// # The hourly rollup
+//
+// Where the database also holds the rollup of llm_requests (Rollup, from rollup.sql: tables that
+// materialized views fill on every insert, per rollout, variant, hour and key bucket), the rollout
+// schema reads the whole hours of the window from it and only the minutes at either end from
+// llm_requests: one query finds whether the rollup is there and since when it holds every row
+// (system.tables), one finds the first canary record, then the aggregates and the bins each add up the
+// rollup's hours and the raw edges in one query. Over a day of 10 million requests this is 6–8 times
+// quicker than reading llm_requests alone (BenchmarkTick). A spec with include or exclude globs reads
+// llm_requests alone: the rollup cannot tell those keys apart.
 //
 // # Why plain HTTP
 //
@@ -48,6 +60,7 @@ package clickhouse
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/tls"
 	_ "embed"
@@ -97,6 +110,8 @@ type Source struct {
 	timeout  time.Duration
 	client   *http.Client
 	queries  atomic.Int64
+	// rollupReads counts the Stats calls that read the hourly rollup (rollup.sql).
+	rollupReads atomic.Int64
 }
 
 var _ policy.Source = (*Source)(nil)
@@ -179,6 +194,10 @@ func New(rawURL string, getenv func(string) string, opts ...Option) (*Source, er
 // Queries returns the number of queries sent so far.
 func (s *Source) Queries() int64 { return s.queries.Load() }
 
+// RollupReads returns the number of Stats calls so far that read the hourly rollup (Rollup) for the
+// whole hours of their window.
+func (s *Source) RollupReads() int64 { return s.rollupReads.Load() }
+
 // String names the source without its password.
 func (s *Source) String() string { return "clickhouse://" + s.display }
 
@@ -213,16 +232,42 @@ func (s *Source) Stats(ctx context.Context, q policy.Query) (*policy.Stats, erro
 	// The aggregates query runs even for a query of own SQL only: it finds From, the request counts
 	// and the keys that are not randomised.
 	wanted := wantedAggregates(q)
-	if err := s.aggregates(ctx, aggregatesSQL(sch, sc, wanted), wanted, acc, stats); err != nil {
+	plan, err := s.planRollup(ctx, sch, sc)
+	if err != nil {
 		return nil, fmt.Errorf("rollout %s: %w", q.Rollout, err)
 	}
-	if sch.lateFrom != nil && acc.lateIDs > 0 {
-		if err := s.lateRecords(ctx, lateSQL(sch, sc), acc, stats); err != nil {
-			return nil, fmt.Errorf("rollout %s: %w", q.Rollout, err)
-		}
+	aggSQL, start, binSQL := aggregatesSQL(sch, sc, wanted), startSQL(sch, sc), binsSQL(sch, sc)
+	if plan != nil {
+		s.rollupReads.Add(1)
+		aggSQL, start, binSQL = rollupAggregatesSQL(sc, plan, wanted), "toInt64("+strconv.FormatInt(plan.startMS, 10)+")", rollupBinsSQL(sc, plan)
 	}
-	if quantiles && (stats.Stable.Requests > 0 || stats.Canary.Requests > 0) {
-		if err := s.latencyBins(ctx, binsSQL(sch, sc), acc); err != nil {
+	// The latency bins are read while the aggregates are: the tick takes the longer of the two.
+	type binsAnswer struct {
+		bins map[int][]float64
+		err  error
+	}
+	binsDone := make(chan binsAnswer, 1)
+	binsCtx, cancelBins := context.WithCancel(ctx)
+	defer cancelBins()
+	if quantiles {
+		go func() {
+			bins, err := s.latencyBins(binsCtx, binSQL)
+			binsDone <- binsAnswer{bins, err}
+		}()
+	} else {
+		binsDone <- binsAnswer{}
+	}
+	aggErr := s.aggregates(ctx, aggSQL, wanted, acc, stats)
+	if aggErr != nil {
+		cancelBins()
+	}
+	binned := <-binsDone
+	if err := errors.Join(aggErr, binned.err); err != nil {
+		return nil, fmt.Errorf("rollout %s: %w", q.Rollout, err)
+	}
+	acc.addBins(binned.bins)
+	if sch.lateFrom != nil && acc.lateIDs > 0 {
+		if err := s.lateRecords(ctx, lateSQL(sch, sc, start), acc, stats); err != nil {
 			return nil, fmt.Errorf("rollout %s: %w", q.Rollout, err)
 		}
 	}
@@ -246,6 +291,12 @@ func (s *Source) Stats(ctx context.Context, q policy.Query) (*policy.Stats, erro
 
 // query sends sql and calls row for every line of the TabSeparated answer, split into fields.
 func (s *Source) query(ctx context.Context, sql string, row func(fields []string) error) error {
+	return s.queryLines(ctx, sql, func(line []byte) error { return row(strings.Split(string(line), "\t")) })
+}
+
+// queryLines sends sql and calls line for every line of the TabSeparated answer, which is valid only
+// until line returns: for answers of many rows, parsed without splitting each into strings.
+func (s *Source) queryLines(ctx context.Context, sql string, line func([]byte) error) error {
 	s.queries.Add(1)
 	params := url.Values{}
 	if s.database != "" {
@@ -281,12 +332,12 @@ func (s *Source) query(ctx context.Context, sql string, row func(fields []string
 	sc := bufio.NewScanner(resp.Body)
 	sc.Buffer(make([]byte, 64<<10), 16<<20)
 	for sc.Scan() {
-		line := sc.Text()
+		text := sc.Bytes()
 		// ClickHouse reports an error found while streaming in the body itself, after a 200.
-		if strings.HasPrefix(line, "Code: ") && strings.Contains(line, "Exception") {
-			return fmt.Errorf("%w: %s: query %s", ErrBadQuery, s.scrubText(line), shortSQL(sql))
+		if bytes.HasPrefix(text, []byte("Code: ")) && bytes.Contains(text, []byte("Exception")) {
+			return fmt.Errorf("%w: %s: query %s", ErrBadQuery, s.scrubText(string(text)), shortSQL(sql))
 		}
-		if err := row(strings.Split(line, "\t")); err != nil {
+		if err := line(text); err != nil {
 			return fmt.Errorf("%w: %v: query %s", ErrBadQuery, err, shortSQL(sql))
 		}
 	}

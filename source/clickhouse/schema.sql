@@ -30,7 +30,7 @@ CREATE TABLE IF NOT EXISTS llm_requests (
     key_hash      UInt64 MATERIALIZED cityHash64(key),
     -- policy.QuantileBin: 0 for ≤ 1 ms, else ceil(log(v)/log(1.1)) within [1, 199].
     latency_bin   UInt8 MATERIALIZED if(ifNull(latency_ms, 0) <= 1, 0,
-                      least(greatest(toInt32(ceil(log(assumeNotNull(latency_ms)) / log(1.1))), 1), 199))
+                      least(greatest(toInt32(ceil(log(greatest(assumeNotNull(latency_ms), 1)) / log(1.1))), 1), 199))
 ) ENGINE = MergeTree()
 PARTITION BY toYYYYMM(ts)
 ORDER BY (rollout, variant, ts);

@@ -65,7 +65,7 @@ func schemaFor(name string) (schema, error) {
 // binSQL is policy.QuantileBin in SQL: 0 for v ≤ 1 (and NULL), else ceil(log(v)/log(1.1)) within
 // [1, QuantileBins-1].
 func binSQL(v string) string {
-	return fmt.Sprintf("toUInt8(if(ifNull(%[1]s, 0) <= 1, 0, least(greatest(toInt32(ceil(log(assumeNotNull(%[1]s)) / log(1.1))), 1), 199)))", v)
+	return fmt.Sprintf("toUInt8(if(ifNull(%[1]s, 0) <= 1, 0, least(greatest(toInt32(ceil(log(greatest(assumeNotNull(%[1]s), 1)) / log(1.1))), 1), 199)))", v)
 }
 
 // withBin adds the bin of the latency column, for schemas that do not store it.

@@ -34,7 +34,20 @@ func TestDocumentedSQL(t *testing.T) {
 		}
 		got := "-- aggregates\n" + aggregatesSQL(sch, sc, wantedAggregates(policy.Query{Metrics: policy.Query{}.Wanted()})) + "\n\n-- latency bins\n" + binsSQL(sch, sc) + "\n"
 		if sch.lateFrom != nil {
-			got += "\n-- late records (only when the aggregates found some)\n" + lateSQL(sch, sc) + "\n"
+			got += "\n-- late records (only when the aggregates found some)\n" + lateSQL(sch, sc, startSQL(sch, sc)) + "\n"
+		}
+		if sch.name == rollouts.SchemaRollout {
+			// With the rollup (a spec without include or exclude globs), from 10:07 to 14:00 with the
+			// first canary record at 10:09:30.
+			sc := scope{rollout: "summarizer", from: from.Add(7 * time.Minute), to: from.Add(4 * time.Hour)}
+			p := &rollupPlan{lo: sc.from, to: sc.to}
+			p.cover(from)
+			got += "\n-- with the rollup: is it there, and since when\n" + rollupSinceSQL + "\n"
+			got += "\n-- with the rollup: the first canary record\n" + rollupStartSQL(sc, p) + "\n"
+			p.startMS, p.lo = from.Add(9*time.Minute+30*time.Second).UnixMilli(), from.Add(9*time.Minute+30*time.Second)
+			p.cover(from)
+			got += "\n-- with the rollup: aggregates\n" + rollupAggregatesSQL(sc, p, wantedAggregates(policy.Query{Metrics: policy.Query{}.Wanted()})) + "\n"
+			got += "\n-- with the rollup: latency bins\n" + rollupBinsSQL(sc, p) + "\n"
 		}
 		golden := filepath.Join("testdata", name+".sql")
 		if *update {

@@ -32,7 +32,7 @@ FORMAT TabSeparated
 WITH (SELECT min((toInt64(toUnixTimestamp64Milli(request_created_at)))) FROM request_response_rmt FINAL
   WHERE properties['rollout'] = 'summarizer' AND properties['variant'] IN ('stable', 'canary')
     AND request_created_at >= fromUnixTimestamp64Milli(toInt64(1776333600000)) AND request_created_at <= fromUnixTimestamp64Milli(toInt64(1776348000000)) AND (toUInt8(if(properties['variant'] = 'canary', 2, 1))) = 2 AND (toUInt8(match(toString(user_id), '^(?:vip-[^/]*)$'))) = 0) AS start
-SELECT (toUInt32((toUInt8(match(toString(user_id), '^(?:vip-[^/]*)$')))) * 4096 + toUInt32((toUInt8(if(properties['variant'] = 'canary', 2, 1)))) * 1024 + (toUInt16(if(user_id != '', cityHash64(toString(user_id)), cityHash64(request_id)) % 1024))) * 256 + (toUInt8(if(ifNull((toNullable(toFloat64(latency))), 0) <= 1, 0, least(greatest(toInt32(ceil(log(assumeNotNull((toNullable(toFloat64(latency))))) / log(1.1))), 1), 199)))) AS cell_bin, count()
+SELECT (toUInt32((toUInt8(match(toString(user_id), '^(?:vip-[^/]*)$')))) * 4096 + toUInt32((toUInt8(if(properties['variant'] = 'canary', 2, 1)))) * 1024 + (toUInt16(if(user_id != '', cityHash64(toString(user_id)), cityHash64(request_id)) % 1024))) * 256 + (toUInt8(if(ifNull((toNullable(toFloat64(latency))), 0) <= 1, 0, least(greatest(toInt32(ceil(log(greatest(assumeNotNull((toNullable(toFloat64(latency)))), 1)) / log(1.1))), 1), 199)))) AS cell_bin, count()
 FROM request_response_rmt FINAL
   WHERE properties['rollout'] = 'summarizer' AND properties['variant'] IN ('stable', 'canary')
     AND request_created_at >= fromUnixTimestamp64Milli(toInt64(1776333600000)) AND request_created_at <= fromUnixTimestamp64Milli(toInt64(1776348000000))
