@@ -22,8 +22,9 @@ const benchRows = 10_000_000
 // BenchmarkTick times one tick's Stats call for every built-in metric over 10 million llm_requests
 // rows, in the Debian package's ClickHouse 18.16 and in chdb's current engine, each next to ClickHouse's
 // own bare GROUP BY over the same rows in the same run (bare-groupby): compare the ns/op (the target is
-// tick ≤ 3× bare). The day of traffic starts at 37 minutes past an hour, so a tick reads 23 hours from
-// the hourly rollup (rollup.sql) and about an hour from llm_requests, as a real one does; tick-*-raw is
+// tick ≤ 3× bare; ratio measures it in turns). The day of traffic starts at 37 minutes past an hour and
+// the window ends with it, as a tick's window ends now, so a tick reads 24 hours from the hourly rollup
+// (rollup.sql; the last one partial) and the first 23 minutes from llm_requests; tick-*-raw is
 // the same tick in a database without the rollup. The ticks report the process's peak resident memory
 // (peak-rss-MiB, VmHWM; target ≤ 64) and the Go heap's peak. ClickHouse generates the rows itself
 // (INSERT … SELECT FROM numbers), so the load takes seconds; the tables are then merged, as a day-old

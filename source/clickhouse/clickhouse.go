@@ -17,7 +17,8 @@
 //
 // Where the database also holds the rollup of llm_requests (Rollup, from rollup.sql: tables that
 // materialized views fill on every insert, per rollout, variant, hour and key bucket), the rollout
-// schema reads the whole hours of the window from it and only the minutes at either end from
+// schema reads the whole hours of the window from it (and the last, partial hour when nothing in it is
+// newer than the window's end, as when the window ends now), and only the minutes at the ends from
 // llm_requests: one query finds whether the rollup is there and since when it holds every row
 // (system.tables), one finds the first canary record, then the aggregates and the bins each add up the
 // rollup's hours and the raw edges in one query. Over a day of 10 million requests this is 6–8 times

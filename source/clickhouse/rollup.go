@@ -2,6 +2,7 @@ package clickhouse
 
 import (
 	_ "embed"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -50,7 +51,8 @@ var rollupSinceSQL = "SELECT count(), toInt64(toUnixTimestamp(max(metadata_modif
 const rollupMargin = 2 * time.Hour
 
 // rollupPlan is how one Stats call reads llm_requests with the rollup: of the span judged [lo, to], the
-// whole hours [hours[0], hours[1]) from the rollup, the rest from llm_requests.
+// hours [hours[0], hours[1]) from the rollup, the rest from llm_requests. The hours are whole hours of
+// the span, and the span's last, partial hour too when none of its requests is newer than the span.
 type rollupPlan struct {
 	startMS int64     // the first canary record, in Unix milliseconds; 0 when there is none
 	lo, to  time.Time // the span judged: the first canary record (or the window's start) to its end
@@ -88,13 +90,15 @@ func (s *Source) planRollup(ctx context.Context, sch schema, sc scope) (*rollupP
 	if !p.cover(since) {
 		return nil, nil
 	}
+	var later int64
 	err = s.query(ctx, rollupStartSQL(sc, p), func(f []string) error {
-		if len(f) != 1 {
-			return fmt.Errorf("%d columns, want 1", len(f))
+		if len(f) != 2 {
+			return fmt.Errorf("%d columns, want 2", len(f))
 		}
-		v, err := strconv.ParseInt(f[0], 10, 64)
-		p.startMS = v
-		return err
+		var err1, err2 error
+		p.startMS, err1 = strconv.ParseInt(f[0], 10, 64)
+		later, err2 = strconv.ParseInt(f[1], 10, 64)
+		return errors.Join(err1, err2)
 	})
 	if err != nil {
 		return nil, err
@@ -104,6 +108,11 @@ func (s *Source) planRollup(ctx context.Context, sch schema, sc scope) (*rollupP
 	}
 	if !p.cover(since) {
 		return nil, nil // the canary started within the last whole hour: llm_requests alone is as quick
+	}
+	if later == 0 && !p.to.Before(p.hours[1]) {
+		// Nothing in the window's last hour is newer than its end (the usual case: the window ends
+		// now), so that hour's rollup row holds exactly its requests up to the end.
+		p.hours[1] = p.hours[1].Add(time.Hour)
 	}
 	return p, nil
 }
@@ -142,10 +151,14 @@ func rollupRows(sc scope, p *rollupPlan) string {
 	return fmt.Sprintf("\n  WHERE rollout = %s AND variant != '' AND hour >= %s AND hour < %s", quote(sc.rollout), dateTime(p.hours[0]), dateTime(p.hours[1]))
 }
 
-// rollupStartSQL finds the first canary record of the window: in the rollup's first_ts where it holds
-// the window, in llm_requests for the rest. 0 when there is none.
+// rollupStartSQL finds the first canary record of the window (in the rollup's first_ts where it holds
+// the window, in llm_requests for the rest; 0 when there is none), and counts the requests of the
+// window's last hour that are newer than its end.
 func rollupStartSQL(sc scope, p *rollupPlan) string {
-	return `SELECT toInt64(min(t)) FROM (
+	last := p.to.Truncate(time.Hour)
+	return `SELECT toInt64(min(t)), (SELECT count() FROM llm_requests
+    WHERE rollout = ` + quote(sc.rollout) + ` AND variant != '' AND ts > ` + dateTime(p.to) + ` AND ts < ` + dateTime(last.Add(time.Hour)) + `)
+FROM (
   SELECT toInt64(toUnixTimestamp(ts)) * 1000 AS t FROM llm_requests` + rawEdges(sc, p.lo, p.to, p.hours) + ` AND variant = 'canary'
   UNION ALL
   SELECT toInt64(toUnixTimestamp(minMerge(first_ts))) * 1000 AS t FROM llm_requests_rollup` + rollupRows(sc, p) + ` AND variant = 'canary'

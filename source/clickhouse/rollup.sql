@@ -8,8 +8,8 @@
 --
 --   clickhouse-client --multiquery < rollup.sql        (after schema.sql)
 --
--- A tick reads the whole hours of its window from the rollup and only the minutes left at either end
--- from llm_requests. It reads an hour from the rollup only when the hour began at least two hours after
+-- A tick reads the whole hours of its window from the rollup (and its last, partial hour when nothing in
+-- it is newer than the window's end) and only the minutes left at the ends from llm_requests. It reads an hour from the rollup only when the hour began at least two hours after
 -- the rollup's tables and views were created (system.tables' metadata_modification_time), so rows
 -- inserted before the views existed are never missed; it reads llm_requests alone for a spec whose
 -- assignment has include or exclude globs (the rollup cannot tell those keys apart). Deleting rows of

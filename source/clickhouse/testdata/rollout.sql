@@ -63,7 +63,9 @@ WHERE database = currentDatabase() AND name IN ('llm_requests_rollup', 'llm_requ
 FORMAT TabSeparated
 
 -- with the rollup: the first canary record
-SELECT toInt64(min(t)) FROM (
+SELECT toInt64(min(t)), (SELECT count() FROM llm_requests
+    WHERE rollout = 'summarizer' AND variant != '' AND ts > toDateTime(1776348000) AND ts < toDateTime(1776351600))
+FROM (
   SELECT toInt64(toUnixTimestamp(ts)) * 1000 AS t FROM llm_requests
   WHERE rollout = 'summarizer' AND variant != '' AND (ts >= toDateTime(1776334020) AND ts < toDateTime(1776337200) OR ts >= toDateTime(1776348000) AND ts <= toDateTime(1776348000)) AND variant = 'canary'
   UNION ALL
