@@ -44,12 +44,8 @@ func benchmarkTick(b *testing.B, srv *testserver.ClickHouseServer) {
 		rolled.Exec(b, st)
 	}
 	plain.Exec(b, clickhouse.Schema)
-	secs, err := strconv.ParseInt(strings.TrimSpace(srv.Exec(b, "SELECT toUnixTimestamp(now())")), 10, 64)
-	if err != nil {
-		b.Fatal(err)
-	}
 	// The rollup holds the hours from two after its creation on.
-	dayStart := time.Unix(secs, 0).UTC().Truncate(time.Hour).Add(2*time.Hour + 37*time.Minute)
+	dayStart := serverNow(b, srv).Truncate(time.Hour).Add(2*time.Hour + 37*time.Minute)
 	// 200,000 users, 10% of them on the canary, over one day; latency 50-2050 ms, 2% errors, 30% with
 	// feedback.
 	insert := fmt.Sprintf(`INSERT INTO llm_requests (ts, rollout, variant, key, request_id, model, latency_ms, error,

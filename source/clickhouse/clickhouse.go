@@ -77,6 +77,7 @@ import (
 	"time"
 
 	"github.com/rollout-dev/rollout/policy"
+	"github.com/rollout-dev/rollout/source/urlpass"
 )
 
 // Schema is the DDL of the llm_requests table that the rollout schema reads.
@@ -86,9 +87,6 @@ var Schema string
 
 // DefaultTimeout bounds one Stats call when neither the URL nor the caller's context sets one.
 const DefaultTimeout = 30 * time.Second
-
-// envPrefix marks a password given as a reference to an environment variable.
-const envPrefix = "env:"
 
 // Errors of the source, for errors.Is. An unreachable server, a refused login or a timeout wraps
 // policy.ErrSourceUnavailable.
@@ -153,22 +151,8 @@ func New(rawURL string, getenv func(string) string, opts ...Option) (*Source, er
 		host = net.JoinHostPort(u.Hostname(), port)
 	}
 	s.display = s.user + "@" + host + "/" + s.database
-	var ref string
-	if p, ok := u.User.Password(); u.User != nil && ok {
-		ref = p
-	}
-	if p := q.Get("password"); p != "" {
-		ref = p
-	}
-	if ref != "" {
-		if !strings.HasPrefix(ref, envPrefix) {
-			return nil, fmt.Errorf("%w %s: a literal password; use password=env:VAR", ErrBadURL, s.display)
-		}
-		name := strings.TrimPrefix(ref, envPrefix)
-		if name == "" || getenv == nil || getenv(name) == "" {
-			return nil, fmt.Errorf("%w %s: environment variable %q is not set", ErrBadURL, s.display, name)
-		}
-		s.password = getenv(name)
+	if s.password, err = urlpass.Take(u, getenv); err != nil {
+		return nil, fmt.Errorf("%w %s: %w", ErrBadURL, s.display, err)
 	}
 	if v := q.Get("timeout"); v != "" {
 		d, err := time.ParseDuration(v)

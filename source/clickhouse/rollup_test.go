@@ -28,11 +28,7 @@ func testRollup(t *testing.T, srv *testserver.ClickHouseServer) {
 	for _, st := range clickhouse.Statements(clickhouse.Schema + ";\n" + clickhouse.Rollup) {
 		rolled.Exec(t, st)
 	}
-	secs, err := strconv.ParseInt(strings.TrimSpace(srv.Exec(t, "SELECT toUnixTimestamp(now())")), 10, 64)
-	if err != nil {
-		t.Fatal(err)
-	}
-	created := time.Unix(secs, 0).UTC().Truncate(time.Hour) // the rollup holds hours from created+2h on
+	created := serverNow(t, srv).Truncate(time.Hour) // the rollup holds hours from created+2h on
 	from, to := created.Add(-2*time.Hour+23*time.Minute), created.Add(8*time.Hour+41*time.Minute)
 	bad := healthy
 	bad.errorRate, bad.latencyMedian = 0.2, 800
@@ -106,6 +102,16 @@ func testRollup(t *testing.T, srv *testserver.ClickHouseServer) {
 			}
 		}
 	})
+}
+
+// serverNow is the time on srv's clock, which dates the rollup's tables.
+func serverNow(t testing.TB, srv *testserver.ClickHouseServer) time.Time {
+	t.Helper()
+	secs, err := strconv.ParseInt(strings.TrimSpace(srv.Exec(t, "SELECT toUnixTimestamp(now())")), 10, 64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return time.Unix(secs, 0).UTC()
 }
 
 // diffStats lists how got differs from want, sums compared to 1e-9 relative.

@@ -80,6 +80,7 @@ import (
 
 	"github.com/rollout-dev/rollout/policy"
 	"github.com/rollout-dev/rollout/source/histogram"
+	"github.com/rollout-dev/rollout/source/urlpass"
 )
 
 // Schema is the DDL of the llm_requests table the default queries read.
@@ -89,9 +90,6 @@ var Schema string
 
 // DefaultTimeout bounds one Stats call when the caller's context has no earlier deadline.
 const DefaultTimeout = 10 * time.Second
-
-// envPrefix marks a password given as a reference to an environment variable.
-const envPrefix = "env:"
 
 // Errors of the source, for errors.Is. An unreachable server or a timeout wraps
 // policy.ErrSourceUnavailable.
@@ -142,36 +140,19 @@ func parseDSN(dsn string, getenv func(string) string) (*pgxpool.Config, string, 
 		return nil, "", fmt.Errorf("%w: want postgres://user@host:port/db?password=env:VAR", ErrBadDSN)
 	}
 	endpoint := u.Host + u.Path
-	var ref string
 	if u.User != nil {
 		endpoint = u.User.Username() + "@" + endpoint
-		if p, ok := u.User.Password(); ok {
-			if !strings.HasPrefix(p, envPrefix) {
-				return nil, "", fmt.Errorf("%w %s: a literal password; use password=env:VAR", ErrBadDSN, endpoint)
-			}
-			ref = p
-			u.User = url.User(u.User.Username())
-		}
 	}
-	q := u.Query()
-	if p := q.Get("password"); p != "" {
-		if !strings.HasPrefix(p, envPrefix) {
-			return nil, "", fmt.Errorf("%w %s: a literal password; use password=env:VAR", ErrBadDSN, endpoint)
-		}
-		ref = p
-		q.Del("password")
-		u.RawQuery = q.Encode()
+	password, err := urlpass.Take(u, getenv)
+	if err != nil {
+		return nil, "", fmt.Errorf("%w %s: %w", ErrBadDSN, endpoint, err)
 	}
 	cfg, err := pgxpool.ParseConfig(u.String())
 	if err != nil {
 		return nil, "", fmt.Errorf("%w %s: %v", ErrBadDSN, endpoint, err)
 	}
-	if ref != "" {
-		name := strings.TrimPrefix(ref, envPrefix)
-		if name == "" || getenv == nil || getenv(name) == "" {
-			return nil, "", fmt.Errorf("%w %s: environment variable %q is not set", ErrBadDSN, endpoint, name)
-		}
-		cfg.ConnConfig.Password = getenv(name)
+	if password != "" {
+		cfg.ConnConfig.Password = password
 	}
 	if cfg.ConnConfig.ConnectTimeout == 0 {
 		cfg.ConnConfig.ConnectTimeout = 5 * time.Second
