@@ -282,6 +282,11 @@ func TestReadmeQuickstart(t *testing.T) {
 			t.Errorf("the quickstart never printed %s:\n%s", want, printed.String())
 		}
 	}
+	// The rollback's stage judges its own traffic only: stage 0's simulated hours, routed at 5%, left in
+	// the backdated window showed as a sample-ratio mismatch.
+	if strings.Contains(printed.String(), "sample ratio mismatch") {
+		t.Errorf("the quickstart's evidence mixes stages:\n%s", printed.String())
+	}
 }
 
 // TestReadmeGoSnippet compiles the README's Go snippet inside a program of this module, through a
