@@ -44,8 +44,8 @@ var adjustments = []adjustment{
 }
 
 // Default is the story `rollout demo` tells: the prompt rewrite, the model bump and the cost cut from
-// examples/, in one repository, with traffic that makes the first healthy, the second regress at 25%
-// and the third a trickle.
+// examples/, in one repository, with traffic that makes the first healthy, the second regress from
+// its first stage (5%) and the third a trickle.
 func Default() (Scenario, error) {
 	files := map[string][]byte{}
 	for _, name := range []string{"prompt-rewrite", "model-bump", "cost-cut"} {

@@ -40,9 +40,9 @@ func (app *App) demoCmd() *cobra.Command {
 		Use:   "demo [--keep] [--seed N]",
 		Short: "Run the whole loop on a throw-away local repository with synthetic traffic",
 		Long: `demo builds a throw-away git repository holding three rollouts from examples/ (a prompt
-rewrite whose canary is healthy, a model bump whose canary regresses at 25%, and a cost cut whose
-application serves only a trickle of requests), then plays two simulated days, one reconcile tick
-per hour. A simulated application routes users with the weights on the default branch and records
+rewrite whose canary is healthy, a model bump whose canary fails one request in eight from its
+first stage, and a cost cut whose application serves only a trickle of requests), then plays two
+simulated days, one reconcile tick per hour. A simulated application routes users with the weights on the default branch and records
 their requests; the real reconciler judges them, commits starts and rollbacks, and pushes proposal
 branches that a simulated reviewer merges. It ends with one proposal, the rollback commit and the
 rollback's audit trail from git.

@@ -282,6 +282,11 @@ func TestReadmeQuickstart(t *testing.T) {
 			t.Errorf("the quickstart never printed %s:\n%s", want, printed.String())
 		}
 	}
+	// The rollback's stage judges its own traffic only: stage 0's simulated hours, routed at 5%, left in
+	// the backdated window showed as a sample-ratio mismatch.
+	if strings.Contains(printed.String(), "sample ratio mismatch") {
+		t.Errorf("the quickstart's evidence mixes stages:\n%s", printed.String())
+	}
 }
 
 // TestReadmeGoSnippet compiles the README's Go snippet inside a program of this module, through a
@@ -330,4 +335,57 @@ func main() {
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Errorf("the README's Go snippet does not compile: %v\n%s\n%s", err, out, program)
 	}
+}
+
+// TestReadmeDemoExcerpt keeps the README's demo excerpt true to what `rollout demo` prints: every row
+// of its timeline, and the tagger's quoted hold reason, appear in the seed-1 golden, each piece between
+// the "…" elisions in order on one line.
+func TestReadmeDemoExcerpt(t *testing.T) {
+	doc := readme(t)
+	start := strings.Index(doc, "\n## What the demo shows")
+	if start < 0 {
+		t.Fatal("no '## What the demo shows' section")
+	}
+	section := doc[start+1:]
+	section = section[:strings.Index(section, "\n## ")]
+	golden, err := os.ReadFile(filepath.Join("testdata", "demo", "seed-1.txt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var excerpts []string
+	for _, line := range strings.Split(section, "\n") {
+		if strings.HasPrefix(line, "+") {
+			excerpts = append(excerpts, line)
+		}
+	}
+	for _, m := range regexp.MustCompile("`((?:stable|canary) has [^`]*)`").FindAllStringSubmatch(section, -1) {
+		excerpts = append(excerpts, m[1])
+	}
+	if len(excerpts) < 4 {
+		t.Fatalf("only %d excerpts found in the demo section", len(excerpts))
+	}
+	for _, excerpt := range excerpts {
+		if !elidedIn(excerpt, strings.Split(string(golden), "\n")) {
+			t.Errorf("the README's demo excerpt %q is not what rollout demo prints (testdata/demo/seed-1.txt)", excerpt)
+		}
+	}
+}
+
+// elidedIn reports whether one of lines holds every piece of excerpt between its "…", in order.
+func elidedIn(excerpt string, lines []string) bool {
+	for _, line := range lines {
+		rest, ok := line, true
+		for _, piece := range strings.Split(excerpt, "…") {
+			i := strings.Index(rest, strings.TrimSpace(piece))
+			if i < 0 {
+				ok = false
+				break
+			}
+			rest = rest[i+len(strings.TrimSpace(piece)):]
+		}
+		if ok {
+			return true
+		}
+	}
+	return false
 }

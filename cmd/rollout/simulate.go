@@ -1,8 +1,11 @@
 package main
 
 import (
+	"bufio"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -37,11 +40,12 @@ func (app *App) simulateCmd() *cobra.Command {
 		Long: `simulate writes synthetic requests of one rollout to its metrics file (the spec's file: source,
 read from the current directory, or --out), spread over the last --hours, split between stable and
 canary at the spec's current weight: what the application would have recorded. The canary is healthy,
-or with --regress its error rate jumps from 1% to 15%. The records are appended; nothing else changes.
+or with --regress its error rate jumps from 1% to 15%. The records are appended.
 
 A stage's window starts at status.stageStartedAt, so records older than the stage's start do not count.
 --backdate moves status.stageStartedAt of the spec file back by --hours, as if the stage had been
-running that long: commit and push it, and the next reconcile judges the simulated hours.
+running that long: commit and push it, and the next reconcile judges the simulated hours, with any
+records the file already holds from those hours (simulate warns of them).
 
 The requests come from the one synthetic generator of the tests and the demo (internal/synth), seeded
 by --seed, so a run is reproducible.
@@ -131,6 +135,19 @@ func (app *App) simulate(opts *simulateOptions) error {
 	routed.Traffic.Weight = weight
 	sim := synth.Options{Seed: opts.Seed, From: from, To: now, PerHour: float64(opts.Rate), Users: opts.Users,
 		Activity: 1, Stable: stable, Canary: canaryProfile} // no daily cycle: the same requests whatever the hour it runs at
+	if opts.Backdate {
+		// Records already in the backdated window were routed at whatever weight held when they were
+		// written (an earlier stage's, for an earlier simulate): the judge would mix them with these.
+		n, err := recordsSince(out, spec.Name, from)
+		if err != nil {
+			return err
+		}
+		if n > 0 {
+			fmt.Fprintf(app.Stderr, "rollout: warning: %s already holds %d records of %s since %s, which the backdated window "+
+				"judges with these; routed at another weight, they show as a sample-ratio mismatch: remove them first "+
+				"(git checkout %s, if the file is committed) to judge this simulation alone\n", out, n, spec.Name, from.Format(time.RFC3339), out)
+		}
+	}
 	if err := os.MkdirAll(filepath.Dir(out), 0o755); err != nil {
 		return err
 	}
@@ -190,4 +207,35 @@ func backdate(path string, src []byte, spec *rollouts.Spec, from time.Time) erro
 		return fmt.Errorf("--backdate %s: %w", path, err)
 	}
 	return os.WriteFile(path, edited, 0o644)
+}
+
+// recordsSince counts the records of rollout at or after from in the JSON Lines file at path. A missing
+// file holds none; a line that does not parse is not counted (the judge reports it).
+func recordsSince(path, rollout string, from time.Time) (int, error) {
+	f, err := os.Open(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	n := 0
+	r := bufio.NewReader(f)
+	for {
+		line, readErr := r.ReadBytes('\n')
+		var rec struct {
+			TS      time.Time `json:"ts"`
+			Rollout string    `json:"rollout"`
+		}
+		if json.Unmarshal(line, &rec) == nil && rec.Rollout == rollout && !rec.TS.Before(from) {
+			n++
+		}
+		if readErr == io.EOF {
+			return n, nil
+		}
+		if readErr != nil {
+			return n, fmt.Errorf("read %s: %w", path, readErr)
+		}
+	}
 }

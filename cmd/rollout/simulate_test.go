@@ -105,3 +105,35 @@ func TestSimulate(t *testing.T) {
 		t.Errorf("no --spec: exit %d %s", code, errOut)
 	}
 }
+
+// --backdate warns when the file already holds records of the rollout in the backdated window (an
+// earlier simulate's, routed at an earlier stage's weight), since the judge would count them too; the
+// records of other rollouts, or older ones, are not its business.
+func TestSimulateBackdateWarnsOfRecordsInTheWindow(t *testing.T) {
+	now := time.Date(2026, 4, 16, 12, 0, 0, 0, time.UTC)
+	t.Chdir(t.TempDir())
+	if err := os.WriteFile("summarizer.yaml", []byte(simulateSpec), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll("traffic", 0o755); err != nil {
+		t.Fatal(err)
+	}
+	older := `{"ts":"2026-04-16T08:00:00Z","rollout":"summarizer","variant":"canary"}` + "\n" +
+		`{"ts":"2026-04-16T11:00:00Z","rollout":"tagger","variant":"canary"}` + "\n"
+	if err := os.WriteFile(filepath.Join("traffic", "summarizer.jsonl"), []byte(older), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	run := func(args ...string) (int, string) {
+		var out, errOut strings.Builder
+		app := &App{Stdout: &out, Stderr: &errOut, Getenv: func(string) string { return "" }, Now: func() time.Time { return now }}
+		return app.Main(args), errOut.String()
+	}
+	if code, errOut := run("simulate", "--spec", "summarizer.yaml", "--hours", "2", "--rate", "100", "--backdate"); code != 0 || errOut != "" {
+		t.Fatalf("first simulate: exit %d, stderr %q; want no warning", code, errOut)
+	}
+	code, errOut := run("simulate", "--spec", "summarizer.yaml", "--hours", "1", "--rate", "100", "--regress", "--backdate")
+	if code != 0 || !strings.Contains(errOut, "warning: traffic/summarizer.jsonl already holds") ||
+		!strings.Contains(errOut, "sample-ratio mismatch") || !strings.Contains(errOut, "since 2026-04-16T11:00:00Z") {
+		t.Errorf("second simulate into the first one's hours: exit %d, stderr %q", code, errOut)
+	}
+}
