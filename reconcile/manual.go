@@ -52,6 +52,9 @@ func (l *Loop) Operate(ctx context.Context, name string, op Operation, reason st
 			for _, p := range t.set.Errors() {
 				return Result{Rollout: name}, fmt.Errorf("%w %q on %s (a spec failed to load: %v)", ErrUnknownRollout, name, t.snap.Branch, p)
 			}
+			if near := t.set.Nearest(name); near != "" {
+				return Result{Rollout: name}, fmt.Errorf("%w %q on %s (did you mean %q?)", ErrUnknownRollout, name, t.snap.Branch, near)
+			}
 			return Result{Rollout: name}, fmt.Errorf("%w %q on %s", ErrUnknownRollout, name, t.snap.Branch)
 		}
 		var prop *Proposal

@@ -58,6 +58,15 @@ func (s *Set) Errors() []Problem {
 	return out
 }
 
+// Nearest returns the name of a rollout in the set that name is a plausible typo of, or "".
+func (s *Set) Nearest(name string) string {
+	names := make([]string, 0, len(s.Documents))
+	for _, d := range s.Documents {
+		names = append(names, d.Spec.Name)
+	}
+	return closest(name, names)
+}
+
 // Lookup returns the document of the named rollout, or nil.
 func (s *Set) Lookup(name string) *Document {
 	for _, d := range s.Documents {

@@ -65,7 +65,7 @@ type assignChoice struct {
 func assignRun(opts *assignOptions, stderr io.Writer) error {
 	src, err := opts.ReadFile(opts.SpecFile)
 	if err != nil {
-		return fmt.Errorf("read spec %s: %w", opts.SpecFile, err)
+		return readSpecError(opts.SpecFile, err)
 	}
 	spec, problems := rollouts.Parse(opts.SpecFile, src)
 	if spec == nil {

@@ -1,9 +1,12 @@
 package main
 
 import (
+	"bytes"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
+	"time"
 )
 
 func TestAssign(t *testing.T) {
@@ -42,5 +45,23 @@ func TestAssignUsage(t *testing.T) {
 	}
 	if code, _, _ := runApp("assign", "--spec", "no-such-file.yaml", "k"); code != exitFailed {
 		t.Errorf("missing spec: exit %d, want 1", code)
+	}
+}
+
+// A spec that is not there is named once, with what went wrong, by every command that reads one.
+func TestMissingSpecNamedOnce(t *testing.T) {
+	for _, args := range [][]string{
+		{"assign", "--spec", "rollouts/nope.yaml", "k"},
+		{"evaluate", "--spec", "rollouts/nope.yaml"},
+		{"simulate", "--spec", "rollouts/nope.yaml"},
+	} {
+		var stdout, stderr bytes.Buffer
+		app := &App{Stdin: bytes.NewReader(nil), Stdout: &stdout, Stderr: &stderr, Getenv: func(string) string { return "" },
+			Now: func() time.Time { return time.Date(2026, 4, 16, 12, 0, 0, 0, time.UTC) }}
+		code := app.Main(args)
+		if code != exitFailed || strings.Count(stderr.String(), "rollouts/nope.yaml") != 1 ||
+			!strings.Contains(stderr.String(), "read spec rollouts/nope.yaml: no such file or directory") {
+			t.Errorf("%s: exit %d, stderr %q", args[0], code, stderr.String())
+		}
 	}
 }

@@ -2,6 +2,8 @@ package main
 
 import (
 	"errors"
+	"fmt"
+	"io/fs"
 	"strings"
 
 	"github.com/go-git/go-git/v5"
@@ -79,4 +81,14 @@ func nextStep(err error) string {
 		return "the remote refused the push (a hook, a protected branch, or a checked-out branch of a non-bare repository); see its message above"
 	}
 	return ""
+}
+
+// readSpecError is the error of reading a spec file: the path once, then what went wrong (os's errors
+// name the path again).
+func readSpecError(path string, err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) && pe.Path == path {
+		err = pe.Err
+	}
+	return fmt.Errorf("read spec %s: %w", path, err)
 }

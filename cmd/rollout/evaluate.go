@@ -107,7 +107,7 @@ func (app *App) evaluate(ctx context.Context, opts *evaluateOptions) error {
 	}
 	src, err := os.ReadFile(opts.SpecPath)
 	if err != nil {
-		return fmt.Errorf("read spec %s: %w", opts.SpecPath, err)
+		return readSpecError(opts.SpecPath, err)
 	}
 	spec, problems := rollouts.Parse(opts.SpecPath, src)
 	for _, p := range problems {

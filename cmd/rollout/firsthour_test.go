@@ -101,6 +101,13 @@ func TestUnknownRolloutAndUsageErrors(t *testing.T) {
 			t.Errorf("%v: exit %d, stderr %s", args, code, errOut)
 		}
 	}
+	// A typo of a rollout's name is told the name it is close to.
+	for _, args := range [][]string{{"pause", "summarizr"}, {"history", "sumarizer"}} {
+		code, _, errOut := e.run(args...)
+		if code != exitUsage || !strings.Contains(errOut, `(did you mean "summarizer"?)`) {
+			t.Errorf("%v: exit %d, stderr %s", args, code, errOut)
+		}
+	}
 	code, _, errOut := runApp("plan", "--fromat", "markdown")
 	if code != exitUsage || !strings.Contains(errOut, "Run 'rollout plan --help' for usage.") {
 		t.Errorf("a mistyped flag: exit %d, stderr %s", code, errOut)

@@ -90,6 +90,9 @@ func (app *App) historyRun(ctx context.Context, opts *historyOptions) error {
 		for _, p := range set.Errors() {
 			fmt.Fprintln(app.Stderr, p.Error())
 		}
+		if near := set.Nearest(opts.Name); near != "" {
+			return usageError{fmt.Errorf("%w %q in %s on %s (did you mean %q?)", reconcile.ErrUnknownRollout, opts.Name, app.Dir, snap.Branch, near)}
+		}
 		return usageError{fmt.Errorf("%w %q in %s on %s", reconcile.ErrUnknownRollout, opts.Name, app.Dir, snap.Branch)}
 	}
 	commits, err := remote.Log(ctx, doc.Path, 0)

@@ -96,7 +96,7 @@ type simulation struct {
 func (app *App) simulate(opts *simulateOptions) error {
 	src, err := os.ReadFile(opts.SpecPath)
 	if err != nil {
-		return fmt.Errorf("read spec %s: %w", opts.SpecPath, err)
+		return readSpecError(opts.SpecPath, err)
 	}
 	spec, problems := rollouts.Parse(opts.SpecPath, src)
 	if spec == nil {

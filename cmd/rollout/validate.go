@@ -165,6 +165,12 @@ func validateRun(opts *validateOptions) error {
 			// Valid, but most likely not what was meant: Load reads only the spec files directly in a folder.
 			fmt.Fprintf(opts.Err, "hint: no spec files (*.yaml, *.yml) directly in %s\n", strings.Join(opts.Paths, ", "))
 		}
+		for _, path := range opts.Paths {
+			// Nothing read, from a path that is not there: most likely run outside the checkout.
+			if _, err := os.Stat(path); len(set.Documents) == 0 && errors.Is(err, fs.ErrNotExist) {
+				fmt.Fprintf(opts.Err, "hint: there is no %s here: run rollout inside the checkout that holds the specs, point --repo at it, or name spec files or folders\n", path)
+			}
+		}
 	}
 	if failed {
 		return errFailed

@@ -141,6 +141,18 @@ func TestValidateEmptyFolderHints(t *testing.T) {
 	}
 }
 
+// Outside a checkout, the missing rollouts folder is an error with the next step.
+func TestValidateOutsideACheckoutHints(t *testing.T) {
+	missing := filepath.Join(t.TempDir(), "rollouts")
+	code, _, stderr := runApp("validate", missing)
+	if code != exitFailed {
+		t.Fatalf("exit %d, want %d", code, exitFailed)
+	}
+	if !strings.Contains(stderr, "hint: there is no "+missing+" here: run rollout inside the checkout") {
+		t.Errorf("stderr = %q", stderr)
+	}
+}
+
 // A stage that starts in the future is an error of `rollout validate`, which checks it against its
 // clock and names clock skew; the same spec is valid once that time has come.
 func TestValidateFutureStageStart(t *testing.T) {
