@@ -134,14 +134,7 @@ func TestReadmeCommandsExist(t *testing.T) {
 // two cannot drift apart.
 func TestReadmeSpecReference(t *testing.T) {
 	doc := readme(t)
-	start := strings.Index(doc, "\n## The spec")
-	if start < 0 {
-		t.Fatal("no '## The spec' section")
-	}
-	section := doc[start+1:]
-	if end := strings.Index(section, "\n## "); end >= 0 {
-		section = section[:end]
-	}
+	section := readmeSection(t, doc, "The spec")
 	code, stdout, stderr := runApp("schema")
 	if code != exitOK {
 		t.Fatalf("rollout schema: exit %d: %s", code, stderr)
@@ -202,12 +195,7 @@ func TestReadmeQuickstart(t *testing.T) {
 		t.Skip("the quickstart needs the git binary")
 	}
 	doc := readme(t)
-	start := strings.Index(doc, "\n## Quickstart with a local git remote")
-	if start < 0 {
-		t.Fatal("no quickstart with a local git remote")
-	}
-	section := doc[start+1:]
-	section = section[:strings.Index(section, "\n## ")]
+	section := readmeSection(t, doc, "Quickstart with a local git remote")
 
 	var slack []string
 	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -342,12 +330,7 @@ func main() {
 // the "…" elisions in order on one line.
 func TestReadmeDemoExcerpt(t *testing.T) {
 	doc := readme(t)
-	start := strings.Index(doc, "\n## What the demo shows")
-	if start < 0 {
-		t.Fatal("no '## What the demo shows' section")
-	}
-	section := doc[start+1:]
-	section = section[:strings.Index(section, "\n## ")]
+	section := readmeSection(t, doc, "What the demo shows")
 	golden, err := os.ReadFile(filepath.Join("testdata", "demo", "seed-1.txt"))
 	if err != nil {
 		t.Fatal(err)
@@ -388,4 +371,18 @@ func elidedIn(excerpt string, lines []string) bool {
 		}
 	}
 	return false
+}
+
+// readmeSection returns the README's section under "## heading", up to the next "## " heading.
+func readmeSection(t *testing.T, doc, heading string) string {
+	t.Helper()
+	start := strings.Index(doc, "\n## "+heading+"\n")
+	if start < 0 {
+		t.Fatalf("no '## %s' section in the README", heading)
+	}
+	section := doc[start+1:]
+	if end := strings.Index(section, "\n## "); end >= 0 {
+		section = section[:end]
+	}
+	return section
 }

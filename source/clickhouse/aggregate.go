@@ -58,6 +58,15 @@ func startSQL(sch schema, sc scope) string {
 // ClickHouse groups by one integer much faster than by three columns.
 const cellSQL = "toUInt32({nr}) * 4096 + toUInt32({arm}) * 1024 + {bucket}"
 
+// cellBinSQL packs a cell and a latency bin into one integer (cell·256 + bin), for the bins queries.
+const cellBinSQL = "(" + cellSQL + ") * 256 + {bin}"
+
+// keyWordSQL is word w of a cell's distinct-key bitmap: each key sets bit (hash/1024) mod 64 of word
+// (hash/65536) mod keyWords.
+func keyWordSQL(w int) string {
+	return fmt.Sprintf("groupBitOrIf(bitShiftLeft(toUInt64(1), intDiv({key_hash}, 1024) %% 64), {key_hash} != 0 AND intDiv({key_hash}, 65536) %% %d = %d)", keyWords, w)
+}
+
 // keyWords is the number of 64-bit words per key bucket of the distinct-key bitmap: 1024 × 8 × 64 =
 // 2^19 bits per arm.
 const keyWords = 8
@@ -68,7 +77,7 @@ const keyBits = policy.KeyBuckets * keyWords * 64
 // An aggregate is one group of columns of aggregatesSQL, read only when a wanted metric needs it.
 type aggregate struct {
 	exprs  []string                         // aggregates over the normalised columns
-	rollup []string                         // the same columns from llm_requests_hourly's states (rollup.sql)
+	rollup []string                         // the same columns from llm_requests_rollup's states (rollup.sql)
 	add    func(b *bucketSums, v []float64) // what the columns add to one bucket
 }
 
@@ -89,7 +98,7 @@ var (
 	errAggregate = aggregate{[]string{"sum({err})"}, []string{"sumMerge(errors)"},
 		func(b *bucketSums, v []float64) { b.errors += v[0] }}
 	refusalAggregate = aggregate{[]string{"count({refusal})", "ifNull(sum({refusal}), 0)"},
-		[]string{"toFloat64(countMerge(requests))", "sumMerge(refusals)"}, // llm_requests always says
+		[]string{"toFloat64(countMerge(requests))", "sumMerge(refusals)"}, // refusal is never NULL there
 		func(b *bucketSums, v []float64) { b.refusals.add(moment{n: v[0], sum: v[1]}) }}
 	feedbackAggregate = aggregate{[]string{"count({feedback})", "countIf(ifNull({feedback}, 0) < 0)"},
 		[]string{"sumMerge(feedback_n)", "sumMerge(feedback_neg)"},
@@ -137,7 +146,7 @@ func aggregatesSQL(sch schema, sc scope, wanted []aggregate) string {
 	b.WriteString(`SELECT ` + cellSQL + ` AS cell, any(start), any(late_ids),
   count(), sum({shadow})`)
 	for w := 0; w < keyWords; w++ {
-		fmt.Fprintf(&b, ",\n  groupBitOrIf(bitShiftLeft(toUInt64(1), intDiv({key_hash}, 1024) %% 64), {key_hash} != 0 AND intDiv({key_hash}, 65536) %% %d = %d)", keyWords, w)
+		b.WriteString(",\n  " + keyWordSQL(w))
 	}
 	for _, a := range wanted {
 		b.WriteString(",\n  " + a.sql())
@@ -165,7 +174,7 @@ func lateSQL(sch schema, sc scope, start string) string {
 // (cell·256 + bin).
 func binsSQL(sch schema, sc scope) string {
 	cols := sch.columns(sc, false)
-	return "WITH " + startSQL(sch, sc) + " AS start\n" + expand("SELECT ("+cellSQL+") * 256 + {bin} AS cell_bin, count()", cols) + "\n" +
+	return "WITH " + startSQL(sch, sc) + " AS start\n" + expand("SELECT "+cellBinSQL+" AS cell_bin, count()", cols) + "\n" +
 		sch.from(sc, false) + "\n  AND " + expand("{ts_ms} >= start AND {nr} = 0 AND isNotNull({latency})", cols) +
 		"\nGROUP BY cell_bin\n" + sch.settings + "\nFORMAT TabSeparated"
 }

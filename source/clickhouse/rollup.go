@@ -1,20 +1,19 @@
 package clickhouse
 
 import (
+	"context"
 	_ "embed"
 	"errors"
 	"fmt"
 	"strconv"
 	"strings"
 	"time"
-
-	"context"
 )
 
 // Rollup is the DDL of the hourly rollup of llm_requests (rollup.sql): an AggregatingMergeTree table of
 // aggregates and a SummingMergeTree table of latency bins, and the materialized views that fill them on
-// every insert. Statements splits
-// it for the HTTP interface; clickhouse-client --multiquery runs it as it is.
+// every insert. Statements splits it for the HTTP interface; clickhouse-client --multiquery runs it as
+// it is.
 //
 //go:embed rollup.sql
 var Rollup string
@@ -81,6 +80,9 @@ func rollupHours(lo, to, since time.Time) (a, b time.Time, ok bool) {
 func (s *Source) planRollup(ctx context.Context, sch schema, sc scope) (*rollupPlan, error) {
 	if sch.name != rolloutSchema.name || sc.notRandomised != "" {
 		return nil, nil
+	}
+	if _, _, ok := rollupHours(sc.from, sc.to, time.Time{}); !ok {
+		return nil, nil // no whole hour in the window: no need to ask whether the rollup is there
 	}
 	since, ok, err := s.rollupSince(ctx)
 	if err != nil || !ok {
@@ -182,8 +184,7 @@ func rollupAggregatesSQL(sc scope, p *rollupPlan, wanted []aggregate) string {
 	add("sum", "toFloat64(countMerge(requests))", "toFloat64(count())")
 	add("sum", "sumMerge(shadow)", "toFloat64(sum({shadow}))")
 	for w := 0; w < keyWords; w++ {
-		add("groupBitOr", fmt.Sprintf("groupBitOrMerge(keys%d)", w),
-			fmt.Sprintf("groupBitOrIf(bitShiftLeft(toUInt64(1), intDiv({key_hash}, 1024) %% 64), {key_hash} != 0 AND intDiv({key_hash}, 65536) %% %d = %d)", keyWords, w))
+		add("groupBitOr", fmt.Sprintf("groupBitOrMerge(keys%d)", w), keyWordSQL(w))
 	}
 	for _, a := range wanted {
 		for i, e := range a.exprs {
@@ -206,7 +207,7 @@ func rollupBinsSQL(sc scope, p *rollupPlan) string {
 FROM llm_requests_rollup_latency` + strings.Replace(rollupRows(sc, p), "\n  ", "\n", 1) + `
 GROUP BY cell_bin
 UNION ALL
-SELECT ` + expand("("+cellSQL+") * 256 + {bin}", cols) + ` AS cell_bin, count() AS n
+SELECT ` + expand(cellBinSQL, cols) + ` AS cell_bin, count() AS n
 FROM llm_requests` + strings.Replace(rawEdges(sc, p.lo, p.to, p.hours), "\n  ", "\n", 1) + ` AND isNotNull(latency_ms)
 GROUP BY cell_bin
 FORMAT TabSeparated`
