@@ -12,13 +12,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/rollout-dev/rollout/demo"
 	"github.com/rollout-dev/rollout/examples"
-	"github.com/rollout-dev/rollout/gate"
-	"github.com/rollout-dev/rollout/internal/synth"
+	"github.com/rollout-dev/rollout/examples/demo"
 	"github.com/rollout-dev/rollout/policy"
+	"github.com/rollout-dev/rollout/policy/gate"
+	"github.com/rollout-dev/rollout/policy/source/jsonl"
+	"github.com/rollout-dev/rollout/policy/source/synth"
 	"github.com/rollout-dev/rollout/rollouts"
-	"github.com/rollout-dev/rollout/source/jsonl"
 )
 
 var update = flag.Bool("update", false, "regenerate the examples' traffic/*.jsonl from their seeds")
@@ -73,7 +73,7 @@ var sampleStart = time.Date(2026, 4, 16, 0, 0, 0, 0, time.UTC)
 // enough to read.
 const samplePerHour = 2000.0 / 24
 
-// TestExampleTraffic checks that each traffic file is what its seed generates (internal/synth, routed by
+// TestExampleTraffic checks that each traffic file is what its seed generates (policy/source/synth, routed by
 // the example's own spec at its first stage's weight and shadow, 500 users with a few heavy ones, a
 // few minutes of deploy lag, a tenth of the feedback arriving late), and that the file source reads it
 // whole: go test ./examples -update regenerates them.

@@ -10,15 +10,15 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/rollout-dev/rollout/gitrepo"
-	"github.com/rollout-dev/rollout/internal/genaiexport"
 	"github.com/rollout-dev/rollout/internal/gittest"
-	"github.com/rollout-dev/rollout/internal/synth"
 	"github.com/rollout-dev/rollout/internal/testserver"
 	"github.com/rollout-dev/rollout/policy"
+	"github.com/rollout-dev/rollout/policy/source/prom"
+	"github.com/rollout-dev/rollout/policy/source/synth"
+	"github.com/rollout-dev/rollout/policy/source/synth/genaiexport"
 	"github.com/rollout-dev/rollout/reconcile"
+	"github.com/rollout-dev/rollout/reconcile/gitrepo"
 	"github.com/rollout-dev/rollout/rollouts"
-	"github.com/rollout-dev/rollout/source/prom"
 )
 
 // TestLiteLLMExampleIsValid loads the LiteLLM example as `rollout validate` does: its route resolves in

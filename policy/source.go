@@ -4,6 +4,10 @@
 // The judge is pure. It reads metrics only through Source, which this package declares and each metrics
 // adapter implements, and gates only through results computed outside it. Its verdicts use always-valid
 // confidence sequences, so evaluating a rollout on every tick does not inflate the error rates.
+//
+// In the house's four rooms (rollouts ← policy ← reconcile ← cmd) this is the policy room. It declares
+// the interfaces that feed the judge, Source and GateChecker; its sub-packages implement them: source/<name>
+// (one per metrics store), gate (stage gates) and evidence (the judge's report). It never imports them.
 package policy
 
 import (

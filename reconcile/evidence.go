@@ -6,8 +6,8 @@ import (
 	"strings"
 	"unicode/utf8"
 
-	"github.com/rollout-dev/rollout/evidence"
 	"github.com/rollout-dev/rollout/policy"
+	"github.com/rollout-dev/rollout/policy/evidence"
 	"github.com/rollout-dev/rollout/rollouts"
 )
 

@@ -5,8 +5,8 @@ import (
 	"testing"
 	"unicode/utf8"
 
-	"github.com/rollout-dev/rollout/evidence"
 	"github.com/rollout-dev/rollout/policy"
+	"github.com/rollout-dev/rollout/policy/evidence"
 	"github.com/rollout-dev/rollout/rollouts"
 )
 

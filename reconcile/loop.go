@@ -14,8 +14,8 @@ import (
 	"testing/fstest"
 	"time"
 
-	"github.com/rollout-dev/rollout/gate"
 	"github.com/rollout-dev/rollout/policy"
+	"github.com/rollout-dev/rollout/policy/gate"
 	"github.com/rollout-dev/rollout/rollouts"
 )
 

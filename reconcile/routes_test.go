@@ -8,10 +8,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/rollout-dev/rollout/gitrepo"
 	"github.com/rollout-dev/rollout/internal/gittest"
 	"github.com/rollout-dev/rollout/policy"
 	"github.com/rollout-dev/rollout/reconcile"
+	"github.com/rollout-dev/rollout/reconcile/gitrepo"
 	"github.com/rollout-dev/rollout/rollouts"
 )
 

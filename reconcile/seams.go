@@ -3,6 +3,10 @@
 //
 // Every side effect goes through an interface declared here: Repository (git), Forge (pull requests),
 // Notifier (rollback alerts) and policy.Source (metrics). cmd/rollout picks the real implementations.
+//
+// In the house's four rooms (rollouts ← policy ← reconcile ← cmd) this is the reconcile room. It declares
+// the seams the loop calls, Repository, Forge and Notifier; its sub-packages implement them (gitrepo,
+// githubforge, notify) or run the loop (daemon). It never imports them.
 package reconcile
 
 import (

@@ -4,6 +4,9 @@
 //
 // The package does no I/O beyond reading spec files from a directory handed to it: no git, no GitHub,
 // no network. Everything here is safe to import from an application's request path.
+//
+// In the house's four rooms (rollouts ← policy ← reconcile ← cmd) this is the rollouts room, the domain at
+// the bottom: it imports no git, GitHub or network code. Under it, record and export serve the applications.
 package rollouts
 
 import "time"

@@ -11,7 +11,7 @@ import (
 
 func TestAssign(t *testing.T) {
 	base, _ := os.Getwd()
-	spec := filepath.Join("..", "..", "testdata", "specs", "rollouts", "good.yaml")
+	spec := filepath.Join("testdata", "specs", "rollouts", "good.yaml")
 	tests := []struct {
 		golden   string
 		args     []string
@@ -19,7 +19,7 @@ func TestAssign(t *testing.T) {
 	}{
 		{"assign/text.txt", []string{"assign", "--spec", spec, "u-1", "u-2", "u-3", "u-19", "vip-7", "beta-2", "beta-vip", "ü"}, exitOK},
 		{"assign/json.txt", []string{"assign", "--spec", spec, "-o", "json", "u-1", "vip-7", "beta-2"}, exitOK},
-		{"assign/invalid-spec.txt", []string{"assign", "--spec", filepath.Join("..", "..", "testdata", "specs", "rollouts", "typos.yaml"), "u-1"}, exitFailed},
+		{"assign/invalid-spec.txt", []string{"assign", "--spec", filepath.Join("testdata", "specs", "rollouts", "typos.yaml"), "u-1"}, exitFailed},
 	}
 	for _, tt := range tests {
 		t.Run(tt.golden, func(t *testing.T) {
@@ -33,7 +33,7 @@ func TestAssign(t *testing.T) {
 }
 
 func TestAssignUsage(t *testing.T) {
-	spec := filepath.Join("..", "..", "testdata", "specs", "rollouts", "good.yaml")
+	spec := filepath.Join("testdata", "specs", "rollouts", "good.yaml")
 	for _, args := range [][]string{
 		{"assign", "u-1"},                            // no --spec
 		{"assign", "--spec", spec},                   // no key

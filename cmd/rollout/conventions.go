@@ -9,7 +9,7 @@ import (
 	"github.com/go-git/go-git/v5"
 	"github.com/spf13/cobra"
 
-	"github.com/rollout-dev/rollout/gitrepo"
+	"github.com/rollout-dev/rollout/reconcile/gitrepo"
 )
 
 // repositoryFlags says which repository flags each command takes: only those it uses, so that

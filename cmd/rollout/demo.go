@@ -13,7 +13,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/rollout-dev/rollout/demo"
+	"github.com/rollout-dev/rollout/examples/demo"
 	"github.com/rollout-dev/rollout/policy"
 	"github.com/rollout-dev/rollout/rollouts"
 )

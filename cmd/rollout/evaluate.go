@@ -17,10 +17,10 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/rollout-dev/rollout/gate"
 	"github.com/rollout-dev/rollout/policy"
+	"github.com/rollout-dev/rollout/policy/gate"
+	"github.com/rollout-dev/rollout/policy/source/prom"
 	"github.com/rollout-dev/rollout/rollouts"
-	"github.com/rollout-dev/rollout/source/prom"
 )
 
 // evaluateOptions holds the flags of `rollout evaluate` and its dependencies, which tests replace.

@@ -10,10 +10,10 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/rollout-dev/rollout/internal/genaiexport"
-	"github.com/rollout-dev/rollout/internal/synth"
 	"github.com/rollout-dev/rollout/internal/testserver"
 	"github.com/rollout-dev/rollout/policy"
+	"github.com/rollout-dev/rollout/policy/source/synth"
+	"github.com/rollout-dev/rollout/policy/source/synth/genaiexport"
 	"github.com/rollout-dev/rollout/rollouts"
 )
 

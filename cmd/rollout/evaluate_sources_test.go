@@ -9,12 +9,12 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/rollout-dev/rollout/internal/synth"
 	"github.com/rollout-dev/rollout/internal/testserver"
+	"github.com/rollout-dev/rollout/policy/source/clickhouse"
+	"github.com/rollout-dev/rollout/policy/source/postgres"
+	"github.com/rollout-dev/rollout/policy/source/prom"
+	"github.com/rollout-dev/rollout/policy/source/synth"
 	"github.com/rollout-dev/rollout/rollouts"
-	"github.com/rollout-dev/rollout/source/clickhouse"
-	"github.com/rollout-dev/rollout/source/postgres"
-	"github.com/rollout-dev/rollout/source/prom"
 )
 
 // TestEvaluatePrometheusAndPostgres runs `rollout evaluate` end to end against a real Prometheus and a

@@ -8,8 +8,8 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/rollout-dev/rollout/export/growthbook"
 	"github.com/rollout-dev/rollout/rollouts"
+	"github.com/rollout-dev/rollout/rollouts/export/growthbook"
 )
 
 func (app *App) exportCmd() *cobra.Command {

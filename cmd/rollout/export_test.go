@@ -7,13 +7,13 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/rollout-dev/rollout/export/growthbook"
 	"github.com/rollout-dev/rollout/internal/gittest"
+	"github.com/rollout-dev/rollout/rollouts/export/growthbook"
 )
 
 func TestExportGrowthBook(t *testing.T) {
 	base, _ := os.Getwd()
-	good, err := os.ReadFile(filepath.Join("..", "..", "testdata", "specs", "rollouts", "good.yaml"))
+	good, err := os.ReadFile(filepath.Join("testdata", "specs", "rollouts", "good.yaml"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -13,9 +13,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/rollout-dev/rollout/gitrepo"
 	"github.com/rollout-dev/rollout/internal/githubtest"
 	"github.com/rollout-dev/rollout/internal/gittest"
+	"github.com/rollout-dev/rollout/reconcile/gitrepo"
 )
 
 // TestReconcileOnGitHubByEnvironmentAlone runs `rollout reconcile` as the Action does: GITHUB_TOKEN,

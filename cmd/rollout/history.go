@@ -12,8 +12,8 @@ import (
 	"github.com/spf13/cobra"
 	"gopkg.in/yaml.v3"
 
-	"github.com/rollout-dev/rollout/gitrepo"
 	"github.com/rollout-dev/rollout/reconcile"
+	"github.com/rollout-dev/rollout/reconcile/gitrepo"
 	"github.com/rollout-dev/rollout/rollouts"
 )
 

@@ -10,9 +10,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/rollout-dev/rollout/gitrepo"
 	"github.com/rollout-dev/rollout/internal/gittest"
 	"github.com/rollout-dev/rollout/reconcile"
+	"github.com/rollout-dev/rollout/reconcile/gitrepo"
 )
 
 const historySpec = `apiVersion: rollout/v1

@@ -9,8 +9,8 @@ import (
 
 	"github.com/go-git/go-git/v5"
 
-	"github.com/rollout-dev/rollout/githubforge"
 	"github.com/rollout-dev/rollout/reconcile"
+	"github.com/rollout-dev/rollout/reconcile/githubforge"
 )
 
 // errPlanWritesNothing is what the checkout of a pull request's head answers to a push: plan --base

@@ -92,9 +92,9 @@ func TestSchemaValidatesExamples(t *testing.T) {
 	s := compileSchema(t)
 	valid, _ := filepath.Glob(filepath.Join("..", "..", "rollouts", "testdata", "edit", "*.yaml"))
 	valid = append(valid,
-		filepath.Join("..", "..", "testdata", "specs", "rollouts", "good.yaml"),
-		filepath.Join("..", "..", "testdata", "specs", "rollouts", "lints.yaml"),
-		filepath.Join("..", "..", "testdata", "specs", "rollouts", "escape.yaml"),
+		filepath.Join("testdata", "specs", "rollouts", "good.yaml"),
+		filepath.Join("testdata", "specs", "rollouts", "lints.yaml"),
+		filepath.Join("testdata", "specs", "rollouts", "escape.yaml"),
 	)
 	examples, _ := filepath.Glob(filepath.Join("..", "..", "examples", "*", "rollouts", "*.yaml"))
 	valid = append(valid, examples...)
@@ -108,7 +108,7 @@ func TestSchemaValidatesExamples(t *testing.T) {
 		}
 	}
 	for _, name := range []string{"typos.yaml", "types.yaml", "header.yaml", "stages.yaml"} {
-		path := filepath.Join("..", "..", "testdata", "specs", "rollouts", name)
+		path := filepath.Join("testdata", "specs", "rollouts", name)
 		if err := s.Validate(yamlAsJSON(t, path)); err == nil {
 			t.Errorf("%s validates, want an error", path)
 		}

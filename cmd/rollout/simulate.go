@@ -13,8 +13,8 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/rollout-dev/rollout/internal/synth"
 	"github.com/rollout-dev/rollout/policy"
+	"github.com/rollout-dev/rollout/policy/source/synth"
 	"github.com/rollout-dev/rollout/rollouts"
 	"github.com/rollout-dev/rollout/rollouts/record"
 )
@@ -47,7 +47,7 @@ A stage's window starts at status.stageStartedAt, so records older than the stag
 running that long: commit and push it, and the next reconcile judges the simulated hours, with any
 records the file already holds from those hours (simulate warns of them).
 
-The requests come from the one synthetic generator of the tests and the demo (internal/synth), seeded
+The requests come from the one synthetic generator of the tests and the demo (policy/source/synth), seeded
 by --seed, so a run is reproducible.
 
 Example:

@@ -6,11 +6,11 @@ import (
 	"sync"
 
 	"github.com/rollout-dev/rollout/policy"
+	"github.com/rollout-dev/rollout/policy/source/clickhouse"
+	"github.com/rollout-dev/rollout/policy/source/jsonl"
+	"github.com/rollout-dev/rollout/policy/source/postgres"
+	"github.com/rollout-dev/rollout/policy/source/prom"
 	"github.com/rollout-dev/rollout/rollouts"
-	"github.com/rollout-dev/rollout/source/clickhouse"
-	"github.com/rollout-dev/rollout/source/jsonl"
-	"github.com/rollout-dev/rollout/source/postgres"
-	"github.com/rollout-dev/rollout/source/prom"
 )
 
 // openSource returns the metrics source of spec; override (the --metrics flag) replaces the spec's own

@@ -16,7 +16,7 @@ func TestValidateCorpus(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Chdir(filepath.Join("..", "..", "testdata", "specs"))
+	t.Chdir(filepath.Join("testdata", "specs"))
 	tests := []struct {
 		golden   string
 		args     []string
@@ -42,7 +42,7 @@ func TestValidateCorpus(t *testing.T) {
 }
 
 func TestValidateJSONShape(t *testing.T) {
-	t.Chdir(filepath.Join("..", "..", "testdata", "specs"))
+	t.Chdir(filepath.Join("testdata", "specs"))
 	code, stdout, _ := runApp("validate", "--format", "json", "rollouts/good.yaml", "rollouts/typos.yaml")
 	if code != exitFailed {
 		t.Fatalf("exit %d, want 1", code)
@@ -73,7 +73,7 @@ func TestValidateJSONShape(t *testing.T) {
 
 // Secrets in a spec are never echoed, in any format.
 func TestValidateNeverPrintsSecrets(t *testing.T) {
-	t.Chdir(filepath.Join("..", "..", "testdata", "specs"))
+	t.Chdir(filepath.Join("testdata", "specs"))
 	for _, format := range []string{"text", "github", "json"} {
 		_, stdout, stderr := runApp("validate", "--format", format, "rollouts/secrets.yaml")
 		for _, secret := range []string{"s3cr3t-t0ken", "XXXXXXXXXXXXXXXX", "hooks.slack.com"} {

@@ -13,12 +13,12 @@ import (
 	"github.com/go-git/go-git/v5"
 	"github.com/go-git/go-git/v5/config"
 
-	"github.com/rollout-dev/rollout/gate"
-	"github.com/rollout-dev/rollout/githubforge"
-	"github.com/rollout-dev/rollout/gitrepo"
-	"github.com/rollout-dev/rollout/notify"
 	"github.com/rollout-dev/rollout/policy"
+	"github.com/rollout-dev/rollout/policy/gate"
 	"github.com/rollout-dev/rollout/reconcile"
+	"github.com/rollout-dev/rollout/reconcile/githubforge"
+	"github.com/rollout-dev/rollout/reconcile/gitrepo"
+	"github.com/rollout-dev/rollout/reconcile/notify"
 	"github.com/rollout-dev/rollout/rollouts"
 )
 

@@ -15,9 +15,12 @@ import (
 
 var update = flag.Bool("update", false, "rewrite the expected messages of the bad-input corpus (testdata/bad/**/*.golden)")
 
-// repoRoot is the module's root, where the corpus lives and where `rollout validate` runs, so that the
-// paths in its messages read as a user would type them.
+// repoRoot is the module's root, where action.yml, action/ and the release configuration live.
 const repoRoot = "../.."
+
+// corpusRoot is the e2e folder, where the bad-input corpus (testdata/bad) lives and where `rollout
+// validate` runs, so that the paths in its messages read as a user would type them.
+const corpusRoot = ".."
 
 var (
 	buildOnce sync.Once
@@ -54,12 +57,12 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// runRollout runs the rollout command in the repository root with no token or webhook in its
+// runRollout runs the rollout command in the corpus root with no token or webhook in its
 // environment, as a pull request from a fork runs it, and returns its exit code and output.
 func runRollout(t *testing.T, args ...string) (int, string) {
 	t.Helper()
 	cmd := exec.Command(rolloutBin(t), args...)
-	cmd.Dir = repoRoot
+	cmd.Dir = corpusRoot
 	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir(), "GIT_CONFIG_NOSYSTEM=1"}
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
@@ -77,10 +80,10 @@ func runRollout(t *testing.T, args ...string) (int, string) {
 	return code, out.String()
 }
 
-// checkGolden compares got with the golden file at path (relative to the repository root).
+// checkGolden compares got with the golden file at path (relative to the corpus root).
 func checkGolden(t *testing.T, path, got string) {
 	t.Helper()
-	file := filepath.Join(repoRoot, path)
+	file := filepath.Join(corpusRoot, path)
 	if *update {
 		if err := os.WriteFile(file, []byte(got), 0o644); err != nil {
 			t.Fatal(err)
@@ -100,7 +103,7 @@ func checkGolden(t *testing.T, path, got string) {
 // validated as a whole, each with its expected messages and exit code in <case>.golden. Every message
 // names the file, line and column; nothing crashes; literal webhook URLs are never echoed.
 func TestBadSpecs(t *testing.T) {
-	entries, err := os.ReadDir(filepath.Join(repoRoot, "testdata/bad/specs"))
+	entries, err := os.ReadDir(filepath.Join(corpusRoot, "testdata/bad/specs"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -166,7 +169,7 @@ func TestGeneratedBadSpecs(t *testing.T) {
 // TestBadRecords checks every JSON Lines case of testdata/bad/jsonl through `rollout evaluate`: the
 // malformed lines are counted and named by file and line number, the good ones still count, nothing crashes.
 func TestBadRecords(t *testing.T) {
-	entries, err := os.ReadDir(filepath.Join(repoRoot, "testdata/bad/jsonl"))
+	entries, err := os.ReadDir(filepath.Join(corpusRoot, "testdata/bad/jsonl"))
 	if err != nil {
 		t.Fatal(err)
 	}

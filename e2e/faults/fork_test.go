@@ -8,8 +8,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/rollout-dev/rollout/gitrepo"
 	"github.com/rollout-dev/rollout/policy"
+	"github.com/rollout-dev/rollout/reconcile/gitrepo"
 )
 
 // TestForkPullRequestNeedsNoSecrets: on a pull request from a fork there is no token and no webhook

@@ -9,13 +9,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/rollout-dev/rollout/githubforge"
-	"github.com/rollout-dev/rollout/gitrepo"
 	"github.com/rollout-dev/rollout/internal/githubtest"
 	"github.com/rollout-dev/rollout/internal/gittest"
 	"github.com/rollout-dev/rollout/internal/syncbuf"
 	"github.com/rollout-dev/rollout/policy"
 	"github.com/rollout-dev/rollout/reconcile"
+	"github.com/rollout-dev/rollout/reconcile/githubforge"
+	"github.com/rollout-dev/rollout/reconcile/gitrepo"
 )
 
 const (

@@ -15,15 +15,15 @@ import (
 	"testing"
 	"time"
 
-	"github.com/rollout-dev/rollout/gitrepo"
 	"github.com/rollout-dev/rollout/internal/gittest"
 	"github.com/rollout-dev/rollout/internal/syncbuf"
-	"github.com/rollout-dev/rollout/internal/synth"
-	"github.com/rollout-dev/rollout/notify"
 	"github.com/rollout-dev/rollout/policy"
+	"github.com/rollout-dev/rollout/policy/source/jsonl"
+	"github.com/rollout-dev/rollout/policy/source/synth"
 	"github.com/rollout-dev/rollout/reconcile"
+	"github.com/rollout-dev/rollout/reconcile/gitrepo"
+	"github.com/rollout-dev/rollout/reconcile/notify"
 	"github.com/rollout-dev/rollout/rollouts"
-	"github.com/rollout-dev/rollout/source/jsonl"
 )
 
 // t0 is when every test's rollouts entered their current stage.

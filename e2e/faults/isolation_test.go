@@ -22,7 +22,7 @@ func TestBadInputNeverStopsTheOthers(t *testing.T) {
 		"rollouts/huge.yaml":    "apiVersion: rollout/v1\nkind: Rollout\nname: huge\ndescription: \"" + strings.Repeat("x", 10<<20) + "\"\n",
 	}
 	badSpecs := map[string]bool{"rollouts/huge.yaml": true}
-	err := filepath.WalkDir(filepath.Join(repoRoot, "testdata/bad/specs"), func(path string, d os.DirEntry, err error) error {
+	err := filepath.WalkDir(filepath.Join(corpusRoot, "testdata/bad/specs"), func(path string, d os.DirEntry, err error) error {
 		if err != nil || d.IsDir() || !strings.HasSuffix(path, ".yaml") {
 			return err
 		}
@@ -37,7 +37,7 @@ func TestBadInputNeverStopsTheOthers(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	records, err := filepath.Glob(filepath.Join(repoRoot, "testdata/bad/jsonl/*.jsonl"))
+	records, err := filepath.Glob(filepath.Join(corpusRoot, "testdata/bad/jsonl/*.jsonl"))
 	if err != nil || len(records) == 0 {
 		t.Fatalf("records corpus: %v", err)
 	}

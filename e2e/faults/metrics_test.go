@@ -13,8 +13,8 @@ import (
 	"time"
 
 	"github.com/rollout-dev/rollout/policy"
+	"github.com/rollout-dev/rollout/policy/source/prom"
 	"github.com/rollout-dev/rollout/rollouts"
-	"github.com/rollout-dev/rollout/source/prom"
 )
 
 // TestMetricsSourceDownHoldsAndAlerts: a traffic file that is missing holds the rollout on every tick,

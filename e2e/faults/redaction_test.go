@@ -16,8 +16,8 @@ import (
 	"strings"
 	"testing"
 
-	gates "github.com/rollout-dev/rollout/gate"
 	"github.com/rollout-dev/rollout/policy"
+	gates "github.com/rollout-dev/rollout/policy/gate"
 	"github.com/rollout-dev/rollout/reconcile"
 	"github.com/rollout-dev/rollout/rollouts"
 )

@@ -11,11 +11,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/rollout-dev/rollout/gitrepo"
 	"github.com/rollout-dev/rollout/internal/githubtest"
 	"github.com/rollout-dev/rollout/internal/gittest"
 	"github.com/rollout-dev/rollout/policy"
 	"github.com/rollout-dev/rollout/reconcile"
+	"github.com/rollout-dev/rollout/reconcile/gitrepo"
 )
 
 // leaks returns the secrets that text holds.

@@ -11,10 +11,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/rollout-dev/rollout/githubforge"
-	"github.com/rollout-dev/rollout/gitrepo"
 	"github.com/rollout-dev/rollout/internal/githubtest"
 	"github.com/rollout-dev/rollout/policy"
+	"github.com/rollout-dev/rollout/reconcile/githubforge"
+	"github.com/rollout-dev/rollout/reconcile/gitrepo"
 )
 
 // holdingSpec is a rollout in the middle of stage 0, which its minDuration keeps holding.

@@ -7,10 +7,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/rollout-dev/rollout/githubforge"
 	"github.com/rollout-dev/rollout/internal/githubtest"
 	"github.com/rollout-dev/rollout/policy"
 	"github.com/rollout-dev/rollout/reconcile"
+	"github.com/rollout-dev/rollout/reconcile/githubforge"
 )
 
 // humanMarker is the hidden line of the forge's one comment about human commits.

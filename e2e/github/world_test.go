@@ -23,16 +23,16 @@ import (
 	"github.com/go-git/go-git/v5/plumbing/object"
 	"github.com/google/go-github/v60/github"
 
-	"github.com/rollout-dev/rollout/githubforge"
-	"github.com/rollout-dev/rollout/gitrepo"
 	"github.com/rollout-dev/rollout/internal/githubtest"
 	"github.com/rollout-dev/rollout/internal/syncbuf"
-	"github.com/rollout-dev/rollout/internal/synth"
-	"github.com/rollout-dev/rollout/notify"
 	"github.com/rollout-dev/rollout/policy"
+	"github.com/rollout-dev/rollout/policy/source/jsonl"
+	"github.com/rollout-dev/rollout/policy/source/synth"
 	"github.com/rollout-dev/rollout/reconcile"
+	"github.com/rollout-dev/rollout/reconcile/githubforge"
+	"github.com/rollout-dev/rollout/reconcile/gitrepo"
+	"github.com/rollout-dev/rollout/reconcile/notify"
 	"github.com/rollout-dev/rollout/rollouts"
-	"github.com/rollout-dev/rollout/source/jsonl"
 )
 
 const (
@@ -319,7 +319,7 @@ func (w *world) traffic(rollout string, from, to time.Time, n, share int, canary
 		w.t.Fatal(err)
 	}
 	defer f.Close()
-	// The users (1,000) are routed by a spec at share%: internal/synth draws n requests on average.
+	// The users (1,000) are routed by a spec at share%: policy/source/synth draws n requests on average.
 	spec := synth.Spec(rollout, from)
 	spec.Traffic.Weight = share
 	opts := synth.Options{Seed: uint64(seed), From: from, To: to, PerHour: float64(n) / to.Sub(from).Hours(),

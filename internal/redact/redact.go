@@ -12,6 +12,8 @@
 //
 // Pieces shorter than MinPiece are left alone: they are words ("v1", "api"), not secrets, and
 // masking them would garble every message.
+//
+// It is a leaf helper of internal: it imports nothing of rollout's rooms.
 package redact
 
 import (

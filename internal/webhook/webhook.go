@@ -1,6 +1,9 @@
 // Package webhook posts a JSON payload to a URL that may itself be a secret: a Slack incoming webhook, a
 // gate hook with a token in its path or query. Nothing it returns holds the URL, its path or its query,
 // so callers can put its errors and answers in logs, commits and pull requests.
+//
+// It is a leaf helper of internal: it imports nothing of rollout's rooms, so policy/gate and
+// reconcile/notify can both use it.
 package webhook
 
 import (

@@ -11,6 +11,8 @@
 // the reconciler. It listens on loopback unless told otherwise.
 //
 // Time comes from injected functions (Now, After), so tests drive the schedule without sleeping.
+//
+// It belongs to the reconcile room: it runs reconcile's loop on a schedule; cmd wires it.
 package daemon
 
 import (

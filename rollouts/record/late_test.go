@@ -12,7 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/rollout-dev/rollout/policy"
-	"github.com/rollout-dev/rollout/source/jsonl"
+	"github.com/rollout-dev/rollout/policy/source/jsonl"
 )
 
 // TestRecordLate writes requests and their late feedback, and reads them back with the file source:

@@ -4,6 +4,8 @@
 //
 // An application builds one Observer, usually Multi(jsonlRecorder, prometheusMetrics), and calls
 // Record after each request. Both recorders are safe for concurrent use.
+//
+// It belongs to the rollouts room: the application's side of the spec, imported by apps, not by the loop.
 package record
 
 import (

@@ -20,7 +20,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/rollout-dev/rollout/policy"
-	"github.com/rollout-dev/rollout/source/jsonl"
+	"github.com/rollout-dev/rollout/policy/source/jsonl"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files under testdata")

@@ -1,0 +1,755 @@
+// Package jsonl is the embedded metrics source, `file:PATH` in a spec: JSON Lines request records, one
+// request a line, plain or gzip-compressed.
+//
+// A Source streams the file on every Stats call and keeps only sufficient statistics per arm, never
+// the records, so memory stays flat however large the file grows. A line it cannot read is counted and
+// reported with its line number, never fatal and never read as zeros; a missing optional field leaves
+// that metric without data.
+//
+// # Units: users, not requests
+//
+// Each arm's sums are kept per hash bucket of the record's assignment key (policy.KeyBucket, 1024
+// buckets): every request of one user lands in one bucket, so the judge treats buckets as independent
+// units however correlated one user's requests are (Stats.Unit is policy.UnitKey, each sample's
+// Clusters holds the sums per bucket, with policy.QuantileBin counts for the latency quantiles). A
+// record without a key is its own unit, bucketed by its request_id, else by its line number: nothing
+// changes weight silently. Memory is fixed: 1024 buckets × 8 moments per arm, plus 200 latency bins per
+// bucket that has latencies, whatever the number of records or keys. ArmStats.Keys, the distinct units
+// per arm that the judge's sample-ratio check reads, is exact up to MaxExactKeys per arm and a
+// HyperLogLog estimate beyond (github.com/axiomhq/hyperloglog, about 0.4% error in 64 KiB): the exact
+// set would grow with the users.
+//
+// # The window
+//
+// Both arms are counted from the first canary record in the query's window (Stats.From) to its end.
+// One pass finds that record and counts at once; only a file out of time order around it needs a
+// second pass (see read). Keys matched by the query's NotRandomised globs (path.Match, as the
+// application's assignment) are left out of both arms and counted in Stats.NotRandomised.
+//
+// # Late feedback
+//
+// A record {"ts", "rollout", "request_id", "feedback" and/or "quality"} without a variant attaches to
+// the earlier request with that request_id: its arm, its key bucket, its window; the latest value wins.
+// The source remembers the most recent requests that carry a request_id in a bounded table
+// (MaxLateRequests, 262,144 by default: 6 MiB); a late record whose request it does not find is counted
+// in Stats.LateUnmatched and reported, never guessed. Late records after the window's end are not there
+// yet; those before its start belong to earlier requests.
+//
+// # Bounds
+//
+// Every read honours the context, a time bound (Timeout) and a size bound (MaxBytes, counted after
+// decompression), so a file that never ends (/dev/zero, a pipe no one closes, a gzip bomb) fails the
+// call instead of holding it.
+//
+// It belongs to the policy room and adapts a JSON Lines file to policy.Source.
+package jsonl
+
+import (
+	"bufio"
+	"bytes"
+	"compress/gzip"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/rollout-dev/rollout/policy"
+	"github.com/rollout-dev/rollout/rollouts"
+)
+
+// Defaults of a Source's limits.
+const (
+	// DefaultMaxLineBytes bounds a line; a longer one is skipped as malformed without being held whole.
+	DefaultMaxLineBytes = 1 << 20
+	// DefaultMaxMalformedLines is how many malformed line numbers a Stats call reports.
+	DefaultMaxMalformedLines = 10
+	// DefaultMaxBytes bounds the content one pass reads: 16 GiB, some 60 million records.
+	DefaultMaxBytes = 16 << 30
+	// DefaultTimeout bounds one Stats call: a 16 GiB file takes about a minute.
+	DefaultTimeout = 5 * time.Minute
+)
+
+// Source reads request records from one JSON Lines file. It implements policy.Source.
+// The zero limits mean the defaults.
+type Source struct {
+	// Path is the file to read; a name ending in .gz, or content starting with the gzip magic bytes,
+	// is decompressed.
+	Path string
+	// MaxLineBytes bounds a line (DefaultMaxLineBytes when zero).
+	MaxLineBytes int
+	// MaxMalformedLines is how many malformed line numbers Stats reports (DefaultMaxMalformedLines
+	// when zero).
+	MaxMalformedLines int
+	// MaxBytes bounds the content read in one pass, after decompression (DefaultMaxBytes when zero):
+	// a file that never ends, or a gzip bomb, fails instead of holding the call.
+	MaxBytes int64
+	// Timeout bounds one Stats call when the caller's context has no earlier deadline
+	// (DefaultTimeout when zero; negative: none).
+	Timeout time.Duration
+	// MaxLateRequests bounds how many recent requests a call remembers for late feedback records
+	// (DefaultMaxLateRequests when zero); see the package doc.
+	MaxLateRequests int
+}
+
+var _ policy.Source = (*Source)(nil)
+
+// Open returns a source reading path. It does not touch the file: a missing file is reported by Stats,
+// on every call, so a file that appears later is read.
+func Open(path string) *Source {
+	return &Source{Path: path}
+}
+
+// ErrNoRollout is returned for a query without a rollout name.
+var ErrNoRollout = errors.New("query names no rollout")
+
+// Stats streams the file once and returns the statistics of q.Rollout's records whose ts lies in
+// q.Window (inclusive; a zero bound is open). Shadow records count toward the canary and Stats.Shadow.
+// Blank lines are skipped. Only the metrics q names are returned, all built-in metrics when q names none; a name the source does
+// not know is absent.
+//
+// Stats is idempotent and writes nothing. A missing or unreadable file, or a read error midway (such as
+// a truncated gzip stream), is an error wrapping policy.ErrSourceUnavailable and naming the path.
+func (s *Source) Stats(ctx context.Context, q policy.Query) (*policy.Stats, error) {
+	if q.Rollout == "" {
+		return nil, ErrNoRollout
+	}
+	timeout := s.Timeout
+	if timeout == 0 {
+		timeout = DefaultTimeout
+	}
+	caller := ctx
+	if timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, timeout)
+		defer cancel()
+	}
+	f, err := os.Open(s.Path)
+	if err != nil {
+		return nil, fmt.Errorf("open %s: %w: %w", s.Path, policy.ErrSourceUnavailable, err)
+	}
+	defer f.Close()
+	// A read blocked on a pipe or a FIFO that no one writes returns once ctx is done: the deadline
+	// wakes it (regular files never block, and ignore it).
+	stop := context.AfterFunc(ctx, func() { _ = f.SetReadDeadline(time.Unix(1, 0)) })
+	defer stop()
+	fr := getReader(f, fileBufferBytes)
+	defer putReader(fr, fileBufferBytes)
+	r, release, err := s.decompress(fr)
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w: %w", s.Path, policy.ErrSourceUnavailable, err)
+	}
+	defer release()
+	reopen := func() (io.Reader, func(), error) {
+		if _, err := f.Seek(0, io.SeekStart); err != nil {
+			return nil, nil, err
+		}
+		fr.Reset(f)
+		return s.decompress(fr)
+	}
+	st, err := s.read(ctx, r, q, reopen)
+	if err != nil {
+		if cerr := caller.Err(); cerr != nil {
+			return nil, fmt.Errorf("read %s: %w", s.Path, cerr) // the caller gave up: not the source's fault
+		}
+		if cerr := ctx.Err(); cerr != nil {
+			return nil, fmt.Errorf("read %s: %w: no answer within %v: %w", s.Path, policy.ErrSourceUnavailable, timeout, cerr)
+		}
+		return nil, fmt.Errorf("read %s: %w: %w", s.Path, policy.ErrSourceUnavailable, err)
+	}
+	return st, nil
+}
+
+// fileBufferBytes is the read size on the file itself.
+const fileBufferBytes = 64 << 10
+
+// decompress returns the content of br, gunzipped when the file's name or its first bytes say gzip,
+// and the function that gives the decompressor back once the content is read.
+func (s *Source) decompress(br *bufio.Reader) (io.Reader, func(), error) {
+	magic, _ := br.Peek(2)
+	if len(magic) == 0 {
+		return br, func() {}, nil // an empty file holds no records, compressed or not
+	}
+	if strings.HasSuffix(s.Path, ".gz") || bytes.Equal(magic, []byte{0x1f, 0x8b}) {
+		zr, err := getGzipReader(br)
+		if err != nil {
+			return nil, nil, fmt.Errorf("gzip: %w", err)
+		}
+		return zr, func() { gzipReaders.Put(zr) }, nil
+	}
+	return br, func() {}, nil
+}
+
+// The buffers of finished Stats calls, for the next ones: a call borrows a line reader of its
+// source's MaxLineBytes (a MiB by default), a file reader and a gzip decompressor, and gives them
+// back when it returns. Concurrent calls each borrow their own; a buffer is never shared while in use.
+var (
+	// lineReaders holds a *sync.Pool of *bufio.Reader per buffer size.
+	lineReaders sync.Map
+	gzipReaders sync.Pool // of *gzip.Reader
+)
+
+// getReader returns a reader of r buffering exactly size bytes. Unlike bufio.NewReaderSize, it never
+// returns r itself when r is a *bufio.Reader already: the buffer's size is the line limit.
+func getReader(r io.Reader, size int) *bufio.Reader {
+	if p, ok := lineReaders.Load(size); ok {
+		if br, ok := p.(*sync.Pool).Get().(*bufio.Reader); ok {
+			br.Reset(r)
+			return br
+		}
+	}
+	br := bufio.NewReaderSize(nil, size)
+	br.Reset(r)
+	return br
+}
+
+// putReader gives br, of size bytes, back for a later getReader, holding no reference to its source.
+func putReader(br *bufio.Reader, size int) {
+	br.Reset(nil)
+	p, ok := lineReaders.Load(size)
+	if !ok {
+		p, _ = lineReaders.LoadOrStore(size, new(sync.Pool))
+	}
+	p.(*sync.Pool).Put(br)
+}
+
+// getGzipReader returns a gzip reader of r, reusing a decompressor when one is free. A reader whose
+// header is bad goes back to the pool: Reset readies it for the next stream.
+func getGzipReader(r io.Reader) (*gzip.Reader, error) {
+	zr, ok := gzipReaders.Get().(*gzip.Reader)
+	if !ok {
+		return gzip.NewReader(r)
+	}
+	if err := zr.Reset(r); err != nil {
+		gzipReaders.Put(zr)
+		return nil, err
+	}
+	return zr, nil
+}
+
+// Read computes q's statistics from JSON Lines in r, with s's limits. It is Stats without the file:
+// errors are r's, unwrapped, and ctx's. When the records around the first canary record are out of
+// time order, the statistics need a second pass: r must then be an io.Seeker (as *os.File and
+// *bytes.Reader are), else Read returns ErrNeedsSeek.
+func (s *Source) Read(ctx context.Context, r io.Reader, q policy.Query) (*policy.Stats, error) {
+	if q.Rollout == "" {
+		return nil, ErrNoRollout
+	}
+	rewind := func() (io.Reader, func(), error) {
+		seeker, ok := r.(io.Seeker)
+		if !ok {
+			return nil, nil, ErrNeedsSeek
+		}
+		if _, err := seeker.Seek(0, io.SeekStart); err != nil {
+			return nil, nil, err
+		}
+		return r, func() {}, nil
+	}
+	return s.read(ctx, r, q, rewind)
+}
+
+// ErrNeedsSeek is returned by Read for records out of time order around the first canary record
+// in a reader that cannot be read twice.
+var ErrNeedsSeek = errors.New("records out of time order need a second pass, and the reader cannot seek")
+
+// ErrTooLarge is returned (wrapped) for content beyond Source.MaxBytes.
+var ErrTooLarge = errors.New("metrics file larger than the source's limit")
+
+// read makes one pass over r and, when the records before the first canary record turn out to be out
+// of time order, a second one over the content reopen returns.
+//
+// Both arms are compared from the stage's first canary record on. One pass finds it and counts at
+// once: a canary record is always in (none is earlier than the first); a stable record is counted
+// once a canary record at or before it has been seen. Stable records read before any canary record
+// are held in a separate accumulator (so a file without canary records still reports stable), and
+// dropped when the first canary record comes after all of them, which is always so in a file written
+// in time order. Only a stable record skipped for a canary record that was not yet the earliest, or
+// held and then found at or after the first canary, makes a second pass with the start known. A
+// recorder appends in time order, so the second pass is rare and the benchmark never needs it.
+func (s *Source) read(ctx context.Context, r io.Reader, q policy.Query, reopen func() (io.Reader, func(), error)) (*policy.Stats, error) {
+	p := s.newPass(q, time.Time{}, false)
+	defer p.release()
+	if err := s.scan(ctx, r, p); err != nil {
+		return nil, err
+	}
+	if p.needsSecondPass() {
+		r2, release, err := reopen()
+		if err != nil {
+			return nil, fmt.Errorf("second pass: %w", err)
+		}
+		defer release()
+		p2 := s.newPass(q, p.firstCanary, true)
+		defer p2.release()
+		if err := s.scan(ctx, r2, p2); err != nil {
+			return nil, err
+		}
+		p = p2
+	}
+	return p.result(), nil
+}
+
+// scan reads every line of r into p, in two stages that overlap on two cores: a reader goroutine
+// splits and parses lines into batches of records of the rollout, and the calling goroutine adds them
+// to the pass, in file order. Malformed lines are the reader's to count.
+func (s *Source) scan(ctx context.Context, r io.Reader, p *pass) error {
+	maxLine := s.MaxLineBytes
+	if maxLine <= 0 {
+		maxLine = DefaultMaxLineBytes
+	}
+	maxBytes := s.MaxBytes
+	if maxBytes <= 0 {
+		maxBytes = DefaultMaxBytes
+	}
+	bounded := &boundedReader{r: r, left: maxBytes, ctx: ctx}
+	// The buffer holds one whole line: a line that does not fit is too long.
+	br := getReader(bounded, maxLine+1)
+	defer putReader(br, maxLine+1)
+	full := make(chan *batch, batchesInFlight-1)
+	free := make(chan *batch, batchesInFlight)
+	for range batchesInFlight {
+		free <- getBatch()
+	}
+	lines := lineReader{br: br, rollout: p.rollout, maxReported: p.maxReported}
+	var readErr error
+	go func() {
+		defer close(full)
+		readErr = lines.read(ctx, free, full)
+	}()
+	for b := range full {
+		for i := range b.records {
+			p.lineNo = b.records[i].lineNo
+			p.add(&b.records[i].req)
+		}
+		free <- b
+	}
+	for range batchesInFlight {
+		putBatch(<-free)
+	}
+	p.st.Malformed += lines.malformed
+	for _, n := range lines.malformedLines {
+		if len(p.st.MalformedLines) < p.maxReported {
+			p.st.MalformedLines = append(p.st.MalformedLines, n)
+		}
+	}
+	if readErr != nil {
+		return readErr
+	}
+	return ctx.Err()
+}
+
+// batchesInFlight is how many batches the two stages of scan pass around, batchRecords how many
+// records one holds.
+const (
+	batchesInFlight = 3
+	batchRecords    = 512
+)
+
+// batch is parsed records of the rollout on their way from the reader to the pass. Their strings
+// point into arena, which lives as long as the batch is not given back.
+type batch struct {
+	records []parsedRecord
+	arena   []byte
+}
+
+type parsedRecord struct {
+	req    request
+	lineNo int64
+}
+
+var batches = sync.Pool{New: func() any { return &batch{records: make([]parsedRecord, 0, batchRecords)} }}
+
+func getBatch() *batch { return batches.Get().(*batch) }
+
+func putBatch(b *batch) { batches.Put(b.reset()) }
+
+// reset empties b for the next records.
+func (b *batch) reset() *batch {
+	b.records, b.arena = b.records[:0], b.arena[:0]
+	return b
+}
+
+// lineReader is scan's reading stage: it owns the line reader and the malformed lines' count.
+type lineReader struct {
+	br             *bufio.Reader
+	rollout        []byte
+	maxReported    int
+	lineNo         int64
+	malformed      int64
+	malformedLines []int64
+}
+
+func (l *lineReader) malformedLine() {
+	l.malformed++
+	if len(l.malformedLines) < l.maxReported {
+		l.malformedLines = append(l.malformedLines, l.lineNo)
+	}
+}
+
+// read parses every line into batches taken from free and sent on full, in order, and returns the
+// read error (nil at the end of the content). It always sends the batch it holds before returning.
+func (l *lineReader) read(ctx context.Context, free <-chan *batch, full chan<- *batch) error {
+	var (
+		parser parser
+		req    request
+	)
+	b := (<-free).reset()
+	defer func() { full <- b }()
+	for {
+		line, err := l.br.ReadSlice('\n')
+		if len(line) > 0 || err == nil {
+			l.lineNo++
+			if l.lineNo&4095 == 0 {
+				if cerr := ctx.Err(); cerr != nil {
+					return cerr
+				}
+			}
+		}
+		if errors.Is(err, bufio.ErrBufferFull) {
+			l.malformedLine()
+			if err := discardLine(ctx, l.br); err != nil && !errors.Is(err, io.EOF) {
+				return err
+			}
+			continue
+		}
+		if len(line) > 0 && !blank(line) {
+			if perr := parser.parse(line, &req); perr != nil {
+				l.malformedLine()
+			} else if bytes.Equal(req.rollout, l.rollout) {
+				// The line buffer and the parser's scratch are reused: the strings the pass reads move
+				// into the batch's arena.
+				req.rollout = nil
+				req.variant = b.keep(req.variant)
+				req.key = b.keep(req.key)
+				req.requestID = b.keep(req.requestID)
+				b.records = append(b.records, parsedRecord{req: req, lineNo: l.lineNo})
+				if len(b.records) == batchRecords {
+					full <- b
+					b = (<-free).reset()
+				}
+			}
+		}
+		if err != nil {
+			if errors.Is(err, io.EOF) {
+				return nil
+			}
+			return err
+		}
+	}
+}
+
+// keep copies s into the batch's arena (nil stays nil). A grown arena leaves the earlier strings in
+// the old one, which stays alive as long as they do.
+func (b *batch) keep(s []byte) []byte {
+	if s == nil {
+		return nil
+	}
+	start := len(b.arena)
+	b.arena = append(b.arena, s...)
+	return b.arena[start:len(b.arena):len(b.arena)]
+}
+
+// boundedReader fails reads past a byte limit and once its context is done, so that a file that never
+// ends (/dev/zero, a pipe nobody closes) cannot hold a Stats call.
+type boundedReader struct {
+	r    io.Reader
+	left int64
+	ctx  context.Context
+}
+
+func (b *boundedReader) Read(p []byte) (int, error) {
+	if err := b.ctx.Err(); err != nil {
+		return 0, err
+	}
+	if b.left <= 0 {
+		return 0, ErrTooLarge
+	}
+	if int64(len(p)) > b.left {
+		p = p[:b.left]
+	}
+	n, err := b.r.Read(p)
+	b.left -= int64(n)
+	return n, err
+}
+
+// discardLine drops the rest of an overlong line without holding it, checking ctx as it goes.
+func discardLine(ctx context.Context, br *bufio.Reader) error {
+	for {
+		_, err := br.ReadSlice('\n')
+		if !errors.Is(err, bufio.ErrBufferFull) {
+			return err
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+	}
+}
+
+// pass is the state of one pass over the records.
+type pass struct {
+	rollout  []byte
+	from, to time.Time
+	metrics  []policy.MetricQuery
+	globs    []string
+	// globPrefixes holds each glob's literal prefix, up to its first special character.
+	globPrefixes [][]byte
+	// fixed: the window start is known (a second pass), stable records before it are out.
+	fixed bool
+	start time.Time
+
+	stable, canary *arm
+	// pending holds the stable records read before any canary record; pendingLatest is the latest ts
+	// among them. It is dropped at the first canary record.
+	pending       *arm
+	pendingLatest time.Time
+	// firstCanary is the earliest canary record's ts so far; skippedLatest the latest ts of a stable
+	// record left out for being before it (skipped tells whether there was one).
+	firstCanary   time.Time
+	skippedLatest time.Time
+	skipped       bool
+
+	late        lateIndex
+	lineNo      int64
+	maxReported int
+	st          policy.Stats
+	unit        []byte // scratch for a keyless request's unit
+}
+
+func (s *Source) newPass(q policy.Query, start time.Time, fixed bool) *pass {
+	maxReported := s.MaxMalformedLines
+	if maxReported <= 0 {
+		maxReported = DefaultMaxMalformedLines
+	}
+	maxLate := s.MaxLateRequests
+	if maxLate <= 0 {
+		maxLate = DefaultMaxLateRequests
+	}
+	// A power of two, as the index's slots are.
+	size := 1
+	for size < maxLate {
+		size <<= 1
+	}
+	p := &pass{rollout: []byte(q.Rollout), from: q.Window.From, to: q.Window.To, metrics: q.Wanted(),
+		globs: q.NotRandomised, fixed: fixed, start: start, stable: getArm(), canary: getArm(),
+		late: lateIndex{max: size}, maxReported: maxReported}
+	for _, g := range q.NotRandomised {
+		p.globPrefixes = append(p.globPrefixes, []byte(g[:literalPrefix(g)]))
+	}
+	if !fixed {
+		p.pending = getArm()
+	}
+	return p
+}
+
+func (p *pass) release() {
+	for _, a := range []*arm{p.stable, p.canary, p.pending} {
+		if a != nil {
+			putArm(a)
+		}
+	}
+	p.stable, p.canary, p.pending = nil, nil, nil
+}
+
+func (p *pass) malformed() {
+	p.st.Malformed++
+	if len(p.st.MalformedLines) < p.maxReported {
+		p.st.MalformedLines = append(p.st.MalformedLines, p.lineNo)
+	}
+}
+
+// add counts one valid record of the rollout.
+func (p *pass) add(req *request) {
+	if req.late {
+		p.addLate(req)
+		return
+	}
+	if !p.to.IsZero() && req.ts.After(p.to) {
+		return // not yet happened at the window's end; its late records are ignored too
+	}
+	var entry lateEntry
+	if req.requestID != nil {
+		entry.id = hashID(req.requestID)
+		defer func() { p.late.put(entry) }()
+	}
+	if !p.from.IsZero() && req.ts.Before(p.from) {
+		return
+	}
+	if req.key != nil && p.notRandomised(req.key) {
+		p.st.NotRandomised++
+		return
+	}
+	// The unit: the key, else the request_id, else the line: a keyless request is its own unit.
+	unit := req.key
+	if unit == nil {
+		unit = req.requestID
+	}
+	if unit == nil {
+		p.unit = strconv.AppendInt(append(p.unit[:0], "\x00line:"...), p.lineNo, 10)
+		unit = p.unit
+	}
+	bucket := keyBucket(unit)
+	entry.bucket = uint16(bucket)
+	var a *arm
+	switch {
+	case req.variant[0] == 'c':
+		if p.firstCanary.IsZero() || req.ts.Before(p.firstCanary) {
+			if p.pending != nil {
+				// The first canary record: the held stable records are before it, or the file is out
+				// of order and a second pass sorts them out.
+				if p.pending.requests > 0 {
+					p.skip(p.pendingLatest)
+				}
+				putArm(p.pending)
+				p.pending = nil
+			}
+			p.firstCanary = req.ts
+		}
+		if req.shadow {
+			p.st.Shadow++
+		}
+		a = p.canary
+		entry.flags |= flagCanary
+	case p.fixed:
+		if req.ts.Before(p.start) {
+			return
+		}
+		a = p.stable
+	case p.pending != nil:
+		a = p.pending
+		if req.ts.After(p.pendingLatest) {
+			p.pendingLatest = req.ts
+		}
+		entry.state = statePending
+	case req.ts.Before(p.firstCanary):
+		p.skip(req.ts)
+		return
+	default:
+		a = p.stable
+	}
+	if entry.state == stateOut {
+		entry.state = stateCounted
+	}
+	if req.has&hasFeedback != 0 {
+		entry.flags |= flagFeedback
+		if req.feedback < 0 {
+			entry.flags |= flagNegative
+		}
+	}
+	if req.has&hasQuality != 0 {
+		entry.flags |= flagQuality
+		entry.quality = req.quality
+	}
+	a.add(req, bucket, unit)
+}
+
+// notRandomised reports whether key matches one of the query's NotRandomised globs. A key that starts
+// with none of the globs' literal prefixes cannot match, and is told apart without converting it.
+func (p *pass) notRandomised(key []byte) bool {
+	for i, g := range p.globs {
+		if bytes.HasPrefix(key, p.globPrefixes[i]) && rollouts.MatchesAny([]string{g}, string(key)) {
+			return true
+		}
+	}
+	return false
+}
+
+// skip notes a stable record left out for being before the first canary record known so far.
+func (p *pass) skip(ts time.Time) {
+	if !p.skipped || ts.After(p.skippedLatest) {
+		p.skipped, p.skippedLatest = true, ts
+	}
+}
+
+// addLate attaches a late feedback or score to its request: the latest value of each field wins.
+func (p *pass) addLate(req *request) {
+	if (!p.from.IsZero() && req.ts.Before(p.from)) || (!p.to.IsZero() && req.ts.After(p.to)) {
+		return // its request is before the window, or it arrives after the window's end
+	}
+	e := p.late.get(hashID(req.requestID))
+	if e == nil {
+		p.st.LateUnmatched++
+		return
+	}
+	var a *arm
+	switch {
+	case e.state == stateCounted && e.flags&flagCanary != 0:
+		a = p.canary
+	case e.state == stateCounted:
+		a = p.stable
+	case e.state == statePending && p.pending != nil:
+		a = p.pending
+	default:
+		return // its request is not counted: the late value is not either
+	}
+	m := &a.buckets[e.bucket]
+	if req.has&hasFeedback != 0 {
+		v := b2f(req.feedback < 0)
+		if e.flags&flagFeedback != 0 {
+			m[mNegFeedback].replace(b2f(e.flags&flagNegative != 0), v)
+		} else {
+			m[mNegFeedback].add(v)
+		}
+		e.flags |= flagFeedback
+		e.flags &^= flagNegative
+		if v == 1 {
+			e.flags |= flagNegative
+		}
+	}
+	if req.has&hasQuality != 0 {
+		if e.flags&flagQuality != 0 {
+			m[mQuality].replace(e.quality, req.quality)
+		} else {
+			m[mQuality].add(req.quality)
+		}
+		e.flags |= flagQuality
+		e.quality = req.quality
+	}
+}
+
+// needsSecondPass reports whether a stable record was left out that the first canary record, as it
+// finally stands, would have let in.
+func (p *pass) needsSecondPass() bool {
+	return !p.fixed && p.skipped && !p.firstCanary.IsZero() && !p.skippedLatest.Before(p.firstCanary)
+}
+
+// result returns the statistics of the pass.
+func (p *pass) result() *policy.Stats {
+	st := p.st
+	stable := p.stable
+	if p.pending != nil {
+		stable = p.pending // no canary record: stable over the whole window
+	}
+	st.From = p.firstCanary
+	st.Stable = stable.stats(p.metrics)
+	st.Canary = p.canary.stats(p.metrics)
+	st.Unit = policy.UnitRequest
+	if stable.keyed || p.canary.keyed {
+		st.Unit = policy.UnitKey
+	}
+	return &st
+}
+
+// literalPrefix is the length of g's prefix without a path.Match special character.
+func literalPrefix(g string) int {
+	if i := strings.IndexAny(g, `*?[\`); i >= 0 {
+		return i
+	}
+	return len(g)
+}
+
+// keyBucket is policy.KeyBucket of a key held as bytes.
+func keyBucket(key []byte) int {
+	h := uint32(2166136261)
+	for _, c := range key {
+		h ^= uint32(c)
+		h *= 16777619
+	}
+	return int(h % policy.KeyBuckets)
+}
+
+func blank(line []byte) bool {
+	return len(bytes.TrimSpace(line)) == 0
+}
