@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/go-git/go-git/v5"
+
 	"github.com/rollout-dev/rollout/rollouts"
 )
 
@@ -108,5 +110,28 @@ func writeFile(t *testing.T, path, content string) {
 	}
 	if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestValidateInASubfolderFindsTheSpecs: run in a subfolder of the checkout, validate reads the
+// repository's rollouts/ as plan does, and names each file from where it runs.
+func TestValidateInASubfolderFindsTheSpecs(t *testing.T) {
+	repo := t.TempDir()
+	if _, err := git.PlainInit(repo, false); err != nil {
+		t.Fatal(err)
+	}
+	if code, stdout, stderr := runApp("init", "tagger", "--repo", repo, "--stable-model", "m-2026-01-01", "--canary-model", "m-2026-02-01"); code != exitOK {
+		t.Fatalf("init: exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	writeFile(t, filepath.Join(repo, "rollouts", "broken.yaml"), "name: [\n")
+	sub := filepath.Join(repo, "prompts", "tagger")
+	if err := os.MkdirAll(sub, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Chdir(sub)
+	code, stdout, stderr := runApp("validate")
+	if code != exitFailed || !strings.HasPrefix(stdout, filepath.Join("..", "..", "rollouts", "broken.yaml")+":2:1: invalid YAML") ||
+		!strings.Contains(stderr, "1 rollout valid, 1 error") {
+		t.Fatalf("validate in %s: exit %d\nstdout: %s\nstderr: %s", sub, code, stdout, stderr)
 	}
 }
