@@ -174,6 +174,12 @@ func (d *specDecoder) decodeScalar(n *yaml.Node, v reflect.Value, path string) {
 				return
 			}
 		}
+		if num, ok := strings.CutSuffix(strings.TrimSpace(n.Value), "%"); ok && n.Tag == "!!str" {
+			if _, err := strconv.ParseInt(strings.TrimSpace(num), 10, 64); err == nil {
+				d.typeErrorAt(n, path, "%s: write %s without the %%: this field is a whole number of percent", path, strings.TrimSpace(num))
+				return
+			}
+		}
 	case reflect.Float64:
 		unit := d.units[path]
 		if unit != "" && n.Tag == "!!str" && strings.HasSuffix(strings.TrimSpace(n.Value), "%") {

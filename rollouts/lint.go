@@ -26,7 +26,8 @@ var promptExtRE = regexp.MustCompile(`\.(md|txt|j2|jinja|jinja2|tmpl|tpl|prompt|
 // rollouts (their canaries would reach the same users); a prompt path that escapes the repository or
 // does not exist in it; an eval file that does not exist (its gate would stay shut); a last stage
 // below 100% (promotion would jump to everyone untested); a rule's query that the source cannot run,
-// or that returns a bare value the judge only shows (a prometheus: query: advisory, never acted on).
+// or that returns a bare value the judge only shows (a prometheus: query: advisory, never acted on); a
+// bare 1 as a rule's maxIncrease or maxDecrease (100%, most often written for one percent).
 func Lint(set *Set, repo fs.FS) []Problem {
 	var out []Problem
 	salts := map[string]string{}
@@ -79,6 +80,14 @@ func Lint(set *Set, repo fs.FS) []Problem {
 				}
 			}
 		}
+		for i := range s.Analysis.Rules {
+			for _, key := range []string{"maxIncrease", "maxDecrease"} {
+				p := fmt.Sprintf("analysis.rules[%d].%s", i, key)
+				if n := l.node(p); n != nil && n.Kind == yaml.ScalarNode && bareOneRE.MatchString(n.Value) {
+					l.warn(p, "analysis.rules[%d].%s: %s is a fraction, so it means 100%%; write 100%% to say so, or 1%% if you mean one percent", i, key, n.Value)
+				}
+			}
+		}
 		for i, st := range s.Stages {
 			if st.Gate != nil && st.Gate.Evals != "" {
 				l.checkPath(repo, fmt.Sprintf("stages[%d].gate.evals", i), st.Gate.Evals, true)
@@ -89,6 +98,9 @@ func Lint(set *Set, repo fs.FS) []Problem {
 	sortProblems(out)
 	return out
 }
+
+// bareOneRE matches a ratio written as the bare number 1 (1, 1.0, 1.00).
+var bareOneRE = regexp.MustCompile(`^1(\.0*)?$`)
 
 // linter finds positions for warnings about one document.
 type linter struct {

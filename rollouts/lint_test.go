@@ -21,6 +21,7 @@ func TestLint(t *testing.T) {
 		"r/evals.yaml":    {Data: []byte("apiVersion: rollout/v1\nkind: Rollout\nname: evals\nstable: {model: m-0613}\nstages: [{weight: 1, gate: {evals: evals/nope.json}}, {weight: 2, gate: {evals: evals/e.json}}]\n")},
 		"r/query.yaml":    spec("query", "stable: {model: m-20260101}\ncanary: {model: m-20260401}\nmetrics: {source: \"file:t.jsonl\"}\nanalysis:\n  rules:\n    - {metric: slo, query: 'up', max: 1}\n"),
 		"r/promql.yaml":   spec("promql", "stable: {model: m-20260101}\ncanary: {model: m-20260402}\nmetrics: {source: \"prometheus:http://p:9090\"}\nanalysis:\n  rules:\n    - {metric: slo, query: 'up', max: 1}\n"),
+		"r/one.yaml":      spec("one", "stable: {model: m-20260101}\ncanary: {model: m-20260404}\nanalysis:\n  rules:\n    - {metric: error_rate, maxIncrease: 1}\n    - {metric: quality_score, maxDecrease: 1.0}\n    - {metric: cost_per_request, maxIncrease: 100%}\n    - {metric: latency_p95_ms, maxIncrease: 0.1}\n"),
 		"r/sql.yaml":      spec("sql", "stable: {model: m-20260101}\ncanary: {model: m-20260403}\nmetrics: {source: \"postgres://db/x\"}\nanalysis:\n  rules:\n    - {metric: slo, query: 'SELECT 1', max: 1}\n"),
 	}
 	set, err := Load(fsys, "r")
@@ -44,6 +45,7 @@ func TestLint(t *testing.T) {
 		"r/evals.yaml":    {"5:36: stages[0].gate.evals: \"evals/nope.json\" does not exist"},
 		"r/query.yaml":    {"9:28: analysis.rules[0]: the file: source cannot run a query"},
 		"r/promql.yaml":   {"9:28: analysis.rules[0]: a prometheus: query returns one value per arm, so slo is advisory"},
+		"r/one.yaml":      {"8:41: analysis.rules[0].maxIncrease: 1 is a fraction, so it means 100%; write 100% to say so, or 1% if you mean one percent", "9:44: analysis.rules[1].maxDecrease: 1.0 is a fraction"},
 		"r/sql.yaml":      nil,
 	}
 	for file, wants := range want {

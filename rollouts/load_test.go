@@ -41,6 +41,7 @@ func TestParseProblems(t *testing.T) {
 		{"missing stable", strings.Replace(minimal, "stable: {model: m-20260101}\n", "", 1), "stable: required"},
 		{"missing model", strings.Replace(minimal, "{model: m-20260101}", "{prompt: v1}", 1), "stable.model: required"},
 		{"weight type", minimal + "traffic: {weight: high}\n", "6:19: traffic.weight: want a whole number, got \"high\""},
+		{"weight with a percent sign", strings.Replace(minimal, "[{weight: 100}]", "[{weight: 5}, {weight: 100%}]", 1), "5:32: stages[1].weight: write 100 without the %: this field is a whole number of percent"},
 		{"weight range", minimal + "traffic: {weight: 101}\n", "6:19: traffic.weight: 101 is not a percent in 0..100"},
 		{"shadow range", minimal + "traffic: {shadow: -1}\n", "traffic.shadow: -1 is not a percent"},
 		{"no stages", strings.Replace(minimal, "[{weight: 100}]", "[]", 1), "5:1: stages: want at least one stage"},

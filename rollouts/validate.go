@@ -148,7 +148,7 @@ func (d *specDecoder) checkStages(stages []Stage) {
 		}
 		d.checkPercent(p+".weight", st.Weight)
 		d.checkPercent(p+".shadow", st.Shadow)
-		if st.Weight < prev {
+		if st.Weight < prev && !d.isBroken(p+".weight") {
 			d.errorAt(d.at(p+".weight"), "%s.weight: %d is below the previous stage's %d; weights never decrease", p, st.Weight, prev)
 		}
 		prev = max(prev, st.Weight)

@@ -20,9 +20,9 @@ var repositoryFlags = map[string][]string{
 	"history": {"repo", "branch", "dir", "token-file"}, "rollback": {"repo", "branch", "dir", "token-file"},
 	"pause": {"repo", "branch", "dir", "token-file"}, "resume": {"repo", "branch", "dir", "token-file"},
 	"export": {"repo", "branch", "dir", "token-file"},
-	// validate reads a local checkout; evaluate reads gate files from one. evaluate keeps --dir, unused,
+	// validate reads a local checkout and init writes into one; evaluate reads gate files from one. evaluate keeps --dir, unused,
 	// hidden, because the GitHub Action passes it to every command.
-	"validate": {"repo", "dir"}, "evaluate": {"repo", "dir"},
+	"validate": {"repo", "dir"}, "evaluate": {"repo", "dir"}, "init": {"repo", "dir"},
 }
 
 // addRepositoryFlags adds to each subcommand of root the repository flags it uses.

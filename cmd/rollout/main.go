@@ -108,6 +108,7 @@ func (app *App) rootCmd() *cobra.Command {
 	}
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
 	root.AddCommand(
+		app.initCmd(),
 		app.validateCmd(),
 		app.schemaCmd(),
 		app.assignCmd(),

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/go-git/go-git/v5"
 	"github.com/spf13/cobra"
 
 	"github.com/rollout-dev/rollout/rollouts"
@@ -67,6 +68,10 @@ Example:
 			root := app.Repo
 			if root == "" || strings.Contains(root, "://") {
 				root = "."
+				if _, err := os.Stat(app.Dir); len(args) == 0 && err != nil {
+					// Run in a subfolder of the checkout, validate finds the repository's specs as plan does.
+					root = checkoutTop(".")
+				}
 			}
 			opts.Paths = args
 			if len(opts.Paths) == 0 {
@@ -288,4 +293,26 @@ func (h hostFS) linksOutside(p string) (bool, error) {
 	}
 	rel, err := filepath.Rel(root, real)
 	return err != nil || rel == ".." || strings.HasPrefix(rel, ".."+string(filepath.Separator)) || filepath.IsAbs(rel), nil
+}
+
+// checkoutTop returns the top folder of the git checkout that holds dir, relative to dir ("." at the
+// top, ".." one folder down), or dir itself outside a checkout.
+func checkoutTop(dir string) string {
+	repo, err := git.PlainOpenWithOptions(dir, &git.PlainOpenOptions{DetectDotGit: true})
+	if err != nil {
+		return dir
+	}
+	wt, err := repo.Worktree()
+	if err != nil {
+		return dir
+	}
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return dir
+	}
+	rel, err := filepath.Rel(abs, wt.Filesystem.Root())
+	if err != nil {
+		return dir
+	}
+	return filepath.Join(dir, rel)
 }
