@@ -11,6 +11,7 @@ import (
 	"runtime/debug"
 	"strconv"
 	"strings"
+	"sync"
 	"testing/fstest"
 	"time"
 
@@ -74,6 +75,11 @@ type Loop struct {
 	// commit's Rollout-Actor trailer. Empty for none.
 	Actor string
 	Log   *slog.Logger
+
+	// querying holds, by rollout, the start of a metrics query that is still running: an abandoned one
+	// whose source ignored its deadline. The rollout's source is not asked again until it returns, so
+	// a stuck source holds one goroutine, not one more at every pass.
+	querying sync.Map
 }
 
 // ErrNoForge is returned for a decision that needs a proposal when the loop has no forge.
@@ -846,13 +852,19 @@ func (l *Loop) decide(ctx context.Context, t *tick, spec *rollouts.Spec, now tim
 }
 
 // stats asks src for q's statistics within MetricsTimeout. The query runs in its own goroutine so that
-// a source which ignores its context (a named pipe that blocks in open, a driver without deadlines) is
-// abandoned at the deadline instead of stalling the tick; its late answer is dropped. A panic in the
-// source becomes its error, since reconcileOne's recover cannot see another goroutine.
+// a source which ignores its context (a driver without deadlines, a file system that hangs) is
+// abandoned at the deadline instead of stalling the tick; its late answer is dropped. While an abandoned
+// query of the rollout is still running, the source is not asked again: the pass fails over to the
+// metrics-outage path at once, and a stuck source never holds more than one goroutine per rollout. A
+// panic in the source becomes its error, since reconcileOne's recover cannot see another goroutine.
 func (l *Loop) stats(ctx context.Context, src policy.Source, q policy.Query) (*policy.Stats, error) {
 	timeout := l.MetricsTimeout
 	if timeout <= 0 {
 		timeout = DefaultMetricsTimeout
+	}
+	if prev, busy := l.querying.LoadOrStore(q.Rollout, l.now()); busy {
+		return nil, fmt.Errorf("the query started at %s has not returned; not asked again until it does: %w",
+			prev.(time.Time).UTC().Format(time.RFC3339), policy.ErrSourceUnavailable)
 	}
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
@@ -862,13 +874,15 @@ func (l *Loop) stats(ctx context.Context, src policy.Source, q policy.Query) (*p
 	}
 	done := make(chan answer, 1)
 	go func() {
+		var a answer
 		defer func() {
 			if p := recover(); p != nil {
-				done <- answer{err: fmt.Errorf("internal error in metrics source: %v", p)}
+				a = answer{err: fmt.Errorf("internal error in metrics source: %v", p)}
 			}
+			l.querying.Delete(q.Rollout)
+			done <- a
 		}()
-		st, err := src.Stats(ctx, q)
-		done <- answer{st, err}
+		a.stats, a.err = src.Stats(ctx, q)
 	}()
 	select {
 	case a := <-done:

@@ -7,9 +7,11 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"testing/fstest"
 	"time"
@@ -950,4 +952,59 @@ func TestRollbackClearsSampleRatioMismatch(t *testing.T) {
 		t.Errorf("events = %+v", h.notes.events)
 	}
 	h.quiet()
+}
+
+// TestAStuckSourceIsAskedOnceAtATime: a source that ignores its deadline (the named pipe that blocked
+// open(2) leaked one thread per tick) is abandoned at MetricsTimeout, and while its query is still
+// running the next passes fail over to the metrics outage at once instead of starting another: after
+// five passes one query runs, not five, and the goroutines do not grow. Once it returns, the source is
+// asked again.
+func TestAStuckSourceIsAskedOnceAtATime(t *testing.T) {
+	h := newHarness(t, map[string]string{"rollouts/summarizer.yaml": specFor("summarizer", "pull-request", "hold")})
+	h.realJudge()
+	h.tick() // starts the rollout
+	release := make(chan struct{})
+	var calls, running, most atomic.Int32
+	h.loop.MetricsTimeout = time.Millisecond
+	h.loop.Sources = func(*rollouts.Spec) (policy.Source, error) {
+		return fakeSource(func(policy.Query) (*policy.Stats, error) {
+			calls.Add(1)
+			if n := running.Add(1); n > most.Load() {
+				most.Store(n)
+			}
+			defer running.Add(-1)
+			<-release // deaf to its context
+			return &policy.Stats{}, nil
+		}), nil
+	}
+	var goroutines []int
+	for pass := range 5 {
+		h.now = h.now.Add(time.Minute)
+		res := h.failed(h.tick(), policy.ErrSourceUnavailable)
+		if res.Decision != policy.Hold {
+			t.Fatalf("pass %d: %+v", pass+1, res)
+		}
+		if pass > 0 && !strings.Contains(res.Err.Error(), "has not returned; not asked again until it does") {
+			t.Errorf("pass %d: err = %v, want the running query named", pass+1, res.Err)
+		}
+		goroutines = append(goroutines, runtime.NumGoroutine())
+	}
+	if calls.Load() != 1 || most.Load() != 1 {
+		t.Errorf("five passes over a stuck source: %d queries, %d at once; want 1", calls.Load(), most.Load())
+	}
+	if first, last := goroutines[0], goroutines[len(goroutines)-1]; last > first {
+		t.Errorf("goroutines grew across the passes: %v", goroutines)
+	}
+	close(release)
+	for {
+		if _, busy := h.loop.querying.Load("summarizer"); !busy {
+			break
+		}
+		runtime.Gosched()
+	}
+	h.now = h.now.Add(time.Minute)
+	h.tick()
+	if calls.Load() != 2 {
+		t.Errorf("after the stuck query returned: %d queries, want the source asked again", calls.Load())
+	}
 }

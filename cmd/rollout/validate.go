@@ -13,6 +13,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/rollout-dev/rollout/internal/hostfile"
 	"github.com/rollout-dev/rollout/rollouts"
 )
 
@@ -73,7 +74,7 @@ Example:
 				opts.Paths = []string{filepath.Join(root, app.Dir)}
 			}
 			opts.Files = hostFS{root: root}
-			opts.RepoTree = os.DirFS(root)
+			opts.RepoTree = hostfile.DirFS(root)
 			if app.Now != nil {
 				opts.Now = app.Now()
 			}
@@ -265,7 +266,7 @@ func (h hostFS) Open(name string) (fs.File, error) {
 	if outside, err := h.linksOutside(p); err == nil && outside {
 		return nil, &fs.PathError{Op: "open", Path: name, Err: errLinkOutside}
 	}
-	return os.Open(p)
+	return hostfile.OpenEntry(p)
 }
 
 // linksOutside reports whether p goes through a symbolic link whose target is outside the root. A path

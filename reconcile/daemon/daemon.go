@@ -119,7 +119,7 @@ func (d *Daemon) init() {
 		d.addr = make(chan net.Addr, 1)
 		d.registry = prometheus.NewRegistry()
 		d.ticks = prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "rollout_ticks_total", Help: "Reconcile passes, by result (ok: every rollout reconciled; failed: a rollout or the pass failed).",
+			Name: "rollout_ticks_total", Help: "Reconcile passes, by result (ok: every rollout reconciled; failed: a rollout or the pass failed; skipped: a rollout was due while its previous pass still ran).",
 		}, []string{"result"})
 		d.duration = prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name: "rollout_tick_duration_seconds", Help: "Duration of one reconcile pass.", Buckets: prometheus.DefBuckets,
@@ -282,6 +282,12 @@ func (d *Daemon) schedule(ctx context.Context, inflight *sync.WaitGroup) {
 				case d.claim(name):
 					due = append(due, name)
 					last[name] = now
+				default:
+					// Its previous pass is still running: this due time is skipped, not queued, so a
+					// pass that never ends holds one goroutine, not one more per due time.
+					last[name] = now
+					d.ticks.WithLabelValues("skipped").Inc()
+					d.log().Warn("pass skipped: the rollout's previous pass is still running", "rollout", name)
 				}
 				next = sched.Next(now)
 			}

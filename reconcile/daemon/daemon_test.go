@@ -204,8 +204,9 @@ func TestARolloutIsNeverEvaluatedTwiceAtOnce(t *testing.T) {
 	if c := recv(t, rec.calls); c != "10:15 a" {
 		t.Fatalf("first pass %q", c)
 	}
-	clock.next(t) // 10:30: a is still running
-	clock.next(t) // 10:45: still running
+	clock.next(t)          // 10:30: a is still running
+	clock.next(t)          // 10:45: still running
+	recv(t, clock.waiters) // the daemon has dealt with 10:45 and sleeps again
 	close(release)
 	cancel() // SIGTERM: the pass in flight finishes, no new one starts
 	if err := recv(t, done); err != nil {
@@ -217,6 +218,9 @@ func TestARolloutIsNeverEvaluatedTwiceAtOnce(t *testing.T) {
 	}
 	if len(rec.ctxErr) != 1 || rec.ctxErr[0] != nil {
 		t.Errorf("the pass in flight saw a cancelled context: %v", rec.ctxErr)
+	}
+	if n := testutil.ToFloat64(d.ticks.WithLabelValues("skipped")); n != 2 {
+		t.Errorf("skipped passes on /metrics = %v, want 2 (10:30 and 10:45)", n)
 	}
 }
 
