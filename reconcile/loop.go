@@ -796,8 +796,16 @@ func (l *Loop) decide(ctx context.Context, t *tick, spec *rollouts.Spec, now tim
 	if spec.Status != nil {
 		st = *spec.Status
 	}
+	// A stage that starts in the future is an error of the rollout, bookkept and alerted like a metrics
+	// outage: the judge still rolls it back on the data it has, and never advances it.
+	outage, what := ev.Err, "metrics source failing"
+	if outage == nil {
+		if err := policy.FutureStageStart(spec, now); err != nil {
+			outage, what = err, "stage start in the future"
+		}
+	}
 	j := judgement{d: d, metricsErrors: -1}
-	if ev.Err == nil {
+	if outage == nil {
 		if st.MetricsErrors > 0 || !st.MetricsFailingSince.IsZero() {
 			j.metricsErrors, j.failingSince = 0, &time.Time{}
 		}
@@ -815,7 +823,7 @@ func (l *Loop) decide(ctx context.Context, t *tick, spec *rollouts.Spec, now tim
 		}
 		return j
 	}
-	j.sourceErr = ev.Err
+	j.sourceErr = outage
 	// A failing source never advances a stage; the judge sees to it, and so does the loop.
 	if j.d.Action == policy.Advance || j.d.Action == policy.Promote {
 		j.d.Action, j.d.Next = policy.Hold, nil
@@ -830,6 +838,9 @@ func (l *Loop) decide(ctx context.Context, t *tick, spec *rollouts.Spec, now tim
 		}
 		return j
 	}
+	if j.d.Action == policy.Rollback {
+		return j // a failing rule rolls back whatever the clock says; the rollback is the news
+	}
 	// hold: the count would change nothing but the reason; say since when instead.
 	since := st.MetricsFailingSince
 	if since.IsZero() {
@@ -837,8 +848,11 @@ func (l *Loop) decide(ctx context.Context, t *tick, spec *rollouts.Spec, now tim
 		j.failingSince = &now
 		if spec.Status != nil {
 			j.alert = &Event{Rollout: spec.Name, Decision: "alert", From: d.Current.Weight, To: d.Current.Weight,
-				Reasons: []string{fmt.Sprintf("metrics source failing since %s: %v", since.Format(time.RFC3339), ev.Err),
+				Reasons: []string{fmt.Sprintf("%s since %s: %v", what, since.Format(time.RFC3339), outage),
 					"the rollout holds until the source answers again (onMetricsError: hold)"}}
+			if ev.Err == nil {
+				j.alert.Reasons[1] = "the rollout holds until the status is fixed; a failing rule still rolls it back"
+			}
 		}
 	}
 	reasons := j.d.Reasons[:0:0]
@@ -847,7 +861,7 @@ func (l *Loop) decide(ctx context.Context, t *tick, spec *rollouts.Spec, now tim
 			reasons = append(reasons, r)
 		}
 	}
-	j.d.Reasons = append(reasons, fmt.Sprintf("metrics source failing since %s (%s)", since.Format(time.RFC3339), now.Sub(since).Round(time.Minute)))
+	j.d.Reasons = append(reasons, fmt.Sprintf("%s since %s (%s)", what, since.Format(time.RFC3339), now.Sub(since).Round(time.Minute)))
 	return j
 }
 

@@ -1008,3 +1008,57 @@ func TestAStuckSourceIsAskedOnceAtATime(t *testing.T) {
 		t.Errorf("after the stuck query returned: %d queries, want the source asked again", calls.Load())
 	}
 }
+
+// TestFutureStageStartIsAnErrorThatStillRollsBack: a status.stageStartedAt ahead of the clock (a
+// minute) used to answer hold, exit 0, with no alert, while the canary failed 31% of its requests.
+// Now every pass reports the rollout's error, the first one alerts once (bookkept in git like a
+// metrics outage), plan says so too, and a failing canary is rolled back on the data of the stage's
+// last minDuration.
+func TestFutureStageStartIsAnErrorThatStillRollsBack(t *testing.T) {
+	spec := strings.Replace(specFor("summarizer", "pull-request", "hold"), "analysis:\n",
+		"analysis:\n  rules: [{metric: error_rate, max: 0.05}]\n", 1)
+	h := newHarness(t, map[string]string{"rollouts/summarizer.yaml": spec})
+	h.realJudge()
+	h.tick() // starts stage 0 at t0
+	errRate := 0.01
+	var windows []policy.Window
+	h.loop.Sources = func(*rollouts.Spec) (policy.Source, error) {
+		return fakeSource(func(q policy.Query) (*policy.Stats, error) {
+			windows = append(windows, q.Window)
+			arm := func(n int64) policy.ArmStats {
+				return policy.ArmStats{Requests: n, Metrics: map[string]policy.Sample{
+					"error_rate": {Kind: policy.Proportion, N: n, Sum: float64(n) * errRate}}}
+			}
+			return &policy.Stats{Stable: arm(20000), Canary: arm(1000)}, nil
+		}), nil
+	}
+	h.now = t0.Add(-time.Minute) // this machine's clock is a minute behind the writer's
+	for i := range 3 {
+		rep := h.tick()
+		res := h.failed(rep, policy.ErrFutureStageStart)
+		if why := strings.Join(res.Reasons, "; "); res.Decision != policy.Hold ||
+			!strings.Contains(why, "status.stageStartedAt 2026-04-16T00:00:00Z is 1m in the future") {
+			t.Fatalf("pass %d: %+v", i+1, res)
+		}
+	}
+	if w := windows[len(windows)-1]; !w.From.Equal(h.now.Add(-4*time.Hour)) || !w.To.Equal(h.now) {
+		t.Errorf("window %+v, want the stage's minDuration (4h) before now", w)
+	}
+	if len(h.notes.events) != 1 || h.notes.events[0].Decision != "alert" ||
+		!strings.Contains(strings.Join(h.notes.events[0].Reasons, "; "), "stage start in the future since") {
+		t.Fatalf("events = %+v, want one alert", h.notes.events)
+	}
+	rep, err := h.loop.Plan(context.Background())
+	if err != nil || !errors.Is(rep.Results[0].Err, policy.ErrFutureStageStart) {
+		t.Errorf("plan does not report the error: %+v, %v", rep.Results, err)
+	}
+
+	errRate = 0.31 // the canary fails 31% of its requests
+	res := h.failed(h.tick(), policy.ErrFutureStageStart)
+	if res.Decision != policy.Rollback || h.spec("summarizer").Status.Phase != rollouts.RolledBack {
+		t.Fatalf("a failing canary with a future stage start: %+v, status %+v", res, h.spec("summarizer").Status)
+	}
+	if n := len(h.notes.events); n != 2 || h.notes.events[1].Decision != string(policy.Rollback) {
+		t.Errorf("events = %+v, want the rollback notified", h.notes.events)
+	}
+}
