@@ -360,6 +360,9 @@ func (l *Loop) act(ctx context.Context, t *tick, doc *rollouts.Document, j judge
 		if act.autoMerge && !t.dryRun && prop != nil {
 			return l.autoMerge(ctx, *prop, res)
 		}
+		if prop == nil && t.propErr != nil && staleIfOpen(spec) {
+			return l.closeUnlisted(ctx, t, spec, res)
+		}
 		return res, nil
 	}
 	// A plan needs no forge: on a pull request from a fork there is no token to make one with.
@@ -395,6 +398,53 @@ func (l *Loop) act(ctx context.Context, t *tick, doc *rollouts.Document, j judge
 		return l.deliverPending(ctx, t, doc, act, prop, res)
 	}
 	return res, fmt.Errorf("unknown action %d", act.kind)
+}
+
+// staleIfOpen reports whether an open proposal of spec would be stale, to be closed: the rollout is
+// rolled back, finished, or has no canary.
+func staleIfOpen(spec *rollouts.Spec) bool {
+	if spec.Canary == nil {
+		return true
+	}
+	return spec.Status != nil && (spec.Status.Phase == rollouts.RolledBack || spec.Status.Phase == rollouts.Completed)
+}
+
+// closeUnlisted is the housekeeping of a pass whose proposal listing failed, for a rollout whose open
+// proposal would be stale: it closes that proposal by its known branch, or reports the failure, on
+// every such pass until the forge answers, so a stale proposal is never left open silently.
+func (l *Loop) closeUnlisted(ctx context.Context, t *tick, spec *rollouts.Spec, res Result) (Result, error) {
+	comment := fmt.Sprintf("The rollout is %s; this proposal no longer applies.", phaseOf(spec, derefStatus(spec.Status)))
+	closed, err := l.closeByBranch(ctx, t, spec, comment)
+	if err != nil {
+		return res, err
+	}
+	if closed {
+		res.Effect = "closed the stale proposal of " + BranchFor(spec.Name)
+	}
+	return res, nil
+}
+
+// closeByBranch closes the open proposal of spec's branch without the listing that failed (t.propErr),
+// through a BranchCloser forge; closed reports whether one was open. Without one, or in a plan, the
+// listing's failure is the error: a proposal may still be open.
+func (l *Loop) closeByBranch(ctx context.Context, t *tick, spec *rollouts.Spec, comment string) (bool, error) {
+	unknown := fmt.Errorf("the rollout's proposal, if one is open, is not closed yet (every pass tries again until it is): %w", t.propErr)
+	closer, ok := l.Forge.(BranchCloser)
+	if !ok || t.dryRun {
+		return false, unknown
+	}
+	closed, err := closer.CloseBranch(ctx, BranchFor(spec.Name), comment)
+	if err != nil {
+		return false, errors.Join(unknown, fmt.Errorf("close the proposal of %s: %w", BranchFor(spec.Name), err))
+	}
+	return closed, nil
+}
+
+func derefStatus(st *rollouts.Status) rollouts.Status {
+	if st == nil {
+		return rollouts.Status{}
+	}
+	return *st
 }
 
 // autoMerge asks the forge again to merge an open auto-merge proposal that is up to date: one call,
@@ -441,9 +491,14 @@ func (l *Loop) commitDefault(ctx context.Context, t *tick, doc *rollouts.Documen
 		}
 	}
 	if act.event != nil && act.event.Decision == string(policy.Rollback) && t.propErr != nil {
-		// The open proposal of a rolled back rollout could not be looked up, so it is still open: say so
-		// and fail the pass; the next pass closes it (planHousekeeping).
-		errs = append(errs, fmt.Errorf("the rollout's open proposal, if any, is not closed yet (the next pass closes it): %w", t.propErr))
+		// The open proposal of a rolled back rollout could not be listed: close it by its branch, or
+		// say so and fail the pass; the next passes try again (closeUnlisted).
+		comment := "Rolled back in " + commit + ": " + Inline(strings.Join(act.event.Reasons, "; "))
+		if closed, err := l.closeByBranch(ctx, t, doc.Spec, comment); err != nil {
+			errs = append(errs, err)
+		} else if closed {
+			res.Proposal = ""
+		}
 	}
 	if act.kind == actCommit && act.event != nil {
 		ev := *act.event

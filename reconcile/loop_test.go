@@ -692,6 +692,12 @@ func TestForgeFailuresNeverStopARollback(t *testing.T) {
 	if res.Err == nil || !strings.Contains(res.Err.Error(), "not closed yet") || !strings.Contains(res.Err.Error(), "502 bad gateway") {
 		t.Errorf("the proposal left open is not reported: %v", res.Err)
 	}
+	// Issue 22: every later pass whose listing still fails says so too, not hold and exit 0.
+	for range 2 {
+		if r := h.tick().Results[0]; r.Err == nil || !strings.Contains(r.Err.Error(), "not closed yet") {
+			t.Errorf("a later pass with the listing failing: %+v", r)
+		}
+	}
 	h.forge.listErr = nil
 	h.forge.closeErr = errors.New("503")
 	rep := h.tick()
