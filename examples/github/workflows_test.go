@@ -449,6 +449,23 @@ func TestRunScriptPlanComment(t *testing.T) {
 			t.Errorf("the job summary lost r%03d's evidence", i)
 		}
 	}
+	// With an App's installation token (an Action's GITHUB_TOKEN), GET /user answers 403: the comment
+	// of its own is the one the App wrote as its bot.
+	n = srv.AddPull("feature/other", "main", "Another model", "", "alice")
+	theirs = srv.AddComment(n, "mallory", "User", hijack)
+	if err := os.WriteFile(event, []byte(fmt.Sprintf(`{"pull_request":{"number":%d}}`, n)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	env["GH_TOKEN"] = srv.InstallationToken()
+	fakePlan(t, dir, 1, 100)
+	for range 2 {
+		if _, _, stdout, err := runScript(t, dir, env); err != nil {
+			t.Fatalf("%v: %s", err, stdout)
+		}
+	}
+	if c := ours(); !strings.Contains(c.Body, "| r000 | start |") {
+		t.Errorf("with an installation token: comment %q", c.Body)
+	}
 	shown := strings.Count(c.Body, ": evidence</summary>")
 	cut := strings.Count(c.Body, "`: evidence in the job summary")
 	if shown == 0 || shown+cut != 80 || !strings.Contains(c.Body, fmt.Sprintf("%d rollouts' evidence is in [the job summary](https://github.com/acme/llm-config/actions/runs/4242)", cut)) ||

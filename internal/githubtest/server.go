@@ -405,8 +405,17 @@ type issueComment struct {
 	CreatedAt string `json:"created_at"`
 	UpdatedAt string `json:"updated_at"`
 	IssueURL  string `json:"issue_url"`
+	// PerformedViaGitHubApp is the App that wrote the comment with an installation token; null else.
+	PerformedViaGitHubApp *githubApp `json:"performed_via_github_app"`
 
 	issue int
+}
+
+// githubApp is an App as a comment's performed_via_github_app names it.
+type githubApp struct {
+	ID   int64  `json:"id"`
+	Slug string `json:"slug"`
+	Name string `json:"name"`
 }
 
 // apiError is GitHub's error body.
@@ -1155,6 +1164,9 @@ func (h handler) createComment() {
 		HTMLURL: fmt.Sprintf("%s#issuecomment-%d", p.HTMLURL, h.s.nextID),
 		Body:    req.Body, User: user{Login: botLogin, ID: 2, Type: "Bot"}, CreatedAt: now, UpdatedAt: now,
 		IssueURL: fmt.Sprintf("%s/repos/%s/%s/issues/%d", h.s.URL, h.s.Owner, h.s.Repo, p.Number), issue: p.Number}
+	if tok, _ := strings.CutPrefix(strings.TrimPrefix(h.r.Header.Get("Authorization"), "token "), "Bearer "); h.s.minted[tok] {
+		c.PerformedViaGitHubApp = &githubApp{ID: 4242, Slug: strings.TrimSuffix(botLogin, "[bot]"), Name: "rollout"}
+	}
 	h.s.comments = append(h.s.comments, c)
 	h.w.Header().Set("Location", c.URL)
 	h.json(http.StatusCreated, c)
@@ -1180,6 +1192,17 @@ func (h handler) editComment() {
 	}
 	c.Body, c.UpdatedAt = req.Body, *ts(h.s.Now())
 	h.json(http.StatusOK, c)
+}
+
+// InstallationToken mints an installation token of the App, as POST access_tokens does, for a test
+// that acts as the App without its key (an Action's GITHUB_TOKEN is such a token).
+func (s *Server) InstallationToken() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.nextID++
+	tok := fmt.Sprintf("ghs_fakeinstallation%d", s.nextID)
+	s.minted[tok] = true
+	return tok
 }
 
 func (h handler) accessToken() {
