@@ -4,8 +4,9 @@
 # request, keeps one comment with the plan up to date.
 #
 # Environment: ROLLOUT_BIN (the built binary), INPUT_COMMAND, INPUT_DIR, INPUT_ARGS, INPUT_COMMENT,
-# GITHUB_STEP_SUMMARY, GITHUB_OUTPUT, and for the comment GITHUB_REPOSITORY, GITHUB_EVENT_PATH and
-# GH_TOKEN (the gh CLI).
+# GITHUB_STEP_SUMMARY, GITHUB_OUTPUT, and for the comment GITHUB_REPOSITORY, GITHUB_EVENT_PATH,
+# GITHUB_API_URL, GITHUB_SERVER_URL, GITHUB_RUN_ID and GH_TOKEN (or GITHUB_TOKEN); ROLLOUT_COMMENT_AUTHOR
+# names the login the plan comment is written as when the token cannot tell (see own_comment_filter).
 set -uo pipefail
 
 rollout="${ROLLOUT_BIN:?ROLLOUT_BIN is not set}"
@@ -14,6 +15,9 @@ dir="${INPUT_DIR:-rollouts}"
 summary="${GITHUB_STEP_SUMMARY:-/dev/null}"
 output="${GITHUB_OUTPUT:-/dev/null}"
 marker="<!-- rollout:plan -->"
+# comment_limit is GitHub's limit on a comment's body (65,536 characters), less room to spare; the body
+# is measured in bytes, never fewer than its characters.
+comment_limit="${ROLLOUT_COMMENT_LIMIT:-65000}"
 
 # args: one argument per line when there are several lines (so an argument may hold spaces), else
 # split on whitespace.
@@ -59,21 +63,95 @@ set_decisions() {
   { echo "decisions<<$delim"; jq -cs "$flatten_results" "$1" 2>/dev/null || echo "[]"; echo "$delim"; } >> "$output"
 }
 
-# upsert_comment keeps one comment holding the marker on the pull request that triggered the run.
+# github_api METHOD PATH [JSON_FILE] calls the GitHub REST API with the token, printing the response
+# body; it fails, saying the status, on any answer of 400 or more. The token goes in a header file,
+# never on a command line. PATH may be a whole URL (a Link header's next page); the response's headers
+# are left in $work/headers.
+github_api() {
+  local method="$1" path="$2" data="${3:-}" url code
+  url="$path"
+  [[ "$url" == http* ]] || url="${GITHUB_API_URL:-https://api.github.com}"; url="${url%/}"
+  [[ "$path" == http* ]] || url="$url/$path"
+  ( umask 077; printf 'Authorization: Bearer %s\n' "${GH_TOKEN:-${GITHUB_TOKEN:-}}" > "$work/auth" )
+  local curl_args=(-sS -X "$method" -H @"$work/auth" -H "Accept: application/vnd.github+json"
+    -H "X-GitHub-Api-Version: 2022-11-28" -D "$work/headers" -o "$work/response" -w '%{http_code}')
+  [[ -n "$data" ]] && curl_args+=(-H "Content-Type: application/json" --data-binary @"$data")
+  code="$(curl "${curl_args[@]}" "$url")" || return 1
+  if [[ "$code" -ge 400 ]]; then
+    echo "rollout: GitHub answered $code to $method ${path%%\?*}: $(jq -r '.message // empty' "$work/response" 2>/dev/null)" >&2
+    return 1
+  fi
+  cat "$work/response"
+}
+
+# own_comment_filter prints the jq condition that picks the comments this run's token wrote, so that a
+# comment anyone else wrote with the marker is never edited (nor its author's text replaced): the
+# login GET /user names for the token (a user's or a bot's token), or ROLLOUT_COMMENT_AUTHOR; an App's
+# installation token (GITHUB_TOKEN among them) has no user, and its comments are those of a Bot account
+# made by a GitHub App acting as itself (login "<app slug>[bot]"), which no person can forge.
+own_comment_filter() {
+  local login="${ROLLOUT_COMMENT_AUTHOR:-}"
+  [[ -n "$login" ]] || login="$(github_api GET user 2>/dev/null | jq -r '.login // empty')"
+  if [[ -n "$login" ]]; then
+    jq -nc --arg login "$login" '"(.user.login == " + ($login | tojson) + ")"' | jq -r .
+  else
+    echo '(.user.type == "Bot" and .performed_via_github_app != null and .user.login == ((.performed_via_github_app.slug // "") + "[bot]"))'
+  fi
+}
+
+# cap_comment prints the plan (file $1) as it fits in one comment: whole if it does; else the header
+# and table (one line per rollout), as many rollouts' evidence as fit, then one line per rollout whose
+# evidence did not, and a link to the job summary, which holds the whole plan.
+cap_comment() {
+  local link="the job summary of this run"
+  if [[ -n "${GITHUB_RUN_ID:-}" && -n "${GITHUB_REPOSITORY:-}" ]]; then
+    link="[the job summary](${GITHUB_SERVER_URL:-https://github.com}/$GITHUB_REPOSITORY/actions/runs/$GITHUB_RUN_ID)"
+  fi
+  LC_ALL=C awk -v limit="$((comment_limit - ${#marker} - 1))" -v link="$link" '
+    { line = $0 "\n" }
+    /^<details>/ { n++; name[n] = $0; sub(/^<details><summary>/, "", name[n]); sub(/: evidence<\/summary>.*$/, "", name[n]) }
+    n == 0 { head = head line; next }
+    { block[n] = block[n] line }
+    END {
+      out = head
+      for (i = 1; i <= n; i++) total += length(block[i])
+      if (length(out) + total <= limit) { printf "%s", out; for (i = 1; i <= n; i++) printf "%s", block[i]; exit }
+      for (i = 1; i <= n; i++) rest[i] = length(name[i]) + 40
+      for (i = n - 1; i >= 1; i--) rest[i] += rest[i + 1]
+      for (i = 1; i <= n; i++) {
+        if (!cut && length(out) + length(block[i]) + (i < n ? rest[i + 1] : 0) + 400 <= limit) { out = out block[i]; continue }
+        cut = 1; skipped++; lines = lines "- `" name[i] "`: evidence in the job summary\n"
+      }
+      note = "\n**The plan is longer than a comment holds: " skipped " rollouts'"'"' evidence is in " link ".**\n\n"
+      out = out note lines
+      if (length(out) > limit) out = substr(out, 1, limit - 300) "\n\n**Cut at the comment limit; the whole plan is in " link ".**\n"
+      printf "%s", out
+    }' "$1"
+}
+
+# upsert_comment keeps one comment holding the marker, written by this run's token, on the pull request
+# that triggered the run: it updates the first such comment of its own and creates one otherwise.
 upsert_comment() {
-  local body_file="$1" number id
+  local body_file="$1" number id filter url
   number="$(jq -r '.pull_request.number // empty' "${GITHUB_EVENT_PATH:-/dev/null}" 2>/dev/null)"
   if [[ -z "$number" ]]; then
     echo "rollout: not a pull_request event; no plan comment" >&2
     return 0
   fi
-  { echo "$marker"; cat "$body_file"; } > "$work/comment.md"
-  id="$(gh api --paginate "repos/$GITHUB_REPOSITORY/issues/$number/comments" \
-        --jq ".[] | select(.body | contains(\"$marker\")) | .id" | head -n1)"
+  { echo "$marker"; cap_comment "$body_file"; } > "$work/comment.md"
+  jq -Rs '{body: .}' "$work/comment.md" > "$work/comment.json" || return 1
+  filter="$(own_comment_filter)"
+  id=""
+  url="repos/$GITHUB_REPOSITORY/issues/$number/comments?per_page=100"
+  while [[ -n "$url" && -z "$id" ]]; do
+    github_api GET "$url" > "$work/comments.json" || return 1
+    id="$(jq -r --arg marker "$marker" ".[] | select((.body | startswith(\$marker)) and $filter) | .id" "$work/comments.json" | head -n1)"
+    url="$(tr -d '\r' < "$work/headers" | sed -n 's/^[Ll]ink:.*<\([^>]*\)>; rel="next".*/\1/p')"
+  done
   if [[ -n "$id" ]]; then
-    gh api --method PATCH "repos/$GITHUB_REPOSITORY/issues/comments/$id" -F "body=@$work/comment.md" > /dev/null
+    github_api PATCH "repos/$GITHUB_REPOSITORY/issues/comments/$id" "$work/comment.json" > /dev/null
   else
-    gh api --method POST "repos/$GITHUB_REPOSITORY/issues/$number/comments" -F "body=@$work/comment.md" > /dev/null
+    github_api POST "repos/$GITHUB_REPOSITORY/issues/$number/comments" "$work/comment.json" > /dev/null
   fi
 }
 

@@ -267,20 +267,24 @@ func checkToken(t *testing.T, where string, ctr container) {
 }
 
 // listenFlag is the value of --listen in args.
-func listenFlag(args []string) string {
+func listenFlag(args []string) string { return flagValue(args, "listen") }
+
+// flagValue is the value of --name in args.
+func flagValue(args []string, name string) string {
 	for i, a := range args {
-		if v, ok := strings.CutPrefix(a, "--listen="); ok {
+		if v, ok := strings.CutPrefix(a, "--"+name+"="); ok {
 			return v
 		}
-		if a == "--listen" && i+1 < len(args) {
+		if a == "--"+name && i+1 < len(args) {
 			return args[i+1]
 		}
 	}
 	return ""
 }
 
-// checkDaemon: --listen is explicit and on every interface, at the port the container, the probes
-// and the scrape annotations name; the daemon really serves the probe and metrics paths.
+// checkDaemon: --listen and --health-addr are explicit and on every interface, at ports the container
+// names; the scrape annotations name --listen's port and the probes --health-addr's, the probes' own
+// listener; the daemon really serves the probe and metrics paths there.
 func checkDaemon(t *testing.T, where, bin string, p podTemplate, ctr container) {
 	t.Helper()
 	host, port, err := net.SplitHostPort(listenFlag(ctr.Args))
@@ -288,14 +292,22 @@ func checkDaemon(t *testing.T, where, bin string, p podTemplate, ctr container) 
 		t.Errorf("%s: --listen %q: want 0.0.0.0:PORT, since the default listens on loopback only", where, listenFlag(ctr.Args))
 		return
 	}
+	healthHost, healthPort, err := net.SplitHostPort(flagValue(ctr.Args, "health-addr"))
+	if err != nil || healthHost != "0.0.0.0" || healthPort == port {
+		t.Errorf("%s: --health-addr %q: want 0.0.0.0:PORT on a port of its own, since the default listens on loopback only",
+			where, flagValue(ctr.Args, "health-addr"))
+		return
+	}
 	named := map[string]string{}
 	for _, cp := range ctr.Ports {
 		named[cp.Name] = strconv.Itoa(cp.ContainerPort)
 	}
-	if !slices.Contains(mapValues(named), port) {
-		t.Errorf("%s: no container port %s (ports %v)", where, port, named)
+	for _, p := range []string{port, healthPort} {
+		if !slices.Contains(mapValues(named), p) {
+			t.Errorf("%s: no container port %s (ports %v)", where, p, named)
+		}
 	}
-	paths := []string{}
+	var probePaths []string
 	for what, pr := range map[string]*probe{"readiness": ctr.ReadinessProbe, "liveness": ctr.LivenessProbe} {
 		if pr == nil {
 			t.Errorf("%s: no %s probe", where, what)
@@ -305,23 +317,23 @@ func checkDaemon(t *testing.T, where, bin string, p podTemplate, ctr container) 
 		if n, ok := named[pp]; ok {
 			pp = n
 		}
-		if pp != port {
-			t.Errorf("%s: the %s probe's port %q is not the daemon's %s", where, what, pr.HTTPGet.Port.Value, port)
+		if pp != healthPort {
+			t.Errorf("%s: the %s probe's port %q is not the daemon's health port %s", where, what, pr.HTTPGet.Port.Value, healthPort)
 		}
-		paths = append(paths, pr.HTTPGet.Path)
+		probePaths = append(probePaths, pr.HTTPGet.Path)
 	}
 	ann := p.Metadata.Annotations
 	if ann["prometheus.io/scrape"] != "true" || ann["prometheus.io/port"] != port {
 		t.Errorf("%s: scrape annotations %v, want port %s", where, ann, port)
 	}
-	paths = append(paths, ann["prometheus.io/path"])
+	metricsPaths := []string{ann["prometheus.io/path"]}
 
 	// The real daemon, on a loopback port, over a real (local) repository: every path answers.
 	repo := gittest.NewBare(t, map[string]string{"rollouts/.keep": ""})
-	addr := freeAddr(t)
+	addr, healthAddr := freeAddr(t), freeAddr(t)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, bin, "run", "--repo", repo, "--listen", addr)
+	cmd := exec.CommandContext(ctx, bin, "run", "--repo", repo, "--listen", addr, "--health-addr", healthAddr)
 	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir()}
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
@@ -332,10 +344,12 @@ func checkDaemon(t *testing.T, where, bin string, p podTemplate, ctr container) 
 	}
 	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
 	go func() { _, _ = io.Copy(io.Discard, bufio.NewReader(stderr)) }()
-	for _, path := range paths {
-		code := getWhenUp(ctx, t, "http://"+addr+path)
-		if code != http.StatusOK && !(path == "/healthz" && code == http.StatusServiceUnavailable) {
-			t.Errorf("%s: the daemon answers %s with %d", where, path, code)
+	for at, paths := range map[string][]string{addr: metricsPaths, healthAddr: probePaths} {
+		for _, path := range paths {
+			code := getWhenUp(ctx, t, "http://"+at+path)
+			if code != http.StatusOK && !((path == "/healthz" || path == "/readyz") && code == http.StatusServiceUnavailable) {
+				t.Errorf("%s: the daemon answers %s on %s with %d", where, path, at, code)
+			}
 		}
 	}
 }

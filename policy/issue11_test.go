@@ -10,15 +10,56 @@ import (
 	"github.com/rollout-dev/rollout/rollouts"
 )
 
-// TestClockSkew: a stageStartedAt in the future is named as clock skew, never as a negative time so
-// far.
+// TestClockSkew: a stageStartedAt in the future, by any amount, is named as clock skew (never as a
+// negative time so far); the stage never advances, a canary that fails its rules is still rolled back
+// on the data of the stage's last minDuration, and with onMetricsError: rollback the skew counts as a
+// metrics failure.
 func TestClockSkew(t *testing.T) {
+	now := t0.Add(3 * time.Hour)
+	failing := &Stats{Stable: armOf(190000, 1900, 0.87, 0.1), Canary: armOf(10000, 3100, 0.87, 0.1)} // 31% errors
+	tests := []struct {
+		name   string
+		ahead  time.Duration
+		stats  *Stats
+		errors int
+		on     string
+		want   Action
+		reason string
+	}{
+		{"far ahead, healthy", 900 * time.Hour, healthy(), 0, "hold", Hold, "is 37d12h in the future (now is 2026-04-16T03:00:00Z): the stage starts in the future: clock skew"},
+		{"a second ahead, healthy", time.Second, healthy(), 0, "hold", Hold, "is 1s in the future"},
+		{"a minute ahead, canary failing 31%", time.Minute, failing, 0, "hold", Rollback, "error rate"},
+		{"far ahead, canary failing 31%", 900 * time.Hour, failing, 0, "hold", Rollback, "clock skew"},
+		{"third skewed pass with onMetricsError: rollback", time.Minute, healthy(), 2, "rollback", Rollback, "3 consecutive metrics failures"},
+		{"second skewed pass with onMetricsError: rollback", time.Minute, healthy(), 1, "rollback", Hold, "does not advance while its start lies in the future"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			spec := baseSpec()
+			spec.Status.StageStartedAt = now.Add(tc.ahead)
+			spec.Status.MetricsErrors = tc.errors
+			spec.Analysis.OnMetricsError = tc.on
+			q, ok := QueryFor(spec, now)
+			if !ok || !q.Window.From.Equal(now.Add(-4*time.Hour)) || !q.Window.To.Equal(now) {
+				t.Fatalf("query %+v, %v: want the stage's minDuration (4h) before now", q.Window, ok)
+			}
+			d := Judge(spec, Evidence{Stats: tc.stats}, now)
+			reasons := strings.Join(d.Reasons, "\n")
+			if d.Action != tc.want || !strings.Contains(reasons, tc.reason) || strings.Contains(reasons, "so far") {
+				t.Errorf("decision %s, reasons %q; want %s saying %q", d.Action, d.Reasons, tc.want, tc.reason)
+			}
+			if !strings.Contains(reasons, "clock skew") {
+				t.Errorf("reasons %q do not name the clock skew", d.Reasons)
+			}
+			if FutureStageStart(spec, now) == nil {
+				t.Error("FutureStageStart = nil")
+			}
+		})
+	}
 	spec := baseSpec()
-	spec.Status.StageStartedAt = t0.Add(900 * time.Hour)
-	d := Judge(spec, Evidence{Stats: healthy()}, t0.Add(3*time.Hour))
-	reasons := strings.Join(d.Reasons, "\n")
-	if d.Action != Hold || !strings.Contains(reasons, "clock skew") || !strings.Contains(reasons, "37d9h in the future") || strings.Contains(reasons, "-") && strings.Contains(reasons, "so far") {
-		t.Errorf("decision %s, reasons %q", d.Action, d.Reasons)
+	spec.Status.StageStartedAt = now
+	if err := FutureStageStart(spec, now); err != nil {
+		t.Errorf("a stage that starts now: %v", err)
 	}
 }
 

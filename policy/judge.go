@@ -1,6 +1,7 @@
 package policy
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -166,8 +167,7 @@ func judgeStage(d Decision, spec *rollouts.Spec, ev Evidence, now time.Time) Dec
 		return d.hold("no statistics for this stage")
 	}
 	if st.StageStartedAt.After(now) {
-		return d.hold(fmt.Sprintf("status.stageStartedAt %s is %s in the future: the clocks disagree (clock skew between the machine that wrote the status and this one); fix the clock or the status",
-			st.StageStartedAt.UTC().Format(time.RFC3339), roundDuration(st.StageStartedAt.Sub(now))))
+		return judgeFutureStart(d, spec, ev, now)
 	}
 	from := st.StageStartedAt
 	if f := ev.Stats.From; !f.IsZero() && f.After(from) && !f.After(now) {
@@ -285,6 +285,90 @@ func judgeStage(d Decision, spec *rollouts.Spec, ev Evidence, now time.Time) Dec
 	return d
 }
 
+// ErrFutureStageStart is wrapped by FutureStageStart's error.
+var ErrFutureStageStart = errors.New("the stage starts in the future: clock skew, or a time typed by hand")
+
+// FutureStageStart returns an error wrapping ErrFutureStageStart when spec's current stage started after
+// now (status.stageStartedAt in the future, by any amount), and nil otherwise. What the controller
+// records never lies in the future: such a time is a wrong clock, this machine's or the writer's, or a
+// time typed by hand. It is an error of the rollout, reported like a metrics outage, and the stage
+// never advances while it lasts; the judge still rolls it back on the data it has (judgeFutureStart).
+func FutureStageStart(spec *rollouts.Spec, now time.Time) error {
+	st := spec.Status
+	if st == nil || st.Phase != rollouts.Progressing || !st.StageStartedAt.After(now) {
+		return nil
+	}
+	return fmt.Errorf("status.stageStartedAt %s is %s in the future (now is %s): %w; fix the clock or the status",
+		st.StageStartedAt.UTC().Format(time.RFC3339), rollouts.Duration(st.StageStartedAt.Sub(now).Round(time.Second)),
+		now.UTC().Format(time.RFC3339), ErrFutureStageStart)
+}
+
+// FutureStartLookback is how far back the metrics window of a stage whose start lies in the future
+// reaches when the stage sets no minDuration.
+const FutureStartLookback = time.Hour
+
+// stageWindowStart is where the metrics window of spec's current stage starts: status.stageStartedAt,
+// or, when that lies after now, the stage's minDuration (FutureStartLookback without one) before now:
+// the span the stage would have been judged over had it started on time. Only a rollback can come of
+// that window, since the stage never advances while its start lies in the future, and sending users
+// back to stable is safe whatever the true start.
+func stageWindowStart(spec *rollouts.Spec, now time.Time) time.Time {
+	st := spec.Status
+	if !st.StageStartedAt.After(now) {
+		return st.StageStartedAt
+	}
+	back := FutureStartLookback
+	if st.Stage >= 0 && st.Stage < len(spec.Stages) {
+		if m := time.Duration(spec.Stages[st.Stage].MinDuration); m > 0 {
+			back = m
+		}
+	}
+	return now.Add(-back)
+}
+
+// judgeFutureStart judges a stage whose status.stageStartedAt lies after now: its rules are judged on
+// the data of stageWindowStart's window, a failing one rolls the canary back, and otherwise the stage
+// holds (or, with onMetricsError: rollback, rolls back once the failures count MaxMetricsErrors, as the
+// loop counts this error like a metrics failure).
+func judgeFutureStart(d Decision, spec *rollouts.Spec, ev Evidence, now time.Time) Decision {
+	st := spec.Status
+	why := FutureStageStart(spec, now).Error()
+	from := stageWindowStart(spec, now)
+	if f := ev.Stats.From; !f.IsZero() && f.After(from) && !f.After(now) {
+		from = f
+	}
+	d.Unit = ev.Stats.Unit
+	if d.Unit == "" {
+		d.Unit = UnitRequest
+	}
+	d.Window = &Window{From: from, To: now}
+	d.NotRandomised = ev.Stats.NotRandomised
+	outs := judgeRules(spec, ev.Stats)
+	if spec.Stages[st.Stage].Weight == 100 && ev.Stats.Arm(Stable).Requests == 0 {
+		outs = judgeWithoutStable(spec, ev.Stats)
+	}
+	d.Metrics = make([]RuleResult, len(outs))
+	var failed []string
+	for i, o := range outs {
+		d.Metrics[i] = o.RuleResult
+		if o.Verdict == Fail {
+			failed = append(failed, o.failures...)
+		}
+	}
+	if len(failed) > 0 {
+		d.Action, d.Next = Rollback, &Step{Stage: st.Stage}
+		d.Reasons = append(failed, why)
+		return d
+	}
+	n := st.MetricsErrors + 1
+	if spec.Analysis.OnMetricsError == "rollback" && n >= MaxMetricsErrors {
+		d.Action, d.Next = Rollback, &Step{Stage: st.Stage}
+		d.Reasons = []string{why, fmt.Sprintf("%d consecutive metrics failures (onMetricsError: rollback)", n)}
+		return d
+	}
+	return d.hold(why, "the stage does not advance while its start lies in the future; a failing rule still rolls it back")
+}
+
 // judgeWithoutStable judges the rules of a stage at 100%, where every assignment key is on the canary
 // and the stable arm has no traffic: a limit relative to stable cannot be judged there and does not
 // hold the stage (else the last stage could never pass); absolute limits (max, min) are judged as
@@ -321,7 +405,7 @@ func QueryFor(spec *rollouts.Spec, now time.Time) (Query, bool) {
 		st.Stage < 0 || st.Stage >= len(spec.Stages) {
 		return Query{}, false
 	}
-	q := Query{Rollout: spec.Name, Window: Window{From: st.StageStartedAt, To: now},
+	q := Query{Rollout: spec.Name, Window: Window{From: stageWindowStart(spec, now), To: now},
 		Schema: spec.Metrics.Schema, StableModel: spec.Stable.Model, CanaryModel: spec.Canary.Model}
 	q.NotRandomised = append(q.NotRandomised, spec.Assignment.Exclude...)
 	q.NotRandomised = append(q.NotRandomised, spec.Assignment.Include...)

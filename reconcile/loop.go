@@ -11,6 +11,7 @@ import (
 	"runtime/debug"
 	"strconv"
 	"strings"
+	"sync"
 	"testing/fstest"
 	"time"
 
@@ -74,6 +75,11 @@ type Loop struct {
 	// commit's Rollout-Actor trailer. Empty for none.
 	Actor string
 	Log   *slog.Logger
+
+	// querying holds, by rollout, the start of a metrics query that is still running: an abandoned one
+	// whose source ignored its deadline. The rollout's source is not asked again until it returns, so
+	// a stuck source holds one goroutine, not one more at every pass.
+	querying sync.Map
 }
 
 // ErrNoForge is returned for a decision that needs a proposal when the loop has no forge.
@@ -354,6 +360,9 @@ func (l *Loop) act(ctx context.Context, t *tick, doc *rollouts.Document, j judge
 		if act.autoMerge && !t.dryRun && prop != nil {
 			return l.autoMerge(ctx, *prop, res)
 		}
+		if prop == nil && t.propErr != nil && staleIfOpen(spec) {
+			return l.closeUnlisted(ctx, t, spec, res)
+		}
 		return res, nil
 	}
 	// A plan needs no forge: on a pull request from a fork there is no token to make one with.
@@ -389,6 +398,53 @@ func (l *Loop) act(ctx context.Context, t *tick, doc *rollouts.Document, j judge
 		return l.deliverPending(ctx, t, doc, act, prop, res)
 	}
 	return res, fmt.Errorf("unknown action %d", act.kind)
+}
+
+// staleIfOpen reports whether an open proposal of spec would be stale, to be closed: the rollout is
+// rolled back, finished, or has no canary.
+func staleIfOpen(spec *rollouts.Spec) bool {
+	if spec.Canary == nil {
+		return true
+	}
+	return spec.Status != nil && (spec.Status.Phase == rollouts.RolledBack || spec.Status.Phase == rollouts.Completed)
+}
+
+// closeUnlisted is the housekeeping of a pass whose proposal listing failed, for a rollout whose open
+// proposal would be stale: it closes that proposal by its known branch, or reports the failure, on
+// every such pass until the forge answers, so a stale proposal is never left open silently.
+func (l *Loop) closeUnlisted(ctx context.Context, t *tick, spec *rollouts.Spec, res Result) (Result, error) {
+	comment := fmt.Sprintf("The rollout is %s; this proposal no longer applies.", phaseOf(spec, derefStatus(spec.Status)))
+	closed, err := l.closeByBranch(ctx, t, spec, comment)
+	if err != nil {
+		return res, err
+	}
+	if closed {
+		res.Effect = "closed the stale proposal of " + BranchFor(spec.Name)
+	}
+	return res, nil
+}
+
+// closeByBranch closes the open proposal of spec's branch without the listing that failed (t.propErr),
+// through a BranchCloser forge; closed reports whether one was open. Without one, or in a plan, the
+// listing's failure is the error: a proposal may still be open.
+func (l *Loop) closeByBranch(ctx context.Context, t *tick, spec *rollouts.Spec, comment string) (bool, error) {
+	unknown := fmt.Errorf("the rollout's proposal, if one is open, is not closed yet (every pass tries again until it is): %w", t.propErr)
+	closer, ok := l.Forge.(BranchCloser)
+	if !ok || t.dryRun {
+		return false, unknown
+	}
+	closed, err := closer.CloseBranch(ctx, BranchFor(spec.Name), comment)
+	if err != nil {
+		return false, errors.Join(unknown, fmt.Errorf("close the proposal of %s: %w", BranchFor(spec.Name), err))
+	}
+	return closed, nil
+}
+
+func derefStatus(st *rollouts.Status) rollouts.Status {
+	if st == nil {
+		return rollouts.Status{}
+	}
+	return *st
 }
 
 // autoMerge asks the forge again to merge an open auto-merge proposal that is up to date: one call,
@@ -435,9 +491,14 @@ func (l *Loop) commitDefault(ctx context.Context, t *tick, doc *rollouts.Documen
 		}
 	}
 	if act.event != nil && act.event.Decision == string(policy.Rollback) && t.propErr != nil {
-		// The open proposal of a rolled back rollout could not be looked up, so it is still open: say so
-		// and fail the pass; the next pass closes it (planHousekeeping).
-		errs = append(errs, fmt.Errorf("the rollout's open proposal, if any, is not closed yet (the next pass closes it): %w", t.propErr))
+		// The open proposal of a rolled back rollout could not be listed: close it by its branch, or
+		// say so and fail the pass; the next passes try again (closeUnlisted).
+		comment := "Rolled back in " + commit + ": " + Inline(strings.Join(act.event.Reasons, "; "))
+		if closed, err := l.closeByBranch(ctx, t, doc.Spec, comment); err != nil {
+			errs = append(errs, err)
+		} else if closed {
+			res.Proposal = ""
+		}
 	}
 	if act.kind == actCommit && act.event != nil {
 		ev := *act.event
@@ -790,8 +851,16 @@ func (l *Loop) decide(ctx context.Context, t *tick, spec *rollouts.Spec, now tim
 	if spec.Status != nil {
 		st = *spec.Status
 	}
+	// A stage that starts in the future is an error of the rollout, bookkept and alerted like a metrics
+	// outage: the judge still rolls it back on the data it has, and never advances it.
+	outage, what := ev.Err, "metrics source failing"
+	if outage == nil {
+		if err := policy.FutureStageStart(spec, now); err != nil {
+			outage, what = err, "stage start in the future"
+		}
+	}
 	j := judgement{d: d, metricsErrors: -1}
-	if ev.Err == nil {
+	if outage == nil {
 		if st.MetricsErrors > 0 || !st.MetricsFailingSince.IsZero() {
 			j.metricsErrors, j.failingSince = 0, &time.Time{}
 		}
@@ -809,7 +878,7 @@ func (l *Loop) decide(ctx context.Context, t *tick, spec *rollouts.Spec, now tim
 		}
 		return j
 	}
-	j.sourceErr = ev.Err
+	j.sourceErr = outage
 	// A failing source never advances a stage; the judge sees to it, and so does the loop.
 	if j.d.Action == policy.Advance || j.d.Action == policy.Promote {
 		j.d.Action, j.d.Next = policy.Hold, nil
@@ -824,6 +893,9 @@ func (l *Loop) decide(ctx context.Context, t *tick, spec *rollouts.Spec, now tim
 		}
 		return j
 	}
+	if j.d.Action == policy.Rollback {
+		return j // a failing rule rolls back whatever the clock says; the rollback is the news
+	}
 	// hold: the count would change nothing but the reason; say since when instead.
 	since := st.MetricsFailingSince
 	if since.IsZero() {
@@ -831,8 +903,11 @@ func (l *Loop) decide(ctx context.Context, t *tick, spec *rollouts.Spec, now tim
 		j.failingSince = &now
 		if spec.Status != nil {
 			j.alert = &Event{Rollout: spec.Name, Decision: "alert", From: d.Current.Weight, To: d.Current.Weight,
-				Reasons: []string{fmt.Sprintf("metrics source failing since %s: %v", since.Format(time.RFC3339), ev.Err),
+				Reasons: []string{fmt.Sprintf("%s since %s: %v", what, since.Format(time.RFC3339), outage),
 					"the rollout holds until the source answers again (onMetricsError: hold)"}}
+			if ev.Err == nil {
+				j.alert.Reasons[1] = "the rollout holds until the status is fixed; a failing rule still rolls it back"
+			}
 		}
 	}
 	reasons := j.d.Reasons[:0:0]
@@ -841,18 +916,24 @@ func (l *Loop) decide(ctx context.Context, t *tick, spec *rollouts.Spec, now tim
 			reasons = append(reasons, r)
 		}
 	}
-	j.d.Reasons = append(reasons, fmt.Sprintf("metrics source failing since %s (%s)", since.Format(time.RFC3339), now.Sub(since).Round(time.Minute)))
+	j.d.Reasons = append(reasons, fmt.Sprintf("%s since %s (%s)", what, since.Format(time.RFC3339), now.Sub(since).Round(time.Minute)))
 	return j
 }
 
 // stats asks src for q's statistics within MetricsTimeout. The query runs in its own goroutine so that
-// a source which ignores its context (a named pipe that blocks in open, a driver without deadlines) is
-// abandoned at the deadline instead of stalling the tick; its late answer is dropped. A panic in the
-// source becomes its error, since reconcileOne's recover cannot see another goroutine.
+// a source which ignores its context (a driver without deadlines, a file system that hangs) is
+// abandoned at the deadline instead of stalling the tick; its late answer is dropped. While an abandoned
+// query of the rollout is still running, the source is not asked again: the pass fails over to the
+// metrics-outage path at once, and a stuck source never holds more than one goroutine per rollout. A
+// panic in the source becomes its error, since reconcileOne's recover cannot see another goroutine.
 func (l *Loop) stats(ctx context.Context, src policy.Source, q policy.Query) (*policy.Stats, error) {
 	timeout := l.MetricsTimeout
 	if timeout <= 0 {
 		timeout = DefaultMetricsTimeout
+	}
+	if prev, busy := l.querying.LoadOrStore(q.Rollout, l.now()); busy {
+		return nil, fmt.Errorf("the query started at %s has not returned; not asked again until it does: %w",
+			prev.(time.Time).UTC().Format(time.RFC3339), policy.ErrSourceUnavailable)
 	}
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
@@ -862,13 +943,15 @@ func (l *Loop) stats(ctx context.Context, src policy.Source, q policy.Query) (*p
 	}
 	done := make(chan answer, 1)
 	go func() {
+		var a answer
 		defer func() {
 			if p := recover(); p != nil {
-				done <- answer{err: fmt.Errorf("internal error in metrics source: %v", p)}
+				a = answer{err: fmt.Errorf("internal error in metrics source: %v", p)}
 			}
+			l.querying.Delete(q.Rollout)
+			done <- a
 		}()
-		st, err := src.Stats(ctx, q)
-		done <- answer{st, err}
+		a.stats, a.err = src.Stats(ctx, q)
 	}()
 	select {
 	case a := <-done:

@@ -7,9 +7,11 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"testing/fstest"
 	"time"
@@ -690,6 +692,12 @@ func TestForgeFailuresNeverStopARollback(t *testing.T) {
 	if res.Err == nil || !strings.Contains(res.Err.Error(), "not closed yet") || !strings.Contains(res.Err.Error(), "502 bad gateway") {
 		t.Errorf("the proposal left open is not reported: %v", res.Err)
 	}
+	// Issue 22: every later pass whose listing still fails says so too, not hold and exit 0.
+	for range 2 {
+		if r := h.tick().Results[0]; r.Err == nil || !strings.Contains(r.Err.Error(), "not closed yet") {
+			t.Errorf("a later pass with the listing failing: %+v", r)
+		}
+	}
 	h.forge.listErr = nil
 	h.forge.closeErr = errors.New("503")
 	rep := h.tick()
@@ -950,4 +958,113 @@ func TestRollbackClearsSampleRatioMismatch(t *testing.T) {
 		t.Errorf("events = %+v", h.notes.events)
 	}
 	h.quiet()
+}
+
+// TestAStuckSourceIsAskedOnceAtATime: a source that ignores its deadline (the named pipe that blocked
+// open(2) leaked one thread per tick) is abandoned at MetricsTimeout, and while its query is still
+// running the next passes fail over to the metrics outage at once instead of starting another: after
+// five passes one query runs, not five, and the goroutines do not grow. Once it returns, the source is
+// asked again.
+func TestAStuckSourceIsAskedOnceAtATime(t *testing.T) {
+	h := newHarness(t, map[string]string{"rollouts/summarizer.yaml": specFor("summarizer", "pull-request", "hold")})
+	h.realJudge()
+	h.tick() // starts the rollout
+	release := make(chan struct{})
+	var calls, running, most atomic.Int32
+	h.loop.MetricsTimeout = time.Millisecond
+	h.loop.Sources = func(*rollouts.Spec) (policy.Source, error) {
+		return fakeSource(func(policy.Query) (*policy.Stats, error) {
+			calls.Add(1)
+			if n := running.Add(1); n > most.Load() {
+				most.Store(n)
+			}
+			defer running.Add(-1)
+			<-release // deaf to its context
+			return &policy.Stats{}, nil
+		}), nil
+	}
+	var goroutines []int
+	for pass := range 5 {
+		h.now = h.now.Add(time.Minute)
+		res := h.failed(h.tick(), policy.ErrSourceUnavailable)
+		if res.Decision != policy.Hold {
+			t.Fatalf("pass %d: %+v", pass+1, res)
+		}
+		if pass > 0 && !strings.Contains(res.Err.Error(), "has not returned; not asked again until it does") {
+			t.Errorf("pass %d: err = %v, want the running query named", pass+1, res.Err)
+		}
+		goroutines = append(goroutines, runtime.NumGoroutine())
+	}
+	if calls.Load() != 1 || most.Load() != 1 {
+		t.Errorf("five passes over a stuck source: %d queries, %d at once; want 1", calls.Load(), most.Load())
+	}
+	if first, last := goroutines[0], goroutines[len(goroutines)-1]; last > first {
+		t.Errorf("goroutines grew across the passes: %v", goroutines)
+	}
+	close(release)
+	for {
+		if _, busy := h.loop.querying.Load("summarizer"); !busy {
+			break
+		}
+		runtime.Gosched()
+	}
+	h.now = h.now.Add(time.Minute)
+	h.tick()
+	if calls.Load() != 2 {
+		t.Errorf("after the stuck query returned: %d queries, want the source asked again", calls.Load())
+	}
+}
+
+// TestFutureStageStartIsAnErrorThatStillRollsBack: a status.stageStartedAt ahead of the clock (a
+// minute) used to answer hold, exit 0, with no alert, while the canary failed 31% of its requests.
+// Now every pass reports the rollout's error, the first one alerts once (bookkept in git like a
+// metrics outage), plan says so too, and a failing canary is rolled back on the data of the stage's
+// last minDuration.
+func TestFutureStageStartIsAnErrorThatStillRollsBack(t *testing.T) {
+	spec := strings.Replace(specFor("summarizer", "pull-request", "hold"), "analysis:\n",
+		"analysis:\n  rules: [{metric: error_rate, max: 0.05}]\n", 1)
+	h := newHarness(t, map[string]string{"rollouts/summarizer.yaml": spec})
+	h.realJudge()
+	h.tick() // starts stage 0 at t0
+	errRate := 0.01
+	var windows []policy.Window
+	h.loop.Sources = func(*rollouts.Spec) (policy.Source, error) {
+		return fakeSource(func(q policy.Query) (*policy.Stats, error) {
+			windows = append(windows, q.Window)
+			arm := func(n int64) policy.ArmStats {
+				return policy.ArmStats{Requests: n, Metrics: map[string]policy.Sample{
+					"error_rate": {Kind: policy.Proportion, N: n, Sum: float64(n) * errRate}}}
+			}
+			return &policy.Stats{Stable: arm(20000), Canary: arm(1000)}, nil
+		}), nil
+	}
+	h.now = t0.Add(-time.Minute) // this machine's clock is a minute behind the writer's
+	for i := range 3 {
+		rep := h.tick()
+		res := h.failed(rep, policy.ErrFutureStageStart)
+		if why := strings.Join(res.Reasons, "; "); res.Decision != policy.Hold ||
+			!strings.Contains(why, "status.stageStartedAt 2026-04-16T00:00:00Z is 1m in the future") {
+			t.Fatalf("pass %d: %+v", i+1, res)
+		}
+	}
+	if w := windows[len(windows)-1]; !w.From.Equal(h.now.Add(-4*time.Hour)) || !w.To.Equal(h.now) {
+		t.Errorf("window %+v, want the stage's minDuration (4h) before now", w)
+	}
+	if len(h.notes.events) != 1 || h.notes.events[0].Decision != "alert" ||
+		!strings.Contains(strings.Join(h.notes.events[0].Reasons, "; "), "stage start in the future since") {
+		t.Fatalf("events = %+v, want one alert", h.notes.events)
+	}
+	rep, err := h.loop.Plan(context.Background())
+	if err != nil || !errors.Is(rep.Results[0].Err, policy.ErrFutureStageStart) {
+		t.Errorf("plan does not report the error: %+v, %v", rep.Results, err)
+	}
+
+	errRate = 0.31 // the canary fails 31% of its requests
+	res := h.failed(h.tick(), policy.ErrFutureStageStart)
+	if res.Decision != policy.Rollback || h.spec("summarizer").Status.Phase != rollouts.RolledBack {
+		t.Fatalf("a failing canary with a future stage start: %+v, status %+v", res, h.spec("summarizer").Status)
+	}
+	if n := len(h.notes.events); n != 2 || h.notes.events[1].Decision != string(policy.Rollback) {
+		t.Errorf("events = %+v, want the rollback notified", h.notes.events)
+	}
 }

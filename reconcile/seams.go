@@ -133,6 +133,17 @@ type AutoMerger interface {
 	AutoMerge(ctx context.Context, number int) (merged bool, err error)
 }
 
+// BranchCloser is a Forge that can close the open proposal of a known branch without listing the
+// proposals, for a pass whose listing failed while a rolled back or finished rollout's stale proposal
+// may still be open.
+//
+// CloseBranch looks up the open proposal whose head is branch, comments on it (once, even when
+// retried) and closes it; closed reports whether there was one. It is idempotent: with none open it
+// does nothing and returns false. Its errors wrap ErrTransient when worth retrying.
+type BranchCloser interface {
+	CloseBranch(ctx context.Context, branch, comment string) (closed bool, err error)
+}
+
 // ErrTransient marks an error that a later tick may not see: a network failure, a rate limit.
 var ErrTransient = errors.New("transient")
 

@@ -7,14 +7,12 @@ import (
 	"gopkg.in/yaml.v3"
 )
 
-// MaxClockSkew is how far in the future a status time may lie before it is an error: the controller
-// that wrote it and the machine that reads it may disagree by this much without anyone being wrong.
-const MaxClockSkew = 5 * time.Minute
-
 // CheckClock returns an error, at its file:line:col, for every rollout of set whose status holds a
-// time (stageStartedAt, promotedAt) more than MaxClockSkew after now. Such a time means a clock is
-// wrong, the controller's or this machine's, or that a human typed it; read as "the stage has not
-// run its minDuration yet" it would hold the rollout forever, so it is named as clock skew instead.
+// time (stageStartedAt, promotedAt) after now, by any amount. Such a time means a clock is wrong, the
+// controller's or this machine's, or that a human typed it: the controller records its own now, which
+// never lies ahead of a later reading. Read as "the stage has not run its minDuration yet" it would
+// hold the rollout silently, so it is named as clock skew instead; no skew is tolerated, since a
+// tolerated one is a hold nobody hears of.
 //
 // Parse cannot make this check, as it has no clock: validation below cmd/ never reads one. Callers
 // pass their own now (`rollout validate` the real time) and append the problems to the set's. The
@@ -31,13 +29,13 @@ func CheckClock(set *Set, now time.Time) []Problem {
 			at  time.Time
 		}{{"stageStartedAt", st.StageStartedAt}, {"promotedAt", st.PromotedAt}} {
 			ahead := field.at.Sub(now)
-			if field.at.IsZero() || ahead <= MaxClockSkew {
+			if field.at.IsZero() || ahead <= 0 {
 				continue
 			}
 			line, col := statusFieldPosition(d.Source, field.key)
 			out = append(out, Problem{File: d.Path, Line: line, Col: col, Message: fmt.Sprintf(
 				"status.%s: %s is %s in the future (now is %s): clock skew, or a time typed by hand; what the controller records cannot lie in the future, so fix the clock or the time",
-				field.key, field.at.UTC().Format(time.RFC3339), ahead.Round(time.Minute), now.UTC().Format(time.RFC3339))})
+				field.key, field.at.UTC().Format(time.RFC3339), ahead.Round(time.Second), now.UTC().Format(time.RFC3339))})
 		}
 	}
 	sortProblems(out)

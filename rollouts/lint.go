@@ -143,7 +143,8 @@ func (l *linter) warn(p, format string, args ...any) {
 	l.problems = append(l.problems, Problem{File: l.doc.Path, Line: line, Col: col, Message: fmt.Sprintf(format, args...), Warning: true})
 }
 
-// checkPath warns when a repository path escapes the repository or, with repo set, does not exist.
+// checkPath warns when a repository path escapes the repository or, with repo set, does not exist or
+// is not a regular file.
 func (l *linter) checkPath(repo fs.FS, key, p string, isPath bool) {
 	if p == "" || !isPath {
 		return
@@ -156,7 +157,29 @@ func (l *linter) checkPath(repo fs.FS, key, p string, isPath bool) {
 	if repo == nil {
 		return
 	}
-	if _, err := fs.Stat(repo, clean); err != nil {
+	info, err := fs.Stat(repo, clean)
+	if err != nil {
 		l.warn(key, "%s: %q does not exist in the repository", key, p)
+		return
+	}
+	if !info.Mode().IsRegular() {
+		// A named pipe or a device would block or never end the pass that reads it; it is refused then.
+		l.warn(key, "%s: %q is not a regular file (%s); rollout reads only regular files", key, p, fileKind(info.Mode()))
+	}
+}
+
+// fileKind names a file mode's type for a person.
+func fileKind(m fs.FileMode) string {
+	switch {
+	case m&fs.ModeNamedPipe != 0:
+		return "a named pipe"
+	case m.IsDir():
+		return "a folder"
+	case m&fs.ModeSocket != 0:
+		return "a socket"
+	case m&fs.ModeDevice != 0:
+		return "a device"
+	default:
+		return "type " + m.Type().String()
 	}
 }

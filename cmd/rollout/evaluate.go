@@ -17,6 +17,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/rollout-dev/rollout/internal/hostfile"
 	"github.com/rollout-dev/rollout/policy"
 	"github.com/rollout-dev/rollout/policy/gate"
 	"github.com/rollout-dev/rollout/policy/source/prom"
@@ -86,10 +87,10 @@ Example:
 func (app *App) repoTree() fs.FS {
 	if app.Repo != "" && !strings.Contains(app.Repo, "://") {
 		if info, err := os.Stat(app.Repo); err == nil && info.IsDir() {
-			return os.DirFS(app.Repo)
+			return hostfile.DirFS(app.Repo)
 		}
 	}
-	return os.DirFS(".")
+	return hostfile.DirFS(".")
 }
 
 // evaluate judges the spec at opts.SpecPath and prints the decision.
@@ -105,7 +106,7 @@ func (app *App) evaluate(ctx context.Context, opts *evaluateOptions) error {
 		}
 		now = t
 	}
-	src, err := os.ReadFile(opts.SpecPath)
+	src, err := hostfile.ReadFile(opts.SpecPath)
 	if err != nil {
 		return readSpecError(opts.SpecPath, err)
 	}

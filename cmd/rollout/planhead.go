@@ -4,11 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"strings"
 
 	"github.com/go-git/go-git/v5"
 
+	"github.com/rollout-dev/rollout/internal/hostfile"
 	"github.com/rollout-dev/rollout/reconcile"
 	"github.com/rollout-dev/rollout/reconcile/githubforge"
 )
@@ -27,7 +27,7 @@ type checkoutHead struct {
 var _ reconcile.Repository = checkoutHead{}
 
 func (c checkoutHead) Snapshot(context.Context) (*reconcile.Snapshot, error) {
-	return &reconcile.Snapshot{Branch: c.base, Head: c.head, Files: os.DirFS(c.root)}, nil
+	return &reconcile.Snapshot{Branch: c.base, Head: c.head, Files: hostfile.DirFS(c.root)}, nil
 }
 
 func (c checkoutHead) Push(context.Context, reconcile.PushRequest) (string, error) {

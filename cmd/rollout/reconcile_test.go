@@ -306,7 +306,9 @@ func TestRunServesAndStops(t *testing.T) {
 	defer cancel()
 	done := make(chan error, 1)
 	ready := make(chan net.Addr, 1)
-	go func() { done <- app.runDaemon(ctx, &runOptions{Listen: "127.0.0.1:0", Poll: time.Hour, ready: ready}) }()
+	go func() {
+		done <- app.runDaemon(ctx, &runOptions{Listen: "127.0.0.1:0", HealthListen: "127.0.0.1:0", Poll: time.Hour, ready: ready})
+	}()
 	var addr string
 	select {
 	case a := <-ready:

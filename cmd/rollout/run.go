@@ -15,10 +15,11 @@ import (
 
 // runOptions are the inputs of `rollout run`.
 type runOptions struct {
-	Listen  string
-	Metrics string
-	Poll    time.Duration
-	Signed  bool
+	Listen       string
+	HealthListen string
+	Metrics      string
+	Poll         time.Duration
+	Signed       bool
 	// ready, when set, receives the address the daemon listens on (tests listen on :0).
 	ready chan<- net.Addr
 }
@@ -26,14 +27,16 @@ type runOptions struct {
 func (app *App) runCmd() *cobra.Command {
 	opts := &runOptions{}
 	cmd := &cobra.Command{
-		Use:   "run [--listen ADDR]",
+		Use:   "run [--listen ADDR] [--health-addr ADDR]",
 		Short: "Run the reconciler as a daemon, each rollout on its own schedule",
 		Long: "run evaluates each rollout on the cron schedule its spec names (default every 15 minutes),\n" +
 			"re-reading the specs from the repository on every wake-up, and serves /healthz and /metrics\n" +
-			"(Prometheus) on --listen. SIGTERM or SIGINT lets the pass in flight finish, then exits.\n\n" +
+			"(Prometheus) on --listen, and /healthz and /readyz alone on --health-addr, a listener no client\n" +
+			"of /metrics can starve. SIGTERM or SIGINT lets the pass in flight finish, then exits.\n\n" +
 			"--listen defaults to loopback (127.0.0.1:9090). To let a Prometheus on another host scrape it,\n" +
 			"listen on all interfaces (--listen :9090) or one (--listen 10.0.0.5:9090) and restrict who\n" +
-			"may connect with a firewall or network policy; see docs/reconcile.md.\n\n" +
+			"may connect with a firewall or network policy; see docs/reconcile.md. Kubernetes probes need\n" +
+			"--health-addr on the pod's IP too (--health-addr :9091).\n\n" +
 			"Example:\n  rollout run --repo https://github.com/acme/llm-config --listen 127.0.0.1:9090",
 		Args: exactArgs(0),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -48,6 +51,8 @@ func (app *App) runCmd() *cobra.Command {
 	}
 	cmd.Flags().StringVar(&opts.Listen, "listen", daemon.DefaultListen,
 		"address of /healthz and /metrics; loopback by default, \":9090\" listens on every interface")
+	cmd.Flags().StringVar(&opts.HealthListen, "health-addr", daemon.DefaultHealthListen,
+		"address of /healthz and /readyz alone, for probes; loopback by default, \":9091\" listens on every interface")
 	cmd.Flags().StringVar(&opts.Metrics, "metrics", "", "metrics source for every rollout, replacing the specs' own")
 	cmd.Flags().BoolVar(&opts.Signed, "signed-commits", false, "make commits through GitHub's API, so GitHub signs them (GitHub only)")
 	cmd.Flags().DurationVar(&opts.Poll, "poll", daemon.DefaultPoll, "longest wait between two readings of the specs")
@@ -63,12 +68,13 @@ func (app *App) runDaemon(ctx context.Context, opts *runOptions) error {
 	}
 	loop := app.loop(w, opts.Metrics, log)
 	d := &daemon.Daemon{
-		Reconciler: loop,
-		Notifier:   loop.Notifier,
-		Listen:     opts.Listen,
-		Now:        app.Now,
-		Poll:       opts.Poll,
-		Log:        log,
+		Reconciler:   loop,
+		Notifier:     loop.Notifier,
+		Listen:       opts.Listen,
+		HealthListen: opts.HealthListen,
+		Now:          app.Now,
+		Poll:         opts.Poll,
+		Log:          log,
 	}
 	if opts.ready != nil {
 		go func() {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/rollout-dev/rollout/internal/hostfile"
 	"github.com/rollout-dev/rollout/policy"
 	"github.com/rollout-dev/rollout/policy/source/synth"
 	"github.com/rollout-dev/rollout/rollouts"
@@ -94,7 +95,7 @@ type simulation struct {
 }
 
 func (app *App) simulate(opts *simulateOptions) error {
-	src, err := os.ReadFile(opts.SpecPath)
+	src, err := hostfile.ReadFile(opts.SpecPath)
 	if err != nil {
 		return readSpecError(opts.SpecPath, err)
 	}
@@ -212,7 +213,7 @@ func backdate(path string, src []byte, spec *rollouts.Spec, from time.Time) erro
 // recordsSince counts the records of rollout at or after from in the JSON Lines file at path. A missing
 // file holds none; a line that does not parse is not counted (the judge reports it).
 func recordsSince(path, rollout string, from time.Time) (int, error) {
-	f, err := os.Open(path)
+	f, err := hostfile.Open(path)
 	if errors.Is(err, os.ErrNotExist) {
 		return 0, nil
 	}

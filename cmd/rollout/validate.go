@@ -14,6 +14,7 @@ import (
 	"github.com/go-git/go-git/v5"
 	"github.com/spf13/cobra"
 
+	"github.com/rollout-dev/rollout/internal/hostfile"
 	"github.com/rollout-dev/rollout/rollouts"
 )
 
@@ -78,7 +79,7 @@ Example:
 				opts.Paths = []string{filepath.Join(root, app.Dir)}
 			}
 			opts.Files = hostFS{root: root}
-			opts.RepoTree = os.DirFS(root)
+			opts.RepoTree = hostfile.DirFS(root)
 			if app.Now != nil {
 				opts.Now = app.Now()
 			}
@@ -270,7 +271,7 @@ func (h hostFS) Open(name string) (fs.File, error) {
 	if outside, err := h.linksOutside(p); err == nil && outside {
 		return nil, &fs.PathError{Op: "open", Path: name, Err: errLinkOutside}
 	}
-	return os.Open(p)
+	return hostfile.OpenEntry(p)
 }
 
 // linksOutside reports whether p goes through a symbolic link whose target is outside the root. A path

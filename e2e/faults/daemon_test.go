@@ -38,7 +38,7 @@ func TestDaemonEndpointsExposeNoSecrets(t *testing.T) {
 	var mu sync.Mutex
 	clock, sleeps := t0.Add(2*time.Hour), 0
 	passed := make(chan []string, 10)
-	d := &daemon.Daemon{Reconciler: rec, Listen: "127.0.0.1:0", Poll: time.Hour,
+	d := &daemon.Daemon{Reconciler: rec, Listen: "127.0.0.1:0", HealthListen: "127.0.0.1:0", Poll: time.Hour,
 		AfterPass: func(names []string) { passed <- names },
 		Now:       func() time.Time { mu.Lock(); defer mu.Unlock(); return clock },
 		After: func(dur time.Duration) <-chan time.Time {

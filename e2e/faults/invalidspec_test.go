@@ -68,7 +68,7 @@ func TestDaemonAlertsWhenALiveSpecTurnsInvalid(t *testing.T) {
 	loop := w.localLoop()
 	clock := &stepClock{now: t0.Add(2*time.Hour + 7*time.Minute), sleeps: make(chan stepSleep, 4)}
 	passed := make(chan []string, 10)
-	d := &daemon.Daemon{Reconciler: loop, Notifier: loop.Notifier, Listen: "127.0.0.1:0", Poll: time.Hour, Log: loop.Log,
+	d := &daemon.Daemon{Reconciler: loop, Notifier: loop.Notifier, Listen: "127.0.0.1:0", HealthListen: "127.0.0.1:0", Poll: time.Hour, Log: loop.Log,
 		Now: clock.Now, After: clock.After, AfterPass: func(names []string) { passed <- names }}
 	ctx, cancel := context.WithCancel(context.Background())
 	stopped := make(chan error, 1)

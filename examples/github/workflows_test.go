@@ -6,14 +6,18 @@ package examples_test
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/rollout-dev/rollout/internal/githubtest"
 )
 
 type step struct {
@@ -337,32 +341,136 @@ func TestRunScriptArgsPerLine(t *testing.T) {
 	}
 }
 
-func TestRunScriptPlanComment(t *testing.T) {
-	dir := t.TempDir()
+// fakePlan is a rollout for run.sh's tests that prints, for `plan`, the JSON and the Markdown that
+// `rollout plan` prints for n rollouts (one table line each, then each rollout's evidence, evidence
+// bytes long), the shape of cmd/rollout/testdata/plan.md.
+func fakePlan(t *testing.T, dir string, n, evidence int) {
+	t.Helper()
+	var md, js strings.Builder
+	md.WriteString("### rollout plan for main at 905a1d21215e\n\n| rollout | decision | weight | would do |\n|---|---|---|---|\n")
+	for i := range n {
+		fmt.Fprintf(&md, "| r%03d | start | 0%% → 5%% | commit the start of stage 0 |\n", i)
+	}
+	md.WriteString("\n")
+	js.WriteString("[")
+	for i := range n {
+		fmt.Fprintf(&md, "<details><summary>r%03d: evidence</summary>\n\n### r%03d: start (stage 0, 0%% → stage 0, 5%%)\n\n%s\n\n</details>\n\n",
+			i, i, strings.Repeat("p95 latency → ", evidence/16)) // "→" is three bytes, one character
+		if i > 0 {
+			js.WriteString(",")
+		}
+		fmt.Fprintf(&js, `{"rollout":"r%03d","decision":"start","from":0,"to":5}`, i)
+	}
+	js.WriteString("]\n")
+	if err := os.WriteFile(filepath.Join(dir, "plan.md"), []byte(md.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "plan.json"), []byte(js.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	fakeBin(t, dir, "rollout", `case "$*" in
-*"-o json"*) echo '[{"rollout":"summarizer","decision":"start","from":0,"to":5,"commit":null,"proposal":null,"error":null}]' ;;
-*) echo "## Plan: summarizer starts at 5%" ;;
+*"-o json"*) cat "$(dirname "$0")/plan.json" ;;
+*) cat "$(dirname "$0")/plan.md" ;;
 esac`)
-	// The fake gh finds no plan comment, then records the one it is asked to create.
-	fakeBin(t, dir, "gh", `echo "$*" >> "$(dirname "$0")/gh.log"
-for a in "$@"; do case "$a" in body=@*) cp "${a#body=@}" "$(dirname "$0")/comment.md" ;; esac; done`)
+}
+
+// TestRunScriptPlanComment runs action/run.sh for `plan` on a pull request against the GitHub test
+// server: it keeps one plan comment of its own, creating it, then updating it, and never touches a
+// comment someone else wrote with the same marker (before issue 22 it edited the first comment from
+// anyone that held the marker). A plan longer than a comment holds (80 rollouts with evidence) is cut
+// under GitHub's 65,536 characters, keeping every rollout's line, summarising the rollouts whose
+// evidence does not fit one line each and linking to the job summary, which holds it all.
+func TestRunScriptPlanComment(t *testing.T) {
+	if _, err := exec.LookPath("curl"); err != nil {
+		t.Skip("curl is not installed (GitHub's runners have it)")
+	}
+	const marker = "<!-- rollout:plan -->"
+	srv := githubtest.New(t, "acme", "llm-config", func() time.Time { return time.Date(2026, 4, 16, 12, 0, 0, 0, time.UTC) })
+	srv.Token = "ghs_test"
+	n := srv.AddPull("feature/canary", "main", "Try the new model", "", "alice")
+	hijack := marker + "\nmallory's text, formatted to look like the plan"
+	theirs := srv.AddComment(n, "mallory", "User", hijack)
+	dir := t.TempDir()
 	event := filepath.Join(dir, "event.json")
-	os.WriteFile(event, []byte(`{"pull_request":{"number":42}}`), 0o644)
-	summary, output, stdout, err := runScript(t, dir, map[string]string{"ROLLOUT_BIN": dir + "/rollout", "INPUT_COMMAND": "plan",
-		"GITHUB_EVENT_PATH": event, "GITHUB_REPOSITORY": "acme/llm-config", "GH_TOKEN": "t"})
+	if err := os.WriteFile(event, []byte(fmt.Sprintf(`{"pull_request":{"number":%d}}`, n)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	env := map[string]string{"ROLLOUT_BIN": dir + "/rollout", "INPUT_COMMAND": "plan", "GITHUB_EVENT_PATH": event,
+		"GITHUB_REPOSITORY": "acme/llm-config", "GITHUB_API_URL": srv.APIURL(), "GITHUB_SERVER_URL": "https://github.com",
+		"GITHUB_RUN_ID": "4242", "GH_TOKEN": srv.Token}
+	ours := func() githubtest.Comment {
+		t.Helper()
+		var own []githubtest.Comment
+		for _, c := range srv.Comments(n) {
+			if c.ID == theirs {
+				if c.Body != hijack {
+					t.Errorf("mallory's comment was edited: %q", c.Body)
+				}
+				continue
+			}
+			own = append(own, c)
+		}
+		if len(own) != 1 || own[0].Login != "rollout-bot[bot]" || !strings.HasPrefix(own[0].Body, marker+"\n") {
+			t.Fatalf("want one plan comment of the bot's, got %+v", own)
+		}
+		return own[0]
+	}
+
+	fakePlan(t, dir, 2, 100)
+	summary, output, stdout, err := runScript(t, dir, env)
 	if err != nil {
 		t.Fatalf("%v: %s", err, stdout)
 	}
-	log, _ := os.ReadFile(filepath.Join(dir, "gh.log"))
-	if !strings.Contains(string(log), "--method POST repos/acme/llm-config/issues/42/comments") {
-		t.Errorf("gh calls:\n%s", log)
+	first := ours()
+	if !strings.Contains(first.Body, "| r001 | start |") || !strings.Contains(first.Body, "<summary>r001: evidence</summary>") {
+		t.Errorf("comment = %q", first.Body)
 	}
-	comment, _ := os.ReadFile(filepath.Join(dir, "comment.md"))
-	if string(comment) != "<!-- rollout:plan -->\n## Plan: summarizer starts at 5%\n" {
-		t.Errorf("comment = %q", comment)
-	}
-	if !strings.Contains(summary, "## Plan: summarizer") || !strings.Contains(output, `"decision":"start"`) {
+	if !strings.Contains(summary, "| r001 | start |") || !strings.Contains(output, `"decision":"start"`) {
 		t.Errorf("summary %q output %q", summary, output)
+	}
+
+	fakePlan(t, dir, 80, 2000)
+	summary, _, stdout, err = runScript(t, dir, env)
+	if err != nil {
+		t.Fatalf("%v: %s", err, stdout)
+	}
+	c := ours()
+	if c.ID != first.ID {
+		t.Errorf("the plan comment was not updated in place: %d, then %d", first.ID, c.ID)
+	}
+	if chars := len([]rune(c.Body)); chars > 65536 || chars < 50000 {
+		t.Errorf("the comment holds %d characters; want it under GitHub's 65,536, and filled", chars)
+	}
+	for i := range 80 {
+		if !strings.Contains(c.Body, fmt.Sprintf("| r%03d | start |", i)) {
+			t.Errorf("the comment lost r%03d's line", i)
+		}
+		if !strings.Contains(summary, fmt.Sprintf("<summary>r%03d: evidence</summary>", i)) {
+			t.Errorf("the job summary lost r%03d's evidence", i)
+		}
+	}
+	// With an App's installation token (an Action's GITHUB_TOKEN), GET /user answers 403: the comment
+	// of its own is the one the App wrote as its bot.
+	n = srv.AddPull("feature/other", "main", "Another model", "", "alice")
+	theirs = srv.AddComment(n, "mallory", "User", hijack)
+	if err := os.WriteFile(event, []byte(fmt.Sprintf(`{"pull_request":{"number":%d}}`, n)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	env["GH_TOKEN"] = srv.InstallationToken()
+	fakePlan(t, dir, 1, 100)
+	for range 2 {
+		if _, _, stdout, err := runScript(t, dir, env); err != nil {
+			t.Fatalf("%v: %s", err, stdout)
+		}
+	}
+	if c := ours(); !strings.Contains(c.Body, "| r000 | start |") {
+		t.Errorf("with an installation token: comment %q", c.Body)
+	}
+	shown := strings.Count(c.Body, ": evidence</summary>")
+	cut := strings.Count(c.Body, "`: evidence in the job summary")
+	if shown == 0 || shown+cut != 80 || !strings.Contains(c.Body, fmt.Sprintf("%d rollouts' evidence is in [the job summary](https://github.com/acme/llm-config/actions/runs/4242)", cut)) ||
+		!strings.Contains(c.Body, "- `r079`: evidence in the job summary") {
+		t.Errorf("%d rollouts' evidence shown, %d summarised; comment ends %q", shown, cut, c.Body[max(0, len(c.Body)-400):])
 	}
 }
 

@@ -30,7 +30,8 @@ import (
 
 // Fault is an error response the server gives instead of serving a request.
 type Fault struct {
-	// Status is the HTTP status: 500, 502, 403 or 429.
+	// Status is the HTTP status: 500, 502, 403, 429, or 404 (as GitHub answers a route the token may
+	// not see, such as git/matching-refs without Contents: read).
 	Status int
 	// RetryAfter, in seconds, is sent as Retry-After when positive.
 	RetryAfter int
@@ -226,6 +227,41 @@ func (s *Server) Pull(number int) (PullRequest, bool) {
 	return s.snapshot(p), true
 }
 
+// AddComment comments on issue or pull request number as the account login (of type "User" or
+// "Bot"), as a reviewer or another tool would, and returns the comment's id.
+func (s *Server) AddComment(number int, login, typ, body string) int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := *ts(s.Now())
+	s.nextID++
+	c := &issueComment{ID: s.nextID, NodeID: fmt.Sprintf("IC_FAKE%d", s.nextID),
+		URL:  fmt.Sprintf("%s/repos/%s/%s/issues/comments/%d", s.URL, s.Owner, s.Repo, s.nextID),
+		Body: body, User: user{Login: login, ID: 5, Type: typ}, CreatedAt: now, UpdatedAt: now,
+		IssueURL: fmt.Sprintf("%s/repos/%s/%s/issues/%d", s.URL, s.Owner, s.Repo, number), issue: number}
+	s.comments = append(s.comments, c)
+	return c.ID
+}
+
+// Comment is one issue comment as the server holds it.
+type Comment struct {
+	ID    int64
+	Login string
+	Body  string
+}
+
+// Comments returns the comments of issue or pull request number, oldest first.
+func (s *Server) Comments(number int) []Comment {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []Comment
+	for _, c := range s.comments {
+		if c.issue == number {
+			out = append(out, Comment{ID: c.ID, Login: c.User.Login, Body: c.Body})
+		}
+	}
+	return out
+}
+
 // AddPull opens a pull request as a human (or another tool) would, and returns its number.
 func (s *Server) AddPull(head, base, title, body, login string) int {
 	s.mu.Lock()
@@ -369,8 +405,17 @@ type issueComment struct {
 	CreatedAt string `json:"created_at"`
 	UpdatedAt string `json:"updated_at"`
 	IssueURL  string `json:"issue_url"`
+	// PerformedViaGitHubApp is the App that wrote the comment with an installation token; null else.
+	PerformedViaGitHubApp *githubApp `json:"performed_via_github_app"`
 
 	issue int
+}
+
+// githubApp is an App as a comment's performed_via_github_app names it.
+type githubApp struct {
+	ID   int64  `json:"id"`
+	Slug string `json:"slug"`
+	Name string `json:"name"`
 }
 
 // apiError is GitHub's error body.
@@ -411,6 +456,7 @@ var routes = []struct {
 	{"POST", "/repos/{owner}/{repo}/issues/{number}/comments", nil},
 	{"PATCH", "/repos/{owner}/{repo}/issues/comments/{comment_id}", nil},
 	{"GET", "/repos/{owner}/{repo}/installation", nil},
+	{"GET", "/user", nil},
 	{"POST", "/app/installations/{installation_id}/access_tokens", nil},
 	{"POST", "/graphql", nil},
 	{"GET", "/repos/{owner}/{repo}/compare/{basehead}", nil},
@@ -507,6 +553,8 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		h.mergePull()
 	case "POST /repos/{owner}/{repo}/issues/{number}/labels":
 		h.addLabels()
+	case "GET /user":
+		h.authenticatedUser()
 	case "GET /repos/{owner}/{repo}/issues/{number}/comments":
 		h.listComments()
 	case "POST /repos/{owner}/{repo}/issues/{number}/comments":
@@ -1073,6 +1121,17 @@ func (h handler) addLabels() {
 	h.json(http.StatusOK, p.Labels)
 }
 
+// authenticatedUser serves GET /user: the account of the token, the one the server writes comments and
+// pull requests as. An App's installation token has no user: 403, as GitHub answers it.
+func (h handler) authenticatedUser() {
+	if tok, _ := strings.CutPrefix(strings.TrimPrefix(h.r.Header.Get("Authorization"), "token "), "Bearer "); h.s.minted[tok] {
+		h.fail(http.StatusForbidden, apiError{Message: "Resource not accessible by integration",
+			DocumentationURL: "https://docs.github.com/rest/users/users#get-the-authenticated-user"})
+		return
+	}
+	h.json(http.StatusOK, user{Login: botLogin, ID: 2, Type: "Bot"})
+}
+
 func (h handler) listComments() {
 	p, ok := h.number()
 	if !ok {
@@ -1105,6 +1164,9 @@ func (h handler) createComment() {
 		HTMLURL: fmt.Sprintf("%s#issuecomment-%d", p.HTMLURL, h.s.nextID),
 		Body:    req.Body, User: user{Login: botLogin, ID: 2, Type: "Bot"}, CreatedAt: now, UpdatedAt: now,
 		IssueURL: fmt.Sprintf("%s/repos/%s/%s/issues/%d", h.s.URL, h.s.Owner, h.s.Repo, p.Number), issue: p.Number}
+	if tok, _ := strings.CutPrefix(strings.TrimPrefix(h.r.Header.Get("Authorization"), "token "), "Bearer "); h.s.minted[tok] {
+		c.PerformedViaGitHubApp = &githubApp{ID: 4242, Slug: strings.TrimSuffix(botLogin, "[bot]"), Name: "rollout"}
+	}
 	h.s.comments = append(h.s.comments, c)
 	h.w.Header().Set("Location", c.URL)
 	h.json(http.StatusCreated, c)
@@ -1130,6 +1192,17 @@ func (h handler) editComment() {
 	}
 	c.Body, c.UpdatedAt = req.Body, *ts(h.s.Now())
 	h.json(http.StatusOK, c)
+}
+
+// InstallationToken mints an installation token of the App, as POST access_tokens does, for a test
+// that acts as the App without its key (an Action's GITHUB_TOKEN is such a token).
+func (s *Server) InstallationToken() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.nextID++
+	tok := fmt.Sprintf("ghs_fakeinstallation%d", s.nextID)
+	s.minted[tok] = true
+	return tok
 }
 
 func (h handler) accessToken() {

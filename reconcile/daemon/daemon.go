@@ -1,14 +1,17 @@
 // Package daemon runs the reconciler as a long-lived process (`rollout run`): each rollout is evaluated
 // on its own cron schedule, specs are re-read on every wake-up, and /healthz and /metrics are served.
+// /healthz and /readyz have a listener of their own (HealthListen), so that no client of /metrics can
+// starve the probes that decide whether the daemon is restarted.
 //
 // A rollout the daemon has seen keeps its place in the schedule when its spec turns invalid (a bad edit,
 // a second file taking its name): while its canary holds traffic that is an alert, logged, counted on
 // /metrics (rollout_invalid_spec_alerts_total) and sent to the notification targets its last valid spec
 // named, because nothing judges that canary until a human repairs the file.
 //
-// The HTTP server is bounded: read-header, read, write and idle timeouts, and at most MaxConns
-// connections at once, so that idle or slow clients cannot exhaust memory or file descriptors and stall
-// the reconciler. It listens on loopback unless told otherwise.
+// The HTTP server is bounded: read-header, read, write and idle timeouts, header bytes, and at most
+// MaxConns connections at once, of which idle keep-alive ones are closed, longest idle first, when a new
+// client needs the slot; so idle or slow clients cannot exhaust memory or file descriptors, stall the
+// reconciler, or hold every slot. It listens on loopback unless told otherwise.
 //
 // Time comes from injected functions (Now, After), so tests drive the schedule without sleeping.
 //
@@ -30,7 +33,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/robfig/cron/v3"
-	"golang.org/x/net/netutil"
 
 	"github.com/rollout-dev/rollout/reconcile"
 	"github.com/rollout-dev/rollout/rollouts"
@@ -56,6 +58,11 @@ const (
 	// DefaultListen is loopback: /metrics is for a local scraper or a sidecar. Exposing it is a choice
 	// made with --listen (":9090", or a pod IP) behind a network policy.
 	DefaultListen = "127.0.0.1:9090"
+	// DefaultHealthListen is the address of /healthz and /readyz alone, on loopback; a pod's probes
+	// need --health-addr on its IP (":9091").
+	DefaultHealthListen = "127.0.0.1:9091"
+	// healthMaxConns bounds the health listener's connections; probes use one at a time.
+	healthMaxConns = 16
 	// DefaultMaxConns bounds the connections served at once; more wait in the kernel's backlog.
 	DefaultMaxConns = 64
 	// DefaultReadHeaderTimeout, DefaultIdleTimeout and DefaultWriteTimeout bound a client's request
@@ -81,6 +88,9 @@ type Daemon struct {
 	// Listen is the address of /healthz and /metrics, such as "127.0.0.1:9090" or "127.0.0.1:0";
 	// empty means DefaultListen.
 	Listen string
+	// HealthListen is the address of /healthz and /readyz alone, such as "127.0.0.1:9091"; empty means
+	// DefaultHealthListen. Its server has the same bounds as Listen's, with its own connection slots.
+	HealthListen string
 	// MaxConns bounds the HTTP connections served at once (0: DefaultMaxConns). ReadHeaderTimeout,
 	// IdleTimeout and WriteTimeout bound each one (0: their defaults).
 	MaxConns          int
@@ -100,14 +110,15 @@ type Daemon struct {
 	// may run again. Tests use it to wait for a pass instead of sleeping.
 	AfterPass func(names []string)
 
-	addr     chan net.Addr
-	initOnce sync.Once
-	registry *prometheus.Registry
-	ticks    *prometheus.CounterVec
-	duration prometheus.Histogram
-	decision *prometheus.CounterVec
-	invalid  *prometheus.CounterVec
-	conns    prometheus.Gauge
+	addr       chan net.Addr
+	healthAddr chan net.Addr
+	initOnce   sync.Once
+	registry   *prometheus.Registry
+	ticks      *prometheus.CounterVec
+	duration   prometheus.Histogram
+	decision   *prometheus.CounterVec
+	invalid    *prometheus.CounterVec
+	conns      prometheus.Gauge
 
 	mu      sync.Mutex
 	running map[string]bool
@@ -117,9 +128,10 @@ type Daemon struct {
 func (d *Daemon) init() {
 	d.initOnce.Do(func() {
 		d.addr = make(chan net.Addr, 1)
+		d.healthAddr = make(chan net.Addr, 1)
 		d.registry = prometheus.NewRegistry()
 		d.ticks = prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "rollout_ticks_total", Help: "Reconcile passes, by result (ok: every rollout reconciled; failed: a rollout or the pass failed).",
+			Name: "rollout_ticks_total", Help: "Reconcile passes, by result (ok: every rollout reconciled; failed: a rollout or the pass failed; skipped: a rollout was due while its previous pass still ran).",
 		}, []string{"result"})
 		d.duration = prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name: "rollout_tick_duration_seconds", Help: "Duration of one reconcile pass.", Buckets: prometheus.DefBuckets,
@@ -154,6 +166,18 @@ func (d *Daemon) Addr(ctx context.Context) (net.Addr, error) {
 	}
 }
 
+// HealthAddr returns the address /healthz and /readyz listen on, once they do.
+func (d *Daemon) HealthAddr(ctx context.Context) (net.Addr, error) {
+	d.init()
+	select {
+	case a := <-d.healthAddr:
+		d.healthAddr <- a
+		return a, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
 // Run serves /healthz and /metrics and evaluates rollouts on their schedules until ctx ends. Passes in
 // flight when ctx ends run to completion (they are not cancelled: a rollback half-done is worse than a
 // late exit); then the server shuts down and Run returns nil.
@@ -170,27 +194,24 @@ func (d *Daemon) Run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("listen %s: %w", listen, err)
 	}
-	d.addr <- ln.Addr()
-	ln = netutil.LimitListener(ln, orDefault(d.MaxConns, DefaultMaxConns))
-	srv := &http.Server{
-		Handler:           d.handler(),
-		ReadHeaderTimeout: orDefault(d.ReadHeaderTimeout, DefaultReadHeaderTimeout),
-		ReadTimeout:       orDefault(d.ReadHeaderTimeout, DefaultReadHeaderTimeout),
-		WriteTimeout:      orDefault(d.WriteTimeout, DefaultWriteTimeout),
-		IdleTimeout:       orDefault(d.IdleTimeout, DefaultIdleTimeout),
-		MaxHeaderBytes:    8 << 10,
-		ConnState: func(_ net.Conn, state http.ConnState) {
-			switch state {
-			case http.StateNew:
-				d.conns.Inc()
-			case http.StateClosed, http.StateHijacked:
-				d.conns.Dec()
-			}
-		},
+	healthListen := d.HealthListen
+	if healthListen == "" {
+		healthListen = DefaultHealthListen
 	}
+	healthLn, err := net.Listen("tcp", healthListen)
+	if err != nil {
+		ln.Close()
+		return fmt.Errorf("listen %s (health): %w", healthListen, err)
+	}
+	d.addr <- ln.Addr()
+	d.healthAddr <- healthLn.Addr()
+	srv := d.server(ln, orDefault(d.MaxConns, DefaultMaxConns), d.handler(), d.conns)
+	health := d.server(healthLn, healthMaxConns, d.healthHandler(), nil)
+	healthServed := make(chan error, 1)
+	go func() { healthServed <- health.srv.Serve(health.ln) }()
 	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ln) }()
-	d.log().Info("serving", "addr", ln.Addr().String())
+	go func() { served <- srv.srv.Serve(srv.ln) }()
+	d.log().Info("serving", "addr", ln.Addr().String(), "health", healthLn.Addr().String())
 
 	var inflight sync.WaitGroup
 	d.schedule(ctx, &inflight)
@@ -199,11 +220,13 @@ func (d *Daemon) Run(ctx context.Context) error {
 
 	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
-	if err := srv.Shutdown(shutdownCtx); err != nil {
+	if err := errors.Join(srv.srv.Shutdown(shutdownCtx), health.srv.Shutdown(shutdownCtx)); err != nil {
 		return fmt.Errorf("shut down: %w", err)
 	}
-	if err := <-served; err != nil && !errors.Is(err, http.ErrServerClosed) {
-		return fmt.Errorf("serve: %w", err)
+	for _, ch := range []chan error{served, healthServed} {
+		if err := <-ch; err != nil && !errors.Is(err, http.ErrServerClosed) {
+			return fmt.Errorf("serve: %w", err)
+		}
 	}
 	d.log().Info("stopped")
 	return nil
@@ -282,6 +305,12 @@ func (d *Daemon) schedule(ctx context.Context, inflight *sync.WaitGroup) {
 				case d.claim(name):
 					due = append(due, name)
 					last[name] = now
+				default:
+					// Its previous pass is still running: this due time is skipped, not queued, so a
+					// pass that never ends holds one goroutine, not one more per due time.
+					last[name] = now
+					d.ticks.WithLabelValues("skipped").Inc()
+					d.log().Warn("pass skipped: the rollout's previous pass is still running", "rollout", name)
 				}
 				next = sched.Next(now)
 			}
@@ -434,6 +463,39 @@ func (d *Daemon) pass(ctx context.Context, names []string) {
 	d.ticks.WithLabelValues(result).Inc()
 }
 
+// boundedServer is an HTTP server and the fair, bounded listener it serves.
+type boundedServer struct {
+	srv *http.Server
+	ln  *fairListener
+}
+
+// server returns the bounded server of handler on ln: at most maxConns connections, the longest-idle
+// keep-alive closed for a newcomer, and every phase of a request timed; gauge, when set, counts the
+// open connections.
+func (d *Daemon) server(ln net.Listener, maxConns int, handler http.Handler, gauge prometheus.Gauge) boundedServer {
+	fair := newFairListener(ln, maxConns)
+	return boundedServer{ln: fair, srv: &http.Server{
+		Handler:           handler,
+		ReadHeaderTimeout: orDefault(d.ReadHeaderTimeout, DefaultReadHeaderTimeout),
+		ReadTimeout:       orDefault(d.ReadHeaderTimeout, DefaultReadHeaderTimeout),
+		WriteTimeout:      orDefault(d.WriteTimeout, DefaultWriteTimeout),
+		IdleTimeout:       orDefault(d.IdleTimeout, DefaultIdleTimeout),
+		MaxHeaderBytes:    8 << 10,
+		ConnState: func(c net.Conn, state http.ConnState) {
+			fair.track(c, state)
+			if gauge == nil {
+				return
+			}
+			switch state {
+			case http.StateNew:
+				gauge.Inc()
+			case http.StateClosed, http.StateHijacked:
+				gauge.Dec()
+			}
+		},
+	}}
+}
+
 func (d *Daemon) setHealth(err error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -444,19 +506,30 @@ func (d *Daemon) setHealth(err error) {
 // /metrics.
 func (d *Daemon) handler() http.Handler {
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
-		d.mu.Lock()
-		err := d.healthy
-		d.mu.Unlock()
-		if err != nil {
-			// The error may name internals; the log has the detail.
-			http.Error(w, "unhealthy: cannot read the repository", http.StatusServiceUnavailable)
-			return
-		}
-		fmt.Fprintln(w, "ok")
-	})
+	mux.HandleFunc("GET /healthz", d.serveHealth)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(d.registry, promhttp.HandlerOpts{}))
 	return mux
+}
+
+// healthHandler serves the health listener: /healthz and /readyz, nothing else.
+func (d *Daemon) healthHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", d.serveHealth)
+	mux.HandleFunc("GET /readyz", d.serveHealth)
+	return mux
+}
+
+// serveHealth answers 200 while the repository could be read on the last try, 503 otherwise.
+func (d *Daemon) serveHealth(w http.ResponseWriter, _ *http.Request) {
+	d.mu.Lock()
+	err := d.healthy
+	d.mu.Unlock()
+	if err != nil {
+		// The error may name internals; the log has the detail.
+		http.Error(w, "unhealthy: cannot read the repository", http.StatusServiceUnavailable)
+		return
+	}
+	fmt.Fprintln(w, "ok")
 }
 
 func orDefault[T int | time.Duration](v, def T) T {

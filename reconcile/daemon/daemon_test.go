@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -142,7 +143,7 @@ func drain(ch chan string) []string {
 func TestEachRolloutOnItsOwnSchedule(t *testing.T) {
 	clock := newFakeClock(time.Date(2026, 4, 16, 10, 7, 0, 0, time.UTC))
 	rec := &fakeReconciler{clock: clock, set: specs(map[string]string{"a": "*/15 * * * *", "b": "0 * * * *"}), calls: make(chan string, 32)}
-	d := &Daemon{Reconciler: rec, Listen: "127.0.0.1:0", Now: clock.Now, After: clock.After, Poll: time.Hour}
+	d := &Daemon{Reconciler: rec, Listen: "127.0.0.1:0", HealthListen: "127.0.0.1:0", Now: clock.Now, After: clock.After, Poll: time.Hour}
 	passed := make(chan []string, 8)
 	d.AfterPass = func(names []string) { passed <- names }
 	cancel, done := start(t, d)
@@ -197,15 +198,16 @@ func TestARolloutIsNeverEvaluatedTwiceAtOnce(t *testing.T) {
 	release := make(chan struct{})
 	rec := &fakeReconciler{clock: clock, set: specs(map[string]string{"a": "*/15 * * * *"}), calls: make(chan string, 32),
 		hold: map[string]chan struct{}{"a": release}}
-	d := &Daemon{Reconciler: rec, Listen: "127.0.0.1:0", Now: clock.Now, After: clock.After, Poll: time.Hour}
+	d := &Daemon{Reconciler: rec, Listen: "127.0.0.1:0", HealthListen: "127.0.0.1:0", Now: clock.Now, After: clock.After, Poll: time.Hour}
 	cancel, done := start(t, d)
 
 	clock.next(t) // 10:15: a starts and blocks
 	if c := recv(t, rec.calls); c != "10:15 a" {
 		t.Fatalf("first pass %q", c)
 	}
-	clock.next(t) // 10:30: a is still running
-	clock.next(t) // 10:45: still running
+	clock.next(t)          // 10:30: a is still running
+	clock.next(t)          // 10:45: still running
+	recv(t, clock.waiters) // the daemon has dealt with 10:45 and sleeps again
 	close(release)
 	cancel() // SIGTERM: the pass in flight finishes, no new one starts
 	if err := recv(t, done); err != nil {
@@ -218,6 +220,9 @@ func TestARolloutIsNeverEvaluatedTwiceAtOnce(t *testing.T) {
 	if len(rec.ctxErr) != 1 || rec.ctxErr[0] != nil {
 		t.Errorf("the pass in flight saw a cancelled context: %v", rec.ctxErr)
 	}
+	if n := testutil.ToFloat64(d.ticks.WithLabelValues("skipped")); n != 2 {
+		t.Errorf("skipped passes on /metrics = %v, want 2 (10:30 and 10:45)", n)
+	}
 }
 
 func TestShutdownWaitsForThePassInFlight(t *testing.T) {
@@ -225,7 +230,7 @@ func TestShutdownWaitsForThePassInFlight(t *testing.T) {
 	release := make(chan struct{})
 	rec := &fakeReconciler{clock: clock, set: specs(map[string]string{"a": "*/15 * * * *"}), calls: make(chan string, 32),
 		hold: map[string]chan struct{}{"a": release}}
-	d := &Daemon{Reconciler: rec, Listen: "127.0.0.1:0", Now: clock.Now, After: clock.After, Poll: time.Hour}
+	d := &Daemon{Reconciler: rec, Listen: "127.0.0.1:0", HealthListen: "127.0.0.1:0", Now: clock.Now, After: clock.After, Poll: time.Hour}
 	cancel, done := start(t, d)
 	clock.next(t)
 	recv(t, rec.calls)
@@ -248,7 +253,7 @@ func TestShutdownWaitsForThePassInFlight(t *testing.T) {
 func TestHealthzFailsWhileTheRepositoryCannotBeRead(t *testing.T) {
 	clock := newFakeClock(time.Date(2026, 4, 16, 10, 7, 0, 0, time.UTC))
 	rec := &fakeReconciler{clock: clock, calls: make(chan string, 1), specsErr: errors.New("dial tcp: secret.example.com refused")}
-	d := &Daemon{Reconciler: rec, Listen: "127.0.0.1:0", Now: clock.Now, After: clock.After}
+	d := &Daemon{Reconciler: rec, Listen: "127.0.0.1:0", HealthListen: "127.0.0.1:0", Now: clock.Now, After: clock.After}
 	start(t, d)
 	w := recv(t, clock.waiters) // the first reading has failed by the time the daemon sleeps
 	addr, err := d.Addr(context.Background())
@@ -289,7 +294,7 @@ func TestIdleConnectionsCannotStallTheDaemon(t *testing.T) {
 	clock := newFakeClock(time.Date(2026, 4, 16, 10, 7, 0, 0, time.UTC))
 	rec := &fakeReconciler{clock: clock, set: specs(map[string]string{"a": "*/15 * * * *"}), calls: make(chan string, 32)}
 	const maxConns, idle = 8, 300
-	d := &Daemon{Reconciler: rec, Listen: "127.0.0.1:0", Now: clock.Now, After: clock.After, Poll: time.Hour,
+	d := &Daemon{Reconciler: rec, Listen: "127.0.0.1:0", HealthListen: "127.0.0.1:0", Now: clock.Now, After: clock.After, Poll: time.Hour,
 		MaxConns: maxConns, ReadHeaderTimeout: 200 * time.Millisecond}
 	passed := make(chan []string, 8)
 	d.AfterPass = func(names []string) { passed <- names }
@@ -358,5 +363,113 @@ func TestIdleConnectionsCannotStallTheDaemon(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
 		t.Errorf("healthz = %d", resp.StatusCode)
+	}
+}
+
+// TestProbesCannotBeStarved: 64 slow keep-alive clients take every connection slot of the main
+// listener (the red team's 64 clients answered 0 of 14 /healthz probes in 70 s). /healthz and /readyz
+// answer on their own listener whatever the main one holds; and on the main listener, a newcomer is
+// served once the others are idle keep-alives, the longest idle closed to make room. On loopback, with
+// deadlines only: a probe that is starved fails the test at its deadline instead of hanging it.
+func TestProbesCannotBeStarved(t *testing.T) {
+	clock := newFakeClock(time.Date(2026, 4, 16, 10, 7, 0, 0, time.UTC))
+	rec := &fakeReconciler{clock: clock, set: specs(map[string]string{"a": "*/15 * * * *"}), calls: make(chan string, 32)}
+	const slots = 64
+	// Timeouts far beyond the test: only the listeners' fairness can let a probe through.
+	d := &Daemon{Reconciler: rec, Listen: "127.0.0.1:0", HealthListen: "127.0.0.1:0", Now: clock.Now, After: clock.After,
+		Poll: time.Hour, MaxConns: slots, ReadHeaderTimeout: time.Hour, IdleTimeout: time.Hour}
+	start(t, d)
+	ctx := context.Background()
+	addr, err := d.Addr(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	healthAddr, err := d.HealthAddr(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	dial := func(a net.Addr) net.Conn {
+		t.Helper()
+		c, err := net.DialTimeout("tcp", a.String(), 10*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.SetDeadline(deadline)
+		t.Cleanup(func() { c.Close() })
+		return c
+	}
+	// get sends one keep-alive request on c and reads the status line and headers of its answer, then
+	// the body by its length.
+	get := func(c net.Conn, path string) int {
+		t.Helper()
+		if _, err := fmt.Fprintf(c, "GET %s HTTP/1.1\r\nHost: x\r\n\r\n", path); err != nil {
+			t.Fatalf("%s: %v", path, err)
+		}
+		resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+		if err != nil {
+			t.Fatalf("%s: no answer: %v", path, err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+
+	// 64 slow clients: each sends half a request and nothing more, holding its slot.
+	for range slots {
+		c := dial(addr)
+		if _, err := io.WriteString(c, "GET /metrics HTTP/1.1\r\nHost: x\r\n"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitConns(t, d, slots)
+	for _, path := range []string{"/healthz", "/readyz"} {
+		if code := get(dial(healthAddr), path); code != http.StatusOK {
+			t.Errorf("%s with every main slot held: %d", path, code)
+		}
+	}
+	// The health listener serves nothing else.
+	if code := get(dial(healthAddr), "/metrics"); code != http.StatusNotFound {
+		t.Errorf("/metrics on the health listener: %d, want 404", code)
+	}
+
+	// The slow clients finish their requests and stay connected, idle between requests: a newcomer on
+	// the main listener is served, and the connection idle the longest is the one closed.
+	t.Run("idle keep-alives make room", func(t *testing.T) {
+		d2 := &Daemon{Reconciler: rec, Listen: "127.0.0.1:0", HealthListen: "127.0.0.1:0", Now: clock.Now, After: clock.After,
+			Poll: time.Hour, MaxConns: slots, ReadHeaderTimeout: time.Hour, IdleTimeout: time.Hour}
+		start(t, d2)
+		addr2, err := d2.Addr(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var idle []net.Conn
+		for range slots {
+			c := dial(addr2)
+			if code := get(c, "/healthz"); code != http.StatusOK {
+				t.Fatalf("keep-alive client: %d", code)
+			}
+			idle = append(idle, c)
+		}
+		waitConns(t, d2, slots)
+		if code := get(dial(addr2), "/healthz"); code != http.StatusOK {
+			t.Errorf("a newcomer with every slot held by idle keep-alives: %d", code)
+		}
+		if _, err := idle[0].Read(make([]byte, 1)); err != io.EOF {
+			t.Errorf("the longest-idle connection was not the one closed: %v", err)
+		}
+	})
+}
+
+// waitConns waits until the daemon's main listener serves n connections (the server counts a
+// connection once its goroutine runs), failing at the test's deadline rather than sleeping.
+func waitConns(t *testing.T, d *Daemon, n int) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for int(testutil.ToFloat64(d.conns)) < n {
+		if time.Now().After(deadline) {
+			t.Fatalf("%v connections served, want %d", testutil.ToFloat64(d.conns), n)
+		}
+		runtime.Gosched()
 	}
 }

@@ -510,6 +510,33 @@ func (f *Forge) Close(ctx context.Context, p reconcile.Proposal, comment string)
 	return nil
 }
 
+var _ reconcile.BranchCloser = (*Forge)(nil)
+
+// CloseBranch closes the bot's open pull request whose head is branch (rollout/<name>), with comment,
+// without listing the repository's pull requests: one GET pulls?head=owner:branch, then Close. A pass
+// whose listing failed (a 5xx, or git/matching-refs answering 404) uses it so that a rolled back
+// rollout's stale pull request does not stay open. closed is false when none is open.
+func (f *Forge) CloseBranch(ctx context.Context, branch, comment string) (bool, error) {
+	if !strings.HasPrefix(branch, BranchPrefix) || len(branch) == len(BranchPrefix) {
+		return false, fmt.Errorf("close the pull request of %q: %w", branch, ErrConfig)
+	}
+	prs, _, err := f.client.PullRequests.List(ctx, f.opts.Owner, f.opts.Repo, &github.PullRequestListOptions{
+		State: "open", Head: f.opts.Owner + ":" + branch, ListOptions: github.ListOptions{PerPage: 10}})
+	if err != nil {
+		return false, f.wrap("find the open pull request of "+branch, err)
+	}
+	for _, pr := range prs {
+		if pr.GetHead().GetRef() != branch || !f.ours(pr) || pr.GetState() != "open" {
+			continue
+		}
+		if err := f.Close(ctx, toProposal(pr), comment); err != nil {
+			return false, err
+		}
+		return true, nil
+	}
+	return false, nil
+}
+
 func closeMarker(head string) string {
 	return "<!-- rollout:close " + head + " -->"
 }

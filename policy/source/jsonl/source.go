@@ -37,9 +37,10 @@
 //
 // # Bounds
 //
-// Every read honours the context, a time bound (Timeout) and a size bound (MaxBytes, counted after
-// decompression), so a file that never ends (/dev/zero, a pipe no one closes, a gzip bomb) fails the
-// call instead of holding it.
+// Only regular files are read: a named pipe, a device or a socket is refused at once, without blocking
+// in open(2). Every read honours the context, a time bound (Timeout) and a size bound (MaxBytes, counted
+// after decompression), so a file that grows without end or a gzip bomb fails the call instead of
+// holding it.
 //
 // It belongs to the policy room and adapts a JSON Lines file to policy.Source.
 package jsonl
@@ -52,12 +53,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/rollout-dev/rollout/internal/hostfile"
 	"github.com/rollout-dev/rollout/policy"
 	"github.com/rollout-dev/rollout/rollouts"
 )
@@ -128,15 +129,13 @@ func (s *Source) Stats(ctx context.Context, q policy.Query) (*policy.Stats, erro
 		ctx, cancel = context.WithTimeout(ctx, timeout)
 		defer cancel()
 	}
-	f, err := os.Open(s.Path)
+	// Only a regular file is read: a named pipe would block open(2) beyond any deadline (and leave a
+	// thread behind at every pass), a device may never end.
+	f, err := hostfile.Open(s.Path)
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w: %w", s.Path, policy.ErrSourceUnavailable, err)
 	}
 	defer f.Close()
-	// A read blocked on a pipe or a FIFO that no one writes returns once ctx is done: the deadline
-	// wakes it (regular files never block, and ignore it).
-	stop := context.AfterFunc(ctx, func() { _ = f.SetReadDeadline(time.Unix(1, 0)) })
-	defer stop()
 	fr := getReader(f, fileBufferBytes)
 	defer putReader(fr, fileBufferBytes)
 	r, release, err := s.decompress(fr)
