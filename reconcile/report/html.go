@@ -168,7 +168,7 @@ section.rollout{background:#fff;border:1px solid #d0d7de;border-radius:8px;paddi
 .weightchart{max-width:640px;margin:8px 0}
 table{border-collapse:collapse;width:100%;font-size:13px;table-layout:fixed}
 th,td{text-align:left;padding:4px 6px;border-bottom:1px solid #eaeef2;vertical-align:top;overflow-wrap:anywhere}
-th{font-weight:600;color:#57606a}
+th{font-weight:600;color:#57606a;overflow-wrap:normal}
 col.n{width:2.2em}col.when{width:9.5em}col.w{width:5.5em}col.d{width:6.5em}col.c{width:6em}
 .notes{color:#9a6700;font-size:13px}
 code{font-size:12px}

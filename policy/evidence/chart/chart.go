@@ -34,7 +34,7 @@ const (
 	// MaxPoints is the most points a chart draws of a series; longer series are thinned evenly (a
 	// point per two pixels is all the plot can show), keeping the first, the last and every point
 	// whose verdict differs from the one before.
-	MaxPoints = 120
+	MaxPoints = 100
 )
 
 // Step is one change of a rollout's canary weight.
@@ -160,8 +160,8 @@ func BandSVG(c Band) string {
 			continue
 		}
 		px := x(clampTime(p.At, from, to))
-		upper = append(upper, xy(px, y(p.High)))
-		lower = append(lower, xy(px, y(p.Low)))
+		upper = append(upper, xyCoarse(px, y(p.High)))
+		lower = append(lower, xyCoarse(px, y(p.Low)))
 	}
 	flush()
 	// The limit.
@@ -188,7 +188,7 @@ func BandSVG(c Band) string {
 			flushLine()
 			continue
 		}
-		line = append(line, xy(x(clampTime(p.At, from, to)), y(p.Estimate)))
+		line = append(line, xyCoarse(x(clampTime(p.At, from, to)), y(p.Estimate)))
 	}
 	flushLine()
 	// The points the verdict was fail, as dots on the estimate.
@@ -449,7 +449,7 @@ func niceTicks(lo, hi float64, n int) []float64 {
 	}
 	var out []float64
 	for v := math.Floor(lo/step) * step; v <= hi+step*1e-9; v += step {
-		out = append(out, math.Round(v/step)*step)
+		out = append(out, math.Round(v/step)*step+0) // +0: no "-0" label
 	}
 	if len(out) < 2 {
 		out = append(out, out[len(out)-1]+step)
@@ -458,6 +458,12 @@ func niceTicks(lo, hi float64, n int) []float64 {
 }
 
 func xy(x, y float64) string { return num(x) + "," + num(y) }
+
+// xyCoarse writes a point of a long series to half a unit (about half a pixel where the page draws a
+// chart): the series are most of a report's bytes.
+func xyCoarse(x, y float64) string { return half(x) + "," + half(y) }
+
+func half(v float64) string { return strconv.FormatFloat(math.Round(v*2)/2, 'f', -1, 64) }
 
 // num writes a coordinate to a tenth of a unit: finer than a pixel at any size the page draws.
 func num(v float64) string { return strconv.FormatFloat(math.Round(v*10)/10, 'f', -1, 64) }
