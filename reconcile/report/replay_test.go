@@ -82,7 +82,7 @@ var _ policy.Source = (*recordingSource)(nil)
 type memoryCache map[string][]byte
 
 func (c memoryCache) Get(key string) ([]byte, bool) { b, ok := c[key]; return b, ok }
-func (c memoryCache) Put(key string, value []byte) { c[key] = value }
+func (c memoryCache) Put(key string, value []byte)  { c[key] = value }
 
 func replayer(src policy.Source, cache Cache) *Replayer {
 	return &Replayer{Cache: cache, Every: time.Hour, Open: func(*rollouts.Spec) (policy.Source, string, error) {
