@@ -34,6 +34,9 @@ type reportOptions struct {
 	Now     string
 	Cache   string
 	NoCache bool
+	Summary string
+	// Artifact names the artifact the summary says the page and charts are in.
+	Artifact string
 }
 
 func (app *App) reportCmd() *cobra.Command {
@@ -69,6 +72,8 @@ Example:
 	f.StringVar(&opts.Now, "now", "", "end the report at this RFC 3339 time instead of now")
 	f.StringVar(&opts.Cache, "cache", "", "the folder of replayed ticks (default: rollout/report in the user cache folder)")
 	f.BoolVar(&opts.NoCache, "no-cache", false, "replay every tick, reading and writing no cache")
+	f.StringVar(&opts.Summary, "summary", "", "also write a Markdown summary (for a GitHub job summary) to this file")
+	f.StringVar(&opts.Artifact, "artifact", "", "the artifact the summary says holds the page and the charts")
 	return cmd
 }
 
@@ -175,6 +180,11 @@ func (app *App) reportRun(ctx context.Context, opts *reportOptions) error {
 			if err := os.WriteFile(filepath.Join(opts.Charts, f.Name), []byte(f.SVG), 0o644); err != nil {
 				return fmt.Errorf("write charts: %w", err)
 			}
+		}
+	}
+	if opts.Summary != "" {
+		if err := writeFileAtomic(opts.Summary, []byte(report.Markdown(page, opts.Artifact))); err != nil {
+			return err
 		}
 	}
 	if opts.Out != "-" {

@@ -244,3 +244,38 @@ func TestDirCache(t *testing.T) {
 		t.Error("a key that is a path was stored")
 	}
 }
+
+func TestMarkdown(t *testing.T) {
+	now := t0.Add(8 * time.Hour)
+	r := replayer(&recordingSource{}, nil).Replay(context.Background(), story(), t0, now)
+	r.Notes = append(r.Notes, "a note with | a pipe and <b>html</b>")
+	md := Markdown(Page{Since: t0, Now: now, Every: time.Hour, Rollouts: []Rollout{r}, Problems: []string{"rollouts/x.yaml:1:1: bad"}}, "rollout-report")
+	for _, want := range []string{
+		"#### summarizer: Progressing, weight 50%",
+		"chart `summarizer-weight.svg`",
+		"Stage 1 (weight 50%), 3 ticks:",
+		"| error\\_rate | max 0\\.02 | no data | — | `summarizer-stage1-error_rate-max.svg` |",
+		"| quality\\_score | maxDecrease 5% | no data | — | `summarizer-stage1-quality_score-maxDecrease.svg` |",
+		"artifact `rollout\\-report`",
+		"a note with \\| a pipe and &lt;b&gt;html&lt;/b&gt;",
+		"rollouts/x\\.yaml\\:1\\:1\\: bad",
+	} {
+		if !strings.Contains(md, want) {
+			t.Errorf("summary lacks %q:\n%s", want, md)
+		}
+	}
+	// Every chart the summary names is one Charts writes.
+	names := map[string]bool{}
+	for _, f := range Charts(Page{Rollouts: []Rollout{r}}) {
+		names[f.Name] = true
+	}
+	for _, line := range strings.Split(md, "\n") {
+		if i := strings.Index(line, "`summarizer-"); i >= 0 {
+			name := strings.Trim(line[i:], "` |.\n")
+			name = name[:strings.Index(name, ".svg")+4]
+			if !names[name] {
+				t.Errorf("the summary names %s, which Charts does not write (%v)", name, names)
+			}
+		}
+	}
+}
