@@ -112,12 +112,14 @@ func WeightSVG(w Weight) string {
 		fmt.Fprintf(&b, `<polyline class="weight" points="%s"/>`, strings.Join(pts, " "))
 		for _, s := range w.Steps {
 			sx, sy := x(clampTime(s.At, from, to)), y(float64(s.Weight))
-			ly := sy - 6
+			// The label sits above and right of its point, clear of the step's vertical line; near the
+			// top, below it.
+			ly := sy - 7
 			if ly < plotTop+8 {
-				ly = sy + 14
+				ly = sy + 15
 			}
-			fmt.Fprintf(&b, `<g class="step"><title>%s</title><circle cx="%s" cy="%s" r="3.5"/><text x="%s" y="%s" text-anchor="middle">%s</text></g>`,
-				esc(s.Title), num(sx), num(sy), num(sx), num(ly), esc(s.Label))
+			fmt.Fprintf(&b, `<g class="step"><title>%s</title><circle cx="%s" cy="%s" r="3.5"/><text x="%s" y="%s">%s</text></g>`,
+				esc(s.Title), num(sx), num(sy), num(sx+3), num(ly), esc(s.Label))
 		}
 	}
 	b.WriteString("</svg>")
@@ -191,6 +193,10 @@ func BandSVG(c Band) string {
 		line = append(line, xyCoarse(x(clampTime(p.At, from, to)), y(p.Estimate)))
 	}
 	flushLine()
+	if !hasEstimate(pts) {
+		fmt.Fprintf(&b, `<text class="no-data" x="%d" y="%d" text-anchor="middle">no estimate in this stage</text>`,
+			(plotLeft+plotRight)/2, (plotTop+plotBottom)/2)
+	}
 	// The points the verdict was fail, as dots on the estimate.
 	for _, p := range pts {
 		if p.Verdict == "fail" && !math.IsNaN(p.Estimate) && !math.IsInf(p.Estimate, 0) {
@@ -223,7 +229,8 @@ svg.chart .marker{stroke:#6e7781;stroke-width:1;stroke-dasharray:2 2}
 svg.chart .marker.bad{stroke:#cf222e}
 svg.chart .marker-label{font-size:10px;fill:#57606a}
 svg.chart .marker-label.bad{fill:#cf222e}
-svg.chart .legend{font-size:10px}`
+svg.chart .legend{font-size:10px}
+svg.chart .no-data{fill:#57606a;font-style:italic}`
 
 // Standalone wraps a chart with its style, as a file of its own.
 func Standalone(svg string) string {
@@ -455,6 +462,15 @@ func niceTicks(lo, hi float64, n int) []float64 {
 		out = append(out, out[len(out)-1]+step)
 	}
 	return out
+}
+
+func hasEstimate(pts []Point) bool {
+	for _, p := range pts {
+		if !math.IsNaN(p.Estimate) && !math.IsInf(p.Estimate, 0) {
+			return true
+		}
+	}
+	return false
 }
 
 func xy(x, y float64) string { return num(x) + "," + num(y) }
