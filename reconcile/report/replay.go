@@ -208,7 +208,7 @@ func (r *Replayer) Replay(ctx context.Context, in Input, since, now time.Time) R
 			break
 		}
 		stage := r.replayStage(ctx, st, since, now, in.Changes)
-		stage.Current = i == len(stages)-1 && last.end.Equal(now) && in.Spec != nil && keyOf(in.Spec) == keyOf(last.spec)
+		stage.Current = i == len(stages)-1 && last.end.Equal(now) && in.Spec != nil && in.Spec.Status != nil && keyOf(in.Spec) == keyOf(last.spec)
 		if stage.Failed > 0 {
 			out.Notes = append(out.Notes, fmt.Sprintf("stage %d: the metrics source did not answer at %d of %d ticks; those ticks are left out", stage.Index, stage.Failed, stage.Ticks))
 		}

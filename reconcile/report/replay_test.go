@@ -219,6 +219,13 @@ func TestReplayBadVersions(t *testing.T) {
 	if !strings.Contains(notes, "does not parse") || !strings.Contains(notes, "commit c2") {
 		t.Errorf("notes do not name the bad versions: %s", notes)
 	}
+	// A spec on the default branch without a status (a status removed by hand) has no current stage.
+	in = story()
+	in.Spec, _ = rollouts.Parse(in.Path, in.Versions[0].Content)
+	r = replayer(src, nil).Replay(context.Background(), in, t0, t0.Add(8*time.Hour))
+	if len(r.Stages) != 2 || r.Stages[0].Current || r.Phase != "Pending" {
+		t.Errorf("phase %s, stages %+v", r.Phase, r.Stages)
+	}
 	// A source that cannot be opened is a note, not a failure of the report.
 	cannot := &Replayer{Every: time.Hour, Open: func(*rollouts.Spec) (policy.Source, string, error) {
 		return nil, "", errors.New("unsupported metrics source")

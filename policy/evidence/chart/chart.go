@@ -6,7 +6,10 @@
 // It is written by hand rather than with a chart library: the two charts need a time axis, a band, a
 // limit line and labelled markers, about three hundred lines of SVG; a library (go-analyze/charts and
 // the like) brings a font rasteriser and fixed-size canvases, draws no confidence band without the
-// same hand work, and writes larger files.
+// same hand work, and writes larger files. There is no PNG: every place the charts go (a browser, the
+// Action's artifact, GitHub Pages) shows SVG, a job summary shows no image from the runner's disk in
+// either format, and a pure-Go rasteriser (oksvg with rasterx, tdewolff/canvas) would be a sizeable
+// dependency for an image nobody needs.
 //
 // Every string from a spec, a commit or a source is escaped; the output is deterministic for its input.
 //
