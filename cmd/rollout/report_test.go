@@ -46,10 +46,21 @@ func demoReport(t *testing.T, extra ...string) (string, []string) {
 	return html, names
 }
 
-// TestReportCached: a second report asks the source nothing it asked before. With the request records
-// gone, it must still draw every tick, from the cache alone, byte for byte.
-func TestReportCached(t *testing.T) {
+// TestReport plays the demo once and reads its report twice: in a browser, as a person would, and
+// again from the cache alone.
+func TestReport(t *testing.T) {
+	docs, err := filepath.Abs(filepath.Join("..", "..", "docs")) // before demoReport changes the working directory
+	if err != nil {
+		t.Fatal(err)
+	}
 	html, names := demoReport(t, "--charts", "charts")
+	t.Run("browser", func(t *testing.T) { checkInBrowser(t, html, names, docs) })
+	t.Run("cached", func(t *testing.T) { checkCached(t, html, names) })
+}
+
+// checkCached: a second report asks the source nothing it asked before. With the request records
+// gone, it must still draw every tick, from the cache alone, byte for byte.
+func checkCached(t *testing.T, html string, names []string) {
 	first, err := os.ReadFile(html)
 	if err != nil {
 		t.Fatal(err)
@@ -62,9 +73,15 @@ func TestReportCached(t *testing.T) {
 	if strings.Contains(string(first), "did not answer") {
 		t.Fatalf("the first report missed ticks:\n%s", first)
 	}
-	if err := os.RemoveAll("traffic"); err != nil {
+	// The replay judged the regressing canary as the reconciler did: its error rate's interval is
+	// beyond the limit at the tick that rolled it back.
+	if !strings.Contains(string(first), "error_rate against maxIncrease 50%: fail at the last tick") {
+		t.Errorf("the summarizer's error rate is not shown failing at its rollback")
+	}
+	if err := os.Rename("traffic", "traffic.moved"); err != nil {
 		t.Fatal(err)
 	}
+	defer os.Rename("traffic.moved", "traffic")
 	second := filepath.Join(t.TempDir(), "again.html")
 	args := []string{"report", "--repo", "origin.git", "--now", demoEnd.Format(time.RFC3339), "--out", second, "--cache", "cache"}
 	if code, stdout, stderr := runApp(args...); code != exitOK {
