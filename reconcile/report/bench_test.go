@@ -2,13 +2,17 @@ package report
 
 import (
 	"bytes"
+	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"math"
 	"testing"
 	"time"
 
+	"github.com/rollout-dev/rollout/policy"
 	"github.com/rollout-dev/rollout/policy/evidence/chart"
+	"github.com/rollout-dev/rollout/rollouts"
 )
 
 // bigPage is the report of 10 rollouts over 30 days of hourly ticks: each rollout has three stages of
@@ -75,6 +79,66 @@ func BenchmarkReport(b *testing.B) {
 		}
 		for _, f := range Charts(p) {
 			_, _ = io.WriteString(io.Discard, f.SVG)
+		}
+		size = buf.Len()
+	}
+	b.ReportMetric(float64(size), "bytes/report")
+}
+
+// unexpectedSource fails the benchmark when asked anything: every tick must come from the cache.
+type unexpectedSource struct{ b *testing.B }
+
+func (s unexpectedSource) Stats(context.Context, policy.Query) (*policy.Stats, error) {
+	s.b.Fatal("the source was asked a tick the cache holds")
+	return nil, nil
+}
+
+// BenchmarkReplayCached is a second report of 10 rollouts, each one stage of 30 days of hourly ticks:
+// every tick from a warm cache, the series built and the page written.
+func BenchmarkReplayCached(b *testing.B) {
+	start := t0.Add(time.Hour)
+	now := start.Add(30 * 24 * time.Hour)
+	cache := memoryCache{}
+	var inputs []Input
+	for r := range 10 {
+		in := story()
+		in.Name = fmt.Sprintf("rollout-%02d", r)
+		in.Versions = in.Versions[:2]
+		in.Versions[1].Commit = fmt.Sprintf("c2-%02d", r)
+		in.Changes = in.Changes[:1]
+		in.Spec, _ = rollouts.Parse(in.Path, in.Versions[1].Content)
+		entries := map[int64]tick{}
+		for i := 1; i <= 30*24; i++ {
+			f := func(v float64) *float64 { return &v }
+			w := 2 / math.Sqrt(float64(i))
+			entries[start.Add(time.Duration(i)*time.Hour).Unix()] = tick{Action: "hold", Rules: []tickLimit{
+				{Rule: "error_rate", Limit: "max 0.02", Value: 0.02, Verdict: "inconclusive", Estimate: f(0.01), Low: f(0.01 - w/100), High: f(0.01 + w/100)},
+				{Rule: "error_rate", Limit: "maxIncrease 50%", Value: 0.5, Relative: true, Verdict: "inconclusive", Estimate: f(0.1), Low: f(0.1 - w), High: f(0.1 + w)},
+				{Rule: "quality_score", Limit: "maxDecrease 5%", Value: -0.05, Relative: true, Verdict: "pass", Estimate: f(0.01), Low: f(0.01 - w/10), High: f(0.01 + w/10)},
+			}}
+		}
+		raw, err := json.Marshal(entries)
+		if err != nil {
+			b.Fatal(err)
+		}
+		cache.Put(cacheKey(in.Versions[1].Commit, "warm"), raw)
+		inputs = append(inputs, in)
+	}
+	rp := &Replayer{Cache: cache, Every: time.Hour, Open: func(*rollouts.Spec) (policy.Source, string, error) {
+		return unexpectedSource{b}, "warm", nil
+	}}
+	var size int
+	for b.Loop() {
+		p := Page{Since: start, Now: now, Every: time.Hour}
+		for _, in := range inputs {
+			p.Rollouts = append(p.Rollouts, rp.Replay(context.Background(), in, start, now))
+		}
+		var buf bytes.Buffer
+		if err := WriteHTML(&buf, p); err != nil {
+			b.Fatal(err)
+		}
+		if n := len(p.Rollouts[0].Stages); n != 1 || len(p.Rollouts[0].Stages[0].Rules[0].Points) != 30*24 {
+			b.Fatalf("%d stages, want one of %d ticks", n, 30*24)
 		}
 		size = buf.Len()
 	}
