@@ -107,3 +107,22 @@ func checkCached(t *testing.T, html string, names []string) {
 		t.Errorf("--charts wrote %q (%v), want a weight chart and rule charts per rollout", charts, err)
 	}
 }
+
+func TestReportUsage(t *testing.T) {
+	for _, tt := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"report", "-o", "json"}, `unknown output format "json": want html`},
+		{[]string{"report", "--since", "a month"}, "--since"},
+		{[]string{"report", "--since", "0s"}, "--since"},
+		{[]string{"report", "--every", "10s"}, "--every"},
+		{[]string{"report", "--now", "noon"}, "RFC 3339"},
+		{[]string{"report", "extra"}, "accepts 0 arg"},
+	} {
+		code, _, stderr := runApp(tt.args...)
+		if code != exitUsage || !strings.Contains(stderr, tt.want) {
+			t.Errorf("%q: exit %d, stderr %q; want a usage error saying %q", tt.args, code, stderr, tt.want)
+		}
+	}
+}
