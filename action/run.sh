@@ -4,6 +4,7 @@
 # request, keeps one comment with the plan up to date.
 #
 # Environment: ROLLOUT_BIN (the built binary), INPUT_COMMAND, INPUT_DIR, INPUT_ARGS, INPUT_COMMENT,
+# INPUT_ARTIFACT and RUNNER_TEMP (for report; ROLLOUT_REPORT_DIR overrides where the page goes),
 # GITHUB_STEP_SUMMARY, GITHUB_OUTPUT, and for the comment GITHUB_REPOSITORY, GITHUB_EVENT_PATH,
 # GITHUB_API_URL, GITHUB_SERVER_URL, GITHUB_RUN_ID and GH_TOKEN (or GITHUB_TOKEN); ROLLOUT_COMMENT_AUTHOR
 # names the login the plan comment is written as when the token cannot tell (see own_comment_filter).
@@ -185,6 +186,19 @@ case "$command" in
     # --format github prints ::error annotations, which the runner turns into annotations on the lines.
     "$rollout" validate --dir "$dir" --format github "${args[@]}" || status=$?
     if [[ $status -eq 0 ]]; then echo "### rollout validate: every spec is valid" >> "$summary"; else echo "### rollout validate: problems found (see the annotations)" >> "$summary"; fi
+    set_decisions /dev/null
+    ;;
+  report)
+    # The page and one SVG per chart go to a folder the action uploads as an artifact (report-dir); the
+    # summary shows each rollout's newest stage, rule by rule, and names the chart files.
+    report_dir="${ROLLOUT_REPORT_DIR:-${RUNNER_TEMP:-.}/rollout-report}"
+    mkdir -p "$report_dir"
+    "$rollout" report --dir "$dir" --out "$report_dir/index.html" --charts "$report_dir/charts" \
+      --summary "$work/report.md" --artifact "${INPUT_ARTIFACT:-rollout-report}" "${args[@]}" 2> "$work/err.txt" || status=$?
+    cat "$work/err.txt" >&2
+    if [[ -s "$work/report.md" ]]; then cat "$work/report.md" >> "$summary"; else echo "### rollout report" >> "$summary"; fi
+    report_failure
+    echo "report-dir=$report_dir" >> "$output"
     set_decisions /dev/null
     ;;
   *)

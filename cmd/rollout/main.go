@@ -118,6 +118,7 @@ func (app *App) rootCmd() *cobra.Command {
 		app.runCmd(),
 		app.statusCmd(),
 		app.historyCmd(),
+		app.reportCmd(),
 		app.rollbackCmd(),
 		app.pauseCmd(),
 		app.resumeCmd(),

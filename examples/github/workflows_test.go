@@ -150,6 +150,7 @@ func TestExampleWorkflows(t *testing.T) {
 		{"reconcile.yml", "schedule", map[string]string{"contents": "write", "pull-requests": "write"}, "reconcile", "rollout-reconcile"},
 		{"pull-request.yml", "pull_request", map[string]string{"contents": "read", "pull-requests": "write"}, "plan", ""},
 		{"rollback.yml", "workflow_dispatch", map[string]string{"contents": "write", "pull-requests": "write"}, "rollback", "rollout-reconcile"},
+		{"report-pages.yml", "schedule", map[string]string{"contents": "read", "pages": "write", "id-token": "write"}, "report", "rollout-report-pages"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.file, func(t *testing.T) {
