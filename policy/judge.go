@@ -18,7 +18,8 @@ const MaxMetricsErrors = 3
 // It is pure: the same spec, evidence and now give the same decision. The state machine:
 //   - no canary: hold, nothing to roll out;
 //   - a canary with no status, a Pending status, or a status that belongs to another canary (its
-//     fingerprint differs): start at stage 0, once stage 0's gate (if any) is open;
+//     fingerprint differs: the block, or the content of a file it refers to, such as its prompt
+//     file): start at stage 0, once stage 0's gate (if any) is open;
 //   - a Progressing stage whose window has not started (stageStartedAt is zero): start it;
 //   - Paused, RolledBack, Completed: hold;
 //   - a Progressing stage: judge the rules on ev.Stats (see judgeStage).
@@ -35,8 +36,9 @@ func Judge(spec *rollouts.Spec, ev Evidence, now time.Time) Decision {
 		return d.hold("the spec has no stages")
 	case st == nil || st.Phase == rollouts.Pending || st.Phase == "":
 		return startAt(d, spec, 0, ev, "new canary")
-	case st.Canary != "" && st.Canary != rollouts.Fingerprint(spec.Canary):
-		return startAt(d, spec, 0, ev, "the canary changed: starting over at stage 0")
+	}
+	if why, changed := rollouts.CanaryChanged(spec); changed {
+		return startAt(d, spec, 0, ev, why+": starting over at stage 0")
 	}
 	switch st.Phase {
 	case rollouts.Paused:
@@ -59,6 +61,12 @@ func Judge(spec *rollouts.Spec, ev Evidence, now time.Time) Decision {
 		return d
 	}
 	return judgeStage(d, spec, ev, now)
+}
+
+// changedCanary reports whether spec's status belongs to an earlier canary.
+func changedCanary(spec *rollouts.Spec) bool {
+	_, changed := rollouts.CanaryChanged(spec)
+	return changed
 }
 
 func messageSuffix(m string) string {
@@ -317,7 +325,7 @@ func roundDuration(d time.Duration) string {
 func QueryFor(spec *rollouts.Spec, now time.Time) (Query, bool) {
 	st := spec.Status
 	if spec.Canary == nil || st == nil || st.Phase != rollouts.Progressing || st.StageStartedAt.IsZero() ||
-		(st.Canary != "" && st.Canary != rollouts.Fingerprint(spec.Canary)) ||
+		changedCanary(spec) ||
 		st.Stage < 0 || st.Stage >= len(spec.Stages) {
 		return Query{}, false
 	}

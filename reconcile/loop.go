@@ -628,6 +628,7 @@ func (l *Loop) landed(t *tick, doc *rollouts.Document, commit string, files map[
 	if spec == nil {
 		return // the next tick reads the file again and reports it
 	}
+	rollouts.ReadSpecReferences(spec, t.snap.Files)
 	for i, d := range t.set.Documents {
 		if d.Path == doc.Path {
 			t.set.Documents[i] = &rollouts.Document{Path: doc.Path, Source: content, Spec: spec}

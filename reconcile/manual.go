@@ -95,7 +95,7 @@ func planOperation(spec *rollouts.Spec, op Operation, reason string, prop *Propo
 			Reasons: []string{"by hand: " + reason}}
 		if spec.Status == nil {
 			// A rollback before the start still records the canary it stopped.
-			st.Canary = rollouts.Fingerprint(spec.Canary)
+			st.Canary, st.Files = rollouts.CanaryFingerprint(spec), rollouts.CanaryFiles(spec)
 		}
 		spec = withStatus(spec, st)
 		spec.Rollback.Via = "commit" // by hand is always a commit: the person running it is the review

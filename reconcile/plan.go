@@ -111,7 +111,7 @@ func planChange(in planInput) (action, error) {
 func planDecision(in planInput) (action, error) {
 	spec, d := in.Doc.Spec, in.Decision
 	name := spec.Name
-	fp := rollouts.Fingerprint(spec.Canary)
+	fp, files := rollouts.CanaryFingerprint(spec), rollouts.CanaryFiles(spec)
 	from := d.Current.Weight
 	open := in.Proposal != nil && in.Proposal.State == ProposalOpen
 	var st rollouts.Status
@@ -124,10 +124,15 @@ func planDecision(in planInput) (action, error) {
 			return action{}, fmt.Errorf("start decision without a next stage")
 		}
 		next := *d.Next
-		status := rollouts.Status{Phase: rollouts.Progressing, Stage: next.Stage, StageStartedAt: in.Now, Canary: fp}
+		status := rollouts.Status{Phase: rollouts.Progressing, Stage: next.Stage, StageStartedAt: in.Now, Canary: fp, Files: files}
+		subject := fmt.Sprintf("start stage %d at %s", next.Stage, trafficText(next))
+		if why, changed := rollouts.CanaryChanged(spec); changed {
+			// A restart says why in its subject: which file (or the block) changed.
+			subject = fmt.Sprintf("restart at stage %d (%s): %s", next.Stage, trafficText(next), why)
+		}
 		act := action{kind: actCommit, to: next.Weight, effect: "commit the start of stage " + fmt.Sprint(next.Stage),
 			change:  trafficChange(spec, next.Weight, next.Shadow, &status),
-			message: commitMessage(name, fmt.Sprintf("start stage %d at %s", next.Stage, trafficText(next)), d.Reasons, policy.Start)}
+			message: commitMessage(name, subject, d.Reasons, policy.Start)}
 		if open {
 			act.closeComment = "The rollout started over at stage 0 in {commit}, so this proposal no longer applies."
 		}
@@ -143,10 +148,10 @@ func planDecision(in planInput) (action, error) {
 		if d.Action == policy.Advance {
 			next := *d.Next
 			to = next.Weight
-			status = rollouts.Status{Phase: rollouts.Progressing, Stage: next.Stage, Canary: fp}
+			status = rollouts.Status{Phase: rollouts.Progressing, Stage: next.Stage, Canary: fp, Files: files}
 			change = trafficChange(spec, next.Weight, next.Shadow, &status)
 		} else {
-			status = rollouts.Status{Phase: rollouts.Completed, Stage: d.Current.Stage, Canary: fp}
+			status = rollouts.Status{Phase: rollouts.Completed, Stage: d.Current.Stage, Canary: fp, Files: files}
 			change = trafficChange(spec, 0, 0, &status)
 			change.Promote = true
 		}
@@ -176,7 +181,7 @@ func planDecision(in planInput) (action, error) {
 		status.Phase = rollouts.RolledBack
 		status.Stage = d.Current.Stage
 		if status.Canary == "" {
-			status.Canary = fp
+			status.Canary, status.Files = fp, files
 		}
 		status.MetricsErrors, status.MetricsFailingSince = 0, time.Time{}
 		// The rollback ends a sample-ratio mismatch episode too: nothing is compared any more.

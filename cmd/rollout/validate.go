@@ -96,6 +96,7 @@ func validateRun(opts *validateOptions) error {
 	}
 	set := rollouts.LoadPaths(opts.Files, paths)
 	rollouts.CheckRoutes(set, opts.RepoTree)
+	rollouts.ReadReferences(set, opts.RepoTree)
 	problems := append(set.Problems, rollouts.Lint(set, opts.RepoTree)...)
 	problems = append(problems, unsetTargets(set, opts.Getenv)...)
 	if !opts.Now.IsZero() {
