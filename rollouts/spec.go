@@ -204,7 +204,7 @@ type Status struct {
 	// Files holds a short hash of the content of every file the canary refers to (its prompt file, its
 	// route entries), by path: which one changed is what a restart at stage 0 says.
 	Files   map[string]string `yaml:"files,omitempty" json:"files,omitempty"`
-	Message string `yaml:"message,omitempty" json:"message,omitempty"`
+	Message string            `yaml:"message,omitempty" json:"message,omitempty"`
 	// MetricsErrors counts consecutive ticks on which the metrics source failed.
 	MetricsErrors int `yaml:"metricsErrors,omitempty" json:"metricsErrors,omitempty"`
 	// MetricsFailingSince is when the metrics source started failing; zero while it answers. The
