@@ -21,7 +21,9 @@ const MaxMetricsErrors = 3
 //     fingerprint differs: the block, or the content of a file it refers to, such as its prompt
 //     file): start at stage 0, once stage 0's gate (if any) is open;
 //   - a Progressing stage whose window has not started (stageStartedAt is zero): start it;
-//   - Paused, RolledBack, Completed: hold;
+//   - Paused: the stage is judged as if progressing, and only a rollback is acted on (a pause stops
+//     advancing, not the protection: as Argo Rollouts' background analysis keeps running);
+//   - RolledBack, Completed: hold;
 //   - a Progressing stage: judge the rules on ev.Stats (see judgeStage).
 func Judge(spec *rollouts.Spec, ev Evidence, now time.Time) Decision {
 	d := Decision{Rollout: spec.Name, Action: Hold, Current: Step{Weight: spec.Traffic.Weight, Shadow: spec.Traffic.Shadow}}
@@ -42,7 +44,7 @@ func Judge(spec *rollouts.Spec, ev Evidence, now time.Time) Decision {
 	}
 	switch st.Phase {
 	case rollouts.Paused:
-		return d.hold("paused" + messageSuffix(st.Message))
+		return judgePaused(d, spec, ev, now)
 	case rollouts.RolledBack:
 		return d.hold("rolled back" + messageSuffix(st.Message) + "; change the canary to try again")
 	case rollouts.Completed:
@@ -67,6 +69,28 @@ func Judge(spec *rollouts.Spec, ev Evidence, now time.Time) Decision {
 func changedCanary(spec *rollouts.Spec) bool {
 	_, changed := rollouts.CanaryChanged(spec)
 	return changed
+}
+
+// judgePaused judges a paused rollout's stage: a rollback stands, anything else holds with the stage's
+// evidence, saying it is paused.
+func judgePaused(d Decision, spec *rollouts.Spec, ev Evidence, now time.Time) Decision {
+	st := spec.Status
+	paused := "paused" + messageSuffix(st.Message)
+	if st.Stage < 0 || st.Stage >= len(spec.Stages) || st.StageStartedAt.IsZero() {
+		return d.hold(paused)
+	}
+	j := judgeStage(d, spec, ev, now)
+	switch j.Action {
+	case Rollback:
+		j.Reasons = append(j.Reasons, "rolled back while paused: a pause stops advancing, not rollbacks")
+		return j
+	case Hold:
+		j.Reasons = append([]string{paused}, j.Reasons...)
+	default:
+		j.Reasons = []string{paused, fmt.Sprintf("the stage's evidence would %s; resume to go on", j.Action)}
+	}
+	j.Action, j.Next = Hold, nil
+	return j
 }
 
 func messageSuffix(m string) string {
@@ -320,11 +344,11 @@ func roundDuration(d time.Duration) string {
 }
 
 // QueryFor returns what the judge needs from the source for spec's current stage at now, and false when
-// the rollout is not in a stage whose metrics matter (no canary, pending, paused, finished, a stage
+// the rollout is not in a stage whose metrics matter (no canary, pending, finished, a stage
 // that belongs to an earlier canary or whose window has not started).
 func QueryFor(spec *rollouts.Spec, now time.Time) (Query, bool) {
 	st := spec.Status
-	if spec.Canary == nil || st == nil || st.Phase != rollouts.Progressing || st.StageStartedAt.IsZero() ||
+	if spec.Canary == nil || st == nil || (st.Phase != rollouts.Progressing && st.Phase != rollouts.Paused) || st.StageStartedAt.IsZero() ||
 		changedCanary(spec) ||
 		st.Stage < 0 || st.Stage >= len(spec.Stages) {
 		return Query{}, false

@@ -95,7 +95,17 @@ func TestJudge(t *testing.T) {
 		{name: "merged advance starts its window", edit: func(s *rollouts.Spec) { s.Status.Stage = 2; s.Status.StageStartedAt = time.Time{} },
 			want: Start, wantNext: &Step{Stage: 2, Weight: 25}},
 		{name: "paused holds", edit: func(s *rollouts.Spec) { s.Status.Phase = rollouts.Paused; s.Status.Message = "by alice" },
-			ev: Evidence{Stats: healthy()}, want: Hold, wantReason: "paused: by alice"},
+			ev: Evidence{Stats: healthy()}, want: Hold, wantReason: "paused: by alice\nthe stage's evidence would advance; resume to go on"},
+		{name: "paused still rolls back a failing canary", edit: func(s *rollouts.Spec) { s.Status.Phase = rollouts.Paused; s.Status.Message = "by alice" },
+			ev:   Evidence{Stats: &Stats{Stable: armOf(100000, 1000, 0.87, 0.1), Canary: armOf(5000, 750, 0.87, 0.1)}},
+			want: Rollback, wantNext: &Step{Stage: 1}, wantReason: "rolled back while paused: a pause stops advancing, not rollbacks"},
+		{name: "paused rolls back after repeated metrics failures with onMetricsError rollback", edit: func(s *rollouts.Spec) {
+			s.Status.Phase = rollouts.Paused
+			s.Analysis.OnMetricsError = "rollback"
+			s.Status.MetricsErrors = MaxMetricsErrors - 1
+		}, ev: Evidence{Err: errors.New("timeout")}, want: Rollback, wantNext: &Step{Stage: 1}, wantReason: "3 consecutive metrics failures (onMetricsError: rollback)"},
+		{name: "paused before its window holds", edit: func(s *rollouts.Spec) { s.Status.Phase = rollouts.Paused; s.Status.StageStartedAt = time.Time{} },
+			want: Hold, wantReason: "paused"},
 		{name: "rolled back holds", edit: func(s *rollouts.Spec) { s.Status.Phase = rollouts.RolledBack }, want: Hold, wantReason: "rolled back"},
 		{name: "completed holds", edit: func(s *rollouts.Spec) { s.Status.Phase = rollouts.Completed }, want: Hold, wantReason: "completed"},
 		{name: "stage out of range holds", edit: func(s *rollouts.Spec) { s.Status.Stage = 9 }, want: Hold, wantReason: "status.stage 9"},
@@ -203,10 +213,16 @@ func TestQueryFor(t *testing.T) {
 	if len(q.Metrics) != 3 || q.Metrics[2] != (MetricQuery{Name: "p99_latency_slo", Query: "histogram_quantile(0.99, x)"}) {
 		t.Errorf("metrics %+v", q.Metrics)
 	}
+	// A pause stops advancing only: the rollback rules still need the stage's metrics.
+	paused := baseSpec()
+	paused.Status.Phase = rollouts.Paused
+	if _, ok := QueryFor(paused, now); !ok {
+		t.Error("a paused stage needs its metrics: its rollback rules still apply")
+	}
 	for name, edit := range map[string]func(*rollouts.Spec){
 		"no canary":         func(s *rollouts.Spec) { s.Canary = nil },
 		"pending":           func(s *rollouts.Spec) { s.Status = nil },
-		"paused":            func(s *rollouts.Spec) { s.Status.Phase = rollouts.Paused },
+		"rolled back":       func(s *rollouts.Spec) { s.Status.Phase = rollouts.RolledBack },
 		"window not begun":  func(s *rollouts.Spec) { s.Status.StageStartedAt = time.Time{} },
 		"an earlier canary": func(s *rollouts.Spec) { s.Status.Canary = "deadbeef" },
 	} {

@@ -251,6 +251,11 @@ func planHousekeeping(in planInput, st rollouts.Status) (action, error) {
 		return action{kind: actClose, to: from, effect: "close the stale proposal", needsForge: true,
 			closeComment: fmt.Sprintf("The rollout is %s; this proposal no longer applies.", phaseOf(spec, st))}, nil
 	}
+	if open && spec.Canary != nil && st.Phase == rollouts.Paused && !isRollbackProposal(in.Proposal.Title) {
+		// A pause stops advancing: the proposal's evidence is stale, and merging it would advance.
+		return action{kind: actClose, to: from, effect: "close the proposal: the rollout is paused", needsForge: true,
+			closeComment: pausedComment(st.Message)}, nil
+	}
 	if spec.Canary == nil && spec.Status != nil &&
 		(st.Phase == rollouts.Progressing || st.Phase == rollouts.Paused || spec.Traffic.Weight != 0 || spec.Traffic.Shadow != 0) {
 		// Removing the canary block ends the rollout: the file says so, not only the application.
@@ -331,6 +336,23 @@ func planHousekeeping(in planInput, st rollouts.Status) (action, error) {
 		return action{kind: actRefresh, to: from, effect: "refresh the proposal's evidence", proposal: req, needsForge: true, warnings: warnings}, nil
 	}
 	return none, nil
+}
+
+// isRollbackProposal reports whether a proposal's title is that of a rollback (rollback.via:
+// pull-request), which a pause must leave open.
+func isRollbackProposal(title string) bool {
+	_, rest, _ := strings.Cut(title, "): ")
+	return strings.HasPrefix(rest, "rollback ")
+}
+
+// pausedComment closes an advance or promotion proposal of a paused rollout.
+func pausedComment(message string) string {
+	why := "paused"
+	if message != "" {
+		why = message
+	}
+	return fmt.Sprintf("The rollout was paused (%s), so this proposal and its evidence no longer apply: a pause stops advancing. "+
+		"Rollback rules still apply while it is paused. `rollout resume` starts the stage's window again, and the next stage is proposed anew when its evidence allows.", Inline(why))
 }
 
 // bookkeeping adds the trailer that marks msg as the controller's bookkeeping of what, not a decision.
