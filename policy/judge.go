@@ -1,6 +1,7 @@
 package policy
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -180,6 +181,9 @@ func judgeRules(spec *rollouts.Spec, stats *Stats) []ruleOutcome {
 func judgeStage(d Decision, spec *rollouts.Spec, ev Evidence, now time.Time) Decision {
 	st := spec.Status
 	stage := spec.Stages[st.Stage]
+	if errors.Is(ev.Err, ErrNoData) {
+		return d.hold(NoDataReason(ev.Err))
+	}
 	if ev.Err != nil {
 		n := st.MetricsErrors + 1
 		reason := fmt.Sprintf("metrics source failed: %v", ev.Err)
@@ -196,6 +200,9 @@ func judgeStage(d Decision, spec *rollouts.Spec, ev Evidence, now time.Time) Dec
 	}
 	if ev.Stats == nil {
 		return d.hold("no statistics for this stage")
+	}
+	if ev.Stats.Arm(Stable).Requests == 0 && ev.Stats.Arm(Canary).Requests == 0 && ev.Stats.Malformed == 0 {
+		return d.hold(fmt.Sprintf("%s: the source has no requests of %s in this stage's window", ErrNoData, spec.Name))
 	}
 	if st.StageStartedAt.After(now) {
 		return d.hold(fmt.Sprintf("status.stageStartedAt %s is %s in the future: the clocks disagree (clock skew between the machine that wrote the status and this one); fix the clock or the status",

@@ -2,6 +2,7 @@ package policy
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -122,6 +123,13 @@ func TestJudge(t *testing.T) {
 		{name: "source error with onMetricsError hold never rolls back", edit: func(s *rollouts.Spec) { s.Status.MetricsErrors = 10 },
 			ev: Evidence{Err: errors.New("timeout")}, want: Hold},
 		{name: "missing stats holds", want: Hold, wantReason: "no statistics"},
+		{name: "no data yet holds, and is no metrics failure", edit: func(s *rollouts.Spec) {
+			s.Analysis.OnMetricsError = "rollback"
+			s.Status.MetricsErrors = MaxMetricsErrors - 1
+		}, ev: Evidence{Err: fmt.Errorf("metrics source: %w: traffic/s.jsonl does not exist yet", ErrNoData)}, want: Hold,
+			wantReason: "no data yet: traffic/s.jsonl does not exist yet"},
+		{name: "no requests of the rollout holds with no data yet", ev: Evidence{Stats: &Stats{}}, want: Hold,
+			wantReason: "no data yet: the source has no requests of summarizer in this stage's window"},
 		{name: "failing rule rolls back", ev: Evidence{Stats: &Stats{Stable: armOf(100000, 1000, 0.87, 0.1), Canary: armOf(5000, 155, 0.87, 0.1)}},
 			want: Rollback, wantNext: &Step{Stage: 1}, wantReason: "error rate 3.1% vs 1% (+210%, interval +124%..+276%, lower end at 97.5%, upper at 80%, always-valid) exceeds the allowed +50%"},
 		{name: "healthy stage advances", ev: Evidence{Stats: healthy()}, want: Advance, wantNext: &Step{Stage: 2, Weight: 25},

@@ -14,6 +14,7 @@ import (
 	"context"
 	"errors"
 	"math"
+	"strings"
 	"time"
 
 	"github.com/rollout-dev/rollout/rollouts"
@@ -71,14 +72,34 @@ func (q Query) Wanted() []MetricQuery {
 // Source reads the per-arm sufficient statistics of one rollout's requests in a window.
 //
 // Stats is idempotent and writes nothing. It returns an error wrapping ErrSourceUnavailable when the
-// source cannot be reached or does not answer in time; a metric the source has no data for is absent
-// from the result (or has N == 0), never zero.
+// source cannot be reached or does not answer in time, and one wrapping ErrNoData when the store the
+// application writes has not been created yet (a JSON Lines file not there yet); a metric the source
+// has no data for is absent from the result (or has N == 0), never zero. No requests at all for the
+// rollout is statistics with no requests, not an error.
 type Source interface {
 	Stats(ctx context.Context, q Query) (*Stats, error)
 }
 
 // ErrSourceUnavailable marks a source error: the judge holds and never advances on it.
 var ErrSourceUnavailable = errors.New("metrics source unavailable")
+
+// ErrNoData marks a source's answer that it holds nothing yet: the store the application writes to
+// does not exist yet. It is not a failure: the judge holds with the reason "no data yet", nothing is
+// bookkept, and `onMetricsError: rollback` does not count it.
+var ErrNoData = errors.New("no data yet")
+
+// NoDataReason is the judge's reason for a source answer wrapping ErrNoData: "no data yet: <what the
+// source said>".
+func NoDataReason(err error) string {
+	msg := err.Error()
+	if i := strings.Index(msg, ErrNoData.Error()+": "); i >= 0 {
+		return msg[i:]
+	}
+	if strings.Contains(msg, ErrNoData.Error()) {
+		return ErrNoData.Error()
+	}
+	return ErrNoData.Error() + ": " + msg
+}
 
 // Unit is what the statistics treat as one independent observation.
 type Unit string

@@ -315,7 +315,9 @@ func (l *Loop) reconcileOne(ctx context.Context, t *tick, name string) (res Resu
 func (l *Loop) attempt(ctx context.Context, t *tick, doc *rollouts.Document) (Result, error) {
 	j := l.decide(ctx, t, doc.Spec, l.now())
 	res, err := l.act(ctx, t, doc, j)
-	if j.sourceErr != nil {
+	if j.sourceErr != nil && !(res.Decision == policy.Rollback && res.Commit != "") {
+		// A rollback that landed (onMetricsError: rollback) is the pass doing its job: its reasons name
+		// the source's failures, and its row does not say failed.
 		err = errors.Join(j.sourceErr, err)
 	}
 	return res, err
@@ -792,6 +794,10 @@ func (l *Loop) decide(ctx context.Context, t *tick, spec *rollouts.Spec, now tim
 		st = *spec.Status
 	}
 	j := judgement{d: d, metricsErrors: -1}
+	if errors.Is(ev.Err, policy.ErrNoData) {
+		// No data yet is no failure and no recovery: nothing to bookkeep, nothing to report.
+		return j
+	}
 	if ev.Err == nil {
 		if st.MetricsErrors > 0 || !st.MetricsFailingSince.IsZero() {
 			j.metricsErrors, j.failingSince = 0, &time.Time{}

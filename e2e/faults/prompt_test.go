@@ -38,9 +38,8 @@ func TestActionPlanShowsAPromptEditRestart(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// The application's request log, committed for the plan to read (a stage with no requests yet).
-	g := newGitHub(t, map[string]string{"rollouts/summarizer.yaml": string(running), promptPath: prompt,
-		"traffic/summarizer.jsonl": ""})
+	// The application has not written traffic/summarizer.jsonl yet: no data, which is no failure.
+	g := newGitHub(t, map[string]string{"rollouts/summarizer.yaml": string(running), promptPath: prompt})
 
 	plan := func(pr *gittest.Checkout) (summary, output string) {
 		dir := t.TempDir()
@@ -60,12 +59,14 @@ func TestActionPlanShowsAPromptEditRestart(t *testing.T) {
 		return string(s), string(o)
 	}
 
-	// A pull request that changes something else plans no restart.
+	// A pull request that changes something else plans no restart; with no metrics file yet the plan
+	// holds with "no data yet" and succeeds.
 	other := gittest.Clone(t, g.bare)
 	other.Write(map[string]string{"README.md": "summaries\n"})
 	other.Commit("Document the summarizer")
-	if summary, output := plan(other); strings.Contains(output, `"decision":"start"`) || strings.Contains(summary, "changed") {
-		t.Fatalf("a pull request that leaves the prompt alone plans a restart:\n%s\n%s", summary, output)
+	if summary, output := plan(other); strings.Contains(output, `"decision":"start"`) || strings.Contains(summary, "changed") ||
+		!strings.Contains(output, `"decision":"hold"`) || !strings.Contains(summary, "no data yet") || strings.Contains(summary, "failed") {
+		t.Fatalf("a pull request that leaves the prompt alone: want a hold with no data yet, no restart:\n%s\n%s", summary, output)
 	}
 
 	pr := gittest.Clone(t, g.bare)

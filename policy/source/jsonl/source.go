@@ -52,6 +52,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"strconv"
 	"strings"
@@ -112,8 +113,9 @@ var ErrNoRollout = errors.New("query names no rollout")
 // Blank lines are skipped. Only the metrics q names are returned, all built-in metrics when q names none; a name the source does
 // not know is absent.
 //
-// Stats is idempotent and writes nothing. A missing or unreadable file, or a read error midway (such as
-// a truncated gzip stream), is an error wrapping policy.ErrSourceUnavailable and naming the path.
+// Stats is idempotent and writes nothing. A file that does not exist yet is an error wrapping
+// policy.ErrNoData. An unreadable file, or a read error midway (such as a truncated gzip stream), is an
+// error wrapping policy.ErrSourceUnavailable and naming the path.
 func (s *Source) Stats(ctx context.Context, q policy.Query) (*policy.Stats, error) {
 	if q.Rollout == "" {
 		return nil, ErrNoRollout
@@ -129,6 +131,10 @@ func (s *Source) Stats(ctx context.Context, q policy.Query) (*policy.Stats, erro
 		defer cancel()
 	}
 	f, err := os.Open(s.Path)
+	if errors.Is(err, fs.ErrNotExist) {
+		// The application has not written its first record yet: no data, not a failure.
+		return nil, fmt.Errorf("%w: %s does not exist yet (the application creates it with its first request record)", policy.ErrNoData, s.Path)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w: %w", s.Path, policy.ErrSourceUnavailable, err)
 	}
