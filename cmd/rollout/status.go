@@ -183,6 +183,9 @@ func (app *App) statusRun(ctx context.Context, opts *statusOptions) error {
 	if failed {
 		return errFailed
 	}
+	if len(out) == 0 {
+		return app.noSpecs(w.branch)
+	}
 	return nil
 }
 
@@ -212,5 +215,6 @@ func (app *App) loadSpecs(ctx context.Context) (*wiring, *rollouts.Set, error) {
 	if err != nil {
 		return nil, nil, err
 	}
+	w.branch = snap.Branch
 	return w, set, nil
 }
