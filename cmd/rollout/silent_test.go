@@ -2,8 +2,11 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
+	"os"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/rollout-dev/rollout/internal/gittest"
 )
@@ -55,5 +58,32 @@ func TestNoSpecsSaysWhereItLooked(t *testing.T) {
 				t.Errorf("%s (CI=%q): exit %d (want %d), stderr %q", cmd[0], ci, code, want, stderr)
 			}
 		}
+	}
+}
+
+// A metrics file the application has not created yet is no data, not a failure: reconcile holds with
+// "no data yet", exits 0 and commits nothing (no "metrics source failing" bookkeeping), run after run.
+func TestNoDataYetHoldsWithoutCommits(t *testing.T) {
+	e := newE2E(t)
+	e.reconcile() // start
+	if err := os.Remove(e.traffic); err != nil {
+		t.Fatal(err)
+	}
+	head := e.head("main")
+	for i := 0; i < 4; i++ {
+		e.now = e.now.Add(time.Hour)
+		code, out, errOut := e.run("reconcile", "-o", "json")
+		var res []resultJSON
+		if err := json.Unmarshal([]byte(out), &res); err != nil || code != 0 || len(res) != 1 || res[0].Error != nil ||
+			res[0].Decision == nil || *res[0].Decision != "hold" || !strings.Contains(strings.Join(res[0].Reasons, "\n"), "no data yet: "+e.traffic+" does not exist yet") {
+			t.Fatalf("run %d: exit %d\n%s\n%s (%v)", i, code, out, errOut, err)
+		}
+	}
+	if e.head("main") != head {
+		t.Errorf("no data yet committed to main")
+	}
+	code, out, _ := e.run("reconcile")
+	if code != 0 || strings.Contains(out, "failed") {
+		t.Errorf("text output: exit %d\n%s", code, out)
 	}
 }
