@@ -202,7 +202,11 @@ func judgeStage(d Decision, spec *rollouts.Spec, ev Evidence, now time.Time) Dec
 		return d.hold("no statistics for this stage")
 	}
 	if ev.Stats.Arm(Stable).Requests == 0 && ev.Stats.Arm(Canary).Requests == 0 && ev.Stats.Malformed == 0 {
-		return d.hold(fmt.Sprintf("%s: the source has no requests of %s in this stage's window", ErrNoData, spec.Name))
+		reason := fmt.Sprintf("%s: the source has no requests of %s in this stage's window", ErrNoData, spec.Name)
+		if others := ev.Stats.OtherRollouts; len(others) > 0 {
+			reason += fmt.Sprintf("; it holds records of %s only: is the rollout field of the application's records %q?", strings.Join(others, ", "), spec.Name)
+		}
+		return d.hold(reason)
 	}
 	if st.StageStartedAt.After(now) {
 		return d.hold(fmt.Sprintf("status.stageStartedAt %s is %s in the future: the clocks disagree (clock skew between the machine that wrote the status and this one); fix the clock or the status",

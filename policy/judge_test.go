@@ -130,6 +130,8 @@ func TestJudge(t *testing.T) {
 			wantReason: "no data yet: traffic/s.jsonl does not exist yet"},
 		{name: "no requests of the rollout holds with no data yet", ev: Evidence{Stats: &Stats{}}, want: Hold,
 			wantReason: "no data yet: the source has no requests of summarizer in this stage's window"},
+		{name: "records of other rollouts only: the hint names them", ev: Evidence{Stats: &Stats{OtherRollouts: []string{"summariser", "tagger"}}}, want: Hold,
+			wantReason: `no data yet: the source has no requests of summarizer in this stage's window; it holds records of summariser, tagger only: is the rollout field of the application's records "summarizer"?`},
 		{name: "failing rule rolls back", ev: Evidence{Stats: &Stats{Stable: armOf(100000, 1000, 0.87, 0.1), Canary: armOf(5000, 155, 0.87, 0.1)}},
 			want: Rollback, wantNext: &Step{Stage: 1}, wantReason: "error rate 3.1% vs 1% (+210%, interval +124%..+276%, lower end at 97.5%, upper at 80%, always-valid) exceeds the allowed +50%"},
 		{name: "healthy stage advances", ev: Evidence{Stats: healthy()}, want: Advance, wantNext: &Step{Stage: 2, Weight: 25},

@@ -13,7 +13,9 @@ package policy
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math"
+	"strconv"
 	"strings"
 	"time"
 
@@ -87,6 +89,36 @@ var ErrSourceUnavailable = errors.New("metrics source unavailable")
 // does not exist yet. It is not a failure: the judge holds with the reason "no data yet", nothing is
 // bookkept, and `onMetricsError: rollback` does not count it.
 var ErrNoData = errors.New("no data yet")
+
+// MalformedSummary says how many records of source st skipped as malformed, on which lines, and why:
+// "2 malformed records skipped in file:t.jsonl (lines 3, 7): variant must be stable or canary", or
+// "(lines 3, 7): line 3: invalid JSON; line 7: variant must be stable or canary" when the reasons differ.
+func MalformedSummary(source string, st *Stats) string {
+	out := fmt.Sprintf("%d malformed records skipped in %s", st.Malformed, source)
+	if len(st.MalformedLines) == 0 {
+		return out
+	}
+	lines := make([]string, len(st.MalformedLines))
+	for i, n := range st.MalformedLines {
+		lines[i] = strconv.FormatInt(n, 10)
+	}
+	out += " (lines " + strings.Join(lines, ", ") + ")"
+	if len(st.MalformedReasons) != len(st.MalformedLines) {
+		return out
+	}
+	same := true
+	for _, r := range st.MalformedReasons {
+		same = same && r == st.MalformedReasons[0]
+	}
+	if same {
+		return out + ": " + st.MalformedReasons[0]
+	}
+	whys := make([]string, len(lines))
+	for i := range lines {
+		whys[i] = "line " + lines[i] + ": " + st.MalformedReasons[i]
+	}
+	return out + ": " + strings.Join(whys, "; ")
+}
 
 // NoDataReason is the judge's reason for a source answer wrapping ErrNoData: "no data yet: <what the
 // source said>".
@@ -191,9 +223,14 @@ type Stats struct {
 	Stable        ArmStats
 	Canary        ArmStats
 	// Malformed counts the records that could not be read; MalformedLines holds the first few
-	// line numbers (file sources) for the report.
-	Malformed      int64
-	MalformedLines []int64
+	// line numbers (file sources) for the report, and MalformedReasons why each could not be read
+	// ("variant must be stable or canary"), one per line number where the source knows it.
+	Malformed        int64
+	MalformedLines   []int64
+	MalformedReasons []string
+	// OtherRollouts names a few rollouts the source holds records of, when it holds none of the one
+	// asked for: a hint at a misspelt name.
+	OtherRollouts []string
 	// Shadow counts mirrored canary requests (in Canary too, never in Stable).
 	Shadow int64
 }

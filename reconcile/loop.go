@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"path"
 	"runtime/debug"
-	"strconv"
 	"strings"
 	"testing/fstest"
 	"time"
@@ -890,15 +889,7 @@ func (l *Loop) stats(ctx context.Context, src policy.Source, q policy.Query) (*p
 
 // malformedReason reports the records a source could not read, with the first line numbers it gave.
 func malformedReason(source string, st *policy.Stats) string {
-	reason := fmt.Sprintf("%d malformed records skipped in %s", st.Malformed, source)
-	if len(st.MalformedLines) > 0 {
-		lines := make([]string, len(st.MalformedLines))
-		for i, n := range st.MalformedLines {
-			lines[i] = strconv.FormatInt(n, 10)
-		}
-		reason += " (lines " + strings.Join(lines, ", ") + ")"
-	}
-	return reason
+	return policy.MalformedSummary(source, st)
 }
 
 // deliver sends ev to spec's notification targets.

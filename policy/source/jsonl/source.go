@@ -336,10 +336,14 @@ func (s *Source) scan(ctx context.Context, r io.Reader, p *pass) error {
 		putBatch(<-free)
 	}
 	p.st.Malformed += lines.malformed
-	for _, n := range lines.malformedLines {
+	for i, n := range lines.malformedLines {
 		if len(p.st.MalformedLines) < p.maxReported {
 			p.st.MalformedLines = append(p.st.MalformedLines, n)
+			p.st.MalformedReasons = append(p.st.MalformedReasons, lines.malformedReasons[i])
 		}
+	}
+	if !lines.seen {
+		p.st.OtherRollouts = lines.others
 	}
 	if readErr != nil {
 		return readErr
@@ -380,19 +384,40 @@ func (b *batch) reset() *batch {
 
 // lineReader is scan's reading stage: it owns the line reader and the malformed lines' count.
 type lineReader struct {
-	br             *bufio.Reader
-	rollout        []byte
-	maxReported    int
-	lineNo         int64
-	malformed      int64
-	malformedLines []int64
+	br               *bufio.Reader
+	rollout          []byte
+	maxReported      int
+	lineNo           int64
+	malformed        int64
+	malformedLines   []int64
+	malformedReasons []string
+	// seen says whether a record of the rollout was read; others names a few other rollouts read.
+	seen   bool
+	others []string
 }
 
-func (l *lineReader) malformedLine() {
+// maxOtherRollouts is how many other rollouts' names a Stats call reports.
+const maxOtherRollouts = 5
+
+func (l *lineReader) malformedLine(why error) {
 	l.malformed++
 	if len(l.malformedLines) < l.maxReported {
 		l.malformedLines = append(l.malformedLines, l.lineNo)
+		l.malformedReasons = append(l.malformedReasons, why.Error())
 	}
+}
+
+// other notes a rollout name other than the one read, while there are few.
+func (l *lineReader) other(name []byte) {
+	if l.seen || len(l.others) >= maxOtherRollouts || len(name) == 0 {
+		return
+	}
+	for _, o := range l.others {
+		if o == string(name) {
+			return
+		}
+	}
+	l.others = append(l.others, string(name))
 }
 
 // read parses every line into batches taken from free and sent on full, in order, and returns the
@@ -415,7 +440,7 @@ func (l *lineReader) read(ctx context.Context, free <-chan *batch, full chan<- *
 			}
 		}
 		if errors.Is(err, bufio.ErrBufferFull) {
-			l.malformedLine()
+			l.malformedLine(errTooLong)
 			if err := discardLine(ctx, l.br); err != nil && !errors.Is(err, io.EOF) {
 				return err
 			}
@@ -423,8 +448,11 @@ func (l *lineReader) read(ctx context.Context, free <-chan *batch, full chan<- *
 		}
 		if len(line) > 0 && !blank(line) {
 			if perr := parser.parse(line, &req); perr != nil {
-				l.malformedLine()
-			} else if bytes.Equal(req.rollout, l.rollout) {
+				l.malformedLine(perr)
+			} else if !bytes.Equal(req.rollout, l.rollout) {
+				l.other(req.rollout)
+			} else {
+				l.seen = true
 				// The line buffer and the parser's scratch are reused: the strings the pass reads move
 				// into the batch's arena.
 				req.rollout = nil
