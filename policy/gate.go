@@ -87,7 +87,7 @@ func NextGates(spec *rollouts.Spec) []int {
 	st := spec.Status
 	switch {
 	case st == nil || st.Phase == rollouts.Pending || st.Phase == "" ||
-		(st.Canary != "" && st.Canary != rollouts.Fingerprint(spec.Canary)):
+		changedCanary(spec):
 		want = []int{0}
 	case st.Phase == rollouts.Progressing && !st.StageStartedAt.IsZero():
 		// Acceleration never skips into or over a gated stage, so only the next one matters.

@@ -19,9 +19,12 @@ const MaxMetricsErrors = 3
 // It is pure: the same spec, evidence and now give the same decision. The state machine:
 //   - no canary: hold, nothing to roll out;
 //   - a canary with no status, a Pending status, or a status that belongs to another canary (its
-//     fingerprint differs): start at stage 0, once stage 0's gate (if any) is open;
+//     fingerprint differs: the block, or the content of a file it refers to, such as its prompt
+//     file): start at stage 0, once stage 0's gate (if any) is open;
 //   - a Progressing stage whose window has not started (stageStartedAt is zero): start it;
-//   - Paused, RolledBack, Completed: hold;
+//   - Paused: the stage is judged as if progressing, and only a rollback is acted on (a pause stops
+//     advancing, not the protection: as Argo Rollouts' background analysis keeps running);
+//   - RolledBack, Completed: hold;
 //   - a Progressing stage: judge the rules on ev.Stats (see judgeStage).
 func Judge(spec *rollouts.Spec, ev Evidence, now time.Time) Decision {
 	d := Decision{Rollout: spec.Name, Action: Hold, Current: Step{Weight: spec.Traffic.Weight, Shadow: spec.Traffic.Shadow}}
@@ -36,12 +39,13 @@ func Judge(spec *rollouts.Spec, ev Evidence, now time.Time) Decision {
 		return d.hold("the spec has no stages")
 	case st == nil || st.Phase == rollouts.Pending || st.Phase == "":
 		return startAt(d, spec, 0, ev, "new canary")
-	case st.Canary != "" && st.Canary != rollouts.Fingerprint(spec.Canary):
-		return startAt(d, spec, 0, ev, "the canary changed: starting over at stage 0")
+	}
+	if why, changed := rollouts.CanaryChanged(spec); changed {
+		return startAt(d, spec, 0, ev, why+": starting over at stage 0")
 	}
 	switch st.Phase {
 	case rollouts.Paused:
-		return d.hold("paused" + messageSuffix(st.Message))
+		return judgePaused(d, spec, ev, now)
 	case rollouts.RolledBack:
 		return d.hold("rolled back" + messageSuffix(st.Message) + "; change the canary to try again")
 	case rollouts.Completed:
@@ -60,6 +64,34 @@ func Judge(spec *rollouts.Spec, ev Evidence, now time.Time) Decision {
 		return d
 	}
 	return judgeStage(d, spec, ev, now)
+}
+
+// changedCanary reports whether spec's status belongs to an earlier canary.
+func changedCanary(spec *rollouts.Spec) bool {
+	_, changed := rollouts.CanaryChanged(spec)
+	return changed
+}
+
+// judgePaused judges a paused rollout's stage: a rollback stands, anything else holds with the stage's
+// evidence, saying it is paused.
+func judgePaused(d Decision, spec *rollouts.Spec, ev Evidence, now time.Time) Decision {
+	st := spec.Status
+	paused := "paused" + messageSuffix(st.Message)
+	if st.Stage < 0 || st.Stage >= len(spec.Stages) || st.StageStartedAt.IsZero() {
+		return d.hold(paused)
+	}
+	j := judgeStage(d, spec, ev, now)
+	switch j.Action {
+	case Rollback:
+		j.Reasons = append(j.Reasons, "rolled back while paused: a pause stops advancing, not rollbacks")
+		return j
+	case Hold:
+		j.Reasons = append([]string{paused}, j.Reasons...)
+	default:
+		j.Reasons = []string{paused, fmt.Sprintf("the stage's evidence would %s; resume to go on", j.Action)}
+	}
+	j.Action, j.Next = Hold, nil
+	return j
 }
 
 func messageSuffix(m string) string {
@@ -149,6 +181,9 @@ func judgeRules(spec *rollouts.Spec, stats *Stats) []ruleOutcome {
 func judgeStage(d Decision, spec *rollouts.Spec, ev Evidence, now time.Time) Decision {
 	st := spec.Status
 	stage := spec.Stages[st.Stage]
+	if errors.Is(ev.Err, ErrNoData) {
+		return d.hold(NoDataReason(ev.Err))
+	}
 	if ev.Err != nil {
 		n := st.MetricsErrors + 1
 		reason := fmt.Sprintf("metrics source failed: %v", ev.Err)
@@ -165,6 +200,13 @@ func judgeStage(d Decision, spec *rollouts.Spec, ev Evidence, now time.Time) Dec
 	}
 	if ev.Stats == nil {
 		return d.hold("no statistics for this stage")
+	}
+	if ev.Stats.Arm(Stable).Requests == 0 && ev.Stats.Arm(Canary).Requests == 0 && ev.Stats.Malformed == 0 {
+		reason := fmt.Sprintf("%s: the source has no requests of %s in this stage's window", ErrNoData, spec.Name)
+		if others := ev.Stats.OtherRollouts; len(others) > 0 {
+			reason += fmt.Sprintf("; it holds records of %s only: is the rollout field of the application's records %q?", strings.Join(others, ", "), spec.Name)
+		}
+		return d.hold(reason)
 	}
 	if st.StageStartedAt.After(now) {
 		return judgeFutureStart(d, spec, ev, now)
@@ -396,12 +438,12 @@ func roundDuration(d time.Duration) string {
 }
 
 // QueryFor returns what the judge needs from the source for spec's current stage at now, and false when
-// the rollout is not in a stage whose metrics matter (no canary, pending, paused, finished, a stage
+// the rollout is not in a stage whose metrics matter (no canary, pending, finished, a stage
 // that belongs to an earlier canary or whose window has not started).
 func QueryFor(spec *rollouts.Spec, now time.Time) (Query, bool) {
 	st := spec.Status
-	if spec.Canary == nil || st == nil || st.Phase != rollouts.Progressing || st.StageStartedAt.IsZero() ||
-		(st.Canary != "" && st.Canary != rollouts.Fingerprint(spec.Canary)) ||
+	if spec.Canary == nil || st == nil || (st.Phase != rollouts.Progressing && st.Phase != rollouts.Paused) || st.StageStartedAt.IsZero() ||
+		changedCanary(spec) ||
 		st.Stage < 0 || st.Stage >= len(spec.Stages) {
 		return Query{}, false
 	}

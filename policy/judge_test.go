@@ -2,6 +2,7 @@ package policy
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -95,7 +96,17 @@ func TestJudge(t *testing.T) {
 		{name: "merged advance starts its window", edit: func(s *rollouts.Spec) { s.Status.Stage = 2; s.Status.StageStartedAt = time.Time{} },
 			want: Start, wantNext: &Step{Stage: 2, Weight: 25}},
 		{name: "paused holds", edit: func(s *rollouts.Spec) { s.Status.Phase = rollouts.Paused; s.Status.Message = "by alice" },
-			ev: Evidence{Stats: healthy()}, want: Hold, wantReason: "paused: by alice"},
+			ev: Evidence{Stats: healthy()}, want: Hold, wantReason: "paused: by alice\nthe stage's evidence would advance; resume to go on"},
+		{name: "paused still rolls back a failing canary", edit: func(s *rollouts.Spec) { s.Status.Phase = rollouts.Paused; s.Status.Message = "by alice" },
+			ev:   Evidence{Stats: &Stats{Stable: armOf(100000, 1000, 0.87, 0.1), Canary: armOf(5000, 750, 0.87, 0.1)}},
+			want: Rollback, wantNext: &Step{Stage: 1}, wantReason: "rolled back while paused: a pause stops advancing, not rollbacks"},
+		{name: "paused rolls back after repeated metrics failures with onMetricsError rollback", edit: func(s *rollouts.Spec) {
+			s.Status.Phase = rollouts.Paused
+			s.Analysis.OnMetricsError = "rollback"
+			s.Status.MetricsErrors = MaxMetricsErrors - 1
+		}, ev: Evidence{Err: errors.New("timeout")}, want: Rollback, wantNext: &Step{Stage: 1}, wantReason: "3 consecutive metrics failures (onMetricsError: rollback)"},
+		{name: "paused before its window holds", edit: func(s *rollouts.Spec) { s.Status.Phase = rollouts.Paused; s.Status.StageStartedAt = time.Time{} },
+			want: Hold, wantReason: "paused"},
 		{name: "rolled back holds", edit: func(s *rollouts.Spec) { s.Status.Phase = rollouts.RolledBack }, want: Hold, wantReason: "rolled back"},
 		{name: "completed holds", edit: func(s *rollouts.Spec) { s.Status.Phase = rollouts.Completed }, want: Hold, wantReason: "completed"},
 		{name: "stage out of range holds", edit: func(s *rollouts.Spec) { s.Status.Stage = 9 }, want: Hold, wantReason: "status.stage 9"},
@@ -112,6 +123,15 @@ func TestJudge(t *testing.T) {
 		{name: "source error with onMetricsError hold never rolls back", edit: func(s *rollouts.Spec) { s.Status.MetricsErrors = 10 },
 			ev: Evidence{Err: errors.New("timeout")}, want: Hold},
 		{name: "missing stats holds", want: Hold, wantReason: "no statistics"},
+		{name: "no data yet holds, and is no metrics failure", edit: func(s *rollouts.Spec) {
+			s.Analysis.OnMetricsError = "rollback"
+			s.Status.MetricsErrors = MaxMetricsErrors - 1
+		}, ev: Evidence{Err: fmt.Errorf("metrics source: %w: traffic/s.jsonl does not exist yet", ErrNoData)}, want: Hold,
+			wantReason: "no data yet: traffic/s.jsonl does not exist yet"},
+		{name: "no requests of the rollout holds with no data yet", ev: Evidence{Stats: &Stats{}}, want: Hold,
+			wantReason: "no data yet: the source has no requests of summarizer in this stage's window"},
+		{name: "records of other rollouts only: the hint names them", ev: Evidence{Stats: &Stats{OtherRollouts: []string{"summariser", "tagger"}}}, want: Hold,
+			wantReason: `no data yet: the source has no requests of summarizer in this stage's window; it holds records of summariser, tagger only: is the rollout field of the application's records "summarizer"?`},
 		{name: "failing rule rolls back", ev: Evidence{Stats: &Stats{Stable: armOf(100000, 1000, 0.87, 0.1), Canary: armOf(5000, 155, 0.87, 0.1)}},
 			want: Rollback, wantNext: &Step{Stage: 1}, wantReason: "error rate 3.1% vs 1% (+210%, interval +124%..+276%, lower end at 97.5%, upper at 80%, always-valid) exceeds the allowed +50%"},
 		{name: "healthy stage advances", ev: Evidence{Stats: healthy()}, want: Advance, wantNext: &Step{Stage: 2, Weight: 25},
@@ -203,10 +223,16 @@ func TestQueryFor(t *testing.T) {
 	if len(q.Metrics) != 3 || q.Metrics[2] != (MetricQuery{Name: "p99_latency_slo", Query: "histogram_quantile(0.99, x)"}) {
 		t.Errorf("metrics %+v", q.Metrics)
 	}
+	// A pause stops advancing only: the rollback rules still need the stage's metrics.
+	paused := baseSpec()
+	paused.Status.Phase = rollouts.Paused
+	if _, ok := QueryFor(paused, now); !ok {
+		t.Error("a paused stage needs its metrics: its rollback rules still apply")
+	}
 	for name, edit := range map[string]func(*rollouts.Spec){
 		"no canary":         func(s *rollouts.Spec) { s.Canary = nil },
 		"pending":           func(s *rollouts.Spec) { s.Status = nil },
-		"paused":            func(s *rollouts.Spec) { s.Status.Phase = rollouts.Paused },
+		"rolled back":       func(s *rollouts.Spec) { s.Status.Phase = rollouts.RolledBack },
 		"window not begun":  func(s *rollouts.Spec) { s.Status.StageStartedAt = time.Time{} },
 		"an earlier canary": func(s *rollouts.Spec) { s.Status.Canary = "deadbeef" },
 	} {

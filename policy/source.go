@@ -13,7 +13,10 @@ package policy
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/rollout-dev/rollout/rollouts"
@@ -71,14 +74,64 @@ func (q Query) Wanted() []MetricQuery {
 // Source reads the per-arm sufficient statistics of one rollout's requests in a window.
 //
 // Stats is idempotent and writes nothing. It returns an error wrapping ErrSourceUnavailable when the
-// source cannot be reached or does not answer in time; a metric the source has no data for is absent
-// from the result (or has N == 0), never zero.
+// source cannot be reached or does not answer in time, and one wrapping ErrNoData when the store the
+// application writes has not been created yet (a JSON Lines file not there yet); a metric the source
+// has no data for is absent from the result (or has N == 0), never zero. No requests at all for the
+// rollout is statistics with no requests, not an error.
 type Source interface {
 	Stats(ctx context.Context, q Query) (*Stats, error)
 }
 
 // ErrSourceUnavailable marks a source error: the judge holds and never advances on it.
 var ErrSourceUnavailable = errors.New("metrics source unavailable")
+
+// ErrNoData marks a source's answer that it holds nothing yet: the store the application writes to
+// does not exist yet. It is not a failure: the judge holds with the reason "no data yet", nothing is
+// bookkept, and `onMetricsError: rollback` does not count it.
+var ErrNoData = errors.New("no data yet")
+
+// MalformedSummary says how many records of source st skipped as malformed, on which lines, and why:
+// "2 malformed records skipped in file:t.jsonl (lines 3, 7): variant must be stable or canary", or
+// "(lines 3, 7): line 3: invalid JSON; line 7: variant must be stable or canary" when the reasons differ.
+func MalformedSummary(source string, st *Stats) string {
+	out := fmt.Sprintf("%d malformed records skipped in %s", st.Malformed, source)
+	if len(st.MalformedLines) == 0 {
+		return out
+	}
+	lines := make([]string, len(st.MalformedLines))
+	for i, n := range st.MalformedLines {
+		lines[i] = strconv.FormatInt(n, 10)
+	}
+	out += " (lines " + strings.Join(lines, ", ") + ")"
+	if len(st.MalformedReasons) != len(st.MalformedLines) {
+		return out
+	}
+	same := true
+	for _, r := range st.MalformedReasons {
+		same = same && r == st.MalformedReasons[0]
+	}
+	if same {
+		return out + ": " + st.MalformedReasons[0]
+	}
+	whys := make([]string, len(lines))
+	for i := range lines {
+		whys[i] = "line " + lines[i] + ": " + st.MalformedReasons[i]
+	}
+	return out + ": " + strings.Join(whys, "; ")
+}
+
+// NoDataReason is the judge's reason for a source answer wrapping ErrNoData: "no data yet: <what the
+// source said>".
+func NoDataReason(err error) string {
+	msg := err.Error()
+	if i := strings.Index(msg, ErrNoData.Error()+": "); i >= 0 {
+		return msg[i:]
+	}
+	if strings.Contains(msg, ErrNoData.Error()) {
+		return ErrNoData.Error()
+	}
+	return ErrNoData.Error() + ": " + msg
+}
 
 // Unit is what the statistics treat as one independent observation.
 type Unit string
@@ -170,9 +223,14 @@ type Stats struct {
 	Stable        ArmStats
 	Canary        ArmStats
 	// Malformed counts the records that could not be read; MalformedLines holds the first few
-	// line numbers (file sources) for the report.
-	Malformed      int64
-	MalformedLines []int64
+	// line numbers (file sources) for the report, and MalformedReasons why each could not be read
+	// ("variant must be stable or canary"), one per line number where the source knows it.
+	Malformed        int64
+	MalformedLines   []int64
+	MalformedReasons []string
+	// OtherRollouts names a few rollouts the source holds records of, when it holds none of the one
+	// asked for: a hint at a misspelt name.
+	OtherRollouts []string
 	// Shadow counts mirrored canary requests (in Canary too, never in Stable).
 	Shadow int64
 }

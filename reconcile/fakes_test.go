@@ -373,7 +373,7 @@ func (j *scriptedJudge) Judge(spec *rollouts.Spec, ev policy.Evidence, now time.
 	if spec.Canary == nil {
 		return d
 	}
-	if st == nil || (st.Canary != "" && st.Canary != rollouts.Fingerprint(spec.Canary)) {
+	if st == nil || func() bool { _, c := rollouts.CanaryChanged(spec); return c }() {
 		s := spec.Stages[0]
 		d.Action, d.Next, d.Reasons = policy.Start, &policy.Step{Stage: 0, Weight: s.Weight, Shadow: s.Shadow}, []string{"new canary"}
 		return d

@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"path"
 	"runtime/debug"
-	"strconv"
 	"strings"
 	"sync"
 	"testing/fstest"
@@ -321,7 +320,9 @@ func (l *Loop) reconcileOne(ctx context.Context, t *tick, name string) (res Resu
 func (l *Loop) attempt(ctx context.Context, t *tick, doc *rollouts.Document) (Result, error) {
 	j := l.decide(ctx, t, doc.Spec, l.now())
 	res, err := l.act(ctx, t, doc, j)
-	if j.sourceErr != nil {
+	if j.sourceErr != nil && !(res.Decision == policy.Rollback && res.Commit != "") {
+		// A rollback that landed (onMetricsError: rollback) is the pass doing its job: its reasons name
+		// the source's failures, and its row does not say failed.
 		err = errors.Join(j.sourceErr, err)
 	}
 	return res, err
@@ -689,6 +690,7 @@ func (l *Loop) landed(t *tick, doc *rollouts.Document, commit string, files map[
 	if spec == nil {
 		return // the next tick reads the file again and reports it
 	}
+	rollouts.ReadSpecReferences(spec, t.snap.Files)
 	for i, d := range t.set.Documents {
 		if d.Path == doc.Path {
 			t.set.Documents[i] = &rollouts.Document{Path: doc.Path, Source: content, Spec: spec}
@@ -854,12 +856,20 @@ func (l *Loop) decide(ctx context.Context, t *tick, spec *rollouts.Spec, now tim
 	// A stage that starts in the future is an error of the rollout, bookkept and alerted like a metrics
 	// outage: the judge still rolls it back on the data it has, and never advances it.
 	outage, what := ev.Err, "metrics source failing"
+	noData := errors.Is(outage, policy.ErrNoData)
+	if noData {
+		outage = nil // no data yet is no failure and no recovery
+	}
 	if outage == nil {
 		if err := policy.FutureStageStart(spec, now); err != nil {
 			outage, what = err, "stage start in the future"
 		}
 	}
 	j := judgement{d: d, metricsErrors: -1}
+	if outage == nil && noData {
+		// No data yet: nothing to bookkeep, nothing to report.
+		return j
+	}
 	if outage == nil {
 		if st.MetricsErrors > 0 || !st.MetricsFailingSince.IsZero() {
 			j.metricsErrors, j.failingSince = 0, &time.Time{}
@@ -966,15 +976,7 @@ func (l *Loop) stats(ctx context.Context, src policy.Source, q policy.Query) (*p
 
 // malformedReason reports the records a source could not read, with the first line numbers it gave.
 func malformedReason(source string, st *policy.Stats) string {
-	reason := fmt.Sprintf("%d malformed records skipped in %s", st.Malformed, source)
-	if len(st.MalformedLines) > 0 {
-		lines := make([]string, len(st.MalformedLines))
-		for i, n := range st.MalformedLines {
-			lines[i] = strconv.FormatInt(n, 10)
-		}
-		reason += " (lines " + strings.Join(lines, ", ") + ")"
-	}
-	return reason
+	return policy.MalformedSummary(source, st)
 }
 
 // deliver sends ev to spec's notification targets.

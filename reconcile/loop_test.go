@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"flag"
+	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -553,9 +554,42 @@ func TestMetricsFailuresRollBackOnlyWhenAsked(t *testing.T) {
 		}
 	}
 	h.loop = h.newLoop()
-	res := h.failed(h.tick(), errDown)
-	if res.Decision != policy.Rollback || h.spec("summarizer").Status.Phase != rollouts.RolledBack {
+	// The rollback lands: that is the pass doing its job, so its row does not say failed; its reasons
+	// name the source's failures.
+	res := h.only(h.tick())
+	if res.Decision != policy.Rollback || res.Commit == "" || h.spec("summarizer").Status.Phase != rollouts.RolledBack {
 		t.Fatalf("third failure: %+v", res)
+	}
+	if reasons := strings.Join(res.Reasons, "\n"); !strings.Contains(reasons, "connection refused") || !strings.Contains(reasons, "3 consecutive metrics failures") {
+		t.Errorf("the rollback's reasons do not name the source's failures: %q", reasons)
+	}
+}
+
+// TestNoDataYetIsNotAFailure: a source that has nothing yet (its file not created) holds with "no data
+// yet", writes nothing on the default branch, reports no error, and never rolls back under
+// onMetricsError: rollback, however many ticks pass.
+func TestNoDataYetIsNotAFailure(t *testing.T) {
+	h := newHarness(t, map[string]string{"rollouts/summarizer.yaml": specFor("summarizer", "pull-request", "rollback")})
+	h.realJudge()
+	h.tick()
+	h.srcErr = fmt.Errorf("%w: traffic.jsonl does not exist yet", policy.ErrNoData)
+	head := h.repo.head("main")
+	for i := 0; i < 2*policy.MaxMetricsErrors; i++ {
+		h.now = h.now.Add(time.Hour)
+		h.loop = h.newLoop() // stateless cron runs
+		res := h.only(h.tick())
+		if res.Decision != policy.Hold || res.Commit != "" || !slices.Contains(res.Reasons, "no data yet: traffic.jsonl does not exist yet") {
+			t.Fatalf("tick %d: %+v", i, res)
+		}
+	}
+	if h.repo.head("main") != head {
+		t.Errorf("no data yet wrote to main: %q", h.repo.log("main")[:3])
+	}
+	if st := h.spec("summarizer").Status; st.Phase != rollouts.Progressing || st.MetricsErrors != 0 || !st.MetricsFailingSince.IsZero() {
+		t.Errorf("status %+v", st)
+	}
+	if len(h.notes.events) != 0 {
+		t.Errorf("events %+v, want none", h.notes.events)
 	}
 }
 

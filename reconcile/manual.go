@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/rollout-dev/rollout/policy"
@@ -29,7 +30,7 @@ var ErrNotApplicable = errors.New("operation does not apply")
 // Operate applies a manual operation to one rollout as one commit on the default branch, deciding again
 // on a fresh snapshot when the push is rejected. The commit names Loop.Actor in its Rollout-Actor
 // trailer, so that history shows who acted although the bot made the commit. A manual rollback closes the open proposal and notifies
-// like an automatic one; a failure after the commit landed that the next pass repairs (a notification
+// like an automatic one, and a pause closes an open advance proposal; a failure after the commit landed that the next pass repairs (a notification
 // left pending, a proposal left open) wraps ErrDeferred. Pause keeps the traffic as it is; resume restarts the stage's window, since the
 // paused period's metrics do not count.
 func (l *Loop) Operate(ctx context.Context, name string, op Operation, reason string) (Result, error) {
@@ -38,9 +39,9 @@ func (l *Loop) Operate(ctx context.Context, name string, op Operation, reason st
 		if err := l.refresh(ctx, t); err != nil {
 			return Result{Rollout: name}, err
 		}
-		if op == OpRollback && l.Forge != nil {
-			// A forge that fails to list never blocks a rollback: the commit lands, the pass reports
-			// the proposal it could not close, and the next pass closes it.
+		if (op == OpRollback || op == OpPause) && l.Forge != nil {
+			// A forge that fails to list never blocks a rollback or a pause: the commit lands, the pass
+			// reports the proposal it could not close, and the next pass closes it.
 			ps, err := l.Forge.Proposals(ctx)
 			if err != nil {
 				t.propErr = fmt.Errorf("list proposals: %w", err)
@@ -95,7 +96,7 @@ func planOperation(spec *rollouts.Spec, op Operation, reason string, prop *Propo
 			Reasons: []string{"by hand: " + reason}}
 		if spec.Status == nil {
 			// A rollback before the start still records the canary it stopped.
-			st.Canary = rollouts.Fingerprint(spec.Canary)
+			st.Canary, st.Files = rollouts.CanaryFingerprint(spec), rollouts.CanaryFiles(spec)
 		}
 		spec = withStatus(spec, st)
 		spec.Rollback.Via = "commit" // by hand is always a commit: the person running it is the review
@@ -109,8 +110,12 @@ func planOperation(spec *rollouts.Spec, op Operation, reason string, prop *Propo
 		if reason != "" {
 			st.Message += ": " + reason
 		}
-		return action{kind: actCommit, to: from, effect: "commit the pause on the default branch", change: rollouts.Change{Status: &st},
-			message: commitMessage(spec.Name, "pause", nonEmpty(reason), policy.Action(OpPause))}, nil
+		act := action{kind: actCommit, to: from, effect: "commit the pause on the default branch", change: rollouts.Change{Status: &st},
+			message: commitMessage(spec.Name, "pause", nonEmpty(reason), policy.Action(OpPause))}
+		if prop != nil && prop.State == ProposalOpen && !isRollbackProposal(prop.Title) {
+			act.closeComment = strings.Replace(pausedComment(st.Message), "was paused (", "was paused in {commit} (", 1)
+		}
+		return act, nil
 	case OpResume:
 		if st.Phase != rollouts.Paused {
 			return action{to: from}, fmt.Errorf("resume %s: %w: it is %s, not paused", spec.Name, ErrNotApplicable, phaseOf(spec, st))

@@ -111,7 +111,7 @@ func planChange(in planInput) (action, error) {
 func planDecision(in planInput) (action, error) {
 	spec, d := in.Doc.Spec, in.Decision
 	name := spec.Name
-	fp := rollouts.Fingerprint(spec.Canary)
+	fp, files := rollouts.CanaryFingerprint(spec), rollouts.CanaryFiles(spec)
 	from := d.Current.Weight
 	open := in.Proposal != nil && in.Proposal.State == ProposalOpen
 	var st rollouts.Status
@@ -124,10 +124,15 @@ func planDecision(in planInput) (action, error) {
 			return action{}, fmt.Errorf("start decision without a next stage")
 		}
 		next := *d.Next
-		status := rollouts.Status{Phase: rollouts.Progressing, Stage: next.Stage, StageStartedAt: in.Now, Canary: fp}
+		status := rollouts.Status{Phase: rollouts.Progressing, Stage: next.Stage, StageStartedAt: in.Now, Canary: fp, Files: files}
+		subject := fmt.Sprintf("start stage %d at %s", next.Stage, trafficText(next))
+		if why, changed := rollouts.CanaryChanged(spec); changed {
+			// A restart says why in its subject: which file (or the block) changed.
+			subject = fmt.Sprintf("restart at stage %d (%s): %s", next.Stage, trafficText(next), why)
+		}
 		act := action{kind: actCommit, to: next.Weight, effect: "commit the start of stage " + fmt.Sprint(next.Stage),
 			change:  trafficChange(spec, next.Weight, next.Shadow, &status),
-			message: commitMessage(name, fmt.Sprintf("start stage %d at %s", next.Stage, trafficText(next)), d.Reasons, policy.Start)}
+			message: commitMessage(name, subject, d.Reasons, policy.Start)}
 		if open {
 			act.closeComment = "The rollout started over at stage 0 in {commit}, so this proposal no longer applies."
 		}
@@ -143,10 +148,10 @@ func planDecision(in planInput) (action, error) {
 		if d.Action == policy.Advance {
 			next := *d.Next
 			to = next.Weight
-			status = rollouts.Status{Phase: rollouts.Progressing, Stage: next.Stage, Canary: fp}
+			status = rollouts.Status{Phase: rollouts.Progressing, Stage: next.Stage, Canary: fp, Files: files}
 			change = trafficChange(spec, next.Weight, next.Shadow, &status)
 		} else {
-			status = rollouts.Status{Phase: rollouts.Completed, Stage: d.Current.Stage, Canary: fp}
+			status = rollouts.Status{Phase: rollouts.Completed, Stage: d.Current.Stage, Canary: fp, Files: files}
 			change = trafficChange(spec, 0, 0, &status)
 			change.Promote = true
 		}
@@ -176,7 +181,7 @@ func planDecision(in planInput) (action, error) {
 		status.Phase = rollouts.RolledBack
 		status.Stage = d.Current.Stage
 		if status.Canary == "" {
-			status.Canary = fp
+			status.Canary, status.Files = fp, files
 		}
 		status.MetricsErrors, status.MetricsFailingSince = 0, time.Time{}
 		// The rollback ends a sample-ratio mismatch episode too: nothing is compared any more.
@@ -245,6 +250,11 @@ func planHousekeeping(in planInput, st rollouts.Status) (action, error) {
 	if open && (spec.Canary == nil || st.Phase == rollouts.RolledBack || st.Phase == rollouts.Completed) {
 		return action{kind: actClose, to: from, effect: "close the stale proposal", needsForge: true,
 			closeComment: fmt.Sprintf("The rollout is %s; this proposal no longer applies.", phaseOf(spec, st))}, nil
+	}
+	if open && spec.Canary != nil && st.Phase == rollouts.Paused && !isRollbackProposal(in.Proposal.Title) {
+		// A pause stops advancing: the proposal's evidence is stale, and merging it would advance.
+		return action{kind: actClose, to: from, effect: "close the proposal: the rollout is paused", needsForge: true,
+			closeComment: pausedComment(st.Message)}, nil
 	}
 	if spec.Canary == nil && spec.Status != nil &&
 		(st.Phase == rollouts.Progressing || st.Phase == rollouts.Paused || spec.Traffic.Weight != 0 || spec.Traffic.Shadow != 0) {
@@ -326,6 +336,23 @@ func planHousekeeping(in planInput, st rollouts.Status) (action, error) {
 		return action{kind: actRefresh, to: from, effect: "refresh the proposal's evidence", proposal: req, needsForge: true, warnings: warnings}, nil
 	}
 	return none, nil
+}
+
+// isRollbackProposal reports whether a proposal's title is that of a rollback (rollback.via:
+// pull-request), which a pause must leave open.
+func isRollbackProposal(title string) bool {
+	_, rest, _ := strings.Cut(title, "): ")
+	return strings.HasPrefix(rest, "rollback ")
+}
+
+// pausedComment closes an advance or promotion proposal of a paused rollout.
+func pausedComment(message string) string {
+	why := "paused"
+	if message != "" {
+		why = message
+	}
+	return fmt.Sprintf("The rollout was paused (%s), so this proposal and its evidence no longer apply: a pause stops advancing. "+
+		"Rollback rules still apply while it is paused. `rollout resume` starts the stage's window again, and the next stage is proposed anew when its evidence allows.", Inline(why))
 }
 
 // bookkeeping adds the trailer that marks msg as the controller's bookkeeping of what, not a decision.

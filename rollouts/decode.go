@@ -138,6 +138,23 @@ func (d *specDecoder) decode(n *yaml.Node, v reflect.Value, path string) {
 			d.decode(item, s.Index(i), fmt.Sprintf("%s[%d]", path, i))
 		}
 		v.Set(s)
+	case v.Kind() == reflect.Map && v.Type().Key().Kind() == reflect.String:
+		if n.Kind != yaml.MappingNode {
+			d.typeErrorAt(n, path, "%s: want a mapping, got %s", path, describe(n))
+			return
+		}
+		m := reflect.MakeMapWithSize(v.Type(), len(n.Content)/2)
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k, item := n.Content[i], n.Content[i+1]
+			if k.Kind != yaml.ScalarNode {
+				d.typeErrorAt(k, path, "%s: want a key, got %s", path, describe(k))
+				continue
+			}
+			e := reflect.New(v.Type().Elem()).Elem()
+			d.decode(item, e, path+"."+k.Value)
+			m.SetMapIndex(reflect.ValueOf(k.Value).Convert(v.Type().Key()), e)
+		}
+		v.Set(m)
 	default:
 		d.decodeScalar(n, v, path)
 	}

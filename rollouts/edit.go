@@ -607,7 +607,7 @@ func (f *fileText) setFields(m *yaml.Node, fields []field) ([]byte, bool, error)
 		case k == nil && fd.omit:
 		case k == nil:
 			inserts = append(inserts, entryText(m, fd))
-		case v.Kind == yaml.ScalarNode && fd.same(v):
+		case fd.same(v):
 		case fd.omit && flow:
 			if structural {
 				done = false
@@ -873,6 +873,7 @@ func setStatus(src []byte, st *Status) ([]byte, error) {
 		intField("stage", st.Stage, false),
 		timeField("stageStartedAt", st.StageStartedAt),
 		stringField("canary", st.Canary, true),
+		filesField("files", st.Files),
 		stringField("message", st.Message, true),
 		intField("metricsErrors", st.MetricsErrors, true),
 		timeField("metricsFailingSince", st.MetricsFailingSince),
@@ -931,6 +932,26 @@ func stringField(key, v string, omitEmpty bool) field {
 	return field{key: key, text: renderString(v), json: jsonString(v), omit: omitEmpty && v == "", same: func(old *yaml.Node) bool {
 		return old.Kind == yaml.ScalarNode && old.Value == v && (old.Tag != "!!null" || v == "")
 	}}
+}
+
+// filesField writes a path → hash map as one flow mapping, keys in order, every value quoted so that a
+// hash of digits reads back as a string.
+func filesField(key string, files map[string]string) field {
+	paths := make([]string, 0, len(files))
+	for p := range files {
+		paths = append(paths, p)
+	}
+	sort.Strings(paths)
+	var text, js []string
+	for _, p := range paths {
+		text = append(text, renderString(p)+": "+requote(files[p], yaml.DoubleQuotedStyle))
+		js = append(js, jsonString(p)+": "+jsonString(files[p]))
+	}
+	return field{key: key, text: "{" + strings.Join(text, ", ") + "}", json: "{" + strings.Join(js, ", ") + "}", omit: len(files) == 0,
+		same: func(old *yaml.Node) bool {
+			var o map[string]string
+			return old.Kind == yaml.MappingNode && old.Decode(&o) == nil && len(o) == len(files) && reflect.DeepEqual(o, files)
+		}}
 }
 
 func timeField(key string, v time.Time) field {

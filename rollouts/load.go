@@ -84,7 +84,8 @@ func IsSpecFile(name string) bool {
 
 // Load reads every spec file directly in dir of fsys, in name order. It fails only when dir itself
 // cannot be read; a bad file becomes problems in the Set and never hides the others. fsys is the
-// repository's tree: the traffic.routes of each spec are checked in it (CheckRoutes).
+// repository's tree: the traffic.routes of each spec are checked in it (CheckRoutes), and the files
+// each canary refers to are read from it (ReadReferences).
 func Load(fsys fs.FS, dir string) (*Set, error) {
 	entries, err := fs.ReadDir(fsys, dir)
 	if err != nil {
@@ -100,6 +101,7 @@ func Load(fsys fs.FS, dir string) (*Set, error) {
 	}
 	set.checkUniqueNames()
 	CheckRoutes(set, fsys)
+	ReadReferences(set, fsys)
 	return set, nil
 }
 

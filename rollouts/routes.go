@@ -138,6 +138,8 @@ type routeTarget struct {
 	parentPath []pathStep
 	key        string
 	value      int
+	// canary marks the canary arm's value.
+	canary bool
 }
 
 // parent finds the target's mapping in a freshly loaded root.
@@ -184,7 +186,7 @@ func routeTargets(name string, src []byte, r Route, stableModel, canaryModel str
 		if n.Kind != yaml.ScalarNode || n.Tag != "!!int" {
 			return nil, fmt.Errorf("%w: %s:%d:%d: %s %s is %s, not an integer", ErrRoute, name, n.Line, n.Column, arm.field, arm.p, describe(n))
 		}
-		out = append(out, routeTarget{parentPath: steps[:len(steps)-1], key: last.key, value: arm.value})
+		out = append(out, routeTarget{parentPath: steps[:len(steps)-1], key: last.key, value: arm.value, canary: arm.field == "canary"})
 	}
 	if formatPath(append(out[0].parentPath, pathStep{key: out[0].key, index: -1})) == formatPath(append(out[1].parentPath, pathStep{key: out[1].key, index: -1})) {
 		return nil, fmt.Errorf("%w: stable and canary name the same path %s", ErrRoute, r.Stable)
@@ -251,13 +253,13 @@ func liteLLMTargets(name string, root *yaml.Node, stableModel, canaryModel strin
 		return nil, fmt.Errorf("%w: %s: the stable and canary entries are in different model_name groups (%s); LiteLLM splits a request only among one group's deployments", ErrRoute, name, strings.Join(names, ", "))
 	}
 	var out []routeTarget
-	add := func(entries []int, value int) {
+	add := func(entries []int, value int, isCanary bool) {
 		for _, i := range entries {
-			out = append(out, routeTarget{parentPath: []pathStep{{key: "model_list", index: i}, {key: "litellm_params", index: -1}}, key: "weight", value: value})
+			out = append(out, routeTarget{parentPath: []pathStep{{key: "model_list", index: i}, {key: "litellm_params", index: -1}}, key: "weight", value: value, canary: isCanary})
 		}
 	}
-	add(stable, (100-canaryWeight)*len(canary))
-	add(canary, canaryWeight*len(stable))
+	add(stable, (100-canaryWeight)*len(canary), false)
+	add(canary, canaryWeight*len(stable), true)
 	return out, nil
 }
 

@@ -42,6 +42,11 @@ type Spec struct {
 	Previous *Variant `yaml:"previous,omitempty" json:"previous,omitempty"`
 	// Status is written by the controller only.
 	Status *Status `yaml:"status,omitempty" json:"status,omitempty"`
+
+	// references are the files the canary refers to, read by ReadSpecReferences from the repository's
+	// tree; referencesRead says whether they were (a spec parsed from bytes alone was not).
+	references     []Reference
+	referencesRead bool
 }
 
 // Variant is one arm of a rollout: a model and a prompt.
@@ -195,8 +200,11 @@ type Status struct {
 	// advance waits for its first tick.
 	StageStartedAt time.Time `yaml:"stageStartedAt,omitempty" json:"stageStartedAt,omitempty"`
 	// Canary is the fingerprint of the canary block this status belongs to. Empty means the current one.
-	Canary  string `yaml:"canary,omitempty" json:"canary,omitempty"`
-	Message string `yaml:"message,omitempty" json:"message,omitempty"`
+	Canary string `yaml:"canary,omitempty" json:"canary,omitempty"`
+	// Files holds a short hash of the content of every file the canary refers to (its prompt file, its
+	// route entries), by path: which one changed is what a restart at stage 0 says.
+	Files   map[string]string `yaml:"files,omitempty" json:"files,omitempty"`
+	Message string            `yaml:"message,omitempty" json:"message,omitempty"`
 	// MetricsErrors counts consecutive ticks on which the metrics source failed.
 	MetricsErrors int `yaml:"metricsErrors,omitempty" json:"metricsErrors,omitempty"`
 	// MetricsFailingSince is when the metrics source started failing; zero while it answers. The

@@ -10,7 +10,6 @@ import (
 	"math"
 	"os"
 	"slices"
-	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -272,15 +271,7 @@ func writeEvaluationText(w io.Writer, d policy.Decision, stats *policy.Stats, so
 		fmt.Fprintf(&b, "\nno data: %s\n", strings.Join(words, ", "))
 	}
 	if stats != nil && stats.Malformed > 0 {
-		lines := make([]string, len(stats.MalformedLines))
-		for i, l := range stats.MalformedLines {
-			lines[i] = strconv.FormatInt(l, 10)
-		}
-		fmt.Fprintf(&b, "\n%d malformed records skipped in %s", stats.Malformed, source)
-		if len(lines) > 0 {
-			fmt.Fprintf(&b, " (lines %s)", strings.Join(lines, ", "))
-		}
-		b.WriteString("\n")
+		b.WriteString("\n" + policy.MalformedSummary(source, stats) + "\n")
 	}
 	_, err := io.WriteString(w, b.String())
 	return err

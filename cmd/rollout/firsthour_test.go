@@ -18,7 +18,12 @@ import (
 func TestAFailingSourceShowsInTextOutput(t *testing.T) {
 	e := newE2E(t)
 	e.reconcile() // start
+	// A directory where the file was: the source fails to read it (a file not created yet would be no
+	// data, which is no failure).
 	if err := os.Remove(e.traffic); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Mkdir(e.traffic, 0o755); err != nil {
 		t.Fatal(err)
 	}
 	e.now = e.now.Add(time.Hour)
@@ -239,7 +244,12 @@ func TestHistorySkipsBookkeeping(t *testing.T) {
 func TestAFailingSourceFillsTheJSONError(t *testing.T) {
 	e := newE2E(t)
 	e.reconcile()
+	// A directory where the file was: the source fails to read it (a file not created yet would be no
+	// data, which is no failure).
 	if err := os.Remove(e.traffic); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Mkdir(e.traffic, 0o755); err != nil {
 		t.Fatal(err)
 	}
 	code, out, _ := e.run("reconcile", "-o", "json")

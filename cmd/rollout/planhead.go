@@ -63,7 +63,9 @@ func (app *App) planHeadWiring(ctx context.Context, base string) (*wiring, strin
 	if err != nil {
 		return nil, "", err
 	}
-	if getenv("GITHUB_REPOSITORY") != "" && (getenv("GITHUB_TOKEN") != "" || getenv("GITHUB_APP_ID") != "") {
+	github := getenv("GITHUB_REPOSITORY") != "" && (getenv("GITHUB_TOKEN") != "" || getenv("GITHUB_APP_ID") != "")
+	app.warnGitHubSkipped(getenv, github)
+	if github {
 		opts, err := githubforge.FromEnv(getenv)
 		if err != nil {
 			return nil, "", err

@@ -137,6 +137,13 @@ func (app *App) reconcileRun(ctx context.Context, opts *reconcileOptions, plan b
 	if rep.Failed() {
 		return errFailed
 	}
+	if len(rep.Results) == 0 {
+		branch := rep.Branch
+		if opts.Base != "" {
+			branch = "" // the pull request's checkout
+		}
+		return app.noSpecs(branch)
+	}
 	return nil
 }
 

@@ -136,7 +136,13 @@ func (app *App) simulate(opts *simulateOptions) error {
 	routed.Traffic.Weight = weight
 	sim := synth.Options{Seed: opts.Seed, From: from, To: now, PerHour: float64(opts.Rate), Users: opts.Users,
 		Activity: 1, Stable: stable, Canary: canaryProfile} // no daily cycle: the same requests whatever the hour it runs at
+	var backdated []byte
 	if opts.Backdate {
+		// Everything --backdate needs is checked before a record is written: a spec it cannot move back
+		// must not leave the records of a simulation it refused.
+		if backdated, err = backdatedSpec(opts.SpecPath, src, spec, from); err != nil {
+			return err
+		}
 		// Records already in the backdated window were routed at whatever weight held when they were
 		// written (an earlier stage's, for an earlier simulate): the judge would mix them with these.
 		n, err := recordsSince(out, spec.Name, from)
@@ -176,8 +182,8 @@ func (app *App) simulate(opts *simulateOptions) error {
 	}
 	res := simulation{Rollout: spec.Name, File: out, From: from, To: now, Weight: weight, Stable: nStable, Canary: nCanary, Regress: opts.Regress}
 	if opts.Backdate {
-		if err := backdate(opts.SpecPath, src, spec, from); err != nil {
-			return err
+		if err := os.WriteFile(opts.SpecPath, backdated, 0o644); err != nil {
+			return fmt.Errorf("--backdate %s: %w", opts.SpecPath, err)
 		}
 		res.Backdated = true
 	}
@@ -196,18 +202,24 @@ func (app *App) simulate(opts *simulateOptions) error {
 	return nil
 }
 
-// backdate moves the stage's start of a progressing spec back to from, by minimal edit of its file.
-func backdate(path string, src []byte, spec *rollouts.Spec, from time.Time) error {
+// backdatedSpec is the spec file with the stage's start of a progressing spec moved back to from, by
+// minimal edit, once it is known that the file can be written.
+func backdatedSpec(path string, src []byte, spec *rollouts.Spec, from time.Time) ([]byte, error) {
 	if spec.Status == nil || spec.Status.Phase != rollouts.Progressing {
-		return fmt.Errorf("--backdate: %s is not progressing yet: run rollout reconcile to start it, then git pull", path)
+		return nil, fmt.Errorf("--backdate: %s is not progressing yet: run rollout reconcile to start it, then git pull; no records were written", path)
 	}
 	st := *spec.Status
 	st.StageStartedAt = from
 	edited, err := rollouts.Edit(src, rollouts.Change{Status: &st})
 	if err != nil {
-		return fmt.Errorf("--backdate %s: %w", path, err)
+		return nil, fmt.Errorf("--backdate %s: %w; no records were written", path, err)
 	}
-	return os.WriteFile(path, edited, 0o644)
+	f, err := os.OpenFile(path, os.O_WRONLY, 0)
+	if err != nil {
+		return nil, fmt.Errorf("--backdate %s: %w; no records were written", path, err)
+	}
+	f.Close()
+	return edited, nil
 }
 
 // recordsSince counts the records of rollout at or after from in the JSON Lines file at path. A missing

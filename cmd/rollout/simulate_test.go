@@ -3,6 +3,8 @@ package main
 import (
 	"bufio"
 	"encoding/json"
+	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -135,5 +137,39 @@ func TestSimulateBackdateWarnsOfRecordsInTheWindow(t *testing.T) {
 	if code != 0 || !strings.Contains(errOut, "warning: traffic/summarizer.jsonl already holds") ||
 		!strings.Contains(errOut, "sample-ratio mismatch") || !strings.Contains(errOut, "since 2026-04-16T11:00:00Z") {
 		t.Errorf("second simulate into the first one's hours: exit %d, stderr %q", code, errOut)
+	}
+}
+
+// --backdate checks everything it needs before it writes: a spec that is not progressing, or a spec
+// file that cannot be written, fails with no record appended to the traffic file.
+func TestSimulateBackdateChecksBeforeItWrites(t *testing.T) {
+	now := time.Date(2026, 4, 16, 12, 0, 0, 0, time.UTC)
+	pending := simulateSpec[:strings.Index(simulateSpec, "status:")]
+	for _, tc := range []struct {
+		name, spec string
+		mode       os.FileMode
+		want       string
+	}{
+		{"not progressing", pending, 0o644, "is not progressing yet"},
+		{"read-only spec file", simulateSpec, 0o444, "permission denied"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if tc.mode == 0o444 && os.Geteuid() == 0 {
+				t.Skip("root writes read-only files")
+			}
+			t.Chdir(t.TempDir())
+			if err := os.WriteFile("summarizer.yaml", []byte(tc.spec), tc.mode); err != nil {
+				t.Fatal(err)
+			}
+			var out, errOut strings.Builder
+			app := &App{Stdout: &out, Stderr: &errOut, Getenv: func(string) string { return "" }, Now: func() time.Time { return now }}
+			code := app.Main([]string{"simulate", "--spec", "summarizer.yaml", "--hours", "2", "--rate", "100", "--backdate"})
+			if code == 0 || !strings.Contains(errOut.String(), tc.want) || !strings.Contains(errOut.String(), "no records were written") {
+				t.Errorf("exit %d, stderr %q; want a failure saying %q", code, errOut.String(), tc.want)
+			}
+			if _, err := os.Stat(filepath.Join("traffic", "summarizer.jsonl")); !errors.Is(err, fs.ErrNotExist) {
+				t.Errorf("records were written before the check: %v", err)
+			}
+		})
 	}
 }

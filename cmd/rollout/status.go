@@ -90,8 +90,9 @@ func (app *App) statusRun(ctx context.Context, opts *statusOptions) error {
 		switch st := spec.Status; {
 		case st != nil:
 			s.Phase, s.Stage, s.Message = string(st.Phase), &st.Stage, st.Message
-			if st.Canary != "" && spec.Canary != nil && st.Canary != rollouts.Fingerprint(spec.Canary) {
+			if why, changed := rollouts.CanaryChanged(spec); changed {
 				s.Phase = string(rollouts.Pending) // a new canary: the status is the old one's
+				s.Message = why + ": the next tick starts over at stage 0"
 			}
 			if !st.StageStartedAt.IsZero() {
 				t := st.StageStartedAt
@@ -182,6 +183,9 @@ func (app *App) statusRun(ctx context.Context, opts *statusOptions) error {
 	if failed {
 		return errFailed
 	}
+	if len(out) == 0 {
+		return app.noSpecs(w.branch)
+	}
 	return nil
 }
 
@@ -211,5 +215,6 @@ func (app *App) loadSpecs(ctx context.Context) (*wiring, *rollouts.Set, error) {
 	if err != nil {
 		return nil, nil, err
 	}
+	w.branch = snap.Branch
 	return w, set, nil
 }

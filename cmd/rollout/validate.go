@@ -102,6 +102,7 @@ func validateRun(opts *validateOptions) error {
 	}
 	set := rollouts.LoadPaths(opts.Files, paths)
 	rollouts.CheckRoutes(set, opts.RepoTree)
+	rollouts.ReadReferences(set, opts.RepoTree)
 	problems := append(set.Problems, rollouts.Lint(set, opts.RepoTree)...)
 	problems = append(problems, unsetTargets(set, opts.Getenv)...)
 	if !opts.Now.IsZero() {
@@ -117,8 +118,14 @@ func validateRun(opts *validateOptions) error {
 		}
 	}
 	failed := errs > 0 || (opts.Strict && warns > 0)
+	restarts := restartNotes(set)
 	switch opts.Format {
 	case "github":
+		for _, d := range set.Documents {
+			if why, ok := restarts[d]; ok {
+				fmt.Fprintf(opts.Out, "::notice file=%s,line=1,col=1::%s\n", escapeProperty(d.Path), escapeData(why))
+			}
+		}
 		for _, p := range problems {
 			level := "error"
 			if p.Warning && !opts.Strict {
@@ -137,6 +144,8 @@ func validateRun(opts *validateOptions) error {
 		type jsonRollout struct {
 			Name string `json:"name"`
 			File string `json:"file"`
+			// Restart says why the running rollout starts over at stage 0 with these files.
+			Restart string `json:"restart,omitempty"`
 		}
 		report := struct {
 			Valid    bool          `json:"valid"`
@@ -144,7 +153,7 @@ func validateRun(opts *validateOptions) error {
 			Problems []jsonProblem `json:"problems"`
 		}{Valid: !failed, Rollouts: []jsonRollout{}, Problems: []jsonProblem{}}
 		for _, d := range set.Documents {
-			report.Rollouts = append(report.Rollouts, jsonRollout{Name: d.Spec.Name, File: d.Path})
+			report.Rollouts = append(report.Rollouts, jsonRollout{Name: d.Spec.Name, File: d.Path, Restart: restarts[d]})
 		}
 		for _, p := range problems {
 			sev := "error"
@@ -166,6 +175,11 @@ func validateRun(opts *validateOptions) error {
 				fmt.Fprintln(opts.Out, p.Error())
 			}
 		}
+		for _, d := range set.Documents {
+			if why, ok := restarts[d]; ok {
+				fmt.Fprintf(opts.Out, "%s: note: %s\n", d.Path, why)
+			}
+		}
 		fmt.Fprintf(opts.Err, "%s valid, %s, %s\n", plural(len(set.Documents), "rollout"), plural(errs, "error"), plural(warns, "warning"))
 		if len(set.Documents) == 0 && len(problems) == 0 {
 			// Valid, but most likely not what was meant: Load reads only the spec files directly in a folder.
@@ -182,6 +196,23 @@ func validateRun(opts *validateOptions) error {
 		return errFailed
 	}
 	return nil
+}
+
+// restartNotes says, for each running rollout whose canary these files change (its block, or a file it
+// refers to such as its prompt), that the rollout starts over at stage 0 once they are on the default
+// branch: not a problem, but what a reviewer must know.
+func restartNotes(set *rollouts.Set) map[*rollouts.Document]string {
+	out := map[*rollouts.Document]string{}
+	for _, d := range set.Documents {
+		st := d.Spec.Status
+		if st == nil || (st.Phase != rollouts.Progressing && st.Phase != rollouts.Paused) {
+			continue
+		}
+		if why, changed := rollouts.CanaryChanged(d.Spec); changed {
+			out[d] = fmt.Sprintf("%s: %s: the rollout starts over at stage 0 once this is on the default branch", d.Spec.Name, why)
+		}
+	}
+	return out
 }
 
 // unsetTargets warns of each notification target whose env: reference names a variable that is not

@@ -7,7 +7,10 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"testing/fstest"
 	"time"
+
+	"github.com/rollout-dev/rollout/rollouts"
 )
 
 // The broken-spec corpus under testdata/specs, shown through `rollout validate` in each format.
@@ -182,6 +185,49 @@ func TestValidateFutureStageStart(t *testing.T) {
 		}
 		if !strings.Contains(stdout.String(), tc.want) {
 			t.Errorf("output does not name the clock skew at its position:\n%s", stdout.String())
+		}
+	}
+}
+
+// A spec whose running canary refers to a prompt file that the checkout changed validates, with a note
+// that the rollout starts over at stage 0, naming the file, in every format.
+func TestValidateNotesAPromptRestart(t *testing.T) {
+	dir := t.TempDir()
+	spec := "apiVersion: rollout/v1\nkind: Rollout\nname: summarizer\nstable: {model: m-20260101}\n" +
+		"canary: {model: m-20260101, prompt: prompts/summarize/v4.md}\ntraffic: {weight: 5}\nstages: [{weight: 5}, {weight: 100}]\n" +
+		"status:\n  phase: Progressing\n  stage: 0\n  stageStartedAt: 2026-04-16T00:00:00Z\n"
+	parsed, problems := rollouts.Parse("rollouts/summarizer.yaml", []byte(spec))
+	if len(problems) > 0 {
+		t.Fatal(problems)
+	}
+	rollouts.ReadSpecReferences(parsed, fstest.MapFS{"prompts/summarize/v4.md": {Data: []byte("three sentences\n")}})
+	st := *parsed.Status
+	st.Canary, st.Files = rollouts.CanaryFingerprint(parsed), rollouts.CanaryFiles(parsed)
+	running, err := rollouts.Edit([]byte(spec), rollouts.Change{Status: &st})
+	if err != nil {
+		t.Fatal(err)
+	}
+	write := func(rel, content string) {
+		t.Helper()
+		p := filepath.Join(dir, filepath.FromSlash(rel))
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("rollouts/summarizer.yaml", string(running))
+	write("prompts/summarize/v4.md", "three sentences\n")
+	if code, stdout, stderr := runApp("--repo", dir, "validate"); code != exitOK || strings.Contains(stdout, "note:") {
+		t.Fatalf("unchanged prompt: exit %d\n%s%s", code, stdout, stderr)
+	}
+	write("prompts/summarize/v4.md", "one sentence\n")
+	const note = "summarizer: prompt prompts/summarize/v4.md changed: the rollout starts over at stage 0 once this is on the default branch"
+	for _, format := range []string{"text", "github", "json"} {
+		code, stdout, stderr := runApp("--repo", dir, "validate", "--format", format)
+		if code != exitOK || !strings.Contains(stdout, note) {
+			t.Errorf("--format %s: exit %d, want 0 and the note %q:\n%s%s", format, code, note, stdout, stderr)
 		}
 	}
 }

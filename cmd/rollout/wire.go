@@ -7,6 +7,7 @@ import (
 	"io"
 	"io/fs"
 	"log/slog"
+	"net/url"
 	"os"
 	"strings"
 
@@ -31,6 +32,8 @@ type wiring struct {
 	// forgeName says which forge was picked, for messages: "github" or "git".
 	forgeName string
 	botName   string
+	// branch is the branch loadSpecs read the specs from.
+	branch string
 }
 
 // bot is the identity of the bot's commits: ROLLOUT_BOT_NAME and ROLLOUT_BOT_EMAIL, by default
@@ -71,6 +74,51 @@ func (app *App) githubEnv() (func(string) string, error) {
 	}, nil
 }
 
+// warnGitHubSkipped says, in GitHub Actions (GITHUB_ACTIONS=true), that GitHub mode was not picked and
+// what it lacks: without it, proposals are plain rollout/* branches that no one sees as pull requests.
+func (app *App) warnGitHubSkipped(getenv func(string) string, github bool) {
+	if github || getenv("GITHUB_ACTIONS") != "true" {
+		return
+	}
+	var missing []string
+	if getenv("GITHUB_REPOSITORY") == "" {
+		missing = append(missing, "GITHUB_REPOSITORY is not set")
+	}
+	if strings.TrimSpace(getenv("GITHUB_TOKEN")) == "" && getenv("GITHUB_APP_ID") == "" {
+		missing = append(missing, "no token: GITHUB_TOKEN is empty (pass `token: ${{ github.token }}` or an App token to the step, or set env GITHUB_TOKEN) and GITHUB_APP_ID is not set")
+	}
+	fmt.Fprintf(app.Stderr, "rollout: warning: running in GitHub Actions, but GitHub mode was skipped (%s): proposals are plain rollout/* branches, not pull requests\n", strings.Join(missing, "; "))
+}
+
+// specsWhere says where the specs were looked for: the folder, the branch and the repository.
+func (app *App) specsWhere(branch string) string {
+	repo := "the repository of the current directory"
+	switch {
+	case app.Repo != "":
+		repo = app.Repo
+		if u, err := url.Parse(app.Repo); err == nil && u.User != nil {
+			u.User = nil // a token in the URL stays out of the message
+			repo = u.String()
+		}
+	case app.Getenv("GITHUB_REPOSITORY") != "":
+		repo = app.Getenv("GITHUB_REPOSITORY")
+	}
+	if branch == "" {
+		return fmt.Sprintf("%s/*.yaml in %s", app.Dir, repo)
+	}
+	return fmt.Sprintf("%s/*.yaml on branch %s of %s", app.Dir, branch, repo)
+}
+
+// noSpecs reports that no spec was found, where, and fails in CI (CI=true), where an empty folder is
+// most likely a wrong --dir, --repo or --branch rather than a repository without rollouts.
+func (app *App) noSpecs(branch string) error {
+	fmt.Fprintf(app.Stderr, "rollout: no rollout specs found in %s (set --dir, --repo or --branch if they live elsewhere)\n", app.specsWhere(branch))
+	if app.Getenv("CI") == "true" {
+		return errFailed
+	}
+	return nil
+}
+
 // wire opens the repository of --repo and --branch and picks the forge. With signed, commits are made
 // through GitHub's API so that GitHub signs it (githubforge.SignedRepository).
 //
@@ -91,6 +139,7 @@ func (app *App) wire(ctx context.Context, out io.Writer, signed bool) (*wiring, 
 	if signed && !github {
 		return nil, usageError{errSignedNeedsGitHub}
 	}
+	app.warnGitHubSkipped(getenv, github)
 	url := app.Repo
 	botName, botEmail := app.bot()
 	var gh *githubforge.Forge

@@ -82,9 +82,10 @@ func TestBadInputNeverStopsTheOthers(t *testing.T) {
 	if r := result(t, rep, "pending"); r.Decision != policy.Start || r.Err != nil || r.Commit == "" {
 		t.Errorf("pending: %+v", r)
 	}
-	// A missing traffic file is a failing source: it shows as the rollout's error (issue 15), and git
-	// records when the failures started.
-	if r := result(t, rep, "missing"); r.Decision != policy.Hold || r.Err == nil || !strings.Contains(r.Err.Error(), "missing.jsonl") {
+	// A traffic file the application has not created yet is no data, not a failing source (issue 21):
+	// a hold that names the file, no error, nothing written.
+	if r := result(t, rep, "missing"); r.Decision != policy.Hold || r.Err != nil || r.Commit != "" ||
+		!strings.Contains(strings.Join(r.Reasons, "\n"), "no data yet: ") || !strings.Contains(strings.Join(r.Reasons, "\n"), "missing.jsonl") {
 		t.Errorf("missing traffic: %+v", r)
 	}
 	for _, name := range badSources {

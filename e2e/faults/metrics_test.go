@@ -17,13 +17,18 @@ import (
 	"github.com/rollout-dev/rollout/rollouts"
 )
 
-// TestMetricsSourceDownHoldsAndAlerts: a traffic file that is missing holds the rollout on every tick,
+// TestMetricsSourceDownHoldsAndAlerts: a traffic file that cannot be read holds the rollout on every tick,
 // never advances it, fails every tick (the failure shows: exit 1), records in git once when the
 // failures start, and posts one alert with that commit, even from stateless processes (a new loop per
 // tick, as cron and the Action run). When the file appears, the healthy canary advances, and the end of
 // the outage is recorded once.
 func TestMetricsSourceDownHoldsAndAlerts(t *testing.T) {
 	w := newWorld(t, map[string]string{"rollouts/summarizer.yaml": progressing("summarizer", "hold")}, false)
+	// A directory where the file should be: the source fails (a file not created yet would be no data).
+	down := filepath.Join(w.traffic, "traffic", "summarizer.jsonl")
+	if err := os.MkdirAll(down, 0o755); err != nil {
+		t.Fatal(err)
+	}
 	before := len(w.subjects("main"))
 	for i := range 5 {
 		w.setNow(t0.Add(time.Duration(2+i) * time.Hour))
@@ -45,6 +50,9 @@ func TestMetricsSourceDownHoldsAndAlerts(t *testing.T) {
 	}
 	// The source comes back with a healthy canary: the rollout advances, and the next tick records
 	// that the source answers again.
+	if err := os.Remove(down); err != nil {
+		t.Fatal(err)
+	}
 	w.writeTraffic("summarizer", 0.01)
 	res := result(t, tick(t, w.localLoop()), "summarizer")
 	if res.Decision != policy.Advance || res.Err != nil {

@@ -143,11 +143,16 @@ func TestProposalTextIsEscaped(t *testing.T) {
 	if err := os.Remove(filepath.Join(g.traffic, "traffic", evil+".jsonl")); err != nil {
 		t.Fatal(err)
 	}
+	// A directory in its place: the source fails (a file not created yet would be no data).
+	if err := os.Mkdir(filepath.Join(g.traffic, "traffic", evil+".jsonl"), 0o755); err != nil {
+		t.Fatal(err)
+	}
 	for i := range 3 {
 		g.setNow(t0.Add(time.Duration(3+i) * time.Hour))
 		res = result(t, tick(t, g.process()), "summarizer")
 	}
-	if res.Decision != policy.Rollback || res.Err == nil || res.Commit == "" {
+	// The rollback that lands is the pass's result, not its failure (issue 21).
+	if res.Decision != policy.Rollback || res.Err != nil || res.Commit == "" {
 		t.Fatalf("rollback on metrics failures: %+v", res)
 	}
 	pulls := g.gh.Pulls()

@@ -35,12 +35,13 @@ var (
 	errSyntax   = errors.New("invalid JSON")
 	errType     = errors.New("field of the wrong type")
 	errMissing  = errors.New("missing required field")
-	errVariant  = errors.New("variant is neither stable nor canary")
+	errVariant  = errors.New("variant must be stable or canary")
 	errTime     = errors.New("ts is not an RFC 3339 time")
 	errRange    = errors.New("number out of range")
 	errNegative = errors.New("negative value where only non-negative makes sense")
 	errShadow   = errors.New("shadow record on the stable variant")
 	errLate     = errors.New("late record without feedback or quality")
+	errTooLong  = errors.New("line longer than the source's MaxLineBytes")
 )
 
 // request is one record, parsed without allocating: string fields point into the line buffer.

@@ -53,6 +53,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"strconv"
 	"strings"
 	"sync"
@@ -113,8 +114,9 @@ var ErrNoRollout = errors.New("query names no rollout")
 // Blank lines are skipped. Only the metrics q names are returned, all built-in metrics when q names none; a name the source does
 // not know is absent.
 //
-// Stats is idempotent and writes nothing. A missing or unreadable file, or a read error midway (such as
-// a truncated gzip stream), is an error wrapping policy.ErrSourceUnavailable and naming the path.
+// Stats is idempotent and writes nothing. A file that does not exist yet is an error wrapping
+// policy.ErrNoData. An unreadable file, or a read error midway (such as a truncated gzip stream), is an
+// error wrapping policy.ErrSourceUnavailable and naming the path.
 func (s *Source) Stats(ctx context.Context, q policy.Query) (*policy.Stats, error) {
 	if q.Rollout == "" {
 		return nil, ErrNoRollout
@@ -132,6 +134,10 @@ func (s *Source) Stats(ctx context.Context, q policy.Query) (*policy.Stats, erro
 	// Only a regular file is read: a named pipe would block open(2) beyond any deadline (and leave a
 	// thread behind at every pass), a device may never end.
 	f, err := hostfile.Open(s.Path)
+	if errors.Is(err, fs.ErrNotExist) {
+		// The application has not written its first record yet: no data, not a failure.
+		return nil, fmt.Errorf("%w: %s does not exist yet (the application creates it with its first request record)", policy.ErrNoData, s.Path)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w: %w", s.Path, policy.ErrSourceUnavailable, err)
 	}
@@ -329,10 +335,14 @@ func (s *Source) scan(ctx context.Context, r io.Reader, p *pass) error {
 		putBatch(<-free)
 	}
 	p.st.Malformed += lines.malformed
-	for _, n := range lines.malformedLines {
+	for i, n := range lines.malformedLines {
 		if len(p.st.MalformedLines) < p.maxReported {
 			p.st.MalformedLines = append(p.st.MalformedLines, n)
+			p.st.MalformedReasons = append(p.st.MalformedReasons, lines.malformedReasons[i])
 		}
+	}
+	if !lines.seen {
+		p.st.OtherRollouts = lines.others
 	}
 	if readErr != nil {
 		return readErr
@@ -373,19 +383,40 @@ func (b *batch) reset() *batch {
 
 // lineReader is scan's reading stage: it owns the line reader and the malformed lines' count.
 type lineReader struct {
-	br             *bufio.Reader
-	rollout        []byte
-	maxReported    int
-	lineNo         int64
-	malformed      int64
-	malformedLines []int64
+	br               *bufio.Reader
+	rollout          []byte
+	maxReported      int
+	lineNo           int64
+	malformed        int64
+	malformedLines   []int64
+	malformedReasons []string
+	// seen says whether a record of the rollout was read; others names a few other rollouts read.
+	seen   bool
+	others []string
 }
 
-func (l *lineReader) malformedLine() {
+// maxOtherRollouts is how many other rollouts' names a Stats call reports.
+const maxOtherRollouts = 5
+
+func (l *lineReader) malformedLine(why error) {
 	l.malformed++
 	if len(l.malformedLines) < l.maxReported {
 		l.malformedLines = append(l.malformedLines, l.lineNo)
+		l.malformedReasons = append(l.malformedReasons, why.Error())
 	}
+}
+
+// other notes a rollout name other than the one read, while there are few.
+func (l *lineReader) other(name []byte) {
+	if l.seen || len(l.others) >= maxOtherRollouts || len(name) == 0 {
+		return
+	}
+	for _, o := range l.others {
+		if o == string(name) {
+			return
+		}
+	}
+	l.others = append(l.others, string(name))
 }
 
 // read parses every line into batches taken from free and sent on full, in order, and returns the
@@ -408,7 +439,7 @@ func (l *lineReader) read(ctx context.Context, free <-chan *batch, full chan<- *
 			}
 		}
 		if errors.Is(err, bufio.ErrBufferFull) {
-			l.malformedLine()
+			l.malformedLine(errTooLong)
 			if err := discardLine(ctx, l.br); err != nil && !errors.Is(err, io.EOF) {
 				return err
 			}
@@ -416,8 +447,11 @@ func (l *lineReader) read(ctx context.Context, free <-chan *batch, full chan<- *
 		}
 		if len(line) > 0 && !blank(line) {
 			if perr := parser.parse(line, &req); perr != nil {
-				l.malformedLine()
-			} else if bytes.Equal(req.rollout, l.rollout) {
+				l.malformedLine(perr)
+			} else if !bytes.Equal(req.rollout, l.rollout) {
+				l.other(req.rollout)
+			} else {
+				l.seen = true
 				// The line buffer and the parser's scratch are reused: the strings the pass reads move
 				// into the batch's arena.
 				req.rollout = nil

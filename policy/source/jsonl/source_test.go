@@ -285,10 +285,14 @@ func TestStatsErrors(t *testing.T) {
 	if st, err := Open(empty).Stats(context.Background(), policy.Query{Rollout: "r"}); err != nil || st.Canary.Requests != 0 {
 		t.Errorf("empty file: %v, %v; want no records and no error", st, err)
 	}
+	// A file the application has not created yet is no data, not a failure.
+	if _, err := Open(missing).Stats(context.Background(), policy.Query{Rollout: "r"}); !errors.Is(err, policy.ErrNoData) ||
+		errors.Is(err, policy.ErrSourceUnavailable) || !strings.Contains(err.Error(), missing+" does not exist yet") {
+		t.Errorf("missing file: err = %v, want ErrNoData naming the path", err)
+	}
 	tests := []struct {
 		name, path string
 	}{
-		{"missing file", missing},
 		{"truncated gzip", truncated},
 		{"gz name without gzip content", notGzip},
 		{"a directory", dir},
