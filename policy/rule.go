@@ -98,6 +98,9 @@ func judgeRule(rule rollouts.Rule, stats *Stats, budget errorBudget) ruleOutcome
 	cs, cok := stats.Canary.Metrics[rule.Metric]
 	stable, sok := estimate(ss, sok, stats.Unit, stats.Stable.Keys)
 	canary, cok := estimate(cs, cok, stats.Unit, stats.Canary.Keys)
+	if sok && cok && (stable.kind == Proportion || stable.kind == Mean) && stable.kind == canary.kind {
+		borrowSpread(&stable, &canary)
+	}
 	limits := limitsOf(rule)
 	needStable := false
 	for _, l := range limits {
@@ -163,6 +166,15 @@ func judgeRule(rule rollouts.Rule, stats *Stats, budget errorBudget) ruleOutcome
 	}
 	if passes == len(limits) {
 		out.Verdict, decisive = Pass, 0
+		if why := collapsed(canary, stable, needStable); why != "" {
+			// A few keys hold most of an arm's requests: the normal approximation behind the bound
+			// has too few units to stand on, so the rule is not passed, whatever its interval.
+			out.Verdict = Inconclusive
+			for i := range checks {
+				checks[i].verdict = Inconclusive
+				checks[i].sentence += " but " + why
+			}
+		}
 	}
 	iv := checks[decisive].interval
 	out.Interval = &iv
@@ -180,6 +192,26 @@ func judgeRule(rule rollouts.Rule, stats *Stats, budget errorBudget) ruleOutcome
 		out.better = shownBetter(label, limits[0].upper(), stable, canary, budget.fail)
 	}
 	return out
+}
+
+// collapsed says why a rule cannot pass when an arm's effective number of key buckets (see
+// kishEffective) is below MinObservations, else "".
+func collapsed(canary, stable armEstimate, needStable bool) string {
+	var parts []string
+	for _, a := range []struct {
+		name string
+		e    armEstimate
+		need bool
+	}{{"canary", canary, true}, {"stable", stable, needStable}} {
+		if a.need && a.e.clustered && a.e.effective < MinObservations {
+			parts = append(parts, fmt.Sprintf("%s's requests come from few keys (effective keys %s of %d)",
+				a.name, trimFloat(a.e.effective, 1), int64(a.e.units)))
+		}
+	}
+	if len(parts) == 0 {
+		return ""
+	}
+	return "is not passed: " + strings.Join(parts, ", ") + fmt.Sprintf("; %d effective keys each needed", MinObservations)
 }
 
 // advisory reports a rule whose source returned a bare value: shown with its limits, never a cause to
