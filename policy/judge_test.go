@@ -113,7 +113,7 @@ func TestJudge(t *testing.T) {
 			ev: Evidence{Err: errors.New("timeout")}, want: Hold},
 		{name: "missing stats holds", want: Hold, wantReason: "no statistics"},
 		{name: "failing rule rolls back", ev: Evidence{Stats: &Stats{Stable: armOf(100000, 1000, 0.87, 0.1), Canary: armOf(5000, 155, 0.87, 0.1)}},
-			want: Rollback, wantNext: &Step{Stage: 1}, wantReason: "error rate 3.1% vs 1% (+210%, interval +124%..+276%, lower end at 97.5%, upper at 80%, always-valid) exceeds the allowed +50%"},
+			want: Rollback, wantNext: &Step{Stage: 1}, wantReason: "error rate 3.1% vs 1% (+210%, interval +120%..+276%, lower end at 98.8%, upper at 80%, always-valid) exceeds the allowed +50%"},
 		{name: "healthy stage advances", ev: Evidence{Stats: healthy()}, want: Advance, wantNext: &Step{Stage: 2, Weight: 25},
 			wantReason: "stage 1 passed"},
 		{name: "minDuration not reached holds", ev: Evidence{Stats: healthy()}, now: t0.Add(time.Hour),

@@ -75,6 +75,8 @@ type errorBudget struct {
 	// only when every limit passes, and an intersection-union test (Berger 1982) rejects the union of
 	// "some limit is broken" at level alpha when each limit's own test does.
 	pass float64
+	// recent is the rollback budget of each limit that the recent windows share (see recent.go).
+	recent float64
 }
 
 // hasData reports whether rule has the data a test needs (an advisory value does not count).
