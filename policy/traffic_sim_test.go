@@ -109,7 +109,8 @@ type tally struct {
 	start, from    time.Time
 	stable, canary tallyArm
 	grid           map[time.Time][2]*tallyArm
-	recent         bool // fill Stats.Recent
+	nextGrid       time.Time // the next grid point to snapshot
+	recent         bool      // fill Stats.Recent
 }
 
 func newTally(start time.Time, recent bool) *tally {
@@ -119,10 +120,11 @@ func newTally(start time.Time, recent bool) *tally {
 
 // advance takes the grid's snapshots up to at.
 func (t *tally) advance(at time.Time) {
-	for g := t.start.Add(policy.RecentStep); !g.After(at); g = g.Add(policy.RecentStep) {
-		if _, ok := t.grid[g]; !ok {
-			t.grid[g] = [2]*tallyArm{t.stable.snapshot(), t.canary.snapshot()}
-		}
+	if t.nextGrid.IsZero() {
+		t.nextGrid = t.start.Add(policy.RecentStep)
+	}
+	for ; !t.nextGrid.After(at); t.nextGrid = t.nextGrid.Add(policy.RecentStep) {
+		t.grid[t.nextGrid] = [2]*tallyArm{t.stable.snapshot(), t.canary.snapshot()}
 	}
 }
 
@@ -256,17 +258,19 @@ func median(xs []float64) float64 {
 	return s[len(s)/2]
 }
 
-// TestDominantKeys (issue 23, item 1): four bots send 45% of all requests at 8% errors; the canary is
+// TestDominantKeys (issue 23, item 1): four bots send 45% of all requests (4,000 an hour, 200 of them
+// on the canary's 5%) at 8% errors; the canary is
 // 1.75× worse for every key (1% → 1.75% for users, 8% → 14% for the bots) against a +50% limit. At a
 // 5% stage no bot lands in the canary in about 81% of runs, so the canary's own spread cannot show
-// what it never drew. Target: advanced in at most 10% of runs. Before: 34 of 40 in the review.
+// what it never drew. Target: advanced in at most 10% of runs. Before (these seeds, the judge before
+// issue 23): advanced 29 of 40; after: 0 of 40.
 func TestDominantKeys(t *testing.T) {
 	runs := trafficRuns(t)
 	advanced, rolledBack := 0, 0
 	for seed := range runs {
 		spec := stageSpec(rollouts.Rule{Metric: "error_rate", MaxIncrease: maxIncrease(0.5)})
 		opts := synth.Options{Seed: uint64(seed + 1), From: trafficStart, To: trafficStart.Add(24 * time.Hour),
-			PerHour: 8000, Users: 2000, Activity: 1, KeyPrefix: fmt.Sprintf("s%d-user-", seed),
+			PerHour: 4000, Users: 2000, Activity: 1, KeyPrefix: fmt.Sprintf("s%d-user-", seed),
 			Stable: errorProfile("m-stable", 0.01), Canary: errorProfile("m-canary", 0.0175)}
 		for i := range 4 {
 			opts.Bots = append(opts.Bots, synth.Bot{Key: fmt.Sprintf("s%d-bot-%d", seed, i), Share: 0.1125,
@@ -289,7 +293,9 @@ func TestDominantKeys(t *testing.T) {
 // TestMidStageRegression (issue 23, item 5): a canary whose errors triple from hour 12 of its stage
 // (2% → 6%, every key, the generator's synth.Stable error rate; +50% limit; 400 canary requests an hour
 // at a 5% stage that cannot advance inside the span) is rolled back a median of at most 3 hours after
-// the onset. Before: a median of 15 h in the review, 6 of 40 runs not within 48 h.
+// the onset. Before (these seeds, the judge before issue 23): a median of 8.25 h (10.5 h at 1% → 3%);
+// after: 2.75 h (5.75 h at 1% → 3%, where even a test that knew the onset would have a z of only 3
+// after 3 hours).
 func TestMidStageRegression(t *testing.T) {
 	midStageBase := 0.02
 	if v, err := strconv.ParseFloat(os.Getenv("ROLLOUT_SIM_BASE"), 64); err == nil {
@@ -327,8 +333,9 @@ func TestMidStageRegression(t *testing.T) {
 	}
 }
 
-// TestRecentWindowsAA (issue 23, item 5): identical arms judged on every tick for two days, the recent
-// windows included: at most 5% of rollouts roll back.
+// TestRecentWindowsAA (issue 23, item 5): identical arms (1% of users failing 90% of their requests,
+// a daily cycle) judged on every tick for a day and a half, the recent windows included: at most 5% of
+// rollouts roll back. Before: 0 of 40; after: 0 of 40.
 func TestRecentWindowsAA(t *testing.T) {
 	runs := trafficRuns(t)
 	rolledBack := 0
@@ -336,14 +343,14 @@ func TestRecentWindowsAA(t *testing.T) {
 		spec := stageSpec(rollouts.Rule{Metric: "error_rate", MaxIncrease: maxIncrease(0.1)})
 		spec.Traffic.Weight, spec.Stages[0].Weight = 25, 25
 		spec.Stages[0].MinDuration = rollouts.Duration(72 * time.Hour)
-		opts := synth.Options{Seed: uint64(200 + seed), From: trafficStart, To: trafficStart.Add(48 * time.Hour),
+		opts := synth.Options{Seed: uint64(200 + seed), From: trafficStart, To: trafficStart.Add(36 * time.Hour),
 			PerHour: 1600, Users: 2000, Activity: 1, KeyPrefix: fmt.Sprintf("s%d-user-", seed), BadUsers: 0.01, BadUserErrorRate: 0.9,
 			DailyAmplitude: 0.5, Stable: errorProfile("m-stable", 0.01), Canary: errorProfile("m-canary", 0.01)}
 		if stage(t, spec, opts).action == policy.Rollback {
 			rolledBack++
 		}
 	}
-	t.Logf("A/A at +10%% over 48 h with the recent windows: rolled back %s (target ≤ 5%%)", rate(rolledBack, runs))
+	t.Logf("A/A at +10%% over 36 h with the recent windows: rolled back %s (target ≤ 5%%)", rate(rolledBack, runs))
 	if float64(rolledBack)/float64(runs) > 0.05 {
 		t.Errorf("rolled back %s, want ≤ 5%%", rate(rolledBack, runs))
 	}
