@@ -94,6 +94,12 @@ func (r recentSource) Stats(ctx context.Context, q Query) (*Stats, error) {
 		if err != nil {
 			return nil, fmt.Errorf("recent window from %s: %w", from.UTC().Format(time.RFC3339), err)
 		}
+		if rs == st {
+			// A source that hands out one value for every query: keep the windows apart.
+			c := *rs
+			c.Recent = nil
+			rs = &c
+		}
 		st.Recent = append(st.Recent, RecentStats{From: from, Stats: rs})
 	}
 	return st, nil
