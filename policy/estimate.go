@@ -130,6 +130,9 @@ func kishEffective(cs []Cluster) float64 {
 	return n * n / nn
 }
 
+// borrowDiscount divides the borrowed variance before it floors the smaller arm's (see borrowSpread).
+const borrowDiscount = 4
+
 // borrowSpread floors the variance of the arm with fewer keys (the canary, in any stage below 50%)
 // by the variance it would have if its keys spread as the other arm's do.
 //
@@ -143,6 +146,10 @@ func kishEffective(cs []Cluster) float64 {
 // alike the two estimates agree and the floor changes nothing; where they are not, the bound widens
 // as it should and the rule does not pass on a comparison the canary's few keys cannot make.
 func borrowSpread(stable, canary *armEstimate) {
+	// The floor is a quarter of the borrowed variance: where the arms' keys are alike the own
+	// variance is above it all but always (a canary with a quarter of its expected events), so a
+	// healthy canary advances as fast as before; where a few keys dominate the larger arm the borrowed
+	// variance is tens of times the own one and the quarter still holds the bound wide.
 	if !stable.clustered || !canary.clustered || stable.spread <= 0 && canary.spread <= 0 {
 		return
 	}
@@ -151,7 +158,7 @@ func borrowSpread(stable, canary *armEstimate) {
 		small, large = stable, canary
 	}
 	if small.n > 0 {
-		small.v = math.Max(small.v, large.spread*small.units/(small.n*small.n))
+		small.v = math.Max(small.v, large.spread*small.units/(small.n*small.n)/borrowDiscount)
 	}
 }
 
