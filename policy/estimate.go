@@ -43,6 +43,14 @@ type armEstimate struct {
 	// moments caches the bucket sums an exceedance needs at any threshold (Quantile samples of a
 	// per-key source), so that each costs O(1) after one pass over the clusters.
 	moments *binMoments
+	// effective is Kish's effective number of key buckets, (Σ n_i)² / Σ n_i²: how many equally busy
+	// buckets the arm's requests are worth. A few dominant keys (bots, integrations) collapse it
+	// whatever the count of keys. +Inf where the arm is not clustered.
+	effective float64
+	// spread is the squared deviation per key of the per-key sums from the arm's mean, Σ(s_i - m·n_i)²
+	// over buckets divided by the arm's keys (Proportion and Mean of a clustered arm; 0 otherwise): the
+	// population's spread, which the other arm may borrow (see borrowSpread).
+	spread float64
 }
 
 // estimate reads one arm's sample; ok is false when the arm has no data for the metric.
@@ -50,13 +58,14 @@ func estimate(s Sample, present bool, unit Unit, keys int64) (armEstimate, bool)
 	if !present || s.N <= 0 {
 		return armEstimate{}, false
 	}
-	e := armEstimate{kind: s.Kind, n: float64(s.N), units: float64(s.N)}
+	e := armEstimate{kind: s.Kind, n: float64(s.N), units: float64(s.N), effective: math.Inf(1)}
 	if unit == UnitKey && len(s.Clusters) > 0 {
 		e.clustered, e.clusters = true, s.Clusters
 		e.units = float64(len(s.Clusters))
 		if keys > 0 {
 			e.units = float64(keys)
 		}
+		e.effective = kishEffective(s.Clusters)
 	}
 	switch s.Kind {
 	case Proportion:
@@ -97,8 +106,60 @@ func estimate(s Sample, present bool, unit Unit, keys int64) (armEstimate, bool)
 	}
 	if e.clustered && (s.Kind == Proportion || s.Kind == Mean) {
 		e.v = math.Max(e.v, ratioVariance(e.clusters, e.mean, e.n, func(c *Cluster) float64 { return c.Sum }))
+		var ss float64
+		for i := range e.clusters {
+			d := e.clusters[i].Sum - e.mean*e.clusters[i].N
+			ss += d * d
+		}
+		e.spread = ss / e.units
 	}
 	return e, true
+}
+
+// kishEffective is Kish's effective sample size of the clusters weighted by their observations:
+// (Σ n_i)² / Σ n_i².
+func kishEffective(cs []Cluster) float64 {
+	var n, nn float64
+	for i := range cs {
+		n += cs[i].N
+		nn += cs[i].N * cs[i].N
+	}
+	if nn <= 0 {
+		return 0
+	}
+	return n * n / nn
+}
+
+// borrowDiscount divides the borrowed variance before it floors the smaller arm's (see borrowSpread).
+const borrowDiscount = 4
+
+// borrowSpread floors the variance of the arm with fewer keys (the canary, in any stage below 50%)
+// by the variance it would have if its keys spread as the other arm's do.
+//
+// Under the assignment, each arm's keys are a random draw of one population. The delta-method variance
+// of an arm is estimated from the keys the arm drew; where a few keys carry much of the traffic (four
+// bots with 45% of all requests), a small arm usually draws none of them, and its own spread says
+// nothing of the spread it could have drawn: its mean looks precise while it would move by tens of
+// percent had one bot landed in it. The larger arm has seen most of the population, so its spread per
+// key, times the small arm's keys, over the small arm's observations squared, is what the small arm's
+// variance is under the assignment: Var ≈ K_small · spread_large / N_small². Where the arms' keys are
+// alike the two estimates agree and the floor changes nothing; where they are not, the bound widens
+// as it should and the rule does not pass on a comparison the canary's few keys cannot make.
+func borrowSpread(stable, canary *armEstimate) {
+	// The floor is a quarter of the borrowed variance: where the arms' keys are alike the own
+	// variance is above it all but always (a canary with a quarter of its expected events), so a
+	// healthy canary advances as fast as before; where a few keys dominate the larger arm the borrowed
+	// variance is tens of times the own one and the quarter still holds the bound wide.
+	if !stable.clustered || !canary.clustered || stable.spread <= 0 && canary.spread <= 0 {
+		return
+	}
+	small, large := canary, stable
+	if stable.units < canary.units {
+		small, large = stable, canary
+	}
+	if small.n > 0 {
+		small.v = math.Max(small.v, large.spread*small.units/(small.n*small.n)/borrowDiscount)
+	}
 }
 
 // ratioVariance is the delta-method variance of the ratio estimator m = Σ value_i / Σ n_i over

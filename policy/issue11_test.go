@@ -177,22 +177,28 @@ func TestAdvisoryValue(t *testing.T) {
 	if !m.Advisory || m.Verdict != Inconclusive || m.Interval != nil || !strings.Contains(m.Reason, "9900 against max 8000 (advisory") {
 		t.Errorf("advisory rule %+v", m)
 	}
-	// An advisory rule spends no error budget: the two judged limits split 5%.
-	if b := budgetOf(spec, st); math.Abs(b.fail-0.025) > 1e-12 || math.Abs(b.pass-0.2) > 1e-12 {
+	// The divisor is fixed by the spec (it cannot change as metrics get data): the three limits split
+	// 5%, the advisory one too, and each gives half of its share to the recent windows.
+	if b := budgetOf(spec, st); math.Abs(b.fail-0.05/6) > 1e-12 || math.Abs(b.recent-0.05/6) > 1e-12 || math.Abs(b.pass-0.2) > 1e-12 {
 		t.Errorf("budget %+v", b)
 	}
 }
 
-// TestErrorBudget: Bonferroni over the limits with data on the rollback side, intersection-union (no
-// split) on the advance side, requirePass raising it to confidence.
+// TestErrorBudget: Bonferroni over every limit of the spec on the rollback side (with data or not: the
+// divisor is fixed for the stage), half of each limit's share for the whole window and half for the
+// recent windows; intersection-union (no split) on the advance side, requirePass raising it to
+// confidence.
 func TestErrorBudget(t *testing.T) {
 	spec := baseSpec()
 	spec.Analysis.Rules = append(spec.Analysis.Rules,
-		rollouts.Rule{Metric: "refusal_rate", MaxIncrease: ratio(1), Max: f64(0.1)}, // no data: spends nothing
+		rollouts.Rule{Metric: "refusal_rate", MaxIncrease: ratio(1), Max: f64(0.1)}, // no data: counted all the same
 		rollouts.Rule{Metric: "error_rate", Max: f64(0.02)})
 	b := budgetOf(spec, healthy())
-	if math.Abs(b.fail-0.05/3) > 1e-12 || math.Abs(b.pass-0.2) > 1e-12 {
-		t.Errorf("budget %+v, want fail 0.05/3, pass 0.2", b)
+	if math.Abs(b.fail-0.05/10) > 1e-12 || math.Abs(b.recent-0.05/10) > 1e-12 || math.Abs(b.pass-0.2) > 1e-12 {
+		t.Errorf("budget %+v, want fail 0.05/10 and recent 0.05/10 (5 limits, halved), pass 0.2", b)
+	}
+	if nodata := budgetOf(spec, &Stats{}); nodata != b {
+		t.Errorf("budget without data %+v, with data %+v: the divisor must not depend on the data", nodata, b)
 	}
 	spec.Analysis.AdvanceConfidence = 0.9
 	if b := budgetOf(spec, healthy()); math.Abs(b.pass-0.1) > 1e-12 {
@@ -223,10 +229,10 @@ func TestHonestIntervals(t *testing.T) {
 	if abs.Limit != "max 0.02" || abs.Interval.Scale != ScaleAbsolute || abs.Interval.Low < 0 {
 		t.Errorf("absolute limit %+v %+v", abs, *abs.Interval)
 	}
-	if rel.Interval.LowConfidence != 1-0.025 || rel.Interval.HighConfidence != 0.8 {
-		t.Errorf("relative interval's ends at %v and %v, want 0.975 (rollback, 5%% over 2 limits) and 0.8 (advance)", rel.Interval.LowConfidence, rel.Interval.HighConfidence)
+	if math.Abs(rel.Interval.LowConfidence-(1-0.0125)) > 1e-12 || rel.Interval.HighConfidence != 0.8 {
+		t.Errorf("relative interval's ends at %v and %v, want 0.9875 (rollback: 5%% over 2 limits, half of it for the whole window) and 0.8 (advance)", rel.Interval.LowConfidence, rel.Interval.HighConfidence)
 	}
-	if !strings.Contains(m.Reason, "lower end at 97.5%, upper at 80%, always-valid") || strings.Contains(m.Reason, "95% CS") {
+	if !strings.Contains(m.Reason, "lower end at 98.8%, upper at 80%, always-valid") || strings.Contains(m.Reason, "95% CS") {
 		t.Errorf("reason %q", m.Reason)
 	}
 	// Over many small samples, no relative interval reaches below -100%.

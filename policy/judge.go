@@ -133,11 +133,12 @@ func gateShut(spec *rollouts.Spec, i int, ev Evidence) (bool, string) {
 	return false, ""
 }
 
-// budgetOf returns the error budget of each limit of spec's rules on stats: the rollback side splits
-// 1-confidence over the limits that have data (Bonferroni: a limit without data can never fail, so it
-// spends nothing), the advance side spends 1-advanceConfidence on every limit (intersection-union), or
-// 1-confidence with requirePass.
-func budgetOf(spec *rollouts.Spec, stats *Stats) errorBudget {
+// budgetOf returns the error budget of each limit of spec's rules: the rollback side splits
+// 1-confidence over every limit of every rule (Bonferroni, with a divisor fixed by the spec, so that it
+// does not change within a stage as metrics get data), and gives recentShare of each limit's share to
+// the recent windows (recent.go); the advance side spends 1-advanceConfidence on every limit
+// (intersection-union), or 1-confidence with requirePass.
+func budgetOf(spec *rollouts.Spec, _ *Stats) errorBudget {
 	conf := spec.Analysis.Confidence
 	if conf <= 0 || conf >= 1 {
 		conf = rollouts.DefaultConfidence
@@ -151,11 +152,10 @@ func budgetOf(spec *rollouts.Spec, stats *Stats) errorBudget {
 	}
 	limits := 0
 	for _, r := range spec.Analysis.Rules {
-		if stats == nil || hasData(r, stats) {
-			limits += len(limitsOf(r))
-		}
+		limits += len(limitsOf(r))
 	}
-	return errorBudget{fail: (1 - conf) / float64(max(limits, 1)), pass: 1 - adv}
+	each := (1 - conf) / float64(max(limits, 1))
+	return errorBudget{fail: each * (1 - recentShare), recent: each * recentShare, pass: 1 - adv}
 }
 
 // JudgeRules judges every rule of spec on stats, in the spec's order.
@@ -246,6 +246,9 @@ func judgeStage(d Decision, spec *rollouts.Spec, ev Evidence, now time.Time) Dec
 	// the routing did.
 	srm := sampleRatio(spec.Traffic, ev.Stats)
 	d.SampleRatioMismatch = srm != ""
+	if len(failed) == 0 && stage.Weight < 100 {
+		failed = judgeRecent(spec, ev.Stats, st.StageStartedAt, now)
+	}
 	if len(failed) > 0 {
 		d.Action, d.Next = Rollback, &Step{Stage: st.Stage}
 		d.Reasons = failed

@@ -133,7 +133,7 @@ func TestJudge(t *testing.T) {
 		{name: "records of other rollouts only: the hint names them", ev: Evidence{Stats: &Stats{OtherRollouts: []string{"summariser", "tagger"}}}, want: Hold,
 			wantReason: `no data yet: the source has no requests of summarizer in this stage's window; it holds records of summariser, tagger only: is the rollout field of the application's records "summarizer"?`},
 		{name: "failing rule rolls back", ev: Evidence{Stats: &Stats{Stable: armOf(100000, 1000, 0.87, 0.1), Canary: armOf(5000, 155, 0.87, 0.1)}},
-			want: Rollback, wantNext: &Step{Stage: 1}, wantReason: "error rate 3.1% vs 1% (+210%, interval +124%..+276%, lower end at 97.5%, upper at 80%, always-valid) exceeds the allowed +50%"},
+			want: Rollback, wantNext: &Step{Stage: 1}, wantReason: "error rate 3.1% vs 1% (+210%, interval +120%..+276%, lower end at 98.8%, upper at 80%, always-valid) exceeds the allowed +50%"},
 		{name: "healthy stage advances", ev: Evidence{Stats: healthy()}, want: Advance, wantNext: &Step{Stage: 2, Weight: 25},
 			wantReason: "stage 1 passed"},
 		{name: "minDuration not reached holds", ev: Evidence{Stats: healthy()}, now: t0.Add(time.Hour),

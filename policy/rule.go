@@ -75,6 +75,8 @@ type errorBudget struct {
 	// only when every limit passes, and an intersection-union test (Berger 1982) rejects the union of
 	// "some limit is broken" at level alpha when each limit's own test does.
 	pass float64
+	// recent is the rollback budget of each limit that the recent windows share (see recent.go).
+	recent float64
 }
 
 // hasData reports whether rule has the data a test needs (an advisory value does not count).
@@ -98,6 +100,10 @@ func judgeRule(rule rollouts.Rule, stats *Stats, budget errorBudget) ruleOutcome
 	cs, cok := stats.Canary.Metrics[rule.Metric]
 	stable, sok := estimate(ss, sok, stats.Unit, stats.Stable.Keys)
 	canary, cok := estimate(cs, cok, stats.Unit, stats.Canary.Keys)
+	stableP, canaryP := stable, canary // the pass side's estimates
+	if sok && cok && (stable.kind == Proportion || stable.kind == Mean) && stable.kind == canary.kind {
+		borrowSpread(&stableP, &canaryP)
+	}
 	limits := limitsOf(rule)
 	needStable := false
 	for _, l := range limits {
@@ -146,7 +152,7 @@ func judgeRule(rule rollouts.Rule, stats *Stats, budget errorBudget) ruleOutcome
 	decisive := -1
 	passes := 0
 	for i, l := range limits {
-		checks[i] = judgeLimit(label, l, stable, canary, budget)
+		checks[i] = judgeLimitEnds(label, l, stable, canary, stableP, canaryP, budget)
 		switch checks[i].verdict {
 		case Fail:
 			if out.Verdict != Fail {
@@ -163,6 +169,15 @@ func judgeRule(rule rollouts.Rule, stats *Stats, budget errorBudget) ruleOutcome
 	}
 	if passes == len(limits) {
 		out.Verdict, decisive = Pass, 0
+		if why := collapsed(canary, stable, needStable); why != "" {
+			// A few keys hold most of an arm's requests: the normal approximation behind the bound
+			// has too few units to stand on, so the rule is not passed, whatever its interval.
+			out.Verdict = Inconclusive
+			for i := range checks {
+				checks[i].verdict = Inconclusive
+				checks[i].sentence += " but " + why
+			}
+		}
 	}
 	iv := checks[decisive].interval
 	out.Interval = &iv
@@ -180,6 +195,26 @@ func judgeRule(rule rollouts.Rule, stats *Stats, budget errorBudget) ruleOutcome
 		out.better = shownBetter(label, limits[0].upper(), stable, canary, budget.fail)
 	}
 	return out
+}
+
+// collapsed says why a rule cannot pass when an arm's effective number of key buckets (see
+// kishEffective) is below MinObservations, else "".
+func collapsed(canary, stable armEstimate, needStable bool) string {
+	var parts []string
+	for _, a := range []struct {
+		name string
+		e    armEstimate
+		need bool
+	}{{"canary", canary, true}, {"stable", stable, needStable}} {
+		if a.need && a.e.clustered && a.e.effective < MinObservations {
+			parts = append(parts, fmt.Sprintf("%s's requests come from few keys (effective keys %s of %d)",
+				a.name, trimFloat(a.e.effective, 1), int64(a.e.units)))
+		}
+	}
+	if len(parts) == 0 {
+		return ""
+	}
+	return "is not passed: " + strings.Join(parts, ", ") + fmt.Sprintf("; %d effective keys each needed", MinObservations)
 }
 
 // advisory reports a rule whose source returned a bare value: shown with its limits, never a cause to
@@ -282,15 +317,7 @@ func judgeLimit(label metricLabel, l limit, stable, canary armEstimate, budget e
 		c.verdict = decide(l.upper(), lo, hi)
 		c.interval = Interval{Low: lowRatio - 1, High: highRatio - 1, Scale: ScaleRelative,
 			LowConfidence: 1 - lowAlpha, HighConfidence: 1 - highAlpha}
-		allowed := relative(l.value)
-		if l.kind == limitMaxDecrease {
-			allowed = relative(-l.value)
-		}
-		c.sentence = fmt.Sprintf("%s %s vs %s (%s, interval %s..%s, %s) %s the allowed %s",
-			label.words, label.value(canary.point(label.q)), label.value(stable.point(label.q)),
-			relative(safeRatio(canary.point(label.q), stable.point(label.q))-1),
-			relative(c.interval.Low), relative(c.interval.High), c.interval.Label(),
-			relativeVerb(c.verdict, l.upper()), allowed)
+		c.sentence = limitSentence(label, l, stable, canary, c)
 		return c
 	}
 	var lo, hi float64
@@ -314,10 +341,53 @@ func judgeLimit(label metricLabel, l limit, stable, canary armEstimate, budget e
 	if canary.kind != Quantile {
 		c.verdict = decide(l.upper(), lo-l.value, hi-l.value)
 	}
-	est := canary.point(label.q)
 	c.interval = Interval{Low: lo, High: hi, Scale: ScaleAbsolute, LowConfidence: 1 - lowAlpha, HighConfidence: 1 - highAlpha}
-	c.sentence = fmt.Sprintf("%s %s (interval %s..%s, %s) %s %s", label.words, label.value(est),
-		label.value(lo), label.value(hi), c.interval.Label(), absoluteVerb(c.verdict, l.upper()), label.value(l.value))
+	c.sentence = limitSentence(label, l, stable, canary, c)
+	return c
+}
+
+// limitSentence words a limit's verdict and interval for a reviewer.
+func limitSentence(label metricLabel, l limit, stable, canary armEstimate, c check) string {
+	if l.relative() {
+		allowed := relative(l.value)
+		if l.kind == limitMaxDecrease {
+			allowed = relative(-l.value)
+		}
+		return fmt.Sprintf("%s %s vs %s (%s, interval %s..%s, %s) %s the allowed %s",
+			label.words, label.value(canary.point(label.q)), label.value(stable.point(label.q)),
+			relative(safeRatio(canary.point(label.q), stable.point(label.q))-1),
+			relative(c.interval.Low), relative(c.interval.High), c.interval.Label(),
+			relativeVerb(c.verdict, l.upper()), allowed)
+	}
+	return fmt.Sprintf("%s %s (interval %s..%s, %s) %s %s", label.words, label.value(canary.point(label.q)),
+		label.value(c.interval.Low), label.value(c.interval.High), c.interval.Label(), absoluteVerb(c.verdict, l.upper()), label.value(l.value))
+}
+
+// judgeLimitEnds judges a limit with the end that can show it broken from the arms' own estimates
+// (stable, canary) and the end that can show it kept from the estimates whose variances are floored
+// by the borrowed spread (stableP, canaryP; see borrowSpread). Each end is its own one-sided test, so
+// widening one end only makes that test more conservative: a canary is never kept from rolling back by
+// keys it did not draw, and never passed without them.
+func judgeLimitEnds(label metricLabel, l limit, stable, canary, stableP, canaryP armEstimate, budget errorBudget) check {
+	f := judgeLimit(label, l, stable, canary, budget)
+	if stableP.v == stable.v && canaryP.v == canary.v {
+		return f
+	}
+	p := judgeLimit(label, l, stableP, canaryP, budget)
+	c := f
+	switch {
+	case f.verdict == Fail:
+	case p.verdict == Pass:
+		c.verdict = Pass
+	default:
+		c.verdict = Inconclusive
+	}
+	if l.upper() {
+		c.interval.High = p.interval.High
+	} else {
+		c.interval.Low = p.interval.Low
+	}
+	c.sentence = limitSentence(label, l, stable, canary, c)
 	return c
 }
 

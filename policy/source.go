@@ -233,6 +233,17 @@ type Stats struct {
 	OtherRollouts []string
 	// Shadow counts mirrored canary requests (in Canary too, never in Stable).
 	Shadow int64
+	// Recent holds the statistics of the stage's recent windows (see RecentStarts and WithRecent), for
+	// the fail-side check that catches a regression beginning mid-stage; empty where the source was
+	// asked for the whole window only.
+	Recent []RecentStats
+}
+
+// RecentStats is the statistics of one recent window of a stage: from From (a point of the stage's
+// hourly grid, see RecentStarts) to the window's end.
+type RecentStats struct {
+	From  time.Time
+	Stats *Stats
 }
 
 // Arm returns the statistics of one arm.

@@ -828,7 +828,8 @@ func (l *Loop) decide(ctx context.Context, t *tick, spec *rollouts.Spec, now tim
 			src, err = l.Sources(spec)
 		}
 		if err == nil {
-			ev.Stats, err = l.stats(ctx, src, q)
+			// The recent windows catch a regression that begins mid-stage (policy.WithRecent).
+			ev.Stats, err = l.stats(ctx, policy.WithRecent(src), q)
 		}
 		if err != nil {
 			ev.Stats, ev.Err = nil, fmt.Errorf("metrics source: %w", err)

@@ -18,12 +18,12 @@ import (
 )
 
 // TestEvaluatePrometheusAndPostgres runs `rollout evaluate` end to end against a real Prometheus and a
-// real PostgreSQL holding the same traffic, in which the canary's errors quadrupled: both roll back.
+// real PostgreSQL holding the same traffic, in which the canary's errors quintupled: both roll back.
 func TestEvaluatePrometheusAndPostgres(t *testing.T) {
 	from := time.Date(2026, 4, 16, 0, 0, 0, 0, time.UTC)
 	now := from.Add(6 * time.Hour)
 	canary := synth.Stable
-	canary.ErrorRate = 0.08
+	canary.ErrorRate = 0.10
 	traffic := synth.Generate(synth.Traffic{Rollout: "summarizer", From: from, To: now, Stable: 5700, Canary: 300, // the spec's 5%
 		StableProfile: synth.Stable, CanaryProfile: canary}, 7)
 

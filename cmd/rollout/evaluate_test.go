@@ -137,8 +137,19 @@ func TestEvaluateGolden(t *testing.T) {
 				t.Errorf("--metrics reached the source as %q", override)
 			}
 			want := policy.Window{From: time.Date(2026, 4, 16, 0, 0, 0, 0, time.UTC), To: app.Now()}
-			if len(src.queries) != 1 || src.queries[0].Window != want || src.queries[0].Rollout != "summarizer" {
-				t.Errorf("queries %+v, want one over %+v", src.queries, want)
+			// The whole window, then the recent windows of the stage's hourly grid (policy.WithRecent),
+			// which a source that failed is not asked for.
+			starts := policy.RecentStarts(want.From, want.To)
+			if tt.err != nil {
+				starts = nil
+			}
+			if len(src.queries) != 1+len(starts) || src.queries[0].Window != want || src.queries[0].Rollout != "summarizer" {
+				t.Fatalf("queries %+v, want one over %+v and one per recent window", src.queries, want)
+			}
+			for i, from := range starts {
+				if w := src.queries[1+i].Window; !w.From.Equal(from) || !w.To.Equal(want.To) {
+					t.Errorf("recent query %d over %+v, want from %s", i, w, from)
+				}
 			}
 		})
 	}

@@ -216,7 +216,7 @@ func TestRenderJudgedEvidence(t *testing.T) {
 	if regexp.MustCompile(`-[1-9]\d\d(\.\d+)?% …|−∞ …`).MatchString(got) {
 		t.Errorf("an interval reaches below -100%%:\n%s", got)
 	}
-	for _, want := range []string{"ℹ️ advisory", "Unit: request", "12 requests of keys matched", "(97.5% / 80%)"} {
+	for _, want := range []string{"ℹ️ advisory", "Unit: request", "12 requests of keys matched", "(99.17% / 80%)"} {
 		if !strings.Contains(got, want) {
 			t.Errorf("body does not say %q", want)
 		}

@@ -64,6 +64,19 @@ type Options struct {
 	// (request_id, ts, feedback/quality) LateDelay on average after the request (exponential).
 	LateFeedback float64
 	LateDelay    time.Duration
+	// Bots are a few keys that send a large share of all requests (scripts, integrations, load
+	// tests), each with error rates of its own on each arm: the traffic where a handful of keys
+	// dominate a per-key comparison.
+	Bots []Bot
+}
+
+// Bot is one dominant key.
+type Bot struct {
+	Key string
+	// Share is the bot's share of all user requests, in (0, 1); the bots' shares sum below 1.
+	Share float64
+	// StableErrorRate and CanaryErrorRate are the bot's error rates when served by each arm.
+	StableErrorRate, CanaryErrorRate float64
 }
 
 // Regression replaces the canary's profile from a point on: the bug that shows only under load, or
@@ -82,6 +95,7 @@ var ErrBadOptions = errors.New("bad synthetic traffic options")
 // user is one simulated user: their key and the traits every request of theirs shares.
 type user struct {
 	key           string
+	bot           *Bot
 	badErrorRate  float64 // the error rate of a user out of luck; 0 for the others
 	latencyFactor float64
 }
@@ -101,7 +115,7 @@ func Simulate(spec *rollouts.Spec, opts Options, emit func(Request) error) error
 		return fmt.Errorf("%w: need a spec and a span From < To", ErrBadOptions)
 	}
 	if opts.DailyAmplitude < 0 || opts.DailyAmplitude >= 1 || opts.BadUsers < 0 || opts.BadUsers > 1 ||
-		opts.LateFeedback < 0 || opts.LateFeedback > 1 || opts.PerHour < 0 {
+		opts.LateFeedback < 0 || opts.LateFeedback > 1 || opts.PerHour < 0 || botShare(opts.Bots) >= 1 {
 		return fmt.Errorf("%w: shares and amplitude must lie in [0, 1), the rate be non-negative", ErrBadOptions)
 	}
 	perHour := opts.PerHour
@@ -225,7 +239,27 @@ func population(opts Options) ([]user, []float64) {
 		total += math.Exp(opts.Activity*r.NormFloat64() - opts.Activity*opts.Activity/2)
 		cumulative[i] = total
 	}
+	// Each bot weighs its share of the whole: w_b = share_b · total / (1 - Σ shares).
+	others := total / (1 - botShare(opts.Bots))
+	for i := range opts.Bots {
+		b := &opts.Bots[i]
+		users = append(users, user{key: b.Key, bot: b, latencyFactor: 1})
+		total += b.Share * others
+		cumulative = append(cumulative, total)
+	}
 	return users, cumulative
+}
+
+// botShare is the bots' share of all requests; 1 (refused) when one is out of (0, 1).
+func botShare(bots []Bot) float64 {
+	var s float64
+	for _, b := range bots {
+		if !(b.Share > 0 && b.Share < 1) || b.Key == "" {
+			return 1
+		}
+		s += b.Share
+	}
+	return s
 }
 
 func fnv32(s string) uint32 {
@@ -246,6 +280,12 @@ func requestID(seed uint64, at time.Time, seq int) string {
 func draw(r *rand.Rand, p Profile, u *user, at time.Time, rollout string, arm policy.Arm, id string) Request {
 	req := Request{TS: at, Rollout: rollout, Variant: arm, Key: u.key, Model: p.Model, Prompt: p.Prompt, RequestID: id}
 	errorRate := math.Max(p.ErrorRate, u.badErrorRate)
+	if u.bot != nil {
+		errorRate = u.bot.StableErrorRate
+		if arm == policy.Canary {
+			errorRate = u.bot.CanaryErrorRate
+		}
+	}
 	req.Error = r.Float64() < errorRate
 	req.Refusal = !req.Error && r.Float64() < p.RefusalRate
 	req.LatencyMS = math.Round(p.LatencyMedian*u.latencyFactor*math.Exp(p.LatencySigma*r.NormFloat64())*10) / 10

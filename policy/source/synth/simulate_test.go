@@ -227,3 +227,38 @@ func keyRange(prefix string, n int) []string {
 	}
 	return out
 }
+
+// TestSimulateBots: bots send their share of the requests, at their own error rate on each arm.
+func TestSimulateBots(t *testing.T) {
+	spec := testSpec(50)
+	opts := Options{Seed: 3, From: day, To: day.Add(4 * time.Hour), PerHour: 5000, Users: 500,
+		Stable: DefaultProfile("a"), Canary: DefaultProfile("b"),
+		Bots: []Bot{{Key: "bot-1", Share: 0.3, StableErrorRate: 0.5, CanaryErrorRate: 0.5}}}
+	reqs, err := Collect(spec, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var bot, botErrors, total float64
+	for _, r := range reqs {
+		if r.Late || r.Shadow {
+			continue
+		}
+		total++
+		if r.Key == "bot-1" {
+			bot++
+			if r.Error {
+				botErrors++
+			}
+		}
+	}
+	if share := bot / total; math.Abs(share-0.3) > 0.02 {
+		t.Errorf("bot share %.3f, want 0.3", share)
+	}
+	if r := botErrors / bot; math.Abs(r-0.5) > 0.03 {
+		t.Errorf("bot error rate %.3f, want 0.5", r)
+	}
+	opts.Bots = append(opts.Bots, Bot{Key: "bot-2", Share: 0.8})
+	if err := Simulate(spec, opts, func(Request) error { return nil }); !errors.Is(err, ErrBadOptions) {
+		t.Errorf("bots over all traffic: err = %v, want ErrBadOptions", err)
+	}
+}

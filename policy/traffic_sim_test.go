@@ -1,0 +1,399 @@
+package policy_test
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"os"
+	"slices"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/rollout-dev/rollout/policy"
+	"github.com/rollout-dev/rollout/policy/source/synth"
+	"github.com/rollout-dev/rollout/rollouts"
+)
+
+// The simulations of traffic as it really arrives (issue 23): the project's one generator
+// (policy/source/synth) draws the requests, a per-key tally turns them into the statistics a per-key
+// source returns, and the judge decides on every 15-minute tick. Each test logs the rate it measures
+// next to its target and the rate the judge had before the fix (measured on the code before it, with
+// the same seeds).
+
+var trafficStart = time.Date(2026, 4, 16, 0, 0, 0, 0, time.UTC)
+
+// trafficRuns is the number of seeds per scenario: 40, as the review that found the problems ran; 20
+// under -short and the race detector (which makes each run several times slower), still enough to
+// tell the targets from the rates before; ROLLOUT_SIM_RUNS sets it for a calibration.
+func trafficRuns(t testing.TB) int {
+	if v, err := strconv.Atoi(os.Getenv("ROLLOUT_SIM_RUNS")); err == nil && v > 0 {
+		return v
+	}
+	if testing.Short() || policy.RaceEnabled {
+		return 20
+	}
+	return 40
+}
+
+// tallyArm accumulates one arm's error counts per key bucket, as a per-key source sums them.
+type tallyArm struct {
+	n, errs  [policy.KeyBuckets]float64
+	requests int64
+	index    map[string]int // key → its place in lastSeen
+	lastSeen []int64        // each key's latest request, Unix nanoseconds
+}
+
+func (a *tallyArm) add(r synth.Request) {
+	unit := r.Key
+	if unit == "" {
+		unit = r.RequestID
+	} else {
+		i, ok := a.index[unit]
+		if !ok {
+			i = len(a.lastSeen)
+			a.index[unit] = i
+			a.lastSeen = append(a.lastSeen, 0)
+		}
+		a.lastSeen[i] = r.TS.UnixNano()
+	}
+	b := policy.KeyBucket(unit)
+	a.n[b]++
+	if r.Error {
+		a.errs[b]++
+	}
+	a.requests++
+}
+
+// stats returns the arm's statistics since the snapshot since was taken (nil: since the start), with
+// the keys seen from `from` on.
+func (a *tallyArm) stats(since *tallyArm, from time.Time) policy.ArmStats {
+	var cs []policy.Cluster
+	var n, errs float64
+	requests := a.requests
+	if since != nil {
+		requests -= since.requests
+	}
+	for b := range policy.KeyBuckets {
+		nb, eb := a.n[b], a.errs[b]
+		if since != nil {
+			nb, eb = nb-since.n[b], eb-since.errs[b]
+		}
+		if nb > 0 {
+			cs = append(cs, policy.Cluster{Bucket: b, N: nb, Sum: eb})
+			n += nb
+			errs += eb
+		}
+	}
+	var keys int64
+	f := from.UnixNano()
+	for _, at := range a.lastSeen {
+		if at >= f {
+			keys++
+		}
+	}
+	return policy.ArmStats{Requests: requests, Keys: keys, Metrics: map[string]policy.Sample{
+		"error_rate": {Kind: policy.Proportion, N: int64(n), Sum: errs, Clusters: cs},
+	}}
+}
+
+// snapshot is a copy of the sums without the keys.
+func (a *tallyArm) snapshot() *tallyArm {
+	return &tallyArm{n: a.n, errs: a.errs, requests: a.requests}
+}
+
+// tally is both arms of one stage window, from the first canary request on, with a snapshot of the
+// sums at every point of the recent windows' grid, so that the statistics of any recent window are
+// the difference of two sums, as a source would count them.
+type tally struct {
+	start, from    time.Time
+	stable, canary tallyArm
+	grid           map[time.Time][2]*tallyArm
+	nextGrid       time.Time // the next grid point to snapshot
+	recent         bool      // fill Stats.Recent
+}
+
+func newTally(start time.Time, recent bool) *tally {
+	return &tally{start: start, recent: recent, grid: map[time.Time][2]*tallyArm{},
+		stable: tallyArm{index: map[string]int{}}, canary: tallyArm{index: map[string]int{}}}
+}
+
+// advance takes the grid's snapshots up to at.
+func (t *tally) advance(at time.Time) {
+	if t.nextGrid.IsZero() {
+		t.nextGrid = t.start.Add(policy.RecentStep)
+	}
+	for ; !t.nextGrid.After(at); t.nextGrid = t.nextGrid.Add(policy.RecentStep) {
+		t.grid[t.nextGrid] = [2]*tallyArm{t.stable.snapshot(), t.canary.snapshot()}
+	}
+}
+
+func (t *tally) add(r synth.Request) {
+	if r.Late || r.Shadow {
+		return
+	}
+	t.advance(r.TS.Add(-time.Nanosecond))
+	if r.Variant == policy.Canary && t.from.IsZero() {
+		t.from = r.TS
+	}
+	if t.from.IsZero() {
+		return // both arms start at the first canary record
+	}
+	if r.Variant == policy.Canary {
+		t.canary.add(r)
+	} else {
+		t.stable.add(r)
+	}
+}
+
+func (t *tally) stats(now time.Time) *policy.Stats {
+	t.advance(now)
+	st := &policy.Stats{Unit: policy.UnitKey, From: t.from,
+		Stable: t.stable.stats(nil, t.start), Canary: t.canary.stats(nil, t.start)}
+	if !t.recent {
+		return st
+	}
+	for _, from := range policy.RecentStarts(t.start, now) {
+		snap := t.grid[from]
+		st.Recent = append(st.Recent, policy.RecentStats{From: from, Stats: &policy.Stats{Unit: policy.UnitKey, From: from,
+			Stable: t.stable.stats(snap[0], from), Canary: t.canary.stats(snap[1], from)}})
+	}
+	return st
+}
+
+var errStop = errors.New("stop")
+
+// play draws opts' traffic for spec's current stage and calls judge at every 15-minute tick with the
+// statistics so far; judge returning true ends the run.
+func play(t testing.TB, spec *rollouts.Spec, opts synth.Options, judge func(tick int, now time.Time, st *policy.Stats) bool) {
+	t.Helper()
+	ta := newTally(opts.From, true)
+	tick := 1
+	next := opts.From.Add(15 * time.Minute)
+	due := func(upTo time.Time) bool {
+		for !next.After(upTo) {
+			if judge(tick, next, ta.stats(next)) {
+				return true
+			}
+			tick++
+			next = next.Add(15 * time.Minute)
+		}
+		return false
+	}
+	err := synth.Simulate(spec, opts, func(r synth.Request) error {
+		if due(r.TS) {
+			return errStop
+		}
+		ta.add(r)
+		return nil
+	})
+	if err == nil {
+		due(opts.To)
+	} else if !errors.Is(err, errStop) {
+		t.Fatal(err)
+	}
+}
+
+// outcome is how one simulated stage ended.
+type outcome struct {
+	action   policy.Action // Advance, Rollback or Hold (neither within the span)
+	tick     int
+	canaryN  int64 // canary requests when it ended
+	decision policy.Decision
+}
+
+// stage plays one stage of spec under opts until the judge advances or rolls back.
+func stage(t testing.TB, spec *rollouts.Spec, opts synth.Options) outcome {
+	out := outcome{action: policy.Hold}
+	play(t, spec, opts, func(tick int, now time.Time, st *policy.Stats) bool {
+		d := policy.Judge(spec, policy.Evidence{Stats: st}, now)
+		if d.Action == policy.Advance || d.Action == policy.Rollback || d.Action == policy.Promote {
+			out = outcome{action: d.Action, tick: tick, canaryN: st.Canary.Requests, decision: d}
+			return true
+		}
+		out.decision = d
+		return false
+	})
+	return out
+}
+
+// stageSpec is a rollout in a 5% first stage since trafficStart (minDuration 4 h, 200 requests per
+// arm), judged by rules.
+func stageSpec(rules ...rollouts.Rule) *rollouts.Spec {
+	canary := &rollouts.Variant{Model: "m-canary"}
+	return &rollouts.Spec{
+		Name:    "sim",
+		Stable:  rollouts.Variant{Model: "m-stable"},
+		Canary:  canary,
+		Traffic: rollouts.Traffic{Weight: 5},
+		Stages: []rollouts.Stage{
+			{Weight: 5, MinDuration: rollouts.Duration(4 * time.Hour), MinRequests: 200},
+			{Weight: 25},
+			{Weight: 100},
+		},
+		Analysis: rollouts.Analysis{Confidence: 0.95, Rules: rules, OnInconclusive: "hold", OnMetricsError: "hold"},
+		Status: &rollouts.Status{Phase: rollouts.Progressing, Stage: 0, StageStartedAt: trafficStart,
+			Canary: rollouts.Fingerprint(canary)},
+	}
+}
+
+func maxIncrease(v float64) *rollouts.Ratio { r := rollouts.Ratio(v); return &r }
+
+// errorProfile is an arm with the given error rate and nothing else to judge.
+func errorProfile(model string, rate float64) synth.Profile {
+	p := synth.DefaultProfile(model)
+	p.ErrorRate = rate
+	return p
+}
+
+// rate writes k of n as a percentage.
+func rate(k, n int) string { return fmt.Sprintf("%d/%d (%.0f%%)", k, n, 100*float64(k)/float64(n)) }
+
+func median(xs []float64) float64 {
+	if len(xs) == 0 {
+		return math.NaN()
+	}
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	return s[len(s)/2]
+}
+
+// TestDominantKeys (issue 23, item 1): four bots send 45% of all requests (4,000 an hour, 200 of them
+// on the canary's 5%) at 8% errors; the canary is
+// 1.75× worse for every key (1% → 1.75% for users, 8% → 14% for the bots) against a +50% limit. At a
+// 5% stage no bot lands in the canary in about 81% of runs, so the canary's own spread cannot show
+// what it never drew. Target: advanced in at most 10% of runs. Before (these seeds, the judge before
+// issue 23): advanced 29 of 40; after: 0 of 40.
+func TestDominantKeys(t *testing.T) {
+	runs := trafficRuns(t)
+	advanced, rolledBack := 0, 0
+	for seed := range runs {
+		spec := stageSpec(rollouts.Rule{Metric: "error_rate", MaxIncrease: maxIncrease(0.5)})
+		opts := synth.Options{Seed: uint64(seed + 1), From: trafficStart, To: trafficStart.Add(24 * time.Hour),
+			PerHour: 4000, Users: 2000, Activity: 1, KeyPrefix: fmt.Sprintf("s%d-user-", seed),
+			Stable: errorProfile("m-stable", 0.01), Canary: errorProfile("m-canary", 0.0175)}
+		for i := range 4 {
+			opts.Bots = append(opts.Bots, synth.Bot{Key: fmt.Sprintf("s%d-bot-%d", seed, i), Share: 0.1125,
+				StableErrorRate: 0.08, CanaryErrorRate: 0.14})
+		}
+		switch stage(t, spec, opts).action {
+		case policy.Advance:
+			advanced++
+		case policy.Rollback:
+			rolledBack++
+		}
+	}
+	t.Logf("bots hold 45%% of traffic, canary 1.75× worse for every key, +50%% limit: advanced %s (target ≤ 10%%), rolled back %s",
+		rate(advanced, runs), rate(rolledBack, runs))
+	if float64(advanced)/float64(runs) > 0.10 {
+		t.Errorf("advanced %s, want ≤ 10%%", rate(advanced, runs))
+	}
+}
+
+// TestMidStageRegression (issue 23, item 5): a canary whose errors triple from hour 12 of its stage
+// (2% → 6%, every key, the generator's synth.Stable error rate; +50% limit; 400 canary requests an hour
+// at a 5% stage that cannot advance inside the span) is rolled back a median of at most 3 hours after
+// the onset. Before (these seeds, the judge before issue 23): a median of 8.25 h (10.5 h at 1% → 3%);
+// after: 2.75 h (5.75 h at 1% → 3%, where even a test that knew the onset would have a z of only 3
+// after 3 hours).
+func TestMidStageRegression(t *testing.T) {
+	midStageBase := 0.02
+	if v, err := strconv.ParseFloat(os.Getenv("ROLLOUT_SIM_BASE"), 64); err == nil {
+		midStageBase = v
+	}
+	runs := trafficRuns(t)
+	onset := trafficStart.Add(12 * time.Hour)
+	var delays []float64
+	early, missed := 0, 0
+	for seed := range runs {
+		spec := stageSpec(rollouts.Rule{Metric: "error_rate", MaxIncrease: maxIncrease(0.5)})
+		spec.Stages[0].MinDuration = rollouts.Duration(72 * time.Hour)
+		opts := synth.Options{Seed: uint64(100 + seed), From: trafficStart, To: onset.Add(24 * time.Hour),
+			PerHour: 8000, Users: 2000, Activity: 1, KeyPrefix: fmt.Sprintf("s%d-user-", seed),
+			Stable: errorProfile("m-stable", midStageBase), Canary: errorProfile("m-canary", midStageBase),
+			Regressions: []synth.Regression{{From: onset, Canary: errorProfile("m-canary", 3*midStageBase)}}}
+		out := stage(t, spec, opts)
+		switch {
+		case out.action != policy.Rollback:
+			missed++
+			delays = append(delays, math.Inf(1))
+		default:
+			at := trafficStart.Add(time.Duration(out.tick) * 15 * time.Minute)
+			if at.Before(onset) {
+				early++
+			}
+			delays = append(delays, at.Sub(onset).Hours())
+		}
+	}
+	m := median(delays)
+	t.Logf("errors ×3 from hour 12 at 400 canary requests an hour: rolled back a median %.2f h after the onset (target ≤ 3 h); %d of %d not within 24 h, %d before the onset",
+		m, missed, runs, early)
+	if m > 3 {
+		t.Errorf("median delay %.2f h, want ≤ 3 h", m)
+	}
+}
+
+// TestRecentWindowsAA (issue 23, item 5): identical arms (1% of users failing 90% of their requests,
+// a daily cycle) judged on every tick for a day and a half, the recent windows included: at most 5% of
+// rollouts roll back. Before: 0 of 40; after: 0 of 40.
+func TestRecentWindowsAA(t *testing.T) {
+	runs := trafficRuns(t)
+	rolledBack := 0
+	for seed := range runs {
+		spec := stageSpec(rollouts.Rule{Metric: "error_rate", MaxIncrease: maxIncrease(0.1)})
+		spec.Traffic.Weight, spec.Stages[0].Weight = 25, 25
+		spec.Stages[0].MinDuration = rollouts.Duration(72 * time.Hour)
+		opts := synth.Options{Seed: uint64(200 + seed), From: trafficStart, To: trafficStart.Add(36 * time.Hour),
+			PerHour: 1600, Users: 2000, Activity: 1, KeyPrefix: fmt.Sprintf("s%d-user-", seed), BadUsers: 0.01, BadUserErrorRate: 0.9,
+			DailyAmplitude: 0.5, Stable: errorProfile("m-stable", 0.01), Canary: errorProfile("m-canary", 0.01)}
+		if stage(t, spec, opts).action == policy.Rollback {
+			rolledBack++
+		}
+	}
+	t.Logf("A/A at +10%% over 36 h with the recent windows: rolled back %s (target ≤ 5%%)", rate(rolledBack, runs))
+	if float64(rolledBack)/float64(runs) > 0.05 {
+		t.Errorf("rolled back %s, want ≤ 5%%", rate(rolledBack, runs))
+	}
+}
+
+// TestHealthyAdvanceVsFloor (issue 23, item 6) measures the power the judge leaves on the table: the
+// median canary requests a healthy canary (1% errors in both arms, keyed users, 400 canary requests an
+// hour at 5%, +50% limit, no minDuration nor minRequests) needs to advance, against the floor: the
+// canary requests at which a fixed-horizon one-sided test at the advance level (80%), told the sample
+// size in advance, passes in half of the runs. Before (these seeds, the judge before issue 23): 1,128
+// canary requests, 3.6× the floor of 314; after: the same (the spread borrowed against dominant keys
+// is discounted so that it leaves this case alone; undiscounted it doubled the requests, 7.4×). The
+// assertion keeps the ratio from growing past where it was.
+func TestHealthyAdvanceVsFloor(t *testing.T) {
+	// A median over 20 runs moves too much to compare (its runs stop early, so 40 are cheap).
+	runs := max(trafficRuns(t), 40)
+	const p, w = 0.01, 0.05
+	z := 0.8416 // one-sided 80%
+	// Pass at the median: 0.5·p = z·sqrt(p(1-p)(1/n_c + 1.5²/n_s)), n_s = n_c(1-w)/w.
+	floor := z * z * (1 - p) / p * (1 + 2.25*w/(1-w)) / 0.25
+	var needed []float64
+	rolledBack := 0
+	for seed := range runs {
+		spec := stageSpec(rollouts.Rule{Metric: "error_rate", MaxIncrease: maxIncrease(0.5)})
+		spec.Stages[0].MinDuration, spec.Stages[0].MinRequests = 0, 0
+		opts := synth.Options{Seed: uint64(300 + seed), From: trafficStart, To: trafficStart.Add(24 * time.Hour),
+			PerHour: 8000, Users: 4000, Activity: 1, KeyPrefix: fmt.Sprintf("s%d-user-", seed),
+			Stable: errorProfile("m-stable", p), Canary: errorProfile("m-canary", p)}
+		out := stage(t, spec, opts)
+		switch out.action {
+		case policy.Advance:
+			needed = append(needed, float64(out.canaryN))
+		case policy.Rollback:
+			rolledBack++
+			needed = append(needed, math.Inf(1))
+		default:
+			needed = append(needed, math.Inf(1))
+		}
+	}
+	m := median(needed)
+	t.Logf("healthy canary at +50%%: median %.0f canary requests to advance, %.1f× the fixed-horizon floor of %.0f; %d of %d rolled back",
+		m, m/floor, floor, rolledBack, runs)
+	if m/floor > 4.5 {
+		t.Errorf("median %.0f canary requests to advance, %.1f× the floor: more than before", m, m/floor)
+	}
+}
