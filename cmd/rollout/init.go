@@ -30,8 +30,10 @@ type initOptions struct {
 	// Root/Dir/Name.yaml.
 	Root string
 	Dir  string
-	Out  io.Writer
-	Err  io.Writer
+	// Output is text or json.
+	Output string
+	Out    io.Writer
+	Err    io.Writer
 }
 
 func (app *App) initCmd() *cobra.Command {
@@ -52,6 +54,9 @@ Example:
   rollout init support-reply --stable-model gpt-4o-2024-08-06 --prompt prompts/reply/v1.md --canary-prompt prompts/reply/v2.md --source postgres://rollout@db/llm?password=env:ROLLOUT_PGPASSWORD`,
 		Args: exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := checkOutput(&opts.Output); err != nil {
+				return err
+			}
 			opts.Name = args[0]
 			if opts.StableModel == "" {
 				return usageError{errors.New("--stable-model MODEL is required")}
@@ -73,6 +78,7 @@ Example:
 			return initRun(opts)
 		},
 	}
+	outputFlag(cmd, &opts.Output, "one object: rollout, file, warnings")
 	cmd.Flags().StringVar(&opts.StableModel, "stable-model", "", "the model production serves today (required)")
 	cmd.Flags().StringVar(&opts.CanaryModel, "canary-model", "", "the model to try (default: the stable model, for a prompt change)")
 	cmd.Flags().StringVar(&opts.Prompt, "prompt", "", "the prompt file (a path in the repository) or version label production uses today")
@@ -123,12 +129,23 @@ func initRun(opts *initOptions) error {
 	if err := f.Close(); err != nil {
 		return fmt.Errorf("write %s: %w", path, err)
 	}
-	fmt.Fprintf(opts.Out, "wrote %s\n", path)
 	// The lints that need the repository (a prompt path that does not exist yet, an unpinned model):
 	// worth knowing now, never a reason to refuse the file.
 	set := rollouts.LoadPaths(os.DirFS(opts.Root), []string{rel})
+	warnings := []string{}
 	for _, p := range rollouts.Lint(set, os.DirFS(opts.Root)) {
-		fmt.Fprintf(opts.Err, "%s:%d:%d: warning: %s\n", p.File, p.Line, p.Col, p.Message)
+		warnings = append(warnings, fmt.Sprintf("%s:%d:%d: warning: %s", p.File, p.Line, p.Col, p.Message))
+	}
+	if opts.Output == "json" {
+		return writeJSON(opts.Out, struct {
+			Rollout  string   `json:"rollout"`
+			File     string   `json:"file"`
+			Warnings []string `json:"warnings"`
+		}{opts.Name, path, warnings})
+	}
+	fmt.Fprintf(opts.Out, "wrote %s\n", path)
+	for _, w := range warnings {
+		fmt.Fprintln(opts.Err, w)
 	}
 	fmt.Fprintf(opts.Out, "next: rollout validate %s, then commit it (or open a pull request); the reconciler starts the canary at 5%%\n", rel)
 	return nil

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
@@ -52,6 +53,16 @@ func TestInitQuotesWhatYAMLWouldMisread(t *testing.T) {
 	}
 	code, stdout, stderr = runApp("validate", "--repo", repo, "-o", "json")
 	if code != exitOK {
+		t.Fatalf("validate: exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	code, stdout, stderr = runApp("init", "tagger", "--repo", repo, "--stable-model", "gpt-4o", "--canary-model", "gpt-4o-mini", "-o", "json")
+	var out struct {
+		Rollout  string   `json:"rollout"`
+		File     string   `json:"file"`
+		Warnings []string `json:"warnings"`
+	}
+	if err := json.Unmarshal([]byte(stdout), &out); code != exitOK || err != nil || out.Rollout != "tagger" ||
+		out.File != filepath.Join(repo, "rollouts", "tagger.yaml") || len(out.Warnings) != 2 || !strings.Contains(out.Warnings[0], "is not pinned") {
 		t.Fatalf("validate: exit %d\n%s\n%s", code, stdout, stderr)
 	}
 	path := filepath.Join(repo, "rollouts", "support-reply.yaml")
