@@ -13,6 +13,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/rollout-dev/rollout/internal/envref"
 	"github.com/rollout-dev/rollout/rollouts"
 )
 
@@ -27,6 +28,8 @@ type validateOptions struct {
 	RepoTree fs.FS
 	// Getenv resolves the env: references of notification targets, to warn of unset ones; nil: no check.
 	Getenv func(string) string
+	// Env is the operator's allow-list of env: names, to warn of references outside it.
+	Env envref.Policy
 	// Now is the time status times are checked against (a future stage start is clock skew); zero
 	// skips the check.
 	Now time.Time
@@ -79,6 +82,7 @@ Example:
 			}
 			opts.Out, opts.Err = app.Stdout, app.Stderr
 			opts.Getenv = app.Getenv
+			opts.Env = app.envPolicy()
 			return validateRun(opts)
 		},
 	}
@@ -98,6 +102,7 @@ func validateRun(opts *validateOptions) error {
 	rollouts.CheckRoutes(set, opts.RepoTree)
 	problems := append(set.Problems, rollouts.Lint(set, opts.RepoTree)...)
 	problems = append(problems, unsetTargets(set, opts.Getenv)...)
+	problems = append(problems, envWarnings(set, opts.Env)...)
 	if !opts.Now.IsZero() {
 		problems = append(problems, rollouts.CheckClock(set, opts.Now)...)
 	}

@@ -13,6 +13,7 @@ import (
 	"github.com/go-git/go-git/v5"
 	"github.com/go-git/go-git/v5/config"
 
+	"github.com/rollout-dev/rollout/internal/envref"
 	"github.com/rollout-dev/rollout/policy"
 	"github.com/rollout-dev/rollout/policy/gate"
 	"github.com/rollout-dev/rollout/reconcile"
@@ -138,12 +139,12 @@ func (app *App) loop(w *wiring, metricsOverride string, log *slog.Logger) *recon
 	return &reconcile.Loop{
 		Repo:     w.repo,
 		Forge:    w.forge,
-		Notifier: &notify.Dispatcher{Getenv: app.Getenv},
+		Notifier: &notify.Dispatcher{Getenv: envref.NotifyGetenv(app.Getenv)},
 		Sources: func(spec *rollouts.Spec) (policy.Source, error) {
 			return app.openSource(spec, metricsOverride)
 		},
 		Gates: func(ctx context.Context, tree fs.FS, spec *rollouts.Spec, stage int) policy.GateResult {
-			g := &gate.Keeper{Repo: tree, Getenv: app.Getenv}
+			g := &gate.Keeper{Repo: tree, Getenv: app.specGetenv(spec)}
 			return g.Check(ctx, spec, stage)
 		},
 		History: w.remote,
