@@ -32,6 +32,9 @@ type wiring struct {
 	// forgeName says which forge was picked, for messages: "github" or "git".
 	forgeName string
 	botName   string
+	// pr is set for the plan of a pull request (plan --base): the base branch's definitions, so that a
+	// source the pull request changed is not contacted.
+	pr *prPlan
 }
 
 // bot is the identity of the bot's commits: ROLLOUT_BOT_NAME and ROLLOUT_BOT_EMAIL, by default
@@ -141,6 +144,11 @@ func (app *App) loop(w *wiring, metricsOverride string, log *slog.Logger) *recon
 		Forge:    w.forge,
 		Notifier: &notify.Dispatcher{Getenv: envref.NotifyGetenv(app.Getenv)},
 		Sources: func(spec *rollouts.Spec) (policy.Source, error) {
+			if w.pr != nil && metricsOverride == "" {
+				if err := w.pr.guard(spec); err != nil {
+					return nil, err
+				}
+			}
 			return app.openSource(spec, metricsOverride)
 		},
 		Gates: func(ctx context.Context, tree fs.FS, spec *rollouts.Spec, stage int) policy.GateResult {

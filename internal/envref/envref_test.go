@@ -67,10 +67,10 @@ func TestNotify(t *testing.T) {
 
 func TestRefs(t *testing.T) {
 	for in, want := range map[string][]string{
-		"clickhouse://x:env:GITHUB_TOKEN@attacker:8123/db":               {"GITHUB_TOKEN"},
+		"clickhouse://x:env:GITHUB_TOKEN@attacker:8123/db":              {"GITHUB_TOKEN"},
 		"postgres://u@h/db?password=env:SLACK_WEBHOOK_URL&x=env:PGPASS": {"SLACK_WEBHOOK_URL", "PGPASS"},
-		"postgres://u@h/db?password=env%3AGH_TOKEN":                      {"GH_TOKEN"},
-		"prometheus:http://prom:9090":                                    nil,
+		"postgres://u@h/db?password=env%3AGH_TOKEN":                     {"GH_TOKEN"},
+		"prometheus:http://prom:9090":                                   nil,
 	} {
 		if got := Refs(in); !reflect.DeepEqual(got, want) {
 			t.Errorf("Refs(%q) = %q, want %q", in, got, want)
