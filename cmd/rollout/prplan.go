@@ -47,7 +47,8 @@ type prPlan struct {
 
 // readBase reads the specs under dir of the base branch of the checkout repo: the remote-tracking
 // branch origin/BASE, the local branch BASE, else the pull request event's base commit
-// (pull_request.base.sha in GITHUB_EVENT_PATH; actions/checkout fetches it with fetch-depth: 2).
+// (pull_request.base.sha in GITHUB_EVENT_PATH) or the first parent of GitHub's merge commit
+// (actions/checkout fetches both with fetch-depth: 2).
 func readBase(repo *git.Repository, base, dir string, getenv func(string) string) *prPlan {
 	p := &prPlan{}
 	var candidates []string
@@ -58,6 +59,13 @@ func readBase(repo *git.Repository, base, dir string, getenv func(string) string
 	}
 	if sha := eventBaseSHA(getenv); sha != "" {
 		candidates = append(candidates, sha)
+	}
+	// GitHub's merge commit of the pull request (GITHUB_SHA, which the pull request's author does not
+	// choose) has the base branch as its first parent.
+	if head, err := repo.Head(); err == nil && getenv("GITHUB_SHA") == head.Hash().String() {
+		if c, err := repo.CommitObject(head.Hash()); err == nil && c.NumParents() == 2 {
+			candidates = append(candidates, c.ParentHashes[0].String())
+		}
 	}
 	for _, sha := range candidates {
 		commit, err := repo.CommitObject(plumbing.NewHash(sha))
