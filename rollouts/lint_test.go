@@ -21,6 +21,7 @@ func TestLint(t *testing.T) {
 		"r/evals.yaml":    {Data: []byte("apiVersion: rollout/v1\nkind: Rollout\nname: evals\nstable: {model: m-0613}\nstages: [{weight: 1, gate: {evals: evals/nope.json}}, {weight: 2, gate: {evals: evals/e.json}}]\n")},
 		"r/query.yaml":    spec("query", "stable: {model: m-20260101}\ncanary: {model: m-20260401}\nmetrics: {source: \"file:t.jsonl\"}\nanalysis:\n  rules:\n    - {metric: slo, query: 'up', max: 1}\n"),
 		"r/promql.yaml":   spec("promql", "stable: {model: m-20260101}\ncanary: {model: m-20260402}\nmetrics: {source: \"prometheus:http://p:9090\"}\nanalysis:\n  rules:\n    - {metric: slo, query: 'up', max: 1}\n"),
+		"r/weak.yaml":     spec("weak", "stable: {model: m-20260101}\ncanary: {model: m-20260404}\nanalysis: {confidence: 1e-7, advanceConfidence: 0.5}\n"),
 		"r/sql.yaml":      spec("sql", "stable: {model: m-20260101}\ncanary: {model: m-20260403}\nmetrics: {source: \"postgres://db/x\"}\nanalysis:\n  rules:\n    - {metric: slo, query: 'SELECT 1', max: 1}\n"),
 	}
 	set, err := Load(fsys, "r")
@@ -45,6 +46,7 @@ func TestLint(t *testing.T) {
 		"r/query.yaml":    {"9:28: analysis.rules[0]: the file: source cannot run a query"},
 		"r/promql.yaml":   {"9:28: analysis.rules[0]: a prometheus: query returns one value per arm, so slo is advisory"},
 		"r/sql.yaml":      nil,
+		"r/weak.yaml":     {"6:24: analysis.confidence: 1e-07 is below 50%"},
 	}
 	for file, wants := range want {
 		lines := got[file]
