@@ -30,6 +30,12 @@ func TestAPendingMarkInAReasonIsNotBookkeeping(t *testing.T) {
 	if !strings.Contains(strings.Join(res.Warnings, "; "), "no commit of the bot recorded") {
 		t.Errorf("warnings = %q", res.Warnings)
 	}
+	// Issue 22 item 8: once per episode, not on every pass of the same loop (the daemon).
+	for i := 0; i < 3; i++ {
+		if res := h.only(h.tick()); strings.Contains(strings.Join(res.Warnings, "; "), "no commit of the bot recorded") {
+			t.Fatalf("pass %d warned again: %q", i+2, res.Warnings)
+		}
+	}
 }
 
 // The pending mark of a real failure is recorded in the bot's trailers, and only the bot's commit counts.
