@@ -394,6 +394,28 @@ func TestActionRunsTheReleaseBinary(t *testing.T) {
 		t.Errorf("a cached release named by the ref cost %d API calls", n)
 	}
 
+	// Issue 22 item 8: the cache entry is re-checked on every use. A binary changed in the cache since
+	// it was verified is never run: it is downloaded and verified again.
+	cached := inst["bin"]
+	if err := os.WriteFile(cached, []byte("#!/bin/sh\necho pwned\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	before := g.gh.Calls()["GET /repos/{owner}/{repo}/releases/assets/{asset_id}"]
+	tampered := newActionRun(t, g, "v1.4.0", nil)
+	tampered.toolDir, tampered.stopAt = r.toolDir, "Run rollout"
+	if err := tampered.run(); err != nil || tampered.outputs["install"]["source"] != "release" {
+		t.Errorf("a tampered cache entry: %v, %v\n%s", err, tampered.outputs["install"], tampered.printed.String())
+	}
+	if !strings.Contains(tampered.printed.String(), "does not have the checksum recorded") {
+		t.Errorf("the tampered cache entry was not reported:\n%s", tampered.printed.String())
+	}
+	if n := g.gh.Calls()["GET /repos/{owner}/{repo}/releases/assets/{asset_id}"] - before; n != 2 {
+		t.Errorf("the tampered entry was not downloaded again (%d downloads)", n)
+	}
+	if b, _ := os.ReadFile(cached); strings.Contains(string(b), "pwned") {
+		t.Error("the tampered binary is still in the cache")
+	}
+
 	refs := []struct {
 		name, ref, version string
 		want               map[string]string
