@@ -163,3 +163,22 @@ func TestPRPlanDoesNotContactASourceThePRChanged(t *testing.T) {
 		t.Errorf("unknown base: %d new connections, exit %d\n%s", after-before, code, out)
 	}
 }
+
+// TestPRPlanWithARefusedConnection: a source the runner cannot connect to (nothing listens) is a note
+// of the pull request's plan, exit 0; the same outside a pull request's plan is a failure, exit 1.
+func TestPRPlanWithARefusedConnection(t *testing.T) {
+	ln := listen(t)
+	addr := ln.ln.Addr().String()
+	ln.ln.Close() // now refused
+	for _, src := range []string{"prometheus:http://" + addr, "clickhouse://reader@" + addr + "/db", "postgres://reader@" + addr + "/db?sslmode=disable"} {
+		base := strings.Replace(prSpec, "SOURCE", src, 1)
+		dir := prCheckout(t, base, strings.Replace(base, "max: 0.02,", "max: 0.01,", 1))
+		code, out, errOut := runPlan(t, nil, "plan", "--repo", dir, "--base", "main")
+		if code != exitOK || !strings.Contains(out, "production metrics are not reachable from this runner") {
+			t.Errorf("%s: exit %d\n%s\n%s", src, code, out, errOut)
+		}
+		if code, _, _ := runPlan(t, nil, "plan", "--repo", dir); code != exitFailed {
+			t.Errorf("%s: plan of the default branch: exit %d, want %d", src, code, exitFailed)
+		}
+	}
+}
