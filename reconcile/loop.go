@@ -75,11 +75,11 @@ type Loop struct {
 	// Actor names the person on whose behalf Operate commits ("Name <email>"); it goes into the
 	// commit's Rollout-Actor trailer. Empty for none.
 	Actor string
+	Log   *slog.Logger
 
 	// warned remembers the warnings given per rollout and status.message (see onceWarnings).
 	warnedMu sync.Mutex
 	warned   map[string]string
-	Log      *slog.Logger
 }
 
 // ErrNoForge is returned for a decision that needs a proposal when the loop has no forge.
