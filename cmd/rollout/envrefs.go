@@ -27,9 +27,18 @@ func notifierNames(spec *rollouts.Spec) []string {
 	return out
 }
 
-// specGetenv is the environment a source or a gate of spec reads: only the names the policy allows.
+// specGetenv is the environment a metrics source of spec reads: only the names the policy allows.
 func (app *App) specGetenv(spec *rollouts.Spec) func(string) string {
 	return app.envPolicy().Getenv(app.Getenv, notifierNames(spec))
+}
+
+// gateGetenv is the environment a gate webhook of spec reads (nil spec: no notifier names known).
+func (app *App) gateGetenv(spec *rollouts.Spec) func(string) string {
+	var notifiers []string
+	if spec != nil {
+		notifiers = notifierNames(spec)
+	}
+	return app.envPolicy().GateGetenv(app.Getenv, notifiers)
 }
 
 // checkSourceRefs refuses a metrics source that references a name the operator did not allow, before
@@ -76,7 +85,7 @@ func envWarnings(set *rollouts.Set, policy envref.Policy) []rollouts.Problem {
 				continue
 			}
 			for _, name := range envref.Refs(st.Gate.Webhook) {
-				if err := policy.Check(name, notifiers); err != nil {
+				if err := policy.CheckGate(name, notifiers); err != nil {
 					warn(d, fmt.Sprintf("stages[%d].gate.webhook", i), name, err)
 				}
 			}

@@ -178,11 +178,12 @@ func TestASpecCannotSendTheRunnersSecrets(t *testing.T) {
 }
 
 // TestValidateWarnsOfEnvOutsideTheAllowList: every env: reference of a source or a gate outside the
-// allow-list is a warning at its file:line:col; a notification target's own name is not.
+// allow-list is a warning at its file:line:col (a gate may not read a notification target's variable);
+// a notification target's own name is not.
 func TestValidateWarnsOfEnvOutsideTheAllowList(t *testing.T) {
 	dir := t.TempDir()
 	spec := strings.NewReplacer("NAME", "summarizer", "SOURCE", "clickhouse://x:env:GITHUB_TOKEN@attacker:8123/db?password=env:PGPASSWORD").Replace(secretSpec)
-	spec = strings.Replace(spec, "  - {weight: 100, minDuration: 1h}", "  - {weight: 100, minDuration: 1h, gate: {webhook: env:SLACK_WEBHOOK_URL}}", 1)
+	spec = strings.Replace(spec, "  - {weight: 100, minDuration: 1h}", "  - {weight: 100, minDuration: 1h, gate: {webhook: env:ROLLOUT_SLACK_WEBHOOK_URL}}", 1)
 	writeFile(t, dir+"/rollouts/summarizer.yaml", spec)
 	var out, errOut bytes.Buffer
 	app := &App{Stdout: &out, Stderr: &errOut, Getenv: func(k string) string {
@@ -197,13 +198,13 @@ func TestValidateWarnsOfEnvOutsideTheAllowList(t *testing.T) {
 		"rollouts/summarizer.yaml:14:26: warning: metrics.source: env:GITHUB_TOKEN is never resolved from a spec",
 		"rollouts/summarizer.yaml:14:69: warning: metrics.source: env:PGPASSWORD is not allowed",
 		"ROLLOUT_ALLOW_ENV=PGPASSWORD or --allow-env PGPASSWORD",
-		"rollouts/summarizer.yaml:12:52: warning: stages[1].gate.webhook: env:SLACK_WEBHOOK_URL is never resolved",
+		"rollouts/summarizer.yaml:12:52: warning: stages[1].gate.webhook: env:ROLLOUT_SLACK_WEBHOOK_URL is never resolved from a spec (a notification target references it)",
 	} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("validate does not say %q", want)
 		}
 	}
-	if strings.Contains(out.String(), "env:ROLLOUT_SLACK_WEBHOOK_URL is") {
+	if strings.Contains(out.String(), "rollback.notify") {
 		t.Error("validate warns of a notification target's own variable")
 	}
 	var out2 bytes.Buffer

@@ -152,7 +152,7 @@ func (app *App) loop(w *wiring, metricsOverride string, log *slog.Logger) *recon
 			return app.openSource(spec, metricsOverride)
 		},
 		Gates: func(ctx context.Context, tree fs.FS, spec *rollouts.Spec, stage int) policy.GateResult {
-			g := &gate.Keeper{Repo: tree, Getenv: app.specGetenv(spec)}
+			g := &gate.Keeper{Repo: tree, Getenv: app.gateGetenv(spec)}
 			return g.Check(ctx, spec, stage)
 		},
 		History: w.remote,

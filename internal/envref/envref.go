@@ -6,9 +6,10 @@
 // operator allowed: one that begins with AllowedPrefix (ROLLOUT_), or one listed in the environment
 // variable AllowVar (ROLLOUT_ALLOW_ENV, comma-separated) or by the --allow-env flag. Some names never
 // resolve, even if listed: the runner's and GitHub's own (GITHUB_*, GH_*, ACTIONS_*, RUNNER_*), a
-// private key (*PRIVATE_KEY*), and a notifier's variable (SLACK_*, *WEBHOOK*, and any name a
+// private key (*PRIVATE_KEY*), and a notifier's variable (*SLACK*, *WEBHOOK*, and any name a
 // notification target references), since a notification URL is itself the secret that lets anyone post
-// to the channel.
+// to the channel. A gate's webhook resolves like a source but may be named *WEBHOOK* (its value is the
+// gate's own URL): see Policy.CheckGate.
 //
 // Notification targets are the operator's own configuration by design (their value is where the
 // notification goes), so they resolve every name but the never-resolved ones: see Policy.NotifyGetenv.
@@ -87,15 +88,25 @@ func never(name string) string {
 	return ""
 }
 
-// Check returns nil when a source or a gate may reference name: allowed by the operator and not one
+// Check returns nil when a metrics source may reference name: allowed by the operator and not one
 // of the names that never resolve. notifierNames are the names the notification targets reference.
 // Its error wraps ErrNotAllowed or ErrNeverAllowed and says how to allow the name.
 func (p Policy) Check(name string, notifierNames []string) error {
+	if strings.Contains(name, "SLACK") || strings.Contains(name, "WEBHOOK") {
+		if why := never(name); why != "" {
+			return fmt.Errorf("env:%s is %w (%s)", name, ErrNeverAllowed, why)
+		}
+		return fmt.Errorf("env:%s is %w (a notifier's variable)", name, ErrNeverAllowed)
+	}
+	return p.CheckGate(name, notifierNames)
+}
+
+// CheckGate is Check for a gate's webhook, whose value is the URL the gate posts to (so a name such as
+// ROLLOUT_GATE_WEBHOOK is fine): allowed by the operator, not one of the runner's own names, not a
+// name a notification target references.
+func (p Policy) CheckGate(name string, notifierNames []string) error {
 	if why := never(name); why != "" {
 		return fmt.Errorf("env:%s is %w (%s)", name, ErrNeverAllowed, why)
-	}
-	if strings.Contains(name, "SLACK") || strings.Contains(name, "WEBHOOK") {
-		return fmt.Errorf("env:%s is %w (a notifier's variable)", name, ErrNeverAllowed)
 	}
 	for _, n := range notifierNames {
 		if n == name {
@@ -113,6 +124,16 @@ func (p Policy) Check(name string, notifierNames []string) error {
 func (p Policy) Getenv(getenv func(string) string, notifierNames []string) func(string) string {
 	return func(name string) string {
 		if getenv == nil || p.Check(name, notifierNames) != nil {
+			return ""
+		}
+		return getenv(name)
+	}
+}
+
+// GateGetenv returns getenv restricted to the names CheckGate allows.
+func (p Policy) GateGetenv(getenv func(string) string, notifierNames []string) func(string) string {
+	return func(name string) string {
+		if getenv == nil || p.CheckGate(name, notifierNames) != nil {
 			return ""
 		}
 		return getenv(name)

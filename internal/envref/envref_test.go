@@ -77,3 +77,16 @@ func TestRefs(t *testing.T) {
 		}
 	}
 }
+
+func TestCheckGate(t *testing.T) {
+	var p Policy
+	for name, want := range map[string]error{"ROLLOUT_GATE_WEBHOOK": nil, "ROLLOUT_HOOK": ErrNeverAllowed, "GITHUB_TOKEN": ErrNeverAllowed, "GATE_URL": ErrNotAllowed} {
+		err := p.CheckGate(name, []string{"ROLLOUT_HOOK"})
+		if want == nil && err != nil || want != nil && !errors.Is(err, want) {
+			t.Errorf("CheckGate(%s) = %v, want %v", name, err, want)
+		}
+	}
+	if err := p.Check("ROLLOUT_GATE_WEBHOOK", nil); !errors.Is(err, ErrNeverAllowed) {
+		t.Errorf("a source may not read a *WEBHOOK* name: %v", err)
+	}
+}
