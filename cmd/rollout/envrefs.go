@@ -6,12 +6,20 @@ import (
 	"strings"
 
 	"github.com/rollout-dev/rollout/internal/envref"
+	"github.com/rollout-dev/rollout/reconcile/notify"
 	"github.com/rollout-dev/rollout/rollouts"
 )
 
-// envPolicy is the operator's allow-list of the env: names a spec may reference for a metrics source
-// or a gate: ROLLOUT_*, plus ROLLOUT_ALLOW_ENV and --allow-env.
+// envPolicy is the operator's allow-list of the env: names a spec may reference for a metrics source,
+// a gate or a notification target: ROLLOUT_*, plus ROLLOUT_ALLOW_ENV and --allow-env.
 func (app *App) envPolicy() envref.Policy { return envref.New(app.Getenv, app.AllowEnv) }
+
+// notifier delivers the rollback notifications of reconcile, run and the manual commands: a target
+// resolves only a name the allow-list allows; any other is not sent to, with a warning naming it.
+func (app *App) notifier() *notify.Dispatcher {
+	p := app.envPolicy()
+	return &notify.Dispatcher{Getenv: p.NotifyGetenv(app.Getenv), Allow: p.CheckNotify}
+}
 
 // notifierNames are the env: names spec's notification targets reference: a source or a gate never
 // reads them.
@@ -56,15 +64,17 @@ func (app *App) checkSourceRefs(spec *rollouts.Spec, src string) error {
 	return nil
 }
 
-// envWarnings warns, at its file:line:col, of every env: reference of a metrics source or a gate that
-// the allow-list does not resolve, and of every notification target that names a variable that never
-// resolves (GitHub's, the runner's, a private key).
+// envWarnings warns, at its file:line:col, of every env: reference of a metrics source, a gate or a
+// notification target that the allow-list does not resolve.
 func envWarnings(set *rollouts.Set, policy envref.Policy) []rollouts.Problem {
 	var out []rollouts.Problem
 	warn := func(d *rollouts.Document, field, name string, err error) {
 		line, col := positionOf(d.Source, envref.Prefix+name)
 		what := "the source is not opened"
-		if field != "metrics.source" {
+		switch {
+		case field == "rollback.notify":
+			what = "this target gets no notification"
+		case field != "metrics.source":
 			what = "the gate stays shut"
 		}
 		msg := fmt.Sprintf("%s: %v; it resolves to nothing and %s", field, err, what)
@@ -91,10 +101,8 @@ func envWarnings(set *rollouts.Set, policy envref.Policy) []rollouts.Problem {
 			}
 		}
 		for _, name := range notifiers {
-			if err := envref.CheckNotify(name); err != nil {
-				line, col := positionOf(d.Source, envref.Prefix+name)
-				out = append(out, rollouts.Problem{File: d.Path, Line: line, Col: col, Warning: true,
-					Message: fmt.Sprintf("rollback.notify: %v; this target gets no notification", err)})
+			if err := policy.CheckNotify(name); err != nil {
+				warn(d, "rollback.notify", name, err)
 			}
 		}
 	}

@@ -101,7 +101,7 @@ func validateRun(opts *validateOptions) error {
 	set := rollouts.LoadPaths(opts.Files, paths)
 	rollouts.CheckRoutes(set, opts.RepoTree)
 	problems := append(set.Problems, rollouts.Lint(set, opts.RepoTree)...)
-	problems = append(problems, unsetTargets(set, opts.Getenv)...)
+	problems = append(problems, unsetTargets(set, opts.Getenv, opts.Env)...)
 	problems = append(problems, envWarnings(set, opts.Env)...)
 	if !opts.Now.IsZero() {
 		problems = append(problems, rollouts.CheckClock(set, opts.Now)...)
@@ -184,8 +184,9 @@ func validateRun(opts *validateOptions) error {
 }
 
 // unsetTargets warns of each notification target whose env: reference names a variable that is not
-// set here, naming the variable: a reconciler run in this environment could not notify it.
-func unsetTargets(set *rollouts.Set, getenv func(string) string) []rollouts.Problem {
+// set here, naming the variable: a reconciler run in this environment could not notify it. A name the
+// allow-list refuses is left to envWarnings, which says so instead.
+func unsetTargets(set *rollouts.Set, getenv func(string) string, policy envref.Policy) []rollouts.Problem {
 	if getenv == nil {
 		return nil
 	}
@@ -194,7 +195,7 @@ func unsetTargets(set *rollouts.Set, getenv func(string) string) []rollouts.Prob
 		for _, t := range d.Spec.Rollback.Notify {
 			for _, ref := range []string{t.Slack, t.Webhook} {
 				name, ok := strings.CutPrefix(ref, "env:")
-				if !ok || name == "" || strings.TrimSpace(getenv(name)) != "" {
+				if !ok || name == "" || policy.CheckNotify(name) != nil || strings.TrimSpace(getenv(name)) != "" {
 					continue
 				}
 				line, col := positionOf(d.Source, ref)

@@ -13,13 +13,11 @@ import (
 	"github.com/go-git/go-git/v5"
 	"github.com/go-git/go-git/v5/config"
 
-	"github.com/rollout-dev/rollout/internal/envref"
 	"github.com/rollout-dev/rollout/policy"
 	"github.com/rollout-dev/rollout/policy/gate"
 	"github.com/rollout-dev/rollout/reconcile"
 	"github.com/rollout-dev/rollout/reconcile/githubforge"
 	"github.com/rollout-dev/rollout/reconcile/gitrepo"
-	"github.com/rollout-dev/rollout/reconcile/notify"
 	"github.com/rollout-dev/rollout/rollouts"
 )
 
@@ -142,7 +140,7 @@ func (app *App) loop(w *wiring, metricsOverride string, log *slog.Logger) *recon
 	return &reconcile.Loop{
 		Repo:     w.repo,
 		Forge:    w.forge,
-		Notifier: &notify.Dispatcher{Getenv: envref.NotifyGetenv(app.Getenv)},
+		Notifier: app.notifier(),
 		Sources: func(spec *rollouts.Spec) (policy.Source, error) {
 			if w.pr != nil && metricsOverride == "" {
 				if err := w.pr.guard(spec); err != nil {

@@ -190,7 +190,7 @@ func (r *actionRun) run() error {
 			"RUNNER_TEMP=" + r.temp, "RUNNER_TOOL_CACHE=" + r.toolDir,
 			"GITHUB_ACTION_PATH=" + r.actionPath(), "GITHUB_OUTPUT=" + outFile, "GITHUB_STEP_SUMMARY=" + r.summary,
 			"GITHUB_REPOSITORY=" + ghOwner + "/" + ghRepo, "GITHUB_API_URL=" + r.g.gh.APIURL(), "GITHUB_SERVER_URL=" + r.g.gh.URL,
-			"ROLLBACK_WEBHOOK=" + r.g.hook.url()}
+			"ROLLOUT_ROLLBACK_WEBHOOK=" + r.g.hook.url()}
 		for k, v := range s.Env {
 			cmd.Env = append(cmd.Env, k+"="+r.subst(v))
 		}

@@ -1,5 +1,5 @@
-// Package envref is the one place where an env:NAME reference that a spec names for a metrics source or
-// a gate resolves, against the operator's allow-list.
+// Package envref is the one place where an env:NAME reference that a spec names for a metrics source,
+// a gate or a notification target resolves, against the operator's allow-list.
 //
 // A spec is written by whoever can open a pull request, and it chooses both the host a metrics source
 // connects to and the variable sent there as a password. So a reference resolves only a name the
@@ -11,8 +11,9 @@
 // to the channel. A gate's webhook resolves like a source but may be named *WEBHOOK* (its value is the
 // gate's own URL): see Policy.CheckGate.
 //
-// Notification targets are the operator's own configuration by design (their value is where the
-// notification goes), so they resolve every name but the never-resolved ones: see Policy.NotifyGetenv.
+// A notification target resolves through the same allow-list (ROLLOUT_*, or listed; never the runner's
+// own names), and may be named *SLACK* or *WEBHOOK*: see Policy.CheckNotify. Otherwise a pull request
+// could point a rollback notification at any variable of the runner and have its value posted to.
 package envref
 
 import (
@@ -75,7 +76,7 @@ func (p Policy) Listed() []string {
 	return out
 }
 
-// never reports why name never resolves for a notification target ("" when it may).
+// never reports why name never resolves, for any reference ("" when the allow-list decides).
 func never(name string) string {
 	for _, pre := range neverPrefixes {
 		if strings.HasPrefix(name, pre) {
@@ -113,10 +114,7 @@ func (p Policy) CheckGate(name string, notifierNames []string) error {
 			return fmt.Errorf("env:%s is %w (a notification target references it)", name, ErrNeverAllowed)
 		}
 	}
-	if strings.HasPrefix(name, AllowedPrefix) || p.listed[name] {
-		return nil
-	}
-	return fmt.Errorf("env:%s is %w: a spec may reference only %s* names and those the operator lists in %s or with --allow-env", name, ErrNotAllowed, AllowedPrefix, AllowVar)
+	return p.allowed(name)
 }
 
 // Getenv returns getenv restricted to the names Check allows: any other name reads as unset. Sources
@@ -140,19 +138,29 @@ func (p Policy) GateGetenv(getenv func(string) string, notifierNames []string) f
 	}
 }
 
-// CheckNotify returns nil when a notification target may reference name: every name but the ones that
-// never resolve (GitHub's, the runner's, a private key).
-func CheckNotify(name string) error {
+// CheckNotify returns nil when a notification target may reference name: allowed by the operator
+// (ROLLOUT_*, or listed), and not one of the names that never resolve (GitHub's, the runner's, a
+// private key), even if listed. Its error wraps ErrNotAllowed or ErrNeverAllowed, naming the variable.
+func (p Policy) CheckNotify(name string) error {
 	if why := never(name); why != "" {
 		return fmt.Errorf("env:%s is %w (%s)", name, ErrNeverAllowed, why)
 	}
-	return nil
+	return p.allowed(name)
 }
 
-// NotifyGetenv returns getenv restricted to the names CheckNotify allows.
-func NotifyGetenv(getenv func(string) string) func(string) string {
+// allowed returns nil for a name that begins with AllowedPrefix or is listed, else ErrNotAllowed.
+func (p Policy) allowed(name string) error {
+	if strings.HasPrefix(name, AllowedPrefix) || p.listed[name] {
+		return nil
+	}
+	return fmt.Errorf("env:%s is %w: a spec may reference only %s* names and those the operator lists in %s or with --allow-env", name, ErrNotAllowed, AllowedPrefix, AllowVar)
+}
+
+// NotifyGetenv returns getenv restricted to the names CheckNotify allows: any other name reads as
+// unset.
+func (p Policy) NotifyGetenv(getenv func(string) string) func(string) string {
 	return func(name string) string {
-		if getenv == nil || CheckNotify(name) != nil {
+		if getenv == nil || p.CheckNotify(name) != nil {
 			return ""
 		}
 		return getenv(name)

@@ -56,12 +56,37 @@ func TestZeroPolicyAllowsThePrefixOnly(t *testing.T) {
 }
 
 func TestNotify(t *testing.T) {
-	get := NotifyGetenv(func(k string) string { return "v-" + k })
-	for name, want := range map[string]string{"SLACK_WEBHOOK_URL": "v-SLACK_WEBHOOK_URL", "ROLLOUT_HOOK": "v-ROLLOUT_HOOK",
-		"GITHUB_TOKEN": "", "GH_TOKEN": "", "GITHUB_APP_PRIVATE_KEY": "", "ACTIONS_ID_TOKEN_REQUEST_TOKEN": ""} {
+	p := New(func(k string) string {
+		if k == AllowVar {
+			return "SLACK_WEBHOOK_URL,GITHUB_TOKEN,GH_TOKEN"
+		}
+		return ""
+	}, nil)
+	get := p.NotifyGetenv(func(k string) string { return "v-" + k })
+	for name, want := range map[string]string{
+		"ROLLOUT_SLACK_WEBHOOK_URL":      "v-ROLLOUT_SLACK_WEBHOOK_URL", // the prefix
+		"SLACK_WEBHOOK_URL":              "v-SLACK_WEBHOOK_URL",         // listed
+		"PAGER_WEBHOOK":                  "",                            // neither
+		"HOME":                           "",
+		"GITHUB_TOKEN":                   "", // listed, still never
+		"GH_TOKEN":                       "",
+		"GITHUB_APP_PRIVATE_KEY":         "",
+		"ACTIONS_ID_TOKEN_REQUEST_TOKEN": "",
+		"RUNNER_TEMP":                    "",
+	} {
 		if got := get(name); got != want {
 			t.Errorf("%s: %q, want %q", name, got, want)
 		}
+	}
+	for name, want := range map[string]error{"ROLLOUT_HOOK": nil, "PAGER_WEBHOOK": ErrNotAllowed, "GITHUB_TOKEN": ErrNeverAllowed, "ROLLOUT_PRIVATE_KEY": ErrNeverAllowed} {
+		err := p.CheckNotify(name)
+		if want == nil && err != nil || want != nil && !errors.Is(err, want) {
+			t.Errorf("CheckNotify(%s) = %v, want %v", name, err, want)
+		}
+	}
+	var zero Policy
+	if err := zero.CheckNotify("SLACK_WEBHOOK_URL"); !errors.Is(err, ErrNotAllowed) {
+		t.Errorf("the zero policy resolves SLACK_WEBHOOK_URL for a notification target: %v", err)
 	}
 }
 
