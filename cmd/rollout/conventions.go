@@ -61,6 +61,7 @@ Environment:
   ROLLOUT_BOT_NAME, ROLLOUT_BOT_EMAIL
                                     the bot's commit identity (default rollout-bot)
   any name a spec's env: reference names, such as ROLLOUT_SLACK_WEBHOOK_URL: a notification target's URL
+                                    (ROLLOUT_* names, and those listed in ROLLOUT_ALLOW_ENV)
 
 Exit codes:
   0  done

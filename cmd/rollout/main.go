@@ -46,8 +46,8 @@ type App struct {
 	Dir    string
 	// TokenFile (--token-file) holds the GitHub token instead of GITHUB_TOKEN.
 	TokenFile string
-	// AllowEnv (--allow-env) lists more env: names a spec may reference for a source or a gate, beyond
-	// ROLLOUT_* and ROLLOUT_ALLOW_ENV.
+	// AllowEnv (--allow-env) lists more env: names a spec may reference for a source, a gate or a
+	// notification target, beyond ROLLOUT_* and ROLLOUT_ALLOW_ENV.
 	AllowEnv []string
 
 	// sources keeps the network metrics sources opened so far, reused across ticks.
@@ -130,7 +130,7 @@ func (app *App) rootCmd() *cobra.Command {
 	)
 	app.addRepositoryFlags(root)
 	root.PersistentFlags().StringArrayVar(&app.AllowEnv, "allow-env", nil,
-		"an environment variable a spec's metrics source or gate may reference (repeatable; beyond ROLLOUT_* and ROLLOUT_ALLOW_ENV)")
+		"an environment variable a spec's metrics source, gate or notification target may reference (repeatable; beyond ROLLOUT_* and ROLLOUT_ALLOW_ENV)")
 	root.SetUsageTemplate(root.UsageTemplate() + rootHelpTail)
 	setVersion(root)
 	return root
