@@ -110,13 +110,31 @@ release_for_ref() {
 	if [[ -n "$tag" ]]; then release_json "$tag" || tag=""; fi
 }
 
-# in_cache TAG: the binary of release TAG is in the tool cache already (checked when it was put there).
+# sha256_of FILE prints the SHA-256 of FILE.
+sha256_of() {
+	if command -v sha256sum > /dev/null; then
+		sha256sum "$1" | awk '{print $1}'
+	else
+		shasum -a 256 "$1" | awk '{print $1}'
+	fi
+}
+
+# in_cache TAG: the binary of release TAG is in the tool cache already, and still has the SHA-256 it
+# had when it was verified against the release's checksums.txt (recorded in the marker beside it): it
+# is re-checked on every use, so a binary changed in the cache since (a shared self-hosted runner, a
+# cache restored from elsewhere) is never run. A mismatch drops the entry and downloads it again.
 in_cache() {
-	local d="$tool_cache/rollout/${1#v}/$arch"
+	local d="$tool_cache/rollout/${1#v}/$arch" recorded="" actual
 	if [[ -f "$d.complete" && -x "$d/$exe" ]]; then
-		echo "rollout: $1 from the tool cache ($d)" >&2
-		{ echo "bin=$d/$exe"; echo "version=$1"; echo "source=cache"; echo "build=false"; } >> "$output"
-		exit 0
+		read -r recorded < "$d.complete" || true
+		actual="$(sha256_of "$d/$exe")"
+		if [[ -n "$recorded" && "$actual" == "$recorded" ]]; then
+			echo "rollout: $1 from the tool cache ($d, sha256 $actual re-checked)" >&2
+			{ echo "bin=$d/$exe"; echo "version=$1"; echo "source=cache"; echo "build=false"; } >> "$output"
+			exit 0
+		fi
+		echo "::warning title=rollout action::the tool cache's rollout $1 ($d/$exe) does not have the checksum recorded when it was verified (sha256 $actual, recorded ${recorded:-none}); downloading it again" >&2
+		rm -f "$d.complete" "$d/$exe"
 	fi
 }
 
@@ -161,11 +179,7 @@ download "$archive" "$work/$archive"
 
 want="$(awk -v n="$archive" '$2 == n || $2 == "*" n { print $1 }' "$work/checksums.txt" | head -n1)"
 [[ -n "$want" ]] || fail "checksums.txt of the release $tag does not list $archive; refusing to run it"
-if command -v sha256sum > /dev/null; then
-	got="$(sha256sum "$work/$archive" | awk '{print $1}')"
-else
-	got="$(shasum -a 256 "$work/$archive" | awk '{print $1}')"
-fi
+got="$(sha256_of "$work/$archive")"
 if [[ "$got" != "$want" ]]; then
 	fail "$archive does not match the release's checksums.txt (sha256 $got, want $want); refusing to run it"
 fi
@@ -180,6 +194,7 @@ fi
 mkdir -p "$dir"
 mv -f "$work/unpacked/$exe" "$dir/$exe"
 chmod +x "$dir/$exe"
-touch "$dir.complete"
+# The marker records the binary's own SHA-256, which in_cache re-checks on every later use.
+sha256_of "$dir/$exe" > "$dir.complete"
 echo "rollout: $tag downloaded from $repo and verified (sha256 $got)" >&2
 { echo "bin=$dir/$exe"; echo "version=$tag"; echo "source=release"; echo "build=false"; } >> "$output"

@@ -171,8 +171,15 @@ case "$command" in
     cat "$work/plan.md" >> "$summary"
     report_failure
     set_decisions "$work/out.json"
-    if [[ "${INPUT_COMMENT:-true}" == "true" ]]; then
-      upsert_comment "$work/plan.md" || status=1
+    if [[ "${INPUT_COMMENT:-true}" == "true" ]] && ! upsert_comment "$work/plan.md"; then
+      # A pull request from a fork gets a read-only token: no comment, but the plan is in the summary
+      # and the check stays green. Any other failure to comment fails the step.
+      if [[ "$(jq -r '(.pull_request.head.repo.fork // false) or ((.pull_request.head.repo.full_name // "") != (.pull_request.base.repo.full_name // ""))' "${GITHUB_EVENT_PATH:-/dev/null}" 2>/dev/null)" == "true" ]]; then
+        echo "::warning::rollout: the plan comment was not posted: a fork's pull request gets a read-only token. The plan is in the job summary."
+        echo "_The plan comment was not posted: this pull request comes from a fork, whose token is read-only._" >> "$summary"
+      else
+        status=1
+      fi
     fi
     ;;
   evaluate)

@@ -30,6 +30,12 @@ func TestAPendingMarkInAReasonIsNotBookkeeping(t *testing.T) {
 	if !strings.Contains(strings.Join(res.Warnings, "; "), "no commit of the bot recorded") {
 		t.Errorf("warnings = %q", res.Warnings)
 	}
+	// Issue 22 item 8: once per episode, not on every pass of the same loop (the daemon).
+	for i := 0; i < 3; i++ {
+		if res := h.only(h.tick()); strings.Contains(strings.Join(res.Warnings, "; "), "no commit of the bot recorded") {
+			t.Fatalf("pass %d warned again: %q", i+2, res.Warnings)
+		}
+	}
 }
 
 // The pending mark of a real failure is recorded in the bot's trailers, and only the bot's commit counts.
@@ -62,12 +68,12 @@ func TestUnsetNotificationTargetIsAWarning(t *testing.T) {
 	h := newHarness(t, map[string]string{"rollouts/summarizer.yaml": specFor("summarizer", "pull-request", "hold")})
 	h.tick()
 	h.judge.set("summarizer", policy.Rollback)
-	h.notes.err = fmt.Errorf("slack env:SLACK_WEBHOOK_URL: environment variable is not set: %w", ErrTargetNotConfigured)
+	h.notes.err = fmt.Errorf("slack env:ROLLOUT_SLACK_WEBHOOK_URL: environment variable is not set: %w", ErrTargetNotConfigured)
 	res := h.only(h.tick())
 	if res.Decision != policy.Rollback || res.Commit == "" || res.Commit != h.repo.head("main") {
 		t.Fatalf("%+v", res)
 	}
-	if w := strings.Join(res.Warnings, "; "); !strings.Contains(w, "notification not sent: slack env:SLACK_WEBHOOK_URL") {
+	if w := strings.Join(res.Warnings, "; "); !strings.Contains(w, "notification not sent: slack env:ROLLOUT_SLACK_WEBHOOK_URL") {
 		t.Errorf("warnings = %q", res.Warnings)
 	}
 	if notifyPending(h.spec("summarizer").Status.Message) {

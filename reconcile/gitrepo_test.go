@@ -263,7 +263,7 @@ func (a *alerts) Notify(_ context.Context, _ []rollouts.Notify, ev reconcile.Eve
 // records its start; the ticks in between write nothing, a plan writes and sends nothing, and one
 // commit clears it when the shares match again.
 func TestSampleRatioMismatchOnARealRemoteAlertsOncePerEpisode(t *testing.T) {
-	spec := twoStageSpec[:strings.Index(twoStageSpec, "status:")] + "rollback:\n  notify: [{webhook: env:ROLLBACK_WEBHOOK}]\n" +
+	spec := twoStageSpec[:strings.Index(twoStageSpec, "status:")] + "rollback:\n  notify: [{webhook: env:ROLLOUT_ROLLBACK_WEBHOOK}]\n" +
 		twoStageSpec[strings.Index(twoStageSpec, "status:"):]
 	bare := gittest.NewBare(t, map[string]string{"rollouts/summarizer.yaml": spec})
 	sent := &alerts{}

@@ -44,7 +44,8 @@ const (
 // commits, proposals and notifications.
 //
 // A Loop keeps no state between ticks: everything it needs is in git and on the forge, so a stateless
-// cron run and the daemon decide, write and alert the same.
+// cron run and the daemon decide, write and alert the same. (It remembers only which warnings it gave,
+// to give each once per episode.)
 type Loop struct {
 	Repo     Repository
 	Forge    Forge    // nil: advances and promotions fail with ErrNoForge
@@ -79,6 +80,10 @@ type Loop struct {
 	// whose source ignored its deadline. The rollout's source is not asked again until it returns, so
 	// a stuck source holds one goroutine, not one more at every pass.
 	querying sync.Map
+
+	// warned remembers the warnings given per rollout and status.message (see onceWarnings).
+	warnedMu sync.Mutex
+	warned   map[string]string
 }
 
 // ErrNoForge is returned for a decision that needs a proposal when the loop has no forge.
@@ -356,7 +361,7 @@ func (l *Loop) act(ctx context.Context, t *tick, doc *rollouts.Document, j judge
 		// A notification sent now reports its own unsent targets; do not say it twice.
 		res.Warnings = append(res.Warnings, l.targetWarnings(spec)...)
 	}
-	res.Warnings = append(res.Warnings, act.warnings...)
+	res.Warnings = append(res.Warnings, l.onceWarnings(spec, act.warnings)...)
 	if act.kind == actNone {
 		if act.autoMerge && !t.dryRun && prop != nil {
 			return l.autoMerge(ctx, *prop, res)
@@ -601,6 +606,31 @@ func countTargets(targets []rollouts.Notify) int {
 		}
 	}
 	return n
+}
+
+// onceWarnings drops the warnings of spec that this Loop already gave for the same status.message:
+// a forged pending-notification mark is warned of once per episode (until the message changes), not
+// on every pass of the daemon. It is the one memory a Loop keeps between passes, and it only quiets a
+// repeated warning: nothing is decided from it.
+func (l *Loop) onceWarnings(spec *rollouts.Spec, warnings []string) []string {
+	if len(warnings) == 0 || spec.Status == nil {
+		return warnings
+	}
+	l.warnedMu.Lock()
+	defer l.warnedMu.Unlock()
+	if l.warned == nil {
+		l.warned = map[string]string{}
+	}
+	var out []string
+	for _, w := range warnings {
+		key := spec.Name + "\x00" + w
+		if msg, ok := l.warned[key]; ok && msg == spec.Status.Message {
+			continue
+		}
+		l.warned[key] = spec.Status.Message
+		out = append(out, w)
+	}
+	return out
 }
 
 // targetWarnings are the notification targets of spec that the notifier could not deliver to as

@@ -48,7 +48,7 @@ promotion:
   via: VIA
   labels: [rollout]
 rollback:
-  notify: [{webhook: env:ROLLBACK_WEBHOOK}]
+  notify: [{webhook: env:ROLLOUT_ROLLBACK_WEBHOOK}]
 `
 
 func specFor(name, via, onError string) string {
@@ -821,7 +821,7 @@ func TestManualRollbackWhoseNotificationFails(t *testing.T) {
 			"README.md": "hello\n"})
 		ctx := context.Background()
 		h.tick()
-		h.notes.err = errors.New("slack env:SLACK_WEBHOOK_URL: environment variable is not set")
+		h.notes.err = errors.New("slack env:ROLLOUT_SLACK_WEBHOOK_URL: environment variable is not set")
 		if race {
 			pushes := 0
 			h.repo.beforePush = func(PushRequest) {

@@ -47,6 +47,14 @@ func Lint(set *Set, repo fs.FS) []Problem {
 			}
 			l.checkPath(repo, arm.key+".prompt", arm.v.Prompt, promptExtRE.MatchString(arm.v.Prompt) || strings.Contains(arm.v.Prompt, "/"))
 		}
+		for _, c := range []struct {
+			key string
+			v   float64
+		}{{"confidence", s.Analysis.Confidence}, {"advanceConfidence", s.Analysis.AdvanceConfidence}} {
+			if c.v > 0 && c.v < 0.5 {
+				l.warn("analysis."+c.key, "analysis.%s: %g is below 50%%: the evidence it asks for is weaker than a coin flip (did you mean %g?)", c.key, c.v, 1-c.v)
+			}
+		}
 		if c := s.Canary; c != nil && c.Model != s.Stable.Model && c.Prompt != s.Stable.Prompt {
 			l.warn("canary", "canary: changes both model and prompt; change one at a time, so a regression can be blamed on one of them")
 		}

@@ -237,8 +237,14 @@ func (d *specDecoder) checkAnalysis(a *Analysis) {
 		key string
 		v   float64
 	}{{"confidence", a.Confidence}, {"advanceConfidence", a.AdvanceConfidence}} {
-		if c.v != 0 && (c.v <= 0 || c.v >= 1) {
+		_, written := d.values["analysis."+c.key]
+		switch {
+		case c.v != 0 && (c.v <= 0 || c.v >= 1):
 			d.errorAt(d.at("analysis."+c.key), "analysis.%s: %s is not a probability strictly between 0%% and 100%% (write 95%% or 0.95)", c.key, d.text("analysis."+c.key))
+		case c.v == 0 && written && !d.isBroken("analysis."+c.key):
+			// Written, yet zero: 0 itself, or a number too small for a float64 (1e-400), which would
+			// otherwise silently become the default.
+			d.errorAt(d.at("analysis."+c.key), "analysis.%s: %s is 0 (or too small to represent), not a probability strictly between 0%% and 100%% (write 95%% or 0.95; leave it out for the default)", c.key, d.text("analysis."+c.key))
 		}
 	}
 	d.checkEnum("analysis.onInconclusive", a.OnInconclusive, "hold", "rollback")

@@ -60,7 +60,8 @@ Environment:
   GITHUB_ACTOR                      who ran a manual rollback, pause or resume in the Action (else the git identity)
   ROLLOUT_BOT_NAME, ROLLOUT_BOT_EMAIL
                                     the bot's commit identity (default rollout-bot)
-  any name a spec's env: reference names, such as SLACK_WEBHOOK_URL: a notification target's URL
+  any name a spec's env: reference names, such as ROLLOUT_SLACK_WEBHOOK_URL: a notification target's URL
+                                    (ROLLOUT_* names, and those listed in ROLLOUT_ALLOW_ENV)
 
 Exit codes:
   0  done

@@ -68,7 +68,7 @@ Example:
 				opts.OpenSource = app.openSource
 			}
 			if opts.Gates == nil {
-				opts.Gates = &gate.Keeper{Repo: app.repoTree(), Getenv: app.Getenv}
+				opts.Gates = &gate.Keeper{Repo: app.repoTree(), Getenv: app.gateGetenv(nil)}
 			}
 			return app.evaluate(cmd.Context(), opts)
 		},

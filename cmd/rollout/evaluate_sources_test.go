@@ -53,10 +53,10 @@ func TestEvaluatePrometheusAndPostgres(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	for _, source := range []string{"prometheus:" + promURL, dsn + "&password=env:PGPASS"} {
+	for _, source := range []string{"prometheus:" + promURL, dsn + "&password=env:ROLLOUT_PGPASS"} {
 		app, out, errOut := testApp()
 		app.Getenv = func(name string) string {
-			if name == "PGPASS" {
+			if name == "ROLLOUT_PGPASS" {
 				return testserver.PostgresPassword
 			}
 			return ""
@@ -86,10 +86,10 @@ func TestOpenSourceSchemes(t *testing.T) {
 	}{
 		{"prometheus:http://127.0.0.1:9090", nil},
 		{"prometheus:127.0.0.1:9090", prom.ErrBadURL},
-		{"postgres://reader@127.0.0.1/telemetry?password=env:PGPASS", postgres.ErrBadDSN}, // PGPASS unset
+		{"postgres://reader@127.0.0.1/telemetry?password=env:ROLLOUT_PGPASS", postgres.ErrBadDSN}, // ROLLOUT_PGPASS unset
 		{"postgres://reader:hunter2@127.0.0.1/telemetry", postgres.ErrBadDSN},
 		{"postgresql://reader@127.0.0.1/telemetry", nil},
-		{"clickhouse://reader@127.0.0.1:8123/langfuse?password=env:CHPASS", clickhouse.ErrBadURL}, // CHPASS unset
+		{"clickhouse://reader@127.0.0.1:8123/langfuse?password=env:ROLLOUT_CHPASS", clickhouse.ErrBadURL}, // ROLLOUT_CHPASS unset
 		{"clickhouse://reader:hunter2@127.0.0.1/default", clickhouse.ErrBadURL},
 		{"clickhouse://reader@127.0.0.1/default?secure=true", nil},
 	}

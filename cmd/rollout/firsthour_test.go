@@ -54,9 +54,9 @@ func TestAFailingSourceShowsInTextOutput(t *testing.T) {
 // Issue 15: an unset env: reference is a warning of validate and plan, naming the variable.
 func TestUnsetNotificationVariableWarns(t *testing.T) {
 	e := newE2E(t)
-	delete(e.env, "ROLLBACK_WEBHOOK")
+	delete(e.env, "ROLLOUT_ROLLBACK_WEBHOOK")
 	code, _, errOut := e.run("plan")
-	if code != 0 || !strings.Contains(errOut, "warning") || !strings.Contains(errOut, "ROLLBACK_WEBHOOK is not set") {
+	if code != 0 || !strings.Contains(errOut, "warning") || !strings.Contains(errOut, "ROLLOUT_ROLLBACK_WEBHOOK is not set") {
 		t.Errorf("plan: exit %d, stderr %s", code, errOut)
 	}
 	dir := t.TempDir()
@@ -65,7 +65,7 @@ func TestUnsetNotificationVariableWarns(t *testing.T) {
 		t.Fatal(err)
 	}
 	code, out, _ := runApp("validate", dir+"/summarizer.yaml")
-	if code != 0 || !strings.Contains(out, "summarizer.yaml:23:") || !strings.Contains(out, "warning: rollback.notify: ROLLBACK_WEBHOOK is not set") {
+	if code != 0 || !strings.Contains(out, "summarizer.yaml:23:") || !strings.Contains(out, "warning: rollback.notify: ROLLOUT_ROLLBACK_WEBHOOK is not set") {
 		t.Errorf("validate: exit %d\n%s", code, out)
 	}
 	code, out, _ = runApp("validate", "-o", "json", dir+"/summarizer.yaml")

@@ -28,7 +28,7 @@ func TestReconcileOnGitHubByEnvironmentAlone(t *testing.T) {
 	dir, _ := srv.EnableGit(map[string]string{"rollouts/summarizer.yaml": strings.Replace(e2eSpec, "TRAFFIC", e.traffic, 1)})
 	srv.Logins = map[string]string{gitrepo.DefaultAuthorEmail: "rollout-bot[bot]"}
 	env := map[string]string{"GITHUB_TOKEN": srv.Token, "GITHUB_REPOSITORY": "acme/llm-config",
-		"GITHUB_API_URL": srv.APIURL(), "GITHUB_SERVER_URL": srv.URL, "ROLLBACK_WEBHOOK": e.env["ROLLBACK_WEBHOOK"]}
+		"GITHUB_API_URL": srv.APIURL(), "GITHUB_SERVER_URL": srv.URL, "ROLLOUT_ROLLBACK_WEBHOOK": e.env["ROLLOUT_ROLLBACK_WEBHOOK"]}
 	run := func() resultJSON {
 		t.Helper()
 		var out, errOut bytes.Buffer
@@ -87,7 +87,7 @@ func TestReconcileSignedCommits(t *testing.T) {
 	dir, _ := srv.EnableGit(map[string]string{"rollouts/summarizer.yaml": strings.Replace(e2eSpec, "TRAFFIC", e.traffic, 1)})
 	initial := gittest.Head(t, dir, "main")
 	env := map[string]string{"GITHUB_TOKEN": srv.Token, "GITHUB_REPOSITORY": "acme/llm-config",
-		"GITHUB_API_URL": srv.APIURL(), "GITHUB_SERVER_URL": srv.URL, "ROLLBACK_WEBHOOK": e.env["ROLLBACK_WEBHOOK"]}
+		"GITHUB_API_URL": srv.APIURL(), "GITHUB_SERVER_URL": srv.URL, "ROLLOUT_ROLLBACK_WEBHOOK": e.env["ROLLOUT_ROLLBACK_WEBHOOK"]}
 	res := githubRun(t, env, func() time.Time { return e.now }, []string{srv.Token}, "reconcile", "--signed-commits", "-o", "json")
 	if *res.Decision != "start" || res.Commit == nil || gittest.Head(t, dir, "main") != *res.Commit {
 		t.Fatalf("start: %+v, main at %s", res, gittest.Head(t, dir, "main"))
@@ -149,7 +149,7 @@ func TestReconcileAsGitHubApp(t *testing.T) {
 	dir, _ := srv.EnableGit(map[string]string{"rollouts/summarizer.yaml": strings.Replace(e2eSpec, "TRAFFIC", e.traffic, 1)})
 	srv.Logins = map[string]string{gitrepo.DefaultAuthorEmail: "rollout-bot[bot]"}
 	env := map[string]string{"GITHUB_APP_ID": "4242", "GITHUB_APP_PRIVATE_KEY": string(pemKey), "GITHUB_REPOSITORY": "acme/llm-config",
-		"GITHUB_API_URL": srv.APIURL(), "GITHUB_SERVER_URL": srv.URL, "ROLLBACK_WEBHOOK": e.env["ROLLBACK_WEBHOOK"]}
+		"GITHUB_API_URL": srv.APIURL(), "GITHUB_SERVER_URL": srv.URL, "ROLLOUT_ROLLBACK_WEBHOOK": e.env["ROLLOUT_ROLLBACK_WEBHOOK"]}
 	now := func() time.Time { return e.now }
 	secrets := []string{strings.Split(string(pemKey), "\n")[1], "ghs_fake"}
 

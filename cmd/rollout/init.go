@@ -151,15 +151,6 @@ func initRun(opts *initOptions) error {
 	return nil
 }
 
-func hasErrors(ps []rollouts.Problem) bool {
-	for _, p := range ps {
-		if !p.Warning {
-			return true
-		}
-	}
-	return false
-}
-
 // initTemplate is the spec `rollout init` writes. Every value a user gave passes through yamlScalar.
 var initTemplate = template.Must(template.New("spec").Funcs(template.FuncMap{"y": yamlScalar}).Parse(`# yaml-language-server: $schema=https://raw.githubusercontent.com/rollout-dev/rollout/main/docs/rollout.schema.json
 #
@@ -215,7 +206,7 @@ promotion:
 rollback:
   via: commit
   # To be told of a rollback, add a target whose URL lives in the reconciler's environment:
-  # notify: [{slack: env:SLACK_WEBHOOK_URL}]
+  # notify: [{slack: env:ROLLOUT_SLACK_WEBHOOK_URL}]
 `))
 
 // renderInitSpec fills the template.

@@ -114,16 +114,6 @@ func TestInitRefuses(t *testing.T) {
 	}
 }
 
-func writeFile(t *testing.T, path, content string) {
-	t.Helper()
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
-		t.Fatal(err)
-	}
-}
-
 // TestValidateInASubfolderFindsTheSpecs: run in a subfolder of the checkout, validate reads the
 // repository's rollouts/ as plan does, and names each file from where it runs.
 func TestValidateInASubfolderFindsTheSpecs(t *testing.T) {

@@ -46,6 +46,9 @@ type App struct {
 	Dir    string
 	// TokenFile (--token-file) holds the GitHub token instead of GITHUB_TOKEN.
 	TokenFile string
+	// AllowEnv (--allow-env) lists more env: names a spec may reference for a source, a gate or a
+	// notification target, beyond ROLLOUT_* and ROLLOUT_ALLOW_ENV.
+	AllowEnv []string
 
 	// sources keeps the network metrics sources opened so far, reused across ticks.
 	sources sourceCache
@@ -128,6 +131,8 @@ func (app *App) rootCmd() *cobra.Command {
 		app.versionCmd(),
 	)
 	app.addRepositoryFlags(root)
+	root.PersistentFlags().StringArrayVar(&app.AllowEnv, "allow-env", nil,
+		"an environment variable a spec's metrics source, gate or notification target may reference (repeatable; beyond ROLLOUT_* and ROLLOUT_ALLOW_ENV)")
 	root.SetUsageTemplate(root.UsageTemplate() + rootHelpTail)
 	setVersion(root)
 	return root

@@ -63,6 +63,7 @@ func (app *App) planHeadWiring(ctx context.Context, base string) (*wiring, strin
 	if err != nil {
 		return nil, "", err
 	}
+	w.pr = readBase(repo, base, app.Dir, getenv)
 	github := getenv("GITHUB_REPOSITORY") != "" && (getenv("GITHUB_TOKEN") != "" || getenv("GITHUB_APP_ID") != "")
 	app.warnGitHubSkipped(getenv, github)
 	if github {

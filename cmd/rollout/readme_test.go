@@ -203,7 +203,7 @@ func TestReadmeQuickstart(t *testing.T) {
 		slack = append(slack, string(b))
 	}))
 	defer hook.Close()
-	env := map[string]string{"SLACK_WEBHOOK_URL": hook.URL, "GIT_AUTHOR_NAME": "Ada", "GIT_AUTHOR_EMAIL": "ada@example.com"}
+	env := map[string]string{"ROLLOUT_SLACK_WEBHOOK_URL": hook.URL, "GIT_AUTHOR_NAME": "Ada", "GIT_AUTHOR_EMAIL": "ada@example.com"}
 
 	tmp := t.TempDir()
 	remote := filepath.Join(tmp, "llm-config.git")

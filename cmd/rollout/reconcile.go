@@ -107,14 +107,25 @@ func (app *App) reconcileRun(ctx context.Context, opts *reconcileOptions, plan b
 	if err != nil {
 		return err
 	}
+	changes := ""
+	if w.pr != nil {
+		// A pull request's plan is about the change: metrics it must not or cannot read are notes.
+		settle(rep)
+		if set, err := loop.Specs(ctx); err == nil {
+			changes = describeChanges(w.pr, set)
+		}
+	}
 	switch {
 	case opts.Output == "json":
 		err = writeResultsJSON(app.Stdout, rep)
 	case opts.Format == "markdown":
-		err = writePlanMarkdown(app.Stdout, rep, heading)
+		err = writePlanMarkdown(app.Stdout, rep, heading, changes)
 	default:
 		if heading != "" {
 			fmt.Fprintln(app.Stdout, heading)
+		}
+		if changes != "" {
+			fmt.Fprintln(app.Stdout, strings.TrimPrefix(changes, "#### "))
 		}
 		err = writeResultsText(app.Stdout, rep, opts.DryRun)
 	}
@@ -216,12 +227,15 @@ func writeResultsText(w io.Writer, rep *reconcile.Report, dryRun bool) error {
 
 // writePlanMarkdown prints the plan for a pull request comment, under heading ("": the default
 // branch's plan at its head).
-func writePlanMarkdown(w io.Writer, rep *reconcile.Report, heading string) error {
+func writePlanMarkdown(w io.Writer, rep *reconcile.Report, heading, changes string) error {
 	var b strings.Builder
 	if heading == "" {
 		heading = fmt.Sprintf("rollout plan for %s at %s", rep.Branch, shortHash(rep.Head))
 	}
 	fmt.Fprintf(&b, "### %s\n\n", heading)
+	if changes != "" {
+		b.WriteString(changes + "\n#### What the reconciler does once it merges\n\n")
+	}
 	if len(rep.Results) == 0 {
 		b.WriteString("_No rollouts._\n")
 	} else {

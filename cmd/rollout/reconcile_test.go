@@ -43,7 +43,7 @@ analysis:
 promotion:
   via: pull-request
 rollback:
-  notify: [{webhook: env:ROLLBACK_WEBHOOK}]
+  notify: [{webhook: env:ROLLOUT_ROLLBACK_WEBHOOK}]
 `
 
 // e2e is a bare repository, a traffic file, a webhook receiver and a clock, driven through App.Main.
@@ -59,20 +59,23 @@ type e2e struct {
 	weight int
 }
 
-func newE2E(t *testing.T) *e2e {
+func newE2E(t *testing.T) *e2e { return newE2EWith(t, e2eSpec) }
+
+// newE2EWith is newE2E over spec, whose metrics source is written TRAFFIC.
+func newE2EWith(t *testing.T, spec string) *e2e {
 	e := &e2e{t: t, traffic: filepath.Join(t.TempDir(), "traffic.jsonl"), now: time.Date(2026, 4, 16, 10, 0, 0, 0, time.UTC),
 		hooks: make(chan map[string]any, 8)}
 	if err := os.WriteFile(e.traffic, nil, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	e.bare = gittest.NewBare(t, map[string]string{"rollouts/summarizer.yaml": strings.Replace(e2eSpec, "TRAFFIC", e.traffic, 1)})
+	e.bare = gittest.NewBare(t, map[string]string{"rollouts/summarizer.yaml": strings.Replace(spec, "TRAFFIC", e.traffic, 1)})
 	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		var body map[string]any
 		json.NewDecoder(r.Body).Decode(&body)
 		e.hooks <- body
 	}))
 	t.Cleanup(hook.Close)
-	e.env = map[string]string{"ROLLBACK_WEBHOOK": hook.URL + "/secret-token"}
+	e.env = map[string]string{"ROLLOUT_ROLLBACK_WEBHOOK": hook.URL + "/secret-token"}
 	return e
 }
 
@@ -404,14 +407,14 @@ func TestRollbackWhoseNotificationFails(t *testing.T) {
 	for name, webhook := range map[string]string{"unset": "", "answers 500": failing.URL + "/secret-token"} {
 		t.Run(name, func(t *testing.T) {
 			e := newE2E(t)
-			working := e.env["ROLLBACK_WEBHOOK"]
+			working := e.env["ROLLOUT_ROLLBACK_WEBHOOK"]
 			e.reconcile()
-			e.env["ROLLBACK_WEBHOOK"] = webhook
+			e.env["ROLLOUT_ROLLBACK_WEBHOOK"] = webhook
 			code, out, errOut := e.run("rollback", "summarizer", "--reason", "bad summaries")
 			if code != 0 || !strings.Contains(out, "summarizer: rollback 5% → 0%") {
 				t.Fatalf("rollback: exit %d\n%s\n%s", code, out, errOut)
 			}
-			if !strings.Contains(errOut, "warning") || !strings.Contains(errOut, "env:ROLLBACK_WEBHOOK") || strings.Contains(errOut, "secret-token") {
+			if !strings.Contains(errOut, "warning") || !strings.Contains(errOut, "env:ROLLOUT_ROLLBACK_WEBHOOK") || strings.Contains(errOut, "secret-token") {
 				t.Errorf("stderr should warn of the failed notification, naming its reference only:\n%s", errOut)
 			}
 			spec := gittest.Git(t, e.bare, "show", "main:rollouts/summarizer.yaml")
@@ -423,7 +426,7 @@ func TestRollbackWhoseNotificationFails(t *testing.T) {
 					t.Errorf("an unset variable: stderr %s\nspec:\n%s", errOut, spec)
 				}
 				code, out, errOut := e.run("reconcile")
-				if code != 0 || !strings.Contains(errOut, "ROLLBACK_WEBHOOK is not set") {
+				if code != 0 || !strings.Contains(errOut, "ROLLOUT_ROLLBACK_WEBHOOK is not set") {
 					t.Errorf("the next pass: exit %d\n%s\n%s", code, out, errOut)
 				}
 				return
@@ -431,7 +434,7 @@ func TestRollbackWhoseNotificationFails(t *testing.T) {
 			if !strings.Contains(spec, "phase: RolledBack") || !strings.Contains(spec, "[notification pending for ") {
 				t.Fatalf("spec after the rollback:\n%s", spec)
 			}
-			e.env["ROLLBACK_WEBHOOK"] = working
+			e.env["ROLLOUT_ROLLBACK_WEBHOOK"] = working
 			e.reconcile()
 			select {
 			case ev := <-e.hooks:

@@ -24,6 +24,10 @@ func (app *App) openSource(spec *rollouts.Spec, override string) (policy.Source,
 		// Only the Prometheus source reads those names; another would read its own and judge them.
 		return nil, fmt.Errorf("rollout %s: metrics.schema %s is read from Prometheus; want a prometheus:URL source, not %q", spec.Name, schema, src)
 	}
+	if err := app.checkSourceRefs(spec, src); err != nil {
+		return nil, err
+	}
+	getenv := app.specGetenv(spec)
 	switch {
 	case src == "":
 		return nil, fmt.Errorf("rollout %s has no metrics.source", spec.Name)
@@ -37,9 +41,9 @@ func (app *App) openSource(spec *rollouts.Spec, override string) (policy.Source,
 	case strings.HasPrefix(src, prom.Scheme):
 		return app.sources.get(src, func() (policy.Source, error) { return prom.New(src) })
 	case strings.HasPrefix(src, "postgres://"), strings.HasPrefix(src, "postgresql://"):
-		return app.sources.get(src, func() (policy.Source, error) { return postgres.New(src, app.Getenv) })
+		return app.sources.get(src, func() (policy.Source, error) { return postgres.New(src, getenv) })
 	case strings.HasPrefix(src, "clickhouse://"):
-		return app.sources.get(src, func() (policy.Source, error) { return clickhouse.New(src, app.Getenv) })
+		return app.sources.get(src, func() (policy.Source, error) { return clickhouse.New(src, getenv) })
 	default:
 		scheme, _, _ := strings.Cut(src, ":")
 		return nil, fmt.Errorf("unsupported metrics source %q (want file:PATH, prometheus:URL, postgres://… or clickhouse://…)", scheme)

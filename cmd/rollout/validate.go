@@ -14,6 +14,7 @@ import (
 	"github.com/go-git/go-git/v5"
 	"github.com/spf13/cobra"
 
+	"github.com/rollout-dev/rollout/internal/envref"
 	"github.com/rollout-dev/rollout/internal/hostfile"
 	"github.com/rollout-dev/rollout/rollouts"
 )
@@ -29,6 +30,8 @@ type validateOptions struct {
 	RepoTree fs.FS
 	// Getenv resolves the env: references of notification targets, to warn of unset ones; nil: no check.
 	Getenv func(string) string
+	// Env is the operator's allow-list of env: names, to warn of references outside it.
+	Env envref.Policy
 	// Now is the time status times are checked against (a future stage start is clock skew); zero
 	// skips the check.
 	Now time.Time
@@ -85,6 +88,7 @@ Example:
 			}
 			opts.Out, opts.Err = app.Stdout, app.Stderr
 			opts.Getenv = app.Getenv
+			opts.Env = app.envPolicy()
 			return validateRun(opts)
 		},
 	}
@@ -104,7 +108,8 @@ func validateRun(opts *validateOptions) error {
 	rollouts.CheckRoutes(set, opts.RepoTree)
 	rollouts.ReadReferences(set, opts.RepoTree)
 	problems := append(set.Problems, rollouts.Lint(set, opts.RepoTree)...)
-	problems = append(problems, unsetTargets(set, opts.Getenv)...)
+	problems = append(problems, unsetTargets(set, opts.Getenv, opts.Env)...)
+	problems = append(problems, envWarnings(set, opts.Env)...)
 	if !opts.Now.IsZero() {
 		problems = append(problems, rollouts.CheckClock(set, opts.Now)...)
 	}
@@ -216,8 +221,9 @@ func restartNotes(set *rollouts.Set) map[*rollouts.Document]string {
 }
 
 // unsetTargets warns of each notification target whose env: reference names a variable that is not
-// set here, naming the variable: a reconciler run in this environment could not notify it.
-func unsetTargets(set *rollouts.Set, getenv func(string) string) []rollouts.Problem {
+// set here, naming the variable: a reconciler run in this environment could not notify it. A name the
+// allow-list refuses is left to envWarnings, which says so instead.
+func unsetTargets(set *rollouts.Set, getenv func(string) string, policy envref.Policy) []rollouts.Problem {
 	if getenv == nil {
 		return nil
 	}
@@ -226,7 +232,7 @@ func unsetTargets(set *rollouts.Set, getenv func(string) string) []rollouts.Prob
 		for _, t := range d.Spec.Rollback.Notify {
 			for _, ref := range []string{t.Slack, t.Webhook} {
 				name, ok := strings.CutPrefix(ref, "env:")
-				if !ok || name == "" || strings.TrimSpace(getenv(name)) != "" {
+				if !ok || name == "" || policy.CheckNotify(name) != nil || strings.TrimSpace(getenv(name)) != "" {
 					continue
 				}
 				line, col := positionOf(d.Source, ref)

@@ -19,7 +19,6 @@ import (
 	"github.com/rollout-dev/rollout/reconcile"
 	"github.com/rollout-dev/rollout/reconcile/githubforge"
 	"github.com/rollout-dev/rollout/reconcile/gitrepo"
-	"github.com/rollout-dev/rollout/reconcile/notify"
 	"github.com/rollout-dev/rollout/rollouts"
 )
 
@@ -34,6 +33,9 @@ type wiring struct {
 	botName   string
 	// branch is the branch loadSpecs read the specs from.
 	branch string
+	// pr is set for the plan of a pull request (plan --base): the base branch's definitions, so that a
+	// source the pull request changed is not contacted.
+	pr *prPlan
 }
 
 // bot is the identity of the bot's commits: ROLLOUT_BOT_NAME and ROLLOUT_BOT_EMAIL, by default
@@ -187,12 +189,17 @@ func (app *App) loop(w *wiring, metricsOverride string, log *slog.Logger) *recon
 	return &reconcile.Loop{
 		Repo:     w.repo,
 		Forge:    w.forge,
-		Notifier: &notify.Dispatcher{Getenv: app.Getenv},
+		Notifier: app.notifier(),
 		Sources: func(spec *rollouts.Spec) (policy.Source, error) {
+			if w.pr != nil && metricsOverride == "" {
+				if err := w.pr.guard(spec); err != nil {
+					return nil, err
+				}
+			}
 			return app.openSource(spec, metricsOverride)
 		},
 		Gates: func(ctx context.Context, tree fs.FS, spec *rollouts.Spec, stage int) policy.GateResult {
-			g := &gate.Keeper{Repo: tree, Getenv: app.Getenv}
+			g := &gate.Keeper{Repo: tree, Getenv: app.gateGetenv(spec)}
 			return g.Check(ctx, spec, stage)
 		},
 		History: w.remote,

@@ -206,7 +206,7 @@ func (r *actionRun) run() error {
 			"RUNNER_TEMP=" + r.temp, "RUNNER_TOOL_CACHE=" + r.toolDir,
 			"GITHUB_ACTION_PATH=" + r.actionPath(), "GITHUB_OUTPUT=" + outFile, "GITHUB_STEP_SUMMARY=" + r.summary,
 			"GITHUB_REPOSITORY=" + ghOwner + "/" + ghRepo, "GITHUB_API_URL=" + r.g.gh.APIURL(), "GITHUB_SERVER_URL=" + r.g.gh.URL,
-			"ROLLBACK_WEBHOOK=" + r.g.hook.url()}
+			"ROLLOUT_ROLLBACK_WEBHOOK=" + r.g.hook.url()}
 		for k, v := range s.Env {
 			cmd.Env = append(cmd.Env, k+"="+r.subst(v))
 		}
@@ -409,6 +409,28 @@ func TestActionRunsTheReleaseBinary(t *testing.T) {
 	}
 	if n := g.gh.TotalCalls() - calls; n != 0 {
 		t.Errorf("a cached release named by the ref cost %d API calls", n)
+	}
+
+	// Issue 22 item 8: the cache entry is re-checked on every use. A binary changed in the cache since
+	// it was verified is never run: it is downloaded and verified again.
+	cached := inst["bin"]
+	if err := os.WriteFile(cached, []byte("#!/bin/sh\necho pwned\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	before := g.gh.Calls()["GET /repos/{owner}/{repo}/releases/assets/{asset_id}"]
+	tampered := newActionRun(t, g, "v1.4.0", nil)
+	tampered.toolDir, tampered.stopAt = r.toolDir, "Run rollout"
+	if err := tampered.run(); err != nil || tampered.outputs["install"]["source"] != "release" {
+		t.Errorf("a tampered cache entry: %v, %v\n%s", err, tampered.outputs["install"], tampered.printed.String())
+	}
+	if !strings.Contains(tampered.printed.String(), "does not have the checksum recorded") {
+		t.Errorf("the tampered cache entry was not reported:\n%s", tampered.printed.String())
+	}
+	if n := g.gh.Calls()["GET /repos/{owner}/{repo}/releases/assets/{asset_id}"] - before; n != 2 {
+		t.Errorf("the tampered entry was not downloaded again (%d downloads)", n)
+	}
+	if b, _ := os.ReadFile(cached); strings.Contains(string(b), "pwned") {
+		t.Error("the tampered binary is still in the cache")
 	}
 
 	refs := []struct {

@@ -37,7 +37,7 @@ func TestActionSummaryHoldsNoSecrets(t *testing.T) {
 			"ROLLOUT_BIN=" + rolloutBin(t), "INPUT_COMMAND=reconcile", "INPUT_DIR=rollouts",
 			"GITHUB_TOKEN=" + token, "GITHUB_REPOSITORY=" + ghOwner + "/" + ghRepo,
 			"GITHUB_API_URL=" + g.gh.APIURL(), "GITHUB_SERVER_URL=" + g.gh.URL,
-			"ROLLBACK_WEBHOOK=" + g.hook.url(),
+			"ROLLOUT_ROLLBACK_WEBHOOK=" + g.hook.url(),
 			"GITHUB_STEP_SUMMARY=" + filepath.Join(dir, "summary.md"), "GITHUB_OUTPUT=" + filepath.Join(dir, "output")}
 		var out bytes.Buffer
 		cmd.Stdout, cmd.Stderr = &out, &out

@@ -56,7 +56,7 @@ promotion:
   via: pull-request
   labels: [rollout]
 rollback:
-  notify: [{webhook: env:ROLLBACK_WEBHOOK}]
+  notify: [{webhook: env:ROLLOUT_ROLLBACK_WEBHOOK}]
 status:
   phase: Progressing
   stage: 0
@@ -272,7 +272,7 @@ func newWebhook(t *testing.T) *webhook {
 func (h *webhook) url() string { return h.srv.URL + "/services/" + h.secret }
 
 func (h *webhook) getenv(name string) string {
-	if name == "ROLLBACK_WEBHOOK" {
+	if name == "ROLLOUT_ROLLBACK_WEBHOOK" {
 		return h.url()
 	}
 	return ""

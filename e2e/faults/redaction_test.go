@@ -105,7 +105,7 @@ func TestGateAnswersThatEchoTheURLAreRedacted(t *testing.T) {
 	gateURL := gate.URL + "/hooks/" + segment + "/run?token=" + query
 
 	spec := strings.Replace(progressing("summarizer", "hold"), "  - {weight: 25, minDuration: 1h, minRequests: 100}",
-		"  - {weight: 25, minDuration: 1h, minRequests: 100, gate: {webhook: env:GATE_URL}}", 1)
+		"  - {weight: 25, minDuration: 1h, minRequests: 100, gate: {webhook: env:ROLLOUT_GATE_URL}}", 1)
 	if _, problems := rollouts.Parse("s.yaml", []byte(spec)); len(problems) > 0 {
 		t.Fatalf("spec: %v", problems)
 	}
@@ -114,7 +114,7 @@ func TestGateAnswersThatEchoTheURLAreRedacted(t *testing.T) {
 	loop := w.localLoop()
 	loop.Gates = func(ctx context.Context, tree fs.FS, spec *rollouts.Spec, stage int) policy.GateResult {
 		g := &gates.Keeper{Repo: tree, Client: gate.Client(), Getenv: func(name string) string {
-			if name == "GATE_URL" {
+			if name == "ROLLOUT_GATE_URL" {
 				return gateURL
 			}
 			return ""

@@ -47,7 +47,7 @@ promotion:
   labels: [rollout, llm]
 rollback:
   via: commit
-  notify: [{webhook: env:ROLLBACK_WEBHOOK}]
+  notify: [{webhook: env:ROLLOUT_ROLLBACK_WEBHOOK}]
 `, name, promotion)
 }
 

@@ -143,11 +143,11 @@ func newWorldAuth(t *testing.T, files map[string]string, appKey []byte) *world {
 	w.hookURL = hook.URL + hookSecret
 
 	env := map[string]string{
-		"ROLLBACK_WEBHOOK":  w.hookURL,
-		"GITHUB_REPOSITORY": owner + "/" + repoName,
-		"GITHUB_API_URL":    w.srv.APIURL(),
-		"GITHUB_SERVER_URL": w.srv.URL,
-		"GITHUB_TOKEN":      token,
+		"ROLLOUT_ROLLBACK_WEBHOOK": w.hookURL,
+		"GITHUB_REPOSITORY":        owner + "/" + repoName,
+		"GITHUB_API_URL":           w.srv.APIURL(),
+		"GITHUB_SERVER_URL":        w.srv.URL,
+		"GITHUB_TOKEN":             token,
 	}
 	if appKey != nil {
 		delete(env, "GITHUB_TOKEN")

@@ -11,7 +11,12 @@
 //   - a token: itself, and the basic-auth header value it travels in.
 //
 // Pieces shorter than MinPiece are left alone: they are words ("v1", "api"), not secrets, and
-// masking them would garble every message.
+// masking them would garble every message. A piece of a URL (a path segment, a query value) is
+// masked on its own only when it looks like a secret (MinSegment characters or more, or letters and
+// digits mixed: "T0ABC123", "XXXXXXXXXXXXXXXXXXXXXXXX"): a Slack hook's segments are all like that,
+// while a segment that is an ordinary word ("gate", "hooks", "services") also appears in prose
+// ("gate closed") and masking it would garble messages without hiding anything. The whole URL, its
+// path and its query are always masked.
 //
 // It is a leaf helper of internal: it imports nothing of rollout's rooms.
 package redact
@@ -25,6 +30,10 @@ import (
 
 // Mask replaces each secret piece.
 const Mask = "<redacted>"
+
+// MinSegment is the length from which a URL's path segment or query value is masked on its own even
+// when it is one word; a shorter one is masked only when it mixes letters and digits.
+const MinSegment = 8
 
 // MinPiece is the length below which a piece of a URL is not treated as a secret.
 const MinPiece = 4
@@ -65,7 +74,7 @@ func (s *Secrets) URL(raw string) *Secrets {
 	u, err := url.Parse(raw)
 	if err != nil {
 		// Not a URL: every piece between separators is a candidate.
-		s.Add(strings.FieldsFunc(raw, func(r rune) bool { return strings.ContainsRune("/?&=:@#", r) })...)
+		s.addSegments(strings.FieldsFunc(raw, func(r rune) bool { return strings.ContainsRune("/?&=:@#", r) })...)
 		return s
 	}
 	if u.User != nil {
@@ -79,9 +88,9 @@ func (s *Secrets) URL(raw string) *Secrets {
 	}
 	s.Add(u.RequestURI(), u.EscapedPath(), u.Path, u.RawQuery, u.Fragment)
 	for _, seg := range strings.Split(u.EscapedPath(), "/") {
-		s.Add(seg)
+		s.addSegments(seg)
 		if dec, err := url.PathUnescape(seg); err == nil {
-			s.Add(dec)
+			s.addSegments(dec)
 		}
 	}
 	s.query(u.RawQuery)
@@ -117,9 +126,9 @@ func (s *Secrets) query(raw string) {
 		if !ok {
 			continue
 		}
-		s.Add(v)
+		s.addSegments(v)
 		if dec, err := url.QueryUnescape(v); err == nil {
-			s.Add(dec)
+			s.addSegments(dec)
 		}
 	}
 }
@@ -202,4 +211,23 @@ func containsString(list []string, s string) bool {
 		}
 	}
 	return false
+}
+
+// addSegments adds the pieces of a URL that look like secrets on their own (see the package comment).
+func (s *Secrets) addSegments(pieces ...string) {
+	for _, p := range pieces {
+		if secretLike(p) {
+			s.Add(p)
+		}
+	}
+}
+
+// secretLike reports whether a piece of a URL looks like a secret: long, or letters and digits mixed.
+func secretLike(p string) bool {
+	if len(p) >= MinSegment {
+		return true
+	}
+	letters := strings.IndexFunc(p, func(r rune) bool { return r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' }) >= 0
+	digits := strings.IndexFunc(p, func(r rune) bool { return r >= '0' && r <= '9' }) >= 0
+	return letters && digits
 }

@@ -67,3 +67,21 @@ func TestErrorKeepsTheChainAndMasksTheToken(t *testing.T) {
 		t.Error("an error without secrets was changed")
 	}
 }
+
+// TestWordsInAURLAreNotMasked (issue 22 item 8): a secret URL whose path has an ordinary word as a
+// segment ("gate") does not mask that word in prose, while the whole URL and its secret-looking
+// segments (letters and digits mixed, or long) are masked.
+func TestWordsInAURLAreNotMasked(t *testing.T) {
+	s := (&Secrets{}).URL("https://hooks.example.com/gate/T0AB12/checks/xoxbsecretvalue?sig=ab12&mode=fast")
+	for in, want := range map[string]string{
+		"gate closed: checks failed, mode fast":                                                "gate closed: checks failed, mode fast",
+		"POST https://hooks.example.com/gate/T0AB12/checks/xoxbsecretvalue?sig=ab12&mode=fast": "POST " + Mask,
+		"segment T0AB12 leaked":     "segment " + Mask + " leaked",
+		"token xoxbsecretvalue end": "token " + Mask + " end",
+		"sig ab12":                  "sig " + Mask,
+	} {
+		if got := s.String(in); got != want {
+			t.Errorf("String(%q) = %q, want %q", in, got, want)
+		}
+	}
+}

@@ -18,7 +18,10 @@ const session = new Session(dataDir);
 const settingName = /^[a-z][a-z0-9_]*$/;
 // What the session was last told: its database and the settings requests set.
 const current = { database: '', settings: new Map() };
-const reserved = new Set(['query', 'database', 'default_format', 'user', 'password', 'query_id', 'session_id']);
+// readonly is reserved too: a real server applies a URL's settings to that request only, but this front
+// keeps them in one session, where readonly could never be lifted again for the test's own loaders.
+// The read-only refusal is tested against the real server (testserver.ClickHouse).
+const reserved = new Set(['query', 'database', 'default_format', 'user', 'password', 'query_id', 'session_id', 'readonly']);
 
 function credentials(req, params) {
   const auth = req.headers['authorization'];

@@ -35,12 +35,23 @@ type unsetError struct{}
 func (unsetError) Error() string        { return "environment variable is not set" }
 func (unsetError) Is(target error) bool { return target == reconcile.ErrTargetNotConfigured }
 
+// refusedError is a target whose variable Dispatcher.Allow refused: it says why, naming the variable
+// (never reading it), and wraps reconcile.ErrTargetNotConfigured: a warning, never retried.
+type refusedError struct{ err error }
+
+func (e refusedError) Error() string   { return e.err.Error() }
+func (e refusedError) Unwrap() []error { return []error{e.err, reconcile.ErrTargetNotConfigured} }
+
 // Dispatcher delivers events over HTTP. It implements reconcile.Notifier.
 type Dispatcher struct {
 	// Client posts the messages; nil uses http.DefaultClient.
 	Client *http.Client
 	// Getenv resolves env: references.
 	Getenv func(string) string
+	// Allow says whether a target may reference the variable name (the operator's allow-list); nil
+	// allows every name. A refused variable is never read and its target is not sent to: like an unset
+	// one, a warning that names the variable.
+	Allow func(name string) error
 	// Timeout bounds each delivery; default DefaultTimeout.
 	Timeout time.Duration
 }
@@ -51,7 +62,7 @@ var (
 )
 
 // Check returns one problem per target that Notify could not deliver to as configured now: an env:
-// reference whose variable is unset, or a literal URL. It sends nothing and names variables, never
+// reference whose variable is unset or not allowed, or a literal URL. It sends nothing and names variables, never
 // their values.
 func (d *Dispatcher) Check(targets []rollouts.Notify) []string {
 	var out []string
@@ -62,9 +73,13 @@ func (d *Dispatcher) Check(targets []rollouts.Notify) []string {
 			}
 			if _, err := d.resolve(tg.ref); err != nil {
 				name := strings.TrimPrefix(tg.ref, "env:")
-				if errors.Is(err, ErrUnset) {
+				var refused refusedError
+				switch {
+				case errors.Is(err, ErrUnset):
 					out = append(out, fmt.Sprintf("%s %s: %s is not set, so this target gets no notification", tg.kind, refName(tg.ref), name))
-				} else {
+				case errors.As(err, &refused):
+					out = append(out, fmt.Sprintf("%s %s: %v, so this target gets no notification", tg.kind, refName(tg.ref), err))
+				default:
 					out = append(out, fmt.Sprintf("%s %s: %v", tg.kind, refName(tg.ref), err))
 				}
 			}
@@ -113,6 +128,11 @@ func (d *Dispatcher) resolve(ref string) (string, error) {
 	name, ok := strings.CutPrefix(ref, "env:")
 	if !ok {
 		return "", ErrLiteralURL
+	}
+	if d.Allow != nil {
+		if err := d.Allow(name); err != nil {
+			return "", refusedError{err}
+		}
 	}
 	if d.Getenv == nil {
 		return "", ErrUnset

@@ -135,3 +135,32 @@ func TestEveryTargetIsTried(t *testing.T) {
 		t.Errorf("reasons = %s, want []", r)
 	}
 }
+
+func TestRefusedTargetIsNotSentTo(t *testing.T) {
+	hook, ok := newRecorder(t, 200), newRecorder(t, 200)
+	refuse := errors.New("env:HOOK is not allowed")
+	d := &Dispatcher{
+		Getenv: env(map[string]string{"HOOK": hook.URL + secretPath, "ROLLOUT_OK": ok.URL + secretPath}),
+		Allow: func(name string) error {
+			if name == "HOOK" {
+				return refuse
+			}
+			return nil
+		},
+	}
+	targets := []rollouts.Notify{{Webhook: "env:HOOK"}, {Slack: "env:ROLLOUT_OK"}}
+	err := d.Notify(context.Background(), targets, event)
+	if len(hook.bodies) != 0 || len(ok.bodies) != 1 {
+		t.Fatalf("deliveries: refused %d, allowed %d", len(hook.bodies), len(ok.bodies))
+	}
+	if !errors.Is(err, reconcile.ErrTargetNotConfigured) || !errors.Is(err, refuse) || !strings.Contains(err.Error(), "webhook env:HOOK") {
+		t.Errorf("err = %v, want a not-configured warning naming env:HOOK", err)
+	}
+	if strings.Contains(err.Error(), "secret") {
+		t.Errorf("the URL leaked: %v", err)
+	}
+	got := d.Check(targets)
+	if len(got) != 1 || !strings.Contains(got[0], "env:HOOK is not allowed, so this target gets no notification") {
+		t.Errorf("Check = %q", got)
+	}
+}

@@ -38,8 +38,8 @@
 //
 // # The URL
 //
-// clickhouse://USER@HOST:8123/DB?secure=true&password=env:CHPASS reads the password from the
-// environment variable CHPASS when the source is opened (clickhouse://USER:env:CHPASS@HOST/DB works
+// clickhouse://USER@HOST:8123/DB?secure=true&password=env:ROLLOUT_CHPASS reads the password from the
+// environment variable CHPASS when the source is opened (clickhouse://USER:env:ROLLOUT_CHPASS@HOST/DB works
 // too); a literal password is refused, so that none is ever committed in a spec, and the resolved one
 // never appears in an error. secure=true speaks HTTPS (the system's roots verify the server); the
 // default port is 8123, or 8443 when secure. timeout=30s bounds one Stats call (DefaultTimeout).
@@ -285,7 +285,10 @@ func (s *Source) query(ctx context.Context, sql string, row func(fields []string
 // until line returns: for answers of many rows, parsed without splitting each into strings.
 func (s *Source) queryLines(ctx context.Context, sql string, line func([]byte) error) error {
 	s.queries.Add(1)
-	params := url.Values{}
+	// readonly=2: the server refuses any query that writes (a rule's own SQL comes from a spec, which a
+	// pull request may change) and any change of readonly itself; 2 rather than 1 so that
+	// max_execution_time below may still be set.
+	params := url.Values{"readonly": {"2"}}
 	if s.database != "" {
 		params.Set("database", s.database)
 	}

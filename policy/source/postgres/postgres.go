@@ -30,8 +30,8 @@
 //
 // # The DSN
 //
-// postgres://USER@HOST:PORT/DB?sslmode=disable&password=env:PGPASS reads the password from the
-// environment variable PGPASS when the source is opened; postgres://USER:env:PGPASS@HOST/DB works too.
+// postgres://USER@HOST:PORT/DB?sslmode=disable&password=env:ROLLOUT_PGPASS reads the password from the
+// environment variable PGPASS when the source is opened; postgres://USER:env:ROLLOUT_PGPASS@HOST/DB works too.
 // A literal password is refused, so that none is ever committed in a spec, and the resolved password
 // never appears in an error.
 //
@@ -153,13 +153,18 @@ func parseDSN(dsn string, getenv func(string) string) (*pgxpool.Config, string, 
 	if err != nil {
 		return nil, "", fmt.Errorf("%w %s: %v", ErrBadDSN, endpoint, err)
 	}
-	if password != "" {
-		cfg.ConnConfig.Password = password
-	}
+	// Always the spec's own (resolved) password, even none: pgx would otherwise fill in PGPASSWORD or a
+	// .pgpass entry (or a passfile= the URL names) and send it to whatever host the spec chose.
+	cfg.ConnConfig.Password = password
 	if cfg.ConnConfig.ConnectTimeout == 0 {
 		cfg.ConnConfig.ConnectTimeout = 5 * time.Second
 	}
 	cfg.MaxConns = 4
+	// Every session is read-only at the server; each query runs in a BEGIN READ ONLY transaction too.
+	if cfg.ConnConfig.RuntimeParams == nil {
+		cfg.ConnConfig.RuntimeParams = map[string]string{}
+	}
+	cfg.ConnConfig.RuntimeParams["default_transaction_read_only"] = "on"
 	return cfg, endpoint, nil
 }
 
@@ -563,6 +568,11 @@ func (s *Source) ownRows(ctx context.Context, m policy.MetricQuery, values map[s
 	}
 	shape, err := resultShape(col, arm == "")
 	if err != nil {
+		// The server's own refusal (a statement that writes, in a read-only transaction) comes first.
+		rows.Close()
+		if rerr := rows.Err(); rerr != nil {
+			return s.queryError(sql, rerr)
+		}
 		return fmt.Errorf("%w: %w", ErrBadQuery, err)
 	}
 	samples := map[policy.Arm]*policy.Sample{}
@@ -772,14 +782,43 @@ func bindPlaceholders(sql string, values map[string]any) (string, []any) {
 	return b.String(), args
 }
 
-// query sends one query, counting it.
+// query sends one query, counting it, in a transaction of its own that is read-only at the server
+// (BEGIN READ ONLY): a rule's own SQL comes from a spec, which a pull request may change, and must
+// never write. The session's default is read-only too, but a query could turn that default off with
+// set_config for the next one on the same connection; a read-only transaction cannot be made
+// read-write once it has run a query. The transaction ends when the rows are closed.
 func (s *Source) query(ctx context.Context, sql string, args ...any) (pgx.Rows, error) {
 	s.queries.Add(1)
-	rows, err := s.pool.Query(ctx, sql, args...)
+	tx, err := s.pool.BeginTx(ctx, pgx.TxOptions{AccessMode: pgx.ReadOnly})
 	if err != nil {
 		return nil, s.queryError(sql, err)
 	}
-	return rows, nil
+	rows, err := tx.Query(ctx, sql, args...)
+	if err != nil {
+		rollback(ctx, tx)
+		return nil, s.queryError(sql, err)
+	}
+	return &readOnlyRows{Rows: rows, tx: tx, ctx: ctx}, nil
+}
+
+// readOnlyRows are the rows of a query in its own read-only transaction, which Close rolls back (it
+// wrote nothing to keep).
+type readOnlyRows struct {
+	pgx.Rows
+	tx  pgx.Tx
+	ctx context.Context
+}
+
+func (r *readOnlyRows) Close() {
+	r.Rows.Close()
+	rollback(r.ctx, r.tx)
+}
+
+// rollback ends tx, even after ctx ended, within a bound: a broken connection is closed instead.
+func rollback(ctx context.Context, tx pgx.Tx) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	_ = tx.Rollback(ctx)
 }
 
 // queryError names the query and sorts the error: the server's rejection of the SQL is ErrBadQuery,

@@ -1,0 +1,110 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/rollout-dev/rollout/internal/envref"
+	"github.com/rollout-dev/rollout/reconcile/notify"
+	"github.com/rollout-dev/rollout/rollouts"
+)
+
+// envPolicy is the operator's allow-list of the env: names a spec may reference for a metrics source,
+// a gate or a notification target: ROLLOUT_*, plus ROLLOUT_ALLOW_ENV and --allow-env.
+func (app *App) envPolicy() envref.Policy { return envref.New(app.Getenv, app.AllowEnv) }
+
+// notifier delivers the rollback notifications of reconcile, run and the manual commands: a target
+// resolves only a name the allow-list allows; any other is not sent to, with a warning naming it.
+func (app *App) notifier() *notify.Dispatcher {
+	p := app.envPolicy()
+	return &notify.Dispatcher{Getenv: p.NotifyGetenv(app.Getenv), Allow: p.CheckNotify}
+}
+
+// notifierNames are the env: names spec's notification targets reference: a source or a gate never
+// reads them.
+func notifierNames(spec *rollouts.Spec) []string {
+	var out []string
+	for _, t := range spec.Rollback.Notify {
+		for _, ref := range []string{t.Slack, t.Webhook} {
+			if name, ok := strings.CutPrefix(ref, envref.Prefix); ok && name != "" {
+				out = append(out, name)
+			}
+		}
+	}
+	return out
+}
+
+// specGetenv is the environment a metrics source of spec reads: only the names the policy allows.
+func (app *App) specGetenv(spec *rollouts.Spec) func(string) string {
+	return app.envPolicy().Getenv(app.Getenv, notifierNames(spec))
+}
+
+// gateGetenv is the environment a gate webhook of spec reads (nil spec: no notifier names known).
+func (app *App) gateGetenv(spec *rollouts.Spec) func(string) string {
+	var notifiers []string
+	if spec != nil {
+		notifiers = notifierNames(spec)
+	}
+	return app.envPolicy().GateGetenv(app.Getenv, notifiers)
+}
+
+// checkSourceRefs refuses a metrics source that references a name the operator did not allow, before
+// anything connects: the host the spec names never receives it.
+func (app *App) checkSourceRefs(spec *rollouts.Spec, src string) error {
+	var errs []error
+	for _, name := range envref.Refs(src) {
+		if err := app.envPolicy().Check(name, notifierNames(spec)); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("metrics.source of rollout %s is not opened: %w", spec.Name, errors.Join(errs...))
+	}
+	return nil
+}
+
+// envWarnings warns, at its file:line:col, of every env: reference of a metrics source, a gate or a
+// notification target that the allow-list does not resolve.
+func envWarnings(set *rollouts.Set, policy envref.Policy) []rollouts.Problem {
+	var out []rollouts.Problem
+	warn := func(d *rollouts.Document, field, name string, err error) {
+		line, col := positionOf(d.Source, envref.Prefix+name)
+		what := "the source is not opened"
+		switch {
+		case field == "rollback.notify":
+			what = "this target gets no notification"
+		case field != "metrics.source":
+			what = "the gate stays shut"
+		}
+		msg := fmt.Sprintf("%s: %v; it resolves to nothing and %s", field, err, what)
+		if errors.Is(err, envref.ErrNotAllowed) {
+			msg += fmt.Sprintf(" (allow it with %s=%s or --allow-env %s, or rename it %s…)", envref.AllowVar, name, name, envref.AllowedPrefix)
+		}
+		out = append(out, rollouts.Problem{File: d.Path, Line: line, Col: col, Warning: true, Message: msg})
+	}
+	for _, d := range set.Documents {
+		notifiers := notifierNames(d.Spec)
+		for _, name := range envref.Refs(d.Spec.Metrics.Source) {
+			if err := policy.Check(name, notifiers); err != nil {
+				warn(d, "metrics.source", name, err)
+			}
+		}
+		for i, st := range d.Spec.Stages {
+			if st.Gate == nil {
+				continue
+			}
+			for _, name := range envref.Refs(st.Gate.Webhook) {
+				if err := policy.CheckGate(name, notifiers); err != nil {
+					warn(d, fmt.Sprintf("stages[%d].gate.webhook", i), name, err)
+				}
+			}
+		}
+		for _, name := range notifiers {
+			if err := policy.CheckNotify(name); err != nil {
+				warn(d, "rollback.notify", name, err)
+			}
+		}
+	}
+	return out
+}

@@ -1,0 +1,184 @@
+package main
+
+import (
+	"bytes"
+	"flag"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/rollout-dev/rollout/internal/gittest"
+)
+
+var updatePRPlan = flag.Bool("update-prplan", false, "rewrite testdata/pr-plan-unreachable.md")
+
+// prSpec is a running rollout as the default branch holds it, with production metrics in a file the
+// runner's checkout does not have.
+const prSpec = `apiVersion: rollout/v1
+kind: Rollout
+name: summarizer
+stable:
+  model: claude-sonnet-4-5-20260301
+  prompt: v3
+canary:
+  model: claude-sonnet-4-5-20260415
+  prompt: v3
+traffic:
+  weight: 5
+assignment:
+  key: user_id
+stages:
+  - {weight: 5, minDuration: 4h, minRequests: 200}
+  - {weight: 25, minDuration: 8h, minRequests: 200}
+  - {weight: 100, minDuration: 24h}
+metrics:
+  source: SOURCE
+analysis:
+  rules:
+    - {metric: error_rate, max: 0.02, maxIncrease: 50%}
+    - {metric: latency_p95_ms, maxIncrease: 30%}
+rollback:
+  notify: [{slack: env:ROLLOUT_SLACK_WEBHOOK_URL}]
+status:
+  phase: Progressing
+  stage: 0
+  stageStartedAt: 2026-04-16T06:00:00Z
+`
+
+// prCheckout is a clone of a repository whose main holds base, on a branch "pr" whose head holds head.
+func prCheckout(t *testing.T, base, head string) string {
+	t.Helper()
+	bare := gittest.NewBare(t, map[string]string{"rollouts/summarizer.yaml": base})
+	c := gittest.Clone(t, bare)
+	c.Git("checkout", "--quiet", "-b", "pr")
+	c.Write(map[string]string{"rollouts/summarizer.yaml": head})
+	c.Commit("tighten the error rule, keep VIPs on stable")
+	return c.Dir
+}
+
+func runPlan(t *testing.T, env map[string]string, args ...string) (int, string, string) {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	app := &App{Stdout: &out, Stderr: &errOut, Stdin: strings.NewReader(""), Getenv: func(k string) string { return env[k] },
+		Now: func() time.Time { return time.Date(2026, 4, 16, 10, 0, 0, 0, time.UTC) }}
+	code := app.Main(args)
+	return code, out.String(), errOut.String()
+}
+
+// TestPRPlanWithMetricsUnreachable (issue 21 item 3): in a hosted runner a file: source is not in the
+// checkout; the plan of a pull request that changes a running rollout says what changes for which
+// users, the stages, rules, source and targets, says plainly that production metrics are not reachable
+// here, and exits 0.
+func TestPRPlanWithMetricsUnreachable(t *testing.T) {
+	base := strings.Replace(prSpec, "SOURCE", "file:traffic/summarizer.jsonl", 1)
+	head := strings.Replace(base, "max: 0.02,", "max: 0.01,", 1)
+	head = strings.Replace(head, "  key: user_id\n", "  key: user_id\n  exclude: [\"vip-*\"]\n", 1)
+	dir := prCheckout(t, base, head)
+	code, out, errOut := runPlan(t, nil, "plan", "--repo", dir, "--base", "main", "--format", "markdown")
+	if code != exitOK {
+		t.Fatalf("exit %d\n%s\n%s", code, out, errOut)
+	}
+	for _, want := range []string{
+		"What this pull request changes",
+		"rules: error_rate at most 0.02, at most +50% over stable; latency_p95_ms at most +30% over stable → error_rate at most 0.01",
+		"always stable: vip-*",
+		"5% of users by user_id get the canary now",
+		"stages: 5% (≥4h, ≥200 requests an arm) → 25% (≥8h, ≥200 requests an arm) → 100% (≥1d)",
+		"metrics: file:traffic/summarizer.jsonl",
+		"notifies: slack env:ROLLOUT_SLACK_WEBHOOK_URL",
+		"production metrics are not reachable from this runner",
+		"the metrics file traffic/summarizer.jsonl is not in this checkout",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("the plan does not say %q", want)
+		}
+	}
+	if strings.Contains(out, "**failed**") {
+		t.Errorf("the plan reports a failure:\n%s", out)
+	}
+	golden := filepath.Join("testdata", "pr-plan-unreachable.md")
+	if *updatePRPlan {
+		if err := os.WriteFile(golden, []byte(out), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(golden)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The heading holds the commit, which differs from run to run.
+	if trim := func(s string) string { _, rest, _ := strings.Cut(s, "\n"); return rest }; trim(string(want)) != trim(out) {
+		t.Errorf("plan differs from %s (-update-prplan to rewrite):\n%s", golden, out)
+	}
+
+	// The same with -o json: no error, exit 0.
+	code, jsonOut, _ := runPlan(t, nil, "plan", "--repo", dir, "--base", "main", "-o", "json")
+	if code != exitOK || !strings.Contains(jsonOut, `"error": null`) && !strings.Contains(jsonOut, `"error":null`) {
+		t.Errorf("plan -o json: exit %d\n%s", code, jsonOut)
+	}
+}
+
+// TestPRPlanDoesNotContactASourceThePRChanged (issue 22 item 1): a pull request that points a running
+// rollout's source at another host, or changes a rule's query, gets a plan that does not contact it,
+// even with an allowed name; the plan says so and exits 0. An unchanged source is read as before.
+func TestPRPlanDoesNotContactASourceThePRChanged(t *testing.T) {
+	attacker := listen(t)
+	legit := listen(t)
+	env := map[string]string{"ROLLOUT_CH_PASS": "the-real-password"}
+	base := strings.Replace(prSpec, "SOURCE", "clickhouse://reader:env:ROLLOUT_CH_PASS@"+legit.ln.Addr().String()+"/db", 1)
+	for name, head := range map[string]string{
+		"host":  strings.Replace(base, legit.ln.Addr().String(), attacker.ln.Addr().String(), 1),
+		"query": strings.Replace(base, "{metric: latency_p95_ms, maxIncrease: 30%}", `{metric: latency_p95_ms, maxIncrease: 30%, query: "SELECT 1"}`, 1),
+		"user":  strings.Replace(base, "reader:", "admin:", 1),
+	} {
+		dir := prCheckout(t, base, head)
+		code, out, errOut := runPlan(t, env, "plan", "--repo", dir, "--base", "main", "--format", "markdown")
+		if code != exitOK || !strings.Contains(out, "metrics not read") || !strings.Contains(out, "this pull request changes") {
+			t.Errorf("%s: exit %d\n%s\n%s", name, code, out, errOut)
+		}
+		if strings.Contains(out+errOut, "the-real-password") {
+			t.Errorf("%s: the password reached the output", name)
+		}
+	}
+	if n, _ := attacker.connections(); n != 0 {
+		t.Errorf("the host the pull request chose got %d connections", n)
+	}
+	if n, _ := legit.connections(); n != 0 {
+		t.Errorf("a changed query reached the real source (%d connections)", n)
+	}
+	// Unchanged: the source is read (the listener answers nothing, so the plan says it is unreachable).
+	dir := prCheckout(t, base, strings.Replace(base, "max: 0.02,", "max: 0.01,", 1))
+	code, out, _ := runPlan(t, env, "plan", "--repo", dir, "--base", "main")
+	if n, _ := legit.connections(); n == 0 {
+		t.Errorf("an unchanged source was not contacted (exit %d):\n%s", code, out)
+	}
+	// A base branch the checkout does not have: nothing is contacted.
+	bare := gittest.NewBare(t, map[string]string{"rollouts/summarizer.yaml": base})
+	c := gittest.Clone(t, bare)
+	before, _ := legit.connections()
+	code, out, _ = runPlan(t, env, "plan", "--repo", c.Dir, "--base", "release")
+	if after, _ := legit.connections(); after != before || code != exitOK || !strings.Contains(out, "is not in this checkout") {
+		t.Errorf("unknown base: %d new connections, exit %d\n%s", after-before, code, out)
+	}
+}
+
+// TestPRPlanWithARefusedConnection: a source the runner cannot connect to (nothing listens) is a note
+// of the pull request's plan, exit 0; the same outside a pull request's plan is a failure, exit 1.
+func TestPRPlanWithARefusedConnection(t *testing.T) {
+	ln := listen(t)
+	addr := ln.ln.Addr().String()
+	ln.ln.Close() // now refused
+	for _, src := range []string{"prometheus:http://" + addr, "clickhouse://reader@" + addr + "/db", "postgres://reader@" + addr + "/db?sslmode=disable"} {
+		base := strings.Replace(prSpec, "SOURCE", src, 1)
+		dir := prCheckout(t, base, strings.Replace(base, "max: 0.02,", "max: 0.01,", 1))
+		code, out, errOut := runPlan(t, nil, "plan", "--repo", dir, "--base", "main")
+		if code != exitOK || !strings.Contains(out, "production metrics are not reachable from this runner") {
+			t.Errorf("%s: exit %d\n%s\n%s", src, code, out, errOut)
+		}
+		if code, _, _ := runPlan(t, nil, "plan", "--repo", dir); code != exitFailed {
+			t.Errorf("%s: plan of the default branch: exit %d, want %d", src, code, exitFailed)
+		}
+	}
+}
