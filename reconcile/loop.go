@@ -73,7 +73,11 @@ type Loop struct {
 	// Actor names the person on whose behalf Operate commits ("Name <email>"); it goes into the
 	// commit's Rollout-Actor trailer. Empty for none.
 	Actor string
-	Log   *slog.Logger
+	// Publish are the files applications route by (a GrowthBook export), rendered again into every
+	// commit the loop makes on the default branch, and committed at the end of a pass when a merge or a
+	// person's edit left them behind the specs. Empty: nothing is published.
+	Publish []Publication
+	Log     *slog.Logger
 }
 
 // ErrNoForge is returned for a decision that needs a proposal when the loop has no forge.
@@ -101,6 +105,10 @@ type Report struct {
 	Branch  string
 	Head    string
 	Results []Result
+	// Published is the commit that brought Loop.Publish's files up to date at the end of the pass ("" for
+	// none); PublishErr is why they could not be (the next pass tries again).
+	Published  string
+	PublishErr error
 }
 
 // Failed reports whether any rollout or spec failed.
@@ -200,6 +208,12 @@ func (l *Loop) Run(ctx context.Context, opts RunOptions) (*Report, error) {
 		l.log().Info("rollout", "rollout", res.Rollout, "decision", string(res.Decision), "from", res.From,
 			"to", res.To, "effect", res.Effect, "commit", res.Commit, "error", res.Err)
 		rep.Results = append(rep.Results, res)
+	}
+	if !opts.DryRun && len(opts.Only) == 0 && ctx.Err() == nil {
+		rep.Published, rep.PublishErr = l.publishStale(ctx, t)
+		if rep.PublishErr != nil {
+			l.log().Warn("publish", "error", rep.PublishErr)
+		}
 	}
 	return rep, nil
 }
@@ -415,6 +429,7 @@ func (l *Loop) commitDefault(ctx context.Context, t *tick, doc *rollouts.Documen
 	if err != nil {
 		return res, err
 	}
+	res.Warnings = append(res.Warnings, l.published(t.snap.Files, t.set, files)...)
 	commit, err := l.Repo.Push(ctx, PushRequest{
 		Branch: t.snap.Branch, Parent: t.snap.Head, Expect: t.snap.Head,
 		Files: files, Message: act.message, When: l.now(),
