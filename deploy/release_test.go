@@ -2,6 +2,8 @@ package deploy_test
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"os"
 	"os/exec"
@@ -28,11 +30,13 @@ type goreleaserConfig struct {
 		Main    string   `yaml:"main"`
 		Binary  string   `yaml:"binary"`
 		Env     []string `yaml:"env"`
+		Flags   []string `yaml:"flags"`
 		Goos    []string `yaml:"goos"`
 		Goarch  []string `yaml:"goarch"`
 		Ldflags []string `yaml:"ldflags"`
 	} `yaml:"builds"`
 	Archives []struct {
+		Files           []string `yaml:"files"`
 		NameTemplate    string   `yaml:"name_template"`
 		Formats         []string `yaml:"formats"`
 		FormatOverrides []struct {
@@ -88,7 +92,8 @@ var (
 // stamp is what the release build stamps into the test's binary through .goreleaser.yaml's ldflags.
 var stamp = map[string]string{"Version": "9.8.7", "FullCommit": "3f2a9c1e0d4b5a69788796a5b4c3d2e1f0a9b8c7", "CommitDate": "2026-04-15T10:00:00Z"}
 
-// releaseBinary builds cmd/rollout once with the ldflags of .goreleaser.yaml, as the release does.
+// releaseBinary builds cmd/rollout once with the flags and ldflags of .goreleaser.yaml, as the release
+// does.
 func releaseBinary(t *testing.T) string {
 	t.Helper()
 	c := readGoreleaser(t)
@@ -103,7 +108,8 @@ func releaseBinary(t *testing.T) string {
 			return
 		}
 		binPath = filepath.Join(dir, c.Builds[0].Binary)
-		cmd := exec.Command("go", "build", "-ldflags", strings.Join(ldflags, " "), "-o", binPath, c.Builds[0].Main)
+		args := append([]string{"build"}, c.Builds[0].Flags...)
+		cmd := exec.Command("go", append(args, "-ldflags", strings.Join(ldflags, " "), "-o", binPath, c.Builds[0].Main)...)
 		cmd.Dir = repoRoot
 		cmd.Env = append(os.Environ(), c.Builds[0].Env...)
 		if out, err := cmd.CombinedOutput(); err != nil {
@@ -221,5 +227,32 @@ func TestReleaseBuildIsStamped(t *testing.T) {
 	flag, err := exec.Command(releaseBinary(t), "--version").Output()
 	if err != nil || !bytes.HasPrefix(flag, []byte("rollout version 9.8.7 (commit 3f2a9c1e0d4b, 2026-04-15T10:00:00Z)")) {
 		t.Errorf("rollout --version = %q, %v", flag, err)
+	}
+}
+
+// apacheLicenseSHA256 is the SHA-256 of the Apache License 2.0 as the Apache Software Foundation
+// publishes it (https://www.apache.org/licenses/LICENSE-2.0.txt), which Debian ships as
+// /usr/share/common-licenses/Apache-2.0 and Argo Rollouts and Flux ship as their LICENSE.
+const apacheLicenseSHA256 = "cfc7749b96f63bd31c3c42b5c471bf756814053e847c10f3eb003417bc523d30"
+
+// TestLicenseInEveryArchive: the repository holds the standard Apache-2.0 text as LICENSE, and every
+// release archive carries it (GoReleaser's archives.files), with the other files it names, which exist.
+func TestLicenseInEveryArchive(t *testing.T) {
+	raw, err := os.ReadFile(filepath.Join(repoRoot, "LICENSE"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum := sha256.Sum256(raw); hex.EncodeToString(sum[:]) != apacheLicenseSHA256 {
+		t.Errorf("LICENSE is not the Apache License 2.0's standard text (sha256 %x)", sum)
+	}
+	c := readGoreleaser(t)
+	files := c.Archives[0].Files
+	if !slices.Contains(files, "LICENSE") {
+		t.Errorf("archives.files %v: the release archives lack LICENSE", files)
+	}
+	for _, f := range files {
+		if _, err := os.Stat(filepath.Join(repoRoot, f)); err != nil {
+			t.Errorf("archives.files names %s: %v", f, err)
+		}
 	}
 }
