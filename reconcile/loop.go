@@ -209,7 +209,7 @@ func (l *Loop) Run(ctx context.Context, opts RunOptions) (*Report, error) {
 			"to", res.To, "effect", res.Effect, "commit", res.Commit, "error", res.Err)
 		rep.Results = append(rep.Results, res)
 	}
-	if !opts.DryRun && len(opts.Only) == 0 && ctx.Err() == nil {
+	if !opts.DryRun && ctx.Err() == nil {
 		rep.Published, rep.PublishErr = l.publishStale(ctx, t)
 		if rep.PublishErr != nil {
 			l.log().Warn("publish", "error", rep.PublishErr)
