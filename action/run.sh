@@ -8,6 +8,8 @@
 # GITHUB_STEP_SUMMARY, GITHUB_OUTPUT, and for the comment GITHUB_REPOSITORY, GITHUB_EVENT_PATH,
 # GITHUB_API_URL, GITHUB_SERVER_URL, GITHUB_RUN_ID and GH_TOKEN (or GITHUB_TOKEN); ROLLOUT_COMMENT_AUTHOR
 # names the login the plan comment is written as when the token cannot tell (see own_comment_filter).
+# ROLLOUT_EXPORT_GROWTHBOOK (the export-growthbook input) is read by rollout itself;
+# ROLLOUT_TOKEN_IS_GITHUB_TOKEN is "true" when the token is the job's own GITHUB_TOKEN.
 set -uo pipefail
 
 rollout="${ROLLOUT_BIN:?ROLLOUT_BIN is not set}"
@@ -156,6 +158,18 @@ upsert_comment() {
   fi
 }
 
+# chain_warning says, for a command that commits to the default branch, that a push with the job's own
+# GITHUB_TOKEN starts no workflow: an export or deploy workflow chained on the push does not run after a
+# rollback, unless this job writes the export itself (the export-growthbook input).
+chain_warning() {
+  case "$command" in reconcile|rollback|pause|resume) ;; *) return 0 ;; esac
+  [[ "${ROLLOUT_TOKEN_IS_GITHUB_TOKEN:-}" == "true" && -z "${ROLLOUT_EXPORT_GROWTHBOOK:-}" ]] || return 0
+  local msg="this job pushes with GITHUB_TOKEN, whose commits start no workflow: a workflow chained on the push (rollout-export.yml, a deploy) will not run after a rollback, so applications keep the canary. Set the export-growthbook input (the commit then carries the export), or pass a GitHub App token (docs/github.md)."
+  echo "::warning title=rollout: rollbacks may not reach your applications::$msg"
+  { echo; echo "> **Warning:** $msg"; } >> "$summary"
+}
+chain_warning
+
 case "$command" in
   reconcile|status)
     "$rollout" "$command" --dir "$dir" -o json "${args[@]}" > "$work/out.json" 2> "$work/err.txt" || status=$?
@@ -188,6 +202,12 @@ case "$command" in
     { echo "### rollout evaluate"; echo; echo '```json'; jq . "$work/out.json"; echo '```'; } >> "$summary"
     report_failure
     set_decisions "$work/out.json"
+    ;;
+  install)
+    # Only the binary (action/install.sh put it in place): a later step runs it from the bin output.
+    "$rollout" version || status=$?
+    { echo "### rollout installed"; echo; echo '```'; "$rollout" version 2>&1 | tr -d '`'; echo '```'; } >> "$summary"
+    set_decisions /dev/null
     ;;
   validate)
     # --format github prints ::error annotations, which the runner turns into annotations on the lines.

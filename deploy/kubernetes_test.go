@@ -48,10 +48,12 @@ type (
 				TargetPort string `yaml:"targetPort"`
 			} `yaml:"ports"`
 		} `yaml:"spec"`
-		Resources []string `yaml:"resources"`
+		Resources []string          `yaml:"resources"`
+		Data      map[string]string `yaml:"data"`
 	}
 	metadata struct {
 		Name        string            `yaml:"name"`
+		Namespace   string            `yaml:"namespace"`
 		Annotations map[string]string `yaml:"annotations"`
 	}
 	podTemplate struct {
@@ -79,6 +81,11 @@ type (
 				} `yaml:"secretKeyRef"`
 			} `yaml:"valueFrom"`
 		} `yaml:"env"`
+		EnvFrom []struct {
+			ConfigMapRef *struct {
+				Name string `yaml:"name"`
+			} `yaml:"configMapRef"`
+		} `yaml:"envFrom"`
 		Ports []struct {
 			Name          string `yaml:"name"`
 			ContainerPort int    `yaml:"containerPort"`
@@ -218,7 +225,7 @@ func TestKubernetesManifests(t *testing.T) {
 						t.Errorf("%s: want a read-only root filesystem and no privilege escalation", where)
 					}
 					checkArgs(t, where, bin, ctr.Args)
-					checkToken(t, where, ctr)
+					checkCredentials(t, where, ctr)
 					if ctr.Args[0] == "run" {
 						checkDaemon(t, where, bin, p, ctr)
 					}
@@ -251,19 +258,31 @@ func checkArgs(t *testing.T, where, bin string, args []string) {
 	}
 }
 
-// checkToken: the GitHub token comes from a Secret, never from the manifest.
-func checkToken(t *testing.T, where string, ctr container) {
+// checkCredentials: GitHub is reached as a GitHub App, whose private key comes from a Secret (never
+// from the manifest) and whose id and repository come from the ConfigMap kustomization.yaml generates;
+// no one-hour installation token is configured, and the repository is not named in the arguments.
+func checkCredentials(t *testing.T, where string, ctr container) {
 	t.Helper()
+	key := false
 	for _, e := range ctr.Env {
-		if e.Name != "GITHUB_TOKEN" {
-			continue
+		switch e.Name {
+		case "GITHUB_TOKEN", "GITHUB_REPOSITORY", "GITHUB_APP_ID":
+			t.Errorf("%s: %s is set in the manifest; want the App's key from a Secret and the rest from the ConfigMap", where, e.Name)
+		case "GITHUB_APP_PRIVATE_KEY":
+			key = e.Value == "" && e.ValueFrom != nil && e.ValueFrom.SecretKeyRef != nil && e.ValueFrom.SecretKeyRef.Name != "" && e.ValueFrom.SecretKeyRef.Key != ""
 		}
-		if e.Value != "" || e.ValueFrom == nil || e.ValueFrom.SecretKeyRef == nil || e.ValueFrom.SecretKeyRef.Name == "" {
-			t.Errorf("%s: GITHUB_TOKEN must come from a Secret (valueFrom.secretKeyRef)", where)
-		}
-		return
 	}
-	t.Errorf("%s: no GITHUB_TOKEN", where)
+	if !key {
+		t.Errorf("%s: GITHUB_APP_PRIVATE_KEY must come from a Secret (valueFrom.secretKeyRef)", where)
+	}
+	if len(ctr.EnvFrom) != 1 || ctr.EnvFrom[0].ConfigMapRef == nil || ctr.EnvFrom[0].ConfigMapRef.Name != "rollout" {
+		t.Errorf("%s: envFrom %+v, want the ConfigMap rollout that kustomization.yaml generates", where, ctr.EnvFrom)
+	}
+	for _, a := range ctr.Args {
+		if strings.HasPrefix(a, "--repo") {
+			t.Errorf("%s: %s names the repository a second time; GITHUB_REPOSITORY from the ConfigMap is the one place", where, a)
+		}
+	}
 }
 
 // listenFlag is the value of --listen in args.
@@ -445,12 +464,13 @@ func parseDockerfile(t *testing.T, path string) []instruction {
 	return out
 }
 
-// The image GoReleaser builds from the Dockerfile: a static binary on a base with CA certificates and
-// no shell, run as non-root. Docker is not available where the tests run, so the file is checked here.
+// The image GoReleaser builds from deploy/release.Dockerfile: a static binary on a base with CA
+// certificates and no shell, run as non-root. Docker is not available where the tests run, so the file
+// is checked here.
 func TestDockerfile(t *testing.T) {
 	c := readGoreleaser(t)
 	d := c.DockersV2[0]
-	if d.Dockerfile != "Dockerfile" || !slices.Equal(d.IDs, []string{c.Builds[0].ID}) {
+	if d.Dockerfile != "deploy/release.Dockerfile" || !slices.Equal(d.IDs, []string{c.Builds[0].ID}) {
 		t.Errorf("dockers_v2: dockerfile %q, ids %v", d.Dockerfile, d.IDs)
 	}
 	for _, p := range d.Platforms {

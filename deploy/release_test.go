@@ -2,7 +2,10 @@ package deploy_test
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
+	"flag"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -28,11 +31,13 @@ type goreleaserConfig struct {
 		Main    string   `yaml:"main"`
 		Binary  string   `yaml:"binary"`
 		Env     []string `yaml:"env"`
+		Flags   []string `yaml:"flags"`
 		Goos    []string `yaml:"goos"`
 		Goarch  []string `yaml:"goarch"`
 		Ldflags []string `yaml:"ldflags"`
 	} `yaml:"builds"`
 	Archives []struct {
+		Files           []string `yaml:"files"`
 		NameTemplate    string   `yaml:"name_template"`
 		Formats         []string `yaml:"formats"`
 		FormatOverrides []struct {
@@ -88,7 +93,8 @@ var (
 // stamp is what the release build stamps into the test's binary through .goreleaser.yaml's ldflags.
 var stamp = map[string]string{"Version": "9.8.7", "FullCommit": "3f2a9c1e0d4b5a69788796a5b4c3d2e1f0a9b8c7", "CommitDate": "2026-04-15T10:00:00Z"}
 
-// releaseBinary builds cmd/rollout once with the ldflags of .goreleaser.yaml, as the release does.
+// releaseBinary builds cmd/rollout once with the flags and ldflags of .goreleaser.yaml, as the release
+// does.
 func releaseBinary(t *testing.T) string {
 	t.Helper()
 	c := readGoreleaser(t)
@@ -103,7 +109,8 @@ func releaseBinary(t *testing.T) string {
 			return
 		}
 		binPath = filepath.Join(dir, c.Builds[0].Binary)
-		cmd := exec.Command("go", "build", "-ldflags", strings.Join(ldflags, " "), "-o", binPath, c.Builds[0].Main)
+		args := append([]string{"build"}, c.Builds[0].Flags...)
+		cmd := exec.Command("go", append(args, "-ldflags", strings.Join(ldflags, " "), "-o", binPath, c.Builds[0].Main)...)
 		cmd.Dir = repoRoot
 		cmd.Env = append(os.Environ(), c.Builds[0].Env...)
 		if out, err := cmd.CombinedOutput(); err != nil {
@@ -131,9 +138,30 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// TestGoreleaserCheck runs `goreleaser check` on .goreleaser.yaml. GoReleaser takes minutes to build
-// from the module proxy, so .ci/install-goreleaser builds it once and .ci/test passes its path in
-// ROLLOUT_GORELEASER; it is also looked up in the cache that script fills, then on PATH.
+// update rewrites deploy/testdata/goreleaser-checked.sha256 after a passing `goreleaser check`.
+var update = flag.Bool("update", false, "after goreleaser check passes, record .goreleaser.yaml's hash in testdata/goreleaser-checked.sha256")
+
+// goreleaserStamp is the file that records the configuration goreleaser last checked.
+const goreleaserStamp = "testdata/goreleaser-checked.sha256"
+
+// configHash is .ci/install-goreleaser --config-hash: the hash of .goreleaser.yaml and the GoReleaser
+// version the script installs.
+func configHash(t *testing.T) string {
+	t.Helper()
+	out, err := exec.Command("bash", filepath.Join(repoRoot, ".ci/install-goreleaser"), "--config-hash").Output()
+	if err != nil {
+		t.Fatalf(".ci/install-goreleaser --config-hash: %v", err)
+	}
+	return strings.TrimSpace(string(out))
+}
+
+// TestGoreleaserCheck runs `goreleaser check` on .goreleaser.yaml. GoReleaser takes about 13 minutes
+// to build from the module proxy on two cores, so .ci/install-goreleaser builds it once per machine and
+// .ci/test passes its path in ROLLOUT_GORELEASER; it is also looked up in the cache that script fills,
+// then on PATH. A machine without it (a fresh CI machine) builds it only when the configuration changed
+// since the last passing check: testdata/goreleaser-checked.sha256 records the configuration's hash,
+// written by -update only after the check passed, and this test compares it when GoReleaser is absent,
+// and checks it is current when GoReleaser is there.
 func TestGoreleaserCheck(t *testing.T) {
 	bin := os.Getenv("ROLLOUT_GORELEASER")
 	if bin == "" {
@@ -148,9 +176,15 @@ func TestGoreleaserCheck(t *testing.T) {
 	if bin == "" {
 		bin, _ = exec.LookPath("goreleaser")
 	}
+	hash := configHash(t)
+	recorded, _ := os.ReadFile(goreleaserStamp)
+	current := strings.TrimSpace(strings.Fields(string(recorded) + " x")[0]) == hash
 	if bin == "" {
+		if current {
+			t.Skipf("goreleaser is not installed; .goreleaser.yaml is unchanged since it last passed goreleaser check (%s)", goreleaserStamp)
+		}
 		if os.Getenv("ROLLOUT_INTEGRATION") == "1" {
-			t.Fatal("goreleaser is missing: run .ci/install-goreleaser (it prints the path to set as ROLLOUT_GORELEASER)")
+			t.Fatalf(".goreleaser.yaml changed since goreleaser last checked it (%s) and goreleaser is missing: run .ci/install-goreleaser (it prints the path to set as ROLLOUT_GORELEASER)", goreleaserStamp)
 		}
 		t.Skip("goreleaser is not installed; .ci/install-goreleaser builds it")
 	}
@@ -159,6 +193,15 @@ func TestGoreleaserCheck(t *testing.T) {
 	out, err := cmd.CombinedOutput()
 	if err != nil || !strings.Contains(string(out), "1 configuration file(s) validated") {
 		t.Fatalf("goreleaser check: %v\n%s", err, out)
+	}
+	if *update {
+		if err := os.WriteFile(goreleaserStamp, []byte(hash+"  .goreleaser.yaml + goreleaser version (.ci/install-goreleaser --config-hash)\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	if !current {
+		t.Errorf("goreleaser check passed, but %s does not record this .goreleaser.yaml: run go test ./deploy -run TestGoreleaserCheck -update, so that a machine without goreleaser need not build it", goreleaserStamp)
 	}
 }
 
@@ -221,5 +264,32 @@ func TestReleaseBuildIsStamped(t *testing.T) {
 	flag, err := exec.Command(releaseBinary(t), "--version").Output()
 	if err != nil || !bytes.HasPrefix(flag, []byte("rollout version 9.8.7 (commit 3f2a9c1e0d4b, 2026-04-15T10:00:00Z)")) {
 		t.Errorf("rollout --version = %q, %v", flag, err)
+	}
+}
+
+// apacheLicenseSHA256 is the SHA-256 of the Apache License 2.0 as the Apache Software Foundation
+// publishes it (https://www.apache.org/licenses/LICENSE-2.0.txt), which Debian ships as
+// /usr/share/common-licenses/Apache-2.0 and Argo Rollouts and Flux ship as their LICENSE.
+const apacheLicenseSHA256 = "cfc7749b96f63bd31c3c42b5c471bf756814053e847c10f3eb003417bc523d30"
+
+// TestLicenseInEveryArchive: the repository holds the standard Apache-2.0 text as LICENSE, and every
+// release archive carries it (GoReleaser's archives.files), with the other files it names, which exist.
+func TestLicenseInEveryArchive(t *testing.T) {
+	raw, err := os.ReadFile(filepath.Join(repoRoot, "LICENSE"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum := sha256.Sum256(raw); hex.EncodeToString(sum[:]) != apacheLicenseSHA256 {
+		t.Errorf("LICENSE is not the Apache License 2.0's standard text (sha256 %x)", sum)
+	}
+	c := readGoreleaser(t)
+	files := c.Archives[0].Files
+	if !slices.Contains(files, "LICENSE") {
+		t.Errorf("archives.files %v: the release archives lack LICENSE", files)
+	}
+	for _, f := range files {
+		if _, err := os.Stat(filepath.Join(repoRoot, f)); err != nil {
+			t.Errorf("archives.files names %s: %v", f, err)
+		}
 	}
 }

@@ -2,6 +2,7 @@ package deploy_test
 
 import (
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -92,5 +93,55 @@ func TestReleaseWorkflow(t *testing.T) {
 	}
 	if !found {
 		t.Error("release.yml does not run goreleaser/goreleaser-action")
+	}
+}
+
+// .ci/install-goreleaser --if-changed, as .ci/test runs it on a machine without GoReleaser: nothing is
+// built while .goreleaser.yaml and the version are the ones testdata/goreleaser-checked.sha256 records;
+// GoReleaser is built (`go install`, here a stand-in go on PATH that records its arguments) when they
+// differ; a built one is found without building again.
+func TestGoreleaserBuiltOnlyWhenItsConfigChanged(t *testing.T) {
+	fake := t.TempDir()
+	calls := filepath.Join(fake, "calls")
+	script := `#!/usr/bin/env bash
+echo "$*" >> "` + calls + `"
+case "$1" in
+env) echo "` + filepath.Join(fake, "cache", "go-build") + `" ;;
+install) mkdir -p "$GOBIN" && printf '#!/bin/sh\n' > "$GOBIN/goreleaser" && chmod +x "$GOBIN/goreleaser" ;;
+esac
+`
+	if err := os.WriteFile(filepath.Join(fake, "go"), []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	run := func(version string) (stdout, stderr string) {
+		t.Helper()
+		cmd := exec.Command("bash", filepath.Join(repoRoot, ".ci/install-goreleaser"), "--if-changed")
+		cmd.Env = []string{"PATH=" + fake + ":" + os.Getenv("PATH"), "HOME=" + fake, "ROLLOUT_TOOLS=" + filepath.Join(fake, "tools")}
+		if version != "" {
+			cmd.Env = append(cmd.Env, "GORELEASER_VERSION="+version)
+		}
+		var out, errOut strings.Builder
+		cmd.Stdout, cmd.Stderr = &out, &errOut
+		if err := cmd.Run(); err != nil {
+			t.Fatalf("install-goreleaser: %v\n%s", err, errOut.String())
+		}
+		return strings.TrimSpace(out.String()), errOut.String()
+	}
+	installs := func() int {
+		raw, _ := os.ReadFile(calls)
+		return strings.Count(string(raw), "install github.com/goreleaser/goreleaser/v2@")
+	}
+
+	out, msg := run("")
+	if out != "" || installs() != 0 || !strings.Contains(msg, "unchanged since goreleaser") {
+		t.Errorf("with the recorded configuration: printed %q, %d builds, said %q; want nothing built", out, installs(), msg)
+	}
+	out, msg = run("v2.16.0") // another version: the check it recorded no longer holds
+	want := filepath.Join(fake, "tools", "goreleaser-v2.16.0", "goreleaser")
+	if out != want || installs() != 1 || !strings.Contains(msg, "about 13 minutes") {
+		t.Errorf("with another configuration: printed %q, %d builds, said %q; want %s built once", out, installs(), msg, want)
+	}
+	if out, _ = run("v2.16.0"); out != want || installs() != 1 {
+		t.Errorf("a built goreleaser was built again (%d builds), or not found (%q)", installs(), out)
 	}
 }

@@ -74,7 +74,11 @@ type Loop struct {
 	// Actor names the person on whose behalf Operate commits ("Name <email>"); it goes into the
 	// commit's Rollout-Actor trailer. Empty for none.
 	Actor string
-	Log   *slog.Logger
+	// Publish are the files applications route by (a GrowthBook export), rendered again into every
+	// commit the loop makes on the default branch, and committed at the end of a pass when a merge or a
+	// person's edit left them behind the specs. Empty: nothing is published.
+	Publish []Publication
+	Log     *slog.Logger
 
 	// querying holds, by rollout, the start of a metrics query that is still running: an abandoned one
 	// whose source ignored its deadline. The rollout's source is not asked again until it returns, so
@@ -111,6 +115,10 @@ type Report struct {
 	Branch  string
 	Head    string
 	Results []Result
+	// Published is the commit that brought Loop.Publish's files up to date at the end of the pass ("" for
+	// none); PublishErr is why they could not be (the next pass tries again).
+	Published  string
+	PublishErr error
 }
 
 // Failed reports whether any rollout or spec failed.
@@ -210,6 +218,12 @@ func (l *Loop) Run(ctx context.Context, opts RunOptions) (*Report, error) {
 		l.log().Info("rollout", "rollout", res.Rollout, "decision", string(res.Decision), "from", res.From,
 			"to", res.To, "effect", res.Effect, "commit", res.Commit, "error", res.Err)
 		rep.Results = append(rep.Results, res)
+	}
+	if !opts.DryRun && ctx.Err() == nil {
+		rep.Published, rep.PublishErr = l.publishStale(ctx, t)
+		if rep.PublishErr != nil {
+			l.log().Warn("publish", "error", rep.PublishErr)
+		}
 	}
 	return rep, nil
 }
@@ -477,6 +491,7 @@ func (l *Loop) commitDefault(ctx context.Context, t *tick, doc *rollouts.Documen
 	if err != nil {
 		return res, err
 	}
+	res.Warnings = append(res.Warnings, l.published(t.snap.Files, t.set, files)...)
 	commit, err := l.Repo.Push(ctx, PushRequest{
 		Branch: t.snap.Branch, Parent: t.snap.Head, Expect: t.snap.Head,
 		Files: files, Message: act.message, When: l.now(),

@@ -1081,8 +1081,9 @@ func TestFutureStageStartIsAnErrorThatStillRollsBack(t *testing.T) {
 			t.Fatalf("pass %d: %+v", i+1, res)
 		}
 	}
-	if w := windows[len(windows)-1]; !w.From.Equal(h.now.Add(-4*time.Hour)) || !w.To.Equal(h.now) {
-		t.Errorf("window %+v, want the stage's minDuration (4h) before now", w)
+	// The whole-stage window is the stage's last minDuration; the judge's recent windows are shorter.
+	if !slices.ContainsFunc(windows, func(w policy.Window) bool { return w.From.Equal(h.now.Add(-4*time.Hour)) && w.To.Equal(h.now) }) {
+		t.Errorf("windows %+v, want one of the stage's minDuration (4h) before now", windows)
 	}
 	if len(h.notes.events) != 1 || h.notes.events[0].Decision != "alert" ||
 		!strings.Contains(strings.Join(h.notes.events[0].Reasons, "; "), "stage start in the future since") {

@@ -94,7 +94,10 @@ func (app *App) operate(ctx context.Context, name string, op reconcile.Operation
 	if err != nil {
 		return err
 	}
-	loop := app.loop(w, "", app.cliLog())
+	loop, err := app.loop(w, "", app.cliLog())
+	if err != nil {
+		return err
+	}
 	res, err := loop.Operate(ctx, name, op, reason)
 	var warnings []string
 	if res.Commit != "" {

@@ -102,7 +102,10 @@ func (app *App) reconcileRun(ctx context.Context, opts *reconcileOptions, plan b
 	if err != nil {
 		return err
 	}
-	loop := app.loop(w, opts.Metrics, app.cliLog())
+	loop, err := app.loop(w, opts.Metrics, app.cliLog())
+	if err != nil {
+		return err
+	}
 	rep, err := loop.Run(ctx, reconcile.RunOptions{DryRun: opts.DryRun})
 	if err != nil {
 		return err
@@ -131,6 +134,12 @@ func (app *App) reconcileRun(ctx context.Context, opts *reconcileOptions, plan b
 	}
 	if err != nil {
 		return err
+	}
+	if rep.Published != "" {
+		fmt.Fprintf(app.Stderr, "rollout: published %s in %s (the specs had changed without it)\n", app.Getenv(envExportGrowthBook), shortHash(rep.Published))
+	}
+	if rep.PublishErr != nil {
+		fmt.Fprintf(app.Stderr, "rollout: warning: %v (the next pass tries again)\n", rep.PublishErr)
 	}
 	hints := map[string]bool{}
 	for _, r := range rep.Results {

@@ -66,7 +66,10 @@ func (app *App) runDaemon(ctx context.Context, opts *runOptions) error {
 	if err != nil {
 		return err
 	}
-	loop := app.loop(w, opts.Metrics, log)
+	loop, err := app.loop(w, opts.Metrics, log)
+	if err != nil {
+		return err
+	}
 	d := &daemon.Daemon{
 		Reconciler:   loop,
 		Notifier:     loop.Notifier,

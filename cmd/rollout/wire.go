@@ -185,7 +185,11 @@ func (app *App) wire(ctx context.Context, out io.Writer, signed bool) (*wiring, 
 }
 
 // loop builds the reconciler over w. metricsOverride (--metrics) replaces every spec's source.
-func (app *App) loop(w *wiring, metricsOverride string, log *slog.Logger) *reconcile.Loop {
+func (app *App) loop(w *wiring, metricsOverride string, log *slog.Logger) (*reconcile.Loop, error) {
+	publish, err := app.publications()
+	if err != nil {
+		return nil, err
+	}
 	return &reconcile.Loop{
 		Repo:     w.repo,
 		Forge:    w.forge,
@@ -207,8 +211,9 @@ func (app *App) loop(w *wiring, metricsOverride string, log *slog.Logger) *recon
 		Bot:     w.botName,
 		Actor:   app.actor(),
 		Now:     app.Now,
+		Publish: publish,
 		Log:     log,
-	}
+	}, nil
 }
 
 // actor names the person running a manual operation, for the commit's Rollout-Actor trailer: the

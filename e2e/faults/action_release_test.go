@@ -15,6 +15,7 @@ import (
 	"regexp"
 	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"text/template"
@@ -73,9 +74,14 @@ var exprRe = regexp.MustCompile(`\$\{\{\s*([^}]*?)\s*\}\}`)
 
 // expr evaluates the expressions action.yml uses: inputs, the github and runner contexts, step outputs.
 func (r *actionRun) expr(e string) string {
+	if left, right, ok := strings.Cut(e, "=="); ok {
+		return strconv.FormatBool(r.expr(strings.TrimSpace(left)) == r.expr(strings.TrimSpace(right)))
+	}
 	switch {
 	case strings.HasPrefix(e, "inputs."):
 		return r.inputs[strings.TrimPrefix(e, "inputs.")]
+	case e == "github.token":
+		return ghToken // the job's own GITHUB_TOKEN in this world
 	case e == "github.action_ref":
 		return r.ref
 	case e == "github.action_repository":
@@ -339,7 +345,7 @@ func publish(t *testing.T, gh *githubtest.Server, tag, commit string, tamper boo
 }
 
 func newActionRun(t *testing.T, g *github, ref string, inputs map[string]string) *actionRun {
-	in := map[string]string{"command": "reconcile", "dir": "rollouts", "args": "", "token": ghToken, "comment": "true", "version": ""}
+	in := map[string]string{"command": "reconcile", "dir": "rollouts", "args": "", "token": ghToken, "comment": "true", "version": "", "export-growthbook": ""}
 	for k, v := range inputs {
 		in[k] = v
 	}
@@ -380,6 +386,11 @@ func TestActionRunsTheReleaseBinary(t *testing.T) {
 	summary, _ := os.ReadFile(r.summary)
 	if !strings.Contains(string(summary), "| summarizer | rollback |") || !strings.Contains(r.outputs["run"]["decisions"], `"decision":"rollback"`) {
 		t.Errorf("summary %s\ndecisions %q", summary, r.outputs["run"]["decisions"])
+	}
+	// The job's own GITHUB_TOKEN pushed the rollback, and no export rode along: the run says that a
+	// workflow chained on the push will not carry it to the applications.
+	if !strings.Contains(r.printed.String(), "::warning title=rollout: rollbacks may not reach your applications::") || !strings.Contains(string(summary), "export-growthbook") {
+		t.Errorf("no warning that the rollback starts no workflow:\n%s\n%s", r.printed.String(), summary)
 	}
 	// Logged, not asserted: timings belong in benchmarks. The CPU time is what the steps cost on a
 	// runner that has its cores to itself, whatever else this machine is running.

@@ -59,14 +59,15 @@ func TestActionPlanShowsAPromptEditRestart(t *testing.T) {
 		return string(s), string(o)
 	}
 
-	// A pull request that changes something else plans no restart; with no metrics file yet the plan
-	// holds with "no data yet" and succeeds.
+	// A pull request that changes something else plans no restart; with no metrics file in the
+	// checkout the pull request's plan holds, saying the runner cannot reach production metrics, and
+	// succeeds.
 	other := gittest.Clone(t, g.bare)
 	other.Write(map[string]string{"README.md": "summaries\n"})
 	other.Commit("Document the summarizer")
 	if summary, output := plan(other); strings.Contains(output, `"decision":"start"`) || strings.Contains(summary, "changed") ||
-		!strings.Contains(output, `"decision":"hold"`) || !strings.Contains(summary, "no data yet") || strings.Contains(summary, "failed") {
-		t.Fatalf("a pull request that leaves the prompt alone: want a hold with no data yet, no restart:\n%s\n%s", summary, output)
+		!strings.Contains(output, `"decision":"hold"`) || !strings.Contains(summary, "production metrics are not reachable from this runner") || strings.Contains(summary, "failed") {
+		t.Fatalf("a pull request that leaves the prompt alone: want a hold without metrics, no restart:\n%s\n%s", summary, output)
 	}
 
 	pr := gittest.Clone(t, g.bare)

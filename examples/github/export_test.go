@@ -25,17 +25,27 @@ func TestExportWorkflow(t *testing.T) {
 		t.Fatal(err)
 	}
 	var publish string
-	exports := false
+	exports, installs := false, ""
 	for _, j := range w.Jobs {
 		for _, s := range j.Steps {
 			checkNoInjection(t, "export-growthbook.yml", s)
+			if strings.Contains(s.Run, "go install") || strings.HasPrefix(s.Uses, "actions/setup-go@") {
+				t.Errorf("step %q builds rollout; want the checksummed release the action installs", s.Name)
+			}
+			if strings.HasPrefix(s.Uses, "rollout-dev/rollout@") {
+				if s.With["command"] != "install" || s.ID == "" {
+					t.Errorf("%s with %v: want command: install and an id", s.Uses, s.With)
+				}
+				installs = s.ID
+				continue
+			}
 			if s.Uses != "" {
 				if !exportPinnedUse.MatchString(s.Uses) || !regexp.MustCompile(regexp.QuoteMeta(s.Uses)+` # v\d+(\.\d+)*\n`).Match(raw) {
 					t.Errorf("%s: pin third-party actions to a full commit SHA with the tag in a comment", s.Uses)
 				}
 			}
-			if strings.Contains(s.Run, "rollout export growthbook") {
-				exports = true
+			if strings.Contains(s.Run, `"$ROLLOUT" export growthbook`) {
+				exports = installs != "" && s.Env["ROLLOUT"] == "${{ steps."+installs+".outputs.bin }}"
 			}
 			if strings.HasPrefix(s.Name, "Publish") {
 				publish = s.Run
@@ -43,7 +53,7 @@ func TestExportWorkflow(t *testing.T) {
 		}
 	}
 	if !exports || publish == "" {
-		t.Fatalf("want a step running rollout export growthbook and a Publish step")
+		t.Fatalf("want the action installing rollout, a step running its bin output's export growthbook, and a Publish step")
 	}
 
 	// The publish script, run in a checkout of a real remote: it creates the features branch, leaves it

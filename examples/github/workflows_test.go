@@ -81,13 +81,16 @@ func TestActionMetadata(t *testing.T) {
 	if a.Name == "" || a.Description == "" {
 		t.Error("name and description are required")
 	}
-	for _, in := range []string{"command", "dir", "args", "token"} {
+	for _, in := range []string{"command", "dir", "args", "token", "export-growthbook"} {
 		if a.Inputs[in].Description == "" {
 			t.Errorf("input %q missing or undocumented", in)
 		}
 	}
 	if a.Inputs["token"].Default != "${{ github.token }}" {
 		t.Errorf("token default = %q", a.Inputs["token"].Default)
+	}
+	if v := a.Outputs["bin"].Value; v != "${{ steps.install.outputs.bin }}" {
+		t.Errorf("output bin = %q", v)
 	}
 	if v := a.Outputs["decisions"].Value; v != "${{ steps.run.outputs.decisions }}" {
 		t.Errorf("decisions output value = %q", v)
@@ -147,9 +150,9 @@ func TestExampleWorkflows(t *testing.T) {
 		command     string
 		group       string
 	}{
-		{"reconcile.yml", "schedule", map[string]string{"contents": "write", "pull-requests": "write"}, "reconcile", "rollout-reconcile"},
+		{"reconcile.yml", "schedule", map[string]string{"contents": "read"}, "reconcile", "rollout-reconcile"},
 		{"pull-request.yml", "pull_request", map[string]string{"contents": "read", "pull-requests": "write"}, "plan", ""},
-		{"rollback.yml", "workflow_dispatch", map[string]string{"contents": "write", "pull-requests": "write"}, "rollback", "rollout-reconcile"},
+		{"rollback.yml", "workflow_dispatch", map[string]string{"contents": "read"}, "rollback", "rollout-reconcile"},
 		{"report-pages.yml", "schedule", map[string]string{"contents": "read", "pages": "write", "id-token": "write"}, "report", "rollout-report-pages"},
 	}
 	for _, tt := range tests {
@@ -158,6 +161,9 @@ func TestExampleWorkflows(t *testing.T) {
 			strictDecode(t, tt.file, &w)
 			if _, ok := w.On[tt.trigger]; !ok || w.Name == "" {
 				t.Errorf("name %q, triggers %v: want %s", w.Name, keys(w.On), tt.trigger)
+			}
+			if len(w.Permissions) != len(tt.permissions) {
+				t.Errorf("permissions = %v, want exactly %v", w.Permissions, tt.permissions)
 			}
 			for k, v := range tt.permissions {
 				if w.Permissions[k] != v {
@@ -246,6 +252,99 @@ func TestActionsPinnedBySHA(t *testing.T) {
 	}
 	if len(pins) == 0 {
 		t.Fatal("no third-party action found: the pattern is broken")
+	}
+}
+
+// TestWritersUseOneNarrowedAppToken: reconcile.yml and rollback.yml write with the same GitHub App's
+// token, narrowed to contents and pull requests, and pass it to the checkout and the action (so that
+// their pushes start the workflows chained on them); both keep the GrowthBook export in the commits
+// they make, so that a rollback reaches applications whatever the token.
+func TestWritersUseOneNarrowedAppToken(t *testing.T) {
+	var app map[string]string
+	for _, file := range []string{"reconcile.yml", "rollback.yml"} {
+		var w workflow
+		strictDecode(t, file, &w)
+		for _, j := range w.Jobs {
+			appID := ""
+			for i, s := range j.Steps {
+				switch {
+				case strings.HasPrefix(s.Uses, "actions/create-github-app-token@"):
+					if i != 0 {
+						t.Errorf("%s: the App token step is step %d, want the first", file, i)
+					}
+					appID = s.ID
+					perms := map[string]string{}
+					for k, v := range s.With {
+						if strings.HasPrefix(k, "permission-") {
+							perms[k] = v
+						}
+					}
+					if len(perms) != 2 || perms["permission-contents"] != "write" || perms["permission-pull-requests"] != "write" {
+						t.Errorf("%s: the App token's permissions are %v, want contents and pull-requests write alone", file, perms)
+					}
+					who := map[string]string{"client-id": s.With["client-id"], "private-key": s.With["private-key"]}
+					if app == nil {
+						app = who
+					} else if who["client-id"] != app["client-id"] || who["private-key"] != app["private-key"] {
+						t.Errorf("%s: App %v, want the same App as reconcile.yml (%v)", file, who, app)
+					}
+				case strings.HasPrefix(s.Uses, "actions/checkout@"), strings.HasPrefix(s.Uses, "rollout-dev/rollout@"):
+					if want := "${{ steps." + appID + ".outputs.token }}"; appID == "" || s.With["token"] != want {
+						t.Errorf("%s: step %q has token %q, want the App's (%s)", file, s.Uses, s.With["token"], want)
+					}
+					if strings.HasPrefix(s.Uses, "rollout-dev/rollout@") && s.With["export-growthbook"] != "features/growthbook.json" {
+						t.Errorf("%s: export-growthbook = %q, want features/growthbook.json", file, s.With["export-growthbook"])
+					}
+				}
+			}
+			if appID == "" {
+				t.Errorf("%s: no App token step", file)
+			}
+		}
+	}
+}
+
+// TestRunScriptWarnsOfUnchainedPushes: a command that commits with the job's own GITHUB_TOKEN and keeps
+// no export says that chained workflows will not run after a rollback, as an annotation and in the
+// summary; with the export, another token or a read-only command it says nothing.
+func TestRunScriptWarnsOfUnchainedPushes(t *testing.T) {
+	dir := t.TempDir()
+	fakeBin(t, dir, "rollout", `echo '[]'`)
+	for _, tt := range []struct {
+		command, isGitHubToken, export string
+		warn                           bool
+	}{
+		{"reconcile", "true", "", true},
+		{"rollback", "true", "", true},
+		{"reconcile", "true", "features/growthbook.json", false},
+		{"reconcile", "false", "", false},
+		{"status", "true", "", false},
+	} {
+		summary, _, stdout, err := runScript(t, dir, map[string]string{"ROLLOUT_BIN": dir + "/rollout", "INPUT_COMMAND": tt.command,
+			"ROLLOUT_TOKEN_IS_GITHUB_TOKEN": tt.isGitHubToken, "ROLLOUT_EXPORT_GROWTHBOOK": tt.export})
+		if err != nil {
+			t.Fatalf("%+v: %v\n%s", tt, err, stdout)
+		}
+		annotated := strings.Contains(stdout, "::warning title=rollout: rollbacks may not reach your applications::this job pushes with GITHUB_TOKEN")
+		summarised := strings.Contains(summary, "export-growthbook")
+		if annotated != tt.warn || summarised != tt.warn {
+			t.Errorf("%+v: annotation %v, in the summary %v, want %v\n%s\n%s", tt, annotated, summarised, tt.warn, stdout, summary)
+		}
+	}
+}
+
+// TestRunScriptInstall: the install command runs nothing but `rollout version`, for a later step that
+// runs the binary from the bin output.
+func TestRunScriptInstall(t *testing.T) {
+	dir := t.TempDir()
+	fakeBin(t, dir, "rollout", `echo "$@" >> "$(dirname "$0")/calls"; echo "rollout version v1.4.0"`)
+	summary, _, stdout, err := runScript(t, dir, map[string]string{"ROLLOUT_BIN": dir + "/rollout", "INPUT_COMMAND": "install"})
+	if err != nil {
+		t.Fatalf("%v\n%s", err, stdout)
+	}
+	calls, _ := os.ReadFile(filepath.Join(dir, "calls"))
+	if strings.TrimSpace(string(calls)) != "version\nversion" || !strings.Contains(summary, "rollout version v1.4.0") {
+		t.Errorf("calls %q, summary %q", calls, summary)
 	}
 }
 

@@ -119,6 +119,7 @@ type Daemon struct {
 	decision   *prometheus.CounterVec
 	invalid    *prometheus.CounterVec
 	conns      prometheus.Gauge
+	rollouts   *rolloutGauges
 
 	mu      sync.Mutex
 	running map[string]bool
@@ -146,7 +147,8 @@ func (d *Daemon) init() {
 		d.conns = prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "rollout_http_connections", Help: "HTTP connections of /healthz and /metrics open now.",
 		})
-		d.registry.MustRegister(d.ticks, d.duration, d.decision, d.invalid, d.conns)
+		d.rollouts = newRolloutGauges(d.now)
+		d.registry.MustRegister(d.ticks, d.duration, d.decision, d.invalid, d.conns, d.rollouts)
 		d.running = map[string]bool{}
 	})
 }
@@ -267,6 +269,7 @@ func (d *Daemon) schedule(ctx context.Context, inflight *sync.WaitGroup) {
 		}
 		if set != nil {
 			d.remember(ctx, set, known)
+			d.rollouts.specs(set, func(name string) bool { return known[name] != nil })
 		}
 		names := make([]string, 0, len(known))
 		for name := range known {
@@ -451,6 +454,7 @@ func (d *Daemon) pass(ctx context.Context, names []string) {
 		return
 	}
 	d.setHealth(nil)
+	d.rollouts.passed(rep, d.Now())
 	result := "ok"
 	for _, r := range rep.Results {
 		decision := string(r.Decision)
@@ -537,6 +541,14 @@ func orDefault[T int | time.Duration](v, def T) T {
 		return def
 	}
 	return v
+}
+
+// now is Now, or the wall clock when it is not set.
+func (d *Daemon) now() time.Time {
+	if d.Now == nil {
+		return time.Now()
+	}
+	return d.Now()
 }
 
 func (d *Daemon) after(dur time.Duration) <-chan time.Time {

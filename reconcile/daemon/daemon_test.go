@@ -77,9 +77,13 @@ type fakeReconciler struct {
 	mu       sync.Mutex
 	ctxErr   []error
 	specsErr error
+	// results, when set, is what a pass reports for a rollout (default: hold).
+	results map[string]reconcile.Result
 }
 
 func (f *fakeReconciler) Specs(ctx context.Context) (*rollouts.Set, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
 	if f.specsErr != nil {
 		return nil, f.specsErr
 	}
@@ -98,7 +102,11 @@ func (f *fakeReconciler) Run(ctx context.Context, opts reconcile.RunOptions) (*r
 	f.mu.Unlock()
 	rep := &reconcile.Report{}
 	for _, n := range opts.Only {
-		rep.Results = append(rep.Results, reconcile.Result{Rollout: n, Decision: policy.Hold})
+		res, ok := f.results[n]
+		if !ok {
+			res = reconcile.Result{Rollout: n, Decision: policy.Hold}
+		}
+		rep.Results = append(rep.Results, res)
 	}
 	return rep, nil
 }
