@@ -2,6 +2,7 @@ package reconcile
 
 import (
 	"fmt"
+	"net/url"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -17,10 +18,14 @@ func Marker(rollout string) string { return "<!-- rollout:" + rollout + " -->" }
 
 // EvidenceBody is the body of a proposal: the evidence package's rendering of the decision on spec
 // (table, sample sizes, timeline, charts, escaped), a line naming the bot, and the hidden markers of the
-// rollout and of the change proposed (target). It holds no clock reading, so the same evidence renders
+// rollout and of the change proposed (target). With reportURL set (the published `rollout report`
+// page), it links the rollout's charts there. It holds no clock reading, so the same evidence renders
 // the same body and an unchanged proposal is not edited.
-func EvidenceBody(spec *rollouts.Spec, d policy.Decision, target, bot string) string {
+func EvidenceBody(spec *rollouts.Spec, d policy.Decision, target, bot, reportURL string) string {
 	var tail strings.Builder
+	if link := ReportLink(reportURL, spec.Name); link != "" {
+		fmt.Fprintf(&tail, "\nEvery rule's estimate and interval over time, against its limit: [charts of %s](%s).\n", evidence.Text(spec.Name), link)
+	}
 	if routes := spec.Traffic.Routes; len(routes) > 0 {
 		files := make([]string, len(routes))
 		for i, r := range routes {
@@ -99,3 +104,15 @@ var inlineEscaper = strings.NewReplacer(`\`, `\\`, "&", "&amp;", "<", "&lt;", ">
 
 // Inline is s on one line, safe to put in a pull request body or comment.
 func Inline(s string) string { return inlineEscaper.Replace(oneLine(s)) }
+
+// ReportLink is the address of rollout's section in the report page published at reportURL (its
+// anchor is "r-" and the rollout's name, as `rollout report` writes it), or "" when reportURL is not
+// an http(s) address: a link in a pull request must not run script or point at a file.
+func ReportLink(reportURL, rollout string) string {
+	u, err := url.Parse(strings.TrimSpace(reportURL))
+	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+		return ""
+	}
+	u.Fragment = "r-" + rollout
+	return u.String()
+}

@@ -24,7 +24,7 @@ func TestEvidenceBodyFitsGitHub(t *testing.T) {
 			d.Metrics = append(d.Metrics, policy.RuleResult{Name: "metric_" + strings.Repeat("x", i%7), Verdict: policy.Pass,
 				Reason: strings.Repeat("r", 1800+i)})
 		}
-		body := EvidenceBody(spec, d, "0123456789ab", DefaultBot)
+		body := EvidenceBody(spec, d, "0123456789ab", DefaultBot, "")
 		if got := utf8.RuneCountInString(body); got > evidence.MaxBody {
 			t.Errorf("%d metrics: body of %d characters, over %d", n, got, evidence.MaxBody)
 		}
@@ -35,6 +35,35 @@ func TestEvidenceBodyFitsGitHub(t *testing.T) {
 		}
 		if targetOf(body) != "0123456789ab" {
 			t.Errorf("%d metrics: target %q", n, targetOf(body))
+		}
+	}
+}
+
+// TestProposalLinksTheReportCharts: with the published report's address, a proposal links its
+// rollout's section of the page; an address that is not http(s) gets no link.
+func TestProposalLinksTheReportCharts(t *testing.T) {
+	spec := &rollouts.Spec{Name: "summarizer", Canary: &rollouts.Variant{Model: "m"}}
+	d := policy.Decision{Rollout: "summarizer", Action: policy.Advance, Current: policy.Step{Weight: 5}, Next: &policy.Step{Stage: 1, Weight: 25}}
+	tests := []struct {
+		url, want string
+	}{
+		{"https://acme.github.io/llm-config/", "[charts of summarizer](https://acme.github.io/llm-config/#r-summarizer)"},
+		{"https://reports.acme.dev/rollout/index.html#old", "[charts of summarizer](https://reports.acme.dev/rollout/index.html#r-summarizer)"},
+		{"", ""},
+		{"javascript:alert(1)", ""},
+		{"file:///etc/passwd", ""},
+		{"acme.github.io/llm-config", ""},
+	}
+	for _, tt := range tests {
+		body := EvidenceBody(spec, d, "", DefaultBot, tt.url)
+		if tt.want == "" {
+			if strings.Contains(body, "charts of") {
+				t.Errorf("report URL %q: the body links charts:\n%s", tt.url, body)
+			}
+			continue
+		}
+		if !strings.Contains(body, tt.want) {
+			t.Errorf("report URL %q: body lacks %s:\n%s", tt.url, tt.want, body)
 		}
 	}
 }

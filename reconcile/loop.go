@@ -61,7 +61,10 @@ type Loop struct {
 	Dir string
 	// Bot is the name the bot signs its proposals and comments with; default "rollout-bot".
 	Bot string
-	Now func() time.Time
+	// ReportURL is where the published `rollout report` page lives (a GitHub Pages site, say); when
+	// set, each proposal links its rollout's charts there. Empty: no link.
+	ReportURL string
+	Now       func() time.Time
 	// MaxRetries bounds the fresh decisions after a rejected push; a rollback gets three times as many.
 	MaxRetries int
 	// MetricsTimeout bounds one metrics query; default DefaultMetricsTimeout. A source that does not
@@ -361,7 +364,7 @@ func (l *Loop) act(ctx context.Context, t *tick, doc *rollouts.Document, j judge
 		}
 	}
 	in := planInput{Doc: doc, Decision: d, Proposal: prop, Now: now, MetricsErrors: j.metricsErrors,
-		FailingSince: j.failingSince, Alert: j.alert, MismatchSince: j.mismatchSince, MismatchAlert: j.mismatchAlert, Bot: l.bot()}
+		FailingSince: j.failingSince, Alert: j.alert, MismatchSince: j.mismatchSince, MismatchAlert: j.mismatchAlert, Bot: l.bot(), ReportURL: l.ReportURL}
 	if err := l.pendingNotification(ctx, doc, &in); err != nil {
 		res.Warnings = append(res.Warnings, err.Error())
 	}

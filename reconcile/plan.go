@@ -72,6 +72,8 @@ type planInput struct {
 	NotifyPending        string
 	NotifyMarkUnverified bool
 	Bot                  string
+	// ReportURL is the published report page the proposal links its charts to; "" for none.
+	ReportURL string
 }
 
 // BranchFor is the bot branch of a rollout.
@@ -327,7 +329,7 @@ func planHousekeeping(in planInput, st rollouts.Status) (action, error) {
 	}
 	if open {
 		// Keep the open proposal's title and target: only the evidence changes.
-		body := EvidenceBody(spec, d, targetOf(in.Proposal.Body), in.Bot)
+		body := EvidenceBody(spec, d, targetOf(in.Proposal.Body), in.Bot, in.ReportURL)
 		if sameEvidence(in.Proposal.Body, body) {
 			none.effect = "nothing to do; proposal evidence unchanged"
 			return none, nil
@@ -369,7 +371,7 @@ func withTrailer(msg, key, value string) string {
 func planProposal(in planInput, title string, to int, change rollouts.Change) action {
 	spec, d := in.Doc.Spec, in.Decision
 	target := targetHash(in.Doc.Source, title)
-	body := EvidenceBody(spec, d, target, in.Bot)
+	body := EvidenceBody(spec, d, target, in.Bot, in.ReportURL)
 	req := proposalRequest(spec, title, body)
 	p := in.Proposal
 	base := action{to: to, proposal: req, needsForge: true}

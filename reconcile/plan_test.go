@@ -24,7 +24,7 @@ func TestPlanChange(t *testing.T) {
 	doc := progressing("pull-request")
 	title := "rollout(s): 5% → 25%"
 	target := targetHash(doc.Source, title)
-	sameBody := EvidenceBody(doc.Spec, advance, target, DefaultBot)
+	sameBody := EvidenceBody(doc.Spec, advance, target, DefaultBot, "")
 	tests := []struct {
 		name       string
 		doc        *rollouts.Document

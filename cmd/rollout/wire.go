@@ -209,10 +209,13 @@ func (app *App) loop(w *wiring, metricsOverride string, log *slog.Logger) (*reco
 		History: w.remote,
 		Dir:     app.Dir,
 		Bot:     w.botName,
-		Actor:   app.actor(),
-		Now:     app.Now,
-		Publish: publish,
-		Log:     log,
+		// The published report (ROLLOUT_REPORT_URL, say the Pages site report-pages.yml deploys):
+		// each proposal links its rollout's charts there.
+		ReportURL: app.Getenv("ROLLOUT_REPORT_URL"),
+		Actor:     app.actor(),
+		Now:       app.Now,
+		Publish:   publish,
+		Log:       log,
 	}, nil
 }
 
