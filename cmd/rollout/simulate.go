@@ -71,7 +71,7 @@ Example:
 	f := cmd.Flags()
 	f.StringVar(&opts.SpecPath, "spec", "", "the rollout spec file")
 	f.Float64Var(&opts.Hours, "hours", 6, "how many hours of traffic, ending now")
-	f.IntVar(&opts.Rate, "rate", 50000, "requests per hour, both arms together")
+	f.IntVar(&opts.Rate, "rate", 10000, "requests per hour, both arms together (six hours at the default: about 19 MB, and a healthy canary advances)")
 	f.IntVar(&opts.Users, "users", 20000, "how many users send them; each is routed by the spec's assignment")
 	f.BoolVar(&opts.Regress, "regress", false, "a regressing canary: its error rate jumps from 1% to 15%")
 	f.Uint64Var(&opts.Seed, "seed", 1, "seed of the generator")
