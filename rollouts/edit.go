@@ -828,11 +828,17 @@ func setBlock(src []byte, key string, fields []field, before string) ([]byte, er
 		if err != nil {
 			return nil, err
 		}
-		_, v, _ := mapEntry(f.root, key)
+		k, v, _ := mapEntry(f.root, key)
 		if v == nil {
 			return appendTopBlock(src, key, fields, before, false)
 		}
 		if v.Kind != yaml.MappingNode {
+			if v.Kind == yaml.ScalarNode && v.Tag == "!!null" && f.root.Style&yaml.FlowStyle != 0 {
+				// {"key", …} or {"key": null, …}: fill the entry where it stands, so no line moves.
+				if out, ok := f.fillFlowNull(k, v, fields); ok {
+					return out, nil
+				}
+			}
 			if v.Kind == yaml.ScalarNode && v.Tag == "!!null" {
 				// "key:" with nothing after it: replace the entry with a rendered block.
 				out, err := deleteTopKey(src, key)
@@ -853,6 +859,39 @@ func setBlock(src []byte, key string, fields []field, before string) ([]byte, er
 		src = out
 	}
 	return nil, fmt.Errorf("%s: the flow mapping did not settle", key)
+}
+
+// fillFlowNull gives the null value of key k in the flow-style root mapping the fields as a flow
+// mapping, in place: an explicit null ("null", "~") is replaced, an implicit one ("key" or "key:") gets
+// the mapping after the key. ok is false when the text is not one of those shapes.
+func (f *fileText) fillFlowNull(k, v *yaml.Node, fields []field) ([]byte, bool) {
+	var parts []string
+	for _, fd := range fields {
+		if !fd.omit {
+			parts = append(parts, entryText(f.root, fd))
+		}
+	}
+	value := "{" + strings.Join(parts, ", ") + "}"
+	if v.Value != "" {
+		from := f.offset(v.Line, v.Column)
+		to := f.scalarEnd(v)
+		if from < 0 || to <= from {
+			return nil, false
+		}
+		return f.splice(from, to, value), true
+	}
+	at := f.scalarEnd(k)
+	if at < 0 {
+		return nil, false
+	}
+	i := at
+	for i < len(f.src) && (f.src[i] == ' ' || f.src[i] == '\t') {
+		i++
+	}
+	if i < len(f.src) && f.src[i] == ':' {
+		return f.splice(i+1, i+1, " "+value), true
+	}
+	return f.splice(at, at, ": "+value), true
 }
 
 func setTraffic(src []byte, weight, shadow *int) ([]byte, error) {
