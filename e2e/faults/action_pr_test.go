@@ -16,13 +16,7 @@ import (
 // passes. From a fork, whose token cannot comment, the step still passes; from the same repository, a
 // comment that cannot be posted fails it.
 func TestActionPRPlanWithMetricsUnreachableStaysGreen(t *testing.T) {
-	if _, err := exec.LookPath("jq"); err != nil {
-		t.Skip("the action's script needs jq")
-	}
-	script, err := filepath.Abs(filepath.Join(repoRoot, "action/run.sh"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	script := actionScript(t)
 	spec := progressing("summarizer", "hold")
 	g := newGitHub(t, map[string]string{"rollouts/summarizer.yaml": spec})
 	pr := gittest.Clone(t, g.bare)

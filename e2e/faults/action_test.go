@@ -18,13 +18,7 @@ import (
 // while the webhook answers 500; one runs with a token GitHub refuses. The job summary, the step output
 // and the script's own output name neither the token nor the webhook URL, and do report the failures.
 func TestActionSummaryHoldsNoSecrets(t *testing.T) {
-	if _, err := exec.LookPath("jq"); err != nil {
-		t.Skip("the action's script needs jq")
-	}
-	script, err := filepath.Abs(filepath.Join(repoRoot, "action/run.sh"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	script := actionScript(t)
 	g := newGitHub(t, map[string]string{"rollouts/summarizer.yaml": progressing("summarizer", "hold")})
 	g.writeTraffic("summarizer", 0.30)
 	g.hook.fail(http.StatusInternalServerError)
@@ -80,13 +74,7 @@ func TestActionSummaryHoldsNoSecrets(t *testing.T) {
 // default branch would say "no canary"; the pull request's plan says the rollout starts once it merges,
 // and its heading says it is the pull request's plan against main.
 func TestActionPlansThePullRequestsHead(t *testing.T) {
-	if _, err := exec.LookPath("jq"); err != nil {
-		t.Skip("the action's script needs jq")
-	}
-	script, err := filepath.Abs(filepath.Join(repoRoot, "action/run.sh"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	script := actionScript(t)
 	spec := pending("summarizer")
 	withoutCanary := spec[:strings.Index(spec, "canary:")] + spec[strings.Index(spec, "traffic:"):]
 	g := newGitHub(t, map[string]string{"rollouts/summarizer.yaml": withoutCanary})
@@ -118,4 +106,18 @@ func TestActionPlansThePullRequestsHead(t *testing.T) {
 	if refs := gittest.Git(t, g.bare, "for-each-ref", "--format=%(refname)"); strings.Contains(refs, "rollout/") {
 		t.Errorf("plan wrote a branch: %s", refs)
 	}
+}
+
+// actionScript is the absolute path of the Action's script (action/run.sh), for tests that run it as
+// a workflow step would; they are skipped where jq, which the script needs, is missing.
+func actionScript(t *testing.T) string {
+	t.Helper()
+	if _, err := exec.LookPath("jq"); err != nil {
+		t.Skip("the action's script needs jq")
+	}
+	script, err := filepath.Abs(filepath.Join(repoRoot, "action/run.sh"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return script
 }

@@ -16,13 +16,7 @@ import (
 // rollout, planned by the Action's script against the GitHub test server: the plan says the rollout
 // starts over at stage 0 because that prompt changed.
 func TestActionPlanShowsAPromptEditRestart(t *testing.T) {
-	if _, err := exec.LookPath("jq"); err != nil {
-		t.Skip("the action's script needs jq")
-	}
-	script, err := filepath.Abs(filepath.Join(repoRoot, "action/run.sh"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	script := actionScript(t)
 	const promptPath, prompt = "prompts/summarize/v4.md", "Summarize the text in three sentences.\n"
 	spec := strings.Replace(progressing("summarizer", "hold"), "canary:\n  model: claude-sonnet-4-5-20260415\n  prompt: v3\n",
 		"canary:\n  model: claude-sonnet-4-5-20260415\n  prompt: "+promptPath+"\n", 1)

@@ -19,13 +19,7 @@ import (
 // features/growthbook.json, whose feature for the rollout no longer sends anyone to the canary. The
 // script does not warn of chained workflows, since the export rides along.
 func TestRollbackCommitCarriesTheExport(t *testing.T) {
-	if _, err := exec.LookPath("jq"); err != nil {
-		t.Skip("the action's script needs jq")
-	}
-	script, err := filepath.Abs(filepath.Join(repoRoot, "action/run.sh"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	script := actionScript(t)
 	g := newGitHub(t, map[string]string{
 		"rollouts/summarizer.yaml": progressing("summarizer", "hold"),
 		"rollouts/tagger.yaml":     progressing("tagger", "hold"),
