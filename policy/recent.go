@@ -83,26 +83,61 @@ func WithRecent(src Source) Source { return recentSource{src} }
 type recentSource struct{ src Source }
 
 func (r recentSource) Stats(ctx context.Context, q Query) (*Stats, error) {
+	starts := RecentStarts(q.Window.From, q.Window.To)
+	ws, ok := r.src.(WindowsSource)
+	if !ok || len(starts) == 0 {
+		return r.oneByOne(ctx, q, starts)
+	}
+	// One read for the stage's window and its recent windows.
+	windows := make([]Window, 0, 1+len(starts))
+	windows = append(windows, q.Window)
+	for _, from := range starts {
+		windows = append(windows, Window{From: from, To: q.Window.To})
+	}
+	all, err := ws.StatsWindows(ctx, q, windows)
+	if err != nil {
+		return nil, err
+	}
+	if len(all) != len(windows) {
+		return nil, fmt.Errorf("%w: asked for %d windows, got %d", ErrSourceUnavailable, len(windows), len(all))
+	}
+	st := all[0]
+	if st == nil {
+		return nil, nil
+	}
+	for i, from := range starts {
+		st.Recent = append(st.Recent, RecentStats{From: from, Stats: apart(st, all[i+1])})
+	}
+	return st, nil
+}
+
+// oneByOne asks src for the stage's window, then for each recent window, one query each.
+func (r recentSource) oneByOne(ctx context.Context, q Query, starts []time.Time) (*Stats, error) {
 	st, err := r.src.Stats(ctx, q)
 	if err != nil || st == nil {
 		return st, err
 	}
-	for _, from := range RecentStarts(q.Window.From, q.Window.To) {
+	for _, from := range starts {
 		rq := q
 		rq.Window.From = from
 		rs, err := r.src.Stats(ctx, rq)
 		if err != nil {
 			return nil, fmt.Errorf("recent window from %s: %w", from.UTC().Format(time.RFC3339), err)
 		}
-		if rs == st {
-			// A source that hands out one value for every query: keep the windows apart.
-			c := *rs
-			c.Recent = nil
-			rs = &c
-		}
-		st.Recent = append(st.Recent, RecentStats{From: from, Stats: rs})
+		st.Recent = append(st.Recent, RecentStats{From: from, Stats: apart(st, rs)})
 	}
 	return st, nil
+}
+
+// apart returns a recent window's statistics rs, copied when a source handed out the whole window's
+// value st for every query, so the windows stay apart.
+func apart(st, rs *Stats) *Stats {
+	if rs != st {
+		return rs
+	}
+	c := *rs
+	c.Recent = nil
+	return &c
 }
 
 // judgeRecent judges stats' recent windows on the fail side only and returns the sentences of the

@@ -82,6 +82,35 @@ type Source interface {
 	Stats(ctx context.Context, q Query) (*Stats, error)
 }
 
+// WindowsSource is a Source that answers one query over several windows in one read of its store: a
+// JSON Lines file read once for the stage's window and its recent windows, or for the ticks a report
+// replays, instead of once per window.
+type WindowsSource interface {
+	Source
+	// StatsWindows returns the statistics of q (whose own Window is ignored) over each of windows, in
+	// order, as Stats would return them one by one. An error is the whole call's.
+	StatsWindows(ctx context.Context, q Query, windows []Window) ([]*Stats, error)
+}
+
+// StatsWindows returns src's statistics of q over each of windows, in order: in one read when src is
+// a WindowsSource, else by one Stats call per window.
+func StatsWindows(ctx context.Context, src Source, q Query, windows []Window) ([]*Stats, error) {
+	if ws, ok := src.(WindowsSource); ok {
+		return ws.StatsWindows(ctx, q, windows)
+	}
+	out := make([]*Stats, len(windows))
+	for i, w := range windows {
+		wq := q
+		wq.Window = w
+		st, err := src.Stats(ctx, wq)
+		if err != nil {
+			return nil, err
+		}
+		out[i] = st
+	}
+	return out, nil
+}
+
 // ErrSourceUnavailable marks a source error: the judge holds and never advances on it.
 var ErrSourceUnavailable = errors.New("metrics source unavailable")
 

@@ -300,9 +300,43 @@ func (r *Replayer) replayStage(ctx context.Context, segs []segment, since, now t
 		}
 		dirty = false
 	}
+	// The ticks the cache does not hold are read in batches, one read of the source per batch
+	// (policy.StatsWindows): a JSON Lines file is read once for a batch of ticks, not once a tick.
+	type pending struct {
+		i    int
+		t    time.Time
+		q    policy.Query
+		spec *rollouts.Spec
+	}
+	var batch []pending
+	flush := func() {
+		if len(batch) == 0 {
+			return
+		}
+		windows := make([]policy.Window, len(batch))
+		for j, p := range batch {
+			windows[j] = p.q.Window
+		}
+		all, err := policy.StatsWindows(ctx, src, batch[0].q, windows)
+		if err != nil || len(all) != len(batch) {
+			// A source that fails is asked again next time: nothing is cached.
+			stage.Failed += len(batch)
+			batch = batch[:0]
+			return
+		}
+		for j, p := range batch {
+			results[p.i], have[p.i] = tickOf(policy.Judge(p.spec, policy.Evidence{Stats: all[j]}, p.t)), true
+			// The tick at now moves with every run: it is kept only when it falls on the grid.
+			if !p.t.Equal(now) || onGrid(p.t, st.StageStartedAt, every) {
+				entries[p.t.Unix()], dirty = results[p.i], true
+			}
+		}
+		batch = batch[:0]
+	}
 	for i, t := range ticks {
 		s := segs[segAt(segs, t)]
 		if entries == nil || s.commit != openCommit {
+			flush()
 			save()
 			openCommit, src, srcErr = s.commit, nil, nil
 			var identity string
@@ -332,18 +366,12 @@ func (r *Replayer) replayStage(ctx context.Context, segs []segment, since, now t
 			stage.Failed++
 			continue
 		}
-		stats, err := src.Stats(ctx, q)
-		if err != nil {
-			// A source that fails is asked again next time: nothing is cached.
-			stage.Failed++
-			continue
-		}
-		results[i], have[i] = tickOf(policy.Judge(s.spec, policy.Evidence{Stats: stats}, t)), true
-		// The tick at now moves with every run: it is kept only when it falls on the grid.
-		if !t.Equal(now) || onGrid(t, st.StageStartedAt, every) {
-			entries[t.Unix()], dirty = results[i], true
+		batch = append(batch, pending{i: i, t: t, q: q, spec: s.spec})
+		if len(batch) == replayBatch {
+			flush()
 		}
 	}
+	flush()
 	save()
 	stage.Rules = series(last.spec, ticks, results, have)
 	if stage.To.Before(now) {
@@ -375,6 +403,10 @@ func (r *Replayer) replayStage(ctx context.Context, segs []segment, since, now t
 	}
 	return stage
 }
+
+// replayBatch is how many ticks one read of a source answers: each holds a set of per-arm sums
+// (a few MiB for a JSON Lines file) until the batch is judged.
+const replayBatch = 16
 
 func segAt(segs []segment, t time.Time) int {
 	i := 0

@@ -2,7 +2,8 @@
 // request a line, plain or gzip-compressed.
 //
 // A Source streams the file on every Stats call and keeps only sufficient statistics per arm, never
-// the records, so memory stays flat however large the file grows. A line it cannot read is counted and
+// the records, so memory stays flat however large the file grows. StatsWindows answers several
+// windows (a stage's window and its recent windows, a report's ticks) from one read of the file. A line it cannot read is counted and
 // reported with its line number, never fatal and never read as zeros; a missing optional field leaves
 // that metric without data.
 //
@@ -118,6 +119,20 @@ var ErrNoRollout = errors.New("query names no rollout")
 // policy.ErrNoData. An unreadable file, or a read error midway (such as a truncated gzip stream), is an
 // error wrapping policy.ErrSourceUnavailable and naming the path.
 func (s *Source) Stats(ctx context.Context, q policy.Query) (*policy.Stats, error) {
+	all, err := s.StatsWindows(ctx, q, []policy.Window{q.Window})
+	if err != nil {
+		return nil, err
+	}
+	return all[0], nil
+}
+
+var _ policy.WindowsSource = (*Source)(nil)
+
+// StatsWindows returns what Stats returns for q over each of windows (q.Window is ignored), in order,
+// from one read of the file: each record is parsed once and counted in every window it falls in. The
+// stage's window and its recent windows, or the ticks a report replays, cost one pass, not one each.
+// Memory grows with the number of windows (one set of per-arm sums each), not with the file.
+func (s *Source) StatsWindows(ctx context.Context, q policy.Query, windows []policy.Window) ([]*policy.Stats, error) {
 	if q.Rollout == "" {
 		return nil, ErrNoRollout
 	}
@@ -156,7 +171,7 @@ func (s *Source) Stats(ctx context.Context, q policy.Query) (*policy.Stats, erro
 		fr.Reset(f)
 		return s.decompress(fr)
 	}
-	st, err := s.read(ctx, r, q, reopen)
+	st, err := s.read(ctx, r, q, windows, reopen)
 	if err != nil {
 		if cerr := caller.Err(); cerr != nil {
 			return nil, fmt.Errorf("read %s: %w", s.Path, cerr) // the caller gave up: not the source's fault
@@ -254,7 +269,11 @@ func (s *Source) Read(ctx context.Context, r io.Reader, q policy.Query) (*policy
 		}
 		return r, func() {}, nil
 	}
-	return s.read(ctx, r, q, rewind)
+	all, err := s.read(ctx, r, q, []policy.Window{q.Window}, rewind)
+	if err != nil {
+		return nil, err
+	}
+	return all[0], nil
 }
 
 // ErrNeedsSeek is returned by Read for records out of time order around the first canary record
@@ -264,8 +283,9 @@ var ErrNeedsSeek = errors.New("records out of time order need a second pass, and
 // ErrTooLarge is returned (wrapped) for content beyond Source.MaxBytes.
 var ErrTooLarge = errors.New("metrics file larger than the source's limit")
 
-// read makes one pass over r and, when the records before the first canary record turn out to be out
-// of time order, a second one over the content reopen returns.
+// read makes one pass over r for all of windows and, for each window whose records before its first
+// canary record turn out to be out of time order, a second one (together) over the content reopen
+// returns.
 //
 // Both arms are compared from the stage's first canary record on. One pass finds it and counts at
 // once: a canary record is always in (none is earlier than the first); a stable record is counted
@@ -275,32 +295,55 @@ var ErrTooLarge = errors.New("metrics file larger than the source's limit")
 // in time order. Only a stable record skipped for a canary record that was not yet the earliest, or
 // held and then found at or after the first canary, makes a second pass with the start known. A
 // recorder appends in time order, so the second pass is rare and the benchmark never needs it.
-func (s *Source) read(ctx context.Context, r io.Reader, q policy.Query, reopen func() (io.Reader, func(), error)) (*policy.Stats, error) {
-	p := s.newPass(q, time.Time{}, false)
-	defer p.release()
-	if err := s.scan(ctx, r, p); err != nil {
+func (s *Source) read(ctx context.Context, r io.Reader, q policy.Query, windows []policy.Window, reopen func() (io.Reader, func(), error)) ([]*policy.Stats, error) {
+	passes := make([]*pass, len(windows))
+	for i, w := range windows {
+		wq := q
+		wq.Window = w
+		passes[i] = s.newPass(wq, time.Time{}, false)
+		defer passes[i].release()
+	}
+	if err := s.scan(ctx, r, passes); err != nil {
 		return nil, err
 	}
-	if p.needsSecondPass() {
+	// The windows whose first pass left out stable records it should have counted are read again,
+	// together, each with its start known.
+	var again []*pass
+	var at []int
+	for i, p := range passes {
+		if p.needsSecondPass() {
+			wq := q
+			wq.Window = windows[i]
+			p2 := s.newPass(wq, p.firstCanary, true)
+			defer p2.release()
+			again, at = append(again, p2), append(at, i)
+		}
+	}
+	if len(again) > 0 {
 		r2, release, err := reopen()
 		if err != nil {
 			return nil, fmt.Errorf("second pass: %w", err)
 		}
 		defer release()
-		p2 := s.newPass(q, p.firstCanary, true)
-		defer p2.release()
-		if err := s.scan(ctx, r2, p2); err != nil {
+		if err := s.scan(ctx, r2, again); err != nil {
 			return nil, err
 		}
-		p = p2
+		for j, i := range at {
+			passes[i] = again[j]
+		}
 	}
-	return p.result(), nil
+	out := make([]*policy.Stats, len(passes))
+	for i, p := range passes {
+		out[i] = p.result()
+	}
+	return out, nil
 }
 
 // scan reads every line of r into p, in two stages that overlap on two cores: a reader goroutine
 // splits and parses lines into batches of records of the rollout, and the calling goroutine adds them
 // to the pass, in file order. Malformed lines are the reader's to count.
-func (s *Source) scan(ctx context.Context, r io.Reader, p *pass) error {
+func (s *Source) scan(ctx context.Context, r io.Reader, passes []*pass) error {
+	p := passes[0] // the passes differ only in their windows
 	maxLine := s.MaxLineBytes
 	if maxLine <= 0 {
 		maxLine = DefaultMaxLineBytes
@@ -325,24 +368,28 @@ func (s *Source) scan(ctx context.Context, r io.Reader, p *pass) error {
 		readErr = lines.read(ctx, free, full)
 	}()
 	for b := range full {
-		for i := range b.records {
-			p.lineNo = b.records[i].lineNo
-			p.add(&b.records[i].req)
+		for _, p := range passes {
+			for i := range b.records {
+				p.lineNo = b.records[i].lineNo
+				p.add(&b.records[i].req)
+			}
 		}
 		free <- b
 	}
 	for range batchesInFlight {
 		putBatch(<-free)
 	}
-	p.st.Malformed += lines.malformed
-	for i, n := range lines.malformedLines {
-		if len(p.st.MalformedLines) < p.maxReported {
-			p.st.MalformedLines = append(p.st.MalformedLines, n)
-			p.st.MalformedReasons = append(p.st.MalformedReasons, lines.malformedReasons[i])
+	for _, p := range passes {
+		p.st.Malformed += lines.malformed
+		for i, n := range lines.malformedLines {
+			if len(p.st.MalformedLines) < p.maxReported {
+				p.st.MalformedLines = append(p.st.MalformedLines, n)
+				p.st.MalformedReasons = append(p.st.MalformedReasons, lines.malformedReasons[i])
+			}
 		}
-	}
-	if !lines.seen {
-		p.st.OtherRollouts = lines.others
+		if !lines.seen {
+			p.st.OtherRollouts = lines.others
+		}
 	}
 	if readErr != nil {
 		return readErr
