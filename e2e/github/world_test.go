@@ -204,6 +204,9 @@ func (w *world) newLoop() (*reconcile.Loop, *githubforge.Forge) {
 		Sources:  w.source,
 		Now:      w.clock.Now,
 		Log:      slog.New(slog.NewTextHandler(w.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		// The bound is wall-clock time: on a loaded two-core machine under -race a read of these
+		// files has taken over the default 30 s. These tests are not about it (reconcile's are).
+		MetricsTimeout: 5 * time.Minute,
 	}, forge
 }
 
