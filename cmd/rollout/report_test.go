@@ -13,8 +13,18 @@ import (
 	"github.com/rollout-dev/rollout/examples/demo"
 )
 
-// demoEnd is the simulated moment the default demo ends: the report's --now.
-var demoEnd = demoStart.Add(demo.DefaultHours * time.Hour)
+// reportHours is how much of the demo the report test plays: the regressing model bump is rolled
+// back at hour 13, so 16 hours show a rollback, a stage advanced and a trickle holding, in a third
+// of the time. With -update, which also refreshes the screenshots in docs/, it plays the whole story.
+func reportHours() int {
+	if *update {
+		return demo.DefaultHours
+	}
+	return 16
+}
+
+// demoEnd is the simulated moment the report's demo ends: the report's --now.
+func demoEnd() time.Time { return demoStart.Add(time.Duration(reportHours()) * time.Hour) }
 
 // demoReport plays the demo (seed 1) into a temp dir, makes it the working directory (the specs'
 // file: sources are relative to it, as for `rollout reconcile`), writes the report of its repository
@@ -26,14 +36,14 @@ func demoReport(t *testing.T, extra ...string) (string, []string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	out, err := demo.Run(context.Background(), demo.Config{Dir: dir, Scenario: scenario, Start: demoStart, Hours: demo.DefaultHours,
+	out, err := demo.Run(context.Background(), demo.Config{Dir: dir, Scenario: scenario, Start: demoStart, Hours: reportHours(),
 		Rand: rand.New(rand.NewPCG(1, 0x5eed))})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Chdir(dir)
 	html := filepath.Join(dir, "report.html")
-	args := append([]string{"report", "--repo", "origin.git", "--now", demoEnd.Format(time.RFC3339), "--out", html,
+	args := append([]string{"report", "--repo", "origin.git", "--now", demoEnd().Format(time.RFC3339), "--out", html,
 		"--cache", filepath.Join(dir, "cache")}, extra...)
 	if code, stdout, stderr := runApp(args...); code != exitOK {
 		t.Fatalf("report: exit %d\n%s\n%s", code, stdout, stderr)
@@ -83,7 +93,7 @@ func checkCached(t *testing.T, html string, names []string) {
 	}
 	defer os.Rename("traffic.moved", "traffic")
 	second := filepath.Join(t.TempDir(), "again.html")
-	args := []string{"report", "--repo", "origin.git", "--now", demoEnd.Format(time.RFC3339), "--out", second, "--cache", "cache"}
+	args := []string{"report", "--repo", "origin.git", "--now", demoEnd().Format(time.RFC3339), "--out", second, "--cache", "cache"}
 	if code, stdout, stderr := runApp(args...); code != exitOK {
 		t.Fatalf("second report: exit %d\n%s\n%s", code, stdout, stderr)
 	}

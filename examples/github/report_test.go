@@ -91,7 +91,9 @@ func TestRunScriptReport(t *testing.T) {
 		t.Fatal(err)
 	}
 	start := time.Date(2026, 4, 16, 9, 0, 0, 0, time.UTC)
-	if _, err := demo.Run(context.Background(), demo.Config{Dir: dir, Scenario: scenario, Start: start, Hours: demo.DefaultHours,
+	// 16 hours: the model bump is rolled back at hour 13, the trickle still holds.
+	const hours = 16
+	if _, err := demo.Run(context.Background(), demo.Config{Dir: dir, Scenario: scenario, Start: start, Hours: hours,
 		Rand: rand.New(rand.NewPCG(1, 0x5eed))}); err != nil {
 		t.Fatal(err)
 	}
@@ -101,7 +103,7 @@ func TestRunScriptReport(t *testing.T) {
 	cmd.Dir = dir // the specs' file: sources are relative to it
 	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + tmp, "GITHUB_STEP_SUMMARY=" + summaryFile, "GITHUB_OUTPUT=" + outputFile,
 		"RUNNER_TEMP=" + tmp, "ROLLOUT_BIN=" + bin, "INPUT_COMMAND=report", "INPUT_ARTIFACT=rollout-report",
-		"INPUT_ARGS=--repo origin.git --now " + start.Add(demo.DefaultHours*time.Hour).Format(time.RFC3339) + " --no-cache"}
+		"INPUT_ARGS=--repo origin.git --now " + start.Add(hours*time.Hour).Format(time.RFC3339) + " --no-cache"}
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("run.sh: %v\n%s", err, out)
 	}
