@@ -455,7 +455,8 @@ func QueryFor(spec *rollouts.Spec, now time.Time) (Query, bool) {
 	q.NotRandomised = append(q.NotRandomised, spec.Assignment.Exclude...)
 	q.NotRandomised = append(q.NotRandomised, spec.Assignment.Include...)
 	for _, r := range spec.Analysis.Rules {
-		q.Metrics = append(q.Metrics, MetricQuery{Name: r.Metric, Query: r.Query})
+		q.Metrics = append(q.Metrics, MetricQuery{Name: r.Metric, Query: r.Query, Maturity: rollouts.MaturityOf(r),
+			DefaultMaturity: r.Maturity == nil})
 	}
 	return q, true
 }

@@ -332,7 +332,7 @@ func (r *Replayer) replayStage(ctx context.Context, segs []segment, since, now t
 			stage.Failed++
 			continue
 		}
-		stats, err := src.Stats(ctx, q)
+		stats, err := policy.WithMaturity(src).Stats(ctx, q)
 		if err != nil {
 			// A source that fails is asked again next time: nothing is cached.
 			stage.Failed++

@@ -2,6 +2,7 @@ package synth
 
 import (
 	"bufio"
+	"cmp"
 	"container/heap"
 	"errors"
 	"fmt"
@@ -64,6 +65,9 @@ type Options struct {
 	// (request_id, ts, feedback/quality) LateDelay on average after the request (exponential).
 	LateFeedback float64
 	LateDelay    time.Duration
+	// NegativeLateDelay is the mean delay of a late record whose feedback is negative (LateDelay when
+	// zero): unhappy users often give their thumbs first. A Profile's own delays override both.
+	NegativeLateDelay time.Duration
 	// Bots are a few keys that send a large share of all requests (scripts, integrations, load
 	// tests), each with error rates of its own on each arm: the traffic where a handful of keys
 	// dominate a per-key comparison.
@@ -159,14 +163,14 @@ func Simulate(spec *rollouts.Spec, opts Options, emit func(Request) error) error
 		}
 		seq++
 		req := draw(r, profile, u, at, spec.Name, arm, requestID(opts.Seed, at, seq))
-		if err := split(r, opts, &req, &late, emit); err != nil {
+		if err := split(r, opts, profile, &req, &late, emit); err != nil {
 			return err
 		}
 		if arm == policy.Stable && !at.Before(canaryLive) && assigner.Shadow(r) {
 			seq++
 			mirror := draw(r, canaryProfile(spec, opts, at), u, at, spec.Name, policy.Canary, requestID(opts.Seed, at, seq))
 			mirror.Shadow, mirror.Feedback = true, nil // no user saw the mirrored answer
-			if err := split(r, opts, &mirror, &late, emit); err != nil {
+			if err := split(r, opts, canaryProfile(spec, opts, at), &mirror, &late, emit); err != nil {
 				return err
 			}
 		}
@@ -180,10 +184,14 @@ func Simulate(spec *rollouts.Spec, opts Options, emit func(Request) error) error
 }
 
 // split emits req, moving its feedback and quality into a late record with probability
-// opts.LateFeedback.
-func split(r *rand.Rand, opts Options, req *Request, late *lateQueue, emit func(Request) error) error {
+// opts.LateFeedback, due after an exponential delay whose mean is p's (or opts') late delay.
+func split(r *rand.Rand, opts Options, p Profile, req *Request, late *lateQueue, emit func(Request) error) error {
 	if opts.LateFeedback > 0 && (req.Feedback != nil || req.Quality != nil) && r.Float64() < opts.LateFeedback {
-		delay := time.Duration(r.ExpFloat64() * float64(opts.LateDelay)).Truncate(time.Millisecond)
+		mean := cmp.Or(p.LateDelay, opts.LateDelay)
+		if req.Feedback != nil && *req.Feedback < 0 {
+			mean = cmp.Or(p.NegativeLateDelay, opts.NegativeLateDelay, mean)
+		}
+		delay := time.Duration(r.ExpFloat64() * float64(mean)).Truncate(time.Millisecond)
 		heap.Push(late, Request{TS: req.TS.Add(max(delay, time.Millisecond)), Rollout: req.Rollout, RequestID: req.RequestID,
 			Late: true, Feedback: req.Feedback, Quality: req.Quality})
 		req.Feedback, req.Quality = nil, nil
