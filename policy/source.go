@@ -236,8 +236,8 @@ type Stats struct {
 	// LateRecords counts the late feedback or score records attached to a request of the window; 0
 	// where the source does not count them.
 	LateRecords int64
-	Stable        ArmStats
-	Canary        ArmStats
+	Stable      ArmStats
+	Canary      ArmStats
 	// Malformed counts the records that could not be read; MalformedLines holds the first few
 	// line numbers (file sources) for the report, and MalformedReasons why each could not be read
 	// ("variant must be stable or canary"), one per line number where the source knows it.
