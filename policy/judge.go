@@ -279,6 +279,9 @@ func judgeStage(d Decision, spec *rollouts.Spec, ev Evidence, now time.Time) Dec
 			}
 		}
 	}
+	if why := RequestLevel(spec, d.Unit); why != "" {
+		waiting = append(waiting, why)
+	}
 	if len(unshown) > 0 {
 		budget := budgetOf(spec, ev.Stats)
 		what := "advanceConfidence " + confidenceWords(1-budget.pass)
@@ -328,6 +331,21 @@ func judgeStage(d Decision, spec *rollouts.Spec, ev Evidence, now time.Time) Dec
 	}
 	d.Reasons = append([]string{reason}, notes...)
 	return d
+}
+
+// RequestLevel says why a stage does not advance on evidence counted in unit, else "": evidence that
+// counts requests as independent while the assignment randomises keys (assignment.key is set) and the
+// spec does not declare the request the unit. One user's requests are alike (a user whose prompts
+// break the canary fails on most of them), so such bounds are too narrow: a canary at its limit
+// advanced in a third of simulated stages instead of a fifth (TestKeylessRecords). A rule still
+// rolls back on it.
+func RequestLevel(spec *rollouts.Spec, unit Unit) string {
+	if unit != UnitRequest || spec.Assignment.Key == "" || spec.Assignment.Unit == rollouts.UnitRequest {
+		return ""
+	}
+	return fmt.Sprintf("the evidence counts requests, not %s keys (the records carry no key, or the source counts requests only): "+
+		"one user's requests would pass for independent ones and the bounds be too narrow, so the stage does not advance on it; "+
+		"record the key with each request, or set assignment.unit: request if requests are independent", spec.Assignment.Key)
 }
 
 // ErrFutureStageStart is wrapped by FutureStageStart's error.
@@ -455,8 +473,8 @@ func QueryFor(spec *rollouts.Spec, now time.Time) (Query, bool) {
 	q.NotRandomised = append(q.NotRandomised, spec.Assignment.Exclude...)
 	q.NotRandomised = append(q.NotRandomised, spec.Assignment.Include...)
 	for _, r := range spec.Analysis.Rules {
-		q.Metrics = append(q.Metrics, MetricQuery{Name: r.Metric, Query: r.Query, Maturity: rollouts.MaturityOf(r),
-			DefaultMaturity: r.Maturity == nil})
+		m := rollouts.MaturityOf(r)
+		q.Metrics = append(q.Metrics, MetricQuery{Name: r.Metric, Query: r.Query, Maturity: m, DefaultMaturity: m > 0 && r.Maturity == nil})
 	}
 	return q, true
 }

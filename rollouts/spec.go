@@ -88,7 +88,17 @@ type Assignment struct {
 	Exclude []string `yaml:"exclude,omitempty" json:"exclude,omitempty"`
 	// Include holds glob patterns of keys that always get the canary.
 	Include []string `yaml:"include,omitempty" json:"include,omitempty"`
+	// Unit is the unit of analysis: key (the default: the users the assignment randomises, so the
+	// evidence must know each request's key) or request (the requests are independent, so evidence that
+	// counts requests alone may advance a stage; see UnitRequest).
+	Unit string `yaml:"unit,omitempty" json:"unit,omitempty" jsonschema:"enum=key,enum=request"`
 }
+
+// UnitRequest is the Assignment.Unit that declares requests independent: with it, a stage may advance
+// on evidence that counts requests (records without keys, a source that counts requests only); without
+// it, while assignment.key is set, such evidence holds the stage, since one user's correlated requests
+// would be counted as independent and its bounds be too narrow.
+const UnitRequest = "request"
 
 // Stage is one step of the rollout: a weight (or a shadow share) held until the evidence allows the next.
 type Stage struct {

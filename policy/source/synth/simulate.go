@@ -38,6 +38,9 @@ type Options struct {
 	Users     int
 	KeyPrefix string // "user-" when empty
 	Keys      []string
+	// Keyless: the records carry no key (the application assigns by key but does not record it), as
+	// a source that cannot group a user's requests sees them.
+	Keyless bool
 	// Activity is the log-space spread of the users' request rates: with 1 a heavy user sends several
 	// times the requests of a light one (lognormal); 0 gives every user the same rate.
 	Activity float64
@@ -163,6 +166,9 @@ func Simulate(spec *rollouts.Spec, opts Options, emit func(Request) error) error
 		}
 		seq++
 		req := draw(r, profile, u, at, spec.Name, arm, requestID(opts.Seed, at, seq))
+		if opts.Keyless {
+			req.Key = ""
+		}
 		if err := split(r, opts, profile, &req, &late, emit); err != nil {
 			return err
 		}
@@ -170,6 +176,9 @@ func Simulate(spec *rollouts.Spec, opts Options, emit func(Request) error) error
 			seq++
 			mirror := draw(r, canaryProfile(spec, opts, at), u, at, spec.Name, policy.Canary, requestID(opts.Seed, at, seq))
 			mirror.Shadow, mirror.Feedback = true, nil // no user saw the mirrored answer
+			if opts.Keyless {
+				mirror.Key = ""
+			}
 			if err := split(r, opts, canaryProfile(spec, opts, at), &mirror, &late, emit); err != nil {
 				return err
 			}

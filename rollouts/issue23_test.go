@@ -30,3 +30,17 @@ func TestMaturity(t *testing.T) {
 		t.Errorf("a negative maturity: problems %v, want one at line 9", problems)
 	}
 }
+
+func TestAssignmentUnit(t *testing.T) {
+	for _, c := range []struct{ unit, want string }{{"key", ""}, {"request", ""}, {"requests", `7:34: assignment.unit: "requests" is not one of key, request; did you mean "request"?`}} {
+		s, problems := Parse("t.yaml", []byte(minimal+"canary: {model: c-20260202}\nassignment: {key: user_id, unit: "+c.unit+"}\n"))
+		switch {
+		case c.want == "" && len(problems) > 0:
+			t.Errorf("unit %s: %v", c.unit, problems)
+		case c.want == "" && s.Assignment.Unit != c.unit:
+			t.Errorf("unit %s read as %q", c.unit, s.Assignment.Unit)
+		case c.want != "" && (len(problems) == 0 || !strings.Contains(problems[0].Error(), c.want)):
+			t.Errorf("unit %s: %v, want %q", c.unit, problems, c.want)
+		}
+	}
+}
