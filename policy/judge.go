@@ -244,7 +244,7 @@ func judgeStage(d Decision, spec *rollouts.Spec, ev Evidence, now time.Time) Dec
 	// A sample-ratio mismatch means the comparison cannot be trusted, so the stage never advances on
 	// it; a failing rule still rolls back, since sending every user back to stable is safe whatever
 	// the routing did.
-	srm := sampleRatio(spec.Traffic, ev.Stats)
+	srm := sampleRatioStage(spec, ev.Stats, st.StageStartedAt, now)
 	d.SampleRatioMismatch = srm != ""
 	if len(failed) == 0 && stage.Weight < 100 {
 		failed = judgeRecent(spec, ev.Stats, st.StageStartedAt, now)

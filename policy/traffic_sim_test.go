@@ -157,7 +157,11 @@ func (t *tally) stats(now time.Time) *policy.Stats {
 	if !t.recent {
 		return st
 	}
-	for _, from := range policy.RecentStarts(t.start, now) {
+	starts := policy.RecentStarts(t.start, now)
+	if grace := t.start.Add(policy.SRMGrace); now.After(grace) && !slices.ContainsFunc(starts, grace.Equal) {
+		starts = append([]time.Time{grace}, starts...) // as policy.WithRecent asks for it
+	}
+	for _, from := range starts {
 		snap := t.grid[from]
 		st.Recent = append(st.Recent, policy.RecentStats{From: from, Stats: &policy.Stats{Unit: unit, From: from,
 			Stable: t.stable.stats(snap[0], from), Canary: t.canary.stats(snap[1], from)}})
@@ -445,5 +449,47 @@ func TestKeylessRecords(t *testing.T) {
 	}
 	if float64(advAfter)/float64(runs) > 0.05 {
 		t.Errorf("advanced %s at the limit, want ≤ 5%%", rate(advAfter, runs))
+	}
+}
+
+// srmStage plays stage 1 (25%, after 5%) of a healthy rollout whose application picks up the new
+// weight lag after the stage starts, and reports whether any tick of the first 12 hours saw a
+// sample-ratio mismatch.
+func srmStage(t *testing.T, seed int, lag time.Duration) bool {
+	spec := stageSpec(rollouts.Rule{Metric: "error_rate", MaxIncrease: maxIncrease(0.5)})
+	spec.Traffic.Weight, spec.Status.Stage = 25, 1
+	spec.Stages[1].MinDuration = rollouts.Duration(72 * time.Hour)
+	opts := synth.Options{Seed: uint64(700 + seed), From: trafficStart, To: trafficStart.Add(12 * time.Hour),
+		PerHour: 8000, Users: 2000, Activity: 1, KeyPrefix: fmt.Sprintf("s%d-user-", seed),
+		PreviousWeight: 5, DeployLag: lag,
+		Stable: errorProfile("m-stable", 0.01), Canary: errorProfile("m-canary", 0.01)}
+	mismatch := false
+	play(t, spec, opts, func(_ int, now time.Time, st *policy.Stats) bool {
+		mismatch = policy.Judge(spec, policy.Evidence{Stats: st}, now).SampleRatioMismatch
+		return mismatch
+	})
+	return mismatch
+}
+
+// TestLateWeightPickup (issue 23, item 7): at a stage start (5% → 25%) the application picks up the
+// new weight 20 minutes late, so the stage's first keys are split 5/95. Target: no sample-ratio alarm
+// in a healthy rollout (at most 5% of runs over its first 12 hours), while an application that never
+// picks the new weight up is still caught. Before (the whole window's keys, no grace): flagged in 40 of
+// 40, on the first ticks; after (policy.SRMGrace): 0 of 40, and the stuck application in 40 of 40.
+func TestLateWeightPickup(t *testing.T) {
+	runs := trafficRuns(t)
+	late, stuck := 0, 0
+	for seed := range runs {
+		if srmStage(t, seed, 20*time.Minute) {
+			late++
+		}
+		if srmStage(t, seed, 24*time.Hour) {
+			stuck++
+		}
+	}
+	t.Logf("new weight picked up 20 min late: sample-ratio mismatch in %s (target ≤ 5%%); never picked up: caught in %s",
+		rate(late, runs), rate(stuck, runs))
+	if float64(late)/float64(runs) > 0.05 || stuck < runs {
+		t.Errorf("late pickup flagged in %s, stuck application caught in %s; want ≤ 5%%, all", rate(late, runs), rate(stuck, runs))
 	}
 }

@@ -52,6 +52,10 @@ type Options struct {
 	// sends to the canary are served (and recorded) by stable, as when a deploy rolls out slowly.
 	CanarySince time.Time
 	DeployLag   time.Duration
+	// PreviousWeight, when set, is the weight the application still routes at until
+	// CanarySince+DeployLag (the previous stage's), as one that picks up a new weight late; without it
+	// nobody is on the canary until then (a first deploy).
+	PreviousWeight int
 	// BadUsers is the share of users who fail far more than the others, at BadUserErrorRate (on both
 	// arms): the clustered traffic that makes per-request variances wrong.
 	BadUsers         float64
@@ -131,6 +135,12 @@ func Simulate(spec *rollouts.Spec, opts Options, emit func(Request) error) error
 	}
 	users, cumulative := population(opts)
 	assigner := spec.Assigner()
+	var previous *rollouts.Assigner
+	if opts.PreviousWeight > 0 {
+		prev := *spec
+		prev.Traffic.Weight = opts.PreviousWeight
+		previous = prev.Assigner()
+	}
 	r := rand.New(rand.NewPCG(opts.Seed, opts.Span^0x7370616e))
 	canarySince := opts.CanarySince
 	if canarySince.IsZero() {
@@ -160,8 +170,12 @@ func Simulate(spec *rollouts.Spec, opts Options, emit func(Request) error) error
 		}
 		u := &users[sort.SearchFloat64s(cumulative, r.Float64()*cumulative[len(cumulative)-1])]
 		choice := assigner.Choose(u.key)
+		live := !at.Before(canaryLive)
+		if !live && previous != nil {
+			choice, live = previous.Choose(u.key), true
+		}
 		arm, profile := policy.Stable, opts.Stable
-		if choice.Arm == rollouts.CanaryArm && !at.Before(canaryLive) {
+		if choice.Arm == rollouts.CanaryArm && live {
 			arm, profile = policy.Canary, canaryProfile(spec, opts, at)
 		}
 		seq++
