@@ -220,7 +220,8 @@ func TestQueryFor(t *testing.T) {
 	if q.Rollout != "summarizer" || !q.Window.From.Equal(t0) || !q.Window.To.Equal(now) {
 		t.Errorf("query %+v, want window [%s, %s]", q, t0, now)
 	}
-	if len(q.Metrics) != 3 || q.Metrics[2] != (MetricQuery{Name: "p99_latency_slo", Query: "histogram_quantile(0.99, x)"}) {
+	if len(q.Metrics) != 3 || q.Metrics[2] != (MetricQuery{Name: "p99_latency_slo", Query: "histogram_quantile(0.99, x)"}) ||
+		q.Metrics[1] != (MetricQuery{Name: "quality_score", Maturity: rollouts.DefaultMaturity, DefaultMaturity: true}) {
 		t.Errorf("metrics %+v", q.Metrics)
 	}
 	// A pause stops advancing only: the rollback rules still need the stage's metrics.

@@ -3,6 +3,7 @@ package policy
 import (
 	"context"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/rollout-dev/rollout/rollouts"
@@ -77,13 +78,17 @@ func recentIndex(start, from time.Time) int {
 
 // WithRecent returns a Source that answers each query with src's statistics of the whole window and,
 // in Stats.Recent, those of the window's recent windows (RecentStarts from the query's From, the
-// stage's start). A recent window that fails fails the whole answer: a metrics outage never advances.
+// stage's start) and of the window from the sample-ratio grace's end on (SRMGrace), oldest first. A recent window that fails fails the whole answer: a metrics outage never advances.
 func WithRecent(src Source) Source { return recentSource{src} }
 
 type recentSource struct{ src Source }
 
 func (r recentSource) Stats(ctx context.Context, q Query) (*Stats, error) {
 	starts := RecentStarts(q.Window.From, q.Window.To)
+	if grace := q.Window.From.Add(SRMGrace); q.Window.To.After(grace) && !slices.ContainsFunc(starts, grace.Equal) {
+		// The sample-ratio test counts the keys seen from the grace's end on (SRMGrace).
+		starts = append([]time.Time{grace}, starts...)
+	}
 	ws, ok := r.src.(WindowsSource)
 	if !ok || len(starts) == 0 {
 		return r.oneByOne(ctx, q, starts)

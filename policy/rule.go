@@ -94,6 +94,19 @@ func hasData(rule rollouts.Rule, stats *Stats) bool {
 
 // judgeRule judges one rule over stats with the error budget of each of its limits.
 func judgeRule(rule rollouts.Rule, stats *Stats, budget errorBudget) ruleOutcome {
+	out := judgeRuleData(rule, stats, budget)
+	if m, ok := stats.Matured[rule.Metric]; ok {
+		out.Matured = &m
+		out.Reason += " (" + m.words() + ")"
+		for i := range out.failures {
+			out.failures[i] += " (" + m.words() + ")"
+		}
+	}
+	return out
+}
+
+// judgeRuleData judges one rule over stats, whatever window its data covers.
+func judgeRuleData(rule rollouts.Rule, stats *Stats, budget errorBudget) ruleOutcome {
 	label := labelOf(rule.Metric)
 	out := ruleOutcome{RuleResult: RuleResult{Name: rule.Metric, Rule: rule, Verdict: Inconclusive}}
 	ss, sok := stats.Stable.Metrics[rule.Metric]

@@ -42,6 +42,14 @@ const (
 type MetricQuery struct {
 	Name  string
 	Query string
+	// Maturity is the metric's maturity window (rollouts.MaturityOf): its late values are complete
+	// only for requests at least this old. WithMaturity reads the metric over those requests only;
+	// a source itself need not look at it.
+	Maturity time.Duration
+	// DefaultMaturity: Maturity is the default of a late metric, not the rule's own, and applies only
+	// where the source has attached late records in the window (Stats.LateRecords): where every value
+	// comes with its request there is nothing to wait for.
+	DefaultMaturity bool
 }
 
 // Query asks a source for the statistics of one rollout over one window.
@@ -57,6 +65,11 @@ type Query struct {
 	Schema      string
 	StableModel string
 	CanaryModel string
+	// RequestsTo, when set (before Window.To), leaves out the requests after it while late records
+	// (feedback, scores) up to Window.To still attach to the requests kept: the statistics of requests
+	// old enough for their late values to be in (see WithMaturity). A source that honours it says so
+	// in Stats.RequestsTo; one that cannot leaves that zero.
+	RequestsTo time.Time
 }
 
 // Wanted returns the metrics q asks for: q.Metrics, or every built-in metric when it names none.
@@ -249,8 +262,11 @@ type Stats struct {
 	NotRandomised int64
 	// LateUnmatched counts late feedback or score records whose request_id matched no request.
 	LateUnmatched int64
-	Stable        ArmStats
-	Canary        ArmStats
+	// LateRecords counts the late feedback or score records attached to a request of the window; 0
+	// where the source does not count them.
+	LateRecords int64
+	Stable      ArmStats
+	Canary      ArmStats
 	// Malformed counts the records that could not be read; MalformedLines holds the first few
 	// line numbers (file sources) for the report, and MalformedReasons why each could not be read
 	// ("variant must be stable or canary"), one per line number where the source knows it.
@@ -262,6 +278,11 @@ type Stats struct {
 	OtherRollouts []string
 	// Shadow counts mirrored canary requests (in Canary too, never in Stable).
 	Shadow int64
+	// RequestsTo echoes Query.RequestsTo when the source honoured it; zero otherwise.
+	RequestsTo time.Time
+	// Matured holds, per late metric judged over matured requests only, the window it was read over
+	// (set by WithMaturity).
+	Matured map[string]Matured
 	// Recent holds the statistics of the stage's recent windows (see RecentStarts and WithRecent), for
 	// the fail-side check that catches a regression beginning mid-stage; empty where the source was
 	// asked for the whole window only.

@@ -3,6 +3,7 @@ package policy
 import (
 	"fmt"
 	"math"
+	"time"
 
 	"github.com/rollout-dev/rollout/rollouts"
 )
@@ -39,15 +40,54 @@ const (
 	srmConcentration = 200
 )
 
+// SRMGrace is how long after a stage starts the application may still route at the previous stage's
+// weight: an application picks a new weight up when it next reads its spec (a poll, a deploy), often
+// minutes after the merge. During the grace the test allows any share between the previous weight's
+// and this one's; after it, it counts only the keys seen from the grace's end on (the recent window
+// that starts there, see WithRecent), so that the lag's split of the first keys does not weigh on the
+// rest of the stage. Each of the two tests spends half of srmAlpha. It equals RecentStep, so the
+// window after it is a point of the recent windows' grid.
+const SRMGrace = RecentStep
+
+// sampleRatioStage checks the sample ratio of spec's current stage, started at start, at now (see
+// SRMGrace). Without statistics from the grace's end on (a source asked for the whole window only) it
+// checks the whole window at srmAlpha, as before the grace existed.
+func sampleRatioStage(spec *rollouts.Spec, stats *Stats, start, now time.Time) string {
+	graceEnd := start.Add(SRMGrace)
+	if !now.After(graceEnd) {
+		prev := rollouts.Traffic{}
+		if st := spec.Status; st != nil && st.Stage > 0 && st.Stage <= len(spec.Stages) {
+			p := spec.Stages[st.Stage-1]
+			prev = rollouts.Traffic{Weight: p.Weight, Shadow: p.Shadow}
+		}
+		return sampleRatioWithin(spec.Traffic, stats, &prev, srmAlpha/2)
+	}
+	for _, rw := range stats.Recent {
+		if rw.From.Equal(graceEnd) && rw.Stats != nil {
+			return sampleRatioWithin(spec.Traffic, rw.Stats, nil, srmAlpha/2)
+		}
+	}
+	return sampleRatio(spec.Traffic, stats)
+}
+
 // sampleRatio checks stats against the traffic spec sets now. It returns a reason starting "sample
 // ratio mismatch" when the canary's share is shown to differ from the expected one, else "".
 func sampleRatio(traffic rollouts.Traffic, stats *Stats) string {
+	return sampleRatioWithin(traffic, stats, nil, srmAlpha)
+}
+
+// sampleRatioWithin is sampleRatio at level alpha, where a share anywhere between prev's and
+// traffic's (each with its tolerance) is no mismatch when prev is not nil.
+func sampleRatioWithin(traffic rollouts.Traffic, stats *Stats, prev *rollouts.Traffic, alpha float64) string {
 	var k, n float64
 	var unit string
-	var want float64
+	var want, was float64
 	switch {
 	case traffic.Weight > 0 && traffic.Weight < 100:
 		want = float64(traffic.Weight) / 100
+		if prev != nil {
+			was = float64(prev.Weight) / 100
+		}
 		live := stats.Canary.Requests - stats.Shadow
 		if stats.Canary.Keys > 0 && stats.Stable.Keys > 0 && stats.Shadow == 0 {
 			k, n, unit = float64(stats.Canary.Keys), float64(stats.Canary.Keys+stats.Stable.Keys), "keys"
@@ -57,6 +97,9 @@ func sampleRatio(traffic rollouts.Traffic, stats *Stats) string {
 	case traffic.Weight == 0 && traffic.Shadow > 0 && traffic.Shadow < 100:
 		// Each stable request is mirrored with probability shadow/100.
 		want = float64(traffic.Shadow) / 100
+		if prev != nil {
+			was = float64(prev.Shadow) / 100
+		}
 		k, n, unit = float64(stats.Shadow), float64(stats.Stable.Requests), "mirrored requests"
 		if k > n {
 			return fmt.Sprintf("sample ratio mismatch: %d mirrored requests for %d stable ones, at shadow %d%%",
@@ -69,7 +112,11 @@ func sampleRatio(traffic rollouts.Traffic, stats *Stats) string {
 	if n <= 0 {
 		return ""
 	}
-	if srmLogE(k, n, want) < math.Log(1/srmAlpha) {
+	lo, hi := want*(1-srmTolerance), math.Min(want*(1+srmTolerance), 1)
+	if prev != nil {
+		lo, hi = math.Min(lo, was*(1-srmTolerance)), math.Max(hi, math.Min(was*(1+srmTolerance), 1))
+	}
+	if srmLogE(k, n, want, lo, hi) < math.Log(1/alpha) {
 		return ""
 	}
 	what := "the canary has"
@@ -81,9 +128,9 @@ func sampleRatio(traffic rollouts.Traffic, stats *Stats) string {
 		what, trimFloat(k/n*100, 2)+"%", of, int64(k), int64(n), trimFloat(want*100, 2)+"%")
 }
 
-// srmLogE is the log of the mixture e-value of k canary units in n against an expected share want.
-func srmLogE(k, n, want float64) float64 {
-	lo, hi := want*(1-srmTolerance), math.Min(want*(1+srmTolerance), 1)
+// srmLogE is the log of the mixture e-value of k canary units in n against the shares [lo, hi], the
+// mixture centred on the expected share want.
+func srmLogE(k, n, want, lo, hi float64) float64 {
 	theta0 := math.Min(math.Max(k/n, lo), hi)
 	a, b := srmConcentration*want, srmConcentration*(1-want)
 	logL0 := 0.0

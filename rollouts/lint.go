@@ -27,7 +27,9 @@ var promptExtRE = regexp.MustCompile(`\.(md|txt|j2|jinja|jinja2|tmpl|tpl|prompt|
 // does not exist in it; an eval file that does not exist (its gate would stay shut); a last stage
 // below 100% (promotion would jump to everyone untested); a rule's query that the source cannot run,
 // or that returns a bare value the judge only shows (a prometheus: query: advisory, never acted on); a
-// bare 1 as a rule's maxIncrease or maxDecrease (100%, most often written for one percent).
+// bare 1 as a rule's maxIncrease or maxDecrease (100%, most often written for one percent); a
+// prometheus: source, which counts requests only, under an assignment by key without
+// assignment.unit: request (no stage would advance).
 func Lint(set *Set, repo fs.FS) []Problem {
 	var out []Problem
 	salts := map[string]string{}
@@ -78,6 +80,9 @@ func Lint(set *Set, repo fs.FS) []Problem {
 					l.warn(fmt.Sprintf("analysis.rules[%d].query", i), "analysis.rules[%d]: the file: source cannot run a query; %s has no data and holds every stage", i, r.Metric)
 				}
 			}
+		}
+		if strings.HasPrefix(s.Metrics.Source, "prometheus:") && s.Assignment.Key != "" && s.Assignment.Unit != UnitRequest {
+			l.warn("metrics.source", "metrics.source: a prometheus: source counts requests, not %s keys, so a stage never advances on its evidence while the assignment randomises keys (one user's requests would pass for independent ones); set assignment.unit: request if requests are independent, or use a source that records the key", s.Assignment.Key)
 		}
 		if strings.HasPrefix(s.Metrics.Source, "prometheus:") {
 			// A PromQL query gives one bare value per arm, with no sample behind it: the judge shows it

@@ -23,6 +23,8 @@ func TestLint(t *testing.T) {
 		"r/promql.yaml":   spec("promql", "stable: {model: m-20260101}\ncanary: {model: m-20260402}\nmetrics: {source: \"prometheus:http://p:9090\"}\nanalysis:\n  rules:\n    - {metric: slo, query: 'up', max: 1}\n"),
 		"r/one.yaml":      spec("one", "stable: {model: m-20260101}\ncanary: {model: m-20260404}\nanalysis:\n  rules:\n    - {metric: error_rate, maxIncrease: 1}\n    - {metric: quality_score, maxDecrease: 1.0}\n    - {metric: cost_per_request, maxIncrease: 100%}\n    - {metric: latency_p95_ms, maxIncrease: 0.1}\n"),
 		"r/weak.yaml":     spec("weak", "stable: {model: m-20260101}\ncanary: {model: m-20260404}\nanalysis: {confidence: 1e-7, advanceConfidence: 0.5}\n"),
+		"r/promkey.yaml":  spec("promkey", "stable: {model: m-20260101}\ncanary: {model: m-20260405}\nassignment: {key: user_id}\nmetrics: {source: \"prometheus:http://p:9090\"}\n"),
+		"r/promreq.yaml":  spec("promreq", "stable: {model: m-20260101}\ncanary: {model: m-20260406}\nassignment: {key: user_id, unit: request}\nmetrics: {source: \"prometheus:http://p:9090\"}\n"),
 		"r/sql.yaml":      spec("sql", "stable: {model: m-20260101}\ncanary: {model: m-20260403}\nmetrics: {source: \"postgres://db/x\"}\nanalysis:\n  rules:\n    - {metric: slo, query: 'SELECT 1', max: 1}\n"),
 	}
 	set, err := Load(fsys, "r")
@@ -48,6 +50,8 @@ func TestLint(t *testing.T) {
 		"r/promql.yaml":   {"9:28: analysis.rules[0]: a prometheus: query returns one value per arm, so slo is advisory"},
 		"r/one.yaml":      {"8:41: analysis.rules[0].maxIncrease: 1 is a fraction, so it means 100%; write 100% to say so, or 1% if you mean one percent", "9:44: analysis.rules[1].maxDecrease: 1.0 is a fraction"},
 		"r/sql.yaml":      nil,
+		"r/promkey.yaml":  {"7:19: metrics.source: a prometheus: source counts requests, not user_id keys, so a stage never advances"},
+		"r/promreq.yaml":  nil,
 		"r/weak.yaml":     {"6:24: analysis.confidence: 1e-07 is below 50%"},
 	}
 	for file, wants := range want {

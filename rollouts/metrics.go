@@ -38,6 +38,9 @@ type Metric struct {
 	Better Direction
 	// Field is the request-record field the metric is computed from (see CONTRACT.md).
 	Field string
+	// Late: the metric's values may arrive after the request (late feedback or score records), so
+	// it is judged over requests older than its maturity window (Rule.Maturity, MaturityOf).
+	Late bool
 }
 
 // BuiltinMetricNames lists the built-in metrics in the contract's order. A source asked for no metric in
@@ -53,7 +56,7 @@ var BuiltinMetricNames = []string{
 var BuiltinMetrics = map[string]Metric{
 	"error_rate":                {Kind: Proportion, Better: LowerIsBetter, Field: "error"},
 	"refusal_rate":              {Kind: Proportion, Better: LowerIsBetter, Field: "refusal"},
-	"negative_feedback_rate":    {Kind: Proportion, Better: LowerIsBetter, Field: "feedback"},
+	"negative_feedback_rate":    {Kind: Proportion, Better: LowerIsBetter, Field: "feedback", Late: true},
 	"latency_mean_ms":           {Kind: Mean, Better: LowerIsBetter, Field: "latency_ms"},
 	"latency_p50_ms":            {Kind: Quantile, Q: 0.50, Better: LowerIsBetter, Field: "latency_ms"},
 	"latency_p95_ms":            {Kind: Quantile, Q: 0.95, Better: LowerIsBetter, Field: "latency_ms"},
@@ -61,7 +64,7 @@ var BuiltinMetrics = map[string]Metric{
 	"cost_per_request":          {Kind: Mean, Better: LowerIsBetter, Field: "cost_usd"},
 	"input_tokens_per_request":  {Kind: Mean, Better: EitherWay, Field: "input_tokens"},
 	"output_tokens_per_request": {Kind: Mean, Better: EitherWay, Field: "output_tokens"},
-	"quality_score":             {Kind: Mean, Better: HigherIsBetter, Field: "quality"},
+	"quality_score":             {Kind: Mean, Better: HigherIsBetter, Field: "quality", Late: true},
 }
 
 // builtinMetricNames lists BuiltinMetrics in sorted order, for suggestions.

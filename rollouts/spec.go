@@ -88,7 +88,17 @@ type Assignment struct {
 	Exclude []string `yaml:"exclude,omitempty" json:"exclude,omitempty"`
 	// Include holds glob patterns of keys that always get the canary.
 	Include []string `yaml:"include,omitempty" json:"include,omitempty"`
+	// Unit is the unit of analysis: key (the default: the users the assignment randomises, so the
+	// evidence must know each request's key) or request (the requests are independent, so evidence that
+	// counts requests alone may advance a stage; see UnitRequest).
+	Unit string `yaml:"unit,omitempty" json:"unit,omitempty" jsonschema:"enum=key,enum=request"`
 }
+
+// UnitRequest is the Assignment.Unit that declares requests independent: with it, a stage may advance
+// on evidence that counts requests (records without keys, a source that counts requests only); without
+// it, while assignment.key is set, such evidence holds the stage, since one user's correlated requests
+// would be counted as independent and its bounds be too narrow.
+const UnitRequest = "request"
 
 // Stage is one step of the rollout: a weight (or a shadow share) held until the evidence allows the next.
 type Stage struct {
@@ -155,6 +165,23 @@ type Rule struct {
 	Min         *float64 `yaml:"min,omitempty" json:"min,omitempty" unit:"number-or-ratio"`
 	MaxIncrease *Ratio   `yaml:"maxIncrease,omitempty" json:"maxIncrease,omitempty"`
 	MaxDecrease *Ratio   `yaml:"maxDecrease,omitempty" json:"maxDecrease,omitempty"`
+	// Maturity is how long after a request its late values (feedback, scores) are all in: the rule
+	// is judged only over requests at least this old, so that an arm whose late values come later
+	// (or sooner) than the other's is not misread. Default: DefaultMaturity for the built-in late
+	// metrics (negative_feedback_rate, quality_score), none for the others; 0s turns it off.
+	Maturity *Duration `yaml:"maturity,omitempty" json:"maturity,omitempty"`
+}
+
+// MaturityOf is the maturity window of r: its maturity, else DefaultMaturity for a built-in late
+// metric, else 0 (every request counts as soon as it is recorded).
+func MaturityOf(r Rule) time.Duration {
+	if r.Maturity != nil {
+		return time.Duration(*r.Maturity)
+	}
+	if m, ok := BuiltinMetrics[r.Metric]; ok && m.Late && r.Query == "" {
+		return DefaultMaturity
+	}
+	return 0
 }
 
 // Promotion says how the controller proposes the next stage.
@@ -224,5 +251,7 @@ const (
 	// DefaultAdvanceConfidence is the confidence at which a stage must be shown within its limits.
 	DefaultAdvanceConfidence = 0.8
 	DefaultKeepPrevious      = 30 * 24 * time.Hour
-	DefaultDir               = "rollouts"
+	// DefaultMaturity is the maturity window of the built-in late metrics (Rule.Maturity).
+	DefaultMaturity = 6 * time.Hour
+	DefaultDir      = "rollouts"
 )

@@ -125,6 +125,7 @@ func (d *specDecoder) checkEnum(p, v string, allowed ...string) {
 }
 
 func (d *specDecoder) checkAssignment(a *Assignment) {
+	d.checkEnum("assignment.unit", a.Unit, "key", UnitRequest)
 	for field, globs := range map[string][]string{"assignment.include": a.Include, "assignment.exclude": a.Exclude} {
 		for i, g := range globs {
 			if _, err := path.Match(g, ""); err != nil || g == "" {

@@ -130,7 +130,7 @@ func (app *App) evaluate(ctx context.Context, opts *evaluateOptions) error {
 		if err != nil {
 			return fmt.Errorf("open metrics source: %w", err)
 		}
-		ev.Stats, ev.Err = policy.WithRecent(source).Stats(ctx, q)
+		ev.Stats, ev.Err = policy.WithRecent(policy.WithMaturity(source)).Stats(ctx, q)
 	}
 	d := policy.Judge(spec, ev, now)
 	noData := metricsWithoutData(d, spec.Metrics.Schema)
@@ -141,7 +141,7 @@ func (app *App) evaluate(ctx context.Context, opts *evaluateOptions) error {
 	if opts.Output == "json" {
 		err = writeEvaluationJSON(app.Stdout, d, ev.Stats, noData)
 	} else {
-		err = writeEvaluationText(app.Stdout, d, ev.Stats, source, noData)
+		err = writeEvaluationText(app.Stdout, d, ev.Stats, source, noData, policy.RequestLevel(spec, d.Unit))
 	}
 	if err != nil {
 		return err
@@ -236,7 +236,9 @@ func writeEvaluationJSON(w io.Writer, d policy.Decision, stats *policy.Stats, no
 	return enc.Encode(out)
 }
 
-func writeEvaluationText(w io.Writer, d policy.Decision, stats *policy.Stats, source string, noData []noDataMetric) error {
+// writeEvaluationText writes d for a reader; unitWarning (policy.RequestLevel) is printed under the
+// unit when the reasons do not already say it.
+func writeEvaluationText(w io.Writer, d policy.Decision, stats *policy.Stats, source string, noData []noDataMetric, unitWarning string) error {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s: %s", d.Rollout, d.Action)
 	fmt.Fprintf(&b, " (stage %d, %s", d.Current.Stage, trafficWords(d.Current.Weight, d.Current.Shadow))
@@ -251,6 +253,9 @@ func writeEvaluationText(w io.Writer, d policy.Decision, stats *policy.Stats, so
 		b.WriteString("\n")
 		if d.Unit != "" {
 			fmt.Fprintf(&b, "unit: %s (%s)\n", d.Unit, unitWords(d.Unit))
+			if unitWarning != "" && !slices.Contains(d.Reasons, unitWarning) {
+				fmt.Fprintf(&b, "warning: %s\n", unitWarning)
+			}
 		}
 		tw := tabwriter.NewWriter(&b, 0, 4, 2, ' ', 0)
 		fmt.Fprintln(tw, "METRIC\tSTABLE\tCANARY\tVERDICT")

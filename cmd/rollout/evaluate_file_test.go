@@ -44,3 +44,40 @@ func TestEvaluateFileSource(t *testing.T) {
 		}
 	}
 }
+
+// TestEvaluateKeylessWarns: records without keys under an assignment by key are request-level
+// evidence; evaluate says so under the unit, here beside a rollback, which it does not stop.
+func TestEvaluateKeylessWarns(t *testing.T) {
+	dir := t.TempDir()
+	var b strings.Builder
+	for i := range 20000 {
+		variant, errs := "stable", i%100 == 0
+		if i%10 == 0 {
+			variant, errs = "canary", i%30 == 0
+		}
+		fmt.Fprintf(&b, `{"ts":"2026-04-16T%02d:%02d:%02dZ","rollout":"summarizer","variant":%q,"latency_ms":%d,"error":%v}`+"\n",
+			(i/3600)%24, (i/60)%60, i%60, variant, 300+(i*7919)%700, errs)
+	}
+	traffic := filepath.Join(dir, "traffic.jsonl")
+	if err := os.WriteFile(traffic, []byte(b.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	spec, err := os.ReadFile("testdata/evaluate/summarizer.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyed := filepath.Join(dir, "summarizer.yaml")
+	if err := os.WriteFile(keyed, []byte(strings.Replace(string(spec), "traffic:\n", "assignment: {key: user_id}\ntraffic:\n", 1)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	app, out, errOut := testApp()
+	code := app.Main([]string{"evaluate", "--spec", keyed, "--metrics", "file:" + traffic, "--now", "2026-04-16T06:00:00Z"})
+	if code != exitOK {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	for _, want := range []string{"summarizer: rollback", "unit: request", "warning: the evidence counts requests, not user_id keys"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("output does not say %q:\n%s", want, out)
+		}
+	}
+}

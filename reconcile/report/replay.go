@@ -317,7 +317,7 @@ func (r *Replayer) replayStage(ctx context.Context, segs []segment, since, now t
 		for j, p := range batch {
 			windows[j] = p.q.Window
 		}
-		all, err := policy.StatsWindows(ctx, src, batch[0].q, windows)
+		all, err := policy.StatsWindows(ctx, policy.WithMaturity(src), batch[0].q, windows)
 		if err != nil || len(all) != len(batch) {
 			// A source that fails is asked again next time: nothing is cached.
 			stage.Failed += len(batch)

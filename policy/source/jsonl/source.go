@@ -572,8 +572,10 @@ func discardLine(ctx context.Context, br *bufio.Reader) error {
 type pass struct {
 	rollout  []byte
 	from, to time.Time
-	metrics  []policy.MetricQuery
-	globs    []string
+	// requestsTo: requests after it are left out, their late records too (policy.Query.RequestsTo).
+	requestsTo time.Time
+	metrics    []policy.MetricQuery
+	globs      []string
 	// globPrefixes holds each glob's literal prefix, up to its first special character.
 	globPrefixes [][]byte
 	// fixed: the window start is known (a second pass), stable records before it are out.
@@ -612,7 +614,7 @@ func (s *Source) newPass(q policy.Query, start time.Time, fixed bool) *pass {
 	for size < maxLate {
 		size <<= 1
 	}
-	p := &pass{rollout: []byte(q.Rollout), from: q.Window.From, to: q.Window.To, metrics: q.Wanted(),
+	p := &pass{rollout: []byte(q.Rollout), from: q.Window.From, to: q.Window.To, requestsTo: q.RequestsTo, metrics: q.Wanted(),
 		globs: q.NotRandomised, fixed: fixed, start: start, stable: getArm(), canary: getArm(),
 		late: lateIndex{max: size}, maxReported: maxReported}
 	for _, g := range q.NotRandomised {
@@ -654,7 +656,7 @@ func (p *pass) add(req *request) {
 		entry.id = hashID(req.requestID)
 		defer func() { p.late.put(entry) }()
 	}
-	if !p.from.IsZero() && req.ts.Before(p.from) {
+	if !p.from.IsZero() && req.ts.Before(p.from) || !p.requestsTo.IsZero() && req.ts.After(p.requestsTo) {
 		return
 	}
 	if req.key != nil && p.notRandomised(req.key) {
@@ -764,6 +766,7 @@ func (p *pass) addLate(req *request) {
 	default:
 		return // its request is not counted: the late value is not either
 	}
+	p.st.LateRecords++
 	m := &a.buckets[e.bucket]
 	if req.has&hasFeedback != 0 {
 		v := b2f(req.feedback < 0)
@@ -803,6 +806,7 @@ func (p *pass) result() *policy.Stats {
 		stable = p.pending // no canary record: stable over the whole window
 	}
 	st.From = p.firstCanary
+	st.RequestsTo = p.requestsTo
 	st.Stable = stable.stats(p.metrics)
 	st.Canary = p.canary.stats(p.metrics)
 	st.Unit = policy.UnitRequest

@@ -102,19 +102,69 @@ func TestWithRecentReadsTheFileOnce(t *testing.T) {
 	if counted.stats != 0 || counted.reads != 1 {
 		t.Errorf("%d Stats calls and %d multi-window reads, want one read", counted.stats, counted.reads)
 	}
-	starts := policy.RecentStarts(q.Window.From, q.Window.To)
-	if len(st.Recent) != len(starts) || len(starts) == 0 {
-		t.Fatalf("%d recent windows, want %d", len(st.Recent), len(starts))
-	}
 	// The same, one query per window, through a source that cannot read many windows at once.
 	one, err := policy.WithRecent(statsOnly{Open(path)}).Stats(context.Background(), q)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for i := range starts {
+	if len(st.Recent) == 0 || len(st.Recent) != len(one.Recent) {
+		t.Fatalf("%d recent windows, want %d (> 0)", len(st.Recent), len(one.Recent))
+	}
+	for i := range st.Recent {
+		if !st.Recent[i].From.Equal(one.Recent[i].From) {
+			t.Errorf("recent window %d from %s, want %s", i, st.Recent[i].From, one.Recent[i].From)
+		}
 		for _, d := range synth.Diff(one.Recent[i].Stats, st.Recent[i].Stats, synth.Tolerance{Variance: 1e-9, Quantile: 1e-9}) {
 			t.Errorf("recent window %d: %s", i, d)
 		}
+	}
+}
+
+// TestMaturityAndRecentReadTheFileTwice checks that a tick's query with a late metric (a maturity
+// window) and its recent windows costs two reads of the file, all windows' requests and all windows'
+// matured requests, and finds what asking one query at a time finds.
+func TestMaturityAndRecentReadTheFileTwice(t *testing.T) {
+	_, content, q := simulated(t)
+	path := filepath.Join(t.TempDir(), "traffic.jsonl")
+	if err := os.WriteFile(path, content, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	q.Window = policy.Window{From: simStart, To: simStart.Add(10 * time.Hour)}
+	q.Metrics = []policy.MetricQuery{{Name: ErrorRate}, {Name: NegativeFeedbackRate, Maturity: 3 * time.Hour}}
+	counted := &countingSource{Source: Open(path)}
+	st, err := policy.WithRecent(policy.WithMaturity(counted)).Stats(context.Background(), q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if counted.stats != 0 || counted.reads != 2 {
+		t.Errorf("%d Stats calls and %d multi-window reads, want two reads", counted.stats, counted.reads)
+	}
+	one, err := policy.WithRecent(policy.WithMaturity(statsOnly{Open(path)})).Stats(context.Background(), q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(st.Recent) == 0 || len(st.Recent) != len(one.Recent) {
+		t.Fatalf("%d recent windows, want %d (> 0)", len(st.Recent), len(one.Recent))
+	}
+	pairs := []struct{ got, want *policy.Stats }{{st, one}}
+	for i := range st.Recent {
+		pairs = append(pairs, struct{ got, want *policy.Stats }{st.Recent[i].Stats, one.Recent[i].Stats})
+	}
+	for i, p := range pairs {
+		if p.want.Matured[NegativeFeedbackRate] != p.got.Matured[NegativeFeedbackRate] {
+			t.Errorf("window %d: matured %+v, want %+v", i, p.got.Matured[NegativeFeedbackRate], p.want.Matured[NegativeFeedbackRate])
+		}
+		for _, arm := range []policy.Arm{policy.Stable, policy.Canary} {
+			for _, name := range []string{ErrorRate, NegativeFeedbackRate} {
+				g, w := p.got.Arm(arm).Metrics[name], p.want.Arm(arm).Metrics[name]
+				if g.N != w.N || g.Sum != w.Sum || g.SumSquares != w.SumSquares {
+					t.Errorf("window %d %s %s: n %d sum %g, want %d %g", i, arm, name, g.N, g.Sum, w.N, w.Sum)
+				}
+			}
+		}
+	}
+	if m := st.Matured[NegativeFeedbackRate]; !m.Applied {
+		t.Errorf("the stage's window's feedback was not matured: %+v", m)
 	}
 }
 

@@ -2,6 +2,7 @@ package synth
 
 import (
 	"bufio"
+	"cmp"
 	"container/heap"
 	"errors"
 	"fmt"
@@ -37,6 +38,9 @@ type Options struct {
 	Users     int
 	KeyPrefix string // "user-" when empty
 	Keys      []string
+	// Keyless: the records carry no key (the application assigns by key but does not record it), as
+	// a source that cannot group a user's requests sees them.
+	Keyless bool
 	// Activity is the log-space spread of the users' request rates: with 1 a heavy user sends several
 	// times the requests of a light one (lognormal); 0 gives every user the same rate.
 	Activity float64
@@ -48,6 +52,10 @@ type Options struct {
 	// sends to the canary are served (and recorded) by stable, as when a deploy rolls out slowly.
 	CanarySince time.Time
 	DeployLag   time.Duration
+	// PreviousWeight, when set, is the weight the application still routes at until
+	// CanarySince+DeployLag (the previous stage's), as one that picks up a new weight late; without it
+	// nobody is on the canary until then (a first deploy).
+	PreviousWeight int
 	// BadUsers is the share of users who fail far more than the others, at BadUserErrorRate (on both
 	// arms): the clustered traffic that makes per-request variances wrong.
 	BadUsers         float64
@@ -64,6 +72,9 @@ type Options struct {
 	// (request_id, ts, feedback/quality) LateDelay on average after the request (exponential).
 	LateFeedback float64
 	LateDelay    time.Duration
+	// NegativeLateDelay is the mean delay of a late record whose feedback is negative (LateDelay when
+	// zero): unhappy users often give their thumbs first. A Profile's own delays override both.
+	NegativeLateDelay time.Duration
 	// Bots are a few keys that send a large share of all requests (scripts, integrations, load
 	// tests), each with error rates of its own on each arm: the traffic where a handful of keys
 	// dominate a per-key comparison.
@@ -124,6 +135,12 @@ func Simulate(spec *rollouts.Spec, opts Options, emit func(Request) error) error
 	}
 	users, cumulative := population(opts)
 	assigner := spec.Assigner()
+	var previous *rollouts.Assigner
+	if opts.PreviousWeight > 0 {
+		prev := *spec
+		prev.Traffic.Weight = opts.PreviousWeight
+		previous = prev.Assigner()
+	}
 	r := rand.New(rand.NewPCG(opts.Seed, opts.Span^0x7370616e))
 	canarySince := opts.CanarySince
 	if canarySince.IsZero() {
@@ -153,20 +170,30 @@ func Simulate(spec *rollouts.Spec, opts Options, emit func(Request) error) error
 		}
 		u := &users[sort.SearchFloat64s(cumulative, r.Float64()*cumulative[len(cumulative)-1])]
 		choice := assigner.Choose(u.key)
+		live := !at.Before(canaryLive)
+		if !live && previous != nil {
+			choice, live = previous.Choose(u.key), true
+		}
 		arm, profile := policy.Stable, opts.Stable
-		if choice.Arm == rollouts.CanaryArm && !at.Before(canaryLive) {
+		if choice.Arm == rollouts.CanaryArm && live {
 			arm, profile = policy.Canary, canaryProfile(spec, opts, at)
 		}
 		seq++
 		req := draw(r, profile, u, at, spec.Name, arm, requestID(opts.Seed, at, seq))
-		if err := split(r, opts, &req, &late, emit); err != nil {
+		if opts.Keyless {
+			req.Key = ""
+		}
+		if err := split(r, opts, profile, &req, &late, emit); err != nil {
 			return err
 		}
 		if arm == policy.Stable && !at.Before(canaryLive) && assigner.Shadow(r) {
 			seq++
 			mirror := draw(r, canaryProfile(spec, opts, at), u, at, spec.Name, policy.Canary, requestID(opts.Seed, at, seq))
 			mirror.Shadow, mirror.Feedback = true, nil // no user saw the mirrored answer
-			if err := split(r, opts, &mirror, &late, emit); err != nil {
+			if opts.Keyless {
+				mirror.Key = ""
+			}
+			if err := split(r, opts, canaryProfile(spec, opts, at), &mirror, &late, emit); err != nil {
 				return err
 			}
 		}
@@ -180,10 +207,14 @@ func Simulate(spec *rollouts.Spec, opts Options, emit func(Request) error) error
 }
 
 // split emits req, moving its feedback and quality into a late record with probability
-// opts.LateFeedback.
-func split(r *rand.Rand, opts Options, req *Request, late *lateQueue, emit func(Request) error) error {
+// opts.LateFeedback, due after an exponential delay whose mean is p's (or opts') late delay.
+func split(r *rand.Rand, opts Options, p Profile, req *Request, late *lateQueue, emit func(Request) error) error {
 	if opts.LateFeedback > 0 && (req.Feedback != nil || req.Quality != nil) && r.Float64() < opts.LateFeedback {
-		delay := time.Duration(r.ExpFloat64() * float64(opts.LateDelay)).Truncate(time.Millisecond)
+		mean := cmp.Or(p.LateDelay, opts.LateDelay)
+		if req.Feedback != nil && *req.Feedback < 0 {
+			mean = cmp.Or(p.NegativeLateDelay, opts.NegativeLateDelay, mean)
+		}
+		delay := time.Duration(r.ExpFloat64() * float64(mean)).Truncate(time.Millisecond)
 		heap.Push(late, Request{TS: req.TS.Add(max(delay, time.Millisecond)), Rollout: req.Rollout, RequestID: req.RequestID,
 			Late: true, Feedback: req.Feedback, Quality: req.Quality})
 		req.Feedback, req.Quality = nil, nil

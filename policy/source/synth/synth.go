@@ -76,6 +76,10 @@ type Profile struct {
 	// FeedbackShare is the share of successful requests with user feedback; NeutralRate of it is 0,
 	// NegativeRate -1, the rest +1.
 	FeedbackShare, NeutralRate float64
+	// LateDelay and NegativeLateDelay, when set, are this arm's mean delays of late records (see
+	// Options.LateDelay and Options.NegativeLateDelay): the canary's users may give their thumbs later
+	// or sooner than stable's.
+	LateDelay, NegativeLateDelay time.Duration
 }
 
 func (p Profile) inputMean() float64  { return cmp.Or(p.InputTokensMean, 1100) }
@@ -195,12 +199,13 @@ func ExpectedFor(reqs []Request, q policy.Query) *policy.Stats {
 	st := &policy.Stats{Unit: policy.UnitKey}
 	var first time.Time
 	for _, r := range attachLate(reqs, rollout, w.To) {
-		if r.Variant == policy.Canary && !r.TS.Before(w.From) && !r.TS.After(w.To) && !notRandomised(q, r) &&
+		if r.Variant == policy.Canary && !r.TS.Before(w.From) && !r.TS.After(w.To) && !afterRequests(q, r) && !notRandomised(q, r) &&
 			(first.IsZero() || r.TS.Before(first)) {
 			first = r.TS
 		}
 	}
 	st.From = first
+	st.RequestsTo = q.RequestsTo
 	keys := map[policy.Arm]map[string]bool{policy.Stable: {}, policy.Canary: {}}
 	clusters := map[policy.Arm]map[string]map[int]*policy.Cluster{policy.Stable: {}, policy.Canary: {}}
 	cluster := func(arm policy.Arm, metric string, r Request) *policy.Cluster {
@@ -236,7 +241,7 @@ func ExpectedFor(reqs []Request, q policy.Query) *policy.Stats {
 	addTo := func(a *acc, v float64) { a.n++; a.sum += v; a.ss += v * v }
 	reqs = attachLate(reqs, rollout, w.To)
 	for _, r := range reqs {
-		if r.Late || r.Rollout != rollout || r.TS.Before(w.From) || r.TS.After(w.To) {
+		if r.Late || r.Rollout != rollout || r.TS.Before(w.From) || r.TS.After(w.To) || afterRequests(q, r) {
 			continue
 		}
 		if notRandomised(q, r) {
@@ -337,6 +342,11 @@ func ExpectedFor(reqs []Request, q policy.Query) *policy.Stats {
 		}
 	}
 	return st
+}
+
+// afterRequests reports whether r is after the query's RequestsTo (a query for matured requests).
+func afterRequests(q policy.Query, r Request) bool {
+	return !q.RequestsTo.IsZero() && r.TS.After(q.RequestsTo)
 }
 
 func notRandomised(q policy.Query, r Request) bool {

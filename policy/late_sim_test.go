@@ -1,0 +1,246 @@
+package policy_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/rollout-dev/rollout/policy"
+	"github.com/rollout-dev/rollout/policy/source/synth"
+	"github.com/rollout-dev/rollout/rollouts"
+)
+
+// feedbackSums is one arm's negative-feedback counts per key bucket.
+type feedbackSums struct{ n, neg [policy.KeyBuckets]float64 }
+
+func (s *feedbackSums) add(bucket int, negative bool) {
+	s.n[bucket]++
+	if negative {
+		s.neg[bucket]++
+	}
+}
+
+func (s *feedbackSums) sample() (policy.Sample, bool) {
+	var cs []policy.Cluster
+	var n, neg float64
+	for b := range policy.KeyBuckets {
+		if s.n[b] > 0 {
+			cs = append(cs, policy.Cluster{Bucket: b, N: s.n[b], Sum: s.neg[b]})
+			n += s.n[b]
+			neg += s.neg[b]
+		}
+	}
+	return policy.Sample{Kind: policy.Proportion, N: int64(n), Sum: neg, Clusters: cs}, n > 0
+}
+
+// feedbackRequest is what a late feedback record needs of its request.
+type feedbackRequest struct {
+	ts     time.Time
+	canary bool
+	bucket int
+	fb     int // 0: no feedback yet, 1: positive or neutral, 2: negative
+}
+
+// feedbackSource is a per-key source of negative_feedback_rate over the requests drawn so far, as the
+// file source counts it: both arms from the first canary record, late records attached to their
+// requests. It honours Query.RequestsTo (a cut that only moves forward, as the ticks' does), keeping
+// the sums of every request and of the requests up to the cut, so each tick costs O(buckets).
+type feedbackSource struct {
+	from     time.Time
+	reqs     []feedbackRequest
+	index    map[string]int
+	requests [2]int64
+	late     int64 // late records attached
+	keys     [2]map[string]bool
+	all      [2]feedbackSums
+	matured  [2]feedbackSums
+	cut      time.Time
+	next     int // reqs[:next] are in matured
+}
+
+func newFeedbackSource() *feedbackSource {
+	return &feedbackSource{index: map[string]int{}, keys: [2]map[string]bool{{}, {}}}
+}
+
+func armIndex(canary bool) int {
+	if canary {
+		return 1
+	}
+	return 0
+}
+
+func (f *feedbackSource) add(r synth.Request) {
+	if r.Late {
+		i, ok := f.index[r.RequestID]
+		if !ok || r.Feedback == nil || f.reqs[i].fb != 0 {
+			return
+		}
+		q := &f.reqs[i]
+		f.late++
+		q.fb = 1
+		if *r.Feedback < 0 {
+			q.fb = 2
+		}
+		f.all[armIndex(q.canary)].add(q.bucket, q.fb == 2)
+		if i < f.next {
+			f.matured[armIndex(q.canary)].add(q.bucket, q.fb == 2)
+		}
+		return
+	}
+	if r.Shadow {
+		return
+	}
+	canary := r.Variant == policy.Canary
+	if canary && f.from.IsZero() {
+		f.from = r.TS
+	}
+	if f.from.IsZero() {
+		return
+	}
+	q := feedbackRequest{ts: r.TS, canary: canary, bucket: policy.KeyBucket(r.Key)}
+	if r.Feedback != nil {
+		q.fb = 1
+		if *r.Feedback < 0 {
+			q.fb = 2
+		}
+		f.all[armIndex(canary)].add(q.bucket, q.fb == 2)
+	}
+	f.index[r.RequestID] = len(f.reqs)
+	f.reqs = append(f.reqs, q)
+	f.requests[armIndex(canary)]++
+	f.keys[armIndex(canary)][r.Key] = true
+}
+
+func (f *feedbackSource) Stats(_ context.Context, q policy.Query) (*policy.Stats, error) {
+	sums := &f.all
+	if !q.RequestsTo.IsZero() {
+		if q.RequestsTo.Before(f.cut) {
+			return nil, errors.New("feedbackSource: the cut moved back")
+		}
+		f.cut = q.RequestsTo
+		for ; f.next < len(f.reqs) && !f.reqs[f.next].ts.After(f.cut); f.next++ {
+			if r := f.reqs[f.next]; r.fb != 0 {
+				f.matured[armIndex(r.canary)].add(r.bucket, r.fb == 2)
+			}
+		}
+		sums = &f.matured
+	}
+	st := &policy.Stats{Unit: policy.UnitKey, From: f.from, RequestsTo: q.RequestsTo, LateRecords: f.late}
+	for i, arm := range []policy.Arm{policy.Stable, policy.Canary} {
+		a := st.Arm(arm)
+		a.Requests, a.Keys = f.requests[i], int64(len(f.keys[i]))
+		a.Metrics = map[string]policy.Sample{}
+		if s, ok := sums[i].sample(); ok {
+			a.Metrics["negative_feedback_rate"] = s
+		}
+	}
+	return st, nil
+}
+
+// feedbackStage plays one stage of spec under opts, the judge reading the feedback through
+// policy.WithMaturity on every 15-minute tick, until it advances or rolls back.
+func feedbackStage(t testing.TB, spec *rollouts.Spec, opts synth.Options) policy.Action {
+	t.Helper()
+	src := newFeedbackSource()
+	judged := policy.WithMaturity(src)
+	action := policy.Hold
+	next := opts.From.Add(15 * time.Minute)
+	due := func(upTo time.Time) bool {
+		for ; !next.After(upTo); next = next.Add(15 * time.Minute) {
+			q, ok := policy.QueryFor(spec, next)
+			if !ok {
+				t.Fatal("no query")
+			}
+			st, err := judged.Stats(context.Background(), q)
+			if err != nil {
+				t.Fatal(err)
+			}
+			d := policy.Judge(spec, policy.Evidence{Stats: st}, next)
+			if d.Action == policy.Advance || d.Action == policy.Rollback {
+				action = d.Action
+				return true
+			}
+		}
+		return false
+	}
+	err := synth.Simulate(spec, opts, func(r synth.Request) error {
+		if due(r.TS) {
+			return errStop
+		}
+		src.add(r)
+		return nil
+	})
+	if err == nil {
+		due(opts.To)
+	} else if !errors.Is(err, errStop) {
+		t.Fatal(err)
+	}
+	return action
+}
+
+// feedbackProfile is an arm whose users give feedback on half their answers, negative at the given
+// rate (no neutral thumbs), every thumb arriving late: positive ones after a mean of late, negative ones
+// after a tenth of it (unhappy users are quicker).
+func feedbackProfile(model string, negative float64, late time.Duration) synth.Profile {
+	p := synth.DefaultProfile(model)
+	p.FeedbackShare, p.NegativeRate, p.NeutralRate, p.QualityShare = 0.5, negative, 0, 0
+	p.LateDelay, p.NegativeLateDelay = late, late/10
+	return p
+}
+
+// feedbackRun counts, over the runs, how often a stage of a rollout judged on negative_feedback_rate
+// at maxIncrease limit advanced and rolled back, with the rule's maturity window set to maturity
+// (nil: the default).
+func feedbackRun(t *testing.T, runs int, limit float64, maturity *rollouts.Duration, stable, canary synth.Profile) (advanced, rolledBack int) {
+	for seed := range runs {
+		spec := stageSpec(rollouts.Rule{Metric: "negative_feedback_rate", MaxIncrease: maxIncrease(limit), Maturity: maturity})
+		spec.Traffic.Weight, spec.Stages[0].Weight = 50, 50
+		spec.Stages[0].MinDuration = rollouts.Duration(2 * time.Hour)
+		opts := synth.Options{Seed: uint64(400 + seed), From: trafficStart, To: trafficStart.Add(36 * time.Hour),
+			PerHour: 4000, Users: 4000, Activity: 1, KeyPrefix: fmt.Sprintf("s%d-user-", seed),
+			LateFeedback: 1, Stable: stable, Canary: canary}
+		switch feedbackStage(t, spec, opts) {
+		case policy.Advance:
+			advanced++
+		case policy.Rollback:
+			rolledBack++
+		}
+	}
+	return advanced, rolledBack
+}
+
+// TestLateFeedbackMaturity (issue 23, item 2): thumbs arrive late, negative ones first, and one arm's
+// later than the other's. Judged over every request so far, the arm whose positive thumbs are slower
+// looks worse than it is. Judged over requests older than the maturity window (the default 6 h for
+// negative_feedback_rate, which these delays stay well inside), both arms are compared on complete
+// requests. Two scenarios at a 50% stage (minDuration 2 h), 2,000 requests an hour an arm, thumbs on
+// half the answers, negative ones after a tenth of the positive ones' delay:
+//   - identical arms (20% negative), the canary's thumbs 2× later (positive after a mean of 1 h on
+//     stable, 2 h on the canary), +10% limit: target ≤ 5% false rollbacks. Before (maturity: 0s, the
+//     judge before): 21 of 40 rolled back; after: 0 of 40;
+//   - a canary 50% worse (30% negative against 20%) whose thumbs come 2× sooner (1 h against 2 h),
+//     +25% limit: target ≤ 10% advanced. Before: 23 of 40 advanced; after: 0 of 40 (all rolled back).
+func TestLateFeedbackMaturity(t *testing.T) {
+	runs := trafficRuns(t)
+	off := rollouts.Duration(0)
+	stable := feedbackProfile("m-stable", 0.2, time.Hour)
+	slower := feedbackProfile("m-canary", 0.2, 2*time.Hour)
+	_, fbBefore := feedbackRun(t, runs, 0.1, &off, stable, slower)
+	advAA, fbAfter := feedbackRun(t, runs, 0.1, nil, stable, slower)
+	t.Logf("A/A, canary thumbs 2× later: rolled back %s with the maturity window (target ≤ 5%%; advanced within 36 h %s); without it %s",
+		rate(fbAfter, runs), rate(advAA, runs), rate(fbBefore, runs))
+	stable = feedbackProfile("m-stable", 0.2, 2*time.Hour)
+	worse := feedbackProfile("m-canary", 0.3, time.Hour)
+	advBefore, _ := feedbackRun(t, runs, 0.25, &off, stable, worse)
+	advAfter, rbAfter := feedbackRun(t, runs, 0.25, nil, stable, worse)
+	t.Logf("canary 50%% worse, thumbs 2× sooner: advanced %s with the maturity window (target ≤ 10%%; rolled back %s); without it %s",
+		rate(advAfter, runs), rate(rbAfter, runs), rate(advBefore, runs))
+	if float64(fbAfter)/float64(runs) > 0.05 {
+		t.Errorf("A/A with slower canary thumbs: rolled back %s, want ≤ 5%%", rate(fbAfter, runs))
+	}
+	if float64(advAfter)/float64(runs) > 0.10 {
+		t.Errorf("worse canary with sooner thumbs: advanced %s, want ≤ 10%%", rate(advAfter, runs))
+	}
+}
