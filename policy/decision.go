@@ -110,6 +110,8 @@ type RuleResult struct {
 	Limits []LimitResult `json:"limits,omitempty"`
 	// Advisory: the source returned a bare value for this metric; it is shown and never acted on.
 	Advisory bool `json:"advisory,omitempty"`
+	// Segment is the rule's worst segment (analysis.segments), nil without segments.
+	Segment *SegmentResult `json:"segment,omitempty"`
 }
 
 // GateResult is a gate's answer, computed outside the judge (it reads files or calls a webhook).

@@ -155,7 +155,12 @@ func budgetOf(spec *rollouts.Spec, _ *Stats) errorBudget {
 		limits += len(limitsOf(r))
 	}
 	each := (1 - conf) / float64(max(limits, 1))
-	return errorBudget{fail: each * (1 - recentShare), recent: each * recentShare, pass: 1 - adv}
+	var segments float64
+	if len(spec.Analysis.Segments) > 0 {
+		each /= 2 // the other half is the segments' (segment.go)
+		segments = each
+	}
+	return errorBudget{fail: each * (1 - recentShare), recent: each * recentShare, segments: segments, pass: 1 - adv}
 }
 
 // JudgeRules judges every rule of spec on stats, in the spec's order.
@@ -248,6 +253,9 @@ func judgeStage(d Decision, spec *rollouts.Spec, ev Evidence, now time.Time) Dec
 	d.SampleRatioMismatch = srm != ""
 	if len(failed) == 0 && stage.Weight < 100 {
 		failed = judgeRecent(spec, ev.Stats, st.StageStartedAt, now)
+	}
+	if segmentFailed := judgeSegments(spec, ev.Stats, d.Metrics); len(failed) == 0 {
+		failed = segmentFailed
 	}
 	if len(failed) > 0 {
 		d.Action, d.Next = Rollback, &Step{Stage: st.Stage}
@@ -457,5 +465,6 @@ func QueryFor(spec *rollouts.Spec, now time.Time) (Query, bool) {
 	for _, r := range spec.Analysis.Rules {
 		q.Metrics = append(q.Metrics, MetricQuery{Name: r.Metric, Query: r.Query})
 	}
+	q.Segments = spec.Analysis.Segments
 	return q, true
 }

@@ -90,6 +90,7 @@ func (r recentSource) Stats(ctx context.Context, q Query) (*Stats, error) {
 	for _, from := range RecentStarts(q.Window.From, q.Window.To) {
 		rq := q
 		rq.Window.From = from
+		rq.Segments = nil // segments are judged over the whole window only (segment.go)
 		rs, err := r.src.Stats(ctx, rq)
 		if err != nil {
 			return nil, fmt.Errorf("recent window from %s: %w", from.UTC().Format(time.RFC3339), err)

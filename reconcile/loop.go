@@ -877,7 +877,7 @@ func (l *Loop) decide(ctx context.Context, t *tick, spec *rollouts.Spec, now tim
 		}
 		if err == nil {
 			// The recent windows catch a regression that begins mid-stage (policy.WithRecent).
-			ev.Stats, err = l.stats(ctx, policy.WithRecent(src), q)
+			ev.Stats, err = l.stats(ctx, policy.WithRecent(policy.WithSegments(src)), q)
 		}
 		if err != nil {
 			ev.Stats, ev.Err = nil, fmt.Errorf("metrics source: %w", err)

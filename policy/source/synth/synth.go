@@ -51,6 +51,12 @@ type Request struct {
 	CostUSD      float64
 	Quality      *float64
 	Feedback     *int // -1, 0 or 1
+	// Attrs are the request's segment attributes (its user's, see Options.Segments); shared between
+	// the requests of one user: read only.
+	Attrs map[string]string
+	// Preferred is a late record's pairwise verdict: "canary", "stable" or "tie" (see
+	// Profile.PairwiseShare).
+	Preferred string
 }
 
 // Profile is how one arm behaves. Generate reads the fields up to NegativeRate (with fixed token,
@@ -76,6 +82,12 @@ type Profile struct {
 	// FeedbackShare is the share of successful requests with user feedback; NeutralRate of it is 0,
 	// NegativeRate -1, the rest +1.
 	FeedbackShare, NeutralRate float64
+	// PairwiseShare is the share of the canary's requests that a judge compares with the stable
+	// answer for the same input (Simulate; read from the canary's profile): each gets a late pairwise
+	// record, PairwiseDelay after it on average, that prefers the canary with probability WinRate,
+	// calls a tie with TieRate, and prefers stable otherwise.
+	PairwiseShare, WinRate, TieRate float64
+	PairwiseDelay                   time.Duration
 }
 
 func (p Profile) inputMean() float64  { return cmp.Or(p.InputTokensMean, 1100) }
