@@ -121,4 +121,6 @@ func TestSegmentsThroughPolicy(t *testing.T) {
 
 type sourceFunc func(context.Context, policy.Query) (*policy.Stats, error)
 
-func (f sourceFunc) Stats(ctx context.Context, q policy.Query) (*policy.Stats, error) { return f(ctx, q) }
+func (f sourceFunc) Stats(ctx context.Context, q policy.Query) (*policy.Stats, error) {
+	return f(ctx, q)
+}

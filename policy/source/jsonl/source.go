@@ -552,14 +552,14 @@ type pass struct {
 	skippedLatest time.Time
 	skipped       bool
 
-	late        lateIndex
-	lineNo      int64
+	late   lateIndex
+	lineNo int64
 	// filter keeps the requests whose attrs hold these values (Query.Filter); segments names the
 	// attributes whose values are counted in values (Query.Segments). attrs reads them.
-	filter   []policy.Attr
-	segments []string
-	values   []map[string]int64
-	attrs    parser
+	filter      []policy.Attr
+	segments    []string
+	values      []map[string]int64
+	attrs       parser
 	maxReported int
 	st          policy.Stats
 	unit        []byte // scratch for a keyless request's unit
