@@ -39,6 +39,24 @@ type Attr struct {
 // String writes a as name=value.
 func (a Attr) String() string { return a.Name + "=" + a.Value }
 
+// ValidAttrName reports whether name can be a segment attribute: letters, digits and _, starting with
+// a letter or _, as a JSON key, a SQL column and a Prometheus label all can (rollouts validates
+// analysis.segments the same way; sources check again before a name reaches a query).
+func ValidAttrName(name string) bool {
+	if name == "" || len(name) > 63 {
+		return false
+	}
+	for i, c := range name {
+		switch {
+		case c == '_', 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z':
+		case '0' <= c && c <= '9' && i > 0:
+		default:
+			return false
+		}
+	}
+	return true
+}
+
 // MaxSegmentValues bounds how many values of one attribute are judged as segments: the most frequent.
 const MaxSegmentValues = 20
 

@@ -191,7 +191,8 @@ func (s *Source) Stats(ctx context.Context, q policy.Query) (*policy.Stats, erro
 		Stable: policy.ArmStats{Metrics: map[string]policy.Sample{}},
 		Canary: policy.ArmStats{Metrics: map[string]policy.Sample{}},
 	}
-	if err := s.aggregates(ctx, q, stats); err != nil {
+	var err error
+	if err = s.aggregates(ctx, q, stats); err != nil {
 		return nil, fmt.Errorf("rollout %s: %w", q.Rollout, err)
 	}
 	for _, m := range q.Metrics {
@@ -217,8 +218,14 @@ func (s *Source) Stats(ctx context.Context, q policy.Query) (*policy.Stats, erro
 			}
 		}
 	}
+	if len(q.Segments) > 0 {
+		if stats.SegmentValues, err = s.segmentValues(ctx, q); err != nil {
+			return nil, fmt.Errorf("rollout %s: %w", q.Rollout, err)
+		}
+	}
 	for _, m := range q.Metrics {
-		if m.Query == "" {
+		if m.Query == "" || len(q.Filter) > 0 {
+			// A rule's own SQL knows nothing of segments: within one, it has no data.
 			continue
 		}
 		if err := s.ownQuery(ctx, q, m, stats); err != nil {
@@ -238,7 +245,7 @@ func (s *Source) Stats(ctx context.Context, q policy.Query) (*policy.Stats, erro
 const scopeSQL = `WITH scope AS (
   SELECT r.*, (r.request_key IS NOT NULL AND $4::text <> '' AND r.request_key ~ $4::text) AS not_randomised
   FROM llm_requests r
-  WHERE r.rollout = $1 AND r."timestamp" >= $2 AND r."timestamp" <= $3 AND r.variant IN ('stable', 'canary')
+  WHERE r.rollout = $1 AND r."timestamp" >= $2 AND r."timestamp" <= $3 AND r.variant IN ('stable', 'canary')` + segmentMarker + `
 ), first AS (
   SELECT min("timestamp") AS at FROM scope WHERE variant = 'canary' AND NOT not_randomised
 ), late AS (
@@ -297,7 +304,11 @@ var builtinMoments = []struct {
 }
 
 func (s *Source) aggregates(ctx context.Context, q policy.Query, stats *policy.Stats) error {
-	rows, err := s.query(ctx, aggregatesSQL, q.Rollout, q.Window.From, q.Window.To, globsRegexp(q.NotRandomised))
+	sql, args, err := withFilter(aggregatesSQL, q.Filter, q.Rollout, q.Window.From, q.Window.To, globsRegexp(q.NotRandomised))
+	if err != nil {
+		return err
+	}
+	rows, err := s.query(ctx, sql, args...)
 	if err != nil {
 		return err
 	}
@@ -391,8 +402,12 @@ WHERE latency_ms IS NOT NULL
 GROUP BY GROUPING SETS ((variant, bucket, bin), (variant, fine))`
 
 func (s *Source) latencyHistogram(ctx context.Context, q policy.Query, stats *policy.Stats) error {
-	rows, err := s.query(ctx, latencyHistogramSQL, q.Rollout, q.Window.From, q.Window.To, globsRegexp(q.NotRandomised),
+	sql, args, err := withFilter(latencyHistogramSQL, q.Filter, q.Rollout, q.Window.From, q.Window.To, globsRegexp(q.NotRandomised),
 		latencyLow, latencyHigh, latencyBuckets)
+	if err != nil {
+		return err
+	}
+	rows, err := s.query(ctx, sql, args...)
 	if err != nil {
 		return err
 	}
@@ -831,4 +846,78 @@ func (s *Source) queryError(sql string, err error) error {
 		return fmt.Errorf("%w: query %s: %w", ErrBadQuery, short, err)
 	}
 	return fmt.Errorf("%w: postgres %s: query %s: %w", policy.ErrSourceUnavailable, s.endpoint, short, err)
+}
+
+// segmentMarker marks where withFilter puts a segment's conditions in scopeSQL.
+const segmentMarker = "/*segment*/"
+
+// ErrBadSegment is returned for a segment attribute that cannot name a column.
+var ErrBadSegment = errors.New("segment attribute is not a column name")
+
+// columnName checks that a segment attribute can name a column (as analysis.segments requires) and
+// returns it quoted.
+func columnName(name string) (string, error) {
+	if !policy.ValidAttrName(name) {
+		return "", fmt.Errorf("%w: %q", ErrBadSegment, name)
+	}
+	return pgx.Identifier{name}.Sanitize(), nil
+}
+
+// withFilter returns sql with a condition per filter attribute (the column of that name, as text,
+// equal to the value: a NULL matches nothing) at segmentMarker, and args with the values appended.
+func withFilter(sql string, filter []policy.Attr, args ...any) (string, []any, error) {
+	var cond strings.Builder
+	for _, f := range filter {
+		col, err := columnName(f.Name)
+		if err != nil {
+			return "", nil, err
+		}
+		args = append(args, f.Value)
+		fmt.Fprintf(&cond, " AND r.%s::text = $%d::text", col, len(args))
+	}
+	return strings.Replace(sql, segmentMarker, cond.String(), 1), args, nil
+}
+
+// segmentValuesSQL counts the requests of the rollout in the window per value of one column (%s).
+const segmentValuesSQL = `SELECT r.%s::text, count(*) FROM llm_requests r
+WHERE r.rollout = $1 AND r."timestamp" >= $2 AND r."timestamp" <= $3 AND r.variant IN ('stable', 'canary')` + segmentMarker + `
+  AND r.%s IS NOT NULL
+GROUP BY 1`
+
+// segmentValues returns the values of each of q.Segments' columns among the rollout's requests in the
+// window, the most frequent first (policy.TopSegmentValues).
+func (s *Source) segmentValues(ctx context.Context, q policy.Query) (map[string][]string, error) {
+	out := map[string][]string{}
+	for _, name := range q.Segments {
+		col, err := columnName(name)
+		if err != nil {
+			return nil, err
+		}
+		sql, args, err := withFilter(fmt.Sprintf(segmentValuesSQL, col, col), q.Filter, q.Rollout, q.Window.From, q.Window.To)
+		if err != nil {
+			return nil, err
+		}
+		rows, err := s.query(ctx, sql, args...)
+		if err != nil {
+			return nil, fmt.Errorf("segment %s: %w", name, err)
+		}
+		counts := map[string]int64{}
+		for rows.Next() {
+			var (
+				v string
+				n int64
+			)
+			if err := rows.Scan(&v, &n); err != nil {
+				rows.Close()
+				return nil, s.queryError(sql, err)
+			}
+			counts[v] = n
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, s.queryError(sql, err)
+		}
+		out[name] = policy.TopSegmentValues(counts)
+	}
+	return out, nil
 }

@@ -279,14 +279,7 @@ func population(opts Options) ([]user, []float64) {
 		if r.Float64() < opts.BadUsers {
 			users[i].badErrorRate = opts.BadUserErrorRate
 		}
-		if len(opts.Segments) > 0 {
-			// A stream of its own, so that segments change no other trait of the user.
-			sr := rand.New(rand.NewPCG(opts.Seed^0x7365676d, uint64(fnv32(k))))
-			users[i].attrs = make(map[string]string, len(opts.Segments))
-			for _, s := range opts.Segments {
-				users[i].attrs[s.Attr] = s.pick(sr.Float64())
-			}
-		}
+		users[i].attrs = keyAttrs(opts.Seed, k, opts.Segments)
 		total += math.Exp(opts.Activity*r.NormFloat64() - opts.Activity*opts.Activity/2)
 		cumulative[i] = total
 	}
@@ -299,6 +292,20 @@ func population(opts Options) ([]user, []float64) {
 		cumulative = append(cumulative, total)
 	}
 	return users, cumulative
+}
+
+// keyAttrs draws the segment values of key from the seed and the key only (a stream of its own, so
+// that segments change no other trait of a user); nil without segments.
+func keyAttrs(seed uint64, key string, segments []SegmentShares) map[string]string {
+	if len(segments) == 0 {
+		return nil
+	}
+	r := rand.New(rand.NewPCG(seed^0x7365676d, uint64(fnv32(key))))
+	attrs := make(map[string]string, len(segments))
+	for _, s := range segments {
+		attrs[s.Attr] = s.pick(r.Float64())
+	}
+	return attrs
 }
 
 // pick returns the value at cumulative share v in [0, 1).
