@@ -179,7 +179,7 @@ var langfuseSchema = schema{
   WHERE o.type = 'GENERATION' AND o.is_deleted = 0 AND o.metadata['rollout'] = ` + quote(sc.rollout) + `
     AND o.metadata['variant'] IN ('stable', 'canary') AND o.start_time >= ` + from + ` AND o.start_time <= ` + to + sc.filter
 	},
-	attr: func(name string) string { return "o.metadata[" + quote(name) + "]" },
+	attr:     func(name string) string { return "o.metadata[" + quote(name) + "]" },
 	lateIDs:  func(scope) string { return "toUInt64(0)" },
 	settings: "SETTINGS join_use_nulls = 1",
 }
@@ -217,7 +217,7 @@ var heliconeSchema = schema{
   WHERE properties['rollout'] = ` + quote(sc.rollout) + ` AND properties['variant'] IN ('stable', 'canary')
     AND request_created_at >= ` + dateTime64(sc.from) + ` AND request_created_at <= ` + dateTime64(sc.to) + sc.filter
 	},
-	attr: func(name string) string { return "properties[" + quote(name) + "]" },
+	attr:    func(name string) string { return "properties[" + quote(name) + "]" },
 	lateIDs: func(scope) string { return "toUInt64(0)" },
 }
 
