@@ -103,6 +103,9 @@ type Late struct {
 	// Preferred is a pairwise verdict on the request: which arm's answer a judge (a person or an LLM)
 	// preferred for the same input, PreferCanary, PreferStable or PreferTie; empty for none.
 	Preferred string
+	// Attrs are the request's attributes, which the Prometheus collector (NewMetrics with attributes)
+	// labels late feedback with, as it cannot look the request up; the JSONL recorder does not need them.
+	Attrs map[string]string
 }
 
 // The pairwise verdicts a Late record may carry.
