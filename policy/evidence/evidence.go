@@ -87,6 +87,7 @@ func Render(in Input) string {
 	sections := [][]string{
 		reasons(d),
 		table(d),
+		segments(d),
 		samples(d),
 		timeline(in),
 		charts(in),
