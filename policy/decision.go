@@ -152,6 +152,9 @@ type Decision struct {
 	Window *Window `json:"window,omitempty"`
 	// NotRandomised counts the requests of include/exclude keys left out of both arms.
 	NotRandomised int64 `json:"notRandomised,omitempty"`
+	// Cost is the canary's extra spend per day at the next stage and at 100%, projected from the
+	// stage's cost per request and traffic (cost.go); nil without cost data for both arms.
+	Cost *CostProjection `json:"cost,omitempty"`
 }
 
 // MarshalJSON writes an end that the data cannot bound yet (±Inf) as null.

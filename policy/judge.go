@@ -230,6 +230,7 @@ func judgeStage(d Decision, spec *rollouts.Spec, ev Evidence, now time.Time) Dec
 	if stage.Weight == 100 && ev.Stats.Arm(Stable).Requests == 0 {
 		outs = judgeWithoutStable(spec, ev.Stats)
 	}
+	judgeCost(spec, ev.Stats, from, now, outs, &d)
 	d.Metrics = make([]RuleResult, len(outs))
 	var failed, unshown, advisory []string
 	allBetter := len(outs) > 0
@@ -462,8 +463,14 @@ func QueryFor(spec *rollouts.Spec, now time.Time) (Query, bool) {
 		Schema: spec.Metrics.Schema, StableModel: spec.Stable.Model, CanaryModel: spec.Canary.Model}
 	q.NotRandomised = append(q.NotRandomised, spec.Assignment.Exclude...)
 	q.NotRandomised = append(q.NotRandomised, spec.Assignment.Include...)
+	asked := map[string]bool{}
 	for _, r := range spec.Analysis.Rules {
 		q.Metrics = append(q.Metrics, MetricQuery{Name: r.Metric, Query: r.Query})
+		asked[r.Metric] = r.Query == ""
+	}
+	if _, ok := asked[ProjectedCostMetric]; ok && !asked[costMetric] {
+		// The projection is computed from the cost per request of both arms.
+		q.Metrics = append(q.Metrics, MetricQuery{Name: costMetric})
 	}
 	q.Segments = spec.Analysis.Segments
 	return q, true

@@ -88,6 +88,7 @@ func Render(in Input) string {
 		reasons(d),
 		table(d),
 		segments(d),
+		cost(d),
 		samples(d),
 		timeline(in),
 		charts(in),
