@@ -36,9 +36,9 @@ type simulateOptions struct {
 	RegressQuality bool
 	RegressWinRate float64
 	Seed           uint64
-	Out      string
-	Backdate bool
-	Output   string
+	Out            string
+	Backdate       bool
+	Output         string
 }
 
 func (app *App) simulateCmd() *cobra.Command {
@@ -114,14 +114,14 @@ Example:
 
 // simulation is what `rollout simulate -o json` prints.
 type simulation struct {
-	Rollout   string    `json:"rollout"`
-	File      string    `json:"file"`
-	From      time.Time `json:"from"`
-	To        time.Time `json:"to"`
-	Weight    int       `json:"weight"`
-	Stable    int       `json:"stable"`
-	Canary    int       `json:"canary"`
-	Regress   bool      `json:"regress"`
+	Rollout string    `json:"rollout"`
+	File    string    `json:"file"`
+	From    time.Time `json:"from"`
+	To      time.Time `json:"to"`
+	Weight  int       `json:"weight"`
+	Stable  int       `json:"stable"`
+	Canary  int       `json:"canary"`
+	Regress bool      `json:"regress"`
 	// Regressions names each regression simulated ("errors 1% → 15%", "cost ×2", …).
 	Regressions []string `json:"regressions"`
 	Backdated   bool     `json:"backdated"`
