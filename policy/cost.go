@@ -33,6 +33,11 @@ import (
 // ProjectedCostMetric is the built-in metric of the next stage's extra spend per day, in USD.
 const ProjectedCostMetric = "projected_extra_cost_per_day"
 
+// isProjectedCost reports whether r limits the projected extra cost (by its name or its alias).
+func isProjectedCost(r rollouts.Rule) bool {
+	return r.Query == "" && (r.Metric == ProjectedCostMetric || rollouts.MetricAliases[r.Metric] == ProjectedCostMetric)
+}
+
 // costMetric is the metric the projection is computed from.
 const costMetric = "cost_per_request"
 
@@ -109,7 +114,7 @@ func judgeCost(spec *rollouts.Spec, stats *Stats, from, now time.Time, outs []ru
 		stageWeight = spec.Stages[st.Stage].Weight
 	}
 	for i, r := range spec.Analysis.Rules {
-		if r.Metric != ProjectedCostMetric {
+		if !isProjectedCost(r) {
 			continue
 		}
 		outs[i] = judgeCostRule(spec, r, stats, from, now, budget, stageWeight)

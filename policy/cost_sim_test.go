@@ -112,3 +112,27 @@ func TestCostProjectionTripsAtTheCrossingStage(t *testing.T) {
 		t.Errorf("a canary of the same cost rolled back in %s, want ≤ 5%%", rate(sameCostRolledBack, runs))
 	}
 }
+
+// cost_per_day, the first name for the metric, is judged the same way.
+func TestCostPerDayAlias(t *testing.T) {
+	spec := costSpec()
+	spec.Analysis.Rules[0].Metric = "cost_per_day"
+	spec.Traffic.Weight, spec.Status.Stage, spec.Status.StageStartedAt = 25, 1, trafficStart
+	canary := synth.DefaultProfile("m-canary")
+	canary.CostPerToken *= 2
+	var buf bytes.Buffer
+	opts := synth.Options{Seed: 7, From: trafficStart, To: trafficStart.Add(8 * time.Hour), PerHour: 2000, Users: 4000,
+		Stable: synth.DefaultProfile("m-stable"), Canary: canary}
+	if err := synth.WriteJSONL(&buf, spec, opts); err != nil {
+		t.Fatal(err)
+	}
+	now := opts.To
+	q, _ := policy.QueryFor(spec, now)
+	st, err := (&jsonl.Source{}).Read(context.Background(), bytes.NewReader(buf.Bytes()), q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := policy.Judge(spec, policy.Evidence{Stats: st}, now); d.Action != policy.Rollback || !strings.Contains(d.Reasons[0], "at 50%") {
+		t.Errorf("cost_per_day: %s %q, want a rollback on the projection at 50%%", d.Action, d.Reasons)
+	}
+}

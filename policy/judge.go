@@ -463,12 +463,13 @@ func QueryFor(spec *rollouts.Spec, now time.Time) (Query, bool) {
 		Schema: spec.Metrics.Schema, StableModel: spec.Stable.Model, CanaryModel: spec.Canary.Model}
 	q.NotRandomised = append(q.NotRandomised, spec.Assignment.Exclude...)
 	q.NotRandomised = append(q.NotRandomised, spec.Assignment.Include...)
-	asked := map[string]bool{}
+	asked, projected := map[string]bool{}, false
 	for _, r := range spec.Analysis.Rules {
 		q.Metrics = append(q.Metrics, MetricQuery{Name: r.Metric, Query: r.Query})
-		asked[r.Metric] = r.Query == ""
+		asked[r.Metric] = asked[r.Metric] || r.Query == ""
+		projected = projected || isProjectedCost(r)
 	}
-	if _, ok := asked[ProjectedCostMetric]; ok && !asked[costMetric] {
+	if projected && !asked[costMetric] {
 		// The projection is computed from the cost per request of both arms.
 		q.Metrics = append(q.Metrics, MetricQuery{Name: costMetric})
 	}

@@ -36,6 +36,7 @@ var metricLabels = map[string]metricLabel{
 	"quality_score":                {words: "quality score"},
 	"canary_win_rate":              {words: "canary win rate", percent: true},
 	"projected_extra_cost_per_day": {words: "projected extra cost per day", dollars: true},
+	"cost_per_day":                 {words: "projected extra cost per day", dollars: true},
 }
 
 // labelOf returns the label of a metric name, built in or not. A built-in quantile metric takes its

@@ -71,11 +71,16 @@ var BuiltinMetrics = map[string]Metric{
 	// the canary's cost per request minus stable's, times the rollout's measured requests per day,
 	// times the next stage's weight; the judge derives it from cost_per_request. Judged with max.
 	"projected_extra_cost_per_day": {Kind: Mean, Better: LowerIsBetter, Field: "cost_usd", CanaryOnly: true},
+	// cost_per_day is another name of projected_extra_cost_per_day, as issue 25 first wrote it.
+	"cost_per_day": {Kind: Mean, Better: LowerIsBetter, Field: "cost_usd", CanaryOnly: true},
 }
 
 // ExtraMetrics lists the built-in metrics beyond BuiltinMetricNames: judged when a rule names them,
 // never asked of a source that is asked for every metric.
-var ExtraMetrics = []string{"canary_win_rate", "projected_extra_cost_per_day"}
+var ExtraMetrics = []string{"canary_win_rate", "projected_extra_cost_per_day", "cost_per_day"}
+
+// MetricAliases maps the other names of built-in metrics to theirs.
+var MetricAliases = map[string]string{"cost_per_day": "projected_extra_cost_per_day"}
 
 // builtinMetricNames lists BuiltinMetrics in sorted order, for suggestions.
 func builtinMetricNames() []string {
