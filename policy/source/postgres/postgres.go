@@ -251,13 +251,14 @@ const scopeSQL = `WITH scope AS (
 ), late AS (
   SELECT f.request_id,
     (array_agg(f.feedback ORDER BY f."timestamp" DESC, f.id DESC) FILTER (WHERE f.feedback IS NOT NULL))[1] AS feedback,
-    (array_agg(f.quality ORDER BY f."timestamp" DESC, f.id DESC) FILTER (WHERE f.quality IS NOT NULL))[1] AS quality
+    (array_agg(f.quality ORDER BY f."timestamp" DESC, f.id DESC) FILTER (WHERE f.quality IS NOT NULL))[1] AS quality,
+    (array_agg(f.preferred ORDER BY f."timestamp" DESC, f.id DESC) FILTER (WHERE f.preferred IS NOT NULL))[1] AS preferred
   FROM llm_feedback f
   WHERE f.rollout = $1 AND f."timestamp" >= $2 AND f."timestamp" <= $3
   GROUP BY f.request_id
 ), counted AS (
   SELECT s.variant, s.shadow, s.status, s.is_refusal, s.latency_ms, s.cost_usd, s.input_tokens, s.output_tokens,
-    coalesce(l.feedback, s.feedback) AS feedback, coalesce(l.quality, s.quality) AS quality,
+    coalesce(l.feedback, s.feedback) AS feedback, coalesce(l.quality, s.quality) AS quality, l.preferred,
     coalesce(s.request_key, s.request_id, 'row:' || s.id::text) AS unit,
     hashtext(coalesce(s.request_key, s.request_id, 'row:' || s.id::text)) & 1023 AS bucket
   FROM scope s LEFT JOIN late l ON l.request_id = s.request_id
@@ -279,6 +280,8 @@ const aggregatesSQL = scopeSQL + `SELECT variant, bucket,
   count(input_tokens), coalesce(sum(input_tokens::float8), 0), coalesce(sum(input_tokens::float8 ^ 2), 0),
   count(output_tokens), coalesce(sum(output_tokens::float8), 0), coalesce(sum(output_tokens::float8 ^ 2), 0),
   count(quality), coalesce(sum(quality), 0), coalesce(sum(quality * quality), 0),
+  count(preferred), coalesce(sum(CASE preferred WHEN 'canary' THEN 1 WHEN 'tie' THEN 0.5 ELSE 0 END), 0)::float8,
+  coalesce(sum(CASE preferred WHEN 'canary' THEN 1 WHEN 'tie' THEN 0.25 ELSE 0 END), 0)::float8,
   (SELECT at FROM first),
   (SELECT count(*) FROM scope WHERE not_randomised),
   (SELECT count(*) FROM late WHERE NOT EXISTS (
@@ -314,6 +317,7 @@ func (s *Source) aggregates(ctx context.Context, q policy.Query, stats *policy.S
 	}
 	defer rows.Close()
 	samples := map[policy.Arm]map[string]*policy.Sample{}
+	wins := map[int]moment{}
 	for rows.Next() {
 		var (
 			variant                                  *string
@@ -321,13 +325,14 @@ func (s *Source) aggregates(ctx context.Context, q policy.Query, stats *policy.S
 			requests, units, shadow, errs, refusals  int64
 			feedbackN, negative                      int64
 			latency, cost, inTokens, outTokens, qual moment
+			win                                      moment
 			first                                    *time.Time
 			notRandomised, lateUnmatched             int64
 		)
 		if err := rows.Scan(&variant, &bucket, &requests, &units, &shadow, &errs, &refusals, &feedbackN, &negative,
 			&latency.n, &latency.sum, &latency.sumSq, &cost.n, &cost.sum, &cost.sumSq,
 			&inTokens.n, &inTokens.sum, &inTokens.sumSq, &outTokens.n, &outTokens.sum, &outTokens.sumSq,
-			&qual.n, &qual.sum, &qual.sumSq, &first, &notRandomised, &lateUnmatched); err != nil {
+			&qual.n, &qual.sum, &qual.sumSq, &win.n, &win.sum, &win.sumSq, &first, &notRandomised, &lateUnmatched); err != nil {
 			return s.queryError(aggregatesSQL, err)
 		}
 		if variant == nil || bucket == nil {
@@ -337,6 +342,13 @@ func (s *Source) aggregates(ctx context.Context, q policy.Query, stats *policy.S
 			}
 			stats.NotRandomised, stats.LateUnmatched = notRandomised, lateUnmatched
 			continue
+		}
+		if win.n > 0 {
+			// A pairwise verdict counts in the canary's win share whichever arm served the request it
+			// names (on shadow traffic, the stable answer the user saw).
+			w := wins[int(*bucket)]
+			w.n, w.sum, w.sumSq = w.n+win.n, w.sum+win.sum, w.sumSq+win.sumSq
+			wins[int(*bucket)] = w
 		}
 		arm := policy.Arm(*variant)
 		as := stats.Arm(arm)
@@ -375,6 +387,17 @@ func (s *Source) aggregates(ctx context.Context, q policy.Query, stats *policy.S
 			sort.Slice(sm.Clusters, func(i, j int) bool { return sm.Clusters[i].Bucket < sm.Clusters[j].Bucket })
 			stats.Arm(arm).Metrics[name] = *sm
 		}
+	}
+	if len(wins) > 0 {
+		win := policy.Sample{Kind: policy.Proportion}
+		for b, m := range wins {
+			win.N += m.n
+			win.Sum += m.sum
+			win.SumSquares += m.sumSq
+			win.Clusters = append(win.Clusters, policy.Cluster{Bucket: b, N: float64(m.n), Sum: m.sum, SumSquares: m.sumSq})
+		}
+		sort.Slice(win.Clusters, func(i, j int) bool { return win.Clusters[i].Bucket < win.Clusters[j].Bucket })
+		stats.Canary.Metrics[canaryWinRate] = win
 	}
 	return nil
 }
@@ -921,3 +944,6 @@ func (s *Source) segmentValues(ctx context.Context, q policy.Query) (map[string]
 	}
 	return out, nil
 }
+
+// canaryWinRate is the canary's share of pairwise verdicts (llm_feedback.preferred), a tie counting half.
+const canaryWinRate = "canary_win_rate"

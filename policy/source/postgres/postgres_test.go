@@ -305,3 +305,39 @@ func TestSegments(t *testing.T) {
 		t.Errorf("injected name: err = %v, want ErrBadSegment", err)
 	}
 }
+
+// Pairwise verdicts in llm_feedback.preferred make the canary's win share, whichever arm served the
+// request each names, the latest verdict of a request winning.
+func TestCanaryWinRate(t *testing.T) {
+	at := func(min int) time.Time { return from.Add(time.Duration(min) * time.Minute) }
+	reqs := []synth.Request{
+		{TS: at(1), Rollout: "r", Variant: policy.Canary, Key: "u1", RequestID: "a", Model: "m"},
+		{TS: at(2), Rollout: "r", Variant: policy.Stable, Key: "u2", RequestID: "b", Model: "m"},
+		{TS: at(3), Rollout: "r", Variant: policy.Canary, Key: "u3", RequestID: "c", Model: "m"},
+		{TS: at(10), Rollout: "r", RequestID: "a", Late: true, Preferred: "stable"},
+		{TS: at(11), Rollout: "r", RequestID: "a", Late: true, Preferred: "canary"},
+		{TS: at(12), Rollout: "r", RequestID: "b", Late: true, Preferred: "tie"},
+		{TS: at(13), Rollout: "r", RequestID: "c", Late: true, Preferred: "stable"},
+		{TS: at(14), Rollout: "r", RequestID: "nope", Late: true, Preferred: "canary"},
+	}
+	src, err := postgres.New(database(t, reqs), getenv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	st, err := src.Stats(context.Background(), policy.Query{Rollout: "r", Window: policy.Window{From: from, To: to},
+		Metrics: []policy.MetricQuery{{Name: "canary_win_rate"}, {Name: "error_rate"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// a: canary (the latest), b: a tie, c: stable.
+	if w := st.Canary.Metrics["canary_win_rate"]; w.Kind != policy.Proportion || w.N != 3 || w.Sum != 1.5 || w.SumSquares != 1.25 || len(w.Clusters) != 3 {
+		t.Errorf("canary_win_rate = %+v, want 1.5 of 3 in 3 key buckets", w)
+	}
+	if _, ok := st.Stable.Metrics["canary_win_rate"]; ok {
+		t.Error("stable carries pairwise verdicts")
+	}
+	if st.LateUnmatched != 1 {
+		t.Errorf("LateUnmatched = %d, want 1", st.LateUnmatched)
+	}
+}

@@ -11,7 +11,7 @@ import (
 // Insert copies reqs into the PostgreSQL source's tables (policy/source/postgres/schema.sql): requests into
 // llm_requests, late feedback records into llm_feedback. The requests' attrs go to text columns of
 // their names, added to llm_requests when missing, as a team adds the columns its analysis.segments
-// name. Late records with a pairwise verdict only are left out: llm_feedback holds no verdicts.
+// name. Late records carry their pairwise verdicts (llm_feedback.preferred).
 func Insert(ctx context.Context, conn *pgx.Conn, reqs []Request) error {
 	attrs := attrNames(reqs)
 	for _, name := range attrs {
@@ -21,16 +21,13 @@ func Insert(ctx context.Context, conn *pgx.Conn, reqs []Request) error {
 	}
 	var rows, late [][]any
 	for _, r := range reqs {
-		if r.Late && r.Feedback == nil && r.Quality == nil {
-			continue
-		}
 		var feedback *int16
 		if r.Feedback != nil {
 			f := int16(*r.Feedback)
 			feedback = &f
 		}
 		if r.Late {
-			late = append(late, []any{r.TS, r.Rollout, r.RequestID, feedback, r.Quality})
+			late = append(late, []any{r.TS, r.Rollout, r.RequestID, feedback, r.Quality, nullable(r.Preferred)})
 			continue
 		}
 		status := "ok"
@@ -52,7 +49,7 @@ func Insert(ctx context.Context, conn *pgx.Conn, reqs []Request) error {
 	}
 	if len(late) > 0 {
 		_, err = conn.CopyFrom(ctx, pgx.Identifier{"llm_feedback"},
-			[]string{"timestamp", "rollout", "request_id", "feedback", "quality"}, pgx.CopyFromRows(late))
+			[]string{"timestamp", "rollout", "request_id", "feedback", "quality", "preferred"}, pgx.CopyFromRows(late))
 		if err != nil {
 			return fmt.Errorf("copy into llm_feedback: %w", err)
 		}
