@@ -23,17 +23,19 @@ type metricLabel struct {
 // name; a source-defined quantile metric takes its rank from a _pNN part of its name (p99_latency_slo
 // from a Prometheus query is reported as a Value, which needs none).
 var metricLabels = map[string]metricLabel{
-	"error_rate":                   {words: "error rate", percent: true},
-	"refusal_rate":                 {words: "refusal rate", percent: true},
-	"negative_feedback_rate":       {words: "negative feedback rate", percent: true},
-	"latency_mean_ms":              {words: "mean latency", unit: " ms"},
-	"latency_p50_ms":               {words: "p50 latency", unit: " ms"},
-	"latency_p95_ms":               {words: "p95 latency", unit: " ms"},
-	"latency_p99_ms":               {words: "p99 latency", unit: " ms"},
-	"cost_per_request":             {words: "cost per request", dollars: true},
-	"input_tokens_per_request":     {words: "input tokens per request", unit: " tokens"},
-	"output_tokens_per_request":    {words: "output tokens per request", unit: " tokens"},
-	"quality_score":                {words: "quality score"},
+	"error_rate":                {words: "error rate", percent: true},
+	"refusal_rate":              {words: "refusal rate", percent: true},
+	"negative_feedback_rate":    {words: "negative feedback rate", percent: true},
+	"latency_mean_ms":           {words: "mean latency", unit: " ms"},
+	"latency_p50_ms":            {words: "p50 latency", unit: " ms"},
+	"latency_p95_ms":            {words: "p95 latency", unit: " ms"},
+	"latency_p99_ms":            {words: "p99 latency", unit: " ms"},
+	"cost_per_request":          {words: "cost per request", dollars: true},
+	"input_tokens_per_request":  {words: "input tokens per request", unit: " tokens"},
+	"output_tokens_per_request": {words: "output tokens per request", unit: " tokens"},
+	"quality_score":             {words: "quality score"},
+
+	// The metrics only an LLM rollout needs (issue 25).
 	"canary_win_rate":              {words: "canary win rate", percent: true},
 	"projected_extra_cost_per_day": {words: "projected extra cost per day", dollars: true},
 	"cost_per_day":                 {words: "projected extra cost per day", dollars: true},

@@ -35,6 +35,15 @@
 // in Stats.LateUnmatched and reported, never guessed. Late records after the window's end are not there
 // yet; those before its start belong to earlier requests.
 //
+// # Segments and pairwise verdicts
+//
+// A record's "attrs" object (string values) holds the attributes analysis.segments splits by: with
+// Query.Segments the pass counts each attribute's values (Stats.SegmentValues), with Query.Filter it
+// keeps only the requests whose attrs hold the filter's values, their late records following them.
+// A late record's "preferred" ("canary", "stable" or "tie") is a pairwise verdict on its request: it
+// counts in the canary arm's canary_win_rate (a tie as half a win) at the request's key bucket,
+// whichever arm served the request, the latest verdict of a request winning.
+//
 // # Bounds
 //
 // Only regular files are read: a named pipe, a device or a socket is refused at once, without blocking
