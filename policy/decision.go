@@ -112,6 +112,8 @@ type RuleResult struct {
 	Advisory bool `json:"advisory,omitempty"`
 	// Matured is the window a late metric was read over (its maturity window); nil for the others.
 	Matured *Matured `json:"matured,omitempty"`
+	// Segment is the rule's worst segment (analysis.segments), nil without segments.
+	Segment *SegmentResult `json:"segment,omitempty"`
 }
 
 // GateResult is a gate's answer, computed outside the judge (it reads files or calls a webhook).
@@ -152,6 +154,9 @@ type Decision struct {
 	Window *Window `json:"window,omitempty"`
 	// NotRandomised counts the requests of include/exclude keys left out of both arms.
 	NotRandomised int64 `json:"notRandomised,omitempty"`
+	// Cost is the canary's extra spend per day at the next stage and at 100%, projected from the
+	// stage's cost per request and traffic (cost.go); nil without cost data for both arms.
+	Cost *CostProjection `json:"cost,omitempty"`
 }
 
 // MarshalJSON writes an end that the data cannot bound yet (±Inf) as null.

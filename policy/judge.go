@@ -155,7 +155,12 @@ func budgetOf(spec *rollouts.Spec, _ *Stats) errorBudget {
 		limits += len(limitsOf(r))
 	}
 	each := (1 - conf) / float64(max(limits, 1))
-	return errorBudget{fail: each * (1 - recentShare), recent: each * recentShare, pass: 1 - adv}
+	var segments float64
+	if len(spec.Analysis.Segments) > 0 {
+		each /= 2 // the other half is the segments' (segment.go)
+		segments = each
+	}
+	return errorBudget{fail: each * (1 - recentShare), recent: each * recentShare, segments: segments, pass: 1 - adv}
 }
 
 // JudgeRules judges every rule of spec on stats, in the spec's order.
@@ -225,6 +230,7 @@ func judgeStage(d Decision, spec *rollouts.Spec, ev Evidence, now time.Time) Dec
 	if stage.Weight == 100 && ev.Stats.Arm(Stable).Requests == 0 {
 		outs = judgeWithoutStable(spec, ev.Stats)
 	}
+	judgeCost(spec, ev.Stats, from, now, outs, &d)
 	d.Metrics = make([]RuleResult, len(outs))
 	var failed, unshown, advisory []string
 	allBetter := len(outs) > 0
@@ -248,6 +254,9 @@ func judgeStage(d Decision, spec *rollouts.Spec, ev Evidence, now time.Time) Dec
 	d.SampleRatioMismatch = srm != ""
 	if len(failed) == 0 && stage.Weight < 100 {
 		failed = judgeRecent(spec, ev.Stats, st.StageStartedAt, now)
+	}
+	if segmentFailed := judgeSegments(spec, ev.Stats, d.Metrics); len(failed) == 0 {
+		failed = segmentFailed
 	}
 	if len(failed) > 0 {
 		d.Action, d.Next = Rollback, &Step{Stage: st.Stage}
@@ -472,9 +481,17 @@ func QueryFor(spec *rollouts.Spec, now time.Time) (Query, bool) {
 		Schema: spec.Metrics.Schema, StableModel: spec.Stable.Model, CanaryModel: spec.Canary.Model}
 	q.NotRandomised = append(q.NotRandomised, spec.Assignment.Exclude...)
 	q.NotRandomised = append(q.NotRandomised, spec.Assignment.Include...)
+	asked, projected := map[string]bool{}, false
 	for _, r := range spec.Analysis.Rules {
 		m := rollouts.MaturityOf(r)
 		q.Metrics = append(q.Metrics, MetricQuery{Name: r.Metric, Query: r.Query, Maturity: m, DefaultMaturity: m > 0 && r.Maturity == nil})
+		asked[r.Metric] = asked[r.Metric] || r.Query == ""
+		projected = projected || isProjectedCost(r)
 	}
+	if projected && !asked[costMetric] {
+		// The projection is computed from the cost per request of both arms.
+		q.Metrics = append(q.Metrics, MetricQuery{Name: costMetric})
+	}
+	q.Segments = spec.Analysis.Segments
 	return q, true
 }

@@ -34,6 +34,11 @@ var metricLabels = map[string]metricLabel{
 	"input_tokens_per_request":  {words: "input tokens per request", unit: " tokens"},
 	"output_tokens_per_request": {words: "output tokens per request", unit: " tokens"},
 	"quality_score":             {words: "quality score"},
+
+	// The metrics only an LLM rollout needs (issue 25).
+	"canary_win_rate":              {words: "canary win rate", percent: true},
+	"projected_extra_cost_per_day": {words: "projected extra cost per day", dollars: true},
+	"cost_per_day":                 {words: "projected extra cost per day", dollars: true},
 }
 
 // labelOf returns the label of a metric name, built in or not. A built-in quantile metric takes its

@@ -125,6 +125,7 @@ func (r recentSource) oneByOne(ctx context.Context, q Query, starts []time.Time)
 	for _, from := range starts {
 		rq := q
 		rq.Window.From = from
+		rq.Segments = nil // segments are judged over the whole window only (segment.go)
 		rs, err := r.src.Stats(ctx, rq)
 		if err != nil {
 			return nil, fmt.Errorf("recent window from %s: %w", from.UTC().Format(time.RFC3339), err)

@@ -77,6 +77,9 @@ type errorBudget struct {
 	pass float64
 	// recent is the rollback budget of each limit that the recent windows share (see recent.go).
 	recent float64
+	// segments is the rollback budget of each limit that the segments share (see segment.go); 0
+	// without analysis.segments.
+	segments float64
 }
 
 // hasData reports whether rule has the data a test needs (an advisory value does not count).

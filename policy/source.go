@@ -70,6 +70,12 @@ type Query struct {
 	// old enough for their late values to be in (see WithMaturity). A source that honours it says so
 	// in Stats.RequestsTo; one that cannot leaves that zero.
 	RequestsTo time.Time
+	// Segments names the request attributes (analysis.segments) whose values the source reports in
+	// Stats.SegmentValues; see WithSegments.
+	Segments []string
+	// Filter keeps only the requests whose attributes hold every one of these values; a request
+	// without the attribute does not match. Late records follow their request.
+	Filter []Attr
 }
 
 // Wanted returns the metrics q asks for: q.Metrics, or every built-in metric when it names none.
@@ -287,6 +293,11 @@ type Stats struct {
 	// the fail-side check that catches a regression beginning mid-stage; empty where the source was
 	// asked for the whole window only.
 	Recent []RecentStats
+	// SegmentValues holds, per attribute the query named in Segments, the values its requests in the
+	// window carry (at most MaxSegmentValues, the most frequent first).
+	SegmentValues map[string][]string
+	// Segments holds the statistics of each segment (one attribute value), filled by WithSegments.
+	Segments []SegmentStats
 }
 
 // RecentStats is the statistics of one recent window of a stage: from From (a point of the stage's

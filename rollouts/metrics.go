@@ -41,6 +41,8 @@ type Metric struct {
 	// Late: the metric's values may arrive after the request (late feedback or score records), so
 	// it is judged over requests older than its maturity window (Rule.Maturity, MaturityOf).
 	Late bool
+	// CanaryOnly: the metric has no stable value to compare with, so only max and min limit it.
+	CanaryOnly bool
 }
 
 // BuiltinMetricNames lists the built-in metrics in the contract's order. A source asked for no metric in
@@ -65,7 +67,23 @@ var BuiltinMetrics = map[string]Metric{
 	"input_tokens_per_request":  {Kind: Mean, Better: EitherWay, Field: "input_tokens"},
 	"output_tokens_per_request": {Kind: Mean, Better: EitherWay, Field: "output_tokens"},
 	"quality_score":             {Kind: Mean, Better: HigherIsBetter, Field: "quality", Late: true},
+	// canary_win_rate is the canary's share of pairwise verdicts (late records' "preferred"), a tie
+	// counting half; it has no stable side, so it is judged with min.
+	"canary_win_rate": {Kind: Proportion, Better: HigherIsBetter, Field: "preferred", CanaryOnly: true},
+	// projected_extra_cost_per_day is the extra spend per day, in USD, at the next stage's weight:
+	// the canary's cost per request minus stable's, times the rollout's measured requests per day,
+	// times the next stage's weight; the judge derives it from cost_per_request. Judged with max.
+	"projected_extra_cost_per_day": {Kind: Mean, Better: LowerIsBetter, Field: "cost_usd", CanaryOnly: true},
+	// cost_per_day is another name of projected_extra_cost_per_day, as issue 25 first wrote it.
+	"cost_per_day": {Kind: Mean, Better: LowerIsBetter, Field: "cost_usd", CanaryOnly: true},
 }
+
+// ExtraMetrics lists the built-in metrics beyond BuiltinMetricNames: judged when a rule names them,
+// never asked of a source that is asked for every metric.
+var ExtraMetrics = []string{"canary_win_rate", "projected_extra_cost_per_day", "cost_per_day"}
+
+// MetricAliases maps the other names of built-in metrics to theirs.
+var MetricAliases = map[string]string{"cost_per_day": "projected_extra_cost_per_day"}
 
 // builtinMetricNames lists BuiltinMetrics in sorted order, for suggestions.
 func builtinMetricNames() []string {

@@ -153,6 +153,10 @@ type Analysis struct {
 	AdvanceConfidence float64 `yaml:"advanceConfidence,omitempty" json:"advanceConfidence,omitempty" unit:"ratio"`
 	// RequirePass advances only when every rule is shown within its limit at Confidence.
 	RequirePass bool `yaml:"requirePass,omitempty" json:"requirePass,omitempty"`
+	// Segments names request attributes (a JSONL record's attrs, a SQL column, a Prometheus label):
+	// the rollback side of every rule is also judged within each value of each, so a regression
+	// confined to one language or tenant is not diluted in the average.
+	Segments []string `yaml:"segments,omitempty" json:"segments,omitempty"`
 }
 
 // Rule is one limit on one metric. Max and Min are absolute limits on the canary; MaxIncrease and

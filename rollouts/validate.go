@@ -253,7 +253,29 @@ func (d *specDecoder) checkAnalysis(a *Analysis) {
 	for i, r := range a.Rules {
 		d.checkRule(fmt.Sprintf("analysis.rules[%d]", i), r)
 	}
+	seen := map[string]bool{}
+	for i, name := range a.Segments {
+		p := fmt.Sprintf("analysis.segments[%d]", i)
+		switch {
+		case !segmentNameRE.MatchString(name):
+			d.errorAt(d.at(p), "%s: %q is not an attribute name: want letters, digits and _, starting with a letter or _ (it names a record's attrs key, a SQL column and a Prometheus label)", p, name)
+		case seen[name]:
+			d.errorAt(d.at(p), "%s: %q is listed twice", p, name)
+		case reservedSegmentNames[name]:
+			d.errorAt(d.at(p), "%s: %q is a field every record has, not an attribute that splits the traffic", p, name)
+		}
+		seen[name] = true
+	}
 }
+
+// segmentNameRE is what an analysis.segments name may be: a JSON key, a SQL column and a Prometheus
+// label alike.
+var segmentNameRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,62}$`)
+
+// reservedSegmentNames are fields of every record, or labels every default query sets: segmenting by
+// them would judge nothing, or clash with the source's own selectors.
+var reservedSegmentNames = map[string]bool{"rollout": true, "variant": true, "ts": true, "key": true,
+	"request_id": true, "outcome": true, "le": true, "__name__": true, "shadow": true}
 
 func (d *specDecoder) checkRule(p string, r Rule) {
 	if r.Metric == "" {
@@ -284,6 +306,17 @@ func (d *specDecoder) checkRule(p string, r Rule) {
 			d.errorAt(d.at(p+".metric"), "%s", msg)
 		}
 		return
+	}
+	if m.CanaryOnly && (r.MaxIncrease != nil || r.MaxDecrease != nil) {
+		key := "maxIncrease"
+		if r.MaxIncrease == nil {
+			key = "maxDecrease"
+		}
+		with := "max"
+		if m.Better == HigherIsBetter {
+			with = "min"
+		}
+		d.errorAt(d.keyAt(p+"."+key), "%s.%s: %s has no stable value to compare with; limit it with %s", p, key, r.Metric, with)
 	}
 	switch m.Better {
 	case LowerIsBetter:

@@ -27,21 +27,38 @@ type simulateOptions struct {
 	Rate     int
 	Users    int
 	Regress  bool
-	Seed     uint64
-	Out      string
-	Backdate bool
-	Output   string
+	// RegressCost multiplies the canary's cost per request (0: unchanged); RegressSegment confines an
+	// error regression (1% → 10%) to one segment, NAME=VALUE; RegressQuality lowers the canary's
+	// quality scores from 0.85 to 0.75; RegressWinRate is the canary's share of pairwise judgments
+	// (0: 50%, and judgments only where a rule reads canary_win_rate).
+	RegressCost    float64
+	RegressSegment string
+	RegressQuality bool
+	RegressWinRate float64
+	Seed           uint64
+	Out            string
+	Backdate       bool
+	Output         string
 }
 
 func (app *App) simulateCmd() *cobra.Command {
 	opts := &simulateOptions{}
 	cmd := &cobra.Command{
-		Use:   "simulate --spec FILE [--hours N] [--regress] [--backdate]",
+		Use:   "simulate --spec FILE [--hours N] [--regress | --regress-cost F | --regress-segment NAME=VALUE | --regress-quality | --regress-win-rate R] [--backdate]",
 		Short: "Write synthetic request records for a rollout, as its application would, over the last hours",
 		Long: `simulate writes synthetic requests of one rollout to its metrics file (the spec's file: source,
 read from the current directory, or --out), spread over the last --hours, split between stable and
 canary at the spec's current weight: what the application would have recorded. The canary is healthy,
-or with --regress its error rate jumps from 1% to 15%. The records are appended.
+or it regresses, so that a team can watch each rule fire before trusting it:
+  --regress                   its error rate jumps from 1% to 15%
+  --regress-cost 2            it costs twice as much per request (projected_extra_cost_per_day, cost rules)
+  --regress-segment language=de  its errors go from 1% to 10% for the users of one segment only, a tenth
+                              of them (analysis.segments); the others see no change
+  --regress-quality           its quality scores fall from 0.85 to 0.75 (quality_score)
+  --regress-win-rate 0.4      a judge prefers it in 40% of pairwise comparisons (canary_win_rate)
+Users carry a value of each attribute the spec's analysis.segments names (NAME-1 … NAME-4), and, where
+a rule reads canary_win_rate, a judge compares 30% of the canary's answers with stable's, late. The
+records are appended.
 
 A stage's window starts at status.stageStartedAt, so records older than the stage's start do not count.
 --backdate moves status.stageStartedAt of the spec file back by --hours, as if the stage had been
@@ -53,7 +70,8 @@ by --seed, so a run is reproducible.
 
 Example:
   rollout simulate --spec rollouts/summarizer.yaml --hours 6 --backdate
-  rollout simulate --spec rollouts/summarizer.yaml --hours 3 --regress`,
+  rollout simulate --spec rollouts/summarizer.yaml --hours 3 --regress
+  rollout simulate --spec rollouts/summarizer.yaml --hours 6 --regress-segment language=de --backdate`,
 		Args: exactArgs(0),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if opts.SpecPath == "" {
@@ -65,6 +83,15 @@ Example:
 			if err := checkOutput(&opts.Output); err != nil {
 				return err
 			}
+			if opts.RegressCost < 0 || opts.RegressWinRate < 0 || opts.RegressWinRate > 1 {
+				return usageError{errors.New("--regress-cost must be positive, --regress-win-rate in 0..1")}
+			}
+			if s := opts.RegressSegment; s != "" {
+				name, value, ok := strings.Cut(s, "=")
+				if !ok || !policy.ValidAttrName(name) || value == "" {
+					return usageError{fmt.Errorf("--regress-segment %q: want NAME=VALUE, NAME an attribute name (letters, digits, _)", s)}
+				}
+			}
 			return app.simulate(opts)
 		},
 	}
@@ -74,6 +101,10 @@ Example:
 	f.IntVar(&opts.Rate, "rate", 10000, "requests per hour, both arms together (six hours at the default: about 19 MB, and a healthy canary advances)")
 	f.IntVar(&opts.Users, "users", 20000, "how many users send them; each is routed by the spec's assignment")
 	f.BoolVar(&opts.Regress, "regress", false, "a regressing canary: its error rate jumps from 1% to 15%")
+	f.Float64Var(&opts.RegressCost, "regress-cost", 0, "multiply the canary's cost per request by this factor (2: twice as expensive)")
+	f.StringVar(&opts.RegressSegment, "regress-segment", "", "NAME=VALUE: the canary's errors go from 1% to 10% in that segment only (a tenth of the users)")
+	f.BoolVar(&opts.RegressQuality, "regress-quality", false, "the canary's quality scores fall from 0.85 to 0.75")
+	f.Float64Var(&opts.RegressWinRate, "regress-win-rate", 0, "the canary's share of pairwise judgments, 0..1 (0.4: it loses 40/60)")
 	f.Uint64Var(&opts.Seed, "seed", 1, "seed of the generator")
 	f.StringVar(&opts.Out, "out", "", "the JSON Lines file to append to (default: the spec's file: source)")
 	f.BoolVar(&opts.Backdate, "backdate", false, "move status.stageStartedAt of the spec file back by --hours")
@@ -83,15 +114,17 @@ Example:
 
 // simulation is what `rollout simulate -o json` prints.
 type simulation struct {
-	Rollout   string    `json:"rollout"`
-	File      string    `json:"file"`
-	From      time.Time `json:"from"`
-	To        time.Time `json:"to"`
-	Weight    int       `json:"weight"`
-	Stable    int       `json:"stable"`
-	Canary    int       `json:"canary"`
-	Regress   bool      `json:"regress"`
-	Backdated bool      `json:"backdated"`
+	Rollout string    `json:"rollout"`
+	File    string    `json:"file"`
+	From    time.Time `json:"from"`
+	To      time.Time `json:"to"`
+	Weight  int       `json:"weight"`
+	Stable  int       `json:"stable"`
+	Canary  int       `json:"canary"`
+	Regress bool      `json:"regress"`
+	// Regressions names each regression simulated ("errors 1% → 15%", "cost ×2", …).
+	Regressions []string `json:"regressions"`
+	Backdated   bool     `json:"backdated"`
 }
 
 func (app *App) simulate(opts *simulateOptions) error {
@@ -127,15 +160,45 @@ func (app *App) simulate(opts *simulateOptions) error {
 	stable.Prompt = spec.Stable.Prompt
 	canaryProfile := synth.DefaultProfile(spec.Canary.Model)
 	canaryProfile.Prompt = spec.Canary.Prompt
+	var regressions []string
 	if opts.Regress {
 		canaryProfile.ErrorRate = 0.15
+		regressions = append(regressions, "errors 1% → 15%")
+	}
+	if opts.RegressCost > 0 && opts.RegressCost != 1 {
+		canaryProfile.CostPerToken *= opts.RegressCost
+		regressions = append(regressions, fmt.Sprintf("cost per request ×%g", opts.RegressCost))
+	}
+	if opts.RegressQuality {
+		canaryProfile.Quality = 0.75
+		regressions = append(regressions, "quality 0.85 → 0.75")
+	}
+	if opts.RegressWinRate > 0 || specReads(spec, "canary_win_rate") {
+		win := 0.5
+		if opts.RegressWinRate > 0 {
+			win = opts.RegressWinRate
+			regressions = append(regressions, fmt.Sprintf("wins %g%% of pairwise judgments", win*100))
+		}
+		// A tenth of the judgments are ties, counted half a win each.
+		canaryProfile.PairwiseShare, canaryProfile.TieRate, canaryProfile.WinRate = 0.3, 0.1, max(win-0.05, 0)
+		canaryProfile.PairwiseDelay = 10 * time.Minute
+	}
+	segments, segmentRegression := simulatedSegments(spec, opts.RegressSegment)
+	if segmentRegression != nil {
+		regressed := canaryProfile
+		regressed.ErrorRate = 0.10
+		segmentRegression.Canary = regressed
+		regressions = append(regressions, fmt.Sprintf("errors 1%% → 10%% in %s", segmentRegression.Segment))
 	}
 	// The generator routes each user by the spec's own assignment, as the application would, so that the
 	// arms' shares of keys are what the judge's sample-ratio check expects.
 	routed := *spec
 	routed.Traffic.Weight = weight
 	sim := synth.Options{Seed: opts.Seed, From: from, To: now, PerHour: float64(opts.Rate), Users: opts.Users,
-		Activity: 1, Stable: stable, Canary: canaryProfile} // no daily cycle: the same requests whatever the hour it runs at
+		Activity: 1, Stable: stable, Canary: canaryProfile, Segments: segments} // no daily cycle: the same requests whatever the hour it runs at
+	if segmentRegression != nil {
+		sim.Regressions = []synth.Regression{*segmentRegression}
+	}
 	var backdated []byte
 	if opts.Backdate {
 		// Everything --backdate needs is checked before a record is written: a spec it cannot move back
@@ -171,6 +234,9 @@ func (app *App) simulate(opts *simulateOptions) error {
 		default:
 			nStable++
 		}
+		if r.Late {
+			return rec.RecordLate(synth.Late(r))
+		}
 		return rec.Record(synth.Record(r))
 	})
 	if err != nil {
@@ -180,7 +246,11 @@ func (app *App) simulate(opts *simulateOptions) error {
 	if err := rec.Close(); err != nil {
 		return fmt.Errorf("write %s: %w", out, err)
 	}
-	res := simulation{Rollout: spec.Name, File: out, From: from, To: now, Weight: weight, Stable: nStable, Canary: nCanary, Regress: opts.Regress}
+	res := simulation{Rollout: spec.Name, File: out, From: from, To: now, Weight: weight, Stable: nStable, Canary: nCanary,
+		Regress: opts.Regress, Regressions: regressions}
+	if res.Regressions == nil {
+		res.Regressions = []string{}
+	}
 	if opts.Backdate {
 		if err := os.WriteFile(opts.SpecPath, backdated, 0o644); err != nil {
 			return fmt.Errorf("--backdate %s: %w", opts.SpecPath, err)
@@ -191,8 +261,8 @@ func (app *App) simulate(opts *simulateOptions) error {
 		return writeJSON(app.Stdout, res)
 	}
 	health := "a healthy canary"
-	if opts.Regress {
-		health = "a regressing canary (errors 1% → 15%)"
+	if len(regressions) > 0 {
+		health = "a regressing canary (" + strings.Join(regressions, ", ") + ")"
 	}
 	fmt.Fprintf(app.Stdout, "%s: %d requests (stable %d, canary %d at %d%%), %s, %s → %s, appended to %s\n", spec.Name, nStable+nCanary,
 		nStable, nCanary, weight, health, from.Format(time.RFC3339), now.Format(time.RFC3339), out)
@@ -251,4 +321,34 @@ func recordsSince(path, rollout string, from time.Time) (int, error) {
 			return n, fmt.Errorf("read %s: %w", path, readErr)
 		}
 	}
+}
+
+// specReads reports whether a rule of spec reads metric.
+func specReads(spec *rollouts.Spec, metric string) bool {
+	for _, r := range spec.Analysis.Rules {
+		if r.Metric == metric {
+			return true
+		}
+	}
+	return false
+}
+
+// simulatedSegments gives the simulated users a value of each attribute the spec's analysis.segments
+// names, NAME-1 … NAME-4 in equal shares, and of the attribute of regress (NAME=VALUE, if set): VALUE
+// for a tenth of the users, NAME-1 … NAME-3 for the rest, with the regression confined to VALUE.
+func simulatedSegments(spec *rollouts.Spec, regress string) ([]synth.SegmentShares, *synth.Regression) {
+	name, value, _ := strings.Cut(regress, "=")
+	var out []synth.SegmentShares
+	for _, attr := range spec.Analysis.Segments {
+		if attr == name {
+			continue
+		}
+		out = append(out, synth.SegmentShares{Attr: attr, Values: []string{attr + "-1", attr + "-2", attr + "-3", attr + "-4"}})
+	}
+	if regress == "" {
+		return out, nil
+	}
+	out = append(out, synth.SegmentShares{Attr: name, Values: []string{value, name + "-1", name + "-2", name + "-3"},
+		Shares: []float64{0.1, 0.3, 0.3, 0.3}})
+	return out, &synth.Regression{Segment: policy.Attr{Name: name, Value: value}}
 }

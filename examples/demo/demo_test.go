@@ -206,3 +206,24 @@ func TestRunStopsWhenCancelled(t *testing.T) {
 		t.Errorf("after cancel: %v, %d hours played; want context.Canceled after 2", err, hours)
 	}
 }
+
+// The healthy rollout's proposals show what its next stage costs, under its cost rule.
+func TestProposalsShowTheCostProjection(t *testing.T) {
+	out := runDefault(t, 1, 24)
+	shown := false
+	for _, p := range out.Proposals {
+		if strings.Contains(p.Title, Healthy) {
+			shown = true
+			if i := strings.Index(p.Body, "### Cost"); i >= 0 {
+				t.Logf("%s: %s", p.Title, strings.SplitN(p.Body[i:], "\n\n", 3)[1])
+			}
+			if !strings.Contains(p.Body, "### Cost") || !strings.Contains(p.Body, "/day at 100%") ||
+				!strings.Contains(p.Body, "projected\\_extra\\_cost\\_per\\_day") {
+				t.Errorf("proposal %q shows no cost projection:\n%s", p.Title, p.Body)
+			}
+		}
+	}
+	if !shown {
+		t.Fatalf("no proposal of %s in a day", Healthy)
+	}
+}

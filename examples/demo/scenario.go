@@ -38,6 +38,10 @@ var adjustments = []adjustment{
 	{"rollouts/support-reply.yaml", "    minRequests: 500\n  - weight: 100", "    minRequests: 150\n  - weight: 100"},
 	{"rollouts/summarizer.yaml", "{weight: 5,  minDuration: 4h,  minRequests: 200}", "{weight: 5,  minDuration: 4h,  minRequests: 60}"},
 	{"rollouts/summarizer.yaml", "{weight: 25, minDuration: 8h,  minRequests: 200}", "{weight: 25, minDuration: 8h,  minRequests: 60}"},
+	// The rewrite's shorter replies cost less: a rule on the next stage's projected extra spend shows,
+	// in every proposal, what the next stage and 100% would cost a day (issue 25's rehearsal of a cost
+	// rule; `rollout simulate --regress-cost 2` makes it fire).
+	{"rollouts/support-reply.yaml", "    - metric: quality_score\n      maxDecrease: 3%\n", "    - metric: quality_score\n      maxDecrease: 3%\n    - metric: projected_extra_cost_per_day\n      max: 20\n"},
 	// A shorter last stage, so that the prompt rewrite, which advances only once each stage shows every
 	// rule within its limit, is promoted within the two days.
 	{"rollouts/support-reply.yaml", "  - weight: 100\n    minDuration: 24h", "  - weight: 100\n    minDuration: 12h"},

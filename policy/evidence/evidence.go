@@ -87,6 +87,8 @@ func Render(in Input) string {
 	sections := [][]string{
 		reasons(d),
 		table(d),
+		segments(d),
+		cost(d),
 		samples(d),
 		timeline(in),
 		charts(in),

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"sort"
 	"strconv"
 	"sync"
 	"time"
@@ -197,6 +198,23 @@ func AppendJSON(b []byte, r *Request) []byte {
 		b = append(b, `,"feedback":`...)
 		b = strconv.AppendInt(b, int64(*r.Feedback), 10)
 	}
+	if len(r.Attrs) > 0 {
+		names := make([]string, 0, len(r.Attrs))
+		for k := range r.Attrs {
+			names = append(names, k)
+		}
+		sort.Strings(names) // the same request, the same line
+		b = append(b, `,"attrs":{`...)
+		for i, k := range names {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = appendString(b, k)
+			b = append(b, ':')
+			b = appendString(b, r.Attrs[k])
+		}
+		b = append(b, '}')
+	}
 	return append(b, "}\n"...)
 }
 
@@ -217,6 +235,10 @@ func AppendLateJSON(b []byte, l *Late) []byte {
 	if l.Feedback != nil {
 		b = append(b, `,"feedback":`...)
 		b = strconv.AppendInt(b, int64(*l.Feedback), 10)
+	}
+	if l.Preferred != "" {
+		b = append(b, `,"preferred":`...)
+		b = appendString(b, l.Preferred)
 	}
 	return append(b, "}\n"...)
 }

@@ -49,6 +49,8 @@ type Metrics struct {
 	tokens   *prometheus.HistogramVec
 	quality  *prometheus.HistogramVec
 	feedback *prometheus.CounterVec
+	// attrs are the request attributes exported as labels of every series (NewMetrics' arguments).
+	attrs []string
 }
 
 var (
@@ -57,13 +59,16 @@ var (
 	_ prometheus.Collector = (*Metrics)(nil)
 )
 
-// NewMetrics returns the collector, not yet registered.
-func NewMetrics() *Metrics {
-	arm := []string{LabelRollout, LabelVariant}
-	return &Metrics{
+// NewMetrics returns the collector, not yet registered. attrs name request attributes (Request.Attrs)
+// to export as labels of every series, for rollouts whose analysis.segments split by them: keep them to
+// a few values each (a language, a tenant tier), as every combination is a series of its own.
+func NewMetrics(attrs ...string) *Metrics {
+	l := func(names ...string) []string { return append(names, attrs...) }
+	arm := l(LabelRollout, LabelVariant)
+	return &Metrics{attrs: attrs,
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: MetricRequests, Help: "LLM requests by rollout, variant and outcome (ok, error or refusal).",
-		}, []string{LabelRollout, LabelVariant, LabelOutcome}),
+		}, l(LabelRollout, LabelVariant, LabelOutcome)),
 		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name: MetricDuration, Help: "LLM request latency in seconds.", Buckets: DurationBuckets,
 		}, arm),
@@ -72,13 +77,13 @@ func NewMetrics() *Metrics {
 		}, arm),
 		tokens: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name: MetricTokens, Help: "LLM request tokens by direction (input or output).", Buckets: TokenBuckets,
-		}, []string{LabelRollout, LabelVariant, LabelDirection}),
+		}, l(LabelRollout, LabelVariant, LabelDirection)),
 		quality: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name: MetricQuality, Help: "Quality score of graded LLM responses.", Buckets: QualityBuckets,
 		}, arm),
 		feedback: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: MetricFeedback, Help: "User feedback on LLM responses by value (positive, neutral or negative).",
-		}, []string{LabelRollout, LabelVariant, LabelValue}),
+		}, l(LabelRollout, LabelVariant, LabelValue)),
 	}
 }
 
@@ -103,18 +108,22 @@ func (m *Metrics) collectors() []prometheus.Collector {
 // Init creates every series of rollout at zero, for both variants. Call it once per rollout when the
 // application starts: Prometheus's increase() cannot count the requests made before the first scrape
 // that saw a series, so a series born with its first request would hide that request from the judge.
-func (m *Metrics) Init(rollout string) {
+func (m *Metrics) Init(rollout string) { m.InitAttrs(rollout, nil) }
+
+// InitAttrs is Init for the requests whose attributes hold attrs (a value of each of the collector's
+// attributes; one left out is exported empty): call it for each combination the application serves.
+func (m *Metrics) InitAttrs(rollout string, attrs map[string]string) {
 	for _, variant := range []string{"stable", "canary"} {
 		for _, outcome := range []string{"ok", "error", "refusal"} {
-			m.requests.WithLabelValues(rollout, variant, outcome)
+			m.requests.WithLabelValues(m.values(attrs, rollout, variant, outcome)...)
 		}
-		m.duration.WithLabelValues(rollout, variant)
-		m.cost.WithLabelValues(rollout, variant)
-		m.tokens.WithLabelValues(rollout, variant, "input")
-		m.tokens.WithLabelValues(rollout, variant, "output")
-		m.quality.WithLabelValues(rollout, variant)
+		m.duration.WithLabelValues(m.values(attrs, rollout, variant)...)
+		m.cost.WithLabelValues(m.values(attrs, rollout, variant)...)
+		m.tokens.WithLabelValues(m.values(attrs, rollout, variant, "input")...)
+		m.tokens.WithLabelValues(m.values(attrs, rollout, variant, "output")...)
+		m.quality.WithLabelValues(m.values(attrs, rollout, variant)...)
 		for _, value := range []string{"positive", "neutral", "negative"} {
-			m.feedback.WithLabelValues(rollout, variant, value)
+			m.feedback.WithLabelValues(m.values(attrs, rollout, variant, value)...)
 		}
 	}
 }
@@ -125,24 +134,24 @@ func (m *Metrics) Record(r Request) error {
 	if err := r.Validate(true); err != nil {
 		return err
 	}
-	m.requests.WithLabelValues(r.Rollout, r.Variant, r.outcome()).Inc()
+	m.requests.WithLabelValues(m.values(r.Attrs, r.Rollout, r.Variant, r.outcome())...).Inc()
 	if r.Latency != nil {
-		m.duration.WithLabelValues(r.Rollout, r.Variant).Observe(r.Latency.Seconds())
+		m.duration.WithLabelValues(m.values(r.Attrs, r.Rollout, r.Variant)...).Observe(r.Latency.Seconds())
 	}
 	if r.CostUSD != nil {
-		m.cost.WithLabelValues(r.Rollout, r.Variant).Observe(*r.CostUSD)
+		m.cost.WithLabelValues(m.values(r.Attrs, r.Rollout, r.Variant)...).Observe(*r.CostUSD)
 	}
 	if r.InputTokens != nil {
-		m.tokens.WithLabelValues(r.Rollout, r.Variant, "input").Observe(float64(*r.InputTokens))
+		m.tokens.WithLabelValues(m.values(r.Attrs, r.Rollout, r.Variant, "input")...).Observe(float64(*r.InputTokens))
 	}
 	if r.OutputTokens != nil {
-		m.tokens.WithLabelValues(r.Rollout, r.Variant, "output").Observe(float64(*r.OutputTokens))
+		m.tokens.WithLabelValues(m.values(r.Attrs, r.Rollout, r.Variant, "output")...).Observe(float64(*r.OutputTokens))
 	}
 	if r.Quality != nil {
-		m.quality.WithLabelValues(r.Rollout, r.Variant).Observe(*r.Quality)
+		m.quality.WithLabelValues(m.values(r.Attrs, r.Rollout, r.Variant)...).Observe(*r.Quality)
 	}
 	if r.Feedback != nil {
-		m.feedback.WithLabelValues(r.Rollout, r.Variant, feedbackValue(*r.Feedback)).Inc()
+		m.feedback.WithLabelValues(m.values(r.Attrs, r.Rollout, r.Variant, feedbackValue(*r.Feedback))...).Inc()
 	}
 	return nil
 }
@@ -159,10 +168,10 @@ func (m *Metrics) RecordLate(l Late) error {
 		return fmt.Errorf("%w: the Prometheus collector needs the late record's variant", ErrInvalid)
 	}
 	if l.Quality != nil {
-		m.quality.WithLabelValues(l.Rollout, l.Variant).Observe(*l.Quality)
+		m.quality.WithLabelValues(m.values(l.Attrs, l.Rollout, l.Variant)...).Observe(*l.Quality)
 	}
 	if l.Feedback != nil {
-		m.feedback.WithLabelValues(l.Rollout, l.Variant, feedbackValue(*l.Feedback)).Inc()
+		m.feedback.WithLabelValues(m.values(l.Attrs, l.Rollout, l.Variant, feedbackValue(*l.Feedback))...).Inc()
 	}
 	return nil
 }
@@ -176,4 +185,12 @@ func feedbackValue(f int) string {
 		return "positive"
 	}
 	return "neutral"
+}
+
+// values are a series' label values: names, then the request's attributes.
+func (m *Metrics) values(attrs map[string]string, names ...string) []string {
+	for _, a := range m.attrs {
+		names = append(names, attrs[a])
+	}
+	return names
 }

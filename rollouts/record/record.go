@@ -42,6 +42,9 @@ type Request struct {
 	Quality      *float64
 	// Feedback is the user's verdict: negative, zero (neutral) or positive; typically -1, 0 or 1.
 	Feedback *int
+	// Attrs are the request's attributes that a rollout's analysis.segments may split by
+	// ({"language": "de", "tenant": "acme"}): written as the record's attrs object.
+	Attrs map[string]string
 }
 
 // Observer records requests. Record is safe for concurrent use; it returns ErrInvalid (wrapped) for a
@@ -97,7 +100,20 @@ type Late struct {
 	Variant  string
 	Feedback *int
 	Quality  *float64
+	// Preferred is a pairwise verdict on the request: which arm's answer a judge (a person or an LLM)
+	// preferred for the same input, PreferCanary, PreferStable or PreferTie; empty for none.
+	Preferred string
+	// Attrs are the request's attributes, which the Prometheus collector (NewMetrics with attributes)
+	// labels late feedback with, as it cannot look the request up; the JSONL recorder does not need them.
+	Attrs map[string]string
 }
+
+// The pairwise verdicts a Late record may carry.
+const (
+	PreferCanary = "canary"
+	PreferStable = "stable"
+	PreferTie    = "tie"
+)
 
 // LateObserver records late feedback. RecordLate is safe for concurrent use; it returns ErrInvalid
 // (wrapped) for a record that breaks the contract, and records nothing then.
@@ -112,8 +128,10 @@ func (l *Late) Validate(haveClock bool) error {
 		return fmt.Errorf("%w: no rollout", ErrInvalid)
 	case l.RequestID == "":
 		return fmt.Errorf("%w: a late record needs the request_id of its request", ErrInvalid)
-	case l.Feedback == nil && l.Quality == nil:
-		return fmt.Errorf("%w: a late record carries feedback or quality", ErrInvalid)
+	case l.Feedback == nil && l.Quality == nil && l.Preferred == "":
+		return fmt.Errorf("%w: a late record carries feedback, quality or preferred", ErrInvalid)
+	case l.Preferred != "" && l.Preferred != PreferCanary && l.Preferred != PreferStable && l.Preferred != PreferTie:
+		return fmt.Errorf("%w: preferred %q is none of %q, %q and %q", ErrInvalid, l.Preferred, PreferCanary, PreferStable, PreferTie)
 	case l.Variant != "" && l.Variant != Stable && l.Variant != Canary:
 		return fmt.Errorf("%w: variant %q is neither %q nor %q", ErrInvalid, l.Variant, Stable, Canary)
 	case l.Time.IsZero() && !haveClock:

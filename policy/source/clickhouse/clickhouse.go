@@ -211,6 +211,9 @@ func (s *Source) Stats(ctx context.Context, q policy.Query) (*policy.Stats, erro
 		Canary: policy.ArmStats{Metrics: map[string]policy.Sample{}},
 	}
 	sc := scope{rollout: q.Rollout, from: q.Window.From, to: q.Window.To, notRandomised: notRandomised}
+	if sc.filter, err = filterSQL(sch, q.Filter); err != nil {
+		return nil, fmt.Errorf("rollout %s: %w", q.Rollout, err)
+	}
 	acc := newAccumulator(q)
 	quantiles := false
 	for _, m := range q.Metrics {
@@ -265,8 +268,14 @@ func (s *Source) Stats(ctx context.Context, q policy.Query) (*policy.Stats, erro
 	if stats.From.After(from) {
 		from = stats.From
 	}
+	if len(q.Segments) > 0 {
+		if stats.SegmentValues, err = s.segmentValues(ctx, sch, sc, q.Segments); err != nil {
+			return nil, fmt.Errorf("rollout %s: %w", q.Rollout, err)
+		}
+	}
 	for _, m := range q.Metrics {
-		if m.Query == "" {
+		if m.Query == "" || len(q.Filter) > 0 {
+			// A rule's own SQL knows nothing of segments: within one, it has no data.
 			continue
 		}
 		if err := s.ownQuery(ctx, q, m, from, stats); err != nil {
@@ -366,4 +375,65 @@ func shortSQL(sql string) string {
 		short = short[:400] + "…"
 	}
 	return short
+}
+
+// ErrBadSegment is returned for a segment attribute that cannot name a column.
+var ErrBadSegment = errors.New("segment attribute is not a column name")
+
+// segmentValues returns the values of each attribute among the rollout's requests in sc's window, the
+// most frequent first (policy.TopSegmentValues).
+func (s *Source) segmentValues(ctx context.Context, sch schema, sc scope, names []string) (map[string][]string, error) {
+	out := map[string][]string{}
+	for _, name := range names {
+		if !policy.ValidAttrName(name) {
+			return nil, fmt.Errorf("%w: %q", ErrBadSegment, name)
+		}
+		v := "toString(" + sch.attr(name) + ")"
+		sql := "SELECT " + v + ", count() " + sch.from(sc, false) + " AND " + v + " != ''\nGROUP BY " + v + "\n" + sch.settings + "\nFORMAT TabSeparated"
+		counts := map[string]int64{}
+		err := s.query(ctx, sql, func(f []string) error {
+			if len(f) != 2 {
+				return fmt.Errorf("%d columns, want 2", len(f))
+			}
+			n, err := strconv.ParseInt(f[1], 10, 64)
+			if err != nil {
+				return err
+			}
+			counts[unescapeTSV(f[0])] = n
+			return nil
+		})
+		if err != nil {
+			return nil, fmt.Errorf("segment %s: %w", name, err)
+		}
+		out[name] = policy.TopSegmentValues(counts)
+	}
+	return out, nil
+}
+
+// unescapeTSV decodes a TabSeparated field's escapes.
+func unescapeTSV(s string) string {
+	if !strings.Contains(s, "\\") {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] != '\\' || i+1 == len(s) {
+			b.WriteByte(s[i])
+			continue
+		}
+		i++
+		switch s[i] {
+		case 'n':
+			b.WriteByte('\n')
+		case 't':
+			b.WriteByte('\t')
+		case 'r':
+			b.WriteByte('\r')
+		case '0':
+			b.WriteByte(0)
+		default:
+			b.WriteByte(s[i])
+		}
+	}
+	return b.String()
 }

@@ -78,7 +78,7 @@ func rollupHours(lo, to, since time.Time) (a, b time.Time, ok bool) {
 // the hash, the rollup's tables present, and a whole hour of the window in it) and, if it does, finds
 // where both arms start. It returns nil to read llm_requests alone.
 func (s *Source) planRollup(ctx context.Context, sch schema, sc scope) (*rollupPlan, error) {
-	if sch.name != rolloutSchema.name || sc.notRandomised != "" {
+	if sch.name != rolloutSchema.name || sc.notRandomised != "" || sc.filter != "" {
 		return nil, nil
 	}
 	if _, _, ok := rollupHours(sc.from, sc.to, time.Time{}); !ok {

@@ -5,6 +5,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/rollout-dev/rollout/policy"
 	"github.com/rollout-dev/rollout/rollouts"
 )
 
@@ -13,6 +14,8 @@ type scope struct {
 	rollout       string
 	from, to      time.Time
 	notRandomised string // a regular expression of the keys that bypass the hash; "" for none
+	// filter is the segment's condition on the requests (" AND …"), empty for none: see filterSQL.
+	filter string
 }
 
 // schema maps one table layout onto the normalised columns the aggregate queries read, over one row per
@@ -48,6 +51,22 @@ type schema struct {
 	lateFrom func(sc scope) string
 	// settings is appended to each query.
 	settings string
+	// attr returns the expression of a request attribute (a segment): a column, or a key of the
+	// metadata or properties map the application sets.
+	attr func(name string) string
+}
+
+// filterSQL is the condition that keeps a segment's requests: each attribute, as a string, equal to
+// its value. A name that cannot be a column is ErrBadSegment.
+func filterSQL(sch schema, filter []policy.Attr) (string, error) {
+	var b strings.Builder
+	for _, f := range filter {
+		if !policy.ValidAttrName(f.Name) {
+			return "", fmt.Errorf("%w: %q", ErrBadSegment, f.Name)
+		}
+		b.WriteString(" AND toString(" + sch.attr(f.Name) + ") = " + quote(f.Value))
+	}
+	return b.String(), nil
 }
 
 func schemaFor(name string) (schema, error) {
@@ -103,6 +122,7 @@ var rolloutSchema = schema{
 	from: func(sc scope, full bool) string {
 		return "FROM llm_requests" + rolloutWindow(sc)
 	},
+	attr: func(name string) string { return "`" + name + "`" },
 	lateFrom: func(sc scope) string {
 		return `FROM llm_requests
   ANY INNER JOIN (
@@ -157,8 +177,9 @@ var langfuseSchema = schema{
         AND start_time >= ` + from + ` AND start_time <= ` + to + `)) AS t
     ON t.id = o.trace_id` + scores + `
   WHERE o.type = 'GENERATION' AND o.is_deleted = 0 AND o.metadata['rollout'] = ` + quote(sc.rollout) + `
-    AND o.metadata['variant'] IN ('stable', 'canary') AND o.start_time >= ` + from + ` AND o.start_time <= ` + to
+    AND o.metadata['variant'] IN ('stable', 'canary') AND o.start_time >= ` + from + ` AND o.start_time <= ` + to + sc.filter
 	},
+	attr:     func(name string) string { return "o.metadata[" + quote(name) + "]" },
 	lateIDs:  func(scope) string { return "toUInt64(0)" },
 	settings: "SETTINGS join_use_nulls = 1",
 }
@@ -194,14 +215,15 @@ var heliconeSchema = schema{
 	from: func(sc scope, full bool) string {
 		return `FROM request_response_rmt FINAL
   WHERE properties['rollout'] = ` + quote(sc.rollout) + ` AND properties['variant'] IN ('stable', 'canary')
-    AND request_created_at >= ` + dateTime64(sc.from) + ` AND request_created_at <= ` + dateTime64(sc.to)
+    AND request_created_at >= ` + dateTime64(sc.from) + ` AND request_created_at <= ` + dateTime64(sc.to) + sc.filter
 	},
+	attr:    func(name string) string { return "properties[" + quote(name) + "]" },
 	lateIDs: func(scope) string { return "toUInt64(0)" },
 }
 
 // rolloutWindow is the WHERE clause of llm_requests's requests of the rollout in the window.
 func rolloutWindow(sc scope) string {
-	return fmt.Sprintf("\n  WHERE rollout = %s AND ts >= %s AND ts <= %s AND variant != ''", quote(sc.rollout), dateTime(sc.from), dateTime(sc.to))
+	return fmt.Sprintf("\n  WHERE rollout = %s AND ts >= %s AND ts <= %s AND variant != ''", quote(sc.rollout), dateTime(sc.from), dateTime(sc.to)) + sc.filter
 }
 
 // dateTime is t as a ClickHouse DateTime literal (whole seconds; the rollout schema's ts).

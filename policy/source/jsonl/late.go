@@ -16,7 +16,34 @@ const (
 	flagFeedback
 	flagNegative
 	flagQuality
+	// flagPreferred: the request has a pairwise verdict; flagPreferCanary and flagPreferTie say which
+	// (neither: stable).
+	flagPreferred
+	flagPreferCanary
+	flagPreferTie
 )
+
+// preferFlags returns the flags that remember a pairwise verdict worth v to the canary.
+func preferFlags(v float64) uint8 {
+	switch v {
+	case preferCanary:
+		return flagPreferred | flagPreferCanary
+	case preferTie:
+		return flagPreferred | flagPreferTie
+	}
+	return flagPreferred
+}
+
+// preferValue returns the canary's share of the pairwise verdict remembered in flags.
+func preferValue(flags uint8) float64 {
+	switch {
+	case flags&flagPreferCanary != 0:
+		return preferCanary
+	case flags&flagPreferTie != 0:
+		return preferTie
+	}
+	return preferStable
+}
 
 // lateEntry is what a late record needs of its request: where its statistics went and the values a
 // late one replaces.

@@ -22,6 +22,9 @@ const (
 	InputTokensPerRequest  = "input_tokens_per_request" // Mean of input_tokens
 	OutputTokensPerRequest = "output_tokens_per_request"
 	QualityScore           = "quality_score" // Mean of quality
+	// CanaryWinRate is the canary's share of pairwise verdicts ("preferred"), a tie counting half,
+	// kept in the canary arm at the key bucket of the request the verdict names.
+	CanaryWinRate = "canary_win_rate"
 )
 
 // The moments an arm keeps per key bucket, one per measured field.
@@ -34,6 +37,7 @@ const (
 	mInput
 	mOutput
 	mQuality
+	mWin
 	nMoments
 )
 
@@ -216,6 +220,16 @@ func (a *arm) add(r *request, bucket int, unit []byte) {
 	}
 }
 
+// addWin counts a pairwise verdict worth v to the canary in bucket, which the arm marks as touched
+// without counting a request.
+func (a *arm) addWin(bucket int, v float64) {
+	if !a.seen[bucket] {
+		a.seen[bucket] = true
+		a.touched = append(a.touched, uint16(bucket))
+	}
+	a.buckets[bucket][mWin].add(v)
+}
+
 // metricMoments maps each built-in metric to its moments and kind.
 var metricMoments = map[string]struct {
 	moment int
@@ -232,6 +246,7 @@ var metricMoments = map[string]struct {
 	InputTokensPerRequest:  {mInput, policy.Mean},
 	OutputTokensPerRequest: {mOutput, policy.Mean},
 	QualityScore:           {mQuality, policy.Mean},
+	CanaryWinRate:          {mWin, policy.Proportion},
 }
 
 // stats returns the arm's statistics for the metrics asked: totals and the sums per key bucket.

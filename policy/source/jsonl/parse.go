@@ -19,6 +19,7 @@ const (
 	hasCost
 	hasQuality
 	hasFeedback
+	hasPreferred
 )
 
 // maxDepth bounds the nesting of unknown values, as encoding/json does.
@@ -40,7 +41,9 @@ var (
 	errRange    = errors.New("number out of range")
 	errNegative = errors.New("negative value where only non-negative makes sense")
 	errShadow   = errors.New("shadow record on the stable variant")
-	errLate     = errors.New("late record without feedback or quality")
+	errLate     = errors.New("late record without feedback, quality or preferred")
+	errAttrs    = errors.New("attrs must be an object of string values")
+	errPrefer   = errors.New(`preferred must be "canary", "stable" or "tie"`)
 	errTooLong  = errors.New("line longer than the source's MaxLineBytes")
 )
 
@@ -54,8 +57,13 @@ type request struct {
 	// key is the assignment key and requestID the request's id; nil when absent.
 	key       []byte
 	requestID []byte
-	// late marks a late feedback record: request_id and no variant; only feedback and quality count.
+	// late marks a late feedback record: request_id and no variant; only feedback, quality and
+	// preferred count.
 	late bool
+	// attrs is the raw text of the record's attrs object (nil when absent); see attrValue.
+	attrs []byte
+	// preferred is a pairwise verdict's winner: preferCanary, preferStable or preferTie.
+	preferred float64
 
 	latencyMs    float64
 	isError      bool
@@ -77,7 +85,7 @@ type parser struct {
 	ts    []byte
 	// scratch holds decoded strings that had escapes, one slot per field, so that req's slices stay
 	// valid for the whole line.
-	scratch [6][]byte
+	scratch [9][]byte
 }
 
 // Scratch slots of the strings a parser decodes.
@@ -88,6 +96,16 @@ const (
 	slotKey
 	slotAssignmentKey
 	slotRequestID
+	slotAttrKey
+	slotAttrValue
+	slotAttrMatch
+)
+
+// The canary's share of a pairwise verdict: a win, a loss, or a tie counted as half a win.
+const (
+	preferCanary = 1
+	preferStable = 0
+	preferTie    = 0.5
 )
 
 // parse decodes line into req. It returns a wrapped reason when the line is not a valid record.
@@ -139,7 +157,7 @@ func (p *parser) finish(req *request) error {
 	}
 	if req.variant == nil && len(req.requestID) > 0 {
 		// A late feedback record: {"ts", "rollout", "request_id", "feedback"|"quality"}.
-		if req.has&(hasFeedback|hasQuality) == 0 {
+		if req.has&(hasFeedback|hasQuality|hasPreferred) == 0 {
 			return errLate
 		}
 		req.late = true
@@ -199,6 +217,10 @@ func (p *parser) field(key []byte, req *request) error {
 		err = p.numField(&req.quality, &req.has, hasQuality, false)
 	case "feedback":
 		err = p.numField(&req.feedback, &req.has, hasFeedback, false)
+	case "attrs":
+		req.attrs, err = p.attrs()
+	case "preferred":
+		err = p.preferred(req)
 	default:
 		err = p.skip()
 	}
@@ -519,4 +541,125 @@ func (p *parser) quoted() (quoted []byte, escaped bool, err error) {
 		}
 	}
 	return nil, false, errSyntax
+}
+
+// attrs reads a record's attrs object, whose values are strings (or null: absent), and returns its raw
+// text for attrValue; nil for null.
+func (p *parser) attrs() ([]byte, error) {
+	if p.literal("null") {
+		return nil, nil
+	}
+	start := p.i
+	if !p.eat('{') {
+		if err := p.skip(); err != nil {
+			return nil, err
+		}
+		return nil, errAttrs
+	}
+	p.ws()
+	if p.eat('}') {
+		return p.b[start:p.i], nil
+	}
+	for {
+		p.ws()
+		if _, err := p.str(slotAttrKey); err != nil {
+			return nil, err
+		}
+		p.ws()
+		if !p.eat(':') {
+			return nil, errSyntax
+		}
+		p.ws()
+		switch {
+		case p.literal("null"):
+		case p.i < len(p.b) && p.b[p.i] == '"':
+			if _, err := p.str(slotAttrValue); err != nil {
+				return nil, err
+			}
+		default:
+			if err := p.skip(); err != nil {
+				return nil, err
+			}
+			return nil, errAttrs
+		}
+		p.ws()
+		if p.eat(',') {
+			continue
+		}
+		if p.eat('}') {
+			return p.b[start:p.i], nil
+		}
+		return nil, errSyntax
+	}
+}
+
+// preferred reads a pairwise verdict: "canary", "stable" or "tie" (null: none).
+func (p *parser) preferred(req *request) error {
+	v, err := p.optStr(slotAttrValue)
+	if err != nil || v == nil {
+		if errors.Is(err, errType) {
+			return errPrefer
+		}
+		return err
+	}
+	switch string(v) {
+	case "canary":
+		req.preferred = preferCanary
+	case "stable":
+		req.preferred = preferStable
+	case "tie":
+		req.preferred = preferTie
+	default:
+		return fmt.Errorf("%w, not %q", errPrefer, v)
+	}
+	req.has |= hasPreferred
+	return nil
+}
+
+// attrValue returns the value of attribute name in raw, the text of an attrs object that attrs
+// checked (the last one when the name repeats), and false when raw does not hold it or holds null.
+func (p *parser) attrValue(raw []byte, name string) ([]byte, bool) {
+	p.b, p.i = raw, 0
+	if !p.eat('{') {
+		return nil, false
+	}
+	var (
+		value []byte
+		found bool
+	)
+	for {
+		p.ws()
+		if p.eat('}') {
+			return value, found
+		}
+		key, err := p.str(slotAttrKey)
+		if err != nil {
+			return nil, false
+		}
+		p.ws()
+		p.eat(':')
+		p.ws()
+		match := string(key) == name
+		switch {
+		case p.literal("null"):
+			if match {
+				value, found = nil, false
+			}
+		default:
+			// The matching value's own slot: the other values' escapes do not overwrite it.
+			slot := slotAttrValue
+			if match {
+				slot = slotAttrMatch
+			}
+			v, err := p.str(slot)
+			if err != nil {
+				return nil, false
+			}
+			if match {
+				value, found = v, true
+			}
+		}
+		p.ws()
+		p.eat(',')
+	}
 }

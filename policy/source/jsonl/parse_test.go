@@ -181,11 +181,39 @@ func referenceParse(line []byte) (request, error) {
 			return req, e
 		}
 	}
+	switch v := obj["attrs"].(type) {
+	case nil:
+	case map[string]any:
+		for _, x := range v {
+			if _, ok := x.(string); !ok && x != nil {
+				return req, errAttrs
+			}
+		}
+	default:
+		return req, errAttrs
+	}
+	switch v := obj["preferred"].(type) {
+	case nil:
+	case string:
+		switch v {
+		case "canary":
+			req.preferred = preferCanary
+		case "stable":
+			req.preferred = preferStable
+		case "tie":
+			req.preferred = preferTie
+		default:
+			return req, errPrefer
+		}
+		req.has |= hasPreferred
+	default:
+		return req, errPrefer
+	}
 	if ts == nil || len(req.rollout) == 0 {
 		return req, errMissing
 	}
 	if req.variant == nil && len(req.requestID) > 0 {
-		if req.has&(hasFeedback|hasQuality) == 0 {
+		if req.has&(hasFeedback|hasQuality|hasPreferred) == 0 {
 			return req, errLate
 		}
 		req.late = true
@@ -228,7 +256,7 @@ func FuzzParse(f *testing.F) {
 			got.isError != want.isError || got.refusal != want.refusal ||
 			got.latencyMs != want.latencyMs || got.inputTokens != want.inputTokens ||
 			got.outputTokens != want.outputTokens || got.costUSD != want.costUSD ||
-			got.quality != want.quality || got.feedback != want.feedback || got.late != want.late ||
+			got.quality != want.quality || got.feedback != want.feedback || got.late != want.late || got.preferred != want.preferred ||
 			!bytes.Equal(got.variant, want.variant) {
 			t.Fatalf("parse(%q) = %+v, reference %+v", line, got, want)
 		}
@@ -252,7 +280,7 @@ func FuzzReader(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, content []byte) {
 		src := &Source{MaxLineBytes: 256, MaxMalformedLines: 3}
-		st, err := src.Read(context.Background(), bytes.NewReader(content), policy.Query{Rollout: "r"})
+		st, err := src.Read(context.Background(), bytes.NewReader(content), policy.Query{Rollout: "r", Segments: []string{"language"}})
 		if err != nil {
 			t.Fatalf("Read: %v", err)
 		}
@@ -285,6 +313,9 @@ func seedLines(f *testing.F) {
 		`{"ts":"bad","rollout":"r","variant":"canary"}`,
 		`{"ts":"2026-04-16T10:00:00Z","rollout":"r","request_id":"x","feedback":-1,"quality":0.2}`,
 		`{"ts":"2026-04-16T10:00:00Z","rollout":"r","variant":"stable","key":42,"request_id":"x"}`,
+		`{"ts":"2026-04-16T10:00:00Z","rollout":"r","variant":"canary","attrs":{"language":"de","t\u0065nant":null,"language":"\u0066r"}}`,
+		`{"ts":"2026-04-16T10:00:00Z","rollout":"r","request_id":"x","preferred":"tie"}`,
+		`{"ts":"2026-04-16T10:00:00Z","rollout":"r","variant":"canary","attrs":{"language":1}}`,
 		"not json\n{}\n[]",
 	} {
 		f.Add([]byte(s))

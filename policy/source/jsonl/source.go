@@ -36,6 +36,15 @@
 // in Stats.LateUnmatched and reported, never guessed. Late records after the window's end are not there
 // yet; those before its start belong to earlier requests.
 //
+// # Segments and pairwise verdicts
+//
+// A record's "attrs" object (string values) holds the attributes analysis.segments splits by: with
+// Query.Segments the pass counts each attribute's values (Stats.SegmentValues), with Query.Filter it
+// keeps only the requests whose attrs hold the filter's values, their late records following them.
+// A late record's "preferred" ("canary", "stable" or "tie") is a pairwise verdict on its request: it
+// counts in the canary arm's canary_win_rate (a tie as half a win) at the request's key bucket,
+// whichever arm served the request, the latest verdict of a request winning.
+//
 // # Bounds
 //
 // Only regular files are read: a named pipe, a device or a socket is refused at once, without blocking
@@ -361,7 +370,8 @@ func (s *Source) scan(ctx context.Context, r io.Reader, passes []*pass) error {
 	for range batchesInFlight {
 		free <- getBatch()
 	}
-	lines := lineReader{br: br, rollout: p.rollout, maxReported: p.maxReported}
+	lines := lineReader{br: br, rollout: p.rollout, maxReported: p.maxReported,
+		keepAttrs: len(p.filter) > 0 || len(p.segments) > 0}
 	var readErr error
 	go func() {
 		defer close(full)
@@ -440,6 +450,8 @@ type lineReader struct {
 	// seen says whether a record of the rollout was read; others names a few other rollouts read.
 	seen   bool
 	others []string
+	// keepAttrs: the pass reads the records' attrs (segments); else they are dropped with the line.
+	keepAttrs bool
 }
 
 // maxOtherRollouts is how many other rollouts' names a Stats call reports.
@@ -505,6 +517,11 @@ func (l *lineReader) read(ctx context.Context, free <-chan *batch, full chan<- *
 				req.variant = b.keep(req.variant)
 				req.key = b.keep(req.key)
 				req.requestID = b.keep(req.requestID)
+				if l.keepAttrs {
+					req.attrs = b.keep(req.attrs)
+				} else {
+					req.attrs = nil
+				}
 				b.records = append(b.records, parsedRecord{req: req, lineNo: l.lineNo})
 				if len(b.records) == batchRecords {
 					full <- b
@@ -593,8 +610,14 @@ type pass struct {
 	skippedLatest time.Time
 	skipped       bool
 
-	late        lateIndex
-	lineNo      int64
+	late   lateIndex
+	lineNo int64
+	// filter keeps the requests whose attrs hold these values (Query.Filter); segments names the
+	// attributes whose values are counted in values (Query.Segments). attrs reads them.
+	filter      []policy.Attr
+	segments    []string
+	values      []map[string]int64
+	attrs       parser
 	maxReported int
 	st          policy.Stats
 	unit        []byte // scratch for a keyless request's unit
@@ -619,6 +642,10 @@ func (s *Source) newPass(q policy.Query, start time.Time, fixed bool) *pass {
 		late: lateIndex{max: size}, maxReported: maxReported}
 	for _, g := range q.NotRandomised {
 		p.globPrefixes = append(p.globPrefixes, []byte(g[:literalPrefix(g)]))
+	}
+	p.filter, p.segments = q.Filter, q.Segments
+	for range q.Segments {
+		p.values = append(p.values, map[string]int64{})
 	}
 	if !fixed {
 		p.pending = getArm()
@@ -659,10 +686,14 @@ func (p *pass) add(req *request) {
 	if !p.from.IsZero() && req.ts.Before(p.from) || !p.requestsTo.IsZero() && req.ts.After(p.requestsTo) {
 		return
 	}
+	if len(p.filter) > 0 && !p.matches(req.attrs) {
+		return // another segment's request: its late records are silently left out too
+	}
 	if req.key != nil && p.notRandomised(req.key) {
 		p.st.NotRandomised++
 		return
 	}
+	p.countValues(req.attrs)
 	// The unit: the key, else the request_id, else the line: a keyless request is its own unit.
 	unit := req.key
 	if unit == nil {
@@ -724,7 +755,38 @@ func (p *pass) add(req *request) {
 		entry.flags |= flagQuality
 		entry.quality = req.quality
 	}
+	if req.has&hasPreferred != 0 {
+		// A verdict on the request itself: the canary's win share, wherever the request was served.
+		entry.flags |= preferFlags(req.preferred)
+		p.canary.addWin(bucket, req.preferred)
+	}
 	a.add(req, bucket, unit)
+}
+
+// matches reports whether attrs (a record's raw attrs) holds every value of the pass's filter.
+func (p *pass) matches(attrs []byte) bool {
+	if attrs == nil {
+		return false
+	}
+	for _, f := range p.filter {
+		v, ok := p.attrs.attrValue(attrs, f.Name)
+		if !ok || string(v) != f.Value {
+			return false
+		}
+	}
+	return true
+}
+
+// countValues counts the values of the segment attributes a request carries.
+func (p *pass) countValues(attrs []byte) {
+	if attrs == nil {
+		return
+	}
+	for i, name := range p.segments {
+		if v, ok := p.attrs.attrValue(attrs, name); ok && len(v) > 0 {
+			p.values[i][string(v)]++
+		}
+	}
 }
 
 // notRandomised reports whether key matches one of the query's NotRandomised globs. A key that starts
@@ -790,6 +852,18 @@ func (p *pass) addLate(req *request) {
 		e.flags |= flagQuality
 		e.quality = req.quality
 	}
+	if req.has&hasPreferred != 0 {
+		// A pairwise verdict counts in the canary's win share whichever arm served the request it
+		// names: on shadow traffic that is the stable answer the user saw.
+		win := &p.canary.buckets[e.bucket][mWin]
+		if e.flags&flagPreferred != 0 {
+			win.replace(preferValue(e.flags), req.preferred)
+		} else {
+			p.canary.addWin(int(e.bucket), req.preferred)
+		}
+		e.flags &^= flagPreferred | flagPreferCanary | flagPreferTie
+		e.flags |= preferFlags(req.preferred)
+	}
 }
 
 // needsSecondPass reports whether a stable record was left out that the first canary record, as it
@@ -812,6 +886,12 @@ func (p *pass) result() *policy.Stats {
 	st.Unit = policy.UnitRequest
 	if stable.keyed || p.canary.keyed {
 		st.Unit = policy.UnitKey
+	}
+	if len(p.segments) > 0 {
+		st.SegmentValues = map[string][]string{}
+		for i, name := range p.segments {
+			st.SegmentValues[name] = policy.TopSegmentValues(p.values[i])
+		}
 	}
 	return &st
 }

@@ -191,7 +191,8 @@ func (s *Source) Stats(ctx context.Context, q policy.Query) (*policy.Stats, erro
 		Stable: policy.ArmStats{Metrics: map[string]policy.Sample{}},
 		Canary: policy.ArmStats{Metrics: map[string]policy.Sample{}},
 	}
-	if err := s.aggregates(ctx, q, stats); err != nil {
+	var err error
+	if err = s.aggregates(ctx, q, stats); err != nil {
 		return nil, fmt.Errorf("rollout %s: %w", q.Rollout, err)
 	}
 	for _, m := range q.Metrics {
@@ -217,8 +218,14 @@ func (s *Source) Stats(ctx context.Context, q policy.Query) (*policy.Stats, erro
 			}
 		}
 	}
+	if len(q.Segments) > 0 {
+		if stats.SegmentValues, err = s.segmentValues(ctx, q); err != nil {
+			return nil, fmt.Errorf("rollout %s: %w", q.Rollout, err)
+		}
+	}
 	for _, m := range q.Metrics {
-		if m.Query == "" {
+		if m.Query == "" || len(q.Filter) > 0 {
+			// A rule's own SQL knows nothing of segments: within one, it has no data.
 			continue
 		}
 		if err := s.ownQuery(ctx, q, m, stats); err != nil {
@@ -238,19 +245,20 @@ func (s *Source) Stats(ctx context.Context, q policy.Query) (*policy.Stats, erro
 const scopeSQL = `WITH scope AS (
   SELECT r.*, (r.request_key IS NOT NULL AND $4::text <> '' AND r.request_key ~ $4::text) AS not_randomised
   FROM llm_requests r
-  WHERE r.rollout = $1 AND r."timestamp" >= $2 AND r."timestamp" <= $3 AND r.variant IN ('stable', 'canary')
+  WHERE r.rollout = $1 AND r."timestamp" >= $2 AND r."timestamp" <= $3 AND r.variant IN ('stable', 'canary')` + segmentMarker + `
 ), first AS (
   SELECT min("timestamp") AS at FROM scope WHERE variant = 'canary' AND NOT not_randomised
 ), late AS (
   SELECT f.request_id,
     (array_agg(f.feedback ORDER BY f."timestamp" DESC, f.id DESC) FILTER (WHERE f.feedback IS NOT NULL))[1] AS feedback,
-    (array_agg(f.quality ORDER BY f."timestamp" DESC, f.id DESC) FILTER (WHERE f.quality IS NOT NULL))[1] AS quality
+    (array_agg(f.quality ORDER BY f."timestamp" DESC, f.id DESC) FILTER (WHERE f.quality IS NOT NULL))[1] AS quality,
+    (array_agg(f.preferred ORDER BY f."timestamp" DESC, f.id DESC) FILTER (WHERE f.preferred IS NOT NULL))[1] AS preferred
   FROM llm_feedback f
   WHERE f.rollout = $1 AND f."timestamp" >= $2 AND f."timestamp" <= $3
   GROUP BY f.request_id
 ), counted AS (
   SELECT s.variant, s.shadow, s.status, s.is_refusal, s.latency_ms, s.cost_usd, s.input_tokens, s.output_tokens,
-    coalesce(l.feedback, s.feedback) AS feedback, coalesce(l.quality, s.quality) AS quality,
+    coalesce(l.feedback, s.feedback) AS feedback, coalesce(l.quality, s.quality) AS quality, l.preferred,
     coalesce(s.request_key, s.request_id, 'row:' || s.id::text) AS unit,
     hashtext(coalesce(s.request_key, s.request_id, 'row:' || s.id::text)) & 1023 AS bucket
   FROM scope s LEFT JOIN late l ON l.request_id = s.request_id
@@ -272,6 +280,8 @@ const aggregatesSQL = scopeSQL + `SELECT variant, bucket,
   count(input_tokens), coalesce(sum(input_tokens::float8), 0), coalesce(sum(input_tokens::float8 ^ 2), 0),
   count(output_tokens), coalesce(sum(output_tokens::float8), 0), coalesce(sum(output_tokens::float8 ^ 2), 0),
   count(quality), coalesce(sum(quality), 0), coalesce(sum(quality * quality), 0),
+  count(preferred), coalesce(sum(CASE preferred WHEN 'canary' THEN 1 WHEN 'tie' THEN 0.5 ELSE 0 END), 0)::float8,
+  coalesce(sum(CASE preferred WHEN 'canary' THEN 1 WHEN 'tie' THEN 0.25 ELSE 0 END), 0)::float8,
   (SELECT at FROM first),
   (SELECT count(*) FROM scope WHERE not_randomised),
   (SELECT count(*) FROM late WHERE NOT EXISTS (
@@ -297,12 +307,17 @@ var builtinMoments = []struct {
 }
 
 func (s *Source) aggregates(ctx context.Context, q policy.Query, stats *policy.Stats) error {
-	rows, err := s.query(ctx, aggregatesSQL, q.Rollout, q.Window.From, q.Window.To, globsRegexp(q.NotRandomised))
+	sql, args, err := withFilter(aggregatesSQL, q.Filter, q.Rollout, q.Window.From, q.Window.To, globsRegexp(q.NotRandomised))
+	if err != nil {
+		return err
+	}
+	rows, err := s.query(ctx, sql, args...)
 	if err != nil {
 		return err
 	}
 	defer rows.Close()
 	samples := map[policy.Arm]map[string]*policy.Sample{}
+	wins := map[int]moment{}
 	for rows.Next() {
 		var (
 			variant                                  *string
@@ -310,13 +325,14 @@ func (s *Source) aggregates(ctx context.Context, q policy.Query, stats *policy.S
 			requests, units, shadow, errs, refusals  int64
 			feedbackN, negative                      int64
 			latency, cost, inTokens, outTokens, qual moment
+			win                                      moment
 			first                                    *time.Time
 			notRandomised, lateUnmatched             int64
 		)
 		if err := rows.Scan(&variant, &bucket, &requests, &units, &shadow, &errs, &refusals, &feedbackN, &negative,
 			&latency.n, &latency.sum, &latency.sumSq, &cost.n, &cost.sum, &cost.sumSq,
 			&inTokens.n, &inTokens.sum, &inTokens.sumSq, &outTokens.n, &outTokens.sum, &outTokens.sumSq,
-			&qual.n, &qual.sum, &qual.sumSq, &first, &notRandomised, &lateUnmatched); err != nil {
+			&qual.n, &qual.sum, &qual.sumSq, &win.n, &win.sum, &win.sumSq, &first, &notRandomised, &lateUnmatched); err != nil {
 			return s.queryError(aggregatesSQL, err)
 		}
 		if variant == nil || bucket == nil {
@@ -326,6 +342,13 @@ func (s *Source) aggregates(ctx context.Context, q policy.Query, stats *policy.S
 			}
 			stats.NotRandomised, stats.LateUnmatched = notRandomised, lateUnmatched
 			continue
+		}
+		if win.n > 0 {
+			// A pairwise verdict counts in the canary's win share whichever arm served the request it
+			// names (on shadow traffic, the stable answer the user saw).
+			w := wins[int(*bucket)]
+			w.n, w.sum, w.sumSq = w.n+win.n, w.sum+win.sum, w.sumSq+win.sumSq
+			wins[int(*bucket)] = w
 		}
 		arm := policy.Arm(*variant)
 		as := stats.Arm(arm)
@@ -365,6 +388,17 @@ func (s *Source) aggregates(ctx context.Context, q policy.Query, stats *policy.S
 			stats.Arm(arm).Metrics[name] = *sm
 		}
 	}
+	if len(wins) > 0 {
+		win := policy.Sample{Kind: policy.Proportion}
+		for b, m := range wins {
+			win.N += m.n
+			win.Sum += m.sum
+			win.SumSquares += m.sumSq
+			win.Clusters = append(win.Clusters, policy.Cluster{Bucket: b, N: float64(m.n), Sum: m.sum, SumSquares: m.sumSq})
+		}
+		sort.Slice(win.Clusters, func(i, j int) bool { return win.Clusters[i].Bucket < win.Clusters[j].Bucket })
+		stats.Canary.Metrics[canaryWinRate] = win
+	}
 	return nil
 }
 
@@ -391,8 +425,12 @@ WHERE latency_ms IS NOT NULL
 GROUP BY GROUPING SETS ((variant, bucket, bin), (variant, fine))`
 
 func (s *Source) latencyHistogram(ctx context.Context, q policy.Query, stats *policy.Stats) error {
-	rows, err := s.query(ctx, latencyHistogramSQL, q.Rollout, q.Window.From, q.Window.To, globsRegexp(q.NotRandomised),
+	sql, args, err := withFilter(latencyHistogramSQL, q.Filter, q.Rollout, q.Window.From, q.Window.To, globsRegexp(q.NotRandomised),
 		latencyLow, latencyHigh, latencyBuckets)
+	if err != nil {
+		return err
+	}
+	rows, err := s.query(ctx, sql, args...)
 	if err != nil {
 		return err
 	}
@@ -832,3 +870,80 @@ func (s *Source) queryError(sql string, err error) error {
 	}
 	return fmt.Errorf("%w: postgres %s: query %s: %w", policy.ErrSourceUnavailable, s.endpoint, short, err)
 }
+
+// segmentMarker marks where withFilter puts a segment's conditions in scopeSQL.
+const segmentMarker = "/*segment*/"
+
+// ErrBadSegment is returned for a segment attribute that cannot name a column.
+var ErrBadSegment = errors.New("segment attribute is not a column name")
+
+// columnName checks that a segment attribute can name a column (as analysis.segments requires) and
+// returns it quoted.
+func columnName(name string) (string, error) {
+	if !policy.ValidAttrName(name) {
+		return "", fmt.Errorf("%w: %q", ErrBadSegment, name)
+	}
+	return pgx.Identifier{name}.Sanitize(), nil
+}
+
+// withFilter returns sql with a condition per filter attribute (the column of that name, as text,
+// equal to the value: a NULL matches nothing) at segmentMarker, and args with the values appended.
+func withFilter(sql string, filter []policy.Attr, args ...any) (string, []any, error) {
+	var cond strings.Builder
+	for _, f := range filter {
+		col, err := columnName(f.Name)
+		if err != nil {
+			return "", nil, err
+		}
+		args = append(args, f.Value)
+		fmt.Fprintf(&cond, " AND r.%s::text = $%d::text", col, len(args))
+	}
+	return strings.Replace(sql, segmentMarker, cond.String(), 1), args, nil
+}
+
+// segmentValuesSQL counts the requests of the rollout in the window per value of one column (%s).
+const segmentValuesSQL = `SELECT r.%s::text, count(*) FROM llm_requests r
+WHERE r.rollout = $1 AND r."timestamp" >= $2 AND r."timestamp" <= $3 AND r.variant IN ('stable', 'canary')` + segmentMarker + `
+  AND r.%s IS NOT NULL
+GROUP BY 1`
+
+// segmentValues returns the values of each of q.Segments' columns among the rollout's requests in the
+// window, the most frequent first (policy.TopSegmentValues).
+func (s *Source) segmentValues(ctx context.Context, q policy.Query) (map[string][]string, error) {
+	out := map[string][]string{}
+	for _, name := range q.Segments {
+		col, err := columnName(name)
+		if err != nil {
+			return nil, err
+		}
+		sql, args, err := withFilter(fmt.Sprintf(segmentValuesSQL, col, col), q.Filter, q.Rollout, q.Window.From, q.Window.To)
+		if err != nil {
+			return nil, err
+		}
+		rows, err := s.query(ctx, sql, args...)
+		if err != nil {
+			return nil, fmt.Errorf("segment %s: %w", name, err)
+		}
+		counts := map[string]int64{}
+		for rows.Next() {
+			var (
+				v string
+				n int64
+			)
+			if err := rows.Scan(&v, &n); err != nil {
+				rows.Close()
+				return nil, s.queryError(sql, err)
+			}
+			counts[v] = n
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, s.queryError(sql, err)
+		}
+		out[name] = policy.TopSegmentValues(counts)
+	}
+	return out, nil
+}
+
+// canaryWinRate is the canary's share of pairwise verdicts (llm_feedback.preferred), a tie counting half.
+const canaryWinRate = "canary_win_rate"

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -247,5 +248,96 @@ func TestTimeoutIsBounded(t *testing.T) {
 	_, err = src.Stats(context.Background(), policy.Query{Rollout: "r", Window: policy.Window{From: from, To: to}})
 	if !errors.Is(err, policy.ErrSourceUnavailable) || !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("error = %v, want ErrSourceUnavailable after the deadline", err)
+	}
+}
+
+// testSegments are the attributes of the segment tests' keys.
+var testSegments = []synth.SegmentShares{
+	{Attr: "language", Values: []string{"en", "de", "fr"}, Shares: []float64{0.7, 0.2, 0.1}},
+	{Attr: "tenant", Values: []string{"acme", "globex"}},
+}
+
+func TestSegments(t *testing.T) {
+	canary := synth.Stable
+	canary.Model, canary.ErrorRate = "model-canary", 0.05
+	traffic := synth.Generate(synth.Traffic{Rollout: "summarizer", From: from, To: to, Stable: 2000, Canary: 500,
+		StableProfile: synth.Stable, CanaryProfile: canary, Segments: testSegments}, 7)
+	src, err := postgres.New(database(t, traffic), getenv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	q := policy.Query{Rollout: "summarizer", Window: policy.Window{From: from, To: to}, Metrics: allBuiltins(),
+		Segments: []string{"language", "tenant"}}
+	got, err := src.Stats(context.Background(), q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := synth.ExpectedFor(traffic, q)
+	for _, name := range q.Segments {
+		if g, w := got.SegmentValues[name], want.SegmentValues[name]; !slices.Equal(g, w) || len(w) == 0 {
+			t.Errorf("%s values = %q, want %q", name, g, w)
+		}
+	}
+	for _, f := range [][]policy.Attr{{{Name: "language", Value: "de"}}, {{Name: "language", Value: "fr"}, {Name: "tenant", Value: "acme"}}} {
+		fq := q
+		fq.Segments, fq.Filter = nil, f
+		got, err := src.Stats(context.Background(), fq)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := synth.ExpectedFor(traffic, fq)
+		if want.Canary.Requests == 0 || want.Stable.Requests == 0 {
+			t.Fatalf("%v: the traffic has no requests in the segment", f)
+		}
+		for _, d := range synth.Diff(want, got, synth.Tolerance{Variance: 1e-9, Quantile: 0.02}) {
+			t.Errorf("%v: %s", f, d)
+		}
+	}
+	// A column the table does not have is the query's error, never a segment without data.
+	bad := q
+	bad.Segments = []string{"region"}
+	if _, err := src.Stats(context.Background(), bad); err == nil || !strings.Contains(err.Error(), "region") {
+		t.Errorf("missing column: err = %v, want one naming the column", err)
+	}
+	bad.Segments = []string{`x" OR 1=1 --`}
+	if _, err := src.Stats(context.Background(), bad); !errors.Is(err, postgres.ErrBadSegment) {
+		t.Errorf("injected name: err = %v, want ErrBadSegment", err)
+	}
+}
+
+// Pairwise verdicts in llm_feedback.preferred make the canary's win share, whichever arm served the
+// request each names, the latest verdict of a request winning.
+func TestCanaryWinRate(t *testing.T) {
+	at := func(min int) time.Time { return from.Add(time.Duration(min) * time.Minute) }
+	reqs := []synth.Request{
+		{TS: at(1), Rollout: "r", Variant: policy.Canary, Key: "u1", RequestID: "a", Model: "m"},
+		{TS: at(2), Rollout: "r", Variant: policy.Stable, Key: "u2", RequestID: "b", Model: "m"},
+		{TS: at(3), Rollout: "r", Variant: policy.Canary, Key: "u3", RequestID: "c", Model: "m"},
+		{TS: at(10), Rollout: "r", RequestID: "a", Late: true, Preferred: "stable"},
+		{TS: at(11), Rollout: "r", RequestID: "a", Late: true, Preferred: "canary"},
+		{TS: at(12), Rollout: "r", RequestID: "b", Late: true, Preferred: "tie"},
+		{TS: at(13), Rollout: "r", RequestID: "c", Late: true, Preferred: "stable"},
+		{TS: at(14), Rollout: "r", RequestID: "nope", Late: true, Preferred: "canary"},
+	}
+	src, err := postgres.New(database(t, reqs), getenv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	st, err := src.Stats(context.Background(), policy.Query{Rollout: "r", Window: policy.Window{From: from, To: to},
+		Metrics: []policy.MetricQuery{{Name: "canary_win_rate"}, {Name: "error_rate"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// a: canary (the latest), b: a tie, c: stable.
+	if w := st.Canary.Metrics["canary_win_rate"]; w.Kind != policy.Proportion || w.N != 3 || w.Sum != 1.5 || w.SumSquares != 1.25 || len(w.Clusters) != 3 {
+		t.Errorf("canary_win_rate = %+v, want 1.5 of 3 in 3 key buckets", w)
+	}
+	if _, ok := st.Stable.Metrics["canary_win_rate"]; ok {
+		t.Error("stable carries pairwise verdicts")
+	}
+	if st.LateUnmatched != 1 {
+		t.Errorf("LateUnmatched = %d, want 1", st.LateUnmatched)
 	}
 }

@@ -43,6 +43,12 @@ CREATE TABLE IF NOT EXISTS llm_feedback (
     request_id  text        NOT NULL,
     feedback    smallint    CHECK (feedback IN (-1, 0, 1)),
     quality     double precision,
-    CHECK (feedback IS NOT NULL OR quality IS NOT NULL)
+    -- a pairwise verdict: which arm's answer a judge preferred for the request's input
+    preferred   text        CHECK (preferred IN ('canary', 'stable', 'tie')),
+    CHECK (feedback IS NOT NULL OR quality IS NOT NULL OR preferred IS NOT NULL)
 );
+-- A table made before pairwise verdicts existed gains them.
+ALTER TABLE llm_feedback ADD COLUMN IF NOT EXISTS preferred text CHECK (preferred IN ('canary', 'stable', 'tie'));
+ALTER TABLE llm_feedback DROP CONSTRAINT IF EXISTS llm_feedback_check;
+ALTER TABLE llm_feedback ADD CONSTRAINT llm_feedback_check CHECK (feedback IS NOT NULL OR quality IS NOT NULL OR preferred IS NOT NULL);
 CREATE INDEX IF NOT EXISTS llm_feedback_rollout_timestamp ON llm_feedback (rollout, "timestamp");

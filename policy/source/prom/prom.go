@@ -39,6 +39,7 @@ import (
 	"math"
 	"net/http"
 	"net/url"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -141,6 +142,18 @@ func (s *Source) Stats(ctx context.Context, q policy.Query) (*policy.Stats, erro
 		Stable: policy.ArmStats{Metrics: map[string]policy.Sample{}},
 		Canary: policy.ArmStats{Metrics: map[string]policy.Sample{}},
 	}
+	for _, name := range append(slices.Clone(q.Segments), filterNames(q.Filter)...) {
+		if !policy.ValidAttrName(name) {
+			return nil, fmt.Errorf("rollout %s: %w: %q", q.Rollout, ErrBadSegment, name)
+		}
+	}
+	if len(q.Segments) > 0 {
+		values, err := s.segmentValues(ctx, q, w)
+		if err != nil {
+			return nil, err
+		}
+		stats.SegmentValues = values
+	}
 	if sc, ok := schemas[q.Schema]; ok {
 		if err := s.schemaStats(ctx, sc, q, w, stats); err != nil {
 			return nil, err
@@ -149,7 +162,8 @@ func (s *Source) Stats(ctx context.Context, q policy.Query) (*policy.Stats, erro
 		return nil, err
 	}
 	for _, m := range q.Metrics {
-		if m.Query == "" {
+		if m.Query == "" || len(q.Filter) > 0 {
+			// A rule's own query knows nothing of segments: within one, it has no data.
 			continue
 		}
 		for _, arm := range []policy.Arm{policy.Stable, policy.Canary} {
@@ -175,7 +189,7 @@ func (s *Source) defaultStats(ctx context.Context, q policy.Query, w window, sta
 			}
 		}
 	}
-	query := defaultQuery(q.Rollout, w, families)
+	query := defaultQuery(q.Rollout, w, families, filterMatchers(q.Filter))
 	vec, err := s.vector(ctx, query, w.end)
 	if err != nil {
 		return fmt.Errorf("rollout %s: %w", q.Rollout, err)
@@ -429,13 +443,13 @@ func histogramExprs(name, by string) []string {
 }
 
 // defaultQuery joins the parts of the families asked for into one query.
-func defaultQuery(rollout string, w window, families map[family]bool) string {
+func defaultQuery(rollout string, w window, families map[family]bool, filter string) string {
 	names := make([]string, 0, len(families))
 	for f := range families {
 		names = append(names, string(f))
 	}
 	sort.Strings(names)
-	matchers := `rollout=` + strconv.Quote(rollout)
+	matchers := `rollout=` + strconv.Quote(rollout) + filter
 	var parts []string
 	for _, f := range names {
 		for _, expr := range familyExprs[family(f)] {
@@ -586,4 +600,63 @@ func quantile(f family, scale float64) func(series, policy.Arm) (policy.Sample, 
 		}
 		return quantileSample(h, sum), true
 	}
+}
+
+// ErrBadSegment is returned for a segment attribute that cannot be a label name.
+var ErrBadSegment = errors.New("segment attribute is not a label name")
+
+// filterMatchers are the label matchers of a segment (`,language="de"`), appended to every selector
+// of the query; empty without one.
+func filterMatchers(filter []policy.Attr) string {
+	var b strings.Builder
+	for _, f := range filter {
+		b.WriteString("," + f.Name + "=" + strconv.Quote(f.Value))
+	}
+	return b.String()
+}
+
+func filterNames(filter []policy.Attr) []string {
+	out := make([]string, len(filter))
+	for i, f := range filter {
+		out[i] = f.Name
+	}
+	return out
+}
+
+// segmentValues returns the values of each of q.Segments' labels on the series that count the
+// rollout's requests over the window, the most frequent first (policy.TopSegmentValues).
+func (s *Source) segmentValues(ctx context.Context, q policy.Query, w window) (map[string][]string, error) {
+	out := map[string][]string{}
+	for _, name := range q.Segments {
+		var parts []string
+		for _, sel := range requestCounters(q) {
+			parts = append(parts, fmt.Sprintf(`sum by (%s) (increase(%s,%s!=""}[%s] @ %s))`, name, strings.TrimSuffix(sel, "}"), name, w.rng, w.atTime))
+		}
+		vec, err := s.vector(ctx, strings.Join(parts, " or "), w.end)
+		if err != nil {
+			return nil, fmt.Errorf("rollout %s segment %s: %w", q.Rollout, name, err)
+		}
+		counts := map[string]int64{}
+		for _, smp := range vec {
+			counts[string(smp.Metric[model.LabelName(name)])] += int64(math.Round(float64(smp.Value)))
+		}
+		out[name] = policy.TopSegmentValues(counts)
+	}
+	return out, nil
+}
+
+// requestCounters are the selectors of the counters of q's requests in q's schema, each ending in }.
+func requestCounters(q policy.Query) []string {
+	f := filterMatchers(q.Filter)
+	switch q.Schema {
+	case "otel-genai":
+		var out []string
+		for _, sel := range otelScopes(q) {
+			out = append(out, `gen_ai_client_operation_duration_seconds_count{`+sel+`}`)
+		}
+		return out
+	case "litellm":
+		return []string{`litellm_deployment_total_requests_total{litellm_model_name=~` + strconv.Quote(modelRegex(q)) + f + `}`}
+	}
+	return []string{`llm_requests_total{rollout=` + strconv.Quote(q.Rollout) + f + `}`}
 }

@@ -22,7 +22,7 @@ func TestDefaultQueryGolden(t *testing.T) {
 	for _, b := range builtins {
 		families[b.family] = true
 	}
-	got := strings.ReplaceAll(defaultQuery("summarizer", w, families), " or ", "\nor ") + "\n"
+	got := strings.ReplaceAll(defaultQuery("summarizer", w, families, ""), " or ", "\nor ") + "\n"
 	path := filepath.Join("testdata", "default_query.promql")
 	if *update {
 		if err := os.MkdirAll("testdata", 0o755); err != nil {

@@ -146,7 +146,7 @@ func armByModel(q policy.Query, model, seriesProvider string) (policy.Arm, bool)
 // otelScopes are the two selectors of every otel-genai part: series the application labelled with
 // its variant, and unlabelled series of the spec's models. rollout_name="" matches a series without it.
 func otelScopes(q policy.Query) []string {
-	name := `rollout_name=~"|` + regexp.QuoteMeta(q.Rollout) + `"`
+	name := `rollout_name=~"|` + regexp.QuoteMeta(q.Rollout) + `"` + filterMatchers(q.Filter)
 	return []string{
 		`rollout_variant=~"stable|canary",` + name,
 		`rollout_variant="",` + name + `,gen_ai_request_model=~` + strconv.Quote(modelRegex(q)),
@@ -195,8 +195,8 @@ var otelSchema = schema{
 var liteLLMSchema = schema{
 	parts: func(q policy.Query) []schemaPart {
 		re := strconv.Quote(modelRegex(q))
-		deployment := `{litellm_model_name=~` + re + `}`
-		byModel := `{model=~` + re + `}`
+		deployment := `{litellm_model_name=~` + re + filterMatchers(q.Filter) + `}`
+		byModel := `{model=~` + re + filterMatchers(q.Filter) + `}`
 		return []schemaPart{
 			{"litellm_total", `sum by (litellm_model_name, api_provider) (increase(litellm_deployment_total_requests_total` + deployment + `[%[1]s] @ %[2]s))`},
 			{"litellm_success", `sum by (litellm_model_name, api_provider) (increase(litellm_deployment_success_responses_total` + deployment + `[%[1]s] @ %[2]s))`},

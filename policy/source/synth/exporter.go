@@ -22,29 +22,39 @@ type Exporter struct {
 	cost     *prometheus.HistogramVec
 	tokens   *prometheus.HistogramVec
 	quality  *prometheus.HistogramVec
+	// attrs are the request attributes exported as labels of every series (NewSegmentExporter).
+	attrs []string
 }
 
 // NewExporter registers the contract's metrics and creates the series of rollouts at zero, so that the
 // first scrape sees every counter start from 0 (increase() counts nothing before a series' first sample).
-func NewExporter(rollouts ...string) *Exporter {
-	e := &Exporter{
+func NewExporter(rollouts ...string) *Exporter { return NewSegmentExporter(nil, rollouts...) }
+
+// NewSegmentExporter is NewExporter with the request attributes attrs as labels of every series, as
+// an application exports the attributes its rollouts' analysis.segments split by.
+func NewSegmentExporter(attrs []string, rollouts ...string) *Exporter {
+	l := func(names ...string) []string { return append(names, attrs...) }
+	e := &Exporter{attrs: attrs,
 		Registry: prometheus.NewRegistry(),
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "llm_requests_total", Help: "LLM requests by outcome."},
-			[]string{"rollout", "variant", "outcome"}),
+			l("rollout", "variant", "outcome")),
 		feedback: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "llm_feedback_total", Help: "User feedback."},
-			[]string{"rollout", "variant", "value"}),
+			l("rollout", "variant", "value")),
 		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "llm_request_duration_seconds", Help: "Latency.",
-			Buckets: prometheus.ExponentialBuckets(0.01, 1.1, 90)}, []string{"rollout", "variant"}),
+			Buckets: prometheus.ExponentialBuckets(0.01, 1.1, 90)}, l("rollout", "variant")),
 		cost: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "llm_request_cost_usd", Help: "Cost.",
-			Buckets: prometheus.ExponentialBuckets(0.0001, 1.2, 40)}, []string{"rollout", "variant"}),
+			Buckets: prometheus.ExponentialBuckets(0.0001, 1.2, 40)}, l("rollout", "variant")),
 		tokens: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "llm_request_tokens", Help: "Tokens.",
-			Buckets: prometheus.ExponentialBuckets(1, 1.2, 70)}, []string{"rollout", "variant", "direction"}),
+			Buckets: prometheus.ExponentialBuckets(1, 1.2, 70)}, l("rollout", "variant", "direction")),
 		quality: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "llm_quality_score", Help: "Quality.",
-			Buckets: prometheus.LinearBuckets(0.05, 0.05, 20)}, []string{"rollout", "variant"}),
+			Buckets: prometheus.LinearBuckets(0.05, 0.05, 20)}, l("rollout", "variant")),
 	}
 	e.Registry.MustRegister(e.requests, e.feedback, e.duration, e.cost, e.tokens, e.quality)
-	for _, rollout := range rollouts {
-		e.zero(rollout)
+	if len(attrs) == 0 {
+		// With attributes, a series is created by its first request: its values are not known before.
+		for _, rollout := range rollouts {
+			e.zero(rollout)
+		}
 	}
 	return e
 }
@@ -67,6 +77,7 @@ func (e *Exporter) zero(rollout string) {
 
 // Observe records one request.
 func (e *Exporter) Observe(r Request) {
+	attrs := r.Attrs
 	v := string(r.Variant)
 	outcome := "ok"
 	switch {
@@ -75,18 +86,26 @@ func (e *Exporter) Observe(r Request) {
 	case r.Refusal:
 		outcome = "refusal"
 	}
-	e.requests.WithLabelValues(r.Rollout, v, outcome).Inc()
-	e.duration.WithLabelValues(r.Rollout, v).Observe(r.LatencyMS / 1000)
-	e.cost.WithLabelValues(r.Rollout, v).Observe(r.CostUSD)
-	e.tokens.WithLabelValues(r.Rollout, v, "input").Observe(float64(r.InputTokens))
-	e.tokens.WithLabelValues(r.Rollout, v, "output").Observe(float64(r.OutputTokens))
+	e.requests.WithLabelValues(e.values(attrs, r.Rollout, v, outcome)...).Inc()
+	e.duration.WithLabelValues(e.values(attrs, r.Rollout, v)...).Observe(r.LatencyMS / 1000)
+	e.cost.WithLabelValues(e.values(attrs, r.Rollout, v)...).Observe(r.CostUSD)
+	e.tokens.WithLabelValues(e.values(attrs, r.Rollout, v, "input")...).Observe(float64(r.InputTokens))
+	e.tokens.WithLabelValues(e.values(attrs, r.Rollout, v, "output")...).Observe(float64(r.OutputTokens))
 	if r.Quality != nil {
-		e.quality.WithLabelValues(r.Rollout, v).Observe(*r.Quality)
+		e.quality.WithLabelValues(e.values(attrs, r.Rollout, v)...).Observe(*r.Quality)
 	}
 	if r.Feedback != nil {
 		value := map[int]string{-1: "negative", 0: "neutral", 1: "positive"}[*r.Feedback]
-		e.feedback.WithLabelValues(r.Rollout, v, value).Inc()
+		e.feedback.WithLabelValues(e.values(attrs, r.Rollout, v, value)...).Inc()
 	}
+}
+
+// values are a series' label values: names, then the request's attributes.
+func (e *Exporter) values(attrs map[string]string, names ...string) []string {
+	for _, a := range e.attrs {
+		names = append(names, attrs[a])
+	}
+	return names
 }
 
 // OpenMetrics feeds reqs (sorted by time) to a gatherer's collectors through observe, gathers a

@@ -14,11 +14,12 @@ func Record(r Request) record.Request {
 	return record.Request{
 		Time: r.TS, Rollout: r.Rollout, Variant: string(r.Variant), Shadow: r.Shadow, Key: r.Key, Model: r.Model, Prompt: r.Prompt, RequestID: r.RequestID,
 		Latency: &latency, Error: r.Error, Refusal: r.Refusal, InputTokens: &in, OutputTokens: &out,
-		CostUSD: &cost, Quality: r.Quality, Feedback: r.Feedback,
+		CostUSD: &cost, Quality: r.Quality, Feedback: r.Feedback, Attrs: r.Attrs,
 	}
 }
 
 // Late returns the late feedback record r as the application's recorder takes it.
 func Late(r Request) record.Late {
-	return record.Late{Time: r.TS, Rollout: r.Rollout, RequestID: r.RequestID, Quality: r.Quality, Feedback: r.Feedback}
+	return record.Late{Time: r.TS, Rollout: r.Rollout, RequestID: r.RequestID, Quality: r.Quality, Feedback: r.Feedback,
+		Preferred: r.Preferred}
 }

@@ -79,6 +79,18 @@ type Options struct {
 	// tests), each with error rates of its own on each arm: the traffic where a handful of keys
 	// dominate a per-key comparison.
 	Bots []Bot
+	// Segments gives every user one value of each attribute (language, tenant), drawn by the given
+	// shares from the seed and the key only, written in each request's attrs: the traffic that
+	// analysis.segments splits.
+	Segments []SegmentShares
+}
+
+// SegmentShares is how the users spread over the values of one attribute.
+type SegmentShares struct {
+	Attr   string
+	Values []string
+	// Shares are the values' shares of the users, summing to 1 (equal shares when empty).
+	Shares []float64
 }
 
 // Bot is one dominant key.
@@ -97,7 +109,10 @@ type Regression struct {
 	From time.Time
 	// AtWeight: the regression applies only while the spec's traffic weight is at least this (0: any).
 	AtWeight int
-	Canary   Profile
+	// Segment, when set, confines the regression to the requests of users in that segment: the
+	// regression a pooled comparison dilutes.
+	Segment policy.Attr
+	Canary  Profile
 }
 
 // ErrBadOptions is returned for options Simulate cannot honour.
@@ -106,6 +121,7 @@ var ErrBadOptions = errors.New("bad synthetic traffic options")
 // user is one simulated user: their key and the traits every request of theirs shares.
 type user struct {
 	key           string
+	attrs         map[string]string
 	bot           *Bot
 	badErrorRate  float64 // the error rate of a user out of luck; 0 for the others
 	latencyFactor float64
@@ -176,7 +192,7 @@ func Simulate(spec *rollouts.Spec, opts Options, emit func(Request) error) error
 		}
 		arm, profile := policy.Stable, opts.Stable
 		if choice.Arm == rollouts.CanaryArm && live {
-			arm, profile = policy.Canary, canaryProfile(spec, opts, at)
+			arm, profile = policy.Canary, canaryProfile(spec, opts, at, u)
 		}
 		seq++
 		req := draw(r, profile, u, at, spec.Name, arm, requestID(opts.Seed, at, seq))
@@ -186,16 +202,21 @@ func Simulate(spec *rollouts.Spec, opts Options, emit func(Request) error) error
 		if err := split(r, opts, profile, &req, &late, emit); err != nil {
 			return err
 		}
+		if arm == policy.Canary {
+			judgePair(r, profile, req, &late)
+		}
 		if arm == policy.Stable && !at.Before(canaryLive) && assigner.Shadow(r) {
 			seq++
-			mirror := draw(r, canaryProfile(spec, opts, at), u, at, spec.Name, policy.Canary, requestID(opts.Seed, at, seq))
+			cp := canaryProfile(spec, opts, at, u)
+			mirror := draw(r, cp, u, at, spec.Name, policy.Canary, requestID(opts.Seed, at, seq))
 			mirror.Shadow, mirror.Feedback = true, nil // no user saw the mirrored answer
 			if opts.Keyless {
 				mirror.Key = ""
 			}
-			if err := split(r, opts, canaryProfile(spec, opts, at), &mirror, &late, emit); err != nil {
+			if err := split(r, opts, cp, &mirror, &late, emit); err != nil {
 				return err
 			}
+			judgePair(r, cp, mirror, &late)
 		}
 	}
 	for len(late) > 0 {
@@ -222,16 +243,38 @@ func split(r *rand.Rand, opts Options, p Profile, req *Request, late *lateQueue,
 	return emit(*req)
 }
 
+// judgePair queues, with probability p.PairwiseShare, a late pairwise verdict on the canary request
+// req: canary with probability p.WinRate, tie with p.TieRate, else stable.
+func judgePair(r *rand.Rand, p Profile, req Request, late *lateQueue) {
+	if p.PairwiseShare <= 0 || r.Float64() >= p.PairwiseShare {
+		return
+	}
+	preferred := "stable"
+	switch v := r.Float64(); {
+	case v < p.WinRate:
+		preferred = "canary"
+	case v < p.WinRate+p.TieRate:
+		preferred = "tie"
+	}
+	delay := time.Duration(r.ExpFloat64() * float64(p.PairwiseDelay)).Truncate(time.Millisecond)
+	heap.Push(late, Request{TS: req.TS.Add(max(delay, time.Millisecond)), Rollout: req.Rollout, RequestID: req.RequestID,
+		Late: true, Preferred: preferred})
+}
+
 // dailyRate is the relative request rate at t: 1 + a·cos(2π(h-15)/24).
 func dailyRate(t time.Time, a float64) float64 {
 	h := float64(t.UTC().Hour()) + float64(t.UTC().Minute())/60
 	return 1 + a*math.Cos(2*math.Pi*(h-15)/24)
 }
 
-// canaryProfile is how the canary behaves at t: opts.Canary, or the last regression that applies.
-func canaryProfile(spec *rollouts.Spec, opts Options, t time.Time) Profile {
+// canaryProfile is how the canary behaves for u at t: opts.Canary, or the last regression that
+// applies.
+func canaryProfile(spec *rollouts.Spec, opts Options, t time.Time, u *user) Profile {
 	p := opts.Canary
 	for _, reg := range opts.Regressions {
+		if reg.Segment.Name != "" && u.attrs[reg.Segment.Name] != reg.Segment.Value {
+			continue
+		}
 		if (reg.From.IsZero() || !t.Before(reg.From)) && (reg.AtWeight == 0 || spec.Traffic.Weight >= reg.AtWeight) {
 			p = reg.Canary
 		}
@@ -267,6 +310,7 @@ func population(opts Options) ([]user, []float64) {
 		if r.Float64() < opts.BadUsers {
 			users[i].badErrorRate = opts.BadUserErrorRate
 		}
+		users[i].attrs = keyAttrs(opts.Seed, k, opts.Segments)
 		total += math.Exp(opts.Activity*r.NormFloat64() - opts.Activity*opts.Activity/2)
 		cumulative[i] = total
 	}
@@ -279,6 +323,46 @@ func population(opts Options) ([]user, []float64) {
 		cumulative = append(cumulative, total)
 	}
 	return users, cumulative
+}
+
+// keyAttrs draws the segment values of key from the seed and the key only (a stream of its own, so
+// that segments change no other trait of a user); nil without segments.
+func keyAttrs(seed uint64, key string, segments []SegmentShares) map[string]string {
+	if len(segments) == 0 {
+		return nil
+	}
+	r := rand.New(rand.NewPCG(seed^0x7365676d, uint64(fnv32(key))))
+	attrs := make(map[string]string, len(segments))
+	for _, s := range segments {
+		attrs[s.Attr] = s.pick(r.Float64())
+	}
+	return attrs
+}
+
+// pick returns the value at cumulative share v in [0, 1).
+func (s SegmentShares) pick(v float64) string {
+	if len(s.Values) == 0 {
+		return ""
+	}
+	total := 0.0
+	for i := range s.Values {
+		total += s.share(i)
+	}
+	acc := 0.0
+	for i, name := range s.Values {
+		acc += s.share(i)
+		if v*total < acc {
+			return name
+		}
+	}
+	return s.Values[len(s.Values)-1]
+}
+
+func (s SegmentShares) share(i int) float64 {
+	if len(s.Shares) != len(s.Values) {
+		return 1
+	}
+	return s.Shares[i]
 }
 
 // botShare is the bots' share of all requests; 1 (refused) when one is out of (0, 1).
@@ -309,7 +393,7 @@ func requestID(seed uint64, at time.Time, seq int) string {
 
 // draw returns what one request of u did on an arm behaving as p.
 func draw(r *rand.Rand, p Profile, u *user, at time.Time, rollout string, arm policy.Arm, id string) Request {
-	req := Request{TS: at, Rollout: rollout, Variant: arm, Key: u.key, Model: p.Model, Prompt: p.Prompt, RequestID: id}
+	req := Request{TS: at, Rollout: rollout, Variant: arm, Key: u.key, Model: p.Model, Prompt: p.Prompt, RequestID: id, Attrs: u.attrs}
 	errorRate := math.Max(p.ErrorRate, u.badErrorRate)
 	if u.bot != nil {
 		errorRate = u.bot.StableErrorRate

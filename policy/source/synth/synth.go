@@ -51,6 +51,12 @@ type Request struct {
 	CostUSD      float64
 	Quality      *float64
 	Feedback     *int // -1, 0 or 1
+	// Attrs are the request's segment attributes (its user's, see Options.Segments); shared between
+	// the requests of one user: read only.
+	Attrs map[string]string
+	// Preferred is a late record's pairwise verdict: "canary", "stable" or "tie" (see
+	// Profile.PairwiseShare).
+	Preferred string
 }
 
 // Profile is how one arm behaves. Generate reads the fields up to NegativeRate (with fixed token,
@@ -80,6 +86,12 @@ type Profile struct {
 	// Options.LateDelay and Options.NegativeLateDelay): the canary's users may give their thumbs later
 	// or sooner than stable's.
 	LateDelay, NegativeLateDelay time.Duration
+	// PairwiseShare is the share of the canary's requests that a judge compares with the stable
+	// answer for the same input (Simulate; read from the canary's profile): each gets a late pairwise
+	// record, PairwiseDelay after it on average, that prefers the canary with probability WinRate,
+	// calls a tie with TieRate, and prefers stable otherwise.
+	PairwiseShare, WinRate, TieRate float64
+	PairwiseDelay                   time.Duration
 }
 
 func (p Profile) inputMean() float64  { return cmp.Or(p.InputTokensMean, 1100) }
@@ -110,6 +122,8 @@ type Traffic struct {
 	ShadowShare   float64
 	StableProfile Profile
 	CanaryProfile Profile
+	// Segments gives each key one value of each attribute, in its requests' attrs.
+	Segments []SegmentShares
 }
 
 // Generate returns the requests of tr, seeded, sorted by time, every one strictly inside (From, To).
@@ -126,6 +140,7 @@ func Generate(tr Traffic, seed uint64) []Request {
 				Key:       "u-" + itoa(r.IntN(100000)),
 				LatencyMS: math.Round(p.LatencyMedian*math.Exp(p.LatencySigma*r.NormFloat64())*10) / 10,
 			}
+			req.Attrs = keyAttrs(seed, req.Key, tr.Segments)
 			if arm == policy.Canary && tr.ShadowShare > 0 {
 				req.Shadow = r.Float64() < tr.ShadowShare
 			}
@@ -193,10 +208,33 @@ func Expected(reqs []Request, rollout string, w policy.Window) *policy.Stats {
 // ExpectedFor is Expected for a whole query, as the contract counts: both arms from the first
 // canary record in the window, keys matched by q.NotRandomised left out (and counted), late records
 // attached to their requests, exact distinct keys per arm, and the sums per key bucket (a keyless
-// request bucketed by its request_id) in Clusters.
+// request bucketed by its request_id) in Clusters. With q.Filter, only the requests whose attrs hold
+// its values count (their late records follow them); with q.Segments, SegmentValues holds the values
+// of the requests in the window, most frequent first.
 func ExpectedFor(reqs []Request, q policy.Query) *policy.Stats {
 	rollout, w := q.Rollout, q.Window
 	st := &policy.Stats{Unit: policy.UnitKey}
+	if len(q.Filter) > 0 {
+		var kept []Request
+		for _, r := range reqs {
+			if r.Late || matches(q.Filter, r) {
+				kept = append(kept, r)
+			}
+		}
+		reqs = kept
+	}
+	if len(q.Segments) > 0 {
+		st.SegmentValues = map[string][]string{}
+		for _, name := range q.Segments {
+			counts := map[string]int64{}
+			for _, r := range reqs {
+				if !r.Late && r.Rollout == rollout && !r.TS.Before(w.From) && !r.TS.After(w.To) && r.Attrs[name] != "" {
+					counts[r.Attrs[name]]++
+				}
+			}
+			st.SegmentValues[name] = policy.TopSegmentValues(counts)
+		}
+	}
 	var first time.Time
 	for _, r := range attachLate(reqs, rollout, w.To) {
 		if r.Variant == policy.Canary && !r.TS.Before(w.From) && !r.TS.After(w.To) && !afterRequests(q, r) && !notRandomised(q, r) &&
@@ -347,6 +385,16 @@ func ExpectedFor(reqs []Request, q policy.Query) *policy.Stats {
 // afterRequests reports whether r is after the query's RequestsTo (a query for matured requests).
 func afterRequests(q policy.Query, r Request) bool {
 	return !q.RequestsTo.IsZero() && r.TS.After(q.RequestsTo)
+}
+
+// matches reports whether r's attrs hold every value of filter.
+func matches(filter []policy.Attr, r Request) bool {
+	for _, f := range filter {
+		if v, ok := r.Attrs[f.Name]; !ok || v != f.Value {
+			return false
+		}
+	}
+	return true
 }
 
 func notRandomised(q policy.Query, r Request) bool {
