@@ -438,11 +438,13 @@ func keylessRun(t *testing.T, runs int, canaryRate float64, unit string) (advanc
 // comparison). Rollbacks are unchanged: a rule still rolls back on it.
 func TestKeylessRecords(t *testing.T) {
 	runs := trafficRuns(t)
-	advBefore, rbAtLimit := keylessRun(t, runs, 0.0196, rollouts.UnitRequest)
 	advAfter, _ := keylessRun(t, runs, 0.0196, "")
-	t.Logf("keyless records, canary at the limit: advanced %s (target ≤ 5%%); per-request maths (assignment.unit: request, the judge before): advanced %s, rolled back %s",
-		rate(advAfter, runs), rate(advBefore, runs), rate(rbAtLimit, runs))
+	t.Logf("keyless records, canary at the limit: advanced %s (target ≤ 5%%)", rate(advAfter, runs))
 	if !testing.Short() && !policy.RaceEnabled {
+		// The rates before, where time allows (each run is several times slower under the race detector).
+		advBefore, rbAtLimit := keylessRun(t, runs, 0.0196, rollouts.UnitRequest)
+		t.Logf("per-request maths (assignment.unit: request, the judge before): advanced %s, rolled back %s",
+			rate(advBefore, runs), rate(rbAtLimit, runs))
 		// The rollback side is unchanged and still per request (measured: 3 of 40 A/A stages).
 		_, aa := keylessRun(t, runs, 0.01, "")
 		t.Logf("keyless A/A: rolled back %s (the rollback side still counts requests)", rate(aa, runs))

@@ -34,7 +34,9 @@
 // The source remembers the most recent requests that carry a request_id in a bounded table
 // (MaxLateRequests, 262,144 by default: 6 MiB); a late record whose request it does not find is counted
 // in Stats.LateUnmatched and reported, never guessed. Late records after the window's end are not there
-// yet; those before its start belong to earlier requests.
+// yet; those before its start belong to earlier requests. Stats.LateRecords counts the late records
+// attached. A query's RequestsTo (policy.WithMaturity) leaves out the requests after it, and their late
+// records with them, while the late records of the requests kept count up to the window's end.
 //
 // # Segments and pairwise verdicts
 //
