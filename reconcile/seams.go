@@ -202,4 +202,7 @@ const (
 	TrailerNotification = "Rollout-Notification"
 	// TrailerActor names the person on whose behalf a manual operation was committed.
 	TrailerActor = "Rollout-Actor"
+	// TrailerOverride says that a person skipped a rule the controller would have applied
+	// (`/rollout promote` skips the evidence rule), and why.
+	TrailerOverride = "Rollout-Override"
 )
