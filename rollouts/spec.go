@@ -163,6 +163,19 @@ type Promotion struct {
 	Via       string   `yaml:"via,omitempty" json:"via,omitempty" jsonschema:"enum=pull-request,enum=auto-merge,enum=commit"`
 	Reviewers []string `yaml:"reviewers,omitempty" json:"reviewers,omitempty"`
 	Labels    []string `yaml:"labels,omitempty" json:"labels,omitempty"`
+	// Approvals is how many approving reviews, and from whom, the bot's proposal needs before the bot
+	// merges it (promotion.via: auto-merge); nil for none.
+	Approvals *Approvals `yaml:"approvals,omitempty" json:"approvals,omitempty"`
+	// Windows are when the rollout may move forward; nil for always. Rollbacks never wait for one.
+	Windows *Windows `yaml:"windows,omitempty" json:"windows,omitempty"`
+}
+
+// Approvals is promotion.approvals: Count approving reviews of the proposal's current head, from the
+// people From lists (logins, or org/team for the members of a team; empty: anyone with write
+// permission).
+type Approvals struct {
+	Count int      `yaml:"count" json:"count"`
+	From  []string `yaml:"from,omitempty" json:"from,omitempty"`
 }
 
 // RollbackPolicy says how the controller rolls back and whom it tells.
