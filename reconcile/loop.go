@@ -365,6 +365,22 @@ func (l *Loop) act(ctx context.Context, t *tick, doc *rollouts.Document, j judge
 	}
 	in := planInput{Doc: doc, Decision: d, Proposal: prop, Now: now, MetricsErrors: j.metricsErrors,
 		FailingSince: j.failingSince, Alert: j.alert, MismatchSince: j.mismatchSince, MismatchAlert: j.mismatchAlert, Bot: l.bot(), ReportURL: l.ReportURL}
+	if rule := spec.Promotion.Approvals; rule != nil && prop != nil && prop.State == ProposalOpen && l.Forge != nil {
+		to := -1
+		switch {
+		case d.Action == policy.Advance && d.Next != nil:
+			to = d.Next.Weight
+		case d.Action == policy.Promote:
+			to = 100
+		}
+		if to >= 0 {
+			st := ApprovalState{Need: rule.Count, Unread: "the forge cannot list reviews"}
+			if r, ok := l.Forge.(ApprovalReader); ok {
+				st = countApprovals(ctx, r, *prop, rule, l.bot(), ApprovalKey(to, rollouts.CanaryFingerprint(spec)))
+			}
+			in.Approvals = &st
+		}
+	}
 	if err := l.pendingNotification(ctx, doc, &in); err != nil {
 		res.Warnings = append(res.Warnings, err.Error())
 	}

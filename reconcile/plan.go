@@ -74,6 +74,9 @@ type planInput struct {
 	Bot                  string
 	// ReportURL is the published report page the proposal links its charts to; "" for none.
 	ReportURL string
+	// Approvals is where the open proposal stands against promotion.approvals; nil when the spec asks
+	// for none or no proposal is open (then none count).
+	Approvals *ApprovalState
 }
 
 // BranchFor is the bot branch of a rollout.
@@ -372,7 +375,20 @@ func planProposal(in planInput, title string, to int, change rollouts.Change) ac
 	spec, d := in.Doc.Spec, in.Decision
 	target := targetHash(in.Doc.Source, title)
 	body := EvidenceBody(spec, d, target, in.Bot, in.ReportURL)
+	approvalKey := ApprovalKey(to, rollouts.CanaryFingerprint(spec))
+	var approvals *ApprovalState
+	if rule := spec.Promotion.Approvals; rule != nil {
+		approvals = in.Approvals
+		if approvals == nil {
+			approvals = &ApprovalState{Need: rule.Count}
+		}
+		body = approvals.Line(rule) + "\n\n" + body
+	}
 	req := proposalRequest(spec, title, body)
+	if !approvals.Met() {
+		// The bot never merges its own proposal without the approvals the spec asks for.
+		req.AutoMerge = false
+	}
 	p := in.Proposal
 	base := action{to: to, proposal: req, needsForge: true}
 	switch {
@@ -395,7 +411,8 @@ func planProposal(in planInput, title string, to int, change rollouts.Change) ac
 	base.change = change
 	// The commit message carries the whole proposal, so that a forge without pull requests (a plain
 	// git remote) reads the proposal back from the branch head.
-	base.message = fmt.Sprintf("%s\n\n%s\nRollout: %s\nRollout-Decision: %s\nRollout-Target: %s\n", title, body, spec.Name, d.Action, target)
+	base.message = fmt.Sprintf("%s\n\n%s\nRollout: %s\nRollout-Decision: %s\nRollout-Target: %s\n%s: %s\n", title, body, spec.Name, d.Action, target,
+		TrailerApprovalKey, approvalKey)
 	return base
 }
 
