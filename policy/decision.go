@@ -150,6 +150,8 @@ type Decision struct {
 	Window *Window `json:"window,omitempty"`
 	// NotRandomised counts the requests of include/exclude keys left out of both arms.
 	NotRandomised int64 `json:"notRandomised,omitempty"`
+	// Stuck: the stage is held past its maxDuration (onInconclusive: hold).
+	Stuck bool `json:"stuck,omitempty"`
 }
 
 // MarshalJSON writes an end that the data cannot bound yet (±Inf) as null.

@@ -327,6 +327,7 @@ func judgeStage(d Decision, spec *rollouts.Spec, ev Evidence, now time.Time) Dec
 				return d
 			}
 			waiting = append([]string{reason + " (onInconclusive: hold)"}, waiting...)
+			d.Stuck = true
 		}
 		return d.hold(waiting...)
 	}

@@ -48,3 +48,17 @@ func TestJudgeHoldsAdvanceOutsideWindows(t *testing.T) {
 		t.Errorf("promotion outside the window: %s %q", d.Action, d.Reasons)
 	}
 }
+
+// A stage held past maxDuration with onInconclusive: hold says so in Stuck, for the `stuck` event.
+func TestJudgeMarksStuck(t *testing.T) {
+	spec := baseSpec()
+	spec.Status.Stage = 2
+	spec.Traffic.Weight = 25
+	few := &Stats{Stable: armOf(600, 6, 0.87, 0.1), Canary: armOf(210, 3, 0.87, 0.1)}
+	if d := Judge(spec, Evidence{Stats: few}, t0.Add(80*time.Hour)); d.Action != Hold || !d.Stuck {
+		t.Errorf("past maxDuration: %s stuck %t %q", d.Action, d.Stuck, d.Reasons)
+	}
+	if d := Judge(spec, Evidence{Stats: few}, t0.Add(10*time.Hour)); d.Stuck {
+		t.Errorf("before maxDuration: stuck %q", d.Reasons)
+	}
+}

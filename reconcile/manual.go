@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -76,6 +77,9 @@ func (l *Loop) Operate(ctx context.Context, name string, op Operation, reason st
 		}
 		if l.Actor != "" {
 			act.message = withTrailer(act.message, TrailerActor, l.Actor)
+			for i := range act.notices {
+				act.notices[i].Reasons = append(slices.Clone(act.notices[i].Reasons), "by "+l.Actor)
+			}
 		}
 		if op == OpPromote {
 			act.message = withTrailer(act.message, TrailerOverride, overrideText(reason))
@@ -121,7 +125,8 @@ func planOperation(spec *rollouts.Spec, op Operation, reason string, prop *Propo
 			st.Message += ": " + reason
 		}
 		act := action{kind: actCommit, to: from, effect: "commit the pause on the default branch", change: rollouts.Change{Status: &st},
-			message: commitMessage(spec.Name, "pause", nonEmpty(reason), policy.Action(OpPause))}
+			message: commitMessage(spec.Name, "pause", nonEmpty(reason), policy.Action(OpPause)),
+			notices: []Event{{Rollout: spec.Name, Event: rollouts.EventPaused, Decision: string(OpPause), From: from, To: from, Reasons: nonEmpty(reason)}}}
 		if prop != nil && prop.State == ProposalOpen && !isRollbackProposal(prop.Title) {
 			act.closeComment = strings.Replace(pausedComment(st.Message), "was paused (", "was paused in {commit} (", 1)
 		}
@@ -133,8 +138,10 @@ func planOperation(spec *rollouts.Spec, op Operation, reason string, prop *Propo
 		st.Phase = rollouts.Progressing
 		st.Message = ""
 		st.StageStartedAt = now
+		st.StuckSince = time.Time{} // the stage's window, and its maxDuration, start again
 		return action{kind: actCommit, to: from, effect: "commit the resume on the default branch", change: rollouts.Change{Status: &st},
-			message: commitMessage(spec.Name, "resume", append(nonEmpty(reason), "the stage's window starts again now"), policy.Action(OpResume))}, nil
+			message: commitMessage(spec.Name, "resume", append(nonEmpty(reason), "the stage's window starts again now"), policy.Action(OpResume)),
+			notices: []Event{{Rollout: spec.Name, Event: rollouts.EventResumed, Decision: string(OpResume), From: from, To: from, Reasons: nonEmpty(reason)}}}, nil
 	case OpPromote:
 		return planPromote(spec, st, reason, prop, now)
 	case OpRetry:
@@ -184,6 +191,8 @@ func planPromote(spec *rollouts.Spec, st rollouts.Status, reason string, prop *P
 		act.closeComment = "Promoted by hand in {commit}, skipping the evidence rule (an override), so this proposal no longer applies."
 	}
 	act.effect = "commit the override on the default branch"
+	act.notices = append(act.notices, Event{Rollout: spec.Name, Event: rollouts.EventOverride, Decision: string(OpPromote), From: from, To: act.to,
+		Reasons: []string{overrideText(reason)}})
 	return act, nil
 }
 

@@ -45,6 +45,9 @@ type action struct {
 	autoMerge bool
 	// alert is sent, best effort, once the commit lands (the start of a metrics outage).
 	alert *Event
+	// notices are the lifecycle events the commit makes (start, started, promoted, paused, resumed,
+	// override), delivered best effort once it lands to the targets that chose them.
+	notices []Event
 	// warnings are what the rollout's owner should fix, though nothing failed.
 	warnings []string
 }
@@ -135,9 +138,14 @@ func planDecision(in planInput) (action, error) {
 			// A restart says why in its subject: which file (or the block) changed.
 			subject = fmt.Sprintf("restart at stage %d (%s): %s", next.Stage, trafficText(next), why)
 		}
+		event := rollouts.EventStart
+		if _, changed := rollouts.CanaryChanged(spec); spec.Status != nil && spec.Status.Phase == rollouts.Progressing && !changed {
+			event = rollouts.EventStarted // an advance that landed: its window starts now
+		}
 		act := action{kind: actCommit, to: next.Weight, effect: "commit the start of stage " + fmt.Sprint(next.Stage),
 			change:  trafficChange(spec, next.Weight, next.Shadow, &status),
-			message: commitMessage(name, subject, d.Reasons, policy.Start)}
+			message: commitMessage(name, subject, d.Reasons, policy.Start),
+			notices: []Event{{Rollout: name, Event: event, Decision: string(policy.Start), From: from, To: next.Weight, Reasons: d.Reasons}}}
 		if open {
 			act.closeComment = "The rollout started over at stage 0 in {commit}, so this proposal no longer applies."
 		}
@@ -172,8 +180,13 @@ func planDecision(in planInput) (action, error) {
 			} else {
 				status.PromotedAt = in.Now
 			}
+			event := rollouts.EventStarted
+			if d.Action == policy.Promote {
+				event = rollouts.EventPromoted
+			}
 			act := action{kind: actCommit, to: to, effect: "commit " + string(d.Action) + " on the default branch",
-				change: change, message: commitMessage(name, strings.TrimPrefix(title, "rollout("+name+"): "), d.Reasons, d.Action)}
+				change: change, message: commitMessage(name, strings.TrimPrefix(title, "rollout("+name+"): "), d.Reasons, d.Action),
+				notices: []Event{{Rollout: name, Event: event, Decision: string(d.Action), From: from, To: to, Reasons: d.Reasons}}}
 			if open {
 				act.closeComment = "Applied directly in {commit} (promotion.via: commit)."
 			}
@@ -318,12 +331,22 @@ func planHousekeeping(in planInput, st rollouts.Status) (action, error) {
 		}
 		return act, nil
 	}
+	if d.Stuck && st.Phase == rollouts.Progressing && st.StuckSince.IsZero() {
+		status := st
+		status.StuckSince = in.Now
+		return action{kind: actCommit, to: from, effect: "record that the stage is held past its maxDuration", change: rollouts.Change{Status: &status},
+			message:  bookkeeping(commitMessage(name, "held past maxDuration", d.Reasons, policy.Hold), "stuck"),
+			warnings: warnings,
+			notices:  []Event{{Rollout: name, Event: rollouts.EventStuck, Decision: string(policy.Hold), From: from, To: from, Reasons: d.Reasons}}}, nil
+	}
 	if st.Phase == rollouts.Completed && st.PromotedAt.IsZero() && spec.Previous != nil {
 		status := st
 		status.PromotedAt = in.Now
 		return action{kind: actCommit, to: from, effect: "record when the promotion landed", change: rollouts.Change{Status: &status},
 			message:  bookkeeping(commitMessage(name, "promotion landed", []string{"the promotion is on the default branch; previous is kept for rollback.keepPrevious"}, policy.Hold), "promotion-landed"),
-			warnings: warnings}, nil
+			warnings: warnings,
+			notices: []Event{{Rollout: name, Event: rollouts.EventPromoted, Decision: string(policy.Promote), From: from, To: from,
+				Reasons: []string{"the canary is the stable now: " + spec.Stable.Model}}}}, nil
 	}
 	if spec.Previous != nil && !st.PromotedAt.IsZero() && in.Now.Sub(st.PromotedAt) >= time.Duration(spec.Rollback.KeepPrevious) {
 		return action{kind: actCommit, to: from, effect: "drop previous", change: rollouts.Change{DropPrevious: true},

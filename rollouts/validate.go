@@ -64,7 +64,20 @@ func (d *specDecoder) validate(s *Spec) {
 	d.checkPromotion(&s.Promotion)
 	d.checkEnum("rollback.via", s.Rollback.Via, "commit", "pull-request")
 	for i, n := range s.Rollback.Notify {
-		d.checkNotify(fmt.Sprintf("rollback.notify[%d]", i), n)
+		p := fmt.Sprintf("rollback.notify[%d]", i)
+		d.checkNotify(p, n)
+		if len(n.On) > 0 {
+			d.errorAt(d.at(p+".on"), "%s.on: rollback.notify targets get rollbacks and alerts; list a target that chooses its events under the top-level notify", p)
+		}
+	}
+	for i, n := range s.Notify {
+		p := fmt.Sprintf("notify[%d]", i)
+		d.checkNotify(p, n)
+		for j, ev := range n.On {
+			if !slices.Contains(Events, ev) {
+				d.errorAt(d.at(fmt.Sprintf("%s.on[%d]", p, j)), "%s.on[%d]: unknown event %q; the events are %s", p, j, ev, strings.Join(Events, ", "))
+			}
+		}
 	}
 	if s.Status != nil {
 		d.checkStatus(s)

@@ -171,3 +171,48 @@ func BenchmarkNextOpenThroughAFreeze(b *testing.B) {
 		cal.NextOpen(from)
 	}
 }
+
+// notify targets choose events by name; rollback.notify targets cannot (they get rollbacks and alerts).
+func TestNotifyEventsAreChecked(t *testing.T) {
+	src := `apiVersion: rollout/v1
+kind: Rollout
+name: s
+stable: {model: a, prompt: v1}
+canary: {model: b, prompt: v1}
+traffic: {weight: 0}
+stages: [{weight: 5, minDuration: 1h}]
+metrics: {source: file:x.jsonl}
+notify:
+  - {slack: env:ROLLOUT_SLACK, on: [promoted, rollbak]}
+rollback:
+  notify: [{webhook: env:ROLLOUT_HOOK, on: [start]}]
+`
+	spec, problems := Parse("rollouts/s.yaml", []byte(src))
+	var got []string
+	for _, p := range problems {
+		got = append(got, p.Error())
+	}
+	all := strings.Join(got, "\n")
+	for _, want := range []string{
+		`rollouts/s.yaml:10:47: notify[0].on[1]: unknown event "rollbak"`,
+		"rollouts/s.yaml:12:44: rollback.notify[0].on: rollback.notify targets get rollbacks and alerts",
+	} {
+		if !strings.Contains(all, want) {
+			t.Errorf("no problem %q in:\n%s", want, all)
+		}
+	}
+	if spec == nil {
+		return
+	}
+	good := &Spec{Notify: []Notify{{Slack: "env:A", On: []string{EventPromoted}}, {Webhook: "env:B"}},
+		Rollback: RollbackPolicy{Notify: []Notify{{Webhook: "env:C"}}}}
+	for ev, want := range map[string]string{EventPromoted: "env:A", EventRollback: "env:C env:B", EventAlert: "env:C env:B", EventStart: ""} {
+		var refs []string
+		for _, n := range good.Targets(ev) {
+			refs = append(refs, n.Slack+n.Webhook)
+		}
+		if strings.Join(refs, " ") != want {
+			t.Errorf("Targets(%s) = %q, want %q", ev, refs, want)
+		}
+	}
+}
