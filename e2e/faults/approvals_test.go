@@ -46,6 +46,7 @@ func TestApprovalsGateTheBotsMerge(t *testing.T) {
 	g.gh.AddReview(pr.Number, githubtest.Review{Login: "bob", State: "APPROVED"})   // on the team, but read-only
 	g.gh.AddReview(pr.Number, githubtest.Review{Login: "carol", State: "APPROVED"}) // may write, not listed
 	p := pull()
+	t.Logf("body with alice's approval:\n%s", p.Body[:strings.Index(p.Body, "\n")])
 	if !strings.Contains(p.Body, "**Approvals: 1 of 2** (alice)") || p.AutoMerge || p.Merged {
 		t.Fatalf("with alice's approval: auto-merge %t merged %t\n%s", p.AutoMerge, p.Merged, p.Body)
 	}

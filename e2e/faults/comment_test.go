@@ -112,6 +112,7 @@ func TestCommentCommandsNeedWritePermission(t *testing.T) {
 		}
 		id := lastCommentID(g, pr.Number, login)
 		replies := newComments(g, pr.Number, before+1)
+		t.Logf("reply to %s: %q", login, replies)
 		if len(replies) != 1 || !strings.Contains(replies[0], "@"+login+", thank you") || !strings.Contains(replies[0], "write permission") {
 			t.Errorf("%s: replies = %q", login, replies)
 		}
@@ -156,6 +157,7 @@ func TestCommentCommandsNeedWritePermission(t *testing.T) {
 	}
 	replies := newComments(g, pr.Number, 0)
 	last := replies[len(replies)-1]
+	t.Logf("reply to ada:\n%s\nsummary:\n%s", last, run.summary)
 	if !strings.Contains(last, "@ada, done as you asked") || !strings.Contains(last, "summarizer: resumed") || !strings.Contains(last, "/commit/") {
 		t.Errorf("reply to ada: %s", last)
 	}
@@ -239,7 +241,9 @@ func TestCommentPromoteRetryRollbackPlan(t *testing.T) {
 			t.Errorf("promote commit lacks %q:\n%s", want, msg)
 		}
 	}
+	t.Logf("reply to the promote: %s", newComments(g, pr, 0)[1])
 	hist, err := exec.Command(rolloutBin(t), "history", "summarizer", "--repo", g.bare).CombinedOutput()
+	t.Logf("history:\n%s", hist)
 	if err != nil || !strings.Contains(string(hist), "ada (via") || !strings.Contains(string(hist), "advance (override)") ||
 		!strings.Contains(string(hist), "launch needs 25% today") {
 		t.Errorf("history does not show the override: %v\n%s", err, hist)

@@ -20,6 +20,7 @@ func TestPromotionWindowsOverGitHub(t *testing.T) {
 	g.setNow(time.Date(2026, 4, 16, 2, 0, 0, 0, time.UTC)) // Thursday 04:00 CEST
 	res := result(t, tick(t, g.process()), "summarizer")
 	reasons := strings.Join(res.Reasons, "\n")
+	t.Logf("at night: %s: %s", res.Decision, reasons)
 	if res.Decision != policy.Hold || !strings.Contains(reasons, "the next window, which opens Thu 2026-04-16 09:00 CEST (in 5h)") || res.Err != nil {
 		t.Errorf("at night: %s %q %v", res.Decision, res.Reasons, res.Err)
 	}

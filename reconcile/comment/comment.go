@@ -321,7 +321,11 @@ func (h *Handler) run(ctx context.Context, c Command, implied, actor string) (Re
 		r.Failed = !errors.Is(err, reconcile.ErrNotApplicable) && !errors.Is(err, reconcile.ErrUnknownRollout)
 		return fail("%v", err)
 	}
-	line := fmt.Sprintf("✅ %s: %s, %d%% → %d%%, in %s", name, done(op), res.From, res.To, h.commitRef(res.Commit))
+	weight := fmt.Sprintf("%d%% → %d%%", res.From, res.To)
+	if res.From == res.To {
+		weight = fmt.Sprintf("at %d%%", res.To)
+	}
+	line := fmt.Sprintf("✅ %s: %s, %s, in %s", name, done(op), weight, h.commitRef(res.Commit))
 	if err != nil {
 		// The commit landed; what failed after it (a notification) is retried by the next pass.
 		line += fmt.Sprintf(" (then: %v; the next reconcile retries it)", err)
