@@ -256,7 +256,7 @@ func (d *specDecoder) checkPromotion(p *Promotion) {
 	}{{"allow", w.Allow}, {"deny", w.Deny}} {
 		kind := k.kind
 		for i, s := range k.list {
-			if _, err := ParseWindow(s); err != nil {
+			if err := ParseWindow(s); err != nil {
 				d.errorAt(d.at(fmt.Sprintf("promotion.windows.%s[%d]", kind, i)), "promotion.windows.%s[%d]: %v", kind, i, err)
 			}
 		}

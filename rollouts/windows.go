@@ -81,14 +81,14 @@ func (w *Windows) Calendar() (*Calendar, error) {
 		c.loc = loc
 	}
 	for _, s := range w.Allow {
-		win, err := ParseWindow(s)
+		win, err := parseWindow(s)
 		if err != nil {
 			return nil, err
 		}
 		c.allow = append(c.allow, win)
 	}
 	for _, s := range w.Deny {
-		win, err := ParseWindow(s)
+		win, err := parseWindow(s)
 		if err != nil {
 			return nil, err
 		}
@@ -101,8 +101,14 @@ var dayNames = map[string]time.Weekday{"sun": time.Sunday, "mon": time.Monday, "
 	"thu": time.Thursday, "fri": time.Friday, "sat": time.Saturday, "sunday": time.Sunday, "monday": time.Monday,
 	"tuesday": time.Tuesday, "wednesday": time.Wednesday, "thursday": time.Thursday, "friday": time.Friday, "saturday": time.Saturday}
 
-// ParseWindow parses one window ("Mon-Fri 09:00-16:00", "2026-12-20..2027-01-04", "Fri"); see Windows.
-func ParseWindow(s string) (window, error) {
+// ParseWindow checks one window ("Mon-Fri 09:00-16:00", "2026-12-20..2027-01-04", "Fri"); see
+// Windows. The error wraps ErrWindow and says what is wrong.
+func ParseWindow(s string) error {
+	_, err := parseWindow(s)
+	return err
+}
+
+func parseWindow(s string) (window, error) {
 	w := window{start: 0, end: 24 * 60, text: s}
 	bad := func(format string, args ...any) (window, error) {
 		return window{}, fmt.Errorf("%w %q: %s", ErrWindow, s, fmt.Sprintf(format, args...))

@@ -13,8 +13,9 @@ import (
 // orgs/{org}/teams/{team_slug}/memberships/{username}), shaped as GitHub's REST documentation shows them.
 
 // SetPermission sets the repository permission of login as GitHub's collaborator permission API
-// reports it: "admin", "maintain", "write", "triage", "read" or "none". Logins never set are
-// accounts without access to the repository: "read", as on a public repository.
+// reports it: "admin", "maintain", "write", "triage", "read" or "none"; "missing" makes it answer 404,
+// as GitHub does for an account it does not know. Logins never set are accounts without access to the
+// repository: "read", as on a public repository.
 func (s *Server) SetPermission(login, role string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
