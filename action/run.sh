@@ -136,9 +136,10 @@ cap_comment() {
 # that triggered the run: it updates the first such comment of its own and creates one otherwise.
 upsert_comment() {
   local body_file="$1" number id filter url
-  number="$(jq -r '.pull_request.number // empty' "${GITHUB_EVENT_PATH:-/dev/null}" 2>/dev/null)"
+  # A pull_request event, or an issue_comment one (`/rollout plan` on the pull request).
+  number="$(jq -r '.pull_request.number // .issue.number // empty' "${GITHUB_EVENT_PATH:-/dev/null}" 2>/dev/null)"
   if [[ -z "$number" ]]; then
-    echo "rollout: not a pull_request event; no plan comment" >&2
+    echo "rollout: not a pull_request or issue_comment event; no plan comment" >&2
     return 0
   fi
   { echo "$marker"; cap_comment "$body_file"; } > "$work/comment.md"
@@ -162,7 +163,7 @@ upsert_comment() {
 # GITHUB_TOKEN starts no workflow: an export or deploy workflow chained on the push does not run after a
 # rollback, unless this job writes the export itself (the export-growthbook input).
 chain_warning() {
-  case "$command" in reconcile|rollback|pause|resume) ;; *) return 0 ;; esac
+  case "$command" in reconcile|rollback|pause|resume|promote|retry|comment) ;; *) return 0 ;; esac
   [[ "${ROLLOUT_TOKEN_IS_GITHUB_TOKEN:-}" == "true" && -z "${ROLLOUT_EXPORT_GROWTHBOOK:-}" ]] || return 0
   local msg="this job pushes with GITHUB_TOKEN, whose commits start no workflow: a workflow chained on the push (rollout-export.yml, a deploy) will not run after a rollback, so applications keep the canary. Set the export-growthbook input (the commit then carries the export), or pass a GitHub App token (docs/github.md)."
   echo "::warning title=rollout: rollbacks may not reach your applications::$msg"
@@ -194,6 +195,28 @@ case "$command" in
       else
         status=1
       fi
+    fi
+    ;;
+  comment)
+    # The issue_comment event: rollout runs the /rollout commands of a new comment (write permission
+    # or above only), replies and reacts; `/rollout plan` is answered here, by the plan comment.
+    "$rollout" comment --dir "$dir" -o json "${args[@]}" > "$work/out.json" 2> "$work/err.txt" || status=$?
+    cat "$work/err.txt" >&2
+    {
+      echo "### rollout comment"; echo
+      jq -r 'def cell: tostring | gsub("[|\n\r<>]"; " ");
+        if .ignored then "_Nothing to do: \(.ignored | cell)._"
+        elif .refused then "_Refused: \(.refused | cell)._"
+        else (["| command | rollout | weight | commit | error |", "|---|---|---|---|---|"] +
+          (.commands | map("| \(.command | cell) | \(.rollout // "" | cell) | \(if .commit then "\(.from) → \(.to)" else "" end) | \(.commit // "" | .[0:8]) | \(.error // "" | cell) |"))) | join("\n") end' "$work/out.json" 2>/dev/null
+    } >> "$summary"
+    report_failure
+    jq -c '[.commands[] | {rollout, decision: (.command | split(" ")[1] // ""), from, to, commit, error}]' "$work/out.json" > "$work/decisions.json" 2>/dev/null || echo "[]" > "$work/decisions.json"
+    set_decisions "$work/decisions.json"
+    if [[ "$(jq -r '.plan // false' "$work/out.json" 2>/dev/null)" == "true" ]]; then
+      "$rollout" plan --dir "$dir" --format markdown > "$work/plan.md" || status=$?
+      cat "$work/plan.md" >> "$summary"
+      upsert_comment "$work/plan.md" || status=1
     fi
     ;;
   evaluate)

@@ -157,6 +157,8 @@ type Decision struct {
 	// Cost is the canary's extra spend per day at the next stage and at 100%, projected from the
 	// stage's cost per request and traffic (cost.go); nil without cost data for both arms.
 	Cost *CostProjection `json:"cost,omitempty"`
+	// Stuck: the stage is held past its maxDuration (onInconclusive: hold).
+	Stuck bool `json:"stuck,omitempty"`
 }
 
 // MarshalJSON writes an end that the data cannot bound yet (±Inf) as null.

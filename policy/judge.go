@@ -26,7 +26,38 @@ const MaxMetricsErrors = 3
 //     advancing, not the protection: as Argo Rollouts' background analysis keeps running);
 //   - RolledBack, Completed: hold;
 //   - a Progressing stage: judge the rules on ev.Stats (see judgeStage).
+//
+// An advance or a promotion outside promotion.windows is a hold that says when the next window opens;
+// a rollback never waits for a window.
 func Judge(spec *rollouts.Spec, ev Evidence, now time.Time) Decision {
+	return inWindow(judge(spec, ev, now), spec, now)
+}
+
+// inWindow holds an advance or a promotion that falls outside the rollout's promotion windows.
+func inWindow(d Decision, spec *rollouts.Spec, now time.Time) Decision {
+	if (d.Action != Advance && d.Action != Promote) || spec.Promotion.Windows == nil {
+		return d
+	}
+	cal, err := spec.Promotion.Windows.Calendar()
+	if err != nil {
+		return d.hold(fmt.Sprintf("promotion.windows: %v", err))
+	}
+	if cal.Open(now) {
+		return d
+	}
+	what := "advance"
+	if d.Action == Promote {
+		what = "promotion"
+	}
+	next, ok := cal.NextOpen(now)
+	if !ok {
+		return d.hold(fmt.Sprintf("outside the promotion windows: the %s waits, and no window opens within 400 days", what))
+	}
+	return d.hold(fmt.Sprintf("outside the promotion windows: the %s waits for the next window, which opens %s (in %s)",
+		what, next.Format("Mon 2006-01-02 15:04 MST"), roundDuration(next.Sub(now))))
+}
+
+func judge(spec *rollouts.Spec, ev Evidence, now time.Time) Decision {
 	d := Decision{Rollout: spec.Name, Action: Hold, Current: Step{Weight: spec.Traffic.Weight, Shadow: spec.Traffic.Shadow}}
 	st := spec.Status
 	if st != nil {
@@ -308,6 +339,7 @@ func judgeStage(d Decision, spec *rollouts.Spec, ev Evidence, now time.Time) Dec
 				return d
 			}
 			waiting = append([]string{reason + " (onInconclusive: hold)"}, waiting...)
+			d.Stuck = true
 		}
 		return d.hold(waiting...)
 	}

@@ -365,6 +365,22 @@ func (l *Loop) act(ctx context.Context, t *tick, doc *rollouts.Document, j judge
 	}
 	in := planInput{Doc: doc, Decision: d, Proposal: prop, Now: now, MetricsErrors: j.metricsErrors,
 		FailingSince: j.failingSince, Alert: j.alert, MismatchSince: j.mismatchSince, MismatchAlert: j.mismatchAlert, Bot: l.bot(), ReportURL: l.ReportURL}
+	if rule := spec.Promotion.Approvals; rule != nil && prop != nil && prop.State == ProposalOpen && l.Forge != nil {
+		to := -1
+		switch {
+		case d.Action == policy.Advance && d.Next != nil:
+			to = d.Next.Weight
+		case d.Action == policy.Promote:
+			to = 100
+		}
+		if to >= 0 {
+			st := ApprovalState{Need: rule.Count, Unread: "the forge cannot list reviews"}
+			if r, ok := l.Forge.(ApprovalReader); ok {
+				st = countApprovals(ctx, r, *prop, rule, l.bot(), ApprovalKey(to, rollouts.CanaryFingerprint(spec)))
+			}
+			in.Approvals = &st
+		}
+	}
 	if err := l.pendingNotification(ctx, doc, &in); err != nil {
 		res.Warnings = append(res.Warnings, err.Error())
 	}
@@ -549,6 +565,13 @@ func (l *Loop) commitDefault(ctx context.Context, t *tick, doc *rollouts.Documen
 			l.log().Warn("alert not delivered", "rollout", doc.Spec.Name, "error", err)
 		}
 	}
+	for _, n := range act.notices {
+		n.Commit = commit
+		if prop != nil && n.Proposal == "" {
+			n.Proposal = prop.URL
+		}
+		l.announce(ctx, doc.Spec, n, &res)
+	}
 	return res, errors.Join(errs...)
 }
 
@@ -578,7 +601,7 @@ func splitNotifyErrors(err error) (unsent []error, failed error) {
 // lists none now). A delivery that fails again stays pending, and the pass fails.
 func (l *Loop) deliverPending(ctx context.Context, t *tick, doc *rollouts.Document, act action, prop *Proposal, res Result) (Result, error) {
 	spec := doc.Spec
-	targets := spec.Rollback.Notify
+	targets := spec.Targets(rollouts.EventRollback)
 	var subject string
 	var reasons []string
 	switch {
@@ -655,12 +678,15 @@ func (l *Loop) onceWarnings(spec *rollouts.Spec, warnings []string) []string {
 // configured (an unset env: reference), so that plan and reconcile say so before a rollback needs them.
 func (l *Loop) targetWarnings(spec *rollouts.Spec) []string {
 	c, ok := l.Notifier.(TargetChecker)
-	if !ok || len(spec.Rollback.Notify) == 0 {
+	if !ok {
 		return nil
 	}
 	var out []string
 	for _, p := range c.Check(spec.Rollback.Notify) {
 		out = append(out, "rollback.notify: "+p)
+	}
+	for _, p := range c.Check(spec.Notify) {
+		out = append(out, "notify: "+p)
 	}
 	return out
 }
@@ -826,6 +852,11 @@ func (l *Loop) propose(ctx context.Context, t *tick, doc *rollouts.Document, act
 		return res, fmt.Errorf("propose %s: %w", branch, err)
 	}
 	res.Proposal = p.URL
+	if prop == nil || prop.State != ProposalOpen || prop.Title != act.proposal.Title {
+		// A new proposal, or the open one now proposing another change.
+		l.announce(ctx, doc.Spec, Event{Rollout: doc.Spec.Name, Event: rollouts.EventProposed, Decision: string(res.Decision),
+			From: res.From, To: act.to, Reasons: res.Reasons, Commit: commit, Proposal: p.URL}, &res)
+	}
 	if act.event != nil {
 		ev := *act.event
 		ev.Commit = commit
@@ -1030,13 +1061,37 @@ func malformedReason(source string, st *policy.Stats) string {
 	return policy.MalformedSummary(source, st)
 }
 
-// deliver sends ev to spec's notification targets.
+// deliver sends ev to the notification targets of spec that chose its event (rollbacks and alerts:
+// rollback.notify too).
 func (l *Loop) deliver(ctx context.Context, spec *rollouts.Spec, ev Event) error {
-	if l.Notifier == nil || len(spec.Rollback.Notify) == 0 {
+	if ev.Event == "" {
+		ev.Event = ev.Decision // rollback, alert
+	}
+	if ev.Evidence == "" {
+		ev.Evidence = l.ReportURL
+	}
+	targets := spec.Targets(ev.Event)
+	if l.Notifier == nil || len(targets) == 0 {
 		return nil
 	}
 	// Unwrapped: splitNotifyErrors sorts the notifier's joined failures one by one.
-	return l.Notifier.Notify(ctx, spec.Rollback.Notify, ev)
+	return l.Notifier.Notify(ctx, targets, ev)
+}
+
+// announce delivers a lifecycle event (start, proposed, started, promoted, paused, resumed, override),
+// best effort: a failure is a warning of the pass and is not retried, since the change it reports has
+// landed and git records it.
+func (l *Loop) announce(ctx context.Context, spec *rollouts.Spec, ev Event, res *Result) {
+	if err := l.deliver(ctx, spec, ev); err != nil {
+		unsent, failed := splitNotifyErrors(err)
+		for _, u := range unsent {
+			res.Warnings = append(res.Warnings, ev.Event+" notification not sent: "+u.Error())
+		}
+		if failed != nil {
+			res.Warnings = append(res.Warnings, ev.Event+" notification not delivered: "+failed.Error())
+			l.log().Warn("notification not delivered", "rollout", spec.Name, "event", ev.Event, "error", failed)
+		}
+	}
 }
 
 func (l *Loop) now() time.Time {

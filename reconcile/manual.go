@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -11,7 +12,8 @@ import (
 	"github.com/rollout-dev/rollout/rollouts"
 )
 
-// Operation is a change a person asks for by hand: `rollout rollback`, `pause`, `resume`.
+// Operation is a change a person asks for by hand: `rollout rollback`, `pause`, `resume`, and the
+// pull request's `/rollout promote` and `/rollout retry`.
 type Operation string
 
 // The manual operations.
@@ -19,6 +21,12 @@ const (
 	OpRollback Operation = "rollback"
 	OpPause    Operation = "pause"
 	OpResume   Operation = "resume"
+	// OpPromote moves a progressing rollout to its next stage now (or, at the last stage, makes the
+	// canary the stable), as a commit, skipping the evidence rule: an override, recorded in the
+	// commit's Rollout-Override trailer.
+	OpPromote Operation = "promote"
+	// OpRetry starts a rolled-back rollout again at stage 0 with the same canary.
+	OpRetry Operation = "retry"
 )
 
 // ErrUnknownRollout is returned for a rollout name that no spec on the default branch has.
@@ -69,6 +77,12 @@ func (l *Loop) Operate(ctx context.Context, name string, op Operation, reason st
 		}
 		if l.Actor != "" {
 			act.message = withTrailer(act.message, TrailerActor, l.Actor)
+			for i := range act.notices {
+				act.notices[i].Reasons = append(slices.Clone(act.notices[i].Reasons), "by "+l.Actor)
+			}
+		}
+		if op == OpPromote {
+			act.message = withTrailer(act.message, TrailerOverride, overrideText(reason))
 		}
 		res, err = l.commitDefault(ctx, t, doc, act, prop, res)
 		// A commit that landed is never decided again: what failed after it is reported, not retried
@@ -111,7 +125,8 @@ func planOperation(spec *rollouts.Spec, op Operation, reason string, prop *Propo
 			st.Message += ": " + reason
 		}
 		act := action{kind: actCommit, to: from, effect: "commit the pause on the default branch", change: rollouts.Change{Status: &st},
-			message: commitMessage(spec.Name, "pause", nonEmpty(reason), policy.Action(OpPause))}
+			message: commitMessage(spec.Name, "pause", nonEmpty(reason), policy.Action(OpPause)),
+			notices: []Event{{Rollout: spec.Name, Event: rollouts.EventPaused, Decision: string(OpPause), From: from, To: from, Reasons: nonEmpty(reason)}}}
 		if prop != nil && prop.State == ProposalOpen && !isRollbackProposal(prop.Title) {
 			act.closeComment = strings.Replace(pausedComment(st.Message), "was paused (", "was paused in {commit} (", 1)
 		}
@@ -123,10 +138,70 @@ func planOperation(spec *rollouts.Spec, op Operation, reason string, prop *Propo
 		st.Phase = rollouts.Progressing
 		st.Message = ""
 		st.StageStartedAt = now
+		st.StuckSince = time.Time{} // the stage's window, and its maxDuration, start again
 		return action{kind: actCommit, to: from, effect: "commit the resume on the default branch", change: rollouts.Change{Status: &st},
-			message: commitMessage(spec.Name, "resume", append(nonEmpty(reason), "the stage's window starts again now"), policy.Action(OpResume))}, nil
+			message: commitMessage(spec.Name, "resume", append(nonEmpty(reason), "the stage's window starts again now"), policy.Action(OpResume)),
+			notices: []Event{{Rollout: spec.Name, Event: rollouts.EventResumed, Decision: string(OpResume), From: from, To: from, Reasons: nonEmpty(reason)}}}, nil
+	case OpPromote:
+		return planPromote(spec, st, reason, prop, now)
+	case OpRetry:
+		if spec.Canary == nil || st.Phase != rollouts.RolledBack {
+			return action{to: from}, fmt.Errorf("retry %s: %w: it is %s, not rolled back", spec.Name, ErrNotApplicable, phaseOf(spec, st))
+		}
+		if _, changed := rollouts.CanaryChanged(spec); changed {
+			return action{to: from}, fmt.Errorf("retry %s: %w: the canary changed since the rollback, so the next reconcile starts it anyway", spec.Name, ErrNotApplicable)
+		}
+		s := spec.Stages[0]
+		d := policy.Decision{Rollout: spec.Name, Action: policy.Start, Current: policy.Step{Stage: st.Stage, Weight: from, Shadow: spec.Traffic.Shadow},
+			Next: &policy.Step{Stage: 0, Weight: s.Weight, Shadow: s.Shadow}, Reasons: append([]string{"retry by hand: the same canary starts again at stage 0"}, nonEmpty(reason)...)}
+		act, err := planChange(planInput{Doc: &rollouts.Document{Spec: spec}, Decision: d, Proposal: prop, Now: now, MetricsErrors: -1})
+		if err != nil {
+			return act, err
+		}
+		act.effect = "commit the retry at stage 0 on the default branch"
+		act.message = strings.Replace(act.message, "): start stage 0", "): retry at stage 0", 1)
+		return act, nil
 	}
 	return action{}, fmt.Errorf("unknown operation %q", op)
+}
+
+// planPromote plans `/rollout promote`: the next stage (or the promotion, from the last stage) as one
+// commit on the default branch, whatever the evidence says, closing the open proposal it replaces.
+func planPromote(spec *rollouts.Spec, st rollouts.Status, reason string, prop *Proposal, now time.Time) (action, error) {
+	from := spec.Traffic.Weight
+	if spec.Canary == nil || st.Phase != rollouts.Progressing || spec.Status == nil {
+		return action{to: from}, fmt.Errorf("promote %s: %w: it is %s, not progressing", spec.Name, ErrNotApplicable, phaseOf(spec, st))
+	}
+	if _, changed := rollouts.CanaryChanged(spec); changed {
+		return action{to: from}, fmt.Errorf("promote %s: %w: the canary changed, so the next reconcile starts it over at stage 0", spec.Name, ErrNotApplicable)
+	}
+	d := policy.Decision{Rollout: spec.Name, Action: policy.Promote, Current: policy.Step{Stage: st.Stage, Weight: from, Shadow: spec.Traffic.Shadow},
+		Reasons: []string{overrideText(reason)}}
+	if next := st.Stage + 1; next < len(spec.Stages) {
+		s := spec.Stages[next]
+		d.Action, d.Next = policy.Advance, &policy.Step{Stage: next, Weight: s.Weight, Shadow: s.Shadow}
+	}
+	cp := *spec
+	cp.Promotion.Via = "commit" // by hand is always a commit: the person asking is the review
+	act, err := planChange(planInput{Doc: &rollouts.Document{Spec: &cp}, Decision: d, Proposal: prop, Now: now, MetricsErrors: -1})
+	if err != nil {
+		return act, err
+	}
+	if act.closeComment != "" {
+		act.closeComment = "Promoted by hand in {commit}, skipping the evidence rule (an override), so this proposal no longer applies."
+	}
+	act.effect = "commit the override on the default branch"
+	act.notices = append(act.notices, Event{Rollout: spec.Name, Event: rollouts.EventOverride, Decision: string(OpPromote), From: from, To: act.to,
+		Reasons: []string{overrideText(reason)}})
+	return act, nil
+}
+
+// overrideText is the Rollout-Override trailer of a promotion by hand.
+func overrideText(reason string) string {
+	if reason == "" {
+		return "promote: the evidence rule was skipped by hand"
+	}
+	return "promote: the evidence rule was skipped by hand: " + reason
 }
 
 func withStatus(spec *rollouts.Spec, st rollouts.Status) *rollouts.Spec {

@@ -45,6 +45,9 @@ type action struct {
 	autoMerge bool
 	// alert is sent, best effort, once the commit lands (the start of a metrics outage).
 	alert *Event
+	// notices are the lifecycle events the commit makes (start, started, promoted, paused, resumed,
+	// override), delivered best effort once it lands to the targets that chose them.
+	notices []Event
 	// warnings are what the rollout's owner should fix, though nothing failed.
 	warnings []string
 }
@@ -74,6 +77,9 @@ type planInput struct {
 	Bot                  string
 	// ReportURL is the published report page the proposal links its charts to; "" for none.
 	ReportURL string
+	// Approvals is where the open proposal stands against promotion.approvals; nil when the spec asks
+	// for none or no proposal is open (then none count).
+	Approvals *ApprovalState
 }
 
 // BranchFor is the bot branch of a rollout.
@@ -132,9 +138,14 @@ func planDecision(in planInput) (action, error) {
 			// A restart says why in its subject: which file (or the block) changed.
 			subject = fmt.Sprintf("restart at stage %d (%s): %s", next.Stage, trafficText(next), why)
 		}
+		event := rollouts.EventStart
+		if _, changed := rollouts.CanaryChanged(spec); spec.Status != nil && spec.Status.Phase == rollouts.Progressing && !changed {
+			event = rollouts.EventStarted // an advance that landed: its window starts now
+		}
 		act := action{kind: actCommit, to: next.Weight, effect: "commit the start of stage " + fmt.Sprint(next.Stage),
 			change:  trafficChange(spec, next.Weight, next.Shadow, &status),
-			message: commitMessage(name, subject, d.Reasons, policy.Start)}
+			message: commitMessage(name, subject, d.Reasons, policy.Start),
+			notices: []Event{{Rollout: name, Event: event, Decision: string(policy.Start), From: from, To: next.Weight, Reasons: d.Reasons}}}
 		if open {
 			act.closeComment = "The rollout started over at stage 0 in {commit}, so this proposal no longer applies."
 		}
@@ -169,8 +180,13 @@ func planDecision(in planInput) (action, error) {
 			} else {
 				status.PromotedAt = in.Now
 			}
+			event := rollouts.EventStarted
+			if d.Action == policy.Promote {
+				event = rollouts.EventPromoted
+			}
 			act := action{kind: actCommit, to: to, effect: "commit " + string(d.Action) + " on the default branch",
-				change: change, message: commitMessage(name, strings.TrimPrefix(title, "rollout("+name+"): "), d.Reasons, d.Action)}
+				change: change, message: commitMessage(name, strings.TrimPrefix(title, "rollout("+name+"): "), d.Reasons, d.Action),
+				notices: []Event{{Rollout: name, Event: event, Decision: string(d.Action), From: from, To: to, Reasons: d.Reasons}}}
 			if open {
 				act.closeComment = "Applied directly in {commit} (promotion.via: commit)."
 			}
@@ -315,12 +331,22 @@ func planHousekeeping(in planInput, st rollouts.Status) (action, error) {
 		}
 		return act, nil
 	}
+	if d.Stuck && st.Phase == rollouts.Progressing && st.StuckSince.IsZero() {
+		status := st
+		status.StuckSince = in.Now
+		return action{kind: actCommit, to: from, effect: "record that the stage is held past its maxDuration", change: rollouts.Change{Status: &status},
+			message:  bookkeeping(commitMessage(name, "held past maxDuration", d.Reasons, policy.Hold), "stuck"),
+			warnings: warnings,
+			notices:  []Event{{Rollout: name, Event: rollouts.EventStuck, Decision: string(policy.Hold), From: from, To: from, Reasons: d.Reasons}}}, nil
+	}
 	if st.Phase == rollouts.Completed && st.PromotedAt.IsZero() && spec.Previous != nil {
 		status := st
 		status.PromotedAt = in.Now
 		return action{kind: actCommit, to: from, effect: "record when the promotion landed", change: rollouts.Change{Status: &status},
 			message:  bookkeeping(commitMessage(name, "promotion landed", []string{"the promotion is on the default branch; previous is kept for rollback.keepPrevious"}, policy.Hold), "promotion-landed"),
-			warnings: warnings}, nil
+			warnings: warnings,
+			notices: []Event{{Rollout: name, Event: rollouts.EventPromoted, Decision: string(policy.Promote), From: from, To: from,
+				Reasons: []string{"the canary is the stable now: " + spec.Stable.Model}}}}, nil
 	}
 	if spec.Previous != nil && !st.PromotedAt.IsZero() && in.Now.Sub(st.PromotedAt) >= time.Duration(spec.Rollback.KeepPrevious) {
 		return action{kind: actCommit, to: from, effect: "drop previous", change: rollouts.Change{DropPrevious: true},
@@ -372,7 +398,20 @@ func planProposal(in planInput, title string, to int, change rollouts.Change) ac
 	spec, d := in.Doc.Spec, in.Decision
 	target := targetHash(in.Doc.Source, title)
 	body := EvidenceBody(spec, d, target, in.Bot, in.ReportURL)
+	approvalKey := ApprovalKey(to, rollouts.CanaryFingerprint(spec))
+	var approvals *ApprovalState
+	if rule := spec.Promotion.Approvals; rule != nil {
+		approvals = in.Approvals
+		if approvals == nil {
+			approvals = &ApprovalState{Need: rule.Count}
+		}
+		body = approvals.Line(rule) + "\n\n" + body
+	}
 	req := proposalRequest(spec, title, body)
+	if !approvals.Met() {
+		// The bot never merges its own proposal without the approvals the spec asks for.
+		req.AutoMerge = false
+	}
 	p := in.Proposal
 	base := action{to: to, proposal: req, needsForge: true}
 	switch {
@@ -395,7 +434,8 @@ func planProposal(in planInput, title string, to int, change rollouts.Change) ac
 	base.change = change
 	// The commit message carries the whole proposal, so that a forge without pull requests (a plain
 	// git remote) reads the proposal back from the branch head.
-	base.message = fmt.Sprintf("%s\n\n%s\nRollout: %s\nRollout-Decision: %s\nRollout-Target: %s\n", title, body, spec.Name, d.Action, target)
+	base.message = fmt.Sprintf("%s\n\n%s\nRollout: %s\nRollout-Decision: %s\nRollout-Target: %s\n%s: %s\n", title, body, spec.Name, d.Action, target,
+		TrailerApprovalKey, approvalKey)
 	return base
 }
 

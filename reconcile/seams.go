@@ -149,12 +149,19 @@ var ErrTransient = errors.New("transient")
 
 // Event is one thing worth telling people: a rollback, or an alert such as repeated metrics failures.
 type Event struct {
-	Rollout  string   `json:"rollout"`
+	Rollout string `json:"rollout"`
+	// Event is the lifecycle event (rollouts.EventRollback, EventStart, …); the targets that chose it
+	// get the notification.
+	Event    string   `json:"event"`
 	Decision string   `json:"decision"`
 	From     int      `json:"from"`
 	To       int      `json:"to"`
 	Reasons  []string `json:"reasons"`
 	Commit   string   `json:"commit"`
+	// Proposal is the URL of the pull request the event is about ("" for none); Evidence the URL of
+	// the published report with the rollout's charts ("" for none).
+	Proposal string `json:"proposal,omitempty"`
+	Evidence string `json:"evidence,omitempty"`
 }
 
 // Notifier delivers an event to one rollout's notification targets. It is not idempotent: a failed
@@ -202,4 +209,7 @@ const (
 	TrailerNotification = "Rollout-Notification"
 	// TrailerActor names the person on whose behalf a manual operation was committed.
 	TrailerActor = "Rollout-Actor"
+	// TrailerOverride says that a person skipped a rule the controller would have applied
+	// (`/rollout promote` skips the evidence rule), and why.
+	TrailerOverride = "Rollout-Override"
 )

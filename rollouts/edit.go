@@ -917,6 +917,7 @@ func setStatus(src []byte, st *Status) ([]byte, error) {
 		intField("metricsErrors", st.MetricsErrors, true),
 		timeField("metricsFailingSince", st.MetricsFailingSince),
 		timeField("sampleRatioMismatchSince", st.SampleRatioMismatchSince),
+		timeField("stuckSince", st.StuckSince),
 		timeField("promotedAt", st.PromotedAt),
 	}
 	return setBlock(src, "status", fields, "")

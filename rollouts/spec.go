@@ -9,7 +9,10 @@
 // the bottom: it imports no git, GitHub or network code. Under it, record and export serve the applications.
 package rollouts
 
-import "time"
+import (
+	"slices"
+	"time"
+)
 
 // APIVersion and Kind are the only values a spec's apiVersion and kind may hold.
 const (
@@ -32,12 +35,14 @@ type Spec struct {
 	// Assignment says how the application maps a request to a variant.
 	Assignment Assignment `yaml:"assignment,omitempty" json:"assignment,omitempty"`
 	// Schedule is the cron expression on which `rollout run` evaluates this rollout.
-	Schedule  string         `yaml:"schedule,omitempty" json:"schedule,omitempty"`
-	Stages    []Stage        `yaml:"stages" json:"stages" jsonschema:"required,minItems=1"`
-	Metrics   MetricsSource  `yaml:"metrics,omitempty" json:"metrics,omitempty"`
-	Analysis  Analysis       `yaml:"analysis,omitempty" json:"analysis,omitempty"`
-	Promotion Promotion      `yaml:"promotion,omitempty" json:"promotion,omitempty"`
-	Rollback  RollbackPolicy `yaml:"rollback,omitempty" json:"rollback,omitempty"`
+	Schedule  string        `yaml:"schedule,omitempty" json:"schedule,omitempty"`
+	Stages    []Stage       `yaml:"stages" json:"stages" jsonschema:"required,minItems=1"`
+	Metrics   MetricsSource `yaml:"metrics,omitempty" json:"metrics,omitempty"`
+	Analysis  Analysis      `yaml:"analysis,omitempty" json:"analysis,omitempty"`
+	Promotion Promotion     `yaml:"promotion,omitempty" json:"promotion,omitempty"`
+	// Notify lists notification targets for any lifecycle event, each choosing its events with `on`.
+	Notify   []Notify       `yaml:"notify,omitempty" json:"notify,omitempty"`
+	Rollback RollbackPolicy `yaml:"rollback,omitempty" json:"rollback,omitempty"`
 	// Previous is the stable that the last promotion replaced, kept for a quick way back.
 	Previous *Variant `yaml:"previous,omitempty" json:"previous,omitempty"`
 	// Status is written by the controller only.
@@ -194,6 +199,19 @@ type Promotion struct {
 	Via       string   `yaml:"via,omitempty" json:"via,omitempty" jsonschema:"enum=pull-request,enum=auto-merge,enum=commit"`
 	Reviewers []string `yaml:"reviewers,omitempty" json:"reviewers,omitempty"`
 	Labels    []string `yaml:"labels,omitempty" json:"labels,omitempty"`
+	// Approvals is how many approving reviews, and from whom, the bot's proposal needs before the bot
+	// merges it (promotion.via: auto-merge); nil for none.
+	Approvals *Approvals `yaml:"approvals,omitempty" json:"approvals,omitempty"`
+	// Windows are when the rollout may move forward; nil for always. Rollbacks never wait for one.
+	Windows *Windows `yaml:"windows,omitempty" json:"windows,omitempty"`
+}
+
+// Approvals is promotion.approvals: Count approving reviews of the proposal's current head, from the
+// people From lists (logins, or org/team for the members of a team; empty: anyone with write
+// permission).
+type Approvals struct {
+	Count int      `yaml:"count" json:"count"`
+	From  []string `yaml:"from,omitempty" json:"from,omitempty"`
 }
 
 // RollbackPolicy says how the controller rolls back and whom it tells.
@@ -209,6 +227,53 @@ type RollbackPolicy struct {
 type Notify struct {
 	Slack   string `yaml:"slack,omitempty" json:"slack,omitempty"`
 	Webhook string `yaml:"webhook,omitempty" json:"webhook,omitempty"`
+	// On lists the events the target gets (top-level notify only); default rollback and alert.
+	On []string `yaml:"on,omitempty" json:"on,omitempty"`
+}
+
+// The events a notification target may choose (Notify.On).
+const (
+	EventStart    = "start"    // a new canary started at stage 0 (or started over)
+	EventProposed = "proposed" // the bot opened a pull request to advance or promote
+	EventStarted  = "started"  // a stage's change landed on the default branch (the advance was merged)
+	EventPromoted = "promoted" // the canary became the stable
+	EventPaused   = "paused"
+	EventResumed  = "resumed"
+	EventRollback = "rollback"
+	EventAlert    = "alert"    // the metrics source started failing, or a sample-ratio mismatch began
+	EventStuck    = "stuck"    // a stage is held past its maxDuration (onInconclusive: hold)
+	EventOverride = "override" // a person skipped a rule (/rollout promote)
+)
+
+// Events are every event a target may choose, in lifecycle order.
+var Events = []string{EventStart, EventProposed, EventStarted, EventPromoted, EventPaused, EventResumed, EventRollback,
+	EventAlert, EventStuck, EventOverride}
+
+// defaultEvents are the events of a target whose `on` is empty, and of every rollback.notify target.
+var defaultEvents = []string{EventRollback, EventAlert}
+
+// Targets returns the notification targets that get event: those of rollback.notify for rollback and
+// alert, and those of the top-level notify whose `on` lists it (by default rollback and alert).
+func (s *Spec) Targets(event string) []Notify {
+	var out []Notify
+	if slices.Contains(defaultEvents, event) {
+		out = append(out, s.Rollback.Notify...)
+	}
+	for _, n := range s.Notify {
+		on := n.On
+		if len(on) == 0 {
+			on = defaultEvents
+		}
+		if slices.Contains(on, event) {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+// AllTargets returns every notification target of the spec, rollback.notify first.
+func (s *Spec) AllTargets() []Notify {
+	return append(slices.Clone(s.Rollback.Notify), s.Notify...)
 }
 
 // Phase is where a rollout is in its life.
@@ -245,6 +310,9 @@ type Status struct {
 	// shares match the spec. The controller writes it once when a mismatch begins (and alerts with that
 	// commit) and clears it once when the mismatch ends.
 	SampleRatioMismatchSince time.Time `yaml:"sampleRatioMismatchSince,omitempty" json:"sampleRatioMismatchSince,omitempty"`
+	// StuckSince is when the stage was first held past its maxDuration (onInconclusive: hold), written
+	// once, with the `stuck` notification; the next stage's status starts without it.
+	StuckSince time.Time `yaml:"stuckSince,omitempty" json:"stuckSince,omitempty"`
 	// PromotedAt is when the last promotion landed; `previous` is dropped keepPrevious after it.
 	PromotedAt time.Time `yaml:"promotedAt,omitempty" json:"promotedAt,omitempty"`
 }

@@ -5,6 +5,7 @@ import (
 	"net/url"
 	"path"
 	"regexp"
+	"slices"
 	"strings"
 
 	"github.com/robfig/cron/v3"
@@ -60,9 +61,23 @@ func (d *specDecoder) validate(s *Spec) {
 	}
 	d.checkAnalysis(&s.Analysis)
 	d.checkEnum("promotion.via", s.Promotion.Via, "pull-request", "auto-merge", "commit")
+	d.checkPromotion(&s.Promotion)
 	d.checkEnum("rollback.via", s.Rollback.Via, "commit", "pull-request")
 	for i, n := range s.Rollback.Notify {
-		d.checkNotify(fmt.Sprintf("rollback.notify[%d]", i), n)
+		p := fmt.Sprintf("rollback.notify[%d]", i)
+		d.checkNotify(p, n)
+		if len(n.On) > 0 {
+			d.errorAt(d.at(p+".on"), "%s.on: rollback.notify targets get rollbacks and alerts; list a target that chooses its events under the top-level notify", p)
+		}
+	}
+	for i, n := range s.Notify {
+		p := fmt.Sprintf("notify[%d]", i)
+		d.checkNotify(p, n)
+		for j, ev := range n.On {
+			if !slices.Contains(Events, ev) {
+				d.errorAt(d.at(fmt.Sprintf("%s.on[%d]", p, j)), "%s.on[%d]: unknown event %q; the events are %s", p, j, ev, strings.Join(Events, ", "))
+			}
+		}
 	}
 	if s.Status != nil {
 		d.checkStatus(s)
@@ -209,6 +224,44 @@ func secretURL(s string) string {
 		}
 	}
 	return ""
+}
+
+// checkPromotion checks promotion.approvals and promotion.windows.
+func (d *specDecoder) checkPromotion(p *Promotion) {
+	if a := p.Approvals; a != nil && !d.isBroken("promotion.approvals") {
+		if a.Count < 1 {
+			d.errorAt(d.at("promotion.approvals.count"), "promotion.approvals.count: want 1 or more approving reviews, got %d", a.Count)
+		}
+		for i, who := range a.From {
+			org, team, isTeam := strings.Cut(who, "/")
+			if who == "" || strings.ContainsAny(who, " \t@") || (isTeam && (org == "" || team == "" || strings.Contains(team, "/"))) {
+				d.errorAt(d.at(fmt.Sprintf("promotion.approvals.from[%d]", i)), "promotion.approvals.from[%d]: %q is neither a GitHub login nor org/team", i, who)
+			}
+		}
+		if len(a.From) > 0 && a.Count > len(a.From) && !slices.ContainsFunc(a.From, func(s string) bool { return strings.Contains(s, "/") }) {
+			d.errorAt(d.at("promotion.approvals.count"), "promotion.approvals.count: %d approvals from %d people can never be given", a.Count, len(a.From))
+		}
+	}
+	w := p.Windows
+	if w == nil || d.isBroken("promotion.windows") {
+		return
+	}
+	if w.TimeZone != "" {
+		if _, err := (&Windows{TimeZone: w.TimeZone}).Calendar(); err != nil {
+			d.errorAt(d.at("promotion.windows.timezone"), "promotion.windows.timezone: %v", err)
+		}
+	}
+	for _, k := range []struct {
+		kind string
+		list []string
+	}{{"allow", w.Allow}, {"deny", w.Deny}} {
+		kind := k.kind
+		for i, s := range k.list {
+			if err := ParseWindow(s); err != nil {
+				d.errorAt(d.at(fmt.Sprintf("promotion.windows.%s[%d]", kind, i)), "promotion.windows.%s[%d]: %v", kind, i, err)
+			}
+		}
+	}
 }
 
 func (d *specDecoder) checkNotify(p string, n Notify) {

@@ -216,7 +216,7 @@ func sourceInWords(spec *rollouts.Spec) string {
 // notifyInWords lists the notification targets by their env: names.
 func notifyInWords(spec *rollouts.Spec) string {
 	var parts []string
-	for _, t := range spec.Rollback.Notify {
+	for _, t := range spec.AllTargets() {
 		if t.Slack != "" {
 			parts = append(parts, "slack "+refName(t.Slack))
 		}

@@ -19,7 +19,9 @@ var repositoryFlags = map[string][]string{
 	"run": {"repo", "branch", "dir", "token-file"}, "status": {"repo", "branch", "dir", "token-file"},
 	"history": {"repo", "branch", "dir", "token-file"}, "rollback": {"repo", "branch", "dir", "token-file"},
 	"pause": {"repo", "branch", "dir", "token-file"}, "resume": {"repo", "branch", "dir", "token-file"},
-	"export": {"repo", "branch", "dir", "token-file"},
+	"export":  {"repo", "branch", "dir", "token-file"},
+	"promote": {"repo", "branch", "dir", "token-file"}, "retry": {"repo", "branch", "dir", "token-file"},
+	"comment": {"repo", "branch", "dir", "token-file"},
 	// validate reads a local checkout and init writes into one; evaluate reads gate files from one. evaluate keeps --dir, unused,
 	// hidden, because the GitHub Action passes it to every command.
 	"validate": {"repo", "dir"}, "evaluate": {"repo", "dir"}, "init": {"repo", "dir"},

@@ -18,14 +18,23 @@ func (app *App) envPolicy() envref.Policy { return envref.New(app.Getenv, app.Al
 // resolves only a name the allow-list allows; any other is not sent to, with a warning naming it.
 func (app *App) notifier() *notify.Dispatcher {
 	p := app.envPolicy()
-	return &notify.Dispatcher{Getenv: p.NotifyGetenv(app.Getenv), Allow: p.CheckNotify}
+	d := &notify.Dispatcher{Getenv: p.NotifyGetenv(app.Getenv), Allow: p.CheckNotify}
+	if repo := app.Getenv("GITHUB_REPOSITORY"); repo != "" {
+		// Slack messages link the commit they report, on GitHub (or the server GITHUB_SERVER_URL names).
+		server := strings.TrimSuffix(app.Getenv("GITHUB_SERVER_URL"), "/")
+		if server == "" {
+			server = "https://github.com"
+		}
+		d.CommitURL = server + "/" + repo + "/commit/"
+	}
+	return d
 }
 
 // notifierNames are the env: names spec's notification targets reference: a source or a gate never
 // reads them.
 func notifierNames(spec *rollouts.Spec) []string {
 	var out []string
-	for _, t := range spec.Rollback.Notify {
+	for _, t := range spec.AllTargets() {
 		for _, ref := range []string{t.Slack, t.Webhook} {
 			if name, ok := strings.CutPrefix(ref, envref.Prefix); ok && name != "" {
 				out = append(out, name)

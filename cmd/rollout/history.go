@@ -58,6 +58,9 @@ type historyEntry struct {
 	// Actor is the person on whose behalf the bot made a manual operation's commit (its Rollout-Actor
 	// trailer); empty for the controller's own decisions and for a person's own commits.
 	Actor string `json:"actor,omitempty"`
+	// Override says which rule a person skipped, and why (the Rollout-Override trailer of
+	// `/rollout promote`); empty for a change that followed every rule.
+	Override string `json:"override,omitempty"`
 }
 
 func (app *App) historyRun(ctx context.Context, opts *historyOptions) error {
@@ -144,7 +147,7 @@ func weightChanges(name string, commits []gitrepo.Commit) []historyEntry {
 				Commit: c.Hash, Author: c.AuthorName, Email: c.AuthorEmail, When: c.When.UTC(),
 				From: prevWeight, To: to, ShadowFrom: prevShadow, ShadowTo: shadowTo,
 				Decision: c.Trailers["Rollout-Decision"], Subject: c.Subject, Bot: c.Bot,
-				Actor: c.Trailers[reconcile.TrailerActor],
+				Actor: c.Trailers[reconcile.TrailerActor], Override: c.Trailers[reconcile.TrailerOverride],
 			})
 		}
 		prevWeight, prevShadow = to, shadowTo
@@ -171,13 +174,17 @@ func printHistory(w io.Writer, entries []historyEntry) error {
 		if decision == "" {
 			decision = "-"
 		}
+		why := strings.ReplaceAll(e.Subject, "\t", " ")
+		if e.Override != "" {
+			decision += " (override)"
+			why += " [override: " + strings.ReplaceAll(e.Override, "\t", " ") + "]"
+		}
 		who := e.Author
 		if e.Actor != "" {
 			who = e.Actor + " (via " + e.Author + ")"
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", e.When.Format(time.RFC3339), who,
-			percentChange(e.From, e.To), percentChange(e.ShadowFrom, e.ShadowTo), decision, e.Commit[:min(8, len(e.Commit))],
-			strings.ReplaceAll(e.Subject, "\t", " "))
+			percentChange(e.From, e.To), percentChange(e.ShadowFrom, e.ShadowTo), decision, e.Commit[:min(8, len(e.Commit))], why)
 	}
 	if err := tw.Flush(); err != nil {
 		return fmt.Errorf("print history: %w", err)

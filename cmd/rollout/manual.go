@@ -152,3 +152,45 @@ func splitDeferred(err error) (warnings []string, rest error) {
 	}
 	return warnings, errors.Join(remaining...)
 }
+
+func (app *App) promoteCmd() *cobra.Command {
+	var reason, output string
+	var signed bool
+	cmd := &cobra.Command{
+		Use:   "promote NAME [--reason TEXT]",
+		Short: "Move a rollout to its next stage now, skipping the evidence rule (an override), as a commit",
+		Long: "promote commits the rollout's next stage (at the last stage: the canary as the new stable) on the\n" +
+			"default branch now, whatever the evidence says, and closes its open proposal. The commit carries a\n" +
+			"Rollout-Override trailer with the reason, so `rollout history` shows the override and who asked.\n" +
+			"Rollback rules keep applying at the new stage.\n\n" +
+			"Example:\n  rollout promote summarizer --reason \"launch needs 50% today; evals signed off by hand\"",
+		Args: exactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return app.operate(cmd.Context(), args[0], reconcile.OpPromote, reason, signed, output)
+		},
+	}
+	outputFlag(cmd, &output, "one object")
+	cmd.Flags().StringVar(&reason, "reason", "", "why the evidence rule is skipped, for the commit's Rollout-Override trailer")
+	cmd.Flags().BoolVar(&signed, "signed-commits", false, "make the commit through GitHub's API, so GitHub signs it (GitHub only)")
+	return cmd
+}
+
+func (app *App) retryCmd() *cobra.Command {
+	var reason, output string
+	var signed bool
+	cmd := &cobra.Command{
+		Use:   "retry NAME [--reason TEXT]",
+		Short: "Start a rolled-back rollout again at stage 0 with the same canary, as a commit",
+		Long: "retry commits stage 0 of a rolled-back rollout on the default branch, with the canary it rolled\n" +
+			"back (a changed canary starts over by itself). Use it after a rollback that the canary did not\n" +
+			"cause, such as a provider outage.\n\nExample:\n  rollout retry summarizer --reason \"the rollback was the provider's outage\"",
+		Args: exactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return app.operate(cmd.Context(), args[0], reconcile.OpRetry, reason, signed, output)
+		},
+	}
+	outputFlag(cmd, &output, "one object")
+	cmd.Flags().StringVar(&reason, "reason", "", "why, for the commit message")
+	cmd.Flags().BoolVar(&signed, "signed-commits", false, "make the commit through GitHub's API, so GitHub signs it (GitHub only)")
+	return cmd
+}

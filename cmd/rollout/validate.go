@@ -229,7 +229,7 @@ func unsetTargets(set *rollouts.Set, getenv func(string) string, policy envref.P
 	}
 	var out []rollouts.Problem
 	for _, d := range set.Documents {
-		for _, t := range d.Spec.Rollback.Notify {
+		for _, t := range d.Spec.AllTargets() {
 			for _, ref := range []string{t.Slack, t.Webhook} {
 				name, ok := strings.CutPrefix(ref, "env:")
 				if !ok || name == "" || policy.CheckNotify(name) != nil || strings.TrimSpace(getenv(name)) != "" {

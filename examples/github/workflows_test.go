@@ -153,6 +153,7 @@ func TestExampleWorkflows(t *testing.T) {
 		{"reconcile.yml", "schedule", map[string]string{"contents": "read"}, "reconcile", "rollout-reconcile"},
 		{"pull-request.yml", "pull_request", map[string]string{"contents": "read", "pull-requests": "write"}, "plan", ""},
 		{"rollback.yml", "workflow_dispatch", map[string]string{"contents": "read"}, "rollback", "rollout-reconcile"},
+		{"comment.yml", "issue_comment", map[string]string{"contents": "read"}, "comment", "rollout-reconcile"},
 		{"report-pages.yml", "schedule", map[string]string{"contents": "read", "pages": "write", "id-token": "write"}, "report", "rollout-report-pages"},
 	}
 	for _, tt := range tests {

@@ -87,6 +87,10 @@ type Server struct {
 	issues     int
 	branches   map[string]string
 	releases   *releaseStore
+	roles      map[string]string
+	teams      map[string]bool
+	reviews    []*review
+	reactions  []*reaction
 }
 
 type rateState struct {
@@ -473,6 +477,10 @@ var routes = []struct {
 	{"GET", "/repos/{owner}/{repo}/releases/tags/{tag}", nil},
 	{"GET", "/repos/{owner}/{repo}/releases/assets/{asset_id}", nil},
 	{"GET", "/repos/{owner}/{repo}/tags", nil},
+	{"GET", "/repos/{owner}/{repo}/collaborators/{username}/permission", nil},
+	{"GET", "/repos/{owner}/{repo}/pulls/{number}/reviews", nil},
+	{"POST", "/repos/{owner}/{repo}/issues/comments/{comment_id}/reactions", nil},
+	{"GET", "/orgs/{org}/teams/{team_slug}/memberships/{username}", nil},
 }
 
 func init() {
@@ -576,6 +584,14 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		h.listTags()
 	case "GET /repos/{owner}/{repo}/git/matching-refs/{ref}":
 		h.matchingRefs()
+	case "GET /repos/{owner}/{repo}/collaborators/{username}/permission":
+		h.collaboratorPermission()
+	case "GET /repos/{owner}/{repo}/pulls/{number}/reviews":
+		h.listReviews()
+	case "POST /repos/{owner}/{repo}/issues/comments/{comment_id}/reactions":
+		h.createReaction()
+	case "GET /orgs/{org}/teams/{team_slug}/memberships/{username}":
+		h.teamMembership()
 	default:
 		h.gitData(route)
 	}

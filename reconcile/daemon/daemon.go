@@ -360,7 +360,7 @@ func (d *Daemon) remember(ctx context.Context, set *rollouts.Set, known map[stri
 		if k.invalid != "" {
 			d.log().Info("spec is valid again", "rollout", spec.Name, "file", doc.Path)
 		}
-		*k = knownRollout{file: doc.Path, schedule: spec.Schedule, notify: spec.Rollback.Notify, live: holdsTraffic(spec),
+		*k = knownRollout{file: doc.Path, schedule: spec.Schedule, notify: spec.Targets(rollouts.EventAlert), live: holdsTraffic(spec),
 			weight: spec.Traffic.Weight}
 	}
 	problems := map[string][]string{}
@@ -405,7 +405,7 @@ func (d *Daemon) invalidSpec(ctx context.Context, name string, k *knownRollout, 
 		return
 	}
 	reasons := append([]string{fmt.Sprintf("the spec %s no longer loads; the canary at %d%% is not judged until it is fixed", k.file, k.weight)}, msgs...)
-	ev := reconcile.Event{Rollout: name, Decision: InvalidSpecDecision, From: k.weight, To: k.weight, Reasons: reasons}
+	ev := reconcile.Event{Rollout: name, Event: rollouts.EventAlert, Decision: InvalidSpecDecision, From: k.weight, To: k.weight, Reasons: reasons}
 	if err := d.Notifier.Notify(ctx, k.notify, ev); err != nil {
 		d.log().Warn("alert not delivered; retrying at the next reading", "rollout", name, "error", err)
 		return

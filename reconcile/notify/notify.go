@@ -1,5 +1,6 @@
-// Package notify delivers rollback events and alerts to the targets a rollout names: Slack incoming
-// webhooks and generic JSON webhooks.
+// Package notify delivers a rollout's lifecycle events (rollbacks and alerts, and for the targets that
+// choose them start, proposed, started, promoted, paused, resumed, stuck and override) to the targets a
+// rollout names: Slack incoming webhooks and generic JSON webhooks.
 //
 // A target's URL is a secret, so a spec names it by reference (env:NAME) and this package resolves it
 // at delivery time. URLs never appear in errors or logs: a failure names the reference instead.
@@ -54,6 +55,9 @@ type Dispatcher struct {
 	Allow func(name string) error
 	// Timeout bounds each delivery; default DefaultTimeout.
 	Timeout time.Duration
+	// CommitURL, when set, is the URL prefix of a commit (https://github.com/acme/llm-config/commit/),
+	// so that a Slack message links the commit it reports.
+	CommitURL string
 }
 
 var (
@@ -94,7 +98,7 @@ func (d *Dispatcher) Notify(ctx context.Context, targets []rollouts.Notify, ev r
 	var errs []error
 	for _, t := range targets {
 		if t.Slack != "" {
-			errs = append(errs, d.deliver(ctx, "slack", t.Slack, slackMessage(ev)))
+			errs = append(errs, d.deliver(ctx, "slack", t.Slack, d.slackMessage(ev)))
 		}
 		if t.Webhook != "" {
 			errs = append(errs, d.deliver(ctx, "webhook", t.Webhook, webhookPayload(ev)))
@@ -153,14 +157,17 @@ func refName(ref string) string {
 	return "<literal>"
 }
 
-// webhookEvent is the JSON body of a generic webhook, as the contract names it.
+// webhookEvent is the JSON body of a generic webhook, as the contract names it, plus the event.
 type webhookEvent struct {
 	Rollout  string   `json:"rollout"`
+	Event    string   `json:"event"`
 	Decision string   `json:"decision"`
 	From     int      `json:"from"`
 	To       int      `json:"to"`
 	Reasons  []string `json:"reasons"`
 	Commit   string   `json:"commit"`
+	Proposal string   `json:"proposal,omitempty"`
+	Evidence string   `json:"evidence,omitempty"`
 }
 
 func webhookPayload(ev reconcile.Event) webhookEvent {
@@ -168,7 +175,16 @@ func webhookPayload(ev reconcile.Event) webhookEvent {
 	if reasons == nil {
 		reasons = []string{}
 	}
-	return webhookEvent{Rollout: ev.Rollout, Decision: ev.Decision, From: ev.From, To: ev.To, Reasons: reasons, Commit: ev.Commit}
+	return webhookEvent{Rollout: ev.Rollout, Event: eventOf(ev), Decision: ev.Decision, From: ev.From, To: ev.To, Reasons: reasons,
+		Commit: ev.Commit, Proposal: ev.Proposal, Evidence: ev.Evidence}
+}
+
+// eventOf is ev's event, for an Event made before events were named: its decision (rollback, alert).
+func eventOf(ev reconcile.Event) string {
+	if ev.Event != "" {
+		return ev.Event
+	}
+	return ev.Decision
 }
 
 // slack is an incoming-webhook message: text for notifications, blocks for the channel.
@@ -187,28 +203,53 @@ type slackText struct {
 	Text string `json:"text"`
 }
 
-func slackMessage(ev reconcile.Event) slack {
-	var head string
-	switch ev.Decision {
-	case "rollback":
-		head = fmt.Sprintf(":rotating_light: *%s* rolled back: %d%% → %d%%", ev.Rollout, ev.From, ev.To)
-	default:
-		head = fmt.Sprintf(":warning: *%s*: %s (traffic %d%%)", ev.Rollout, ev.Decision, ev.To)
+// heads are the first line of a Slack message, by event: %[1]s the rollout, %[2]d and %[3]d the weights.
+var heads = map[string]string{
+	rollouts.EventRollback: ":rotating_light: *%[1]s* rolled back: %[2]d%% → %[3]d%%",
+	rollouts.EventStart:    ":seedling: *%[1]s* started its canary at %[3]d%%",
+	rollouts.EventProposed: ":mag: *%[1]s*: the next step is proposed, %[2]d%% → %[3]d%%; it waits for a review",
+	rollouts.EventStarted:  ":arrow_forward: *%[1]s* is at %[3]d%% now: the stage's window started",
+	rollouts.EventPromoted: ":tada: *%[1]s* promoted: the canary is the stable",
+	rollouts.EventPaused:   ":double_vertical_bar: *%[1]s* paused at %[3]d%%",
+	rollouts.EventResumed:  ":arrow_forward: *%[1]s* resumed at %[3]d%%",
+	rollouts.EventStuck:    ":hourglass: *%[1]s* is held at %[3]d%% past its stage's maxDuration",
+	rollouts.EventOverride: ":warning: *%[1]s*: a rule was skipped by hand, %[2]d%% → %[3]d%%",
+}
+
+func (d *Dispatcher) slackMessage(ev reconcile.Event) slack {
+	format, ok := heads[eventOf(ev)]
+	if !ok {
+		format = ":warning: *%[1]s*: " + slackEscape(ev.Decision) + " (traffic %[3]d%%)"
 	}
+	head := fmt.Sprintf(format, slackEscape(ev.Rollout), ev.From, ev.To)
 	var b strings.Builder
 	for _, r := range ev.Reasons {
 		fmt.Fprintf(&b, "• %s\n", slackEscape(r))
 	}
-	if ev.Commit != "" {
-		fmt.Fprintf(&b, "commit `%s`", ev.Commit)
+	var links []string
+	if ev.Proposal != "" {
+		links = append(links, fmt.Sprintf("<%s|pull request>", slackEscape(ev.Proposal)))
 	}
+	if ev.Commit != "" {
+		if d.CommitURL != "" {
+			links = append(links, fmt.Sprintf("<%s%s|commit `%s`>", slackEscape(d.CommitURL), ev.Commit, short(ev.Commit)))
+		} else {
+			links = append(links, fmt.Sprintf("commit `%s`", ev.Commit))
+		}
+	}
+	if ev.Evidence != "" {
+		links = append(links, fmt.Sprintf("<%s|evidence>", slackEscape(ev.Evidence)))
+	}
+	b.WriteString(strings.Join(links, " · "))
 	blocks := []slackBlock{{Type: "section", Text: &slackText{Type: "mrkdwn", Text: head}}}
-	if b.Len() > 0 {
+	if strings.TrimSpace(b.String()) != "" {
 		blocks = append(blocks, slackBlock{Type: "section", Text: &slackText{Type: "mrkdwn", Text: strings.TrimSpace(b.String())}})
 	}
-	text := fmt.Sprintf("%s: %s %d%% → %d%%", ev.Rollout, ev.Decision, ev.From, ev.To)
+	text := fmt.Sprintf("%s: %s %d%% → %d%%", ev.Rollout, eventOf(ev), ev.From, ev.To)
 	return slack{Text: text, Blocks: blocks}
 }
+
+func short(sha string) string { return sha[:min(7, len(sha))] }
 
 // slackEscape escapes the three characters Slack's mrkdwn treats as control characters.
 func slackEscape(s string) string {

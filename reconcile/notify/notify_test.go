@@ -66,7 +66,7 @@ func TestWebhookAndSlackPayloads(t *testing.T) {
 		t.Fatalf("deliveries: webhook %d, slack %d", len(hook.bodies), len(sl.bodies))
 	}
 	got, _ := json.Marshal(hook.bodies[0])
-	want := `{"commit":"3f2a9c1e","decision":"rollback","from":25,"reasons":["error_rate: canary 4.1% \u003e max 2% \u003cb\u003e"],"rollout":"summarizer","to":0}`
+	want := `{"commit":"3f2a9c1e","decision":"rollback","event":"rollback","from":25,"reasons":["error_rate: canary 4.1% \u003e max 2% \u003cb\u003e"],"rollout":"summarizer","to":0}`
 	if string(got) != want {
 		t.Errorf("webhook body\n got %s\nwant %s", got, want)
 	}
@@ -77,6 +77,40 @@ func TestWebhookAndSlackPayloads(t *testing.T) {
 	blocks := fmt.Sprint(msg["blocks"])
 	if !strings.Contains(blocks, "rolled back: 25% → 0%") || !strings.Contains(blocks, "&lt;b&gt;") || !strings.Contains(blocks, "3f2a9c1e") {
 		t.Errorf("slack blocks = %s", blocks)
+	}
+}
+
+// Every lifecycle event has its own Slack line, and the message links the pull request, the commit and
+// the evidence; the webhook body names the event.
+func TestLifecycleEventPayloads(t *testing.T) {
+	hook, sl := newRecorder(t, 200), newRecorder(t, 200)
+	d := &Dispatcher{Getenv: env(map[string]string{"HOOK": hook.URL + secretPath, "SLACK": sl.URL + secretPath}),
+		CommitURL: "https://github.example/acme/llm-config/commit/"}
+	for _, ev := range rollouts.Events {
+		err := d.Notify(context.Background(), []rollouts.Notify{{Webhook: "env:HOOK"}, {Slack: "env:SLACK"}}, reconcile.Event{
+			Rollout: "summarizer", Event: ev, Decision: "advance", From: 5, To: 25, Reasons: []string{"why"}, Commit: "0123456789abcdef",
+			Proposal: "https://github.example/acme/llm-config/pull/7", Evidence: "https://acme.example/report/#summarizer"})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	heads := map[string]bool{}
+	for i, ev := range rollouts.Events {
+		if hook.bodies[i]["event"] != ev || hook.bodies[i]["proposal"] != "https://github.example/acme/llm-config/pull/7" {
+			t.Errorf("webhook body of %s: %v", ev, hook.bodies[i])
+		}
+		blocks := fmt.Sprint(sl.bodies[i]["blocks"])
+		for _, want := range []string{"<https://github.example/acme/llm-config/pull/7|pull request>",
+			"<https://github.example/acme/llm-config/commit/0123456789abcdef|commit `0123456`>", "<https://acme.example/report/#summarizer|evidence>"} {
+			if !strings.Contains(blocks, want) {
+				t.Errorf("slack message of %s lacks %q: %s", ev, want, blocks)
+			}
+		}
+		head := fmt.Sprint(sl.bodies[i]["blocks"].([]any)[0])
+		if heads[head] {
+			t.Errorf("two events share the Slack line %s", head)
+		}
+		heads[head] = true
 	}
 }
 

@@ -1,0 +1,146 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/rollout-dev/rollout/reconcile"
+	"github.com/rollout-dev/rollout/reconcile/comment"
+)
+
+// errCommentNeedsGitHub is the usage error of `comment` outside GitHub.
+var errCommentNeedsGitHub = errors.New("comment needs GitHub: set GITHUB_REPOSITORY and GITHUB_TOKEN (or a GitHub App), as the Action does")
+
+func (app *App) commentCmd() *cobra.Command {
+	var event, output string
+	var signed bool
+	cmd := &cobra.Command{
+		Use:   "comment [--event FILE]",
+		Short: "Run the /rollout commands of a pull request comment (the Action on issue_comment)",
+		Long: "comment reads GitHub's issue_comment event (GITHUB_EVENT_PATH) and runs the commands of a new comment:\n" +
+			"  /rollout rollback <reason>   /rollout pause <reason>   /rollout resume\n" +
+			"  /rollout promote [reason]    /rollout retry            /rollout plan\n" +
+			"On the bot's pull request of a rollout the rollout is implied; elsewhere name it first\n" +
+			"(/rollout pause summarizer holiday freeze). Only people with write permission or above act; others get\n" +
+			"a polite refusal. Each command is the commit the CLI makes, with the commenter in Rollout-Actor; the\n" +
+			"answer is a reply and a reaction on the comment. Edited comments, bots' comments, and lines in code\n" +
+			"blocks or quotes run nothing. /rollout plan is left to the Action, which updates the plan comment.\n\n" +
+			"Example:\n  rollout comment --event \"$GITHUB_EVENT_PATH\" -o json",
+		Args: exactArgs(0),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return app.commentRun(cmd.Context(), event, signed, output)
+		},
+	}
+	outputFlag(cmd, &output, "one object: commands, plan, reply")
+	cmd.Flags().StringVar(&event, "event", "", "the event payload (default: GITHUB_EVENT_PATH)")
+	cmd.Flags().BoolVar(&signed, "signed-commits", false, "make the commits through GitHub's API, so GitHub signs them")
+	return cmd
+}
+
+func (app *App) commentRun(ctx context.Context, eventPath string, signed bool, output string) error {
+	if err := checkOutput(&output); err != nil {
+		return err
+	}
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	if eventPath == "" {
+		eventPath = app.Getenv("GITHUB_EVENT_PATH")
+	}
+	if eventPath == "" {
+		return usageError{errors.New("comment needs the event: --event FILE or GITHUB_EVENT_PATH")}
+	}
+	raw, err := os.ReadFile(eventPath)
+	if err != nil {
+		return usageError{fmt.Errorf("read the event: %w", err)}
+	}
+	ev, err := comment.ParseEvent(raw)
+	if err != nil {
+		return usageError{fmt.Errorf("%s: %w (the comment command handles issue_comment)", eventPath, err)}
+	}
+	var out comment.Outcome
+	if cmds := comment.Parse(ev.Body); len(cmds) == 0 {
+		// Most comments are conversation: answer them without opening the repository.
+		out, err = (&comment.Handler{}).Handle(ctx, ev)
+	} else {
+		out, err = app.handleComment(ctx, ev, signed)
+	}
+	if err != nil {
+		return err
+	}
+	if output == "json" {
+		if werr := writeJSON(app.Stdout, out); werr != nil {
+			return werr
+		}
+	} else {
+		printOutcome(app, out)
+	}
+	var failed []string
+	for _, r := range out.Commands {
+		if r.Failed && r.Error != nil {
+			failed = append(failed, *r.Error)
+		}
+	}
+	if len(failed) > 0 {
+		return errors.New(strings.Join(failed, "; "))
+	}
+	return nil
+}
+
+func (app *App) handleComment(ctx context.Context, ev comment.Event, signed bool) (comment.Outcome, error) {
+	w, err := app.wire(ctx, app.Stderr, signed)
+	if err != nil {
+		return comment.Outcome{}, err
+	}
+	thread, ok := w.forge.(comment.Thread)
+	if !ok {
+		return comment.Outcome{}, usageError{errCommentNeedsGitHub}
+	}
+	loop, err := app.loop(w, "", app.cliLog())
+	if err != nil {
+		return comment.Outcome{}, err
+	}
+	repo := app.Getenv("GITHUB_REPOSITORY")
+	h := &comment.Handler{Thread: thread, Repository: repo,
+		Operate: func(ctx context.Context, name string, op reconcile.Operation, reason, actor string) (reconcile.Result, error) {
+			loop.Actor = actor
+			res, err := loop.Operate(ctx, name, op, reason)
+			if res.Commit != "" {
+				warnings, rest := splitDeferred(err)
+				for _, w := range append(res.Warnings, warnings...) {
+					fmt.Fprintf(app.Stderr, "rollout: warning: %s\n", w)
+				}
+				err = rest
+			}
+			return res, err
+		}}
+	if server := app.Getenv("GITHUB_SERVER_URL"); server != "" && repo != "" {
+		h.CommitURL = strings.TrimSuffix(server, "/") + "/" + repo + "/commit/"
+	}
+	return h.Handle(ctx, ev)
+}
+
+func printOutcome(app *App, out comment.Outcome) {
+	switch {
+	case out.Ignored != "":
+		fmt.Fprintf(app.Stdout, "nothing to do: %s\n", out.Ignored)
+		return
+	case out.Refused != "":
+		fmt.Fprintf(app.Stdout, "refused: %s\n", out.Refused)
+	}
+	for _, r := range out.Commands {
+		switch {
+		case r.Error != nil:
+			fmt.Fprintf(app.Stdout, "%s: %s\n", r.Command, *r.Error)
+		case r.Commit != "":
+			fmt.Fprintf(app.Stdout, "%s: %s %d%% → %d%% in %s\n", r.Command, r.Rollout, r.From, r.To, shortHash(r.Commit))
+		default:
+			fmt.Fprintf(app.Stdout, "%s: done\n", r.Command)
+		}
+	}
+}

@@ -1,0 +1,100 @@
+package faults
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/rollout-dev/rollout/internal/githubtest"
+	"github.com/rollout-dev/rollout/internal/gittest"
+	"github.com/rollout-dev/rollout/policy"
+)
+
+// TestApprovalsGateTheBotsMerge (issue 24 items 2 and 5): with promotion.via auto-merge and
+// promotion.approvals {count: 2, from: [alice, acme/ml-platform]}, the bot's advance pull request is
+// neither merged nor set to auto-merge until two approving reviews from those people are on its head.
+// An approval from someone without write permission, or not listed, does not count; an approval given
+// before the bot moved its branch keeps counting while the weight and the canary stay the same, and
+// stops counting when the proposal moves to another weight. The body says "N of 2".
+func TestApprovalsGateTheBotsMerge(t *testing.T) {
+	spec := strings.Replace(progressing("summarizer", "hold"), "  via: pull-request\n",
+		"  via: auto-merge\n  approvals: {count: 2, from: [alice, acme/ml-platform]}\n", 1)
+	g := newGitHub(t, map[string]string{"rollouts/summarizer.yaml": spec})
+	g.gh.AutoMergeAllowed = true
+	g.gh.SetPermission("alice", "write")
+	g.gh.SetPermission("bob", "read")
+	g.gh.AddTeamMember("acme", "ml-platform", "bob")
+	g.gh.SetPermission("carol", "write")
+	g.gh.SetPermission("dave", "maintain")
+	g.gh.AddTeamMember("acme", "ml-platform", "dave")
+	g.writeTraffic("summarizer", 0.01)
+
+	pr := g.advanced("summarizer")
+	if !strings.Contains(pr.Body, "**Approvals: 0 of 2**") || pr.AutoMerge || pr.Merged {
+		t.Fatalf("the new proposal: auto-merge %t merged %t\n%s", pr.AutoMerge, pr.Merged, pr.Body)
+	}
+	pull := func() githubtest.PullRequest {
+		t.Helper()
+		res := result(t, tick(t, g.process()), "summarizer")
+		if res.Err != nil {
+			t.Fatalf("tick: %v", res.Err)
+		}
+		p, _ := g.gh.Pull(pr.Number)
+		return p
+	}
+
+	g.gh.AddReview(pr.Number, githubtest.Review{Login: "alice", State: "APPROVED"})
+	g.gh.AddReview(pr.Number, githubtest.Review{Login: "bob", State: "APPROVED"})   // on the team, but read-only
+	g.gh.AddReview(pr.Number, githubtest.Review{Login: "carol", State: "APPROVED"}) // may write, not listed
+	p := pull()
+	t.Logf("body with alice's approval:\n%s", p.Body[:strings.Index(p.Body, "\n")])
+	if !strings.Contains(p.Body, "**Approvals: 1 of 2** (alice)") || p.AutoMerge || p.Merged {
+		t.Fatalf("with alice's approval: auto-merge %t merged %t\n%s", p.AutoMerge, p.Merged, p.Body)
+	}
+
+	// A rule edited on main: the bot moves its branch, with the same weight and canary.
+	head := g.head("rollout/summarizer")
+	human := gittest.Clone(t, g.bare)
+	src := human.Git("show", "HEAD:rollouts/summarizer.yaml")
+	human.Write(map[string]string{"rollouts/summarizer.yaml": strings.Replace(src, "max: 0.05", "max: 0.06", 1)})
+	human.Commit("Loosen the error rule a little")
+	human.Push("HEAD:main")
+	p = pull()
+	if g.head("rollout/summarizer") == head {
+		t.Fatalf("the bot did not move its branch")
+	}
+	if !strings.Contains(p.Body, "**Approvals: 1 of 2** (alice)") || p.AutoMerge || p.Merged {
+		t.Errorf("alice's approval did not survive a push of the same weight and canary:\n%s", p.Body)
+	}
+
+	g.gh.AddReview(pr.Number, githubtest.Review{Login: "dave", State: "APPROVED"}) // on the team, may write
+	p = pull()
+	if !strings.Contains(p.Body, "**Approvals: 2 of 2** (alice, dave)") || !(p.AutoMerge || p.Merged) {
+		t.Errorf("with two approvals: auto-merge %t merged %t\n%s", p.AutoMerge, p.Merged, p.Body)
+	}
+}
+
+// TestApprovalsDoNotSurviveAnotherWeight: an approval given on a proposal of 5% → 25% does not count
+// once the proposal moves to another weight.
+func TestApprovalsDoNotSurviveAnotherWeight(t *testing.T) {
+	spec := strings.Replace(progressing("summarizer", "hold"), "  via: pull-request\n",
+		"  via: auto-merge\n  approvals: {count: 1}\n", 1)
+	g := newGitHub(t, map[string]string{"rollouts/summarizer.yaml": spec})
+	g.gh.SetPermission("alice", "write")
+	g.writeTraffic("summarizer", 0.01)
+	pr := g.advanced("summarizer")
+	g.gh.AddReview(pr.Number, githubtest.Review{Login: "alice", State: "APPROVED"})
+
+	human := gittest.Clone(t, g.bare)
+	src := human.Git("show", "HEAD:rollouts/summarizer.yaml")
+	human.Write(map[string]string{"rollouts/summarizer.yaml": strings.Replace(src, "{weight: 25,", "{weight: 30,", 1)})
+	human.Commit("Next stage at 30%")
+	human.Push("HEAD:main")
+	res := result(t, tick(t, g.process()), "summarizer")
+	p, _ := g.gh.Pull(pr.Number)
+	if res.Decision != policy.Advance || !strings.Contains(p.Title, "5% → 30%") {
+		t.Fatalf("the proposal did not move to 30%%: %s %s", res.Decision, p.Title)
+	}
+	if !strings.Contains(p.Body, "**Approvals: 0 of 1**") || p.AutoMerge || p.Merged {
+		t.Errorf("an approval of 25%% counted for 30%%: auto-merge %t merged %t\n%s", p.AutoMerge, p.Merged, p.Body)
+	}
+}
