@@ -36,7 +36,7 @@ func costSpec() *rollouts.Spec {
 	}
 }
 
-// costRun plays the rollout stage by stage (a day at most each, hourly ticks, through the JSON Lines
+// costRun plays the rollout stage by stage (12 hours at most each, hourly ticks, through the JSON Lines
 // source) and returns the stage it was rolled back at (-1: never) and the last decision.
 func costRun(t *testing.T, seed uint64, costFactor float64) (int, policy.Decision) {
 	spec := costSpec()
@@ -49,13 +49,13 @@ func costRun(t *testing.T, seed uint64, costFactor float64) (int, policy.Decisio
 		spec.Traffic.Weight = spec.Stages[stage].Weight
 		spec.Status.Stage, spec.Status.StageStartedAt = stage, start
 		var buf bytes.Buffer
-		opts := synth.Options{Seed: seed, Span: uint64(stage), From: start, To: start.Add(24 * time.Hour), PerHour: 2000,
+		opts := synth.Options{Seed: seed, Span: uint64(stage), From: start, To: start.Add(12 * time.Hour), PerHour: 2000,
 			Users: 4000, Activity: 1, Stable: stable, Canary: canary}
 		if err := synth.WriteJSONL(&buf, spec, opts); err != nil {
 			t.Fatal(err)
 		}
 		advanced := false
-		for h := 1; h <= 24 && !advanced; h++ {
+		for h := 1; h <= 12 && !advanced; h++ {
 			now := start.Add(time.Duration(h) * time.Hour)
 			q, _ := policy.QueryFor(spec, now)
 			st, err := (&jsonl.Source{}).Read(context.Background(), bytes.NewReader(buf.Bytes()), q)
@@ -81,7 +81,7 @@ func TestCostProjectionTripsAtTheCrossingStage(t *testing.T) {
 	if testing.Short() {
 		t.Skip("simulation")
 	}
-	runs := trafficRuns(t) / 2
+	runs := simRuns(t)
 	var atCrossing, elsewhere, sameCostRolledBack int
 	for seed := range uint64(runs) {
 		stage, d := costRun(t, 2800+seed, 2)

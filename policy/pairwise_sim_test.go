@@ -68,7 +68,7 @@ func TestPairwiseWinRate(t *testing.T) {
 	if testing.Short() {
 		t.Skip("simulation")
 	}
-	runs := trafficRuns(t) / 2
+	runs := simRuns(t)
 	for _, c := range []struct {
 		name    string
 		winRate float64 // the canary's share of the pairs, a tie counting half
