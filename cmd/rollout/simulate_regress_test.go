@@ -29,7 +29,7 @@ analysis:
   rules:
     - {metric: error_rate, max: 5%, maxIncrease: 50%}
     - {metric: projected_extra_cost_per_day, max: 400}
-    - {metric: quality_score, maxDecrease: 5%}
+    - {metric: quality_score, maxDecrease: 5%, maturity: 1h} # six hours of records: the default 6h would leave none
     - {metric: canary_win_rate, min: 45%}
 status:
   phase: Progressing
