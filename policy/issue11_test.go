@@ -174,7 +174,7 @@ func TestAdvisoryValue(t *testing.T) {
 		t.Errorf("decision %s, reasons %q", d.Action, d.Reasons)
 	}
 	m := d.Metrics[2]
-	if !m.Advisory || m.Verdict != Inconclusive || m.Interval != nil || !strings.Contains(m.Reason, "9900 against max 8000 (advisory") {
+	if !m.Advisory || m.Verdict != Inconclusive || m.Interval != nil || !strings.Contains(m.Reason, "9,900 against max 8000 (advisory") {
 		t.Errorf("advisory rule %+v", m)
 	}
 	// The divisor is fixed by the spec (it cannot change as metrics get data): the three limits split

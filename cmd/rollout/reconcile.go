@@ -11,6 +11,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/rollout-dev/rollout/policy/evidence"
 	"github.com/rollout-dev/rollout/reconcile"
 )
 
@@ -261,7 +262,7 @@ func writePlanMarkdown(w io.Writer, rep *reconcile.Report, heading, changes stri
 		if r.Evidence == nil {
 			continue
 		}
-		fmt.Fprintf(&b, "\n<details><summary>%s: evidence</summary>\n\n%s\n</details>\n", mdCell(r.Rollout), reconcile.EvidenceMarkdown(*r.Evidence))
+		fmt.Fprintf(&b, "\n<details><summary>%s: evidence</summary>\n\n%s\n</details>\n", mdCell(r.Rollout), evidence.Markdown(*r.Evidence))
 	}
 	_, err := io.WriteString(w, b.String())
 	return err
