@@ -155,6 +155,8 @@ type Event struct {
 	To       int      `json:"to"`
 	Reasons  []string `json:"reasons"`
 	Commit   string   `json:"commit"`
+	// Next says how to try again after a rollback (RetryAdvice); "" for other events.
+	Next string `json:"next,omitempty"`
 }
 
 // Notifier delivers an event to one rollout's notification targets. It is not idempotent: a failed

@@ -58,6 +58,11 @@ type historyEntry struct {
 	// Actor is the person on whose behalf the bot made a manual operation's commit (its Rollout-Actor
 	// trailer); empty for the controller's own decisions and for a person's own commits.
 	Actor string `json:"actor,omitempty"`
+	// Who is the person to name: the actor's name or login when there is one, else the author's name.
+	Who string `json:"who"`
+	// Reason is why a pause, resume or rollback was made: the reasons its commit lists; empty for other
+	// changes.
+	Reason string `json:"reason,omitempty"`
 }
 
 func (app *App) historyRun(ctx context.Context, opts *historyOptions) error {
@@ -144,12 +149,53 @@ func weightChanges(name string, commits []gitrepo.Commit) []historyEntry {
 				Commit: c.Hash, Author: c.AuthorName, Email: c.AuthorEmail, When: c.When.UTC(),
 				From: prevWeight, To: to, ShadowFrom: prevShadow, ShadowTo: shadowTo,
 				Decision: c.Trailers["Rollout-Decision"], Subject: c.Subject, Bot: c.Bot,
-				Actor: c.Trailers[reconcile.TrailerActor],
+				Actor: c.Trailers[reconcile.TrailerActor], Who: shortIdentity(c.AuthorName),
 			})
+			e := &out[len(out)-1]
+			if e.Actor != "" {
+				e.Who = shortIdentity(e.Actor)
+			}
+			switch e.Decision {
+			case string(reconcile.OpPause), string(reconcile.OpResume), string(reconcile.OpRollback):
+				e.Reason = commitReasons(c.Body)
+			}
 		}
 		prevWeight, prevShadow = to, shadowTo
 	}
 	return out
+}
+
+// shortIdentity is the name of an actor (see App.actor) for a column a person reads: "Ada Lovelace
+// <ada@example.com>" gives "Ada Lovelace", "octocat (GitHub Actions)" the login "octocat", "<ada@example.com>"
+// the address; the actor field of -o json keeps the whole identity.
+func shortIdentity(id string) string {
+	id = strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(id), "(GitHub Actions)"))
+	if name, _, ok := strings.Cut(id, "<"); ok && strings.TrimSpace(name) != "" {
+		return strings.TrimSpace(name)
+	}
+	return strings.Trim(id, "<>")
+}
+
+// commitReasons are the reasons a controller's commit lists, one "- " line each, joined by "; ".
+func commitReasons(body string) string {
+	var out []string
+	for _, line := range strings.Split(body, "\n") {
+		if r, ok := strings.CutPrefix(strings.TrimSpace(line), "- "); ok && r != "" {
+			out = append(out, r)
+		}
+	}
+	return strings.Join(out, "; ")
+}
+
+// maxWhy is how many characters of a reason the history table shows; -o json has all of it.
+const maxWhy = 100
+
+func fitWhy(s string) string {
+	r := []rune(s)
+	if len(r) <= maxWhy {
+		return s
+	}
+	return strings.TrimSpace(string(r[:maxWhy])) + "…"
 }
 
 func sameInt(a, b *int) bool {
@@ -171,13 +217,17 @@ func printHistory(w io.Writer, entries []historyEntry) error {
 		if decision == "" {
 			decision = "-"
 		}
-		who := e.Author
+		who := e.Who
 		if e.Actor != "" {
-			who = e.Actor + " (via " + e.Author + ")"
+			who = e.Who + " (via " + e.Author + ")"
+		}
+		why := e.Subject
+		if e.Reason != "" {
+			why += ": " + e.Reason
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", e.When.Format(time.RFC3339), who,
 			percentChange(e.From, e.To), percentChange(e.ShadowFrom, e.ShadowTo), decision, e.Commit[:min(8, len(e.Commit))],
-			strings.ReplaceAll(e.Subject, "\t", " "))
+			fitWhy(strings.ReplaceAll(why, "\t", " ")))
 	}
 	if err := tw.Flush(); err != nil {
 		return fmt.Errorf("print history: %w", err)

@@ -161,6 +161,8 @@ type webhookEvent struct {
 	To       int      `json:"to"`
 	Reasons  []string `json:"reasons"`
 	Commit   string   `json:"commit"`
+	// Next says how to try again after a rollback; absent for other events.
+	Next string `json:"next,omitempty"`
 }
 
 func webhookPayload(ev reconcile.Event) webhookEvent {
@@ -168,7 +170,7 @@ func webhookPayload(ev reconcile.Event) webhookEvent {
 	if reasons == nil {
 		reasons = []string{}
 	}
-	return webhookEvent{Rollout: ev.Rollout, Decision: ev.Decision, From: ev.From, To: ev.To, Reasons: reasons, Commit: ev.Commit}
+	return webhookEvent{Rollout: ev.Rollout, Decision: ev.Decision, From: ev.From, To: ev.To, Reasons: reasons, Commit: ev.Commit, Next: ev.Next}
 }
 
 // slack is an incoming-webhook message: text for notifications, blocks for the channel.
@@ -200,7 +202,10 @@ func slackMessage(ev reconcile.Event) slack {
 		fmt.Fprintf(&b, "• %s\n", slackEscape(r))
 	}
 	if ev.Commit != "" {
-		fmt.Fprintf(&b, "commit `%s`", ev.Commit)
+		fmt.Fprintf(&b, "commit `%s`\n", ev.Commit)
+	}
+	if ev.Next != "" {
+		fmt.Fprintf(&b, "Next: %s\n", slackEscape(ev.Next))
 	}
 	blocks := []slackBlock{{Type: "section", Text: &slackText{Type: "mrkdwn", Text: head}}}
 	if b.Len() > 0 {
