@@ -380,6 +380,12 @@ func (l *Loop) act(ctx context.Context, t *tick, doc *rollouts.Document, j judge
 	if d.Action == policy.Rollback || spec.Status != nil && spec.Status.Phase == rollouts.RolledBack && d.Action == policy.Hold {
 		res.Next = RetryAdvice(doc.Path)
 	}
+	if rebase := t.set.RebaseAdvice(spec.Name); rebase != "" {
+		res.Warnings = append(res.Warnings, rebase)
+		if res.Next == "" {
+			res.Next = rebase
+		}
+	}
 	if act.event == nil || t.dryRun {
 		// A notification sent now reports its own unsent targets; do not say it twice.
 		res.Warnings = append(res.Warnings, l.targetWarnings(spec)...)

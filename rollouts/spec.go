@@ -47,6 +47,9 @@ type Spec struct {
 	// tree; referencesRead says whether they were (a spec parsed from bytes alone was not).
 	references     []Reference
 	referencesRead bool
+	// slice is the part of the key space the rollout's namespace gives it (ResolveNamespaces); nil
+	// without a namespace, or before the namespace is resolved.
+	slice *NamespaceSlice
 }
 
 // Variant is one arm of a rollout: a model and a prompt.
@@ -88,6 +91,9 @@ type Assignment struct {
 	Exclude []string `yaml:"exclude,omitempty" json:"exclude,omitempty"`
 	// Include holds glob patterns of keys that always get the canary.
 	Include []string `yaml:"include,omitempty" json:"include,omitempty"`
+	// Namespace (GrowthBook's word) groups rollouts of one feature: each rollout in a namespace takes
+	// its own slice of the key space, so no key is in two of their canaries (see ResolveNamespaces).
+	Namespace string `yaml:"namespace,omitempty" json:"namespace,omitempty"`
 }
 
 // Stage is one step of the rollout: a weight (or a shadow share) held until the evidence allows the next.
