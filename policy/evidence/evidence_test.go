@@ -261,3 +261,14 @@ func TestOneTableEverywhere(t *testing.T) {
 		t.Errorf("the body and the plan do not print the same table:\n%s\n---\n%s", body, plan)
 	}
 }
+
+// TestMarkdownReasonsAreInert: a reason in the plan comment cannot open a block, a tag, a link or a
+// mention.
+func TestMarkdownReasonsAreInert(t *testing.T) {
+	d := policy.Decision{Rollout: "s", Action: policy.Hold, Reasons: []string{"1. <script>@team [x](https://evil.example) *b* | `c`"}}
+	got := evidence.Markdown(d)
+	want := "- &#8203;1. &lt;script&gt;@\u200bteam \\[x\\](https://evil.example) \\*b\\* \\| \\`c\\`\n"
+	if !strings.Contains(got, want) {
+		t.Errorf("Markdown =\n%s\nwant the line %q", got, want)
+	}
+}

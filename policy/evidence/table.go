@@ -100,11 +100,18 @@ func MarkdownTable(rows []Row) string {
 // markdown`): the decision, its reasons and the evidence table of the pull request body.
 func Markdown(d policy.Decision) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "**%s** — %s\n", Text(string(d.Action)), stepWords(d))
+	step := stepWords(d)
+	if d.Next == nil {
+		step = fmt.Sprintf("stays at stage %d, %d%%", d.Current.Stage, d.Current.Weight)
+		if d.Current.Shadow > 0 {
+			step += fmt.Sprintf(" (shadow %d%%)", d.Current.Shadow)
+		}
+	}
+	fmt.Fprintf(&b, "**%s** — %s\n", Text(string(d.Action)), step)
 	if len(d.Reasons) > 0 {
 		b.WriteString("\n")
 		for _, r := range d.Reasons {
-			b.WriteString("- " + Text(r) + "\n")
+			b.WriteString("- " + listItem(r) + "\n")
 		}
 	}
 	if rows := Rows(d); len(rows) > 0 {
@@ -120,6 +127,16 @@ var cellEscaper = strings.NewReplacer(`\`, `\\`, "`", "\\`", "*", `\*`, "_", `\_
 
 // cell escapes a table cell other than the metric's name.
 func cell(s string) string { return cellEscaper.Replace(s) }
+
+// listItem escapes a list item's text as cell does, and keeps its start from opening a nested block (a
+// list, a heading, a quote) with a zero-width space.
+func listItem(s string) string {
+	s = cell(s)
+	if s != "" && strings.ContainsRune("0123456789#>+-=", rune(s[0])) {
+		s = "&#8203;" + s
+	}
+	return s
+}
 
 func arm(metric string, a policy.ArmValue) string {
 	if a.N == 0 {
