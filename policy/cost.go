@@ -154,10 +154,10 @@ func judgeCostRule(spec *rollouts.Spec, r rollouts.Rule, stats *Stats, from, now
 		out.Canary = ArmValue{N: stats.Canary.Metrics[costMetric].N, Value: p.Next.PerDay}
 		iv := p.Next.Interval
 		v := decide(l.upper(), iv.Low-l.value, iv.High-l.value)
-		sentence := fmt.Sprintf("%s at %d%% %s/day (interval %s..%s, %s; %s requests a day, %s a request) %s %s; at 100%% %s/day",
-			label.words, p.NextWeight, signedDollars(p.Next.PerDay), signedDollars(iv.Low), signedDollars(iv.High), iv.Label(),
+		sentence := fmt.Sprintf("%s at %d%% %s/day (%s requests a day, %s a request): %s; at 100%% %s/day",
+			label.words, p.NextWeight, signedDollars(p.Next.PerDay),
 			strconv.FormatFloat(math.Round(p.RequestsPerDay), 'f', 0, 64), signedDollars(p.ExtraPerRequest),
-			absoluteVerb(v, l.upper()), dollars(l.value), signedDollars(p.Full.PerDay))
+			costVerdict(v, l.upper(), iv, l.value), signedDollars(p.Full.PerDay))
 		sentences = append(sentences, sentence)
 		out.Limits = append(out.Limits, LimitResult{Limit: l.words(), Verdict: v, Interval: &iv})
 		switch v {
@@ -223,3 +223,33 @@ func thousandsSep(n int64) string {
 
 // FormatDollars writes an amount of USD the way the judge's sentences do, signed: +$312, -$4.20.
 func FormatDollars(v float64) string { return signedDollars(v) }
+
+// costVerdict words a cost limit's verdict as the other rules' sentences do (limitSentence): how far
+// the interval's decisive end reaches, how sure it is, the limit and what follows; the interval's two
+// ends and their levels are in the evidence's details and in JSON.
+func costVerdict(v Verdict, upper bool, iv Interval, limit float64) string {
+	worst, worstSure, best, bestSure := iv.Low, iv.LowConfidence, iv.High, iv.HighConfidence
+	bound, side := "maximum", "above"
+	if !upper {
+		worst, worstSure, best, bestSure = iv.High, iv.HighConfidence, iv.Low, iv.LowConfidence
+		bound, side = "minimum", "below"
+	}
+	sure := func(c float64) string {
+		if c <= 0 {
+			return ""
+		}
+		return " (" + confidenceWords(c) + " sure)"
+	}
+	least, most := "at least", "at most"
+	if !upper {
+		least, most = most, least
+	}
+	switch v {
+	case Fail:
+		return fmt.Sprintf("%s %s/day%s, %s the %s %s → roll back", least, signedDollars(worst), sure(worstSure), side, dollars(limit), bound)
+	case Pass:
+		return fmt.Sprintf("%s %s/day%s, within the %s %s", most, signedDollars(best), sure(bestSure), dollars(limit), bound)
+	default:
+		return fmt.Sprintf("not yet sure it stays within the %s %s", dollars(limit), bound)
+	}
+}

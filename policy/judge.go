@@ -3,6 +3,7 @@ package policy
 import (
 	"errors"
 	"fmt"
+	"math"
 	"strings"
 	"time"
 
@@ -78,7 +79,7 @@ func judge(spec *rollouts.Spec, ev Evidence, now time.Time) Decision {
 	case rollouts.Paused:
 		return judgePaused(d, spec, ev, now)
 	case rollouts.RolledBack:
-		return d.hold("rolled back" + messageSuffix(st.Message) + "; change the canary to try again")
+		return d.hold("rolled back" + messageSuffix(st.Message) + "; to try again, change the canary or delete its status block")
 	case rollouts.Completed:
 		return d.hold("completed")
 	case rollouts.Progressing:
@@ -315,21 +316,17 @@ func judgeStage(d Decision, spec *rollouts.Spec, ev Evidence, now time.Time) Dec
 	if stage.MinRequests > 0 {
 		for _, arm := range []Arm{Stable, Canary} {
 			if n := ev.Stats.Arm(arm).Requests; n < stage.MinRequests {
-				waiting = append(waiting, fmt.Sprintf("%s has %d of %d requests", arm, n, stage.MinRequests))
+				waiting = append(waiting, fmt.Sprintf("%s has %s of %s requests: %s", arm, thousands(n), thousands(stage.MinRequests),
+					timeToRequests(n, stage.MinRequests, elapsed)))
 			}
 		}
 	}
 	if why := RequestLevel(spec, d.Unit); why != "" {
 		waiting = append(waiting, why)
 	}
-	if len(unshown) > 0 {
-		budget := budgetOf(spec, ev.Stats)
-		what := "advanceConfidence " + confidenceWords(1-budget.pass)
-		if spec.Analysis.RequirePass {
-			what = "requirePass: confidence " + confidenceWords(1-budget.pass)
-		}
-		waiting = append(waiting, fmt.Sprintf("not yet shown within limits at %s: %s", what, strings.Join(unshown, "; ")))
-	}
+	// Each rule not yet shown within its limits says so in its own words; the levels it is judged at are
+	// in the evidence's details and in JSON.
+	waiting = append(waiting, unshown...)
 	if len(waiting) > 0 {
 		if maxd := time.Duration(stage.MaxDuration); maxd > 0 && now.Sub(st.StageStartedAt) >= maxd {
 			reason := fmt.Sprintf("maxDuration %s passed without a decision", stage.MaxDuration)
@@ -366,7 +363,7 @@ func judgeStage(d Decision, spec *rollouts.Spec, ev Evidence, now time.Time) Dec
 	}
 	s := spec.Stages[next]
 	d.Action, d.Next = Advance, &Step{Stage: next, Weight: s.Weight, Shadow: s.Shadow}
-	reason := fmt.Sprintf("stage %d passed: every rule shown within its limit at %s", st.Stage, confidenceWords(1-budgetOf(spec, ev.Stats).pass))
+	reason := fmt.Sprintf("stage %d passed: every rule shown within its limits", st.Stage)
 	if accelerated {
 		reason += fmt.Sprintf("; every rule shows the canary clearly better, so stage %d is skipped", st.Stage+1)
 	}
@@ -493,6 +490,25 @@ func judgeWithoutStable(spec *rollouts.Spec, stats *Stats) []ruleOutcome {
 		}
 	}
 	return outs
+}
+
+// timeToRequests says roughly how long an arm that received n requests in elapsed takes to reach need
+// at the same rate: "about 3h more".
+func timeToRequests(n, need int64, elapsed time.Duration) string {
+	if n <= 0 || elapsed <= 0 {
+		return "no traffic yet to tell how long that takes"
+	}
+	more := time.Duration(float64(elapsed) * float64(need-n) / float64(n))
+	switch {
+	case more < time.Minute:
+		return "about a minute more at the current traffic"
+	case more < time.Hour:
+		return "about " + roundDuration(more.Round(time.Minute)) + " more at the current traffic"
+	case more < 48*time.Hour:
+		return fmt.Sprintf("about %dh more at the current traffic", int(math.Round(more.Hours())))
+	default:
+		return fmt.Sprintf("about %d days more at the current traffic", int(math.Round(more.Hours()/24)))
+	}
 }
 
 func roundDuration(d time.Duration) string {

@@ -133,20 +133,20 @@ func TestJudge(t *testing.T) {
 		{name: "records of other rollouts only: the hint names them", ev: Evidence{Stats: &Stats{OtherRollouts: []string{"summariser", "tagger"}}}, want: Hold,
 			wantReason: `no data yet: the source has no requests of summarizer in this stage's window; it holds records of summariser, tagger only: is the rollout field of the application's records "summarizer"?`},
 		{name: "failing rule rolls back", ev: Evidence{Stats: &Stats{Stable: armOf(100000, 1000, 0.87, 0.1), Canary: armOf(5000, 155, 0.87, 0.1)}},
-			want: Rollback, wantNext: &Step{Stage: 1}, wantReason: "error rate 3.1% vs 1% (+210%, interval +120%..+276%, lower end at 98.8%, upper at 80%, always-valid) exceeds the allowed +50%"},
+			want: Rollback, wantNext: &Step{Stage: 1}, wantReason: "error rate 3.1% vs 1%: at least +120% worse (98.8% sure), above the +50% allowed → roll back"},
 		{name: "healthy stage advances", ev: Evidence{Stats: healthy()}, want: Advance, wantNext: &Step{Stage: 2, Weight: 25},
 			wantReason: "stage 1 passed"},
 		{name: "minDuration not reached holds", ev: Evidence{Stats: healthy()}, now: t0.Add(time.Hour),
 			want: Hold, wantReason: "minDuration 4h not reached (1h so far)"},
 		{name: "minRequests not reached holds", ev: Evidence{Stats: &Stats{Stable: armOf(2850, 28, 0.87, 0.1), Canary: armOf(150, 1, 0.87, 0.1)}},
-			want: Hold, wantReason: "canary has 150 of 200 requests"},
+			want: Hold, wantReason: "canary has 150 of 200 requests: about 2h more at the current traffic"},
 		{name: "point estimate over the limit holds", ev: Evidence{Stats: &Stats{Stable: armOf(5000, 50, 0.87, 0.1), Canary: armOf(250, 4, 0.87, 0.1)}},
-			want: Hold, wantReason: "error rate 1.6% vs 1% (+60%"},
+			want: Hold, wantReason: "error rate 1.6% vs 1%: +60% so far, above the +50% allowed but not yet sure"},
 		{name: "a rule not shown within its limit at advanceConfidence holds", ev: Evidence{Stats: &Stats{Stable: armOf(5000, 50, 0.87, 0.1), Canary: armOf(250, 2, 0.87, 0.1)}},
-			want: Hold, wantReason: "not yet shown within limits at advanceConfidence 80%: error rate 0.8% vs 1%"},
+			want: Hold, wantReason: "error rate 0.8% vs 1%: -20% so far, not yet sure it stays within the +50% allowed"},
 		{name: "requirePass holds while a rule is inconclusive", edit: func(s *rollouts.Spec) { s.Analysis.RequirePass = true },
 			ev:   Evidence{Stats: &Stats{Stable: armOf(5000, 50, 0.87, 0.1), Canary: armOf(250, 2, 0.87, 0.1)}},
-			want: Hold, wantReason: "not yet shown within limits at requirePass: confidence 95%: error rate"},
+			want: Hold, wantReason: "error rate 0.8% vs 1%: -20% so far, not yet sure it stays within the +50% allowed"},
 		{name: "requirePass advances when every rule passes", edit: func(s *rollouts.Spec) { s.Analysis.RequirePass = true },
 			ev: Evidence{Stats: healthy()}, want: Advance},
 		{name: "a metric without data holds", ev: Evidence{Stats: &Stats{Stable: armOf(190000, 1900, 0.87, 0.1),
@@ -250,5 +250,26 @@ func TestJudgeIsPure(t *testing.T) {
 	a, b := Judge(spec, ev, t0.Add(5*time.Hour)), Judge(spec, ev, t0.Add(5*time.Hour))
 	if a.Action != b.Action || strings.Join(a.Reasons, "|") != strings.Join(b.Reasons, "|") || len(a.Metrics) != len(b.Metrics) {
 		t.Errorf("two calls disagree: %+v vs %+v", a, b)
+	}
+}
+
+// TestTimeToRequests: a hold for want of requests says roughly how long the rest takes at the rate the
+// arm has had so far.
+func TestTimeToRequests(t *testing.T) {
+	tests := []struct {
+		n, need int64
+		elapsed time.Duration
+		want    string
+	}{
+		{170, 500, 90 * time.Minute, "about 3h more at the current traffic"},
+		{450, 500, time.Hour, "about 7m more at the current traffic"},
+		{499, 500, time.Hour, "about a minute more at the current traffic"},
+		{10, 5000, 2 * time.Hour, "about 42 days more at the current traffic"},
+		{0, 500, time.Hour, "no traffic yet to tell how long that takes"},
+	}
+	for _, tt := range tests {
+		if got := timeToRequests(tt.n, tt.need, tt.elapsed); got != tt.want {
+			t.Errorf("timeToRequests(%d, %d, %s) = %q, want %q", tt.n, tt.need, tt.elapsed, got, tt.want)
+		}
 	}
 }

@@ -76,14 +76,29 @@ func (l metricLabel) value(v float64) string {
 		return trimFloat(v*100, 2) + "%"
 	case l.dollars:
 		return "$" + strconv.FormatFloat(v, 'g', 3, 64)
+	case math.IsNaN(v):
+		return "—"
+	case math.Abs(v) >= 1000 && math.Abs(v) < 1e15:
+		return thousands(int64(math.Round(v))) + l.unit
 	default:
 		return strconv.FormatFloat(v, 'g', 4, 64) + l.unit
 	}
 }
 
+// thousands writes n with a comma between each group of three digits: 12,345.
+func thousands(n int64) string {
+	s := strconv.FormatInt(n, 10)
+	for i := len(s) - 3; i > 0 && s[i-1] != '-'; i -= 3 {
+		s = s[:i] + "," + s[i:]
+	}
+	return s
+}
+
 // relative writes a relative change such as +210% or -4.5%.
 func relative(v float64) string {
 	switch {
+	case math.IsNaN(v):
+		return "—"
 	case math.IsInf(v, 1):
 		return "+∞"
 	case math.IsInf(v, -1):
@@ -115,6 +130,12 @@ func trimFloat(v float64, prec int) string {
 
 // confidenceWords writes a confidence such as 0.95 as "95%".
 func confidenceWords(c float64) string { return fmt.Sprintf("%s%%", trimFloat(c*100, 2)) }
+
+// FormatChange writes a relative change the way the judge's sentences do: +210%, -4.5%.
+func FormatChange(v float64) string { return relative(v) }
+
+// FormatCount writes a count with thousands separators: 48,210.
+func FormatCount(n int64) string { return thousands(n) }
 
 // FormatValue writes one value of a metric the way the judge's sentences do: 3.1% for a rate, $0.0042
 // for a cost, 812 ms for a latency.

@@ -191,7 +191,7 @@ func judgeRuleData(rule rollouts.Rule, stats *Stats, budget errorBudget) ruleOut
 			out.Verdict = Inconclusive
 			for i := range checks {
 				checks[i].verdict = Inconclusive
-				checks[i].sentence += " but " + why
+				checks[i].sentence += ", but " + why
 			}
 		}
 	}
@@ -230,7 +230,7 @@ func collapsed(canary, stable armEstimate, needStable bool) string {
 	if len(parts) == 0 {
 		return ""
 	}
-	return "is not passed: " + strings.Join(parts, ", ") + fmt.Sprintf("; %d effective keys each needed", MinObservations)
+	return "not passed yet: " + strings.Join(parts, ", ") + fmt.Sprintf("; %d effective keys each needed", MinObservations)
 }
 
 // advisory reports a rule whose source returned a bare value: shown with its limits, never a cause to
@@ -362,21 +362,86 @@ func judgeLimit(label metricLabel, l limit, stable, canary armEstimate, budget e
 	return c
 }
 
-// limitSentence words a limit's verdict and interval for a reviewer.
+// limitSentence words a limit's verdict for a product engineer: both values, how far the interval's
+// decisive end shows the canary from stable (or from the limit) and how sure that end is, the limit, and
+// what follows. The interval's two ends and their levels are in the evidence's details and in JSON.
 func limitSentence(label metricLabel, l limit, stable, canary armEstimate, c check) string {
+	iv := c.interval
+	// worst is the end that can show the limit broken, best the one that can show it kept.
+	worst, worstSure, best, bestSure := iv.Low, iv.LowConfidence, iv.High, iv.HighConfidence
+	if !l.upper() {
+		worst, worstSure, best, bestSure = iv.High, iv.HighConfidence, iv.Low, iv.LowConfidence
+	}
+	// worstWords and bestWords say which way each end reaches.
+	worstWords, bestWords := "as low as", "as high as"
+	if !l.upper() {
+		worstWords, bestWords = bestWords, worstWords
+	}
+	sure := func(c float64) string {
+		if c <= 0 {
+			return ""
+		}
+		return " (" + confidenceWords(c) + " sure)"
+	}
 	if l.relative() {
 		allowed := relative(l.value)
+		side, beyond := "above", "worse"
 		if l.kind == limitMaxDecrease {
-			allowed = relative(-l.value)
+			allowed, side = relative(-l.value), "below"
 		}
-		return fmt.Sprintf("%s %s vs %s (%s, interval %s..%s, %s) %s the allowed %s",
-			label.words, label.value(canary.point(label.q)), label.value(stable.point(label.q)),
-			relative(safeRatio(canary.point(label.q), stable.point(label.q))-1),
-			relative(c.interval.Low), relative(c.interval.High), c.interval.Label(),
-			relativeVerb(c.verdict, l.upper()), allowed)
+		head := fmt.Sprintf("%s %s vs %s: ", label.words, label.value(canary.point(label.q)), label.value(stable.point(label.q)))
+		point := safeRatio(canary.point(label.q), stable.point(label.q)) - 1
+		switch {
+		case c.verdict == Fail:
+			return head + fmt.Sprintf("at least %s %s%s, %s the %s allowed → roll back", magnitude(worst, l.upper()), beyond, sure(worstSure), side, allowed)
+		case c.verdict == Pass && (l.upper() && best <= 0 || !l.upper() && best >= 0):
+			return head + fmt.Sprintf("at least %s better%s, within the %s allowed", strings.TrimPrefix(relative(math.Abs(best)), "+"), sure(bestSure), allowed)
+		case c.verdict == Pass:
+			return head + fmt.Sprintf("at most %s worse%s, within the %s allowed", magnitude(best, l.upper()), sure(bestSure), allowed)
+		case l.upper() && point > l.value || !l.upper() && point < -l.value:
+			return head + fmt.Sprintf("%s so far, %s the %s allowed but not yet sure%s", relative(point), side, allowed, couldBe(worst, relative, worstWords))
+		default:
+			return head + fmt.Sprintf("%s so far, not yet sure it stays within the %s allowed%s", relative(point), allowed, couldBe(best, relative, bestWords))
+		}
 	}
-	return fmt.Sprintf("%s %s (interval %s..%s, %s) %s %s", label.words, label.value(canary.point(label.q)),
-		label.value(c.interval.Low), label.value(c.interval.High), c.interval.Label(), absoluteVerb(c.verdict, l.upper()), label.value(l.value))
+	head := fmt.Sprintf("%s %s: ", label.words, label.value(canary.point(label.q)))
+	bound, side := "maximum", "above"
+	if !l.upper() {
+		bound, side = "minimum", "below"
+	}
+	limit := label.value(l.value)
+	point := canary.point(label.q)
+	switch {
+	case c.verdict == Fail && l.upper():
+		return head + fmt.Sprintf("at least %s%s, above the %s %s → roll back", label.value(worst), sure(worstSure), limit, bound)
+	case c.verdict == Fail:
+		return head + fmt.Sprintf("at most %s%s, below the %s %s → roll back", label.value(worst), sure(worstSure), limit, bound)
+	case c.verdict == Pass && l.upper():
+		return head + fmt.Sprintf("at most %s%s, within the %s maximum", label.value(best), sure(bestSure), limit)
+	case c.verdict == Pass:
+		return head + fmt.Sprintf("at least %s%s, above the %s minimum", label.value(best), sure(bestSure), limit)
+	case l.upper() && point > l.value || !l.upper() && point < l.value:
+		return head + fmt.Sprintf("%s the %s %s but not yet sure%s", side, limit, bound, couldBe(worst, label.value, worstWords))
+	default:
+		return head + fmt.Sprintf("not yet sure it stays within the %s %s%s", limit, bound, couldBe(best, label.value, bestWords))
+	}
+}
+
+// magnitude writes a relative change as the size of a move in the limit's bad direction: signed for an
+// upper limit (+81%), unsigned for a lower one (12%, below stable).
+func magnitude(v float64, upper bool) string {
+	if upper {
+		return relative(v)
+	}
+	return strings.TrimPrefix(relative(-v), "+")
+}
+
+// couldBe says how far an inconclusive interval still reaches, or that the data cannot bound it yet.
+func couldBe(v float64, format func(float64) string, words string) string {
+	if math.IsInf(v, 0) || math.IsNaN(v) {
+		return " (too little data to bound it yet)"
+	}
+	return " (it could be " + words + " " + format(v) + ")"
 }
 
 // judgeLimitEnds judges a limit with the end that can show it broken from the arms' own estimates
@@ -435,35 +500,5 @@ func safeRatio(a, b float64) float64 {
 		return 1
 	default:
 		return math.Inf(-1)
-	}
-}
-
-func relativeVerb(v Verdict, upper bool) string {
-	switch {
-	case v == Fail && upper:
-		return "exceeds"
-	case v == Fail:
-		return "falls below"
-	case v == Pass:
-		return "is within"
-	default:
-		return "is not yet shown within"
-	}
-}
-
-func absoluteVerb(v Verdict, upper bool) string {
-	switch {
-	case v == Fail && upper:
-		return "exceeds the maximum"
-	case v == Fail:
-		return "falls below the minimum"
-	case v == Pass && upper:
-		return "is within the maximum"
-	case v == Pass:
-		return "is within the minimum"
-	case upper:
-		return "is not yet shown within the maximum"
-	default:
-		return "is not yet shown within the minimum"
 	}
 }

@@ -3,7 +3,6 @@ package reconcile
 import (
 	"fmt"
 	"net/url"
-	"strconv"
 	"strings"
 	"unicode/utf8"
 
@@ -56,41 +55,6 @@ func EvidenceBody(spec *rollouts.Spec, d policy.Decision, target, bot, reportURL
 
 // bodyCut ends an evidence body cut to make room for the proposal's markers.
 const bodyCut = "\n\n_Detail cut to fit GitHub's limit._\n"
-
-// EvidenceMarkdown renders a decision as markdown: a heading, the metrics table and the reasons.
-func EvidenceMarkdown(d policy.Decision) string {
-	var b strings.Builder
-	fmt.Fprintf(&b, "### %s: %s", Inline(d.Rollout), d.Action)
-	if d.Next != nil {
-		fmt.Fprintf(&b, " (stage %d, %d%% → stage %d, %d%%)", d.Current.Stage, d.Current.Weight, d.Next.Stage, d.Next.Weight)
-	} else {
-		fmt.Fprintf(&b, " (stage %d, %d%%)", d.Current.Stage, d.Current.Weight)
-	}
-	b.WriteString("\n\n")
-	if len(d.Metrics) > 0 {
-		b.WriteString("| metric | stable | canary | interval | verdict | reason |\n|---|---:|---:|---|---|---|\n")
-		for _, m := range d.Metrics {
-			interval := "–"
-			if m.Interval != nil {
-				interval = "[" + num(m.Interval.Low) + ", " + num(m.Interval.High) + "]"
-			}
-			fmt.Fprintf(&b, "| %s | %s (n=%d) | %s (n=%d) | %s | %s | %s |\n", cell(m.Name), num(m.Stable.Value), m.Stable.N,
-				num(m.Canary.Value), m.Canary.N, interval, m.Verdict, cell(m.Reason))
-		}
-		b.WriteString("\n")
-	}
-	if len(d.Reasons) > 0 {
-		b.WriteString("**Why**\n\n")
-		for _, r := range d.Reasons {
-			fmt.Fprintf(&b, "- %s\n", Inline(r))
-		}
-	}
-	return b.String()
-}
-
-func num(v float64) string { return strconv.FormatFloat(v, 'g', 4, 64) }
-
-func cell(s string) string { return Cell(s) }
 
 // Cell is Inline for a Markdown table cell: a pipe cannot end the cell either. Every string a table
 // shows that comes from a file name, a spec or metrics goes through it.

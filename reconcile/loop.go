@@ -149,6 +149,9 @@ type Result struct {
 	// Effect says in a few words what was done or, in a plan, would be done.
 	Effect  string
 	Reasons []string
+	// Next says what a person can do next, when the rollout waits on one: after a rollback, how to try
+	// again (RetryAdvice); "" otherwise.
+	Next string
 	// Evidence is the judge's whole decision; nil for a spec that failed to load.
 	Evidence *policy.Decision
 	// Warnings are what the rollout's owner should fix though nothing failed: a notification target
@@ -390,6 +393,15 @@ func (l *Loop) act(ctx context.Context, t *tick, doc *rollouts.Document, j judge
 	}
 	res.To = act.to
 	res.Effect = act.effect
+	if d.Action == policy.Rollback || spec.Status != nil && spec.Status.Phase == rollouts.RolledBack && d.Action == policy.Hold {
+		res.Next = RetryAdvice(doc.Path)
+	}
+	if rebase := t.set.RebaseAdvice(spec.Name); rebase != "" {
+		res.Warnings = append(res.Warnings, rebase)
+		if res.Next == "" {
+			res.Next = rebase
+		}
+	}
 	if act.event == nil || t.dryRun {
 		// A notification sent now reports its own unsent targets; do not say it twice.
 		res.Warnings = append(res.Warnings, l.targetWarnings(spec)...)

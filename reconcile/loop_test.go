@@ -1104,3 +1104,32 @@ func TestFutureStageStartIsAnErrorThatStillRollsBack(t *testing.T) {
 		t.Errorf("events = %+v, want the rollback notified", h.notes.events)
 	}
 }
+
+// TestPromotionAsksTheNamespaceToRebase: once one rollout of a namespace is promoted, the other's
+// result says to rebase its stable on what users now get, as a warning and as what to do next.
+func TestPromotionAsksTheNamespaceToRebase(t *testing.T) {
+	inNamespace := func(name string) string {
+		return strings.Replace(specFor(name, "pull-request", "hold"), "traffic:\n", "assignment: {namespace: summarizer}\ntraffic:\n", 1)
+	}
+	promoted := strings.Replace(strings.Replace(inNamespace("summarizer-model"),
+		"stable:\n  model: claude-sonnet-4-5-20260301\n  prompt: v3\ncanary:\n  model: claude-sonnet-4-5-20260415\n  prompt: v3\n",
+		"stable:\n  model: claude-sonnet-4-5-20260415\n  prompt: v3\n", 1), "rollback:", "status: {phase: Completed, stage: 2}\nrollback:", 1)
+	h := newHarness(t, map[string]string{"rollouts/summarizer-model.yaml": promoted, "rollouts/summarizer-prompt.yaml": inNamespace("summarizer-prompt")})
+	h.realJudge()
+	rep := h.tick()
+	var got Result
+	for _, r := range rep.Results {
+		if r.Err != nil {
+			t.Fatalf("%s: %v", r.Rollout, r.Err)
+		}
+		if r.Rollout == "summarizer-prompt" {
+			got = r
+		} else if len(r.Warnings) > 0 {
+			t.Errorf("the promoted rollout is asked to rebase: %q", r.Warnings)
+		}
+	}
+	want := "rollout summarizer-model of namespace summarizer was promoted: users now get claude-sonnet-4-5-20260415 + v3, not this rollout's stable claude-sonnet-4-5-20260301 + v3; rebase it: set stable to claude-sonnet-4-5-20260415 + v3 in rollouts/summarizer-prompt.yaml"
+	if !strings.Contains(strings.Join(got.Warnings, "\n"), want) || !strings.HasPrefix(got.Next, "rollout summarizer-model") {
+		t.Errorf("warnings %q, next %q; want %q", got.Warnings, got.Next, want)
+	}
+}

@@ -212,13 +212,13 @@ func planDecision(in planInput) (action, error) {
 			act := planProposal(in, fmt.Sprintf("rollout(%s): %s", name, subject), 0, change)
 			if act.kind == actPropose {
 				// The rollback waits for a human: tell them, once, when it is proposed.
-				act.event = &Event{Rollout: name, Decision: string(policy.Rollback), From: from, To: 0, Reasons: reasons}
+				act.event = &Event{Rollout: name, Decision: string(policy.Rollback), From: from, To: 0, Reasons: reasons, Next: RetryAdvice(in.Doc.Path)}
 			}
 			return act, nil
 		}
 		act := action{kind: actCommit, to: 0, effect: "commit the rollback on the default branch", change: change,
 			message: commitMessage(name, subject, reasons, policy.Rollback),
-			event:   &Event{Rollout: name, Decision: string(policy.Rollback), From: from, To: 0, Reasons: reasons}}
+			event:   &Event{Rollout: name, Decision: string(policy.Rollback), From: from, To: 0, Reasons: reasons, Next: RetryAdvice(in.Doc.Path)}}
 		if open {
 			act.closeComment = "Rolled back in {commit}: " + Inline(strings.Join(reasons, "; "))
 		}
@@ -258,7 +258,7 @@ func planHousekeeping(in planInput, st rollouts.Status) (action, error) {
 		// The commit message is written once the delivery's outcome is known (see Loop.deliverPending).
 		return action{kind: actNotify, to: from, effect: "deliver the pending rollback notification",
 			change: rollouts.Change{Status: &clean},
-			event:  &Event{Rollout: name, Decision: string(policy.Rollback), From: was, To: 0, Reasons: reasons, Commit: in.NotifyPending}}, nil
+			event:  &Event{Rollout: name, Decision: string(policy.Rollback), From: was, To: 0, Reasons: reasons, Commit: in.NotifyPending, Next: RetryAdvice(in.Doc.Path)}}, nil
 	}
 	var warnings []string
 	if in.NotifyMarkUnverified {
@@ -556,6 +556,18 @@ func targetOf(body string) string {
 		return ""
 	}
 	return m[1] + m[2]
+}
+
+// RetryAdvice says how to try a rolled-back rollout again, with the commands and edits that exist: a new
+// canary in its spec file (a model, a prompt, or the prompt file's text: the canary's fingerprint
+// changes) starts over at stage 0 on the next pass, as does the same canary once its status block is
+// deleted.
+func RetryAdvice(file string) string {
+	if file == "" {
+		file = "its spec"
+	}
+	return "to try again, fix the canary in " + file + " (its model, its prompt or the prompt file) and commit it, " +
+		"or delete its status block to retry the same canary: the next pass starts over at stage 0"
 }
 
 func phaseOf(spec *rollouts.Spec, st rollouts.Status) string {

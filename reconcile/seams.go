@@ -162,6 +162,8 @@ type Event struct {
 	// the published report with the rollout's charts ("" for none).
 	Proposal string `json:"proposal,omitempty"`
 	Evidence string `json:"evidence,omitempty"`
+	// Next says how to try again after a rollback (RetryAdvice); "" for other events.
+	Next string `json:"next,omitempty"`
 }
 
 // Notifier delivers an event to one rollout's notification targets. It is not idempotent: a failed

@@ -21,7 +21,8 @@ type Choice struct {
 	Variant Variant
 	// Hash is the key's GrowthBook hash in [0, 1); the key gets the canary when Hash < weight/100.
 	Hash float64
-	// Reason is one of "no canary", "weight 0", "exclude", "include", "hash".
+	// Reason is one of "no canary", "weight 0", "exclude", "include", "namespace" (the key is outside
+	// the rollout's slice of its namespace), "hash".
 	Reason string
 }
 
@@ -92,6 +93,11 @@ type Assigner struct {
 	saltState      uint32
 	include        []string
 	exclude        []string
+	// slice is the namespace's part of the key space for this rollout (nil: all of it), and threshold
+	// the canary's share of the keys inside it: weight/100 over the slice's width, at most 1, so that
+	// the canary's share of all keys stays the weight.
+	slice     *NamespaceSlice
+	threshold float64
 }
 
 // Assigner returns the router for s as it stands now: its traffic weight, salt and globs.
@@ -107,8 +113,20 @@ func (s *Spec) Assigner() *Assigner {
 	if s.Canary != nil {
 		a.canary, a.hasCanary = *s.Canary, true
 	}
+	a.threshold = float64(a.weight) / 100
+	if ns, ok := s.Namespace(); ok {
+		a.slice = &ns
+		if w := ns.End - ns.Start; w > 0 {
+			a.threshold = min(1, a.threshold/w)
+		}
+	}
 	return a
 }
+
+// CanaryThreshold is the point below which a key's Hash gets the canary: weight/100, or, in a
+// namespace, weight/100 over the slice's width (at most 1). The GrowthBook export writes the same
+// number as the experiment's range.
+func (a *Assigner) CanaryThreshold() float64 { return a.threshold }
 
 // salt is the configured salt, or the default Parse would fill in.
 func (s *Spec) salt() string {
@@ -120,8 +138,9 @@ func (s *Spec) salt() string {
 
 // Choose returns the variant key gets. Without a canary, or at weight 0, everyone gets stable: a
 // rolled-back canary reaches nobody, not even included keys. Otherwise a key matching an exclude glob
-// gets stable, then one matching an include glob gets the canary, and every other key gets the canary
-// exactly when Hash(salt, key) < weight/100. Globs use path.Match syntax.
+// gets stable, then one matching an include glob gets the canary, a key outside the rollout's slice of
+// its namespace gets stable, and every other key gets the canary exactly when Hash(salt, key) <
+// CanaryThreshold (weight/100 without a namespace). Globs use path.Match syntax.
 func (a *Assigner) Choose(key string) Choice {
 	stable := Choice{Arm: StableArm, Variant: a.stable}
 	if !a.hasCanary {
@@ -141,8 +160,12 @@ func (a *Assigner) Choose(key string) Choice {
 		canary.Reason = "include"
 		return canary
 	}
+	if a.slice != nil && !a.slice.Contains(key) {
+		stable.Reason = "namespace"
+		return stable
+	}
 	h := hashFrom(a.saltState, key)
-	if h < float64(a.weight)/100 {
+	if h < a.threshold {
 		canary.Hash, canary.Reason = h, "hash"
 		return canary
 	}

@@ -108,6 +108,7 @@ func Lint(set *Set, repo fs.FS) []Problem {
 		}
 		out = append(out, l.problems...)
 	}
+	out = append(out, namespaceLints(set)...)
 	sortProblems(out)
 	return out
 }

@@ -19,13 +19,13 @@ func TestLint(t *testing.T) {
 		"r/paths.yaml":    spec("paths", "stable: {model: m-2026-01-01, prompt: ../secrets/key.txt}\ncanary: {model: m-2026-02-01, prompt: prompts/v4.md}\n"),
 		"r/short.yaml":    {Data: []byte("apiVersion: rollout/v1\nkind: Rollout\nname: short\nstable: {model: m-v1}\ncanary: {model: m-v2}\nassignment: {salt: s2}\nstages: [{weight: 10}, {weight: 50}]\n")},
 		"r/evals.yaml":    {Data: []byte("apiVersion: rollout/v1\nkind: Rollout\nname: evals\nstable: {model: m-0613}\nstages: [{weight: 1, gate: {evals: evals/nope.json}}, {weight: 2, gate: {evals: evals/e.json}}]\n")},
-		"r/query.yaml":    spec("query", "stable: {model: m-20260101}\ncanary: {model: m-20260401}\nmetrics: {source: \"file:t.jsonl\"}\nanalysis:\n  rules:\n    - {metric: slo, query: 'up', max: 1}\n"),
-		"r/promql.yaml":   spec("promql", "stable: {model: m-20260101}\ncanary: {model: m-20260402}\nmetrics: {source: \"prometheus:http://p:9090\"}\nanalysis:\n  rules:\n    - {metric: slo, query: 'up', max: 1}\n"),
-		"r/one.yaml":      spec("one", "stable: {model: m-20260101}\ncanary: {model: m-20260404}\nanalysis:\n  rules:\n    - {metric: error_rate, maxIncrease: 1}\n    - {metric: quality_score, maxDecrease: 1.0}\n    - {metric: cost_per_request, maxIncrease: 100%}\n    - {metric: latency_p95_ms, maxIncrease: 0.1}\n"),
-		"r/weak.yaml":     spec("weak", "stable: {model: m-20260101}\ncanary: {model: m-20260404}\nanalysis: {confidence: 1e-7, advanceConfidence: 0.5}\n"),
-		"r/promkey.yaml":  spec("promkey", "stable: {model: m-20260101}\ncanary: {model: m-20260405}\nassignment: {key: user_id}\nmetrics: {source: \"prometheus:http://p:9090\"}\n"),
-		"r/promreq.yaml":  spec("promreq", "stable: {model: m-20260101}\ncanary: {model: m-20260406}\nassignment: {key: user_id, unit: request}\nmetrics: {source: \"prometheus:http://p:9090\"}\n"),
-		"r/sql.yaml":      spec("sql", "stable: {model: m-20260101}\ncanary: {model: m-20260403}\nmetrics: {source: \"postgres://db/x\"}\nanalysis:\n  rules:\n    - {metric: slo, query: 'SELECT 1', max: 1}\n"),
+		"r/query.yaml":    spec("query", "stable: {model: m-20260109}\ncanary: {model: m-20260401}\nmetrics: {source: \"file:t.jsonl\"}\nanalysis:\n  rules:\n    - {metric: slo, query: 'up', max: 1}\n"),
+		"r/promql.yaml":   spec("promql", "stable: {model: m-20260108}\ncanary: {model: m-20260402}\nmetrics: {source: \"prometheus:http://p:9090\"}\nanalysis:\n  rules:\n    - {metric: slo, query: 'up', max: 1}\n"),
+		"r/one.yaml":      spec("one", "stable: {model: m-20260105}\ncanary: {model: m-20260404}\nanalysis:\n  rules:\n    - {metric: error_rate, maxIncrease: 1}\n    - {metric: quality_score, maxDecrease: 1.0}\n    - {metric: cost_per_request, maxIncrease: 100%}\n    - {metric: latency_p95_ms, maxIncrease: 0.1}\n"),
+		"r/weak.yaml":     spec("weak", "stable: {model: m-20260106}\ncanary: {model: m-20260404}\nanalysis: {confidence: 1e-7, advanceConfidence: 0.5}\n"),
+		"r/sql.yaml":      spec("sql", "stable: {model: m-20260107}\ncanary: {model: m-20260403}\nmetrics: {source: \"postgres://db/x\"}\nanalysis:\n  rules:\n    - {metric: slo, query: 'SELECT 1', max: 1}\n"),
+		"r/promkey.yaml":  spec("promkey", "stable: {model: m-20260110}\ncanary: {model: m-20260405}\nassignment: {key: user_id}\nmetrics: {source: \"prometheus:http://p:9090\"}\n"),
+		"r/promreq.yaml":  spec("promreq", "stable: {model: m-20260111}\ncanary: {model: m-20260406}\nassignment: {key: user_id, unit: request}\nmetrics: {source: \"prometheus:http://p:9090\"}\n"),
 	}
 	set, err := Load(fsys, "r")
 	if err != nil || len(set.Problems) > 0 {

@@ -102,6 +102,7 @@ func Load(fsys fs.FS, dir string) (*Set, error) {
 	set.checkUniqueNames()
 	CheckRoutes(set, fsys)
 	ReadReferences(set, fsys)
+	set.resolveNamespaces()
 	return set, nil
 }
 
@@ -133,6 +134,7 @@ func LoadPaths(fsys fs.FS, paths []string) *Set {
 		}
 	}
 	set.checkUniqueNames()
+	set.resolveNamespaces()
 	return set
 }
 

@@ -52,6 +52,9 @@ type Spec struct {
 	// tree; referencesRead says whether they were (a spec parsed from bytes alone was not).
 	references     []Reference
 	referencesRead bool
+	// slice is the part of the key space the rollout's namespace gives it (ResolveNamespaces); nil
+	// without a namespace, or before the namespace is resolved.
+	slice *NamespaceSlice
 }
 
 // Variant is one arm of a rollout: a model and a prompt.
@@ -97,6 +100,9 @@ type Assignment struct {
 	// evidence must know each request's key) or request (the requests are independent, so evidence that
 	// counts requests alone may advance a stage; see UnitRequest).
 	Unit string `yaml:"unit,omitempty" json:"unit,omitempty" jsonschema:"enum=key,enum=request"`
+	// Namespace (GrowthBook's word) groups rollouts of one feature: each rollout in a namespace takes
+	// its own slice of the key space, so no key is in two of their canaries (see ResolveNamespaces).
+	Namespace string `yaml:"namespace,omitempty" json:"namespace,omitempty"`
 }
 
 // UnitRequest is the Assignment.Unit that declares requests independent: with it, a stage may advance

@@ -27,19 +27,19 @@ func TestDemo(t *testing.T) {
 		regexp.MustCompile(`(?m)^\+\d+h .* support-reply +promote +100% +stage 2 \(the last\) passed`),
 		regexp.MustCompile(`(?m)^  support-reply +Completed +weight +0% +stable claude-haiku-4-5-20251001 \+ prompts/support/v6.md$`),
 		// The model bump fails from its first stage and is rolled back there by a commit, notified.
-		regexp.MustCompile(`(?m)^\+\d+h .* summarizer +rollback +5% → 0% +error rate .*exceeds`),
+		regexp.MustCompile(`(?m)^\+\d+h .* summarizer +rollback +5% → 0% +error rate .*: at least .* worse \(.* sure\), above the \+50% allowed → roll back`),
 		regexp.MustCompile(`(?m)^\+\d+h .* summarizer +notified +5% → 0% `),
 		regexp.MustCompile(`(?m)^  summarizer +RolledBack +weight +0% `),
 		regexp.MustCompile(`(?m)^    rollout\(summarizer\): rollback 5% → 0%$`),
 		regexp.MustCompile(`(?m)^-  weight: 5\n\+  weight: 0$`),
 		// The trickle holds, and says why.
 		regexp.MustCompile(`(?m)^  tagger +Progressing +weight +10% `),
-		regexp.MustCompile(`(?m)^ +last decision hold: stable has \d+ of 400 requests; canary has \d+ of 400 requests`),
+		regexp.MustCompile(`(?m)^ +last decision hold: stable has \d+ of 400 requests: about \d+h more at the current traffic; canary has \d+ of 400 requests: about \d+ days more`),
 		// One proposal with its evidence, then the audit trail.
 		regexp.MustCompile(`(?s)\nrollout\(support-reply\): 10% → 50%\n\n.{0,200}advance`),
 		regexp.MustCompile(`\| metric \| stable \| canary \|`),
 		regexp.MustCompile(`(?m)^WHEN +WHO +WEIGHT +SHADOW +DECISION +COMMIT +WHY$`),
-		regexp.MustCompile(`(?m)^2026-04-1\dT\S+ +rollout-bot +5% → 0% +0% +rollback +[0-9a-f]{8} +rollout\(summarizer\): rollback 5% → 0%$`),
+		regexp.MustCompile(`(?m)^2026-04-1\dT\S+ +rollout-bot +5% → 0% +0% +rollback +[0-9a-f]{8} +rollout\(summarizer\): rollback 5% → 0%: error_rate: error rate `),
 	} {
 		if !want.MatchString(stdout) {
 			t.Errorf("output does not match %s", want)

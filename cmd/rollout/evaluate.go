@@ -11,13 +11,13 @@ import (
 	"os"
 	"slices"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/rollout-dev/rollout/internal/hostfile"
 	"github.com/rollout-dev/rollout/policy"
+	"github.com/rollout-dev/rollout/policy/evidence"
 	"github.com/rollout-dev/rollout/policy/gate"
 	"github.com/rollout-dev/rollout/policy/source/prom"
 	"github.com/rollout-dev/rollout/rollouts"
@@ -257,12 +257,7 @@ func writeEvaluationText(w io.Writer, d policy.Decision, stats *policy.Stats, so
 				fmt.Fprintf(&b, "warning: %s\n", unitWarning)
 			}
 		}
-		tw := tabwriter.NewWriter(&b, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "METRIC\tSTABLE\tCANARY\tVERDICT")
-		for _, m := range d.Metrics {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", m.Name, armWords(m.Name, m.Stable), armWords(m.Name, m.Canary), m.Verdict)
-		}
-		tw.Flush()
+		b.WriteString(evidence.TextTable(evidence.Rows(d)))
 		b.WriteString("\n")
 		for _, m := range d.Metrics {
 			fmt.Fprintf(&b, "  %s: %s\n", m.Name, m.Reason)
@@ -298,13 +293,6 @@ func trafficWords(weight, shadow int) string {
 		return fmt.Sprintf("%d%% + shadow %d%%", weight, shadow)
 	}
 	return fmt.Sprintf("%d%%", weight)
-}
-
-func armWords(metric string, a policy.ArmValue) string {
-	if a.N == 0 {
-		return "no data"
-	}
-	return fmt.Sprintf("%s (n=%d)", policy.FormatValue(metric, a.Value), a.N)
 }
 
 // noDataMetric is a judged metric that had no data in at least one arm, and why.

@@ -90,10 +90,14 @@ func TestHistoryNamesWhoActedByHand(t *testing.T) {
 	e.env["GITHUB_ACTOR"] = "octocat"
 	e.run("resume", "summarizer")
 	_, out, _ = e.run("history", "summarizer")
-	for _, want := range []string{"Ada <ada@example.com> (via rollout-bot)", "octocat (GitHub Actions) (via rollout-bot)"} {
+	// Issue 27: the text names the person (a name or a login), not the whole identity; JSON keeps it.
+	for _, want := range []string{"Ada (via rollout-bot)", "octocat (via rollout-bot)", "pause: freeze"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("history lacks %q:\n%s", want, out)
 		}
+	}
+	if _, out, _ = e.run("history", "summarizer", "-o", "json"); !strings.Contains(out, `"actor": "Ada <ada@example.com>"`) || !strings.Contains(out, `"who": "octocat"`) {
+		t.Errorf("history -o json:\n%s", out)
 	}
 }
 

@@ -61,6 +61,11 @@ type historyEntry struct {
 	// Override says which rule a person skipped, and why (the Rollout-Override trailer of
 	// `/rollout promote`); empty for a change that followed every rule.
 	Override string `json:"override,omitempty"`
+	// Who is the person to name: the actor's name or login when there is one, else the author's name.
+	Who string `json:"who"`
+	// Reason is why a pause, resume or rollback was made: the reasons its commit lists; empty for other
+	// changes.
+	Reason string `json:"reason,omitempty"`
 }
 
 func (app *App) historyRun(ctx context.Context, opts *historyOptions) error {
@@ -148,11 +153,53 @@ func weightChanges(name string, commits []gitrepo.Commit) []historyEntry {
 				From: prevWeight, To: to, ShadowFrom: prevShadow, ShadowTo: shadowTo,
 				Decision: c.Trailers["Rollout-Decision"], Subject: c.Subject, Bot: c.Bot,
 				Actor: c.Trailers[reconcile.TrailerActor], Override: c.Trailers[reconcile.TrailerOverride],
+				Who: shortIdentity(c.AuthorName),
 			})
+			e := &out[len(out)-1]
+			if e.Actor != "" {
+				e.Who = shortIdentity(e.Actor)
+			}
+			switch e.Decision {
+			case string(reconcile.OpPause), string(reconcile.OpResume), string(reconcile.OpRollback):
+				e.Reason = commitReasons(c.Body)
+			}
 		}
 		prevWeight, prevShadow = to, shadowTo
 	}
 	return out
+}
+
+// shortIdentity is the name of an actor (see App.actor) for a column a person reads: "Ada Lovelace
+// <ada@example.com>" gives "Ada Lovelace", "octocat (GitHub Actions)" the login "octocat", "<ada@example.com>"
+// the address; the actor field of -o json keeps the whole identity.
+func shortIdentity(id string) string {
+	id = strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(id), "(GitHub Actions)"))
+	if name, _, ok := strings.Cut(id, "<"); ok && strings.TrimSpace(name) != "" {
+		return strings.TrimSpace(name)
+	}
+	return strings.Trim(id, "<>")
+}
+
+// commitReasons are the reasons a controller's commit lists, one "- " line each, joined by "; ".
+func commitReasons(body string) string {
+	var out []string
+	for _, line := range strings.Split(body, "\n") {
+		if r, ok := strings.CutPrefix(strings.TrimSpace(line), "- "); ok && r != "" {
+			out = append(out, r)
+		}
+	}
+	return strings.Join(out, "; ")
+}
+
+// maxWhy is how many characters of a reason the history table shows; -o json has all of it.
+const maxWhy = 100
+
+func fitWhy(s string) string {
+	r := []rune(s)
+	if len(r) <= maxWhy {
+		return s
+	}
+	return strings.TrimSpace(string(r[:maxWhy])) + "…"
 }
 
 func sameInt(a, b *int) bool {
@@ -174,17 +221,22 @@ func printHistory(w io.Writer, entries []historyEntry) error {
 		if decision == "" {
 			decision = "-"
 		}
-		why := strings.ReplaceAll(e.Subject, "\t", " ")
-		if e.Override != "" {
-			decision += " (override)"
-			why += " [override: " + strings.ReplaceAll(e.Override, "\t", " ") + "]"
-		}
-		who := e.Author
+		who := e.Who
 		if e.Actor != "" {
-			who = e.Actor + " (via " + e.Author + ")"
+			who = e.Who + " (via " + e.Author + ")"
+		}
+		why := e.Subject
+		if e.Reason != "" {
+			why += ": " + e.Reason
+		}
+		if e.Override != "" {
+			// The override's reason first: the column is cut to fit a terminal.
+			decision += " (override)"
+			why = "[override: " + e.Override + "] " + why
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", e.When.Format(time.RFC3339), who,
-			percentChange(e.From, e.To), percentChange(e.ShadowFrom, e.ShadowTo), decision, e.Commit[:min(8, len(e.Commit))], why)
+			percentChange(e.From, e.To), percentChange(e.ShadowFrom, e.ShadowTo), decision, e.Commit[:min(8, len(e.Commit))],
+			fitWhy(strings.ReplaceAll(why, "\t", " ")))
 	}
 	if err := tw.Flush(); err != nil {
 		return fmt.Errorf("print history: %w", err)

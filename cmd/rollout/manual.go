@@ -55,18 +55,19 @@ func (app *App) pauseCmd() *cobra.Command {
 
 func (app *App) resumeCmd() *cobra.Command {
 	var signed bool
-	var output string
+	var reason, output string
 	cmd := &cobra.Command{
-		Use:   "resume NAME",
+		Use:   "resume NAME [--reason TEXT]",
 		Short: "Resume a paused rollout, as a commit",
 		Long: "resume sets a paused rollout's phase back to Progressing in a commit on the default branch. The\n" +
-			"stage's metrics window starts again, since the paused period does not count.\n\nExample:\n  rollout resume summarizer",
+			"stage's metrics window starts again, since the paused period does not count.\n\nExample:\n  rollout resume summarizer --reason \"freeze over\"",
 		Args: exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return app.operate(cmd.Context(), args[0], reconcile.OpResume, "", signed, output)
+			return app.operate(cmd.Context(), args[0], reconcile.OpResume, reason, signed, output)
 		},
 	}
 	outputFlag(cmd, &output, "one object")
+	cmd.Flags().StringVar(&reason, "reason", "", "why, for the commit message")
 	cmd.Flags().BoolVar(&signed, "signed-commits", false, "make the commit through GitHub's API, so GitHub signs it (GitHub only)")
 	return cmd
 }
@@ -121,7 +122,11 @@ func (app *App) operate(ctx context.Context, name string, op reconcile.Operation
 		if loop.Actor != "" {
 			by = " by " + loop.Actor
 		}
-		fmt.Fprintf(app.Stdout, "%s: %s %d%% → %d%% in %s%s\n", name, op, res.From, res.To, shortHash(res.Commit), by)
+		weight := fmt.Sprintf("%d%% → %d%%", res.From, res.To)
+		if res.From == res.To {
+			weight = fmt.Sprintf("at %d%%", res.To) // pause and resume keep the weight: no arrow between equals
+		}
+		fmt.Fprintf(app.Stdout, "%s: %s %s in %s%s\n", name, op, weight, shortHash(res.Commit), by)
 	}
 	for _, w := range warnings {
 		fmt.Fprintf(app.Stderr, "rollout: warning: %s\n", w)

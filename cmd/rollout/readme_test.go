@@ -251,6 +251,10 @@ func TestReadmeQuickstart(t *testing.T) {
 	if ran < 12 {
 		t.Errorf("only %d quickstart lines ran", ran)
 	}
+	// The example's .gitignore keeps the request records out of the repository.
+	if files, err := exec.Command("git", "--git-dir", remote, "ls-tree", "-r", "--name-only", "HEAD").Output(); err != nil || strings.Contains(string(files), "traffic/") || !strings.Contains(string(files), "rollouts/summarizer.yaml") {
+		t.Errorf("files committed by the quickstart (%v):\n%s", err, files)
+	}
 	code, stdout, stderr := runApp("status", "--repo", remote, "-o", "json")
 	if code != exitOK || !strings.Contains(stdout, "RolledBack") {
 		t.Errorf("status after the quickstart: exit %d\n%s%s\nwant the rollout rolled back by hand", code, stdout, stderr)
@@ -258,13 +262,20 @@ func TestReadmeQuickstart(t *testing.T) {
 	if len(slack) != 1 || !strings.Contains(slack[0], "rollback") {
 		t.Errorf("slack got %q, want one rollback message", slack)
 	}
+	// The rollback's plain verdict the README quotes is the one the notification carries, with how to
+	// try again.
+	for _, m := range regexp.MustCompile("`(error rate …[^`]*)`").FindAllStringSubmatch(strings.ReplaceAll(section, "\n", " "), -1) {
+		if len(slack) == 1 && (!elidedIn(m[1], []string{slack[0]}) || !strings.Contains(slack[0], "to try again")) {
+			t.Errorf("the README's %q is not what the rollback notification says: %s", m[1], slack[0])
+		}
+	}
 	// Issue 15: the quickstart shows real decisions on simulated data: a start, an advance proposal
 	// and a rollback, and history names who paused and resumed.
 	for _, want := range []*regexp.Regexp{
 		regexp.MustCompile(`summarizer +start +0% → 5% +commit the start of stage 0`),
 		regexp.MustCompile(`summarizer +advance +5% → 25% +push rollout/summarizer and propose it`),
 		regexp.MustCompile(`summarizer +rollback +25% → 0% +commit the rollback on the default branch`),
-		regexp.MustCompile(`Ada <ada@example.com> \(via rollout-bot\) .* pause`),
+		regexp.MustCompile(`Ada \(via rollout-bot\) .* pause .*: holiday freeze`),
 	} {
 		if !want.MatchString(printed.String()) {
 			t.Errorf("the quickstart never printed %s:\n%s", want, printed.String())

@@ -11,6 +11,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/rollout-dev/rollout/policy/evidence"
 	"github.com/rollout-dev/rollout/reconcile"
 )
 
@@ -180,6 +181,8 @@ type resultJSON struct {
 	Reasons  []string `json:"reasons"`
 	Warnings []string `json:"warnings"`
 	File     string   `json:"file,omitempty"`
+	// Next says what a person can do next (after a rollback: how to try again); absent otherwise.
+	Next string `json:"next,omitempty"`
 }
 
 func orNull(s string) *string {
@@ -195,7 +198,7 @@ func writeResultsJSON(w io.Writer, rep *reconcile.Report) error {
 	for _, r := range rep.Results {
 		j := resultJSON{Rollout: r.Rollout, Decision: orNull(string(r.Decision)), From: r.From, To: r.To,
 			Commit: orNull(r.Commit), Proposal: orNull(r.Proposal), Effect: r.Effect, Reasons: r.Reasons,
-			Warnings: r.Warnings, File: r.File}
+			Warnings: r.Warnings, File: r.File, Next: r.Next}
 		if j.Reasons == nil {
 			j.Reasons = []string{}
 		}
@@ -231,7 +234,30 @@ func writeResultsText(w io.Writer, rep *reconcile.Report, dryRun bool) error {
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", r.Rollout, decision, weights(r), effect, dash(shortHash(r.Commit)), dash(r.Proposal))
 	}
-	return tw.Flush()
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	return writeNext(w, rep.Results)
+}
+
+// writeNext prints, under a table of rollouts, what a person can do next for those that wait on one.
+func writeNext(w io.Writer, results []reconcile.Result) error {
+	first := true
+	for _, r := range results {
+		if r.Next == "" {
+			continue
+		}
+		if first {
+			if _, err := fmt.Fprintln(w); err != nil {
+				return err
+			}
+			first = false
+		}
+		if _, err := fmt.Fprintf(w, "%s: %s\n", r.Rollout, r.Next); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // writePlanMarkdown prints the plan for a pull request comment, under heading ("": the default
@@ -256,12 +282,17 @@ func writePlanMarkdown(w io.Writer, rep *reconcile.Report, heading, changes stri
 			}
 			fmt.Fprintf(&b, "| %s | %s | %s | %s |\n", mdCell(r.Rollout), dash(string(r.Decision)), weights(r), mdCell(effect))
 		}
+		for _, r := range rep.Results {
+			if r.Next != "" {
+				fmt.Fprintf(&b, "\n**%s**: %s\n", mdCell(r.Rollout), mdCell(r.Next))
+			}
+		}
 	}
 	for _, r := range rep.Results {
 		if r.Evidence == nil {
 			continue
 		}
-		fmt.Fprintf(&b, "\n<details><summary>%s: evidence</summary>\n\n%s\n</details>\n", mdCell(r.Rollout), reconcile.EvidenceMarkdown(*r.Evidence))
+		fmt.Fprintf(&b, "\n<details><summary>%s: evidence</summary>\n\n%s\n</details>\n", mdCell(r.Rollout), evidence.Markdown(*r.Evidence))
 	}
 	_, err := io.WriteString(w, b.String())
 	return err

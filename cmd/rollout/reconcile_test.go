@@ -265,8 +265,13 @@ func TestABadSpecFailsTheRunButNotTheOthers(t *testing.T) {
 func TestManualCommandsOnARealRepository(t *testing.T) {
 	e := newE2E(t)
 	e.reconcile()
-	if code, _, errOut := e.run("pause", "summarizer", "--reason", "freeze"); code != 0 {
+	code, out, errOut := e.run("pause", "summarizer", "--reason", "freeze")
+	if code != 0 {
 		t.Fatalf("pause: %d %s", code, errOut)
+	}
+	// The weight stays: no arrow between equal weights.
+	if !strings.HasPrefix(out, "summarizer: pause at 5% in ") || strings.Contains(out, "→") {
+		t.Errorf("pause printed %q", out)
 	}
 	if !strings.Contains(e.show("main"), "Rollout-Decision: pause") {
 		t.Errorf("pause commit:\n%s", e.show("main"))
@@ -274,8 +279,8 @@ func TestManualCommandsOnARealRepository(t *testing.T) {
 	if code, _, errOut := e.run("pause", "summarizer"); code != exitFailed || !strings.Contains(errOut, "not progressing") {
 		t.Errorf("second pause: %d %s", code, errOut)
 	}
-	if code, _, errOut := e.run("resume", "summarizer"); code != 0 {
-		t.Fatalf("resume: %d %s", code, errOut)
+	if code, out, errOut = e.run("resume", "summarizer"); code != 0 || !strings.HasPrefix(out, "summarizer: resume at 5% in ") {
+		t.Fatalf("resume: %d %q %s", code, out, errOut)
 	}
 	if code, _, errOut := e.run("rollback", "summarizer"); code != exitUsage || !strings.Contains(errOut, "--reason") {
 		t.Errorf("rollback without reason: %d %s", code, errOut)
@@ -283,7 +288,7 @@ func TestManualCommandsOnARealRepository(t *testing.T) {
 	if code, _, _ := e.run("rollback", "nope", "--reason", "x"); code != exitUsage {
 		t.Errorf("unknown rollout: exit %d", code)
 	}
-	code, out, errOut := e.run("rollback", "summarizer", "--reason", "bad summaries")
+	code, out, errOut = e.run("rollback", "summarizer", "--reason", "bad summaries")
 	if code != 0 || !strings.Contains(out, "summarizer: rollback 5% → 0%") {
 		t.Fatalf("rollback: %d %s %s", code, out, errOut)
 	}

@@ -56,6 +56,8 @@ type rolloutStatus struct {
 	LastCommit               *string    `json:"lastCommit"`
 	Proposal                 *string    `json:"proposal"`
 	Error                    *string    `json:"error"`
+	// Next says what a person can do next: after a rollback, how to try again; absent otherwise.
+	Next string `json:"next,omitempty"`
 }
 
 func (app *App) statusRun(ctx context.Context, opts *statusOptions) error {
@@ -93,6 +95,9 @@ func (app *App) statusRun(ctx context.Context, opts *statusOptions) error {
 			if why, changed := rollouts.CanaryChanged(spec); changed {
 				s.Phase = string(rollouts.Pending) // a new canary: the status is the old one's
 				s.Message = why + ": the next tick starts over at stage 0"
+			}
+			if s.Phase == string(rollouts.RolledBack) {
+				s.Next = reconcile.RetryAdvice(doc.Path)
 			}
 			if !st.StageStartedAt.IsZero() {
 				t := st.StageStartedAt
@@ -172,11 +177,18 @@ func (app *App) statusRun(ctx context.Context, opts *statusOptions) error {
 			}
 			note := "-"
 			if len(notes) > 0 {
-				note = strings.Join(notes, "; ")
+				note = fitNote(strings.Join(notes, "; "))
 			}
 			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", s.Rollout, s.Phase, stage, weight, last, proposal, note)
 		}
 		if err := tw.Flush(); err != nil {
+			return err
+		}
+		var next []reconcile.Result
+		for _, s := range out {
+			next = append(next, reconcile.Result{Rollout: s.Rollout, Next: s.Next})
+		}
+		if err := writeNext(app.Stdout, next); err != nil {
 			return err
 		}
 	}
@@ -187,6 +199,19 @@ func (app *App) statusRun(ctx context.Context, opts *statusOptions) error {
 		return app.noSpecs(w.branch)
 	}
 	return nil
+}
+
+// maxNote is how many characters of a note the status table shows, so that a row fits a terminal;
+// -o json has the whole message.
+const maxNote = 60
+
+// fitNote cuts a note to maxNote characters, saying where the rest is.
+func fitNote(s string) string {
+	r := []rune(s)
+	if len(r) <= maxNote {
+		return s
+	}
+	return strings.TrimSpace(string(r[:maxNote])) + "… (-o json for all)"
 }
 
 // legacyBookkeeping recognises the bookkeeping commits of versions that wrote no Rollout-Bookkeeping

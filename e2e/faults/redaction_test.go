@@ -17,8 +17,8 @@ import (
 	"testing"
 
 	"github.com/rollout-dev/rollout/policy"
+	"github.com/rollout-dev/rollout/policy/evidence"
 	gates "github.com/rollout-dev/rollout/policy/gate"
-	"github.com/rollout-dev/rollout/reconcile"
 	"github.com/rollout-dev/rollout/rollouts"
 )
 
@@ -129,7 +129,7 @@ func TestGateAnswersThatEchoTheURLAreRedacted(t *testing.T) {
 	var shown strings.Builder
 	fmt.Fprintf(&shown, "%s\n%v\n", strings.Join(res.Reasons, "\n"), res.Err)
 	if res.Evidence != nil {
-		shown.WriteString(reconcile.EvidenceMarkdown(*res.Evidence))
+		shown.WriteString(evidence.Markdown(*res.Evidence))
 	}
 	if !strings.Contains(shown.String(), "403") {
 		t.Fatalf("the gate's answer is not in the result; the check proves nothing:\n%s", shown.String())

@@ -3,6 +3,7 @@ package demo
 import (
 	"fmt"
 	"io"
+	"regexp"
 	"strings"
 	"unicode"
 
@@ -165,19 +166,27 @@ func brief(reasons []string) string {
 	if len(reasons) <= 2 {
 		return strings.Join(reasons, "; ")
 	}
-	return fmt.Sprintf("%s (+%d more)", strings.Join(reasons[:2], "; "), len(reasons)-2)
+	more := "reasons"
+	if len(reasons) == 3 {
+		more = "reason"
+	}
+	return fmt.Sprintf("%s; and %d more %s", strings.Join(reasons[:2], "; "), len(reasons)-2, more)
 }
 
-// shape is a reason with its numbers taken out: "canary has 12 of 150 requests" and "canary has 40 of
-// 150 requests" are the same wait.
+// shape is a reason with its numbers and its time estimate taken out: "canary has 12 of 150 requests:
+// about 3h more …" and "canary has 40 of 150 requests: about 50m more …" are the same wait.
 func shape(s string) string {
+	s = estimate.ReplaceAllString(s, "")
 	return strings.Map(func(r rune) rune {
-		if unicode.IsDigit(r) || r == '.' {
+		if unicode.IsDigit(r) || r == '.' || r == ',' {
 			return -1
 		}
 		return r
 	}, s)
 }
+
+// estimate is how long a hold says the rest of its requests take.
+var estimate = regexp.MustCompile(`about [^;]*? more at the current traffic`)
 
 // weights is the "from% → to%" part of a proposal title.
 func weights(title string) string {

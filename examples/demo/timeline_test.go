@@ -42,7 +42,7 @@ func TestTimeline(t *testing.T) {
 		"+02h  Apr 16 11:00  a              hold      5%           canary has 10 of 60 requests",
 		"+04h  Apr 16 13:00  a              hold      5%           quality score: too few observations yet",
 		"+05h  Apr 16 14:00  a              rollback  5% → 0%      error rate exceeds",
-		"+07h  Apr 16 16:00  b              hold      0%           one; two (+2 more)",
+		"+07h  Apr 16 16:00  b              hold      0%           one; two; and 2 more reasons",
 		"+08h  Jan  1 00:00  b              error                  push main: remote moved",
 	}
 	if strings.Join(lines, "\n") != strings.Join(want, "\n") {
@@ -76,6 +76,7 @@ func TestShapeIgnoresCounts(t *testing.T) {
 		same bool
 	}{
 		{"canary has 12 of 150 requests", "canary has 140 of 150 requests", true},
+		{"canary has 12 of 1,500 requests: about 3h more at the current traffic", "canary has 1,140 of 1,500 requests: about 40m more at the current traffic", true},
 		{"minDuration 4h not reached (1h so far)", "minDuration 4h not reached (3h so far)", true},
 		{"error rate 1.2% is not yet shown", "error rate 3.4% is not yet shown", true},
 		{"canary has 12 of 150 requests", "quality score: no data for the canary", false},

@@ -19,10 +19,10 @@ func cost(d policy.Decision) []string {
 			policy.FormatDollars(c.Interval.Low), policy.FormatDollars(c.Interval.High))
 	}
 	line := fmt.Sprintf("\n### Cost\n\nThe canary costs %s a request against stable's cost; at the rollout's measured traffic (%s requests a day) that projects to %s",
-		policy.FormatDollars(p.ExtraPerRequest), thousands(int64(math.Round(p.RequestsPerDay))), at(p.Next))
+		policy.FormatDollars(p.ExtraPerRequest), policy.FormatCount(int64(math.Round(p.RequestsPerDay))), at(p.Next))
 	if p.Next.Weight != 100 {
 		line += "; " + at(p.Full)
 	}
-	line += fmt.Sprintf(". Intervals are always-valid, each end one-sided at %s.\n", confidence(p.Next.Interval.LowConfidence))
+	line += fmt.Sprintf(". Intervals: %s.\n", p.Next.Interval.Label())
 	return []string{line}
 }

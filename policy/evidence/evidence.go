@@ -1,6 +1,8 @@
 // Package evidence renders the judge's evidence for one rollout as the Markdown body of a pull request:
 // the decision and its reasons, a table of every rule (stable, canary, change, interval, verdict), the
-// sample sizes, the stage timeline and mermaid charts GitHub draws.
+// sample sizes, the stage timeline and mermaid charts GitHub draws. Its evidence table (Rows) is the
+// only one: `evaluate`'s terminal table (TextTable), the pull request body and `plan --format markdown`
+// (MarkdownTable, Markdown) print the same columns with the same units and separators.
 //
 // The body is built for an audience that did not write its inputs: every string that comes from a spec
 // or from a metrics source is escaped against Markdown and HTML, and the body stays within GitHub's
@@ -157,43 +159,17 @@ func reasons(d policy.Decision) []string {
 	return out
 }
 
-var verdictIcon = map[policy.Verdict]string{policy.Pass: "✅ pass", policy.Fail: "❌ fail", policy.Inconclusive: "⏳ inconclusive"}
-
 func table(d policy.Decision) []string {
 	if len(d.Metrics) == 0 {
 		return nil
 	}
-	out := []string{"\n### Evidence\n\n| metric | stable | canary | change | interval | limit | verdict |\n|---|---:|---:|---:|---|---|---|\n"}
+	head := "\n### Evidence\n\n"
 	if d.SampleRatioMismatch {
-		out[0] = "\n### Evidence\n\n> **Sample ratio mismatch**: the canary's share of traffic is not the one the spec sets, so this evidence cannot be trusted.\n\n" +
-			strings.TrimPrefix(out[0], "\n### Evidence\n\n")
+		head += "> **Sample ratio mismatch**: the canary's share of traffic is not the one the spec sets, so this evidence cannot be trusted.\n\n"
 	}
-	for _, m := range d.Metrics {
-		stable, canary, chg := number(m.Stable.Value, m.Stable.N), number(m.Canary.Value, m.Canary.N), change(m.Stable, m.Canary)
-		if m.Advisory {
-			out = append(out, fmt.Sprintf("| %s | %s | %s | %s | — | %s | ℹ️ advisory |\n", Text(m.Name), stable, canary, chg, limits(m.Rule)))
-			continue
-		}
-		// One row per limit, each interval on its limit's own scale: a relative interval never sits
-		// next to an absolute limit.
-		if len(m.Limits) > 0 {
-			for _, l := range m.Limits {
-				out = append(out, fmt.Sprintf("| %s | %s | %s | %s | %s | %s | %s |\n", Text(m.Name), stable, canary, chg,
-					intervalCell(m.Rule, l.Interval), Text(l.Limit), verdictCell(l.Verdict)))
-			}
-			continue
-		}
-		out = append(out, fmt.Sprintf("| %s | %s | %s | %s | %s | %s | %s |\n", Text(m.Name), stable,
-			canary, chg, intervalCell(m.Rule, m.Interval), limits(m.Rule), verdictCell(m.Verdict)))
-	}
-	labelled := false
-	for _, m := range d.Metrics {
-		for _, l := range m.Limits {
-			labelled = labelled || l.Interval != nil && (l.Interval.LowConfidence > 0 || l.Interval.HighConfidence > 0)
-		}
-	}
-	if labelled {
-		out = append(out, "\nIntervals are always-valid (they hold at every tick at once); each end has its own one-sided confidence, shown in brackets: the end that could show a limit broken is the rollback test's (1 − confidence, split over the limits), the other the advance test's (advanceConfidence). Relative intervals are of canary ÷ stable − 1.\n")
+	out := []string{head + MarkdownTable(nil)}
+	for _, r := range Rows(d) {
+		out = append(out, strings.TrimPrefix(MarkdownTable([]Row{r}), MarkdownTable(nil)))
 	}
 	var details []string
 	for _, m := range d.Metrics {
@@ -201,80 +177,24 @@ func table(d policy.Decision) []string {
 			details = append(details, "- **"+Text(m.Name)+"**: "+Text(m.Reason)+"\n")
 		}
 	}
-	if len(details) > 0 {
-		out = append(out, "\n<details><summary>What each rule found</summary>\n\n")
+	var levels []string
+	for _, m := range d.Metrics {
+		for _, l := range m.Limits {
+			if iv := l.Interval; iv != nil && (iv.LowConfidence > 0 || iv.HighConfidence > 0) {
+				levels = append(levels, fmt.Sprintf("- **%s** %s: %s\n", Text(m.Name), cell(limitCell(m.Name, m.Rule, l.Limit)), cell(iv.Label())))
+			}
+		}
+	}
+	if len(details) > 0 || len(levels) > 0 {
+		out = append(out, "\n<details><summary>What each rule found, and how sure</summary>\n\n")
 		out = append(out, details...)
+		if len(levels) > 0 {
+			out = append(out, "\nIntervals are always-valid confidence sequences: they hold at every tick at once, so looking every hour does not inflate the error. Each end has its own one-sided confidence: the end that could show a limit broken is the rollback test's (1 − confidence, split over the limits), the other the advance test's (advanceConfidence). Relative intervals are of canary ÷ stable − 1.\n\n")
+			out = append(out, levels...)
+		}
 		out = append(out, "\n</details>\n")
 	}
 	return out
-}
-
-func verdictCell(v policy.Verdict) string {
-	if icon, ok := verdictIcon[v]; ok {
-		return icon
-	}
-	return Text(string(v))
-}
-
-// intervalCell shows an interval on its own scale with the confidence of each end.
-func intervalCell(r rollouts.Rule, iv *policy.Interval) string {
-	if iv == nil {
-		return "—"
-	}
-	cell := fmt.Sprintf("%s … %s", intervalNumber(r, iv, iv.Low), intervalNumber(r, iv, iv.High))
-	if iv.LowConfidence > 0 || iv.HighConfidence > 0 {
-		cell += fmt.Sprintf(" (%s / %s)", confidence(iv.LowConfidence), confidence(iv.HighConfidence))
-	}
-	return cell
-}
-
-func confidence(c float64) string {
-	return strings.TrimSuffix(strings.TrimRight(strconv.FormatFloat(c*100, 'f', 2, 64), "0"), ".") + "%"
-}
-
-func number(v float64, n int64) string {
-	if n == 0 {
-		return "no data"
-	}
-	return fmt.Sprintf("%s (n=%s)", formatFloat(v), thousands(n))
-}
-
-func change(stable, canary policy.ArmValue) string {
-	if stable.N == 0 || canary.N == 0 || stable.Value == 0 {
-		return "—"
-	}
-	return percent(canary.Value/stable.Value - 1)
-}
-
-// intervalNumber shows a bound on the interval's scale: a relative change or a value. An interval that
-// does not say its scale is read from the rule's kind.
-func intervalNumber(r rollouts.Rule, iv *policy.Interval, v float64) string {
-	relative := iv.Scale == policy.ScaleRelative ||
-		iv.Scale == "" && r.Max == nil && r.Min == nil && (r.MaxIncrease != nil || r.MaxDecrease != nil)
-	if relative {
-		return percent(v)
-	}
-	return formatFloat(v)
-}
-
-func limits(r rollouts.Rule) string {
-	var parts []string
-	if r.Max != nil {
-		parts = append(parts, "≤ "+formatFloat(*r.Max))
-	}
-	if r.Min != nil {
-		parts = append(parts, "≥ "+formatFloat(*r.Min))
-	}
-	if r.MaxIncrease != nil {
-		parts = append(parts, "increase ≤ "+strings.TrimPrefix(percent(float64(*r.MaxIncrease)), "+"))
-	}
-	if r.MaxDecrease != nil {
-		parts = append(parts, "decrease ≤ "+strings.TrimPrefix(percent(float64(*r.MaxDecrease)), "+"))
-	}
-	if len(parts) == 0 {
-		return "—"
-	}
-	return strings.Join(parts, ", ")
 }
 
 func samples(d policy.Decision) []string {
@@ -286,7 +206,7 @@ func samples(d policy.Decision) []string {
 		return nil
 	}
 	out := fmt.Sprintf("\nSample sizes in this stage's window: stable %s, canary %s (the most observations of any metric).\n",
-		thousands(stable), thousands(canary))
+		policy.FormatCount(stable), policy.FormatCount(canary))
 	switch d.Unit {
 	case policy.UnitKey:
 		out += "\nUnit: the assignment key. Variances are computed over keys, so one user's many requests count as one correlated unit.\n"
@@ -298,7 +218,7 @@ func samples(d policy.Decision) []string {
 			w.From.UTC().Format(time.RFC3339), w.To.UTC().Format(time.RFC3339))
 	}
 	if d.NotRandomised > 0 {
-		out += fmt.Sprintf("\n%s requests of keys matched by assignment.include or exclude (not randomised) are left out of both arms.\n", thousands(d.NotRandomised))
+		out += fmt.Sprintf("\n%s requests of keys matched by assignment.include or exclude (not randomised) are left out of both arms.\n", policy.FormatCount(d.NotRandomised))
 	}
 	return []string{out}
 }
@@ -446,42 +366,6 @@ func legacyLimitUse(m policy.RuleResult) (float64, bool) {
 		return 0, false
 	}
 	return math.Min(math.Max(u*100, 0), 300), true
-}
-
-func formatFloat(v float64) string {
-	switch {
-	case math.IsNaN(v):
-		return "—"
-	case math.IsInf(v, 1):
-		return "∞"
-	case math.IsInf(v, -1):
-		return "−∞"
-	}
-	return strconv.FormatFloat(v, 'g', 4, 64)
-}
-
-func percent(v float64) string {
-	switch {
-	case math.IsNaN(v):
-		return "—"
-	case math.IsInf(v, 1):
-		return "+∞"
-	case math.IsInf(v, -1):
-		return "−∞"
-	}
-	s := strconv.FormatFloat(v*100, 'f', 1, 64) + "%"
-	if v > 0 {
-		s = "+" + s
-	}
-	return s
-}
-
-func thousands(n int64) string {
-	s := strconv.FormatInt(n, 10)
-	for i := len(s) - 3; i > 0 && s[i-1] != '-'; i -= 3 {
-		s = s[:i] + "," + s[i:]
-	}
-	return s
 }
 
 // maxText bounds one escaped string, so that no single value crowds out the rest.

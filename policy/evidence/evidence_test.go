@@ -171,9 +171,12 @@ func BenchmarkRender(b *testing.B) {
 	}
 }
 
+// signedInterval is a relative interval's cell: both ends a signed change.
+var signedInterval = regexp.MustCompile(`\| [+-][\d.]+% … [+-][\d.]+% \|`)
+
 // TestRenderJudgedEvidence renders what the judge really decides on a small canary whose rule has both
 // max and maxIncrease, next to an advisory value: each limit gets its own row with an interval on its
-// own scale and the confidence of each end, no relative interval reaches below -100%, and the chart
+// own scale and, in the details, the confidence of each end, no relative interval reaches below -100%, and the chart
 // never divides one scale by the other.
 func TestRenderJudgedEvidence(t *testing.T) {
 	s := spec()
@@ -207,8 +210,8 @@ func TestRenderJudgedEvidence(t *testing.T) {
 	}
 	for _, line := range strings.Split(got, "\n") {
 		if strings.HasPrefix(line, "| error\\_rate") {
-			rel := strings.Contains(line, "maxIncrease 50%")
-			if rel != strings.Contains(line, "% … ") {
+			rel := strings.Contains(line, "maxIncrease +50%")
+			if rel != signedInterval.MatchString(line) {
 				t.Errorf("a row mixes scales: %s", line)
 			}
 		}
@@ -216,9 +219,56 @@ func TestRenderJudgedEvidence(t *testing.T) {
 	if regexp.MustCompile(`-[1-9]\d\d(\.\d+)?% …|−∞ …`).MatchString(got) {
 		t.Errorf("an interval reaches below -100%%:\n%s", got)
 	}
-	for _, want := range []string{"ℹ️ advisory", "Unit: request", "12 requests of keys matched", "(99.17% / 80%)"} {
+	for _, want := range []string{"ℹ️ advisory", "Unit: request", "12 requests of keys matched", "lower end at 99.2%, upper at 80%"} {
 		if !strings.Contains(got, want) {
 			t.Errorf("body does not say %q", want)
 		}
+	}
+}
+
+// TestOneTableEverywhere: the terminal table, the pull request body and the plan comment print the
+// same rows, cell for cell: the same columns, units and separators.
+func TestOneTableEverywhere(t *testing.T) {
+	d := policy.Decision{Rollout: "summarizer", Action: policy.Hold, Current: policy.Step{Stage: 1, Weight: 5}, Metrics: metrics()}
+	rows := evidence.Rows(d)
+	if len(rows) != len(d.Metrics) {
+		t.Fatalf("%d rows for %d one-limit rules", len(rows), len(d.Metrics))
+	}
+	text := evidence.TextTable(rows)
+	body := evidence.Render(evidence.Input{Spec: spec(), Decision: d})
+	plan := evidence.Markdown(d)
+	if !strings.HasPrefix(text, "METRIC  ") || !strings.Contains(text, "CHANGE") || !strings.Contains(text, "LIMIT") {
+		t.Errorf("terminal heading lacks the columns:\n%s", text)
+	}
+	for _, r := range rows {
+		for _, c := range []string{r.Stable, r.Canary, r.Change, r.Interval, r.Limit} {
+			if !strings.Contains(text, c) {
+				t.Errorf("terminal table lacks %q:\n%s", c, text)
+			}
+			for name, md := range map[string]string{"body": body, "plan": plan} {
+				if !strings.Contains(md, c) {
+					t.Errorf("%s lacks %q:\n%s", name, c, md)
+				}
+			}
+		}
+	}
+	for _, want := range []string{"1.18% (n=2,533)", "845 ms (n=2,533)", "maxIncrease +50%, max 2%", "-2% … +41%"} {
+		if !strings.Contains(text, want) {
+			t.Errorf("terminal table lacks %q:\n%s", want, text)
+		}
+	}
+	if !strings.Contains(body, evidence.MarkdownTable(rows)) || !strings.Contains(plan, evidence.MarkdownTable(rows)) {
+		t.Errorf("the body and the plan do not print the same table:\n%s\n---\n%s", body, plan)
+	}
+}
+
+// TestMarkdownReasonsAreInert: a reason in the plan comment cannot open a block, a tag, a link or a
+// mention.
+func TestMarkdownReasonsAreInert(t *testing.T) {
+	d := policy.Decision{Rollout: "s", Action: policy.Hold, Reasons: []string{"1. <script>@team [x](https://evil.example) *b* | `c`"}}
+	got := evidence.Markdown(d)
+	want := "- &#8203;1. &lt;script&gt;@\u200bteam \\[x\\](https://evil.example) \\*b\\* \\| \\`c\\`\n"
+	if !strings.Contains(got, want) {
+		t.Errorf("Markdown =\n%s\nwant the line %q", got, want)
 	}
 }

@@ -168,6 +168,8 @@ type webhookEvent struct {
 	Commit   string   `json:"commit"`
 	Proposal string   `json:"proposal,omitempty"`
 	Evidence string   `json:"evidence,omitempty"`
+	// Next says how to try again after a rollback; absent for other events.
+	Next string `json:"next,omitempty"`
 }
 
 func webhookPayload(ev reconcile.Event) webhookEvent {
@@ -176,7 +178,7 @@ func webhookPayload(ev reconcile.Event) webhookEvent {
 		reasons = []string{}
 	}
 	return webhookEvent{Rollout: ev.Rollout, Event: eventOf(ev), Decision: ev.Decision, From: ev.From, To: ev.To, Reasons: reasons,
-		Commit: ev.Commit, Proposal: ev.Proposal, Evidence: ev.Evidence}
+		Commit: ev.Commit, Proposal: ev.Proposal, Evidence: ev.Evidence, Next: ev.Next}
 }
 
 // eventOf is ev's event, for an Event made before events were named: its decision (rollback, alert).
@@ -225,6 +227,9 @@ func (d *Dispatcher) slackMessage(ev reconcile.Event) slack {
 	var b strings.Builder
 	for _, r := range ev.Reasons {
 		fmt.Fprintf(&b, "• %s\n", slackEscape(r))
+	}
+	if ev.Next != "" {
+		fmt.Fprintf(&b, "Next: %s\n", slackEscape(ev.Next))
 	}
 	var links []string
 	if ev.Proposal != "" {

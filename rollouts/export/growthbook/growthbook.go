@@ -7,7 +7,9 @@
 //   - otherwise a forced stable rule for the exclude globs, then a forced canary rule for the include
 //     globs (globs become anchored $regex conditions on the hash attribute, so exclusion wins), then an
 //     experiment rule with hashAttribute = assignment.key, seed = salt, hashVersion 2 and explicit
-//     ranges: canary [0, W/100), stable [W/100, 1), which is Hash(salt, key) < W/100 exactly.
+//     ranges: canary [0, W/100), stable [W/100, 1), which is Hash(salt, key) < W/100 exactly; a rollout
+//     with assignment.namespace gets GrowthBook's namespace [name, start, end] of its slice and the
+//     range of rollouts.Assigner's CanaryThreshold, so the SDKs keep its canary apart from the others'.
 //
 // Shadow traffic (mirroring) has no GrowthBook equivalent; Build says so in the feature's description
 // and in its warnings. GrowthBook's Python SDK hashes code points where its JavaScript SDK (and
@@ -61,6 +63,9 @@ type Rule struct {
 	HashAttribute string       `json:"hashAttribute,omitempty"`
 	Seed          string       `json:"seed,omitempty"`
 	HashVersion   int          `json:"hashVersion,omitempty"`
+	// Namespace is GrowthBook's [name, start, end]: the experiment applies only to keys whose
+	// namespace hash falls in [start, end) (rollouts.NamespaceSlice).
+	Namespace []any `json:"namespace,omitempty"`
 	// DisableStickyBucketing keeps an SDK configured with a sticky-bucket service on the hash, so that
 	// a weight change moves exactly the keys `rollout assign` moves.
 	DisableStickyBucketing bool `json:"disableStickyBucketing,omitempty"`
@@ -143,7 +148,12 @@ func FeatureOf(s *rollouts.Spec) (Feature, []string, error) {
 		v := canary
 		f.Rules = append(f.Rules, Rule{ID: s.Name + "-empty-key", Condition: map[string]any{attr: ""}, Force: &v})
 	}
-	w := float64(s.Traffic.Weight) / 100
+	w := s.Assigner().CanaryThreshold()
+	var namespace []any
+	if ns, ok := s.Namespace(); ok {
+		namespace = []any{ns.Name, ns.Start, ns.End}
+		f.Description += fmt.Sprintf("; namespace %s [%g, %g): no key of it is in another canary of the namespace", ns.Name, ns.Start, ns.End)
+	}
 	f.Rules = append(f.Rules, Rule{
 		ID:            s.Name + "-split",
 		Key:           s.Name,
@@ -154,6 +164,7 @@ func FeatureOf(s *rollouts.Spec) (Feature, []string, error) {
 		HashAttribute: attr,
 		Seed:          s.Assignment.Salt,
 		HashVersion:   2,
+		Namespace:     namespace,
 
 		DisableStickyBucketing: true,
 	})

@@ -71,11 +71,36 @@ stages: [{weight: 5}]
 		}
 		specs = append(specs, s)
 	}
+	// Three rollouts of one namespace: each in its own slice, two with globs.
+	for i, w := range []int{10, 33, 20} {
+		src := fmt.Sprintf(`apiVersion: rollout/v1
+kind: Rollout
+name: ns%d
+stable: {model: model-a, prompt: prompts/a.md}
+canary: {model: model-c%d, prompt: prompts/a.md}
+traffic: {weight: %d, shadow: 10}
+assignment:
+  key: user_id
+  salt: ns-ü-%d
+  namespace: summarizer-ü
+stages: [{weight: 5}]
+`, i, i, w, i)
+		s, problems := rollouts.Parse(fmt.Sprintf("ns%d.yaml", i), []byte(src))
+		if s == nil {
+			t.Fatalf("parse: %v", problems)
+		}
+		if i > 0 {
+			s.Assignment.Exclude, s.Assignment.Include = parityExclude[:3], parityInclude[:2]
+		}
+		specs = append(specs, s)
+	}
+	rollouts.ResolveNamespaces(specs)
 	return specs
 }
 
 // TestParityWithGrowthBookSDK evaluates every feature of the exported payload for 10,000 keys with the
-// real GrowthBook TypeScript SDK and requires exactly the variants rollouts.Assigner chooses.
+// real GrowthBook TypeScript SDK and requires exactly the variants rollouts.Assigner chooses, for
+// rollouts with and without a namespace (GrowthBook's namespace [name, start, end]).
 func TestParityWithGrowthBookSDK(t *testing.T) {
 	dir := nodeModules(t)
 	specs := paritySpecs(t)
