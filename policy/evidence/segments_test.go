@@ -48,7 +48,7 @@ func TestRenderWorstSegment(t *testing.T) {
 	if got != string(want) {
 		t.Errorf("body differs from %s (run go test -update and review the diff):\n%s", golden, got)
 	}
-	if !strings.Contains(got, "| error\\_rate | `language=de` |") {
+	if !strings.Contains(got, "| error\\_rate in language\\=de | 1% (n=2,000) | 10% (n=100) |") {
 		t.Errorf("no worst-segment row for language=de:\n%s", got)
 	}
 }

@@ -121,9 +121,11 @@ type Daemon struct {
 	conns      prometheus.Gauge
 	rollouts   *rolloutGauges
 
-	mu      sync.Mutex
-	running map[string]bool
-	healthy error
+	mu sync.Mutex
+	// mainListener is the main listener once Run serves it (guarded by mu).
+	mainListener *fairListener
+	running      map[string]bool
+	healthy      error
 }
 
 func (d *Daemon) init() {
@@ -208,6 +210,9 @@ func (d *Daemon) Run(ctx context.Context) error {
 	d.addr <- ln.Addr()
 	d.healthAddr <- healthLn.Addr()
 	srv := d.server(ln, orDefault(d.MaxConns, DefaultMaxConns), d.handler(), d.conns)
+	d.mu.Lock()
+	d.mainListener = srv.ln
+	d.mu.Unlock()
 	health := d.server(healthLn, healthMaxConns, d.healthHandler(), nil)
 	healthServed := make(chan error, 1)
 	go func() { healthServed <- health.srv.Serve(health.ln) }()

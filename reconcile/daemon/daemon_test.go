@@ -452,11 +452,14 @@ func TestProbesCannotBeStarved(t *testing.T) {
 			t.Fatal(err)
 		}
 		var idle []net.Conn
-		for range slots {
+		for i := range slots {
 			c := dial(addr2)
 			if code := get(c, "/healthz"); code != http.StatusOK {
 				t.Fatalf("keep-alive client: %d", code)
 			}
+			// The server marks a connection idle after the client has its answer: wait for it, so
+			// that the order in which they turned idle is the order of idle.
+			waitIdle(t, d2, i+1)
 			idle = append(idle, c)
 		}
 		waitConns(t, d2, slots)
@@ -471,6 +474,24 @@ func TestProbesCannotBeStarved(t *testing.T) {
 
 // waitConns waits until the daemon's main listener serves n connections (the server counts a
 // connection once its goroutine runs), failing at the test's deadline rather than sleeping.
+// waitIdle waits until n connections of d's main listener are idle keep-alives.
+func waitIdle(t *testing.T, d *Daemon, n int) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		d.mu.Lock()
+		ln := d.mainListener
+		d.mu.Unlock()
+		if ln != nil && ln.idleConns() >= n {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("fewer than %d idle connections", n)
+		}
+		runtime.Gosched()
+	}
+}
+
 func waitConns(t *testing.T, d *Daemon, n int) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)

@@ -124,3 +124,10 @@ func (c *fairConn) Close() error {
 	})
 	return err
 }
+
+// idleConns is the number of idle keep-alive connections.
+func (l *fairListener) idleConns() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return len(l.idle)
+}
