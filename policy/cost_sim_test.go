@@ -54,23 +54,14 @@ func costRun(t *testing.T, seed uint64, costFactor float64) (int, policy.Decisio
 		if err := synth.WriteJSONL(&buf, spec, opts); err != nil {
 			t.Fatal(err)
 		}
-		advanced := false
-		for h := 1; h <= 12 && !advanced; h++ {
-			now := start.Add(time.Duration(h) * time.Hour)
-			q, _ := policy.QueryFor(spec, now)
-			st, err := (&jsonl.Source{}).Read(context.Background(), bytes.NewReader(buf.Bytes()), q)
-			if err != nil {
-				t.Fatal(err)
-			}
-			d = policy.Judge(spec, policy.Evidence{Stats: st}, now)
-			switch d.Action {
-			case policy.Rollback:
-				return stage, d
-			case policy.Advance:
-				advanced, start = true, now
-			}
-		}
-		if !advanced {
+		var now time.Time
+		d, now = judgeHourly(t, spec, buf.Bytes(), start, 12)
+		switch d.Action {
+		case policy.Rollback:
+			return stage, d
+		case policy.Advance:
+			start = now
+		default:
 			return -1, d
 		}
 	}

@@ -2,12 +2,10 @@ package policy_test
 
 import (
 	"bytes"
-	"context"
 	"testing"
 	"time"
 
 	"github.com/rollout-dev/rollout/policy"
-	"github.com/rollout-dev/rollout/policy/source/jsonl"
 	"github.com/rollout-dev/rollout/policy/source/synth"
 	"github.com/rollout-dev/rollout/rollouts"
 )
@@ -47,20 +45,7 @@ func pairwiseRun(t *testing.T, seed uint64, winRate float64) policy.Decision {
 	if err := synth.WriteJSONL(&buf, spec, opts); err != nil {
 		t.Fatal(err)
 	}
-	src := &jsonl.Source{}
-	var d policy.Decision
-	for h := 1; h <= 24; h++ {
-		now := trafficStart.Add(time.Duration(h) * time.Hour)
-		q, _ := policy.QueryFor(spec, now)
-		st, err := src.Read(context.Background(), bytes.NewReader(buf.Bytes()), q)
-		if err != nil {
-			t.Fatal(err)
-		}
-		d = policy.Judge(spec, policy.Evidence{Stats: st}, now)
-		if d.Action == policy.Advance || d.Action == policy.Rollback {
-			return d
-		}
-	}
+	d, _ := judgeHourly(t, spec, buf.Bytes(), trafficStart, 24)
 	return d
 }
 

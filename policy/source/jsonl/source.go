@@ -267,6 +267,17 @@ func getGzipReader(r io.Reader) (*gzip.Reader, error) {
 // time order, the statistics need a second pass: r must then be an io.Seeker (as *os.File and
 // *bytes.Reader are), else Read returns ErrNeedsSeek.
 func (s *Source) Read(ctx context.Context, r io.Reader, q policy.Query) (*policy.Stats, error) {
+	all, err := s.ReadWindows(ctx, r, q, []policy.Window{q.Window})
+	if err != nil {
+		return nil, err
+	}
+	return all[0], nil
+}
+
+// ReadWindows is StatsWindows over r: what Read returns for q (whose own Window is ignored) over each
+// of windows, in order, from one read of r, and a second one, which needs r to seek, only when records
+// out of time order call for it.
+func (s *Source) ReadWindows(ctx context.Context, r io.Reader, q policy.Query, windows []policy.Window) ([]*policy.Stats, error) {
 	if q.Rollout == "" {
 		return nil, ErrNoRollout
 	}
@@ -280,11 +291,7 @@ func (s *Source) Read(ctx context.Context, r io.Reader, q policy.Query) (*policy
 		}
 		return r, func() {}, nil
 	}
-	all, err := s.read(ctx, r, q, []policy.Window{q.Window}, rewind)
-	if err != nil {
-		return nil, err
-	}
-	return all[0], nil
+	return s.read(ctx, r, q, windows, rewind)
 }
 
 // ErrNeedsSeek is returned by Read for records out of time order around the first canary record
