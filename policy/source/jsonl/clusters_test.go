@@ -105,17 +105,7 @@ func TestStatsMatchSimulatedTraffic(t *testing.T) {
 // file in time order: the second pass finds the stable records after the first canary record.
 func TestStatsOutOfOrder(t *testing.T) {
 	reqs, content, q := simulated(t)
-	var requests, late [][]byte
-	for _, r := range reqs {
-		line := synth.AppendJSON(nil, r)
-		if r.Late {
-			late = append(late, line)
-		} else {
-			requests = append(requests, line)
-		}
-	}
-	rand.New(rand.NewPCG(1, 2)).Shuffle(len(requests), func(i, j int) { requests[i], requests[j] = requests[j], requests[i] })
-	shuffled := append(bytes.Join(requests, nil), bytes.Join(late, nil)...)
+	shuffled := shuffledRequests(reqs, rand.New(rand.NewPCG(1, 2)))
 	want, err := (&Source{}).Read(context.Background(), bytes.NewReader(content), q)
 	if err != nil {
 		t.Fatal(err)
@@ -150,6 +140,22 @@ func TestStatsOutOfOrder(t *testing.T) {
 			t.Errorf("%s: %d/%d requests, want %d/%d", filepath.Base(p), fromFile.Stable.Requests, fromFile.Canary.Requests, want.Stable.Requests, want.Canary.Requests)
 		}
 	}
+}
+
+// shuffledRequests is reqs as JSON Lines with the requests in an order rng draws, their late records
+// after them all: a file out of time order around its first canary record.
+func shuffledRequests(reqs []synth.Request, rng *rand.Rand) []byte {
+	var requests, late [][]byte
+	for _, r := range reqs {
+		line := synth.AppendJSON(nil, r)
+		if r.Late {
+			late = append(late, line)
+		} else {
+			requests = append(requests, line)
+		}
+	}
+	rng.Shuffle(len(requests), func(i, j int) { requests[i], requests[j] = requests[j], requests[i] })
+	return append(bytes.Join(requests, nil), bytes.Join(late, nil)...)
 }
 
 func TestStatsWithoutCanaryRecords(t *testing.T) {

@@ -1,7 +1,6 @@
 package jsonl
 
 import (
-	"bytes"
 	"context"
 	"math/rand/v2"
 	"os"
@@ -19,17 +18,7 @@ import (
 // (where some windows need their second pass and others do not).
 func TestStatsWindowsMatchOneByOne(t *testing.T) {
 	reqs, content, q := simulated(t)
-	var requests, late [][]byte
-	for _, r := range reqs {
-		line := synth.AppendJSON(nil, r)
-		if r.Late {
-			late = append(late, line)
-		} else {
-			requests = append(requests, line)
-		}
-	}
-	rand.New(rand.NewPCG(3, 4)).Shuffle(len(requests), func(i, j int) { requests[i], requests[j] = requests[j], requests[i] })
-	shuffled := append(bytes.Join(requests, nil), bytes.Join(late, nil)...)
+	shuffled := shuffledRequests(reqs, rand.New(rand.NewPCG(3, 4)))
 	end := simStart.Add(10 * time.Hour)
 	windows := []policy.Window{
 		{From: simStart, To: end},                     // the stage's window
