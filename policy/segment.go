@@ -105,12 +105,22 @@ func TopSegmentValues(counts map[string]int64) []string {
 // Stats.Segments, those of each value src reports for each attribute (src asked again with the value
 // as a Filter, from the pooled window's start). A segment query that fails fails the whole answer: a
 // metrics outage never advances. A query without Segments goes to src unchanged.
-func WithSegments(src Source) Source { return segmentSource{src} }
+func WithSegments(src Source) Source { return segmentSource{pooled: src, each: src} }
 
-type segmentSource struct{ src Source }
+// ForTick returns the source a tick judges with: src's statistics of the stage's window and of its
+// recent windows (WithRecent), late metrics over the requests old enough (WithMaturity), and each
+// segment's statistics (WithSegments). Segments are judged over the whole window only, so a segment's
+// query skips the recent windows: one query a segment, not one per window.
+func ForTick(src Source) Source {
+	matured := WithMaturity(src)
+	return segmentSource{pooled: WithRecent(matured), each: matured}
+}
+
+// segmentSource asks pooled for the query's statistics and each for a segment's.
+type segmentSource struct{ pooled, each Source }
 
 func (s segmentSource) Stats(ctx context.Context, q Query) (*Stats, error) {
-	st, err := s.src.Stats(ctx, q)
+	st, err := s.pooled.Stats(ctx, q)
 	if err != nil || st == nil || len(q.Segments) == 0 {
 		return st, err
 	}
@@ -122,7 +132,7 @@ func (s segmentSource) Stats(ctx context.Context, q Query) (*Stats, error) {
 			if !st.From.IsZero() && st.From.After(sq.Window.From) {
 				sq.Window.From = st.From
 			}
-			ss, err := s.src.Stats(ctx, sq)
+			ss, err := s.each.Stats(ctx, sq)
 			if err != nil {
 				return nil, fmt.Errorf("segment %s=%s: %w", name, v, err)
 			}

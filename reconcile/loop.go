@@ -919,10 +919,9 @@ func (l *Loop) decide(ctx context.Context, t *tick, spec *rollouts.Spec, now tim
 			src, err = l.Sources(spec)
 		}
 		if err == nil {
-			// The recent windows catch a regression that begins mid-stage (policy.WithRecent); late
-			// metrics are read over requests older than their maturity window (policy.WithMaturity);
-			// each segment's statistics come from one more query (policy.WithSegments).
-			ev.Stats, err = l.stats(ctx, policy.WithSegments(policy.WithRecent(policy.WithMaturity(src))), q)
+			// The stage's window with its recent windows, late metrics over matured requests, and
+			// each segment (policy.ForTick).
+			ev.Stats, err = l.stats(ctx, policy.ForTick(src), q)
 		}
 		if err != nil {
 			ev.Stats, ev.Err = nil, fmt.Errorf("metrics source: %w", err)

@@ -130,7 +130,7 @@ func (app *App) evaluate(ctx context.Context, opts *evaluateOptions) error {
 		if err != nil {
 			return fmt.Errorf("open metrics source: %w", err)
 		}
-		ev.Stats, ev.Err = policy.WithSegments(policy.WithRecent(policy.WithMaturity(source))).Stats(ctx, q)
+		ev.Stats, ev.Err = policy.ForTick(source).Stats(ctx, q)
 	}
 	d := policy.Judge(spec, ev, now)
 	noData := metricsWithoutData(d, spec.Metrics.Schema)
