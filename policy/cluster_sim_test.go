@@ -1,6 +1,7 @@
 package policy
 
 import (
+	"github.com/rollout-dev/rollout/internal/race"
 	"math"
 	"math/rand/v2"
 	"slices"
@@ -171,13 +172,10 @@ func poisson(rng *rand.Rand, mean float64) int {
 }
 
 // simRunsClustered is the number of simulated rollouts per clustered scenario: enough to tell 5% from
-// 10% in the normal suite; fewer under -short and the race detector, still enough for the rates.
+// 10% in the normal suite; fewer under -short, still enough for the rates.
 func simRunsClustered(t *testing.T) int {
-	switch {
-	case testing.Short():
+	if testing.Short() {
 		return 60
-	case raceEnabled:
-		return 100
 	}
 	return 200
 }
@@ -200,6 +198,8 @@ func spreadRate(mean float64) func(*rand.Rand) float64 {
 // error propensity and 1% of users failing 90% of their requests, judged every 15 minutes for a day at
 // a +10% error-rate limit: at most 5% of the rollouts may roll back.
 func TestClusteredAAFalseRollbacks(t *testing.T) {
+	race.Skip(t, race.Slow)
+	t.Parallel()
 	spec := simSpec(rollouts.Rule{Metric: "error_rate", MaxIncrease: ratio(0.1)})
 	traffic := userTraffic{users: 4000, perUserDaily: 50, canaryShare: 0.05, propensity: heavyFailers, canaryFactor: 1}
 	rng := rand.New(rand.NewPCG(21, 22))
@@ -276,6 +276,8 @@ var fourHundredAnHour = userTraffic{users: 3840, perUserDaily: 50, canaryShare: 
 // TestRegressedCanaryRarelyAdvances: a canary at twice its allowed increase (1% → 2% errors against
 // maxIncrease 50%) with 400 canary requests an hour leaves its first stage in at most 10% of runs.
 func TestRegressedCanaryRarelyAdvances(t *testing.T) {
+	race.Skip(t, race.Slow)
+	t.Parallel()
 	traffic := fourHundredAnHour
 	traffic.propensity, traffic.canaryFactor = spreadRate(0.01), 2
 	rng := rand.New(rand.NewPCG(23, 24))
@@ -299,6 +301,8 @@ func TestRegressedCanaryRarelyAdvances(t *testing.T) {
 // TestHealthyClusteredCanaryAdvances: the same traffic with a healthy canary (1% errors in both arms)
 // advances within the day in at least 90% of runs.
 func TestHealthyClusteredCanaryAdvances(t *testing.T) {
+	race.Skip(t, race.Slow)
+	t.Parallel()
 	traffic := fourHundredAnHour
 	traffic.propensity = spreadRate(0.01)
 	rng := rand.New(rand.NewPCG(25, 26))
@@ -329,6 +333,8 @@ func TestHealthyClusteredCanaryAdvances(t *testing.T) {
 // TestSampleRatioMismatchHolds: the application sends 10% of users to a canary the spec sets at 5%:
 // the rollout is never advanced, and the reasons say "sample ratio mismatch".
 func TestSampleRatioMismatchHolds(t *testing.T) {
+	race.Skip(t, race.Slow)
+	t.Parallel()
 	traffic := fourHundredAnHour
 	traffic.canaryShare = 0.10
 	traffic.propensity = spreadRate(0.01)
@@ -474,6 +480,8 @@ func latencyRun(rng *rand.Rand, spec *rollouts.Spec, users int, userSpread, cana
 // tick for a day: at most 5% false rollbacks per key (the per-request maths, shown for contrast, does
 // far worse); and a canary 40% slower is still caught in at least 90% of runs.
 func TestClusteredLatencyQuantile(t *testing.T) {
+	race.Skip(t, race.Slow)
+	t.Parallel()
 	spec := simSpec(rollouts.Rule{Metric: "latency_p95_ms", MaxIncrease: ratio(0.1)})
 	spec.Traffic.Weight, spec.Stages[0].Weight = 25, 25
 	rng := rand.New(rand.NewPCG(29, 30))

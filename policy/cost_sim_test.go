@@ -3,6 +3,7 @@ package policy_test
 import (
 	"bytes"
 	"context"
+	"github.com/rollout-dev/rollout/internal/race"
 	"strings"
 	"testing"
 	"time"
@@ -69,6 +70,8 @@ func costRun(t *testing.T, seed uint64, costFactor float64) (int, policy.Decisio
 }
 
 func TestCostProjectionTripsAtTheCrossingStage(t *testing.T) {
+	race.Skip(t, race.Slow)
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("simulation")
 	}

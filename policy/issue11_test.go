@@ -1,6 +1,7 @@
 package policy
 
 import (
+	"github.com/rollout-dev/rollout/internal/race"
 	"math"
 	"math/rand/v2"
 	"strings"
@@ -284,6 +285,8 @@ func TestBetaBinomialCoverage(t *testing.T) {
 // 100,000 requests: the true ratio falls below the lower end at level 0.05 in at most 5% of streams.
 // And where events are few it is tighter than the normal mixture's low end.
 func TestRateRatioCoverage(t *testing.T) {
+	race.Skip(t, race.Slow)
+	t.Parallel()
 	for _, tc := range []struct {
 		name   string
 		ps, pc float64

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/rollout-dev/rollout/internal/race"
 	"testing"
 	"time"
 
@@ -223,10 +224,11 @@ func feedbackRun(t *testing.T, runs int, limit float64, maturity *rollouts.Durat
 //   - a canary 50% worse (30% negative against 20%) whose thumbs come 2× sooner (1 h against 2 h),
 //     +25% limit: target ≤ 10% advanced. Before: 23 of 40 advanced; after: 0 of 40 (all rolled back).
 func TestLateFeedbackMaturity(t *testing.T) {
+	race.Skip(t, race.Slow)
+	t.Parallel()
 	runs := trafficRuns(t)
-	// The rates without the window are measured where time allows (not under -short or the race
-	// detector, where each run is several times slower).
-	before := !testing.Short() && !policy.RaceEnabled
+	// The rates without the window are measured where time allows (not under -short).
+	before := !testing.Short()
 	off := rollouts.Duration(0)
 	stable := feedbackProfile("m-stable", 0.2, time.Hour)
 	slower := feedbackProfile("m-canary", 0.2, 2*time.Hour)

@@ -2,6 +2,7 @@ package policy_test
 
 import (
 	"bytes"
+	"github.com/rollout-dev/rollout/internal/race"
 	"testing"
 	"time"
 
@@ -50,6 +51,8 @@ func pairwiseRun(t *testing.T, seed uint64, winRate float64) policy.Decision {
 }
 
 func TestPairwiseWinRate(t *testing.T) {
+	race.Skip(t, race.Slow)
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("simulation")
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/rollout-dev/rollout/internal/race"
 	"math"
 	"testing"
 	"time"
@@ -149,6 +150,8 @@ func latencyStage(t testing.TB, spec *rollouts.Spec, opts synth.Options) policy.
 // stages rolled back. Before (these seeds, k = 1): 9 of 40 rolled back; after (each arm's density at
 // the quantile estimated): 2 of 40 (4 of 100 with ROLLOUT_SIM_RUNS=100).
 func TestNarrowCanaryQuantile(t *testing.T) {
+	race.Skip(t, race.Slow)
+	t.Parallel()
 	runs := trafficRuns(t)
 	const sigmaS, sigmaC, medianS, users = 0.5, 0.1, 800.0, 0.05
 	// Each arm is lognormal with the users' spread added: p95 = median · exp(1.645·sqrt(σ² + 0.3²)).

@@ -2,6 +2,7 @@ package policy_test
 
 import (
 	"errors"
+	"github.com/rollout-dev/rollout/internal/race"
 	"testing"
 	"time"
 
@@ -179,23 +180,18 @@ func segmentRun(t *testing.T, seed uint64, regress bool) (segmented, pooled poli
 }
 
 // simRuns is the number of seeds of issue 25's simulations that read records through the JSON Lines
-// source: half of trafficRuns, and 4 under the race detector, which makes each run ten times slower
-// (the rates are measured without it).
+// source: half of trafficRuns.
 func simRuns(t testing.TB) int {
-	if policy.RaceEnabled {
-		return 4
-	}
 	return trafficRuns(t) / 2
 }
 
 func TestSegmentRegressionRolledBack(t *testing.T) {
+	race.Skip(t, race.Slow)
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("simulation")
 	}
 	runs := trafficRuns(t)
-	if policy.RaceEnabled {
-		runs = 8
-	}
 	var caught, caughtPooled, advanced, advancedPooled int
 	var hours, hoursPooled []float64
 	for seed := range uint64(runs) {
@@ -226,13 +222,12 @@ func TestSegmentRegressionRolledBack(t *testing.T) {
 }
 
 func TestSegmentAAFalseRollbacks(t *testing.T) {
+	race.Skip(t, race.Slow)
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("simulation")
 	}
 	runs := trafficRuns(t)
-	if policy.RaceEnabled {
-		runs = 8
-	}
 	var falseRollbacks, advanced int
 	for seed := range uint64(runs) {
 		seg, _ := segmentRun(t, 2600+seed, false)

@@ -162,6 +162,21 @@ func ratioBoundsZ(mc, vc, ms, vs, z float64) (low, high float64) {
 	return (-b - sq) / (2 * a), (-b + sq) / (2 * a)
 }
 
+// logRatioBound is one end of the confidence sequence for the ratio mean(canary) / mean(stable) of two
+// positive means, from the delta method on the log scale: log(mc/ms) ± z·sqrt(vc/mc² + vs/ms²),
+// exponentiated. upper selects the upper end. The judge uses it for the end of a relative limit that can
+// show a breach. Fieller's bound (ratioBounds) divides by the variance observed, which grows with a
+// rate: for a canary failing 3% of requests against a limit of 1.5% it needs a z about a third larger
+// than the log bound does for the same evidence, and under the null (the canary at the limit) the two
+// agree. On the log scale the test is close to the score test, whose variance is the limit's.
+func logRatioBound(mc, vc, ms, vs, z float64, upper bool) float64 {
+	se := math.Sqrt(vc/(mc*mc) + vs/(ms*ms))
+	if upper {
+		return mc / ms * math.Exp(z*se)
+	}
+	return mc / ms * math.Exp(-z*se)
+}
+
 // clampRatio restricts a ratio bound to the ratios a non-negative metric can have: a relative change
 // never reaches below -100%.
 func clampRatio(r, mc, ms float64) float64 {

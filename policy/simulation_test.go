@@ -1,6 +1,7 @@
 package policy
 
 import (
+	"github.com/rollout-dev/rollout/internal/race"
 	"math"
 	"math/rand/v2"
 	"slices"
@@ -14,10 +15,12 @@ import (
 // day (96 ticks of 15 minutes), with the rates asserted. They feed the judge sufficient statistics
 // directly, as a source would.
 
-// simTicks is one day at the contract's */15 schedule; simRuns (race_test.go, norace_test.go) is the
-// number of simulated rollouts per scenario: 500, or 200 under the race detector, which makes every
-// judgment several times slower (rates stay meaningful: 5% of 200 is 10 runs).
-const simTicks = 96
+// simTicks is one day at the contract's */15 schedule; simRuns is the number of simulated rollouts per
+// scenario. The simulations run without the race detector only (race.Skip), at full size.
+const (
+	simTicks = 96
+	simRuns  = 500
+)
 
 var simStart = time.Date(2026, 4, 16, 0, 0, 0, 0, time.UTC)
 
@@ -95,6 +98,8 @@ func errorRun(spec *rollouts.Spec, rng *rand.Rand, stablePerTick, canaryPerTick 
 // stage's traffic, at a tenth of it (where the burn-in and the shrunk variance matter) and with frequent
 // events. With the realistic limit of +50% the rate must be far lower still.
 func TestAAFalseRollbackRate(t *testing.T) {
+	race.Skip(t, race.Slow)
+	t.Parallel()
 	alpha := 0.05
 	for _, tc := range []struct {
 		name                         string
@@ -132,6 +137,8 @@ func TestAAFalseRollbackRate(t *testing.T) {
 // On a continuous metric it fires in about a third of the rollouts; on a 1% error rate the few errors
 // of a 5% canary make it lumpier, but it still fires several times more often than alpha.
 func TestNaiveTestFiresOften(t *testing.T) {
+	race.Skip(t, race.Slow)
+	t.Parallel()
 	const z95 = 1.6449
 	t.Run("error rate", func(t *testing.T) {
 		rng := rand.New(rand.NewPCG(1, 2))
@@ -182,6 +189,8 @@ func TestNaiveTestFiresOften(t *testing.T) {
 // TestRegressionCaught: the canary's error rate triples (1% → 3%) at a 5% canary weight with
 // maxIncrease 50%; the judge must roll back in at least 95% of runs within 4,000 canary requests.
 func TestRegressionCaught(t *testing.T) {
+	race.Skip(t, race.Slow)
+	t.Parallel()
 	spec := simSpec(rollouts.Rule{Metric: "error_rate", MaxIncrease: ratio(0.5)})
 	rng := rand.New(rand.NewPCG(3, 4))
 	const canaryPerTick, budget = 50, 4000
@@ -274,6 +283,8 @@ func (a *latencyArm) stats() ArmStats {
 // TestAALatencyRules: the mean and the p95 of a skewed (log-normal) latency, identical in both arms and
 // each exactly at its limit (maxIncrease 0%): at most alpha of the rollouts roll back over 96 ticks.
 func TestAALatencyRules(t *testing.T) {
+	race.Skip(t, race.Slow)
+	t.Parallel()
 	spec := simSpec(
 		rollouts.Rule{Metric: "latency_mean_ms", MaxIncrease: ratio(0)},
 		rollouts.Rule{Metric: "latency_p95_ms", MaxIncrease: ratio(0)},
@@ -303,6 +314,8 @@ func TestAALatencyRules(t *testing.T) {
 // TestLatencyRegressionCaught: the canary is 50% slower everywhere (maxIncrease 20% on mean and p95);
 // the judge must roll back in at least 95% of runs within the day.
 func TestLatencyRegressionCaught(t *testing.T) {
+	race.Skip(t, race.Slow)
+	t.Parallel()
 	spec := simSpec(
 		rollouts.Rule{Metric: "latency_mean_ms", MaxIncrease: ratio(0.2)},
 		rollouts.Rule{Metric: "latency_p95_ms", MaxIncrease: ratio(0.2)},
@@ -335,6 +348,8 @@ func TestLatencyRegressionCaught(t *testing.T) {
 // once every rule is shown within its limit at advanceConfidence (80%), so a low-traffic canary waits
 // for evidence instead of leaving on a point estimate.
 func TestHealthyCanaryAdvances(t *testing.T) {
+	race.Skip(t, race.Slow)
+	t.Parallel()
 	spec := simSpec(rollouts.Rule{Metric: "error_rate", MaxIncrease: ratio(0.5)})
 	spec.Stages[0].MinDuration = rollouts.Duration(4 * time.Hour)
 	spec.Stages[0].MinRequests = 200

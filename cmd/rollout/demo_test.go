@@ -1,6 +1,7 @@
 package main
 
 import (
+	"github.com/rollout-dev/rollout/internal/race"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -11,6 +12,7 @@ import (
 // TestDemo runs `rollout demo --seed 1` as a user would, on a machine without the git binary, and checks
 // the storyline, then the whole transcript against a golden file: the story is deterministic.
 func TestDemo(t *testing.T) {
+	race.Skip(t, race.Slow)
 	t.Setenv("PATH", "")
 	t.Setenv("TMPDIR", t.TempDir())
 	code, stdout, stderr := runApp("demo", "--seed", "1")

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"github.com/rollout-dev/rollout/internal/race"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -59,6 +60,7 @@ func demoReport(t *testing.T, extra ...string) (string, []string) {
 // TestReport plays the demo once and reads its report twice: in a browser, as a person would, and
 // again from the cache alone.
 func TestReport(t *testing.T) {
+	race.Skip(t, race.Slow)
 	docs, err := filepath.Abs(filepath.Join("..", "..", "docs")) // before demoReport changes the working directory
 	if err != nil {
 		t.Fatal(err)

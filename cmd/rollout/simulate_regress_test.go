@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"github.com/rollout-dev/rollout/internal/race"
 	"os"
 	"strings"
 	"testing"
@@ -11,6 +12,7 @@ import (
 // Each rehearsal flag of simulate makes the rule it is for fire, through evaluate on the records it
 // wrote, while the other rules stay quiet.
 func TestSimulateRegressions(t *testing.T) {
+	race.Skip(t, race.Slow)
 	const spec = `apiVersion: rollout/v1
 kind: Rollout
 name: summarizer

@@ -2,6 +2,7 @@ package e2egithub_test
 
 import (
 	"fmt"
+	"github.com/rollout-dev/rollout/internal/race"
 	"maps"
 	"slices"
 	"strings"
@@ -300,6 +301,7 @@ func sameSet(a, b []string) bool {
 // test, each landing recorded, and at 100% the promotion pull request that makes the canary the new
 // stable, after which the rollout is Completed and nothing more is written.
 func TestPromotion(t *testing.T) {
+	race.Skip(t, race.Slow)
 	t.Parallel()
 	const name = "tagger"
 	path := "rollouts/" + name + ".yaml"

@@ -2,6 +2,7 @@ package e2egithub_test
 
 import (
 	"errors"
+	"github.com/rollout-dev/rollout/internal/race"
 	"slices"
 	"strings"
 	"testing"
@@ -38,6 +39,7 @@ func (w *world) onlyPull(name string) githubtest.PullRequest {
 // again, says so once in a comment, and keeps the evidence in the description current, also when main
 // moves on and the bot would otherwise rebuild its branch.
 func TestHumanCommitsStopForcePushes(t *testing.T) {
+	race.Skip(t, race.Slow)
 	t.Parallel()
 	const name = "summarizer"
 	w, n := firstProposal(t, name, "pull-request")
@@ -107,6 +109,7 @@ func humanComments(p githubtest.PullRequest) int {
 // bot does not propose it again while the decision stays the same, and does once it changes (here: a
 // new canary, started over at stage 0).
 func TestClosedProposalNotReopened(t *testing.T) {
+	race.Skip(t, race.Slow)
 	t.Parallel()
 	const name = "summarizer"
 	w, n := firstProposal(t, name, "pull-request")
@@ -201,6 +204,7 @@ func TestAutoMerge(t *testing.T) {
 // every pass, not only when the evidence changes: once its checks pass it is merged by the next pass,
 // with identical evidence. A pull request with auto-merge already on costs no call beyond the list.
 func TestAutoMergeRetriedWithSameEvidence(t *testing.T) {
+	race.Skip(t, race.Slow)
 	t.Parallel()
 	const name = "tagger"
 	w := newWorld(t, map[string]string{"rollouts/" + name + ".yaml": specFile(name, "auto-merge")})

@@ -3,6 +3,7 @@ package demo
 import (
 	"context"
 	"errors"
+	"github.com/rollout-dev/rollout/internal/race"
 	"math/rand/v2"
 	"strings"
 	"testing"
@@ -34,8 +35,9 @@ func runDefault(t *testing.T, seed uint64, hours int) *Outcome {
 // TestDefaultStory checks the storyline for seeds other than the command's default (cmd/rollout's
 // TestDemo checks seed 1): it must not hang on one lucky draw.
 func TestDefaultStory(t *testing.T) {
+	race.Skip(t, race.Slow)
 	seeds := []uint64{2, 3}
-	if testing.Short() || raceEnabled {
+	if testing.Short() {
 		seeds = seeds[:1]
 	}
 	for _, seed := range seeds {
@@ -120,6 +122,7 @@ func TestDefaultStory(t *testing.T) {
 // TestDeterministic checks that a seed tells the same story: same decisions, same commits. Twelve hours
 // hold starts, advances, merges and holds.
 func TestDeterministic(t *testing.T) {
+	race.Skip(t, race.Slow)
 	a, b := runDefault(t, 7, 12), runDefault(t, 7, 12)
 	if len(a.Events) != len(b.Events) {
 		t.Fatalf("%d events, then %d", len(a.Events), len(b.Events))
@@ -209,6 +212,7 @@ func TestRunStopsWhenCancelled(t *testing.T) {
 
 // The healthy rollout's proposals show what its next stage costs, under its cost rule.
 func TestProposalsShowTheCostProjection(t *testing.T) {
+	race.Skip(t, race.Slow)
 	out := runDefault(t, 1, 24)
 	shown := false
 	for _, p := range out.Proposals {

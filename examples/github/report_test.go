@@ -2,6 +2,7 @@ package examples_test
 
 import (
 	"context"
+	"github.com/rollout-dev/rollout/internal/race"
 	"math/rand/v2"
 	"os"
 	"os/exec"
@@ -74,6 +75,7 @@ func TestReportPagesWorkflow(t *testing.T) {
 // TestRunScriptReport runs action/run.sh with the real rollout on the demo's repository: the summary
 // shows every rollout's rules and names chart files that are in the folder it gives as report-dir.
 func TestRunScriptReport(t *testing.T) {
+	race.Skip(t, race.Slow)
 	if _, err := exec.LookPath("jq"); err != nil {
 		t.Skip("jq is not installed (GitHub's runners have it)")
 	}

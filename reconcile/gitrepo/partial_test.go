@@ -3,6 +3,7 @@ package gitrepo
 import (
 	"bytes"
 	"context"
+	"github.com/rollout-dev/rollout/internal/race"
 	"io/fs"
 	"path/filepath"
 	"strings"
@@ -140,6 +141,7 @@ func fstestFS(fsys fs.FS) error {
 // TestSnapshotWithoutPartialClone reads the same repository from a server that refuses filters, and
 // from one that takes filters but will not send a blob by its hash: every file reads right.
 func TestSnapshotWithoutPartialClone(t *testing.T) {
+	race.Skip(t, race.Slow)
 	for name, config := range map[string][]string{
 		"no-filter":     {"uploadpack.allowFilter=false"},
 		"no-blob-wants": {"uploadpack.allowAnySHA1InWant=false"},

@@ -3,6 +3,7 @@ package crosscheck_test
 import (
 	"context"
 	"fmt"
+	"github.com/rollout-dev/rollout/internal/race"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -184,6 +185,7 @@ func TestSameDecisionFromEverySource(t *testing.T) {
 // TestDecisionAgreementRate judges many seeded rollouts of each scenario through every source and
 // counts how often each source's decision is the exact statistics' one.
 func TestDecisionAgreementRate(t *testing.T) {
+	race.Skip(t, race.Slow)
 	if testing.Short() {
 		t.Skip("many rollouts")
 	}

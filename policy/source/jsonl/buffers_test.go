@@ -3,6 +3,7 @@ package jsonl
 import (
 	"context"
 	"fmt"
+	"github.com/rollout-dev/rollout/internal/race"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -80,9 +81,7 @@ func TestStatsConcurrentLimits(t *testing.T) {
 // included, stays under half of that). (Under the race detector sync.Pool drops a random share of what is put
 // back, so the bound is not checked there.)
 func TestStatsReusesItsBuffers(t *testing.T) {
-	if raceEnabled {
-		t.Skip("sync.Pool drops items at random under the race detector")
-	}
+	race.Skip(t, "sync.Pool drops items at random under the race detector")
 	dir := t.TempDir()
 	records := strings.Repeat(`{"ts":"2026-04-16T10:00:00Z","rollout":"r","variant":"canary","latency_ms":10,"error":false}`+"\n", 100)
 	plain := filepath.Join(dir, "small.jsonl")

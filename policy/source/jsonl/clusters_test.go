@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"github.com/rollout-dev/rollout/internal/race"
 	"io"
 	"math"
 	"math/rand/v2"
@@ -104,6 +105,7 @@ func TestStatsMatchSimulatedTraffic(t *testing.T) {
 // TestStatsOutOfOrder checks that a file whose requests are shuffled gives the same statistics as the
 // file in time order: the second pass finds the stable records after the first canary record.
 func TestStatsOutOfOrder(t *testing.T) {
+	race.Skip(t, race.Slow)
 	reqs, content, q := simulated(t)
 	shuffled := shuffledRequests(reqs, rand.New(rand.NewPCG(1, 2)))
 	want, err := (&Source{}).Read(context.Background(), bytes.NewReader(content), q)

@@ -2,6 +2,7 @@ package jsonl
 
 import (
 	"context"
+	"github.com/rollout-dev/rollout/internal/race"
 	"os"
 	"path/filepath"
 	"testing"
@@ -17,6 +18,7 @@ import (
 // the late metrics of a rule with a maturity window come from those requests and the others from the
 // whole window.
 func TestMaturedRequests(t *testing.T) {
+	race.Skip(t, race.Slow)
 	reqs, content, q := simulated(t)
 	path := filepath.Join(t.TempDir(), "requests.jsonl")
 	if err := os.WriteFile(path, content, 0o600); err != nil {

@@ -2,6 +2,7 @@ package jsonl
 
 import (
 	"context"
+	"github.com/rollout-dev/rollout/internal/race"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -17,6 +18,7 @@ import (
 // before the first canary record, over a file in time order and over one whose requests are shuffled
 // (where some windows need their second pass and others do not).
 func TestStatsWindowsMatchOneByOne(t *testing.T) {
+	race.Skip(t, race.Slow)
 	reqs, content, q := simulated(t)
 	shuffled := shuffledRequests(reqs, rand.New(rand.NewPCG(3, 4)))
 	end := simStart.Add(10 * time.Hour)
@@ -77,6 +79,7 @@ func TestStatsWindowsMatchOneByOne(t *testing.T) {
 // TestWithRecentReadsTheFileOnce checks that policy.WithRecent over a file asks for the stage's
 // window and all its recent windows in one read, and finds what it found asking one by one.
 func TestWithRecentReadsTheFileOnce(t *testing.T) {
+	race.Skip(t, race.Slow)
 	_, content, q := simulated(t)
 	path := filepath.Join(t.TempDir(), "traffic.jsonl")
 	if err := os.WriteFile(path, content, 0o644); err != nil {
@@ -113,6 +116,7 @@ func TestWithRecentReadsTheFileOnce(t *testing.T) {
 // window) and its recent windows costs two reads of the file, all windows' requests and all windows'
 // matured requests, and finds what asking one query at a time finds.
 func TestMaturityAndRecentReadTheFileTwice(t *testing.T) {
+	race.Skip(t, race.Slow)
 	_, content, q := simulated(t)
 	path := filepath.Join(t.TempDir(), "traffic.jsonl")
 	if err := os.WriteFile(path, content, 0o644); err != nil {

@@ -1,7 +1,0 @@
-//go:build !race
-
-package policy
-
-const raceEnabled = false
-
-const simRuns = 500
