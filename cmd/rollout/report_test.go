@@ -15,8 +15,8 @@ import (
 )
 
 // reportHours is how much of the demo the report test plays: the regressing model bump is rolled
-// back at hour 13, so 16 hours show a rollback, a stage advanced and a trickle holding, in a third
-// of the time. With -update, which also refreshes the screenshots in docs/, it plays the whole story.
+// back at hour 5 and the healthy canary advances at hour 8, so 16 hours show a rollback, a stage
+// advanced and a trickle holding, in a third of the time. With -update, which also refreshes the screenshots in docs/, it plays the whole story.
 func reportHours() int {
 	if *update {
 		return demo.DefaultHours

@@ -28,7 +28,9 @@ var (
 	buildErr  error
 )
 
-// rolloutBin builds cmd/rollout once per test binary: the corpus is checked through the real command.
+// rolloutBin builds cmd/rollout once per test binary: the corpus is checked through the real command,
+// built as the release builds it (static, -trimpath), which also lets .ci/test's runs without the race
+// detector and deploy's release test share the compiled packages.
 func rolloutBin(t *testing.T) string {
 	t.Helper()
 	buildOnce.Do(func() {
@@ -38,7 +40,9 @@ func rolloutBin(t *testing.T) string {
 			return
 		}
 		binPath = filepath.Join(dir, "rollout")
-		out, err := exec.Command("go", "build", "-o", binPath, "../../cmd/rollout").CombinedOutput()
+		cmd := exec.Command("go", "build", "-trimpath", "-o", binPath, "../../cmd/rollout")
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+		out, err := cmd.CombinedOutput()
 		if err != nil {
 			buildErr = errors.New(string(out))
 		}

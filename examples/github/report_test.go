@@ -93,7 +93,7 @@ func TestRunScriptReport(t *testing.T) {
 		t.Fatal(err)
 	}
 	start := time.Date(2026, 4, 16, 9, 0, 0, 0, time.UTC)
-	// 16 hours: the model bump is rolled back at hour 13, the trickle still holds.
+	// 16 hours: the model bump is rolled back at hour 5, the trickle still holds.
 	const hours = 16
 	if _, err := demo.Run(context.Background(), demo.Config{Dir: dir, Scenario: scenario, Start: start, Hours: hours,
 		Rand: rand.New(rand.NewPCG(1, 0x5eed))}); err != nil {
