@@ -10,7 +10,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -329,7 +328,7 @@ func main() {
 	if err := os.WriteFile(overlay, replace, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(filepath.Join(runtime.GOROOT(), "bin", "go"), "build", "-overlay", overlay, "-o", os.DevNull, "./internal/readmesnippet")
+	cmd := exec.Command("go", "build", "-overlay", overlay, "-o", os.DevNull, "./internal/readmesnippet")
 	cmd.Dir = root
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Errorf("the README's Go snippet does not compile: %v\n%s\n%s", err, out, program)
