@@ -1,6 +1,7 @@
 package policy
 
 import (
+	"strconv"
 	"strings"
 	"testing"
 
@@ -63,5 +64,25 @@ func TestBorrowedSpread(t *testing.T) {
 	}
 	if s.v <= 0 {
 		t.Errorf("stable variance %g", s.v)
+	}
+}
+
+// TestBurnInCountsKeysWithData (issue 23, item 6): the burn-in counts at most one key per value of
+// the metric, not the arm's keys. A rule whose canary has 28 values (say thumbs) from an arm of 400
+// keys has too few to be judged, however clear its 28 are; with 40 values it is judged.
+func TestBurnInCountsKeysWithData(t *testing.T) {
+	rule := rollouts.Rule{Metric: "error_rate", MaxIncrease: ratio(0.5)}
+	stable := keyedArm(clustersOf(0, 1000, 10, 0.01), 2000)
+	budget := errorBudget{fail: 0.05, pass: 0.2}
+	for _, c := range []struct {
+		values int
+		judged bool
+	}{{28, false}, {40, true}} {
+		canary := keyedArm(clustersOf(0, c.values, 1, 0), 400) // one value from each of a few keys
+		got := judgeRule(rule, &Stats{Unit: UnitKey, Stable: stable, Canary: canary}, budget)
+		tooFew := strings.Contains(got.Reason, "too few keys yet (canary "+strconv.Itoa(c.values)+",")
+		if tooFew == c.judged {
+			t.Errorf("%d values from an arm of 400 keys: %s (%s), want judged %v", c.values, got.Verdict, got.Reason, c.judged)
+		}
 	}
 }

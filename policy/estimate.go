@@ -63,7 +63,10 @@ func estimate(s Sample, present bool, unit Unit, keys int64) (armEstimate, bool)
 		e.clustered, e.clusters = true, s.Clusters
 		e.units = float64(len(s.Clusters))
 		if keys > 0 {
-			e.units = float64(keys)
+			// The arm's keys, but no more than the metric's values: a key with no value for this
+			// metric (a user who never left feedback) adds nothing to it, so a rule's burn-in
+			// (MinObservations) and its clock count at most one key per value.
+			e.units = math.Min(float64(keys), float64(s.N))
 		}
 		e.effective = kishEffective(s.Clusters)
 	}
