@@ -147,37 +147,22 @@ func feedbackStage(t testing.TB, spec *rollouts.Spec, opts synth.Options) policy
 	src := newFeedbackSource()
 	judged := policy.WithMaturity(src)
 	action := policy.Hold
-	next := opts.From.Add(15 * time.Minute)
-	due := func(upTo time.Time) bool {
-		for ; !next.After(upTo); next = next.Add(15 * time.Minute) {
-			q, ok := policy.QueryFor(spec, next)
-			if !ok {
-				t.Fatal("no query")
-			}
-			st, err := judged.Stats(context.Background(), q)
-			if err != nil {
-				t.Fatal(err)
-			}
-			d := policy.Judge(spec, policy.Evidence{Stats: st}, next)
-			if d.Action == policy.Advance || d.Action == policy.Rollback {
-				action = d.Action
-				return true
-			}
+	simulateTicks(t, spec, opts, src.add, func(now time.Time) bool {
+		q, ok := policy.QueryFor(spec, now)
+		if !ok {
+			t.Fatal("no query")
+		}
+		st, err := judged.Stats(context.Background(), q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		d := policy.Judge(spec, policy.Evidence{Stats: st}, now)
+		if d.Action == policy.Advance || d.Action == policy.Rollback {
+			action = d.Action
+			return true
 		}
 		return false
-	}
-	err := synth.Simulate(spec, opts, func(r synth.Request) error {
-		if due(r.TS) {
-			return errStop
-		}
-		src.add(r)
-		return nil
 	})
-	if err == nil {
-		due(opts.To)
-	} else if !errors.Is(err, errStop) {
-		t.Fatal(err)
-	}
 	return action
 }
 

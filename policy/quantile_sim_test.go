@@ -1,8 +1,6 @@
 package policy_test
 
 import (
-	"context"
-	"errors"
 	"fmt"
 	"github.com/rollout-dev/rollout/internal/race"
 	"math"
@@ -103,24 +101,9 @@ func latencyStage(t testing.TB, spec *rollouts.Spec, opts synth.Options) policy.
 	stable, canary := &latencyTally{keys: map[string]bool{}}, &latencyTally{keys: map[string]bool{}}
 	var from time.Time
 	action := policy.Hold
-	next := opts.From.Add(15 * time.Minute)
-	due := func(upTo time.Time) bool {
-		for ; !next.After(upTo); next = next.Add(15 * time.Minute) {
-			st := &policy.Stats{Unit: policy.UnitKey, From: from, Stable: stable.stats(), Canary: canary.stats()}
-			d := policy.Judge(spec, policy.Evidence{Stats: st}, next)
-			if d.Action == policy.Advance || d.Action == policy.Rollback {
-				action = d.Action
-				return true
-			}
-		}
-		return false
-	}
-	err := synth.Simulate(spec, opts, func(r synth.Request) error {
-		if due(r.TS) {
-			return errStop
-		}
+	add := func(r synth.Request) {
 		if r.Late || r.Shadow {
-			return nil
+			return
 		}
 		if r.Variant == policy.Canary {
 			if from.IsZero() {
@@ -130,13 +113,16 @@ func latencyStage(t testing.TB, spec *rollouts.Spec, opts synth.Options) policy.
 		} else if !from.IsZero() {
 			stable.add(r)
 		}
-		return nil
-	})
-	if err == nil {
-		due(opts.To)
-	} else if !errors.Is(err, errStop) && !errors.Is(err, context.Canceled) {
-		t.Fatal(err)
 	}
+	simulateTicks(t, spec, opts, add, func(now time.Time) bool {
+		st := &policy.Stats{Unit: policy.UnitKey, From: from, Stable: stable.stats(), Canary: canary.stats()}
+		d := policy.Judge(spec, policy.Evidence{Stats: st}, now)
+		if d.Action == policy.Advance || d.Action == policy.Rollback {
+			action = d.Action
+			return true
+		}
+		return false
+	})
 	return action
 }
 

@@ -1,7 +1,6 @@
 package policy_test
 
 import (
-	"errors"
 	"github.com/rollout-dev/rollout/internal/race"
 	"testing"
 	"time"
@@ -141,36 +140,18 @@ func segmentRun(t *testing.T, seed uint64, regress bool) (segmented, pooled poli
 			Canary: errorProfile("m-canary", 0.10)}}
 	}
 	ta := &segTally{segments: map[policy.Attr]*[2]segTallyArm{}}
-	next := opts.From.Add(15 * time.Minute)
-	judge := func(upTo time.Time) bool {
-		for ; !next.After(upTo); next = next.Add(15 * time.Minute) {
-			st := ta.stats()
-			for i, spec := range specs {
-				if done[i] != nil {
-					continue
-				}
-				if d := policy.Judge(spec, policy.Evidence{Stats: st}, next); d.Action == policy.Advance || d.Action == policy.Rollback {
-					done[i] = &d
-				}
+	simulateTicks(t, specs[0], opts, ta.add, func(now time.Time) bool {
+		st := ta.stats()
+		for i, spec := range specs {
+			if done[i] != nil {
+				continue
 			}
-			if done[0] != nil && done[1] != nil {
-				return true
+			if d := policy.Judge(spec, policy.Evidence{Stats: st}, now); d.Action == policy.Advance || d.Action == policy.Rollback {
+				done[i] = &d
 			}
 		}
-		return false
-	}
-	err := synth.Simulate(specs[0], opts, func(r synth.Request) error {
-		if judge(r.TS) {
-			return errStop
-		}
-		ta.add(r)
-		return nil
+		return done[0] != nil && done[1] != nil
 	})
-	if err == nil {
-		judge(opts.To)
-	} else if !errors.Is(err, errStop) {
-		t.Fatal(err)
-	}
 	for i := range done {
 		if done[i] == nil {
 			done[i] = &policy.Decision{Action: policy.Hold}

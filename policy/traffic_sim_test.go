@@ -172,20 +172,17 @@ func (t *tally) stats(now time.Time) *policy.Stats {
 
 var errStop = errors.New("stop")
 
-// play draws opts' traffic for spec's current stage and calls judge at every 15-minute tick with the
-// statistics so far; judge returning true ends the run.
-func play(t testing.TB, spec *rollouts.Spec, opts synth.Options, judge func(tick int, now time.Time, st *policy.Stats) bool) {
+// simulateTicks draws opts' traffic for spec and hands each request to add; before a request it calls
+// tick at every 15-minute tick up to the request's time, and after the last one at those up to opts.To.
+// tick returning true ends the run.
+func simulateTicks(t testing.TB, spec *rollouts.Spec, opts synth.Options, add func(synth.Request), tick func(now time.Time) bool) {
 	t.Helper()
-	ta := newTally(opts.From, true)
-	tick := 1
 	next := opts.From.Add(15 * time.Minute)
 	due := func(upTo time.Time) bool {
-		for !next.After(upTo) {
-			if judge(tick, next, ta.stats(next)) {
+		for ; !next.After(upTo); next = next.Add(15 * time.Minute) {
+			if tick(next) {
 				return true
 			}
-			tick++
-			next = next.Add(15 * time.Minute)
 		}
 		return false
 	}
@@ -193,7 +190,7 @@ func play(t testing.TB, spec *rollouts.Spec, opts synth.Options, judge func(tick
 		if due(r.TS) {
 			return errStop
 		}
-		ta.add(r)
+		add(r)
 		return nil
 	})
 	if err == nil {
@@ -201,6 +198,21 @@ func play(t testing.TB, spec *rollouts.Spec, opts synth.Options, judge func(tick
 	} else if !errors.Is(err, errStop) {
 		t.Fatal(err)
 	}
+}
+
+// play draws opts' traffic for spec's current stage and calls judge at every 15-minute tick with the
+// statistics so far; judge returning true ends the run.
+func play(t testing.TB, spec *rollouts.Spec, opts synth.Options, judge func(tick int, now time.Time, st *policy.Stats) bool) {
+	t.Helper()
+	ta := newTally(opts.From, true)
+	tick := 1
+	simulateTicks(t, spec, opts, ta.add, func(now time.Time) bool {
+		if judge(tick, now, ta.stats(now)) {
+			return true
+		}
+		tick++
+		return false
+	})
 }
 
 // outcome is how one simulated stage ended.
