@@ -1,7 +1,6 @@
 package policy
 
 import (
-	"github.com/rollout-dev/rollout/internal/race"
 	"math"
 	"math/rand/v2"
 	"slices"
@@ -9,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rollout-dev/rollout/internal/race"
 	"github.com/rollout-dev/rollout/rollouts"
 )
 

@@ -3,11 +3,11 @@ package policy_test
 import (
 	"bytes"
 	"context"
-	"github.com/rollout-dev/rollout/internal/race"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/rollout-dev/rollout/internal/race"
 	"github.com/rollout-dev/rollout/policy"
 	"github.com/rollout-dev/rollout/policy/source/jsonl"
 	"github.com/rollout-dev/rollout/policy/source/synth"

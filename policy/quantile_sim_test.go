@@ -2,11 +2,11 @@ package policy_test
 
 import (
 	"fmt"
-	"github.com/rollout-dev/rollout/internal/race"
 	"math"
 	"testing"
 	"time"
 
+	"github.com/rollout-dev/rollout/internal/race"
 	"github.com/rollout-dev/rollout/policy"
 	"github.com/rollout-dev/rollout/policy/source/synth"
 	"github.com/rollout-dev/rollout/rollouts"

@@ -321,19 +321,22 @@ func judgeLimit(label metricLabel, l limit, stable, canary armEstimate, budget e
 			lowRatio, _ = ratioBoundsZ(canary.mean, canary.v, stable.mean, stable.v, zl)
 			_, highRatio = ratioBoundsZ(canary.mean, canary.v, stable.mean, stable.v, zh)
 			lowRatio = clampRatio(lowRatio, canary.mean, stable.mean)
+			exactLow := canary.kind == Proportion && !canary.clustered && !stable.clustered
 			if canary.mean > 0 && stable.mean > 0 {
 				// The end that can show a breach is bounded on the log scale (logRatioBound): with
 				// the observed variance, Fieller's bound is conservative there, the more so the worse
-				// the canary, which is what made a regression slow to roll back.
-				if l.upper() {
+				// the canary, which is what made a regression slow to roll back. A low end that is
+				// exact (below) stays exact.
+				switch {
+				case l.upper() && !exactLow:
 					lowRatio = logRatioBound(canary.mean, canary.v, stable.mean, stable.v, zl, false)
 					lo = math.Log(lowRatio) - math.Log(r)
-				} else {
+				case !l.upper():
 					highRatio = logRatioBound(canary.mean, canary.v, stable.mean, stable.v, zh, true)
 					hi = math.Log(highRatio) - math.Log(r)
 				}
 			}
-			if canary.kind == Proportion && !canary.clustered && !stable.clustered {
+			if exactLow {
 				// Rates of independent requests: the low end is the exact conditional bound
 				// (rateRatioBound), chosen for this end in advance because it is the tighter one
 				// where events are few; the high end keeps the normal mixture (docs/statistics.md).

@@ -1,10 +1,10 @@
 package policy_test
 
 import (
-	"github.com/rollout-dev/rollout/internal/race"
 	"testing"
 	"time"
 
+	"github.com/rollout-dev/rollout/internal/race"
 	"github.com/rollout-dev/rollout/policy"
 	"github.com/rollout-dev/rollout/policy/source/synth"
 	"github.com/rollout-dev/rollout/rollouts"

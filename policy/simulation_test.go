@@ -1,13 +1,13 @@
 package policy
 
 import (
-	"github.com/rollout-dev/rollout/internal/race"
 	"math"
 	"math/rand/v2"
 	"slices"
 	"testing"
 	"time"
 
+	"github.com/rollout-dev/rollout/internal/race"
 	"github.com/rollout-dev/rollout/rollouts"
 )
 

@@ -1,12 +1,13 @@
 package main
 
 import (
-	"github.com/rollout-dev/rollout/internal/race"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/rollout-dev/rollout/internal/race"
 )
 
 // TestDemo runs `rollout demo --seed 1` as a user would, on a machine without the git binary, and checks

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"github.com/rollout-dev/rollout/internal/race"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -12,6 +11,7 @@ import (
 	"time"
 
 	"github.com/rollout-dev/rollout/examples/demo"
+	"github.com/rollout-dev/rollout/internal/race"
 )
 
 // reportHours is how much of the demo the report test plays: the regressing model bump is rolled

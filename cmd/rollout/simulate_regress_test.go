@@ -2,11 +2,12 @@ package main
 
 import (
 	"encoding/json"
-	"github.com/rollout-dev/rollout/internal/race"
 	"os"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/rollout-dev/rollout/internal/race"
 )
 
 // Each rehearsal flag of simulate makes the rule it is for fire, through evaluate on the records it

@@ -2,7 +2,6 @@ package e2egithub_test
 
 import (
 	"fmt"
-	"github.com/rollout-dev/rollout/internal/race"
 	"maps"
 	"slices"
 	"strings"
@@ -11,6 +10,7 @@ import (
 	"time"
 
 	"github.com/rollout-dev/rollout/internal/githubtest"
+	"github.com/rollout-dev/rollout/internal/race"
 	"github.com/rollout-dev/rollout/policy"
 	"github.com/rollout-dev/rollout/reconcile"
 	"github.com/rollout-dev/rollout/rollouts"

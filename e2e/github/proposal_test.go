@@ -2,13 +2,13 @@ package e2egithub_test
 
 import (
 	"errors"
-	"github.com/rollout-dev/rollout/internal/race"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/rollout-dev/rollout/internal/githubtest"
+	"github.com/rollout-dev/rollout/internal/race"
 	"github.com/rollout-dev/rollout/policy"
 	"github.com/rollout-dev/rollout/reconcile"
 	"github.com/rollout-dev/rollout/reconcile/githubforge"

@@ -3,12 +3,12 @@ package demo
 import (
 	"context"
 	"errors"
-	"github.com/rollout-dev/rollout/internal/race"
 	"math/rand/v2"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/rollout-dev/rollout/internal/race"
 	"github.com/rollout-dev/rollout/policy"
 	"github.com/rollout-dev/rollout/rollouts"
 )

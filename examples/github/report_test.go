@@ -2,7 +2,6 @@ package examples_test
 
 import (
 	"context"
-	"github.com/rollout-dev/rollout/internal/race"
 	"math/rand/v2"
 	"os"
 	"os/exec"
@@ -13,6 +12,7 @@ import (
 	"time"
 
 	"github.com/rollout-dev/rollout/examples/demo"
+	"github.com/rollout-dev/rollout/internal/race"
 )
 
 // TestActionUploadsTheReport: for `report`, the action uploads the folder run.sh names as an artifact

@@ -3,7 +3,6 @@ package crosscheck_test
 import (
 	"context"
 	"fmt"
-	"github.com/rollout-dev/rollout/internal/race"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -12,6 +11,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/rollout-dev/rollout/internal/race"
 	"github.com/rollout-dev/rollout/internal/testserver"
 	"github.com/rollout-dev/rollout/policy"
 	"github.com/rollout-dev/rollout/policy/source/jsonl"

@@ -3,7 +3,6 @@ package jsonl
 import (
 	"context"
 	"fmt"
-	"github.com/rollout-dev/rollout/internal/race"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -11,6 +10,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/rollout-dev/rollout/internal/race"
 	"github.com/rollout-dev/rollout/policy"
 )
 

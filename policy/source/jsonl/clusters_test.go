@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"github.com/rollout-dev/rollout/internal/race"
 	"io"
 	"math"
 	"math/rand/v2"
@@ -17,6 +16,7 @@ import (
 	"time"
 
 	"github.com/rollout-dev/rollout/internal/hostfile"
+	"github.com/rollout-dev/rollout/internal/race"
 	"github.com/rollout-dev/rollout/policy"
 	"github.com/rollout-dev/rollout/policy/source/synth"
 	"github.com/rollout-dev/rollout/rollouts"
@@ -55,6 +55,17 @@ func simulated(t testing.TB) ([]synth.Request, []byte, policy.Query) {
 	q.Window.From = simStart
 	q.Metrics = nil
 	return reqs, buf.Bytes(), q
+}
+
+// simulatedFile is simulated written to a file in a temp folder, whose path it returns.
+func simulatedFile(t testing.TB) (string, []synth.Request, policy.Query) {
+	t.Helper()
+	reqs, content, q := simulated(t)
+	path := filepath.Join(t.TempDir(), "traffic.jsonl")
+	if err := os.WriteFile(path, content, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path, reqs, q
 }
 
 func itoa(i int) string { return string(appendInt(nil, i)) }

@@ -2,12 +2,10 @@ package jsonl
 
 import (
 	"context"
-	"github.com/rollout-dev/rollout/internal/race"
-	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
+	"github.com/rollout-dev/rollout/internal/race"
 	"github.com/rollout-dev/rollout/policy"
 	"github.com/rollout-dev/rollout/policy/source/synth"
 	"github.com/rollout-dev/rollout/rollouts"
@@ -19,11 +17,7 @@ import (
 // whole window.
 func TestMaturedRequests(t *testing.T) {
 	race.Skip(t, race.Slow)
-	reqs, content, q := simulated(t)
-	path := filepath.Join(t.TempDir(), "requests.jsonl")
-	if err := os.WriteFile(path, content, 0o600); err != nil {
-		t.Fatal(err)
-	}
+	path, reqs, q := simulatedFile(t)
 	src := &Source{Path: path}
 	cut := q.Window.To.Add(-3 * time.Hour)
 	mq := q

@@ -2,13 +2,13 @@ package jsonl
 
 import (
 	"context"
-	"github.com/rollout-dev/rollout/internal/race"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"testing"
 	"time"
 
+	"github.com/rollout-dev/rollout/internal/race"
 	"github.com/rollout-dev/rollout/policy"
 	"github.com/rollout-dev/rollout/policy/source/synth"
 )
@@ -80,11 +80,7 @@ func TestStatsWindowsMatchOneByOne(t *testing.T) {
 // window and all its recent windows in one read, and finds what it found asking one by one.
 func TestWithRecentReadsTheFileOnce(t *testing.T) {
 	race.Skip(t, race.Slow)
-	_, content, q := simulated(t)
-	path := filepath.Join(t.TempDir(), "traffic.jsonl")
-	if err := os.WriteFile(path, content, 0o644); err != nil {
-		t.Fatal(err)
-	}
+	path, _, q := simulatedFile(t)
 	q.Window = policy.Window{From: simStart, To: simStart.Add(10 * time.Hour)}
 	counted := &countingSource{Source: Open(path)}
 	st, err := policy.WithRecent(counted).Stats(context.Background(), q)
@@ -117,11 +113,7 @@ func TestWithRecentReadsTheFileOnce(t *testing.T) {
 // matured requests, and finds what asking one query at a time finds.
 func TestMaturityAndRecentReadTheFileTwice(t *testing.T) {
 	race.Skip(t, race.Slow)
-	_, content, q := simulated(t)
-	path := filepath.Join(t.TempDir(), "traffic.jsonl")
-	if err := os.WriteFile(path, content, 0o644); err != nil {
-		t.Fatal(err)
-	}
+	path, _, q := simulatedFile(t)
 	q.Window = policy.Window{From: simStart, To: simStart.Add(10 * time.Hour)}
 	q.Metrics = []policy.MetricQuery{{Name: ErrorRate}, {Name: NegativeFeedbackRate, Maturity: 3 * time.Hour}}
 	counted := &countingSource{Source: Open(path)}
