@@ -273,6 +273,11 @@ type Stats struct {
 	LateRecords int64
 	Stable      ArmStats
 	Canary      ArmStats
+	// KeysExact says both arms' Keys are exact counts of distinct keys (0 included), not
+	// bounded-memory estimates: the sample-ratio test then allows no slack around the expected share
+	// (see srmTolerance). The file source counts exactly up to jsonl.MaxExactKeys keys per arm, PostgreSQL
+	// always (count(DISTINCT)); ClickHouse estimates.
+	KeysExact bool
 	// Malformed counts the records that could not be read; MalformedLines holds the first few
 	// line numbers (file sources) for the report, and MalformedReasons why each could not be read
 	// ("variant must be stable or canary"), one per line number where the source knows it.

@@ -22,7 +22,9 @@ import (
 // inequality it ever reaches 1/srmAlpha with probability at most srmAlpha (Howard et al. 2021; the
 // same construction as Lindon and Malek's sequential SRM test). The null is an interval, the expected
 // share ± srmTolerance of it, because a source may estimate distinct keys with bounded memory and the
-// estimate's small error must not read as a mismatch.
+// estimate's small error must not read as a mismatch; where the source counts both arms' keys exactly
+// (Stats.KeysExact: the file source up to its MaxExactKeys, PostgreSQL) the null is the expected share
+// itself, and a mismatch of a few percent of it is caught sooner.
 //
 // The units are keys where the source counts them: each new user's arm is an independent draw with the
 // canary's weight as its probability, whatever the user does afterwards. Where keys are unknown the
@@ -33,7 +35,9 @@ const (
 	// srmAlpha is the level of the sample-ratio test over the whole stage: a healthy rollout is held
 	// for a mismatch with probability at most 0.1%, as GrowthBook's default SRM threshold.
 	srmAlpha = 0.001
-	// srmTolerance is the relative slack around the expected share (5% ± 0.15 points).
+	// srmTolerance is the relative slack around the expected share (5% ± 0.15 points) where the
+	// units are keys that the source may have estimated with bounded memory, or requests; none where
+	// both arms' keys are counted exactly (Stats.KeysExact).
 	srmTolerance = 0.03
 	// srmConcentration is the prior concentration a+b of the mixture, centred on the expected share;
 	// it makes the test most sensitive to shares that differ by tens of percent of the expected one.
@@ -82,6 +86,7 @@ func sampleRatioWithin(traffic rollouts.Traffic, stats *Stats, prev *rollouts.Tr
 	var k, n float64
 	var unit string
 	var want, was float64
+	tol := srmTolerance
 	switch {
 	case traffic.Weight > 0 && traffic.Weight < 100:
 		want = float64(traffic.Weight) / 100
@@ -89,8 +94,16 @@ func sampleRatioWithin(traffic rollouts.Traffic, stats *Stats, prev *rollouts.Tr
 			was = float64(prev.Weight) / 100
 		}
 		live := stats.Canary.Requests - stats.Shadow
-		if stats.Canary.Keys > 0 && stats.Stable.Keys > 0 && stats.Shadow == 0 {
+		// A source that counts keys counts them in both arms: an arm with none has none (a source
+		// that cannot count keys reports 0 for both).
+		if (stats.Canary.Keys > 0 || stats.Stable.Keys > 0) && stats.Shadow == 0 {
 			k, n, unit = float64(stats.Canary.Keys), float64(stats.Canary.Keys+stats.Stable.Keys), "keys"
+			if stats.KeysExact && stats.Unit == UnitKey {
+				// Each key's arm is an independent draw at the weight and the count has no error
+				// to absorb: the null is the expected share itself. (Keyless records are counted
+				// by their request ids, which users' repeat visits make lumpier: they keep it.)
+				tol = 0
+			}
 		} else {
 			k, n, unit = float64(live), float64(live+stats.Stable.Requests), "requests"
 		}
@@ -112,9 +125,9 @@ func sampleRatioWithin(traffic rollouts.Traffic, stats *Stats, prev *rollouts.Tr
 	if n <= 0 {
 		return ""
 	}
-	lo, hi := want*(1-srmTolerance), math.Min(want*(1+srmTolerance), 1)
+	lo, hi := want*(1-tol), math.Min(want*(1+tol), 1)
 	if prev != nil {
-		lo, hi = math.Min(lo, was*(1-srmTolerance)), math.Max(hi, math.Min(was*(1+srmTolerance), 1))
+		lo, hi = math.Min(lo, was*(1-tol)), math.Max(hi, math.Min(was*(1+tol), 1))
 	}
 	if srmLogE(k, n, want, lo, hi) < math.Log(1/alpha) {
 		return ""

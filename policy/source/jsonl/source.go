@@ -892,6 +892,8 @@ func (p *pass) result() *policy.Stats {
 	st.RequestsTo = p.requestsTo
 	st.Stable = stable.stats(p.metrics)
 	st.Canary = p.canary.stats(p.metrics)
+	// Exact below MaxExactKeys per arm (a set of 64-bit hashes), a HyperLogLog estimate beyond.
+	st.KeysExact = stable.units.sketch == nil && p.canary.units.sketch == nil
 	st.Unit = policy.UnitRequest
 	if stable.keyed || p.canary.keyed {
 		st.Unit = policy.UnitKey

@@ -187,9 +187,10 @@ func (s *Source) Stats(ctx context.Context, q policy.Query) (*policy.Stats, erro
 		defer cancel()
 	}
 	stats := &policy.Stats{
-		Unit:   policy.UnitKey,
-		Stable: policy.ArmStats{Metrics: map[string]policy.Sample{}},
-		Canary: policy.ArmStats{Metrics: map[string]policy.Sample{}},
+		Unit:      policy.UnitKey,
+		KeysExact: true, // count(DISTINCT unit) per key bucket, summed: a unit lies in one bucket
+		Stable:    policy.ArmStats{Metrics: map[string]policy.Sample{}},
+		Canary:    policy.ArmStats{Metrics: map[string]policy.Sample{}},
 	}
 	var err error
 	if err = s.aggregates(ctx, q, stats); err != nil {

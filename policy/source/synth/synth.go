@@ -213,7 +213,7 @@ func Expected(reqs []Request, rollout string, w policy.Window) *policy.Stats {
 // of the requests in the window, most frequent first.
 func ExpectedFor(reqs []Request, q policy.Query) *policy.Stats {
 	rollout, w := q.Rollout, q.Window
-	st := &policy.Stats{Unit: policy.UnitKey}
+	st := &policy.Stats{Unit: policy.UnitKey, KeysExact: true}
 	if len(q.Filter) > 0 {
 		var kept []Request
 		for _, r := range reqs {
