@@ -290,12 +290,29 @@ func (e armEstimate) exceedance(x float64) (share, v float64) {
 }
 
 // twoArmTime is the time of a two-arm confidence sequence over the arms c and s, on the scale of
-// tuningTwoArm: the mixture's multiplier depends on time only through t·rho², so counting keys against
+// tuningTwoArm: the information-equivalent count n_c·n_s/(n_c+n_s), the size of one arm that would
+// estimate the difference of two means as precisely as the two arms do (for equal variances), not the
+// arms' sum. The mixture's multiplier depends on time only through t·rho², so counting keys against
 // tuningTwoArmKeys is the same as counting them times tuningTwoArm/tuningTwoArmKeys against tuningTwoArm.
+//
+// Why this clock is valid: each unit of the stage is an independent draw that lands in the canary with
+// the stage's fixed probability π, so n_c·n_s/(n_c+n_s) = (n_c+n_s)·π̂(1-π̂) with π̂ → π almost surely.
+// The sum's clock n_c+n_s times the constant π(1-π) is the same normal mixture with its prior variance
+// rho² scaled by π(1-π), a constant that does not depend on the data: a valid mixture for any π. Using
+// π̂ for π changes the bound by a factor that tends to 1 almost surely, the same approximation the
+// asymptotic confidence sequence already makes by estimating the variance. What the clock changes is
+// where the bound is tightest: against the sum of both arms, a 5% stage's comparison was tuned for 50
+// canary keys and a 50% stage's for 500, while the stable arm's keys, which add little information,
+// drove the clock far past either; against the information-equivalent count, every stage's comparison
+// is tightest where the canary alone has about tuningTwoArmKeys keys (at small weights), as the
+// one-arm bounds are.
 func twoArmTime(c, s armEstimate) float64 {
-	t := c.units + s.units
+	if c.units <= 0 || s.units <= 0 {
+		return 0
+	}
+	t := c.units * s.units / (c.units + s.units)
 	if c.clustered || s.clustered {
-		t *= tuningTwoArm / tuningTwoArmKeys
+		t *= float64(tuningTwoArm) / tuningTwoArmKeys
 	}
 	return t
 }

@@ -79,3 +79,29 @@ func TestRatioVariance(t *testing.T) {
 		t.Errorf("independent observations: %g, want %g", got, (1.0/3)/4)
 	}
 }
+
+// TestTwoArmClockIsInformation: a two-arm comparison counts time on the information-equivalent
+// clock n_c·n_s/(n_c+n_s), so at a small weight its multiplier is the one-arm bound's on the canary's
+// own keys, whatever the stable arm adds, and the stable arm's keys no longer push the bound past its
+// tightest point (issue 23, item 6). Before, the clock was n_c+n_s: twenty times the canary's keys at
+// 5%.
+func TestTwoArmClockIsInformation(t *testing.T) {
+	arm := func(keys float64) armEstimate { return armEstimate{units: keys, clustered: true} }
+	for _, tc := range []struct{ canary, stable, want float64 }{
+		{300, 5700, 285}, // 5%
+		{300, 900, 225},  // 25%
+		{300, 300, 150},  // 50%
+	} {
+		got := twoArmTime(arm(tc.canary), arm(tc.stable)) * tuningTwoArmKeys / float64(tuningTwoArm)
+		if math.Abs(got-tc.want) > 1e-9 {
+			t.Errorf("canary %v, stable %v keys: clock %v effective keys, want %v", tc.canary, tc.stable, got, tc.want)
+		}
+	}
+	// At 5% with 300 canary keys, the comparison's multiplier is within 1% of the one-arm bound's at
+	// the same information, and at its tightest there.
+	two := csMultiplier(twoArmTime(arm(300), arm(5700)), 0.2)
+	one := csMultiplierTuned(285, 0.2, tuningOneArmKeys)
+	if math.Abs(two/one-1) > 0.01 {
+		t.Errorf("two-arm multiplier %.4f, one-arm %.4f: want the same tuning", two, one)
+	}
+}

@@ -21,9 +21,10 @@ import "math"
 // estimate ± z(t)·SE, with SE estimated from the data (the "asymptotic" part). Unlike the fixed-horizon
 // 1.645, z(t) grows slowly (like sqrt(log t)), which is the price of peeking for free.
 //
-// Two-arm comparisons use t = n_stable + n_canary and the variance of the estimator V, as GrowthBook
-// does: with a traffic split fixed within a stage, t·V converges to the per-observation variance of
-// the influence function, so the half-width is z(t)·sqrt(V).
+// Two-arm comparisons use the information-equivalent count t = n_c·n_s/(n_c+n_s) and the variance of
+// the estimator V: with a traffic split fixed within a stage, t is the arms' sum times a constant
+// (π(1-π)), so the half-width z(t)·sqrt(V) is GrowthBook's (which counts n_stable + n_canary) with its
+// prior rescaled by that constant; see twoArmTime for why this keeps the bound valid.
 
 // The tuning constants: the number of units at which each bound is tightest (GrowthBook's "sequential
 // tuning parameter"). Validity holds for any value fixed in advance; each is set where its bound is
@@ -31,13 +32,16 @@ import "math"
 // of two arms together, nor a count of users for a count of requests. Far below its tuning point a
 // mixture bound is loose (the multiplier grows like 1/sqrt(t·rho²)); far above it, slowly looser too.
 const (
-	// tuningTwoArm: two-arm comparisons counting requests; a day of a 5% stage holds about this many.
-	tuningTwoArm = 10000
-	// tuningTwoArmKeys: two-arm comparisons counting keys (users): a stage sees hundreds to thousands.
-	tuningTwoArmKeys = 1000
+	// tuningTwoArm: two-arm comparisons counting requests, on the information-equivalent clock
+	// n_c·n_s/(n_c+n_s) (twoArmTime), which at a small weight is about the canary's count: the same
+	// count as the one-arm bounds', so a relative limit and an absolute one on the same canary are
+	// tightest at the same canary size.
+	tuningTwoArm = tuningOneArm
+	// tuningTwoArmKeys: two-arm comparisons counting keys (users), on the same clock.
+	tuningTwoArmKeys = tuningOneArmKeys
 	// tuningOneArm: one-arm bounds count the canary's requests alone.
 	tuningOneArm = 2000
-	// tuningOneArmKeys: one-arm bounds counting the canary's keys.
+	// tuningOneArmKeys: one-arm bounds counting the canary's keys: a stage decides on hundreds.
 	tuningOneArmKeys = 300
 	// tuningBetaBinomial: the exact beta-binomial mixture for a proportion of independent requests
 	// (see betaBinomialBound) is tightest near this many canary requests.

@@ -389,7 +389,10 @@ func TestRecentWindowsAA(t *testing.T) {
 // canary requests at which a fixed-horizon one-sided test at the advance level (80%), told the sample
 // size in advance, passes in half of the runs. Before (these seeds, the judge before issue 23): 1,128
 // canary requests, 3.6× the floor of 314; after: the same (the spread borrowed against dominant keys
-// is discounted so that it leaves this case alone; undiscounted it doubled the requests, 7.4×). The
+// is discounted so that it leaves this case alone; undiscounted it doubled the requests, 7.4×). With
+// the information-equivalent two-arm clock (twoArmTime) the median is still 1,128, a run that passes
+// at one of its first eligible ticks whatever the clock, while the slower half advance sooner: the
+// mean over the runs 1,779 → 1,642 canary requests, the 75th percentile 2,708 → 2,320. The
 // assertion keeps the ratio from growing past where it was.
 func TestHealthyAdvanceVsFloor(t *testing.T) {
 	race.Skip(t, race.Slow)
@@ -420,8 +423,13 @@ func TestHealthyAdvanceVsFloor(t *testing.T) {
 		}
 	}
 	m := median(needed)
-	t.Logf("healthy canary at +50%%: median %.0f canary requests to advance, %.1f× the fixed-horizon floor of %.0f; %d of %d rolled back",
-		m, m/floor, floor, rolledBack, runs)
+	sorted := slices.Sorted(slices.Values(needed))
+	var sum float64
+	for _, n := range needed {
+		sum += n // +Inf where a run did not advance
+	}
+	t.Logf("healthy canary at +50%%: median %.0f canary requests to advance, %.1f× the fixed-horizon floor of %.0f; mean %.0f, 75th percentile %.0f; %d of %d rolled back",
+		m, m/floor, floor, sum/float64(len(needed)), sorted[len(sorted)*3/4-1], rolledBack, runs)
 	if m/floor > 4.5 {
 		t.Errorf("median %.0f canary requests to advance, %.1f× the floor: more than before", m, m/floor)
 	}
