@@ -528,3 +528,53 @@ func TestLateWeightPickup(t *testing.T) {
 		t.Errorf("late pickup flagged in %s, stuck application caught in %s; want ≤ 5%%, all", rate(late, runs), rate(stuck, runs))
 	}
 }
+
+// lowTrafficRun plays runs 5% stages at 21 canary requests an hour (420 in all, 10,000 keyed users:
+// about 500 canary requests a day, most from keys seen once or twice), errors 1% on stable and
+// canaryRate on the canary, +50% limit, no minDuration nor minRequests, for hours hours; it returns
+// how many advanced and rolled back and the median hours to either.
+func lowTrafficRun(t *testing.T, runs int, canaryRate float64, hours int) (advanced, rolledBack int, medianHours float64) {
+	var at []float64
+	for seed := range runs {
+		spec := stageSpec(rollouts.Rule{Metric: "error_rate", MaxIncrease: maxIncrease(0.5)})
+		spec.Stages[0].MinDuration, spec.Stages[0].MinRequests = 0, 0
+		opts := synth.Options{Seed: uint64(300 + seed), From: trafficStart, To: trafficStart.Add(time.Duration(hours) * time.Hour),
+			PerHour: 420, Users: 10000, Activity: 1, KeyPrefix: fmt.Sprintf("s%d-user-", seed),
+			Stable: errorProfile("m-stable", 0.01), Canary: errorProfile("m-canary", canaryRate)}
+		out := stage(t, spec, opts)
+		switch out.action {
+		case policy.Advance:
+			advanced++
+		case policy.Rollback:
+			rolledBack++
+		default:
+			at = append(at, math.Inf(1))
+			continue
+		}
+		at = append(at, float64(out.tick)/4)
+	}
+	return advanced, rolledBack, median(at)
+}
+
+// TestLowTrafficClock (issue 23, item 6): the two-arm clock's tuning must not buy the 400-an-hour
+// canary its speed at the expense of a small stage (a retuning of the pass end alone, tightest at
+// 4,000 keys, made a stage of 500 keys a day about 50% slower and was rejected). At about 500 canary
+// requests a day a healthy canary advances, and one at three times stable's errors is rolled back,
+// sooner than with the clock n_c+n_s. Before (these seeds, n_c+n_s): healthy advanced 29 of 40
+// within 4 days, a median 43.75 h in; 1% → 3% rolled back 22 of 40 within 2 days, a median 31.75 h
+// in. After (information-equivalent clock): 30 of 40, 34.75 h; 24 of 40, 28 h.
+func TestLowTrafficClock(t *testing.T) {
+	race.Skip(t, race.Slow)
+	t.Parallel()
+	runs := max(trafficRuns(t), 40) // medians over 20 runs move too much to compare
+	adv, rb, healthy := lowTrafficRun(t, runs, 0.01, 96)
+	t.Logf("healthy canary at 21 canary requests an hour: advanced %s within 4 days, a median %.2f h in (before: 43.75 h); rolled back %s",
+		rate(adv, runs), healthy, rate(rb, runs))
+	_, caught, regressed := lowTrafficRun(t, runs, 0.03, 48)
+	t.Logf("1%% → 3%% at 21 canary requests an hour: rolled back %s within 2 days, a median %.2f h in (before: 22 of 40, 31.75 h)",
+		rate(caught, runs), regressed)
+	if healthy >= 43.75 || regressed >= 31.75 || rb > runs/20 {
+		t.Errorf("healthy median %.2f h (rolled back %d), 1%% → 3%% median %.2f h: want sooner than 43.75 h and 31.75 h, ≤ 5%% rolled back",
+			healthy, rb, regressed)
+	}
+}
