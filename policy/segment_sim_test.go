@@ -43,7 +43,7 @@ func (a *segTallyArm) add(r synth.Request) {
 }
 
 func (a *segTallyArm) stats() policy.ArmStats {
-	var cs []policy.Cluster
+	cs := make([]policy.Cluster, 0, policy.KeyBuckets)
 	var n, errs float64
 	for b := range policy.KeyBuckets {
 		if a.n[b] > 0 {

@@ -69,7 +69,7 @@ func (a *tallyArm) add(r synth.Request) {
 // stats returns the arm's statistics since the snapshot since was taken (nil: since the start), with
 // the keys seen from `from` on.
 func (a *tallyArm) stats(since *tallyArm, from time.Time) policy.ArmStats {
-	var cs []policy.Cluster
+	cs := make([]policy.Cluster, 0, policy.KeyBuckets)
 	var n, errs float64
 	requests := a.requests
 	if since != nil {

@@ -388,7 +388,15 @@ func fnv32(s string) uint32 {
 
 // requestID is a request's id: unique within a seed's traffic, readable in a diff.
 func requestID(seed uint64, at time.Time, seq int) string {
-	return "r-" + strconv.FormatUint(seed, 36) + "-" + strconv.FormatInt(at.UnixMilli(), 36) + "-" + strconv.Itoa(seq)
+	// Appended into one buffer: one allocation, where concatenating four formatted parts took five.
+	b := make([]byte, 0, 40)
+	b = append(b, "r-"...)
+	b = strconv.AppendUint(b, seed, 36)
+	b = append(b, '-')
+	b = strconv.AppendInt(b, at.UnixMilli(), 36)
+	b = append(b, '-')
+	b = strconv.AppendInt(b, int64(seq), 10)
+	return string(b)
 }
 
 // draw returns what one request of u did on an arm behaving as p.
