@@ -727,11 +727,12 @@ func (s *Server) refreshHeads() {
 	if s.gitDir == "" {
 		return
 	}
+	heads := s.gitHeads()
 	for _, p := range s.pulls {
 		if p.State != "open" {
 			continue
 		}
-		if sha := s.gitHead(p.Head.Ref); sha != "" && sha != p.Head.SHA {
+		if sha := heads[p.Head.Ref]; sha != "" && sha != p.Head.SHA {
 			p.Head.SHA = sha
 			p.touch(s.Now())
 		}

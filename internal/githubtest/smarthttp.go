@@ -124,6 +124,23 @@ func (s *Server) gitHead(branch string) string {
 	return out
 }
 
+// gitHeads returns the commit every branch of the served repository points at, by branch name: one
+// git process for all of them, where a list of many open pull requests would start one per branch.
+// Called with s.mu held.
+func (s *Server) gitHeads() map[string]string {
+	out, err := s.git1(s.gitDir, "for-each-ref", "--format=%(refname:lstrip=2) %(objectname)", "refs/heads/")
+	if err != nil {
+		return nil
+	}
+	heads := map[string]string{}
+	for line := range strings.Lines(out) {
+		if branch, sha, ok := strings.Cut(strings.TrimSpace(line), " "); ok {
+			heads[branch] = sha
+		}
+	}
+	return heads
+}
+
 // gitMerge merges head into base in the served repository as GitHub's merge button does: a
 // fast-forward when possible is still a merge commit on GitHub, so a merge commit is made either
 // way. It returns the merge commit. Called with s.mu held.
