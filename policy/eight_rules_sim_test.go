@@ -255,18 +255,8 @@ func eightRuleStage(t testing.TB, seed int) eightRuleOutcome {
 		LateFeedback: 1, LateDelay: time.Hour,
 		Stable: synth.DefaultProfile("m-stable"), Canary: synth.DefaultProfile("m-canary")}
 	src := newMultiSource()
-	judged := policy.WithMaturity(src)
 	out := eightRuleOutcome{action: policy.Hold, hours: math.Inf(1), firstPass: map[string]float64{}}
-	simulateTicks(t, spec, opts, src.add, func(now time.Time) bool {
-		q, ok := policy.QueryFor(spec, now)
-		if !ok {
-			t.Fatal("no query")
-		}
-		st, err := judged.Stats(context.Background(), q)
-		if err != nil {
-			t.Fatal(err)
-		}
-		d := policy.Judge(spec, policy.Evidence{Stats: st}, now)
+	maturedTicks(t, spec, opts, src, src.add, func(now time.Time, d policy.Decision) bool {
 		h := now.Sub(trafficStart).Hours()
 		out.holding = out.holding[:0]
 		for _, m := range d.Metrics {

@@ -140,14 +140,14 @@ func (f *feedbackSource) Stats(_ context.Context, q policy.Query) (*policy.Stats
 	return st, nil
 }
 
-// feedbackStage plays one stage of spec under opts, the judge reading the feedback through
-// policy.WithMaturity on every 15-minute tick, until it advances or rolls back.
-func feedbackStage(t testing.TB, spec *rollouts.Spec, opts synth.Options) policy.Action {
+// maturedTicks plays spec under opts into src (through add), the judge reading src through
+// policy.WithMaturity on every 15-minute tick; decided sees each decision and ends the play by
+// returning true.
+func maturedTicks(t testing.TB, spec *rollouts.Spec, opts synth.Options, src policy.Source, add func(synth.Request),
+	decided func(now time.Time, d policy.Decision) bool) {
 	t.Helper()
-	src := newFeedbackSource()
 	judged := policy.WithMaturity(src)
-	action := policy.Hold
-	simulateTicks(t, spec, opts, src.add, func(now time.Time) bool {
+	simulateTicks(t, spec, opts, add, func(now time.Time) bool {
 		q, ok := policy.QueryFor(spec, now)
 		if !ok {
 			t.Fatal("no query")
@@ -156,7 +156,17 @@ func feedbackStage(t testing.TB, spec *rollouts.Spec, opts synth.Options) policy
 		if err != nil {
 			t.Fatal(err)
 		}
-		d := policy.Judge(spec, policy.Evidence{Stats: st}, now)
+		return decided(now, policy.Judge(spec, policy.Evidence{Stats: st}, now))
+	})
+}
+
+// feedbackStage plays one stage of spec under opts, the judge reading the feedback through
+// policy.WithMaturity on every 15-minute tick, until it advances or rolls back.
+func feedbackStage(t testing.TB, spec *rollouts.Spec, opts synth.Options) policy.Action {
+	t.Helper()
+	src := newFeedbackSource()
+	action := policy.Hold
+	maturedTicks(t, spec, opts, src, src.add, func(_ time.Time, d policy.Decision) bool {
 		if d.Action == policy.Advance || d.Action == policy.Rollback {
 			action = d.Action
 			return true
