@@ -179,10 +179,14 @@ func (s *multiSource) add(r synth.Request) {
 	}
 }
 
-// Stats answers q: every metric over every request, or the late ones over the requests up to
+// Stats answers the metrics q asks for: over every request, or the late ones over the requests up to
 // q.RequestsTo.
 func (s *multiSource) Stats(_ context.Context, q policy.Query) (*policy.Stats, error) {
 	st := &policy.Stats{Unit: policy.UnitKey, From: s.from, RequestsTo: q.RequestsTo, LateRecords: s.late}
+	wanted := map[string]bool{}
+	for _, m := range q.Wanted() {
+		wanted[m.Name] = true
+	}
 	sums, metrics := &s.all, []int{mmError, mmRefusal, mmLatency, mmCost, mmOutput, mmQuality, mmFeedback}
 	if !q.RequestsTo.IsZero() {
 		if q.RequestsTo.Before(s.cut) {
@@ -203,11 +207,14 @@ func (s *multiSource) Stats(_ context.Context, q policy.Query) (*policy.Stats, e
 		a.Requests, a.Keys = s.requests[i], int64(len(s.keys[i]))
 		a.Metrics = map[string]policy.Sample{}
 		for _, m := range metrics {
+			if !wanted[multiMetric[m].name] {
+				continue
+			}
 			if smp, ok := sums[i].sample(m); ok {
 				a.Metrics[multiMetric[m].name] = smp
 			}
 		}
-		if q.RequestsTo.IsZero() && s.dist[i].total > 0 {
+		if q.RequestsTo.IsZero() && wanted["latency_p95_ms"] && s.dist[i].total > 0 {
 			lat, _ := sums[i].sample(mmLatency)
 			cs := slices.Clone(lat.Clusters)
 			for j := range cs {

@@ -2,7 +2,6 @@ package policy_test
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"testing"
 	"time"
@@ -13,131 +12,11 @@ import (
 	"github.com/rollout-dev/rollout/rollouts"
 )
 
-// feedbackSums is one arm's negative-feedback counts per key bucket.
-type feedbackSums struct{ n, neg [policy.KeyBuckets]float64 }
-
-func (s *feedbackSums) add(bucket int, negative bool) {
-	s.n[bucket]++
-	if negative {
-		s.neg[bucket]++
-	}
-}
-
-func (s *feedbackSums) sample() (policy.Sample, bool) {
-	var cs []policy.Cluster
-	var n, neg float64
-	for b := range policy.KeyBuckets {
-		if s.n[b] > 0 {
-			cs = append(cs, policy.Cluster{Bucket: b, N: s.n[b], Sum: s.neg[b]})
-			n += s.n[b]
-			neg += s.neg[b]
-		}
-	}
-	return policy.Sample{Kind: policy.Proportion, N: int64(n), Sum: neg, Clusters: cs}, n > 0
-}
-
-// feedbackRequest is what a late feedback record needs of its request.
-type feedbackRequest struct {
-	ts     time.Time
-	canary bool
-	bucket int
-	fb     int // 0: no feedback yet, 1: positive or neutral, 2: negative
-}
-
-// feedbackSource is a per-key source of negative_feedback_rate over the requests drawn so far, as the
-// file source counts it: both arms from the first canary record, late records attached to their
-// requests. It honours Query.RequestsTo (a cut that only moves forward, as the ticks' does), keeping
-// the sums of every request and of the requests up to the cut, so each tick costs O(buckets).
-type feedbackSource struct {
-	from     time.Time
-	reqs     []feedbackRequest
-	index    map[string]int
-	requests [2]int64
-	late     int64 // late records attached
-	keys     [2]map[string]bool
-	all      [2]feedbackSums
-	matured  [2]feedbackSums
-	cut      time.Time
-	next     int // reqs[:next] are in matured
-}
-
-func newFeedbackSource() *feedbackSource {
-	return &feedbackSource{index: map[string]int{}, keys: [2]map[string]bool{{}, {}}}
-}
-
 func armIndex(canary bool) int {
 	if canary {
 		return 1
 	}
 	return 0
-}
-
-func (f *feedbackSource) add(r synth.Request) {
-	if r.Late {
-		i, ok := f.index[r.RequestID]
-		if !ok || r.Feedback == nil || f.reqs[i].fb != 0 {
-			return
-		}
-		q := &f.reqs[i]
-		f.late++
-		q.fb = 1
-		if *r.Feedback < 0 {
-			q.fb = 2
-		}
-		f.all[armIndex(q.canary)].add(q.bucket, q.fb == 2)
-		if i < f.next {
-			f.matured[armIndex(q.canary)].add(q.bucket, q.fb == 2)
-		}
-		return
-	}
-	if r.Shadow {
-		return
-	}
-	canary := r.Variant == policy.Canary
-	if canary && f.from.IsZero() {
-		f.from = r.TS
-	}
-	if f.from.IsZero() {
-		return
-	}
-	q := feedbackRequest{ts: r.TS, canary: canary, bucket: policy.KeyBucket(r.Key)}
-	if r.Feedback != nil {
-		q.fb = 1
-		if *r.Feedback < 0 {
-			q.fb = 2
-		}
-		f.all[armIndex(canary)].add(q.bucket, q.fb == 2)
-	}
-	f.index[r.RequestID] = len(f.reqs)
-	f.reqs = append(f.reqs, q)
-	f.requests[armIndex(canary)]++
-	f.keys[armIndex(canary)][r.Key] = true
-}
-
-func (f *feedbackSource) Stats(_ context.Context, q policy.Query) (*policy.Stats, error) {
-	sums := &f.all
-	if !q.RequestsTo.IsZero() {
-		if q.RequestsTo.Before(f.cut) {
-			return nil, errors.New("feedbackSource: the cut moved back")
-		}
-		f.cut = q.RequestsTo
-		for ; f.next < len(f.reqs) && !f.reqs[f.next].ts.After(f.cut); f.next++ {
-			if r := f.reqs[f.next]; r.fb != 0 {
-				f.matured[armIndex(r.canary)].add(r.bucket, r.fb == 2)
-			}
-		}
-		sums = &f.matured
-	}
-	st := &policy.Stats{Unit: policy.UnitKey, From: f.from, RequestsTo: q.RequestsTo, LateRecords: f.late}
-	for i, arm := range []policy.Arm{policy.Stable, policy.Canary} {
-		a := st.Arm(arm)
-		a.Requests, a.Keys = f.requests[i], int64(len(f.keys[i]))
-		a.Metrics = map[string]policy.Sample{}
-		if s, ok := sums[i].sample(); ok {
-			a.Metrics["negative_feedback_rate"] = s
-		}
-	}
-	return st, nil
 }
 
 // maturedTicks plays spec under opts into src (through add), the judge reading src through
@@ -164,7 +43,7 @@ func maturedTicks(t testing.TB, spec *rollouts.Spec, opts synth.Options, src pol
 // policy.WithMaturity on every 15-minute tick, until it advances or rolls back.
 func feedbackStage(t testing.TB, spec *rollouts.Spec, opts synth.Options) policy.Action {
 	t.Helper()
-	src := newFeedbackSource()
+	src := newMultiSource()
 	action := policy.Hold
 	maturedTicks(t, spec, opts, src, src.add, func(_ time.Time, d policy.Decision) bool {
 		if d.Action == policy.Advance || d.Action == policy.Rollback {
