@@ -7,6 +7,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -39,6 +40,9 @@ type App struct {
 	Stderr io.Writer
 	Getenv func(string) string
 	Now    func() time.Time
+	// Sleep waits between GitHub calls (the pause GitHub asks for between writes, retries after a rate
+	// limit); nil for a real timer. A test whose Now stands still gives one that does not wait.
+	Sleep func(ctx context.Context, d time.Duration) error
 
 	// Repository flags, shared by the commands that read a repository.
 	Repo   string

@@ -71,7 +71,7 @@ func (app *App) planHeadWiring(ctx context.Context, base string) (*wiring, strin
 		if err != nil {
 			return nil, "", err
 		}
-		opts.Now = app.Now
+		opts.Now, opts.Sleep = app.Now, app.Sleep
 		_, opts.BotEmail = app.bot()
 		gh, err := githubforge.New(opts)
 		if err != nil {

@@ -151,7 +151,7 @@ func (app *App) wire(ctx context.Context, out io.Writer, signed bool) (*wiring, 
 		if err != nil {
 			return nil, err
 		}
-		opts.Now = app.Now
+		opts.Now, opts.Sleep = app.Now, app.Sleep
 		opts.BotEmail = botEmail
 		gh, err = githubforge.New(opts)
 		if err != nil {

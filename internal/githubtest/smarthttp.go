@@ -60,7 +60,9 @@ func (s *Server) EnableGit(files map[string]string) (dir, cloneURL string) {
 	s.gitHandler = &cgi.Handler{
 		Path: backend,
 		Args: []string{"http-backend"},
-		Env:  []string{"GIT_PROJECT_ROOT=" + root, "GIT_HTTP_EXPORT_ALL=1"},
+		// No `git gc --auto` after every push, in a repository that lives seconds.
+		Env: []string{"GIT_PROJECT_ROOT=" + root, "GIT_HTTP_EXPORT_ALL=1",
+			"GIT_CONFIG_COUNT=1", "GIT_CONFIG_KEY_0=receive.autogc", "GIT_CONFIG_VALUE_0=false"},
 	}
 	s.mu.Unlock()
 	return dir, s.URL + "/" + s.Owner + "/" + s.Repo + ".git"

@@ -20,11 +20,13 @@ const (
 )
 
 // Env is the environment every git command of this package runs with: no user or system config, a
-// fixed human identity and fixed dates, so that hashes are reproducible.
+// fixed human identity and fixed dates, so that hashes are reproducible, and no housekeeping (the
+// `git maintenance run --auto` that a commit or a fetch starts) in repositories that live seconds.
 func Env() []string {
 	return append(os.Environ(),
 		"GIT_CONFIG_NOSYSTEM=1",
 		"GIT_CONFIG_GLOBAL="+os.DevNull,
+		"GIT_CONFIG_COUNT=1", "GIT_CONFIG_KEY_0=maintenance.auto", "GIT_CONFIG_VALUE_0=false",
 		"GIT_AUTHOR_NAME="+HumanName,
 		"GIT_AUTHOR_EMAIL="+HumanEmail,
 		"GIT_COMMITTER_NAME="+HumanName,

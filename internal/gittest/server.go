@@ -41,7 +41,9 @@ type fault struct {
 func NewServer(t testing.TB, root string, config ...string) *Server {
 	t.Helper()
 	execPath := Git(t, ".", "--exec-path")
-	settings := append([]string{"http.receivepack=true", "uploadpack.allowFilter=true", "uploadpack.allowAnySHA1InWant=true"}, config...)
+	// receive.autogc=false: no `git gc --auto` after every push, in a repository that lives seconds.
+	settings := append([]string{"http.receivepack=true", "uploadpack.allowFilter=true", "uploadpack.allowAnySHA1InWant=true",
+		"receive.autogc=false"}, config...)
 	env := []string{
 		"GIT_PROJECT_ROOT=" + root,
 		"GIT_HTTP_EXPORT_ALL=1",

@@ -117,6 +117,9 @@ func ClickHouse(t testing.TB) *ClickHouseServer {
 		t.Fatal(err)
 	}
 	p := start(t, "clickhouse-server", exec.Command(clickhouseBin, "--config-file="+config))
+	// Asked to shut down, the server waits out its keep-alive timeout (10 s) for every idle connection
+	// a client still holds, and the tests' clients keep theirs; its data is thrown away with the test.
+	p.kill = true
 	s := &ClickHouseServer{
 		URL:  fmt.Sprintf("clickhouse://%s@127.0.0.1:%d/default", ClickHouseUser, httpPort),
 		HTTP: fmt.Sprintf("http://127.0.0.1:%d/", httpPort),

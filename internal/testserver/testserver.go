@@ -50,6 +50,8 @@ type process struct {
 	out  *syncBuffer
 	done chan struct{}
 	err  error
+	// kill stops the server with SIGKILL instead of asking it to shut down.
+	kill bool
 }
 
 func start(t testing.TB, name string, cmd *exec.Cmd) *process {
@@ -65,12 +67,17 @@ func start(t testing.TB, name string, cmd *exec.Cmd) *process {
 }
 
 // stop asks the server to shut down (SIGINT: fast shutdown for PostgreSQL, clean for Prometheus) and
-// kills it if it has not stopped in time.
+// kills it if it has not stopped in time; a process marked kill is killed at once.
 func (p *process) stop(t testing.TB) {
 	select {
 	case <-p.done:
 		return
 	default:
+	}
+	if p.kill {
+		_ = p.cmd.Process.Kill()
+		<-p.done
+		return
 	}
 	_ = p.cmd.Process.Signal(syscall.SIGINT)
 	select {
