@@ -101,8 +101,7 @@ func TestLateFeedbackMaturity(t *testing.T) {
 	race.Skip(t, race.Slow)
 	t.Parallel()
 	runs := trafficRuns(t)
-	// The rates without the window are measured where time allows (not under -short).
-	before := !testing.Short()
+	before := measureBefore() // the rates without the window
 	off := rollouts.Duration(0)
 	stable := feedbackProfile("m-stable", 0.2, time.Hour)
 	slower := feedbackProfile("m-canary", 0.2, 2*time.Hour)
