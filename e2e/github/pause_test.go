@@ -1,6 +1,7 @@
 package e2egithub_test
 
 import (
+	"github.com/rollout-dev/rollout/internal/race"
 	"strings"
 	"testing"
 	"time"
@@ -15,6 +16,7 @@ import (
 // paused. While paused a healthy canary holds and nothing is proposed; when the canary starts failing a
 // quarter of its requests, the paused rollout is rolled back on main and the webhook is told.
 func TestPauseStillRollsBack(t *testing.T) {
+	race.Skip(t, race.Slow)
 	t.Parallel()
 	const name = "summarizer"
 	path := "rollouts/" + name + ".yaml"

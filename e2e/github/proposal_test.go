@@ -149,6 +149,7 @@ func TestClosedProposalNotReopened(t *testing.T) {
 // TestAutoMerge: promotion.via auto-merge asks GitHub to merge once checks pass; when the repository
 // forbids auto-merge the bot merges a mergeable pull request itself, and says clearly when it cannot.
 func TestAutoMerge(t *testing.T) {
+	race.Skip(t, race.Slow)
 	t.Parallel()
 	t.Run("enabled", func(t *testing.T) {
 		t.Parallel()
@@ -260,6 +261,7 @@ func (w *world) stageZeroPassed(name string) int {
 // could not show is closed, with a comment, by its known branch in the same tick (issue 22; issue 16's
 // test, TestRolledBackProposalClosedWhileListingFails, keeps the case where that fails too).
 func TestRollbackUnderRateLimit(t *testing.T) {
+	race.Skip(t, race.Slow)
 	t.Parallel()
 	const name = "summarizer"
 	w, n := firstProposal(t, name, "pull-request")

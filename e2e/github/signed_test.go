@@ -10,6 +10,7 @@ import (
 	"github.com/google/go-github/v60/github"
 
 	"github.com/rollout-dev/rollout/internal/githubtest"
+	"github.com/rollout-dev/rollout/internal/race"
 	"github.com/rollout-dev/rollout/policy"
 	"github.com/rollout-dev/rollout/reconcile"
 )
@@ -21,6 +22,7 @@ import (
 // and trailers the git path would have written, and GitHub reports them verified. The bot knows its
 // API commits for its own when it rebuilds its branch, and still keeps off a human's.
 func TestSignedCommits(t *testing.T) {
+	race.Skip(t, race.Slow)
 	t.Parallel()
 	const name = "summarizer"
 	path := "rollouts/" + name + ".yaml"
