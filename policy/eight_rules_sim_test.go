@@ -263,7 +263,7 @@ func eightRuleStage(t testing.TB, seed int) eightRuleOutcome {
 		Stable: synth.DefaultProfile("m-stable"), Canary: synth.DefaultProfile("m-canary")}
 	src := newMultiSource()
 	out := eightRuleOutcome{action: policy.Hold, hours: math.Inf(1), firstPass: map[string]float64{}}
-	maturedTicks(t, spec, opts, src, src.add, func(now time.Time, d policy.Decision) bool {
+	maturedTicks(t, spec, opts, src, func(now time.Time, d policy.Decision) bool {
 		h := now.Sub(trafficStart).Hours()
 		out.holding = out.holding[:0]
 		for _, m := range d.Metrics {

@@ -19,14 +19,13 @@ func armIndex(canary bool) int {
 	return 0
 }
 
-// maturedTicks plays spec under opts into src (through add), the judge reading src through
-// policy.WithMaturity on every 15-minute tick; decided sees each decision and ends the play by
-// returning true.
-func maturedTicks(t testing.TB, spec *rollouts.Spec, opts synth.Options, src policy.Source, add func(synth.Request),
+// maturedTicks plays spec under opts into src, the judge reading src through policy.WithMaturity on
+// every 15-minute tick; decided sees each decision and ends the play by returning true.
+func maturedTicks(t testing.TB, spec *rollouts.Spec, opts synth.Options, src *multiSource,
 	decided func(now time.Time, d policy.Decision) bool) {
 	t.Helper()
 	judged := policy.WithMaturity(src)
-	simulateTicks(t, spec, opts, add, func(now time.Time) bool {
+	simulateTicks(t, spec, opts, src.add, func(now time.Time) bool {
 		q, ok := policy.QueryFor(spec, now)
 		if !ok {
 			t.Fatal("no query")
@@ -45,7 +44,7 @@ func feedbackStage(t testing.TB, spec *rollouts.Spec, opts synth.Options) policy
 	t.Helper()
 	src := newMultiSource()
 	action := policy.Hold
-	maturedTicks(t, spec, opts, src, src.add, func(_ time.Time, d policy.Decision) bool {
+	maturedTicks(t, spec, opts, src, func(_ time.Time, d policy.Decision) bool {
 		if d.Action == policy.Advance || d.Action == policy.Rollback {
 			action = d.Action
 			return true

@@ -1,11 +1,11 @@
 package e2egithub_test
 
 import (
-	"github.com/rollout-dev/rollout/internal/race"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/rollout-dev/rollout/internal/race"
 	"github.com/rollout-dev/rollout/policy"
 	"github.com/rollout-dev/rollout/reconcile"
 	"github.com/rollout-dev/rollout/rollouts"
