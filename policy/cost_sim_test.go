@@ -49,14 +49,10 @@ func costRun(t *testing.T, seed uint64, costFactor float64) (int, policy.Decisio
 	for stage := 0; stage < len(spec.Stages)-1; stage++ {
 		spec.Traffic.Weight = spec.Stages[stage].Weight
 		spec.Status.Stage, spec.Status.StageStartedAt = stage, start
-		var buf bytes.Buffer
 		opts := synth.Options{Seed: seed, Span: uint64(stage), From: start, To: start.Add(12 * time.Hour), PerHour: 2000,
 			Users: 4000, Activity: 1, Stable: stable, Canary: canary}
-		if err := synth.WriteJSONL(&buf, spec, opts); err != nil {
-			t.Fatal(err)
-		}
 		var now time.Time
-		d, now = judgeHourly(t, spec, buf.Bytes(), start, 12)
+		d, now = judgeTraffic(t, spec, opts, 12)
 		switch d.Action {
 		case policy.Rollback:
 			return stage, d

@@ -3,13 +3,32 @@ package policy_test
 import (
 	"bytes"
 	"context"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/rollout-dev/rollout/policy"
 	"github.com/rollout-dev/rollout/policy/source/jsonl"
+	"github.com/rollout-dev/rollout/policy/source/synth"
 	"github.com/rollout-dev/rollout/rollouts"
 )
+
+// trafficBufs holds the buffers of finished judgeTraffic calls: a stage's traffic is megabytes of JSON
+// Lines, and growing a fresh buffer to that size for every stage of every seed cost the simulations 3 s
+// of CPU.
+var trafficBufs = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+// judgeTraffic writes opts' traffic for spec as JSON Lines and judges it with judgeHourly.
+func judgeTraffic(t *testing.T, spec *rollouts.Spec, opts synth.Options, hours int) (policy.Decision, time.Time) {
+	t.Helper()
+	buf := trafficBufs.Get().(*bytes.Buffer)
+	defer trafficBufs.Put(buf)
+	buf.Reset()
+	if err := synth.WriteJSONL(buf, spec, opts); err != nil {
+		t.Fatal(err)
+	}
+	return judgeHourly(t, spec, buf.Bytes(), opts.From, hours)
+}
 
 // judgeHourly judges spec at each of the hours after start over the JSON Lines records in content, as
 // an hourly reconciler would. It returns the first decision that advances or rolls back, with its

@@ -1,7 +1,6 @@
 package policy_test
 
 import (
-	"bytes"
 	"testing"
 	"time"
 
@@ -42,11 +41,7 @@ func pairwiseRun(t *testing.T, seed uint64, winRate float64) policy.Decision {
 	canary.PairwiseShare, canary.TieRate, canary.WinRate, canary.PairwiseDelay = 0.3, 0.1, winRate-0.05, 10*time.Minute
 	opts := synth.Options{Seed: seed, From: trafficStart, To: trafficStart.Add(24 * time.Hour), PerHour: 600, Users: 2000,
 		Activity: 1, Stable: errorProfile("m-stable", 0.01), Canary: canary}
-	var buf bytes.Buffer
-	if err := synth.WriteJSONL(&buf, spec, opts); err != nil {
-		t.Fatal(err)
-	}
-	d, _ := judgeHourly(t, spec, buf.Bytes(), trafficStart, 24)
+	d, _ := judgeTraffic(t, spec, opts, 24)
 	return d
 }
 

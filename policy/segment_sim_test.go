@@ -42,16 +42,8 @@ func (a *segTallyArm) add(r synth.Request) {
 	a.keys[r.Key] = true
 }
 
-func (a *segTallyArm) stats() policy.ArmStats {
-	cs := make([]policy.Cluster, 0, policy.KeyBuckets)
-	var n, errs float64
-	for b := range policy.KeyBuckets {
-		if a.n[b] > 0 {
-			cs = append(cs, policy.Cluster{Bucket: b, N: a.n[b], Sum: a.errs[b]})
-			n += a.n[b]
-			errs += a.errs[b]
-		}
-	}
+func (a *segTallyArm) stats(arena *clusterArena) policy.ArmStats {
+	cs, n, errs := arena.errorRate(&a.n, &a.errs, nil, nil)
 	return policy.ArmStats{Requests: a.requests, Keys: int64(len(a.keys)), Metrics: map[string]policy.Sample{
 		"error_rate": {Kind: policy.Proportion, N: int64(n), Sum: errs, Clusters: cs},
 	}}
@@ -64,6 +56,7 @@ type segTally struct {
 	pooled   [2]segTallyArm
 	segments map[policy.Attr]*[2]segTallyArm
 	order    []policy.Attr
+	arena    clusterArena
 }
 
 func (t *segTally) add(r synth.Request) {
@@ -93,12 +86,14 @@ func (t *segTally) add(r synth.Request) {
 	}
 }
 
+// stats returns the statistics so far, valid until the next call.
 func (t *segTally) stats() *policy.Stats {
-	st := &policy.Stats{Unit: policy.UnitKey, From: t.from, Stable: t.pooled[0].stats(), Canary: t.pooled[1].stats()}
+	t.arena.reset()
+	st := &policy.Stats{Unit: policy.UnitKey, From: t.from, Stable: t.pooled[0].stats(&t.arena), Canary: t.pooled[1].stats(&t.arena)}
 	for _, a := range t.order {
 		arms := t.segments[a]
 		st.Segments = append(st.Segments, policy.SegmentStats{Segment: a, Stats: &policy.Stats{Unit: policy.UnitKey,
-			From: t.from, Stable: arms[0].stats(), Canary: arms[1].stats()}})
+			From: t.from, Stable: arms[0].stats(&t.arena), Canary: arms[1].stats(&t.arena)}})
 	}
 	return st
 }

@@ -74,25 +74,43 @@ func (a *tallyArm) add(r synth.Request) {
 	a.requests++
 }
 
-// stats returns the arm's statistics since the snapshot since was taken (nil: since the start), with
-// the keys seen from `from` on.
-func (a *tallyArm) stats(since *tallyArm, from time.Time) policy.ArmStats {
-	cs := make([]policy.Cluster, 0, policy.KeyBuckets)
-	var n, errs float64
-	requests := a.requests
-	if since != nil {
-		requests -= since.requests
-	}
+// clusterArena holds the key-bucket clusters of one tick's statistics. A tick's statistics are judged
+// before the next tick's are counted, so reset lets the next tick reuse the memory: a fresh slice of
+// KeyBuckets clusters per arm and window is a 56 KiB allocation, cleared and collected, on every tick.
+type clusterArena struct{ cs []policy.Cluster }
+
+// reset drops the clusters of the last tick; what it returned before must no longer be read.
+func (c *clusterArena) reset() { c.cs = c.cs[:0] }
+
+// errorRate returns the buckets with requests in n and errs, less those in sinceN and sinceErrs when
+// given, as clusters of an error rate, with the requests and errors they add up to.
+func (c *clusterArena) errorRate(n, errs, sinceN, sinceErrs *[policy.KeyBuckets]float64) (cs []policy.Cluster, total, events float64) {
+	start := len(c.cs)
 	for b := range policy.KeyBuckets {
-		nb, eb := a.n[b], a.errs[b]
-		if since != nil {
-			nb, eb = nb-since.n[b], eb-since.errs[b]
+		nb, eb := n[b], errs[b]
+		if sinceN != nil {
+			nb, eb = nb-sinceN[b], eb-sinceErrs[b]
 		}
 		if nb > 0 {
-			cs = append(cs, policy.Cluster{Bucket: b, N: nb, Sum: eb})
-			n += nb
-			errs += eb
+			c.cs = append(c.cs, policy.Cluster{Bucket: b, N: nb, Sum: eb})
+			total += nb
+			events += eb
 		}
+	}
+	return c.cs[start:len(c.cs):len(c.cs)], total, events
+}
+
+// stats returns the arm's statistics since the snapshot since was taken (nil: since the start), with
+// the keys seen from `from` on, its clusters in arena.
+func (a *tallyArm) stats(since *tallyArm, from time.Time, arena *clusterArena) policy.ArmStats {
+	requests := a.requests
+	var cs []policy.Cluster
+	var n, errs float64
+	if since != nil {
+		requests -= since.requests
+		cs, n, errs = arena.errorRate(&a.n, &a.errs, &since.n, &since.errs)
+	} else {
+		cs, n, errs = arena.errorRate(&a.n, &a.errs, nil, nil)
 	}
 	var keys int64
 	f := from.UnixNano()
@@ -120,6 +138,7 @@ type tally struct {
 	grid           map[time.Time][2]*tallyArm
 	nextGrid       time.Time // the next grid point to snapshot
 	recent         bool      // fill Stats.Recent
+	arena          clusterArena
 }
 
 func newTally(start time.Time, recent bool) *tally {
@@ -155,14 +174,16 @@ func (t *tally) add(r synth.Request) {
 	}
 }
 
+// stats returns the statistics at now, valid until the next call.
 func (t *tally) stats(now time.Time) *policy.Stats {
 	t.advance(now)
+	t.arena.reset()
 	unit := policy.UnitKey
 	if len(t.stable.index) == 0 && len(t.canary.index) == 0 {
 		unit = policy.UnitRequest // no record carried a key: the unit is the request, as a source says
 	}
 	st := &policy.Stats{Unit: unit, From: t.from,
-		Stable: t.stable.stats(nil, t.start), Canary: t.canary.stats(nil, t.start)}
+		Stable: t.stable.stats(nil, t.start, &t.arena), Canary: t.canary.stats(nil, t.start, &t.arena)}
 	if !t.recent {
 		return st
 	}
@@ -173,7 +194,7 @@ func (t *tally) stats(now time.Time) *policy.Stats {
 	for _, from := range starts {
 		snap := t.grid[from]
 		st.Recent = append(st.Recent, policy.RecentStats{From: from, Stats: &policy.Stats{Unit: unit, From: from,
-			Stable: t.stable.stats(snap[0], from), Canary: t.canary.stats(snap[1], from)}})
+			Stable: t.stable.stats(snap[0], from, &t.arena), Canary: t.canary.stats(snap[1], from, &t.arena)}})
 	}
 	return st
 }
