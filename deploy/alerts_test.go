@@ -9,6 +9,8 @@ import (
 	"text/template"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/rollout-dev/rollout/internal/testserver"
 )
 
 // alertRule is one alerting rule of deploy/prometheus/rollout-alerts.yaml.
@@ -56,6 +58,7 @@ func prometheusRule(t *testing.T) (rules []alertRule, groupsFile []byte) {
 // promtool is Prometheus' rule checker, installed with Prometheus by .ci/test.
 func promtool(t *testing.T) string {
 	t.Helper()
+	testserver.WaitForPackages(t)
 	bin, err := exec.LookPath("promtool")
 	if err != nil {
 		if os.Getenv("ROLLOUT_INTEGRATION") == "1" {

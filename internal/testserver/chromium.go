@@ -12,6 +12,7 @@ var chromiumBin = "/usr/bin/chromium"
 // the servers, a missing binary skips the test, or fails it when ROLLOUT_INTEGRATION=1.
 func Chromium(t testing.TB) string {
 	t.Helper()
+	WaitForPackages(t)
 	if _, err := exec.LookPath(chromiumBin); err != nil {
 		missing(t, "chromium (Debian package chromium)")
 	}

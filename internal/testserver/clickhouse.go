@@ -104,6 +104,7 @@ const clickhouseUsers = `<?xml version="1.0"?>
 // with its data in a temp directory, and stops it when t ends.
 func ClickHouse(t testing.TB) *ClickHouseServer {
 	t.Helper()
+	WaitForPackages(t)
 	if _, err := os.Stat(clickhouseBin); err != nil {
 		missing(t, "ClickHouse (Debian package clickhouse-server, "+clickhouseBin+"; .ci/install-clickhouse)")
 	}
@@ -154,6 +155,7 @@ func ChdbDir() string {
 // in the body, basic auth, database and settings as URL parameters, TabSeparated answers.
 func Chdb(t testing.TB) *ClickHouseServer {
 	t.Helper()
+	WaitForPackages(t)
 	node, err := exec.LookPath("node")
 	if err != nil {
 		missing(t, "node (Debian package nodejs; .ci/install-clickhouse)")

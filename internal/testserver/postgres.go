@@ -49,6 +49,7 @@ func versionOf(binDir string) int {
 // as the postgres user (created by the Debian package). It is stopped when t ends.
 func Postgres(t testing.TB) string {
 	t.Helper()
+	WaitForPackages(t)
 	bin, ok := postgresBinDir()
 	if !ok {
 		missing(t, "PostgreSQL (Debian package postgresql, /usr/lib/postgresql/*/bin)")

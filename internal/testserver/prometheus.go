@@ -33,6 +33,7 @@ func PrometheusBackfilled(t testing.TB, openMetrics []byte, scrapeTargets ...str
 
 func startPrometheus(t testing.TB, openMetrics []byte, targets []string) string {
 	t.Helper()
+	WaitForPackages(t)
 	for _, bin := range []string{prometheusBin, promtoolBin} {
 		if _, err := os.Stat(bin); err != nil {
 			missing(t, bin+" (Debian package prometheus)")

@@ -10,6 +10,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/rollout-dev/rollout/internal/testserver"
 )
 
 // The npm packages the tests run: the real GrowthBook TypeScript SDK, and the TypeScript compiler for
@@ -40,6 +42,7 @@ var errNoNpm = errors.New("npm unavailable")
 // skipped, unless ROLLOUT_INTEGRATION=1, where it fails.
 func nodeModules(t *testing.T) string {
 	t.Helper()
+	testserver.WaitForPackages(t) // node and npm come with .ci/test's system packages
 	npmOnce.Do(func() {
 		for _, bin := range []string{"node", "npm"} {
 			if _, err := exec.LookPath(bin); err != nil {
