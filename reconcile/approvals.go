@@ -53,6 +53,14 @@ type ApprovalState struct {
 // Met reports whether the proposal has the approvals it needs.
 func (a *ApprovalState) Met() bool { return a == nil || (a.Unread == "" && a.Have >= a.Need) }
 
+// String words the state for an effect: "approvals 1 of 2", or why they could not be read.
+func (a *ApprovalState) String() string {
+	if a.Unread != "" {
+		return "the approvals could not be read: " + a.Unread
+	}
+	return fmt.Sprintf("approvals %d of %d", min(a.Have, a.Need), a.Need)
+}
+
 // Line words the state for the proposal's body.
 func (a *ApprovalState) Line(rule *rollouts.Approvals) string {
 	from := "people with write permission"

@@ -407,6 +407,12 @@ func (l *Loop) act(ctx context.Context, t *tick, doc *rollouts.Document, j judge
 		res.Warnings = append(res.Warnings, l.targetWarnings(spec)...)
 	}
 	res.Warnings = append(res.Warnings, l.onceWarnings(spec, act.warnings)...)
+	if act.stopAutoMerge != "" && !t.dryRun && prop != nil {
+		// Before anything else: a new head pushed while auto-merge is on would merge by itself.
+		if err := l.stopAutoMerge(ctx, *prop, &res); err != nil {
+			return res, err
+		}
+	}
 	if act.kind == actNone {
 		if act.autoMerge && !t.dryRun && prop != nil {
 			return l.autoMerge(ctx, *prop, res)
@@ -513,6 +519,24 @@ func (l *Loop) autoMerge(ctx context.Context, p Proposal, res Result) (Result, e
 		res.Effect = "proposal merged (auto-merge)"
 	}
 	return res, nil
+}
+
+// stopAutoMerge turns off the auto-merge the bot turned on for open proposal p. Auto-merge a person
+// turned on is theirs to keep, and a warning says the forge will still merge it.
+func (l *Loop) stopAutoMerge(ctx context.Context, p Proposal, res *Result) error {
+	c, ok := l.Forge.(AutoMergeCanceler)
+	if !ok {
+		return nil
+	}
+	kept, err := c.CancelAutoMerge(ctx, p.Number)
+	if err != nil {
+		return fmt.Errorf("turn off the auto-merge of proposal %d: %w", p.Number, err)
+	}
+	if kept != "" {
+		res.Warnings = append(res.Warnings, fmt.Sprintf("%s turned on auto-merge of proposal %d, so it stays on: "+
+			"the forge merges it once its checks pass, though the decision does not", kept, p.Number))
+	}
+	return nil
 }
 
 // commitDefault writes act's change as one commit on the default branch, then closes the open proposal

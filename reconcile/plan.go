@@ -43,6 +43,9 @@ type action struct {
 	// autoMerge asks the forge again to merge the open proposal, which is up to date
 	// (promotion.via: auto-merge).
 	autoMerge bool
+	// stopAutoMerge, when not "", says why the open proposal may no longer merge by itself: the loop
+	// turns off the auto-merge the bot turned on before anything else of the action.
+	stopAutoMerge string
 	// alert is sent, best effort, once the commit lands (the start of a metrics outage).
 	alert *Event
 	// notices are the lifecycle events the commit makes (start, started, promoted, paused, resumed,
@@ -354,16 +357,41 @@ func planHousekeeping(in planInput, st rollouts.Status) (action, error) {
 				in.Now.Sub(st.PromotedAt).Round(time.Minute), spec.Rollback.KeepPrevious)}, policy.Hold), "drop-previous"), warnings: warnings}, nil
 	}
 	if open {
-		// Keep the open proposal's title and target: only the evidence changes.
+		// Keep the open proposal's title and target: only the evidence changes. A hold is no decision to
+		// merge: the bot's auto-merge of an advance goes off until the evidence passes again (a
+		// rollback's proposal keeps it).
+		var stop string
+		if !isRollbackProposal(in.Proposal.Title) {
+			stop = stopAutoMerge(in.Proposal, "the decision is "+string(d.Action))
+		}
 		body := EvidenceBody(spec, d, targetOf(in.Proposal.Body), in.Bot, in.ReportURL)
 		if sameEvidence(in.Proposal.Body, body) {
-			none.effect = "nothing to do; proposal evidence unchanged"
+			none.effect = "nothing to do; proposal evidence unchanged" + stoppingEffect(stop)
+			none.stopAutoMerge, none.needsForge = stop, stop != ""
 			return none, nil
 		}
 		req := proposalRequest(spec, in.Proposal.Title, body)
-		return action{kind: actRefresh, to: from, effect: "refresh the proposal's evidence", proposal: req, needsForge: true, warnings: warnings}, nil
+		req.AutoMerge = req.AutoMerge && isRollbackProposal(in.Proposal.Title)
+		return action{kind: actRefresh, to: from, effect: "refresh the proposal's evidence" + stoppingEffect(stop), proposal: req, needsForge: true,
+			warnings: warnings, stopAutoMerge: stop}, nil
 	}
 	return none, nil
+}
+
+// stopAutoMerge returns why for an open proposal the forge is set to merge by itself, else "".
+func stopAutoMerge(p *Proposal, why string) string {
+	if p == nil || p.State != ProposalOpen || !p.AutoMerging {
+		return ""
+	}
+	return why
+}
+
+// stoppingEffect words stopAutoMerge's reason for an action's effect.
+func stoppingEffect(why string) string {
+	if why == "" {
+		return ""
+	}
+	return "; turn off its auto-merge (" + why + ")"
 }
 
 // isRollbackProposal reports whether a proposal's title is that of a rollback (rollback.via:
@@ -408,20 +436,25 @@ func planProposal(in planInput, title string, to int, change rollouts.Change) ac
 		body = approvals.Line(rule) + "\n\n" + body
 	}
 	req := proposalRequest(spec, title, body)
-	if !approvals.Met() {
-		// The bot never merges its own proposal without the approvals the spec asks for.
-		req.AutoMerge = false
-	}
 	p := in.Proposal
 	base := action{to: to, proposal: req, needsForge: true}
+	if !approvals.Met() {
+		// The bot never merges its own proposal without the approvals the spec asks for, nor lets the
+		// forge merge it: an approval withdrawn after auto-merge went on turns it off again.
+		base.proposal.AutoMerge = false
+		if !isRollbackProposal(title) {
+			base.stopAutoMerge = stopAutoMerge(p, approvals.String())
+		}
+	}
 	switch {
 	case p != nil && p.State == ProposalOpen && p.Title == title && targetOf(p.Body) == target:
 		if sameEvidence(p.Body, body) {
-			base.kind, base.effect, base.needsForge = actNone, "proposal up to date", false
-			base.autoMerge = req.AutoMerge && !p.AutoMerging
+			base.kind, base.effect, base.needsForge = actNone, "proposal up to date", base.stopAutoMerge != ""
+			base.autoMerge = base.proposal.AutoMerge && !p.AutoMerging
+			base.effect += stoppingEffect(base.stopAutoMerge)
 			return base
 		}
-		base.kind, base.effect = actRefresh, "refresh the proposal's evidence"
+		base.kind, base.effect = actRefresh, "refresh the proposal's evidence"+stoppingEffect(base.stopAutoMerge)
 		return base
 	case p != nil && p.State == ProposalClosed && p.Title == title && (targetOf(p.Body) == target || targetOf(p.Body) == ""):
 		// The same change from the same spec was turned down. A changed spec on the default branch
@@ -430,7 +463,7 @@ func planProposal(in planInput, title string, to int, change rollouts.Change) ac
 		base.kind, base.effect, base.needsForge = actNone, "proposal was closed without merging; not reopened", false
 		return base
 	}
-	base.kind, base.effect = actPropose, "push "+req.Branch+" and propose it"
+	base.kind, base.effect = actPropose, "push "+req.Branch+" and propose it"+stoppingEffect(base.stopAutoMerge)
 	base.change = change
 	// The commit message carries the whole proposal, so that a forge without pull requests (a plain
 	// git remote) reads the proposal back from the branch head.

@@ -130,3 +130,67 @@ func TestNotifyPendingMark(t *testing.T) {
 		t.Errorf("withNotifyPending marks twice or loses the commit: %q", got)
 	}
 }
+
+// TestPlanStopsAutoMerge: an open proposal the forge is set to merge by itself has it turned off when
+// it may no longer merge: its approvals fell short, or the decision holds. A rollback's proposal keeps
+// it, and a hold never asks the forge to turn it on.
+func TestPlanStopsAutoMerge(t *testing.T) {
+	now := t0.Add(10 * time.Hour)
+	src := strings.Replace(specFor("s", "auto-merge", "hold"), "  via: auto-merge\n", "  via: auto-merge\n  approvals: {count: 2}\n", 1) +
+		"status:\n  phase: Progressing\n  stage: 0\n  stageStartedAt: 2026-04-16T00:00:00Z\n"
+	src = strings.Replace(src, "weight: 0", "weight: 5", 1)
+	spec, ps := rollouts.Parse("s.yaml", []byte(src))
+	if spec == nil {
+		t.Fatal(ps)
+	}
+	doc := &rollouts.Document{Path: "rollouts/s.yaml", Source: []byte(src), Spec: spec}
+	advance := policy.Decision{Rollout: "s", Action: policy.Advance, Current: policy.Step{Stage: 0, Weight: 5}, Next: &policy.Step{Stage: 1, Weight: 25}}
+	hold := policy.Decision{Rollout: "s", Action: policy.Hold, Current: policy.Step{Stage: 0, Weight: 5}}
+	title := "rollout(s): 5% → 25%"
+	target := targetHash(doc.Source, title)
+	body := func(st *ApprovalState) string {
+		return st.Line(spec.Promotion.Approvals) + "\n\n" + EvidenceBody(spec, advance, target, DefaultBot, "")
+	}
+	oneOfTwo, twoOfTwo := &ApprovalState{Have: 1, Need: 2, By: []string{"alice"}}, &ApprovalState{Have: 2, Need: 2, By: []string{"alice", "dave"}}
+	open := func(body string, autoMerging bool) *Proposal {
+		return &Proposal{Number: 7, State: ProposalOpen, Title: title, Body: body, AutoMerging: autoMerging}
+	}
+	tests := []struct {
+		name      string
+		d         policy.Decision
+		approvals *ApprovalState
+		proposal  *Proposal
+		kind      actionKind
+		stop      string
+		autoMerge bool // the request asks the forge to merge by itself
+	}{
+		{"approval withdrawn, evidence the same", advance, oneOfTwo, open(body(oneOfTwo), true), actNone, "approvals 1 of 2", false},
+		{"approval withdrawn, evidence changed", advance, oneOfTwo, open(body(twoOfTwo), true), actRefresh, "approvals 1 of 2", false},
+		{"approvals unreadable", advance, &ApprovalState{Need: 2, Unread: "HTTP 502"}, open("x", true), actPropose,
+			"the approvals could not be read: HTTP 502", false},
+		{"approvals met", advance, twoOfTwo, open(body(twoOfTwo), true), actNone, "", true},
+		{"approvals short, auto-merge off already", advance, oneOfTwo, open(body(oneOfTwo), false), actNone, "", false},
+		{"hold, evidence the same", hold, nil, open(EvidenceBody(spec, hold, target, DefaultBot, ""), true), actNone, "the decision is hold", false},
+		{"hold, evidence changed", hold, nil, open(body(twoOfTwo), true), actRefresh, "the decision is hold", false},
+		{"hold, auto-merge off", hold, nil, open(body(twoOfTwo), false), actRefresh, "", false},
+		{"hold, a rollback's proposal", hold, nil, &Proposal{Number: 7, State: ProposalOpen, Title: "rollout(s): rollback 5% → 0%", Body: "x", AutoMerging: true},
+			actRefresh, "", true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			a, err := planChange(planInput{Doc: doc, Decision: tt.d, Proposal: tt.proposal, Approvals: tt.approvals, Now: now, MetricsErrors: -1, Bot: DefaultBot})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if a.kind != tt.kind || a.stopAutoMerge != tt.stop {
+				t.Fatalf("kind %d, stop %q (effect %q); want kind %d, stop %q", a.kind, a.stopAutoMerge, a.effect, tt.kind, tt.stop)
+			}
+			if tt.stop != "" && !strings.Contains(a.effect, "turn off its auto-merge ("+tt.stop+")") {
+				t.Errorf("effect %q does not say so", a.effect)
+			}
+			if asks := a.proposal.AutoMerge || a.autoMerge; a.kind != actNone && asks != tt.autoMerge {
+				t.Errorf("the request asks for auto-merge: %t, want %t", asks, tt.autoMerge)
+			}
+		})
+	}
+}

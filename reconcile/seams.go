@@ -133,6 +133,17 @@ type AutoMerger interface {
 	AutoMerge(ctx context.Context, number int) (merged bool, err error)
 }
 
+// AutoMergeCanceler is an AutoMerger that can turn auto-merge off again. The loop turns it off when
+// an open proposal may no longer merge by itself: an approval promotion.approvals counted was
+// withdrawn, or the decision holds.
+//
+// CancelAutoMerge turns off the auto-merge of proposal number if the bot turned it on. Auto-merge a
+// person turned on stays: kept is their login. A proposal without auto-merge, or merged, is left
+// alone.
+type AutoMergeCanceler interface {
+	CancelAutoMerge(ctx context.Context, number int) (kept string, err error)
+}
+
 // BranchCloser is a Forge that can close the open proposal of a known branch without listing the
 // proposals, for a pass whose listing failed while a rolled back or finished rollout's stale proposal
 // may still be open.

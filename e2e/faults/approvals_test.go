@@ -1,12 +1,14 @@
 package faults
 
 import (
+	"slices"
 	"strings"
 	"testing"
 
 	"github.com/rollout-dev/rollout/internal/githubtest"
 	"github.com/rollout-dev/rollout/internal/gittest"
 	"github.com/rollout-dev/rollout/policy"
+	"github.com/rollout-dev/rollout/reconcile"
 )
 
 // TestApprovalsGateTheBotsMerge (issue 24 items 2 and 5): with promotion.via auto-merge and
@@ -96,5 +98,97 @@ func TestApprovalsDoNotSurviveAnotherWeight(t *testing.T) {
 	}
 	if !strings.Contains(p.Body, "**Approvals: 0 of 1**") || p.AutoMerge || p.Merged {
 		t.Errorf("an approval of 25%% counted for 30%%: auto-merge %t merged %t\n%s", p.AutoMerge, p.Merged, p.Body)
+	}
+}
+
+// TestWithdrawnApprovalTurnsAutoMergeOff: auto-merge went on with the one approval promotion.approvals
+// asks for; the reviewer then asks for changes while the checks still run. The next pass turns the
+// bot's auto-merge off (GitHub would merge once the checks pass), and turns it on again when the
+// reviewer approves again.
+func TestWithdrawnApprovalTurnsAutoMergeOff(t *testing.T) {
+	spec := strings.Replace(progressing("summarizer", "hold"), "  via: pull-request\n",
+		"  via: auto-merge\n  approvals: {count: 1, from: [alice]}\n", 1)
+	g := newGitHub(t, map[string]string{"rollouts/summarizer.yaml": spec})
+	g.gh.AutoMergeAllowed = true
+	g.gh.SetPermission("alice", "write")
+	pr := g.advanced("summarizer")
+	g.gh.SetMergeable(pr.Number, false, "blocked") // the checks run
+	pull := func() (githubtest.PullRequest, reconcile.Result) {
+		t.Helper()
+		res := result(t, tick(t, g.process()), "summarizer")
+		if res.Err != nil {
+			t.Fatalf("tick: %v", res.Err)
+		}
+		p, _ := g.gh.Pull(pr.Number)
+		return p, res
+	}
+
+	g.gh.AddReview(pr.Number, githubtest.Review{Login: "alice", State: "APPROVED"})
+	if p, _ := pull(); !p.AutoMerge || p.Merged {
+		t.Fatalf("approved: auto-merge %t merged %t", p.AutoMerge, p.Merged)
+	}
+	g.gh.AddReview(pr.Number, githubtest.Review{Login: "alice", State: "CHANGES_REQUESTED"})
+	p, res := pull()
+	t.Logf("effect after the approval was withdrawn: %s", res.Effect)
+	if p.AutoMerge || p.Merged || !strings.Contains(p.Body, "**Approvals: 0 of 1**") {
+		t.Fatalf("approval withdrawn: auto-merge %t merged %t\n%s", p.AutoMerge, p.Merged, p.Body)
+	}
+	if !strings.Contains(res.Effect, "turn off its auto-merge (approvals 0 of 1)") || g.gh.AutoMergeTurnedOff() != 1 {
+		t.Errorf("effect %q, %d turned off", res.Effect, g.gh.AutoMergeTurnedOff())
+	}
+	if p, _ := pull(); p.AutoMerge || g.gh.AutoMergeTurnedOff() != 1 {
+		t.Errorf("the next pass: auto-merge %t, %d turned off (want it left off, once)", p.AutoMerge, g.gh.AutoMergeTurnedOff())
+	}
+	g.gh.AddReview(pr.Number, githubtest.Review{Login: "alice", State: "APPROVED"})
+	if p, _ := pull(); !p.AutoMerge {
+		t.Errorf("approved again: auto-merge %t", p.AutoMerge)
+	}
+}
+
+// TestHoldNeverTurnsAutoMergeOn: a hold refreshes the open proposal's evidence, and a hold is no
+// decision to merge. An advance proposal waiting for its approval does not get auto-merge on a hold,
+// and the bot's auto-merge of an approved one goes off until the evidence passes again. Auto-merge a
+// person turned on stays, with a warning.
+func TestHoldNeverTurnsAutoMergeOn(t *testing.T) {
+	spec := strings.Replace(progressing("summarizer", "hold"), "  via: pull-request\n",
+		"  via: auto-merge\n  approvals: {count: 1}\n", 1)
+	g := newGitHub(t, map[string]string{"rollouts/summarizer.yaml": spec})
+	g.gh.AutoMergeAllowed = true
+	g.gh.SetPermission("alice", "write")
+	pr := g.advanced("summarizer")
+	g.gh.SetMergeable(pr.Number, false, "blocked")
+	pass := func(canaryErrors float64) (githubtest.PullRequest, reconcile.Result) {
+		t.Helper()
+		g.writeTraffic("summarizer", canaryErrors)
+		res := result(t, tick(t, g.process()), "summarizer")
+		if res.Err != nil {
+			t.Fatalf("tick: %v", res.Err)
+		}
+		p, _ := g.gh.Pull(pr.Number)
+		return p, res
+	}
+
+	// 4.5% errors against a 5% limit: neither shown within it nor above it.
+	p, res := pass(0.045)
+	if res.Decision != policy.Hold || !strings.Contains(res.Effect, "refresh") {
+		t.Fatalf("want a hold that refreshes the evidence: %s, %q", res.Decision, res.Effect)
+	}
+	if p.AutoMerge || p.Merged {
+		t.Fatalf("a hold turned auto-merge on without the approval: auto-merge %t merged %t", p.AutoMerge, p.Merged)
+	}
+
+	g.gh.AddReview(pr.Number, githubtest.Review{Login: "alice", State: "APPROVED"})
+	if p, res := pass(0.01); res.Decision != policy.Advance || !p.AutoMerge {
+		t.Fatalf("approved and passing: %s, auto-merge %t", res.Decision, p.AutoMerge)
+	}
+	p, res = pass(0.045)
+	if p.AutoMerge || !strings.Contains(res.Effect, "turn off its auto-merge (the decision is hold)") {
+		t.Errorf("the evidence holds again: auto-merge %t, effect %q", p.AutoMerge, res.Effect)
+	}
+
+	g.gh.EnableAutoMerge(pr.Number, "alice")
+	p, res = pass(0.045)
+	if !p.AutoMerge || !slices.ContainsFunc(res.Warnings, func(w string) bool { return strings.Contains(w, "alice turned on auto-merge") }) {
+		t.Errorf("alice's auto-merge: on %t, warnings %q", p.AutoMerge, res.Warnings)
 	}
 }

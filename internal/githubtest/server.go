@@ -91,6 +91,8 @@ type Server struct {
 	teams      map[string]bool
 	reviews    []*review
 	reactions  []*reaction
+	// autoMergeOff counts the disablePullRequestAutoMerge mutations.
+	autoMergeOff int
 }
 
 type rateState struct {
@@ -293,6 +295,23 @@ func (s *Server) MergePull(number int) {
 			s.t.Fatalf("githubtest: merge #%d: %v", number, err)
 		}
 	}
+}
+
+// EnableAutoMerge turns on auto-merge of a pull request as login would, in GitHub's web interface.
+func (s *Server) EnableAutoMerge(number int, login string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if p := s.find(number); p != nil {
+		p.AutoMerge = &autoMerge{EnabledBy: user{Login: login}, MergeMethod: "merge"}
+		p.touch(s.Now())
+	}
+}
+
+// AutoMergeTurnedOff counts the disablePullRequestAutoMerge mutations that turned auto-merge off.
+func (s *Server) AutoMergeTurnedOff() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.autoMergeOff
 }
 
 // SetMergeable sets what GitHub computed for mergeable and mergeable_state ("clean", "blocked",
@@ -1235,7 +1254,8 @@ func (h handler) accessToken() {
 		"permissions": map[string]string{"contents": "write", "pull_requests": "write"}, "repository_selection": "selected"})
 }
 
-// graphql answers the one mutation rollout sends: enablePullRequestAutoMerge.
+// graphql answers the two mutations rollout sends: enablePullRequestAutoMerge and
+// disablePullRequestAutoMerge.
 func (h handler) graphql() {
 	var req struct {
 		Query     string         `json:"query"`
@@ -1244,7 +1264,13 @@ func (h handler) graphql() {
 	if !h.decode(&req) {
 		return
 	}
-	if !strings.Contains(req.Query, "enablePullRequestAutoMerge") {
+	mutation := ""
+	for _, m := range []string{"enablePullRequestAutoMerge", "disablePullRequestAutoMerge"} {
+		if strings.Contains(req.Query, m) {
+			mutation = m
+		}
+	}
+	if mutation == "" {
 		h.s.t.Errorf("githubtest: unexpected GraphQL query %q", req.Query)
 		h.json(http.StatusOK, map[string]any{"errors": []map[string]any{{"message": "unsupported query"}}})
 		return
@@ -1257,13 +1283,19 @@ func (h handler) graphql() {
 		}
 	}
 	gqlErr := func(typ, msg string) {
-		h.json(http.StatusOK, map[string]any{"data": map[string]any{"enablePullRequestAutoMerge": nil},
-			"errors": []map[string]any{{"type": typ, "path": []string{"enablePullRequestAutoMerge"}, "message": msg,
+		h.json(http.StatusOK, map[string]any{"data": map[string]any{mutation: nil},
+			"errors": []map[string]any{{"type": typ, "path": []string{mutation}, "message": msg,
 				"locations": []map[string]int{{"line": 2, "column": 3}}}}})
 	}
 	switch {
 	case p == nil:
 		gqlErr("NOT_FOUND", fmt.Sprintf("Could not resolve to a node with the global id of '%s'", id))
+	case mutation == "disablePullRequestAutoMerge":
+		h.s.autoMergeOff++
+		p.AutoMerge = nil
+		p.touch(h.s.Now())
+		h.json(http.StatusOK, map[string]any{"data": map[string]any{mutation: map[string]any{
+			"pullRequest": map[string]any{"number": p.Number}}}})
 	case !h.s.AutoMergeAllowed:
 		gqlErr("UNPROCESSABLE", "Auto merge is not allowed for this repository")
 	case p.MergeableState == "clean":

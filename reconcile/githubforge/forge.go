@@ -127,8 +127,9 @@ type Forge struct {
 }
 
 var (
-	_ reconcile.Forge      = (*Forge)(nil)
-	_ reconcile.AutoMerger = (*Forge)(nil)
+	_ reconcile.Forge             = (*Forge)(nil)
+	_ reconcile.AutoMerger        = (*Forge)(nil)
+	_ reconcile.AutoMergeCanceler = (*Forge)(nil)
 )
 
 // New builds a Forge. It makes no request.

@@ -480,6 +480,66 @@ func TestAutoMerge(t *testing.T) {
 	}
 }
 
+// TestCancelAutoMerge: the bot's auto-merge goes off (GraphQL disablePullRequestAutoMerge); a
+// person's stays, with their login; a pull request without auto-merge is left alone, with no mutation.
+func TestCancelAutoMerge(t *testing.T) {
+	tests := []struct {
+		name     string
+		by       string // who turned auto-merge on: "" for nobody, "bot" for the bot through AutoMerge
+		wantKept string
+		wantOn   bool
+		wantOff  int
+	}{
+		{name: "the bot's", by: "bot", wantOff: 1},
+		{name: "a person's", by: "alice", wantKept: "alice", wantOn: true},
+		{name: "none", by: ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			fx := setup(t, nil)
+			ctx := context.Background()
+			fx.srv.AutoMergeAllowed = true
+			p, err := fx.forge.Propose(ctx, request("summarizer"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			fx.srv.SetMergeable(p.Number, false, "blocked")
+			switch tt.by {
+			case "bot":
+				if _, err := fx.forge.AutoMerge(ctx, p.Number); err != nil {
+					t.Fatal(err)
+				}
+			case "":
+			default:
+				fx.srv.EnableAutoMerge(p.Number, tt.by)
+			}
+			kept, err := fx.forge.CancelAutoMerge(ctx, p.Number)
+			if err != nil {
+				t.Fatal(err)
+			}
+			pr, _ := fx.srv.Pull(p.Number)
+			if kept != tt.wantKept || pr.AutoMerge != tt.wantOn || fx.srv.AutoMergeTurnedOff() != tt.wantOff {
+				t.Errorf("kept %q, auto-merge %t, %d mutations; want %q, %t, %d", kept, pr.AutoMerge, fx.srv.AutoMergeTurnedOff(),
+					tt.wantKept, tt.wantOn, tt.wantOff)
+			}
+			// The listing agrees, and AutoMerge turns it on again.
+			listed, err := fx.forge.Proposals(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := listed["summarizer"].AutoMerging; got != tt.wantOn {
+				t.Errorf("listed auto-merging %t, want %t", got, tt.wantOn)
+			}
+			if _, err := fx.forge.AutoMerge(ctx, p.Number); err != nil {
+				t.Fatal(err)
+			}
+			if pr, _ := fx.srv.Pull(p.Number); !pr.AutoMerge {
+				t.Errorf("auto-merge did not go on again")
+			}
+		})
+	}
+}
+
 func TestUpsertComment(t *testing.T) {
 	fx := setup(t, nil)
 	ctx := context.Background()

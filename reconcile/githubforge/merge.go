@@ -16,6 +16,12 @@ const enableAutoMerge = `mutation($pullRequestId: ID!, $mergeMethod: PullRequest
   }
 }`
 
+const disableAutoMerge = `mutation($pullRequestId: ID!) {
+  disablePullRequestAutoMerge(input: {pullRequestId: $pullRequestId}) {
+    pullRequest { number }
+  }
+}`
+
 type graphqlRequest struct {
 	Query     string         `json:"query"`
 	Variables map[string]any `json:"variables"`
@@ -70,17 +76,51 @@ func (f *Forge) AutoMerge(ctx context.Context, number int) (merged bool, err err
 
 // enableAutoMerge sends the GraphQL mutation; a refusal comes back as reason, not as an error.
 func (f *Forge) enableAutoMerge(ctx context.Context, nodeID string) (reason string, err error) {
-	req, err := f.client.NewRequest(http.MethodPost, f.graphqlURL, graphqlRequest{Query: enableAutoMerge,
-		Variables: map[string]any{"pullRequestId": nodeID, "mergeMethod": strings.ToUpper(f.opts.MergeMethod)}})
+	return f.mutate(ctx, "enable auto-merge", enableAutoMerge,
+		map[string]any{"pullRequestId": nodeID, "mergeMethod": strings.ToUpper(f.opts.MergeMethod)})
+}
+
+// CancelAutoMerge turns off the auto-merge of pull request number (GraphQL
+// disablePullRequestAutoMerge) when the bot turned it on: when whoever enabled it is who opened the
+// pull request, the bot. Auto-merge a person turned on on the bot's pull request is theirs: kept is
+// their login. A pull request merged, or without auto-merge, is left alone. GitHub's refusal is an
+// error wrapping ErrAutoMerge.
+func (f *Forge) CancelAutoMerge(ctx context.Context, number int) (kept string, err error) {
+	pr, _, err := f.client.PullRequests.Get(ctx, f.opts.Owner, f.opts.Repo, number)
 	if err != nil {
-		return "", fmt.Errorf("enable auto-merge: %w", err)
+		return "", f.wrap(fmt.Sprintf("read pull request #%d", number), err)
+	}
+	if pr.MergedAt != nil || pr.AutoMerge == nil {
+		return "", nil
+	}
+	if by := pr.AutoMerge.GetEnabledBy().GetLogin(); !strings.EqualFold(by, pr.GetUser().GetLogin()) {
+		return by, nil
+	}
+	reason, err := f.mutate(ctx, "disable auto-merge", disableAutoMerge, map[string]any{"pullRequestId": pr.GetNodeID()})
+	if err != nil {
+		return "", err
+	}
+	if reason != "" {
+		return "", fmt.Errorf("pull request #%d: GitHub refused to turn off auto-merge (%s): %w", number, reason, ErrAutoMerge)
+	}
+	f.mu.Lock()
+	if listed := f.listed[pr.GetHead().GetRef()]; listed != nil && listed.GetNumber() == number {
+		listed.AutoMerge = nil
+	}
+	f.mu.Unlock()
+	return "", nil
+}
+
+// mutate sends a GraphQL mutation (what names it in errors); GitHub's refusal, with status 200 and
+// the errors in the body, comes back as reason, not as an error.
+func (f *Forge) mutate(ctx context.Context, what, query string, vars map[string]any) (reason string, err error) {
+	req, err := f.client.NewRequest(http.MethodPost, f.graphqlURL, graphqlRequest{Query: query, Variables: vars})
+	if err != nil {
+		return "", fmt.Errorf("%s: %w", what, err)
 	}
 	var resp graphqlResponse
 	if _, err := f.client.Do(ctx, req, &resp); err != nil {
-		return "", f.wrap("enable auto-merge", err)
-	}
-	if len(resp.Errors) == 0 {
-		return "", nil
+		return "", f.wrap(what, err)
 	}
 	var msgs []string
 	for _, e := range resp.Errors {
