@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"sync"
 
 	"github.com/spf13/cobra"
 
@@ -92,22 +93,33 @@ func (app *App) commentRun(ctx context.Context, eventPath string, signed bool, o
 	return nil
 }
 
+// handleComment answers a comment that holds commands. The repository is opened only when a command
+// runs: Handle turns away an edited comment, a bot's, too many commands and, first of all, a commenter
+// without write permission, and none of them may make the bot touch the git remote (anyone can comment
+// on a public repository). `/rollout plan` alone runs no operation, so it never opens the repository.
 func (app *App) handleComment(ctx context.Context, ev comment.Event, signed bool) (comment.Outcome, error) {
-	w, err := app.wire(ctx, app.Stderr, signed)
+	f, err := app.wireForge(signed)
 	if err != nil {
 		return comment.Outcome{}, err
 	}
-	thread, ok := w.forge.(comment.Thread)
-	if !ok {
+	if f.github == nil {
 		return comment.Outcome{}, usageError{errCommentNeedsGitHub}
 	}
-	loop, err := app.loop(w, "", app.cliLog())
-	if err != nil {
-		return comment.Outcome{}, err
-	}
+	// Opened once for all the comment's commands; a failure to open fails each of them, with its reason.
+	openLoop := sync.OnceValues(func() (*reconcile.Loop, error) {
+		w, err := f.open(ctx, app.Stderr)
+		if err != nil {
+			return nil, err
+		}
+		return app.loop(w, "", app.cliLog())
+	})
 	repo := app.Getenv("GITHUB_REPOSITORY")
-	h := &comment.Handler{Thread: thread, Repository: repo,
+	h := &comment.Handler{Thread: f.github, Repository: repo,
 		Operate: func(ctx context.Context, name string, op reconcile.Operation, reason, actor string) (reconcile.Result, error) {
+			loop, err := openLoop()
+			if err != nil {
+				return reconcile.Result{}, err
+			}
 			loop.Actor = actor
 			res, err := loop.Operate(ctx, name, op, reason)
 			if res.Commit != "" {

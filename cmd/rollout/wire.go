@@ -121,8 +121,28 @@ func (app *App) noSpecs(branch string) error {
 	return nil
 }
 
-// wire opens the repository of --repo and --branch and picks the forge. With signed, commits are made
-// through GitHub's API so that GitHub signs it (githubforge.SignedRepository).
+// wire opens the repository of --repo and --branch and picks the forge: wireForge, then open.
+func (app *App) wire(ctx context.Context, out io.Writer, signed bool) (*wiring, error) {
+	f, err := app.wireForge(signed)
+	if err != nil {
+		return nil, err
+	}
+	return f.open(ctx, out)
+}
+
+// forgeWiring is a wiring whose repository is not opened yet: the flags and the environment are read
+// and the forge is built, and nothing has been contacted. `comment` checks with it who is asking before
+// the git remote is touched.
+type forgeWiring struct {
+	// github is the GitHub forge, nil when the forge is the local one over the remote.
+	github  *githubforge.Forge
+	git     gitrepo.Options
+	signed  bool
+	botName string
+}
+
+// wireForge picks the forge of wire. With signed, commits are made through GitHub's API so that GitHub
+// signs them (githubforge.SignedRepository).
 //
 // The forge is chosen here and only here: GitHub pull requests (githubforge) when GITHUB_REPOSITORY is
 // set with GITHUB_TOKEN (or --token-file), as GitHub Actions sets them, or with a GitHub App
@@ -131,7 +151,7 @@ func (app *App) noSpecs(branch string) error {
 // GITHUB_REPOSITORY names on GITHUB_SERVER_URL, and plain mode to the current checkout. In GitHub mode
 // git authenticates with the forge's token, asked for before every exchange, so that an App's
 // installation token (an hour long) is refreshed while `rollout run` goes on.
-func (app *App) wire(ctx context.Context, out io.Writer, signed bool) (*wiring, error) {
+func (app *App) wireForge(signed bool) (*forgeWiring, error) {
 	getenv, err := app.githubEnv()
 	if err != nil {
 		return nil, err
@@ -168,15 +188,21 @@ func (app *App) wire(ctx context.Context, out io.Writer, signed bool) (*wiring, 
 	case token != "" && (strings.HasPrefix(url, "https://") || strings.HasPrefix(url, "http://")):
 		gopts.Auth = gitrepo.TokenAuth(token)
 	}
-	remote, err := gitrepo.Open(ctx, gopts)
+	return &forgeWiring{github: gh, git: gopts, signed: signed, botName: botName}, nil
+}
+
+// open opens the repository, the first contact with the git remote, and completes the wiring. The
+// local forge's messages go to out.
+func (f *forgeWiring) open(ctx context.Context, out io.Writer) (*wiring, error) {
+	remote, err := gitrepo.Open(ctx, f.git)
 	if err != nil {
 		return nil, fmt.Errorf("open repository: %w", err)
 	}
-	w := &wiring{remote: remote, repo: remote, botName: botName}
-	if gh != nil {
-		w.forge, w.forgeName = gh, "github"
-		if signed {
-			w.repo = gh.Signed(remote)
+	w := &wiring{remote: remote, repo: remote, botName: f.botName}
+	if f.github != nil {
+		w.forge, w.forgeName = f.github, "github"
+		if f.signed {
+			w.repo = f.github.Signed(remote)
 		}
 	} else {
 		w.forge, w.forgeName = &gitrepo.LocalForge{Remote: remote, Out: out}, "git"
