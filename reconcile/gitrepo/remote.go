@@ -665,20 +665,18 @@ func (r *Remote) sendUpdate(ctx context.Context, objs *memory.Storage, ref plumb
 		defer rd.Close()
 	}
 	status, err := sess.ReceivePack(ctx, req)
-	if err != nil {
-		if strings.Contains(err.Error(), "command error") || strings.Contains(err.Error(), "unpack error") {
-			return classifyRejection(err)
+	if status != nil {
+		// go-git returns the report's first refusal as err; the report itself says which it was.
+		if rejected := classifyRejection(status); rejected != nil {
+			return rejected
 		}
+	}
+	if err != nil {
 		return r.wrap("push to", err)
 	}
 	if packErr != nil {
 		if err := <-packErr; err != nil {
 			return fmt.Errorf("encode pack: %w", err)
-		}
-	}
-	if status != nil {
-		if err := status.Error(); err != nil {
-			return classifyRejection(err)
 		}
 	}
 	if status == nil || len(status.CommandStatuses) == 0 {
@@ -707,15 +705,82 @@ func (r *Remote) confirmUpdate(ctx context.Context, ref plumbing.ReferenceName, 
 	return nil
 }
 
-// classifyRejection sorts a remote's refusal: a lost race is ErrStale, anything else ErrRejected.
-func classifyRejection(err error) error {
-	msg := err.Error()
-	for _, stale := range []string{"lock", "stale", "fetch first", "non-fast-forward", "expected", "failed to update ref"} {
-		if strings.Contains(msg, stale) {
-			return fmt.Errorf("%s: %w", msg, reconcile.ErrStale)
+// classifyRejection sorts the refusal in a remote's report: a lost race (the ref was not where the
+// push expected it) is ErrStale, anything else ErrRejected. It returns nil when the report refuses
+// nothing. Only a command's reason is read, never its ref name, so a branch named rollout/clock is
+// not taken for a lock; a pack the remote could not unpack is never a lost race.
+func classifyRejection(report *packp.ReportStatus) error {
+	err := report.Error()
+	if err == nil {
+		return nil
+	}
+	if report.UnpackStatus == "ok" {
+		for _, cmd := range report.CommandStatuses {
+			if cmd.Error() == nil {
+				continue
+			}
+			if lostRace(cmd.Status) { // the first refusal, the one err quotes
+				return fmt.Errorf("%s: %w", err, reconcile.ErrStale)
+			}
+			break
 		}
 	}
-	return fmt.Errorf("%w: %s", ErrRejected, msg)
+	return fmt.Errorf("%w: %s", ErrRejected, err)
+}
+
+// staleReasons are the phrases of a command's reason that mean the ref moved under the push, each
+// matched as whole words and regardless of case.
+var staleReasons = []string{
+	// git receive-pack, one transaction per ref (2.39 here): the commit under the ref's lock failed,
+	// because the ref was not at the old value sent or another push held the lock. The detail
+	// ("cannot lock ref ...: is at X but expected Y", "Unable to create '...main.lock': File
+	// exists.") goes to the server's stderr, not into the report.
+	"failed to update ref",
+	// git receive-pack with batched reference updates (git commit 9d2962a7c4, 2025): the reason the
+	// transaction gives for rejecting the ref, or the whole batch failing (a lock held by another push).
+	"incorrect old value provided",
+	"reference already exists",
+	"reference does not exist",
+	"failed to update refs",
+	// Detailed reasons ("cannot lock ref ...: is at X but expected Y", "... is missing but expected
+	// X") and other servers' words for a lost lock or a moved ref.
+	"lock",
+	"expected",
+	"stale",
+	"fetch first",
+	"non-fast-forward",
+}
+
+// lostRace reports whether a remote's reason for refusing a ref update says the ref moved.
+func lostRace(reason string) bool {
+	reason = strings.ToLower(reason)
+	for _, phrase := range staleReasons {
+		if containsWords(reason, phrase) {
+			return true
+		}
+	}
+	return false
+}
+
+// containsWords reports whether phrase occurs in s with no letter or digit right before or after it,
+// so that "lock" is found in "cannot lock ref" and "main.lock" but not in "blocked", and "expected"
+// not in "unexpected".
+func containsWords(s, phrase string) bool {
+	for from := 0; ; {
+		i := strings.Index(s[from:], phrase)
+		if i < 0 {
+			return false
+		}
+		start, end := from+i, from+i+len(phrase)
+		if (start == 0 || !isWordByte(s[start-1])) && (end == len(s) || !isWordByte(s[end])) {
+			return true
+		}
+		from = start + 1
+	}
+}
+
+func isWordByte(b byte) bool {
+	return b >= 'a' && b <= 'z' || b >= 'A' && b <= 'Z' || b >= '0' && b <= '9' || b == '_'
 }
 
 func short(h string) string {

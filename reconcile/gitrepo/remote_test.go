@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/go-git/go-git/v5/plumbing/protocol/packp"
 	"github.com/go-git/go-git/v5/storage/memory"
 
 	"github.com/rollout-dev/rollout/internal/gittest"
@@ -197,28 +198,43 @@ func TestForcePushRules(t *testing.T) {
 	}
 }
 
+// Two pushers that read main at the same head race to move it: the remote's ref lock lets exactly one
+// through, and the other learns that main moved.
 func TestTwoConcurrentPushersExactlyOneWins(t *testing.T) {
 	bare := gittest.NewBare(t, seedFiles)
 	srv := gittest.NewServer(t, strings.TrimSuffix(bare, "/remote.git"))
 	url := srv.URL + "/remote.git"
 	for round := range 5 {
-		var wg sync.WaitGroup
-		errs := make([]error, 2)
-		for i := range 2 {
-			r := openRemote(t, url)
-			snap, err := r.Snapshot(context.Background())
+		// Both read main before either pushes. A pusher that read it after the other's push had
+		// landed would build on the new head and rightly win too: no race, and two winners.
+		pushers := make([]*Remote, 2)
+		heads := make([]string, 2)
+		for i := range pushers {
+			pushers[i] = openRemote(t, url)
+			snap, err := pushers[i].Snapshot(context.Background())
 			if err != nil {
 				t.Fatal(err)
 			}
+			heads[i] = snap.Head
+		}
+		if heads[0] != heads[1] {
+			t.Fatalf("round %d: the pushers read main at %s and %s, want one head", round, heads[0], heads[1])
+		}
+		start := make(chan struct{})
+		var wg sync.WaitGroup
+		errs := make([]error, 2)
+		for i, r := range pushers {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
+				<-start
 				_, errs[i] = r.Push(context.Background(), reconcile.PushRequest{
-					Branch: "main", Parent: snap.Head, Expect: snap.Head, When: when, Message: "pusher",
+					Branch: "main", Parent: heads[i], Expect: heads[i], When: when, Message: "pusher",
 					Files: map[string][]byte{"rollouts/chat.yaml": []byte{byte('a' + i), byte('0' + round)}},
 				})
 			}()
 		}
+		close(start)
 		wg.Wait()
 		wins := 0
 		for _, err := range errs {
@@ -236,6 +252,85 @@ func TestTwoConcurrentPushersExactlyOneWins(t *testing.T) {
 	}
 	if got := gittest.Git(t, bare, "rev-list", "--count", "main"); got != "6" {
 		t.Fatalf("main has %s commits, want 6", got)
+	}
+}
+
+// The reasons are the ones git's receive-pack puts in its report (builtin/receive-pack.c, 2.39 and
+// since batched reference updates), with the details refs/files-backend.c gives for a ref lock.
+func TestClassifyRejection(t *testing.T) {
+	const main = plumbing.ReferenceName("refs/heads/main")
+	type outcome string
+	const (
+		accepted outcome = "accepted"
+		stale    outcome = "stale"
+		rejected outcome = "rejected"
+	)
+	for _, tt := range []struct {
+		name   string
+		unpack string
+		ref    plumbing.ReferenceName
+		reason string
+		want   outcome
+	}{
+		{"update landed", "ok", main, "ok", accepted},
+		// git 2.39: the ref was not at the old value sent, or another push held its lock.
+		{"lost the ref lock", "ok", main, "failed to update ref", stale},
+		// git with batched reference updates.
+		{"old value moved", "ok", main, "incorrect old value provided", stale},
+		{"branch created meanwhile", "ok", "refs/heads/rollout/chat", "reference already exists", stale},
+		{"branch deleted meanwhile", "ok", "refs/heads/rollout/chat", "reference does not exist", stale},
+		{"batch failed on a held lock", "ok", main, "failed to update refs", stale},
+		// The details of a ref lock, should a server report them.
+		{"is at but expected", "ok", main, "cannot lock ref 'refs/heads/main': is at 3052040 but expected 3b18d42", stale},
+		{"missing but expected", "ok", main, "cannot lock ref 'refs/heads/main': reference is missing but expected 3b18d42", stale},
+		{"lock file exists", "ok", main, "Unable to create '/srv/remote.git/refs/heads/main.lock': File exists.", stale},
+		{"non-fast-forward", "ok", main, "non-fast-forward", stale},
+		{"fetch first", "ok", main, "fetch first", stale},
+		// Refusals that another attempt would meet again.
+		{"checked-out branch", "ok", main, "branch is currently checked out", rejected},
+		{"pre-receive hook", "ok", main, "pre-receive hook declined", rejected},
+		{"update hook", "ok", main, "hook declined", rejected},
+		{"hidden ref", "ok", "refs/pull/1/head", "deny updating a hidden ref", rejected},
+		{"deletion prohibited", "ok", "refs/heads/rollout/chat", "deletion prohibited", rejected},
+		{"funny refname", "ok", "refs/heads/x..y", "funny refname", rejected},
+		{"missing objects", "ok", main, "missing necessary objects", rejected},
+		{"bad pack", "ok", main, "bad pack", rejected},
+		{"shallow", "ok", main, "shallow update not allowed", rejected},
+		{"unpack failed", "unpack-objects abnormal exit", main, "unpacker error", rejected},
+		{"pack cut short", "unexpected EOF", main, "unpacker error", rejected},
+		// A ref whose name holds "lock" or "stale" says nothing of why it was refused.
+		{"lock in the ref name", "ok", "refs/heads/rollout/clock", "hook declined", rejected},
+		{"lock word in the ref name", "ok", "refs/heads/rollout/lock-screen", "pre-receive hook declined", rejected},
+		{"stale in the ref name", "ok", "refs/heads/rollout/stale-cache", "deletion prohibited", rejected},
+		// Whole words only: a server's own wording that holds "lock" inside another word.
+		{"blocked is not a lock", "ok", main, "push blocked by policy", rejected},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			report := &packp.ReportStatus{UnpackStatus: tt.unpack,
+				CommandStatuses: []*packp.CommandStatus{{ReferenceName: tt.ref, Status: tt.reason}}}
+			err := classifyRejection(report)
+			var got outcome
+			switch {
+			case err == nil:
+				got = accepted
+			case errors.Is(err, reconcile.ErrStale) && !errors.Is(err, ErrRejected):
+				got = stale
+			case errors.Is(err, ErrRejected) && !errors.Is(err, reconcile.ErrStale):
+				got = rejected
+			default:
+				t.Fatalf("classifyRejection = %v, neither accepted, stale nor rejected", err)
+			}
+			if got != tt.want {
+				t.Fatalf("classifyRejection(%s %q, unpack %q) = %v (%s), want %s", tt.ref, tt.reason, tt.unpack, err, got, tt.want)
+			}
+			quoted := tt.reason
+			if tt.unpack != "ok" {
+				quoted = tt.unpack
+			}
+			if err != nil && !strings.Contains(err.Error(), quoted) {
+				t.Errorf("error %q does not quote the remote's reason %q", err, quoted)
+			}
+		})
 	}
 }
 
