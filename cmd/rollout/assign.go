@@ -1,10 +1,12 @@
 package main
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strings"
 	"text/tabwriter"
 
@@ -29,7 +31,9 @@ func (app *App) assignCmd() *cobra.Command {
 		Short: "Show the variant each assignment key gets",
 		Long: `Assign prints the variant (stable or canary, with its model and prompt) that each key gets
 under the spec's current traffic weight, salt and include/exclude globs: exactly what an
-application routing with the rollouts package, or a GrowthBook SDK with the same salt, does.
+application routing with the rollouts package, or a GrowthBook SDK with the same salt, does. With
+assignment.namespace, the rollouts of the spec's folder that share the namespace split the key space,
+as rollouts.Load splits it: a key outside this rollout's slice gets stable (reason "namespace").
 
 Example:
   rollout assign --spec rollouts/summarizer.yaml user-1 user-2 vip-7
@@ -74,6 +78,9 @@ func assignRun(opts *assignOptions, stderr io.Writer) error {
 		}
 		return errFailed
 	}
+	if spec.Assignment.Namespace != "" {
+		resolveNamespace(spec, opts.SpecFile)
+	}
 	a := spec.Assigner()
 	if opts.Output == "json" {
 		choices := make([]assignChoice, 0, len(opts.Keys))
@@ -109,8 +116,15 @@ func assignRun(opts *assignOptions, stderr io.Writer) error {
 	for _, k := range opts.Keys {
 		c := a.Choose(k)
 		why := c.Reason
-		if why == "hash" {
+		ns, inNamespace := spec.Namespace()
+		switch {
+		case why == "hash" && inNamespace:
+			why = fmt.Sprintf("hash %.4f vs %.4f: weight %d%% over its slice of namespace %s, %s", c.Hash, a.CanaryThreshold(),
+				spec.Traffic.Weight, ns.Name, sliceWords(ns))
+		case why == "hash":
 			why = fmt.Sprintf("hash %.4f vs weight %d%%", c.Hash, spec.Traffic.Weight)
+		case why == "namespace":
+			why = fmt.Sprintf("namespace %s: outside its slice, %s", ns.Name, sliceWords(ns))
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", k, c.Arm, c.Variant.Model, c.Variant.Prompt, why)
 	}
@@ -118,4 +132,24 @@ func assignRun(opts *assignOptions, stderr io.Writer) error {
 		return fmt.Errorf("write choices: %w", err)
 	}
 	return nil
+}
+
+// resolveNamespace gives spec, read from file, its slice of its namespace as rollouts.Load gives it to
+// the application and to the reconciler: the rollouts of file's folder that share the namespace split
+// the key space between them. A sibling that does not parse takes no slice, as in Load.
+func resolveNamespace(spec *rollouts.Spec, file string) {
+	dir, base := filepath.Split(file)
+	set := rollouts.LoadPaths(os.DirFS(cmp.Or(dir, ".")), []string{"."})
+	specs := []*rollouts.Spec{spec}
+	for _, d := range set.Documents {
+		if d.Path != base {
+			specs = append(specs, d.Spec)
+		}
+	}
+	rollouts.ResolveNamespaces(specs)
+}
+
+// sliceWords words a namespace slice: "keys whose namespace hash is in [0.333, 0.666), one of 3 rollouts".
+func sliceWords(ns rollouts.NamespaceSlice) string {
+	return fmt.Sprintf("keys whose namespace hash is in [%.3f, %.3f), one of %d rollouts", ns.Start, ns.End, ns.Of)
 }

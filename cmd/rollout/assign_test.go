@@ -2,11 +2,15 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/rollout-dev/rollout/rollouts"
 )
 
 func TestAssign(t *testing.T) {
@@ -64,4 +68,74 @@ func TestMissingSpecNamedOnce(t *testing.T) {
 			t.Errorf("%s: exit %d, stderr %q", args[0], code, stderr.String())
 		}
 	}
+}
+
+// TestAssignInANamespace: three rollouts of one namespace at 30% each. `assign --spec` gives each the
+// slice rollouts.Load gives it in the application, so no key is in two canaries, each canary still
+// takes about 30% of all keys, and every key gets exactly what the application routes it to.
+func TestAssignInANamespace(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "rollouts")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	names := []string{"ns-a", "ns-b", "ns-c"}
+	for _, n := range names {
+		spec := fmt.Sprintf("apiVersion: rollout/v1\nkind: Rollout\nname: %s\nstable: {model: m-stable}\ncanary: {model: m-%s}\n"+
+			"traffic: {weight: 30}\nassignment: {key: user_id, namespace: shared}\nstages:\n  - {weight: 30, minDuration: 1h}\n  - {weight: 100, minDuration: 1h}\n"+
+			"metrics: {source: file:traffic.jsonl}\n", n, n)
+		if err := os.WriteFile(filepath.Join(dir, n+".yaml"), []byte(spec), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// A sibling outside the namespace, and one that does not parse, take no slice.
+	if err := os.WriteFile(filepath.Join(dir, "other.yaml"), []byte("apiVersion: rollout/v1\nkind: Rollout\nname: other\nstable: {model: m}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "broken.yaml"), []byte("name: [\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	set, err := rollouts.Load(os.DirFS(filepath.Dir(dir)), "rollouts")
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys := make([]string, 2000)
+	for i := range keys {
+		keys[i] = fmt.Sprintf("k-%d", i)
+	}
+	inCanary := map[string][]string{}
+	for _, n := range names {
+		code, stdout, stderr := runApp(append([]string{"assign", "--spec", filepath.Join(dir, n+".yaml"), "-o", "json"}, keys...)...)
+		if code != exitOK {
+			t.Fatalf("%s: exit %d: %s", n, code, stderr)
+		}
+		var choices []assignChoice
+		if err := json.Unmarshal([]byte(stdout), &choices); err != nil {
+			t.Fatal(err)
+		}
+		app := set.Lookup(n).Spec.Assigner()
+		canaries := 0
+		for i, c := range choices {
+			if want := app.Choose(keys[i]); string(want.Arm) != c.Arm || want.Reason != c.Reason {
+				t.Fatalf("%s: key %s: assign says %s (%s), the application routes %s (%s)", n, keys[i], c.Arm, c.Reason, want.Arm, want.Reason)
+			}
+			if c.Arm == string(rollouts.CanaryArm) {
+				inCanary[keys[i]] = append(inCanary[keys[i]], n)
+				canaries++
+			}
+		}
+		if share := float64(canaries) / float64(len(keys)); share < 0.26 || share > 0.34 {
+			t.Errorf("%s: canary share %.3f, want about 0.30", n, share)
+		}
+	}
+	for k, in := range inCanary {
+		if len(in) > 1 {
+			t.Errorf("key %s is in the canaries of %v", k, in)
+		}
+	}
+	code, stdout, _ := runApp("assign", "--spec", filepath.Join(dir, "ns-b.yaml"), "k-1", "k-2", "k-3", "k-4", "k-5", "k-6")
+	if code != exitOK || !strings.Contains(stdout, "over its slice of namespace shared, keys whose namespace hash is in [0.333, 0.666), one of 3 rollouts") ||
+		!strings.Contains(stdout, "namespace shared: outside its slice") {
+		t.Errorf("exit %d, text output does not word the slice:\n%s", code, stdout)
+	}
+	t.Logf("assign in a namespace:\n%s", stdout)
 }
