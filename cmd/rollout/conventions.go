@@ -22,9 +22,10 @@ var repositoryFlags = map[string][]string{
 	"export":  {"repo", "branch", "dir", "token-file"},
 	"promote": {"repo", "branch", "dir", "token-file"}, "retry": {"repo", "branch", "dir", "token-file"},
 	"comment": {"repo", "branch", "dir", "token-file"},
-	// validate reads a local checkout and init writes into one; evaluate reads gate files from one. evaluate keeps --dir, unused,
-	// hidden, because the GitHub Action passes it to every command.
-	"validate": {"repo", "dir"}, "evaluate": {"repo", "dir"}, "init": {"repo", "dir"},
+	// validate and evaluate read the files on disk (a local checkout), or a branch of --repo when it
+	// names a URL or a bare repository, or with --branch; init writes into a local checkout. evaluate
+	// keeps --dir, unused, hidden, because the GitHub Action passes it to every command.
+	"validate": {"repo", "branch", "dir"}, "evaluate": {"repo", "branch", "dir"}, "init": {"repo", "dir"},
 }
 
 // addRepositoryFlags adds to each subcommand of root the repository flags it uses.

@@ -8,7 +8,6 @@ import (
 	"io"
 	"io/fs"
 	"math"
-	"os"
 	"slices"
 	"strings"
 	"time"
@@ -29,6 +28,12 @@ type evaluateOptions struct {
 	Metrics  string
 	Now      string
 	Output   string
+
+	// Tree, when set, is the branch of the repository that the spec (SpecPath, named from the
+	// repository's top folder) is read from, and Where names it for messages; nil reads the spec from
+	// the host, by the path the user typed.
+	Tree  fs.FS
+	Where string
 
 	// OpenSource returns the metrics source of a spec (the --metrics override applied).
 	OpenSource func(spec *rollouts.Spec, override string) (policy.Source, error)
@@ -54,8 +59,14 @@ notification.
 The metrics window is the current stage's [status.stageStartedAt, now]. --metrics replaces the spec's
 metrics.source for this run; --now judges as of another time.
 
+Without --repo and --branch, the spec and the gate files it names are read from the files on disk (the
+current directory, or the local folder --repo names). With --repo naming a URL or a bare repository, or
+with --branch, they are read as that branch holds them, and --spec is named from the repository's top
+folder. A relative file: metrics path is always read from the directory rollout runs in.
+
 Example:
-  rollout evaluate --spec rollouts/summarizer.yaml --metrics file:traffic/summarizer.jsonl -o json`,
+  rollout evaluate --spec rollouts/summarizer.yaml --metrics file:traffic/summarizer.jsonl -o json
+  rollout evaluate --spec rollouts/summarizer.yaml --repo https://github.com/acme/llm-config.git`,
 		Args: exactArgs(0),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if opts.SpecPath == "" {
@@ -67,8 +78,23 @@ Example:
 			if opts.OpenSource == nil {
 				opts.OpenSource = app.openSource
 			}
+			var repo fs.FS
+			if app.readsWorkingTree() {
+				repo = app.repoTree()
+			} else {
+				name, err := repoPath("--spec "+opts.SpecPath, opts.SpecPath)
+				if err != nil {
+					return err
+				}
+				tree, where, err := app.branchTree(cmd.Context())
+				if err != nil {
+					return err
+				}
+				opts.SpecPath, opts.Tree, opts.Where = name, tree, where
+				repo = tree
+			}
 			if opts.Gates == nil {
-				opts.Gates = &gate.Keeper{Repo: app.repoTree(), Getenv: app.gateGetenv(nil)}
+				opts.Gates = &gate.Keeper{Repo: repo, Getenv: app.gateGetenv(nil)}
 			}
 			return app.evaluate(cmd.Context(), opts)
 		},
@@ -81,13 +107,11 @@ Example:
 	return cmd
 }
 
-// repoTree is the repository tree that gate eval paths are read from: --repo when it is a local
-// folder, else the current directory.
+// repoTree is the tree on disk that gate eval paths are read from when readsWorkingTree: the local
+// folder --repo names, else the current directory.
 func (app *App) repoTree() fs.FS {
-	if app.Repo != "" && !strings.Contains(app.Repo, "://") {
-		if info, err := os.Stat(app.Repo); err == nil && info.IsDir() {
-			return hostfile.DirFS(app.Repo)
-		}
+	if app.Repo != "" {
+		return hostfile.DirFS(app.Repo)
 	}
 	return hostfile.DirFS(".")
 }
@@ -105,8 +129,17 @@ func (app *App) evaluate(ctx context.Context, opts *evaluateOptions) error {
 		}
 		now = t
 	}
-	src, err := hostfile.ReadFile(opts.SpecPath)
-	if err != nil {
+	var src []byte
+	var err error
+	if opts.Tree != nil {
+		if src, err = fs.ReadFile(opts.Tree, opts.SpecPath); err != nil {
+			var pe *fs.PathError
+			if errors.As(err, &pe) {
+				err = pe.Err
+			}
+			return fmt.Errorf("read spec %s on %s: %w", opts.SpecPath, opts.Where, err)
+		}
+	} else if src, err = hostfile.ReadFile(opts.SpecPath); err != nil {
 		return readSpecError(opts.SpecPath, err)
 	}
 	spec, problems := rollouts.Parse(opts.SpecPath, src)

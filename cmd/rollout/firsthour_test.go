@@ -121,7 +121,7 @@ func TestUnknownRolloutAndUsageErrors(t *testing.T) {
 	if code != exitUsage || !strings.Contains(errOut, "Run 'rollout plan --help' for usage.") {
 		t.Errorf("a mistyped flag: exit %d, stderr %s", code, errOut)
 	}
-	code, _, errOut = runApp("evaluate", "--dir", "x", "--branch", "main")
+	code, _, errOut = runApp("init", "--dir", "x", "--branch", "main")
 	if code != exitUsage || !strings.Contains(errOut, "unknown flag: --branch") {
 		t.Errorf("a repository flag on a command that reads no repository: exit %d, stderr %s", code, errOut)
 	}

@@ -28,6 +28,9 @@ type validateOptions struct {
 	// look up prompt and eval paths.
 	Files    fs.FS
 	RepoTree fs.FS
+	// Where names the branch and repository that Files holds ("branch main of /srv/specs.git") when
+	// the specs are read from a branch rather than from the files on disk; empty for the files on disk.
+	Where string
 	// Getenv resolves the env: references of notification targets, to warn of unset ones; nil: no check.
 	Getenv func(string) string
 	// Env is the operator's allow-list of env: names, to warn of references outside it.
@@ -52,11 +55,16 @@ canary that changes model and prompt at once, a shared salt, and prompt paths th
 escape the repository.
 
 PATH is a spec file or a folder of them; the default is the --dir folder of the repository.
+Without --repo and --branch, validate reads the files on disk, uncommitted changes included: the
+current checkout, or the local folder --repo names. With --repo naming a URL or a bare repository, or
+with --branch, it reads the specs and the files they refer to as that branch of the repository holds
+them (by default the remote's default branch), and PATH is named from the repository's top folder.
 Exit status: 0 valid, 1 a spec has errors (or warnings, with --strict), 2 usage.
 
 Example:
   rollout validate
-  rollout validate rollouts/summarizer.yaml --format github`,
+  rollout validate rollouts/summarizer.yaml --format github
+  rollout validate --repo https://github.com/acme/llm-config.git --branch main`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := checkOutput(&output); err != nil {
 				return err
@@ -69,20 +77,42 @@ Example:
 			default:
 				return usageError{fmt.Errorf("--format %q: want text, github or json", opts.Format)}
 			}
-			root := app.Repo
-			if root == "" || strings.Contains(root, "://") {
-				root = "."
-				if _, err := os.Stat(app.Dir); len(args) == 0 && err != nil {
-					// Run in a subfolder of the checkout, validate finds the repository's specs as plan does.
-					root = checkoutTop(".")
+			if app.readsWorkingTree() {
+				root := app.Repo
+				if root == "" {
+					root = "."
+					if _, err := os.Stat(app.Dir); len(args) == 0 && err != nil {
+						// Run in a subfolder of the checkout, validate finds the repository's specs as plan does.
+						root = checkoutTop(".")
+					}
 				}
+				opts.Paths = args
+				if len(opts.Paths) == 0 {
+					opts.Paths = []string{filepath.Join(root, app.Dir)}
+				}
+				opts.Files = hostFS{root: root}
+				opts.RepoTree = hostfile.DirFS(root)
+			} else {
+				// A remote, a bare repository or a --branch: the specs as that branch holds them.
+				dir, err := repoPath("--dir "+app.Dir, app.Dir)
+				if err != nil {
+					return err
+				}
+				opts.Paths = []string{dir}
+				if len(args) > 0 {
+					opts.Paths = make([]string, len(args))
+					for i, a := range args {
+						if opts.Paths[i], err = repoPath(a, a); err != nil {
+							return err
+						}
+					}
+				}
+				tree, where, err := app.branchTree(cmd.Context())
+				if err != nil {
+					return err
+				}
+				opts.Files, opts.RepoTree, opts.Where = tree, tree, where
 			}
-			opts.Paths = args
-			if len(opts.Paths) == 0 {
-				opts.Paths = []string{filepath.Join(root, app.Dir)}
-			}
-			opts.Files = hostFS{root: root}
-			opts.RepoTree = hostfile.DirFS(root)
 			if app.Now != nil {
 				opts.Now = app.Now()
 			}
@@ -186,11 +216,22 @@ func validateRun(opts *validateOptions) error {
 			}
 		}
 		fmt.Fprintf(opts.Err, "%s valid, %s, %s\n", plural(len(set.Documents), "rollout"), plural(errs, "error"), plural(warns, "warning"))
+		on := ""
+		if opts.Where != "" {
+			on = " on " + opts.Where
+		}
 		if len(set.Documents) == 0 && len(problems) == 0 {
 			// Valid, but most likely not what was meant: Load reads only the spec files directly in a folder.
-			fmt.Fprintf(opts.Err, "hint: no spec files (*.yaml, *.yml) directly in %s\n", strings.Join(opts.Paths, ", "))
+			fmt.Fprintf(opts.Err, "hint: no spec files (*.yaml, *.yml) directly in %s%s\n", strings.Join(opts.Paths, ", "), on)
 		}
 		for _, path := range opts.Paths {
+			if opts.Where != "" {
+				// Nothing read, from a path the branch does not hold: most likely a wrong --dir or --branch.
+				if _, err := fs.Stat(opts.Files, path); len(set.Documents) == 0 && errors.Is(err, fs.ErrNotExist) {
+					fmt.Fprintf(opts.Err, "hint: there is no %s%s: set --dir or --branch, or name spec files or folders from the top of the repository\n", path, on)
+				}
+				continue
+			}
 			// Nothing read, from a path that is not there: most likely run outside the checkout.
 			if _, err := os.Stat(path); len(set.Documents) == 0 && errors.Is(err, fs.ErrNotExist) {
 				fmt.Fprintf(opts.Err, "hint: there is no %s here: run rollout inside the checkout that holds the specs, point --repo at it, or name spec files or folders\n", path)

@@ -9,6 +9,8 @@ import (
 	"log/slog"
 	"net/url"
 	"os"
+	"path"
+	"path/filepath"
 	"strings"
 
 	"github.com/go-git/go-git/v5"
@@ -208,6 +210,58 @@ func (f *forgeWiring) open(ctx context.Context, out io.Writer) (*wiring, error) 
 		w.forge, w.forgeName = &gitrepo.LocalForge{Remote: remote, Out: out}, "git"
 	}
 	return w, nil
+}
+
+// readsWorkingTree reports whether validate and evaluate read the files as they are on disk,
+// uncommitted changes included (people validate before they commit): without --repo and --branch (the
+// current directory), or with --repo naming a local folder that is not a bare repository (a checkout,
+// or any folder of specs). Anything else (a URL, a bare repository, a --branch, a path that is no
+// folder) is read from the branch's snapshot through branchTree, as plan, status and export read it.
+func (app *App) readsWorkingTree() bool {
+	if app.Branch != "" {
+		return false
+	}
+	if app.Repo == "" {
+		return true
+	}
+	if info, err := os.Stat(app.Repo); err != nil || !info.IsDir() {
+		return false
+	}
+	repo, err := git.PlainOpen(app.Repo)
+	if err != nil {
+		return true // a folder that is not the top of a repository: its files are the tree
+	}
+	_, err = repo.Worktree()
+	return !errors.Is(err, git.ErrIsBareRepository)
+}
+
+// branchTree opens --repo through wire, as plan, status and export open it, and returns the tree of its
+// --branch (default: the remote's default branch) and where that is, for messages: "branch main of
+// /srv/specs.git", without credentials.
+func (app *App) branchTree(ctx context.Context) (fs.FS, string, error) {
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	w, err := app.wire(ctx, app.Stderr, false)
+	if err != nil {
+		return nil, "", err
+	}
+	snap, err := w.repo.Snapshot(ctx)
+	if err != nil {
+		return nil, "", err
+	}
+	return snap.Files, fmt.Sprintf("branch %s of %s", snap.Branch, w.remote.Redacted()), nil
+}
+
+// repoPath is the path in a branchTree of a path the user typed (named by what, such as "--spec
+// rollouts/x.yaml"): slash-separated, from the top of the repository. An absolute path, or one that
+// climbs out with "..", names nothing in a branch and is a usage error.
+func repoPath(what, p string) (string, error) {
+	name := path.Clean(filepath.ToSlash(p))
+	if !fs.ValidPath(name) {
+		return "", usageError{fmt.Errorf("%s is not a path in the repository: with --repo naming a URL or a bare repository, or with --branch, files are read from the branch and named from its top folder, such as rollouts/summarizer.yaml", what)}
+	}
+	return name, nil
 }
 
 // loop builds the reconciler over w. metricsOverride (--metrics) replaces every spec's source.
