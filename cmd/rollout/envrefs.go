@@ -35,10 +35,29 @@ func (app *App) notifier() *notify.Dispatcher {
 func notifierNames(spec *rollouts.Spec) []string {
 	var out []string
 	for _, t := range spec.AllTargets() {
-		for _, ref := range []string{t.Slack, t.Webhook} {
-			if name, ok := strings.CutPrefix(ref, envref.Prefix); ok && name != "" {
-				out = append(out, name)
-			}
+		out = append(out, envNames(t.Slack, t.Webhook)...)
+	}
+	return out
+}
+
+// targetField is one field of a spec that lists notification targets, with its targets.
+type targetField struct {
+	field   string
+	targets []rollouts.Notify
+}
+
+// targetFields are spec's notification targets by the field that lists them, for messages that name
+// the field: rollback.notify, then the top-level notify.
+func targetFields(spec *rollouts.Spec) []targetField {
+	return []targetField{{"rollback.notify", spec.Rollback.Notify}, {"notify", spec.Notify}}
+}
+
+// envNames are the names of the env: references among refs.
+func envNames(refs ...string) []string {
+	var out []string
+	for _, ref := range refs {
+		if name, ok := strings.CutPrefix(ref, envref.Prefix); ok && name != "" {
+			out = append(out, name)
 		}
 	}
 	return out
@@ -81,7 +100,7 @@ func envWarnings(set *rollouts.Set, policy envref.Policy) []rollouts.Problem {
 		line, col := positionOf(d.Source, envref.Prefix+name)
 		what := "the source is not opened"
 		switch {
-		case field == "rollback.notify":
+		case field == "rollback.notify" || field == "notify":
 			what = "this target gets no notification"
 		case field != "metrics.source":
 			what = "the gate stays shut"
@@ -109,9 +128,13 @@ func envWarnings(set *rollouts.Set, policy envref.Policy) []rollouts.Problem {
 				}
 			}
 		}
-		for _, name := range notifiers {
-			if err := policy.CheckNotify(name); err != nil {
-				warn(d, "rollback.notify", name, err)
+		for _, f := range targetFields(d.Spec) {
+			for _, t := range f.targets {
+				for _, name := range envNames(t.Slack, t.Webhook) {
+					if err := policy.CheckNotify(name); err != nil {
+						warn(d, f.field, name, err)
+					}
+				}
 			}
 		}
 	}

@@ -179,8 +179,9 @@ func (app *App) evaluate(ctx context.Context, opts *evaluateOptions) error {
 	if err != nil {
 		return err
 	}
-	if ev.Err != nil {
-		// The decision printed is a hold for want of data: the run failed to judge, and says so.
+	if ev.Err != nil && !errors.Is(ev.Err, policy.ErrNoData) {
+		// The decision printed is a hold for want of data: the run failed to judge, and says so. No data
+		// yet (no file, no rows for the rollout) is no failure: the hold says so, and the run succeeds.
 		fmt.Fprintf(app.Stderr, "rollout: metrics source %s: %v\n", redactSource(source), ev.Err)
 		return errFailed
 	}

@@ -81,3 +81,38 @@ func TestEvaluateKeylessWarns(t *testing.T) {
 		}
 	}
 }
+
+// TestEvaluateNoDataYetSucceeds: before the first request is recorded (no file yet, or a file without
+// the rollout's records), evaluate holds with "no data yet" and exits 0: no data yet is no failure of
+// the metrics source. A source that cannot be read still fails the run.
+func TestEvaluateNoDataYetSucceeds(t *testing.T) {
+	dir := t.TempDir()
+	other := filepath.Join(dir, "other.jsonl")
+	if err := os.WriteFile(other, []byte(`{"ts":"2026-04-16T01:00:00Z","rollout":"someone-else","variant":"stable","error":false}`+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	unreadable := filepath.Join(dir, "a-folder.jsonl")
+	if err := os.Mkdir(unreadable, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		name, metrics string
+		want          int
+	}{
+		{"no file yet", filepath.Join(dir, "missing.jsonl"), exitOK},
+		{"no records of the rollout", other, exitOK},
+		{"a source that cannot be read", unreadable, exitFailed},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			app, out, errOut := testApp()
+			code := app.Main([]string{"evaluate", "--spec", "testdata/evaluate/summarizer.yaml", "--metrics", "file:" + tt.metrics,
+				"--now", "2026-04-16T06:00:00Z"})
+			if code != tt.want {
+				t.Fatalf("exit %d, want %d: %s%s", code, tt.want, out, errOut)
+			}
+			if tt.want == exitOK && (!strings.Contains(out.String(), "summarizer: hold") || !strings.Contains(out.String(), "no data yet") || errOut.Len() != 0) {
+				t.Errorf("want a hold for no data yet, nothing on stderr:\n%s--- stderr\n%s", out, errOut)
+			}
+		})
+	}
+}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -88,7 +89,10 @@ func TestValidateWarnsOfNotifyTargetsOutsideTheAllowList(t *testing.T) {
 	spec := strings.NewReplacer("NAME", "summarizer", "SOURCE", "prometheus:http://127.0.0.1:1").Replace(secretSpec)
 	spec = strings.Replace(spec, "notify: [{slack: env:ROLLOUT_SLACK_WEBHOOK_URL}]",
 		"notify: [{slack: env:SLACK_WEBHOOK_URL}, {webhook: env:GITHUB_TOKEN}, {webhook: env:ROLLOUT_HOOK}]", 1)
+	// A top-level notify target is named by its own field.
+	spec = strings.TrimRight(spec, "\n") + "\nnotify: [{webhook: env:TEAM_HOOK, on: [start]}, {slack: env:ROLLOUT_TEAM_SLACK}]\n"
 	writeFile(t, dir+"/rollouts/summarizer.yaml", spec)
+	line := strings.Count(spec, "\n")
 	for _, tc := range []struct {
 		name  string
 		env   map[string]string
@@ -100,7 +104,9 @@ func TestValidateWarnsOfNotifyTargetsOutsideTheAllowList(t *testing.T) {
 			"ROLLOUT_ALLOW_ENV=SLACK_WEBHOOK_URL or --allow-env SLACK_WEBHOOK_URL",
 			"rollouts/summarizer.yaml:19:54: warning: rollback.notify: env:GITHUB_TOKEN is never resolved from a spec",
 			"rollouts/summarizer.yaml:19:83: warning: rollback.notify: ROLLOUT_HOOK is not set",
-		}, []string{"SLACK_WEBHOOK_URL is not set", "GITHUB_TOKEN is not set"}},
+			fmt.Sprintf("rollouts/summarizer.yaml:%d:20: warning: notify: env:TEAM_HOOK is not allowed", line),
+			fmt.Sprintf("rollouts/summarizer.yaml:%d:57: warning: notify: ROLLOUT_TEAM_SLACK is not set", line),
+		}, []string{"SLACK_WEBHOOK_URL is not set", "GITHUB_TOKEN is not set", "rollback.notify: env:TEAM_HOOK", "rollback.notify: ROLLOUT_TEAM_SLACK"}},
 		{"set, SLACK_WEBHOOK_URL listed", map[string]string{"SLACK_WEBHOOK_URL": "https://hooks.example/a", "GITHUB_TOKEN": "ghs_x",
 			"ROLLOUT_HOOK": "https://hooks.example/b", "ROLLOUT_ALLOW_ENV": "SLACK_WEBHOOK_URL,GITHUB_TOKEN"}, []string{
 			"rollouts/summarizer.yaml:19:54: warning: rollback.notify: env:GITHUB_TOKEN is never resolved from a spec",

@@ -270,15 +270,16 @@ func unsetTargets(set *rollouts.Set, getenv func(string) string, policy envref.P
 	}
 	var out []rollouts.Problem
 	for _, d := range set.Documents {
-		for _, t := range d.Spec.AllTargets() {
-			for _, ref := range []string{t.Slack, t.Webhook} {
-				name, ok := strings.CutPrefix(ref, "env:")
-				if !ok || name == "" || policy.CheckNotify(name) != nil || strings.TrimSpace(getenv(name)) != "" {
-					continue
+		for _, f := range targetFields(d.Spec) {
+			for _, t := range f.targets {
+				for _, name := range envNames(t.Slack, t.Webhook) {
+					if policy.CheckNotify(name) != nil || strings.TrimSpace(getenv(name)) != "" {
+						continue
+					}
+					line, col := positionOf(d.Source, envref.Prefix+name)
+					out = append(out, rollouts.Problem{File: d.Path, Line: line, Col: col, Warning: true,
+						Message: fmt.Sprintf("%s: %s is not set in this environment; a reconciler run like this one sends this target no notification (set %s where reconcile runs)", f.field, name, name)})
 				}
-				line, col := positionOf(d.Source, ref)
-				out = append(out, rollouts.Problem{File: d.Path, Line: line, Col: col, Warning: true,
-					Message: fmt.Sprintf("rollback.notify: %s is not set in this environment; a reconciler run like this one sends this target no notification (set %s where reconcile runs)", name, name)})
 			}
 		}
 	}
