@@ -132,7 +132,8 @@ type Gate struct {
 	Webhook       string  `yaml:"webhook,omitempty" json:"webhook,omitempty"`
 }
 
-// MetricsSource names where the request metrics live: file:PATH, prometheus:URL or postgres://….
+// MetricsSource names where the request metrics live: file:PATH, prometheus:URL, postgres://… (or
+// postgresql://…) or clickhouse://….
 type MetricsSource struct {
 	Source string `yaml:"source,omitempty" json:"source,omitempty"`
 	// Schema names what the source holds: rollout (default), otel-genai, litellm, langfuse or helicone.

@@ -9,37 +9,103 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/invopop/jsonschema"
 	"gopkg.in/yaml.v3"
 )
 
-// Duration is a Go duration that also accepts whole days, as in "30d" or "1d12h".
+// Duration is a Go duration that also takes days: "30d", "1d12h", "1.5d".
 type Duration time.Duration
 
-// ParseDuration reads a Go duration with an optional leading number of days ("2d", "1d6h", "90m").
+// durationUnits are the units of a Duration: Go's, and d for 24 hours.
+var durationUnits = map[string]bool{"ns": true, "us": true, "µs": true, "μs": true, "ms": true, "s": true, "m": true, "h": true, "d": true}
+
+// durationUnitWords are units people write that a Duration spells otherwise.
+var durationUnitWords = map[string]string{
+	"day": "d", "days": "d", "D": "d",
+	"hr": "h", "hrs": "h", "hour": "h", "hours": "h", "H": "h",
+	"min": "m", "mins": "m", "minute": "m", "minutes": "m",
+	"sec": "s", "secs": "s", "second": "s", "seconds": "s", "S": "s",
+}
+
+// ParseDuration reads a Go duration in which d (24 hours) is one more unit, in any position and with
+// a fraction like the others: "2d", "1.5d", "1d6h", "6h1d", "90m". A duration is never negative. An
+// error quotes the whole value and says what in it is wrong.
 func ParseDuration(s string) (Duration, error) {
 	s = strings.TrimSpace(s)
 	if s == "" {
 		return 0, fmt.Errorf("empty duration")
 	}
-	var days time.Duration
-	if i := strings.IndexByte(s, 'd'); i >= 0 {
-		n, err := strconv.Atoi(s[:i])
-		if err != nil || n < 0 {
-			return 0, fmt.Errorf("invalid duration %q: want a Go duration such as 4h, or days such as 2d", s)
-		}
-		days = time.Duration(n) * 24 * time.Hour
-		s = s[i+1:]
-		if s == "" {
-			return Duration(days), nil
-		}
+	d, err := parseDuration(s)
+	if err != nil {
+		return 0, fmt.Errorf("invalid duration %q: %v; want a Go duration such as 4h or 1h30m, with d for days (2d, 1.5d, 1d12h)", s, err)
 	}
-	d, err := time.ParseDuration(s)
-	if err != nil || d < 0 {
-		return 0, fmt.Errorf("invalid duration %q: want a Go duration such as 4h, or days such as 2d", s)
+	return Duration(d), nil
+}
+
+// parseDuration reads s as time.ParseDuration does, with d as one more unit. Each number with its
+// unit is read by time.ParseDuration itself (see unitValue), so a value without d means what it means
+// to Go, and the error says which part of s is wrong.
+func parseDuration(s string) (time.Duration, error) {
+	rest, ok := strings.CutPrefix(s, "+")
+	switch {
+	case strings.HasPrefix(s, "-"):
+		return 0, errors.New("a duration is never negative")
+	case strings.ContainsAny(s, " \t"):
+		return 0, errors.New("a space is not allowed in a duration")
+	case rest == "0":
+		return 0, nil
+	case ok && rest == "":
+		return 0, errors.New("no number")
 	}
-	return Duration(days + d), nil
+	var total time.Duration
+	for rest != "" {
+		num := rest[:len(rest)-len(strings.TrimLeft(rest, "0123456789."))]
+		rest = rest[len(num):]
+		unit := rest[:len(rest)-len(strings.TrimLeftFunc(rest, unicode.IsLetter))]
+		rest = rest[len(unit):]
+		switch {
+		case num == "" && unit == "":
+			r, _ := utf8.DecodeRuneInString(rest)
+			return 0, fmt.Errorf("unexpected %q", r)
+		case num == "":
+			return 0, fmt.Errorf("no number before %q", unit)
+		case num == "." || strings.Count(num, ".") > 1:
+			return 0, fmt.Errorf("%q is not a number", num)
+		case unit == "":
+			return 0, fmt.Errorf("%s has no unit", num)
+		}
+		if _, known := durationUnits[unit]; !known {
+			switch u, ok := durationUnitWords[unit]; {
+			case ok:
+				return 0, fmt.Errorf("unknown unit %q (write %s%s)", unit, num, u)
+			case unit == "w" || strings.HasPrefix(unit, "week"):
+				return 0, fmt.Errorf("unknown unit %q (a week is 7d)", unit)
+			}
+			return 0, fmt.Errorf("unknown unit %q (the units are ns, us, ms, s, m, h and d)", unit)
+		}
+		v, err := unitValue(num, unit)
+		if err != nil || v > math.MaxInt64-total {
+			return 0, errors.New("out of range")
+		}
+		total += v
+	}
+	return total, nil
+}
+
+// unitValue is num (digits with at most one '.') of unit, as time.ParseDuration reads it; a day is
+// read as 24 of Go's hours, which is exact to the nanosecond for up to 11 decimals.
+func unitValue(num, unit string) (time.Duration, error) {
+	if unit != "d" {
+		return time.ParseDuration(num + unit)
+	}
+	h, err := time.ParseDuration(num + "h")
+	if err != nil || h > math.MaxInt64/24 {
+		return 0, errors.New("out of range")
+	}
+	return 24 * h, nil
 }
 
 // String formats d the way a human would write it in a spec: whole days as "Nd", and no zero units
@@ -210,15 +276,17 @@ func (r *Ratio) UnmarshalYAML(n *yaml.Node) error {
 // String formats the ratio as a percent.
 func (r Ratio) String() string { return strconv.FormatFloat(float64(r)*100, 'f', -1, 64) + "%" }
 
-// durationPattern is the JSON Schema pattern of a Duration: optional whole days, then Go duration units.
-const durationPattern = `^(0|([0-9]+d)?([0-9]+(\.[0-9]+)?(ns|us|µs|ms|s|m|h))*)$`
+// durationPattern is the JSON Schema pattern of a Duration: "0", or numbers each with a unit, d among
+// them, in any order, with an optional leading +. It accepts what ParseDuration accepts, apart from
+// values too large for a Go duration (past about 106751d).
+const durationPattern = `^\+?(0|(([0-9]+\.?[0-9]*|\.[0-9]+)(ns|us|µs|μs|ms|s|m|h|d))+)$`
 
 // JSONSchema describes a Duration for `rollout schema`: a string such as "4h", "90m" or "2d".
 func (Duration) JSONSchema() *jsonschema.Schema {
 	return &jsonschema.Schema{
 		Type:        "string",
 		Pattern:     durationPattern,
-		Description: "a Go duration, plus d for days: 30m, 4h, 2d, 1d12h",
+		Description: "a Go duration, plus d for days: 30m, 4h, 2d, 1.5d, 1d12h",
 		Examples:    []any{"4h", "2d"},
 	}
 }

@@ -53,12 +53,7 @@ func (d *specDecoder) validate(s *Spec) {
 		}
 	}
 	d.checkStages(s.Stages)
-	if src := s.Metrics.Source; src != "" {
-		scheme, rest, ok := strings.Cut(src, ":")
-		if !ok || scheme == "" || rest == "" || strings.ContainsAny(scheme, "/ ") {
-			d.errorAt(d.at("metrics.source"), "metrics.source: %q has no scheme; want file:PATH, prometheus:URL or postgres://…", src)
-		}
-	}
+	d.checkMetrics(&s.Metrics)
 	d.checkAnalysis(&s.Analysis)
 	d.checkEnum("promotion.via", s.Promotion.Via, "pull-request", "auto-merge", "commit")
 	d.checkPromotion(&s.Promotion)

@@ -107,7 +107,7 @@ func TestSchemaValidatesExamples(t *testing.T) {
 			t.Errorf("%s does not validate: %v", path, err)
 		}
 	}
-	for _, name := range []string{"typos.yaml", "types.yaml", "header.yaml", "stages.yaml"} {
+	for _, name := range []string{"typos.yaml", "types.yaml", "header.yaml", "stages.yaml", "sources.yaml", "durations.yaml"} {
 		path := filepath.Join("testdata", "specs", "rollouts", name)
 		if err := s.Validate(yamlAsJSON(t, path)); err == nil {
 			t.Errorf("%s validates, want an error", path)

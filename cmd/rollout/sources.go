@@ -20,34 +20,41 @@ func (app *App) openSource(spec *rollouts.Spec, override string) (policy.Source,
 	if override != "" {
 		src = override
 	}
-	if schema := spec.Metrics.Schema; (schema == rollouts.SchemaOTelGenAI || schema == rollouts.SchemaLiteLLM) && src != "" && !strings.HasPrefix(src, prom.Scheme) {
-		// Only the Prometheus source reads those names; another would read its own and judge them.
-		return nil, fmt.Errorf("rollout %s: metrics.schema %s is read from Prometheus; want a prometheus:URL source, not %q", spec.Name, schema, src)
+	if src == "" {
+		return nil, fmt.Errorf("rollout %s has no metrics.source", spec.Name)
+	}
+	// The one place a run picks its source by scheme. validate checks a spec's metrics.source with the
+	// same rollouts.SourceKindOf, so a spec that validates never meets this error.
+	kind, ok := rollouts.SourceKindOf(src)
+	if !ok {
+		scheme, _, _ := strings.Cut(src, ":")
+		return nil, fmt.Errorf("unsupported metrics source %q (want %s)", scheme, rollouts.SourceForms())
+	}
+	// Only the Prometheus source reads the otel-genai and litellm names; another would read its own
+	// and judge them.
+	if err := rollouts.SchemaReadBy(spec.Metrics.Schema, kind); err != nil {
+		return nil, fmt.Errorf("rollout %s: metrics.schema %w", spec.Name, err)
 	}
 	if err := app.checkSourceRefs(spec, src); err != nil {
 		return nil, err
 	}
 	getenv := app.specGetenv(spec)
-	switch {
-	case src == "":
-		return nil, fmt.Errorf("rollout %s has no metrics.source", spec.Name)
-	case strings.HasPrefix(src, "file:"):
+	switch kind {
+	case rollouts.SourceFile:
 		// A relative path is read from the directory the process runs in, as the contract says.
 		path := strings.TrimPrefix(src, "file:")
 		if path == "" {
 			return nil, fmt.Errorf("metrics source %q names no file (want file:PATH)", src)
 		}
 		return jsonl.Open(path), nil
-	case strings.HasPrefix(src, prom.Scheme):
+	case rollouts.SourcePrometheus:
 		return app.sources.get(src, func() (policy.Source, error) { return prom.New(src) })
-	case strings.HasPrefix(src, "postgres://"), strings.HasPrefix(src, "postgresql://"):
+	case rollouts.SourcePostgres:
 		return app.sources.get(src, func() (policy.Source, error) { return postgres.New(src, getenv) })
-	case strings.HasPrefix(src, "clickhouse://"):
+	case rollouts.SourceClickHouse:
 		return app.sources.get(src, func() (policy.Source, error) { return clickhouse.New(src, getenv) })
-	default:
-		scheme, _, _ := strings.Cut(src, ":")
-		return nil, fmt.Errorf("unsupported metrics source %q (want file:PATH, prometheus:URL, postgres://… or clickhouse://…)", scheme)
 	}
+	return nil, fmt.Errorf("internal error: metrics source kind %q has no reader", kind)
 }
 
 // sourceCache keeps one source per metrics.source string for the life of the process, so that the

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -10,6 +11,7 @@ import (
 	"testing/fstest"
 	"time"
 
+	"github.com/rollout-dev/rollout/policy/source/prom"
 	"github.com/rollout-dev/rollout/rollouts"
 )
 
@@ -229,5 +231,56 @@ func TestValidateNotesAPromptRestart(t *testing.T) {
 		if code != exitOK || !strings.Contains(stdout, note) {
 			t.Errorf("--format %s: exit %d, want 0 and the note %q:\n%s%s", format, code, note, stdout, stderr)
 		}
+	}
+}
+
+// The metrics source and schema and the durations the run cannot read are refused by validate, each at
+// file:line:col of the offending value, without echoing a source's password.
+func TestValidateSourcesSchemasAndDurations(t *testing.T) {
+	t.Chdir(filepath.Join("testdata", "specs"))
+	code, stdout, stderr := runApp("validate", "rollouts/sources.yaml", "rollouts/schemas.yaml", "rollouts/durations.yaml")
+	if code != exitFailed {
+		t.Errorf("exit %d, want 1", code)
+	}
+	const forms = "file:PATH, prometheus:URL, postgres://…, postgresql://… or clickhouse://…"
+	const durations = "; want a Go duration such as 4h or 1h30m, with d for days (2d, 1.5d, 1d12h)"
+	want := []string{
+		`rollouts/durations.yaml:9:31: stages[1].minDuration: invalid duration "1day": unknown unit "day" (write 1d)` + durations,
+		`rollouts/durations.yaml:10:53: stages[2].maxDuration: invalid duration "2d-3h": unexpected '-'` + durations,
+		`rollouts/durations.yaml:12:17: rollback.keepPrevious: invalid duration "30 days": a space is not allowed in a duration` + durations,
+		`rollouts/schemas.yaml:10:11: metrics.schema: otel-genai is read from Prometheus; want a prometheus:URL source, not a file source`,
+		`rollouts/sources.yaml:9:11: metrics.source: unsupported metrics source "mysql"; want ` + forms,
+		`rollouts/sources.yaml:10:11: metrics.schema: "otel_genai" is not one of rollout, otel-genai, litellm, langfuse, helicone; did you mean "otel-genai"?`,
+	}
+	if got := strings.Split(strings.TrimSuffix(stdout, "\n"), "\n"); strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("validate printed:\n%s\nwant:\n%s", stdout, strings.Join(want, "\n"))
+	}
+	if !strings.Contains(stderr, "0 rollouts valid, 6 errors") {
+		t.Errorf("summary: %s", stderr)
+	}
+	if strings.Contains(stdout+stderr, "hunter2") {
+		t.Errorf("the source's password reached the output:\n%s", stdout)
+	}
+}
+
+// validate refuses exactly the metrics sources the run cannot open as unsupported: both go by
+// rollouts.SourceKindOf.
+func TestValidateAgreesWithTheRunOnSources(t *testing.T) {
+	app, _, _ := testApp()
+	const spec = "apiVersion: rollout/v1\nkind: Rollout\nname: r\nstable: {model: m-20260101}\nstages: [{weight: 100}]\nmetrics: {source: '%s'}\n"
+	for _, src := range []string{
+		"file:traffic/x.jsonl", prom.Scheme + "http://127.0.0.1:9090", "postgres://reader@127.0.0.1/telemetry",
+		"postgresql://reader@127.0.0.1/telemetry", "clickhouse://reader@127.0.0.1:8123/default",
+		"mysql://h/db", "redis://h", "http://example.com/metrics", "clickhouse+http://h/db", "postgres:h/db", "jsonl:x", "chdb:x",
+	} {
+		_, problems := rollouts.Parse("r.yaml", []byte(fmt.Sprintf(spec, src)))
+		_, err := app.openSource(&rollouts.Spec{Name: "r"}, src)
+		unsupported := err != nil && strings.Contains(err.Error(), "unsupported metrics source")
+		if (len(problems) > 0) != unsupported {
+			t.Errorf("%s: validate says %v, the run says %v", src, problems, err)
+		}
+	}
+	if kind, ok := rollouts.SourceKindOf(prom.Scheme + "http://p"); !ok || kind != rollouts.SourcePrometheus {
+		t.Errorf("prom.Scheme %q is not a Prometheus source to rollouts", prom.Scheme)
 	}
 }
