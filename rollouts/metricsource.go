@@ -59,27 +59,32 @@ var Schemas = []string{SchemaRollout, SchemaOTelGenAI, SchemaLiteLLM, SchemaLang
 
 // schemaReaders names, for a schema that only some kinds of source read, those kinds. A run refuses
 // the other kinds (cmd/rollout's openSource, through SchemaReadBy), and so does validate. A schema
-// absent here is not refused by any source.
-var schemaReaders = map[string][]SourceKind{
-	SchemaOTelGenAI: {SourcePrometheus},
-	SchemaLiteLLM:   {SourcePrometheus},
+// absent here (rollout) is read by every source.
+var schemaReaders = map[string]struct {
+	kind SourceKind
+	form string
+}{
+	SchemaOTelGenAI: {SourcePrometheus, "prometheus:URL"},
+	SchemaLiteLLM:   {SourcePrometheus, "prometheus:URL"},
+	SchemaLangfuse:  {SourceClickHouse, "clickhouse://…"},
+	SchemaHelicone:  {SourceClickHouse, "clickhouse://…"},
 }
 
 // SchemaReadBy returns an error when a source of kind never reads schema ("otel-genai is read from
-// Prometheus; …"): the otel-genai and litellm names are Prometheus metrics, which another source would
-// not look for, judging its own names instead.
+// Prometheus; …"): the otel-genai and litellm names are Prometheus metrics, and the langfuse and
+// helicone ones ClickHouse tables, which another source would not look for, judging its own names
+// instead.
 func SchemaReadBy(schema string, kind SourceKind) error {
-	readers, ok := schemaReaders[schema]
-	if !ok {
+	reader, ok := schemaReaders[schema]
+	if !ok || reader.kind == kind {
 		return nil
 	}
-	for _, k := range readers {
-		if k == kind {
-			return nil
-		}
-	}
-	return fmt.Errorf("%s is read from Prometheus; want a prometheus:URL source, not a %s source", schema, kind)
+	return fmt.Errorf("%s is read from %s; want a %s source, not a %s source", schema, kindWords[reader.kind], reader.form, kind)
 }
+
+// kindWords names a kind of source in a sentence.
+var kindWords = map[SourceKind]string{SourceFile: "a file", SourcePrometheus: "Prometheus", SourcePostgres: "PostgreSQL",
+	SourceClickHouse: "ClickHouse"}
 
 // checkMetrics checks metrics.source and metrics.schema against what a run reads. A source is never
 // echoed beyond its scheme: its URL may carry a user or a password reference.

@@ -54,6 +54,12 @@ func TestParseMetricsSourceAndSchema(t *testing.T) {
 			"t.yaml:6:61: metrics.schema: litellm is read from Prometheus; want a prometheus:URL source, not a postgres source"},
 		{"{source: 'clickhouse://reader@ch/default', schema: otel-genai}",
 			"t.yaml:6:61: metrics.schema: otel-genai is read from Prometheus; want a prometheus:URL source, not a clickhouse source"},
+		{"{source: 'postgres://reader@db/telemetry', schema: langfuse}",
+			"t.yaml:6:61: metrics.schema: langfuse is read from ClickHouse; want a clickhouse://… source, not a postgres source"},
+		{"{source: 'prometheus:http://127.0.0.1:9090', schema: helicone}",
+			"t.yaml:6:63: metrics.schema: helicone is read from ClickHouse; want a clickhouse://… source, not a prometheus source"},
+		{"{source: file:traffic/x.jsonl, schema: langfuse}",
+			"t.yaml:6:49: metrics.schema: langfuse is read from ClickHouse; want a clickhouse://… source, not a file source"},
 
 		{"{source: 'mysql://h/db'}",
 			`t.yaml:6:19: metrics.source: unsupported metrics source "mysql"; want ` + forms},

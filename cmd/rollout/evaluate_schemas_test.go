@@ -88,8 +88,9 @@ status: {phase: Progressing, stage: 0, stageStartedAt: 2026-04-16T00:00:00Z}
 	}
 }
 
-// TestSchemaNeedsPrometheus: the otel-genai and litellm schemas are Prometheus names; a spec that
-// points them at another source gets an error (the judge then holds), never a silent misreading.
+// TestSchemaNeedsPrometheus: the otel-genai and litellm schemas are Prometheus names, langfuse and
+// helicone ClickHouse tables; a spec that points them at another source gets an error (the judge then
+// holds), never a silent misreading.
 func TestSchemaNeedsPrometheus(t *testing.T) {
 	app, _, _ := testApp()
 	for _, tt := range []struct {
@@ -100,11 +101,13 @@ func TestSchemaNeedsPrometheus(t *testing.T) {
 		{"litellm", "prometheus:http://127.0.0.1:9090", true},
 		{"otel-genai", "file:traffic/x.jsonl", false},
 		{"litellm", "postgres://reader@127.0.0.1/telemetry", false},
+		{"langfuse", "postgres://reader@127.0.0.1/telemetry", false},
+		{"helicone", "prometheus:http://127.0.0.1:9090", false},
 		{"rollout", "file:traffic/x.jsonl", true},
 	} {
 		spec := &rollouts.Spec{Name: "r", Metrics: rollouts.MetricsSource{Source: tt.source, Schema: tt.schema}}
 		_, err := app.openSource(spec, "")
-		if (err == nil) != tt.ok || (err != nil && !strings.Contains(err.Error(), "metrics.schema "+tt.schema+" is read from Prometheus")) {
+		if (err == nil) != tt.ok || (err != nil && !strings.Contains(err.Error(), "metrics.schema "+tt.schema+" is read from ")) {
 			t.Errorf("schema %s on %s: error %v", tt.schema, tt.source, err)
 		}
 	}
