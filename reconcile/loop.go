@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"path"
 	"runtime/debug"
+	"slices"
 	"strings"
 	"sync"
 	"testing/fstest"
@@ -406,7 +407,11 @@ func (l *Loop) act(ctx context.Context, t *tick, doc *rollouts.Document, j judge
 		// A notification sent now reports its own unsent targets; do not say it twice.
 		res.Warnings = append(res.Warnings, l.targetWarnings(spec)...)
 	}
-	res.Warnings = append(res.Warnings, l.onceWarnings(spec, act.warnings)...)
+	warnings := act.warnings
+	if j.malformed != "" {
+		warnings = append(slices.Clip(warnings), j.malformed)
+	}
+	res.Warnings = append(res.Warnings, l.onceWarnings(spec, warnings)...)
 	if act.stopAutoMerge != "" && !t.dryRun && prop != nil {
 		// Before anything else: a new head pushed while auto-merge is on would merge by itself.
 		if err := l.stopAutoMerge(ctx, *prop, &res); err != nil {
@@ -923,6 +928,9 @@ type judgement struct {
 	mismatchSince *time.Time
 	// mismatchAlert is sent, best effort, once the commit that records the start of a mismatch lands.
 	mismatchAlert *Event
+	// malformed says how many records the source skipped as malformed, and where ("" for none): a
+	// reason of the decision, and a warning to the rollout's owner.
+	malformed string
 }
 
 // decide gathers the evidence of spec's current stage and asks the judge.
@@ -962,9 +970,11 @@ func (l *Loop) decide(ctx context.Context, t *tick, spec *rollouts.Spec, now tim
 		judge = policy.Judge
 	}
 	d := judge(spec, ev, now)
+	var malformed string
 	if ev.Stats != nil && ev.Stats.Malformed > 0 {
 		// The contract: a malformed record is counted and reported, never silently dropped.
-		d.Reasons = append(d.Reasons, malformedReason(spec.Metrics.Source, ev.Stats))
+		malformed = malformedReason(spec.Metrics.Source, ev.Stats)
+		d.Reasons = append(d.Reasons, malformed)
 	}
 	var st rollouts.Status
 	if spec.Status != nil {
@@ -982,7 +992,7 @@ func (l *Loop) decide(ctx context.Context, t *tick, spec *rollouts.Spec, now tim
 			outage, what = err, "stage start in the future"
 		}
 	}
-	j := judgement{d: d, metricsErrors: -1}
+	j := judgement{d: d, metricsErrors: -1, malformed: malformed}
 	if outage == nil && noData {
 		// No data yet: nothing to bookkeep, nothing to report.
 		return j

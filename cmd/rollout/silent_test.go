@@ -87,3 +87,34 @@ func TestNoDataYetHoldsWithoutCommits(t *testing.T) {
 		t.Errorf("text output: exit %d\n%s", code, out)
 	}
 }
+
+// A malformed line is counted and reported, never silently dropped: reconcile and plan give it among
+// the decision's reasons (-o json) and as a warning (stderr), which says where it is and why.
+func TestMalformedLinesAreReported(t *testing.T) {
+	e := newE2E(t)
+	e.reconcile() // start
+	e.addTraffic(300, 0.01, 1)
+	f, err := os.OpenFile(e.traffic, os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.WriteString("garbage line\n"); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	want := "1 malformed records skipped in file:" + e.traffic
+	for _, cmd := range []string{"plan", "reconcile"} {
+		code, out, errOut := e.run(cmd, "-o", "json")
+		var res []resultJSON
+		if err := json.Unmarshal([]byte(out), &res); err != nil || code != 0 || len(res) != 1 {
+			t.Fatalf("%s: exit %d\n%s\n%s (%v)", cmd, code, out, errOut, err)
+		}
+		if !strings.Contains(strings.Join(res[0].Reasons, "\n"), want) || !strings.Contains(strings.Join(res[0].Warnings, "\n"), want) {
+			t.Errorf("%s -o json: reasons %q, warnings %q; want both to say %q", cmd, res[0].Reasons, res[0].Warnings, want)
+		}
+		code, _, errOut = e.run(cmd)
+		if code != 0 || !strings.Contains(errOut, "rollout: warning: summarizer: "+want) || !strings.Contains(errOut, "invalid JSON") {
+			t.Errorf("%s (text): exit %d, stderr %q", cmd, code, errOut)
+		}
+	}
+}
