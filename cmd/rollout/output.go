@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net/url"
+	"strings"
 
 	"github.com/spf13/cobra"
 )
@@ -40,10 +41,25 @@ func writeJSON(w io.Writer, v any) error {
 }
 
 // redactSource is a metrics source fit for a message: a URL keeps its scheme, host and path, never a
-// password or a query (which may hold a token).
+// user, a password or a query (which may hold a token). A URL inside a source's own scheme
+// (prometheus:http://user:pass@host) is redacted the same way, and one that does not parse loses
+// everything between "//" and its last "@", and everything from its first "?" or "#".
 func redactSource(src string) string {
 	u, err := url.Parse(src)
-	if err != nil || u.Host == "" {
+	switch {
+	case err != nil:
+		if i := strings.IndexAny(src, "?#"); i >= 0 {
+			src = src[:i]
+		}
+		if i := strings.Index(src, "//"); i >= 0 {
+			if at := strings.LastIndex(src[i:], "@"); at >= 0 {
+				src = src[:i+2] + src[i+at+1:]
+			}
+		}
+		return src
+	case u.Opaque != "" && strings.Contains(u.Opaque, "//"):
+		return u.Scheme + ":" + redactSource(u.Opaque)
+	case u.Host == "":
 		return src
 	}
 	u.User, u.RawQuery, u.Fragment = nil, "", ""

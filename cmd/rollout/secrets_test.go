@@ -225,3 +225,44 @@ func writeFile(t *testing.T, path, text string) {
 		t.Fatal(err)
 	}
 }
+
+// TestRedactSource: a source in a message keeps where it points, never who logs in or with what.
+func TestRedactSource(t *testing.T) {
+	for _, tt := range []struct{ src, want string }{
+		{"file:traffic/x.jsonl", "file:traffic/x.jsonl"},
+		{"prometheus:http://127.0.0.1:9090", "prometheus:http://127.0.0.1:9090"},
+		{"prometheus:http://promuser:PromSecret-55@127.0.0.1:9090/api", "prometheus:http://127.0.0.1:9090/api"},
+		{"prometheus:https://u:p@prom.example/?token=Tok", "prometheus:https://prom.example/"},
+		{"postgres://reader:Secret@db:5432/telemetry?sslmode=disable&password=Secret", "postgres://db:5432/telemetry"},
+		{"clickhouse://rollout@ch:8123/default?password=env:ROLLOUT_CH", "clickhouse://ch:8123/default"},
+		{"postgres://reader:Sec%zzret@db/telemetry", "postgres://db/telemetry"},      // does not parse
+		{"prometheus:http://u:Sec%zz/ret@h:1/x?y=Secret", "prometheus:http://h:1/x"}, // nor this
+	} {
+		got := redactSource(tt.src)
+		if got != tt.want || strings.Contains(got, "Sec") || strings.Contains(got, "Tok") {
+			t.Errorf("redactSource(%q) = %q, want %q", tt.src, got, tt.want)
+		}
+	}
+}
+
+// TestEvaluateNeverPrintsTheSourcePassword: a Prometheus server that does not answer is a failed run,
+// whose messages name the server without its basic-auth password, with -o json too.
+func TestEvaluateNeverPrintsTheSourcePassword(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close() // nothing listens there now
+	for _, output := range []string{"text", "json"} {
+		app, out, errOut := testApp()
+		code := app.Main([]string{"evaluate", "--spec", "testdata/evaluate/summarizer.yaml", "-o", output,
+			"--metrics", "prometheus:http://promuser:PromSecret-55@" + addr, "--now", "2026-04-16T06:00:00Z"})
+		if code != exitFailed {
+			t.Errorf("-o %s: exit %d, want 1", output, code)
+		}
+		if all := out.String() + errOut.String(); strings.Contains(all, "PromSecret") || !strings.Contains(errOut.String(), "prometheus:http://"+addr) {
+			t.Errorf("-o %s: the password was printed, or the server not named:\n%s", output, all)
+		}
+	}
+}
