@@ -18,6 +18,7 @@ import (
 	"github.com/go-git/go-git/v5/plumbing/object"
 
 	"github.com/rollout-dev/rollout/policy"
+	"github.com/rollout-dev/rollout/policy/source/urlpass"
 	"github.com/rollout-dev/rollout/reconcile"
 	"github.com/rollout-dev/rollout/rollouts"
 )
@@ -210,13 +211,15 @@ func (p *prPlan) guard(spec *rollouts.Spec) error {
 }
 
 // isUnreachable reports whether err says the source could not be reached from here at all: a
-// connection refused, a timeout, a name that does not resolve, a file that is not there.
+// connection refused, a timeout, a name that does not resolve, a file that is not there, a password
+// this job's environment does not hold (the pull-request workflow gets no secret).
 func isUnreachable(err error) bool {
 	var dns *net.DNSError
 	var op *net.OpError
 	var ne net.Error
 	switch {
 	case errors.Is(err, errUnreachable), errors.Is(err, fs.ErrNotExist), errors.Is(err, context.DeadlineExceeded),
+		errors.Is(err, urlpass.ErrUnset),
 		errors.Is(err, syscall.ECONNREFUSED), errors.Is(err, syscall.EHOSTUNREACH), errors.Is(err, syscall.ENETUNREACH),
 		errors.As(err, &dns), errors.As(err, &op):
 		return true

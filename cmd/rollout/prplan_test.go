@@ -182,3 +182,27 @@ func TestPRPlanWithARefusedConnection(t *testing.T) {
 		}
 	}
 }
+
+// TestPRPlanWithoutTheSourcesSecret: the pull-request workflow gets no secret (docs/github.md), so a
+// source whose password is env:ROLLOUT_… finds it unset there. The plan says the metrics are not
+// reachable from this runner and exits 0, never contacting the source; the reconciler, which has the
+// secret, reads it. Outside a pull request's plan an unset password still fails the run.
+func TestPRPlanWithoutTheSourcesSecret(t *testing.T) {
+	src := listen(t)
+	addr := src.ln.Addr().String()
+	for _, source := range []string{"clickhouse://rollout@" + addr + "/default?password=env:ROLLOUT_CLICKHOUSE_PASSWORD",
+		"postgres://reader:env:ROLLOUT_PG_PASSWORD@" + addr + "/telemetry"} {
+		base := strings.Replace(prSpec, "SOURCE", source, 1)
+		dir := prCheckout(t, base, strings.Replace(base, "max: 0.02,", "max: 0.01,", 1))
+		code, out, errOut := runPlan(t, nil, "plan", "--repo", dir, "--base", "main")
+		if code != exitOK || !strings.Contains(out, "production metrics are not reachable from this runner") || !strings.Contains(out, "is not set") {
+			t.Errorf("%s: exit %d\n%s\n%s", source, code, out, errOut)
+		}
+		if code, _, _ := runPlan(t, nil, "plan", "--repo", dir); code != exitFailed {
+			t.Errorf("%s: plan of the default branch: exit %d, want %d", source, code, exitFailed)
+		}
+	}
+	if n, _ := src.connections(); n != 0 {
+		t.Errorf("the source got %d connections without its password", n)
+	}
+}
