@@ -100,18 +100,28 @@ func PromoteTitle(rollout string) string {
 
 // planChange turns a decision into the change it calls for. It is pure: the same input plans the same
 // change, and a state that is already what the decision wants plans nothing. A decision that writes
-// nothing still records the end of a metrics outage, so that status stops saying the source fails.
+// nothing to the default branch still records there the end of a metrics outage or of a sample-ratio
+// mismatch, so that status stops saying the source fails: first, when an advance would only propose
+// (whose evidence changes every pass, so that a refresh would put the record off for good); the
+// proposal follows on the next pass. A rollback is never put off.
 func planChange(in planInput) (action, error) {
 	act, err := planDecision(in)
-	if err != nil || act.kind != actNone || in.Decision.Action == policy.Hold || in.Doc.Spec.Status == nil {
+	if err != nil || in.Decision.Action == policy.Hold || in.Doc.Spec.Status == nil {
 		return act, err
+	}
+	proposes := act.kind == actPropose || act.kind == actRefresh
+	if act.kind != actNone && !(proposes && (in.Decision.Action == policy.Advance || in.Decision.Action == policy.Promote)) {
+		return act, nil
 	}
 	st := *in.Doc.Spec.Status
 	if in.FailingSince != nil && in.FailingSince.IsZero() && (!st.MetricsFailingSince.IsZero() || st.MetricsErrors > 0) ||
 		in.MismatchSince != nil && in.MismatchSince.IsZero() && !st.SampleRatioMismatchSince.IsZero() {
 		rec, err := planHousekeeping(in, st)
 		if err == nil && rec.kind == actCommit {
-			rec.to = act.to
+			rec.to, rec.stopAutoMerge = act.to, act.stopAutoMerge
+			if proposes {
+				rec.effect += "; the proposal follows on the next pass"
+			}
 			return rec, nil
 		}
 	}

@@ -194,3 +194,51 @@ func TestPlanStopsAutoMerge(t *testing.T) {
 		})
 	}
 }
+
+// TestPlanRecordsRecoveryBeforeProposing: the first pass after a metrics outage that decides an advance
+// records on the default branch that the source recovered, and proposes on the next pass; a refresh
+// of the evidence, which changes every pass, would put the record off for good. A rollback is never
+// put off.
+func TestPlanRecordsRecoveryBeforeProposing(t *testing.T) {
+	now := t0.Add(10 * time.Hour)
+	src := specFor("s", "pull-request", "hold") + "status:\n  phase: Progressing\n  stage: 0\n  stageStartedAt: 2026-04-16T00:00:00Z\n" +
+		"  metricsFailingSince: 2026-04-16T08:00:00Z\n"
+	src = strings.Replace(src, "weight: 0", "weight: 5", 1)
+	for _, via := range []string{"pull-request", "auto-merge"} {
+		src := strings.Replace(src, "via: pull-request", "via: "+via, 1)
+		spec, ps := rollouts.Parse("s.yaml", []byte(src))
+		if spec == nil {
+			t.Fatal(ps)
+		}
+		doc := &rollouts.Document{Path: "rollouts/s.yaml", Source: []byte(src), Spec: spec}
+		advance := policy.Decision{Rollout: "s", Action: policy.Advance, Current: policy.Step{Stage: 0, Weight: 5}, Next: &policy.Step{Stage: 1, Weight: 25}}
+		recovered := &time.Time{}
+		title := "rollout(s): 5% → 25%"
+		for name, p := range map[string]*Proposal{
+			"no proposal":      nil,
+			"an open proposal": {State: ProposalOpen, Title: title, Body: "old evidence <!-- rollout-target:" + targetHash(doc.Source, title) + " -->"},
+		} {
+			a, err := planChange(planInput{Doc: doc, Decision: advance, Proposal: p, Now: now, MetricsErrors: 0, FailingSince: recovered, Bot: DefaultBot})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if a.kind != actCommit || !a.change.Status.MetricsFailingSince.IsZero() || a.to != 25 ||
+				!strings.Contains(a.message, "metrics source recovered after 2h0m0s") || !strings.Contains(a.effect, "the proposal follows on the next pass") {
+				t.Errorf("%s, %s: kind %d to %d effect %q\n%s", via, name, a.kind, a.to, a.effect, a.message)
+			}
+		}
+	}
+	// A rollback through a pull request is proposed at once.
+	rbSrc := strings.Replace(strings.Replace(src, "weight: 0", "weight: 5", 1), "rollback:\n", "rollback:\n  via: pull-request\n", 1)
+	spec, ps := rollouts.Parse("s.yaml", []byte(rbSrc))
+	if spec == nil {
+		t.Fatal(ps)
+	}
+	doc := &rollouts.Document{Path: "rollouts/s.yaml", Source: []byte(rbSrc), Spec: spec}
+	rollback := policy.Decision{Rollout: "s", Action: policy.Rollback, Current: policy.Step{Weight: 5},
+		Metrics: []policy.RuleResult{{Name: "error_rate", Verdict: policy.Fail, Reason: "too many"}}}
+	a, err := planChange(planInput{Doc: doc, Decision: rollback, Now: now, MetricsErrors: 0, FailingSince: &time.Time{}, Bot: DefaultBot})
+	if err != nil || a.kind != actPropose {
+		t.Errorf("rollback via pull-request after an outage: kind %d (%v), want a proposal now", a.kind, err)
+	}
+}
