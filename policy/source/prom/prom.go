@@ -189,11 +189,25 @@ func (s *Source) defaultStats(ctx context.Context, q policy.Query, w window, sta
 			}
 		}
 	}
-	query := defaultQuery(q.Rollout, w, families, filterMatchers(q.Filter))
-	vec, err := s.vector(ctx, query, w.end)
+	matchers := filterMatchers(q.Filter)
+	query := defaultQuery(q.Rollout, w, families, matchers)
+	vec, err := s.vector(ctx, query+" or "+firstCanaryQuery(q.Rollout, w, matchers), w.end)
 	if err != nil {
 		return fmt.Errorf("rollout %s: %w", q.Rollout, err)
 	}
+	vec, first := takeFirstCanary(vec)
+	if !first.IsZero() && first.Before(w.from) {
+		first = w.from
+	}
+	if first.After(w.from) {
+		// The canary's first requests came after the window's start (a deploy that lagged the stage):
+		// both arms are compared from there, the stable's earlier requests left out.
+		w = newWindow(policy.Window{From: first, To: q.Window.To})
+		if vec, err = s.vector(ctx, defaultQuery(q.Rollout, w, families, matchers), w.end); err != nil {
+			return fmt.Errorf("rollout %s: %w", q.Rollout, err)
+		}
+	}
+	stats.From = first
 	read := readVector(vec)
 	for _, arm := range []policy.Arm{policy.Stable, policy.Canary} {
 		as := stats.Arm(arm)
@@ -241,9 +255,9 @@ func (s *Source) schemaStats(ctx context.Context, sc schema, q policy.Query, w w
 
 // window is a stage window as PromQL sees it: a range in whole seconds ending at end.
 type window struct {
-	end    time.Time
-	rng    string // "3600s"
-	atTime string // "1776333600.000"
+	from, end time.Time
+	rng       string // "3600s"
+	atTime    string // "1776333600.000"
 }
 
 func newWindow(w policy.Window) window {
@@ -252,10 +266,46 @@ func newWindow(w policy.Window) window {
 		secs = 1
 	}
 	return window{
+		from:   w.To.Add(-time.Duration(secs) * time.Second),
 		end:    w.To,
 		rng:    strconv.FormatInt(secs, 10) + "s",
 		atTime: strconv.FormatFloat(float64(w.To.UnixMilli())/1000, 'f', 3, 64),
 	}
+}
+
+// firstCanaryStep is the resolution at which the canary's first request of a window is found.
+const firstCanaryStep = time.Minute
+
+// firstCanaryPart tags the sample of firstCanaryQuery in the default query's answer.
+const firstCanaryPart = "first_canary"
+
+// firstCanaryQuery is a part of the default query whose one sample, if the canary has requests in w,
+// holds the first minute (a Unix time) at whose end llm_requests_total of the canary had grown over
+// the two minutes before: a counter has no first record, but its first increase within the window
+// bounds one. The step before saw no increase over its own two minutes, so the first request came
+// within the minute before that time.
+func firstCanaryQuery(rollout string, w window, filter string) string {
+	sel := `rollout=` + strconv.Quote(rollout) + `,variant="canary"` + filter
+	step := int64(firstCanaryStep / time.Second)
+	return fmt.Sprintf(`label_replace(min_over_time((timestamp(sum(increase(llm_requests_total{%s}[%ds])) > 0))[%s:%ds] @ %s), "%s", "%s", "", "")`,
+		sel, 2*step, w.rng, step, w.atTime, partLabel, firstCanaryPart)
+}
+
+// takeFirstCanary takes firstCanaryQuery's sample out of vec and returns where the canary's first
+// request of the window came, at most a minute early; zero when the canary has none.
+func takeFirstCanary(vec model.Vector) (model.Vector, time.Time) {
+	var first time.Time
+	out := vec[:0]
+	for _, smp := range vec {
+		if string(smp.Metric[partLabel]) != firstCanaryPart {
+			out = append(out, smp)
+			continue
+		}
+		if v := float64(smp.Value); !math.IsNaN(v) && !math.IsInf(v, 0) {
+			first = time.Unix(int64(v), 0).UTC().Add(-firstCanaryStep)
+		}
+	}
+	return out, first
 }
 
 // fillIn replaces the placeholders of a rule's own query.

@@ -184,3 +184,40 @@ func TestTimeoutIsBounded(t *testing.T) {
 		t.Fatalf("error = %v, want ErrSourceUnavailable after the deadline", err)
 	}
 }
+
+// TestWindowStartsAtTheFirstCanaryRequest: the canary's deploy lagged the stage by 20 minutes. Both
+// arms are compared from its first request (found within a minute), the stable's 20 minutes before it
+// left out, and Stats.From says where that was, for minDuration. With the canary there from the start,
+// the window is the stage's, in one query.
+func TestWindowStartsAtTheFirstCanaryRequest(t *testing.T) {
+	lag := from.Add(20 * time.Minute)
+	canary := synth.Stable
+	canary.Model = "model-canary"
+	traffic := synth.Generate(synth.Traffic{Rollout: "summarizer", From: from, To: lag, Stable: 1000, StableProfile: synth.Stable}, 1)
+	traffic = append(traffic, synth.Generate(synth.Traffic{Rollout: "summarizer", From: lag, To: to, Stable: 2000, Canary: 400,
+		StableProfile: synth.Stable, CanaryProfile: canary}, 2)...)
+	src, err := prom.New("prometheus:" + backfilled(t, traffic))
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := policy.Query{Rollout: "summarizer", Window: policy.Window{From: from, To: to}, Metrics: []policy.MetricQuery{{Name: "error_rate"}}}
+	got, err := src.Stats(context.Background(), q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.From.Before(lag.Add(-time.Minute)) || got.From.After(lag) {
+		t.Errorf("From = %v, want within the minute before the canary's first request at %v", got.From, lag)
+	}
+	want := synth.Expected(traffic, q.Rollout, policy.Window{From: got.From, To: to})
+	if d := got.Stable.Requests - want.Stable.Requests; d < -40 || d > 40 {
+		t.Errorf("stable requests %d, want about %d (from the canary's first request; %d over the whole stage)",
+			got.Stable.Requests, want.Stable.Requests, synth.Expected(traffic, q.Rollout, q.Window).Stable.Requests)
+	}
+	t.Logf("From %v (first canary request at %v); stable %d requests (want %d), canary %d", got.From, lag, got.Stable.Requests, want.Stable.Requests, got.Canary.Requests)
+	if got.Canary.Requests != 400 {
+		t.Errorf("canary requests %d, want 400", got.Canary.Requests)
+	}
+	if n := src.Queries(); n != 2 {
+		t.Errorf("%d queries, want 2: the first finds the lag, the second reads from there", n)
+	}
+}
