@@ -323,20 +323,20 @@ func TestUnitCounter(t *testing.T) {
 	u := unitCounter{limit: 1000}
 	for round := range 2 {
 		for i := range 1000 {
-			u.add([]byte("user-" + itoa(i)))
+			u.add(hash64([]byte("user-" + itoa(i))))
 		}
 		if n := u.count(); n != 1000 || u.sketch != nil {
 			t.Fatalf("round %d: %d units counted, want exactly 1000", round, n)
 		}
 	}
 	for i := range 200_000 {
-		u.add([]byte("user-" + itoa(i)))
+		u.add(hash64([]byte("user-" + itoa(i))))
 	}
 	if n := u.count(); u.sketch == nil || math.Abs(float64(n)-200_000) > 2000 {
 		t.Errorf("%d units estimated, want 200,000 ± 1%%", n)
 	}
 	u.reset()
-	u.add([]byte("x"))
+	u.add(hash64([]byte("x")))
 	if n := u.count(); n != 1 {
 		t.Errorf("after reset: %d, want 1", n)
 	}

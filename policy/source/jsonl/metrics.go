@@ -92,8 +92,8 @@ type unitCounter struct {
 	limit  int // MaxExactKeys when zero
 }
 
-func (u *unitCounter) add(unit []byte) {
-	h := hash64(unit)
+// add counts the unit whose hash64 is h.
+func (u *unitCounter) add(h uint64) {
 	if u.sketch != nil {
 		u.sketch.InsertHash(h)
 		return
@@ -171,14 +171,14 @@ func putArm(a *arm) {
 	arms.Put(a)
 }
 
-// add counts r in bucket, unit being its key (or its stand-in for a keyless request).
-func (a *arm) add(r *request, bucket int, unit []byte) {
+// add counts r in bucket, r.unit being the hash of its key (or of its stand-in for a keyless request).
+func (a *arm) add(r *request, bucket int) {
 	a.requests++
 	if !a.seen[bucket] {
 		a.seen[bucket] = true
 		a.touched = append(a.touched, uint16(bucket))
 	}
-	a.units.add(unit)
+	a.units.add(r.unit)
 	if r.key != nil {
 		a.keyed = true
 	}

@@ -73,6 +73,15 @@ type request struct {
 	costUSD      float64
 	quality      float64
 	feedback     float64
+
+	// Not parse's: lineNo is the record's line, set by the reader; id is hashID of requestID (0
+	// without one), set once for all the passes by scan; unit, the hash64 of the request's unit, and
+	// bucket, its key bucket, are set by identify when a pass first counts the request.
+	lineNo     int64
+	id         uint64
+	unit       uint64
+	bucket     uint16
+	identified bool
 }
 
 // parser reads one JSON object per line. It is a hand-written fast path for the flat records of the

@@ -32,10 +32,10 @@
 // A record {"ts", "rollout", "request_id", "feedback" and/or "quality"} without a variant attaches to
 // the earlier request with that request_id: its arm, its key bucket, its window; the latest value wins.
 // The source remembers the most recent requests that carry a request_id in a bounded table
-// (MaxLateRequests, 262,144 by default: 6 MiB); a late record whose request it does not find is counted
-// in Stats.LateUnmatched and reported, never guessed. Late records after the window's end are not there
-// yet; those before its start belong to earlier requests. Stats.LateRecords counts the late records
-// attached. A query's RequestsTo (policy.WithMaturity) leaves out the requests after it, and their late
+// (MaxLateRequests, 262,144 by default: 6.5 MiB, and half a MiB more for each further window ending at
+// the same time); a late record whose request it does not find is counted in Stats.LateUnmatched and
+// reported, never guessed. Late records after the window's end are not there yet; those before its
+// start belong to earlier requests. Stats.LateRecords counts the late records attached. A query's RequestsTo (policy.WithMaturity) leaves out the requests after it, and their late
 // records with them, while the late records of the requests kept count up to the window's end.
 //
 // # Segments and pairwise verdicts
@@ -142,7 +142,8 @@ var _ policy.WindowsSource = (*Source)(nil)
 // StatsWindows returns what Stats returns for q over each of windows (q.Window is ignored), in order,
 // from one read of the file: each record is parsed once and counted in every window it falls in. The
 // stage's window and its recent windows, or the ticks a report replays, cost one pass, not one each.
-// Memory grows with the number of windows (one set of per-arm sums each), not with the file.
+// Memory grows with the number of windows (one set of per-arm sums each), not with the file; the
+// windows that end at the same time share one table of recent requests for late feedback.
 func (s *Source) StatsWindows(ctx context.Context, q policy.Query, windows []policy.Window) ([]*policy.Stats, error) {
 	if q.Rollout == "" {
 		return nil, ErrNoRollout
@@ -357,9 +358,9 @@ func (s *Source) read(ctx context.Context, r io.Reader, q policy.Query, windows 
 	return out, nil
 }
 
-// scan reads every line of r into p, in two stages that overlap on two cores: a reader goroutine
-// splits and parses lines into batches of records of the rollout, and the calling goroutine adds them
-// to the pass, in file order. Malformed lines are the reader's to count.
+// scan reads every line of r into passes, in two stages that overlap on two cores: a reader goroutine
+// splits and parses lines into batches of records of the rollout, and the calling goroutine adds each
+// record to every pass, in file order. Malformed lines are the reader's to count.
 func (s *Source) scan(ctx context.Context, r io.Reader, passes []*pass) error {
 	p := passes[0] // the passes differ only in their windows
 	maxLine := s.MaxLineBytes
@@ -386,11 +387,15 @@ func (s *Source) scan(ctx context.Context, r io.Reader, passes []*pass) error {
 		defer close(full)
 		readErr = lines.read(ctx, free, full)
 	}()
+	groups := s.groupPasses(passes)
 	for b := range full {
-		for _, p := range passes {
-			for i := range b.records {
-				p.lineNo = b.records[i].lineNo
-				p.add(&b.records[i].req)
+		for i := range b.records {
+			req := &b.records[i]
+			if req.requestID != nil {
+				req.id = hashID(req.requestID) // once for every group's table
+			}
+			for _, g := range groups {
+				g.add(req)
 			}
 		}
 		free <- b
@@ -426,16 +431,11 @@ const (
 // batch is parsed records of the rollout on their way from the reader to the pass. Their strings
 // point into arena, which lives as long as the batch is not given back.
 type batch struct {
-	records []parsedRecord
+	records []request
 	arena   []byte
 }
 
-type parsedRecord struct {
-	req    request
-	lineNo int64
-}
-
-var batches = sync.Pool{New: func() any { return &batch{records: make([]parsedRecord, 0, batchRecords)} }}
+var batches = sync.Pool{New: func() any { return &batch{records: make([]request, 0, batchRecords)} }}
 
 func getBatch() *batch { return batches.Get().(*batch) }
 
@@ -531,7 +531,8 @@ func (l *lineReader) read(ctx context.Context, free <-chan *batch, full chan<- *
 				} else {
 					req.attrs = nil
 				}
-				b.records = append(b.records, parsedRecord{req: req, lineNo: l.lineNo})
+				req.lineNo = l.lineNo
+				b.records = append(b.records, req)
 				if len(b.records) == batchRecords {
 					full <- b
 					b = (<-free).reset()
@@ -619,8 +620,10 @@ type pass struct {
 	skippedLatest time.Time
 	skipped       bool
 
-	late   lateIndex
-	lineNo int64
+	// late is the table of recent requests the pass shares with the passes whose window ends at the
+	// same time (passGroup), where its marks are those of pass view.
+	late *lateIndex
+	view int
 	// filter keeps the requests whose attrs hold these values (Query.Filter); segments names the
 	// attributes whose values are counted in values (Query.Segments). attrs reads them.
 	filter      []policy.Attr
@@ -629,7 +632,6 @@ type pass struct {
 	attrs       parser
 	maxReported int
 	st          policy.Stats
-	unit        []byte // scratch for a keyless request's unit
 }
 
 func (s *Source) newPass(q policy.Query, start time.Time, fixed bool) *pass {
@@ -637,18 +639,9 @@ func (s *Source) newPass(q policy.Query, start time.Time, fixed bool) *pass {
 	if maxReported <= 0 {
 		maxReported = DefaultMaxMalformedLines
 	}
-	maxLate := s.MaxLateRequests
-	if maxLate <= 0 {
-		maxLate = DefaultMaxLateRequests
-	}
-	// A power of two, as the index's slots are.
-	size := 1
-	for size < maxLate {
-		size <<= 1
-	}
 	p := &pass{rollout: []byte(q.Rollout), from: q.Window.From, to: q.Window.To, requestsTo: q.RequestsTo, metrics: q.Wanted(),
 		globs: q.NotRandomised, fixed: fixed, start: start, stable: getArm(), canary: getArm(),
-		late: lateIndex{max: size}, maxReported: maxReported}
+		maxReported: maxReported}
 	for _, g := range q.NotRandomised {
 		p.globPrefixes = append(p.globPrefixes, []byte(g[:literalPrefix(g)]))
 	}
@@ -671,49 +664,136 @@ func (p *pass) release() {
 	p.stable, p.canary, p.pending = nil, nil, nil
 }
 
-func (p *pass) malformed() {
-	p.st.Malformed++
-	if len(p.st.MalformedLines) < p.maxReported {
-		p.st.MalformedLines = append(p.st.MalformedLines, p.lineNo)
+// maxLateRequests is the size of a table of recent requests: MaxLateRequests rounded up to a power of
+// two, as the table's slots are.
+func (s *Source) maxLateRequests() int {
+	maxLate := s.MaxLateRequests
+	if maxLate <= 0 {
+		maxLate = DefaultMaxLateRequests
+	}
+	size := 1
+	for size < maxLate {
+		size <<= 1
+	}
+	return size
+}
+
+// passGroup is the passes of one scan whose windows end at the same time (a stage's window and its
+// recent windows end now). They remember the same requests for late records, those up to that end, so
+// they share one table of them.
+type passGroup struct {
+	to     time.Time
+	passes []*pass
+	late   *lateIndex
+	marks  []lateMark // scratch: each pass's mark of the request being put
+}
+
+// groupPasses sorts passes into groups by their window's end, in order of first appearance.
+func (s *Source) groupPasses(passes []*pass) []*passGroup {
+	var groups []*passGroup
+	for _, p := range passes {
+		var g *passGroup
+		for _, o := range groups {
+			if o.to.Equal(p.to) {
+				g = o
+				break
+			}
+		}
+		if g == nil {
+			g = &passGroup{to: p.to}
+			groups = append(groups, g)
+		}
+		p.view = len(g.passes)
+		g.passes = append(g.passes, p)
+		g.marks = append(g.marks, lateMark{})
+	}
+	for _, g := range groups {
+		g.late = newLateIndex(s.maxLateRequests(), len(g.passes))
+		for _, p := range g.passes {
+			p.late = g.late
+		}
+	}
+	return groups
+}
+
+// add counts one valid record of the rollout in every pass of the group.
+func (g *passGroup) add(req *request) {
+	if !g.to.IsZero() && req.ts.After(g.to) {
+		return // not yet happened at the windows' end; a request's late records are ignored too
+	}
+	if req.late {
+		g.addLate(req)
+		return
+	}
+	if req.requestID == nil {
+		for _, p := range g.passes {
+			p.add(req)
+		}
+		return
+	}
+	for v, p := range g.passes {
+		g.marks[v] = p.add(req)
+	}
+	// req.bucket is set when a pass counted the request: the others never read it.
+	i := g.late.put(req.id, req.bucket, req.quality)
+	copy(g.late.markAt(i), g.marks)
+}
+
+// addLate attaches a late record, at or before the windows' end, to its request in every pass whose
+// window it is in.
+func (g *passGroup) addLate(req *request) {
+	i := g.late.get(req.id)
+	// The passes the record reaches take its quality, as the shared one unless a pass it does not reach
+	// counts the request and reads the shared quality. That takes a record stamped before its request
+	// (an out-of-order file), with a window starting between the two.
+	shared := true
+	if i >= 0 && req.has&hasQuality != 0 {
+		for v, p := range g.passes {
+			m := *g.late.mark(v, i)
+			if p.before(req.ts) && p.armOf(m) != nil && m.flags&(flagQuality|flagOwnQuality) == flagQuality {
+				shared = false
+				break
+			}
+		}
+	}
+	attached := false
+	for _, p := range g.passes {
+		switch {
+		case p.before(req.ts):
+			// Its request is before the window too, in a file in time order.
+		case i < 0:
+			p.st.LateUnmatched++
+		default:
+			attached = p.addLate(req, i, shared) || attached
+		}
+	}
+	if shared && attached && req.has&hasQuality != 0 {
+		g.late.quality[i] = req.quality
 	}
 }
 
-// add counts one valid record of the rollout.
-func (p *pass) add(req *request) {
-	if req.late {
-		p.addLate(req)
-		return
-	}
-	if !p.to.IsZero() && req.ts.After(p.to) {
-		return // not yet happened at the window's end; its late records are ignored too
-	}
-	var entry lateEntry
-	if req.requestID != nil {
-		entry.id = hashID(req.requestID)
-		defer func() { p.late.put(entry) }()
-	}
-	if !p.from.IsZero() && req.ts.Before(p.from) || !p.requestsTo.IsZero() && req.ts.After(p.requestsTo) {
-		return
+// before reports whether ts is before the pass's window.
+func (p *pass) before(ts time.Time) bool {
+	return !p.from.IsZero() && ts.Before(p.from)
+}
+
+// add counts one valid request of the rollout at or before the window's end, and returns what a late
+// record of it will need to know in this pass.
+func (p *pass) add(req *request) lateMark {
+	var mark lateMark
+	if p.before(req.ts) || !p.requestsTo.IsZero() && req.ts.After(p.requestsTo) {
+		return mark
 	}
 	if len(p.filter) > 0 && !p.matches(req.attrs) {
-		return // another segment's request: its late records are silently left out too
+		return mark // another segment's request: its late records are silently left out too
 	}
 	if req.key != nil && p.notRandomised(req.key) {
 		p.st.NotRandomised++
-		return
+		return mark
 	}
 	p.countValues(req.attrs)
-	// The unit: the key, else the request_id, else the line: a keyless request is its own unit.
-	unit := req.key
-	if unit == nil {
-		unit = req.requestID
-	}
-	if unit == nil {
-		p.unit = strconv.AppendInt(append(p.unit[:0], "\x00line:"...), p.lineNo, 10)
-		unit = p.unit
-	}
-	bucket := keyBucket(unit)
-	entry.bucket = uint16(bucket)
+	req.identify()
+	bucket := int(req.bucket)
 	var a *arm
 	switch {
 	case req.variant[0] == 'c':
@@ -733,10 +813,10 @@ func (p *pass) add(req *request) {
 			p.st.Shadow++
 		}
 		a = p.canary
-		entry.flags |= flagCanary
+		mark.flags |= flagCanary
 	case p.fixed:
 		if req.ts.Before(p.start) {
-			return
+			return mark
 		}
 		a = p.stable
 	case p.pending != nil:
@@ -744,32 +824,32 @@ func (p *pass) add(req *request) {
 		if req.ts.After(p.pendingLatest) {
 			p.pendingLatest = req.ts
 		}
-		entry.state = statePending
+		mark.state = statePending
 	case req.ts.Before(p.firstCanary):
 		p.skip(req.ts)
-		return
+		return mark
 	default:
 		a = p.stable
 	}
-	if entry.state == stateOut {
-		entry.state = stateCounted
+	if mark.state == stateOut {
+		mark.state = stateCounted
 	}
 	if req.has&hasFeedback != 0 {
-		entry.flags |= flagFeedback
+		mark.flags |= flagFeedback
 		if req.feedback < 0 {
-			entry.flags |= flagNegative
+			mark.flags |= flagNegative
 		}
 	}
 	if req.has&hasQuality != 0 {
-		entry.flags |= flagQuality
-		entry.quality = req.quality
+		mark.flags |= flagQuality // the value is the table's (lateIndex.put)
 	}
 	if req.has&hasPreferred != 0 {
 		// A verdict on the request itself: the canary's win share, wherever the request was served.
-		entry.flags |= preferFlags(req.preferred)
+		mark.flags |= preferFlags(req.preferred)
 		p.canary.addWin(bucket, req.preferred)
 	}
-	a.add(req, bucket, unit)
+	a.add(req, bucket)
+	return mark
 }
 
 // matches reports whether attrs (a record's raw attrs) holds every value of the pass's filter.
@@ -816,29 +896,32 @@ func (p *pass) skip(ts time.Time) {
 	}
 }
 
-// addLate attaches a late feedback or score to its request: the latest value of each field wins.
-func (p *pass) addLate(req *request) {
-	if (!p.from.IsZero() && req.ts.Before(p.from)) || (!p.to.IsZero() && req.ts.After(p.to)) {
-		return // its request is before the window, or it arrives after the window's end
-	}
-	e := p.late.get(hashID(req.requestID))
-	if e == nil {
-		p.st.LateUnmatched++
-		return
-	}
-	var a *arm
+// armOf returns the arm that counts the request of mark m, or nil: not counted, or held among the
+// stable records that the first canary record has since dropped.
+func (p *pass) armOf(m lateMark) *arm {
 	switch {
-	case e.state == stateCounted && e.flags&flagCanary != 0:
-		a = p.canary
-	case e.state == stateCounted:
-		a = p.stable
-	case e.state == statePending && p.pending != nil:
-		a = p.pending
-	default:
-		return // its request is not counted: the late value is not either
+	case m.state == stateCounted && m.flags&flagCanary != 0:
+		return p.canary
+	case m.state == stateCounted:
+		return p.stable
+	case m.state == statePending && p.pending != nil:
+		return p.pending
+	}
+	return nil
+}
+
+// addLate attaches a late feedback or score in the window to its request, in slot i of the late
+// table, and reports whether it did: the latest value of each field wins. shared tells setQuality
+// where a new quality goes.
+func (p *pass) addLate(req *request, i int, shared bool) bool {
+	e := p.late.mark(p.view, i)
+	a := p.armOf(*e)
+	if a == nil {
+		return false // its request is not counted: the late value is not either
 	}
 	p.st.LateRecords++
-	m := &a.buckets[e.bucket]
+	bucket := p.late.slots[i].bucket
+	m := &a.buckets[bucket]
 	if req.has&hasFeedback != 0 {
 		v := b2f(req.feedback < 0)
 		if e.flags&flagFeedback != 0 {
@@ -854,25 +937,26 @@ func (p *pass) addLate(req *request) {
 	}
 	if req.has&hasQuality != 0 {
 		if e.flags&flagQuality != 0 {
-			m[mQuality].replace(e.quality, req.quality)
+			m[mQuality].replace(p.late.qualityOf(p.view, i), req.quality)
 		} else {
 			m[mQuality].add(req.quality)
 		}
 		e.flags |= flagQuality
-		e.quality = req.quality
+		p.late.setQuality(p.view, i, req.quality, shared)
 	}
 	if req.has&hasPreferred != 0 {
 		// A pairwise verdict counts in the canary's win share whichever arm served the request it
 		// names: on shadow traffic that is the stable answer the user saw.
-		win := &p.canary.buckets[e.bucket][mWin]
+		win := &p.canary.buckets[bucket][mWin]
 		if e.flags&flagPreferred != 0 {
 			win.replace(preferValue(e.flags), req.preferred)
 		} else {
-			p.canary.addWin(int(e.bucket), req.preferred)
+			p.canary.addWin(int(bucket), req.preferred)
 		}
 		e.flags &^= flagPreferred | flagPreferCanary | flagPreferTie
 		e.flags |= preferFlags(req.preferred)
 	}
+	return true
 }
 
 // needsSecondPass reports whether a stable record was left out that the first canary record, as it
@@ -905,6 +989,24 @@ func (p *pass) result() *policy.Stats {
 		}
 	}
 	return &st
+}
+
+// identify sets req.unit and req.bucket, once for all the passes that count req. The unit is the key,
+// else the request_id, else the line: a keyless request is its own unit.
+func (req *request) identify() {
+	if req.identified {
+		return
+	}
+	req.identified = true
+	unit := req.key
+	if unit == nil {
+		unit = req.requestID
+	}
+	var line [32]byte
+	if unit == nil {
+		unit = strconv.AppendInt(append(line[:0], "\x00line:"...), req.lineNo, 10)
+	}
+	req.unit, req.bucket = hash64(unit), uint16(keyBucket(unit))
 }
 
 // literalPrefix is the length of g's prefix without a path.Match special character.
