@@ -195,10 +195,7 @@ func (s *Source) defaultStats(ctx context.Context, q policy.Query, w window, sta
 	if err != nil {
 		return fmt.Errorf("rollout %s: %w", q.Rollout, err)
 	}
-	vec, first := takeFirstCanary(vec)
-	if !first.IsZero() && first.Before(w.from) {
-		first = w.from
-	}
+	vec, first := takeFirstCanary(vec, w, nil)
 	if first.After(w.from) {
 		// The canary's first requests came after the window's start (a deploy that lagged the stage):
 		// both arms are compared from there, the stable's earlier requests left out.
@@ -231,10 +228,19 @@ func (s *Source) defaultStats(ctx context.Context, q policy.Query, w window, sta
 // schemaStats reads the built-in metrics of another schema (otel-genai, litellm) in one query; the
 // metrics the schema does not hold are left out: no data.
 func (s *Source) schemaStats(ctx context.Context, sc schema, q policy.Query, w window, stats *policy.Stats) error {
-	vec, err := s.vector(ctx, sc.query(q, w), w.end)
+	vec, err := s.vector(ctx, sc.query(q, w)+" or "+sc.firstCanaryQuery(q, w), w.end)
 	if err != nil {
 		return fmt.Errorf("rollout %s (schema %s): %w", q.Rollout, q.Schema, err)
 	}
+	vec, first := takeFirstCanary(vec, w, func(m model.Metric) bool { arm, ok := sc.arm(q, m); return ok && arm == policy.Canary })
+	if first.After(w.from) {
+		// As in defaultStats: the canary came after the window's start; compare from there.
+		w = newWindow(policy.Window{From: first, To: q.Window.To})
+		if vec, err = s.vector(ctx, sc.query(q, w), w.end); err != nil {
+			return fmt.Errorf("rollout %s (schema %s): %w", q.Rollout, q.Schema, err)
+		}
+	}
+	stats.From = first
 	read := sc.read(q, vec)
 	for _, arm := range []policy.Arm{policy.Stable, policy.Canary} {
 		as := stats.Arm(arm)
@@ -291,9 +297,10 @@ func firstCanaryQuery(rollout string, w window, filter string) string {
 		sel, 2*step, w.rng, step, w.atTime, partLabel, firstCanaryPart)
 }
 
-// takeFirstCanary takes firstCanaryQuery's sample out of vec and returns where the canary's first
-// request of the window came, at most a minute early; zero when the canary has none.
-func takeFirstCanary(vec model.Vector) (model.Vector, time.Time) {
+// takeFirstCanary takes firstCanaryQuery's samples out of vec and returns where the canary's first
+// request of window w came, at most a minute early and never before w's start; zero when the canary
+// has none. canary picks the canary's samples (nil: all of them are).
+func takeFirstCanary(vec model.Vector, w window, canary func(model.Metric) bool) (model.Vector, time.Time) {
 	var first time.Time
 	out := vec[:0]
 	for _, smp := range vec {
@@ -301,9 +308,16 @@ func takeFirstCanary(vec model.Vector) (model.Vector, time.Time) {
 			out = append(out, smp)
 			continue
 		}
-		if v := float64(smp.Value); !math.IsNaN(v) && !math.IsInf(v, 0) {
-			first = time.Unix(int64(v), 0).UTC().Add(-firstCanaryStep)
+		v := float64(smp.Value)
+		if math.IsNaN(v) || math.IsInf(v, 0) || canary != nil && !canary(smp.Metric) {
+			continue
 		}
+		if at := time.Unix(int64(v), 0).UTC().Add(-firstCanaryStep); first.IsZero() || at.Before(first) {
+			first = at
+		}
+	}
+	if !first.IsZero() && first.Before(w.from) {
+		first = w.from
 	}
 	return out, first
 }

@@ -7,6 +7,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/prometheus/common/model"
 
@@ -50,6 +51,9 @@ type schema struct {
 	metrics map[string]func(r schemaSeries, arm policy.Arm) (policy.Sample, bool)
 	// requests counts an arm's requests.
 	requests func(r schemaSeries, arm policy.Arm) int64
+	// requestPart tags the part that counts every request, by what tells the arms apart: the one
+	// firstCanaryQuery reads.
+	requestPart string
 }
 
 // schemaSeries is what a schema's query returned, summed per part, arm and label.
@@ -189,7 +193,8 @@ var otelSchema = schema{
 		"input_tokens_per_request":  schemaMean("otel_tokens", "input", 1),
 		"output_tokens_per_request": schemaMean("otel_tokens", "output", 1),
 	},
-	requests: func(r schemaSeries, arm policy.Arm) int64 { return r.total("otel_requests", arm) },
+	requests:    func(r schemaSeries, arm policy.Arm) int64 { return r.total("otel_requests", arm) },
+	requestPart: "otel_requests",
 }
 
 var liteLLMSchema = schema{
@@ -225,7 +230,8 @@ var liteLLMSchema = schema{
 		"input_tokens_per_request":  liteLLMPerRequest("litellm_input_tokens"),
 		"output_tokens_per_request": liteLLMPerRequest("litellm_output_tokens"),
 	},
-	requests: liteLLMRequests,
+	requests:    liteLLMRequests,
+	requestPart: "litellm_total",
 }
 
 // query joins a schema's parts into one PromQL query.
@@ -234,6 +240,24 @@ func (sc schema) query(q policy.Query, w window) string {
 	out := make([]string, len(parts))
 	for i, p := range parts {
 		out[i] = fmt.Sprintf(`label_replace(`+p.expr+`, "%[3]s", "%[4]s", "", "")`, w.rng, w.atTime, partLabel, p.tag)
+	}
+	return strings.Join(out, " or ")
+}
+
+// firstCanaryQuery is firstCanaryQuery (the rollout schema's) for this schema: its request part's
+// series, each with the first minute of the window at whose end it had grown over the two minutes
+// before. Which series are the canary's is known only from their labels, after the query
+// (takeFirstCanary with sc.arm).
+func (sc schema) firstCanaryQuery(q policy.Query, w window) string {
+	step := int64(firstCanaryStep / time.Second)
+	var out []string
+	for _, p := range sc.parts(q) {
+		if p.tag != sc.requestPart {
+			continue
+		}
+		expr := strings.Replace(p.expr, "[%[1]s] @ %[2]s", fmt.Sprintf("[%ds]", 2*step), 1)
+		out = append(out, fmt.Sprintf(`label_replace(min_over_time((timestamp(%s > 0))[%s:%ds] @ %s), "%s", "%s", "", "")`,
+			expr, w.rng, step, w.atTime, partLabel, firstCanaryPart))
 	}
 	return strings.Join(out, " or ")
 }
