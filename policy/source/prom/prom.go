@@ -154,11 +154,12 @@ func (s *Source) Stats(ctx context.Context, q policy.Query) (*policy.Stats, erro
 		}
 		stats.SegmentValues = values
 	}
+	// Both narrow w to the canary's first request, for the rules' own queries too.
 	if sc, ok := schemas[q.Schema]; ok {
-		if err := s.schemaStats(ctx, sc, q, w, stats); err != nil {
+		if err := s.schemaStats(ctx, sc, q, &w, stats); err != nil {
 			return nil, err
 		}
-	} else if err := s.defaultStats(ctx, q, w, stats); err != nil {
+	} else if err := s.defaultStats(ctx, q, &w, stats); err != nil {
 		return nil, err
 	}
 	for _, m := range q.Metrics {
@@ -179,8 +180,10 @@ func (s *Source) Stats(ctx context.Context, q policy.Query) (*policy.Stats, erro
 	return stats, nil
 }
 
-// defaultStats reads the built-in metrics of the rollout schema: the contract's names.
-func (s *Source) defaultStats(ctx context.Context, q policy.Query, w window, stats *policy.Stats) error {
+// defaultStats reads the built-in metrics of the rollout schema: the contract's names. It narrows *w
+// to start at the canary's first request, when that came after its start.
+func (s *Source) defaultStats(ctx context.Context, q policy.Query, wp *window, stats *policy.Stats) error {
+	w := *wp
 	families := map[family]bool{requests: true}
 	for _, m := range q.Metrics {
 		if m.Query == "" {
@@ -200,6 +203,7 @@ func (s *Source) defaultStats(ctx context.Context, q policy.Query, w window, sta
 		// The canary's first requests came after the window's start (a deploy that lagged the stage):
 		// both arms are compared from there, the stable's earlier requests left out.
 		w = newWindow(policy.Window{From: first, To: q.Window.To})
+		*wp = w
 		if vec, err = s.vector(ctx, defaultQuery(q.Rollout, w, families, matchers), w.end); err != nil {
 			return fmt.Errorf("rollout %s: %w", q.Rollout, err)
 		}
@@ -226,8 +230,9 @@ func (s *Source) defaultStats(ctx context.Context, q policy.Query, w window, sta
 }
 
 // schemaStats reads the built-in metrics of another schema (otel-genai, litellm) in one query; the
-// metrics the schema does not hold are left out: no data.
-func (s *Source) schemaStats(ctx context.Context, sc schema, q policy.Query, w window, stats *policy.Stats) error {
+// metrics the schema does not hold are left out: no data. It narrows *w as defaultStats does.
+func (s *Source) schemaStats(ctx context.Context, sc schema, q policy.Query, wp *window, stats *policy.Stats) error {
+	w := *wp
 	vec, err := s.vector(ctx, sc.query(q, w)+" or "+sc.firstCanaryQuery(q, w), w.end)
 	if err != nil {
 		return fmt.Errorf("rollout %s (schema %s): %w", q.Rollout, q.Schema, err)
@@ -236,6 +241,7 @@ func (s *Source) schemaStats(ctx context.Context, sc schema, q policy.Query, w w
 	if first.After(w.from) {
 		// As in defaultStats: the canary came after the window's start; compare from there.
 		w = newWindow(policy.Window{From: first, To: q.Window.To})
+		*wp = w
 		if vec, err = s.vector(ctx, sc.query(q, w), w.end); err != nil {
 			return fmt.Errorf("rollout %s (schema %s): %w", q.Rollout, q.Schema, err)
 		}
