@@ -220,4 +220,12 @@ func TestWindowStartsAtTheFirstCanaryRequest(t *testing.T) {
 	if n := src.Queries(); n != 2 {
 		t.Errorf("%d queries, want 2: the first finds the lag, the second reads from there", n)
 	}
+	// A rule's own query gets the same window.
+	q.Metrics = []policy.MetricQuery{{Name: "custom", Query: `sum(increase(llm_requests_total{rollout="{{rollout}}",variant="{{variant}}"}[{{window}}]))`}}
+	if got, err = src.Stats(context.Background(), q); err != nil {
+		t.Fatal(err)
+	}
+	if s := got.Stable.Metrics["custom"]; s.Sum < float64(want.Stable.Requests)-40 || s.Sum > float64(want.Stable.Requests)+40 {
+		t.Errorf("a rule's own query counted %g stable requests, want about %d (from the canary's first request)", s.Sum, want.Stable.Requests)
+	}
 }
