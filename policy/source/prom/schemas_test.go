@@ -52,6 +52,21 @@ func schemaSpec(c schemaCase, stageStart time.Time) *rollouts.Spec {
 	}
 }
 
+// schemaSource starts Prometheus holding what it would have scraped from reg every minute, with traffic
+// exported through observe.
+func schemaSource(t *testing.T, reg *prometheus.Registry, observe func(synth.Request), traffic []synth.Request) *prom.Source {
+	t.Helper()
+	om, err := synth.OpenMetrics(reg, observe, traffic, from, to, time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	src, err := prom.New(testserver.PrometheusBackfilled(t, om))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return src
+}
+
 // TestSchemasThroughPrometheus feeds a real Prometheus with OpenTelemetry GenAI and LiteLLM metrics,
 // as their instrumentations name and label them, and judges a healthy and a failing canary of each.
 func TestSchemasThroughPrometheus(t *testing.T) {
@@ -109,14 +124,7 @@ func TestSchemasThroughPrometheus(t *testing.T) {
 		}
 		otel.Observe(r, genaiexport.OTelAttrs{System: "openai", Model: "gpt-4o", RolloutName: r.Rollout, Variant: string(r.Variant)})
 	}
-	om, err := synth.OpenMetrics(reg, observe, traffic, from, to, time.Minute)
-	if err != nil {
-		t.Fatal(err)
-	}
-	src, err := prom.New(testserver.PrometheusBackfilled(t, om))
-	if err != nil {
-		t.Fatal(err)
-	}
+	src := schemaSource(t, reg, observe, traffic)
 
 	for _, c := range cases {
 		t.Run(c.rollout, func(t *testing.T) {
@@ -266,14 +274,7 @@ func TestSchemasStartAtTheFirstCanaryRequest(t *testing.T) {
 			StableProfile: synth.Stable, CanaryProfile: synth.Stable}, uint64(30+i))...)
 	}
 	sort.SliceStable(traffic, func(i, j int) bool { return traffic[i].TS.Before(traffic[j].TS) })
-	om, err := synth.OpenMetrics(reg, func(r synth.Request) { byRollout[r.Rollout].export(r) }, traffic, from, to, time.Minute)
-	if err != nil {
-		t.Fatal(err)
-	}
-	src, err := prom.New(testserver.PrometheusBackfilled(t, om))
-	if err != nil {
-		t.Fatal(err)
-	}
+	src := schemaSource(t, reg, func(r synth.Request) { byRollout[r.Rollout].export(r) }, traffic)
 	for _, c := range cases {
 		t.Run(c.rollout, func(t *testing.T) {
 			q, _ := policy.QueryFor(schemaSpec(c, from), to)
