@@ -185,7 +185,7 @@ func (f *LocalForge) Close(ctx context.Context, p reconcile.Proposal, comment st
 		return nil
 	}
 	head := plumbing.NewHash(state.Head)
-	if err := r.sendUpdate(ctx, memory.NewStorage(), plumbing.NewBranchReferenceName(p.Branch), head, plumbing.ZeroHash); err != nil {
+	if err := r.sendUpdate(ctx, memory.NewStorage(), plumbing.NewBranchReferenceName(p.Branch), head, plumbing.ZeroHash, false); err != nil {
 		return fmt.Errorf("close %s: %w", p.Branch, err)
 	}
 	if f.Out != nil {

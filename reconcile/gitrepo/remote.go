@@ -534,7 +534,7 @@ func (r *Remote) pushOnce(ctx context.Context, req reconcile.PushRequest) (strin
 	if err != nil {
 		return "", fmt.Errorf("push %s: store commit: %w", req.Branch, err)
 	}
-	if err := r.sendUpdate(ctx, dst, plumbing.NewBranchReferenceName(req.Branch), expect, newHash); err != nil {
+	if err := r.sendUpdate(ctx, dst, plumbing.NewBranchReferenceName(req.Branch), expect, newHash, !fastForward); err != nil {
 		return "", fmt.Errorf("push %s: %w", req.Branch, err)
 	}
 	r.remember(newHash, srcSnap, dst)
@@ -596,8 +596,8 @@ func isAncestor(st storer.EncodedObjectStorer, a, b plumbing.Hash) bool {
 
 // sendUpdate moves ref on the remote from old (zero: absent) to new, sending every object of objs,
 // in one receive-pack session. The remote checks old under its ref lock, so the update is atomic.
-// A zero new deletes the ref.
-func (r *Remote) sendUpdate(ctx context.Context, objs *memory.Storage, ref plumbing.ReferenceName, old, new plumbing.Hash) (err error) {
+// A zero new deletes the ref. forced says new does not descend from old (see classifyRejection).
+func (r *Remote) sendUpdate(ctx context.Context, objs *memory.Storage, ref plumbing.ReferenceName, old, new plumbing.Hash, forced bool) (err error) {
 	ctx, cancel := context.WithTimeout(ctx, r.timeout)
 	defer cancel()
 	ep, err := transport.NewEndpoint(r.url)
@@ -667,7 +667,7 @@ func (r *Remote) sendUpdate(ctx context.Context, objs *memory.Storage, ref plumb
 	status, err := sess.ReceivePack(ctx, req)
 	if status != nil {
 		// go-git returns the report's first refusal as err; the report itself says which it was.
-		if rejected := classifyRejection(status); rejected != nil {
+		if rejected := classifyRejection(status, forced); rejected != nil {
 			return rejected
 		}
 	}
@@ -709,7 +709,13 @@ func (r *Remote) confirmUpdate(ctx context.Context, ref plumbing.ReferenceName, 
 // push expected it) is ErrStale, anything else ErrRejected. It returns nil when the report refuses
 // nothing. Only a command's reason is read, never its ref name, so a branch named rollout/clock is
 // not taken for a lock; a pack the remote could not unpack is never a lost race.
-func classifyRejection(report *packp.ReportStatus) error {
+//
+// forced says the push rewrites the ref (its new commit does not descend from the old one). A remote
+// that refuses non-fast-forward updates (receive.denyNonFastForwards, a protected branch) says
+// "non-fast-forward" both when a fast-forward lost a race (the ref moved, and the push no longer
+// descends from it) and when it will never take a rewrite: for a forced push, that is a refusal, which
+// every later try would meet again.
+func classifyRejection(report *packp.ReportStatus, forced bool) error {
 	err := report.Error()
 	if err == nil {
 		return nil
@@ -718,6 +724,9 @@ func classifyRejection(report *packp.ReportStatus) error {
 		for _, cmd := range report.CommandStatuses {
 			if cmd.Error() == nil {
 				continue
+			}
+			if forced && containsWords(strings.ToLower(cmd.Status), "non-fast-forward") {
+				return fmt.Errorf("%w: %s (the remote refuses to rewrite the branch: receive.denyNonFastForwards, or branch protection)", ErrRejected, err)
 			}
 			if lostRace(cmd.Status) { // the first refusal, the one err quotes
 				return fmt.Errorf("%s: %w", err, reconcile.ErrStale)

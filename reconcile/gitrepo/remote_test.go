@@ -285,6 +285,7 @@ func TestClassifyRejection(t *testing.T) {
 		{"missing but expected", "ok", main, "cannot lock ref 'refs/heads/main': reference is missing but expected 3b18d42", stale},
 		{"lock file exists", "ok", main, "Unable to create '/srv/remote.git/refs/heads/main.lock': File exists.", stale},
 		{"non-fast-forward", "ok", main, "non-fast-forward", stale},
+		// A rewrite that the remote never takes (receive.denyNonFastForwards): see forced below.
 		{"fetch first", "ok", main, "fetch first", stale},
 		// Refusals that another attempt would meet again.
 		{"checked-out branch", "ok", main, "branch is currently checked out", rejected},
@@ -308,7 +309,7 @@ func TestClassifyRejection(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			report := &packp.ReportStatus{UnpackStatus: tt.unpack,
 				CommandStatuses: []*packp.CommandStatus{{ReferenceName: tt.ref, Status: tt.reason}}}
-			err := classifyRejection(report)
+			err := classifyRejection(report, false)
 			var got outcome
 			switch {
 			case err == nil:
@@ -530,5 +531,37 @@ func TestPushWithoutAReportAsksTheRemote(t *testing.T) {
 				t.Errorf("Push = %q, %v with main at %s; want ErrStale and main still at %s", commit, err, head, snap.Head)
 			}
 		})
+	}
+}
+
+// TestForcePushRefusedByTheRemote: a remote that never takes a rewrite (receive.denyNonFastForwards,
+// as a protected branch) refuses the bot's force-push of its branch with "non-fast-forward". That is a
+// refusal, ErrRejected, which says why; not a lost race, which every tick would retry for good.
+func TestForcePushRefusedByTheRemote(t *testing.T) {
+	bare := gittest.NewBare(t, seedFiles)
+	gittest.Git(t, bare, "config", "receive.denyNonFastForwards", "true")
+	r := openRemote(t, bare)
+	ctx := context.Background()
+	snap, err := r.Snapshot(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	first, err := r.Push(ctx, reconcile.PushRequest{Branch: "rollout/chat", Parent: snap.Head, When: when, Message: "first",
+		Files: map[string][]byte{"rollouts/chat.yaml": []byte("w: 5\n")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = r.Push(ctx, reconcile.PushRequest{Branch: "rollout/chat", Parent: snap.Head, Expect: first, Force: true, When: when.Add(time.Hour),
+		Message: "second", Files: map[string][]byte{"rollouts/chat.yaml": []byte("w: 25\n")}})
+	if !errors.Is(err, ErrRejected) || errors.Is(err, reconcile.ErrStale) || !strings.Contains(err.Error(), "denyNonFastForwards") {
+		t.Fatalf("force-push refused by the remote: %v, want ErrRejected naming receive.denyNonFastForwards", err)
+	}
+	if got := gittest.Head(t, bare, "rollout/chat"); got != first {
+		t.Errorf("rollout/chat = %s, want the bot's first commit %s", got, first)
+	}
+	// A fast-forward still lands.
+	if _, err := r.Push(ctx, reconcile.PushRequest{Branch: "rollout/chat", Parent: first, Expect: first, When: when.Add(time.Hour),
+		Message: "on top", Files: map[string][]byte{"rollouts/chat.yaml": []byte("w: 25\n")}}); err != nil {
+		t.Errorf("fast-forward: %v", err)
 	}
 }
