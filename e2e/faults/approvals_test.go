@@ -36,11 +36,7 @@ func TestApprovalsGateTheBotsMerge(t *testing.T) {
 	}
 	pull := func() githubtest.PullRequest {
 		t.Helper()
-		res := result(t, tick(t, g.process()), "summarizer")
-		if res.Err != nil {
-			t.Fatalf("tick: %v", res.Err)
-		}
-		p, _ := g.gh.Pull(pr.Number)
+		p, _ := g.pass("summarizer", pr.Number)
 		return p
 	}
 
@@ -115,12 +111,7 @@ func TestWithdrawnApprovalTurnsAutoMergeOff(t *testing.T) {
 	g.gh.SetMergeable(pr.Number, false, "blocked") // the checks run
 	pull := func() (githubtest.PullRequest, reconcile.Result) {
 		t.Helper()
-		res := result(t, tick(t, g.process()), "summarizer")
-		if res.Err != nil {
-			t.Fatalf("tick: %v", res.Err)
-		}
-		p, _ := g.gh.Pull(pr.Number)
-		return p, res
+		return g.pass("summarizer", pr.Number)
 	}
 
 	g.gh.AddReview(pr.Number, githubtest.Review{Login: "alice", State: "APPROVED"})
@@ -160,12 +151,7 @@ func TestHoldNeverTurnsAutoMergeOn(t *testing.T) {
 	pass := func(canaryErrors float64) (githubtest.PullRequest, reconcile.Result) {
 		t.Helper()
 		g.writeTraffic("summarizer", canaryErrors)
-		res := result(t, tick(t, g.process()), "summarizer")
-		if res.Err != nil {
-			t.Fatalf("tick: %v", res.Err)
-		}
-		p, _ := g.gh.Pull(pr.Number)
-		return p, res
+		return g.pass("summarizer", pr.Number)
 	}
 
 	// 4.5% errors against a 5% limit: neither shown within it nor above it.

@@ -88,6 +88,18 @@ func (g *github) advanced(name string) githubtest.PullRequest {
 	return pulls[0]
 }
 
+// pass runs one pass of the process, which must not fail for rollout name, and returns pull request
+// number as GitHub then holds it, with name's result.
+func (g *github) pass(name string, number int) (githubtest.PullRequest, reconcile.Result) {
+	g.t.Helper()
+	res := result(g.t, tick(g.t, g.process()), name)
+	if res.Err != nil {
+		g.t.Fatalf("tick: %v", res.Err)
+	}
+	p, _ := g.gh.Pull(number)
+	return p, res
+}
+
 // head is the commit a branch points at in the repository behind GitHub, "" if none.
 func (g *github) head(branch string) string {
 	out, err := gittest.RunGit(g.bare, "rev-parse", "--verify", "--quiet", "refs/heads/"+branch)

@@ -285,7 +285,7 @@ func TestClassifyRejection(t *testing.T) {
 		{"missing but expected", "ok", main, "cannot lock ref 'refs/heads/main': reference is missing but expected 3b18d42", stale},
 		{"lock file exists", "ok", main, "Unable to create '/srv/remote.git/refs/heads/main.lock': File exists.", stale},
 		{"non-fast-forward", "ok", main, "non-fast-forward", stale},
-		// A rewrite that the remote never takes (receive.denyNonFastForwards): see forced below.
+		// For a forced push, a refusal: TestClassifyRejectionOfAForcedPush.
 		{"fetch first", "ok", main, "fetch first", stale},
 		// Refusals that another attempt would meet again.
 		{"checked-out branch", "ok", main, "branch is currently checked out", rejected},
@@ -531,6 +531,24 @@ func TestPushWithoutAReportAsksTheRemote(t *testing.T) {
 				t.Errorf("Push = %q, %v with main at %s; want ErrStale and main still at %s", commit, err, head, snap.Head)
 			}
 		})
+	}
+}
+
+// TestClassifyRejectionOfAForcedPush: a forced push refused as non-fast-forward meets a remote that
+// never takes a rewrite, a refusal; its other reasons sort as any push's.
+func TestClassifyRejectionOfAForcedPush(t *testing.T) {
+	report := func(reason string) *packp.ReportStatus {
+		return &packp.ReportStatus{UnpackStatus: "ok",
+			CommandStatuses: []*packp.CommandStatus{{ReferenceName: "refs/heads/rollout/chat", Status: reason}}}
+	}
+	if err := classifyRejection(report("non-fast-forward"), true); !errors.Is(err, ErrRejected) || errors.Is(err, reconcile.ErrStale) {
+		t.Errorf("forced, non-fast-forward: %v, want ErrRejected", err)
+	}
+	if err := classifyRejection(report("failed to update ref"), true); !errors.Is(err, reconcile.ErrStale) {
+		t.Errorf("forced, failed to update ref: %v, want ErrStale", err)
+	}
+	if err := classifyRejection(report("hook declined"), true); !errors.Is(err, ErrRejected) {
+		t.Errorf("forced, hook declined: %v, want ErrRejected", err)
 	}
 }
 
