@@ -370,10 +370,7 @@ func planHousekeeping(in planInput, st rollouts.Status) (action, error) {
 		// Keep the open proposal's title and target: only the evidence changes. A hold is no decision to
 		// merge: the bot's auto-merge of an advance goes off until the evidence passes again (a
 		// rollback's proposal keeps it).
-		var stop string
-		if !isRollbackProposal(in.Proposal.Title) {
-			stop = stopAutoMerge(in.Proposal, "the decision is "+string(d.Action))
-		}
+		stop := stopAutoMerge(in.Proposal, in.Proposal.Title, "the decision is "+string(d.Action))
 		body := EvidenceBody(spec, d, targetOf(in.Proposal.Body), in.Bot, in.ReportURL)
 		if sameEvidence(in.Proposal.Body, body) {
 			none.effect = "nothing to do; proposal evidence unchanged" + stoppingEffect(stop)
@@ -388,9 +385,10 @@ func planHousekeeping(in planInput, st rollouts.Status) (action, error) {
 	return none, nil
 }
 
-// stopAutoMerge returns why for an open proposal the forge is set to merge by itself, else "".
-func stopAutoMerge(p *Proposal, why string) string {
-	if p == nil || p.State != ProposalOpen || !p.AutoMerging {
+// stopAutoMerge returns why for an open proposal the forge is set to merge by itself, else "". A
+// proposal titled as a rollback (title, what it is or is becoming) keeps its auto-merge.
+func stopAutoMerge(p *Proposal, title, why string) string {
+	if p == nil || p.State != ProposalOpen || !p.AutoMerging || isRollbackProposal(title) {
 		return ""
 	}
 	return why
@@ -452,9 +450,7 @@ func planProposal(in planInput, title string, to int, change rollouts.Change) ac
 		// The bot never merges its own proposal without the approvals the spec asks for, nor lets the
 		// forge merge it: an approval withdrawn after auto-merge went on turns it off again.
 		base.proposal.AutoMerge = false
-		if !isRollbackProposal(title) {
-			base.stopAutoMerge = stopAutoMerge(p, approvals.String())
-		}
+		base.stopAutoMerge = stopAutoMerge(p, title, approvals.String())
 	}
 	switch {
 	case p != nil && p.State == ProposalOpen && p.Title == title && targetOf(p.Body) == target:

@@ -57,17 +57,14 @@ func SourceForms() string {
 // Schemas lists the names metrics.schema may take, the default first.
 var Schemas = []string{SchemaRollout, SchemaOTelGenAI, SchemaLiteLLM, SchemaLangfuse, SchemaHelicone}
 
-// schemaReaders names, for a schema that only some kinds of source read, those kinds. A run refuses
-// the other kinds (cmd/rollout's openSource, through SchemaReadBy), and so does validate. A schema
-// absent here (rollout) is read by every source.
-var schemaReaders = map[string]struct {
-	kind SourceKind
-	form string
-}{
-	SchemaOTelGenAI: {SourcePrometheus, "prometheus:URL"},
-	SchemaLiteLLM:   {SourcePrometheus, "prometheus:URL"},
-	SchemaLangfuse:  {SourceClickHouse, "clickhouse://…"},
-	SchemaHelicone:  {SourceClickHouse, "clickhouse://…"},
+// schemaReaders names, for a schema that only one kind of source reads, that kind. A run refuses the
+// other kinds (cmd/rollout's openSource, through SchemaReadBy), and so does validate. A schema absent
+// here (rollout) is read by every source.
+var schemaReaders = map[string]SourceKind{
+	SchemaOTelGenAI: SourcePrometheus,
+	SchemaLiteLLM:   SourcePrometheus,
+	SchemaLangfuse:  SourceClickHouse,
+	SchemaHelicone:  SourceClickHouse,
 }
 
 // SchemaReadBy returns an error when a source of kind never reads schema ("otel-genai is read from
@@ -76,10 +73,20 @@ var schemaReaders = map[string]struct {
 // instead.
 func SchemaReadBy(schema string, kind SourceKind) error {
 	reader, ok := schemaReaders[schema]
-	if !ok || reader.kind == kind {
+	if !ok || reader == kind {
 		return nil
 	}
-	return fmt.Errorf("%s is read from %s; want a %s source, not a %s source", schema, kindWords[reader.kind], reader.form, kind)
+	return fmt.Errorf("%s is read from %s; want a %s source, not a %s source", schema, kindWords[reader], kindForm(reader), kind)
+}
+
+// kindForm is the first form of a source of kind in sourceForms ("clickhouse://…").
+func kindForm(kind SourceKind) string {
+	for _, f := range sourceForms {
+		if f.kind == kind {
+			return f.form
+		}
+	}
+	return string(kind)
 }
 
 // kindWords names a kind of source in a sentence.

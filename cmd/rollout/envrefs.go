@@ -33,23 +33,33 @@ func (app *App) notifier() *notify.Dispatcher {
 // notifierNames are the env: names spec's notification targets reference: a source or a gate never
 // reads them.
 func notifierNames(spec *rollouts.Spec) []string {
-	var out []string
-	for _, t := range spec.AllTargets() {
-		out = append(out, envNames(t.Slack, t.Webhook)...)
+	refs := targetRefs(spec)
+	out := make([]string, len(refs))
+	for i, r := range refs {
+		out[i] = r.name
 	}
 	return out
 }
 
-// targetField is one field of a spec that lists notification targets, with its targets.
-type targetField struct {
-	field   string
-	targets []rollouts.Notify
-}
+// targetRef is an env: name that a notification target references, with the field that lists the
+// target, for messages: rollback.notify or notify.
+type targetRef struct{ field, name string }
 
-// targetFields are spec's notification targets by the field that lists them, for messages that name
-// the field: rollback.notify, then the top-level notify.
-func targetFields(spec *rollouts.Spec) []targetField {
-	return []targetField{{"rollback.notify", spec.Rollback.Notify}, {"notify", spec.Notify}}
+// targetRefs are the env: names of spec's notification targets: rollback.notify's, then the top-level
+// notify's.
+func targetRefs(spec *rollouts.Spec) []targetRef {
+	var out []targetRef
+	for _, f := range []struct {
+		field   string
+		targets []rollouts.Notify
+	}{{"rollback.notify", spec.Rollback.Notify}, {"notify", spec.Notify}} {
+		for _, t := range f.targets {
+			for _, name := range envNames(t.Slack, t.Webhook) {
+				out = append(out, targetRef{f.field, name})
+			}
+		}
+	}
+	return out
 }
 
 // envNames are the names of the env: references among refs.
@@ -128,13 +138,9 @@ func envWarnings(set *rollouts.Set, policy envref.Policy) []rollouts.Problem {
 				}
 			}
 		}
-		for _, f := range targetFields(d.Spec) {
-			for _, t := range f.targets {
-				for _, name := range envNames(t.Slack, t.Webhook) {
-					if err := policy.CheckNotify(name); err != nil {
-						warn(d, f.field, name, err)
-					}
-				}
+		for _, ref := range targetRefs(d.Spec) {
+			if err := policy.CheckNotify(ref.name); err != nil {
+				warn(d, ref.field, ref.name, err)
 			}
 		}
 	}

@@ -270,17 +270,13 @@ func unsetTargets(set *rollouts.Set, getenv func(string) string, policy envref.P
 	}
 	var out []rollouts.Problem
 	for _, d := range set.Documents {
-		for _, f := range targetFields(d.Spec) {
-			for _, t := range f.targets {
-				for _, name := range envNames(t.Slack, t.Webhook) {
-					if policy.CheckNotify(name) != nil || strings.TrimSpace(getenv(name)) != "" {
-						continue
-					}
-					line, col := positionOf(d.Source, envref.Prefix+name)
-					out = append(out, rollouts.Problem{File: d.Path, Line: line, Col: col, Warning: true,
-						Message: fmt.Sprintf("%s: %s is not set in this environment; a reconciler run like this one sends this target no notification (set %s where reconcile runs)", f.field, name, name)})
-				}
+		for _, ref := range targetRefs(d.Spec) {
+			if policy.CheckNotify(ref.name) != nil || strings.TrimSpace(getenv(ref.name)) != "" {
+				continue
 			}
+			line, col := positionOf(d.Source, envref.Prefix+ref.name)
+			out = append(out, rollouts.Problem{File: d.Path, Line: line, Col: col, Warning: true,
+				Message: fmt.Sprintf("%s: %s is not set in this environment; a reconciler run like this one sends this target no notification (set %s where reconcile runs)", ref.field, ref.name, ref.name)})
 		}
 	}
 	return out

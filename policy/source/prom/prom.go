@@ -183,7 +183,6 @@ func (s *Source) Stats(ctx context.Context, q policy.Query) (*policy.Stats, erro
 // defaultStats reads the built-in metrics of the rollout schema: the contract's names. It narrows *w
 // to start at the canary's first request, when that came after its start.
 func (s *Source) defaultStats(ctx context.Context, q policy.Query, wp *window, stats *policy.Stats) error {
-	w := *wp
 	families := map[family]bool{requests: true}
 	for _, m := range q.Metrics {
 		if m.Query == "" {
@@ -193,22 +192,12 @@ func (s *Source) defaultStats(ctx context.Context, q policy.Query, wp *window, s
 		}
 	}
 	matchers := filterMatchers(q.Filter)
-	query := defaultQuery(q.Rollout, w, families, matchers)
-	vec, err := s.vector(ctx, query+" or "+firstCanaryQuery(q.Rollout, w, matchers), w.end)
+	vec, err := s.fromFirstCanary(ctx, wp, stats,
+		func(w window) string { return defaultQuery(q.Rollout, w, families, matchers) },
+		func(w window) string { return firstCanaryQuery(q.Rollout, w, matchers) }, nil)
 	if err != nil {
 		return fmt.Errorf("rollout %s: %w", q.Rollout, err)
 	}
-	vec, first := takeFirstCanary(vec, w, nil)
-	if first.After(w.from) {
-		// The canary's first requests came after the window's start (a deploy that lagged the stage):
-		// both arms are compared from there, the stable's earlier requests left out.
-		w = newWindow(policy.Window{From: first, To: q.Window.To})
-		*wp = w
-		if vec, err = s.vector(ctx, defaultQuery(q.Rollout, w, families, matchers), w.end); err != nil {
-			return fmt.Errorf("rollout %s: %w", q.Rollout, err)
-		}
-	}
-	stats.From = first
 	read := readVector(vec)
 	for _, arm := range []policy.Arm{policy.Stable, policy.Canary} {
 		as := stats.Arm(arm)
@@ -232,21 +221,13 @@ func (s *Source) defaultStats(ctx context.Context, q policy.Query, wp *window, s
 // schemaStats reads the built-in metrics of another schema (otel-genai, litellm) in one query; the
 // metrics the schema does not hold are left out: no data. It narrows *w as defaultStats does.
 func (s *Source) schemaStats(ctx context.Context, sc schema, q policy.Query, wp *window, stats *policy.Stats) error {
-	w := *wp
-	vec, err := s.vector(ctx, sc.query(q, w)+" or "+sc.firstCanaryQuery(q, w), w.end)
+	vec, err := s.fromFirstCanary(ctx, wp, stats,
+		func(w window) string { return sc.query(q, w) },
+		func(w window) string { return sc.firstCanaryQuery(q, w) },
+		func(m model.Metric) bool { arm, ok := sc.arm(q, m); return ok && arm == policy.Canary })
 	if err != nil {
 		return fmt.Errorf("rollout %s (schema %s): %w", q.Rollout, q.Schema, err)
 	}
-	vec, first := takeFirstCanary(vec, w, func(m model.Metric) bool { arm, ok := sc.arm(q, m); return ok && arm == policy.Canary })
-	if first.After(w.from) {
-		// As in defaultStats: the canary came after the window's start; compare from there.
-		w = newWindow(policy.Window{From: first, To: q.Window.To})
-		*wp = w
-		if vec, err = s.vector(ctx, sc.query(q, w), w.end); err != nil {
-			return fmt.Errorf("rollout %s (schema %s): %w", q.Rollout, q.Schema, err)
-		}
-	}
-	stats.From = first
 	read := sc.read(q, vec)
 	for _, arm := range []policy.Arm{policy.Stable, policy.Canary} {
 		as := stats.Arm(arm)
@@ -291,16 +272,41 @@ const firstCanaryStep = time.Minute
 // firstCanaryPart tags the sample of firstCanaryQuery in the default query's answer.
 const firstCanaryPart = "first_canary"
 
-// firstCanaryQuery is a part of the default query whose one sample, if the canary has requests in w,
-// holds the first minute (a Unix time) at whose end llm_requests_total of the canary had grown over
-// the two minutes before: a counter has no first record, but its first increase within the window
-// bounds one. The step before saw no increase over its own two minutes, so the first request came
-// within the minute before that time.
+// fromFirstCanary runs query over *wp with the part first (a firstIncrease) joined to it, and takes
+// from the answer where the canary's first request of the window came (takeFirstCanary, canary
+// picking its series). When that is after the window's start (a deploy that lagged the stage), both
+// arms are compared from there: it narrows *wp and runs query again, over the narrowed window.
+// stats.From says where the window starts.
+func (s *Source) fromFirstCanary(ctx context.Context, wp *window, stats *policy.Stats, query, first func(window) string,
+	canary func(model.Metric) bool) (model.Vector, error) {
+	w := *wp
+	vec, err := s.vector(ctx, query(w)+" or "+first(w), w.end)
+	if err != nil {
+		return nil, err
+	}
+	vec, stats.From = takeFirstCanary(vec, w, canary)
+	if !stats.From.After(w.from) {
+		return vec, nil
+	}
+	*wp = newWindow(policy.Window{From: stats.From, To: w.end})
+	return s.vector(ctx, query(*wp), wp.end)
+}
+
+// firstCanaryQuery is the rollout schema's firstIncrease: the canary's llm_requests_total.
 func firstCanaryQuery(rollout string, w window, filter string) string {
 	sel := `rollout=` + strconv.Quote(rollout) + `,variant="canary"` + filter
+	return firstIncrease(func(rng string) string { return `sum(increase(llm_requests_total{` + sel + `}[` + rng + `]))` }, w)
+}
+
+// firstIncrease is a part of a query whose samples, one for each series of increase(rng) (a PromQL
+// expression of the increase of request counters over the range rng), hold the first minute of w (a
+// Unix time) at whose end the series had grown over the two minutes before: a counter has no first
+// record, but its first increase within the window bounds one. The step before saw no increase over
+// its own two minutes, so the first request came within the minute before that time.
+func firstIncrease(increase func(rng string) string, w window) string {
 	step := int64(firstCanaryStep / time.Second)
-	return fmt.Sprintf(`label_replace(min_over_time((timestamp(sum(increase(llm_requests_total{%s}[%ds])) > 0))[%s:%ds] @ %s), "%s", "%s", "", "")`,
-		sel, 2*step, w.rng, step, w.atTime, partLabel, firstCanaryPart)
+	return fmt.Sprintf(`label_replace(min_over_time((timestamp(%s > 0))[%s:%ds] @ %s), "%s", "%s", "", "")`,
+		increase(strconv.FormatInt(2*step, 10)+"s"), w.rng, step, w.atTime, partLabel, firstCanaryPart)
 }
 
 // takeFirstCanary takes firstCanaryQuery's samples out of vec and returns where the canary's first

@@ -7,7 +7,6 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/prometheus/common/model"
 
@@ -244,20 +243,15 @@ func (sc schema) query(q policy.Query, w window) string {
 	return strings.Join(out, " or ")
 }
 
-// firstCanaryQuery is firstCanaryQuery (the rollout schema's) for this schema: its request part's
-// series, each with the first minute of the window at whose end it had grown over the two minutes
-// before. Which series are the canary's is known only from their labels, after the query
-// (takeFirstCanary with sc.arm).
+// firstCanaryQuery is the firstIncrease of this schema's request part, one sample per series. Which
+// series are the canary's is known only from their labels, after the query (takeFirstCanary with
+// sc.arm).
 func (sc schema) firstCanaryQuery(q policy.Query, w window) string {
-	step := int64(firstCanaryStep / time.Second)
 	var out []string
 	for _, p := range sc.parts(q) {
-		if p.tag != sc.requestPart {
-			continue
+		if p.tag == sc.requestPart {
+			out = append(out, firstIncrease(func(rng string) string { return strings.Replace(p.expr, "[%[1]s] @ %[2]s", "["+rng+"]", 1) }, w))
 		}
-		expr := strings.Replace(p.expr, "[%[1]s] @ %[2]s", fmt.Sprintf("[%ds]", 2*step), 1)
-		out = append(out, fmt.Sprintf(`label_replace(min_over_time((timestamp(%s > 0))[%s:%ds] @ %s), "%s", "%s", "", "")`,
-			expr, w.rng, step, w.atTime, partLabel, firstCanaryPart))
 	}
 	return strings.Join(out, " or ")
 }
