@@ -175,15 +175,25 @@ func (a *Assigner) Choose(key string) Choice {
 
 // Shadow draws whether one request is mirrored to the canary, at the traffic's shadow percent. The
 // user still sees stable's answer. Without a canary nothing is mirrored.
+//
+// A *rand.Rand is not safe for concurrent use: pass nil to draw from math/rand/v2's own generator,
+// which is (what a server handling requests on many goroutines wants), or one r per goroutine (a
+// seeded r makes a test deterministic).
 func (a *Assigner) Shadow(r *rand.Rand) bool {
-	return a.hasCanary && a.shadow > 0 && r.IntN(100) < a.shadow
+	if !a.hasCanary || a.shadow <= 0 {
+		return false
+	}
+	if r == nil {
+		return rand.IntN(100) < a.shadow
+	}
+	return r.IntN(100) < a.shadow
 }
 
 // Choose returns the variant key gets; see Assigner.Choose. Applications that route many requests
 // should keep s.Assigner() instead, which precomputes the salt.
 func (s *Spec) Choose(key string) Choice { return s.Assigner().Choose(key) }
 
-// Shadow draws whether one request is mirrored to the canary; see Assigner.Shadow.
+// Shadow draws whether one request is mirrored to the canary; see Assigner.Shadow (r may be nil).
 func (s *Spec) Shadow(r *rand.Rand) bool { return s.Assigner().Shadow(r) }
 
 func matchAny(globs []string, key string) bool {
