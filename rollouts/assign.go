@@ -123,6 +123,10 @@ func (s *Spec) Assigner() *Assigner {
 	return a
 }
 
+// Canary returns the canary's variant, which a mirrored request (Shadow) calls, and false when the spec
+// has none.
+func (a *Assigner) Canary() (Variant, bool) { return a.canary, a.hasCanary }
+
 // CanaryThreshold is the point below which a key's Hash gets the canary: weight/100, or, in a
 // namespace, weight/100 over the slice's width (at most 1). The GrowthBook export writes the same
 // number as the experiment's range.

@@ -207,6 +207,9 @@ func TestShadowConcurrentNilRand(t *testing.T) {
 			s.Canary = nil
 		}
 		a := s.Assigner()
+		if v, ok := a.Canary(); ok != tc.canary || ok && v != *s.Canary {
+			t.Errorf("canary %v: Assigner.Canary() = %v, %v", tc.canary, v, ok)
+		}
 		const goroutines, each = 4, 1000
 		var hits atomic.Int64
 		var wg sync.WaitGroup
