@@ -100,7 +100,10 @@ type Assigner struct {
 	threshold float64
 }
 
-// Assigner returns the router for s as it stands now: its traffic weight, salt and globs.
+// Assigner returns the router for s as it stands now: its traffic weight, salt and globs. A spec with
+// assignment.namespace keeps to its slice of the keys only once Load, LoadPaths or ResolveNamespaces
+// gave it one: parsed alone (Parse), it knows none of its siblings and routes as if it had no
+// namespace, so that its canary may share keys with theirs. Load the folder to route it.
 func (s *Spec) Assigner() *Assigner {
 	a := &Assigner{
 		stable:    s.Stable,
