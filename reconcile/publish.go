@@ -22,6 +22,13 @@ type Publication struct {
 	Path string
 	// Render returns the file's content for the valid specs of the default branch, in file order.
 	Render func(specs []*rollouts.Spec) ([]byte, error)
+	// Keep, when set, is called while a spec file of the default branch has errors (a person's broken
+	// edit, two files of one name): it returns rendered with every rollout that rendered leaves out
+	// carried over from previous, the file as the default branch holds it. The applications that route
+	// by the file then keep routing that rollout as they did, as the loop keeps it where it was, instead
+	// of losing it until the file is fixed; a rollout deleted meanwhile goes when the errors do. It
+	// returns rendered as it is when previous cannot be read. Nil: rendered is published as it is.
+	Keep func(previous, rendered []byte) ([]byte, error)
 }
 
 // ValidPublicationPath checks a Publication's path: relative, clean, inside the repository.
@@ -56,13 +63,21 @@ func (l *Loop) published(tree fs.FS, set *rollouts.Set, files map[string][]byte)
 		}
 		specs = append(specs, spec)
 	}
+	broken := len(set.Errors()) > 0
 	for _, p := range l.Publish {
 		content, err := p.Render(specs)
 		if err != nil {
 			warnings = append(warnings, fmt.Sprintf("%s not published: %v", p.Path, err))
 			continue
 		}
-		if old, err := fs.ReadFile(tree, p.Path); err == nil && bytes.Equal(old, content) {
+		old, readErr := fs.ReadFile(tree, p.Path)
+		if broken && p.Keep != nil && readErr == nil {
+			if content, err = p.Keep(old, content); err != nil {
+				warnings = append(warnings, fmt.Sprintf("%s not published: %v", p.Path, err))
+				continue
+			}
+		}
+		if readErr == nil && bytes.Equal(old, content) {
 			continue
 		}
 		files[p.Path] = content

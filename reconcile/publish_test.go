@@ -172,6 +172,80 @@ func TestPublicationFailureNeverStopsARollback(t *testing.T) {
 	}
 }
 
+// keepLines is weightsFile's Keep: rendered, then each line of previous whose rollout it lacks.
+func keepLines(previous, rendered []byte) ([]byte, error) {
+	have := map[string]bool{}
+	for _, line := range strings.Split(string(rendered), "\n") {
+		name, _, _ := strings.Cut(line, " ")
+		have[name] = true
+	}
+	out := string(rendered)
+	for _, line := range strings.Split(string(previous), "\n") {
+		if name, _, _ := strings.Cut(line, " "); !have[name] {
+			out += line + "\n"
+		}
+	}
+	return []byte(out), nil
+}
+
+// TestPublicationKeepsARolloutWhoseSpecBroke: while a person's edit leaves tagger's spec with an
+// error, the rollback of summarizer publishes summarizer at 0 and tagger as it was published, and the
+// pass after it finds nothing to publish: the applications routing by the file never lose tagger,
+// which the loop leaves where it was too. A publication without Keep publishes what it renders.
+func TestPublicationKeepsARolloutWhoseSpecBroke(t *testing.T) {
+	summarizer := strings.Replace(routedSpec, "  weight: 0\n", "  weight: 5\n", 1) + "status:\n  phase: Progressing\n  stage: 0\n  stageStartedAt: 2026-04-16T00:00:00Z\n"
+	const brokenTagger = `apiVersion: rollout/v1
+kind: Rollout
+name: tagger
+stable: {model: m1}
+canary: {model: m2}
+traffic: {weight: 5, wieght: 6}
+stages: [{weight: 5, minDuration: 1h}, {weight: 100}]
+analysis: {rules: [{metric: error_rate, max: 0.05}]}
+status: {phase: Progressing, stage: 0, stageStartedAt: 2026-04-16T00:00:00Z}
+`
+	for _, tc := range []struct {
+		name string
+		keep func(previous, rendered []byte) ([]byte, error)
+		want string
+	}{
+		{"keep", keepLines, "summarizer 0\ntagger 5\n"},
+		{"no keep", nil, "summarizer 0\n"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			bare := gittest.NewBare(t, map[string]string{"rollouts/summarizer.yaml": summarizer, "rollouts/tagger.yaml": brokenTagger,
+				"features/weights.txt":  "summarizer 5\ntagger 5\n",
+				"gateway/litellm.yaml":  strings.Replace(strings.Replace(routedLiteLLM, "weight: 100", "weight: 95", 1), "weight: 0", "weight: 5", 1),
+				"deploy/httproute.yaml": strings.Replace(strings.Replace(routedHTTPRoute, "weight: 100", "weight: 95", 1), "weight: 0}", "weight: 5}", 1)})
+			tick := func(src policy.Source, now time.Time) *reconcile.Report {
+				l := routedLoop(t, bare, src, now)
+				l.Publish = []reconcile.Publication{{Path: "features/weights.txt", Render: weightsFile, Keep: tc.keep}}
+				rep, err := l.Tick(context.Background())
+				if err != nil {
+					t.Fatal(err)
+				}
+				return rep
+			}
+			rep := tick(armsSource{0.01, 0.2}, time.Date(2026, 4, 16, 3, 0, 0, 0, time.UTC))
+			var rollback string
+			for _, r := range rep.Results {
+				if r.Rollout == "summarizer" && r.Decision == policy.Rollback {
+					rollback = r.Commit
+				}
+			}
+			if rollback == "" {
+				t.Fatalf("no rollback of summarizer: %+v", rep.Results)
+			}
+			if got := gittest.Git(t, bare, "show", rollback+":features/weights.txt") + "\n"; got != tc.want {
+				t.Errorf("the rollback publishes %q, want %q", got, tc.want)
+			}
+			if rep = tick(armsSource{0.01, 0.01}, time.Date(2026, 4, 16, 4, 0, 0, 0, time.UTC)); rep.Published != "" {
+				t.Errorf("the next pass published %s: %q", rep.Published, gittest.Git(t, bare, "show", rep.Published+":features/weights.txt"))
+			}
+		})
+	}
+}
+
 func TestValidPublicationPath(t *testing.T) {
 	for p, ok := range map[string]bool{"features.json": true, "features/growthbook.json": true, "": false, "/etc/x": false,
 		"../x": false, "a/../b": false, ".git/config": false, "a\\b": false, "./a": false} {

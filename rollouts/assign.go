@@ -100,7 +100,10 @@ type Assigner struct {
 	threshold float64
 }
 
-// Assigner returns the router for s as it stands now: its traffic weight, salt and globs.
+// Assigner returns the router for s as it stands now: its traffic weight, salt and globs. A spec with
+// assignment.namespace keeps to its slice of the keys only once Load, LoadPaths or ResolveNamespaces
+// gave it one: parsed alone (Parse), it knows none of its siblings and routes as if it had no
+// namespace, so that its canary may share keys with theirs. Load the folder to route it.
 func (s *Spec) Assigner() *Assigner {
 	a := &Assigner{
 		stable:    s.Stable,
@@ -122,6 +125,10 @@ func (s *Spec) Assigner() *Assigner {
 	}
 	return a
 }
+
+// Canary returns the canary's variant, which a mirrored request (Shadow) calls, and false when the spec
+// has none.
+func (a *Assigner) Canary() (Variant, bool) { return a.canary, a.hasCanary }
 
 // CanaryThreshold is the point below which a key's Hash gets the canary: weight/100, or, in a
 // namespace, weight/100 over the slice's width (at most 1). The GrowthBook export writes the same
@@ -175,15 +182,25 @@ func (a *Assigner) Choose(key string) Choice {
 
 // Shadow draws whether one request is mirrored to the canary, at the traffic's shadow percent. The
 // user still sees stable's answer. Without a canary nothing is mirrored.
+//
+// A *rand.Rand is not safe for concurrent use: pass nil to draw from math/rand/v2's own generator,
+// which is (what a server handling requests on many goroutines wants), or one r per goroutine (a
+// seeded r makes a test deterministic).
 func (a *Assigner) Shadow(r *rand.Rand) bool {
-	return a.hasCanary && a.shadow > 0 && r.IntN(100) < a.shadow
+	if !a.hasCanary || a.shadow <= 0 {
+		return false
+	}
+	if r == nil {
+		return rand.IntN(100) < a.shadow
+	}
+	return r.IntN(100) < a.shadow
 }
 
 // Choose returns the variant key gets; see Assigner.Choose. Applications that route many requests
 // should keep s.Assigner() instead, which precomputes the salt.
 func (s *Spec) Choose(key string) Choice { return s.Assigner().Choose(key) }
 
-// Shadow draws whether one request is mirrored to the canary; see Assigner.Shadow.
+// Shadow draws whether one request is mirrored to the canary; see Assigner.Shadow (r may be nil).
 func (s *Spec) Shadow(r *rand.Rand) bool { return s.Assigner().Shadow(r) }
 
 func matchAny(globs []string, key string) bool {

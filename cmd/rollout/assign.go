@@ -10,8 +10,10 @@ import (
 	"strings"
 	"text/tabwriter"
 
+	"github.com/go-git/go-git/v5"
 	"github.com/spf13/cobra"
 
+	"github.com/rollout-dev/rollout/internal/hostfile"
 	"github.com/rollout-dev/rollout/rollouts"
 )
 
@@ -20,6 +22,8 @@ type assignOptions struct {
 	SpecFile string
 	Keys     []string
 	Output   string
+	// Repo is --repo: the repository whose route files the namespace siblings' routes name.
+	Repo     string
 	Out      io.Writer
 	ReadFile func(string) ([]byte, error)
 }
@@ -46,7 +50,7 @@ Example:
 			if opts.Output != "text" && opts.Output != "json" {
 				return usageError{fmt.Errorf("-o %q: want text or json", opts.Output)}
 			}
-			opts.Keys, opts.Out = args, app.Stdout
+			opts.Keys, opts.Out, opts.Repo = args, app.Stdout, app.Repo
 			return assignRun(opts, app.Stderr)
 		},
 	}
@@ -79,7 +83,7 @@ func assignRun(opts *assignOptions, stderr io.Writer) error {
 		return errFailed
 	}
 	if spec.Assignment.Namespace != "" {
-		resolveNamespace(spec, opts.SpecFile)
+		resolveNamespace(spec, opts.SpecFile, opts.Repo)
 	}
 	a := spec.Assigner()
 	if opts.Output == "json" {
@@ -136,10 +140,14 @@ func assignRun(opts *assignOptions, stderr io.Writer) error {
 
 // resolveNamespace gives spec, read from file, its slice of its namespace as rollouts.Load gives it to
 // the application and to the reconciler: the rollouts of file's folder that share the namespace split
-// the key space between them. A sibling that does not parse takes no slice, as in Load.
-func resolveNamespace(spec *rollouts.Spec, file string) {
+// the key space between them. A sibling that does not parse takes no slice, as in Load, and neither
+// does one whose traffic.routes do not check against the repository (repo, else the checkout that
+// holds file, else the folder above file's), which Load leaves out too.
+func resolveNamespace(spec *rollouts.Spec, file, repo string) {
 	dir, base := filepath.Split(file)
-	set := rollouts.LoadPaths(os.DirFS(cmp.Or(dir, ".")), []string{"."})
+	dir = cmp.Or(dir, ".")
+	set := rollouts.LoadPaths(os.DirFS(dir), []string{"."})
+	rollouts.CheckRoutes(set, hostfile.DirFS(specRepoRoot(dir, repo)))
 	specs := []*rollouts.Spec{spec}
 	for _, d := range set.Documents {
 		if d.Path != base {
@@ -147,6 +155,21 @@ func resolveNamespace(spec *rollouts.Spec, file string) {
 		}
 	}
 	rollouts.ResolveNamespaces(specs)
+}
+
+// specRepoRoot is the repository a spec folder belongs to, whose files its routes name: repo (--repo)
+// when it is a folder, else the top of the git checkout that holds dir, else dir's parent (the layout
+// rollouts.Load(os.DirFS(root), "rollouts") reads).
+func specRepoRoot(dir, repo string) string {
+	if info, err := os.Stat(repo); repo != "" && err == nil && info.IsDir() {
+		return repo
+	}
+	if r, err := git.PlainOpenWithOptions(dir, &git.PlainOpenOptions{DetectDotGit: true}); err == nil {
+		if wt, err := r.Worktree(); err == nil {
+			return wt.Filesystem.Root()
+		}
+	}
+	return filepath.Dir(filepath.Clean(dir))
 }
 
 // sliceWords words a namespace slice: "keys whose namespace hash is in [0.333, 0.666), one of 3 rollouts".

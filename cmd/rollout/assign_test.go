@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rollout-dev/rollout/internal/gittest"
 	"github.com/rollout-dev/rollout/rollouts"
 )
 
@@ -87,8 +88,15 @@ func TestAssignInANamespace(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	// A sibling outside the namespace, and one that does not parse, take no slice.
+	// A sibling outside the namespace, one that does not parse, and one whose route names a file the
+	// repository lacks (Load leaves it out of the application's set) take no slice.
 	if err := os.WriteFile(filepath.Join(dir, "other.yaml"), []byte("apiVersion: rollout/v1\nkind: Rollout\nname: other\nstable: {model: m}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	unrouted := "apiVersion: rollout/v1\nkind: Rollout\nname: ns-d\nstable: {model: m-stable}\ncanary: {model: m-ns-d}\n" +
+		"traffic:\n  weight: 30\n  routes:\n    - file: deploy/missing.yaml\n      stable: a\n      canary: b\n" +
+		"assignment: {key: user_id, namespace: shared}\nstages:\n  - {weight: 30, minDuration: 1h}\n"
+	if err := os.WriteFile(filepath.Join(dir, "ns-d.yaml"), []byte(unrouted), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	if err := os.WriteFile(filepath.Join(dir, "broken.yaml"), []byte("name: [\n"), 0o644); err != nil {
@@ -97,6 +105,9 @@ func TestAssignInANamespace(t *testing.T) {
 	set, err := rollouts.Load(os.DirFS(filepath.Dir(dir)), "rollouts")
 	if err != nil {
 		t.Fatal(err)
+	}
+	if set.Lookup("ns-d") != nil {
+		t.Fatal("Load kept a rollout whose route file is missing")
 	}
 	keys := make([]string, 2000)
 	for i := range keys {
@@ -138,4 +149,36 @@ func TestAssignInANamespace(t *testing.T) {
 		t.Errorf("exit %d, text output does not word the slice:\n%s", code, stdout)
 	}
 	t.Logf("assign in a namespace:\n%s", stdout)
+}
+
+// TestSpecRepoRoot: the repository whose files a namespace sibling's routes name is --repo, else the
+// git checkout holding the spec's folder (however deep), else the folder above it.
+func TestSpecRepoRoot(t *testing.T) {
+	checkout := t.TempDir()
+	gittest.Git(t, checkout, "init", "--quiet")
+	deep := filepath.Join(checkout, "config", "rollouts")
+	plain := filepath.Join(t.TempDir(), "rollouts")
+	for _, d := range []string{deep, plain} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	top, err := filepath.EvalSymlinks(checkout)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct{ dir, repo, want string }{
+		{deep, "", top},
+		{plain, "", filepath.Dir(plain)},
+		{plain, checkout, checkout},
+		{plain, filepath.Join(checkout, "no-such-folder"), filepath.Dir(plain)},
+	} {
+		got := specRepoRoot(tc.dir, tc.repo)
+		if g, err := filepath.EvalSymlinks(got); err == nil {
+			got = g
+		}
+		if want, err := filepath.EvalSymlinks(tc.want); err != nil || got != want {
+			t.Errorf("specRepoRoot(%s, %q) = %s, want %s", tc.dir, tc.repo, got, tc.want)
+		}
+	}
 }

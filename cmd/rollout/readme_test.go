@@ -299,6 +299,7 @@ func TestReadmeGoSnippet(t *testing.T) {
 import (
 	"context"
 	"os"
+	"sync/atomic"
 	"time"
 
 	"github.com/rollout-dev/rollout/rollouts"

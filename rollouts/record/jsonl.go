@@ -53,6 +53,9 @@ func OpenJSONL(path string) (*JSONL, error) {
 
 var _ LateObserver = (*JSONL)(nil)
 
+// hasClock reports whether j stamps a request without a Time (Multi asks).
+func (j *JSONL) hasClock() bool { return j.Now != nil }
+
 // Record appends r as one line. An invalid request returns ErrInvalid and writes nothing; a write error
 // is returned now and by every later call.
 func (j *JSONL) Record(r Request) error {

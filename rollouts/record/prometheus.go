@@ -2,6 +2,8 @@ package record
 
 import (
 	"fmt"
+	"strings"
+	"unicode/utf8"
 
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -42,6 +44,8 @@ var (
 // Metrics is a Prometheus collector exporting the contract's request metrics. Register it once
 // (registry.MustRegister(m)) and call Record for each request. It is safe for concurrent use.
 // Request.Time is ignored: Prometheus stamps samples when it scrapes. Shadow requests count as canary.
+// A label value that is not valid UTF-8 (an attribute taken from a request) is exported with each bad
+// byte as U+FFFD, the value the JSONL recorder writes.
 type Metrics struct {
 	requests *prometheus.CounterVec
 	duration *prometheus.HistogramVec
@@ -187,10 +191,34 @@ func feedbackValue(f int) string {
 	return "neutral"
 }
 
-// values are a series' label values: names, then the request's attributes.
+// values are a series' label values: names, then the request's attributes. Each is made valid UTF-8
+// first, as the JSONL recorder writes it (an invalid byte becomes U+FFFD): client_golang panics on a
+// label value that is not, and an attribute often comes from a request header or a user's input.
 func (m *Metrics) values(attrs map[string]string, names ...string) []string {
 	for _, a := range m.attrs {
 		names = append(names, attrs[a])
 	}
+	for i, v := range names {
+		names[i] = validUTF8(v)
+	}
 	return names
+}
+
+// validUTF8 returns s with each byte that is not part of valid UTF-8 replaced by U+FFFD, as
+// appendString writes it to a JSON Lines record, so that both sources see one value.
+func validUTF8(s string) string {
+	if utf8.ValidString(s) {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); {
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			b.WriteRune(utf8.RuneError)
+		} else {
+			b.WriteString(s[i : i+size])
+		}
+		i += size
+	}
+	return b.String()
 }

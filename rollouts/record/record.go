@@ -159,14 +159,15 @@ var _ LateObserver = multi(nil)
 type multi []Observer
 
 // Multi returns an Observer that validates a request once and records it to each of observers in
-// order, so one call instruments both the file and the Prometheus source. An observer's error does not
-// stop the others; the errors are joined.
+// order, so one call instruments both the file and the Prometheus source. A request without a Time is
+// invalid for all of them when one lacks a clock (a JSONL without Now): it is recorded nowhere rather
+// than counted by Prometheus alone. An observer's error does not stop the others; the errors are joined.
 func Multi(observers ...Observer) Observer {
 	return multi(observers)
 }
 
 func (m multi) Record(r Request) error {
-	if err := r.Validate(true); err != nil {
+	if err := r.Validate(m.haveClock()); err != nil {
 		return err
 	}
 	var errs []error
@@ -178,9 +179,24 @@ func (m multi) Record(r Request) error {
 	return errors.Join(errs...)
 }
 
+// clocked is an observer that may lack the clock stamping a record without a Time (a JSONL without
+// Now); an observer that is not one needs no time (Prometheus stamps samples when it scrapes).
+type clocked interface{ hasClock() bool }
+
+// haveClock reports whether every observer can record a request without a Time, so that such a
+// request is refused by all of them (ErrInvalid, nothing recorded) rather than counted by some.
+func (m multi) haveClock() bool {
+	for _, o := range m {
+		if c, ok := o.(clocked); ok && !c.hasClock() {
+			return false
+		}
+	}
+	return true
+}
+
 // RecordLate validates l once and records it to each observer that records late feedback.
 func (m multi) RecordLate(l Late) error {
-	if err := l.Validate(true); err != nil {
+	if err := l.Validate(m.haveClock()); err != nil {
 		return err
 	}
 	var errs []error

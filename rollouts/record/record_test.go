@@ -375,6 +375,24 @@ func TestMulti(t *testing.T) {
 	if n := testutil.CollectAndCount(metrics, MetricRequests); n != 1 {
 		t.Errorf("%d request series, want 1", n)
 	}
+	// Without a Time, and a file recorder without a clock: refused whole, not counted by Prometheus
+	// alone, so that the two sources never disagree on what was recorded.
+	if err := obs.Record(Request{Rollout: "r", Variant: Canary, Error: true}); !errors.Is(err, ErrInvalid) {
+		t.Errorf("no time, no clock: %v, want ErrInvalid", err)
+	}
+	if err := obs.(LateObserver).RecordLate(Late{Rollout: "r", Variant: Canary, RequestID: "a", Feedback: new(-1)}); !errors.Is(err, ErrInvalid) {
+		t.Errorf("late, no time, no clock: %v, want ErrInvalid", err)
+	}
+	if v := testutil.ToFloat64(metrics.requests.WithLabelValues("r", Canary, "error")); v != 1 {
+		t.Errorf("error counter = %v after a request the file refused, want 1", v)
+	}
+	if n := testutil.CollectAndCount(metrics, MetricFeedback); n != 0 {
+		t.Errorf("%d feedback series after late feedback the file refused, want 0", n)
+	}
+	file.Now = func() time.Time { return t0 }
+	if err := obs.Record(Request{Rollout: "r", Variant: Canary}); err != nil {
+		t.Errorf("no time, with a clock: %v", err)
+	}
 }
 
 func BenchmarkRecord(b *testing.B) {

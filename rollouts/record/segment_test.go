@@ -3,8 +3,10 @@ package record
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
@@ -75,5 +77,42 @@ func TestMetricsAttrs(t *testing.T) {
 	m.InitAttrs("r", map[string]string{"language": "fr"})
 	if n := testutil.CollectAndCount(m, MetricRequests); n != 1+2*3 {
 		t.Errorf("%d request series, want 7 (de's error, and fr's six at zero)", n)
+	}
+}
+
+// An attribute or a rollout name that is not valid UTF-8 (a header passed on as is) is counted under
+// the value the JSONL recorder writes for it, each bad byte a U+FFFD, instead of panicking in the
+// application's request path as client_golang does for such a label value.
+func TestMetricsInvalidUTF8(t *testing.T) {
+	m := NewMetrics("language")
+	attrs := map[string]string{"language": "d\xffe\xfe"}
+	if err := m.Record(Request{Rollout: "r\xff", Variant: Canary, Latency: new(time.Second), Attrs: attrs}); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.RecordLate(Late{Rollout: "r\xff", Variant: Canary, RequestID: "a", Quality: new(0.5), Feedback: new(1), Attrs: attrs}); err != nil {
+		t.Fatal(err)
+	}
+	m.InitAttrs("r\xff", attrs)
+	var buf bytes.Buffer
+	j := NewJSONL(&buf)
+	if err := j.Record(Request{Time: t0, Rollout: "r", Variant: Canary, Attrs: attrs}); err != nil {
+		t.Fatal(err)
+	}
+	if err := j.Close(); err != nil {
+		t.Fatal(err)
+	}
+	const written = "d\ufffde\ufffd"
+	var line struct{ Attrs map[string]string }
+	if err := json.Unmarshal(buf.Bytes(), &line); err != nil || line.Attrs["language"] != written {
+		t.Fatalf("the JSONL recorder wrote %s (%v), want the attribute as %q", buf.String(), err, written)
+	}
+	if v := testutil.ToFloat64(m.requests.WithLabelValues("r\ufffd", Canary, "ok", written)); v != 1 {
+		t.Errorf("llm_requests_total{rollout=%q,language=%q} = %v, want 1", "r\ufffd", written, v)
+	}
+	if v := testutil.ToFloat64(m.feedback.WithLabelValues("r\ufffd", Canary, "positive", written)); v != 1 {
+		t.Errorf("llm_feedback_total{language=%q} = %v, want 1", written, v)
+	}
+	if problems, err := testutil.CollectAndLint(m); err != nil || len(problems) > 0 {
+		t.Errorf("lint: %v %v", err, problems)
 	}
 }
