@@ -93,7 +93,7 @@ Example:
 					opts.Paths = []string{filepath.Join(root, app.Dir)}
 				}
 				opts.Files = hostFS{root: root}
-				opts.RepoTree = hostfile.DirFS(root)
+				opts.RepoTree = committedLineEnds(root, hostfile.DirFS(root))
 			} else {
 				// A remote, a bare repository or a --branch: the specs as that branch holds them.
 				dir, err := repoPath("--dir "+app.Dir, app.Dir)
