@@ -310,11 +310,11 @@ type FailedSpec struct {
 
 // Err joins the problems of the file.
 func (f FailedSpec) Err() error {
-	var err error
-	for _, p := range f.Problems {
-		err = errors.Join(err, p)
+	errs := make([]error, len(f.Problems))
+	for i, p := range f.Problems {
+		errs[i] = p
 	}
-	return err
+	return errors.Join(errs...)
 }
 
 // FailedSpecs groups the errors of set by file: one FailedSpec per file that failed to load, in the
