@@ -9,8 +9,6 @@ import (
 	"path"
 	"strings"
 
-	"gopkg.in/yaml.v3"
-
 	"github.com/rollout-dev/rollout/rollouts"
 )
 
@@ -22,12 +20,8 @@ import (
 type Publication struct {
 	// Path is the file's path in the repository, slash-separated.
 	Path string
-	// Render returns the file's content for the valid specs of the default branch, in file order. kept
-	// names the rollouts whose spec files fail to load on the branch: Render carries their entries over
-	// unchanged from previous (the file as the branch holds it; nil when it holds none), since a spec
-	// that cannot be read says nothing new about its rollout, and dropping its entry would change how
-	// the applications route that rollout's users.
-	Render func(specs []*rollouts.Spec, previous []byte, kept []string) ([]byte, error)
+	// Render returns the file's content for the valid specs of the default branch, in file order.
+	Render func(specs []*rollouts.Spec) ([]byte, error)
 }
 
 // ValidPublicationPath checks a Publication's path: relative, clean, inside the repository.
@@ -62,47 +56,18 @@ func (l *Loop) published(tree fs.FS, set *rollouts.Set, files map[string][]byte)
 		}
 		specs = append(specs, spec)
 	}
-	kept := failedNames(tree, set)
 	for _, p := range l.Publish {
-		previous, err := fs.ReadFile(tree, p.Path)
-		if err != nil {
-			previous = nil
-		}
-		content, err := p.Render(specs, previous, kept)
+		content, err := p.Render(specs)
 		if err != nil {
 			warnings = append(warnings, fmt.Sprintf("%s not published: %v", p.Path, err))
 			continue
 		}
-		if previous != nil && bytes.Equal(previous, content) {
+		if old, err := fs.ReadFile(tree, p.Path); err == nil && bytes.Equal(old, content) {
 			continue
 		}
 		files[p.Path] = content
 	}
 	return warnings
-}
-
-// failedNames are the rollouts whose spec files fail to load in tree: each file as FailedSpecs names it,
-// and the name the file states, read leniently (a spec with an unknown key or a bad value still names
-// its rollout).
-func failedNames(tree fs.FS, set *rollouts.Set) []string {
-	var out []string
-	for _, f := range FailedSpecs(set) {
-		out = append(out, f.Rollout)
-		if info, err := fs.Stat(tree, f.File); err != nil || info.Size() > rollouts.MaxFileSize {
-			continue
-		}
-		src, err := fs.ReadFile(tree, f.File)
-		if err != nil {
-			continue
-		}
-		var doc struct {
-			Name string `yaml:"name"`
-		}
-		if yaml.Unmarshal(src, &doc) == nil && doc.Name != "" && doc.Name != f.Rollout {
-			out = append(out, doc.Name)
-		}
-	}
-	return out
 }
 
 // publishStale commits, as bookkeeping, every publication that no longer matches the specs of the

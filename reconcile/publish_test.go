@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -16,7 +15,7 @@ import (
 )
 
 // weightsFile renders one "name weight" line per spec: a publication whose content shows the split.
-func weightsFile(specs []*rollouts.Spec, _ []byte, _ []string) ([]byte, error) {
+func weightsFile(specs []*rollouts.Spec) ([]byte, error) {
 	var b strings.Builder
 	for _, s := range specs {
 		fmt.Fprintf(&b, "%s %d\n", s.Name, s.Traffic.Weight)
@@ -154,7 +153,7 @@ func TestPublicationFailureNeverStopsARollback(t *testing.T) {
 		"gateway/litellm.yaml":  strings.Replace(strings.Replace(routedLiteLLM, "weight: 100", "weight: 95", 1), "weight: 0", "weight: 5", 1),
 		"deploy/httproute.yaml": strings.Replace(strings.Replace(routedHTTPRoute, "weight: 100", "weight: 95", 1), "weight: 0}", "weight: 5}", 1)})
 	l := routedLoop(t, bare, armsSource{0.01, 0.2}, time.Date(2026, 4, 16, 3, 0, 0, 0, time.UTC))
-	l.Publish = []reconcile.Publication{{Path: "features/weights.txt", Render: func([]*rollouts.Spec, []byte, []string) ([]byte, error) {
+	l.Publish = []reconcile.Publication{{Path: "features/weights.txt", Render: func([]*rollouts.Spec) ([]byte, error) {
 		return nil, errors.New("renderer broken")
 	}}}
 	rep, err := l.Tick(context.Background())
@@ -179,55 +178,5 @@ func TestValidPublicationPath(t *testing.T) {
 		if err := reconcile.ValidPublicationPath(p); (err == nil) != ok {
 			t.Errorf("ValidPublicationPath(%q) = %v", p, err)
 		}
-	}
-}
-
-// TestPublicationKeepsTheEntryOfASpecThatFailsToLoad: a person's typo in one live rollout's spec does not
-// drop that rollout from what the applications route by. The rollback of another rollout publishes its
-// own split, and the renderer is told which rollouts to carry over from the published file: the broken
-// file's name and the name it states (rollouts/tag.yaml holds tagger).
-func TestPublicationKeepsTheEntryOfASpecThatFailsToLoad(t *testing.T) {
-	started := strings.Replace(pendingSpec, "weight: 0", "weight: 5", 1) + "status:\n  phase: Progressing\n  stage: 0\n  stageStartedAt: 2026-04-16T00:00:00Z\n"
-	broken := strings.NewReplacer("name: summarizer", "name: tagger", "weight: 0", "wieght: 25").Replace(pendingSpec)
-	bare := gittest.NewBare(t, map[string]string{"rollouts/summarizer.yaml": started, "rollouts/tag.yaml": broken,
-		"features/weights.txt": "summarizer 5\ntagger 25\n"})
-	var kept []string
-	l := loopOn(t, bare, func() {})
-	l.Publish = []reconcile.Publication{{Path: "features/weights.txt", Render: func(specs []*rollouts.Spec, previous []byte, k []string) ([]byte, error) {
-		kept = k
-		out, _ := weightsFile(specs, nil, nil)
-		for _, line := range strings.SplitAfter(string(previous), "\n") {
-			if name, _, _ := strings.Cut(line, " "); slices.Contains(k, name) {
-				out = append(out, line...)
-			}
-		}
-		return out, nil
-	}}}
-	l.Judge = func(spec *rollouts.Spec, ev policy.Evidence, now time.Time) policy.Decision {
-		d := policy.Judge(spec, ev, now)
-		d.Action, d.Next, d.Reasons = policy.Rollback, &policy.Step{}, []string{"error_rate: canary worse than allowed"}
-		return d
-	}
-	rep, err := l.Tick(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	var res reconcile.Result
-	for _, r := range rep.Results {
-		if r.Rollout == "summarizer" {
-			res = r
-		}
-	}
-	if res.Decision != policy.Rollback || res.Commit == "" || res.Err != nil {
-		t.Fatalf("%+v, want summarizer's rollback committed", res)
-	}
-	if got := gittest.Git(t, bare, "show", res.Commit+":features/weights.txt"); got != "summarizer 0\ntagger 25" {
-		t.Errorf("the rollback publishes %q, want summarizer at 0 and tagger kept at 25", got)
-	}
-	if strings.Join(kept, " ") != "tag tagger" {
-		t.Errorf("kept %q, want the broken file's name and the name it states", kept)
-	}
-	if rep.Published != "" {
-		t.Errorf("published again in %s", rep.Published)
 	}
 }

@@ -8,7 +8,6 @@ import (
 	"testing"
 
 	"github.com/rollout-dev/rollout/internal/gittest"
-	"github.com/rollout-dev/rollout/rollouts"
 	"github.com/rollout-dev/rollout/rollouts/export/growthbook"
 )
 
@@ -41,45 +40,5 @@ func TestExportGrowthBook(t *testing.T) {
 		if code, _, _ := runApp(append([]string{"--repo", bare}, args...)...); code != exitUsage {
 			t.Errorf("%v: exit %d, want 2", args, code)
 		}
-	}
-}
-
-// TestPublishedPayloadKeepsTheFeatureOfASpecThatFailsToLoad: the payload reconcile publishes
-// (ROLLOUT_EXPORT_GROWTHBOOK) re-renders every valid rollout and carries over, byte for byte as
-// export prints it, the feature of a rollout whose spec fails to load; a kept name with no feature
-// published adds none, and a rendered rollout is never replaced by its old feature.
-func TestPublishedPayloadKeepsTheFeatureOfASpecThatFailsToLoad(t *testing.T) {
-	good, err := os.ReadFile(filepath.Join("testdata", "specs", "rollouts", "good.yaml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	tagger := strings.Replace(string(good), "name: summarizer", "name: tagger", 1)
-	parse := func(src string) *rollouts.Spec {
-		t.Helper()
-		spec, problems := rollouts.Parse("x.yaml", []byte(src))
-		if spec == nil {
-			t.Fatal(problems)
-		}
-		return spec
-	}
-	summarizer := parse(string(good))
-	both, err := renderGrowthBook([]*rollouts.Spec{summarizer, parse(tagger)}, nil, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	stopped := parse(strings.Replace(string(good), "claude-sonnet-4-5-20260415", "claude-sonnet-4-5-20260501", 1))
-	got, err := renderGrowthBook([]*rollouts.Spec{stopped}, both, []string{"tagger", "summarizer", "nope"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	want, err := renderGrowthBook([]*rollouts.Spec{stopped, parse(tagger)}, nil, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if string(got) != string(want) {
-		t.Errorf("published:\n%s\nwant tagger kept and summarizer rendered anew:\n%s", got, want)
-	}
-	if _, err := renderGrowthBook([]*rollouts.Spec{stopped}, []byte("not json"), []string{"tagger"}); err == nil {
-		t.Error("a published payload that cannot be read was overwritten without tagger")
 	}
 }

@@ -27,27 +27,11 @@ func (app *App) publications() ([]reconcile.Publication, error) {
 	return []reconcile.Publication{{Path: p, Render: renderGrowthBook}}, nil
 }
 
-// renderGrowthBook is the payload `rollout export growthbook` prints for specs, byte for byte, plus the
-// features of previous (the published payload) of the rollouts named in kept, whose spec files fail to
-// load: a typo in one live rollout's spec must not drop its feature, and so its canary, from what the
-// applications route by.
-func renderGrowthBook(specs []*rollouts.Spec, previous []byte, kept []string) ([]byte, error) {
+// renderGrowthBook is the payload `rollout export growthbook` prints for specs, byte for byte.
+func renderGrowthBook(specs []*rollouts.Spec) ([]byte, error) {
 	payload, _, err := growthbook.Build(specs)
 	if err != nil {
 		return nil, err
-	}
-	if len(kept) > 0 && len(previous) > 0 {
-		var published growthbook.Payload
-		if err := json.Unmarshal(previous, &published); err != nil {
-			return nil, fmt.Errorf("read the published payload, to keep the features of the specs that fail to load: %w", err)
-		}
-		for _, name := range kept {
-			if f, ok := published.Features[name]; ok {
-				if _, rendered := payload.Features[name]; !rendered {
-					payload.Features[name] = f
-				}
-			}
-		}
 	}
 	var b bytes.Buffer
 	enc := json.NewEncoder(&b)
