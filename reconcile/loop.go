@@ -294,18 +294,56 @@ func namedFiles(set *rollouts.Set) []string {
 // loadFailures turns the problems of files that failed to load into failed results, one per file.
 func loadFailures(set *rollouts.Set) []Result {
 	var out []Result
+	for _, f := range FailedSpecs(set) {
+		out = append(out, Result{Rollout: f.Rollout, File: f.File, Effect: "spec skipped", Err: f.Err()})
+	}
+	return out
+}
+
+// FailedSpec is a spec file that failed to load: the rollout it is reported as (the file's name
+// without .yaml or .yml: its name: cannot be trusted), the file and its errors, each at file:line:col.
+type FailedSpec struct {
+	Rollout  string
+	File     string
+	Problems []rollouts.Problem
+}
+
+// Err joins the problems of the file.
+func (f FailedSpec) Err() error {
+	errs := make([]error, len(f.Problems))
+	for i, p := range f.Problems {
+		errs[i] = p
+	}
+	return errors.Join(errs...)
+}
+
+// FailedSpecs groups the errors of set by file: one FailedSpec per file that failed to load, in the
+// order of their first problem. plan, reconcile, status and the manual operations name a broken file
+// the same way.
+func FailedSpecs(set *rollouts.Set) []FailedSpec {
+	var out []FailedSpec
 	byFile := map[string]int{}
 	for _, p := range set.Errors() {
 		i, ok := byFile[p.File]
 		if !ok {
 			name := strings.TrimSuffix(strings.TrimSuffix(path.Base(p.File), ".yaml"), ".yml")
-			out = append(out, Result{Rollout: name, File: p.File, Effect: "spec skipped"})
+			out = append(out, FailedSpec{Rollout: name, File: p.File})
 			i = len(out) - 1
 			byFile[p.File] = i
 		}
-		out[i].Err = errors.Join(out[i].Err, p)
+		out[i].Problems = append(out[i].Problems, p)
 	}
 	return out
+}
+
+// FailedSpecOf returns the file that failed to load which FailedSpecs reports as the named rollout.
+func FailedSpecOf(set *rollouts.Set, name string) (FailedSpec, bool) {
+	for _, f := range FailedSpecs(set) {
+		if f.Rollout == name {
+			return f, true
+		}
+	}
+	return FailedSpec{}, false
 }
 
 // reconcileOne decides and acts for one rollout, isolated: a panic becomes its error, and a rejected push

@@ -32,6 +32,10 @@ const (
 // ErrUnknownRollout is returned for a rollout name that no spec on the default branch has.
 var ErrUnknownRollout = errors.New("no such rollout")
 
+// ErrSpecInvalid is returned for an operation on a rollout whose spec file fails to load: nothing
+// can be committed to it until the file is fixed.
+var ErrSpecInvalid = errors.New("its spec does not load")
+
 // ErrNotApplicable is returned when the rollout is not in a phase the operation applies to.
 var ErrNotApplicable = errors.New("operation does not apply")
 
@@ -58,13 +62,7 @@ func (l *Loop) Operate(ctx context.Context, name string, op Operation, reason st
 		}
 		doc := t.set.Lookup(name)
 		if doc == nil {
-			for _, p := range t.set.Errors() {
-				return Result{Rollout: name}, fmt.Errorf("%w %q on %s (a spec failed to load: %v)", ErrUnknownRollout, name, t.snap.Branch, p)
-			}
-			if near := t.set.Nearest(name); near != "" {
-				return Result{Rollout: name}, fmt.Errorf("%w %q on %s (did you mean %q?)", ErrUnknownRollout, name, t.snap.Branch, near)
-			}
-			return Result{Rollout: name}, fmt.Errorf("%w %q on %s", ErrUnknownRollout, name, t.snap.Branch)
+			return Result{Rollout: name}, unknownRollout(t.set, name, op, t.snap.Branch)
 		}
 		var prop *Proposal
 		if p, ok := t.proposals[name]; ok {
@@ -92,6 +90,27 @@ func (l *Loop) Operate(ctx context.Context, name string, op Operation, reason st
 		}
 		return res, err
 	}
+}
+
+// unknownRollout is the error of an operation on a name no loaded spec has. A rollout whose spec file
+// fails to load is not unknown: its errors are what to fix before anything can be committed. Otherwise
+// the name is most likely a typo, and a spec that failed to load is named only as a possible home.
+func unknownRollout(set *rollouts.Set, name string, op Operation, branch string) error {
+	if f, ok := FailedSpecOf(set, name); ok {
+		return fmt.Errorf("%s %s: %w: fix %s on %s and run again; nothing was committed:\n%v", op, name, ErrSpecInvalid, f.File, branch, f.Err())
+	}
+	if near := set.Nearest(name); near != "" {
+		return fmt.Errorf("%w %q on %s (did you mean %q?)", ErrUnknownRollout, name, branch, near)
+	}
+	err := fmt.Errorf("%w %q on %s", ErrUnknownRollout, name, branch)
+	if failed := FailedSpecs(set); len(failed) > 0 {
+		files := make([]string, len(failed))
+		for i, f := range failed {
+			files[i] = f.File
+		}
+		err = fmt.Errorf("%w; these spec files fail to load, and one of them may hold it: %s", err, strings.Join(files, ", "))
+	}
+	return err
 }
 
 // planOperation plans the commit of a manual operation.

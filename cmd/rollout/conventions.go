@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"path"
+	"path/filepath"
 	"strings"
 
 	"github.com/go-git/go-git/v5"
@@ -28,8 +30,34 @@ var repositoryFlags = map[string][]string{
 	"validate": {"repo", "branch", "dir"}, "evaluate": {"repo", "branch", "dir"}, "init": {"repo", "dir"},
 }
 
+// specsDir is the --dir flag: a folder of the repository, named from its top folder as git names it.
+// "./rollouts" and "rollouts/" (what a shell's completion types) name rollouts: read as typed, they
+// named nothing in a branch's tree, and every command but validate failed with "invalid argument".
+type specsDir struct{ dir *string }
+
+func (d specsDir) String() string {
+	if d.dir == nil {
+		return ""
+	}
+	return *d.dir
+}
+
+func (d specsDir) Set(s string) error {
+	clean := path.Clean(filepath.ToSlash(s))
+	if !fs.ValidPath(clean) {
+		return fmt.Errorf("want a folder of the repository named from its top folder, such as rollouts or config/rollouts")
+	}
+	*d.dir = clean
+	return nil
+}
+
+func (d specsDir) Type() string { return "string" }
+
 // addRepositoryFlags adds to each subcommand of root the repository flags it uses.
 func (app *App) addRepositoryFlags(root *cobra.Command) {
+	if app.Dir == "" {
+		app.Dir = "rollouts"
+	}
 	for _, cmd := range root.Commands() {
 		for _, name := range repositoryFlags[cmd.Name()] {
 			f := cmd.Flags()
@@ -39,7 +67,7 @@ func (app *App) addRepositoryFlags(root *cobra.Command) {
 			case "branch":
 				f.StringVar(&app.Branch, "branch", "", "the branch holding the specs (default: the remote's default branch)")
 			case "dir":
-				f.StringVar(&app.Dir, "dir", "rollouts", "the folder of the specs in the repository")
+				f.Var(specsDir{&app.Dir}, "dir", "the folder of the specs in the repository")
 				if cmd.Name() == "evaluate" {
 					_ = f.MarkHidden("dir")
 				}
@@ -47,9 +75,6 @@ func (app *App) addRepositoryFlags(root *cobra.Command) {
 				f.StringVar(&app.TokenFile, "token-file", "", "a file holding the GitHub token, instead of GITHUB_TOKEN")
 			}
 		}
-	}
-	if app.Dir == "" {
-		app.Dir = "rollouts"
 	}
 }
 

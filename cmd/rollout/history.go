@@ -93,8 +93,18 @@ func (app *App) historyRun(ctx context.Context, opts *historyOptions) error {
 	if err != nil {
 		return err
 	}
-	doc := set.Lookup(opts.Name)
-	if doc == nil {
+	file := ""
+	if doc := set.Lookup(opts.Name); doc != nil {
+		file = doc.Path
+	} else if failed, ok := reconcile.FailedSpecOf(set, opts.Name); ok {
+		// The history of a spec that a commit broke is what its owner reads next: the log is git's, and
+		// each old version is read leniently, so it is shown, with what to fix.
+		fmt.Fprintf(app.Stderr, "rollout: warning: %s fails to load on %s; its history is shown, but no pass judges it until it is fixed:\n", failed.File, snap.Branch)
+		for _, p := range failed.Problems {
+			fmt.Fprintln(app.Stderr, p.Error())
+		}
+		file = failed.File
+	} else {
 		for _, p := range set.Errors() {
 			fmt.Fprintln(app.Stderr, p.Error())
 		}
@@ -103,7 +113,7 @@ func (app *App) historyRun(ctx context.Context, opts *historyOptions) error {
 		}
 		return usageError{fmt.Errorf("%w %q in %s on %s", reconcile.ErrUnknownRollout, opts.Name, app.Dir, snap.Branch)}
 	}
-	commits, err := remote.Log(ctx, doc.Path, 0)
+	commits, err := remote.Log(ctx, file, 0)
 	if err != nil {
 		return err
 	}

@@ -73,6 +73,11 @@ Example:
 			opts.Root = app.Repo
 			if opts.Root == "" || strings.Contains(opts.Root, "://") {
 				opts.Root = "."
+				if _, err := os.Stat(app.Dir); err != nil {
+					// Run in a subfolder of the checkout, init writes where the reconciler reads (and
+					// validate looks): the repository's --dir folder, not one under the subfolder.
+					opts.Root = checkoutTop(".")
+				}
 			}
 			opts.Dir, opts.Out, opts.Err = app.Dir, app.Stdout, app.Stderr
 			return initRun(opts)
@@ -147,7 +152,7 @@ func initRun(opts *initOptions) error {
 	for _, w := range warnings {
 		fmt.Fprintln(opts.Err, w)
 	}
-	fmt.Fprintf(opts.Out, "next: rollout validate %s, then commit it (or open a pull request); the reconciler starts the canary at 5%%\n", rel)
+	fmt.Fprintf(opts.Out, "next: rollout validate %s, then commit it (or open a pull request); the reconciler starts the canary at 5%%\n", path)
 	return nil
 }
 

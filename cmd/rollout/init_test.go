@@ -136,3 +136,33 @@ func TestValidateInASubfolderFindsTheSpecs(t *testing.T) {
 		t.Fatalf("validate in %s: exit %d\nstdout: %s\nstderr: %s", sub, code, stdout, stderr)
 	}
 }
+
+// TestInitInASubfolderWritesTheRepositorysSpecs: run in a subfolder of the checkout, init writes the
+// spec into the repository's rollouts/ folder, where reconcile reads it and validate finds it, not into
+// a rollouts/ folder under the subfolder; what it prints names the file from where it runs.
+func TestInitInASubfolderWritesTheRepositorysSpecs(t *testing.T) {
+	repo := t.TempDir()
+	if _, err := git.PlainInit(repo, false); err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, filepath.Join(repo, "prompts", "tag", "v1.md"), "Tag the text.\n")
+	sub := filepath.Join(repo, "prompts", "tag")
+	t.Chdir(sub)
+	code, stdout, stderr := runApp("init", "tagger", "--stable-model", "m-2026-01-01", "--canary-model", "m-2026-02-01", "--prompt", "prompts/tag/v1.md")
+	if code != exitOK || stderr != "" {
+		t.Fatalf("init: exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	rel := filepath.Join("..", "..", "rollouts", "tagger.yaml")
+	if _, err := os.Stat(filepath.Join(repo, "rollouts", "tagger.yaml")); err != nil {
+		t.Fatalf("the spec is not in the repository's rollouts/: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(sub, "rollouts")); err == nil {
+		t.Errorf("init made a rollouts/ folder under %s", sub)
+	}
+	if !strings.Contains(stdout, "wrote "+rel+"\n") || !strings.Contains(stdout, "next: rollout validate "+rel+",") {
+		t.Errorf("stdout does not name %s:\n%s", rel, stdout)
+	}
+	if code, stdout, stderr := runApp("validate", "--strict"); code != exitOK || !strings.Contains(stderr, "1 rollout valid, 0 errors, 0 warnings") {
+		t.Fatalf("validate --strict in %s: exit %d\n%s\n%s", sub, code, stdout, stderr)
+	}
+}

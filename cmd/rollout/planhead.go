@@ -27,7 +27,7 @@ type checkoutHead struct {
 var _ reconcile.Repository = checkoutHead{}
 
 func (c checkoutHead) Snapshot(context.Context) (*reconcile.Snapshot, error) {
-	return &reconcile.Snapshot{Branch: c.base, Head: c.head, Files: hostfile.DirFS(c.root)}, nil
+	return &reconcile.Snapshot{Branch: c.base, Head: c.head, Files: committedLineEnds(c.root, hostfile.DirFS(c.root))}, nil
 }
 
 func (c checkoutHead) Push(context.Context, reconcile.PushRequest) (string, error) {

@@ -242,3 +242,30 @@ func TestEvaluateRepoReadsSpecAndGates(t *testing.T) {
 		t.Errorf("a broken spec on the branch: exit %d, want 1 and rollouts/g.yaml:4:1\n%s", code, stderr)
 	}
 }
+
+// TestDirAsAShellTypesIt: --dir names a folder of the repository as git does, so "./specs" and
+// "specs/" (a shell's completion) read specs on every command that reads a branch, as validate
+// already did; a folder outside the repository is a usage error that says what --dir wants.
+func TestDirAsAShellTypesIt(t *testing.T) {
+	bare := gittest.NewBare(t, map[string]string{"specs/g.yaml": gated("g")})
+	for _, dir := range []string{"./specs", "specs/", "./specs/"} {
+		for _, args := range [][]string{{"status"}, {"history", "g"}, {"export", "growthbook"}, {"plan"}} {
+			t.Run(dir+" "+args[0], func(t *testing.T) {
+				stdout, stderr, code := historyMain(append(args, "--repo", bare, "--dir", dir)...)
+				if code != exitOK || !strings.Contains(stdout, "5%") && !strings.Contains(stdout, `"g"`) {
+					t.Errorf("exit %d\nstdout: %s\nstderr: %s", code, stdout, stderr)
+				}
+			})
+		}
+	}
+	for _, dir := range []string{"/srv/specs", "../specs"} {
+		_, stderr, code := historyMain("status", "--repo", bare, "--dir", dir)
+		if code != exitUsage || !strings.Contains(stderr, "want a folder of the repository named from its top folder") {
+			t.Errorf("--dir %s: exit %d, stderr %s", dir, code, stderr)
+		}
+	}
+	// The spec a --dir with a trailing slash selects is committed to like any other.
+	if stdout, stderr, code := historyMain("pause", "g", "--repo", bare, "--dir", "specs/"); code != exitOK {
+		t.Errorf("pause: exit %d\nstdout: %s\nstderr: %s", code, stdout, stderr)
+	}
+}

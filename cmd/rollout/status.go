@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/rollout-dev/rollout/reconcile"
+	"github.com/rollout-dev/rollout/reconcile/gitrepo"
 	"github.com/rollout-dev/rollout/rollouts"
 )
 
@@ -81,10 +82,42 @@ func (app *App) statusRun(ctx context.Context, opts *statusOptions) error {
 	}
 	var out []rolloutStatus
 	failed := false
-	for _, p := range set.Errors() {
-		msg := p.Error()
-		out = append(out, rolloutStatus{Rollout: p.File, File: p.File, Phase: "-", Error: &msg})
+	// lastDecision fills s's last decision from the history of its file; a failure is s's error.
+	lastDecision := func(s *rolloutStatus) []gitrepo.Commit {
+		if history == nil {
+			return nil
+		}
+		commits, err := history.Log(s.File, 0)
+		if err != nil {
+			msg := err.Error()
+			if s.Error != nil {
+				msg = *s.Error + "\n" + msg
+			}
+			s.Error, failed = &msg, true
+		}
+		for _, c := range commits {
+			// Bookkeeping (a pending notification, a metrics outage) is no decision.
+			if d := c.Trailers["Rollout-Decision"]; d != "" && c.Trailers["Rollout"] == s.Rollout && c.Trailers[reconcile.TrailerBookkeeping] == "" && !legacyBookkeeping(c.Subject) {
+				when := c.When.UTC()
+				s.LastDecision, s.LastDecisionAt, s.LastCommit = &d, &when, orNull(c.Hash)
+				break
+			}
+		}
+		return commits
+	}
+	// One row per file that fails to load, named as plan and reconcile name it, with all its errors. Its
+	// traffic is read leniently from the file, as history reads old versions: a broken spec of a live
+	// rollout still routes users at its weight, and no pass judges it.
+	for _, f := range reconcile.FailedSpecs(set) {
+		msg := f.Err().Error()
+		s := rolloutStatus{Rollout: f.Rollout, File: f.File, Phase: "-", Error: &msg}
 		failed = true
+		if commits := lastDecision(&s); len(commits) > 0 {
+			if weight, shadow, ok := trafficOf(commits[0].Content); ok {
+				s.Weight, s.Shadow = weight, shadow
+			}
+		}
+		out = append(out, s)
 	}
 	for _, doc := range set.Documents {
 		spec := doc.Spec
@@ -117,21 +150,7 @@ func (app *App) statusRun(ctx context.Context, opts *statusOptions) error {
 		if p, ok := proposals[spec.Name]; ok && p.State == reconcile.ProposalOpen {
 			s.Proposal = orNull(p.URL)
 		}
-		if history != nil {
-			commits, err := history.Log(doc.Path, 0)
-			if err != nil {
-				msg := err.Error()
-				s.Error, failed = &msg, true
-			}
-			for _, c := range commits {
-				// Bookkeeping (a pending notification, a metrics outage) is no decision.
-				if d := c.Trailers["Rollout-Decision"]; d != "" && c.Trailers["Rollout"] == spec.Name && c.Trailers[reconcile.TrailerBookkeeping] == "" && !legacyBookkeeping(c.Subject) {
-					when := c.When.UTC()
-					s.LastDecision, s.LastDecisionAt, s.LastCommit = &d, &when, orNull(c.Hash)
-					break
-				}
-			}
-		}
+		lastDecision(&s)
 		out = append(out, s)
 	}
 	if opts.Output == "json" {

@@ -7,12 +7,14 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"path"
 	"path/filepath"
 	"strings"
 	"time"
 
 	"github.com/go-git/go-git/v5"
 	"github.com/spf13/cobra"
+	"gopkg.in/yaml.v3"
 
 	"github.com/rollout-dev/rollout/internal/envref"
 	"github.com/rollout-dev/rollout/internal/hostfile"
@@ -91,7 +93,7 @@ Example:
 					opts.Paths = []string{filepath.Join(root, app.Dir)}
 				}
 				opts.Files = hostFS{root: root}
-				opts.RepoTree = hostfile.DirFS(root)
+				opts.RepoTree = committedLineEnds(root, hostfile.DirFS(root))
 			} else {
 				// A remote, a bare repository or a --branch: the specs as that branch holds them.
 				dir, err := repoPath("--dir "+app.Dir, app.Dir)
@@ -138,6 +140,7 @@ func validateRun(opts *validateOptions) error {
 	rollouts.CheckRoutes(set, opts.RepoTree)
 	rollouts.ReadReferences(set, opts.RepoTree)
 	problems := append(set.Problems, rollouts.Lint(set, opts.RepoTree)...)
+	problems = append(problems, nestedSpecs(opts.Files, paths)...)
 	problems = append(problems, unsetTargets(set, opts.Getenv, opts.Env)...)
 	problems = append(problems, envWarnings(set, opts.Env)...)
 	if !opts.Now.IsZero() {
@@ -242,6 +245,49 @@ func validateRun(opts *validateOptions) error {
 		return errFailed
 	}
 	return nil
+}
+
+// nestedSpecs warns of each rollout spec (kind: Rollout) in a subfolder of a folder validated: specs are
+// read only directly in the --dir folder, so no command would ever judge it, and nothing else says so.
+// Other YAML there (a route file, a gateway config) is left alone.
+func nestedSpecs(fsys fs.FS, paths []string) []rollouts.Problem {
+	var out []rollouts.Problem
+	for _, dir := range paths {
+		if info, err := fs.Stat(fsys, dir); err != nil || !info.IsDir() {
+			continue
+		}
+		subs, _ := fs.ReadDir(fsys, dir)
+		for _, sub := range subs {
+			if !sub.IsDir() || strings.HasPrefix(sub.Name(), ".") {
+				continue
+			}
+			files, _ := fs.ReadDir(fsys, path.Join(dir, sub.Name()))
+			for _, f := range files {
+				file := path.Join(dir, sub.Name(), f.Name())
+				if f.IsDir() || !rollouts.IsSpecFile(f.Name()) || !isRolloutSpec(fsys, file) {
+					continue
+				}
+				out = append(out, rollouts.Problem{File: file, Line: 1, Col: 1, Warning: true,
+					Message: fmt.Sprintf("a rollout spec in a subfolder of %s: specs are read only directly in that folder, so no command reads this one; move it up to %s", dir, dir)})
+			}
+		}
+	}
+	return out
+}
+
+// isRolloutSpec reports whether a YAML file states kind: Rollout, read leniently.
+func isRolloutSpec(fsys fs.FS, file string) bool {
+	if info, err := fs.Stat(fsys, file); err != nil || info.Size() > rollouts.MaxFileSize {
+		return false
+	}
+	src, err := fs.ReadFile(fsys, file)
+	if err != nil {
+		return false
+	}
+	var doc struct {
+		Kind string `yaml:"kind"`
+	}
+	return yaml.Unmarshal(src, &doc) == nil && doc.Kind == rollouts.Kind
 }
 
 // restartNotes says, for each running rollout whose canary these files change (its block, or a file it

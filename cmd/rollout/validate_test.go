@@ -11,6 +11,7 @@ import (
 	"testing/fstest"
 	"time"
 
+	"github.com/rollout-dev/rollout/internal/gittest"
 	"github.com/rollout-dev/rollout/policy/source/prom"
 	"github.com/rollout-dev/rollout/rollouts"
 )
@@ -282,5 +283,28 @@ func TestValidateAgreesWithTheRunOnSources(t *testing.T) {
 	}
 	if kind, ok := rollouts.SourceKindOf(prom.Scheme + "http://p"); !ok || kind != rollouts.SourcePrometheus {
 		t.Errorf("prom.Scheme %q is not a Prometheus source to rollouts", prom.Scheme)
+	}
+}
+
+// TestValidateWarnsOfASpecInASubfolder: a rollout spec put in a subfolder of rollouts/ (by team, say) is
+// read by no command; validate says so, on the files on disk as on a branch, and --strict fails on it.
+// Other YAML in a subfolder (a gateway config) is no spec and gets no warning.
+func TestValidateWarnsOfASpecInASubfolder(t *testing.T) {
+	files := map[string]string{
+		"rollouts/g.yaml":               gated("g"),
+		"rollouts/team-a/tagger.yaml":   gated("tagger"),
+		"rollouts/gateway/litellm.yaml": "model_list: []\n",
+	}
+	const want = "rollouts/team-a/tagger.yaml:1:1: warning: a rollout spec in a subfolder of rollouts: specs are read only directly in that folder, so no command reads this one; move it up to rollouts"
+	bare := gittest.NewBare(t, files)
+	inTempDir(t, files)
+	for _, args := range [][]string{{"validate"}, {"validate", "--repo", bare}} {
+		code, stdout, stderr := runApp(args...)
+		if code != exitOK || !strings.Contains(stdout, want) || strings.Contains(stdout, "litellm.yaml") {
+			t.Errorf("%v: exit %d\nstdout: %s\nstderr: %s", args, code, stdout, stderr)
+		}
+	}
+	if code, stdout, _ := runApp("validate", "--strict"); code != exitFailed {
+		t.Errorf("--strict: exit %d\n%s", code, stdout)
 	}
 }
