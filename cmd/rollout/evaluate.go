@@ -206,8 +206,8 @@ type evaluation struct {
 	SampleRatioMismatch bool `json:"sampleRatioMismatch,omitempty"`
 	// NotRandomised counts the requests of include/exclude keys left out of both arms.
 	NotRandomised int64 `json:"notRandomised,omitempty"`
-	// Malformed counts the records the source could not read, when there were any.
-	Malformed int64 `json:"malformed,omitempty"`
+	// Malformed counts the records the source could not read (0 when it read every one).
+	Malformed int64 `json:"malformed"`
 	// NoData names the judged metrics that had no data in at least one arm; absent when there are none.
 	NoData []string `json:"noData,omitempty"`
 }

@@ -65,6 +65,9 @@ func main() {
 
 // Main runs the command line args and returns the exit code.
 func (app *App) Main(args []string) int {
+	stdout := &countingWriter{w: app.Stdout}
+	app.Stdout = stdout
+	defer func() { app.Stdout = stdout.w }()
 	root := app.rootCmd()
 	root.SetArgs(args)
 	root.SetIn(app.Stdin)
@@ -83,14 +86,46 @@ func (app *App) Main(args []string) int {
 			help = cmd.CommandPath() + " --help"
 		}
 		fmt.Fprintf(app.Stderr, "Run '%s' for usage.\n", help)
+		app.jsonFailure(cmd, stdout, err, "run '"+help+"' for usage")
 		return exitUsage
 	default:
 		fmt.Fprintf(app.Stderr, "rollout: %v\n", err)
-		if hint := nextStep(err); hint != "" {
+		hint := nextStep(err)
+		if hint != "" {
 			fmt.Fprintf(app.Stderr, "hint: %s\n", hint)
 		}
+		app.jsonFailure(cmd, stdout, err, hint)
 		return exitFailed
 	}
+}
+
+// jsonFailure keeps a JSON run to one JSON value when it failed before printing any: a command run with
+// -o json whose failure left standard output empty (an unreadable repository, a spec file that does not
+// exist, a flag it does not take) prints {"error", "hint"} there too, the message standard error got.
+func (app *App) jsonFailure(cmd *cobra.Command, stdout *countingWriter, err error, hint string) {
+	if cmd == nil || stdout.n > 0 {
+		return
+	}
+	if f := cmd.Flags().Lookup("output"); f == nil || f.Value.String() != "json" {
+		return
+	}
+	v := struct {
+		Error string `json:"error"`
+		Hint  string `json:"hint,omitempty"`
+	}{err.Error(), hint}
+	_ = writeJSON(stdout, v) // standard error has the message already
+}
+
+// countingWriter counts the bytes written through it.
+type countingWriter struct {
+	w io.Writer
+	n int64
+}
+
+func (c *countingWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.n += int64(n)
+	return n, err
 }
 
 func isUsage(err error) bool {

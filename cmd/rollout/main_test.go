@@ -1,6 +1,9 @@
 package main
 
 import (
+	"encoding/json"
+	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -23,6 +26,48 @@ func TestCommandLineMistakesExitUsage(t *testing.T) {
 			code, _, stderr := runApp(tt.args...)
 			if code != exitUsage || !strings.Contains(stderr, tt.msg) {
 				t.Errorf("rollout %s: exit %d, stderr %q; want exit %d with %q", strings.Join(tt.args, " "), code, stderr, exitUsage, tt.msg)
+			}
+		})
+	}
+}
+
+// A JSON run prints one JSON value even when it fails before it has results (docs/cli.md): the
+// error, and the hint standard error got, as {"error", "hint"}; a text run leaves standard output empty.
+func TestJSONRunThatFailsPrintsItsError(t *testing.T) {
+	missing := filepath.Join(t.TempDir(), "nowhere")
+	tests := []struct {
+		name string
+		args []string
+		code int
+		msg  string
+	}{
+		{"no such spec", []string{"evaluate", "--spec", filepath.Join(missing, "x.yaml"), "-o", "json"}, exitFailed, "read spec"},
+		{"no repository", []string{"status", "--repo", missing, "-o", "json"}, exitFailed, "open repository"},
+		{"history without a repository", []string{"history", "nope", "--repo", missing, "-o", "json"}, exitFailed, "repository path"},
+		{"unknown flag", []string{"status", "-o", "json", "--bogus"}, exitUsage, "unknown flag: --bogus"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			run := func(args []string) (int, string, string) {
+				app, stdout, stderr := testApp()
+				code := app.Main(args)
+				return code, stdout.String(), stderr.String()
+			}
+			code, stdout, stderr := run(tt.args)
+			var got struct{ Error, Hint string }
+			if err := json.Unmarshal([]byte(stdout), &got); err != nil {
+				t.Fatalf("rollout %s: stdout %q is not one JSON value: %v", strings.Join(tt.args, " "), stdout, err)
+			}
+			if code != tt.code || !strings.Contains(got.Error, tt.msg) || !strings.Contains(stderr, got.Error) {
+				t.Errorf("exit %d, error %q, stderr %q; want exit %d, %q in both", code, got.Error, stderr, tt.code, tt.msg)
+			}
+			if tt.code == exitUsage && !strings.Contains(got.Hint, "--help") {
+				t.Errorf("hint %q, want the --help to run", got.Hint)
+			}
+			textArgs := slices.Clone(tt.args)
+			textArgs[slices.Index(textArgs, "json")] = "text"
+			if _, stdout, _ := run(textArgs); stdout != "" {
+				t.Errorf("the text run printed %q on standard output", stdout)
 			}
 		})
 	}

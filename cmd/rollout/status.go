@@ -46,7 +46,7 @@ type rolloutStatus struct {
 	Weight         int        `json:"weight"`
 	Shadow         int        `json:"shadow"`
 	StageStartedAt *time.Time `json:"stageStartedAt"`
-	Message        string     `json:"message,omitempty"`
+	Message        string     `json:"message"`
 	// MetricsFailingSince is when the metrics source started failing; null while it answers.
 	MetricsFailingSince *time.Time `json:"metricsFailingSince"`
 	// SampleRatioMismatchSince is when the current sample-ratio mismatch began; null while the arms'
