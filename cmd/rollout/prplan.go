@@ -210,6 +210,29 @@ func (p *prPlan) guard(spec *rollouts.Spec) error {
 	return nil
 }
 
+// gateGuard returns the reason stage's gate stays shut in a pull request's plan without being called:
+// a webhook gate whose reference (its URL, or the env: name that holds it) the base branch's definition
+// of the rollout does not hold at that stage. A pull request could otherwise make the runner POST to any
+// host it names (inside a self-hosted runner's network too) and read the answer back in the plan
+// comment. "" lets the plan call the gate; an evals gate reads the checkout and is always read.
+func (p *prPlan) gateGuard(spec *rollouts.Spec, stage int) string {
+	if stage < 0 || stage >= len(spec.Stages) || spec.Stages[stage].Gate == nil || spec.Stages[stage].Gate.Webhook == "" {
+		return ""
+	}
+	why := ""
+	switch old, ok := p.base[spec.Name]; {
+	case p.base == nil:
+		why = "the base branch's definition could not be read: " + p.from
+	case !ok:
+		why = "the rollout is new in this pull request"
+	case stage >= len(old.Stages) || old.Stages[stage].Gate == nil || old.Stages[stage].Gate.Webhook != spec.Stages[stage].Gate.Webhook:
+		why = fmt.Sprintf("this pull request changes the webhook of stage %d's gate", stage)
+	default:
+		return ""
+	}
+	return "gate webhook not called: " + why + ", and the plan never calls a webhook a pull request chose; the reconciler calls it once this merges"
+}
+
 // isUnreachable reports whether err says the source could not be reached from here at all: a
 // connection refused, a timeout, a name that does not resolve, a file that is not there, a password
 // this job's environment does not hold (the pull-request workflow gets no secret).

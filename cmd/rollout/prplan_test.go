@@ -3,9 +3,13 @@ package main
 import (
 	"bytes"
 	"flag"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -204,5 +208,60 @@ func TestPRPlanWithoutTheSourcesSecret(t *testing.T) {
 	}
 	if n, _ := src.connections(); n != 0 {
 		t.Errorf("the source got %d connections without its password", n)
+	}
+}
+
+// TestPRPlanDoesNotCallAGateWebhookThePRChose: a pull request that adds a rollout with a webhook gate,
+// points a running rollout's gate at another host or adds a gate gets a plan that does not POST to it
+// (the runner would otherwise call any host the pull request names, inside a self-hosted runner's
+// network too, and quote its answer in the plan comment); the plan says so and exits 0. A gate the base
+// branch already calls is called as before.
+func TestPRPlanDoesNotCallAGateWebhookThePRChose(t *testing.T) {
+	var mu sync.Mutex
+	calls := map[string]int{}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		calls[r.URL.Path]++
+		mu.Unlock()
+		w.WriteHeader(http.StatusForbidden)
+		fmt.Fprint(w, "INTERNAL-ANSWER")
+	}))
+	t.Cleanup(srv.Close)
+	base := strings.Replace(prSpec, "SOURCE", "file:traffic/summarizer.jsonl", 1)
+	gated := func(spec, path string) string {
+		return strings.Replace(spec, "{weight: 25, minDuration: 8h, minRequests: 200}",
+			`{weight: 25, minDuration: 8h, minRequests: 200, gate: {webhook: "`+srv.URL+path+`"}}`, 1)
+	}
+	pendingSpec := strings.Replace(strings.Replace(prSpec, "SOURCE", "file:traffic/new.jsonl", 1), "name: summarizer", "name: newcomer", 1)
+	pendingSpec = strings.Replace(pendingSpec, "{weight: 5, minDuration: 4h, minRequests: 200}",
+		`{weight: 5, minDuration: 4h, minRequests: 200, gate: {webhook: "`+srv.URL+`/new"}}`, 1)
+	pendingSpec = pendingSpec[:strings.Index(pendingSpec, "status:")]
+	for _, tt := range []struct {
+		name, base, head, path string
+		called                 bool
+	}{
+		{"a new rollout's gate", base, pendingSpec, "/new", false},
+		{"a gate added", base, gated(base, "/added"), "/added", false},
+		{"a gate moved", gated(base, "/legit"), gated(base, "/moved"), "/moved", false},
+		{"a gate kept", gated(base, "/kept"), strings.Replace(gated(base, "/kept"), "max: 0.02,", "max: 0.01,", 1), "/kept", true},
+	} {
+		dir := prCheckout(t, tt.base, tt.head)
+		code, out, errOut := runPlan(t, nil, "plan", "--repo", dir, "--base", "main", "--format", "markdown")
+		mu.Lock()
+		n := calls[tt.path]
+		mu.Unlock()
+		if code != exitOK {
+			t.Errorf("%s: exit %d\n%s\n%s", tt.name, code, out, errOut)
+		}
+		if called := n > 0; called != tt.called {
+			t.Errorf("%s: the gate webhook got %d calls, want called %t\n%s", tt.name, n, tt.called, out)
+		}
+		if !tt.called && strings.Contains(out, "INTERNAL-ANSWER") {
+			t.Errorf("%s: the plan quotes the answer of a host the pull request chose:\n%s", tt.name, out)
+		}
+		// A pending rollout's hold lists its gate; a running one's lists the unreachable metrics first.
+		if tt.path == "/new" && !strings.Contains(out, "gate webhook not called: the rollout is new in this pull request") {
+			t.Errorf("%s: the plan does not say why the gate was not called:\n%s", tt.name, out)
+		}
 	}
 }
