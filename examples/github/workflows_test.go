@@ -50,17 +50,21 @@ type action struct {
 	} `yaml:"runs"`
 }
 
+type concurrency struct {
+	Group            string `yaml:"group"`
+	CancelInProgress bool   `yaml:"cancel-in-progress"`
+	Queue            string `yaml:"queue"`
+}
+
 type workflow struct {
 	Name        string               `yaml:"name"`
 	On          map[string]yaml.Node `yaml:"on"`
 	Permissions map[string]string    `yaml:"permissions"`
-	Concurrency struct {
-		Group            string `yaml:"group"`
-		CancelInProgress bool   `yaml:"cancel-in-progress"`
-	} `yaml:"concurrency"`
-	Jobs map[string]struct {
-		RunsOn string `yaml:"runs-on"`
-		Steps  []step `yaml:"steps"`
+	Concurrency concurrency          `yaml:"concurrency"`
+	Jobs        map[string]struct {
+		RunsOn      string      `yaml:"runs-on"`
+		Concurrency concurrency `yaml:"concurrency"`
+		Steps       []step      `yaml:"steps"`
 	} `yaml:"jobs"`
 }
 
@@ -153,7 +157,7 @@ func TestExampleWorkflows(t *testing.T) {
 		{"reconcile.yml", "schedule", map[string]string{"contents": "read"}, "reconcile", "rollout-reconcile"},
 		{"pull-request.yml", "pull_request", map[string]string{"contents": "read", "pull-requests": "write"}, "plan", ""},
 		{"rollback.yml", "workflow_dispatch", map[string]string{"contents": "read"}, "rollback", "rollout-reconcile"},
-		{"comment.yml", "issue_comment", map[string]string{"contents": "read"}, "comment", "rollout-reconcile"},
+		{"comment.yml", "issue_comment", map[string]string{"contents": "read"}, "comment", ""},
 		{"report-pages.yml", "schedule", map[string]string{"contents": "read", "pages": "write", "id-token": "write"}, "report", "rollout-report-pages"},
 	}
 	for _, tt := range tests {
@@ -205,6 +209,36 @@ func TestExampleWorkflows(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestSharedGroupQueuesEveryRun: the workflows that commit to the default branch share one concurrency
+// group, never cancel a run in progress and queue every run (queue: max). Without the queue GitHub keeps
+// one pending run per group and cancels it when the next arrives, so a scheduled reconcile or any comment
+// would cancel a rollback dispatched, or commented, while a reconcile was going. The comment workflow
+// joins at the job's level, behind its `if`, so that a comment without a command never enters the group.
+func TestSharedGroupQueuesEveryRun(t *testing.T) {
+	for _, tt := range []struct {
+		file     string
+		jobLevel bool
+	}{{"reconcile.yml", false}, {"rollback.yml", false}, {"comment.yml", true}} {
+		var w workflow
+		strictDecode(t, tt.file, &w)
+		groups := []concurrency{w.Concurrency}
+		if tt.jobLevel {
+			groups = nil
+			if w.Concurrency.Group != "" {
+				t.Errorf("%s: a workflow-level group %q: every comment would enter it", tt.file, w.Concurrency.Group)
+			}
+			for _, j := range w.Jobs {
+				groups = append(groups, j.Concurrency)
+			}
+		}
+		for _, c := range groups {
+			if c.Group != "rollout-reconcile" || c.CancelInProgress || c.Queue != "max" {
+				t.Errorf("%s: concurrency %+v, want group rollout-reconcile, no cancel-in-progress, queue: max", tt.file, c)
+			}
+		}
 	}
 }
 
