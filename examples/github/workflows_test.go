@@ -458,6 +458,74 @@ exit 1
 	}
 }
 
+// runnerCommands returns the workflow commands the Actions runner would run from log: lines that begin,
+// after leading spaces, with "::" (and the older "##[" form anywhere in a line), except while
+// ::stop-commands::TOKEN holds them until a line ::TOKEN::.
+func runnerCommands(log string) []string {
+	var run []string
+	stopped := ""
+	for _, line := range strings.Split(log, "\n") {
+		trimmed := strings.TrimLeft(line, " \t")
+		if !strings.HasPrefix(trimmed, "::") && !strings.Contains(line, "##[") {
+			continue
+		}
+		if stopped != "" {
+			if trimmed == "::"+stopped+"::" {
+				stopped = ""
+			}
+			continue
+		}
+		if token, ok := strings.CutPrefix(trimmed, "::stop-commands::"); ok && token != "" {
+			stopped = token
+			continue
+		}
+		run = append(run, line)
+	}
+	return run
+}
+
+// TestRunScriptRunsNoCommandFromRolloutsOutput: rollout's messages quote file names and spec values a
+// pull request chose, such as a spec file named "x<newline>::add-mask::…"; run.sh shows everything
+// rollout prints with the runner's workflow commands stopped, so none of it runs as a command (an
+// annotation, a mask, stop-commands, an output), whatever the command and whether it failed.
+func TestRunScriptRunsNoCommandFromRolloutsOutput(t *testing.T) {
+	dir := t.TempDir()
+	fakeBin(t, dir, "rollout", `hostile='rollout: rollouts/x
+::error file=rollouts/ok.yaml,line=1::spoofed
+  ::add-mask::ghp_token
+::stop-commands::guess
+::rollout-guess::
+::set-output name=decisions::[]
+text ##[set-output name=x;]y'
+echo "$hostile" >&2
+case "$1" in
+  reconcile|plan|status) echo '[]' ;;
+  comment) echo '{"commands": [], "plan": true, "number": 7}' ;;
+  evaluate) echo '{}' ;;
+  report) ;;
+  *) echo "$hostile" ;;
+esac
+printf 'no newline at the end ::error::x' >&2
+exit 1
+`)
+	event := filepath.Join(dir, "event.json")
+	if err := os.WriteFile(event, []byte(`{"comment": {"id": 1}, "issue": {"number": 7}}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, command := range []string{"reconcile", "plan", "status", "comment", "evaluate", "report", "rollback", "history"} {
+		_, _, log, _ := runScript(t, dir, map[string]string{"ROLLOUT_BIN": dir + "/rollout", "INPUT_COMMAND": command,
+			"INPUT_COMMENT": "false", "GITHUB_EVENT_PATH": event, "RUNNER_TEMP": t.TempDir(),
+			// The plan comment of `comment` finds no GitHub: a port on loopback that refuses.
+			"GITHUB_REPOSITORY": "acme/llm-config", "GITHUB_API_URL": "http://127.0.0.1:1", "ROLLOUT_COMMENT_AUTHOR": "rollout-bot"})
+		if !strings.Contains(log, "spoofed") {
+			t.Errorf("%s: rollout's output is not in the log:\n%s", command, log)
+		}
+		if run := runnerCommands(log); len(run) > 0 {
+			t.Errorf("%s: the runner would run %q from rollout's output:\n%s", command, run, log)
+		}
+	}
+}
+
 func TestRunScriptArgsPerLine(t *testing.T) {
 	dir := t.TempDir()
 	fakeBin(t, dir, "rollout", `printf '%s\n' "$@" > "$(dirname "$0")/args"; echo rolled back`)
