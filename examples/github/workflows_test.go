@@ -242,6 +242,32 @@ func TestSharedGroupQueuesEveryRun(t *testing.T) {
 	}
 }
 
+// TestExampleSecretsUseNamesThatResolve: a secret an example gives the action is for a spec's env:
+// reference, which resolves only a ROLLOUT_* name (ROLLOUT_ALLOW_ENV aside); a secret under another
+// name (PGPASSWORD) is never read, and the job judges without the metrics it was meant to open.
+func TestExampleSecretsUseNamesThatResolve(t *testing.T) {
+	files, err := filepath.Glob("*.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, file := range files {
+		var w workflow
+		strictDecode(t, file, &w)
+		for _, j := range w.Jobs {
+			for _, s := range j.Steps {
+				if !strings.HasPrefix(s.Uses, "rollout-dev/rollout@") {
+					continue
+				}
+				for name, value := range s.Env {
+					if strings.Contains(value, "secrets.") && !strings.HasPrefix(name, "ROLLOUT_") {
+						t.Errorf("%s: step %q gives the secret %s as %s, which no env: reference resolves; name it ROLLOUT_…", file, s.Name, value, name)
+					}
+				}
+			}
+		}
+	}
+}
+
 // pinnedUse is a third-party action pinned to a full commit, with its release tag in a comment.
 var (
 	usesRe    = regexp.MustCompile(`(?m)^\s*(?:-\s+)?uses:\s*(\S+)(.*)$`)
