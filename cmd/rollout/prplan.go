@@ -43,6 +43,22 @@ type prPlan struct {
 	baseFiles map[string]*rollouts.Spec
 	// from says which commit the base's definitions were read from, or why none was.
 	from string
+	// baseCommit is the commit the base's definitions were read from ("" when none was).
+	baseCommit string
+}
+
+// notThePullRequest says why a plan against base does not show a pull request when the checkout is
+// the base's commit itself, as actions/checkout leaves it on pull_request_target (and schedule,
+// workflow_dispatch, push); "" when the checkout is something else.
+func (p *prPlan) notThePullRequest(head, event string) string {
+	if p.baseCommit == "" || head != p.baseCommit {
+		return ""
+	}
+	why := "the checkout is the base branch's own commit, not the pull request"
+	if event == "pull_request_target" {
+		why = "on pull_request_target the checkout is the base branch, not the pull request"
+	}
+	return why + ", so this plan shows nothing the pull request changes: run the plan on pull_request, whose checkout is the pull request merged into its base (docs/github.md)"
 }
 
 // readBase reads the specs under dir of the base branch of the checkout repo: the remote-tracking
@@ -76,7 +92,7 @@ func readBase(repo *git.Repository, base, dir string, getenv func(string) string
 		if err != nil {
 			continue
 		}
-		p.base, p.baseFiles, p.from = specs, files, fmt.Sprintf("%s at %s", base, shortHash(sha))
+		p.base, p.baseFiles, p.from, p.baseCommit = specs, files, fmt.Sprintf("%s at %s", base, shortHash(sha)), commit.Hash.String()
 		return p
 	}
 	p.from = fmt.Sprintf("the base branch %s is not in this checkout (fetch it, e.g. actions/checkout with fetch-depth: 2)", base)

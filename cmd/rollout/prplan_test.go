@@ -265,3 +265,36 @@ func TestPRPlanDoesNotCallAGateWebhookThePRChose(t *testing.T) {
 		}
 	}
 }
+
+// TestPRPlanOfTheBaseItselfSaysSo: on pull_request_target, actions/checkout checks out the base branch,
+// not the pull request, so `plan --base` compares the base with itself; the plan must not pass for the
+// pull request's ("nothing changes" under a "this pull request" heading) but say what it is, in the
+// comment and on standard error. The pull request's own checkout gets no such warning.
+func TestPRPlanOfTheBaseItselfSaysSo(t *testing.T) {
+	base := strings.Replace(prSpec, "SOURCE", "file:traffic/summarizer.jsonl", 1)
+	bare := gittest.NewBare(t, map[string]string{"rollouts/summarizer.yaml": base})
+	onBase := gittest.Clone(t, bare)
+	for _, tt := range []struct {
+		name, dir, event, want string
+	}{
+		{"pull_request_target", onBase.Dir, "pull_request_target", "on pull_request_target the checkout is the base branch, not the pull request"},
+		{"the base checked out by hand", onBase.Dir, "", "the checkout is the base branch's own commit, not the pull request"},
+		{"the pull request", prCheckout(t, base, strings.Replace(base, "max: 0.02,", "max: 0.01,", 1)), "pull_request", ""},
+	} {
+		code, out, errOut := runPlan(t, map[string]string{"GITHUB_EVENT_NAME": tt.event}, "plan", "--repo", tt.dir, "--base", "main", "--format", "markdown")
+		if code != exitOK {
+			t.Errorf("%s: exit %d\n%s\n%s", tt.name, code, out, errOut)
+		}
+		if tt.want == "" {
+			if strings.Contains(out+errOut, "not of a pull request") || !strings.Contains(out, "rollout plan for this pull request") {
+				t.Errorf("%s: a pull request's plan says it is not one:\n%s\n%s", tt.name, out, errOut)
+			}
+			continue
+		}
+		heading, _, _ := strings.Cut(out, "\n")
+		if !strings.HasPrefix(heading, "### rollout plan of main (") || !strings.HasSuffix(heading, "), not of a pull request") ||
+			!strings.Contains(out, "> **Warning:** "+tt.want) || !strings.Contains(errOut, tt.want) {
+			t.Errorf("%s: the plan does not say it is not the pull request's:\n%s\n%s", tt.name, out, errOut)
+		}
+	}
+}
