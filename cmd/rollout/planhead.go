@@ -64,6 +64,9 @@ func (app *App) planHeadWiring(ctx context.Context, base string) (*wiring, strin
 		return nil, "", err
 	}
 	w.pr = readBase(repo, base, app.Dir, getenv)
+	if wt, err := repo.Worktree(); err == nil {
+		w.pr.checkout = wt.Filesystem.Root()
+	}
 	github := getenv("GITHUB_REPOSITORY") != "" && (getenv("GITHUB_TOKEN") != "" || getenv("GITHUB_APP_ID") != "")
 	app.warnGitHubSkipped(getenv, github)
 	if github {

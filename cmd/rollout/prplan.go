@@ -45,6 +45,8 @@ type prPlan struct {
 	from string
 	// baseCommit is the commit the base's definitions were read from ("" when none was).
 	baseCommit string
+	// checkout is the folder of the pull request's checkout ("" when unknown).
+	checkout string
 }
 
 // notThePullRequest says why a plan against base does not show a pull request when the checkout is
@@ -219,6 +221,9 @@ func (p *prPlan) guard(spec *rollouts.Spec) error {
 		return fmt.Errorf("metrics %w: %s, and the plan never contacts a source a pull request chose with the runner's environment; the reconciler reads it once this merges", errNotContacted, why)
 	}
 	if file, ok := strings.CutPrefix(spec.Metrics.Source, "file:"); ok && file != "" {
+		if p.linksOutOfCheckout(filepath.FromSlash(file)) {
+			return fmt.Errorf("metrics %w: the metrics file %s is in this pull request's checkout, where a symbolic link leads out of it; the plan does not follow a link the pull request may have made to a file of the runner's", errNotContacted, file)
+		}
 		if _, err := os.Stat(filepath.FromSlash(file)); errors.Is(err, fs.ErrNotExist) {
 			return fmt.Errorf("%w: the metrics file %s is not in this checkout", errUnreachable, file)
 		}
@@ -247,6 +252,29 @@ func (p *prPlan) gateGuard(spec *rollouts.Spec, stage int) string {
 		return ""
 	}
 	return "gate webhook not called: " + why + ", and the plan never calls a webhook a pull request chose; the reconciler calls it once this merges"
+}
+
+// linksOutOfCheckout reports whether file names a place inside the pull request's checkout that a
+// symbolic link leads out of. Whatever is in the checkout is the pull request's to choose: a link
+// there to another rollout's traffic or any file the runner can read would put what it holds in the
+// plan comment. A path outside the checkout is the base branch's definition, and is read as it is.
+func (p *prPlan) linksOutOfCheckout(file string) bool {
+	if p.checkout == "" {
+		return false
+	}
+	root, err := filepath.Abs(p.checkout)
+	if err != nil {
+		return false
+	}
+	abs, err := filepath.Abs(file)
+	if err != nil {
+		return false
+	}
+	if rel, err := filepath.Rel(root, abs); err != nil || rel == ".." || strings.HasPrefix(rel, ".."+string(filepath.Separator)) {
+		return false
+	}
+	outside, err := hostFS{root: root}.linksOutside(abs)
+	return outside || (err != nil && !errors.Is(err, fs.ErrNotExist))
 }
 
 // isUnreachable reports whether err says the source could not be reached from here at all: a

@@ -298,3 +298,48 @@ func TestPRPlanOfTheBaseItselfSaysSo(t *testing.T) {
 		}
 	}
 }
+
+// TestPRPlanDoesNotFollowALinkOutOfTheCheckout: a running rollout reads file:traffic/summarizer.jsonl,
+// relative to the checkout the Action runs in, which the pull request's author fills. A pull request
+// that makes it a symbolic link to a file of the runner's (another rollout's traffic on a self-hosted
+// runner) gets a plan that does not read it, and says so; a link that stays in the checkout is read.
+func TestPRPlanDoesNotFollowALinkOutOfTheCheckout(t *testing.T) {
+	base := strings.Replace(prSpec, "SOURCE", "file:traffic/summarizer.jsonl", 1)
+	dir := prCheckout(t, base, strings.Replace(base, "max: 0.02,", "max: 0.01,", 1))
+	t.Chdir(dir)
+	var records strings.Builder
+	for i := range 3 {
+		fmt.Fprintf(&records, `{"ts":"2026-04-16T07:0%d:00Z","rollout":"summarizer","variant":"canary","key":"u%d","latency_ms":900}`+"\n", i, i)
+	}
+	outside := filepath.Join(t.TempDir(), "production.jsonl")
+	inside := filepath.Join(dir, "traffic", "recorded.jsonl")
+	for _, f := range []string{outside, inside} {
+		if err := os.MkdirAll(filepath.Dir(f), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(f, []byte(records.String()), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, tt := range []struct {
+		name, target string
+		followed     bool
+	}{
+		{"a link out of the checkout", outside, false},
+		{"a link within the checkout", "recorded.jsonl", true},
+	} {
+		link := filepath.Join(dir, "traffic", "summarizer.jsonl")
+		_ = os.Remove(link)
+		if err := os.Symlink(tt.target, link); err != nil {
+			t.Fatal(err)
+		}
+		code, out, errOut := runPlan(t, nil, "plan", "--repo", dir, "--base", "main", "--format", "markdown")
+		if code != exitOK {
+			t.Errorf("%s: exit %d\n%s\n%s", tt.name, code, out, errOut)
+		}
+		refused := strings.Contains(out, "metrics not read: the metrics file traffic/summarizer.jsonl is in this pull request's checkout, where a symbolic link leads out of it")
+		if refused == tt.followed || strings.Contains(out, "canary has 3 of") == !tt.followed {
+			t.Errorf("%s: followed %t, want %t:\n%s", tt.name, !refused, tt.followed, out)
+		}
+	}
+}
