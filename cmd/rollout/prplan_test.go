@@ -343,3 +343,51 @@ func TestPRPlanDoesNotFollowALinkOutOfTheCheckout(t *testing.T) {
 		}
 	}
 }
+
+// TestPRPlanReadsNoLinkOutOfTheCheckout: the files a spec names (here a gate's eval results) are read
+// from the pull request's checkout, which its author fills: one that is a symbolic link to a file of the
+// runner's (another team's eval results) is not followed, so nothing it holds reaches the plan comment.
+// A link within the checkout is followed.
+func TestPRPlanReadsNoLinkOutOfTheCheckout(t *testing.T) {
+	spec := strings.Replace(strings.Replace(prSpec, "SOURCE", "file:traffic/new.jsonl", 1), "name: summarizer", "name: newcomer", 1)
+	spec = strings.Replace(spec, "{weight: 5, minDuration: 4h, minRequests: 200}",
+		`{weight: 5, minDuration: 4h, minRequests: 200, gate: {evals: evals/newcomer.json, minPassRate: 0.95}}`, 1)
+	spec = spec[:strings.Index(spec, "status:")]
+	base := strings.Replace(prSpec, "SOURCE", "file:traffic/summarizer.jsonl", 1)
+	evals := `{"cases": [{"id": "confidential-case-7", "stable": true, "canary": false}]}`
+	outside := filepath.Join(t.TempDir(), "their-evals.json")
+	if err := os.WriteFile(outside, []byte(evals), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		name     string
+		outside  bool
+		followed bool
+	}{
+		{"a link out of the checkout", true, false},
+		{"a link within the checkout", false, true},
+	} {
+		bare := gittest.NewBare(t, map[string]string{"rollouts/summarizer.yaml": base})
+		c := gittest.Clone(t, bare)
+		c.Git("checkout", "--quiet", "-b", "pr")
+		c.Write(map[string]string{"rollouts/newcomer.yaml": spec, "evals/ours.json": evals})
+		target := "ours.json"
+		if tt.outside {
+			target = outside
+		}
+		if err := os.Symlink(target, filepath.Join(c.Dir, "evals", "newcomer.json")); err != nil {
+			t.Fatal(err)
+		}
+		c.Commit("a gated canary")
+		code, out, errOut := runPlan(t, nil, "plan", "--repo", c.Dir, "--base", "main", "--format", "markdown")
+		if code != exitOK {
+			t.Errorf("%s: exit %d\n%s\n%s", tt.name, code, out, errOut)
+		}
+		if followed := strings.Contains(out, "confidential-case-7") || strings.Contains(out, "0 of 1"); followed != tt.followed {
+			t.Errorf("%s: followed %t, want %t:\n%s", tt.name, followed, tt.followed, out)
+		}
+		if !tt.followed && !strings.Contains(out, "a symbolic link leads outside the repository") {
+			t.Errorf("%s: the plan does not say why the gate's file was not read:\n%s", tt.name, out)
+		}
+	}
+}
