@@ -148,7 +148,12 @@ fi
 
 if [[ -n "${INPUT_VERSION:-}" ]]; then
 	tag="v${INPUT_VERSION#v}"
-	release_json "$tag" || fail "the version input asks for $tag, but $repo has no such release (HTTP $status)"
+	if ! release_json "$tag"; then
+		[[ "$status" != 404 ]] || fail "the version input asks for $tag, but $repo has no such release"
+		# Not a missing release: a rate limit, an outage, a token GitHub refused. Building the action's
+		# ref instead would run another version than the one asked for.
+		fail "could not read the release $tag of $repo (HTTP $status: a rate limit, an outage or a refused token); run the job again"
+	fi
 else
 	[[ -n "$ref" ]] || build "the action's ref is unknown"
 	release_for_ref "$ref"

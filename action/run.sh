@@ -52,6 +52,22 @@ json_table() {
     | join("\n") end' "$1"
 }
 
+# log_untrusted FILE prints what rollout said (FILE) to the log with the runner's workflow commands
+# stopped: its messages quote file names and spec values that a pull request chose (a file named
+# "x<newline>::add-mask::…" or "::error …"), which must be shown as text, never run. The token that
+# turns them on again is random, so the text cannot guess it.
+log_untrusted() {
+  [[ -s "$1" ]] || return 0
+  local token
+  token="rollout-$(od -An -N16 -tx1 /dev/urandom 2>/dev/null | tr -d ' \n')"
+  [[ "$token" != rollout- ]] || token="rollout-$RANDOM$RANDOM$RANDOM$RANDOM"
+  echo "::stop-commands::$token"
+  cat "$1"
+  # The token must start a line of its own to turn the commands on again.
+  [[ -z "$(tail -c 1 "$1")" ]] || echo
+  echo "::$token::"
+}
+
 # report_failure adds what the command said on stderr to the job summary when it failed, so that a
 # pass that failed as a whole (a bad token, an unreachable remote) does not read as "no rollouts".
 # The messages are rollout's own, which never hold a secret; backquotes are dropped to keep the fence.
@@ -174,15 +190,16 @@ chain_warning
 case "$command" in
   reconcile|status)
     "$rollout" "$command" --dir "$dir" -o json "${args[@]}" > "$work/out.json" 2> "$work/err.txt" || status=$?
-    cat "$work/err.txt" >&2
+    log_untrusted "$work/err.txt" >&2
     { echo "### rollout $command"; echo; json_table "$work/out.json"; } >> "$summary"
     report_failure
     set_decisions "$work/out.json"
     ;;
   plan)
     "$rollout" plan --dir "$dir" -o json "${args[@]}" > "$work/out.json" 2> "$work/err.txt" || status=$?
-    cat "$work/err.txt" >&2
-    "$rollout" plan --dir "$dir" --format markdown "${args[@]}" > "$work/plan.md" || status=$?
+    log_untrusted "$work/err.txt" >&2
+    "$rollout" plan --dir "$dir" --format markdown "${args[@]}" > "$work/plan.md" 2> "$work/err-md.txt" || status=$?
+    log_untrusted "$work/err-md.txt" >&2
     cat "$work/plan.md" >> "$summary"
     report_failure
     set_decisions "$work/out.json"
@@ -201,7 +218,7 @@ case "$command" in
     # The issue_comment event: rollout runs the /rollout commands of a new comment (write permission
     # or above only), replies and reacts; `/rollout plan` is answered here, by the plan comment.
     "$rollout" comment --dir "$dir" -o json "${args[@]}" > "$work/out.json" 2> "$work/err.txt" || status=$?
-    cat "$work/err.txt" >&2
+    log_untrusted "$work/err.txt" >&2
     {
       echo "### rollout comment"; echo
       jq -r 'def cell: tostring | gsub("[|\n\r<>]"; " ");
@@ -214,14 +231,15 @@ case "$command" in
     jq -c '[.commands[] | {rollout, decision: (.command | split(" ")[1] // ""), from, to, commit, error}]' "$work/out.json" > "$work/decisions.json" 2>/dev/null || echo "[]" > "$work/decisions.json"
     set_decisions "$work/decisions.json"
     if [[ "$(jq -r '.plan // false' "$work/out.json" 2>/dev/null)" == "true" ]]; then
-      "$rollout" plan --dir "$dir" --format markdown > "$work/plan.md" || status=$?
+      "$rollout" plan --dir "$dir" --format markdown > "$work/plan.md" 2> "$work/err-md.txt" || status=$?
+      log_untrusted "$work/err-md.txt" >&2
       cat "$work/plan.md" >> "$summary"
       upsert_comment "$work/plan.md" || status=1
     fi
     ;;
   evaluate)
     "$rollout" evaluate --dir "$dir" -o json "${args[@]}" > "$work/out.json" 2> "$work/err.txt" || status=$?
-    cat "$work/err.txt" >&2
+    log_untrusted "$work/err.txt" >&2
     { echo "### rollout evaluate"; echo; echo '```json'; jq . "$work/out.json"; echo '```'; } >> "$summary"
     report_failure
     set_decisions "$work/out.json"
@@ -245,7 +263,7 @@ case "$command" in
     mkdir -p "$report_dir"
     "$rollout" report --dir "$dir" --out "$report_dir/index.html" --charts "$report_dir/charts" \
       --summary "$work/report.md" --artifact "${INPUT_ARTIFACT:-rollout-report}" "${args[@]}" 2> "$work/err.txt" || status=$?
-    cat "$work/err.txt" >&2
+    log_untrusted "$work/err.txt" >&2
     if [[ -s "$work/report.md" ]]; then cat "$work/report.md" >> "$summary"; else echo "### rollout report" >> "$summary"; fi
     report_failure
     echo "report-dir=$report_dir" >> "$output"
@@ -254,7 +272,7 @@ case "$command" in
   *)
     # rollback, pause, resume, history, …: plain output, shown in the summary.
     "$rollout" "$command" --dir "$dir" "${args[@]}" > "$work/out.txt" 2>&1 || status=$?
-    cat "$work/out.txt"
+    log_untrusted "$work/out.txt"
     { echo "### rollout $command"; echo; echo '```'; cat "$work/out.txt"; echo '```'; } >> "$summary"
     set_decisions /dev/null
     ;;

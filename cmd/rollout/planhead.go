@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
+	"path/filepath"
 	"strings"
 
 	"github.com/go-git/go-git/v5"
@@ -27,7 +29,70 @@ type checkoutHead struct {
 var _ reconcile.Repository = checkoutHead{}
 
 func (c checkoutHead) Snapshot(context.Context) (*reconcile.Snapshot, error) {
-	return &reconcile.Snapshot{Branch: c.base, Head: c.head, Files: committedLineEnds(c.root, hostfile.DirFS(c.root))}, nil
+	root, err := filepath.Abs(c.root)
+	if err != nil {
+		return nil, fmt.Errorf("the checkout of the pull request at %s: %w", c.root, err)
+	}
+	return &reconcile.Snapshot{Branch: c.base, Head: c.head, Files: committedLineEnds(root, checkoutFiles{root: root, dir: hostfile.DirFS(root)})}, nil
+}
+
+// checkoutFiles is the pull request's checkout as its plan reads it. Every file there (specs, prompts,
+// eval results, routes) is the pull request's to choose, so a symbolic link that leads out of the
+// checkout is not followed: a link to a file of the runner's (another team's eval results, say) would
+// put what it holds in the plan comment.
+type checkoutFiles struct {
+	root string // absolute
+	dir  fs.FS
+}
+
+var (
+	_ fs.ReadFileFS = checkoutFiles{}
+	_ fs.ReadDirFS  = checkoutFiles{}
+	_ fs.StatFS     = checkoutFiles{}
+)
+
+// refuse returns the error of a name that a symbolic link leads out of the checkout, nil otherwise (an
+// invalid or missing name is left to the file system to report).
+func (c checkoutFiles) refuse(op, name string) error {
+	if !fs.ValidPath(name) {
+		return nil
+	}
+	if outside, err := (hostFS{root: c.root}).linksOutside(filepath.Join(c.root, filepath.FromSlash(name))); err == nil && outside {
+		return &fs.PathError{Op: op, Path: name, Err: errLinkOutside}
+	}
+	return nil
+}
+
+// Open implements fs.FS.
+func (c checkoutFiles) Open(name string) (fs.File, error) {
+	if err := c.refuse("open", name); err != nil {
+		return nil, err
+	}
+	return c.dir.Open(name)
+}
+
+// ReadFile implements fs.ReadFileFS.
+func (c checkoutFiles) ReadFile(name string) ([]byte, error) {
+	if err := c.refuse("readfile", name); err != nil {
+		return nil, err
+	}
+	return fs.ReadFile(c.dir, name)
+}
+
+// ReadDir implements fs.ReadDirFS.
+func (c checkoutFiles) ReadDir(name string) ([]fs.DirEntry, error) {
+	if err := c.refuse("readdir", name); err != nil {
+		return nil, err
+	}
+	return fs.ReadDir(c.dir, name)
+}
+
+// Stat implements fs.StatFS.
+func (c checkoutFiles) Stat(name string) (fs.FileInfo, error) {
+	if err := c.refuse("stat", name); err != nil {
+		return nil, err
+	}
+	return fs.Stat(c.dir, name)
 }
 
 func (c checkoutHead) Push(context.Context, reconcile.PushRequest) (string, error) {
@@ -64,6 +129,9 @@ func (app *App) planHeadWiring(ctx context.Context, base string) (*wiring, strin
 		return nil, "", err
 	}
 	w.pr = readBase(repo, base, app.Dir, getenv)
+	if wt, err := repo.Worktree(); err == nil {
+		w.pr.checkout = wt.Filesystem.Root()
+	}
 	github := getenv("GITHUB_REPOSITORY") != "" && (getenv("GITHUB_TOKEN") != "" || getenv("GITHUB_APP_ID") != "")
 	app.warnGitHubSkipped(getenv, github)
 	if github {

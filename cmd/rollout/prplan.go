@@ -43,6 +43,24 @@ type prPlan struct {
 	baseFiles map[string]*rollouts.Spec
 	// from says which commit the base's definitions were read from, or why none was.
 	from string
+	// baseCommit is the commit the base's definitions were read from ("" when none was).
+	baseCommit string
+	// checkout is the folder of the pull request's checkout ("" when unknown).
+	checkout string
+}
+
+// notThePullRequest says why a plan against base does not show a pull request when the checkout is
+// the base's commit itself, as actions/checkout leaves it on pull_request_target (and schedule,
+// workflow_dispatch, push); "" when the checkout is something else.
+func (p *prPlan) notThePullRequest(head, event string) string {
+	if p.baseCommit == "" || head != p.baseCommit {
+		return ""
+	}
+	why := "the checkout is the base branch's own commit, not the pull request"
+	if event == "pull_request_target" {
+		why = "on pull_request_target the checkout is the base branch, not the pull request"
+	}
+	return why + ", so this plan shows nothing the pull request changes: run the plan on pull_request, whose checkout is the pull request merged into its base (docs/github.md)"
 }
 
 // readBase reads the specs under dir of the base branch of the checkout repo: the remote-tracking
@@ -76,7 +94,7 @@ func readBase(repo *git.Repository, base, dir string, getenv func(string) string
 		if err != nil {
 			continue
 		}
-		p.base, p.baseFiles, p.from = specs, files, fmt.Sprintf("%s at %s", base, shortHash(sha))
+		p.base, p.baseFiles, p.from, p.baseCommit = specs, files, fmt.Sprintf("%s at %s", base, shortHash(sha)), commit.Hash.String()
 		return p
 	}
 	p.from = fmt.Sprintf("the base branch %s is not in this checkout (fetch it, e.g. actions/checkout with fetch-depth: 2)", base)
@@ -203,11 +221,60 @@ func (p *prPlan) guard(spec *rollouts.Spec) error {
 		return fmt.Errorf("metrics %w: %s, and the plan never contacts a source a pull request chose with the runner's environment; the reconciler reads it once this merges", errNotContacted, why)
 	}
 	if file, ok := strings.CutPrefix(spec.Metrics.Source, "file:"); ok && file != "" {
+		if p.linksOutOfCheckout(filepath.FromSlash(file)) {
+			return fmt.Errorf("metrics %w: the metrics file %s is in this pull request's checkout, where a symbolic link leads out of it; the plan does not follow a link the pull request may have made to a file of the runner's", errNotContacted, file)
+		}
 		if _, err := os.Stat(filepath.FromSlash(file)); errors.Is(err, fs.ErrNotExist) {
 			return fmt.Errorf("%w: the metrics file %s is not in this checkout", errUnreachable, file)
 		}
 	}
 	return nil
+}
+
+// gateGuard returns the reason stage's gate stays shut in a pull request's plan without being called:
+// a webhook gate whose reference (its URL, or the env: name that holds it) the base branch's definition
+// of the rollout does not hold at that stage. A pull request could otherwise make the runner POST to any
+// host it names (inside a self-hosted runner's network too) and read the answer back in the plan
+// comment. "" lets the plan call the gate; an evals gate reads the checkout and is always read.
+func (p *prPlan) gateGuard(spec *rollouts.Spec, stage int) string {
+	if stage < 0 || stage >= len(spec.Stages) || spec.Stages[stage].Gate == nil || spec.Stages[stage].Gate.Webhook == "" {
+		return ""
+	}
+	why := ""
+	switch old, ok := p.base[spec.Name]; {
+	case p.base == nil:
+		why = "the base branch's definition could not be read: " + p.from
+	case !ok:
+		why = "the rollout is new in this pull request"
+	case stage >= len(old.Stages) || old.Stages[stage].Gate == nil || old.Stages[stage].Gate.Webhook != spec.Stages[stage].Gate.Webhook:
+		why = fmt.Sprintf("this pull request changes the webhook of stage %d's gate", stage)
+	default:
+		return ""
+	}
+	return "gate webhook not called: " + why + ", and the plan never calls a webhook a pull request chose; the reconciler calls it once this merges"
+}
+
+// linksOutOfCheckout reports whether file names a place inside the pull request's checkout that a
+// symbolic link leads out of. Whatever is in the checkout is the pull request's to choose: a link
+// there to another rollout's traffic or any file the runner can read would put what it holds in the
+// plan comment. A path outside the checkout is the base branch's definition, and is read as it is.
+func (p *prPlan) linksOutOfCheckout(file string) bool {
+	if p.checkout == "" {
+		return false
+	}
+	root, err := filepath.Abs(p.checkout)
+	if err != nil {
+		return false
+	}
+	abs, err := filepath.Abs(file)
+	if err != nil {
+		return false
+	}
+	if rel, err := filepath.Rel(root, abs); err != nil || rel == ".." || strings.HasPrefix(rel, ".."+string(filepath.Separator)) {
+		return false
+	}
+	outside, err := hostFS{root: root}.linksOutside(abs)
+	return outside || (err != nil && !errors.Is(err, fs.ErrNotExist))
 }
 
 // isUnreachable reports whether err says the source could not be reached from here at all: a

@@ -92,11 +92,20 @@ func (app *App) reconcileRun(ctx context.Context, opts *reconcileOptions, plan b
 	}
 	var w *wiring
 	var err error
-	heading := ""
+	heading, notPR := "", ""
 	if opts.Base != "" {
 		var head string
 		w, head, err = app.planHeadWiring(ctx, opts.Base)
 		heading = fmt.Sprintf("rollout plan for this pull request (%s) against %s: what the reconciler does once it merges", dash(shortHash(head)), opts.Base)
+		if err == nil {
+			if why := w.pr.notThePullRequest(head, app.Getenv("GITHUB_EVENT_NAME")); why != "" {
+				// Said in the comment and in the log: a plan that reads "no change" must not pass for
+				// the pull request's.
+				heading = fmt.Sprintf("rollout plan of %s (%s), not of a pull request", opts.Base, dash(shortHash(head)))
+				notPR = why
+				fmt.Fprintf(app.Stderr, "rollout: warning: %s\n", why)
+			}
+		}
 	} else {
 		w, err = app.wire(ctx, proposalsOut, opts.Signed)
 	}
@@ -123,10 +132,16 @@ func (app *App) reconcileRun(ctx context.Context, opts *reconcileOptions, plan b
 	case opts.Output == "json":
 		err = writeResultsJSON(app.Stdout, rep)
 	case opts.Format == "markdown":
+		if notPR != "" {
+			heading += "\n\n> **Warning:** " + notPR + "."
+		}
 		err = writePlanMarkdown(app.Stdout, rep, heading, changes)
 	default:
 		if heading != "" {
 			fmt.Fprintln(app.Stdout, heading)
+		}
+		if notPR != "" {
+			fmt.Fprintf(app.Stdout, "warning: %s\n", notPR)
 		}
 		if changes != "" {
 			fmt.Fprintln(app.Stdout, strings.TrimPrefix(changes, "#### "))

@@ -283,6 +283,11 @@ func (app *App) loop(w *wiring, metricsOverride string, log *slog.Logger) (*reco
 			return app.openSource(spec, metricsOverride)
 		},
 		Gates: func(ctx context.Context, tree fs.FS, spec *rollouts.Spec, stage int) policy.GateResult {
+			if w.pr != nil {
+				if why := w.pr.gateGuard(spec, stage); why != "" {
+					return policy.GateResult{Stage: stage, Reason: why}
+				}
+			}
 			g := &gate.Keeper{Repo: tree, Getenv: app.gateGetenv(spec)}
 			return g.Check(ctx, spec, stage)
 		},

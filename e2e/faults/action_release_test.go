@@ -519,6 +519,19 @@ func TestActionRunsTheReleaseBinary(t *testing.T) {
 		}
 	})
 
+	// A release the API cannot be asked about now (a secondary rate limit) is not "no such release":
+	// the error says what happened, and nothing is built in place of the version asked for.
+	t.Run("a version the API cannot read now says so", func(t *testing.T) {
+		g.gh.FailRoute("GET /repos/{owner}/{repo}/releases/tags/{tag}", 5, githubtest.Fault{Status: http.StatusForbidden, Secondary: true})
+		defer g.gh.Heal()
+		r := newActionRun(t, g, "v1", map[string]string{"version": "1.3.0"})
+		err := r.run()
+		if err == nil || strings.Contains(r.printed.String(), "no such release") || !strings.Contains(r.printed.String(), "could not read the release v1.3.0") ||
+			!strings.Contains(r.printed.String(), "HTTP 403") {
+			t.Errorf("err %v\n%s", err, r.printed.String())
+		}
+	})
+
 	for _, secret := range []string{ghToken, g.hook.secret} {
 		if strings.Contains(r.printed.String(), secret) {
 			t.Errorf("the action printed a secret")

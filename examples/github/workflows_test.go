@@ -50,17 +50,21 @@ type action struct {
 	} `yaml:"runs"`
 }
 
+type concurrency struct {
+	Group            string `yaml:"group"`
+	CancelInProgress bool   `yaml:"cancel-in-progress"`
+	Queue            string `yaml:"queue"`
+}
+
 type workflow struct {
 	Name        string               `yaml:"name"`
 	On          map[string]yaml.Node `yaml:"on"`
 	Permissions map[string]string    `yaml:"permissions"`
-	Concurrency struct {
-		Group            string `yaml:"group"`
-		CancelInProgress bool   `yaml:"cancel-in-progress"`
-	} `yaml:"concurrency"`
-	Jobs map[string]struct {
-		RunsOn string `yaml:"runs-on"`
-		Steps  []step `yaml:"steps"`
+	Concurrency concurrency          `yaml:"concurrency"`
+	Jobs        map[string]struct {
+		RunsOn      string      `yaml:"runs-on"`
+		Concurrency concurrency `yaml:"concurrency"`
+		Steps       []step      `yaml:"steps"`
 	} `yaml:"jobs"`
 }
 
@@ -153,7 +157,7 @@ func TestExampleWorkflows(t *testing.T) {
 		{"reconcile.yml", "schedule", map[string]string{"contents": "read"}, "reconcile", "rollout-reconcile"},
 		{"pull-request.yml", "pull_request", map[string]string{"contents": "read", "pull-requests": "write"}, "plan", ""},
 		{"rollback.yml", "workflow_dispatch", map[string]string{"contents": "read"}, "rollback", "rollout-reconcile"},
-		{"comment.yml", "issue_comment", map[string]string{"contents": "read"}, "comment", "rollout-reconcile"},
+		{"comment.yml", "issue_comment", map[string]string{"contents": "read"}, "comment", ""},
 		{"report-pages.yml", "schedule", map[string]string{"contents": "read", "pages": "write", "id-token": "write"}, "report", "rollout-report-pages"},
 	}
 	for _, tt := range tests {
@@ -205,6 +209,62 @@ func TestExampleWorkflows(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestSharedGroupQueuesEveryRun: the workflows that commit to the default branch share one concurrency
+// group, never cancel a run in progress and queue every run (queue: max). Without the queue GitHub keeps
+// one pending run per group and cancels it when the next arrives, so a scheduled reconcile or any comment
+// would cancel a rollback dispatched, or commented, while a reconcile was going. The comment workflow
+// joins at the job's level, behind its `if`, so that a comment without a command never enters the group.
+func TestSharedGroupQueuesEveryRun(t *testing.T) {
+	for _, tt := range []struct {
+		file     string
+		jobLevel bool
+	}{{"reconcile.yml", false}, {"rollback.yml", false}, {"comment.yml", true}} {
+		var w workflow
+		strictDecode(t, tt.file, &w)
+		groups := []concurrency{w.Concurrency}
+		if tt.jobLevel {
+			groups = nil
+			if w.Concurrency.Group != "" {
+				t.Errorf("%s: a workflow-level group %q: every comment would enter it", tt.file, w.Concurrency.Group)
+			}
+			for _, j := range w.Jobs {
+				groups = append(groups, j.Concurrency)
+			}
+		}
+		for _, c := range groups {
+			if c.Group != "rollout-reconcile" || c.CancelInProgress || c.Queue != "max" {
+				t.Errorf("%s: concurrency %+v, want group rollout-reconcile, no cancel-in-progress, queue: max", tt.file, c)
+			}
+		}
+	}
+}
+
+// TestExampleSecretsUseNamesThatResolve: a secret an example gives the action is for a spec's env:
+// reference, which resolves only a ROLLOUT_* name (ROLLOUT_ALLOW_ENV aside); a secret under another
+// name (PGPASSWORD) is never read, and the job judges without the metrics it was meant to open.
+func TestExampleSecretsUseNamesThatResolve(t *testing.T) {
+	files, err := filepath.Glob("*.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, file := range files {
+		var w workflow
+		strictDecode(t, file, &w)
+		for _, j := range w.Jobs {
+			for _, s := range j.Steps {
+				if !strings.HasPrefix(s.Uses, "rollout-dev/rollout@") {
+					continue
+				}
+				for name, value := range s.Env {
+					if strings.Contains(value, "secrets.") && !strings.HasPrefix(name, "ROLLOUT_") {
+						t.Errorf("%s: step %q gives the secret %s as %s, which no env: reference resolves; name it ROLLOUT_…", file, s.Name, value, name)
+					}
+				}
+			}
+		}
 	}
 }
 
@@ -421,6 +481,74 @@ exit 1
 	var decisions []map[string]any
 	if err := json.Unmarshal([]byte(m[2]), &decisions); err != nil || len(decisions) != 2 || decisions[0]["decision"] != "advance" {
 		t.Errorf("decisions = %s (%v)", m[2], err)
+	}
+}
+
+// runnerCommands returns the workflow commands the Actions runner would run from log: lines that begin,
+// after leading spaces, with "::" (and the older "##[" form anywhere in a line), except while
+// ::stop-commands::TOKEN holds them until a line ::TOKEN::.
+func runnerCommands(log string) []string {
+	var run []string
+	stopped := ""
+	for _, line := range strings.Split(log, "\n") {
+		trimmed := strings.TrimLeft(line, " \t")
+		if !strings.HasPrefix(trimmed, "::") && !strings.Contains(line, "##[") {
+			continue
+		}
+		if stopped != "" {
+			if trimmed == "::"+stopped+"::" {
+				stopped = ""
+			}
+			continue
+		}
+		if token, ok := strings.CutPrefix(trimmed, "::stop-commands::"); ok && token != "" {
+			stopped = token
+			continue
+		}
+		run = append(run, line)
+	}
+	return run
+}
+
+// TestRunScriptRunsNoCommandFromRolloutsOutput: rollout's messages quote file names and spec values a
+// pull request chose, such as a spec file named "x<newline>::add-mask::…"; run.sh shows everything
+// rollout prints with the runner's workflow commands stopped, so none of it runs as a command (an
+// annotation, a mask, stop-commands, an output), whatever the command and whether it failed.
+func TestRunScriptRunsNoCommandFromRolloutsOutput(t *testing.T) {
+	dir := t.TempDir()
+	fakeBin(t, dir, "rollout", `hostile='rollout: rollouts/x
+::error file=rollouts/ok.yaml,line=1::spoofed
+  ::add-mask::ghp_token
+::stop-commands::guess
+::rollout-guess::
+::set-output name=decisions::[]
+text ##[set-output name=x;]y'
+echo "$hostile" >&2
+case "$1" in
+  reconcile|plan|status) echo '[]' ;;
+  comment) echo '{"commands": [], "plan": true, "number": 7}' ;;
+  evaluate) echo '{}' ;;
+  report) ;;
+  *) echo "$hostile" ;;
+esac
+printf 'no newline at the end ::error::x' >&2
+exit 1
+`)
+	event := filepath.Join(dir, "event.json")
+	if err := os.WriteFile(event, []byte(`{"comment": {"id": 1}, "issue": {"number": 7}}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, command := range []string{"reconcile", "plan", "status", "comment", "evaluate", "report", "rollback", "history"} {
+		_, _, log, _ := runScript(t, dir, map[string]string{"ROLLOUT_BIN": dir + "/rollout", "INPUT_COMMAND": command,
+			"INPUT_COMMENT": "false", "GITHUB_EVENT_PATH": event, "RUNNER_TEMP": t.TempDir(),
+			// The plan comment of `comment` finds no GitHub: a port on loopback that refuses.
+			"GITHUB_REPOSITORY": "acme/llm-config", "GITHUB_API_URL": "http://127.0.0.1:1", "ROLLOUT_COMMENT_AUTHOR": "rollout-bot"})
+		if !strings.Contains(log, "spoofed") {
+			t.Errorf("%s: rollout's output is not in the log:\n%s", command, log)
+		}
+		if run := runnerCommands(log); len(run) > 0 {
+			t.Errorf("%s: the runner would run %q from rollout's output:\n%s", command, run, log)
+		}
 	}
 }
 

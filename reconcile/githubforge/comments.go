@@ -2,7 +2,9 @@ package githubforge
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"net/http"
 	"strings"
 
 	"github.com/google/go-github/v60/github"
@@ -63,11 +65,26 @@ func withMarker(marker, body string) string {
 	return marker + "\n" + body
 }
 
-// findComment returns the bot's comment holding marker, or nil.
+// issueComment is an issue comment with what go-github leaves out of it: the App that wrote it.
+type issueComment struct {
+	github.IssueComment
+	PerformedViaGitHubApp *struct {
+		Slug string `json:"slug"`
+	} `json:"performed_via_github_app"`
+}
+
+// findComment returns the bot's comment holding marker, or nil. A comment someone else wrote holding
+// the marker (quoting it, or posted ahead of the bot so that it keeps quiet: anyone may comment on a
+// public repository's pull request) is not the bot's; see own.
 func (f *Forge) findComment(ctx context.Context, number int, marker string) (*github.IssueComment, error) {
-	opts := &github.IssueListCommentsOptions{ListOptions: github.ListOptions{PerPage: 100}}
-	for page := 0; page < commentPages; page++ {
-		comments, resp, err := f.client.Issues.ListComments(ctx, f.opts.Owner, f.opts.Repo, number, opts)
+	next := fmt.Sprintf("repos/%s/%s/issues/%d/comments?per_page=100", f.opts.Owner, f.opts.Repo, number)
+	for page := 0; page < commentPages && next != ""; page++ {
+		req, err := f.client.NewRequest(http.MethodGet, next, nil)
+		if err != nil {
+			return nil, fmt.Errorf("list comments of #%d: %w", number, err)
+		}
+		var comments []*issueComment
+		resp, err := f.client.Do(ctx, req, &comments)
 		if err != nil {
 			return nil, f.wrap(fmt.Sprintf("list comments of #%d", number), err)
 		}
@@ -75,17 +92,66 @@ func (f *Forge) findComment(ctx context.Context, number int, marker string) (*gi
 			if !strings.Contains(c.GetBody(), marker) {
 				continue
 			}
-			if f.opts.BotLogin != "" && !strings.EqualFold(c.GetUser().GetLogin(), f.opts.BotLogin) {
-				continue // someone quoted the marker
+			mine, err := f.own(ctx, c)
+			if err != nil {
+				return nil, err
 			}
-			return c, nil
+			if mine {
+				return &c.IssueComment, nil
+			}
 		}
-		if resp.NextPage == 0 {
-			break
+		next = ""
+		if resp.NextPage != 0 {
+			next = fmt.Sprintf("repos/%s/%s/issues/%d/comments?per_page=100&page=%d", f.opts.Owner, f.opts.Repo, number, resp.NextPage)
 		}
-		opts.Page = resp.NextPage
 	}
 	return nil, nil
+}
+
+// own reports whether the token this forge writes with wrote c: the account Options.BotLogin names;
+// without it, the token's account (GET /user, asked once, and only when a comment holds a marker); and
+// for an App's installation token (an Action's GITHUB_TOKEN among them), which has no account of its
+// own, a Bot account's comment made by a GitHub App acting as itself ("<slug>[bot]"), which no person
+// can write.
+func (f *Forge) own(ctx context.Context, c *issueComment) (bool, error) {
+	login := c.GetUser().GetLogin()
+	if f.opts.BotLogin != "" {
+		return strings.EqualFold(login, f.opts.BotLogin), nil
+	}
+	self, err := f.selfLogin(ctx)
+	if err != nil {
+		return false, err
+	}
+	if self != "" {
+		return strings.EqualFold(login, self), nil
+	}
+	app := c.PerformedViaGitHubApp
+	return app != nil && app.Slug != "" && strings.EqualFold(c.GetUser().GetType(), "Bot") &&
+		strings.EqualFold(login, app.Slug+"[bot]"), nil
+}
+
+// selfLogin is the login of the token's account, "" for an App's installation token (GitHub answers
+// GET /user with 403 for one). It is asked once per Forge.
+func (f *Forge) selfLogin(ctx context.Context) (string, error) {
+	f.mu.Lock()
+	known, login := f.selfKnown, f.self
+	f.mu.Unlock()
+	if known {
+		return login, nil
+	}
+	u, _, err := f.client.Users.Get(ctx, "")
+	if err != nil {
+		var resp *github.ErrorResponse
+		if !errors.As(err, &resp) || resp.Response == nil || resp.Response.StatusCode != http.StatusForbidden {
+			return "", f.wrap("read the token's account", err)
+		}
+	} else {
+		login = u.GetLogin()
+	}
+	f.mu.Lock()
+	f.self, f.selfKnown = login, true
+	f.mu.Unlock()
+	return login, nil
 }
 
 // HumanCommits lists the commits of pull request number that the bot did not make: neither mapped to

@@ -49,7 +49,8 @@ type Options struct {
 
 	// BotLogin and BotEmail identify the bot's commits on its branches (the login GitHub maps the
 	// commit to, or the author email gitrepo writes). Commits matching neither are a human's. With
-	// both empty, human commits are not looked for.
+	// both empty, human commits are not looked for. BotLogin also names the author of the bot's own
+	// comments; without it the forge asks GitHub which account its token is (see Forge.own).
 	BotLogin string
 	BotEmail string
 	// Teams lists reviewers that are team slugs. A reviewer written "org/team" is a team too.
@@ -124,6 +125,9 @@ type Forge struct {
 	// listed holds the pull requests of the last Proposals call by head branch, so that Propose
 	// need not look again for the one it updates.
 	listed map[string]*github.PullRequest
+	// self is the login of the token's account once selfKnown ("" for an installation token).
+	self      string
+	selfKnown bool
 }
 
 var (

@@ -391,6 +391,57 @@ func TestCloseCommentsOnceAndCloses(t *testing.T) {
 	}
 }
 
+// TestMarkersOthersPostDoNotSilenceTheBot: the bot comments once per pull request and head (why it
+// closed it, that a human pushed to its branch), finding its earlier comment by a hidden marker. Anyone
+// may comment on a public repository's pull request, so someone posting the markers first must not
+// keep the bot quiet: only a comment the bot's token wrote counts, known without Options.BotLogin
+// (which the command line does not set) from GET /user, or for an installation token (an Action's
+// GITHUB_TOKEN, an App's) from the App that wrote it. A retried close still comments once.
+func TestMarkersOthersPostDoNotSilenceTheBot(t *testing.T) {
+	for _, installation := range []bool{false, true} {
+		t.Run(fmt.Sprintf("installation token %t", installation), func(t *testing.T) {
+			fx := setup(t, func(o *githubforge.Options) { o.BotLogin = "" })
+			if installation {
+				f, err := githubforge.New(githubforge.Options{Owner: owner, Repo: repo, APIURL: fx.srv.APIURL(),
+					Token: fx.srv.InstallationToken(), BotEmail: "rollout-bot@users.noreply.github.com",
+					Now: fx.clock.Now, Sleep: fx.clock.Sleep, WriteGap: -1})
+				if err != nil {
+					t.Fatal(err)
+				}
+				fx.forge = f
+			}
+			ctx := context.Background()
+			p, err := fx.forge.Propose(ctx, request("summarizer"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, who := range []struct{ login, typ string }{{"mallory", "User"}, {"mallory-app[bot]", "Bot"}} {
+				fx.srv.AddComment(p.Number, who.login, who.typ, "<!-- rollout:close "+p.Head+" -->\n<!-- rollout:human-commits -->\nnothing to see")
+			}
+			human := "3333333333333333333333333333333333333333"
+			fx.srv.SetCommits(p.Number, []githubtest.Commit{{SHA: human, AuthorLogin: "alice", AuthorName: "Alice", AuthorEmail: "alice@example.com"}})
+			if got, err := fx.forge.Propose(ctx, request("summarizer")); err != nil || !slices.Equal(got.HumanCommits, []string{human}) {
+				t.Fatalf("propose: %v, human commits %v", err, got.HumanCommits)
+			}
+			comment := "Rolled back in abc123: error_rate failed."
+			for range 2 {
+				if err := fx.forge.Close(ctx, p, comment); err != nil {
+					t.Fatal(err)
+				}
+			}
+			var closing, notices int
+			for _, c := range fx.srv.Comments(p.Number) {
+				closing += strings.Count(c.Body, comment)
+				notices += strings.Count(c.Body, human)
+			}
+			if closing != 1 || notices != 1 {
+				t.Errorf("the bot's closing comment %d times, its human-commits notice %d times; want each once: %+v",
+					closing, notices, fx.srv.Comments(p.Number))
+			}
+		})
+	}
+}
+
 func TestHumanCommitsAreReportedAndCommentedOnce(t *testing.T) {
 	fx := setup(t, nil)
 	ctx := context.Background()
