@@ -39,7 +39,8 @@ status=0
 
 # flatten_results is the jq filter that reads rollout's JSON output as one list of objects: an array of
 # one object per rollout (reconcile, plan, status), or a single object; JSON Lines from older versions too.
-flatten_results='[.[] | if type == "array" then .[] else . end]'
+# A run that failed as a whole prints {"error", "hint"}, which names no rollout: report_failure shows it.
+flatten_results='[.[] | if type == "array" then .[] else . end | select(type == "object" and has("rollout"))]'
 
 # json_table turns the objects, one per rollout, into a Markdown table for the job summary; the error
 # column holds each rollout's error (a failing metrics source, a failed push).

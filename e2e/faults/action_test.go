@@ -61,6 +61,10 @@ func TestActionSummaryHoldsNoSecrets(t *testing.T) {
 	if summary == "" && printed == "" {
 		t.Errorf("a refused token left no trace")
 	}
+	// The run failed as a whole (it printed {"error", "hint"}): no decision, and the summary says why.
+	if !strings.Contains(output, "\n[]\n") || !strings.Contains(summary, "failed (exit 1)") || !strings.Contains(summary, "authentication required") {
+		t.Errorf("with a refused token, want no decisions and the failure in the summary; output:\n%s\nsummary:\n%s", output, summary)
+	}
 	for what, text := range map[string]string{"summary": summary, "output": output, "printed": printed} {
 		if found := leaks(text, secrets...); len(found) > 0 {
 			t.Errorf("with a refused token, the action's %s holds %q:\n%s", what, found, text)
