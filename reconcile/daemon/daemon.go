@@ -268,6 +268,10 @@ func (d *Daemon) schedule(ctx context.Context, inflight *sync.WaitGroup) {
 		now := d.Now()
 		wake := now.Add(d.poll())
 		set, err := d.Reconciler.Specs(ctx)
+		if ctx.Err() != nil {
+			// Told to stop during the reading (which failed, or is stale): start nothing more.
+			return
+		}
 		d.setHealth(err)
 		if err != nil {
 			d.log().Error("read specs", "error", err)

@@ -79,9 +79,17 @@ type fakeReconciler struct {
 	specsErr error
 	// results, when set, is what a pass reports for a rollout (default: hold).
 	results map[string]reconcile.Result
+	// reading, when set, is called at the start of each reading of the specs; its error is the
+	// reading's.
+	reading func(ctx context.Context) error
 }
 
 func (f *fakeReconciler) Specs(ctx context.Context) (*rollouts.Set, error) {
+	if f.reading != nil {
+		if err := f.reading(ctx); err != nil {
+			return nil, err
+		}
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.specsErr != nil {
@@ -500,5 +508,37 @@ func waitConns(t *testing.T, d *Daemon, n int) {
 			t.Fatalf("%v connections served, want %d", testutil.ToFloat64(d.conns), n)
 		}
 		runtime.Gosched()
+	}
+}
+
+// TestNoPassStartsAfterShutdownBegins: SIGTERM arrives while the daemon reads the specs (a fetch of a
+// second or more, once a minute). The reading fails with the cancelled context; no pass may start after
+// it, for the daemon is asked to stop and only the passes already in flight may hold it up (a pass begun
+// now could be killed at the end of the grace period, between a rollback commit and its notification).
+func TestNoPassStartsAfterShutdownBegins(t *testing.T) {
+	clock := newFakeClock(time.Date(2026, 4, 16, 10, 7, 0, 0, time.UTC))
+	readings := 0
+	inReading := make(chan struct{})
+	rec := &fakeReconciler{clock: clock, set: specs(map[string]string{"a": "*/15 * * * *"}), calls: make(chan string, 32),
+		reading: func(ctx context.Context) error {
+			readings++
+			if readings == 1 {
+				return nil
+			}
+			close(inReading)
+			<-ctx.Done() // the fetch is cut short by the signal
+			return fmt.Errorf("snapshot: %w", ctx.Err())
+		}}
+	d := &Daemon{Reconciler: rec, Listen: "127.0.0.1:0", HealthListen: "127.0.0.1:0", Now: clock.Now, After: clock.After, Poll: time.Hour}
+	cancel, done := start(t, d)
+	clock.next(t) // 10:15: a is due, and the reading of the specs is under way
+	recv(t, inReading)
+	cancel()
+	if err := recv(t, done); err != nil {
+		t.Fatal(err)
+	}
+	done <- nil
+	if calls := drain(rec.calls); len(calls) > 0 {
+		t.Errorf("passes started after the daemon was told to stop: %q", calls)
 	}
 }
