@@ -262,10 +262,12 @@ func (d *Daemon) schedule(ctx context.Context, inflight *sync.WaitGroup) {
 	schedules := map[string]cron.Schedule{}
 	last := map[string]time.Time{}
 	known := map[string]*knownRollout{}
-	start := d.Now()
+	// Schedules are cron in UTC (CRON_TZ= names another zone), whatever the machine's zone: robfig/cron
+	// reads an expression without CRON_TZ in the zone of the time it is given.
+	start := d.Now().UTC()
 	var announced time.Time
 	for ctx.Err() == nil {
-		now := d.Now()
+		now := d.Now().UTC()
 		wake := now.Add(d.poll())
 		set, err := d.Reconciler.Specs(ctx)
 		if ctx.Err() != nil {

@@ -542,3 +542,35 @@ func TestNoPassStartsAfterShutdownBegins(t *testing.T) {
 		t.Errorf("passes started after the daemon was told to stop: %q", calls)
 	}
 }
+
+// TestSchedulesAreInUTC: a spec's schedule is cron in UTC (as `rollout init` writes, and as GitHub
+// Actions and the CronJob read theirs), whatever the time zone of the machine the daemon runs on;
+// CRON_TZ= picks another zone.
+func TestSchedulesAreInUTC(t *testing.T) {
+	newYork := time.FixedZone("EST", -5*3600)
+	for _, tt := range []struct{ schedule, want string }{
+		{"0 9 * * *", "2026-04-16T09:00:00Z"},
+		{"CRON_TZ=Asia/Tokyo 0 17 * * *", "2026-04-16T08:00:00Z"},
+	} {
+		t.Run(tt.schedule, func(t *testing.T) {
+			// 02:07 in New York is 07:07 UTC.
+			clock := newFakeClock(time.Date(2026, 4, 16, 2, 7, 0, 0, newYork))
+			rec := &fakeReconciler{clock: clock, set: specs(map[string]string{"a": tt.schedule}), calls: make(chan string, 32)}
+			d := &Daemon{Reconciler: rec, Listen: "127.0.0.1:0", HealthListen: "127.0.0.1:0", Now: clock.Now, After: clock.After, Poll: 24 * time.Hour}
+			start(t, d)
+			if at := clock.next(t); !at.Equal(mustTime(t, tt.want)) {
+				t.Errorf("first pass due at %s, want %s", at.UTC().Format(time.RFC3339), tt.want)
+			}
+			recv(t, rec.calls)
+		})
+	}
+}
+
+func mustTime(t *testing.T, s string) time.Time {
+	t.Helper()
+	at, err := time.Parse(time.RFC3339, s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return at
+}
