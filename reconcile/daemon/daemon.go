@@ -118,6 +118,7 @@ type Daemon struct {
 	duration   prometheus.Histogram
 	decision   *prometheus.CounterVec
 	invalid    *prometheus.CounterVec
+	badFiles   prometheus.Gauge
 	conns      prometheus.Gauge
 	rollouts   *rolloutGauges
 
@@ -146,11 +147,15 @@ func (d *Daemon) init() {
 			Name: "rollout_invalid_spec_alerts_total",
 			Help: "Alerts raised because the spec of a rollout whose canary holds traffic turned invalid (once per distinct problem).",
 		}, []string{"rollout"})
+		d.badFiles = prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "rollout_invalid_specs",
+			Help: "Spec files that failed to load at the last reading of the specs; their rollouts are not judged until fixed.",
+		})
 		d.conns = prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "rollout_http_connections", Help: "HTTP connections of /healthz and /metrics open now.",
 		})
 		d.rollouts = newRolloutGauges(d.now)
-		d.registry.MustRegister(d.ticks, d.duration, d.decision, d.invalid, d.conns, d.rollouts)
+		d.registry.MustRegister(d.ticks, d.duration, d.decision, d.invalid, d.badFiles, d.conns, d.rollouts)
 		d.running = map[string]bool{}
 	})
 }
@@ -262,6 +267,9 @@ func (d *Daemon) schedule(ctx context.Context, inflight *sync.WaitGroup) {
 	schedules := map[string]cron.Schedule{}
 	last := map[string]time.Time{}
 	known := map[string]*knownRollout{}
+	// unscheduled holds the problems of each file that fails to load and names no rollout the daemon
+	// knows, as last logged.
+	unscheduled := map[string]string{}
 	// Schedules are cron in UTC (CRON_TZ= names another zone), whatever the machine's zone: robfig/cron
 	// reads an expression without CRON_TZ in the zone of the time it is given.
 	start := d.Now().UTC()
@@ -279,7 +287,7 @@ func (d *Daemon) schedule(ctx context.Context, inflight *sync.WaitGroup) {
 			d.log().Error("read specs", "error", err)
 		}
 		if set != nil {
-			d.remember(ctx, set, known)
+			d.remember(ctx, set, known, unscheduled)
 			d.rollouts.specs(set, func(name string) bool { return known[name] != nil })
 		}
 		names := make([]string, 0, len(known))
@@ -357,8 +365,10 @@ func (d *Daemon) schedule(ctx context.Context, inflight *sync.WaitGroup) {
 
 // remember updates what the daemon knows of each rollout from a fresh reading of the specs. A rollout
 // it knew whose file now fails to load stays known, with its problems; one whose file is gone (or loads
-// as another rollout) is forgotten.
-func (d *Daemon) remember(ctx context.Context, set *rollouts.Set, known map[string]*knownRollout) {
+// as another rollout) is forgotten. A file that fails to load and holds no rollout the daemon knows (one
+// added broken) has no place in the schedule: it is logged once per distinct set of problems, recorded
+// in unscheduled, and counted on /metrics with the others while it lasts.
+func (d *Daemon) remember(ctx context.Context, set *rollouts.Set, known map[string]*knownRollout, unscheduled map[string]string) {
 	present := map[string]bool{}
 	for _, doc := range set.Documents {
 		spec := doc.Spec
@@ -378,6 +388,7 @@ func (d *Daemon) remember(ctx context.Context, set *rollouts.Set, known map[stri
 	for _, p := range set.Errors() {
 		problems[p.File] = append(problems[p.File], p.Error())
 	}
+	d.badFiles.Set(float64(len(problems)))
 	names := make([]string, 0, len(known))
 	for name := range known {
 		if !present[name] {
@@ -394,6 +405,38 @@ func (d *Daemon) remember(ctx context.Context, set *rollouts.Set, known map[stri
 			continue
 		}
 		d.invalidSpec(ctx, name, k, msgs)
+	}
+	d.unknownInvalid(problems, known, unscheduled)
+}
+
+// unknownInvalid logs the files that fail to load and hold no known rollout, once per distinct set of
+// problems, and forgets those that load again or are gone.
+func (d *Daemon) unknownInvalid(problems map[string][]string, known map[string]*knownRollout, unscheduled map[string]string) {
+	claimed := map[string]bool{}
+	for _, k := range known {
+		claimed[k.file] = true
+	}
+	files := make([]string, 0, len(problems))
+	for file := range problems {
+		if !claimed[file] {
+			files = append(files, file)
+		}
+	}
+	sort.Strings(files)
+	seen := map[string]bool{}
+	for _, file := range files {
+		seen[file] = true
+		key := strings.Join(problems[file], "\n")
+		if unscheduled[file] == key {
+			continue
+		}
+		unscheduled[file] = key
+		d.log().Error("spec is invalid: its rollout is not scheduled until the file is fixed", "file", file, "problems", problems[file])
+	}
+	for file := range unscheduled {
+		if !seen[file] {
+			delete(unscheduled, file)
+		}
 	}
 }
 

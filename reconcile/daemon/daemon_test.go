@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"runtime"
@@ -17,6 +18,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
+	"github.com/rollout-dev/rollout/internal/syncbuf"
 	"github.com/rollout-dev/rollout/policy"
 	"github.com/rollout-dev/rollout/reconcile"
 	"github.com/rollout-dev/rollout/rollouts"
@@ -573,4 +575,47 @@ func mustTime(t *testing.T, s string) time.Time {
 		t.Fatal(err)
 	}
 	return at
+}
+
+// TestANewSpecThatFailsToLoadIsReported: a file added while the daemon runs whose spec does not load (a
+// schedule that is no cron expression) was never seen valid, so it has no place in the schedule. It is
+// reported anyway: logged with file:line:col once per distinct problem, and counted on /metrics while it
+// lasts, so that an operator learns that the rollout is not judged; the other rollouts go on.
+func TestANewSpecThatFailsToLoadIsReported(t *testing.T) {
+	clock := newFakeClock(time.Date(2026, 4, 16, 10, 7, 0, 0, time.UTC))
+	set := specs(map[string]string{"a": "*/15 * * * *"})
+	set.Problems = []rollouts.Problem{{File: "rollouts/c.yaml", Line: 24, Col: 11, Message: `schedule: invalid cron expression "every 5 minutes"`}}
+	rec := &fakeReconciler{clock: clock, set: set, calls: make(chan string, 32)}
+	var logs syncbuf.Buffer
+	d := &Daemon{Reconciler: rec, Listen: "127.0.0.1:0", HealthListen: "127.0.0.1:0", Now: clock.Now, After: clock.After,
+		Poll: 5 * time.Minute, Log: slog.New(slog.NewTextHandler(&logs, nil))}
+	passed := make(chan []string, 8)
+	d.AfterPass = func(names []string) { passed <- names }
+	start(t, d)
+	clock.next(t) // 10:12
+	clock.next(t) // 10:15: a's pass
+	if c := recv(t, rec.calls); c != "10:15 a" {
+		t.Errorf("pass %q, want a at 10:15", c)
+	}
+	recv(t, passed)
+	clock.next(t)               // 10:20: the same problem at every reading
+	w := recv(t, clock.waiters) // the reading of 10:20 is over
+	clock.waiters <- w
+	want := `rollouts/c.yaml:24:11: schedule: invalid cron expression \"every 5 minutes\"`
+	if n := strings.Count(logs.String(), want); n != 1 {
+		t.Errorf("the problem is logged %d times, want once:\n%s", n, logs.String())
+	}
+	if got := series(t, scrape(t, d), "rollout_invalid_specs"); !slices.Equal(got, []string{" 1"}) {
+		t.Errorf("rollout_invalid_specs = %q, want 1", got)
+	}
+
+	// Fixed: the count drops.
+	rec.mu.Lock()
+	rec.set = specs(map[string]string{"a": "*/15 * * * *"})
+	rec.mu.Unlock()
+	clock.next(t) // 10:25
+	recv(t, clock.waiters)
+	if got := series(t, scrape(t, d), "rollout_invalid_specs"); !slices.Equal(got, []string{" 0"}) {
+		t.Errorf("rollout_invalid_specs once fixed = %q, want 0", got)
+	}
 }
