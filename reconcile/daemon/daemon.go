@@ -126,7 +126,9 @@ type Daemon struct {
 	// mainListener is the main listener once Run serves it (guarded by mu).
 	mainListener *fairListener
 	running      map[string]bool
-	healthy      error
+	// healthy is the outcome of the latest try to read the repository, made at healthAt.
+	healthy  error
+	healthAt time.Time
 }
 
 func (d *Daemon) init() {
@@ -282,7 +284,7 @@ func (d *Daemon) schedule(ctx context.Context, inflight *sync.WaitGroup) {
 			// Told to stop during the reading (which failed, or is stale): start nothing more.
 			return
 		}
-		d.setHealth(err)
+		d.setHealth(err, now)
 		if err != nil {
 			d.log().Error("read specs", "error", err)
 		}
@@ -503,11 +505,11 @@ func (d *Daemon) pass(ctx context.Context, names []string) {
 	d.duration.Observe(d.Now().Sub(started).Seconds())
 	if err != nil {
 		d.ticks.WithLabelValues("failed").Inc()
-		d.setHealth(err)
+		d.setHealth(err, started)
 		d.log().Error("reconcile", "rollouts", names, "error", err)
 		return
 	}
-	d.setHealth(nil)
+	d.setHealth(nil, started)
 	d.rollouts.passed(rep, d.Now())
 	result := "ok"
 	for _, r := range rep.Results {
@@ -554,10 +556,16 @@ func (d *Daemon) server(ln net.Listener, maxConns int, handler http.Handler, gau
 	}}
 }
 
-func (d *Daemon) setHealth(err error) {
+// setHealth records the outcome of a try to read the repository begun at at, unless a later try's is
+// known: a pass that read the repository before a failed reading and ends after it must not make the
+// probes say the repository can be read.
+func (d *Daemon) setHealth(err error, at time.Time) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	d.healthy = err
+	if at.Before(d.healthAt) {
+		return
+	}
+	d.healthy, d.healthAt = err, at
 }
 
 // handler serves /healthz (200 while the repository could be read on the last try, 503 otherwise) and

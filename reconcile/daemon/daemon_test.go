@@ -619,3 +619,39 @@ func TestANewSpecThatFailsToLoadIsReported(t *testing.T) {
 		t.Errorf("rollout_invalid_specs once fixed = %q, want 0", got)
 	}
 }
+
+// TestAnOlderPassDoesNotHideAFailedReading: a pass takes its snapshot, then runs for minutes (slow
+// metrics queries); meanwhile a reading of the specs fails. The pass that ends afterwards read the
+// repository before that failure, so the probes keep saying what the last try found: 503.
+func TestAnOlderPassDoesNotHideAFailedReading(t *testing.T) {
+	clock := newFakeClock(time.Date(2026, 4, 16, 10, 7, 0, 0, time.UTC))
+	release := make(chan struct{})
+	rec := &fakeReconciler{clock: clock, set: specs(map[string]string{"a": "*/15 * * * *"}), calls: make(chan string, 32),
+		hold: map[string]chan struct{}{"a": release}}
+	d := &Daemon{Reconciler: rec, Listen: "127.0.0.1:0", HealthListen: "127.0.0.1:0", Now: clock.Now, After: clock.After, Poll: time.Hour}
+	passed := make(chan []string, 8)
+	d.AfterPass = func(names []string) { passed <- names }
+	start(t, d)
+	clock.next(t) // 10:15: a's pass starts and runs on
+	recv(t, rec.calls)
+	rec.mu.Lock()
+	rec.specsErr = errors.New("snapshot: no answer within 2m0s")
+	rec.mu.Unlock()
+	clock.next(t)               // 10:30: the reading fails
+	w := recv(t, clock.waiters) // and is over
+	clock.waiters <- w
+	close(release)
+	recv(t, passed)
+	addr, err := d.HealthAddr(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.Get("http://" + addr.String() + "/readyz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusServiceUnavailable {
+		t.Errorf("/readyz = %d after the last reading failed, want 503", resp.StatusCode)
+	}
+}
