@@ -267,16 +267,18 @@ type knownRollout struct {
 func (d *Daemon) schedule(ctx context.Context, inflight *sync.WaitGroup) {
 	parser := cron.NewParser(cron.Minute | cron.Hour | cron.Dom | cron.Month | cron.Dow | cron.Descriptor)
 	schedules := map[string]cron.Schedule{}
+	// last is, for each rollout, when it was last due, or when the daemon first saw it: a rollout is
+	// first due at its schedule's next time after it appeared (as cron runs a line added to a crontab),
+	// not at once because a time of its schedule passed before it was merged.
 	last := map[string]time.Time{}
 	known := map[string]*knownRollout{}
 	// unscheduled holds the problems of each file that fails to load and names no rollout the daemon
 	// knows, as last logged.
 	unscheduled := map[string]string{}
-	// Schedules are cron in UTC (CRON_TZ= names another zone), whatever the machine's zone: robfig/cron
-	// reads an expression without CRON_TZ in the zone of the time it is given.
-	start := d.Now().UTC()
 	var announced time.Time
 	for ctx.Err() == nil {
+		// Schedules are cron in UTC (CRON_TZ= names another zone), whatever the machine's zone:
+		// robfig/cron reads an expression without CRON_TZ in the zone of the time it is given.
 		now := d.Now().UTC()
 		wake := now.Add(d.poll())
 		set, err := d.Reconciler.Specs(ctx)
@@ -291,6 +293,11 @@ func (d *Daemon) schedule(ctx context.Context, inflight *sync.WaitGroup) {
 		if set != nil {
 			d.remember(ctx, set, known, unscheduled)
 			d.rollouts.specs(set, func(name string) bool { return known[name] != nil })
+		}
+		for name := range last {
+			if known[name] == nil {
+				delete(last, name) // its spec is gone: should it come back, it is new again
+			}
 		}
 		names := make([]string, 0, len(known))
 		for name := range known {
@@ -314,7 +321,7 @@ func (d *Daemon) schedule(ctx context.Context, inflight *sync.WaitGroup) {
 			}
 			from, ok := last[name]
 			if !ok {
-				from = start
+				from, last[name] = now, now
 			}
 			next := sched.Next(from)
 			if !next.After(now) {

@@ -655,3 +655,44 @@ func TestAnOlderPassDoesNotHideAFailedReading(t *testing.T) {
 		t.Errorf("/readyz = %d after the last reading failed, want 503", resp.StatusCode)
 	}
 }
+
+// TestARolloutAddedWhileRunningWaitsForItsSchedule: a spec merged while the daemon runs is first
+// evaluated at its schedule's next time after it appeared, as cron runs a line added to a crontab, not
+// at once because a time of its schedule passed since the daemon started: a rollout judged only on
+// weekday mornings, merged on a Friday afternoon, does not start its canary for the weekend.
+func TestARolloutAddedWhileRunningWaitsForItsSchedule(t *testing.T) {
+	friday := time.Date(2026, 4, 17, 8, 0, 0, 0, time.UTC)
+	clock := newFakeClock(friday)
+	const weekdays = "0 9 * * 1-5"
+	rec := &fakeReconciler{clock: clock, set: specs(map[string]string{"a": weekdays}), calls: make(chan string, 32)}
+	// The daemon logs the rollouts of a pass before it sleeps: the test reads whether a pass began there.
+	var logs syncbuf.Buffer
+	d := &Daemon{Reconciler: rec, Listen: "127.0.0.1:0", HealthListen: "127.0.0.1:0", Now: clock.Now, After: clock.After,
+		Poll: 6 * time.Hour, Log: slog.New(slog.NewTextHandler(&logs, nil))}
+	passed := make(chan []string, 8)
+	d.AfterPass = func(names []string) { passed <- names }
+	start(t, d)
+	clock.next(t) // Friday 09:00: a
+	recv(t, rec.calls)
+	recv(t, passed)
+	rec.mu.Lock()
+	rec.set = specs(map[string]string{"a": weekdays, "b": weekdays}) // b is merged
+	rec.mu.Unlock()
+	monday := time.Date(2026, 4, 20, 9, 0, 0, 0, time.UTC)
+	for passes := strings.Count(logs.String(), "msg=pass "); ; {
+		at := clock.next(t)
+		w := recv(t, clock.waiters) // the reading is over
+		clock.waiters <- w
+		if strings.Count(logs.String(), "msg=pass ") == passes {
+			if !at.Before(monday) {
+				t.Fatalf("no pass by %s", at.Format(time.RFC3339))
+			}
+			continue
+		}
+		if !at.Equal(monday) || !strings.Contains(logs.String(), "msg=pass rollouts=\"[a b]\"") {
+			t.Errorf("a pass at %s:\n%s\nwant a and b at their schedule's next time, %s", at.Format(time.RFC3339), logs.String(), monday.Format(time.RFC3339))
+		}
+		recv(t, passed)
+		return
+	}
+}
