@@ -275,7 +275,8 @@ func (d *Daemon) schedule(ctx context.Context, inflight *sync.WaitGroup) {
 	// unscheduled holds the problems of each file that fails to load and names no rollout the daemon
 	// knows, as last logged.
 	unscheduled := map[string]string{}
-	var announced time.Time
+	// announced is the last "next pass" logged, so that it is said once per change.
+	announced := ""
 	for ctx.Err() == nil {
 		// Schedules are cron in UTC (CRON_TZ= names another zone), whatever the machine's zone:
 		// robfig/cron reads an expression without CRON_TZ in the zone of the time it is given.
@@ -305,6 +306,9 @@ func (d *Daemon) schedule(ctx context.Context, inflight *sync.WaitGroup) {
 		}
 		sort.Strings(names)
 		var due []string
+		// nextDue is when the next pass is due, and nextNames the rollouts due then.
+		var nextDue time.Time
+		var nextNames []string
 		for _, name := range names {
 			k := known[name]
 			expr := k.schedule
@@ -348,15 +352,27 @@ func (d *Daemon) schedule(ctx context.Context, inflight *sync.WaitGroup) {
 			if next.Before(wake) {
 				wake = next
 			}
+			switch {
+			case nextDue.IsZero() || next.Before(nextDue):
+				nextDue, nextNames = next, []string{name}
+			case next.Equal(nextDue):
+				nextNames = append(nextNames, name)
+			}
 		}
 		if len(due) > 0 {
 			sort.Strings(due)
 			d.log().Info("pass", "rollouts", due)
 		}
-		if !wake.Equal(announced) {
-			// Say when the next pass is due, once per change, so that a quiet daemon reads as waiting.
-			d.log().Info("next pass", "at", wake.UTC().Format(time.RFC3339), "in", wake.Sub(now).Round(time.Second).String())
-			announced = wake
+		// Say when the next pass is due (a rollout's schedule, not the next reading of the specs), once
+		// per change, so that a quiet daemon reads as waiting.
+		if nextDue.IsZero() {
+			if announced != "none" {
+				d.log().Info("no rollout to schedule; reading the specs again", "every", d.poll().String())
+				announced = "none"
+			}
+		} else if key := nextDue.Format(time.RFC3339) + strings.Join(nextNames, ","); key != announced {
+			d.log().Info("next pass", "at", nextDue.Format(time.RFC3339), "in", nextDue.Sub(now).Round(time.Second).String(), "rollouts", nextNames)
+			announced = key
 		}
 		if len(due) > 0 {
 			inflight.Add(1)

@@ -696,3 +696,30 @@ func TestARolloutAddedWhileRunningWaitsForItsSchedule(t *testing.T) {
 		return
 	}
 }
+
+// TestTheLogSaysWhenTheNextPassIsDue: the daemon reads the specs every --poll, but a pass is due only
+// at a rollout's schedule. Its "next pass" line names that time, once, with the rollouts due then, not
+// the next reading of the specs at every reading (which read as a pass due in a minute, every minute).
+func TestTheLogSaysWhenTheNextPassIsDue(t *testing.T) {
+	clock := newFakeClock(time.Date(2026, 4, 16, 10, 7, 0, 0, time.UTC))
+	rec := &fakeReconciler{clock: clock, set: specs(map[string]string{"a": "0 * * * *", "b": "0 */2 * * *"}), calls: make(chan string, 32)}
+	var logs syncbuf.Buffer
+	d := &Daemon{Reconciler: rec, Listen: "127.0.0.1:0", HealthListen: "127.0.0.1:0", Now: clock.Now, After: clock.After,
+		Poll: time.Minute, Log: slog.New(slog.NewTextHandler(&logs, nil))}
+	start(t, d)
+	for range 3 { // 10:08, 10:09, 10:10: readings, no pass
+		clock.next(t)
+	}
+	w := recv(t, clock.waiters)
+	clock.waiters <- w
+	var lines []string
+	for _, l := range strings.Split(logs.String(), "\n") {
+		if strings.Contains(l, `msg="next pass"`) {
+			_, l, _ = strings.Cut(l, `msg="next pass" `)
+			lines = append(lines, l)
+		}
+	}
+	if want := []string{"at=2026-04-16T11:00:00Z in=53m0s rollouts=[a]"}; !slices.Equal(lines, want) {
+		t.Errorf("next pass lines %q, want %q", lines, want)
+	}
+}
