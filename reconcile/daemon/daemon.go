@@ -1,7 +1,9 @@
 // Package daemon runs the reconciler as a long-lived process (`rollout run`): each rollout is evaluated
 // on its own cron schedule, specs are re-read on every wake-up, and /healthz and /metrics are served.
-// /healthz and /readyz have a listener of their own (HealthListen), so that no client of /metrics can
-// starve the probes that decide whether the daemon is restarted.
+// /healthz, /readyz and /livez have a listener of their own (HealthListen), so that no client of /metrics
+// can starve the probes that decide whether the daemon is restarted. /healthz and /readyz say whether
+// the repository could be read on the last try; /livez whether the schedule itself goes on, since a
+// restart cures a stuck daemon but not a git outage.
 //
 // A rollout the daemon has seen keeps its place in the schedule when its spec turns invalid (a bad edit,
 // a second file taking its name): while its canary holds traffic that is an alert, logged, counted on
@@ -55,6 +57,9 @@ const (
 	DefaultSchedule = "*/15 * * * *"
 	// DefaultPoll is the longest the daemon sleeps before reading the specs again.
 	DefaultPoll = time.Minute
+	// DefaultStall is how long beyond Poll the schedule may go without progress (a reading of the specs
+	// stuck past every timeout of git's exchanges, which are 2 minutes each) before /livez fails.
+	DefaultStall = 15 * time.Minute
 	// DefaultListen is loopback: /metrics is for a local scraper or a sidecar. Exposing it is a choice
 	// made with --listen (":9090", or a pod IP) behind a network policy.
 	DefaultListen = "127.0.0.1:9090"
@@ -88,7 +93,7 @@ type Daemon struct {
 	// Listen is the address of /healthz and /metrics, such as "127.0.0.1:9090" or "127.0.0.1:0";
 	// empty means DefaultListen.
 	Listen string
-	// HealthListen is the address of /healthz and /readyz alone, such as "127.0.0.1:9091"; empty means
+	// HealthListen is the address of /healthz, /readyz and /livez alone, such as "127.0.0.1:9091"; empty means
 	// DefaultHealthListen. Its server has the same bounds as Listen's, with its own connection slots.
 	HealthListen string
 	// MaxConns bounds the HTTP connections served at once (0: DefaultMaxConns). ReadHeaderTimeout,
@@ -105,7 +110,10 @@ type Daemon struct {
 	After func(d time.Duration) <-chan time.Time
 	// Poll bounds the sleep between two readings of the specs; default DefaultPoll.
 	Poll time.Duration
-	Log  *slog.Logger
+	// Stall is how long beyond Poll the schedule may make no progress before /livez answers 503;
+	// default DefaultStall.
+	Stall time.Duration
+	Log   *slog.Logger
 	// AfterPass, when set, is called once a pass has ended: its outcome is on /metrics and its rollouts
 	// may run again. Tests use it to wait for a pass instead of sleeping.
 	AfterPass func(names []string)
@@ -129,6 +137,8 @@ type Daemon struct {
 	// healthy is the outcome of the latest try to read the repository, made at healthAt.
 	healthy  error
 	healthAt time.Time
+	// progress is when the schedule last went on: began a reading of the specs, or went to sleep.
+	progress time.Time
 }
 
 func (d *Daemon) init() {
@@ -281,6 +291,7 @@ func (d *Daemon) schedule(ctx context.Context, inflight *sync.WaitGroup) {
 		// Schedules are cron in UTC (CRON_TZ= names another zone), whatever the machine's zone:
 		// robfig/cron reads an expression without CRON_TZ in the zone of the time it is given.
 		now := d.Now().UTC()
+		d.progressed(now)
 		wake := now.Add(d.poll())
 		set, err := d.Reconciler.Specs(ctx)
 		if ctx.Err() != nil {
@@ -381,6 +392,7 @@ func (d *Daemon) schedule(ctx context.Context, inflight *sync.WaitGroup) {
 				d.pass(context.WithoutCancel(ctx), due)
 			}()
 		}
+		d.progressed(d.Now())
 		select {
 		case <-ctx.Done():
 		case <-d.after(wake.Sub(now)):
@@ -596,16 +608,39 @@ func (d *Daemon) setHealth(err error, at time.Time) {
 func (d *Daemon) handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", d.serveHealth)
+	mux.HandleFunc("GET /livez", d.serveLive)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(d.registry, promhttp.HandlerOpts{}))
 	return mux
 }
 
-// healthHandler serves the health listener: /healthz and /readyz, nothing else.
+// healthHandler serves the health listener: /healthz, /readyz and /livez, nothing else.
 func (d *Daemon) healthHandler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", d.serveHealth)
 	mux.HandleFunc("GET /readyz", d.serveHealth)
+	mux.HandleFunc("GET /livez", d.serveLive)
 	return mux
+}
+
+// progressed records that the schedule went on at at.
+func (d *Daemon) progressed(at time.Time) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.progress = at
+}
+
+// serveLive answers 200 while the schedule goes on, whatever git, GitHub or the metrics sources do (a
+// restart cures none of them), and 503 once it has made no progress for longer than Poll and Stall: a
+// daemon that a restart may cure.
+func (d *Daemon) serveLive(w http.ResponseWriter, _ *http.Request) {
+	d.mu.Lock()
+	last := d.progress
+	d.mu.Unlock()
+	if !last.IsZero() && d.now().Sub(last) > d.poll()+orDefault(d.Stall, DefaultStall) {
+		http.Error(w, "stalled: the schedule has made no progress since "+last.UTC().Format(time.RFC3339), http.StatusServiceUnavailable)
+		return
+	}
+	fmt.Fprintln(w, "ok")
 }
 
 // serveHealth answers 200 while the repository could be read on the last try, 503 otherwise.

@@ -723,3 +723,69 @@ func TestTheLogSaysWhenTheNextPassIsDue(t *testing.T) {
 		t.Errorf("next pass lines %q, want %q", lines, want)
 	}
 }
+
+// TestLivenessIsTheDaemonsOwn: a liveness probe restarts the pod when it fails, and a restart does not
+// cure a git outage (the new process cannot even open the repository, and crash-loops until the outage
+// ends, then waits out its back-off). /livez therefore says whether the daemon itself goes on: 200
+// while the repository cannot be read (that is /readyz's 503), 503 once its schedule has made no
+// progress for longer than Poll and Stall together (a reading stuck past every timeout).
+func TestLivenessIsTheDaemonsOwn(t *testing.T) {
+	clock := newFakeClock(time.Date(2026, 4, 16, 10, 7, 0, 0, time.UTC))
+	readings := 0
+	stuck, unstick := make(chan struct{}), make(chan struct{})
+	rec := &fakeReconciler{clock: clock, set: specs(map[string]string{"a": "0 * * * *"}), calls: make(chan string, 32),
+		specsErr: errors.New("snapshot: no answer within 2m0s"),
+		reading: func(ctx context.Context) error {
+			if readings++; readings == 3 {
+				close(stuck)
+				<-unstick
+			}
+			return nil
+		}}
+	d := &Daemon{Reconciler: rec, Listen: "127.0.0.1:0", HealthListen: "127.0.0.1:0", Now: clock.Now, After: clock.After,
+		Poll: time.Minute, Stall: 10 * time.Minute}
+	start(t, d)
+	addr, err := d.HealthAddr(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	get := func(path string) int {
+		t.Helper()
+		resp, err := http.Get("http://" + addr.String() + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	clock.next(t) // 10:08: the repository still cannot be read
+	w := recv(t, clock.waiters)
+	clock.waiters <- w
+	if code := get("/readyz"); code != http.StatusServiceUnavailable {
+		t.Errorf("/readyz = %d while the repository cannot be read, want 503", code)
+	}
+	if code := get("/livez"); code != http.StatusOK {
+		t.Errorf("/livez = %d while the repository cannot be read, want 200: a restart does not help", code)
+	}
+
+	clock.next(t) // 10:09: this reading hangs
+	recv(t, stuck)
+	clock.mu.Lock()
+	clock.now = clock.now.Add(10*time.Minute + time.Minute) // Poll and Stall have passed: 10:20
+	clock.mu.Unlock()
+	if code := get("/livez"); code != http.StatusOK {
+		t.Errorf("/livez = %d at the end of Poll and Stall, want 200", code)
+	}
+	clock.mu.Lock()
+	clock.now = clock.now.Add(time.Second)
+	clock.mu.Unlock()
+	if code := get("/livez"); code != http.StatusServiceUnavailable {
+		t.Errorf("/livez = %d with the schedule stuck past Poll and Stall, want 503", code)
+	}
+	close(unstick)
+	w = recv(t, clock.waiters) // the schedule goes on
+	clock.waiters <- w
+	if code := get("/livez"); code != http.StatusOK {
+		t.Errorf("/livez = %d once the schedule went on, want 200", code)
+	}
+}

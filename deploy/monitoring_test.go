@@ -29,3 +29,24 @@ func TestTheDaemonIsScrapedOnce(t *testing.T) {
 		t.Errorf("prometheus.io/scrape on %q: want it on the daemon's pod template alone", annotated)
 	}
 }
+
+// TestLivenessIsNotReadiness: the daemon's liveness probe asks /livez, whether the daemon's schedule
+// goes on, not /healthz or /readyz, whether GitHub answered: a restart does not cure a GitHub outage,
+// and the restarted process, unable to open the repository, would crash-loop through it.
+func TestLivenessIsNotReadiness(t *testing.T) {
+	for file, objs := range manifests(t) {
+		for _, o := range objs {
+			if o.Kind != "Deployment" {
+				continue
+			}
+			for _, ctr := range o.Spec.Template.Spec.Containers {
+				if ctr.LivenessProbe == nil || ctr.LivenessProbe.HTTPGet.Path != "/livez" {
+					t.Errorf("%s: container %s: the liveness probe must ask /livez", file, ctr.Name)
+				}
+				if ctr.ReadinessProbe == nil || ctr.ReadinessProbe.HTTPGet.Path != "/readyz" {
+					t.Errorf("%s: container %s: the readiness probe must ask /readyz", file, ctr.Name)
+				}
+			}
+		}
+	}
+}
