@@ -108,11 +108,15 @@ func (d *Dispatcher) Notify(ctx context.Context, targets []rollouts.Notify, ev r
 	return errors.Join(errs...)
 }
 
-// deliver posts payload as JSON to the URL that ref names.
+// deliver posts payload as JSON to the URL that ref names. Its error is a *reconcile.TargetError
+// naming the target.
 func (d *Dispatcher) deliver(ctx context.Context, kind, ref string, payload any) error {
+	failed := func(err error) error {
+		return &reconcile.TargetError{Target: reconcile.TargetName(kind, refName(ref)), Err: err}
+	}
 	u, err := d.resolve(ref)
 	if err != nil {
-		return fmt.Errorf("%s %s: %w", kind, refName(ref), err)
+		return failed(err)
 	}
 	timeout := d.Timeout
 	if timeout <= 0 {
@@ -120,10 +124,10 @@ func (d *Dispatcher) deliver(ctx context.Context, kind, ref string, payload any)
 	}
 	ans, err := webhook.Post(ctx, d.Client, u, payload, timeout)
 	if err != nil {
-		return fmt.Errorf("%s %s: %w", kind, ref, err)
+		return failed(err)
 	}
 	if !ans.OK {
-		return fmt.Errorf("%s %s: answered %s: %s", kind, ref, ans.Status, ans.Text)
+		return failed(fmt.Errorf("answered %s: %s", ans.Status, ans.Text))
 	}
 	return nil
 }
