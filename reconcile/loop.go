@@ -590,7 +590,7 @@ func (l *Loop) commitDefault(ctx context.Context, t *tick, doc *rollouts.Documen
 			res.Warnings = append(res.Warnings, "notification not sent: "+u.Error())
 		}
 		if failed != nil {
-			owed := failedTargets(failed)
+			owed, _ := FailedTargets(failed)
 			failed = fmt.Errorf("notify: %w", failed)
 			if merr := l.markNotifyPending(ctx, t, doc.Spec.Name, commit, owed); merr != nil {
 				errs = append(errs, failed, merr)
@@ -644,7 +644,7 @@ func splitNotifyErrors(err error) (unsent []error, failed error) {
 // pending, and the pass fails.
 func (l *Loop) deliverPending(ctx context.Context, t *tick, doc *rollouts.Document, act action, prop *Proposal, res Result) (Result, error) {
 	spec := doc.Spec
-	targets := owedTargets(spec.Targets(rollouts.EventRollback), act.owed)
+	targets := OwedTargets(spec.Targets(rollouts.EventRollback), act.owed)
 	var subject string
 	var reasons []string
 	switch {
@@ -682,9 +682,9 @@ func (l *Loop) deliverPending(ctx context.Context, t *tick, doc *rollouts.Docume
 	return l.commitDefault(ctx, t, doc, act, prop, res)
 }
 
-// owedTargets keeps, of targets, those named in owed (all of them when owed is nil), so that a retried
+// OwedTargets keeps, of targets, those named in owed (all of them when owed is nil), so that a retried
 // notification does not go again to the targets that got it.
-func owedTargets(targets []rollouts.Notify, owed []string) []rollouts.Notify {
+func OwedTargets(targets []rollouts.Notify, owed []string) []rollouts.Notify {
 	if owed == nil {
 		return targets
 	}
@@ -705,24 +705,24 @@ func owedTargets(targets []rollouts.Notify, owed []string) []rollouts.Notify {
 	return out
 }
 
-// failedTargets names the targets of a notifier's failures (its *TargetError values); nil when the
-// notifier does not say which targets failed, so that the retry goes to every target.
-func failedTargets(err error) []string {
+// FailedTargets names the targets of a Notifier's failures (its *TargetError values) that a retry may
+// reach: not those that are not configured (ErrTargetNotConfigured), which no retry cures. ok is false,
+// and names nil, when a failure names no target: the retry then goes to every target.
+func FailedTargets(err error) (names []string, ok bool) {
 	all := []error{err}
-	if j, ok := err.(interface{ Unwrap() []error }); ok {
+	if j, isJoin := err.(interface{ Unwrap() []error }); isJoin {
 		all = j.Unwrap()
 	}
-	var out []string
 	for _, e := range all {
 		var te *TargetError
 		if !errors.As(e, &te) {
-			return nil
+			return nil, false
 		}
-		if !slices.Contains(out, te.Target) {
-			out = append(out, te.Target)
+		if !errors.Is(e, ErrTargetNotConfigured) && !slices.Contains(names, te.Target) {
+			names = append(names, te.Target)
 		}
 	}
-	return out
+	return names, true
 }
 
 // countTargets counts the notification targets (a list entry may name a Slack and a webhook target).

@@ -266,10 +266,12 @@ type knownRollout struct {
 	live   bool
 	weight int
 	// invalid holds the problems of the file while it fails to load ("" when it loads); notified says
-	// whether the alert for those problems was delivered.
+	// whether the alert for those problems was delivered, and owed names the targets that still wait
+	// for it (nil: every target).
 	invalid  string
 	problems []string
 	notified bool
+	owed     []string
 }
 
 // schedule is the daemon's main loop: read the specs, start the passes that are due, sleep until the
@@ -483,7 +485,7 @@ func (d *Daemon) unknownInvalid(problems map[string][]string, known map[string]*
 func (d *Daemon) invalidSpec(ctx context.Context, name string, k *knownRollout, msgs []string) {
 	key := strings.Join(msgs, "\n")
 	if k.invalid != key {
-		k.invalid, k.problems, k.notified = key, msgs, false
+		k.invalid, k.problems, k.notified, k.owed = key, msgs, false, nil
 		if k.live {
 			d.invalid.WithLabelValues(name).Inc()
 			d.log().Error("the spec of a live rollout is invalid: its canary is not judged, nor rolled back, until the file is fixed",
@@ -497,11 +499,23 @@ func (d *Daemon) invalidSpec(ctx context.Context, name string, k *knownRollout, 
 	}
 	reasons := append([]string{fmt.Sprintf("the spec %s no longer loads; the canary at %d%% is not judged until it is fixed", k.file, k.weight)}, msgs...)
 	ev := reconcile.Event{Rollout: name, Event: rollouts.EventAlert, Decision: InvalidSpecDecision, From: k.weight, To: k.weight, Reasons: reasons}
-	if err := d.Notifier.Notify(ctx, k.notify, ev); err != nil {
-		d.log().Warn("alert not delivered; retrying at the next reading", "rollout", name, "error", err)
+	err := d.Notifier.Notify(ctx, reconcile.OwedTargets(k.notify, k.owed), ev)
+	if err == nil {
+		k.notified = true
 		return
 	}
-	k.notified = true
+	// Retried at the next reading, to the targets that did not get it alone: the others are not told
+	// again every --poll; a target that is not configured is not retried.
+	owed, named := reconcile.FailedTargets(err)
+	if named && len(owed) == 0 {
+		k.notified = true
+		d.log().Warn("alert not delivered: no target is configured here", "rollout", name, "error", err)
+		return
+	}
+	if named {
+		k.owed = owed
+	}
+	d.log().Warn("alert not delivered; retrying at the next reading", "rollout", name, "error", err)
 }
 
 // holdsTraffic reports whether a rollout's canary serves users now, so that losing its spec matters.

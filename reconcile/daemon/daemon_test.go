@@ -789,3 +789,64 @@ func TestLivenessIsTheDaemonsOwn(t *testing.T) {
 		t.Errorf("/livez = %d once the schedule went on, want 200", code)
 	}
 }
+
+// targetNotifier records the targets of each delivery and fails, once each, the targets named in down;
+// those named in unset it never reaches (not configured).
+type targetNotifier struct {
+	mu    sync.Mutex
+	calls [][]string
+	down  map[string]bool
+	unset map[string]bool
+}
+
+var _ Notifier = (*targetNotifier)(nil)
+
+func (n *targetNotifier) Notify(ctx context.Context, targets []rollouts.Notify, ev reconcile.Event) error {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	var names []string
+	var errs []error
+	for _, t := range targets {
+		name := reconcile.TargetName("webhook", t.Webhook)
+		names = append(names, name)
+		if n.unset[name] {
+			errs = append(errs, &reconcile.TargetError{Target: name, Err: fmt.Errorf("ROLLOUT_UNSET is not set: %w", reconcile.ErrTargetNotConfigured)})
+		}
+		if n.down[name] {
+			delete(n.down, name)
+			errs = append(errs, &reconcile.TargetError{Target: name, Err: errors.New("answered 500 Internal Server Error")})
+		}
+	}
+	n.calls = append(n.calls, names)
+	return errors.Join(errs...)
+}
+
+// TestAnInvalidSpecAlertIsRetriedWhereItFailed: the alert for a live rollout whose spec turned invalid
+// goes to the webhooks of its last valid spec; the on-call one fails, and one is not configured here.
+// The next reading retries the on-call one alone (not the team's webhook again, every --poll, nor the
+// one that no retry can reach), and once delivered the alert is not sent again.
+func TestAnInvalidSpecAlertIsRetriedWhereItFailed(t *testing.T) {
+	clock := newFakeClock(time.Date(2026, 4, 16, 10, 7, 0, 0, time.UTC))
+	live := &rollouts.Spec{Name: "a", Schedule: "0 * * * *", Traffic: rollouts.Traffic{Weight: 5},
+		Rollback: rollouts.RollbackPolicy{Notify: []rollouts.Notify{{Webhook: "env:ROLLOUT_TEAM"}, {Webhook: "env:ROLLOUT_ONCALL"}, {Webhook: "env:ROLLOUT_UNSET"}}}}
+	rec := &fakeReconciler{clock: clock, set: &rollouts.Set{Documents: []*rollouts.Document{{Path: "a.yaml", Spec: live}}}, calls: make(chan string, 32)}
+	notes := &targetNotifier{down: map[string]bool{"webhook env:ROLLOUT_ONCALL": true}, unset: map[string]bool{"webhook env:ROLLOUT_UNSET": true}}
+	d := &Daemon{Reconciler: rec, Notifier: notes, Listen: "127.0.0.1:0", HealthListen: "127.0.0.1:0", Now: clock.Now, After: clock.After, Poll: time.Minute}
+	start(t, d)
+	w := recv(t, clock.waiters) // the first reading knows a as valid and live
+	clock.waiters <- w
+	rec.mu.Lock()
+	rec.set = &rollouts.Set{Problems: []rollouts.Problem{{File: "a.yaml", Line: 3, Col: 1, Message: "stages: required"}}}
+	rec.mu.Unlock()
+	for range 3 { // 10:08 alerts, 10:09 retries, 10:10 has nothing to send
+		clock.next(t)
+	}
+	w = recv(t, clock.waiters)
+	clock.waiters <- w
+	notes.mu.Lock()
+	defer notes.mu.Unlock()
+	want := [][]string{{"webhook env:ROLLOUT_TEAM", "webhook env:ROLLOUT_ONCALL", "webhook env:ROLLOUT_UNSET"}, {"webhook env:ROLLOUT_ONCALL"}}
+	if !slices.EqualFunc(notes.calls, want, slices.Equal) {
+		t.Errorf("alert deliveries %q, want %q", notes.calls, want)
+	}
+}
