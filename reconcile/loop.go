@@ -628,8 +628,9 @@ func (l *Loop) commitDefault(ctx context.Context, t *tick, doc *rollouts.Documen
 			res.Warnings = append(res.Warnings, "notification not sent: "+u.Error())
 		}
 		if failed != nil {
+			owed, _ := FailedTargets(failed)
 			failed = fmt.Errorf("notify: %w", failed)
-			if merr := l.markNotifyPending(ctx, t, doc.Spec.Name, commit); merr != nil {
+			if merr := l.markNotifyPending(ctx, t, doc.Spec.Name, commit, owed); merr != nil {
 				errs = append(errs, failed, merr)
 			} else {
 				errs = append(errs, deferred{failed})
@@ -675,23 +676,28 @@ func splitNotifyErrors(err error) (unsent []error, failed error) {
 	return unsent, errors.Join(rest...)
 }
 
-// deliverPending delivers a rollback notification that a bot commit recorded as pending, then commits
-// what really happened: delivered, not sent (no target is configured), or dropped (rollback.notify
-// lists none now). A delivery that fails again stays pending, and the pass fails.
+// deliverPending delivers a rollback notification that a bot commit recorded as pending, to the targets
+// that did not get it (act.owed), then commits what really happened: delivered, not sent (no target is
+// configured), or dropped (rollback.notify lists none of them now). A delivery that fails again stays
+// pending, and the pass fails.
 func (l *Loop) deliverPending(ctx context.Context, t *tick, doc *rollouts.Document, act action, prop *Proposal, res Result) (Result, error) {
 	spec := doc.Spec
-	targets := spec.Targets(rollouts.EventRollback)
+	targets := OwedTargets(spec.Targets(rollouts.EventRollback), act.owed)
 	var subject string
 	var reasons []string
 	switch {
 	case len(targets) == 0:
 		subject = "notification dropped"
 		reasons = []string{fmt.Sprintf("rollback.notify lists no target now; the notification of %s was never sent", short(act.event.Commit))}
+		if act.owed != nil {
+			reasons = []string{fmt.Sprintf("rollback.notify no longer lists %s; the notification of %s was never sent to it",
+				strings.Join(act.owed, ", "), short(act.event.Commit))}
+		}
 	case l.Notifier == nil:
 		subject = "notification not sent"
 		reasons = []string{"this reconciler has no notifier"}
 	default:
-		unsent, failed := splitNotifyErrors(l.deliver(ctx, spec, *act.event))
+		unsent, failed := splitNotifyErrors(l.deliverTo(ctx, targets, *act.event))
 		if failed != nil {
 			return res, fmt.Errorf("notify: %w", failed)
 		}
@@ -712,6 +718,49 @@ func (l *Loop) deliverPending(ctx context.Context, t *tick, doc *rollouts.Docume
 	act.message = bookkeeping(commitMessage(spec.Name, subject, reasons, policy.Rollback), "notification")
 	act.event = nil
 	return l.commitDefault(ctx, t, doc, act, prop, res)
+}
+
+// OwedTargets keeps, of targets, those named in owed (all of them when owed is nil), so that a retried
+// notification does not go again to the targets that got it.
+func OwedTargets(targets []rollouts.Notify, owed []string) []rollouts.Notify {
+	if owed == nil {
+		return targets
+	}
+	var out []rollouts.Notify
+	for _, t := range targets {
+		var kept rollouts.Notify
+		if t.Slack != "" && slices.Contains(owed, TargetName("slack", t.Slack)) {
+			kept.Slack = t.Slack
+		}
+		if t.Webhook != "" && slices.Contains(owed, TargetName("webhook", t.Webhook)) {
+			kept.Webhook = t.Webhook
+		}
+		if kept.Slack != "" || kept.Webhook != "" {
+			kept.On = t.On
+			out = append(out, kept)
+		}
+	}
+	return out
+}
+
+// FailedTargets names the targets of a Notifier's failures (its *TargetError values) that a retry may
+// reach: not those that are not configured (ErrTargetNotConfigured), which no retry cures. ok is false,
+// and names nil, when a failure names no target: the retry then goes to every target.
+func FailedTargets(err error) (names []string, ok bool) {
+	all := []error{err}
+	if j, isJoin := err.(interface{ Unwrap() []error }); isJoin {
+		all = j.Unwrap()
+	}
+	for _, e := range all {
+		var te *TargetError
+		if !errors.As(e, &te) {
+			return nil, false
+		}
+		if !errors.Is(e, ErrTargetNotConfigured) && !slices.Contains(names, te.Target) {
+			names = append(names, te.Target)
+		}
+	}
+	return names, true
 }
 
 // countTargets counts the notification targets (a list entry may name a Slack and a webhook target).
@@ -798,6 +847,9 @@ func (l *Loop) pendingNotification(ctx context.Context, doc *rollouts.Document, 
 		}
 		if commit, ok := strings.CutPrefix(c.Trailers[TrailerNotification], "pending "); ok && commit != "" {
 			in.NotifyPending, in.NotifyMarkUnverified = commit, false
+			if owed := c.Trailers[TrailerNotificationTargets]; owed != "" {
+				in.NotifyOwed = strings.Split(owed, ", ")
+			}
 		}
 		return nil
 	}
@@ -805,9 +857,10 @@ func (l *Loop) pendingNotification(ctx context.Context, doc *rollouts.Document, 
 }
 
 // markNotifyPending records in git that the notification of the rollback made in commit failed, so that
-// the next tick, in this process or in a later cron run, delivers it again, naming that commit. A push that someone else's commit made stale is
+// the next tick, in this process or in a later cron run, delivers it again, naming that commit, to the
+// owed targets (every target when owed is nil). A push that someone else's commit made stale is
 // made again on a fresh snapshot, as long as the rollout is still rolled back.
-func (l *Loop) markNotifyPending(ctx context.Context, t *tick, rollout, commit string) error {
+func (l *Loop) markNotifyPending(ctx context.Context, t *tick, rollout, commit string, owed []string) error {
 	for attempt := 0; ; attempt++ {
 		doc := t.set.Lookup(rollout)
 		if doc == nil || doc.Spec.Status == nil {
@@ -820,6 +873,9 @@ func (l *Loop) markNotifyPending(ctx context.Context, t *tick, rollout, commit s
 		st.Message = withNotifyPending(st.Message, commit)
 		msg := commitMessage(rollout, "notification pending", []string{"the rollback notification failed; the next tick delivers it again"}, policy.Rollback)
 		msg = withTrailer(bookkeeping(msg, "notification"), TrailerNotification, "pending "+commit)
+		if len(owed) > 0 {
+			msg = withTrailer(msg, TrailerNotificationTargets, strings.Join(owed, ", "))
+		}
 		act := action{kind: actCommit, change: rollouts.Change{Status: &st}, message: msg}
 		_, err := l.commitDefault(ctx, t, doc, act, nil, Result{})
 		if errors.Is(err, ErrStale) && attempt < 3*l.maxRetries() {
@@ -1150,10 +1206,17 @@ func (l *Loop) deliver(ctx context.Context, spec *rollouts.Spec, ev Event) error
 	if ev.Event == "" {
 		ev.Event = ev.Decision // rollback, alert
 	}
+	return l.deliverTo(ctx, spec.Targets(ev.Event), ev)
+}
+
+// deliverTo sends ev to targets.
+func (l *Loop) deliverTo(ctx context.Context, targets []rollouts.Notify, ev Event) error {
+	if ev.Event == "" {
+		ev.Event = ev.Decision // rollback, alert
+	}
 	if ev.Evidence == "" {
 		ev.Evidence = l.ReportURL
 	}
-	targets := spec.Targets(ev.Event)
 	if l.Notifier == nil || len(targets) == 0 {
 		return nil
 	}

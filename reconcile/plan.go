@@ -38,7 +38,9 @@ type action struct {
 	// closeComment closes the open proposal after the commit; {commit} is replaced by its hash.
 	closeComment string
 	// event is delivered after the commit (actCommit) or before it (actNotify).
-	event      *Event
+	event *Event
+	// owed, for actNotify, lists the targets the event still owes (nil: every target).
+	owed       []string
 	needsForge bool
 	// autoMerge asks the forge again to merge the open proposal, which is up to date
 	// (promotion.via: auto-merge).
@@ -77,7 +79,10 @@ type planInput struct {
 	// carries a pending mark that no such commit backs.
 	NotifyPending        string
 	NotifyMarkUnverified bool
-	Bot                  string
+	// NotifyOwed lists the targets the pending notification still owes (its
+	// Rollout-Notification-Targets trailer); nil for every target.
+	NotifyOwed []string
+	Bot        string
 	// ReportURL is the published report page the proposal links its charts to; "" for none.
 	ReportURL string
 	// Approvals is where the open proposal stands against promotion.approvals; nil when the spec asks
@@ -270,8 +275,8 @@ func planHousekeeping(in planInput, st rollouts.Status) (action, error) {
 		fmt.Sscanf(msg, "rollback %d%%", &was)
 		// The commit message is written once the delivery's outcome is known (see Loop.deliverPending).
 		return action{kind: actNotify, to: from, effect: "deliver the pending rollback notification",
-			change: rollouts.Change{Status: &clean},
-			event:  &Event{Rollout: name, Decision: string(policy.Rollback), From: was, To: 0, Reasons: reasons, Commit: in.NotifyPending, Next: RetryAdvice(in.Doc.Path)}}, nil
+			change: rollouts.Change{Status: &clean}, owed: in.NotifyOwed,
+			event: &Event{Rollout: name, Decision: string(policy.Rollback), From: was, To: 0, Reasons: reasons, Commit: in.NotifyPending, Next: RetryAdvice(in.Doc.Path)}}, nil
 	}
 	var warnings []string
 	if in.NotifyMarkUnverified {

@@ -183,6 +183,20 @@ type Notifier interface {
 	Notify(ctx context.Context, targets []rollouts.Notify, ev Event) error
 }
 
+// TargetError is the failure of one target in a Notifier's error (errors.Join of them), so that the
+// loop can record which targets a notification still owes.
+type TargetError struct {
+	// Target names the target as TargetName does: "slack env:ROLLOUT_SLACK_WEBHOOK_URL".
+	Target string
+	Err    error
+}
+
+func (e *TargetError) Error() string { return e.Target + ": " + e.Err.Error() }
+func (e *TargetError) Unwrap() error { return e.Err }
+
+// TargetName names a notification target by its kind (slack, webhook) and its reference (env:NAME).
+func TargetName(kind, ref string) string { return kind + " " + ref }
+
 // ErrTargetNotConfigured marks a notification that was not sent because its target is not configured
 // where the reconciler runs (an env: reference to an unset variable). It is a warning, not a failure:
 // retrying cannot deliver it, so it is never left pending.
@@ -220,6 +234,10 @@ const (
 	// TrailerNotification is "pending <rollback commit>" on the commit that recorded a rollback
 	// notification as undelivered.
 	TrailerNotification = "Rollout-Notification"
+	// TrailerNotificationTargets, beside TrailerNotification, lists the targets that did not get the
+	// notification, as TargetError names them, separated by ", ": the retry goes to them alone, not
+	// again to those that got it. Absent (a mark made before it existed), every target is retried.
+	TrailerNotificationTargets = "Rollout-Notification-Targets"
 	// TrailerActor names the person on whose behalf a manual operation was committed.
 	TrailerActor = "Rollout-Actor"
 	// TrailerOverride says that a person skipped a rule the controller would have applied

@@ -99,7 +99,9 @@ func (app *App) operate(ctx context.Context, name string, op reconcile.Operation
 	if err != nil {
 		return err
 	}
+	release := app.finishOnSignal("the " + string(op))
 	res, err := loop.Operate(ctx, name, op, reason)
+	release()
 	var warnings []string
 	if res.Commit != "" {
 		warnings, err = splitDeferred(err)

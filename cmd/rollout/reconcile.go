@@ -116,6 +116,9 @@ func (app *App) reconcileRun(ctx context.Context, opts *reconcileOptions, plan b
 	if err != nil {
 		return err
 	}
+	if !opts.DryRun {
+		defer app.finishOnSignal("the pass")()
+	}
 	rep, err := loop.Run(ctx, reconcile.RunOptions{DryRun: opts.DryRun})
 	if err != nil {
 		return err

@@ -31,8 +31,10 @@ func (app *App) runCmd() *cobra.Command {
 		Short: "Run the reconciler as a daemon, each rollout on its own schedule",
 		Long: "run evaluates each rollout on the cron schedule its spec names (default every 15 minutes),\n" +
 			"re-reading the specs from the repository on every wake-up, and serves /healthz and /metrics\n" +
-			"(Prometheus) on --listen, and /healthz and /readyz alone on --health-addr, a listener no client\n" +
-			"of /metrics can starve. SIGTERM or SIGINT lets the pass in flight finish, then exits.\n\n" +
+			"(Prometheus) on --listen, and /healthz, /readyz and /livez alone on --health-addr, a listener no\n" +
+			"client of /metrics can starve. /healthz and /readyz answer 503 while the repository cannot be\n" +
+			"read; /livez only while the daemon's own schedule is stuck (for a liveness probe: a restart does\n" +
+			"not cure a git outage). SIGTERM or SIGINT lets the pass in flight finish, then exits.\n\n" +
 			"--listen defaults to loopback (127.0.0.1:9090). To let a Prometheus on another host scrape it,\n" +
 			"listen on all interfaces (--listen :9090) or one (--listen 10.0.0.5:9090) and restrict who\n" +
 			"may connect with a firewall or network policy; see docs/reconcile.md. Kubernetes probes need\n" +
@@ -52,7 +54,7 @@ func (app *App) runCmd() *cobra.Command {
 	cmd.Flags().StringVar(&opts.Listen, "listen", daemon.DefaultListen,
 		"address of /healthz and /metrics; loopback by default, \":9090\" listens on every interface")
 	cmd.Flags().StringVar(&opts.HealthListen, "health-addr", daemon.DefaultHealthListen,
-		"address of /healthz and /readyz alone, for probes; loopback by default, \":9091\" listens on every interface")
+		"address of /healthz, /readyz and /livez alone, for probes; loopback by default, \":9091\" listens on every interface")
 	cmd.Flags().StringVar(&opts.Metrics, "metrics", "", "metrics source for every rollout, replacing the specs' own")
 	cmd.Flags().BoolVar(&opts.Signed, "signed-commits", false, "make commits through GitHub's API, so GitHub signs them (GitHub only)")
 	cmd.Flags().DurationVar(&opts.Poll, "poll", daemon.DefaultPoll, "longest wait between two readings of the specs")

@@ -1,7 +1,9 @@
 // Package daemon runs the reconciler as a long-lived process (`rollout run`): each rollout is evaluated
 // on its own cron schedule, specs are re-read on every wake-up, and /healthz and /metrics are served.
-// /healthz and /readyz have a listener of their own (HealthListen), so that no client of /metrics can
-// starve the probes that decide whether the daemon is restarted.
+// /healthz, /readyz and /livez have a listener of their own (HealthListen), so that no client of /metrics
+// can starve the probes that decide whether the daemon is restarted. /healthz and /readyz say whether
+// the repository could be read on the last try; /livez whether the schedule itself goes on, since a
+// restart cures a stuck daemon but not a git outage.
 //
 // A rollout the daemon has seen keeps its place in the schedule when its spec turns invalid (a bad edit,
 // a second file taking its name): while its canary holds traffic that is an alert, logged, counted on
@@ -55,6 +57,9 @@ const (
 	DefaultSchedule = "*/15 * * * *"
 	// DefaultPoll is the longest the daemon sleeps before reading the specs again.
 	DefaultPoll = time.Minute
+	// DefaultStall is how long beyond Poll the schedule may go without progress (a reading of the specs
+	// stuck past every timeout of git's exchanges, which are 2 minutes each) before /livez fails.
+	DefaultStall = 15 * time.Minute
 	// DefaultListen is loopback: /metrics is for a local scraper or a sidecar. Exposing it is a choice
 	// made with --listen (":9090", or a pod IP) behind a network policy.
 	DefaultListen = "127.0.0.1:9090"
@@ -88,7 +93,7 @@ type Daemon struct {
 	// Listen is the address of /healthz and /metrics, such as "127.0.0.1:9090" or "127.0.0.1:0";
 	// empty means DefaultListen.
 	Listen string
-	// HealthListen is the address of /healthz and /readyz alone, such as "127.0.0.1:9091"; empty means
+	// HealthListen is the address of /healthz, /readyz and /livez alone, such as "127.0.0.1:9091"; empty means
 	// DefaultHealthListen. Its server has the same bounds as Listen's, with its own connection slots.
 	HealthListen string
 	// MaxConns bounds the HTTP connections served at once (0: DefaultMaxConns). ReadHeaderTimeout,
@@ -105,7 +110,10 @@ type Daemon struct {
 	After func(d time.Duration) <-chan time.Time
 	// Poll bounds the sleep between two readings of the specs; default DefaultPoll.
 	Poll time.Duration
-	Log  *slog.Logger
+	// Stall is how long beyond Poll the schedule may make no progress before /livez answers 503;
+	// default DefaultStall.
+	Stall time.Duration
+	Log   *slog.Logger
 	// AfterPass, when set, is called once a pass has ended: its outcome is on /metrics and its rollouts
 	// may run again. Tests use it to wait for a pass instead of sleeping.
 	AfterPass func(names []string)
@@ -118,6 +126,7 @@ type Daemon struct {
 	duration   prometheus.Histogram
 	decision   *prometheus.CounterVec
 	invalid    *prometheus.CounterVec
+	badFiles   prometheus.Gauge
 	conns      prometheus.Gauge
 	rollouts   *rolloutGauges
 
@@ -125,7 +134,11 @@ type Daemon struct {
 	// mainListener is the main listener once Run serves it (guarded by mu).
 	mainListener *fairListener
 	running      map[string]bool
-	healthy      error
+	// healthy is the outcome of the latest try to read the repository, made at healthAt.
+	healthy  error
+	healthAt time.Time
+	// progress is when the schedule last went on: began a reading of the specs, or went to sleep.
+	progress time.Time
 }
 
 func (d *Daemon) init() {
@@ -146,11 +159,15 @@ func (d *Daemon) init() {
 			Name: "rollout_invalid_spec_alerts_total",
 			Help: "Alerts raised because the spec of a rollout whose canary holds traffic turned invalid (once per distinct problem).",
 		}, []string{"rollout"})
+		d.badFiles = prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "rollout_invalid_specs",
+			Help: "Spec files that failed to load at the last reading of the specs; their rollouts are not judged until fixed.",
+		})
 		d.conns = prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "rollout_http_connections", Help: "HTTP connections of /healthz and /metrics open now.",
 		})
 		d.rollouts = newRolloutGauges(d.now)
-		d.registry.MustRegister(d.ticks, d.duration, d.decision, d.invalid, d.conns, d.rollouts)
+		d.registry.MustRegister(d.ticks, d.duration, d.decision, d.invalid, d.badFiles, d.conns, d.rollouts)
 		d.running = map[string]bool{}
 	})
 }
@@ -249,10 +266,12 @@ type knownRollout struct {
 	live   bool
 	weight int
 	// invalid holds the problems of the file while it fails to load ("" when it loads); notified says
-	// whether the alert for those problems was delivered.
+	// whether the alert for those problems was delivered, and owed names the targets that still wait
+	// for it (nil: every target).
 	invalid  string
 	problems []string
 	notified bool
+	owed     []string
 }
 
 // schedule is the daemon's main loop: read the specs, start the passes that are due, sleep until the
@@ -260,21 +279,39 @@ type knownRollout struct {
 func (d *Daemon) schedule(ctx context.Context, inflight *sync.WaitGroup) {
 	parser := cron.NewParser(cron.Minute | cron.Hour | cron.Dom | cron.Month | cron.Dow | cron.Descriptor)
 	schedules := map[string]cron.Schedule{}
+	// last is, for each rollout, when it was last due, or when the daemon first saw it: a rollout is
+	// first due at its schedule's next time after it appeared (as cron runs a line added to a crontab),
+	// not at once because a time of its schedule passed before it was merged.
 	last := map[string]time.Time{}
 	known := map[string]*knownRollout{}
-	start := d.Now()
-	var announced time.Time
+	// unscheduled holds the problems of each file that fails to load and names no rollout the daemon
+	// knows, as last logged.
+	unscheduled := map[string]string{}
+	// announced is the last "next pass" logged, so that it is said once per change.
+	announced := ""
 	for ctx.Err() == nil {
-		now := d.Now()
+		// Schedules are cron in UTC (CRON_TZ= names another zone), whatever the machine's zone:
+		// robfig/cron reads an expression without CRON_TZ in the zone of the time it is given.
+		now := d.Now().UTC()
+		d.progressed(now)
 		wake := now.Add(d.poll())
 		set, err := d.Reconciler.Specs(ctx)
-		d.setHealth(err)
+		if ctx.Err() != nil {
+			// Told to stop during the reading (which failed, or is stale): start nothing more.
+			return
+		}
+		d.setHealth(err, now)
 		if err != nil {
 			d.log().Error("read specs", "error", err)
 		}
 		if set != nil {
-			d.remember(ctx, set, known)
+			d.remember(ctx, set, known, unscheduled)
 			d.rollouts.specs(set, func(name string) bool { return known[name] != nil })
+		}
+		for name := range last {
+			if known[name] == nil {
+				delete(last, name) // its spec is gone: should it come back, it is new again
+			}
 		}
 		names := make([]string, 0, len(known))
 		for name := range known {
@@ -282,6 +319,9 @@ func (d *Daemon) schedule(ctx context.Context, inflight *sync.WaitGroup) {
 		}
 		sort.Strings(names)
 		var due []string
+		// nextDue is when the next pass is due, and nextNames the rollouts due then.
+		var nextDue time.Time
+		var nextNames []string
 		for _, name := range names {
 			k := known[name]
 			expr := k.schedule
@@ -298,7 +338,7 @@ func (d *Daemon) schedule(ctx context.Context, inflight *sync.WaitGroup) {
 			}
 			from, ok := last[name]
 			if !ok {
-				from = start
+				from, last[name] = now, now
 			}
 			next := sched.Next(from)
 			if !next.After(now) {
@@ -325,15 +365,27 @@ func (d *Daemon) schedule(ctx context.Context, inflight *sync.WaitGroup) {
 			if next.Before(wake) {
 				wake = next
 			}
+			switch {
+			case nextDue.IsZero() || next.Before(nextDue):
+				nextDue, nextNames = next, []string{name}
+			case next.Equal(nextDue):
+				nextNames = append(nextNames, name)
+			}
 		}
 		if len(due) > 0 {
 			sort.Strings(due)
 			d.log().Info("pass", "rollouts", due)
 		}
-		if !wake.Equal(announced) {
-			// Say when the next pass is due, once per change, so that a quiet daemon reads as waiting.
-			d.log().Info("next pass", "at", wake.UTC().Format(time.RFC3339), "in", wake.Sub(now).Round(time.Second).String())
-			announced = wake
+		// Say when the next pass is due (a rollout's schedule, not the next reading of the specs), once
+		// per change, so that a quiet daemon reads as waiting.
+		if nextDue.IsZero() {
+			if announced != "none" {
+				d.log().Info("no rollout to schedule; reading the specs again", "every", d.poll().String())
+				announced = "none"
+			}
+		} else if key := nextDue.Format(time.RFC3339) + strings.Join(nextNames, ","); key != announced {
+			d.log().Info("next pass", "at", nextDue.Format(time.RFC3339), "in", nextDue.Sub(now).Round(time.Second).String(), "rollouts", nextNames)
+			announced = key
 		}
 		if len(due) > 0 {
 			inflight.Add(1)
@@ -342,6 +394,7 @@ func (d *Daemon) schedule(ctx context.Context, inflight *sync.WaitGroup) {
 				d.pass(context.WithoutCancel(ctx), due)
 			}()
 		}
+		d.progressed(d.Now())
 		select {
 		case <-ctx.Done():
 		case <-d.after(wake.Sub(now)):
@@ -351,8 +404,10 @@ func (d *Daemon) schedule(ctx context.Context, inflight *sync.WaitGroup) {
 
 // remember updates what the daemon knows of each rollout from a fresh reading of the specs. A rollout
 // it knew whose file now fails to load stays known, with its problems; one whose file is gone (or loads
-// as another rollout) is forgotten.
-func (d *Daemon) remember(ctx context.Context, set *rollouts.Set, known map[string]*knownRollout) {
+// as another rollout) is forgotten. A file that fails to load and holds no rollout the daemon knows (one
+// added broken) has no place in the schedule: it is logged once per distinct set of problems, recorded
+// in unscheduled, and counted on /metrics with the others while it lasts.
+func (d *Daemon) remember(ctx context.Context, set *rollouts.Set, known map[string]*knownRollout, unscheduled map[string]string) {
 	present := map[string]bool{}
 	for _, doc := range set.Documents {
 		spec := doc.Spec
@@ -372,6 +427,7 @@ func (d *Daemon) remember(ctx context.Context, set *rollouts.Set, known map[stri
 	for _, p := range set.Errors() {
 		problems[p.File] = append(problems[p.File], p.Error())
 	}
+	d.badFiles.Set(float64(len(problems)))
 	names := make([]string, 0, len(known))
 	for name := range known {
 		if !present[name] {
@@ -389,6 +445,38 @@ func (d *Daemon) remember(ctx context.Context, set *rollouts.Set, known map[stri
 		}
 		d.invalidSpec(ctx, name, k, msgs)
 	}
+	d.unknownInvalid(problems, known, unscheduled)
+}
+
+// unknownInvalid logs the files that fail to load and hold no known rollout, once per distinct set of
+// problems, and forgets those that load again or are gone.
+func (d *Daemon) unknownInvalid(problems map[string][]string, known map[string]*knownRollout, unscheduled map[string]string) {
+	claimed := map[string]bool{}
+	for _, k := range known {
+		claimed[k.file] = true
+	}
+	files := make([]string, 0, len(problems))
+	for file := range problems {
+		if !claimed[file] {
+			files = append(files, file)
+		}
+	}
+	sort.Strings(files)
+	seen := map[string]bool{}
+	for _, file := range files {
+		seen[file] = true
+		key := strings.Join(problems[file], "\n")
+		if unscheduled[file] == key {
+			continue
+		}
+		unscheduled[file] = key
+		d.log().Error("spec is invalid: its rollout is not scheduled until the file is fixed", "file", file, "problems", problems[file])
+	}
+	for file := range unscheduled {
+		if !seen[file] {
+			delete(unscheduled, file)
+		}
+	}
 }
 
 // invalidSpec reports a known rollout whose file fails to load: once per distinct set of problems in
@@ -397,7 +485,7 @@ func (d *Daemon) remember(ctx context.Context, set *rollouts.Set, known map[stri
 func (d *Daemon) invalidSpec(ctx context.Context, name string, k *knownRollout, msgs []string) {
 	key := strings.Join(msgs, "\n")
 	if k.invalid != key {
-		k.invalid, k.problems, k.notified = key, msgs, false
+		k.invalid, k.problems, k.notified, k.owed = key, msgs, false, nil
 		if k.live {
 			d.invalid.WithLabelValues(name).Inc()
 			d.log().Error("the spec of a live rollout is invalid: its canary is not judged, nor rolled back, until the file is fixed",
@@ -411,11 +499,23 @@ func (d *Daemon) invalidSpec(ctx context.Context, name string, k *knownRollout, 
 	}
 	reasons := append([]string{fmt.Sprintf("the spec %s no longer loads; the canary at %d%% is not judged until it is fixed", k.file, k.weight)}, msgs...)
 	ev := reconcile.Event{Rollout: name, Event: rollouts.EventAlert, Decision: InvalidSpecDecision, From: k.weight, To: k.weight, Reasons: reasons}
-	if err := d.Notifier.Notify(ctx, k.notify, ev); err != nil {
-		d.log().Warn("alert not delivered; retrying at the next reading", "rollout", name, "error", err)
+	err := d.Notifier.Notify(ctx, reconcile.OwedTargets(k.notify, k.owed), ev)
+	if err == nil {
+		k.notified = true
 		return
 	}
-	k.notified = true
+	// Retried at the next reading, to the targets that did not get it alone: the others are not told
+	// again every --poll; a target that is not configured is not retried.
+	owed, named := reconcile.FailedTargets(err)
+	if named && len(owed) == 0 {
+		k.notified = true
+		d.log().Warn("alert not delivered: no target is configured here", "rollout", name, "error", err)
+		return
+	}
+	if named {
+		k.owed = owed
+	}
+	d.log().Warn("alert not delivered; retrying at the next reading", "rollout", name, "error", err)
 }
 
 // holdsTraffic reports whether a rollout's canary serves users now, so that losing its spec matters.
@@ -454,11 +554,11 @@ func (d *Daemon) pass(ctx context.Context, names []string) {
 	d.duration.Observe(d.Now().Sub(started).Seconds())
 	if err != nil {
 		d.ticks.WithLabelValues("failed").Inc()
-		d.setHealth(err)
+		d.setHealth(err, started)
 		d.log().Error("reconcile", "rollouts", names, "error", err)
 		return
 	}
-	d.setHealth(nil)
+	d.setHealth(nil, started)
 	d.rollouts.passed(rep, d.Now())
 	result := "ok"
 	for _, r := range rep.Results {
@@ -505,10 +605,16 @@ func (d *Daemon) server(ln net.Listener, maxConns int, handler http.Handler, gau
 	}}
 }
 
-func (d *Daemon) setHealth(err error) {
+// setHealth records the outcome of a try to read the repository begun at at, unless a later try's is
+// known: a pass that read the repository before a failed reading and ends after it must not make the
+// probes say the repository can be read.
+func (d *Daemon) setHealth(err error, at time.Time) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	d.healthy = err
+	if at.Before(d.healthAt) {
+		return
+	}
+	d.healthy, d.healthAt = err, at
 }
 
 // handler serves /healthz (200 while the repository could be read on the last try, 503 otherwise) and
@@ -516,16 +622,39 @@ func (d *Daemon) setHealth(err error) {
 func (d *Daemon) handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", d.serveHealth)
+	mux.HandleFunc("GET /livez", d.serveLive)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(d.registry, promhttp.HandlerOpts{}))
 	return mux
 }
 
-// healthHandler serves the health listener: /healthz and /readyz, nothing else.
+// healthHandler serves the health listener: /healthz, /readyz and /livez, nothing else.
 func (d *Daemon) healthHandler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", d.serveHealth)
 	mux.HandleFunc("GET /readyz", d.serveHealth)
+	mux.HandleFunc("GET /livez", d.serveLive)
 	return mux
+}
+
+// progressed records that the schedule went on at at.
+func (d *Daemon) progressed(at time.Time) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.progress = at
+}
+
+// serveLive answers 200 while the schedule goes on, whatever git, GitHub or the metrics sources do (a
+// restart cures none of them), and 503 once it has made no progress for longer than Poll and Stall: a
+// daemon that a restart may cure.
+func (d *Daemon) serveLive(w http.ResponseWriter, _ *http.Request) {
+	d.mu.Lock()
+	last := d.progress
+	d.mu.Unlock()
+	if !last.IsZero() && d.now().Sub(last) > d.poll()+orDefault(d.Stall, DefaultStall) {
+		http.Error(w, "stalled: the schedule has made no progress since "+last.UTC().Format(time.RFC3339), http.StatusServiceUnavailable)
+		return
+	}
+	fmt.Fprintln(w, "ok")
 }
 
 // serveHealth answers 200 while the repository could be read on the last try, 503 otherwise.

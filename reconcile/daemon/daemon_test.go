@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"runtime"
@@ -17,6 +18,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
+	"github.com/rollout-dev/rollout/internal/syncbuf"
 	"github.com/rollout-dev/rollout/policy"
 	"github.com/rollout-dev/rollout/reconcile"
 	"github.com/rollout-dev/rollout/rollouts"
@@ -79,9 +81,17 @@ type fakeReconciler struct {
 	specsErr error
 	// results, when set, is what a pass reports for a rollout (default: hold).
 	results map[string]reconcile.Result
+	// reading, when set, is called at the start of each reading of the specs; its error is the
+	// reading's.
+	reading func(ctx context.Context) error
 }
 
 func (f *fakeReconciler) Specs(ctx context.Context) (*rollouts.Set, error) {
+	if f.reading != nil {
+		if err := f.reading(ctx); err != nil {
+			return nil, err
+		}
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.specsErr != nil {
@@ -500,5 +510,343 @@ func waitConns(t *testing.T, d *Daemon, n int) {
 			t.Fatalf("%v connections served, want %d", testutil.ToFloat64(d.conns), n)
 		}
 		runtime.Gosched()
+	}
+}
+
+// TestNoPassStartsAfterShutdownBegins: SIGTERM arrives while the daemon reads the specs (a fetch of a
+// second or more, once a minute). The reading fails with the cancelled context; no pass may start after
+// it, for the daemon is asked to stop and only the passes already in flight may hold it up (a pass begun
+// now could be killed at the end of the grace period, between a rollback commit and its notification).
+func TestNoPassStartsAfterShutdownBegins(t *testing.T) {
+	clock := newFakeClock(time.Date(2026, 4, 16, 10, 7, 0, 0, time.UTC))
+	readings := 0
+	inReading := make(chan struct{})
+	rec := &fakeReconciler{clock: clock, set: specs(map[string]string{"a": "*/15 * * * *"}), calls: make(chan string, 32),
+		reading: func(ctx context.Context) error {
+			readings++
+			if readings == 1 {
+				return nil
+			}
+			close(inReading)
+			<-ctx.Done() // the fetch is cut short by the signal
+			return fmt.Errorf("snapshot: %w", ctx.Err())
+		}}
+	d := &Daemon{Reconciler: rec, Listen: "127.0.0.1:0", HealthListen: "127.0.0.1:0", Now: clock.Now, After: clock.After, Poll: time.Hour}
+	cancel, done := start(t, d)
+	clock.next(t) // 10:15: a is due, and the reading of the specs is under way
+	recv(t, inReading)
+	cancel()
+	if err := recv(t, done); err != nil {
+		t.Fatal(err)
+	}
+	done <- nil
+	if calls := drain(rec.calls); len(calls) > 0 {
+		t.Errorf("passes started after the daemon was told to stop: %q", calls)
+	}
+}
+
+// TestSchedulesAreInUTC: a spec's schedule is cron in UTC (as `rollout init` writes, and as GitHub
+// Actions and the CronJob read theirs), whatever the time zone of the machine the daemon runs on;
+// CRON_TZ= picks another zone.
+func TestSchedulesAreInUTC(t *testing.T) {
+	newYork := time.FixedZone("EST", -5*3600)
+	for _, tt := range []struct{ schedule, want string }{
+		{"0 9 * * *", "2026-04-16T09:00:00Z"},
+		{"CRON_TZ=Asia/Tokyo 0 17 * * *", "2026-04-16T08:00:00Z"},
+	} {
+		t.Run(tt.schedule, func(t *testing.T) {
+			// 02:07 in New York is 07:07 UTC.
+			clock := newFakeClock(time.Date(2026, 4, 16, 2, 7, 0, 0, newYork))
+			rec := &fakeReconciler{clock: clock, set: specs(map[string]string{"a": tt.schedule}), calls: make(chan string, 32)}
+			d := &Daemon{Reconciler: rec, Listen: "127.0.0.1:0", HealthListen: "127.0.0.1:0", Now: clock.Now, After: clock.After, Poll: 24 * time.Hour}
+			start(t, d)
+			if at := clock.next(t); !at.Equal(mustTime(t, tt.want)) {
+				t.Errorf("first pass due at %s, want %s", at.UTC().Format(time.RFC3339), tt.want)
+			}
+			recv(t, rec.calls)
+		})
+	}
+}
+
+func mustTime(t *testing.T, s string) time.Time {
+	t.Helper()
+	at, err := time.Parse(time.RFC3339, s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return at
+}
+
+// TestANewSpecThatFailsToLoadIsReported: a file added while the daemon runs whose spec does not load (a
+// schedule that is no cron expression) was never seen valid, so it has no place in the schedule. It is
+// reported anyway: logged with file:line:col once per distinct problem, and counted on /metrics while it
+// lasts, so that an operator learns that the rollout is not judged; the other rollouts go on.
+func TestANewSpecThatFailsToLoadIsReported(t *testing.T) {
+	clock := newFakeClock(time.Date(2026, 4, 16, 10, 7, 0, 0, time.UTC))
+	set := specs(map[string]string{"a": "*/15 * * * *"})
+	set.Problems = []rollouts.Problem{{File: "rollouts/c.yaml", Line: 24, Col: 11, Message: `schedule: invalid cron expression "every 5 minutes"`}}
+	rec := &fakeReconciler{clock: clock, set: set, calls: make(chan string, 32)}
+	var logs syncbuf.Buffer
+	d := &Daemon{Reconciler: rec, Listen: "127.0.0.1:0", HealthListen: "127.0.0.1:0", Now: clock.Now, After: clock.After,
+		Poll: 5 * time.Minute, Log: slog.New(slog.NewTextHandler(&logs, nil))}
+	passed := make(chan []string, 8)
+	d.AfterPass = func(names []string) { passed <- names }
+	start(t, d)
+	clock.next(t) // 10:12
+	clock.next(t) // 10:15: a's pass
+	if c := recv(t, rec.calls); c != "10:15 a" {
+		t.Errorf("pass %q, want a at 10:15", c)
+	}
+	recv(t, passed)
+	clock.next(t)               // 10:20: the same problem at every reading
+	w := recv(t, clock.waiters) // the reading of 10:20 is over
+	clock.waiters <- w
+	want := `rollouts/c.yaml:24:11: schedule: invalid cron expression \"every 5 minutes\"`
+	if n := strings.Count(logs.String(), want); n != 1 {
+		t.Errorf("the problem is logged %d times, want once:\n%s", n, logs.String())
+	}
+	if got := series(t, scrape(t, d), "rollout_invalid_specs"); !slices.Equal(got, []string{" 1"}) {
+		t.Errorf("rollout_invalid_specs = %q, want 1", got)
+	}
+
+	// Fixed: the count drops.
+	rec.mu.Lock()
+	rec.set = specs(map[string]string{"a": "*/15 * * * *"})
+	rec.mu.Unlock()
+	clock.next(t) // 10:25
+	recv(t, clock.waiters)
+	if got := series(t, scrape(t, d), "rollout_invalid_specs"); !slices.Equal(got, []string{" 0"}) {
+		t.Errorf("rollout_invalid_specs once fixed = %q, want 0", got)
+	}
+}
+
+// TestAnOlderPassDoesNotHideAFailedReading: a pass takes its snapshot, then runs for minutes (slow
+// metrics queries); meanwhile a reading of the specs fails. The pass that ends afterwards read the
+// repository before that failure, so the probes keep saying what the last try found: 503.
+func TestAnOlderPassDoesNotHideAFailedReading(t *testing.T) {
+	clock := newFakeClock(time.Date(2026, 4, 16, 10, 7, 0, 0, time.UTC))
+	release := make(chan struct{})
+	rec := &fakeReconciler{clock: clock, set: specs(map[string]string{"a": "*/15 * * * *"}), calls: make(chan string, 32),
+		hold: map[string]chan struct{}{"a": release}}
+	d := &Daemon{Reconciler: rec, Listen: "127.0.0.1:0", HealthListen: "127.0.0.1:0", Now: clock.Now, After: clock.After, Poll: time.Hour}
+	passed := make(chan []string, 8)
+	d.AfterPass = func(names []string) { passed <- names }
+	start(t, d)
+	clock.next(t) // 10:15: a's pass starts and runs on
+	recv(t, rec.calls)
+	rec.mu.Lock()
+	rec.specsErr = errors.New("snapshot: no answer within 2m0s")
+	rec.mu.Unlock()
+	clock.next(t)               // 10:30: the reading fails
+	w := recv(t, clock.waiters) // and is over
+	clock.waiters <- w
+	close(release)
+	recv(t, passed)
+	addr, err := d.HealthAddr(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.Get("http://" + addr.String() + "/readyz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusServiceUnavailable {
+		t.Errorf("/readyz = %d after the last reading failed, want 503", resp.StatusCode)
+	}
+}
+
+// TestARolloutAddedWhileRunningWaitsForItsSchedule: a spec merged while the daemon runs is first
+// evaluated at its schedule's next time after it appeared, as cron runs a line added to a crontab, not
+// at once because a time of its schedule passed since the daemon started: a rollout judged only on
+// weekday mornings, merged on a Friday afternoon, does not start its canary for the weekend.
+func TestARolloutAddedWhileRunningWaitsForItsSchedule(t *testing.T) {
+	friday := time.Date(2026, 4, 17, 8, 0, 0, 0, time.UTC)
+	clock := newFakeClock(friday)
+	const weekdays = "0 9 * * 1-5"
+	rec := &fakeReconciler{clock: clock, set: specs(map[string]string{"a": weekdays}), calls: make(chan string, 32)}
+	// The daemon logs the rollouts of a pass before it sleeps: the test reads whether a pass began there.
+	var logs syncbuf.Buffer
+	d := &Daemon{Reconciler: rec, Listen: "127.0.0.1:0", HealthListen: "127.0.0.1:0", Now: clock.Now, After: clock.After,
+		Poll: 6 * time.Hour, Log: slog.New(slog.NewTextHandler(&logs, nil))}
+	passed := make(chan []string, 8)
+	d.AfterPass = func(names []string) { passed <- names }
+	start(t, d)
+	clock.next(t) // Friday 09:00: a
+	recv(t, rec.calls)
+	recv(t, passed)
+	rec.mu.Lock()
+	rec.set = specs(map[string]string{"a": weekdays, "b": weekdays}) // b is merged
+	rec.mu.Unlock()
+	monday := time.Date(2026, 4, 20, 9, 0, 0, 0, time.UTC)
+	for passes := strings.Count(logs.String(), "msg=pass "); ; {
+		at := clock.next(t)
+		w := recv(t, clock.waiters) // the reading is over
+		clock.waiters <- w
+		if strings.Count(logs.String(), "msg=pass ") == passes {
+			if !at.Before(monday) {
+				t.Fatalf("no pass by %s", at.Format(time.RFC3339))
+			}
+			continue
+		}
+		if !at.Equal(monday) || !strings.Contains(logs.String(), "msg=pass rollouts=\"[a b]\"") {
+			t.Errorf("a pass at %s:\n%s\nwant a and b at their schedule's next time, %s", at.Format(time.RFC3339), logs.String(), monday.Format(time.RFC3339))
+		}
+		recv(t, passed)
+		return
+	}
+}
+
+// TestTheLogSaysWhenTheNextPassIsDue: the daemon reads the specs every --poll, but a pass is due only
+// at a rollout's schedule. Its "next pass" line names that time, once, with the rollouts due then, not
+// the next reading of the specs at every reading (which read as a pass due in a minute, every minute).
+func TestTheLogSaysWhenTheNextPassIsDue(t *testing.T) {
+	clock := newFakeClock(time.Date(2026, 4, 16, 10, 7, 0, 0, time.UTC))
+	rec := &fakeReconciler{clock: clock, set: specs(map[string]string{"a": "0 * * * *", "b": "0 */2 * * *"}), calls: make(chan string, 32)}
+	var logs syncbuf.Buffer
+	d := &Daemon{Reconciler: rec, Listen: "127.0.0.1:0", HealthListen: "127.0.0.1:0", Now: clock.Now, After: clock.After,
+		Poll: time.Minute, Log: slog.New(slog.NewTextHandler(&logs, nil))}
+	start(t, d)
+	for range 3 { // 10:08, 10:09, 10:10: readings, no pass
+		clock.next(t)
+	}
+	w := recv(t, clock.waiters)
+	clock.waiters <- w
+	var lines []string
+	for _, l := range strings.Split(logs.String(), "\n") {
+		if strings.Contains(l, `msg="next pass"`) {
+			_, l, _ = strings.Cut(l, `msg="next pass" `)
+			lines = append(lines, l)
+		}
+	}
+	if want := []string{"at=2026-04-16T11:00:00Z in=53m0s rollouts=[a]"}; !slices.Equal(lines, want) {
+		t.Errorf("next pass lines %q, want %q", lines, want)
+	}
+}
+
+// TestLivenessIsTheDaemonsOwn: a liveness probe restarts the pod when it fails, and a restart does not
+// cure a git outage (the new process cannot even open the repository, and crash-loops until the outage
+// ends, then waits out its back-off). /livez therefore says whether the daemon itself goes on: 200
+// while the repository cannot be read (that is /readyz's 503), 503 once its schedule has made no
+// progress for longer than Poll and Stall together (a reading stuck past every timeout).
+func TestLivenessIsTheDaemonsOwn(t *testing.T) {
+	clock := newFakeClock(time.Date(2026, 4, 16, 10, 7, 0, 0, time.UTC))
+	readings := 0
+	stuck, unstick := make(chan struct{}), make(chan struct{})
+	rec := &fakeReconciler{clock: clock, set: specs(map[string]string{"a": "0 * * * *"}), calls: make(chan string, 32),
+		specsErr: errors.New("snapshot: no answer within 2m0s"),
+		reading: func(ctx context.Context) error {
+			if readings++; readings == 3 {
+				close(stuck)
+				<-unstick
+			}
+			return nil
+		}}
+	d := &Daemon{Reconciler: rec, Listen: "127.0.0.1:0", HealthListen: "127.0.0.1:0", Now: clock.Now, After: clock.After,
+		Poll: time.Minute, Stall: 10 * time.Minute}
+	start(t, d)
+	addr, err := d.HealthAddr(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	get := func(path string) int {
+		t.Helper()
+		resp, err := http.Get("http://" + addr.String() + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	clock.next(t) // 10:08: the repository still cannot be read
+	w := recv(t, clock.waiters)
+	clock.waiters <- w
+	if code := get("/readyz"); code != http.StatusServiceUnavailable {
+		t.Errorf("/readyz = %d while the repository cannot be read, want 503", code)
+	}
+	if code := get("/livez"); code != http.StatusOK {
+		t.Errorf("/livez = %d while the repository cannot be read, want 200: a restart does not help", code)
+	}
+
+	clock.next(t) // 10:09: this reading hangs
+	recv(t, stuck)
+	clock.mu.Lock()
+	clock.now = clock.now.Add(10*time.Minute + time.Minute) // Poll and Stall have passed: 10:20
+	clock.mu.Unlock()
+	if code := get("/livez"); code != http.StatusOK {
+		t.Errorf("/livez = %d at the end of Poll and Stall, want 200", code)
+	}
+	clock.mu.Lock()
+	clock.now = clock.now.Add(time.Second)
+	clock.mu.Unlock()
+	if code := get("/livez"); code != http.StatusServiceUnavailable {
+		t.Errorf("/livez = %d with the schedule stuck past Poll and Stall, want 503", code)
+	}
+	close(unstick)
+	w = recv(t, clock.waiters) // the schedule goes on
+	clock.waiters <- w
+	if code := get("/livez"); code != http.StatusOK {
+		t.Errorf("/livez = %d once the schedule went on, want 200", code)
+	}
+}
+
+// targetNotifier records the targets of each delivery and fails, once each, the targets named in down;
+// those named in unset it never reaches (not configured).
+type targetNotifier struct {
+	mu    sync.Mutex
+	calls [][]string
+	down  map[string]bool
+	unset map[string]bool
+}
+
+var _ Notifier = (*targetNotifier)(nil)
+
+func (n *targetNotifier) Notify(ctx context.Context, targets []rollouts.Notify, ev reconcile.Event) error {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	var names []string
+	var errs []error
+	for _, t := range targets {
+		name := reconcile.TargetName("webhook", t.Webhook)
+		names = append(names, name)
+		if n.unset[name] {
+			errs = append(errs, &reconcile.TargetError{Target: name, Err: fmt.Errorf("ROLLOUT_UNSET is not set: %w", reconcile.ErrTargetNotConfigured)})
+		}
+		if n.down[name] {
+			delete(n.down, name)
+			errs = append(errs, &reconcile.TargetError{Target: name, Err: errors.New("answered 500 Internal Server Error")})
+		}
+	}
+	n.calls = append(n.calls, names)
+	return errors.Join(errs...)
+}
+
+// TestAnInvalidSpecAlertIsRetriedWhereItFailed: the alert for a live rollout whose spec turned invalid
+// goes to the webhooks of its last valid spec; the on-call one fails, and one is not configured here.
+// The next reading retries the on-call one alone (not the team's webhook again, every --poll, nor the
+// one that no retry can reach), and once delivered the alert is not sent again.
+func TestAnInvalidSpecAlertIsRetriedWhereItFailed(t *testing.T) {
+	clock := newFakeClock(time.Date(2026, 4, 16, 10, 7, 0, 0, time.UTC))
+	live := &rollouts.Spec{Name: "a", Schedule: "0 * * * *", Traffic: rollouts.Traffic{Weight: 5},
+		Rollback: rollouts.RollbackPolicy{Notify: []rollouts.Notify{{Webhook: "env:ROLLOUT_TEAM"}, {Webhook: "env:ROLLOUT_ONCALL"}, {Webhook: "env:ROLLOUT_UNSET"}}}}
+	rec := &fakeReconciler{clock: clock, set: &rollouts.Set{Documents: []*rollouts.Document{{Path: "a.yaml", Spec: live}}}, calls: make(chan string, 32)}
+	notes := &targetNotifier{down: map[string]bool{"webhook env:ROLLOUT_ONCALL": true}, unset: map[string]bool{"webhook env:ROLLOUT_UNSET": true}}
+	d := &Daemon{Reconciler: rec, Notifier: notes, Listen: "127.0.0.1:0", HealthListen: "127.0.0.1:0", Now: clock.Now, After: clock.After, Poll: time.Minute}
+	start(t, d)
+	w := recv(t, clock.waiters) // the first reading knows a as valid and live
+	clock.waiters <- w
+	rec.mu.Lock()
+	rec.set = &rollouts.Set{Problems: []rollouts.Problem{{File: "a.yaml", Line: 3, Col: 1, Message: "stages: required"}}}
+	rec.mu.Unlock()
+	for range 3 { // 10:08 alerts, 10:09 retries, 10:10 has nothing to send
+		clock.next(t)
+	}
+	w = recv(t, clock.waiters)
+	clock.waiters <- w
+	notes.mu.Lock()
+	defer notes.mu.Unlock()
+	want := [][]string{{"webhook env:ROLLOUT_TEAM", "webhook env:ROLLOUT_ONCALL", "webhook env:ROLLOUT_UNSET"}, {"webhook env:ROLLOUT_ONCALL"}}
+	if !slices.EqualFunc(notes.calls, want, slices.Equal) {
+		t.Errorf("alert deliveries %q, want %q", notes.calls, want)
 	}
 }

@@ -15,6 +15,7 @@ import (
 	"net/http"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/rollout-dev/rollout/internal/webhook"
 	"github.com/rollout-dev/rollout/reconcile"
@@ -107,11 +108,15 @@ func (d *Dispatcher) Notify(ctx context.Context, targets []rollouts.Notify, ev r
 	return errors.Join(errs...)
 }
 
-// deliver posts payload as JSON to the URL that ref names.
+// deliver posts payload as JSON to the URL that ref names. Its error is a *reconcile.TargetError
+// naming the target.
 func (d *Dispatcher) deliver(ctx context.Context, kind, ref string, payload any) error {
+	failed := func(err error) error {
+		return &reconcile.TargetError{Target: reconcile.TargetName(kind, refName(ref)), Err: err}
+	}
 	u, err := d.resolve(ref)
 	if err != nil {
-		return fmt.Errorf("%s %s: %w", kind, refName(ref), err)
+		return failed(err)
 	}
 	timeout := d.Timeout
 	if timeout <= 0 {
@@ -119,10 +124,10 @@ func (d *Dispatcher) deliver(ctx context.Context, kind, ref string, payload any)
 	}
 	ans, err := webhook.Post(ctx, d.Client, u, payload, timeout)
 	if err != nil {
-		return fmt.Errorf("%s %s: %w", kind, ref, err)
+		return failed(err)
 	}
 	if !ans.OK {
-		return fmt.Errorf("%s %s: answered %s: %s", kind, ref, ans.Status, ans.Text)
+		return failed(fmt.Errorf("answered %s: %s", ans.Status, ans.Text))
 	}
 	return nil
 }
@@ -224,12 +229,9 @@ func (d *Dispatcher) slackMessage(ev reconcile.Event) slack {
 		format = ":warning: *%[1]s*: " + slackEscape(ev.Decision) + " (traffic %[3]d%%)"
 	}
 	head := fmt.Sprintf(format, slackEscape(ev.Rollout), ev.From, ev.To)
-	var b strings.Builder
-	for _, r := range ev.Reasons {
-		fmt.Fprintf(&b, "• %s\n", slackEscape(r))
-	}
+	var tail strings.Builder
 	if ev.Next != "" {
-		fmt.Fprintf(&b, "Next: %s\n", slackEscape(ev.Next))
+		fmt.Fprintf(&tail, "Next: %s\n", slackEscape(ev.Next))
 	}
 	var links []string
 	if ev.Proposal != "" {
@@ -245,13 +247,54 @@ func (d *Dispatcher) slackMessage(ev reconcile.Event) slack {
 	if ev.Evidence != "" {
 		links = append(links, fmt.Sprintf("<%s|evidence>", slackEscape(ev.Evidence)))
 	}
-	b.WriteString(strings.Join(links, " · "))
+	tail.WriteString(strings.Join(links, " · "))
+	var b strings.Builder
+	b.WriteString(slackReasons(ev.Reasons, slackSectionLimit-utf8.RuneCountInString(tail.String())))
+	b.WriteString(tail.String())
 	blocks := []slackBlock{{Type: "section", Text: &slackText{Type: "mrkdwn", Text: head}}}
 	if strings.TrimSpace(b.String()) != "" {
 		blocks = append(blocks, slackBlock{Type: "section", Text: &slackText{Type: "mrkdwn", Text: strings.TrimSpace(b.String())}})
 	}
 	text := fmt.Sprintf("%s: %s %d%% → %d%%", ev.Rollout, eventOf(ev), ev.From, ev.To)
 	return slack{Text: text, Blocks: blocks}
+}
+
+// slackSectionLimit is the most characters Slack accepts in a section block's text: a longer one makes
+// it refuse the whole message (400 invalid_blocks).
+const slackSectionLimit = 3000
+
+// slackReasons lists reasons as bullet lines within budget characters: as many as fit, then how many
+// more there are (the commit's message and the webhook's body hold them all).
+func slackReasons(reasons []string, budget int) string {
+	const moreRoom = 40 // "• …and 1234 more reasons\n", with room to spare
+	var b strings.Builder
+	used := 0
+	for i, r := range reasons {
+		line := fmt.Sprintf("• %s\n", slackEscape(r))
+		n := utf8.RuneCountInString(line)
+		room := budget - used
+		if i < len(reasons)-1 {
+			room -= moreRoom
+		}
+		if n > room {
+			if used == 0 && room > moreRoom {
+				// One long reason: its beginning, rather than nothing.
+				line = string([]rune(line)[:room-2]) + "…\n"
+				b.WriteString(line)
+				i++
+			}
+			switch rest := len(reasons) - i; {
+			case rest == 1:
+				b.WriteString("• …and 1 more reason\n")
+			case rest > 1:
+				fmt.Fprintf(&b, "• …and %d more reasons\n", rest)
+			}
+			return b.String()
+		}
+		b.WriteString(line)
+		used += n
+	}
+	return b.String()
 }
 
 func short(sha string) string { return sha[:min(7, len(sha))] }

@@ -198,3 +198,61 @@ func TestRefusedTargetIsNotSentTo(t *testing.T) {
 		t.Errorf("Check = %q", got)
 	}
 }
+
+// TestSlackMessageFitsSlacksLimits: Slack refuses a message whose section block holds over 3000
+// characters (400 invalid_blocks), so a rollback with many failing rules (a rule per segment, say), an
+// alert listing every problem of a broken spec, or one long source error would never reach the channel,
+// and be retried on every tick in vain. The message keeps within the limit: the first reasons, then how
+// many more there are.
+func TestSlackMessageFitsSlacksLimits(t *testing.T) {
+	var got []slackBlock
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var msg slack
+		if err := json.NewDecoder(r.Body).Decode(&msg); err != nil {
+			t.Errorf("body is not JSON: %v", err)
+		}
+		for _, b := range msg.Blocks {
+			if b.Text != nil && len([]rune(b.Text.Text)) > 3000 {
+				w.WriteHeader(http.StatusBadRequest)
+				io.WriteString(w, "invalid_blocks")
+				return
+			}
+		}
+		got = msg.Blocks
+	}))
+	t.Cleanup(srv.Close)
+	var segments []string
+	for i := range 80 {
+		segments = append(segments, fmt.Sprintf("error_rate[language=l%02d]: canary 4.1%% > max 2%% (95%% interval 3.2%%…5.0%%, %s)", i, strings.Repeat("é", 30)))
+	}
+	for _, tt := range []struct {
+		name      string
+		reasons   []string
+		want      []string
+		notWanted string
+	}{
+		{"a reason per segment", segments, []string{"error_rate[language=l00]", "…and ", "more reasons"}, "l79"},
+		{"one long reason", []string{"metrics source: " + strings.Repeat("<x>", 2000), "second"},
+			[]string{"metrics source: &lt;x&gt;", "…\n• …and 1 more reason\n"}, "second"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			ev := reconcile.Event{Rollout: "summarizer", Decision: "rollback", From: 25, To: 0, Commit: "3f2a9c1e0123", Reasons: tt.reasons}
+			d := &Dispatcher{Getenv: env(map[string]string{"SLACK": srv.URL + secretPath}), CommitURL: "https://github.example/acme/llm-config/commit/"}
+			if err := d.Notify(context.Background(), []rollouts.Notify{{Slack: "env:SLACK"}}, ev); err != nil {
+				t.Fatalf("the message was refused: %v", err)
+			}
+			if len(got) != 2 {
+				t.Fatalf("blocks = %v", got)
+			}
+			body := got[1].Text.Text
+			for _, want := range append(tt.want, "3f2a9c1e0123|commit `3f2a9c1`") {
+				if !strings.Contains(body, want) {
+					t.Errorf("the message lacks %q:\n%s", want, body)
+				}
+			}
+			if strings.Contains(body, tt.notWanted) {
+				t.Errorf("the message holds every reason: %d characters", len([]rune(body)))
+			}
+		})
+	}
+}

@@ -1,0 +1,120 @@
+package main
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"runtime"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/rollout-dev/rollout/internal/gittest"
+	"github.com/rollout-dev/rollout/internal/syncbuf"
+)
+
+// processEnv, when set in a test binary's environment, makes it run `rollout` with the arguments it
+// holds (one a line) instead of the tests: a real process, for the tests that signal one. Its clock
+// stands at processNowEnv (RFC 3339).
+const (
+	processEnv    = "ROLLOUT_TEST_PROCESS_ARGS"
+	processNowEnv = "ROLLOUT_TEST_PROCESS_NOW"
+)
+
+func TestMain(m *testing.M) {
+	if args, ok := os.LookupEnv(processEnv); ok {
+		now, err := time.Parse(time.RFC3339, os.Getenv(processNowEnv))
+		if err != nil {
+			panic(err)
+		}
+		app := &App{Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr, Getenv: os.Getenv, Now: func() time.Time { return now }}
+		os.Exit(app.Main(strings.Split(args, "\n")))
+	}
+	os.Exit(m.Run())
+}
+
+// TestSIGTERMLetsTheRollbackFinish: `rollout reconcile` (in the CronJob, which Kubernetes signals at its
+// activeDeadlineSeconds or on a node drain) and `rollout rollback` get SIGTERM after their rollback
+// commit landed, while the webhook of rollback.notify is slow to answer. The process finishes what it
+// started: when the webhook then fails, the commit that records the notification as owed lands, so the
+// next pass delivers it. Killed at the signal, the process left a rollback nobody was told of and no
+// record that anyone should be.
+func TestSIGTERMLetsTheRollbackFinish(t *testing.T) {
+	for _, tt := range []struct {
+		args    []string
+		what    string
+		message string
+	}{
+		{[]string{"reconcile"}, "the pass", "rollout(summarizer): rollback 5% → 0%"},
+		{[]string{"rollback", "summarizer", "--reason", "bad summaries"}, "the rollback", "- by hand: bad summaries"},
+	} {
+		t.Run(tt.args[0], func(t *testing.T) { sigtermDuringRollback(t, tt.args, tt.what, tt.message) })
+	}
+}
+
+func sigtermDuringRollback(t *testing.T, args []string, what, message string) {
+	e := newE2E(t)
+	if res := e.reconcile(); res.Decision == nil || *res.Decision != "start" {
+		t.Fatalf("start: %+v", res)
+	}
+	e.now = e.now.Add(2 * time.Hour)
+	e.addTraffic(400, 0.5, 2) // a canary that fails: reconcile rolls it back
+	arrived, answer := make(chan struct{}, 1), make(chan struct{})
+	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		arrived <- struct{}{}
+		<-answer
+		w.WriteHeader(http.StatusBadGateway)
+	}))
+	t.Cleanup(hook.Close)
+	defer close(answer) // a test that fails early lets the server close
+
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(gittest.Env(), processEnv+"="+strings.Join(append(args, "--repo", e.bare), "\n"),
+		processNowEnv+"="+e.now.Format(time.RFC3339), "ROLLOUT_ROLLBACK_WEBHOOK="+hook.URL+"/secret-token", "HOME="+t.TempDir())
+	var stderr syncbuf.Buffer
+	cmd.Stdout, cmd.Stderr = &stderr, &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	select {
+	case <-arrived: // the rollback commit has landed; the notification is under way
+	case err := <-exited:
+		t.Fatalf("%s exited before notifying: %v\n%s", args[0], err, stderr.String())
+	case <-time.After(30 * time.Second):
+		t.Fatalf("no notification\n%s", stderr.String())
+	}
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	// The webhook answers once the process has dealt with the signal: it says it finishes first, or
+	// it is gone.
+	deadline := time.Now().Add(30 * time.Second)
+	var err error
+	for done := false; !done; {
+		select {
+		case err = <-exited:
+			done = true
+		default:
+			if strings.Contains(stderr.String(), "finishing "+what+" first") {
+				answer <- struct{}{}
+				err, done = <-exited, true
+			} else if time.Now().After(deadline) {
+				t.Fatalf("%s neither finished nor ended after the signal\n%s", args[0], stderr.String())
+			}
+			runtime.Gosched()
+		}
+	}
+	if ee, ok := err.(*exec.ExitError); ok && ee.Sys().(syscall.WaitStatus).Signaled() {
+		t.Errorf("%s was killed by the signal mid-way:\n%s", args[0], stderr.String())
+	}
+	log := gittest.Git(t, e.bare, "log", "--format=%B", "-2", "main")
+	for _, want := range []string{message, "Rollout-Notification: pending"} {
+		if !strings.Contains(log, want) {
+			t.Errorf("main lacks %q:\n%s\nstderr:\n%s", want, log, stderr.String())
+		}
+	}
+}
