@@ -29,7 +29,7 @@ var promptExtRE = regexp.MustCompile(`\.(md|txt|j2|jinja|jinja2|tmpl|tpl|prompt|
 // or that returns a bare value the judge only shows (a prometheus: query: advisory, never acted on); a
 // bare 1 as a rule's maxIncrease or maxDecrease (100%, most often written for one percent); a
 // prometheus: source, which counts requests only, under an assignment by key without
-// assignment.unit: request (no stage would advance).
+// assignment.unit: request (no stage would advance); a prometheus: source with a literal password.
 func Lint(set *Set, repo fs.FS) []Problem {
 	var out []Problem
 	salts := map[string]string{}
@@ -83,6 +83,9 @@ func Lint(set *Set, repo fs.FS) []Problem {
 		}
 		if strings.HasPrefix(s.Metrics.Source, "prometheus:") && s.Assignment.Key != "" && s.Assignment.Unit != UnitRequest {
 			l.warn("metrics.source", "metrics.source: a prometheus: source counts requests, not %s keys, so a stage never advances on its evidence while the assignment randomises keys (one user's requests would pass for independent ones); set assignment.unit: request if requests are independent, or use a source that records the key", s.Assignment.Key)
+		}
+		if strings.HasPrefix(s.Metrics.Source, "prometheus:") && LiteralPassword(s.Metrics.Source) {
+			l.warn("metrics.source", "metrics.source: holds a literal password, which git keeps for anyone who can read the repository; write user:env:NAME@host (a ROLLOUT_* variable set where rollout runs) instead")
 		}
 		if strings.HasPrefix(s.Metrics.Source, "prometheus:") {
 			// A PromQL query gives one bare value per arm, with no sample behind it: the judge shows it

@@ -25,6 +25,8 @@ func TestLint(t *testing.T) {
 		"r/weak.yaml":     spec("weak", "stable: {model: m-20260106}\ncanary: {model: m-20260404}\nanalysis: {confidence: 1e-7, advanceConfidence: 0.5}\n"),
 		"r/sql.yaml":      spec("sql", "stable: {model: m-20260107}\ncanary: {model: m-20260403}\nmetrics: {source: \"postgres://db/x\"}\nanalysis:\n  rules:\n    - {metric: slo, query: 'SELECT 1', max: 1}\n"),
 		"r/promkey.yaml":  spec("promkey", "stable: {model: m-20260110}\ncanary: {model: m-20260405}\nassignment: {key: user_id}\nmetrics: {source: \"prometheus:http://p:9090\"}\n"),
+		"r/prompass.yaml": spec("prompass", "stable: {model: m-20260112}\ncanary: {model: m-20260407}\nmetrics: {source: \"prometheus:https://reader:hunter2@p:9090\"}\n"),
+		"r/promenv.yaml":  spec("promenv", "stable: {model: m-20260113}\ncanary: {model: m-20260408}\nmetrics: {source: \"prometheus:https://reader:env:ROLLOUT_PROM@p:9090\"}\n"),
 		"r/promreq.yaml":  spec("promreq", "stable: {model: m-20260111}\ncanary: {model: m-20260406}\nassignment: {key: user_id, unit: request}\nmetrics: {source: \"prometheus:http://p:9090\"}\n"),
 	}
 	set, err := Load(fsys, "r")
@@ -52,6 +54,8 @@ func TestLint(t *testing.T) {
 		"r/sql.yaml":      nil,
 		"r/promkey.yaml":  {"7:19: metrics.source: a prometheus: source counts requests, not user_id keys, so a stage never advances"},
 		"r/promreq.yaml":  nil,
+		"r/prompass.yaml": {"6:19: metrics.source: holds a literal password, which git keeps for anyone who can read the repository; write user:env:NAME@host"},
+		"r/promenv.yaml":  nil,
 		"r/weak.yaml":     {"6:24: analysis.confidence: 1e-07 is below 50%"},
 	}
 	for file, wants := range want {

@@ -2,6 +2,7 @@ package rollouts
 
 import (
 	"fmt"
+	"net/url"
 	"strings"
 )
 
@@ -129,11 +130,32 @@ func (d *specDecoder) checkMetrics(m *MetricsSource) {
 		d.errorAt(d.at("metrics.source"), "%s", msg)
 		return
 	}
+	if (kind == SourcePostgres || kind == SourceClickHouse) && LiteralPassword(src) {
+		d.errorAt(d.at("metrics.source"), "metrics.source: holds a literal password, which %s sources refuse so that none is committed; "+
+			"write password=env:NAME (a ROLLOUT_* variable set where rollout runs) instead", kindWords[kind])
+	}
 	if m.Schema != "" && !d.isBroken("metrics.schema") {
 		if err := SchemaReadBy(m.Schema, kind); err != nil {
 			d.errorAt(d.at("metrics.schema"), "metrics.schema: %v", err)
 		}
 	}
+}
+
+// LiteralPassword reports whether a metrics source's URL (postgres://, clickhouse://, or the URL after
+// prometheus:) holds a password written out, in its user info or a password parameter, rather than a
+// reference to an environment variable (env:NAME).
+func LiteralPassword(src string) bool {
+	u, err := url.Parse(strings.TrimPrefix(src, "prometheus:"))
+	if err != nil {
+		return false
+	}
+	if u.User != nil {
+		if p, ok := u.User.Password(); ok && p != "" && !strings.HasPrefix(p, "env:") {
+			return true
+		}
+	}
+	p := u.Query().Get("password")
+	return p != "" && !strings.HasPrefix(p, "env:")
 }
 
 // sourceSchemes are the schemes of sourceForms ("file", "prometheus", "postgres", …).

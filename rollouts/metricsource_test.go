@@ -39,6 +39,15 @@ func TestParseMetricsSourceAndSchema(t *testing.T) {
 		{"{source: 'clickhouse://reader@ch:8123/default', schema: langfuse}", ""},
 		{"{source: 'clickhouse://reader@ch:8123/default', schema: helicone}", ""},
 		{"{schema: otel-genai}", ""}, // no source of its own: --metrics gives one for the run
+		{"{source: 'postgres://reader:env:ROLLOUT_PG@db/telemetry'}", ""},
+		{"{source: 'clickhouse://reader@ch:8123/default?password=env:ROLLOUT_CH'}", ""},
+		{"{source: 'prometheus:https://reader:hunter2@p:9090'}", ""}, // a lint warning, as the source accepts it
+
+		// A literal password the SQL sources would refuse is reported before it is committed, and never echoed.
+		{"{source: 'postgres://reader:hunter2@db/telemetry'}",
+			"t.yaml:6:19: metrics.source: holds a literal password, which PostgreSQL sources refuse so that none is committed; write password=env:NAME (a ROLLOUT_* variable set where rollout runs) instead"},
+		{"{source: 'clickhouse://reader@ch:8123/default?secure=true&password=hunter2'}",
+			"t.yaml:6:19: metrics.source: holds a literal password, which ClickHouse sources refuse so that none is committed; write password=env:NAME (a ROLLOUT_* variable set where rollout runs) instead"},
 
 		{"{source: 'prometheus:http://127.0.0.1:1', schema: bogus}",
 			`t.yaml:6:60: metrics.schema: "bogus" is not one of rollout, otel-genai, litellm, langfuse, helicone`},

@@ -48,7 +48,7 @@ func (app *App) openSource(spec *rollouts.Spec, override string) (policy.Source,
 		}
 		return jsonl.Open(path), nil
 	case rollouts.SourcePrometheus:
-		return app.sources.get(src, func() (policy.Source, error) { return prom.New(src) })
+		return app.sources.get(src, func() (policy.Source, error) { return prom.New(src, prom.WithGetenv(getenv)) })
 	case rollouts.SourcePostgres:
 		return app.sources.get(src, func() (policy.Source, error) { return postgres.New(src, getenv) })
 	case rollouts.SourceClickHouse:

@@ -52,6 +52,7 @@ import (
 
 	"github.com/rollout-dev/rollout/policy"
 	"github.com/rollout-dev/rollout/policy/source/histogram"
+	"github.com/rollout-dev/rollout/policy/source/urlpass"
 )
 
 // Scheme is the prefix of a Prometheus source in a spec: prometheus:http://host:9090.
@@ -85,17 +86,24 @@ type Option func(*options)
 type options struct {
 	timeout   time.Duration
 	transport http.RoundTripper
+	getenv    func(string) string
 }
 
 // WithTimeout bounds one Stats call (default DefaultTimeout).
 func WithTimeout(d time.Duration) Option { return func(o *options) { o.timeout = d } }
+
+// WithGetenv resolves a password given as a reference to an environment variable
+// (http://user:env:NAME@host): without it such a URL is refused.
+func WithGetenv(getenv func(string) string) Option { return func(o *options) { o.getenv = getenv } }
 
 // WithTransport sets the HTTP transport (default api.DefaultRoundTripper).
 func WithTransport(rt http.RoundTripper) Option { return func(o *options) { o.transport = rt } }
 
 // New returns the source for a Prometheus server at rawURL (http://host:9090), with or without the
 // "prometheus:" prefix of a spec. Credentials in the URL (http://user:pass@host) are sent as basic
-// auth and never appear in errors.
+// auth and never appear in errors; a password may name an environment variable instead
+// (http://user:env:NAME@host, or password=env:NAME), read with WithGetenv's function, which keeps it
+// out of the spec and so out of git.
 func New(rawURL string, opts ...Option) (*Source, error) {
 	o := options{timeout: DefaultTimeout, transport: api.DefaultRoundTripper}
 	for _, opt := range opts {
@@ -110,6 +118,17 @@ func New(rawURL string, opts ...Option) (*Source, error) {
 	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return nil, fmt.Errorf("%w %s: want http://host:port", ErrBadURL, u.Redacted())
 	}
+	if envPassword(u) {
+		user := ""
+		if u.User != nil {
+			user = u.User.Username()
+		}
+		password, err := urlpass.Take(u, o.getenv)
+		if err != nil {
+			return nil, fmt.Errorf("%w %s: password: %w", ErrBadURL, u.Redacted(), err)
+		}
+		u.User = url.UserPassword(user, password)
+	}
 	client, err := api.NewClient(api.Config{Address: u.String(), RoundTripper: o.transport})
 	if err != nil {
 		return nil, fmt.Errorf("%w %s: %v", ErrBadURL, u.Redacted(), err)
@@ -119,6 +138,17 @@ func New(rawURL string, opts ...Option) (*Source, error) {
 		s.password, _ = u.User.Password()
 	}
 	return s, nil
+}
+
+// envPassword reports whether u's password (in its user info, or a password parameter) names an
+// environment variable (env:NAME).
+func envPassword(u *url.URL) bool {
+	if u.User != nil {
+		if p, ok := u.User.Password(); ok && strings.HasPrefix(p, "env:") {
+			return true
+		}
+	}
+	return strings.HasPrefix(u.Query().Get("password"), "env:")
 }
 
 // Queries returns the number of PromQL queries sent so far.

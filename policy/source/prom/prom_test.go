@@ -229,3 +229,50 @@ func TestWindowStartsAtTheFirstCanaryRequest(t *testing.T) {
 		t.Errorf("a rule's own query counted %g stable requests, want about %d (from the canary's first request)", s.Sum, want.Stable.Requests)
 	}
 }
+
+// A password may name an environment variable (user:env:NAME@host, or password=env:NAME), so that it
+// never sits in the spec: the server gets the variable's value as basic auth, and no error shows it.
+func TestPasswordFromTheEnvironment(t *testing.T) {
+	var gotUser, gotPass, gotQuery string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		gotUser, gotPass, _ = r.BasicAuth()
+		_ = r.ParseForm()
+		gotQuery = r.Form.Encode()
+		http.Error(w, "no", http.StatusServiceUnavailable)
+	}))
+	defer srv.Close()
+	getenv := func(name string) string {
+		if name == "ROLLOUT_PROM_PASSWORD" {
+			return "s3cret-from-env"
+		}
+		return ""
+	}
+	host := strings.TrimPrefix(srv.URL, "http://")
+	for _, raw := range []string{"prometheus:http://reader:env:ROLLOUT_PROM_PASSWORD@" + host, "http://reader@" + host + "?password=env:ROLLOUT_PROM_PASSWORD"} {
+		gotUser, gotPass = "", ""
+		src, err := prom.New(raw, prom.WithGetenv(getenv), prom.WithTimeout(2*time.Second))
+		if err != nil {
+			t.Fatalf("New(%q): %v", raw, err)
+		}
+		_, err = src.Stats(context.Background(), policy.Query{Rollout: "r", Window: policy.Window{From: from, To: to}, Metrics: allBuiltins()})
+		if err == nil {
+			t.Fatalf("Stats(%q) succeeded against a server that answers 503", raw)
+		}
+		if gotUser != "reader" || gotPass != "s3cret-from-env" {
+			t.Errorf("%q: basic auth %q:%q, want reader and the variable's value", raw, gotUser, gotPass)
+		}
+		if strings.Contains(gotQuery, "password") {
+			t.Errorf("%q: the password parameter reached the server: %q", raw, gotQuery)
+		}
+		if strings.Contains(err.Error(), "s3cret-from-env") || strings.Contains(src.String(), "s3cret") {
+			t.Errorf("%q: the password leaks: %v / %s", raw, err, src)
+		}
+	}
+	_, err := prom.New("http://reader:env:ROLLOUT_UNSET@"+host, prom.WithGetenv(getenv))
+	if !errors.Is(err, prom.ErrBadURL) || !strings.Contains(err.Error(), "ROLLOUT_UNSET") {
+		t.Errorf("an unset variable: error %v, want ErrBadURL naming it", err)
+	}
+	if _, err := prom.New("http://reader:env:ROLLOUT_PROM_PASSWORD@" + host); !errors.Is(err, prom.ErrBadURL) {
+		t.Errorf("without WithGetenv: error %v, want ErrBadURL", err)
+	}
+}

@@ -2,7 +2,8 @@
 // spec may give only as a reference to an environment variable: password=env:NAME as a parameter, or
 // user:env:NAME@host. A literal password is refused, so that none is ever committed in a spec.
 //
-// It belongs to the policy room and serves the SQL sources (postgres, clickhouse).
+// It belongs to the policy room and serves the SQL sources (postgres, clickhouse), and a Prometheus
+// source whose basic-auth password names a variable (prom).
 package urlpass
 
 import (
