@@ -34,7 +34,8 @@ type Spec struct {
 	Traffic Traffic `yaml:"traffic" json:"traffic"`
 	// Assignment says how the application maps a request to a variant.
 	Assignment Assignment `yaml:"assignment,omitempty" json:"assignment,omitempty"`
-	// Schedule is the cron expression on which `rollout run` evaluates this rollout.
+	// Schedule is the cron expression on which `rollout run` evaluates this rollout, in UTC (prefix
+	// CRON_TZ=Zone/Name for another time zone); five fields, or a descriptor such as @every 15m.
 	Schedule  string        `yaml:"schedule,omitempty" json:"schedule,omitempty"`
 	Stages    []Stage       `yaml:"stages" json:"stages" jsonschema:"required,minItems=1"`
 	Metrics   MetricsSource `yaml:"metrics,omitempty" json:"metrics,omitempty"`
