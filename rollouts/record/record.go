@@ -74,6 +74,8 @@ func (r *Request) Validate(haveClock bool) error {
 		return fmt.Errorf("%w: a shadow request is a canary request", ErrInvalid)
 	case r.Time.IsZero() && !haveClock:
 		return fmt.Errorf("%w: no time, and the recorder has no clock", ErrInvalid)
+	case !r.Time.IsZero() && !recordable(r.Time):
+		return fmt.Errorf("%w: time %s is outside the years 0 to 9999, which no record's ts can hold", ErrInvalid, r.Time.UTC().Format(time.RFC3339))
 	case r.Latency != nil && *r.Latency < 0:
 		return fmt.Errorf("%w: negative latency %v", ErrInvalid, *r.Latency)
 	case r.InputTokens != nil && *r.InputTokens < 0, r.OutputTokens != nil && *r.OutputTokens < 0:
@@ -136,10 +138,19 @@ func (l *Late) Validate(haveClock bool) error {
 		return fmt.Errorf("%w: variant %q is neither %q nor %q", ErrInvalid, l.Variant, Stable, Canary)
 	case l.Time.IsZero() && !haveClock:
 		return fmt.Errorf("%w: no time, and the recorder has no clock", ErrInvalid)
+	case !l.Time.IsZero() && !recordable(l.Time):
+		return fmt.Errorf("%w: time %s is outside the years 0 to 9999, which no record's ts can hold", ErrInvalid, l.Time.UTC().Format(time.RFC3339))
 	case l.Quality != nil && (math.IsNaN(*l.Quality) || math.IsInf(*l.Quality, 0)):
 		return fmt.Errorf("%w: quality %v is not a finite number", ErrInvalid, *l.Quality)
 	}
 	return nil
+}
+
+// recordable reports whether t fits a record's ts: RFC 3339 has four-digit years, so the sources read
+// a later or earlier one as a malformed line.
+func recordable(t time.Time) bool {
+	y := t.UTC().Year()
+	return y >= 0 && y <= 9999
 }
 
 // outcome is the llm_requests_total outcome of r: error wins over refusal.

@@ -89,6 +89,10 @@ func TestValidate(t *testing.T) {
 		{"infinite cost", func(r *Request) { r.CostUSD = new(math.Inf(1)) }, false, false},
 		{"NaN quality", func(r *Request) { r.Quality = new(math.NaN()) }, false, false},
 		{"negative quality is a score", func(r *Request) { r.Quality = new(-0.5) }, false, true},
+		// A record's ts has four-digit years: a time past them would be written and read back as malformed.
+		{"the year 9999", func(r *Request) { r.Time = time.Date(9999, 12, 31, 23, 0, 0, 0, time.UTC) }, false, true},
+		{"the year 10000", func(r *Request) { r.Time = time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC) }, false, false},
+		{"a year before 0", func(r *Request) { r.Time = time.Date(-1, 1, 1, 0, 0, 0, 0, time.UTC) }, false, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -382,6 +386,9 @@ func TestMulti(t *testing.T) {
 	}
 	if err := obs.(LateObserver).RecordLate(Late{Rollout: "r", Variant: Canary, RequestID: "a", Feedback: new(-1)}); !errors.Is(err, ErrInvalid) {
 		t.Errorf("late, no time, no clock: %v, want ErrInvalid", err)
+	}
+	if err := obs.(LateObserver).RecordLate(Late{Time: time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC), Rollout: "r", Variant: Canary, RequestID: "a", Feedback: new(-1)}); !errors.Is(err, ErrInvalid) {
+		t.Errorf("late in the year 10000: %v, want ErrInvalid", err)
 	}
 	if v := testutil.ToFloat64(metrics.requests.WithLabelValues("r", Canary, "error")); v != 1 {
 		t.Errorf("error counter = %v after a request the file refused, want 1", v)
