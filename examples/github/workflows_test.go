@@ -208,6 +208,45 @@ func TestExampleWorkflows(t *testing.T) {
 	}
 }
 
+// TestWorkflowsGiveRolloutWhatItReads: every `with` key of a step that runs the action is an input of
+// action.yml, and every environment variable such a step sets is one a spec can reference (a name
+// beginning with ROLLOUT_, or one the step lists in ROLLOUT_ALLOW_ENV). A secret under any other name
+// (PGPASSWORD, a Slack URL under its own name) never resolves, so the copied workflow would run with
+// no password and no notification.
+func TestWorkflowsGiveRolloutWhatItReads(t *testing.T) {
+	var a action
+	strictDecode(t, "../../action.yml", &a)
+	files, err := filepath.Glob("*.yml")
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no workflow: %v", err)
+	}
+	for _, file := range files {
+		var w workflow
+		strictDecode(t, file, &w)
+		for _, j := range w.Jobs {
+			for _, s := range j.Steps {
+				if !strings.HasPrefix(s.Uses, "rollout-dev/rollout@") {
+					continue
+				}
+				for k := range s.With {
+					if _, ok := a.Inputs[k]; !ok {
+						t.Errorf("%s: step %q passes %q, which action.yml does not take (inputs: %v)", file, s.Name, k, keys(a.Inputs))
+					}
+				}
+				allowed := map[string]bool{}
+				for _, name := range strings.Split(s.Env["ROLLOUT_ALLOW_ENV"], ",") {
+					allowed[strings.TrimSpace(name)] = true
+				}
+				for k := range s.Env {
+					if !strings.HasPrefix(k, "ROLLOUT_") && !allowed[k] {
+						t.Errorf("%s: step %q sets %s, which no spec can reference: name it ROLLOUT_%s (env:ROLLOUT_%s in the spec)", file, s.Name, k, k, k)
+					}
+				}
+			}
+		}
+	}
+}
+
 // pinnedUse is a third-party action pinned to a full commit, with its release tag in a comment.
 var (
 	usesRe    = regexp.MustCompile(`(?m)^\s*(?:-\s+)?uses:\s*(\S+)(.*)$`)
