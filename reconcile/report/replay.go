@@ -160,6 +160,21 @@ type stageKey struct {
 // Replay builds the story of one rollout over [since, now].
 func (r *Replayer) Replay(ctx context.Context, in Input, since, now time.Time) Rollout {
 	out := Rollout{Name: in.Name, From: since, To: now}
+	// A report that ends before the newest commit (--now in the past) tells the story as git held it
+	// then: later versions are left out of the stages, and the header is the spec of that moment.
+	noSpec := "the spec on the default branch does not parse: see `rollout validate`"
+	if past := asOf(in.Versions, now); len(past) < len(in.Versions) {
+		in.Versions, in.Spec = past, nil
+		switch n := len(past); {
+		case n == 0:
+			noSpec = "the spec was not in the repository yet at " + now.UTC().Format(time.RFC3339)
+		case past[n-1].Content == nil:
+			noSpec = "the spec was deleted at " + now.UTC().Format(time.RFC3339)
+		default:
+			in.Spec, _ = rollouts.Parse(in.Path, past[n-1].Content)
+			noSpec = "the spec did not parse at " + now.UTC().Format(time.RFC3339)
+		}
+	}
 	if s := in.Spec; s != nil {
 		out.Description = s.Description
 		out.Weight = s.Traffic.Weight
@@ -173,11 +188,13 @@ func (r *Replayer) Replay(ctx context.Context, in Input, since, now time.Time) R
 			out.Phase = "no canary"
 		}
 	} else {
-		out.Notes = append(out.Notes, "the spec on the default branch does not parse: see `rollout validate`")
+		out.Notes = append(out.Notes, noSpec)
 	}
+	earlier := false
 	for _, c := range in.Changes {
 		switch {
 		case c.When.Before(since):
+			earlier = true
 			if c.Weight != nil {
 				out.Before = *c.Weight
 			}
@@ -185,7 +202,7 @@ func (r *Replayer) Replay(ctx context.Context, in Input, since, now time.Time) R
 			out.Changes = append(out.Changes, c)
 		}
 	}
-	if len(out.Changes) > 0 && out.Changes[0].When.After(since) && len(out.Changes) == len(in.Changes) {
+	if len(out.Changes) > 0 && out.Changes[0].When.After(since) && !earlier {
 		// The whole story fits: start the chart at the first commit rather than at --since.
 		out.From = out.Changes[0].When
 	}
@@ -213,6 +230,17 @@ func (r *Replayer) Replay(ctx context.Context, in Input, since, now time.Time) R
 			out.Notes = append(out.Notes, fmt.Sprintf("stage %d: the metrics source did not answer at %d of %d ticks; those ticks are left out", stage.Index, stage.Failed, stage.Ticks))
 		}
 		out.Stages = append(out.Stages, stage)
+	}
+	return out
+}
+
+// asOf returns the versions committed at or before now, oldest first.
+func asOf(versions []Version, now time.Time) []Version {
+	var out []Version
+	for _, v := range versions {
+		if !v.When.After(now) {
+			out = append(out, v)
+		}
 	}
 	return out
 }

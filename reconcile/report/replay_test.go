@@ -92,19 +92,36 @@ func replayer(src policy.Source, cache Cache) *Replayer {
 
 func TestReplayTicks(t *testing.T) {
 	for _, tt := range []struct {
-		name    string
-		since   time.Time
-		windows string
-		stages  []int
+		name       string
+		since, now time.Time
+		windows    string
+		stages     []int
+		// weight and phase are the header's: the spec as git held it at now.
+		weight int
+		phase  string
 	}{
-		{"whole story", t0, "5h0m0s→6h0m0s 5h0m0s→7h0m0s 5h0m0s→8h0m0s 1h0m0s→2h0m0s 1h0m0s→3h0m0s 1h0m0s→4h0m0s 1h0m0s→5h0m0s", []int{1, 0}},
-		{"since cuts stage 0 off", t0.Add(6*time.Hour + 30*time.Minute), "5h0m0s→7h0m0s 5h0m0s→8h0m0s", []int{1}},
-		{"since within stage 0", t0.Add(4 * time.Hour), "5h0m0s→6h0m0s 5h0m0s→7h0m0s 5h0m0s→8h0m0s 1h0m0s→4h0m0s 1h0m0s→5h0m0s", []int{1, 0}},
+		{"whole story", t0, t0.Add(8 * time.Hour), "5h0m0s→6h0m0s 5h0m0s→7h0m0s 5h0m0s→8h0m0s 1h0m0s→2h0m0s 1h0m0s→3h0m0s 1h0m0s→4h0m0s 1h0m0s→5h0m0s", []int{1, 0}, 50, "Progressing"},
+		{"since cuts stage 0 off", t0.Add(6*time.Hour + 30*time.Minute), t0.Add(8 * time.Hour), "5h0m0s→7h0m0s 5h0m0s→8h0m0s", []int{1}, 50, "Progressing"},
+		{"since within stage 0", t0.Add(4 * time.Hour), t0.Add(8 * time.Hour), "5h0m0s→6h0m0s 5h0m0s→7h0m0s 5h0m0s→8h0m0s 1h0m0s→4h0m0s 1h0m0s→5h0m0s", []int{1, 0}, 50, "Progressing"},
+		// --now before the advance: nothing git learnt later is read, drawn or shown.
+		{"now within stage 0", t0, t0.Add(3 * time.Hour), "1h0m0s→2h0m0s 1h0m0s→3h0m0s", []int{0}, 5, "Progressing"},
+		{"now before the start", t0, t0.Add(30 * time.Minute), "", nil, 0, "Pending"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			src := &recordingSource{}
 			in := story()
-			r := replayer(src, nil).Replay(context.Background(), in, tt.since, t0.Add(8*time.Hour))
+			r := replayer(src, nil).Replay(context.Background(), in, tt.since, tt.now)
+			if r.Weight != tt.weight || r.Phase != tt.phase {
+				t.Errorf("header: weight %d, phase %s; want %d, %s", r.Weight, r.Phase, tt.weight, tt.phase)
+			}
+			for _, s := range r.Stages {
+				if s.To.After(tt.now) {
+					t.Errorf("stage %d runs to %s, after now %s", s.Index, s.To, tt.now)
+				}
+			}
+			if len(tt.stages) == 1 && tt.now.Before(t0.Add(5*time.Hour)) && (len(r.Stages) != 1 || !r.Stages[0].Current) {
+				t.Errorf("stages %+v: want stage 0, current at now", r.Stages)
+			}
 			// Each tick reads the stage's window from its start to the tick; the newest stage first.
 			if got := strings.Join(src.windows, " "); got != tt.windows {
 				t.Errorf("windows read:\n got %s\nwant %s", got, tt.windows)
