@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/rollout-dev/rollout/examples/demo"
+	"github.com/rollout-dev/rollout/internal/gittest"
 	"github.com/rollout-dev/rollout/internal/race"
 )
 
@@ -135,6 +136,35 @@ func TestReportUsage(t *testing.T) {
 		code, _, stderr := runApp(tt.args...)
 		if code != exitUsage || !strings.Contains(stderr, tt.want) {
 			t.Errorf("%q: exit %d, stderr %q; want a usage error saying %q", tt.args, code, stderr, tt.want)
+		}
+	}
+}
+
+// TestReportKeepsABrokenSpecsStory: a rollout whose spec someone broke after a rollback keeps its
+// weight history on the page, with its errors, beside a healthy rollout; it does not vanish.
+func TestReportKeepsABrokenSpecsStory(t *testing.T) {
+	bare := historyRepo(t)
+	human := gittest.Clone(t, bare)
+	human.Write(map[string]string{
+		"rollouts/summarizer.yaml": string(historySpecAt(0)) + "colour: red\n",
+		"rollouts/tagger.yaml":     strings.Replace(string(historySpecAt(0)), "name: summarizer", "name: tagger", 1),
+	})
+	human.Commit("a typo, and a second rollout")
+	human.Push()
+	t.Chdir(t.TempDir())
+	code, stdout, stderr := runApp("report", "--repo", bare, "--now", "2026-04-17T00:00:00Z", "--no-cache")
+	if code != exitOK {
+		t.Fatalf("report: exit %d\n%s", code, stderr)
+	}
+	for _, want := range []string{
+		"rollouts/summarizer.yaml:16:1: unknown key `colour`",
+		`<h2>summarizer <span class="phase spec-error">spec error</span></h2>`,
+		"rollout(summarizer): rollback 25% → 0%",
+		"the spec on the default branch has errors",
+		`<h2>tagger <span class="phase Pending">Pending</span></h2>`,
+	} {
+		if !strings.Contains(stdout, want) {
+			t.Errorf("the report does not hold %q", want)
 		}
 	}
 }

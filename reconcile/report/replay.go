@@ -162,7 +162,7 @@ func (r *Replayer) Replay(ctx context.Context, in Input, since, now time.Time) R
 	out := Rollout{Name: in.Name, From: since, To: now}
 	// A report that ends before the newest commit (--now in the past) tells the story as git held it
 	// then: later versions are left out of the stages, and the header is the spec of that moment.
-	noSpec := "the spec on the default branch does not parse: see `rollout validate`"
+	noSpec := "the spec on the default branch has errors (listed at the top): the reconciler leaves this rollout as it is until they are fixed; see `rollout validate`"
 	if past := asOf(in.Versions, now); len(past) < len(in.Versions) {
 		in.Versions, in.Spec = past, nil
 		switch n := len(past); {
@@ -188,6 +188,7 @@ func (r *Replayer) Replay(ctx context.Context, in Input, since, now time.Time) R
 			out.Phase = "no canary"
 		}
 	} else {
+		out.Phase = "spec error"
 		out.Notes = append(out.Notes, noSpec)
 	}
 	earlier := false
@@ -200,6 +201,10 @@ func (r *Replayer) Replay(ctx context.Context, in Input, since, now time.Time) R
 			}
 		case !c.When.After(now):
 			out.Changes = append(out.Changes, c)
+		}
+		if in.Spec == nil && c.Weight != nil && !c.When.After(now) {
+			// The weight the file holds, which an application reading it may still route by.
+			out.Weight = *c.Weight
 		}
 	}
 	if len(out.Changes) > 0 && out.Changes[0].When.After(since) && !earlier {

@@ -233,8 +233,8 @@ func TestReplayBadVersions(t *testing.T) {
 		t.Errorf("stages %+v: want stage 1 only, stage 0's spec does not parse", r.Stages)
 	}
 	notes := strings.Join(r.Notes, "\n")
-	if !strings.Contains(notes, "does not parse") || !strings.Contains(notes, "commit c2") {
-		t.Errorf("notes do not name the bad versions: %s", notes)
+	if !strings.Contains(notes, "has errors") || !strings.Contains(notes, "commit c2") || r.Phase != "spec error" || r.Weight != 50 {
+		t.Errorf("phase %s, weight %d; notes do not name the bad versions: %s", r.Phase, r.Weight, notes)
 	}
 	// A spec on the default branch without a status (a status removed by hand) has no current stage.
 	in = story()
