@@ -17,6 +17,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
 	"strings"
@@ -111,8 +112,11 @@ type Stage struct {
 	// by a decision of the controller.
 	EndedBy string
 	Rules   []Series
-	// Ticks is how many ticks were judged, Failed how many of them the source did not answer.
-	Ticks, Failed int
+	// Ticks is how many ticks were judged, Failed how many of them the source did not answer, and
+	// NoData how many it answered that it holds nothing yet (NoDataReason says what it said): a file
+	// that does not exist, such as a relative file: source read from another directory.
+	Ticks, Failed, NoData int
+	NoDataReason          string
 }
 
 // Series is one limit of one rule over a stage.
@@ -231,6 +235,9 @@ func (r *Replayer) Replay(ctx context.Context, in Input, since, now time.Time) R
 		}
 		stage := r.replayStage(ctx, st, since, now, in.Changes)
 		stage.Current = i == len(stages)-1 && last.end.Equal(now) && in.Spec != nil && in.Spec.Status != nil && keyOf(in.Spec) == keyOf(last.spec)
+		if stage.NoData > 0 {
+			out.Notes = append(out.Notes, fmt.Sprintf("stage %d: %s (at %d of %d ticks); those ticks are left out", stage.Index, stage.NoDataReason, stage.NoData, stage.Ticks))
+		}
 		if stage.Failed > 0 {
 			out.Notes = append(out.Notes, fmt.Sprintf("stage %d: the metrics source did not answer at %d of %d ticks; those ticks are left out", stage.Index, stage.Failed, stage.Ticks))
 		}
@@ -351,6 +358,13 @@ func (r *Replayer) replayStage(ctx context.Context, segs []segment, since, now t
 			windows[j] = p.q.Window
 		}
 		all, err := policy.StatsWindows(ctx, policy.WithMaturity(src), batch[0].q, windows)
+		if errors.Is(err, policy.ErrNoData) {
+			// Not a failure, as for the reconciler: the source holds nothing yet. Nothing is cached.
+			stage.NoData += len(batch)
+			stage.NoDataReason = policy.NoDataReason(err)
+			batch = batch[:0]
+			return
+		}
 		if err != nil || len(all) != len(batch) {
 			// A source that fails is asked again next time: nothing is cached.
 			stage.Failed += len(batch)

@@ -221,6 +221,19 @@ func TestReplayCache(t *testing.T) {
 	if len(r.Notes) != 2 || !strings.Contains(r.Notes[0], "did not answer at 3 of 3 ticks") {
 		t.Errorf("notes %q", r.Notes)
 	}
+
+	// No data yet (the records file is not where the source reads it): said as the judge says it,
+	// not as an outage, and nothing is cached, so the ticks are read once the data is there.
+	empty := &recordingSource{err: fmt.Errorf("read file:traffic/summarizer.jsonl: %w: traffic/summarizer.jsonl does not exist yet", policy.ErrNoData)}
+	r = replayer(empty, fresh).Replay(context.Background(), story(), t0, now)
+	if len(fresh) != 0 {
+		t.Errorf("ticks without data were cached: %d entries", len(fresh))
+	}
+	want := []string{"stage 1: no data yet: traffic/summarizer.jsonl does not exist yet (at 3 of 3 ticks); those ticks are left out",
+		"stage 0: no data yet: traffic/summarizer.jsonl does not exist yet (at 4 of 4 ticks); those ticks are left out"}
+	if strings.Join(r.Notes, "\n") != strings.Join(want, "\n") {
+		t.Errorf("notes %q, want %q", r.Notes, want)
+	}
 }
 
 func TestReplayBadVersions(t *testing.T) {
