@@ -422,8 +422,10 @@ func (r *Replayer) replayStage(ctx context.Context, segs []segment, since, now t
 	save()
 	stage.Rules = series(last.spec, ticks, results, have)
 	if stage.To.Before(now) {
+		// The commit that ended the stage is the version at its end; a later decision ended another
+		// stage (a stage restarted by a human's edit, which is no weight change, ended by no decision).
 		for _, c := range changes {
-			if !c.When.Before(stage.To) && c.Decision != "" {
+			if c.When.Equal(stage.To) && c.Decision != "" {
 				stage.EndedBy = c.Decision
 				break
 			}

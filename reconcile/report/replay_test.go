@@ -236,6 +236,24 @@ func TestReplayCache(t *testing.T) {
 	}
 }
 
+// TestReplayStageEndedByAnEdit: a person moves stage 0's start back by hand (as the README's
+// quickstart does with simulate --backdate), then the bot advances. The first window of stage 0 ended
+// with that edit, which is no decision; only the second ended by the advance.
+func TestReplayStageEndedByAnEdit(t *testing.T) {
+	in := story()
+	backdated := version("c2b", t0.Add(2*time.Hour), 5, progressing(0, t0.Add(30*time.Minute)))
+	in.Versions = []Version{in.Versions[0], in.Versions[1], backdated, in.Versions[2]}
+	r := replayer(&recordingSource{}, nil).Replay(context.Background(), in, t0, t0.Add(8*time.Hour))
+	var got []string
+	for _, s := range r.Stages {
+		got = append(got, fmt.Sprintf("%d %s→%s %q", s.Index, s.From.Sub(t0), s.To.Sub(t0), s.EndedBy))
+	}
+	want := []string{`1 5h0m0s→8h0m0s ""`, `0 2h0m0s→5h0m0s "advance"`, `0 1h0m0s→2h0m0s ""`}
+	if strings.Join(got, "; ") != strings.Join(want, "; ") {
+		t.Errorf("stages:\n got %s\nwant %s", strings.Join(got, "; "), strings.Join(want, "; "))
+	}
+}
+
 func TestReplayBadVersions(t *testing.T) {
 	in := story()
 	in.Versions[1].Content = []byte("apiVersion: rollout/v1\nkind: Rollout\nname: [\n")
