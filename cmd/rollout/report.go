@@ -270,8 +270,22 @@ func (app *App) reportSource(override string) report.SourceOpener {
 }
 
 // writeFileAtomic writes data to path through a temporary file in the same folder, so that a reader
-// (a web server, a browser) never sees half a report.
+// (a web server, a browser) never sees half a report. What is not a regular file (--out /dev/stdout,
+// /dev/null, a named pipe) is written in place: renaming over it would replace the device with a
+// file, for every process of the machine when run as root. A symbolic link stays one: its target is
+// replaced.
 func writeFileAtomic(path string, data []byte) error {
+	if info, err := os.Stat(path); err == nil {
+		switch {
+		case info.IsDir():
+			return fmt.Errorf("write report: %s is a folder", path)
+		case !info.Mode().IsRegular():
+			return writeInPlace(path, data)
+		}
+		if target, err := filepath.EvalSymlinks(path); err == nil {
+			path = target
+		}
+	}
 	dir := filepath.Dir(path)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("write report: %w", err)
@@ -292,6 +306,22 @@ func writeFileAtomic(path string, data []byte) error {
 	}
 	if err != nil {
 		os.Remove(tmp.Name())
+		return fmt.Errorf("write report: %w", err)
+	}
+	return nil
+}
+
+// writeInPlace writes data to a file that exists and is no regular file, such as a device or a pipe.
+func writeInPlace(path string, data []byte) error {
+	f, err := os.OpenFile(path, os.O_WRONLY, 0)
+	if err != nil {
+		return fmt.Errorf("write report: %w", err)
+	}
+	_, err = f.Write(data)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
 		return fmt.Errorf("write report: %w", err)
 	}
 	return nil

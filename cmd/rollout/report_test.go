@@ -169,3 +169,26 @@ func TestReportKeepsABrokenSpecsStory(t *testing.T) {
 		}
 	}
 }
+
+// TestReportOutKeepsALink: --out through a symbolic link (a site folder's index.html pointing at
+// the newest report) writes the link's target and leaves the link a link.
+func TestReportOutKeepsALink(t *testing.T) {
+	bare := gittest.NewBare(t, map[string]string{"rollouts/.keep": ""})
+	dir := t.TempDir()
+	target, link := filepath.Join(dir, "report-1.html"), filepath.Join(dir, "index.html")
+	if err := os.WriteFile(target, []byte("old"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(target, link); err != nil {
+		t.Skipf("no symbolic links here: %v", err)
+	}
+	if code, _, stderr := runApp("report", "--repo", bare, "--no-cache", "--now", "2026-04-17T00:00:00Z", "--out", link); code != exitOK {
+		t.Fatalf("report: exit %d\n%s", code, stderr)
+	}
+	if info, err := os.Lstat(link); err != nil || info.Mode()&os.ModeSymlink == 0 {
+		t.Errorf("index.html is no longer a link: %v", describe(info, err))
+	}
+	if page, _ := os.ReadFile(target); !strings.Contains(string(page), "<p>No rollouts.</p>") {
+		t.Errorf("the link's target holds %q, want the page", page)
+	}
+}
