@@ -166,17 +166,18 @@ func (r *Replayer) Replay(ctx context.Context, in Input, since, now time.Time) R
 	out := Rollout{Name: in.Name, From: since, To: now}
 	// A report that ends before the newest commit (--now in the past) tells the story as git held it
 	// then: later versions are left out of the stages, and the header is the spec of that moment.
-	noSpec := "the spec on the default branch has errors (listed at the top): the reconciler leaves this rollout as it is until they are fixed; see `rollout validate`"
+	noPhase, noSpec := "spec error", "the spec on the default branch has errors (listed at the top): the reconciler leaves this rollout as it is until they are fixed; see `rollout validate`"
 	if past := asOf(in.Versions, now); len(past) < len(in.Versions) {
 		in.Versions, in.Spec = past, nil
+		at := now.UTC().Format(time.RFC3339)
 		switch n := len(past); {
 		case n == 0:
-			noSpec = "the spec was not in the repository yet at " + now.UTC().Format(time.RFC3339)
+			noPhase, noSpec = "not added yet", "the spec was not in the repository yet at "+at
 		case past[n-1].Content == nil:
-			noSpec = "the spec was deleted at " + now.UTC().Format(time.RFC3339)
+			noPhase, noSpec = "deleted", "the spec was deleted by "+at
 		default:
 			in.Spec, _ = rollouts.Parse(in.Path, past[n-1].Content)
-			noSpec = "the spec did not parse at " + now.UTC().Format(time.RFC3339)
+			noSpec = "the spec did not parse at " + at
 		}
 	}
 	if s := in.Spec; s != nil {
@@ -192,7 +193,7 @@ func (r *Replayer) Replay(ctx context.Context, in Input, since, now time.Time) R
 			out.Phase = "no canary"
 		}
 	} else {
-		out.Phase = "spec error"
+		out.Phase = noPhase
 		out.Notes = append(out.Notes, noSpec)
 	}
 	earlier := false

@@ -106,6 +106,7 @@ func TestReplayTicks(t *testing.T) {
 		// --now before the advance: nothing git learnt later is read, drawn or shown.
 		{"now within stage 0", t0, t0.Add(3 * time.Hour), "1h0m0s→2h0m0s 1h0m0s→3h0m0s", []int{0}, 5, "Progressing"},
 		{"now before the start", t0, t0.Add(30 * time.Minute), "", nil, 0, "Pending"},
+		{"now before the spec was added", t0.Add(-2 * time.Hour), t0.Add(-time.Hour), "", nil, 0, "not added yet"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			src := &recordingSource{}
@@ -133,7 +134,7 @@ func TestReplayTicks(t *testing.T) {
 			if fmt.Sprint(stages) != fmt.Sprint(tt.stages) {
 				t.Errorf("stages %v, want %v (newest first)", stages, tt.stages)
 			}
-			if len(r.Notes) != 0 {
+			if wantNotes := tt.phase == "not added yet"; (len(r.Notes) != 0) != wantNotes {
 				t.Errorf("notes: %q", r.Notes)
 			}
 		})
