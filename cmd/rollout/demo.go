@@ -9,6 +9,7 @@ import (
 	"os/signal"
 	"sort"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -92,6 +93,14 @@ func (app *App) demoRun(ctx context.Context, opts *demoOptions) error {
 	// An interrupt stops the story between two hours, so that the temp dir is still removed.
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt)
 	defer stop()
+	// So does a reader that goes away (rollout demo | head): with SIGPIPE caught, writing to the
+	// closed pipe is an error instead of the end of the process, and the first one stops the story.
+	pipe := make(chan os.Signal, 1)
+	signal.Notify(pipe, syscall.SIGPIPE)
+	defer signal.Stop(pipe)
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	w := &stopOnError{w: app.Stdout, stop: cancel}
 	dir, err := os.MkdirTemp("", "rollout-demo-")
 	if err != nil {
 		return fmt.Errorf("demo: %w", err)
@@ -103,7 +112,6 @@ func (app *App) demoRun(ctx context.Context, opts *demoOptions) error {
 	if err != nil {
 		return fmt.Errorf("demo: %w", err)
 	}
-	w := app.Stdout
 	tl := &demo.Timeline{W: w, Color: opts.Color, Progress: opts.Progress, Hours: opts.Hours}
 	section := func(title string) { fmt.Fprintf(w, "\n%s\n\n", tl.Heading(title)) }
 
@@ -120,6 +128,9 @@ func (app *App) demoRun(ctx context.Context, opts *demoOptions) error {
 		Rand: rand.New(rand.NewPCG(opts.Seed, 0x5eed)), Observe: tl.Observe,
 	})
 	tl.Done()
+	if w.err != nil {
+		return fmt.Errorf("demo: %w", w.err)
+	}
 	if err != nil {
 		return fmt.Errorf("demo: %w", err)
 	}
@@ -145,7 +156,7 @@ func (app *App) demoRun(ctx context.Context, opts *demoOptions) error {
 	}
 
 	section("The audit trail: rollout history " + demo.Regressing)
-	history := &App{Stdin: app.Stdin, Stdout: app.Stdout, Stderr: app.Stderr, Getenv: app.Getenv, Now: app.Now,
+	history := &App{Stdin: app.Stdin, Stdout: w, Stderr: app.Stderr, Getenv: app.Getenv, Now: app.Now,
 		Repo: out.RemoteURL, Branch: demo.DefaultBranch, Dir: "rollouts"}
 	if err := history.historyRun(ctx, &historyOptions{Name: demo.Regressing, Output: "table"}); err != nil {
 		return fmt.Errorf("demo: history: %w", err)
@@ -158,7 +169,30 @@ func (app *App) demoRun(ctx context.Context, opts *demoOptions) error {
 	} else {
 		fmt.Fprintf(w, "\nThe repository was removed; run with --keep to explore it.\n")
 	}
+	if w.err != nil {
+		return fmt.Errorf("demo: %w", w.err)
+	}
 	return nil
+}
+
+// stopOnError writes to w until a write fails, then calls stop and fails every later write, so that
+// the story ends at the first output nobody can read.
+type stopOnError struct {
+	w    io.Writer
+	stop func()
+	err  error
+}
+
+func (s *stopOnError) Write(p []byte) (int, error) {
+	if s.err != nil {
+		return 0, s.err
+	}
+	n, err := s.w.Write(p)
+	if err != nil {
+		s.err = fmt.Errorf("write output: %w", err)
+		s.stop()
+	}
+	return n, err
 }
 
 // printStanding prints each rollout's phase, weight and the last word of the judge.

@@ -1,10 +1,12 @@
 package main
 
 import (
+	"bytes"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/rollout-dev/rollout/internal/race"
@@ -138,5 +140,43 @@ func TestWithoutHashes(t *testing.T) {
 		if got := withoutHashes(tt.in); got != tt.want {
 			t.Errorf("withoutHashes(%q) = %q, want %q", tt.in, got, tt.want)
 		}
+	}
+}
+
+// closedPipe is standard output whose reader went away (rollout demo | head -3): it takes the first
+// bytes, then every write fails with EPIPE. It counts the writes tried after the first failure.
+type closedPipe struct {
+	room  int
+	late  int
+	taken bytes.Buffer
+}
+
+func (p *closedPipe) Write(b []byte) (int, error) {
+	if p.room <= 0 {
+		p.late++
+		return 0, &os.PathError{Op: "write", Path: "/dev/stdout", Err: syscall.EPIPE}
+	}
+	p.room -= len(b)
+	return p.taken.Write(b)
+}
+
+// TestDemoStopsWhenNobodyReads: piped into head, the demo stops at the first write that fails, says
+// so and still removes its throw-away repository; before, the binary died of SIGPIPE there and left
+// the temp dir behind (or, where the signal was caught, played the whole story into the void).
+func TestDemoStopsWhenNobodyReads(t *testing.T) {
+	tmp := t.TempDir()
+	t.Setenv("TMPDIR", tmp)
+	out := &closedPipe{room: 200}
+	var stderr bytes.Buffer
+	app := &App{Stdin: bytes.NewReader(nil), Stdout: out, Stderr: &stderr, Getenv: func(string) string { return "" }}
+	code := app.Main([]string{"demo", "--hours", "6"})
+	if code != exitFailed || !strings.Contains(stderr.String(), "broken pipe") {
+		t.Errorf("exit %d, stderr %q: want exit %d naming the broken pipe", code, stderr.String(), exitFailed)
+	}
+	if out.late > 1 {
+		t.Errorf("%d writes after the first that failed: the story went on with nobody reading", out.late-1)
+	}
+	if entries, _ := os.ReadDir(tmp); len(entries) != 0 {
+		t.Errorf("the demo left %d entries in the temp dir", len(entries))
 	}
 }

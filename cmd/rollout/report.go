@@ -6,12 +6,15 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"io/fs"
 	"os"
+	"path"
 	"path/filepath"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
+	"gopkg.in/yaml.v3"
 
 	"github.com/rollout-dev/rollout/policy"
 	"github.com/rollout-dev/rollout/reconcile/gitrepo"
@@ -143,18 +146,21 @@ func (app *App) reportRun(ctx context.Context, opts *reportOptions) error {
 	for _, p := range set.Errors() {
 		page.Problems = append(page.Problems, p.Error())
 	}
-	for _, doc := range set.Documents {
-		commits, err := history.Log(doc.Path, 0)
+	for _, file := range reportFiles(snap.Files, app.Dir, set) {
+		commits, err := history.Log(file.path, 0)
 		if err != nil {
-			page.Problems = append(page.Problems, fmt.Sprintf("%s: %v", doc.Path, err))
+			page.Problems = append(page.Problems, fmt.Sprintf("%s: %v", file.path, err))
 			continue
 		}
-		in := report.Input{Name: doc.Spec.Name, Path: doc.Path, Spec: doc.Spec}
+		in := report.Input{Name: file.name, Path: file.path, Spec: file.spec}
 		for i := len(commits) - 1; i >= 0; i-- {
 			c := commits[i]
 			in.Versions = append(in.Versions, report.Version{Commit: c.Hash, When: c.When.UTC(), Content: c.Content})
 		}
-		for _, e := range weightChanges(doc.Spec.Name, commits) {
+		if in.Name == "" {
+			in.Name = lastName(file.path, commits)
+		}
+		for _, e := range weightChanges(in.Name, commits) {
 			in.Changes = append(in.Changes, report.Change{Commit: e.Commit, When: e.When, Author: e.Author, Actor: e.Actor,
 				Decision: e.Decision, Subject: e.Subject, Weight: e.To})
 		}
@@ -193,6 +199,53 @@ func (app *App) reportRun(ctx context.Context, opts *reportOptions) error {
 	return nil
 }
 
+// reportFile is one spec file the report tells the story of; spec is nil when the file has errors now.
+type reportFile struct {
+	path, name string
+	spec       *rollouts.Spec
+}
+
+// reportFiles lists every spec file of dir in name order: those that load, and those Load left out
+// for their errors, so that a rollout whose spec someone broke keeps its history on the page (the
+// errors are listed at its top) instead of vanishing from it.
+func reportFiles(files fs.FS, dir string, set *rollouts.Set) []reportFile {
+	loaded := map[string]*rollouts.Spec{}
+	for _, d := range set.Documents {
+		loaded[d.Path] = d.Spec
+	}
+	broken := map[string]bool{}
+	for _, p := range set.Errors() {
+		broken[p.File] = true
+	}
+	entries, _ := fs.ReadDir(files, dir)
+	var out []reportFile
+	for _, e := range entries {
+		p := path.Join(dir, e.Name())
+		switch spec, ok := loaded[p]; {
+		case ok:
+			out = append(out, reportFile{path: p, name: spec.Name, spec: spec})
+		case broken[p] && !e.IsDir() && rollouts.IsSpecFile(e.Name()):
+			out = append(out, reportFile{path: p})
+		}
+	}
+	return out
+}
+
+// lastName is the rollout name of the newest version of a spec file that has one (commits newest
+// first), else the file's name without its extension.
+func lastName(file string, commits []gitrepo.Commit) string {
+	for _, c := range commits {
+		var doc struct {
+			Name string `yaml:"name"`
+		}
+		if c.Content != nil && yaml.Unmarshal(c.Content, &doc) == nil && doc.Name != "" {
+			return doc.Name
+		}
+	}
+	base := path.Base(file)
+	return strings.TrimSuffix(base, path.Ext(base))
+}
+
 // reportSource opens a spec's metrics source for the replay and names it for the cache: a hash of the
 // source string (a relative file: path made absolute), its schema and models, so that no credential
 // in a URL reaches a file name and two sources never share a cached tick.
@@ -217,8 +270,22 @@ func (app *App) reportSource(override string) report.SourceOpener {
 }
 
 // writeFileAtomic writes data to path through a temporary file in the same folder, so that a reader
-// (a web server, a browser) never sees half a report.
+// (a web server, a browser) never sees half a report. What is not a regular file (--out /dev/stdout,
+// /dev/null, a named pipe) is written in place: renaming over it would replace the device with a
+// file, for every process of the machine when run as root. A symbolic link stays one: its target is
+// replaced.
 func writeFileAtomic(path string, data []byte) error {
+	if info, err := os.Stat(path); err == nil {
+		switch {
+		case info.IsDir():
+			return fmt.Errorf("write report: %s is a folder", path)
+		case !info.Mode().IsRegular():
+			return writeInPlace(path, data)
+		}
+		if target, err := filepath.EvalSymlinks(path); err == nil {
+			path = target
+		}
+	}
 	dir := filepath.Dir(path)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("write report: %w", err)
@@ -239,6 +306,22 @@ func writeFileAtomic(path string, data []byte) error {
 	}
 	if err != nil {
 		os.Remove(tmp.Name())
+		return fmt.Errorf("write report: %w", err)
+	}
+	return nil
+}
+
+// writeInPlace writes data to a file that exists and is no regular file, such as a device or a pipe.
+func writeInPlace(path string, data []byte) error {
+	f, err := os.OpenFile(path, os.O_WRONLY, 0)
+	if err != nil {
+		return fmt.Errorf("write report: %w", err)
+	}
+	_, err = f.Write(data)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
 		return fmt.Errorf("write report: %w", err)
 	}
 	return nil

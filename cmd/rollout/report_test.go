@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/rollout-dev/rollout/examples/demo"
+	"github.com/rollout-dev/rollout/internal/gittest"
 	"github.com/rollout-dev/rollout/internal/race"
 )
 
@@ -82,7 +83,7 @@ func checkCached(t *testing.T, html string, names []string) {
 			t.Errorf("no section for %s", name)
 		}
 	}
-	if strings.Contains(string(first), "did not answer") {
+	if strings.Contains(string(first), "did not answer") || strings.Contains(string(first), "no data yet") {
 		t.Fatalf("the first report missed ticks:\n%s", first)
 	}
 	// The replay judged the regressing canary as the reconciler did: its error rate's interval is
@@ -106,13 +107,14 @@ func checkCached(t *testing.T, html string, names []string) {
 	if string(again) != string(first) {
 		t.Errorf("the cached report differs from the first one")
 	}
-	// Without the cache, the missing records show: every tick is left out, and the page says so.
+	// Without the cache, the missing records show: every tick is left out, and the page says why, as
+	// the reconciler would (no data yet, the file is not there), not as an outage of the source.
 	if code, stdout, stderr := runApp(append(args, "--no-cache")...); code != exitOK {
 		t.Fatalf("uncached report: exit %d\n%s\n%s", code, stdout, stderr)
 	}
 	uncached, _ := os.ReadFile(second)
-	if !strings.Contains(string(uncached), "did not answer") {
-		t.Errorf("a report without records nor cache does not say the source failed")
+	if !strings.Contains(string(uncached), "no data yet: traffic/summarizer.jsonl does not exist yet") || strings.Contains(string(uncached), "did not answer") {
+		t.Errorf("a report without records nor cache does not say there is no data yet")
 	}
 	charts, err := filepath.Glob(filepath.Join("charts", "*.svg"))
 	if err != nil || len(charts) < 2*len(names) {
@@ -136,5 +138,57 @@ func TestReportUsage(t *testing.T) {
 		if code != exitUsage || !strings.Contains(stderr, tt.want) {
 			t.Errorf("%q: exit %d, stderr %q; want a usage error saying %q", tt.args, code, stderr, tt.want)
 		}
+	}
+}
+
+// TestReportKeepsABrokenSpecsStory: a rollout whose spec someone broke after a rollback keeps its
+// weight history on the page, with its errors, beside a healthy rollout; it does not vanish.
+func TestReportKeepsABrokenSpecsStory(t *testing.T) {
+	bare := historyRepo(t)
+	human := gittest.Clone(t, bare)
+	human.Write(map[string]string{
+		"rollouts/summarizer.yaml": string(historySpecAt(0)) + "colour: red\n",
+		"rollouts/tagger.yaml":     strings.Replace(string(historySpecAt(0)), "name: summarizer", "name: tagger", 1),
+	})
+	human.Commit("a typo, and a second rollout")
+	human.Push()
+	t.Chdir(t.TempDir())
+	code, stdout, stderr := runApp("report", "--repo", bare, "--now", "2026-04-17T00:00:00Z", "--no-cache")
+	if code != exitOK {
+		t.Fatalf("report: exit %d\n%s", code, stderr)
+	}
+	for _, want := range []string{
+		"rollouts/summarizer.yaml:16:1: unknown key `colour`",
+		`<h2>summarizer <span class="phase spec-error">spec error</span></h2>`,
+		"rollout(summarizer): rollback 25% → 0%",
+		"the spec on the default branch has errors",
+		`<h2>tagger <span class="phase Pending">Pending</span></h2>`,
+	} {
+		if !strings.Contains(stdout, want) {
+			t.Errorf("the report does not hold %q", want)
+		}
+	}
+}
+
+// TestReportOutKeepsALink: --out through a symbolic link (a site folder's index.html pointing at
+// the newest report) writes the link's target and leaves the link a link.
+func TestReportOutKeepsALink(t *testing.T) {
+	bare := gittest.NewBare(t, map[string]string{"rollouts/.keep": ""})
+	dir := t.TempDir()
+	target, link := filepath.Join(dir, "report-1.html"), filepath.Join(dir, "index.html")
+	if err := os.WriteFile(target, []byte("old"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(target, link); err != nil {
+		t.Skipf("no symbolic links here: %v", err)
+	}
+	if code, _, stderr := runApp("report", "--repo", bare, "--no-cache", "--now", "2026-04-17T00:00:00Z", "--out", link); code != exitOK {
+		t.Fatalf("report: exit %d\n%s", code, stderr)
+	}
+	if info, err := os.Lstat(link); err != nil || info.Mode()&os.ModeSymlink == 0 {
+		t.Errorf("index.html is no longer a link: %v", describe(info, err))
+	}
+	if page, _ := os.ReadFile(target); !strings.Contains(string(page), "<p>No rollouts.</p>") {
+		t.Errorf("the link's target holds %q, want the page", page)
 	}
 }

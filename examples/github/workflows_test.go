@@ -242,13 +242,17 @@ func TestSharedGroupQueuesEveryRun(t *testing.T) {
 	}
 }
 
-// TestExampleSecretsUseNamesThatResolve: a secret an example gives the action is for a spec's env:
-// reference, which resolves only a ROLLOUT_* name (ROLLOUT_ALLOW_ENV aside); a secret under another
-// name (PGPASSWORD) is never read, and the job judges without the metrics it was meant to open.
-func TestExampleSecretsUseNamesThatResolve(t *testing.T) {
+// TestWorkflowsGiveRolloutWhatItReads: every `with` key of a step that runs the action is an input of
+// action.yml, and every environment variable such a step sets is one a spec can reference (a name
+// beginning with ROLLOUT_, or one the step lists in ROLLOUT_ALLOW_ENV). A secret under any other name
+// (PGPASSWORD, a Slack URL under its own name) never resolves, so the copied workflow would run with
+// no password and no notification.
+func TestWorkflowsGiveRolloutWhatItReads(t *testing.T) {
+	var a action
+	strictDecode(t, "../../action.yml", &a)
 	files, err := filepath.Glob("*.yml")
-	if err != nil {
-		t.Fatal(err)
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no workflow: %v", err)
 	}
 	for _, file := range files {
 		var w workflow
@@ -258,9 +262,18 @@ func TestExampleSecretsUseNamesThatResolve(t *testing.T) {
 				if !strings.HasPrefix(s.Uses, "rollout-dev/rollout@") {
 					continue
 				}
-				for name, value := range s.Env {
-					if strings.Contains(value, "secrets.") && !strings.HasPrefix(name, "ROLLOUT_") {
-						t.Errorf("%s: step %q gives the secret %s as %s, which no env: reference resolves; name it ROLLOUT_…", file, s.Name, value, name)
+				for k := range s.With {
+					if _, ok := a.Inputs[k]; !ok {
+						t.Errorf("%s: step %q passes %q, which action.yml does not take (inputs: %v)", file, s.Name, k, keys(a.Inputs))
+					}
+				}
+				allowed := map[string]bool{}
+				for _, name := range strings.Split(s.Env["ROLLOUT_ALLOW_ENV"], ",") {
+					allowed[strings.TrimSpace(name)] = true
+				}
+				for k := range s.Env {
+					if !strings.HasPrefix(k, "ROLLOUT_") && !allowed[k] {
+						t.Errorf("%s: step %q sets %s, which no spec can reference: name it ROLLOUT_%s (env:ROLLOUT_%s in the spec)", file, s.Name, k, k, k)
 					}
 				}
 			}

@@ -147,6 +147,7 @@ var pageTemplate = template.Must(template.New("report").Funcs(template.FuncMap{
 	"interval":    lastInterval,
 	"duration":    func(d time.Duration) string { return strings.TrimSuffix(strings.TrimSuffix(d.String(), "0s"), "0m") },
 	"anchor":      func(name string) string { return "r-" + unsafeName.ReplaceAllString(name, "-") },
+	"phaseClass":  func(phase string) string { return unsafeName.ReplaceAllString(phase, "-") },
 }).Parse(pageHTML))
 
 const pageStyle = `
@@ -162,6 +163,7 @@ section.rollout{background:#fff;border:1px solid #d0d7de;border-radius:8px;paddi
 .phase{display:inline-block;font-size:12px;padding:1px 8px;border-radius:10px;background:#ddf4ff;color:#0550ae;vertical-align:middle}
 .phase.RolledBack{background:#ffebe9;color:#a40e26}
 .phase.Completed{background:#dafbe1;color:#116329}
+.phase.spec-error{background:#fff8c5;color:#9a6700}
 .charts{display:grid;grid-template-columns:repeat(auto-fill,minmax(min(100%,440px),1fr));gap:12px}
 .charts figure{margin:0;min-width:0}
 .charts figcaption{font-size:12px;color:#57606a;overflow-wrap:anywhere}
@@ -189,10 +191,10 @@ const pageHTML = `<!DOCTYPE html>
 <p class="meta">{{with .Repository}}{{.}}{{if $.Branch}} on {{$.Branch}}{{end}} · {{end}}from {{time .Since}} to {{time .Now}} · the judge replayed every {{duration .Every}} over each stage's window</p>
 {{if .Problems}}<ul class="notes">{{range .Problems}}<li>{{.}}</li>{{end}}</ul>{{end}}
 {{if not .Rollouts}}<p>No rollouts.</p>{{end}}
-<nav><ul>{{range .Rollouts}}<li><a href="#{{anchor .Name}}">{{.Name}}</a> <span class="phase {{.Phase}}">{{.Phase}}</span> weight {{.Weight}}%</li>{{end}}</ul></nav>
+<nav><ul>{{range .Rollouts}}<li><a href="#{{anchor .Name}}">{{.Name}}</a> <span class="phase {{phaseClass .Phase}}">{{.Phase}}</span> weight {{.Weight}}%</li>{{end}}</ul></nav>
 {{range $r := .Rollouts}}
 <section class="rollout" id="{{anchor $r.Name}}">
-<h2>{{$r.Name}} <span class="phase {{$r.Phase}}">{{$r.Phase}}</span></h2>
+<h2>{{$r.Name}} <span class="phase {{phaseClass $r.Phase}}">{{$r.Phase}}</span></h2>
 {{with $r.Description}}<p>{{.}}</p>{{end}}
 <p class="meta">stable <code>{{$r.Stable}}</code>{{with $r.Canary}} → canary <code>{{.}}</code>{{end}} · weight now {{$r.Weight}}%</p>
 <figure class="weightchart">{{weightChart $r}}</figure>

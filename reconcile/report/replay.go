@@ -17,6 +17,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
 	"strings"
@@ -111,8 +112,11 @@ type Stage struct {
 	// by a decision of the controller.
 	EndedBy string
 	Rules   []Series
-	// Ticks is how many ticks were judged, Failed how many of them the source did not answer.
-	Ticks, Failed int
+	// Ticks is how many ticks were judged, Failed how many of them the source did not answer, and
+	// NoData how many it answered that it holds nothing yet (NoDataReason says what it said): a file
+	// that does not exist, such as a relative file: source read from another directory.
+	Ticks, Failed, NoData int
+	NoDataReason          string
 }
 
 // Series is one limit of one rule over a stage.
@@ -160,6 +164,22 @@ type stageKey struct {
 // Replay builds the story of one rollout over [since, now].
 func (r *Replayer) Replay(ctx context.Context, in Input, since, now time.Time) Rollout {
 	out := Rollout{Name: in.Name, From: since, To: now}
+	// A report that ends before the newest commit (--now in the past) tells the story as git held it
+	// then: later versions are left out of the stages, and the header is the spec of that moment.
+	noPhase, noSpec := "spec error", "the spec on the default branch has errors (listed at the top): the reconciler leaves this rollout as it is until they are fixed; see `rollout validate`"
+	if past := asOf(in.Versions, now); len(past) < len(in.Versions) {
+		in.Versions, in.Spec = past, nil
+		at := now.UTC().Format(time.RFC3339)
+		switch n := len(past); {
+		case n == 0:
+			noPhase, noSpec = "not added yet", "the spec was not in the repository yet at "+at
+		case past[n-1].Content == nil:
+			noPhase, noSpec = "deleted", "the spec was deleted by "+at
+		default:
+			in.Spec, _ = rollouts.Parse(in.Path, past[n-1].Content)
+			noSpec = "the spec did not parse at " + at
+		}
+	}
 	if s := in.Spec; s != nil {
 		out.Description = s.Description
 		out.Weight = s.Traffic.Weight
@@ -173,19 +193,26 @@ func (r *Replayer) Replay(ctx context.Context, in Input, since, now time.Time) R
 			out.Phase = "no canary"
 		}
 	} else {
-		out.Notes = append(out.Notes, "the spec on the default branch does not parse: see `rollout validate`")
+		out.Phase = noPhase
+		out.Notes = append(out.Notes, noSpec)
 	}
+	earlier := false
 	for _, c := range in.Changes {
 		switch {
 		case c.When.Before(since):
+			earlier = true
 			if c.Weight != nil {
 				out.Before = *c.Weight
 			}
 		case !c.When.After(now):
 			out.Changes = append(out.Changes, c)
 		}
+		if in.Spec == nil && c.Weight != nil && !c.When.After(now) {
+			// The weight the file holds, which an application reading it may still route by.
+			out.Weight = *c.Weight
+		}
 	}
-	if len(out.Changes) > 0 && out.Changes[0].When.After(since) && len(out.Changes) == len(in.Changes) {
+	if len(out.Changes) > 0 && out.Changes[0].When.After(since) && !earlier {
 		// The whole story fits: start the chart at the first commit rather than at --since.
 		out.From = out.Changes[0].When
 	}
@@ -209,10 +236,24 @@ func (r *Replayer) Replay(ctx context.Context, in Input, since, now time.Time) R
 		}
 		stage := r.replayStage(ctx, st, since, now, in.Changes)
 		stage.Current = i == len(stages)-1 && last.end.Equal(now) && in.Spec != nil && in.Spec.Status != nil && keyOf(in.Spec) == keyOf(last.spec)
+		if stage.NoData > 0 {
+			out.Notes = append(out.Notes, fmt.Sprintf("stage %d: %s (at %d of %d ticks); those ticks are left out", stage.Index, stage.NoDataReason, stage.NoData, stage.Ticks))
+		}
 		if stage.Failed > 0 {
 			out.Notes = append(out.Notes, fmt.Sprintf("stage %d: the metrics source did not answer at %d of %d ticks; those ticks are left out", stage.Index, stage.Failed, stage.Ticks))
 		}
 		out.Stages = append(out.Stages, stage)
+	}
+	return out
+}
+
+// asOf returns the versions committed at or before now, oldest first.
+func asOf(versions []Version, now time.Time) []Version {
+	var out []Version
+	for _, v := range versions {
+		if !v.When.After(now) {
+			out = append(out, v)
+		}
 	}
 	return out
 }
@@ -318,6 +359,13 @@ func (r *Replayer) replayStage(ctx context.Context, segs []segment, since, now t
 			windows[j] = p.q.Window
 		}
 		all, err := policy.StatsWindows(ctx, policy.WithMaturity(src), batch[0].q, windows)
+		if errors.Is(err, policy.ErrNoData) {
+			// Not a failure, as for the reconciler: the source holds nothing yet. Nothing is cached.
+			stage.NoData += len(batch)
+			stage.NoDataReason = policy.NoDataReason(err)
+			batch = batch[:0]
+			return
+		}
 		if err != nil || len(all) != len(batch) {
 			// A source that fails is asked again next time: nothing is cached.
 			stage.Failed += len(batch)
@@ -375,8 +423,10 @@ func (r *Replayer) replayStage(ctx context.Context, segs []segment, since, now t
 	save()
 	stage.Rules = series(last.spec, ticks, results, have)
 	if stage.To.Before(now) {
+		// The commit that ended the stage is the version at its end; a later decision ended another
+		// stage (a stage restarted by a human's edit, which is no weight change, ended by no decision).
 		for _, c := range changes {
-			if !c.When.Before(stage.To) && c.Decision != "" {
+			if c.When.Equal(stage.To) && c.Decision != "" {
 				stage.EndedBy = c.Decision
 				break
 			}

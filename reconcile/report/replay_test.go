@@ -92,19 +92,37 @@ func replayer(src policy.Source, cache Cache) *Replayer {
 
 func TestReplayTicks(t *testing.T) {
 	for _, tt := range []struct {
-		name    string
-		since   time.Time
-		windows string
-		stages  []int
+		name       string
+		since, now time.Time
+		windows    string
+		stages     []int
+		// weight and phase are the header's: the spec as git held it at now.
+		weight int
+		phase  string
 	}{
-		{"whole story", t0, "5h0m0s→6h0m0s 5h0m0s→7h0m0s 5h0m0s→8h0m0s 1h0m0s→2h0m0s 1h0m0s→3h0m0s 1h0m0s→4h0m0s 1h0m0s→5h0m0s", []int{1, 0}},
-		{"since cuts stage 0 off", t0.Add(6*time.Hour + 30*time.Minute), "5h0m0s→7h0m0s 5h0m0s→8h0m0s", []int{1}},
-		{"since within stage 0", t0.Add(4 * time.Hour), "5h0m0s→6h0m0s 5h0m0s→7h0m0s 5h0m0s→8h0m0s 1h0m0s→4h0m0s 1h0m0s→5h0m0s", []int{1, 0}},
+		{"whole story", t0, t0.Add(8 * time.Hour), "5h0m0s→6h0m0s 5h0m0s→7h0m0s 5h0m0s→8h0m0s 1h0m0s→2h0m0s 1h0m0s→3h0m0s 1h0m0s→4h0m0s 1h0m0s→5h0m0s", []int{1, 0}, 50, "Progressing"},
+		{"since cuts stage 0 off", t0.Add(6*time.Hour + 30*time.Minute), t0.Add(8 * time.Hour), "5h0m0s→7h0m0s 5h0m0s→8h0m0s", []int{1}, 50, "Progressing"},
+		{"since within stage 0", t0.Add(4 * time.Hour), t0.Add(8 * time.Hour), "5h0m0s→6h0m0s 5h0m0s→7h0m0s 5h0m0s→8h0m0s 1h0m0s→4h0m0s 1h0m0s→5h0m0s", []int{1, 0}, 50, "Progressing"},
+		// --now before the advance: nothing git learnt later is read, drawn or shown.
+		{"now within stage 0", t0, t0.Add(3 * time.Hour), "1h0m0s→2h0m0s 1h0m0s→3h0m0s", []int{0}, 5, "Progressing"},
+		{"now before the start", t0, t0.Add(30 * time.Minute), "", nil, 0, "Pending"},
+		{"now before the spec was added", t0.Add(-2 * time.Hour), t0.Add(-time.Hour), "", nil, 0, "not added yet"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			src := &recordingSource{}
 			in := story()
-			r := replayer(src, nil).Replay(context.Background(), in, tt.since, t0.Add(8*time.Hour))
+			r := replayer(src, nil).Replay(context.Background(), in, tt.since, tt.now)
+			if r.Weight != tt.weight || r.Phase != tt.phase {
+				t.Errorf("header: weight %d, phase %s; want %d, %s", r.Weight, r.Phase, tt.weight, tt.phase)
+			}
+			for _, s := range r.Stages {
+				if s.To.After(tt.now) {
+					t.Errorf("stage %d runs to %s, after now %s", s.Index, s.To, tt.now)
+				}
+			}
+			if len(tt.stages) == 1 && tt.now.Before(t0.Add(5*time.Hour)) && (len(r.Stages) != 1 || !r.Stages[0].Current) {
+				t.Errorf("stages %+v: want stage 0, current at now", r.Stages)
+			}
 			// Each tick reads the stage's window from its start to the tick; the newest stage first.
 			if got := strings.Join(src.windows, " "); got != tt.windows {
 				t.Errorf("windows read:\n got %s\nwant %s", got, tt.windows)
@@ -116,7 +134,7 @@ func TestReplayTicks(t *testing.T) {
 			if fmt.Sprint(stages) != fmt.Sprint(tt.stages) {
 				t.Errorf("stages %v, want %v (newest first)", stages, tt.stages)
 			}
-			if len(r.Notes) != 0 {
+			if wantNotes := tt.phase == "not added yet"; (len(r.Notes) != 0) != wantNotes {
 				t.Errorf("notes: %q", r.Notes)
 			}
 		})
@@ -204,6 +222,37 @@ func TestReplayCache(t *testing.T) {
 	if len(r.Notes) != 2 || !strings.Contains(r.Notes[0], "did not answer at 3 of 3 ticks") {
 		t.Errorf("notes %q", r.Notes)
 	}
+
+	// No data yet (the records file is not where the source reads it): said as the judge says it,
+	// not as an outage, and nothing is cached, so the ticks are read once the data is there.
+	empty := &recordingSource{err: fmt.Errorf("read file:traffic/summarizer.jsonl: %w: traffic/summarizer.jsonl does not exist yet", policy.ErrNoData)}
+	r = replayer(empty, fresh).Replay(context.Background(), story(), t0, now)
+	if len(fresh) != 0 {
+		t.Errorf("ticks without data were cached: %d entries", len(fresh))
+	}
+	want := []string{"stage 1: no data yet: traffic/summarizer.jsonl does not exist yet (at 3 of 3 ticks); those ticks are left out",
+		"stage 0: no data yet: traffic/summarizer.jsonl does not exist yet (at 4 of 4 ticks); those ticks are left out"}
+	if strings.Join(r.Notes, "\n") != strings.Join(want, "\n") {
+		t.Errorf("notes %q, want %q", r.Notes, want)
+	}
+}
+
+// TestReplayStageEndedByAnEdit: a person moves stage 0's start back by hand (as the README's
+// quickstart does with simulate --backdate), then the bot advances. The first window of stage 0 ended
+// with that edit, which is no decision; only the second ended by the advance.
+func TestReplayStageEndedByAnEdit(t *testing.T) {
+	in := story()
+	backdated := version("c2b", t0.Add(2*time.Hour), 5, progressing(0, t0.Add(30*time.Minute)))
+	in.Versions = []Version{in.Versions[0], in.Versions[1], backdated, in.Versions[2]}
+	r := replayer(&recordingSource{}, nil).Replay(context.Background(), in, t0, t0.Add(8*time.Hour))
+	var got []string
+	for _, s := range r.Stages {
+		got = append(got, fmt.Sprintf("%d %s→%s %q", s.Index, s.From.Sub(t0), s.To.Sub(t0), s.EndedBy))
+	}
+	want := []string{`1 5h0m0s→8h0m0s ""`, `0 2h0m0s→5h0m0s "advance"`, `0 1h0m0s→2h0m0s ""`}
+	if strings.Join(got, "; ") != strings.Join(want, "; ") {
+		t.Errorf("stages:\n got %s\nwant %s", strings.Join(got, "; "), strings.Join(want, "; "))
+	}
 }
 
 func TestReplayBadVersions(t *testing.T) {
@@ -216,8 +265,8 @@ func TestReplayBadVersions(t *testing.T) {
 		t.Errorf("stages %+v: want stage 1 only, stage 0's spec does not parse", r.Stages)
 	}
 	notes := strings.Join(r.Notes, "\n")
-	if !strings.Contains(notes, "does not parse") || !strings.Contains(notes, "commit c2") {
-		t.Errorf("notes do not name the bad versions: %s", notes)
+	if !strings.Contains(notes, "has errors") || !strings.Contains(notes, "commit c2") || r.Phase != "spec error" || r.Weight != 50 {
+		t.Errorf("phase %s, weight %d; notes do not name the bad versions: %s", r.Phase, r.Weight, notes)
 	}
 	// A spec on the default branch without a status (a status removed by hand) has no current stage.
 	in = story()
