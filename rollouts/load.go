@@ -82,12 +82,19 @@ func IsSpecFile(name string) bool {
 	return strings.HasSuffix(name, ".yaml") || strings.HasSuffix(name, ".yml")
 }
 
+// ErrNoFolder is wrapped by Load's error when the rollouts folder does not exist: a repository with no
+// spec yet, or a --dir that names another folder.
+var ErrNoFolder = errors.New("no rollouts folder")
+
 // Load reads every spec file directly in dir of fsys, in name order. It fails only when dir itself
 // cannot be read; a bad file becomes problems in the Set and never hides the others. fsys is the
 // repository's tree: the traffic.routes of each spec are checked in it (CheckRoutes), and the files
 // each canary refers to are read from it (ReadReferences).
 func Load(fsys fs.FS, dir string) (*Set, error) {
 	entries, err := fs.ReadDir(fsys, dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("%w: %s", ErrNoFolder, dir)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("read rollouts folder %s: %w", dir, err)
 	}

@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/rollout-dev/rollout/reconcile/gitrepo"
+	"github.com/rollout-dev/rollout/rollouts"
 )
 
 // repositoryFlags says which repository flags each command takes: only those it uses, so that
@@ -106,6 +107,9 @@ func nextStep(err error) string {
 	case errors.Is(err, gitrepo.ErrRejected) && (strings.Contains(msg, "checked out") || strings.Contains(msg, "denyCurrentBranch") || strings.Contains(msg, "current branch")):
 		return "the remote is a checkout (not bare) whose branch is checked out, and git refuses to move a checked-out branch: " +
 			"point --repo at a bare repository (git init --bare, or git clone --bare of this one) and clone it to work in"
+	case errors.Is(err, rollouts.ErrNoFolder):
+		return "the branch holds no specs there yet: write one with `rollout init NAME --stable-model M --canary-model M2` and commit it, " +
+			"or name the specs' folder with --dir"
 	case errors.Is(err, gitrepo.ErrRejected):
 		return "the remote refused the push (a hook, a protected branch, or a checked-out branch of a non-bare repository); see its message above"
 	}

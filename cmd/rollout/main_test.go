@@ -6,6 +6,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/rollout-dev/rollout/internal/gittest"
 )
 
 // Every mistake in the command line itself exits 2, whichever part of it is wrong.
@@ -70,5 +72,21 @@ func TestJSONRunThatFailsPrintsItsError(t *testing.T) {
 				t.Errorf("the text run printed %q on standard output", stdout)
 			}
 		})
+	}
+}
+
+// A repository with no specs yet (the Action installed before the first rollout, or a --dir that names
+// another folder) is not a riddle: every command that reads the branch says the folder is missing and
+// how to write the first spec, once, without repeating the path.
+func TestNoRolloutsFolderSaysWhatToDo(t *testing.T) {
+	bare := gittest.NewBare(t, map[string]string{"README.md": "hello\n"})
+	for _, args := range [][]string{{"status"}, {"reconcile"}, {"plan"}, {"report"}, {"export", "growthbook"}} {
+		app, _, stderr := testApp()
+		code := app.Main(append(args, "--repo", bare))
+		msg := stderr.String()
+		if code != exitFailed || !strings.Contains(msg, "no rollouts folder: rollouts") || !strings.Contains(msg, "hint: the branch holds no specs there yet: write one with `rollout init") ||
+			strings.Contains(msg, "readdir") {
+			t.Errorf("rollout %s: exit %d, stderr:\n%s\nwant exit 1, the folder missing and the hint", strings.Join(args, " "), code, msg)
+		}
 	}
 }
