@@ -134,6 +134,10 @@ func (app *App) handleComment(ctx context.Context, ev comment.Event, signed bool
 	if server := app.Getenv("GITHUB_SERVER_URL"); server != "" && repo != "" {
 		h.CommitURL = strings.TrimSuffix(server, "/") + "/" + repo + "/commit/"
 	}
+	// A cancelled job (the runner sends SIGINT, then SIGTERM) must not cut a command between its commit
+	// and the notification or the record of the notification owed, nor leave it without its reply: the
+	// commands, their notifications and the answer finish first, as for `rollout rollback`.
+	defer app.finishOnSignal("the comment's commands")()
 	return h.Handle(ctx, ev)
 }
 
