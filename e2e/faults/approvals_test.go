@@ -184,13 +184,28 @@ func TestHoldNeverTurnsAutoMergeOn(t *testing.T) {
 // a change nobody reviewed and the evidence does not describe: the bot turns its auto-merge off, merges
 // nothing, and says why, until someone merges by hand (or deletes the branch). Before, GitHub's
 // auto-merge, turned on by the bot, stayed on, and the bot itself merged the branch when GitHub did
-// not: the person's commit landed on the default branch as the bot's decision.
+// not: the person's commit landed on the default branch as the bot's decision. With
+// promotion.approvals, an approval given on the bot's commit before the push (same weight and canary,
+// so it counts) does not approve the person's commit either.
 func TestAutoMergeNeverLandsAPersonsPush(t *testing.T) {
-	for _, allowed := range []bool{true, false} {
-		t.Run(map[bool]string{true: "GitHub's auto-merge", false: "the bot merges"}[allowed], func(t *testing.T) {
-			spec := strings.Replace(progressing("summarizer", "hold"), "  via: pull-request\n", "  via: auto-merge\n", 1)
+	for _, tt := range []struct {
+		name      string
+		allowed   bool   // GitHub's auto-merge is allowed; else the bot merges a mergeable proposal itself
+		approvals string // promotion.approvals, approved by alice on the bot's commit before the push
+	}{
+		{"GitHub's auto-merge", true, ""},
+		{"the bot merges", false, ""},
+		{"approved before the push", true, "{count: 1, from: [alice]}"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			via := "  via: auto-merge\n"
+			if tt.approvals != "" {
+				via += "  approvals: " + tt.approvals + "\n"
+			}
+			spec := strings.Replace(progressing("summarizer", "hold"), "  via: pull-request\n", via, 1)
 			g := newGitHub(t, map[string]string{"rollouts/summarizer.yaml": spec})
-			g.gh.AutoMergeAllowed = allowed
+			g.gh.AutoMergeAllowed = tt.allowed
+			g.gh.SetPermission("alice", "write")
 			g.writeTraffic("summarizer", 0.01)
 			tick(t, g.process()) // the bot's proposal (without GitHub's auto-merge, not mergeable yet: an error)
 			pulls := g.gh.Pulls()
@@ -199,7 +214,11 @@ func TestAutoMergeNeverLandsAPersonsPush(t *testing.T) {
 			}
 			pr := pulls[0]
 			g.gh.SetMergeable(pr.Number, false, "blocked") // the checks run
-			if p, _ := g.gh.Pull(pr.Number); p.AutoMerge != allowed || p.Merged {
+			if tt.approvals != "" {
+				g.gh.AddReview(pr.Number, githubtest.Review{Login: "alice", State: "APPROVED"})
+				g.pass("summarizer", pr.Number)
+			}
+			if p, _ := g.gh.Pull(pr.Number); p.AutoMerge != tt.allowed || p.Merged {
 				t.Fatalf("the bot's proposal: auto-merge %t merged %t", p.AutoMerge, p.Merged)
 			}
 
