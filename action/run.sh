@@ -18,6 +18,10 @@ dir="${INPUT_DIR:-rollouts}"
 summary="${GITHUB_STEP_SUMMARY:-/dev/null}"
 output="${GITHUB_OUTPUT:-/dev/null}"
 marker="<!-- rollout:plan -->"
+# default_marker marks the plan `/rollout plan` asks for: an issue_comment job's checkout is the default
+# branch, so that plan is the default branch's, never the pull request's, and must not replace the
+# pull request's own plan (the `plan` workflow's comment, which the same token may have written).
+default_marker="<!-- rollout:plan:default-branch -->"
 # comment_limit is GitHub's limit on a comment's body (65,536 characters), less room to spare; the body
 # is measured in bytes, never fewer than its characters.
 comment_limit="${ROLLOUT_COMMENT_LIMIT:-65000}"
@@ -149,10 +153,11 @@ cap_comment() {
     }' "$1"
 }
 
-# upsert_comment keeps one comment holding the marker, written by this run's token, on the pull request
-# that triggered the run: it updates the first such comment of its own and creates one otherwise.
+# upsert_comment FILE [MARKER] keeps one comment beginning with MARKER (default: the plan's marker),
+# written by this run's token, on the pull request that triggered the run: it updates the first such
+# comment of its own and creates one otherwise.
 upsert_comment() {
-  local body_file="$1" number id filter url
+  local body_file="$1" marker="${2:-$marker}" number id filter url
   # A pull_request event, or an issue_comment one (`/rollout plan` on the pull request).
   number="$(jq -r '.pull_request.number // .issue.number // empty' "${GITHUB_EVENT_PATH:-/dev/null}" 2>/dev/null)"
   if [[ -z "$number" ]]; then
@@ -232,10 +237,24 @@ case "$command" in
     jq -c '[.commands[] | {rollout, decision: (.command | split(" ")[1] // ""), from, to, commit, error}]' "$work/out.json" > "$work/decisions.json" 2>/dev/null || echo "[]" > "$work/decisions.json"
     set_decisions "$work/decisions.json"
     if [[ "$(jq -r '.plan // false' "$work/out.json" 2>/dev/null)" == "true" ]]; then
-      "$rollout" plan --dir "$dir" --format markdown > "$work/plan.md" 2> "$work/err-md.txt" || status=$?
+      # The plan is the answer: exit 1 (a rollout failed, such as a metrics source that does not
+      # answer) is in the plan itself, and fails no step. Only a plan that could not be made, or a
+      # comment that could not be posted, does.
+      plan_status=0
+      "$rollout" plan --dir "$dir" --format markdown > "$work/plan.md" 2> "$work/err-md.txt" || plan_status=$?
       log_untrusted "$work/err-md.txt" >&2
-      cat "$work/plan.md" >> "$summary"
-      upsert_comment "$work/plan.md" || status=1
+      if [[ $plan_status -gt 1 || ! -s "$work/plan.md" ]]; then
+        status=1
+        { echo; echo "**rollout plan failed (exit $plan_status):**"; echo; echo '```'; tail -n 20 "$work/err-md.txt" | tr -d '`'; echo '```'; } >> "$summary"
+      else
+        cat "$work/plan.md" >> "$summary"
+        {
+          echo "_The plan of the default branch, as \`/rollout plan\` asked: what the next reconcile does. A pull request's own plan (what merging it does) is the comment of the \`rollout plan\` workflow._"
+          echo
+          cat "$work/plan.md"
+        } > "$work/plan-comment.md"
+        upsert_comment "$work/plan-comment.md" "$default_marker" || status=1
+      fi
     fi
     ;;
   evaluate)

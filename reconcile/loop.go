@@ -456,6 +456,19 @@ func (l *Loop) act(ctx context.Context, t *tick, doc *rollouts.Document, j judge
 			return res, err
 		}
 	}
+	if (act.kind == actNone || act.kind == actRefresh) && !t.dryRun && prop != nil && prop.State == ProposalOpen &&
+		(act.proposal.AutoMerge || prop.AutoMerging && act.stopAutoMerge == "") {
+		human, err := l.personPushed(ctx, t, act.proposal.Branch, prop)
+		if err != nil {
+			return res, err
+		}
+		if human {
+			act.proposal.AutoMerge, act.autoMerge = false, false
+			if err := l.keepPersonsPushUnmerged(ctx, *prop, act.stopAutoMerge == "", &res); err != nil {
+				return res, err
+			}
+		}
+	}
 	if act.kind == actNone {
 		if act.autoMerge && !t.dryRun && prop != nil {
 			return l.autoMerge(ctx, *prop, res)
@@ -562,6 +575,31 @@ func (l *Loop) autoMerge(ctx context.Context, p Proposal, res Result) (Result, e
 		res.Effect = "proposal merged (auto-merge)"
 	}
 	return res, nil
+}
+
+// personPushed reports whether the branch of open proposal p holds a commit the bot did not make, as
+// the repository tells it (by author) or the forge does (GitHub maps emails to accounts).
+func (l *Loop) personPushed(ctx context.Context, t *tick, branch string, p *Proposal) (bool, error) {
+	state, err := l.Repo.Branch(ctx, branch, t.snap.Branch)
+	if err != nil {
+		return false, fmt.Errorf("read branch %s: %w", branch, err)
+	}
+	forgeSaysHuman := p.Head == state.Head && len(p.HumanCommits) > 0
+	return state.Head != "" && (!state.OnlyBot || forgeSaysHuman), nil
+}
+
+// keepPersonsPushUnmerged is what becomes of an auto-merge proposal whose branch a person pushed to:
+// the bot merges only its own commits, whose evidence the proposal shows, so it merges nothing, turns
+// off the auto-merge it turned on (when stop; a person's stays, with a warning), and says why.
+func (l *Loop) keepPersonsPushUnmerged(ctx context.Context, p Proposal, stop bool, res *Result) error {
+	if stop && p.AutoMerging {
+		if err := l.stopAutoMerge(ctx, p, res); err != nil {
+			return err
+		}
+	}
+	res.Effect += fmt.Sprintf("; not merged: a person pushed to %s, and the bot merges only its own commits "+
+		"(review and merge it by hand, or delete the branch to let the bot propose again)", p.Branch)
+	return nil
 }
 
 // stopAutoMerge turns off the auto-merge the bot turned on for open proposal p. Auto-merge a person
@@ -955,12 +993,19 @@ func (l *Loop) propose(ctx context.Context, t *tick, doc *rollouts.Document, act
 		if prop == nil || prop.State != ProposalOpen {
 			return res, fmt.Errorf("branch %s: %w", branch, ErrHumanCommits)
 		}
-		// A human took over the branch: keep its commits and its title, and keep the evidence current.
+		// A human took over the branch: keep its commits and its title, and keep the evidence current;
+		// never merge it, nor let the forge merge it by the bot's auto-merge.
 		res.Effect = "branch has human commits; evidence refreshed"
 		req := act.proposal
 		req.Title = prop.Title
+		req.AutoMerge = false
+		if act.proposal.AutoMerge || prop.AutoMerging {
+			if err := l.keepPersonsPushUnmerged(ctx, *prop, act.stopAutoMerge == "", &res); err != nil {
+				return res, err
+			}
+		}
 		if prop.Body == req.Body {
-			res.Effect = "branch has human commits; evidence unchanged"
+			res.Effect = strings.Replace(res.Effect, "evidence refreshed", "evidence unchanged", 1)
 			return res, nil
 		}
 		p, err := l.Forge.Propose(ctx, req)

@@ -30,7 +30,8 @@ func (app *App) commentCmd() *cobra.Command {
 			"(/rollout pause summarizer holiday freeze). Only people with write permission or above act; others get\n" +
 			"a polite refusal. Each command is the commit the CLI makes, with the commenter in Rollout-Actor; the\n" +
 			"answer is a reply and a reaction on the comment. Edited comments, bots' comments, and lines in code\n" +
-			"blocks or quotes run nothing. /rollout plan is left to the Action, which updates the plan comment.\n\n" +
+			"blocks or quotes run nothing. /rollout plan is left to the Action, which keeps the default branch's plan in a\n" +
+			"comment of its own, apart from a pull request's own plan.\n\n" +
 			"Example:\n  rollout comment --event \"$GITHUB_EVENT_PATH\" -o json",
 		Args: exactArgs(0),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -134,6 +135,10 @@ func (app *App) handleComment(ctx context.Context, ev comment.Event, signed bool
 	if server := app.Getenv("GITHUB_SERVER_URL"); server != "" && repo != "" {
 		h.CommitURL = strings.TrimSuffix(server, "/") + "/" + repo + "/commit/"
 	}
+	// A cancelled job (the runner sends SIGINT, then SIGTERM) must not cut a command between its commit
+	// and the notification or the record of the notification owed, nor leave it without its reply: the
+	// commands, their notifications and the answer finish first, as for `rollout rollback`.
+	defer app.finishOnSignal("the comment's commands")()
 	return h.Handle(ctx, ev)
 }
 

@@ -9,7 +9,7 @@ import (
 )
 
 // finishOnSignal holds SIGTERM and SIGINT back while a command writes (a reconcile pass, a manual
-// operation), so that a signal never cuts it between a rollback commit and the notification or the
+// operation, a comment's commands), so that a signal never cuts it between a rollback commit and the notification or the
 // record of the notification owed that follow it: the CronJob's activeDeadlineSeconds, a node drain
 // or a Ctrl-C would otherwise lose the rollback's notification, the one window docs/reconcile.md
 // grants to a crash. The first signal says that the writes under way finish first; a second one ends

@@ -1,10 +1,12 @@
 package main
 
 import (
+	"encoding/json"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"runtime"
 	"strings"
 	"syscall"
@@ -73,6 +75,21 @@ func sigtermDuringRollback(t *testing.T, args []string, what, message string) {
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
 	cmd.Env = append(gittest.Env(), processEnv+"="+strings.Join(append(args, "--repo", e.bare), "\n"),
 		processNowEnv+"="+e.now.Format(time.RFC3339), "ROLLOUT_ROLLBACK_WEBHOOK="+hook.URL+"/secret-token", "HOME="+t.TempDir())
+	stderr := sigtermWhileNotifying(t, cmd, args[0], what, arrived, answer)
+	log := gittest.Git(t, e.bare, "log", "--format=%B", "-2", "main")
+	for _, want := range []string{message, "Rollout-Notification: pending"} {
+		if !strings.Contains(log, want) {
+			t.Errorf("main lacks %q:\n%s\nstderr:\n%s", want, log, stderr)
+		}
+	}
+}
+
+// sigtermWhileNotifying starts cmd, which makes a rollback commit and then notifies a webhook that
+// signals arrived and answers (502) on answer; it sends SIGTERM while the notification is under way and
+// fails the test if the process was killed mid-way rather than finishing what it started (what). It
+// returns what the process printed.
+func sigtermWhileNotifying(t *testing.T, cmd *exec.Cmd, name, what string, arrived, answer chan struct{}) string {
+	t.Helper()
 	var stderr syncbuf.Buffer
 	cmd.Stdout, cmd.Stderr = &stderr, &stderr
 	if err := cmd.Start(); err != nil {
@@ -83,7 +100,7 @@ func sigtermDuringRollback(t *testing.T, args []string, what, message string) {
 	select {
 	case <-arrived: // the rollback commit has landed; the notification is under way
 	case err := <-exited:
-		t.Fatalf("%s exited before notifying: %v\n%s", args[0], err, stderr.String())
+		t.Fatalf("%s exited before notifying: %v\n%s", name, err, stderr.String())
 	case <-time.After(30 * time.Second):
 		t.Fatalf("no notification\n%s", stderr.String())
 	}
@@ -103,18 +120,56 @@ func sigtermDuringRollback(t *testing.T, args []string, what, message string) {
 				answer <- struct{}{}
 				err, done = <-exited, true
 			} else if time.Now().After(deadline) {
-				t.Fatalf("%s neither finished nor ended after the signal\n%s", args[0], stderr.String())
+				t.Fatalf("%s neither finished nor ended after the signal\n%s", name, stderr.String())
 			}
 			runtime.Gosched()
 		}
 	}
 	if ee, ok := err.(*exec.ExitError); ok && ee.Sys().(syscall.WaitStatus).Signaled() {
-		t.Errorf("%s was killed by the signal mid-way:\n%s", args[0], stderr.String())
+		t.Errorf("%s was killed by the signal mid-way:\n%s", name, stderr.String())
 	}
-	log := gittest.Git(t, e.bare, "log", "--format=%B", "-2", "main")
-	for _, want := range []string{message, "Rollout-Notification: pending"} {
+	return stderr.String()
+}
+
+// TestSIGTERMLetsACommentsRollbackFinish: the Action's `rollout comment` on `/rollout rollback`, whose
+// job is cancelled (a newer run, a timeout: the runner sends SIGINT, then SIGTERM) after the rollback
+// commit landed, while the webhook of rollback.notify is slow to answer, finishes as `rollout rollback`
+// does: the notification owed is recorded in git, so the next pass delivers it. Before, the signal
+// killed it between the commit and its notification, which nobody then knew was owed.
+func TestSIGTERMLetsACommentsRollbackFinish(t *testing.T) {
+	f := newCommentFixture(t)
+	f.srv.SetPermission("ada", "write")
+	arrived, answer := make(chan struct{}, 1), make(chan struct{})
+	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		arrived <- struct{}{}
+		<-answer
+		w.WriteHeader(http.StatusBadGateway)
+	}))
+	t.Cleanup(hook.Close)
+	defer close(answer)
+
+	body := "/rollout rollback summarizer summaries are truncated"
+	id := f.srv.AddComment(f.pull, "ada", "User", body)
+	raw, _ := json.Marshal(map[string]any{
+		"action":  "created",
+		"issue":   map[string]any{"number": f.pull, "pull_request": map[string]any{"url": "x"}},
+		"comment": map[string]any{"id": id, "body": body, "user": map[string]any{"login": "ada", "type": "User"}},
+	})
+	event := filepath.Join(t.TempDir(), "event.json")
+	if err := os.WriteFile(event, raw, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(gittest.Env(), processEnv+"=comment\n--event\n"+event, processNowEnv+"="+f.now().Format(time.RFC3339),
+		"ROLLOUT_ROLLBACK_WEBHOOK="+hook.URL+"/secret-token", "HOME="+t.TempDir())
+	for _, k := range []string{"GITHUB_TOKEN", "GITHUB_REPOSITORY", "GITHUB_API_URL", "GITHUB_SERVER_URL"} {
+		cmd.Env = append(cmd.Env, k+"="+f.env[k])
+	}
+	stderr := sigtermWhileNotifying(t, cmd, "comment", "the comment's commands", arrived, answer)
+	log := gittest.Git(t, f.dir, "log", "--format=%B", "-2", "main")
+	for _, want := range []string{"- by hand: summaries are truncated", "Rollout-Actor: ada", "Rollout-Notification: pending"} {
 		if !strings.Contains(log, want) {
-			t.Errorf("main lacks %q:\n%s\nstderr:\n%s", want, log, stderr.String())
+			t.Errorf("main lacks %q:\n%s\nstderr:\n%s", want, log, stderr)
 		}
 	}
 }

@@ -178,3 +178,73 @@ func TestHoldNeverTurnsAutoMergeOn(t *testing.T) {
 		t.Errorf("alice's auto-merge: on %t, warnings %q", p.AutoMerge, res.Warnings)
 	}
 }
+
+// TestAutoMergeNeverLandsAPersonsPush: with promotion.via auto-merge and no promotion.approvals, the
+// bot's auto-merge is its decision about its own commit. A person who pushes to the bot's branch adds
+// a change nobody reviewed and the evidence does not describe: the bot turns its auto-merge off, merges
+// nothing, and says why, until someone merges by hand (or deletes the branch). Before, GitHub's
+// auto-merge, turned on by the bot, stayed on, and the bot itself merged the branch when GitHub did
+// not: the person's commit landed on the default branch as the bot's decision. With
+// promotion.approvals, an approval given on the bot's commit before the push (same weight and canary,
+// so it counts) does not approve the person's commit either.
+func TestAutoMergeNeverLandsAPersonsPush(t *testing.T) {
+	for _, tt := range []struct {
+		name      string
+		allowed   bool   // GitHub's auto-merge is allowed; else the bot merges a mergeable proposal itself
+		approvals string // promotion.approvals, approved by alice on the bot's commit before the push
+	}{
+		{"GitHub's auto-merge", true, ""},
+		{"the bot merges", false, ""},
+		{"approved before the push", true, "{count: 1, from: [alice]}"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			via := "  via: auto-merge\n"
+			if tt.approvals != "" {
+				via += "  approvals: " + tt.approvals + "\n"
+			}
+			spec := strings.Replace(progressing("summarizer", "hold"), "  via: pull-request\n", via, 1)
+			g := newGitHub(t, map[string]string{"rollouts/summarizer.yaml": spec})
+			g.gh.AutoMergeAllowed = tt.allowed
+			g.gh.SetPermission("alice", "write")
+			g.writeTraffic("summarizer", 0.01)
+			tick(t, g.process()) // the bot's proposal (without GitHub's auto-merge, not mergeable yet: an error)
+			pulls := g.gh.Pulls()
+			if len(pulls) != 1 {
+				t.Fatalf("pulls = %+v", pulls)
+			}
+			pr := pulls[0]
+			g.gh.SetMergeable(pr.Number, false, "blocked") // the checks run
+			if tt.approvals != "" {
+				g.gh.AddReview(pr.Number, githubtest.Review{Login: "alice", State: "APPROVED"})
+				g.pass("summarizer", pr.Number)
+			}
+			if p, _ := g.gh.Pull(pr.Number); p.AutoMerge != tt.allowed || p.Merged {
+				t.Fatalf("the bot's proposal: auto-merge %t merged %t", p.AutoMerge, p.Merged)
+			}
+
+			human := gittest.Clone(t, g.bare)
+			human.Git("fetch", "--quiet", "origin", "rollout/summarizer")
+			human.Git("checkout", "--quiet", "FETCH_HEAD")
+			human.Write(map[string]string{"prompts/extra.md": "a person's change\n"})
+			human.Commit("Add a prompt while we are at it")
+			human.Push("HEAD:refs/heads/rollout/summarizer")
+			// The checks pass: without GitHub's auto-merge, the bot would merge the proposal itself.
+			g.gh.SetMergeable(pr.Number, true, "clean")
+
+			main := g.head("main")
+			for i := 0; i < 2; i++ {
+				p, res := g.pass("summarizer", pr.Number)
+				t.Logf("pass %d: %s", i+1, res.Effect)
+				if p.Merged || g.head("main") != main {
+					t.Fatalf("the bot merged a branch holding a person's commit: %s", res.Effect)
+				}
+				if p.AutoMerge {
+					t.Errorf("pass %d: the bot's auto-merge is still on over a person's commit", i+1)
+				}
+				if !strings.Contains(res.Effect, "a person pushed") {
+					t.Errorf("pass %d: the effect does not say why it does not merge: %q", i+1, res.Effect)
+				}
+			}
+		})
+	}
+}

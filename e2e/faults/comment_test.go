@@ -295,10 +295,66 @@ func TestCommentPromoteRetryRollbackPlan(t *testing.T) {
 		t.Fatalf("plan: %v\n%s", run.err, run.printed)
 	}
 	replies = newComments(g, pr, before+1)
-	if len(replies) != 1 || !strings.HasPrefix(replies[0], "rollout-bot[bot]: <!-- rollout:plan -->") || !strings.Contains(replies[0], "summarizer") {
+	if len(replies) != 1 || !strings.HasPrefix(replies[0], "rollout-bot[bot]: <!-- rollout:plan:default-branch -->") || !strings.Contains(replies[0], "summarizer") {
 		t.Errorf("plan: %q", replies)
 	}
 	if got := reactionsOn(g, lastCommentID(g, pr, "ada")); len(got) != 1 || got[0] != "+1" {
 		t.Errorf("plan reactions %q", got)
+	}
+}
+
+// TestCommentPlanKeepsThePullRequestsOwnPlan: `/rollout plan` on a person's pull request runs on the
+// default branch's checkout (issue_comment events do), so its plan is the default branch's. It gets a
+// comment of its own and never replaces the pull request's own plan (the `plan` workflow's comment,
+// written with the same token). A plan that reports a rollout's error (its metrics source does not
+// answer) is still the answer: the step stays green, as docs/github.md says it fails only when a
+// commit could not be made or the answer could not be given.
+func TestCommentPlanKeepsThePullRequestsOwnPlan(t *testing.T) {
+	g := newGitHub(t, map[string]string{"rollouts/summarizer.yaml": progressing("summarizer", "hold")})
+	g.writeTraffic("summarizer", 0.01)
+	pr := g.gh.AddPull("feature/prompt", "main", "A new prompt", "", "ada")
+	g.gh.SetPermission("ada", "write")
+	const own = "<!-- rollout:plan -->\n## rollout plan of this pull request\n\nsummarizer: a new canary starts"
+	ownID := g.gh.AddComment(pr, "rollout-bot[bot]", "Bot", own)
+
+	run := g.comment(t, pr, "ada", "created", "/rollout plan")
+	if run.err != nil {
+		t.Fatalf("plan: %v\n%s", run.err, run.printed)
+	}
+	var plans []string
+	for _, c := range g.gh.Comments(pr) {
+		if c.ID == ownID && c.Body != own {
+			t.Errorf("the pull request's own plan was replaced by the default branch's:\n%s", c.Body)
+		}
+		if c.ID != ownID && c.Login == "rollout-bot[bot]" {
+			plans = append(plans, c.Body)
+		}
+	}
+	if len(plans) != 1 || !strings.HasPrefix(plans[0], "<!-- rollout:plan:default-branch -->") || !strings.Contains(plans[0], "summarizer") {
+		t.Fatalf("the default branch's plan: %q", plans)
+	}
+
+	// The metrics source fails: the plan says so, and is the answer all the same.
+	if err := os.Remove(filepath.Join(g.traffic, "traffic", "summarizer.jsonl")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Mkdir(filepath.Join(g.traffic, "traffic", "summarizer.jsonl"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	before := len(g.gh.Comments(pr))
+	run = g.comment(t, pr, "ada", "created", "/rollout plan")
+	if run.err != nil {
+		t.Errorf("a plan that reports the metrics failure failed the step: %v\n%s", run.err, run.printed)
+	}
+	if got := newComments(g, pr, before+1); len(got) != 0 {
+		t.Errorf("the plan comment was not updated in place: %q", got)
+	}
+	for _, c := range g.gh.Comments(pr) {
+		if c.ID == ownID && c.Body != own {
+			t.Errorf("the pull request's own plan was replaced:\n%s", c.Body)
+		}
+		if c.ID != ownID && c.Login == "rollout-bot[bot]" && !strings.Contains(c.Body, "summarizer.jsonl") {
+			t.Errorf("the plan does not show the metrics failure:\n%s", c.Body)
+		}
 	}
 }

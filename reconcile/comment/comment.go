@@ -310,7 +310,7 @@ func (h *Handler) run(ctx context.Context, c Command, implied, actor string) (Re
 	}
 	r.Rollout = name
 	if c.Verb == VerbPlan {
-		return r, "✅ the plan comment is updated"
+		return r, "✅ the default branch's plan comment is updated"
 	}
 	if c.Verb == VerbRollback && reason == "" {
 		return fail("a rollback needs a reason: `/rollout rollback <reason>`; it goes into the commit and the notification")

@@ -146,7 +146,7 @@ func TestHandle(t *testing.T) {
 		{name: "too many", ev: Event{Action: "created", Pull: true, Body: strings.Repeat("/rollout plan\n", MaxCommands+1), Login: "wes"},
 			rollout: "summarizer", reply: "runs at most", reactions: "confused"},
 		{name: "two in order", ev: Event{Action: "created", Pull: true, Body: "/rollout pause a\n/rollout plan\n/rollout resume", Login: "wes"},
-			rollout: "summarizer", calls: []string{`pause summarizer "a" by wes`, `resume summarizer "" by wes`}, reply: "the plan comment", reactions: "+1", plan: true},
+			rollout: "summarizer", calls: []string{`pause summarizer "a" by wes`, `resume summarizer "" by wes`}, reply: "the default branch's plan comment", reactions: "+1", plan: true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			th := &fakeThread{perms: perms, rollout: tc.rollout}

@@ -27,6 +27,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"runtime/debug"
 	"sort"
 	"strings"
 	"sync"
@@ -128,6 +129,7 @@ type Daemon struct {
 	invalid    *prometheus.CounterVec
 	badFiles   prometheus.Gauge
 	conns      prometheus.Gauge
+	panics     prometheus.Counter
 	rollouts   *rolloutGauges
 
 	mu sync.Mutex
@@ -166,8 +168,12 @@ func (d *Daemon) init() {
 		d.conns = prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "rollout_http_connections", Help: "HTTP connections of /healthz and /metrics open now.",
 		})
+		d.panics = prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "rollout_panics_total",
+			Help: "Panics caught in a reconcile pass or a reading of the specs (an internal error: the log has the stack); the pass counts as failed.",
+		})
 		d.rollouts = newRolloutGauges(d.now)
-		d.registry.MustRegister(d.ticks, d.duration, d.decision, d.invalid, d.badFiles, d.conns, d.rollouts)
+		d.registry.MustRegister(d.panics, d.ticks, d.duration, d.decision, d.invalid, d.badFiles, d.conns, d.rollouts)
 		d.running = map[string]bool{}
 	})
 }
@@ -295,7 +301,7 @@ func (d *Daemon) schedule(ctx context.Context, inflight *sync.WaitGroup) {
 		now := d.Now().UTC()
 		d.progressed(now)
 		wake := now.Add(d.poll())
-		set, err := d.Reconciler.Specs(ctx)
+		set, err := d.specs(ctx)
 		if ctx.Err() != nil {
 			// Told to stop during the reading (which failed, or is stale): start nothing more.
 			return
@@ -550,7 +556,7 @@ func (d *Daemon) pass(ctx context.Context, names []string) {
 		}
 	}()
 	started := d.Now()
-	rep, err := d.Reconciler.Run(ctx, reconcile.RunOptions{Only: names})
+	rep, err := d.run(ctx, names)
 	d.duration.Observe(d.Now().Sub(started).Seconds())
 	if err != nil {
 		d.ticks.WithLabelValues("failed").Inc()
@@ -570,6 +576,33 @@ func (d *Daemon) pass(ctx context.Context, names []string) {
 		d.decision.WithLabelValues(r.Rollout, decision).Inc()
 	}
 	d.ticks.WithLabelValues(result).Inc()
+}
+
+// run runs one pass of the named rollouts. A panic outside a single rollout (the forge's listing, the
+// publishing of stale rollouts), which the loop's own isolation of each rollout does not catch, becomes
+// the pass's error, logged with its stack and counted: it fails this pass as any failed pass does, and
+// neither the process nor the other passes in flight end with it.
+func (d *Daemon) run(ctx context.Context, names []string) (rep *reconcile.Report, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			d.panics.Inc()
+			d.log().Error("panic in a reconcile pass", "rollouts", names, "panic", p, "stack", string(debug.Stack()))
+			rep, err = nil, fmt.Errorf("internal error: %v", p)
+		}
+	}()
+	return d.Reconciler.Run(ctx, reconcile.RunOptions{Only: names})
+}
+
+// specs reads the specs; a panic becomes the reading's error, as in run, so that the schedule goes on.
+func (d *Daemon) specs(ctx context.Context) (set *rollouts.Set, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			d.panics.Inc()
+			d.log().Error("panic reading the specs", "panic", p, "stack", string(debug.Stack()))
+			set, err = nil, fmt.Errorf("internal error: %v", p)
+		}
+	}()
+	return d.Reconciler.Specs(ctx)
 }
 
 // boundedServer is an HTTP server and the fair, bounded listener it serves.

@@ -84,6 +84,9 @@ type fakeReconciler struct {
 	// reading, when set, is called at the start of each reading of the specs; its error is the
 	// reading's.
 	reading func(ctx context.Context) error
+	// panics, when set, makes a pass of the rollout panic with its value, outside any one rollout's
+	// evaluation (as the forge's listing would).
+	panics map[string]any
 }
 
 func (f *fakeReconciler) Specs(ctx context.Context) (*rollouts.Set, error) {
@@ -110,6 +113,11 @@ func (f *fakeReconciler) Run(ctx context.Context, opts reconcile.RunOptions) (*r
 	f.mu.Lock()
 	f.ctxErr = append(f.ctxErr, ctx.Err())
 	f.mu.Unlock()
+	for _, n := range opts.Only {
+		if p, ok := f.panics[n]; ok {
+			panic(p)
+		}
+	}
 	rep := &reconcile.Report{}
 	for _, n := range opts.Only {
 		res, ok := f.results[n]
@@ -848,5 +856,63 @@ func TestAnInvalidSpecAlertIsRetriedWhereItFailed(t *testing.T) {
 	want := [][]string{{"webhook env:ROLLOUT_TEAM", "webhook env:ROLLOUT_ONCALL", "webhook env:ROLLOUT_UNSET"}, {"webhook env:ROLLOUT_ONCALL"}}
 	if !slices.EqualFunc(notes.calls, want, slices.Equal) {
 		t.Errorf("alert deliveries %q, want %q", notes.calls, want)
+	}
+}
+
+// TestAPanicInAPassFailsThatPassAlone: a panic in a pass outside any one rollout (the forge's listing,
+// publishing stale rollouts) while another rollout's pass is in flight is logged with its stack,
+// counted, and fails that pass as a failed pass does (/readyz 503, /livez 200); the daemon lives on,
+// the pass in flight finishes, and the next pass runs. Before, the panic ended the process.
+func TestAPanicInAPassFailsThatPassAlone(t *testing.T) {
+	clock := newFakeClock(time.Date(2026, 4, 16, 10, 7, 0, 0, time.UTC))
+	release := make(chan struct{})
+	rec := &fakeReconciler{clock: clock, set: specs(map[string]string{"a": "*/15 * * * *", "b": "*/10 * * * *"}),
+		calls: make(chan string, 32), hold: map[string]chan struct{}{"b": release},
+		panics: map[string]any{"a": "runtime error: index out of range [3] with length 3"}}
+	var log syncbuf.Buffer
+	d := &Daemon{Reconciler: rec, Listen: "127.0.0.1:0", HealthListen: "127.0.0.1:0", Now: clock.Now, After: clock.After,
+		Poll: time.Hour, Log: slog.New(slog.NewTextHandler(&log, nil))}
+	passed := make(chan []string, 8)
+	d.AfterPass = func(names []string) { passed <- names }
+	start(t, d)
+	clock.next(t) // 10:10: b's pass starts and runs on
+	recv(t, rec.calls)
+	clock.next(t) // 10:15: a's pass panics
+	recv(t, rec.calls)
+	if got := recv(t, passed); !slices.Equal(got, []string{"a"}) {
+		t.Fatalf("passed %v, want a's", got)
+	}
+	close(release)
+	if got := recv(t, passed); !slices.Equal(got, []string{"b"}) {
+		t.Fatalf("passed %v, want b's, in flight when a's panicked", got)
+	}
+	for _, want := range []string{"panic in a reconcile pass", "index out of range", "goroutine "} {
+		if !strings.Contains(log.String(), want) {
+			t.Errorf("the log lacks %q:\n%s", want, log.String())
+		}
+	}
+	if got := testutil.ToFloat64(d.panics); got != 1 {
+		t.Errorf("rollout_panics_total = %v, want 1", got)
+	}
+	if got := testutil.ToFloat64(d.ticks.WithLabelValues("failed")); got != 1 {
+		t.Errorf("rollout_ticks_total{failed} = %v, want 1", got)
+	}
+	addr, err := d.HealthAddr(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for path, want := range map[string]int{"/readyz": http.StatusServiceUnavailable, "/livez": http.StatusOK} {
+		resp, err := http.Get("http://" + addr.String() + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != want {
+			t.Errorf("%s = %d after the panicked pass, want %d", path, resp.StatusCode, want)
+		}
+	}
+	clock.next(t) // 10:20: b again: the daemon lives on
+	if got := recv(t, rec.calls); got != "10:20 b" {
+		t.Errorf("next pass %q, want 10:20 b", got)
 	}
 }

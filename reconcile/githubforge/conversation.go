@@ -85,8 +85,9 @@ func (f *Forge) Reviews(ctx context.Context, number int) ([]reconcile.Review, er
 	return out, nil
 }
 
-// ApprovalKey reads the Rollout-Approval-Key trailer of commit sha, when the bot made it (its author
-// is the bot's email); "" otherwise, and for a commit GitHub no longer has.
+// ApprovalKey reads the Rollout-Approval-Key trailer of commit sha (in its trailer block, see
+// reconcile.ParseTrailers), when the bot made it (its author is the bot's email); "" otherwise, and
+// for a commit GitHub no longer has.
 func (f *Forge) ApprovalKey(ctx context.Context, sha string) (string, error) {
 	if sha == "" {
 		return "", nil
@@ -102,12 +103,9 @@ func (f *Forge) ApprovalKey(ctx context.Context, sha string) (string, error) {
 	if f.opts.BotEmail != "" && !strings.EqualFold(c.GetAuthor().GetEmail(), f.opts.BotEmail) {
 		return "", nil
 	}
-	for _, line := range strings.Split(c.GetMessage(), "\n") {
-		if v, ok := strings.CutPrefix(line, reconcile.TrailerApprovalKey+": "); ok {
-			return strings.TrimSpace(v), nil
-		}
-	}
-	return "", nil
+	// The trailer block alone: a line of the body that quotes a key (of another stage, another canary)
+	// is text, never this commit's key.
+	return reconcile.ParseTrailers(c.GetMessage())[reconcile.TrailerApprovalKey], nil
 }
 
 // TeamMember reports whether login is an active member of org/team; GitHub answers 404 for someone

@@ -13,6 +13,8 @@ import (
 	"github.com/go-git/go-git/v5/plumbing/filemode"
 	"github.com/go-git/go-git/v5/plumbing/object"
 	"github.com/go-git/go-git/v5/storage/memory"
+
+	"github.com/rollout-dev/rollout/reconcile"
 )
 
 // Commit is one commit of a file's history, as `rollout history` and `rollout status` show it.
@@ -236,36 +238,9 @@ func newCommit(c *object.Commit, content []byte, botEmail string) Commit {
 	}
 }
 
-// ParseTrailers reads the "Key: value" lines of a commit message's last paragraph, as git
-// interpret-trailers does. A message of one paragraph (the subject alone) has no trailers.
-func ParseTrailers(message string) map[string]string {
-	paragraphs := strings.Split(strings.TrimSpace(strings.ReplaceAll(message, "\r\n", "\n")), "\n\n")
-	if len(paragraphs) < 2 {
-		return nil
-	}
-	last := paragraphs[len(paragraphs)-1]
-	out := map[string]string{}
-	for _, line := range strings.Split(last, "\n") {
-		key, value, ok := strings.Cut(line, ":")
-		if !ok || !isTrailerKey(key) {
-			return nil // not a trailer block
-		}
-		out[key] = strings.TrimSpace(value)
-	}
-	return out
-}
-
-func isTrailerKey(k string) bool {
-	if k == "" {
-		return false
-	}
-	for _, r := range k {
-		if !(r == '-' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9') {
-			return false
-		}
-	}
-	return true
-}
+// ParseTrailers reads the trailers of a commit message: the "Key: value" lines of its last paragraph,
+// as git interpret-trailers does (see reconcile.ParseTrailers).
+func ParseTrailers(message string) map[string]string { return reconcile.ParseTrailers(message) }
 
 // commitQueue orders commits newest first by committer time, as git log does.
 type commitQueue []*object.Commit
