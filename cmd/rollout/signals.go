@@ -9,15 +9,18 @@ import (
 )
 
 // finishOnSignal holds SIGTERM and SIGINT back while a command writes (a reconcile pass, a manual
-// operation, a comment's commands), so that a signal never cuts it between a rollback commit and the notification or the
-// record of the notification owed that follow it: the CronJob's activeDeadlineSeconds, a node drain
-// or a Ctrl-C would otherwise lose the rollback's notification, the one window docs/reconcile.md
-// grants to a crash. The first signal says that the writes under way finish first; a second one ends
-// the process at once, as usual. The daemon (`rollout run`) finishes its passes on its own.
+// operation, a comment's commands), so that a signal never cuts it between a rollback commit and the
+// notification or the record of the notification owed that follow it: the CronJob's
+// activeDeadlineSeconds, a node drain, a cancelled GitHub Actions job or a Ctrl-C would otherwise lose
+// the rollback's notification, the one window docs/reconcile.md grants to a crash. The first signal
+// says that the writes under way finish first; the same signal again ends the process at once (exit
+// 128 + the signal's number, as a shell reports it). The other signal does not: a GitHub Actions
+// runner cancels a job with SIGINT and, 7.5 s later, SIGTERM, which is one request to stop, not two.
+// The daemon (`rollout run`) finishes its passes on its own.
 //
 // It returns the function that lets signals through again.
 func (app *App) finishOnSignal(what string) (release func()) {
-	caught := make(chan os.Signal, 1)
+	caught := make(chan os.Signal, 2)
 	signal.Notify(caught, syscall.SIGTERM, syscall.SIGINT)
 	done := make(chan struct{})
 	var once sync.Once
@@ -28,13 +31,32 @@ func (app *App) finishOnSignal(what string) (release func()) {
 		})
 	}
 	go func() {
-		select {
-		case sig := <-caught:
-			// The next signal takes its default course: the process ends.
-			signal.Stop(caught)
-			fmt.Fprintf(app.Stderr, "rollout: %s: finishing %s first (its commits, pull requests and notifications); signal again to stop at once\n", sig, what)
-		case <-done:
+		var first os.Signal
+		for {
+			select {
+			case sig := <-caught:
+				switch {
+				case first == nil:
+					first = sig
+					fmt.Fprintf(app.Stderr, "rollout: %s: finishing %s first (its commits, pull requests and notifications); %s again to stop at once\n", sig, what, sig)
+				case sig == first:
+					fmt.Fprintf(app.Stderr, "rollout: %s again: stopping at once\n", sig)
+					os.Exit(128 + signalNumber(sig))
+				default:
+					fmt.Fprintf(app.Stderr, "rollout: %s: still finishing %s; %s again to stop at once\n", sig, what, first)
+				}
+			case <-done:
+				return
+			}
 		}
 	}()
 	return release
+}
+
+// signalNumber is sig's number (15 for SIGTERM), or 1 for a signal that has none.
+func signalNumber(sig os.Signal) int {
+	if s, ok := sig.(syscall.Signal); ok {
+		return int(s)
+	}
+	return 1
 }

@@ -75,7 +75,7 @@ func sigtermDuringRollback(t *testing.T, args []string, what, message string) {
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
 	cmd.Env = append(gittest.Env(), processEnv+"="+strings.Join(append(args, "--repo", e.bare), "\n"),
 		processNowEnv+"="+e.now.Format(time.RFC3339), "ROLLOUT_ROLLBACK_WEBHOOK="+hook.URL+"/secret-token", "HOME="+t.TempDir())
-	stderr := sigtermWhileNotifying(t, cmd, args[0], what, arrived, answer)
+	stderr := sigtermWhileNotifying(t, cmd, args[0], what, arrived, answer, syscall.SIGTERM)
 	log := gittest.Git(t, e.bare, "log", "--format=%B", "-2", "main")
 	for _, want := range []string{message, "Rollout-Notification: pending"} {
 		if !strings.Contains(log, want) {
@@ -85,10 +85,10 @@ func sigtermDuringRollback(t *testing.T, args []string, what, message string) {
 }
 
 // sigtermWhileNotifying starts cmd, which makes a rollback commit and then notifies a webhook that
-// signals arrived and answers (502) on answer; it sends SIGTERM while the notification is under way and
-// fails the test if the process was killed mid-way rather than finishing what it started (what). It
-// returns what the process printed.
-func sigtermWhileNotifying(t *testing.T, cmd *exec.Cmd, name, what string, arrived, answer chan struct{}) string {
+// signals arrived and answers (502) on answer; it sends the first of signals while the notification is
+// under way, the others once the process says it finishes first, and fails the test if the process was
+// killed mid-way rather than finishing what it started (what). It returns what the process printed.
+func sigtermWhileNotifying(t *testing.T, cmd *exec.Cmd, name, what string, arrived, answer chan struct{}, signals ...syscall.Signal) string {
 	t.Helper()
 	var stderr syncbuf.Buffer
 	cmd.Stdout, cmd.Stderr = &stderr, &stderr
@@ -104,7 +104,7 @@ func sigtermWhileNotifying(t *testing.T, cmd *exec.Cmd, name, what string, arriv
 	case <-time.After(30 * time.Second):
 		t.Fatalf("no notification\n%s", stderr.String())
 	}
-	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+	if err := cmd.Process.Signal(signals[0]); err != nil {
 		t.Fatal(err)
 	}
 	// The webhook answers once the process has dealt with the signal: it says it finishes first, or
@@ -117,6 +117,14 @@ func sigtermWhileNotifying(t *testing.T, cmd *exec.Cmd, name, what string, arriv
 			done = true
 		default:
 			if strings.Contains(stderr.String(), "finishing "+what+" first") {
+				for _, sig := range signals[1:] {
+					if err := cmd.Process.Signal(sig); err != nil {
+						t.Fatal(err)
+					}
+					for !strings.Contains(stderr.String(), sig.String()+": still finishing") && time.Now().Before(deadline) {
+						runtime.Gosched()
+					}
+				}
 				answer <- struct{}{}
 				err, done = <-exited, true
 			} else if time.Now().After(deadline) {
@@ -165,11 +173,63 @@ func TestSIGTERMLetsACommentsRollbackFinish(t *testing.T) {
 	for _, k := range []string{"GITHUB_TOKEN", "GITHUB_REPOSITORY", "GITHUB_API_URL", "GITHUB_SERVER_URL"} {
 		cmd.Env = append(cmd.Env, k+"="+f.env[k])
 	}
-	stderr := sigtermWhileNotifying(t, cmd, "comment", "the comment's commands", arrived, answer)
+	// As a runner cancels a job: SIGINT, then SIGTERM, which must not end the process at once.
+	stderr := sigtermWhileNotifying(t, cmd, "comment", "the comment's commands", arrived, answer, syscall.SIGINT, syscall.SIGTERM)
 	log := gittest.Git(t, f.dir, "log", "--format=%B", "-2", "main")
 	for _, want := range []string{"- by hand: summaries are truncated", "Rollout-Actor: ada", "Rollout-Notification: pending"} {
 		if !strings.Contains(log, want) {
 			t.Errorf("main lacks %q:\n%s\nstderr:\n%s", want, log, stderr)
 		}
+	}
+}
+
+// TestTheSameSignalTwiceStopsAtOnce: a person who signals again (a second Ctrl-C, a second SIGTERM)
+// does not wait for a slow notification: the process ends at once, with the exit code a shell gives a
+// process the signal killed (128 + 15).
+func TestTheSameSignalTwiceStopsAtOnce(t *testing.T) {
+	e := newE2E(t)
+	if res := e.reconcile(); res.Decision == nil || *res.Decision != "start" {
+		t.Fatalf("start: %+v", res)
+	}
+	e.now = e.now.Add(2 * time.Hour)
+	e.addTraffic(400, 0.5, 2)
+	arrived, answer := make(chan struct{}, 1), make(chan struct{})
+	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		arrived <- struct{}{}
+		<-answer
+		w.WriteHeader(http.StatusBadGateway)
+	}))
+	t.Cleanup(hook.Close)
+	defer close(answer)
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(gittest.Env(), processEnv+"="+strings.Join([]string{"reconcile", "--repo", e.bare}, "\n"),
+		processNowEnv+"="+e.now.Format(time.RFC3339), "ROLLOUT_ROLLBACK_WEBHOOK="+hook.URL+"/secret-token", "HOME="+t.TempDir())
+	var stderr syncbuf.Buffer
+	cmd.Stdout, cmd.Stderr = &stderr, &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	select {
+	case <-arrived:
+	case err := <-exited:
+		t.Fatalf("exited before notifying: %v\n%s", err, stderr.String())
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for _, wait := range []string{"finishing the pass first", "stopping at once"} {
+		if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+			t.Fatal(err)
+		}
+		for !strings.Contains(stderr.String(), wait) {
+			if time.Now().After(deadline) {
+				t.Fatalf("no %q after SIGTERM:\n%s", wait, stderr.String())
+			}
+			runtime.Gosched()
+		}
+	}
+	err := <-exited
+	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 128+int(syscall.SIGTERM) {
+		t.Errorf("exit %v, want %d\n%s", err, 128+int(syscall.SIGTERM), stderr.String())
 	}
 }
