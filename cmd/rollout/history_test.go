@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"os"
 	"path/filepath"
 	"reflect"
 	"strconv"
@@ -226,5 +227,31 @@ func TestHistoryFollowsRenamedSpec(t *testing.T) {
 	}
 	if len(statuses) != 1 || statuses[0].File != "rollouts/summarizer.yml" || statuses[0].LastDecision == nil || *statuses[0].LastDecision != "rollback" {
 		t.Errorf("status after the rename = %s", stdout)
+	}
+}
+
+// TestReportFollowsRenamedSpec: the report draws the weight over time from the same history, so the
+// changes made before a rename are still on its chart.
+func TestReportFollowsRenamedSpec(t *testing.T) {
+	bare := historyRepo(t)
+	human := gittest.Clone(t, bare)
+	human.Git("mv", "rollouts/summarizer.yaml", "rollouts/summarizer.yml")
+	human.Commit("use .yml like the other configs")
+	human.Push()
+	t.Chdir(t.TempDir()) // the spec's file: source is missing there: the report says so and still draws the weight
+
+	html := filepath.Join(t.TempDir(), "report.html")
+	if _, stderr, code := historyMain("report", "--repo", bare, "--now", "2026-04-17T00:00:00Z", "--no-cache", "--out", html); code != 0 {
+		t.Fatalf("report: exit %d: %s", code, stderr)
+	}
+	page, err := os.ReadFile(html)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, decision := range []string{"start", "advance", "rollback"} {
+		commit := gittest.Git(t, bare, "log", "--format=%H", "--grep=Rollout-Decision: "+decision, "main")
+		if commit == "" || !strings.Contains(string(page), commit[:8]) {
+			t.Errorf("the report does not show the %s commit %q made before the rename", decision, commit)
+		}
 	}
 }
