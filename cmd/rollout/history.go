@@ -30,7 +30,8 @@ func (app *App) historyCmd() *cobra.Command {
 		Short: "Show every weight change of a rollout, from git",
 		Long: "history reads the git log of a rollout's spec file on the default branch and shows every commit\n" +
 			"that changed its traffic weight or shadow, or that the controller made for it: who, when,\n" +
-			"from which weight to which, and why.\n\n" +
+			"from which weight to which, and why. Like git log --follow, it goes on below a commit that\n" +
+			"renamed or moved the file (same content, or the same name:), at the path the file had then.\n\n" +
 			"Example:\n  rollout history summarizer --repo https://github.com/acme/llm-config -o json",
 		Args: exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -66,6 +67,9 @@ type historyEntry struct {
 	// Reason is why a pause, resume or rollback was made: the reasons its commit lists; empty for other
 	// changes.
 	Reason string `json:"reason,omitempty"`
+	// File is the spec's path at this commit: the history goes on below a commit that renamed or moved
+	// the file, where it had another path.
+	File string `json:"file"`
 }
 
 func (app *App) historyRun(ctx context.Context, opts *historyOptions) error {
@@ -163,7 +167,7 @@ func weightChanges(name string, commits []gitrepo.Commit) []historyEntry {
 				From: prevWeight, To: to, ShadowFrom: prevShadow, ShadowTo: shadowTo,
 				Decision: c.Trailers["Rollout-Decision"], Subject: c.Subject, Bot: c.Bot,
 				Actor: c.Trailers[reconcile.TrailerActor], Override: c.Trailers[reconcile.TrailerOverride],
-				Who: shortIdentity(c.AuthorName),
+				Who: shortIdentity(c.AuthorName), File: c.Path,
 			})
 			e := &out[len(out)-1]
 			if e.Actor != "" {

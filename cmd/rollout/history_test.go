@@ -4,7 +4,10 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
+	"os"
 	"path/filepath"
+	"reflect"
 	"strconv"
 	"strings"
 	"testing"
@@ -183,5 +186,72 @@ func TestHistoryOverHTTPWithGitHubToken(t *testing.T) {
 	_, stderr, code := historyMain("history", "summarizer", "--repo", url)
 	if code != exitFailed || !strings.Contains(stderr, "authentication required") || strings.Contains(stderr, "ghs_secret") {
 		t.Fatalf("without a token: exit %d, %q", code, stderr)
+	}
+}
+
+// TestHistoryFollowsRenamedSpec: a team renames the spec file after the rollout's decisions. Its
+// history still shows every weight change, each with the file it was made in, and status still knows
+// the last decision, as `git log --follow` would.
+func TestHistoryFollowsRenamedSpec(t *testing.T) {
+	bare := historyRepo(t)
+	human := gittest.Clone(t, bare)
+	human.Git("mv", "rollouts/summarizer.yaml", "rollouts/summarizer.yml")
+	human.Commit("use .yml like the other configs")
+	human.Push()
+
+	stdout, stderr, code := historyMain("history", "summarizer", "--repo", bare, "-o", "json")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	var entries []historyEntry
+	if err := json.Unmarshal([]byte(stdout), &entries); err != nil {
+		t.Fatalf("%v\n%s", err, stdout)
+	}
+	var got []string
+	for _, e := range entries {
+		got = append(got, fmt.Sprintf("%s %s", percentChange(e.From, e.To), e.File))
+	}
+	want := []string{"- → 0% rollouts/summarizer.yaml", "0% → 5% rollouts/summarizer.yaml",
+		"5% → 25% rollouts/summarizer.yaml", "25% → 0% rollouts/summarizer.yaml"}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("history after the rename:\n got  %q\n want %q", got, want)
+	}
+
+	stdout, stderr, code = historyMain("status", "--repo", bare, "-o", "json")
+	if code != 0 {
+		t.Fatalf("status: exit %d: %s", code, stderr)
+	}
+	var statuses []rolloutStatus
+	if err := json.Unmarshal([]byte(stdout), &statuses); err != nil {
+		t.Fatalf("%v\n%s", err, stdout)
+	}
+	if len(statuses) != 1 || statuses[0].File != "rollouts/summarizer.yml" || statuses[0].LastDecision == nil || *statuses[0].LastDecision != "rollback" {
+		t.Errorf("status after the rename = %s", stdout)
+	}
+}
+
+// TestReportFollowsRenamedSpec: the report draws the weight over time from the same history, so the
+// changes made before a rename are still on its chart.
+func TestReportFollowsRenamedSpec(t *testing.T) {
+	bare := historyRepo(t)
+	human := gittest.Clone(t, bare)
+	human.Git("mv", "rollouts/summarizer.yaml", "rollouts/summarizer.yml")
+	human.Commit("use .yml like the other configs")
+	human.Push()
+	t.Chdir(t.TempDir()) // the spec's file: source is missing there: the report says so and still draws the weight
+
+	html := filepath.Join(t.TempDir(), "report.html")
+	if _, stderr, code := historyMain("report", "--repo", bare, "--now", "2026-04-17T00:00:00Z", "--no-cache", "--out", html); code != 0 {
+		t.Fatalf("report: exit %d: %s", code, stderr)
+	}
+	page, err := os.ReadFile(html)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, decision := range []string{"start", "advance", "rollback"} {
+		commit := gittest.Git(t, bare, "log", "--format=%H", "--grep=Rollout-Decision: "+decision, "main")
+		if commit == "" || !strings.Contains(string(page), commit[:8]) {
+			t.Errorf("the report does not show the %s commit %q made before the rename", decision, commit)
+		}
 	}
 }

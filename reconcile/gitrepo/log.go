@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sort"
 	"strings"
 	"time"
 
@@ -13,8 +14,10 @@ import (
 	"github.com/go-git/go-git/v5/plumbing/filemode"
 	"github.com/go-git/go-git/v5/plumbing/object"
 	"github.com/go-git/go-git/v5/storage/memory"
+	"gopkg.in/yaml.v3"
 
 	"github.com/rollout-dev/rollout/reconcile"
+	"github.com/rollout-dev/rollout/rollouts"
 )
 
 // Commit is one commit of a file's history, as `rollout history` and `rollout status` show it.
@@ -33,11 +36,16 @@ type Commit struct {
 	Content []byte
 	// Bot is true when the bot made the commit.
 	Bot bool
+	// Path is the file's path at this commit: the path Log was asked for, or, below a commit that
+	// renamed the file, the path it had before.
+	Path string
 }
 
 // Log returns the commits of the branch that changed the file at path, newest first, at most n
 // (0: all). Like `git log -- path`, a merge that took the file unchanged from one side is followed
-// down that side only, so a merged pull request shows as the commit that made the change.
+// down that side only, so a merged pull request shows as the commit that made the change. Like
+// `git log --follow`, the log goes on below a commit that renamed or moved the spec (identical, or
+// edited but with the same top-level name:) at the path it had before; each Commit says its Path.
 // It fetches the branch's whole history: one fetch. To read the logs of many files, use History.
 func (r *Remote) Log(ctx context.Context, path string, n int) ([]Commit, error) {
 	h, err := r.History(ctx)
@@ -77,57 +85,61 @@ func (h *History) Log(path string, n int) ([]Commit, error) {
 	return out, nil
 }
 
-// fileHistory walks the history from head, newest first, simplifying merges as git log does.
+// fileHistory walks the history from head, newest first, simplifying merges as git log does, and
+// following the file across renames as `git log --follow` does. Each step of the walk carries the path
+// it follows: when the walk reaches the commit that created the file there, and a parent held a spec
+// of the same rollout that the commit deleted (an identical file, or one with the same top-level
+// name:), that parent is followed at the old path. A file that is created where an unrelated rollout
+// was deleted earlier is not stitched to it: the walk stops at the older rollout's deletion.
 func fileHistory(st *memory.Storage, head plumbing.Hash, path string, n int, botEmail string) ([]Commit, error) {
-	blobs := &pathResolver{st: st, path: strings.Split(path, "/"), byCommit: map[plumbing.Hash]plumbing.Hash{}, byTree: map[treeKey]plumbing.Hash{}}
-	fileBlob := blobs.commitBlob
+	w := &fileWalk{st: st, resolvers: map[string]*pathResolver{}, seen: map[plumbing.Hash]bool{}, queue: &commitQueue{}}
 	var out []Commit
-	queue := &commitQueue{}
-	seen := map[plumbing.Hash]bool{}
-	push := func(h plumbing.Hash) error {
-		if seen[h] {
-			return nil
-		}
-		seen[h] = true
-		c, err := object.GetCommit(st, h)
-		if errors.Is(err, plumbing.ErrObjectNotFound) {
-			return nil // beyond a shallow boundary
-		}
-		if err != nil {
-			return err
-		}
-		heap.Push(queue, c)
-		return nil
-	}
-	if err := push(head); err != nil {
+	if err := w.push(head, path, ""); err != nil {
 		return nil, err
 	}
-	for queue.Len() > 0 && (n <= 0 || len(out) < n) {
-		c := heap.Pop(queue).(*object.Commit)
-		blob, err := fileBlob(c)
+	for w.queue.Len() > 0 && (n <= 0 || len(out) < n) {
+		step := w.queue.next()
+		c, blobs := step.commit, w.resolver(step.path)
+		blob, err := blobs.commitBlob(c)
 		if err != nil {
 			return nil, err
 		}
-		var parents []plumbing.Hash
-		changed := true
+		// The name of the rollout whose file is absent here, carried down from the commit that created
+		// it, so that an older file at the same path is followed only when it is that rollout's.
+		gapName := ""
+		if blob.IsZero() {
+			gapName = step.gapName
+		}
+		var parents []*object.Commit
+		changed, excluded := true, 0
 		for _, ph := range c.ParentHashes {
 			pc, err := object.GetCommit(st, ph)
 			if err != nil {
-				continue
+				continue // beyond a shallow boundary
 			}
-			pb, err := fileBlob(pc)
+			pb, err := blobs.commitBlob(pc)
 			if err != nil {
 				return nil, err
 			}
 			if pb == blob {
 				// Treesame with this parent: the change, if any, came from there.
-				parents = []plumbing.Hash{ph}
+				parents = []*object.Commit{pc}
 				changed = false
 				break
 			}
-			parents = append(parents, ph)
+			if gapName != "" {
+				name, err := w.specName(pb)
+				if err != nil {
+					return nil, err
+				}
+				if name != gapName {
+					excluded++ // another rollout's file, which this commit deleted: not this history
+					continue
+				}
+			}
+			parents = append(parents, pc)
 		}
-		if len(c.ParentHashes) == 0 && blob.IsZero() {
+		if blob.IsZero() && (len(c.ParentHashes) == 0 || len(parents) == 0 && excluded > 0) {
 			changed = false
 		}
 		if changed {
@@ -135,15 +147,207 @@ func fileHistory(st *memory.Storage, head plumbing.Hash, path string, n int, bot
 			if err != nil {
 				return nil, err
 			}
-			out = append(out, newCommit(c, content, botEmail))
+			commit := newCommit(c, content, botEmail)
+			commit.Path = step.path
+			out = append(out, commit)
 		}
-		for _, ph := range parents {
-			if err := push(ph); err != nil {
+		for _, pc := range parents {
+			if err := w.followParent(c, pc, step.path, blob, gapName); err != nil {
 				return nil, err
 			}
 		}
 	}
 	return out, nil
+}
+
+// fileWalk is the state of one fileHistory walk.
+type fileWalk struct {
+	st        *memory.Storage
+	resolvers map[string]*pathResolver
+	seen      map[plumbing.Hash]bool
+	queue     *commitQueue
+	names     map[plumbing.Hash]string
+}
+
+// walkStep is a commit to visit and the path of the file there.
+type walkStep struct {
+	commit *object.Commit
+	path   string
+	// gapName is the name of the rollout whose history the walk follows where the file is absent.
+	gapName string
+}
+
+// resolver is the pathResolver of path, made once per walk.
+func (w *fileWalk) resolver(path string) *pathResolver {
+	r, ok := w.resolvers[path]
+	if !ok {
+		r = &pathResolver{st: w.st, path: strings.Split(path, "/"), byCommit: map[plumbing.Hash]plumbing.Hash{}, byTree: map[treeKey]plumbing.Hash{}}
+		w.resolvers[path] = r
+	}
+	return r
+}
+
+// push queues commit h, at path, unless the walk has already queued it.
+func (w *fileWalk) push(h plumbing.Hash, path, gapName string) error {
+	if w.seen[h] {
+		return nil
+	}
+	w.seen[h] = true
+	c, err := object.GetCommit(w.st, h)
+	if errors.Is(err, plumbing.ErrObjectNotFound) {
+		return nil // beyond a shallow boundary
+	}
+	if err != nil {
+		return err
+	}
+	w.queue.add(walkStep{commit: c, path: path, gapName: gapName})
+	return nil
+}
+
+// followParent queues parent p of c. Where c created the file at path (p lacks it), p is followed at
+// the path of the spec c renamed, if any; else at path, remembering which rollout c created, so that
+// the walk does not wander into an unrelated rollout deleted earlier at the same path.
+func (w *fileWalk) followParent(c, p *object.Commit, path string, blob plumbing.Hash, gapName string) error {
+	if blob.IsZero() {
+		return w.push(p.Hash, path, gapName)
+	}
+	pb, err := w.resolver(path).commitBlob(p)
+	if err != nil {
+		return err
+	}
+	if !pb.IsZero() {
+		return w.push(p.Hash, path, "")
+	}
+	name, err := w.specName(blob)
+	if err != nil {
+		return err
+	}
+	old, err := w.renamedFrom(p, c, blob, name)
+	if err != nil {
+		return err
+	}
+	if old != "" {
+		return w.push(p.Hash, old, "")
+	}
+	return w.push(p.Hash, path, name)
+}
+
+// renamedFrom is the path of the spec file that p held and c deleted, and that is the same rollout as
+// the blob (named name) c holds at its new path: the identical file, else the file with the same
+// top-level name:. It is empty when c deleted no such file.
+func (w *fileWalk) renamedFrom(p, c *object.Commit, blob plumbing.Hash, name string) (string, error) {
+	deleted := map[string]plumbing.Hash{}
+	if err := deletedSpecs(w.st, p.TreeHash, c.TreeHash, "", deleted); err != nil {
+		return "", fmt.Errorf("renames in %s: %w", c.Hash, err)
+	}
+	paths := make([]string, 0, len(deleted))
+	for p, h := range deleted {
+		if h == blob {
+			return p, nil
+		}
+		paths = append(paths, p)
+	}
+	if name == "" {
+		return "", nil
+	}
+	sort.Strings(paths)
+	for _, p := range paths {
+		old, err := w.specName(deleted[p])
+		if err != nil {
+			return "", err
+		}
+		if old == name {
+			return p, nil
+		}
+	}
+	return "", nil
+}
+
+// specName is the top-level name: of the spec in blob h, read leniently (see rolloutName), and
+// remembered.
+func (w *fileWalk) specName(h plumbing.Hash) (string, error) {
+	if h.IsZero() {
+		return "", nil
+	}
+	if name, ok := w.names[h]; ok {
+		return name, nil
+	}
+	content, err := blobContent(w.st, h)
+	if err != nil {
+		return "", err
+	}
+	if w.names == nil {
+		w.names = map[plumbing.Hash]string{}
+	}
+	name := rolloutName(content)
+	w.names[h] = name
+	return name, nil
+}
+
+// rolloutName is the top-level name: of one version of a spec, read leniently: an old version may not
+// pass today's validation, or parse at all, and is then named by its first unindented name: line.
+func rolloutName(content []byte) string {
+	var doc struct {
+		Name any `yaml:"name"`
+	}
+	if err := yaml.Unmarshal(content, &doc); err == nil {
+		if s, ok := doc.Name.(string); ok {
+			return strings.TrimSpace(s)
+		}
+		if doc.Name != nil {
+			return fmt.Sprint(doc.Name)
+		}
+		return ""
+	}
+	for _, line := range strings.Split(string(content), "\n") {
+		v, ok := strings.CutPrefix(strings.TrimRight(line, "\r"), "name:")
+		if !ok {
+			continue
+		}
+		if i := strings.Index(v, " #"); i >= 0 {
+			v = v[:i]
+		}
+		return strings.Trim(strings.TrimSpace(v), `"'`)
+	}
+	return ""
+}
+
+// deletedSpecs adds to out the spec files (path to blob) under prefix that tree from holds and tree to
+// (zero: none) lacks. A folder the two trees share unchanged is not read.
+func deletedSpecs(st *memory.Storage, from, to plumbing.Hash, prefix string, out map[string]plumbing.Hash) error {
+	ft, err := object.GetTree(st, from)
+	if err != nil {
+		return err
+	}
+	kept := map[string]object.TreeEntry{}
+	if !to.IsZero() {
+		tt, err := object.GetTree(st, to)
+		if err != nil {
+			return err
+		}
+		for _, e := range tt.Entries {
+			kept[e.Name] = e
+		}
+	}
+	for _, e := range ft.Entries {
+		t, ok := kept[e.Name]
+		if ok && t.Hash == e.Hash && t.Mode == e.Mode {
+			continue
+		}
+		switch {
+		case e.Mode == filemode.Dir:
+			sub := plumbing.ZeroHash
+			if ok && t.Mode == filemode.Dir {
+				sub = t.Hash
+			}
+			if err := deletedSpecs(st, e.Hash, sub, prefix+e.Name+"/", out); err != nil {
+				return err
+			}
+		case e.Mode.IsFile() && rollouts.IsSpecFile(e.Name) && (!ok || !t.Mode.IsFile()):
+			out[prefix+e.Name] = e.Hash
+		}
+	}
+	return nil
 }
 
 // pathResolver finds one path's blob in many commits. It remembers each commit's answer, and each
@@ -242,18 +446,39 @@ func newCommit(c *object.Commit, content []byte, botEmail string) Commit {
 // as git interpret-trailers does (see reconcile.ParseTrailers).
 func ParseTrailers(message string) map[string]string { return reconcile.ParseTrailers(message) }
 
-// commitQueue orders commits newest first by committer time, as git log does.
-type commitQueue []*object.Commit
+// commitQueue orders the walk's steps newest first by committer time, as git log does.
+type commitQueue []walkStep
 
 func (q commitQueue) Len() int { return len(q) }
 func (q commitQueue) Less(i, j int) bool {
-	return q[i].Committer.When.After(q[j].Committer.When)
+	return q[i].commit.Committer.When.After(q[j].commit.Committer.When)
 }
 func (q commitQueue) Swap(i, j int) { q[i], q[j] = q[j], q[i] }
-func (q *commitQueue) Push(x any)   { *q = append(*q, x.(*object.Commit)) }
+func (q *commitQueue) Push(x any)   { *q = append(*q, x.(walkStep)) }
 func (q *commitQueue) Pop() any {
 	old := *q
 	c := old[len(old)-1]
 	*q = old[:len(old)-1]
 	return c
+}
+
+// add queues s. Unlike heap.Push, it does not box the step in an interface: one allocation less for
+// every commit of a long history.
+func (q *commitQueue) add(s walkStep) {
+	*q = append(*q, s)
+	heap.Fix(q, len(*q)-1)
+}
+
+// next removes and returns the newest step.
+func (q *commitQueue) next() walkStep {
+	old := *q
+	s := old[0]
+	last := len(old) - 1
+	old[0] = old[last]
+	old[last] = walkStep{}
+	*q = old[:last]
+	if last > 0 {
+		heap.Fix(q, 0)
+	}
+	return s
 }
