@@ -57,31 +57,44 @@ func TestSIGTERMLetsTheRollbackFinish(t *testing.T) {
 }
 
 func sigtermDuringRollback(t *testing.T, args []string, what, message string) {
-	e := newE2E(t)
-	if res := e.reconcile(); res.Decision == nil || *res.Decision != "start" {
-		t.Fatalf("start: %+v", res)
+	hook, arrived, answer := slowWebhook(t)
+	cmd, bare := rollingBack(t, args, hook)
+	stderr := sigtermWhileNotifying(t, cmd, args[0], what, arrived, answer, syscall.SIGTERM)
+	log := gittest.Git(t, bare, "log", "--format=%B", "-2", "main")
+	for _, want := range []string{message, "Rollout-Notification: pending"} {
+		if !strings.Contains(log, want) {
+			t.Errorf("main lacks %q:\n%s\nstderr:\n%s", want, log, stderr)
+		}
 	}
-	e.now = e.now.Add(2 * time.Hour)
-	e.addTraffic(400, 0.5, 2) // a canary that fails: reconcile rolls it back
-	arrived, answer := make(chan struct{}, 1), make(chan struct{})
+}
+
+// slowWebhook is a notification target that says on arrived that a notification came and answers it
+// (502) when told on answer, or when the test ends.
+func slowWebhook(t *testing.T) (url string, arrived, answer chan struct{}) {
+	arrived, answer = make(chan struct{}, 1), make(chan struct{})
 	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		arrived <- struct{}{}
 		<-answer
 		w.WriteHeader(http.StatusBadGateway)
 	}))
 	t.Cleanup(hook.Close)
-	defer close(answer) // a test that fails early lets the server close
+	t.Cleanup(func() { close(answer) }) // runs first: a test that fails early lets the server close
+	return hook.URL + "/secret-token", arrived, answer
+}
 
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(gittest.Env(), processEnv+"="+strings.Join(append(args, "--repo", e.bare), "\n"),
-		processNowEnv+"="+e.now.Format(time.RFC3339), "ROLLOUT_ROLLBACK_WEBHOOK="+hook.URL+"/secret-token", "HOME="+t.TempDir())
-	stderr := sigtermWhileNotifying(t, cmd, args[0], what, arrived, answer, syscall.SIGTERM)
-	log := gittest.Git(t, e.bare, "log", "--format=%B", "-2", "main")
-	for _, want := range []string{message, "Rollout-Notification: pending"} {
-		if !strings.Contains(log, want) {
-			t.Errorf("main lacks %q:\n%s\nstderr:\n%s", want, log, stderr)
-		}
+// rollingBack returns the process (this test binary, as rollout) that runs args against a repository
+// whose started rollout's canary fails, so that it is rolled back and hook notified; and the repository.
+func rollingBack(t *testing.T, args []string, hook string) (cmd *exec.Cmd, bare string) {
+	e := newE2E(t)
+	if res := e.reconcile(); res.Decision == nil || *res.Decision != "start" {
+		t.Fatalf("start: %+v", res)
 	}
+	e.now = e.now.Add(2 * time.Hour)
+	e.addTraffic(400, 0.5, 2) // a canary that fails: reconcile rolls it back
+	cmd = exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(gittest.Env(), processEnv+"="+strings.Join(append(args, "--repo", e.bare), "\n"),
+		processNowEnv+"="+e.now.Format(time.RFC3339), "ROLLOUT_ROLLBACK_WEBHOOK="+hook, "HOME="+t.TempDir())
+	return cmd, e.bare
 }
 
 // sigtermWhileNotifying starts cmd, which makes a rollback commit and then notifies a webhook that
@@ -147,15 +160,7 @@ func sigtermWhileNotifying(t *testing.T, cmd *exec.Cmd, name, what string, arriv
 func TestSIGTERMLetsACommentsRollbackFinish(t *testing.T) {
 	f := newCommentFixture(t)
 	f.srv.SetPermission("ada", "write")
-	arrived, answer := make(chan struct{}, 1), make(chan struct{})
-	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		arrived <- struct{}{}
-		<-answer
-		w.WriteHeader(http.StatusBadGateway)
-	}))
-	t.Cleanup(hook.Close)
-	defer close(answer)
-
+	hook, arrived, answer := slowWebhook(t)
 	body := "/rollout rollback summarizer summaries are truncated"
 	id := f.srv.AddComment(f.pull, "ada", "User", body)
 	raw, _ := json.Marshal(map[string]any{
@@ -169,7 +174,7 @@ func TestSIGTERMLetsACommentsRollbackFinish(t *testing.T) {
 	}
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
 	cmd.Env = append(gittest.Env(), processEnv+"=comment\n--event\n"+event, processNowEnv+"="+f.now().Format(time.RFC3339),
-		"ROLLOUT_ROLLBACK_WEBHOOK="+hook.URL+"/secret-token", "HOME="+t.TempDir())
+		"ROLLOUT_ROLLBACK_WEBHOOK="+hook, "HOME="+t.TempDir())
 	for _, k := range []string{"GITHUB_TOKEN", "GITHUB_REPOSITORY", "GITHUB_API_URL", "GITHUB_SERVER_URL"} {
 		cmd.Env = append(cmd.Env, k+"="+f.env[k])
 	}
@@ -187,23 +192,8 @@ func TestSIGTERMLetsACommentsRollbackFinish(t *testing.T) {
 // does not wait for a slow notification: the process ends at once, with the exit code a shell gives a
 // process the signal killed (128 + 15).
 func TestTheSameSignalTwiceStopsAtOnce(t *testing.T) {
-	e := newE2E(t)
-	if res := e.reconcile(); res.Decision == nil || *res.Decision != "start" {
-		t.Fatalf("start: %+v", res)
-	}
-	e.now = e.now.Add(2 * time.Hour)
-	e.addTraffic(400, 0.5, 2)
-	arrived, answer := make(chan struct{}, 1), make(chan struct{})
-	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		arrived <- struct{}{}
-		<-answer
-		w.WriteHeader(http.StatusBadGateway)
-	}))
-	t.Cleanup(hook.Close)
-	defer close(answer)
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(gittest.Env(), processEnv+"="+strings.Join([]string{"reconcile", "--repo", e.bare}, "\n"),
-		processNowEnv+"="+e.now.Format(time.RFC3339), "ROLLOUT_ROLLBACK_WEBHOOK="+hook.URL+"/secret-token", "HOME="+t.TempDir())
+	hook, arrived, _ := slowWebhook(t)
+	cmd, _ := rollingBack(t, []string{"reconcile"}, hook)
 	var stderr syncbuf.Buffer
 	cmd.Stdout, cmd.Stderr = &stderr, &stderr
 	if err := cmd.Start(); err != nil {
