@@ -97,14 +97,12 @@ func rollingBack(t *testing.T, args []string, hook string) (cmd *exec.Cmd, bare 
 	return cmd, e.bare
 }
 
-// sigtermWhileNotifying starts cmd, which makes a rollback commit and then notifies a webhook that
-// signals arrived and answers (502) on answer; it sends the first of signals while the notification is
-// under way, the others once the process says it finishes first, and fails the test if the process was
-// killed mid-way rather than finishing what it started (what). It returns what the process printed.
-func sigtermWhileNotifying(t *testing.T, cmd *exec.Cmd, name, what string, arrived, answer chan struct{}, signals ...syscall.Signal) string {
+// startUntilNotifying starts cmd and returns once the notification of its rollback arrived, with what
+// it prints and its exit to come.
+func startUntilNotifying(t *testing.T, cmd *exec.Cmd, name string, arrived chan struct{}) (*syncbuf.Buffer, chan error) {
 	t.Helper()
-	var stderr syncbuf.Buffer
-	cmd.Stdout, cmd.Stderr = &stderr, &stderr
+	stderr := &syncbuf.Buffer{}
+	cmd.Stdout, cmd.Stderr = stderr, stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -117,6 +115,16 @@ func sigtermWhileNotifying(t *testing.T, cmd *exec.Cmd, name, what string, arriv
 	case <-time.After(30 * time.Second):
 		t.Fatalf("no notification\n%s", stderr.String())
 	}
+	return stderr, exited
+}
+
+// sigtermWhileNotifying starts cmd, which makes a rollback commit and then notifies a webhook that
+// signals arrived and answers (502) on answer; it sends the first of signals while the notification is
+// under way, the others once the process says it finishes first, and fails the test if the process was
+// killed mid-way rather than finishing what it started (what). It returns what the process printed.
+func sigtermWhileNotifying(t *testing.T, cmd *exec.Cmd, name, what string, arrived, answer chan struct{}, signals ...syscall.Signal) string {
+	t.Helper()
+	stderr, exited := startUntilNotifying(t, cmd, name, arrived)
 	if err := cmd.Process.Signal(signals[0]); err != nil {
 		t.Fatal(err)
 	}
@@ -194,18 +202,7 @@ func TestSIGTERMLetsACommentsRollbackFinish(t *testing.T) {
 func TestTheSameSignalTwiceStopsAtOnce(t *testing.T) {
 	hook, arrived, _ := slowWebhook(t)
 	cmd, _ := rollingBack(t, []string{"reconcile"}, hook)
-	var stderr syncbuf.Buffer
-	cmd.Stdout, cmd.Stderr = &stderr, &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	select {
-	case <-arrived:
-	case err := <-exited:
-		t.Fatalf("exited before notifying: %v\n%s", err, stderr.String())
-	}
+	stderr, exited := startUntilNotifying(t, cmd, "reconcile", arrived)
 	deadline := time.Now().Add(30 * time.Second)
 	for _, wait := range []string{"finishing the pass first", "stopping at once"} {
 		if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
