@@ -45,15 +45,26 @@ func TestCancelledActionFinishesTheRollback(t *testing.T) {
 	}
 	for _, tt := range []struct {
 		command, args string
-		what          string // what rollout says it finishes first
-		message       string // in the rollback commit
+		what          string                                 // what rollout says it finishes first
+		message       string                                 // in the rollback commit
+		env           func(t *testing.T, g *github) []string // the event, for comment
 	}{
-		{"reconcile", "", "the pass", "rollout(summarizer): rollback 5% → 0%"},
-		{"rollback", "summarizer\n--reason\nbad summaries", "the rollback", "- by hand: bad summaries"},
+		{"reconcile", "", "the pass", "rollout(summarizer): rollback 5% → 0%", nil},
+		{"rollback", "summarizer\n--reason\nbad summaries", "the rollback", "- by hand: bad summaries", nil},
+		{"comment", "", "the comment's commands", "- by hand: summaries are truncated", func(t *testing.T, g *github) []string {
+			pr := g.gh.AddPull("feature/docs", "main", "Docs", "", "ada")
+			g.gh.SetPermission("ada", "write")
+			event := g.commentEvent(t, pr, "ada", "created", "/rollout rollback summarizer summaries are truncated")
+			return []string{"GITHUB_EVENT_NAME=issue_comment", "GITHUB_EVENT_PATH=" + event, "GITHUB_ACTOR=ada"}
+		}},
 	} {
 		t.Run(tt.command, func(t *testing.T) {
 			g := newGitHub(t, map[string]string{"rollouts/summarizer.yaml": progressing("summarizer", "hold")})
 			g.writeTraffic("summarizer", 0.30) // a canary that fails: reconcile rolls it back
+			var env []string
+			if tt.env != nil {
+				env = tt.env(t, g)
+			}
 			// The webhook fails, once the test lets it answer (every try of the notifier after that
 			// fails at once).
 			arrived, answer := make(chan struct{}, 1), make(chan struct{})
@@ -70,7 +81,7 @@ func TestCancelledActionFinishesTheRollback(t *testing.T) {
 			letAnswer := func() { once.Do(func() { close(answer) }) }
 			defer letAnswer() // a test that fails early lets the server close
 
-			step := cancelledStep(t, g, tt.command, tt.args, rolloutBin(t), "ROLLOUT_ROLLBACK_WEBHOOK="+hook.URL+"/services/"+g.hook.secret)
+			step := cancelledStep(t, g, tt.command, tt.args, rolloutBin(t), append(env, "ROLLOUT_ROLLBACK_WEBHOOK="+hook.URL+"/services/"+g.hook.secret)...)
 			select {
 			case <-arrived: // the rollback commit has landed; its notification is under way
 			case <-step.exited:
