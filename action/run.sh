@@ -47,8 +47,13 @@ status=0
 # rollout that runs, which finishes what it is writing first (a rollback commit's notification, or the
 # commit that records it as owed) and which run_rollout waits for; no rollout starts after it. With no
 # rollout running the script stops, as a shell does.
+# On Windows the runner sends console events instead (Ctrl-C, then Ctrl-Break), which reach every
+# process of the step's console, rollout too; Git Bash's kill would end rollout at once (SIGTERM is
+# ExitProcess for a program that is not an MSYS one), so nothing is passed on there.
 signalled=""
 rollout_pid=""
+pass_on=true
+case "${OSTYPE:-}" in msys* | cygwin*) pass_on=false ;; esac
 # fd 3 is the step's log: on_signal runs inside the redirections of the rollout it passes a signal to.
 exec 3>&2
 # shellcheck disable=SC2317 # the traps below call it
@@ -57,11 +62,16 @@ on_signal() {
   if [[ -z "$rollout_pid" ]]; then
     exit "$((128 + $(kill -l "$1")))"
   fi
+  if [[ "$pass_on" != true ]]; then
+    echo "rollout: SIG$1: waiting for rollout, which finishes the writes under way first" >&3
+    return 0
+  fi
   echo "rollout: SIG$1: passed on to rollout, which finishes the writes under way first" >&3
   kill -s "$1" "$rollout_pid" 2>/dev/null || true
 }
 trap 'on_signal INT' INT
 trap 'on_signal TERM' TERM
+[[ "$pass_on" == true ]] || trap 'on_signal QUIT' QUIT
 
 # run_rollout COMMAND [ARG…] runs rollout in the background, so that on_signal can pass the runner's
 # signals on to it, and waits for it to end; it returns rollout's own exit status (128 + the signal's
