@@ -9,7 +9,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"sync"
 	"syscall"
@@ -228,14 +227,20 @@ func (s *runningStep) ended() bool {
 	}
 }
 
-// until waits at most d for cond to hold, as long as the step runs; it says whether cond held.
+// until waits at most d for cond to hold, as long as the step runs; it says whether cond held. It
+// looks every few milliseconds: cond reads files, which a busy loop would read thousands of times.
 func (s *runningStep) until(d time.Duration, cond func() bool) bool {
-	deadline := time.Now().Add(d)
+	deadline := time.After(d)
+	poll := time.NewTicker(5 * time.Millisecond)
+	defer poll.Stop()
 	for !cond() {
-		if s.ended() || time.Now().After(deadline) {
+		select {
+		case <-s.exited:
 			return cond()
+		case <-deadline:
+			return cond()
+		case <-poll.C:
 		}
-		runtime.Gosched()
 	}
 	return true
 }
