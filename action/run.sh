@@ -41,6 +41,68 @@ work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 status=0
 
+# A cancelled job (timeout-minutes, a person's cancel, a newer run of a cancel-in-progress group) gets
+# SIGINT, then SIGTERM 7.5 s later, then SIGKILL 2.5 s after that, each sent by the runner to the step's
+# process alone: this script (action.yml execs it), never to rollout. on_signal passes each on to the
+# rollout that runs, which finishes what it is writing first (a rollback commit's notification, or the
+# commit that records it as owed) and which run_rollout waits for; no rollout starts after it. With no
+# rollout running the script stops, as a shell does.
+# On Windows the runner sends console events instead (Ctrl-C, then Ctrl-Break), which reach every
+# process of the step's console, rollout too; Git Bash's kill would end rollout at once (SIGTERM is
+# ExitProcess for a program that is not an MSYS one), so nothing is passed on there.
+signalled=""
+rollout_pid=""
+pass_on=true
+case "${OSTYPE:-}" in msys* | cygwin*) pass_on=false ;; esac
+# fd 3 is the step's log: on_signal runs inside the redirections of the rollout it passes a signal to.
+exec 3>&2
+# shellcheck disable=SC2317 # the traps below call it
+on_signal() {
+  [[ -n "$signalled" ]] || signalled="$1"
+  if [[ -z "$rollout_pid" ]]; then
+    exit "$((128 + $(kill -l "$1")))"
+  fi
+  if [[ "$pass_on" != true ]]; then
+    echo "rollout: SIG$1: waiting for rollout, which finishes the writes under way first" >&3
+    return 0
+  fi
+  echo "rollout: SIG$1: passed on to rollout, which finishes the writes under way first" >&3
+  kill -s "$1" "$rollout_pid" 2>/dev/null || true
+}
+trap 'on_signal INT' INT
+trap 'on_signal TERM' TERM
+[[ "$pass_on" == true ]] || trap 'on_signal QUIT' QUIT
+
+# run_rollout COMMAND [ARG…] runs rollout in the background, so that on_signal can pass the runner's
+# signals on to it, and waits for it to end; it returns rollout's own exit status (128 + the signal's
+# number for a rollout not started because the step was cancelled).
+run_rollout() {
+  if [[ -n "$signalled" ]]; then
+    echo "rollout: SIG$signalled: the step was cancelled; not running \`rollout ${2:-}\`" >&3
+    return "$((128 + $(kill -l "$signalled")))"
+  fi
+  # A script's background command starts with SIGINT ignored: rollout must hear it as a terminal
+  # would let it (and stop at once when it is not writing yet).
+  ( trap - INT QUIT; exec "$@" 3>&- ) &
+  rollout_pid=$!
+  local rc=0
+  wait "$rollout_pid" || rc=$?
+  # A trapped signal ends `wait` early (128 + its number) while rollout still runs: wait again.
+  while [[ $rc -gt 128 ]] && kill -0 "$rollout_pid" 2>/dev/null; do
+    rc=0
+    wait "$rollout_pid" || rc=$?
+  done
+  if [[ -n "$signalled" ]]; then
+    # rollout may have ended between an interrupted `wait` and `kill -0`: bash still holds its status
+    # (an older bash that already gave it answers 127, and rc is rollout's own).
+    local again=0
+    wait "$rollout_pid" 2>/dev/null || again=$?
+    [[ $again -eq 127 ]] || rc=$again
+  fi
+  rollout_pid=""
+  return "$rc"
+}
+
 # flatten_results is the jq filter that reads rollout's JSON output as one list of objects: an array of
 # one object per rollout (reconcile, plan, status), or a single object; JSON Lines from older versions too.
 # A run that failed as a whole prints {"error", "hint"}, which names no rollout: report_failure shows it.
@@ -195,16 +257,16 @@ chain_warning
 
 case "$command" in
   reconcile|status)
-    "$rollout" "$command" --dir "$dir" -o json "${args[@]}" > "$work/out.json" 2> "$work/err.txt" || status=$?
+    run_rollout "$rollout" "$command" --dir "$dir" -o json "${args[@]}" > "$work/out.json" 2> "$work/err.txt" || status=$?
     log_untrusted "$work/err.txt" >&2
     { echo "### rollout $command"; echo; json_table "$work/out.json"; } >> "$summary"
     report_failure
     set_decisions "$work/out.json"
     ;;
   plan)
-    "$rollout" plan --dir "$dir" -o json "${args[@]}" > "$work/out.json" 2> "$work/err.txt" || status=$?
+    run_rollout "$rollout" plan --dir "$dir" -o json "${args[@]}" > "$work/out.json" 2> "$work/err.txt" || status=$?
     log_untrusted "$work/err.txt" >&2
-    "$rollout" plan --dir "$dir" --format markdown "${args[@]}" > "$work/plan.md" 2> "$work/err-md.txt" || status=$?
+    run_rollout "$rollout" plan --dir "$dir" --format markdown "${args[@]}" > "$work/plan.md" 2> "$work/err-md.txt" || status=$?
     log_untrusted "$work/err-md.txt" >&2
     cat "$work/plan.md" >> "$summary"
     report_failure
@@ -223,7 +285,7 @@ case "$command" in
   comment)
     # The issue_comment event: rollout runs the /rollout commands of a new comment (write permission
     # or above only), replies and reacts; `/rollout plan` is answered here, by the plan comment.
-    "$rollout" comment --dir "$dir" -o json "${args[@]}" > "$work/out.json" 2> "$work/err.txt" || status=$?
+    run_rollout "$rollout" comment --dir "$dir" -o json "${args[@]}" > "$work/out.json" 2> "$work/err.txt" || status=$?
     log_untrusted "$work/err.txt" >&2
     {
       echo "### rollout comment"; echo
@@ -236,12 +298,12 @@ case "$command" in
     report_failure
     jq -c '[.commands[] | {rollout, decision: (.command | split(" ")[1] // ""), from, to, commit, error}]' "$work/out.json" > "$work/decisions.json" 2>/dev/null || echo "[]" > "$work/decisions.json"
     set_decisions "$work/decisions.json"
-    if [[ "$(jq -r '.plan // false' "$work/out.json" 2>/dev/null)" == "true" ]]; then
+    if [[ -z "$signalled" && "$(jq -r '.plan // false' "$work/out.json" 2>/dev/null)" == "true" ]]; then
       # The plan is the answer: exit 1 (a rollout failed, such as a metrics source that does not
       # answer) is in the plan itself, and fails no step. Only a plan that could not be made, or a
       # comment that could not be posted, does.
       plan_status=0
-      "$rollout" plan --dir "$dir" --format markdown > "$work/plan.md" 2> "$work/err-md.txt" || plan_status=$?
+      run_rollout "$rollout" plan --dir "$dir" --format markdown > "$work/plan.md" 2> "$work/err-md.txt" || plan_status=$?
       log_untrusted "$work/err-md.txt" >&2
       if [[ $plan_status -gt 1 || ! -s "$work/plan.md" ]]; then
         status=1
@@ -258,7 +320,7 @@ case "$command" in
     fi
     ;;
   evaluate)
-    "$rollout" evaluate --dir "$dir" -o json "${args[@]}" > "$work/out.json" 2> "$work/err.txt" || status=$?
+    run_rollout "$rollout" evaluate --dir "$dir" -o json "${args[@]}" > "$work/out.json" 2> "$work/err.txt" || status=$?
     log_untrusted "$work/err.txt" >&2
     { echo "### rollout evaluate"; echo; echo '```json'; jq . "$work/out.json"; echo '```'; } >> "$summary"
     report_failure
@@ -272,7 +334,7 @@ case "$command" in
     ;;
   validate)
     # --format github prints ::error annotations, which the runner turns into annotations on the lines.
-    "$rollout" validate --dir "$dir" --format github "${args[@]}" || status=$?
+    run_rollout "$rollout" validate --dir "$dir" --format github "${args[@]}" || status=$?
     if [[ $status -eq 0 ]]; then echo "### rollout validate: every spec is valid" >> "$summary"; else echo "### rollout validate: problems found (see the annotations)" >> "$summary"; fi
     set_decisions /dev/null
     ;;
@@ -281,7 +343,7 @@ case "$command" in
     # summary shows each rollout's newest stage, rule by rule, and names the chart files.
     report_dir="${ROLLOUT_REPORT_DIR:-${RUNNER_TEMP:-.}/rollout-report}"
     mkdir -p "$report_dir"
-    "$rollout" report --dir "$dir" --out "$report_dir/index.html" --charts "$report_dir/charts" \
+    run_rollout "$rollout" report --dir "$dir" --out "$report_dir/index.html" --charts "$report_dir/charts" \
       --summary "$work/report.md" --artifact "${INPUT_ARTIFACT:-rollout-report}" "${args[@]}" 2> "$work/err.txt" || status=$?
     log_untrusted "$work/err.txt" >&2
     if [[ -s "$work/report.md" ]]; then cat "$work/report.md" >> "$summary"; else echo "### rollout report" >> "$summary"; fi
@@ -291,10 +353,14 @@ case "$command" in
     ;;
   *)
     # rollback, pause, resume, history, …: plain output, shown in the summary.
-    "$rollout" "$command" --dir "$dir" "${args[@]}" > "$work/out.txt" 2>&1 || status=$?
+    run_rollout "$rollout" "$command" --dir "$dir" "${args[@]}" > "$work/out.txt" 2>&1 || status=$?
     log_untrusted "$work/out.txt"
     { echo "### rollout $command"; echo; echo '```'; cat "$work/out.txt"; echo '```'; } >> "$summary"
     set_decisions /dev/null
     ;;
 esac
+# A cancelled step never reads as a success, even when rollout finished what it had started.
+if [[ -n "$signalled" && $status -eq 0 ]]; then
+  status=$((128 + $(kill -l "$signalled")))
+fi
 exit "$status"

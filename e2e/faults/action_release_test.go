@@ -38,17 +38,34 @@ const (
 // compositeAction is the part of action.yml the test runs: its steps, as the runner would.
 type compositeAction struct {
 	Runs struct {
-		Steps []struct {
-			Name             string            `yaml:"name"`
-			ID               string            `yaml:"id"`
-			If               string            `yaml:"if"`
-			Uses             string            `yaml:"uses"`
-			Run              string            `yaml:"run"`
-			Shell            string            `yaml:"shell"`
-			Env              map[string]string `yaml:"env"`
-			WorkingDirectory string            `yaml:"working-directory"`
-		} `yaml:"steps"`
+		Steps []actionStep `yaml:"steps"`
 	} `yaml:"runs"`
+}
+
+// actionStep is one step of action.yml.
+type actionStep struct {
+	Name             string            `yaml:"name"`
+	ID               string            `yaml:"id"`
+	If               string            `yaml:"if"`
+	Uses             string            `yaml:"uses"`
+	Run              string            `yaml:"run"`
+	Shell            string            `yaml:"shell"`
+	Env              map[string]string `yaml:"env"`
+	WorkingDirectory string            `yaml:"working-directory"`
+}
+
+// actionSteps reads the steps of action.yml.
+func actionSteps(t *testing.T) []actionStep {
+	t.Helper()
+	var a compositeAction
+	raw, err := os.ReadFile(filepath.Join(repoRoot, "action.yml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := yaml.Unmarshal(raw, &a); err != nil {
+		t.Fatal(err)
+	}
+	return a.Runs.Steps
 }
 
 // actionRun is one run of the composite action: its inputs, the context it runs in, and what came out.
@@ -162,20 +179,13 @@ func (r *actionRun) actionPath() string {
 // run runs the action's steps in order, as a workflow step `uses: rollout-dev/rollout@REF` would.
 func (r *actionRun) run() error {
 	r.t.Helper()
-	var a compositeAction
-	raw, err := os.ReadFile(filepath.Join(repoRoot, "action.yml"))
-	if err != nil {
-		r.t.Fatal(err)
-	}
-	if err := yaml.Unmarshal(raw, &a); err != nil {
-		r.t.Fatal(err)
-	}
+	steps := actionSteps(r.t)
 	r.outputs = map[string]map[string]string{}
 	r.took = map[string]time.Duration{}
 	r.cpu = map[string]time.Duration{}
 	r.summary = filepath.Join(r.temp, "summary.md")
 	start := time.Now()
-	for i, s := range a.Runs.Steps {
+	for i, s := range steps {
 		if s.Name == r.stopAt {
 			if r.cond(s.If) {
 				r.wanted = append(r.wanted, s.Name)
@@ -194,29 +204,8 @@ func (r *actionRun) run() error {
 			// A minute of compiling, in a test that did not ask for it: the release was not found.
 			return fmt.Errorf("the action builds rollout from source:\n%s", r.printed.String())
 		}
-		if s.Shell != "bash" {
-			r.t.Fatalf("step %q: shell %q", s.Name, s.Shell)
-		}
-		script := filepath.Join(r.temp, fmt.Sprintf("step%d.sh", i))
-		if err := os.WriteFile(script, []byte(r.subst(s.Run)), 0o644); err != nil {
-			r.t.Fatal(err)
-		}
 		outFile := filepath.Join(r.temp, fmt.Sprintf("output%d", i))
-		cmd := exec.Command("bash", "--noprofile", "--norc", "-eo", "pipefail", script)
-		cmd.Dir = r.g.traffic // the workspace: specs' relative file: sources are read from here
-		if s.WorkingDirectory != "" {
-			cmd.Dir = r.subst(s.WorkingDirectory)
-		}
-		cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + r.temp, "GIT_CONFIG_NOSYSTEM=1", "GIT_TERMINAL_PROMPT=0",
-			"RUNNER_OS=" + map[string]string{"linux": "Linux", "darwin": "macOS", "windows": "Windows"}[runtime.GOOS],
-			"RUNNER_ARCH=" + map[string]string{"amd64": "X64", "arm64": "ARM64"}[runtime.GOARCH],
-			"RUNNER_TEMP=" + r.temp, "RUNNER_TOOL_CACHE=" + r.toolDir,
-			"GITHUB_ACTION_PATH=" + r.actionPath(), "GITHUB_OUTPUT=" + outFile, "GITHUB_STEP_SUMMARY=" + r.summary,
-			"GITHUB_REPOSITORY=" + ghOwner + "/" + ghRepo, "GITHUB_API_URL=" + r.g.gh.APIURL(), "GITHUB_SERVER_URL=" + r.g.gh.URL,
-			"ROLLOUT_ROLLBACK_WEBHOOK=" + r.g.hook.url()}
-		for k, v := range s.Env {
-			cmd.Env = append(cmd.Env, k+"="+r.subst(v))
-		}
+		cmd := r.stepCommand(i, s, outFile)
 		cmd.Stdout, cmd.Stderr = &r.printed, &r.printed
 		began := time.Now()
 		err := cmd.Run()
@@ -235,6 +224,36 @@ func (r *actionRun) run() error {
 		}
 	}
 	return nil
+}
+
+// stepCommand is the process the runner starts for step i of the action (s), as a `shell: bash` step:
+// its script under `bash --noprofile --norc -eo pipefail`, in the workspace, with the runner's
+// environment and the step's own; the step writes its outputs to outFile.
+func (r *actionRun) stepCommand(i int, s actionStep, outFile string) *exec.Cmd {
+	r.t.Helper()
+	if s.Shell != "bash" {
+		r.t.Fatalf("step %q: shell %q", s.Name, s.Shell)
+	}
+	script := filepath.Join(r.temp, fmt.Sprintf("step%d.sh", i))
+	if err := os.WriteFile(script, []byte(r.subst(s.Run)), 0o644); err != nil {
+		r.t.Fatal(err)
+	}
+	cmd := exec.Command("bash", "--noprofile", "--norc", "-eo", "pipefail", script)
+	cmd.Dir = r.g.traffic // the workspace: specs' relative file: sources are read from here
+	if s.WorkingDirectory != "" {
+		cmd.Dir = r.subst(s.WorkingDirectory)
+	}
+	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + r.temp, "GIT_CONFIG_NOSYSTEM=1", "GIT_TERMINAL_PROMPT=0",
+		"RUNNER_OS=" + map[string]string{"linux": "Linux", "darwin": "macOS", "windows": "Windows"}[runtime.GOOS],
+		"RUNNER_ARCH=" + map[string]string{"amd64": "X64", "arm64": "ARM64"}[runtime.GOARCH],
+		"RUNNER_TEMP=" + r.temp, "RUNNER_TOOL_CACHE=" + r.toolDir,
+		"GITHUB_ACTION_PATH=" + r.actionPath(), "GITHUB_OUTPUT=" + outFile, "GITHUB_STEP_SUMMARY=" + r.summary,
+		"GITHUB_REPOSITORY=" + ghOwner + "/" + ghRepo, "GITHUB_API_URL=" + r.g.gh.APIURL(), "GITHUB_SERVER_URL=" + r.g.gh.URL,
+		"ROLLOUT_ROLLBACK_WEBHOOK=" + r.g.hook.url()}
+	for k, v := range s.Env {
+		cmd.Env = append(cmd.Env, k+"="+r.subst(v))
+	}
+	return cmd
 }
 
 // readOutputs parses a GITHUB_OUTPUT file: name=value lines and name<<DELIM heredocs.

@@ -22,6 +22,27 @@ type commentRun struct {
 // action "created" or "edited".
 func (g *github) comment(t *testing.T, number int, login, action, body string) commentRun {
 	t.Helper()
+	event := g.commentEvent(t, number, login, action, body)
+	dir := t.TempDir()
+	cmd := exec.Command("bash", actionScript(t))
+	cmd.Dir = g.traffic
+	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir(), "GIT_CONFIG_NOSYSTEM=1", "GIT_TERMINAL_PROMPT=0",
+		"ROLLOUT_BIN=" + rolloutBin(t), "INPUT_COMMAND=comment", "INPUT_DIR=rollouts", "INPUT_COMMENT=true",
+		"GITHUB_EVENT_NAME=issue_comment", "GITHUB_EVENT_PATH=" + event,
+		"GITHUB_TOKEN=" + ghToken, "GITHUB_REPOSITORY=" + ghOwner + "/" + ghRepo, "GITHUB_ACTOR=" + login,
+		"GITHUB_API_URL=" + g.gh.APIURL(), "GITHUB_SERVER_URL=" + g.gh.URL,
+		"ROLLOUT_ROLLBACK_WEBHOOK=" + g.hook.url(),
+		"GITHUB_STEP_SUMMARY=" + filepath.Join(dir, "summary.md"), "GITHUB_OUTPUT=" + filepath.Join(dir, "output")}
+	out, err := cmd.CombinedOutput()
+	s, _ := os.ReadFile(filepath.Join(dir, "summary.md"))
+	o, _ := os.ReadFile(filepath.Join(dir, "output"))
+	return commentRun{summary: string(s), output: string(o), printed: string(out), err: err}
+}
+
+// commentEvent posts body on issue or pull request number as login and writes the issue_comment
+// event (action "created" or "edited") GitHub sends for it; it returns the event file's path.
+func (g *github) commentEvent(t *testing.T, number int, login, action, body string) string {
+	t.Helper()
 	id := g.gh.AddComment(number, login, "User", body)
 	ev := map[string]any{
 		"action": action,
@@ -33,22 +54,11 @@ func (g *github) comment(t *testing.T, number int, login, action, body string) c
 	}
 	raw, _ := json.Marshal(ev)
 	dir := t.TempDir()
-	if err := os.WriteFile(filepath.Join(dir, "event.json"), raw, 0o644); err != nil {
+	event := filepath.Join(dir, "event.json")
+	if err := os.WriteFile(event, raw, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command("bash", actionScript(t))
-	cmd.Dir = g.traffic
-	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir(), "GIT_CONFIG_NOSYSTEM=1", "GIT_TERMINAL_PROMPT=0",
-		"ROLLOUT_BIN=" + rolloutBin(t), "INPUT_COMMAND=comment", "INPUT_DIR=rollouts", "INPUT_COMMENT=true",
-		"GITHUB_EVENT_NAME=issue_comment", "GITHUB_EVENT_PATH=" + filepath.Join(dir, "event.json"),
-		"GITHUB_TOKEN=" + ghToken, "GITHUB_REPOSITORY=" + ghOwner + "/" + ghRepo, "GITHUB_ACTOR=" + login,
-		"GITHUB_API_URL=" + g.gh.APIURL(), "GITHUB_SERVER_URL=" + g.gh.URL,
-		"ROLLOUT_ROLLBACK_WEBHOOK=" + g.hook.url(),
-		"GITHUB_STEP_SUMMARY=" + filepath.Join(dir, "summary.md"), "GITHUB_OUTPUT=" + filepath.Join(dir, "output")}
-	out, err := cmd.CombinedOutput()
-	s, _ := os.ReadFile(filepath.Join(dir, "summary.md"))
-	o, _ := os.ReadFile(filepath.Join(dir, "output"))
-	return commentRun{summary: string(s), output: string(o), printed: string(out), err: err}
+	return event
 }
 
 func itoa(n int) string { return strconv.Itoa(n) }
