@@ -2,6 +2,7 @@ package reconcile_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io/fs"
 	"strings"
@@ -303,5 +304,35 @@ func TestSampleRatioMismatchOnARealRemoteAlertsOncePerEpisode(t *testing.T) {
 	started := strings.TrimSpace(gittest.Git(t, bare, "rev-parse", "main~1"))
 	if len(sent.events) != 1 || sent.events[0].Decision != "alert" || sent.events[0].Commit != started {
 		t.Errorf("alerts = %+v, want one with commit %s", sent.events, started)
+	}
+}
+
+// TestAPassAskedToStopBeginsNoOtherRollout: a signal during a pass (RunOptions.Stop) lets the rollout
+// under way finish (its start lands) and begins no other: each is reported with ErrStopping for the
+// next pass, and nothing is published.
+func TestAPassAskedToStopBeginsNoOtherRollout(t *testing.T) {
+	other := strings.Replace(pendingSpec, "name: summarizer", "name: tagger", 1)
+	bare := gittest.NewBare(t, map[string]string{"rollouts/a-summarizer.yaml": pendingSpec, "rollouts/b-tagger.yaml": other})
+	l := loopOn(t, bare, func() {})
+	stop := make(chan struct{})
+	judged := 0
+	l.Judge = func(spec *rollouts.Spec, ev policy.Evidence, now time.Time) policy.Decision {
+		judged++
+		close(stop) // the signal arrives while the first rollout is judged
+		return policy.Judge(spec, ev, now)
+	}
+	rep, err := l.Run(context.Background(), reconcile.RunOptions{Stop: stop})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if judged != 1 || len(rep.Results) != 2 {
+		t.Fatalf("judged %d, results %+v; want the first rollout alone judged, both reported", judged, rep.Results)
+	}
+	first, second := rep.Results[0], rep.Results[1]
+	if first.Rollout != "summarizer" || first.Decision != policy.Start || first.Commit == "" || first.Err != nil {
+		t.Errorf("the rollout under way: %+v, want its start committed", first)
+	}
+	if second.Rollout != "tagger" || !errors.Is(second.Err, reconcile.ErrStopping) || second.Commit != "" {
+		t.Errorf("the rollout after the signal: %+v, want ErrStopping and nothing written", second)
 	}
 }

@@ -167,6 +167,23 @@ type RunOptions struct {
 	Only []string
 	// DryRun decides and plans without writing anything: no push, no proposal, no notification.
 	DryRun bool
+	// Stop, once closed, asks the pass to end soon (the process got a signal): the rollout under way
+	// finishes, the pass begins no other (each is reported with ErrStopping) and publishes nothing.
+	Stop <-chan struct{}
+}
+
+// ErrStopping is the error of a rollout a pass did not begin because it was asked to stop
+// (RunOptions.Stop); the next pass judges it.
+var ErrStopping = errors.New("not judged: the process was asked to stop; the next pass judges it")
+
+// stopped reports whether stop is closed.
+func stopped(stop <-chan struct{}) bool {
+	select {
+	case <-stop:
+		return true
+	default:
+		return false
+	}
 }
 
 // Tick is one pass over every rollout: it writes what the decisions call for.
@@ -221,12 +238,16 @@ func (l *Loop) Run(ctx context.Context, opts RunOptions) (*Report, error) {
 			rep.Results = append(rep.Results, Result{Rollout: name, Err: err})
 			continue
 		}
+		if stopped(opts.Stop) {
+			rep.Results = append(rep.Results, Result{Rollout: name, Err: ErrStopping})
+			continue
+		}
 		res := l.reconcileOne(ctx, t, name)
 		l.log().Info("rollout", "rollout", res.Rollout, "decision", string(res.Decision), "from", res.From,
 			"to", res.To, "effect", res.Effect, "commit", res.Commit, "error", res.Err)
 		rep.Results = append(rep.Results, res)
 	}
-	if !opts.DryRun && ctx.Err() == nil {
+	if !opts.DryRun && ctx.Err() == nil && !stopped(opts.Stop) {
 		rep.Published, rep.PublishErr = l.publishStale(ctx, t)
 		if rep.PublishErr != nil {
 			l.log().Warn("publish", "error", rep.PublishErr)

@@ -18,7 +18,7 @@ func (app *App) envPolicy() envref.Policy { return envref.New(app.Getenv, app.Al
 // resolves only a name the allow-list allows; any other is not sent to, with a warning naming it.
 func (app *App) notifier() *notify.Dispatcher {
 	p := app.envPolicy()
-	d := &notify.Dispatcher{Getenv: p.NotifyGetenv(app.Getenv), Allow: p.CheckNotify}
+	d := &notify.Dispatcher{Getenv: p.NotifyGetenv(app.Getenv), Allow: p.CheckNotify, Stopping: app.stopping()}
 	if repo := app.Getenv("GITHUB_REPOSITORY"); repo != "" {
 		// Slack messages link the commit they report, on GitHub (or the server GITHUB_SERVER_URL names).
 		server := strings.TrimSuffix(app.Getenv("GITHUB_SERVER_URL"), "/")

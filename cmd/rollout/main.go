@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"sync"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -56,6 +57,11 @@ type App struct {
 
 	// sources keeps the network metrics sources opened so far, reused across ticks.
 	sources sourceCache
+
+	// stopCh is closed when a signal asks a writing command to stop (see stopping).
+	stopMu   sync.Mutex
+	stopCh   chan struct{}
+	stopOnce sync.Once
 }
 
 func main() {

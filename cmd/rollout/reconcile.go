@@ -119,7 +119,7 @@ func (app *App) reconcileRun(ctx context.Context, opts *reconcileOptions, plan b
 	if !opts.DryRun {
 		defer app.finishOnSignal("the pass")()
 	}
-	rep, err := loop.Run(ctx, reconcile.RunOptions{DryRun: opts.DryRun})
+	rep, err := loop.Run(ctx, reconcile.RunOptions{DryRun: opts.DryRun, Stop: app.stopping()})
 	if err != nil {
 		return err
 	}

@@ -47,17 +47,21 @@ func TestCancelledActionFinishesTheRollback(t *testing.T) {
 		what          string                                 // what rollout says it finishes first
 		message       string                                 // in the rollback commit
 		env           func(t *testing.T, g *github) []string // the event, for comment
+		// hangs: the webhook never answers, and the runner kills the step when its patience ends.
+		hangs bool
 	}{
-		{"reconcile", "", "the pass", "rollout(summarizer): rollback 5% → 0%", nil},
-		{"rollback", "summarizer\n--reason\nbad summaries", "the rollback", "- by hand: bad summaries", nil},
+		{"reconcile", "", "the pass", "rollout(summarizer): rollback 5% → 0%", nil, false},
+		{"reconcile, webhook hangs", "", "the pass", "rollout(summarizer): rollback 5% → 0%", nil, true},
+		{"rollback", "summarizer\n--reason\nbad summaries", "the rollback", "- by hand: bad summaries", nil, false},
 		{"comment", "", "the comment's commands", "- by hand: summaries are truncated", func(t *testing.T, g *github) []string {
 			pr := g.gh.AddPull("feature/docs", "main", "Docs", "", "ada")
 			g.gh.SetPermission("ada", "write")
 			event := g.commentEvent(t, pr, "ada", "created", "/rollout rollback summarizer summaries are truncated")
 			return []string{"GITHUB_EVENT_NAME=issue_comment", "GITHUB_EVENT_PATH=" + event, "GITHUB_ACTOR=ada"}
-		}},
+		}, false},
 	} {
 		t.Run(tt.command, func(t *testing.T) {
+			command, _, _ := strings.Cut(tt.command, ",")
 			g := newGitHub(t, map[string]string{"rollouts/summarizer.yaml": progressing("summarizer", "hold")})
 			g.writeTraffic("summarizer", 0.30) // a canary that fails: reconcile rolls it back
 			var env []string
@@ -80,7 +84,7 @@ func TestCancelledActionFinishesTheRollback(t *testing.T) {
 			letAnswer := func() { once.Do(func() { close(answer) }) }
 			defer letAnswer() // a test that fails early lets the server close
 
-			step := cancelledStep(t, g, tt.command, tt.args, rolloutBin(t), append(env, "ROLLOUT_ROLLBACK_WEBHOOK="+hook.URL+"/services/"+g.hook.secret)...)
+			step := cancelledStep(t, g, command, tt.args, rolloutBin(t), append(env, "ROLLOUT_ROLLBACK_WEBHOOK="+hook.URL+"/services/"+g.hook.secret)...)
 			select {
 			case <-arrived: // the rollback commit has landed; its notification is under way
 			case <-step.exited:
@@ -102,11 +106,14 @@ func TestCancelledActionFinishesTheRollback(t *testing.T) {
 				if !step.until(c.wait, func() bool { return strings.Contains(step.rolloutSaid(), c.said) }) && !step.ended() {
 					t.Errorf("after the runner's %v, rollout did not say %q", c.sig, c.said)
 				}
+				if tt.hangs {
+					step.until(c.wait, step.ended) // the runner's whole patience, no more
+				}
 				if step.ended() {
 					break
 				}
 			}
-			if !step.ended() {
+			if !step.ended() && !tt.hangs {
 				letAnswer() // the webhook fails: rollout records the notification as owed
 				select {
 				case <-step.exited:

@@ -25,6 +25,11 @@ import (
 // DefaultTimeout bounds one delivery.
 const DefaultTimeout = 10 * time.Second
 
+// DefaultStoppingGrace bounds a delivery once the process was asked to stop (Dispatcher.Stopping): a
+// GitHub Actions runner kills a cancelled step 10 s after its first signal, and recording the
+// notification as owed takes a push.
+const DefaultStoppingGrace = 2 * time.Second
+
 // ErrLiteralURL is returned for a target written as a literal URL instead of an env: reference.
 var ErrLiteralURL = errors.New("notification target must be an env: reference, never a literal URL")
 
@@ -56,6 +61,13 @@ type Dispatcher struct {
 	Allow func(name string) error
 	// Timeout bounds each delivery; default DefaultTimeout.
 	Timeout time.Duration
+	// Stopping, once closed, says the process was asked to stop (a signal, with a runner or a
+	// kubelet that kills it seconds later): a delivery under way or to come then gets at most
+	// StoppingGrace more, so that a target that hangs leaves the time to record the notification as
+	// owed rather than being killed with it unsaid.
+	Stopping <-chan struct{}
+	// StoppingGrace is a delivery's time once Stopping is closed; default DefaultStoppingGrace.
+	StoppingGrace time.Duration
 	// CommitURL, when set, is the URL prefix of a commit (https://github.com/acme/llm-config/commit/),
 	// so that a Slack message links the commit it reports.
 	CommitURL string
@@ -122,14 +134,70 @@ func (d *Dispatcher) deliver(ctx context.Context, kind, ref string, payload any)
 	if timeout <= 0 {
 		timeout = DefaultTimeout
 	}
+	ctx, cancel := d.hurried(ctx)
+	defer cancel()
 	ans, err := webhook.Post(ctx, d.Client, u, payload, timeout)
 	if err != nil {
+		if errors.Is(context.Cause(ctx), errStopping) {
+			err = errStopping
+		}
 		return failed(err)
 	}
 	if !ans.OK {
 		return failed(fmt.Errorf("answered %s: %s", ans.Status, ans.Text))
 	}
 	return nil
+}
+
+// errStopping is why a delivery was cut short (Dispatcher.Stopping).
+var errStopping = errors.New("cut short: the process was asked to stop")
+
+// hurried is ctx, ended StoppingGrace after Stopping closes (at once when the grace is negative).
+func (d *Dispatcher) hurried(ctx context.Context) (context.Context, context.CancelFunc) {
+	if d.Stopping == nil {
+		return ctx, func() {}
+	}
+	grace := d.StoppingGrace
+	if grace == 0 {
+		grace = DefaultStoppingGrace
+	}
+	ctx, cancel := context.WithCancelCause(ctx)
+	if grace < 0 && stopped(d.Stopping) {
+		cancel(errStopping)
+		return ctx, func() { cancel(nil) }
+	}
+	done := make(chan struct{})
+	go func() {
+		select {
+		case <-d.Stopping:
+		case <-done:
+			return
+		}
+		if grace > 0 {
+			t := time.NewTimer(grace)
+			defer t.Stop()
+			select {
+			case <-t.C:
+			case <-done:
+				return
+			}
+		}
+		cancel(errStopping)
+	}()
+	return ctx, func() {
+		close(done)
+		cancel(nil)
+	}
+}
+
+// stopped reports whether stop is closed.
+func stopped(stop <-chan struct{}) bool {
+	select {
+	case <-stop:
+		return true
+	default:
+		return false
+	}
 }
 
 // resolve returns the URL an env: reference names.

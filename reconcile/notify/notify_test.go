@@ -256,3 +256,35 @@ func TestSlackMessageFitsSlacksLimits(t *testing.T) {
 		})
 	}
 }
+
+// TestDeliveryCutShortWhenStopping: once the process is asked to stop, a target that hangs does not
+// keep it until the runner kills it: the delivery under way ends after StoppingGrace (here at once), as
+// a failure of that target, which the loop records as owed; so does every later one.
+func TestDeliveryCutShortWhenStopping(t *testing.T) {
+	ok := newRecorder(t, 204)
+	arrived, release := make(chan struct{}, 1), make(chan struct{})
+	hang := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		arrived <- struct{}{}
+		select {
+		case <-r.Context().Done():
+		case <-release:
+		}
+	}))
+	t.Cleanup(hang.Close)
+	t.Cleanup(func() { close(release) })
+	stopping := make(chan struct{})
+	d := &Dispatcher{Getenv: env(map[string]string{"HANG": hang.URL + secretPath, "OK": ok.URL + secretPath}),
+		Timeout: time.Hour, Stopping: stopping, StoppingGrace: -1}
+	go func() {
+		<-arrived
+		close(stopping) // the signal comes while the first delivery hangs
+	}()
+	err := d.Notify(context.Background(), []rollouts.Notify{{Webhook: "env:HANG"}, {Webhook: "env:OK"}}, event)
+	var te *reconcile.TargetError
+	if !errors.As(err, &te) || te.Target != reconcile.TargetName("webhook", "env:HANG") || !strings.Contains(err.Error(), "cut short: the process was asked to stop") {
+		t.Fatalf("err = %v, want the hanging target cut short", err)
+	}
+	if len(ok.bodies) != 0 {
+		t.Errorf("a target tried after the stop got the notification: %d deliveries", len(ok.bodies))
+	}
+}
