@@ -27,7 +27,8 @@ default_marker="<!-- rollout:plan:default-branch -->"
 comment_limit="${ROLLOUT_COMMENT_LIMIT:-65000}"
 
 # args: one argument per line when there are several lines (so an argument may hold spaces), else
-# split on whitespace.
+# split on whitespace. It is expanded as ${args[@]+"${args[@]}"}: bash before 4.4 (macOS's /bin/bash)
+# calls an empty array unset under set -u.
 args=()
 if [[ "${INPUT_ARGS:-}" == *$'\n'* ]]; then
   while IFS= read -r line; do
@@ -257,16 +258,16 @@ chain_warning
 
 case "$command" in
   reconcile|status)
-    run_rollout "$rollout" "$command" --dir "$dir" -o json "${args[@]}" > "$work/out.json" 2> "$work/err.txt" || status=$?
+    run_rollout "$rollout" "$command" --dir "$dir" -o json ${args[@]+"${args[@]}"} > "$work/out.json" 2> "$work/err.txt" || status=$?
     log_untrusted "$work/err.txt" >&2
     { echo "### rollout $command"; echo; json_table "$work/out.json"; } >> "$summary"
     report_failure
     set_decisions "$work/out.json"
     ;;
   plan)
-    run_rollout "$rollout" plan --dir "$dir" -o json "${args[@]}" > "$work/out.json" 2> "$work/err.txt" || status=$?
+    run_rollout "$rollout" plan --dir "$dir" -o json ${args[@]+"${args[@]}"} > "$work/out.json" 2> "$work/err.txt" || status=$?
     log_untrusted "$work/err.txt" >&2
-    run_rollout "$rollout" plan --dir "$dir" --format markdown "${args[@]}" > "$work/plan.md" 2> "$work/err-md.txt" || status=$?
+    run_rollout "$rollout" plan --dir "$dir" --format markdown ${args[@]+"${args[@]}"} > "$work/plan.md" 2> "$work/err-md.txt" || status=$?
     log_untrusted "$work/err-md.txt" >&2
     cat "$work/plan.md" >> "$summary"
     report_failure
@@ -285,7 +286,7 @@ case "$command" in
   comment)
     # The issue_comment event: rollout runs the /rollout commands of a new comment (write permission
     # or above only), replies and reacts; `/rollout plan` is answered here, by the plan comment.
-    run_rollout "$rollout" comment --dir "$dir" -o json "${args[@]}" > "$work/out.json" 2> "$work/err.txt" || status=$?
+    run_rollout "$rollout" comment --dir "$dir" -o json ${args[@]+"${args[@]}"} > "$work/out.json" 2> "$work/err.txt" || status=$?
     log_untrusted "$work/err.txt" >&2
     {
       echo "### rollout comment"; echo
@@ -320,7 +321,7 @@ case "$command" in
     fi
     ;;
   evaluate)
-    run_rollout "$rollout" evaluate --dir "$dir" -o json "${args[@]}" > "$work/out.json" 2> "$work/err.txt" || status=$?
+    run_rollout "$rollout" evaluate --dir "$dir" -o json ${args[@]+"${args[@]}"} > "$work/out.json" 2> "$work/err.txt" || status=$?
     log_untrusted "$work/err.txt" >&2
     { echo "### rollout evaluate"; echo; echo '```json'; jq . "$work/out.json"; echo '```'; } >> "$summary"
     report_failure
@@ -334,7 +335,7 @@ case "$command" in
     ;;
   validate)
     # --format github prints ::error annotations, which the runner turns into annotations on the lines.
-    run_rollout "$rollout" validate --dir "$dir" --format github "${args[@]}" || status=$?
+    run_rollout "$rollout" validate --dir "$dir" --format github ${args[@]+"${args[@]}"} || status=$?
     if [[ $status -eq 0 ]]; then echo "### rollout validate: every spec is valid" >> "$summary"; else echo "### rollout validate: problems found (see the annotations)" >> "$summary"; fi
     set_decisions /dev/null
     ;;
@@ -344,7 +345,7 @@ case "$command" in
     report_dir="${ROLLOUT_REPORT_DIR:-${RUNNER_TEMP:-.}/rollout-report}"
     mkdir -p "$report_dir"
     run_rollout "$rollout" report --dir "$dir" --out "$report_dir/index.html" --charts "$report_dir/charts" \
-      --summary "$work/report.md" --artifact "${INPUT_ARTIFACT:-rollout-report}" "${args[@]}" 2> "$work/err.txt" || status=$?
+      --summary "$work/report.md" --artifact "${INPUT_ARTIFACT:-rollout-report}" ${args[@]+"${args[@]}"} 2> "$work/err.txt" || status=$?
     log_untrusted "$work/err.txt" >&2
     if [[ -s "$work/report.md" ]]; then cat "$work/report.md" >> "$summary"; else echo "### rollout report" >> "$summary"; fi
     report_failure
@@ -353,7 +354,7 @@ case "$command" in
     ;;
   *)
     # rollback, pause, resume, history, …: plain output, shown in the summary.
-    run_rollout "$rollout" "$command" --dir "$dir" "${args[@]}" > "$work/out.txt" 2>&1 || status=$?
+    run_rollout "$rollout" "$command" --dir "$dir" ${args[@]+"${args[@]}"} > "$work/out.txt" 2>&1 || status=$?
     log_untrusted "$work/out.txt"
     { echo "### rollout $command"; echo; echo '```'; cat "$work/out.txt"; echo '```'; } >> "$summary"
     set_decisions /dev/null
