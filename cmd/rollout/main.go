@@ -56,6 +56,8 @@ type App struct {
 
 	// sources keeps the network metrics sources opened so far, reused across ticks.
 	sources sourceCache
+	// notifiers holds the env: names that the notification targets of the specs read so far reference.
+	notifiers notifierIndex
 }
 
 func main() {
