@@ -71,3 +71,37 @@ func TestASourceCannotReadAnotherRolloutsNotifier(t *testing.T) {
 		}
 	}
 }
+
+// A pull request's plan keeps the base branch's notifier names too: a pull request that deletes the
+// rollout whose target references env:ROLLOUT_ONCALL_URL does not make it readable by an unchanged
+// source of another rollout, which the plan contacts.
+func TestAPullRequestCannotFreeANotifiersVariable(t *testing.T) {
+	const oncall = "http://127.0.0.1:1/hooks/oncall-SECRET-0123"
+	got := make(chan string, 8)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, pass, _ := r.BasicAuth()
+		got <- pass
+		http.Error(w, "no", http.StatusUnauthorized)
+	}))
+	defer srv.Close()
+	host := strings.TrimPrefix(srv.URL, "http://")
+	notifier := strings.NewReplacer("NAME", "summarizer", "SOURCE", "file:metrics.jsonl",
+		"slack: env:ROLLOUT_SLACK_WEBHOOK_URL", "webhook: env:ROLLOUT_ONCALL_URL").Replace(secretSpec)
+	reader := strings.NewReplacer("NAME", "chat", "SOURCE", "clickhouse://x:env:ROLLOUT_ONCALL_URL@"+host+"/db").Replace(secretSpec)
+	bare := gittest.NewBare(t, map[string]string{"rollouts/summarizer.yaml": notifier, "rollouts/chat.yaml": reader})
+	c := gittest.Clone(t, bare)
+	c.Git("checkout", "--quiet", "-b", "pr")
+	c.Git("rm", "--quiet", "rollouts/summarizer.yaml")
+	c.Commit("retire summarizer")
+	code, out, errOut := runPlan(t, map[string]string{"ROLLOUT_ONCALL_URL": oncall}, "plan", "--repo", c.Dir, "--base", "main")
+	t.Logf("exit %d\n%s\n%s", code, out, errOut)
+	close(got)
+	for pass := range got {
+		if strings.Contains(pass, "oncall") {
+			t.Errorf("chat's host received the base's notifier URL %q", pass)
+		}
+	}
+	if !strings.Contains(out+errOut, "env:ROLLOUT_ONCALL_URL") {
+		t.Errorf("the plan does not name the refused env:ROLLOUT_ONCALL_URL")
+	}
+}

@@ -89,18 +89,23 @@ type notifierIndex struct {
 
 // add records the notifier names of every spec of set.
 func (x *notifierIndex) add(set *rollouts.Set) {
+	for _, d := range set.Documents {
+		x.addSpec(d.Spec)
+	}
+}
+
+// addSpec records the notifier names of spec (nil: none).
+func (x *notifierIndex) addSpec(spec *rollouts.Spec) {
+	if spec == nil {
+		return
+	}
 	x.mu.Lock()
 	defer x.mu.Unlock()
-	for _, d := range set.Documents {
-		if d.Spec == nil {
-			continue
+	for _, name := range notifierNames(spec) {
+		if x.names == nil {
+			x.names = map[string]bool{}
 		}
-		for _, name := range notifierNames(d.Spec) {
-			if x.names == nil {
-				x.names = map[string]bool{}
-			}
-			x.names[name] = true
-		}
+		x.names[name] = true
 	}
 }
 
