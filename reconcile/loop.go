@@ -900,11 +900,11 @@ func (l *Loop) pendingNotification(ctx context.Context, doc *rollouts.Document, 
 		in.NotifyMarkUnverified = false
 		return fmt.Errorf("pending notification not verified (read the history of %s: %v); the next pass tries again", doc.Path, err)
 	}
-	for _, c := range commits {
+	for i, c := range commits {
 		if !c.Bot || c.Trailers["Rollout"] != doc.Spec.Name {
 			continue
 		}
-		if commit, ok := strings.CutPrefix(c.Trailers[TrailerNotification], "pending "); ok && commit != "" {
+		if commit, ok := strings.CutPrefix(c.Trailers[TrailerNotification], "pending "); ok && rollbackOf(commits[i+1:], doc.Spec.Name, commit) {
 			in.NotifyPending, in.NotifyMarkUnverified = commit, false
 			if owed := c.Trailers[TrailerNotificationTargets]; owed != "" {
 				in.NotifyOwed = strings.Split(owed, ", ")
@@ -913,6 +913,20 @@ func (l *Loop) pendingNotification(ctx context.Context, doc *rollouts.Document, 
 		return nil
 	}
 	return nil
+}
+
+// rollbackOf reports whether commit is, among older, a rollback of rollout that the bot made. Git
+// does not authenticate a commit's author, so a pending mark is only acted on when it names such a
+// commit: whoever can push and writes the bot's address into a commit can at most have a real
+// rollback's notification sent again, never put their own text where the commit goes.
+func rollbackOf(older []CommitInfo, rollout, commit string) bool {
+	for _, c := range older {
+		if c.Hash == commit {
+			return c.Bot && c.Trailers["Rollout"] == rollout && c.Trailers["Rollout-Decision"] == string(policy.Rollback) &&
+				c.Trailers[TrailerBookkeeping] == ""
+		}
+	}
+	return false
 }
 
 // markNotifyPending records in git that the notification of the rollback made in commit failed, so that

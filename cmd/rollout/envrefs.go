@@ -1,11 +1,15 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"sort"
 	"strings"
+	"sync"
 
 	"github.com/rollout-dev/rollout/internal/envref"
+	"github.com/rollout-dev/rollout/reconcile"
 	"github.com/rollout-dev/rollout/reconcile/notify"
 	"github.com/rollout-dev/rollout/rollouts"
 )
@@ -73,18 +77,90 @@ func envNames(refs ...string) []string {
 	return out
 }
 
-// specGetenv is the environment a metrics source of spec reads: only the names the policy allows.
-func (app *App) specGetenv(spec *rollouts.Spec) func(string) string {
-	return app.envPolicy().Getenv(app.Getenv, notifierNames(spec))
+// notifierIndex collects the env: names that the notification targets of every spec read so far
+// reference, in any rollout of the repository: a notification URL lets anyone post to the channel, so
+// no rollout's source or gate may read another rollout's target either. Names are only added: a
+// process that once saw a name as a notifier's never gives it to a source. It is safe for concurrent
+// use.
+type notifierIndex struct {
+	mu    sync.Mutex
+	names map[string]bool
 }
 
-// gateGetenv is the environment a gate webhook of spec reads (nil spec: no notifier names known).
-func (app *App) gateGetenv(spec *rollouts.Spec) func(string) string {
-	var notifiers []string
-	if spec != nil {
-		notifiers = notifierNames(spec)
+// add records the notifier names of every spec of set.
+func (x *notifierIndex) add(set *rollouts.Set) {
+	for _, d := range set.Documents {
+		x.addSpec(d.Spec)
 	}
-	return app.envPolicy().GateGetenv(app.Getenv, notifiers)
+}
+
+// addSpec records the notifier names of spec (nil: none).
+func (x *notifierIndex) addSpec(spec *rollouts.Spec) {
+	if spec == nil {
+		return
+	}
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	for _, name := range notifierNames(spec) {
+		if x.names == nil {
+			x.names = map[string]bool{}
+		}
+		x.names[name] = true
+	}
+}
+
+// with returns the names recorded, and those of spec's own targets (spec may be nil), sorted.
+func (x *notifierIndex) with(spec *rollouts.Spec) []string {
+	x.mu.Lock()
+	seen := map[string]bool{}
+	for name := range x.names {
+		seen[name] = true
+	}
+	x.mu.Unlock()
+	if spec != nil {
+		for _, name := range notifierNames(spec) {
+			seen[name] = true
+		}
+	}
+	out := make([]string, 0, len(seen))
+	for name := range seen {
+		out = append(out, name)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// scanningRepo is the repository the loop reads, recording in index the notifier names of the specs
+// of each snapshot (the specs folder dir) before any source or gate of the snapshot opens.
+type scanningRepo struct {
+	reconcile.Repository
+	dir   string
+	index *notifierIndex
+}
+
+// Snapshot is the repository's snapshot, its specs' notifier names recorded. A folder that does not
+// load is the loop's to report; it records nothing.
+func (r scanningRepo) Snapshot(ctx context.Context) (*reconcile.Snapshot, error) {
+	snap, err := r.Repository.Snapshot(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if set, lerr := rollouts.Load(snap.Files, r.dir); lerr == nil {
+		r.index.add(set)
+	}
+	return snap, nil
+}
+
+// specGetenv is the environment a metrics source of spec reads: only the names the policy allows, and
+// no notification target's.
+func (app *App) specGetenv(spec *rollouts.Spec) func(string) string {
+	return app.envPolicy().Getenv(app.Getenv, app.notifiers.with(spec))
+}
+
+// gateGetenv is the environment a gate webhook of spec reads (nil spec: only the notifier names
+// recorded).
+func (app *App) gateGetenv(spec *rollouts.Spec) func(string) string {
+	return app.envPolicy().GateGetenv(app.Getenv, app.notifiers.with(spec))
 }
 
 // checkSourceRefs refuses a metrics source that references a name the operator did not allow, before
@@ -92,7 +168,7 @@ func (app *App) gateGetenv(spec *rollouts.Spec) func(string) string {
 func (app *App) checkSourceRefs(spec *rollouts.Spec, src string) error {
 	var errs []error
 	for _, name := range envref.Refs(src) {
-		if err := app.envPolicy().Check(name, notifierNames(spec)); err != nil {
+		if err := app.envPolicy().Check(name, app.notifiers.with(spec)); err != nil {
 			errs = append(errs, err)
 		}
 	}
@@ -121,8 +197,10 @@ func envWarnings(set *rollouts.Set, policy envref.Policy) []rollouts.Problem {
 		}
 		out = append(out, rollouts.Problem{File: d.Path, Line: line, Col: col, Warning: true, Message: msg})
 	}
+	var all notifierIndex // a notification target of any spec: no source or gate of any reads it
+	all.add(set)
 	for _, d := range set.Documents {
-		notifiers := notifierNames(d.Spec)
+		notifiers := all.with(d.Spec)
 		for _, name := range envref.Refs(d.Spec.Metrics.Source) {
 			if err := policy.Check(name, notifiers); err != nil {
 				warn(d, "metrics.source", name, err)

@@ -57,6 +57,8 @@ type App struct {
 
 	// sources keeps the network metrics sources opened so far, reused across ticks.
 	sources sourceCache
+	// notifiers holds the env: names that the notification targets of the specs read so far reference.
+	notifiers notifierIndex
 
 	// stopCh is closed when a signal asks a writing command to stop (see stopping).
 	stopMu   sync.Mutex

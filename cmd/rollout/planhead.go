@@ -129,6 +129,11 @@ func (app *App) planHeadWiring(ctx context.Context, base string) (*wiring, strin
 		return nil, "", err
 	}
 	w.pr = readBase(repo, base, app.Dir, getenv)
+	for _, spec := range w.pr.base {
+		// The base's notification targets stay out of reach of every source and gate of the plan,
+		// even when the pull request deletes them.
+		app.notifiers.addSpec(spec)
+	}
 	if wt, err := repo.Worktree(); err == nil {
 		w.pr.checkout = wt.Filesystem.Root()
 	}

@@ -765,3 +765,41 @@ func TestRunScriptStatusSummary(t *testing.T) {
 		}
 	}
 }
+
+// TestRunScriptPutsNoTokenOnACommandLine: the token never appears in the arguments of a command run.sh
+// starts (which any user of the runner can read in the process list): curl, the one that talks to
+// GitHub, reads its Authorization header from a file, and rollout reads the environment.
+func TestRunScriptPutsNoTokenOnACommandLine(t *testing.T) {
+	realCurl, err := exec.LookPath("curl")
+	if err != nil {
+		t.Skip("curl is not installed (GitHub's runners have it)")
+	}
+	const token = "ghs_CMDLINEtoken0123456789"
+	srv := githubtest.New(t, "acme", "llm-config", func() time.Time { return time.Date(2026, 4, 16, 12, 0, 0, 0, time.UTC) })
+	srv.Token = token
+	n := srv.AddPull("feature/canary", "main", "Try the new model", "", "alice")
+	dir := t.TempDir()
+	event := filepath.Join(dir, "event.json")
+	if err := os.WriteFile(event, []byte(fmt.Sprintf(`{"pull_request":{"number":%d}}`, n)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	argv := filepath.Join(dir, "argv.log")
+	fakePlan(t, dir, 2, 100)
+	fakeBin(t, dir, "curl", fmt.Sprintf("printf '%%s\\n' \"$*\" >> %q\nexec %q \"$@\"", argv, realCurl))
+	env := map[string]string{"ROLLOUT_BIN": dir + "/rollout", "INPUT_COMMAND": "plan", "GITHUB_EVENT_PATH": event,
+		"GITHUB_REPOSITORY": "acme/llm-config", "GITHUB_API_URL": srv.APIURL(), "GITHUB_SERVER_URL": "https://github.com",
+		"GITHUB_RUN_ID": "4242", "GH_TOKEN": token}
+	if _, _, stdout, err := runScript(t, dir, env); err != nil {
+		t.Fatalf("%v: %s", err, stdout)
+	}
+	if len(srv.Comments(n)) != 1 {
+		t.Fatalf("the plan was not commented (comments %+v): the check below proves nothing", srv.Comments(n))
+	}
+	args, err := os.ReadFile(argv)
+	if err != nil || len(args) == 0 {
+		t.Fatalf("curl was not run through the shim: %v", err)
+	}
+	if strings.Contains(string(args), token) {
+		t.Errorf("a curl command line holds the token:\n%s", args)
+	}
+}

@@ -24,7 +24,7 @@ import (
 
 // Answer is what the server said.
 type Answer struct {
-	// Status is the status line, such as "503 Service Unavailable".
+	// Status is the status line, such as "503 Service Unavailable", redacted as Text is.
 	Status string
 	// OK is true for a 2xx status.
 	OK bool
@@ -59,7 +59,9 @@ func Post(ctx context.Context, client *http.Client, rawURL string, payload any, 
 	}
 	defer resp.Body.Close()
 	start, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
-	ans := Answer{Status: resp.Status, OK: resp.StatusCode/100 == 2}
+	// The reason phrase of the status line is free text, which a server may fill with the URL as it
+	// may its body.
+	ans := Answer{Status: firstLine(redactAnswer(resp.Status, req.URL), 200), OK: resp.StatusCode/100 == 2}
 	if text := redactAnswer(strings.TrimSpace(string(start)), req.URL); isText(text) {
 		ans.Text = firstLine(text, 200)
 	}

@@ -1,6 +1,7 @@
 package webhook
 
 import (
+	"bufio"
 	"context"
 	"io"
 	"net"
@@ -58,5 +59,38 @@ func TestPostErrorsHoldNoURL(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), tc.want) || strings.Contains(err.Error(), "s3cr3t") {
 			t.Errorf("Post(%s) error = %v, want %q without the path", tc.url, err, tc.want)
 		}
+	}
+}
+
+// A server whose status line echoes the URL (its reason phrase is free text) has it redacted too: the
+// status goes into errors, logs and pull requests as the text does.
+func TestPostRedactsTheStatusLine(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				req, err := http.ReadRequest(bufio.NewReader(c))
+				if err != nil {
+					return
+				}
+				_, _ = io.WriteString(c, "HTTP/1.1 502 no route to "+req.URL.RequestURI()+" (s3cr3t)\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+			}()
+		}
+	}()
+	ans, err := Post(context.Background(), nil, "http://"+ln.Addr().String()+secretPath+"?token=abc123", nil, time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ans.OK || !strings.HasPrefix(ans.Status, "502 ") || strings.Contains(ans.Status, "s3cr3t") || strings.Contains(ans.Status, "abc123") {
+		t.Errorf("status = %q, want 502 without the URL's secret pieces", ans.Status)
 	}
 }
