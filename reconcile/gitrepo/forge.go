@@ -136,7 +136,8 @@ func changesApplied(st *memory.Storage, c *object.Commit, defaultTree *object.Tr
 	return true
 }
 
-func (f *LocalForge) url(branch string) string { return f.Remote.url + "#" + branch }
+// url is the proposal's address: the remote as it may be printed (no credentials) and the branch.
+func (f *LocalForge) url(branch string) string { return f.Remote.shown + "#" + branch }
 
 // Propose prints the proposal of a branch the loop has pushed. It reads the branch's head: one list.
 // Printing again for an unchanged proposal is harmless; there is nothing to duplicate.

@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/rollout-dev/rollout/internal/gittest"
+	"github.com/rollout-dev/rollout/internal/redact"
 	"github.com/rollout-dev/rollout/reconcile"
 )
 
@@ -237,5 +238,16 @@ func testMergedStaysMerged(t *testing.T, merge []string, overHTTP bool) {
 	}
 	if got := props["summarizer"]; got.State != reconcile.ProposalOpen || got.Head != summarizer {
 		t.Errorf("unmerged proposal = %+v, want open at %s", got, summarizer)
+	}
+}
+
+// A proposal's address is printed (the text output, -o json, the Action's decisions): it names the
+// remote as it may be shown, never with the password a scheme-less or an https remote carries.
+func TestLocalForgeURLHoldsNoPassword(t *testing.T) {
+	for _, raw := range []string{"x-access-token:s3cret-tok@git.example.com:org/models.git", "https://bot:s3cret-tok@git.example.com/org/models.git"} {
+		f := &LocalForge{Remote: &Remote{url: raw, shown: redact.Remote(raw)}}
+		if got := f.url("rollout/summarizer"); strings.Contains(got, "s3cret") || !strings.HasSuffix(got, "#rollout/summarizer") {
+			t.Errorf("%s: proposal URL %q", raw, got)
+		}
 	}
 }
