@@ -306,10 +306,12 @@ func (d *Dispatcher) slackMessage(ev reconcile.Event) slack {
 		links = append(links, fmt.Sprintf("<%s|pull request>", slackEscape(ev.Proposal)))
 	}
 	if ev.Commit != "" {
+		// A commit id is hex; escaped all the same, since the loop may take it from a commit's trailer.
+		commit := slackEscape(strings.NewReplacer("|", "", "`", "").Replace(ev.Commit))
 		if d.CommitURL != "" {
-			links = append(links, fmt.Sprintf("<%s%s|commit `%s`>", slackEscape(d.CommitURL), ev.Commit, short(ev.Commit)))
+			links = append(links, fmt.Sprintf("<%s%s|commit `%s`>", slackEscape(d.CommitURL), commit, short(commit)))
 		} else {
-			links = append(links, fmt.Sprintf("commit `%s`", ev.Commit))
+			links = append(links, fmt.Sprintf("commit `%s`", commit))
 		}
 	}
 	if ev.Evidence != "" {

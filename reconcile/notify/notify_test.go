@@ -288,3 +288,22 @@ func TestDeliveryCutShortWhenStopping(t *testing.T) {
 		t.Errorf("a target tried after the stop got the notification: %d deliveries", len(ok.bodies))
 	}
 }
+
+// A commit id in a Slack message is text, never markup: one that is not a commit id (text that reached
+// the event some other way) cannot mention a channel or add a link.
+func TestSlackCommitIsNeverMarkup(t *testing.T) {
+	sl := newRecorder(t, 200)
+	ev := event
+	ev.Commit = "<!channel> <https://evil.example|click>"
+	for _, commitURL := range []string{"", "https://github.com/acme/models/commit/"} {
+		sl.bodies = nil
+		d := &Dispatcher{Getenv: env(map[string]string{"SLACK": sl.URL + secretPath}), CommitURL: commitURL}
+		if err := d.Notify(context.Background(), []rollouts.Notify{{Slack: "env:SLACK"}}, ev); err != nil {
+			t.Fatal(err)
+		}
+		blocks := fmt.Sprint(sl.bodies[0]["blocks"])
+		if strings.Contains(blocks, "<!channel>") || strings.Contains(blocks, "<https://evil") || strings.Contains(blocks, "|click") {
+			t.Errorf("CommitURL %q: the commit became markup: %s", commitURL, blocks)
+		}
+	}
+}
