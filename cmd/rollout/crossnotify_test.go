@@ -13,25 +13,34 @@ import (
 	"github.com/rollout-dev/rollout/internal/gittest"
 )
 
+// oncall is the URL of the notification target both tests guard.
+const oncall = "http://127.0.0.1:1/hooks/oncall-SECRET-0123"
+
+// oncallSpecs returns two specs: summarizer, whose rollback webhook is env:ROLLOUT_ONCALL_URL, and chat,
+// whose ClickHouse source sends that variable as its password to a server that reports on got every
+// password it receives.
+func oncallSpecs(t *testing.T) (got chan string, notifier, reader string) {
+	got = make(chan string, 8)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, pass, _ := r.BasicAuth()
+		got <- pass
+		http.Error(w, "no", http.StatusUnauthorized)
+	}))
+	t.Cleanup(srv.Close)
+	host := strings.TrimPrefix(srv.URL, "http://")
+	notifier = strings.NewReplacer("NAME", "summarizer", "SOURCE", "file:metrics.jsonl",
+		"slack: env:ROLLOUT_SLACK_WEBHOOK_URL", "webhook: env:ROLLOUT_ONCALL_URL").Replace(secretSpec)
+	reader = strings.NewReplacer("NAME", "chat", "SOURCE", "clickhouse://x:env:ROLLOUT_ONCALL_URL@"+host+"/db").Replace(secretSpec)
+	return got, notifier, reader
+}
+
 // TestASourceCannotReadAnotherRolloutsNotifier: a notification target's variable is the secret that
 // lets anyone post to the channel, so no metrics source or gate reads it, whichever spec of the
 // repository names it as a target. Here summarizer notifies env:ROLLOUT_ONCALL_URL and chat's source
 // sends env:ROLLOUT_ONCALL_URL as its password to a host chat chose: plan and reconcile refuse it,
 // name it, and the host gets nothing; validate warns at its file:line:col.
 func TestASourceCannotReadAnotherRolloutsNotifier(t *testing.T) {
-	const oncall = "http://127.0.0.1:1/hooks/oncall-SECRET-0123"
-	got := make(chan string, 8)
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		_, pass, _ := r.BasicAuth()
-		got <- pass
-		http.Error(w, "no", http.StatusUnauthorized)
-	}))
-	defer srv.Close()
-	host := strings.TrimPrefix(srv.URL, "http://")
-	notifier := strings.NewReplacer("NAME", "summarizer", "SOURCE", "file:metrics.jsonl",
-		"env:ROLLOUT_SLACK_WEBHOOK_URL", "env:ROLLOUT_ONCALL_URL").Replace(secretSpec)
-	notifier = strings.Replace(notifier, "slack: env:ROLLOUT_ONCALL_URL", "webhook: env:ROLLOUT_ONCALL_URL", 1)
-	reader := strings.NewReplacer("NAME", "chat", "SOURCE", "clickhouse://x:env:ROLLOUT_ONCALL_URL@"+host+"/db").Replace(secretSpec)
+	got, notifier, reader := oncallSpecs(t)
 	files := map[string]string{"rollouts/summarizer.yaml": notifier, "rollouts/chat.yaml": reader}
 	bare := gittest.NewBare(t, files)
 	getenv := func(k string) string {
@@ -76,18 +85,7 @@ func TestASourceCannotReadAnotherRolloutsNotifier(t *testing.T) {
 // rollout whose target references env:ROLLOUT_ONCALL_URL does not make it readable by an unchanged
 // source of another rollout, which the plan contacts.
 func TestAPullRequestCannotFreeANotifiersVariable(t *testing.T) {
-	const oncall = "http://127.0.0.1:1/hooks/oncall-SECRET-0123"
-	got := make(chan string, 8)
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		_, pass, _ := r.BasicAuth()
-		got <- pass
-		http.Error(w, "no", http.StatusUnauthorized)
-	}))
-	defer srv.Close()
-	host := strings.TrimPrefix(srv.URL, "http://")
-	notifier := strings.NewReplacer("NAME", "summarizer", "SOURCE", "file:metrics.jsonl",
-		"slack: env:ROLLOUT_SLACK_WEBHOOK_URL", "webhook: env:ROLLOUT_ONCALL_URL").Replace(secretSpec)
-	reader := strings.NewReplacer("NAME", "chat", "SOURCE", "clickhouse://x:env:ROLLOUT_ONCALL_URL@"+host+"/db").Replace(secretSpec)
+	got, notifier, reader := oncallSpecs(t)
 	bare := gittest.NewBare(t, map[string]string{"rollouts/summarizer.yaml": notifier, "rollouts/chat.yaml": reader})
 	c := gittest.Clone(t, bare)
 	c.Git("checkout", "--quiet", "-b", "pr")

@@ -162,9 +162,13 @@ func (d *Dispatcher) hurried(ctx context.Context) (context.Context, context.Canc
 		grace = DefaultStoppingGrace
 	}
 	ctx, cancel := context.WithCancelCause(ctx)
-	if grace < 0 && stopped(d.Stopping) {
-		cancel(errStopping)
-		return ctx, func() { cancel(nil) }
+	if grace < 0 {
+		select {
+		case <-d.Stopping:
+			cancel(errStopping)
+			return ctx, func() { cancel(nil) }
+		default:
+		}
 	}
 	done := make(chan struct{})
 	go func() {
@@ -187,16 +191,6 @@ func (d *Dispatcher) hurried(ctx context.Context) (context.Context, context.Canc
 	return ctx, func() {
 		close(done)
 		cancel(nil)
-	}
-}
-
-// stopped reports whether stop is closed.
-func stopped(stop <-chan struct{}) bool {
-	select {
-	case <-stop:
-		return true
-	default:
-		return false
 	}
 }
 
