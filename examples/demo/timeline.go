@@ -60,7 +60,11 @@ func (t *Timeline) Observe(e Event) {
 		if m.FastForward {
 			how = "fast-forwarded " + DefaultBranch + " to " + m.Proposal.Branch
 		}
-		t.row(e, t.paint(ansiBlue, "merged"), weights(m.Proposal.Title), "reviewer "+how)
+		weight := weights(m.Proposal.Title)
+		if !strings.Contains(weight, "%") {
+			weight = "100%" // a promotion's title names no weights: the canary becomes everyone's stable
+		}
+		t.row(e, t.paint(ansiBlue, "merged"), weight, "reviewer "+how)
 	case Notified:
 		n := e.Notice
 		t.row(e, t.paint(ansiRed, "notified"), fmt.Sprintf("%d%% → %d%%", n.From, n.To),
