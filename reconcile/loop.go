@@ -53,6 +53,9 @@ type Loop struct {
 	Notifier Notifier // nil: notifications are skipped
 	// Sources opens the metrics source of a spec.
 	Sources func(*rollouts.Spec) (policy.Source, error)
+	// Loaded, when set, is told the specs of every snapshot the loop reads, before any source or gate
+	// of that snapshot opens (the caller keeps every rollout's notification targets from the others).
+	Loaded func(*rollouts.Set)
 	// Gates checks a stage gate; nil uses gate.Keeper with its defaults.
 	Gates GateCheck
 	// Judge decides one rollout; nil uses policy.Judge. Tests replace it to drive the loop through
@@ -277,6 +280,9 @@ func (l *Loop) refresh(ctx context.Context, t *tick) error {
 		if err := pf.Prefetch(namedFiles(set)); err != nil {
 			l.log().Warn("prefetch the files the specs name", "error", err)
 		}
+	}
+	if l.Loaded != nil {
+		l.Loaded(set)
 	}
 	t.snap, t.set = snap, set
 	return nil

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"sort"
@@ -9,7 +8,6 @@ import (
 	"sync"
 
 	"github.com/rollout-dev/rollout/internal/envref"
-	"github.com/rollout-dev/rollout/reconcile"
 	"github.com/rollout-dev/rollout/reconcile/notify"
 	"github.com/rollout-dev/rollout/rollouts"
 )
@@ -128,27 +126,6 @@ func (x *notifierIndex) with(spec *rollouts.Spec) []string {
 	}
 	sort.Strings(out)
 	return out
-}
-
-// scanningRepo is the repository the loop reads, recording in index the notifier names of the specs
-// of each snapshot (the specs folder dir) before any source or gate of the snapshot opens.
-type scanningRepo struct {
-	reconcile.Repository
-	dir   string
-	index *notifierIndex
-}
-
-// Snapshot is the repository's snapshot, its specs' notifier names recorded. A folder that does not
-// load is the loop's to report; it records nothing.
-func (r scanningRepo) Snapshot(ctx context.Context) (*reconcile.Snapshot, error) {
-	snap, err := r.Repository.Snapshot(ctx)
-	if err != nil {
-		return nil, err
-	}
-	if set, lerr := rollouts.Load(snap.Files, r.dir); lerr == nil {
-		r.index.add(set)
-	}
-	return snap, nil
 }
 
 // specGetenv is the environment a metrics source of spec reads: only the names the policy allows, and

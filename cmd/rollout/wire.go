@@ -271,7 +271,8 @@ func (app *App) loop(w *wiring, metricsOverride string, log *slog.Logger) (*reco
 		return nil, err
 	}
 	return &reconcile.Loop{
-		Repo:     scanningRepo{Repository: w.repo, dir: app.Dir, index: &app.notifiers},
+		Repo:     w.repo,
+		Loaded:   app.notifiers.add,
 		Forge:    w.forge,
 		Notifier: app.notifier(),
 		Sources: func(spec *rollouts.Spec) (policy.Source, error) {
