@@ -720,18 +720,22 @@ func (l *Loop) commitDefault(ctx context.Context, t *tick, doc *rollouts.Documen
 	return res, errors.Join(errs...)
 }
 
+// joined is the errors errors.Join made err of, or err alone.
+func joined(err error) []error {
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		return j.Unwrap()
+	}
+	return []error{err}
+}
+
 // splitNotifyErrors sorts a notifier's failures into the targets that are not configured (a warning:
 // retrying cannot help) and the deliveries that failed (retried on the next pass).
 func splitNotifyErrors(err error) (unsent []error, failed error) {
 	if err == nil {
 		return nil, nil
 	}
-	all := []error{err}
-	if j, ok := err.(interface{ Unwrap() []error }); ok {
-		all = j.Unwrap()
-	}
 	var rest []error
-	for _, e := range all {
+	for _, e := range joined(err) {
 		if errors.Is(e, ErrTargetNotConfigured) {
 			unsent = append(unsent, e)
 		} else {
@@ -812,11 +816,7 @@ func OwedTargets(targets []rollouts.Notify, owed []string) []rollouts.Notify {
 // reach: not those that are not configured (ErrTargetNotConfigured), which no retry cures. ok is false,
 // and names nil, when a failure names no target: the retry then goes to every target.
 func FailedTargets(err error) (names []string, ok bool) {
-	all := []error{err}
-	if j, isJoin := err.(interface{ Unwrap() []error }); isJoin {
-		all = j.Unwrap()
-	}
-	for _, e := range all {
+	for _, e := range joined(err) {
 		var te *TargetError
 		if !errors.As(e, &te) {
 			return nil, false
